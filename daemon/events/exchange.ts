@@ -1,0 +1,85 @@
+import { invalidArgument, BerthError } from '../../proto/errors.ts';
+import { validateIdentifier } from '../../proto/identifiers.ts';
+import { packAny, unpackAny, type AnyMessage } from '../../proto/any.ts';
+import { parseFilters, type FieldLookup } from '../filters.ts';
+
+export interface Envelope {
+  /** milliseconds since the epoch */
+  timestamp: number;
+  namespace: string;
+  topic: string;
+  event: AnyMessage;
+}
+
+export interface Subscription {
+  /** Stops delivery; the subscriber's queue is dropped. */
+  close(): void;
+}
+
+/** Topics are '/'-separated identifiers, e.g. /tasks/exit. */
+export function validateTopic(topic: string): void {
+  if (topic === '') throw invalidArgument('must not be empty for event');
+  if (!topic.startsWith('/')) throw invalidArgument(`topic ${JSON.stringify(topic)} must start with '/'`);
+  if (topic.length === 1) throw invalidArgument(`topic ${JSON.stringify(topic)} must have at least one component`);
+  for (const part of topic.slice(1).split('/')) {
+    try {
+      validateIdentifier('topic component', part);
+    } catch (err) {
+      throw invalidArgument(`failed validation on component ${JSON.stringify(part)}: ${(err as BerthError).message}`);
+    }
+  }
+}
+
+/**
+ * The daemon's event bus. Stores publish their own events here after a change is committed;
+ * clients publish and forward through the events service; subscribers receive what their
+ * filters match.
+ */
+export class Exchange {
+  private readonly subscribers = new Set<(e: Envelope) => void>();
+
+  /** Publishes a payload given as a plain object of the named proto message type. */
+  publish(namespace: string, topic: string, typeName: string, payload: object): void {
+    this.forward({ timestamp: Date.now(), namespace, topic, event: packAny(typeName, payload) });
+  }
+
+  publishAny(namespace: string, topic: string, event: AnyMessage): void {
+    validateIdentifier('namespace', namespace);
+    validateTopic(topic);
+    this.forward({ timestamp: Date.now(), namespace, topic, event });
+  }
+
+  forward(envelope: Envelope): void {
+    validateIdentifier('namespace', envelope.namespace);
+    validateTopic(envelope.topic);
+    for (const deliver of this.subscribers) deliver(envelope);
+  }
+
+  subscribe(filters: readonly string[], deliver: (e: Envelope) => void): Subscription {
+    const match = parseFilters(filters);
+    const subscriber = (e: Envelope) => {
+      if (match(envelopeFields(e))) deliver(e);
+    };
+    this.subscribers.add(subscriber);
+    return { close: () => this.subscribers.delete(subscriber) };
+  }
+}
+
+function envelopeFields(e: Envelope): FieldLookup {
+  let decoded: Record<string, unknown> | null | undefined;
+  return (path) => {
+    if (path.length === 1 && path[0] === 'topic') return e.topic;
+    if (path.length === 1 && path[0] === 'namespace') return e.namespace;
+    if (path[0] !== 'event' || path.length < 2) return undefined;
+    if (decoded === undefined) {
+      try {
+        decoded = unpackAny(e.event).message;
+      } catch {
+        decoded = null;
+      }
+    }
+    let value: unknown = decoded;
+    for (const part of path.slice(1)) value = value && typeof value === 'object' ? (value as Record<string, unknown>)[part] : undefined;
+    return value === undefined || value === null || typeof value === 'object' ? undefined : String(value);
+  };
+}

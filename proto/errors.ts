@@ -1,0 +1,101 @@
+import { status as GrpcStatus, Metadata, type ServiceError } from '@grpc/grpc-js';
+
+/**
+ * The closed set of error classes berth uses everywhere. Each maps to exactly one gRPC status
+ * code (see toGrpc) and back (see fromGrpc), the way containerd's errdefs do.
+ */
+export type ErrorCode =
+  | 'InvalidArgument'
+  | 'NotFound'
+  | 'AlreadyExists'
+  | 'FailedPrecondition'
+  | 'Unavailable'
+  | 'Unimplemented'
+  | 'OutOfRange'
+  | 'DataLoss'
+  | 'ResourceExhausted'
+  | 'PermissionDenied'
+  | 'Unauthenticated'
+  | 'Aborted'
+  | 'Canceled'
+  | 'DeadlineExceeded'
+  | 'Internal'
+  | 'Unknown';
+
+const grpcCodes: Record<ErrorCode, GrpcStatus> = {
+  InvalidArgument: GrpcStatus.INVALID_ARGUMENT,
+  NotFound: GrpcStatus.NOT_FOUND,
+  AlreadyExists: GrpcStatus.ALREADY_EXISTS,
+  FailedPrecondition: GrpcStatus.FAILED_PRECONDITION,
+  Unavailable: GrpcStatus.UNAVAILABLE,
+  Unimplemented: GrpcStatus.UNIMPLEMENTED,
+  OutOfRange: GrpcStatus.OUT_OF_RANGE,
+  DataLoss: GrpcStatus.DATA_LOSS,
+  ResourceExhausted: GrpcStatus.RESOURCE_EXHAUSTED,
+  PermissionDenied: GrpcStatus.PERMISSION_DENIED,
+  Unauthenticated: GrpcStatus.UNAUTHENTICATED,
+  Aborted: GrpcStatus.ABORTED,
+  Canceled: GrpcStatus.CANCELLED,
+  DeadlineExceeded: GrpcStatus.DEADLINE_EXCEEDED,
+  Internal: GrpcStatus.INTERNAL,
+  Unknown: GrpcStatus.UNKNOWN,
+};
+
+// containerd's errdefs append the class to the message ("...: not found"); clients that
+// compare messages with containerd's expect the same suffix, and fromGrpc strips it again.
+const suffixes: Partial<Record<ErrorCode, string>> = {
+  InvalidArgument: 'invalid argument',
+  NotFound: 'not found',
+  AlreadyExists: 'already exists',
+  FailedPrecondition: 'failed precondition',
+  Unavailable: 'unavailable',
+  Unimplemented: 'not implemented',
+};
+
+export class BerthError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'BerthError';
+    this.code = code;
+  }
+}
+
+export const invalidArgument = (m: string) => new BerthError('InvalidArgument', m);
+export const notFound = (m: string) => new BerthError('NotFound', m);
+export const alreadyExists = (m: string) => new BerthError('AlreadyExists', m);
+export const failedPrecondition = (m: string) => new BerthError('FailedPrecondition', m);
+export const unavailable = (m: string) => new BerthError('Unavailable', m);
+export const unimplemented = (m: string) => new BerthError('Unimplemented', m);
+export const outOfRange = (m: string) => new BerthError('OutOfRange', m);
+
+export function isCode(err: unknown, code: ErrorCode): boolean {
+  return err instanceof BerthError && err.code === code;
+}
+
+/** Server side: turn anything thrown by a store into a gRPC status for the wire. */
+export function toGrpc(err: unknown): Partial<ServiceError> & { code: GrpcStatus; details: string } {
+  if (err instanceof BerthError) {
+    const suffix = suffixes[err.code];
+    const details = suffix && !err.message.endsWith(suffix) ? `${err.message}: ${suffix}` : err.message;
+    return { code: grpcCodes[err.code], details, metadata: new Metadata() };
+  }
+  if (isServiceError(err)) return { code: err.code, details: err.details, metadata: new Metadata() };
+  const message = err instanceof Error ? err.message : String(err);
+  return { code: GrpcStatus.UNKNOWN, details: message, metadata: new Metadata() };
+}
+
+/** Client side: turn a gRPC error back into a BerthError with the class suffix removed. */
+export function fromGrpc(err: unknown): BerthError {
+  if (err instanceof BerthError) return err;
+  if (!isServiceError(err)) return new BerthError('Unknown', err instanceof Error ? err.message : String(err));
+  const code = (Object.keys(grpcCodes) as ErrorCode[]).find((c) => grpcCodes[c] === err.code) ?? 'Unknown';
+  let message = err.details || err.message;
+  const suffix = suffixes[code];
+  if (suffix && message.endsWith(`: ${suffix}`)) message = message.slice(0, -(suffix.length + 2));
+  return new BerthError(code, message, { cause: err });
+}
+
+function isServiceError(err: unknown): err is ServiceError {
+  return typeof err === 'object' && err !== null && typeof (err as ServiceError).code === 'number' && 'details' in err;
+}

@@ -1,0 +1,8 @@
+// Original file: proto/containerd/services/tasks/v1/tasks.proto
+
+
+export interface ExecProcessResponse {
+}
+
+export interface ExecProcessResponse__Output {
+}

@@ -1,0 +1,53 @@
+// Regenerates the TypeScript types in proto/gen from every .proto under proto/.
+// Run with `node proto/generate.ts` (or `npm run gen`); any cwd works.
+import { spawnSync } from 'node:child_process';
+import { readdirSync, rmSync } from 'node:fs';
+import { join, relative, sep } from 'node:path';
+import { genTypesArgs } from './load-options.ts';
+
+const protoRoot = import.meta.dirname;
+const repoRoot = join(protoRoot, '..');
+const genDir = join(protoRoot, 'gen');
+const generator = join(repoRoot, 'node_modules', '.bin', 'proto-loader-gen-types');
+
+// Paths relative to proto/, with '/' separators: the same spelling the .proto files use in
+// their imports, so every file is loaded exactly once.
+function collect(dir: string): string[] {
+  const found: string[] = [];
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const full = join(dir, entry.name);
+    if (entry.isDirectory()) {
+      if (full === genDir || entry.name === 'node_modules') continue;
+      found.push(...collect(full));
+    } else if (entry.isFile() && entry.name.endsWith('.proto')) {
+      found.push(relative(protoRoot, full).split(sep).join('/'));
+    }
+  }
+  return found;
+}
+
+const files = collect(protoRoot).sort();
+if (files.length === 0) {
+  console.error(`generate: no .proto files under ${protoRoot}`);
+  process.exit(1);
+}
+
+rmSync(genDir, { recursive: true, force: true });
+
+// Relative -I/-O (with cwd at the repo root) keep machine paths out of the generated
+// "Original file:" comments.
+const args = [...genTypesArgs, '-I', relative(repoRoot, protoRoot), '-O', relative(repoRoot, genDir), ...files];
+const result = spawnSync(generator, args, {
+  cwd: repoRoot,
+  stdio: 'inherit',
+});
+
+if (result.error) {
+  console.error(`generate: could not run ${generator}: ${result.error.message}`);
+  process.exit(1);
+}
+if (result.status !== 0) {
+  console.error(`generate: proto-loader-gen-types failed (${result.signal ?? `exit ${result.status}`})`);
+  process.exit(result.status || 1);
+}
+console.log(`generate: ${files.length} .proto files -> ${relative(repoRoot, genDir)}`);
