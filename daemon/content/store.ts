@@ -71,7 +71,7 @@ export class ContentStore {
 
   constructor(
     readonly root: string,
-    private readonly db: MetadataDB,
+    readonly db: MetadataDB,
     private readonly events: Exchange,
     private readonly onDelete: () => void,
   ) {

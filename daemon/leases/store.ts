@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { alreadyExists, invalidArgument, notFound, unimplemented } from '../../proto/errors.ts';
 import { parseDigest } from '../../proto/digest.ts';
 import type { MetadataDB, Tx } from '../metadata/db.ts';
@@ -40,8 +41,9 @@ export class LeaseStore {
     return this.db.bucket(ns, 'leases');
   }
 
+  /** An empty id gets a random one, as containerd's lease service does. */
   create(ns: string, id: string, labels: Labels = {}): Promise<Lease> {
-    if (id === '') throw invalidArgument('lease id must not be empty');
+    if (id === '') id = randomLeaseId();
     labels = validateLabels(labels);
     return this.db.update(async (tx) => {
       await tx.ensureNamespace(ns);
@@ -116,6 +118,11 @@ export async function removeLeaseResource(tx: Tx, ns: string, leaseId: string, r
   if (!record) return;
   const resources = record.resources.filter((r) => !(r.type === resource.type && r.id === resource.id));
   if (resources.length !== record.resources.length) tx.put(bucket, leaseId, { ...record, resources });
+}
+
+function randomLeaseId(): string {
+  const nanos = process.hrtime.bigint() % 1_000_000_000n;
+  return `${nanos}-${randomBytes(3).toString('base64url')}`;
 }
 
 function checkResource(r: LeaseResource): LeaseResource {

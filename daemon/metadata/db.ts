@@ -97,6 +97,20 @@ export class MetadataDB {
     return names;
   }
 
+  /** The kinds of record a namespace holds; keys there read '!<kind>!<key>'. */
+  async kindsIn(namespace: string): Promise<string[]> {
+    const sub = this.db.sublevel<string, unknown>(['v1', namespace], {});
+    const kinds: string[] = [];
+    let from = '!';
+    for (;;) {
+      const [key] = await sub.keys({ gte: from, limit: 1 }).all();
+      if (key === undefined) return kinds;
+      const kind = key.slice(1, key.indexOf('!', 1));
+      kinds.push(kind);
+      from = `!${kind}"`; // '"' sorts right after '!', so this skips the rest of this kind
+    }
+  }
+
   /** Runs fn as the only writer; its changes are committed atomically (and synced) at the end. */
   update<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
     return this.writes.run(async () => {
@@ -177,3 +191,4 @@ export type { Sublevel };
 
 // classic-level's option to fsync the log before resolving; abstract-level's types omit it.
 const syncWrite = { sync: true } as object;
+

@@ -1,0 +1,71 @@
+import type * as grpc from '@grpc/grpc-js';
+import { containerdService } from '../../proto/api.ts';
+import { invalidArgument } from '../../proto/errors.ts';
+import { fromTimestamp } from '../../proto/timestamp.ts';
+import type { EventsHandlers } from '../../proto/gen/containerd/services/events/v1/Events.ts';
+import type { Envelope as EnvelopeMessage } from '../../proto/gen/containerd/services/events/v1/Envelope.ts';
+import { empty, namespaceOf, timestamp, unary } from '../grpc.ts';
+import type { GrpcService } from '../plugin.ts';
+import type { Envelope, Exchange } from './exchange.ts';
+
+// A subscriber that stops reading is cut off once this many events wait for it.
+const maxQueued = 10_000;
+
+export function eventsService(exchange: Exchange): GrpcService {
+  const handlers: EventsHandlers = {
+    Publish: unary(async (req, call) => {
+      if (!req.event) throw invalidArgument('event is required');
+      exchange.publishAny(namespaceOf(call), req.topic, req.event);
+      return empty;
+    }),
+    Forward: unary(async (req) => {
+      const e = req.envelope;
+      if (!e || !e.event) throw invalidArgument('envelope with an event is required');
+      const ts = fromTimestamp(e.timestamp);
+      if (ts === undefined) throw invalidArgument('envelope timestamp must be set');
+      exchange.forward({ timestamp: ts, namespace: e.namespace, topic: e.topic, event: e.event });
+      return empty;
+    }),
+    Subscribe: (call) => subscribe(exchange, call),
+  };
+  return {
+    register(server) {
+      server.addService(containerdService('events', 'Events').service, handlers as unknown as grpc.UntypedServiceImplementation);
+    },
+  };
+}
+
+function subscribe(exchange: Exchange, call: grpc.ServerWritableStream<{ filters: string[] }, EnvelopeMessage>) {
+  const queue: EnvelopeMessage[] = [];
+  let waiting = false;
+  let subscription: ReturnType<Exchange['subscribe']>;
+  try {
+    subscription = exchange.subscribe(call.request.filters, (e: Envelope) => {
+      if (queue.length >= maxQueued) {
+        subscription.close();
+        call.destroy(Object.assign(new Error('subscriber too slow: event queue full'), { code: 8 }));
+        return;
+      }
+      queue.push({ timestamp: timestamp(e.timestamp), namespace: e.namespace, topic: e.topic, event: e.event });
+      flush();
+    });
+  } catch (err) {
+    call.destroy(Object.assign(new Error((err as Error).message), { code: 3 }));
+    return;
+  }
+  const flush = () => {
+    while (!waiting && queue.length > 0) {
+      if (!call.write(queue.shift()!)) {
+        waiting = true;
+        call.once('drain', () => {
+          waiting = false;
+          flush();
+        });
+      }
+    }
+  };
+  const stop = () => subscription.close();
+  call.on('cancelled', stop);
+  call.on('close', stop);
+  call.on('error', stop);
+}

@@ -1,0 +1,19 @@
+import { PluginType, type Plugin } from '../plugin.ts';
+import type { MetadataDB } from '../metadata/db.ts';
+import { GarbageCollector } from './collector.ts';
+
+/**
+ * The collector runs shortly after anything is deleted (settings: delay_ms, default 100),
+ * at start-up, and synchronously when a client asks for it (e.g. Leases.Delete with sync).
+ */
+export const gcPlugin: Plugin<GarbageCollector> = {
+  type: PluginType.gc,
+  id: 'scheduler',
+  requires: [PluginType.metadata],
+  async init(ctx) {
+    const delay = Number(ctx.settings.delay_ms ?? 100);
+    const gc = new GarbageCollector(ctx.get<MetadataDB>(PluginType.metadata), ctx.log, delay);
+    gc.schedule();
+    return gc;
+  },
+};

@@ -1,0 +1,12 @@
+import { PluginType, type Plugin } from '../plugin.ts';
+import { MetadataDB } from './db.ts';
+
+export const metadataPlugin: Plugin<MetadataDB> = {
+  type: PluginType.metadata,
+  id: 'level',
+  async init(ctx) {
+    const dir = await ctx.rootDir('metadata');
+    ctx.exports.path = dir;
+    return MetadataDB.open(dir);
+  },
+};

@@ -1,0 +1,30 @@
+import { PluginRegistry } from './plugin.ts';
+import { metadataPlugin } from './metadata/plugin.ts';
+import { exchangePlugin, eventsServicePlugin } from './events/plugin.ts';
+import { gcPlugin } from './gc/plugin.ts';
+import { contentPlugin, contentServicePlugin } from './content/plugin.ts';
+import { leasePlugin, leasesServicePlugin } from './leases/plugin.ts';
+import { namespacesServicePlugin } from './namespaces/plugin.ts';
+import { introspectionPlugin } from './introspection/plugin.ts';
+import { versionServicePlugin } from './version/plugin.ts';
+
+/** Everything built into berthd: the table of contents of the daemon. */
+export function builtinPlugins(): PluginRegistry {
+  const registry = new PluginRegistry();
+  for (const plugin of [
+    exchangePlugin,
+    metadataPlugin,
+    gcPlugin,
+    contentPlugin,
+    leasePlugin,
+    contentServicePlugin,
+    leasesServicePlugin,
+    namespacesServicePlugin,
+    eventsServicePlugin,
+    versionServicePlugin,
+    introspectionPlugin(registry),
+  ]) {
+    registry.register(plugin);
+  }
+  return registry;
+}

@@ -1,0 +1,93 @@
+import * as grpc from '@grpc/grpc-js';
+import { promises as fs } from 'node:fs';
+import { connect } from 'node:net';
+import { dirname } from 'node:path';
+import { channelOptions } from '../proto/api.ts';
+import { BerthError, failedPrecondition } from '../proto/errors.ts';
+import type { Config } from './config.ts';
+import type { Logger } from './log.ts';
+import { PluginType, type GrpcService } from './plugin.ts';
+import { builtinPlugins } from './plugins.ts';
+
+export interface Daemon {
+  /** Stops accepting calls, lets running ones finish (up to graceMs), then closes every plugin. */
+  shutdown(graceMs?: number): Promise<void>;
+}
+
+/** Starts berthd: creates its directories, initialises the plugins and serves the socket. */
+export async function startDaemon(config: Config, log: Logger): Promise<Daemon> {
+  await fs.mkdir(config.root, { recursive: true, mode: 0o700 });
+  await fs.mkdir(config.state, { recursive: true, mode: 0o711 });
+  await fs.mkdir(dirname(config.address), { recursive: true, mode: 0o711 });
+
+  const registry = builtinPlugins();
+  const instances = () => registry.states.map((s) => s.instance).filter((i) => i !== undefined).reverse();
+  const closeAll = async () => {
+    for (const instance of instances()) {
+      const close = (instance as { close?: () => unknown; stop?: () => unknown }).close ?? (instance as { stop?: () => unknown }).stop;
+      if (typeof close === 'function') await Promise.resolve(close.call(instance)).catch((err) => log.warn('plugin close failed', { error: (err as Error).message }));
+    }
+  };
+  try {
+    await registry.initAll(config, log);
+    await claimSocket(config.address);
+  } catch (err) {
+    await closeAll();
+    throw err;
+  }
+
+  const server = new grpc.Server(channelOptions);
+  for (const state of registry.states) {
+    if (state.type === PluginType.grpc && state.instance) (state.instance as GrpcService).register(server);
+  }
+  // The socket must never exist with looser permissions than 0660, so bind under a umask.
+  const umask = process.umask(0o117);
+  try {
+    await new Promise<number>((resolve, reject) => server.bindAsync(`unix:${config.address}`, grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))));
+  } catch (err) {
+    await closeAll();
+    throw new BerthError('Unavailable', `cannot listen on ${config.address}: ${(err as Error).message}`);
+  } finally {
+    process.umask(umask);
+  }
+  await fs.chmod(config.address, 0o660);
+  log.info('berthd serving', { address: config.address, root: config.root, state: config.state, pid: process.pid });
+
+  return {
+    async shutdown(graceMs = 10_000) {
+      await new Promise<void>((resolve) => {
+        const force = setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, graceMs);
+        server.tryShutdown(() => {
+          clearTimeout(force);
+          resolve();
+        });
+      });
+      await fs.rm(config.address, { force: true });
+      await closeAll();
+      log.info('berthd stopped');
+    },
+  };
+}
+
+/**
+ * A socket file left by a daemon that died is removed; one that answers belongs to a running
+ * daemon, and starting a second one on it is refused.
+ */
+async function claimSocket(address: string): Promise<void> {
+  const st = await fs.lstat(address).catch(() => undefined);
+  if (!st) return;
+  if (!st.isSocket()) throw failedPrecondition(`${address} exists and is not a socket`);
+  const alive = await new Promise<boolean>((resolve) => {
+    const sock = connect(address);
+    sock.once('connect', () => {
+      sock.destroy();
+      resolve(true);
+    });
+    sock.once('error', () => resolve(false));
+  });
+  if (alive) throw failedPrecondition(`another daemon is already listening on ${address}`);
+  await fs.rm(address, { force: true });
+}

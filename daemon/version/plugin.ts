@@ -1,0 +1,10 @@
+import { PluginType, type Plugin, type GrpcService } from '../plugin.ts';
+import { versionService } from './service.ts';
+
+export const versionServicePlugin: Plugin<GrpcService> = {
+  type: PluginType.grpc,
+  id: 'version',
+  async init() {
+    return versionService();
+  },
+};

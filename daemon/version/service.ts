@@ -1,0 +1,17 @@
+import type * as grpc from '@grpc/grpc-js';
+import { containerdService } from '../../proto/api.ts';
+import type { VersionHandlers } from '../../proto/gen/containerd/services/version/v1/Version.ts';
+import { unary } from '../grpc.ts';
+import type { GrpcService } from '../plugin.ts';
+import { version, revision } from '../../proto/version.ts';
+
+export function versionService(): GrpcService {
+  const handlers: VersionHandlers = {
+    Version: unary(async () => ({ version, revision })),
+  };
+  return {
+    register(server) {
+      server.addService(containerdService('version', 'Version').service, handlers as unknown as grpc.UntypedServiceImplementation);
+    },
+  };
+}
