@@ -1,0 +1,122 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { BerthClient } from '../proto/client.ts';
+
+export const repo = resolve(import.meta.dirname, '..');
+export const berthdBin = join(repo, 'bin', 'berthd');
+export const berthBin = join(repo, 'bin', 'berth');
+
+if (!existsSync(join(repo, 'dist', 'daemon', 'main.js'))) {
+  throw new Error('dist/ is missing: run `npm run build` first (npm test does it for you)');
+}
+
+export interface Berthd {
+  dir: string;
+  root: string;
+  state: string;
+  address: string;
+  /** the daemon's output so far (stderr and stdout) */
+  output(): string;
+  pid(): number;
+  client(namespace?: string, lease?: string): BerthClient;
+  /** runs the berth CLI against this daemon */
+  berth(args: string[], opts?: { input?: string | Buffer; env?: Record<string, string> }): { code: number; stdout: string; stderr: string };
+  /** runs containerd's ctr against this daemon */
+  ctr(args: string[], opts?: { input?: string | Buffer }): { code: number; stdout: string; stderr: string };
+  /** SIGTERM and wait for exit; resolves with the exit code */
+  stop(): Promise<number | null>;
+  /** SIGKILL and wait */
+  kill(): Promise<void>;
+  /** starts the daemon again on the same paths */
+  restart(): Promise<void>;
+  /** stops the daemon if running and removes every file it made */
+  cleanup(): Promise<void>;
+}
+
+/** Starts a berthd of its own on temporary root, state and socket paths. */
+export async function startBerthd(extraArgs: string[] = []): Promise<Berthd> {
+  const dir = mkdtempSync('/tmp/berth-test-');
+  const root = join(dir, 'root');
+  const state = join(dir, 'state');
+  const address = join(dir, 'berth.sock');
+  let proc: ChildProcess | undefined;
+  let log = '';
+  const clients: BerthClient[] = [];
+
+  const launch = async () => {
+    proc = spawn(berthdBin, ['--root', root, '--state', state, '--address', address, '--log-level', 'debug', ...extraArgs], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    proc.stdout!.on('data', (d) => (log += d));
+    proc.stderr!.on('data', (d) => (log += d));
+    const exited = new Promise<void>((resolve) => proc!.once('exit', () => resolve()));
+    const probe = new BerthClient({ address, timeoutMs: 1000 });
+    try {
+      for (let i = 0; i < 200; i++) {
+        if (proc.exitCode !== null || proc.signalCode !== null) throw new Error(`berthd exited early:\n${log}`);
+        if (existsSync(address)) {
+          const ok = await probe.unary(probe.version, 'Version', {}).then(
+            () => true,
+            () => false,
+          );
+          if (ok) return;
+        }
+        await Promise.race([exited, new Promise((r) => setTimeout(r, 50))]);
+      }
+      throw new Error(`berthd did not come up:\n${log}`);
+    } finally {
+      probe.close();
+    }
+  };
+
+  const waitExit = (signal: NodeJS.Signals) =>
+    new Promise<number | null>((resolve) => {
+      if (!proc || proc.exitCode !== null || proc.signalCode !== null) return resolve(proc?.exitCode ?? null);
+      proc.once('exit', (code) => resolve(code));
+      proc.kill(signal);
+    });
+
+  const run = (bin: string, args: string[], opts: { input?: string | Buffer; env?: Record<string, string> } = {}) => {
+    const r = spawnSync(bin, args, { input: opts.input, env: { ...process.env, ...opts.env }, encoding: 'utf8', timeout: 60_000 });
+    return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+  };
+
+  const d: Berthd = {
+    dir,
+    root,
+    state,
+    address,
+    output: () => log,
+    pid: () => proc?.pid ?? -1,
+    client(namespace = 'default', lease?: string) {
+      const c = new BerthClient({ address, namespace, lease, timeoutMs: 30_000 });
+      clients.push(c);
+      return c;
+    },
+    berth: (args, opts) => run(berthBin, ['--address', address, ...args], opts),
+    ctr: (args, opts) => run('ctr', ['--address', address, ...args], opts),
+    stop: () => waitExit('SIGTERM'),
+    kill: async () => {
+      await waitExit('SIGKILL');
+    },
+    restart: launch,
+    async cleanup() {
+      for (const c of clients) c.close();
+      await waitExit('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  try {
+    await launch();
+  } catch (err) {
+    await d.cleanup();
+    throw err;
+  }
+  return d;
+}
+
+/** True when a command exists on PATH. */
+export function have(cmd: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
+}
