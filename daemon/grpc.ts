@@ -46,10 +46,13 @@ export function serverStream<Req, Res>(
         if (!call.write(msg)) await new Promise((resolve) => call.once('drain', resolve));
       }
       call.end();
-    })().catch((err) => {
-      if (!call.cancelled) call.destroy(toGrpc(err) as unknown as Error);
-    });
+    })().catch((err) => failStream(call, err));
   };
+}
+
+/** Ends a server or bidi stream with the gRPC status for err (grpc-js sends it on 'error'). */
+export function failStream(call: { cancelled: boolean; emit(event: 'error', err: unknown): boolean }, err: unknown) {
+  if (!call.cancelled) call.emit('error', toGrpc(err));
 }
 
 export const timestamp = (ms: number | undefined) => (ms === undefined ? null : toTimestamp(ms));

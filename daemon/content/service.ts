@@ -1,12 +1,12 @@
 import type * as grpc from '@grpc/grpc-js';
 import { containerdService } from '../../proto/api.ts';
-import { invalidArgument, outOfRange, toGrpc, BerthError } from '../../proto/errors.ts';
+import { invalidArgument, outOfRange, BerthError } from '../../proto/errors.ts';
 import type { ContentHandlers } from '../../proto/gen/containerd/services/content/v1/Content.ts';
 import type { Info } from '../../proto/gen/containerd/services/content/v1/Info.ts';
 import type { Status } from '../../proto/gen/containerd/services/content/v1/Status.ts';
 import type { WriteContentRequest__Output } from '../../proto/gen/containerd/services/content/v1/WriteContentRequest.ts';
 import type { WriteContentResponse } from '../../proto/gen/containerd/services/content/v1/WriteContentResponse.ts';
-import { batches, empty, leaseOf, namespaceOf, serverStream, timestamp, unary } from '../grpc.ts';
+import { batches, empty, failStream, leaseOf, namespaceOf, serverStream, timestamp, unary } from '../grpc.ts';
 import type { GrpcService } from '../plugin.ts';
 import type { ContentInfo, ContentStore, IngestStatus, Writer } from './store.ts';
 
@@ -55,9 +55,7 @@ export function contentService(store: ContentStore): GrpcService {
       return empty;
     }),
     Write: (call) => {
-      handleWrite(store, call).catch((err) => {
-        if (!call.cancelled) call.destroy(toGrpc(err) as unknown as Error);
-      });
+      handleWrite(store, call).catch((err) => failStream(call, err));
     },
   };
   return {

@@ -1,10 +1,10 @@
 import type * as grpc from '@grpc/grpc-js';
 import { containerdService } from '../../proto/api.ts';
-import { invalidArgument } from '../../proto/errors.ts';
+import { BerthError, invalidArgument } from '../../proto/errors.ts';
 import { fromTimestamp } from '../../proto/timestamp.ts';
 import type { EventsHandlers } from '../../proto/gen/containerd/services/events/v1/Events.ts';
 import type { Envelope as EnvelopeMessage } from '../../proto/gen/containerd/services/events/v1/Envelope.ts';
-import { empty, namespaceOf, timestamp, unary } from '../grpc.ts';
+import { empty, failStream, namespaceOf, timestamp, unary } from '../grpc.ts';
 import type { GrpcService } from '../plugin.ts';
 import type { Envelope, Exchange } from './exchange.ts';
 
@@ -43,14 +43,14 @@ function subscribe(exchange: Exchange, call: grpc.ServerWritableStream<{ filters
     subscription = exchange.subscribe(call.request.filters, (e: Envelope) => {
       if (queue.length >= maxQueued) {
         subscription.close();
-        call.destroy(Object.assign(new Error('subscriber too slow: event queue full'), { code: 8 }));
+        failStream(call, new BerthError('ResourceExhausted', 'subscriber too slow: event queue full'));
         return;
       }
       queue.push({ timestamp: timestamp(e.timestamp), namespace: e.namespace, topic: e.topic, event: e.event });
       flush();
     });
   } catch (err) {
-    call.destroy(Object.assign(new Error((err as Error).message), { code: 3 }));
+    failStream(call, err);
     return;
   }
   const flush = () => {

@@ -1,0 +1,131 @@
+// Side-by-side benchmarks: containerd and berthd on the same loop-mounted journaled ext4,
+// driven by the same client (proto/client.ts), rounds alternating between the two daemons.
+// Usage: npm run bench -- <unary|ingest|all> [--rounds N] [options]; see bench/README.md.
+import { parseArgs } from 'node:util';
+import { mkdirSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { Cleanup } from './cleanup.ts';
+import type { BenchOptions, Scenario } from './scenario.ts';
+import { ingest } from './scenarios/ingest.ts';
+import { unary } from './scenarios/unary.ts';
+import { checkPrerequisites, setup, type Daemon } from './setup.ts';
+import { Results } from './stats.ts';
+
+const scenarios: Scenario[] = [unary, ingest];
+
+const usage = `usage: npm run bench -- <${scenarios.map((s) => s.name).join('|')}|all> [options]
+
+  --rounds N         rounds per scenario, each runs containerd then berthd (default 5)
+  --calls N          unary: measured calls per method, sequential and in flight (default 20000)
+  --warmup N         unary: calls before measuring (default 2000)
+  --inflight N       unary: calls in flight for throughput (default 16)
+  --max-seconds S    unary: cap on each measurement (default 15)
+  --ingest-mb N      ingest: blob size in MB (default 100)
+  --ingest-runs N    ingest: blobs per round and daemon (default 3)
+  --image-dir DIR    where the scratch filesystem's sparse file goes (default /var/tmp)
+  --fs-gib N         size of the scratch filesystem (default 4)
+  --berthd-prof DIR  run berthd with --cpu-prof, profiles written to DIR on exit
+  --markdown         also print the results as a markdown table
+
+Scenarios:
+${scenarios.map((s) => `  ${s.name.padEnd(8)} ${s.summary}`).join('\n')}`;
+
+function parse() {
+  const { values, positionals } = parseArgs({
+    allowPositionals: true,
+    options: {
+      rounds: { type: 'string', default: '5' },
+      calls: { type: 'string', default: '20000' },
+      warmup: { type: 'string', default: '2000' },
+      inflight: { type: 'string', default: '16' },
+      'max-seconds': { type: 'string', default: '15' },
+      'ingest-mb': { type: 'string', default: '100' },
+      'ingest-runs': { type: 'string', default: '3' },
+      'image-dir': { type: 'string', default: '/var/tmp' },
+      'fs-gib': { type: 'string', default: '4' },
+      'berthd-prof': { type: 'string' },
+      markdown: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) {
+    console.log(usage);
+    process.exit(0);
+  }
+  const which = positionals[0] ?? 'all';
+  const chosen = which === 'all' ? scenarios : scenarios.filter((s) => s.name === which);
+  if (positionals.length > 1 || chosen.length === 0) throw new Error(`unknown scenario ${JSON.stringify(positionals.join(' '))}\n${usage}`);
+  const int = (name: keyof typeof values, min = 1) => {
+    const n = Number(values[name]);
+    if (!Number.isInteger(n) || n < min) throw new Error(`--${name} must be an integer >= ${min}`);
+    return n;
+  };
+  const opts: BenchOptions = {
+    rounds: int('rounds'),
+    calls: int('calls'),
+    warmup: int('warmup', 0),
+    inflight: int('inflight'),
+    maxSeconds: int('max-seconds'),
+    ingestMB: int('ingest-mb'),
+    ingestRuns: int('ingest-runs'),
+  };
+  return { chosen, opts, imageDir: values['image-dir']!, sizeGiB: int('fs-gib'), prof: values['berthd-prof'], markdown: values.markdown! };
+}
+
+async function main() {
+  const major = Number(process.versions.node.split('.')[0]);
+  if (major < 24) throw new Error(`Node ${process.versions.node} is too old: run through npm (npm run bench), which uses the pinned Node 24`);
+  const { chosen, opts, imageDir, sizeGiB, prof, markdown } = parse();
+  checkPrerequisites();
+
+  const cleanup = new Cleanup();
+  cleanup.installSignalHandlers();
+  let daemons: Daemon[] = [];
+  try {
+    let berthdEnv: Record<string, string> | undefined;
+    if (prof) {
+      const dir = resolve(prof);
+      mkdirSync(dir, { recursive: true });
+      berthdEnv = { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --cpu-prof --cpu-prof-dir=${dir}`.trim() };
+    }
+    const env = await setup({ imageDir, sizeGiB, berthdEnv }, cleanup);
+    const mnt = env.mnt;
+    daemons = env.daemons;
+    console.log(`scratch fs: journaled ext4 (${sizeGiB} GiB, loop) on ${mnt}`);
+    for (const d of daemons) console.log(`${d.name.padEnd(10)} pid ${d.pid} on ${d.address}`);
+
+    const results = new Results();
+    for (const scenario of chosen) {
+      console.log(`\n== ${scenario.name}: ${scenario.summary}`);
+      for (const d of daemons) await scenario.prepare?.(d, opts);
+      for (let round = 1; round <= opts.rounds; round++) {
+        for (const d of daemons) {
+          const t0 = Date.now();
+          const ms = await scenario.round(d, opts, (line) => console.log(`  [${round}/${opts.rounds} ${d.name.padEnd(10)}] ${line}`));
+          results.add(d.name, ms);
+          console.log(`  [${round}/${opts.rounds} ${d.name.padEnd(10)}] (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+        }
+      }
+    }
+
+    console.log(`\nMedians over ${opts.rounds} rounds (berthd/containerd < 1 is better for "lower", > 1 for "higher"):\n`);
+    console.log(results.table());
+    if (markdown) console.log(`\n${results.markdown()}`);
+  } catch (err) {
+    for (const d of daemons) {
+      const tail = d.log().trim().split('\n').slice(-15).join('\n');
+      if (tail) process.stderr.write(`--- last lines of ${d.name}'s log:\n${tail}\n`);
+    }
+    throw err;
+  } finally {
+    await cleanup.run();
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    process.stderr.write(`bench: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,26 @@
+import type { Daemon } from './setup.ts';
+import type { Measurement } from './stats.ts';
+
+export interface BenchOptions {
+  rounds: number;
+  /** unary: measured calls per method, for latency and again for throughput */
+  calls: number;
+  /** unary: calls made before measuring */
+  warmup: number;
+  /** unary: calls in flight for the throughput figure */
+  inflight: number;
+  /** unary: a measurement stops early after this long */
+  maxSeconds: number;
+  /** ingest: blob size in MB (10^6 bytes) */
+  ingestMB: number;
+  /** ingest: blobs written per round and daemon */
+  ingestRuns: number;
+}
+
+/** A benchmark: prepare once per daemon, then one round at a time, daemons alternating. */
+export interface Scenario {
+  name: string;
+  summary: string;
+  prepare?(daemon: Daemon, opts: BenchOptions): Promise<void>;
+  round(daemon: Daemon, opts: BenchOptions, progress: (line: string) => void): Promise<Measurement[]>;
+}

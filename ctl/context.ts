@@ -1,0 +1,68 @@
+import type * as grpc from '@grpc/grpc-js';
+import type { Command } from 'commander';
+import type { BerthClient } from '../proto/client.ts';
+
+/** The global flags, given before the command as with ctr. */
+export interface GlobalOptions {
+  address: string;
+  namespace: string;
+  /** deadline per call, in milliseconds */
+  timeout?: number;
+  debug?: boolean;
+}
+
+/**
+ * What a command's action gets: the global flags and a client made on first use. The gRPC
+ * modules are imported only when a command actually calls the daemon, so `berth --help` and
+ * usage errors stay quick.
+ */
+export class Context {
+  private berth: BerthClient | undefined;
+
+  constructor(private readonly program: Command) {}
+
+  get options(): GlobalOptions {
+    return this.program.opts<GlobalOptions>();
+  }
+
+  /**
+   * The client for this invocation. Commands that work inside a namespace check its name here,
+   * so a bad `-n` fails with a clear message before anything is sent.
+   */
+  async client(opts: { namespaced?: boolean } = {}): Promise<BerthClient> {
+    const { address, namespace, timeout } = this.options;
+    if (opts.namespaced !== false) {
+      const { validateIdentifier } = await import('../proto/identifiers.ts');
+      validateIdentifier('namespace', namespace);
+    }
+    if (!this.berth) {
+      const { BerthClient } = await import('../proto/client.ts');
+      this.berth = new BerthClient({ address, namespace, timeoutMs: timeout && timeout > 0 ? timeout : undefined });
+    }
+    return this.berth;
+  }
+
+  /**
+   * Iterates a server stream. Unlike BerthClient.stream this applies the --timeout deadline
+   * (unless `deadline: false`, for streams that run until interrupted, such as events).
+   */
+  async *stream<Res>(client: BerthClient, service: grpc.Client, method: string, request: object, opts: { deadline?: boolean; onCall?: (call: grpc.ClientReadableStream<Res>) => void } = {}): AsyncGenerator<Res> {
+    const { fromGrpc } = await import('../proto/errors.ts');
+    const fn = (service as unknown as Record<string, (...args: unknown[]) => grpc.ClientReadableStream<Res>>)[method];
+    if (typeof fn !== 'function') throw new Error(`no method ${method}`);
+    const call = fn.call(service, request, client.metadata(), opts.deadline === false ? {} : client.callOptions());
+    opts.onCall?.(call);
+    try {
+      for await (const msg of call) yield msg as Res;
+    } catch (err) {
+      throw fromGrpc(err);
+    } finally {
+      call.cancel();
+    }
+  }
+
+  close() {
+    this.berth?.close();
+    this.berth = undefined;
+  }
+}

@@ -1,0 +1,108 @@
+import type * as grpc from '@grpc/grpc-js';
+import type { BerthClient } from './client.ts';
+import { BerthError, fromGrpc } from './errors.ts';
+import type { WriteContentRequest } from './gen/containerd/services/content/v1/WriteContentRequest.ts';
+import type { WriteContentResponse__Output } from './gen/containerd/services/content/v1/WriteContentResponse.ts';
+
+const chunkSize = 1 << 20;
+
+/**
+ * One Content.Write stream, spoken the way containerd's clients do: exactly one response per
+ * request, in order. send() resolves with the response to the request it sent.
+ */
+export class WriteSession {
+  private readonly call: grpc.ClientDuplexStream<WriteContentRequest, WriteContentResponse__Output>;
+  private readonly waiting: Array<{ resolve: (r: WriteContentResponse__Output) => void; reject: (e: BerthError) => void }> = [];
+  private failure: BerthError | undefined;
+
+  constructor(client: BerthClient, md: grpc.Metadata = client.metadata()) {
+    this.call = client.content.Write(md);
+    this.call.on('data', (res: WriteContentResponse__Output) => this.waiting.shift()?.resolve(res));
+    this.call.on('error', (err) => {
+      this.failure = fromGrpc(err);
+      for (const w of this.waiting.splice(0)) w.reject(this.failure);
+    });
+    this.call.on('end', () => {
+      this.failure ??= new BerthError('Unavailable', 'write stream ended early');
+      for (const w of this.waiting.splice(0)) w.reject(this.failure);
+    });
+  }
+
+  send(req: WriteContentRequest): Promise<WriteContentResponse__Output> {
+    if (this.failure) return Promise.reject(this.failure);
+    return new Promise((resolve, reject) => {
+      this.waiting.push({ resolve, reject });
+      this.call.write(req);
+    });
+  }
+
+  end() {
+    this.call.end();
+  }
+
+  cancel() {
+    this.call.cancel();
+  }
+}
+
+export interface WriteBlobOptions {
+  ref: string;
+  /** expected size in bytes (0: unknown) */
+  total?: number;
+  /** expected digest ('' : unknown) */
+  expected?: string;
+  labels?: Record<string, string>;
+  /** called after each chunk with the bytes committed so far */
+  progress?: (offset: number) => void;
+}
+
+export interface WriteBlobResult {
+  digest: string;
+  size: number;
+  /** the namespace already had the blob; nothing was written */
+  existed: boolean;
+}
+
+/**
+ * Writes a blob into the content store: STAT (to learn where an interrupted ingest stopped),
+ * WRITE in chunks of at most 1 MiB, COMMIT with the expected size and digest. A Buffer source
+ * resumes from the ingest's offset; a stream source starts over from 0.
+ */
+export async function writeBlob(client: BerthClient, source: Buffer | AsyncIterable<Uint8Array>, opts: WriteBlobOptions): Promise<WriteBlobResult> {
+  const session = new WriteSession(client);
+  const total = opts.total ?? (Buffer.isBuffer(source) ? source.length : 0);
+  const expected = opts.expected ?? '';
+  try {
+    let status: WriteContentResponse__Output;
+    try {
+      status = await session.send({ action: 'STAT', ref: opts.ref, total, expected });
+    } catch (err) {
+      if (err instanceof BerthError && err.code === 'AlreadyExists' && expected) return { digest: expected, size: total, existed: true };
+      throw err;
+    }
+    // A Buffer can resume where an interrupted ingest of the same ref stopped; a stream cannot.
+    let offset = Buffer.isBuffer(source) && status.offset <= source.length ? status.offset : 0;
+    const chunks = async function* (): AsyncGenerator<Uint8Array> {
+      if (Buffer.isBuffer(source)) {
+        for (let at = offset; at < source.length; at += chunkSize) yield source.subarray(at, at + chunkSize);
+        return;
+      }
+      for await (const piece of source) {
+        for (let at = 0; at < piece.length; at += chunkSize) yield piece.subarray(at, at + chunkSize);
+      }
+    };
+    for await (const data of chunks()) {
+      // A write at offset 0 starts the ingest over; every later one follows on.
+      const res = await session.send({ action: 'WRITE', ref: opts.ref, offset, data });
+      offset = res.offset;
+      opts.progress?.(offset);
+    }
+    const done = await session.send({ action: 'COMMIT', ref: opts.ref, total, expected, offset, labels: opts.labels ?? {} });
+    return { digest: done.digest, size: done.offset, existed: false };
+  } catch (err) {
+    if (err instanceof BerthError && err.code === 'AlreadyExists' && expected) return { digest: expected, size: total, existed: true };
+    throw err;
+  } finally {
+    session.end();
+  }
+}
