@@ -1,22 +1,13 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BerthClient } from '../proto/client.ts';
 import { WriteSession, writeBlob } from '../proto/content-client.ts';
-import { BerthError } from '../proto/errors.ts';
 import { startBerthd, type Berthd } from './harness.ts';
+import { errorCode, sha } from './util.ts';
 
-const sha = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
-
-async function code(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (err) {
-    return err instanceof BerthError ? err.code : `not a BerthError: ${String(err)}`;
-  }
-  return 'no error';
-}
+const code = errorCode;
 
 async function readAll(c: BerthClient, digest: string, offset = 0, size = 0): Promise<Buffer> {
   const parts = await c.collect<{ data: Buffer }>(c.content, 'Read', { digest, offset, size });
