@@ -72,6 +72,17 @@ function parse() {
   return { chosen, opts, imageDir: values['image-dir']!, sizeGiB: int('fs-gib'), prof: values['berthd-prof'], markdown: values.markdown! };
 }
 
+// The calls themselves carry no deadline; a daemon that stops answering fails the round.
+const roundLimitMs = 10 * 60_000;
+
+function bounded<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const limit = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} took longer than ${ms / 60_000} min`)), ms);
+  });
+  return Promise.race([work, limit]).finally(() => clearTimeout(timer));
+}
+
 async function main() {
   const major = Number(process.versions.node.split('.')[0]);
   if (major < 24) throw new Error(`Node ${process.versions.node} is too old: run through npm (npm run bench), which uses the pinned Node 24`);
@@ -97,22 +108,25 @@ async function main() {
     const results = new Results();
     for (const scenario of chosen) {
       console.log(`\n== ${scenario.name}: ${scenario.summary}`);
-      for (const d of daemons) await scenario.prepare?.(d, opts);
+      for (const d of daemons) await bounded(Promise.resolve(scenario.prepare?.(d, opts)), roundLimitMs, `${scenario.name} setup on ${d.name}`);
       for (let round = 1; round <= opts.rounds; round++) {
         for (const d of daemons) {
           const t0 = Date.now();
-          const ms = await scenario.round(d, opts, (line) => console.log(`  [${round}/${opts.rounds} ${d.name.padEnd(10)}] ${line}`));
+          const progress = (line: string) => console.log(`  [${round}/${opts.rounds} ${d.name.padEnd(10)}] ${line}`);
+          const ms = await bounded(scenario.round(d, opts, progress), roundLimitMs, `${scenario.name} round ${round} on ${d.name}`);
           results.add(d.name, ms);
           console.log(`  [${round}/${opts.rounds} ${d.name.padEnd(10)}] (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
         }
       }
     }
 
-    console.log(`\nMedians over ${opts.rounds} rounds (berthd/containerd < 1 is better for "lower", > 1 for "higher"):\n`);
+    console.log(`\nMedians of all samples over ${opts.rounds} rounds; berthd/containerd < 1 is better where lower is, > 1 where higher is:\n`);
     console.log(results.table());
     if (markdown) console.log(`\n${results.markdown()}`);
   } catch (err) {
     for (const d of daemons) {
+      const how = d.exited();
+      if (how) process.stderr.write(`--- ${d.name} ${how}\n`);
       const tail = d.log().trim().split('\n').slice(-15).join('\n');
       if (tail) process.stderr.write(`--- last lines of ${d.name}'s log:\n${tail}\n`);
     }

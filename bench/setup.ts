@@ -17,7 +17,10 @@ export interface Daemon {
   address: string;
   root: string;
   pid: number;
-  /** a new client on its own channel; the caller closes it */
+  /**
+   * A new client on its own channel; the caller closes it. Its calls carry no deadline, like
+   * most of ctr's (a deadline costs the server a timer per call); run.ts bounds each round.
+   */
   client(namespace: string): BerthClient;
   /** where the daemon keeps a committed blob on disk */
   blobPath(digest: string): string;
@@ -25,6 +28,8 @@ export interface Daemon {
   log(): string;
   /** CPU time (user + system, all threads) the daemon has used so far, in seconds */
   cpuSeconds(): number;
+  /** how the daemon ended, if it is no longer running */
+  exited(): string | undefined;
 }
 
 export interface SetupOptions {
@@ -150,10 +155,11 @@ function daemon(name: DaemonName, address: string, root: string, contentDir: str
     address,
     root,
     pid: started.proc.pid!,
-    client: (namespace) => new BerthClient({ address, namespace, timeoutMs: 60_000 }),
+    client: (namespace) => new BerthClient({ address, namespace }),
     blobPath: (digest) => join(contentDir, 'blobs', ...digest.split(':')),
     log: started.log,
     cpuSeconds: () => cpuSeconds(started.proc.pid!),
+    exited: () => (running(started.proc) ? undefined : `exited with ${started.proc.exitCode ?? started.proc.signalCode}`),
   };
 }
 

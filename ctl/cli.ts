@@ -53,9 +53,9 @@ export async function run(argv: string[]): Promise<number> {
       return err.exitCode === 0 ? 0 : 2;
     }
     if (err instanceof ExitError) return err.exitCode;
-    const { address, debug } = cli.opts<{ address?: string; debug?: boolean }>();
-    process.stderr.write(`berth: ${describeError(err, address)}\n`);
-    if (debug) process.stderr.write(debugDetails(err));
+    const opts = ctx.options;
+    process.stderr.write(`berth: ${describeError(err, opts)}\n`);
+    if (opts.debug) process.stderr.write(debugDetails(err));
     return 1;
   } finally {
     ctx.close();

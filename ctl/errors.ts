@@ -33,7 +33,8 @@ export class ExitError extends Error {
 }
 
 /** The one-line message for an error. */
-export function describeError(err: unknown, address?: string): string {
+export function describeError(err: unknown, opts: { address?: string; timeout?: number } = {}): string {
+  const { address, timeout } = opts;
   if (!(err instanceof Error)) return String(err);
   if (!isCoded(err)) return err.message;
   const message = err.message;
@@ -42,7 +43,8 @@ export function describeError(err: unknown, address?: string): string {
     const why = reason === 'ENOENT' ? 'no such socket' : reason === 'ECONNREFUSED' ? 'connection refused' : reason === 'EACCES' || reason === 'EPERM' ? 'permission denied' : message;
     return `cannot connect to berthd at ${address ?? 'its socket'}: ${why} (is berthd running? set --address or BERTH_ADDRESS)`;
   }
-  if (err.code === 'DeadlineExceeded') return `timed out: ${message} (raise --timeout)`;
+  // grpc-js's own words here are its internal phases; --debug shows them
+  if (err.code === 'DeadlineExceeded') return `timed out${timeout ? ` after ${timeout}ms` : ''} waiting for berthd (raise --timeout)`;
   const phrase = phrases[err.code];
   return phrase && !message.toLowerCase().includes(phrase) ? `${message}: ${phrase}` : message;
 }
@@ -69,7 +71,7 @@ export function debugDetails(err: unknown): string {
 export async function forEachTarget(
   targets: readonly string[],
   fn: (target: string) => Promise<void>,
-  opts: { address?: string; debug?: boolean } = {},
+  opts: { address?: string; timeout?: number; debug?: boolean } = {},
 ): Promise<void> {
   let failed = false;
   for (const target of targets) {
@@ -79,7 +81,7 @@ export async function forEachTarget(
     } catch (err) {
       failed = true;
       // the daemon's messages name the object ("content digest sha256:…: not found")
-      process.stderr.write(`berth: ${describeError(err, opts.address)}\n`);
+      process.stderr.write(`berth: ${describeError(err, opts)}\n`);
       if (opts.debug) process.stderr.write(debugDetails(err));
     }
   }

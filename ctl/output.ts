@@ -91,11 +91,11 @@ export function formatSize(bytes: number): string {
     value /= 1024;
     unit++;
   }
-  // 1023.9 KiB would round to "1.02e+3": carry into the next unit instead.
-  let shown = unit === 0 ? String(value) : String(Number(value.toPrecision(3)));
-  if (unit > 0 && Number(shown) >= 1024 && unit < units.length - 1) {
+  // three significant digits, but whole numbers from 100 up; 1023.9 KiB carries into 1 MiB
+  let shown = unit === 0 || value >= 100 ? Math.round(value) : Number(value.toPrecision(3));
+  if (shown >= 1024 && unit < units.length - 1) {
     unit++;
-    shown = String(Number((value / 1024).toPrecision(3)));
+    shown = 1;
   }
   return `${shown} ${units[unit]}`;
 }

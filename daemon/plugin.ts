@@ -15,6 +15,8 @@ export interface Plugin<T = unknown> {
   id: string;
   /** plugin types that must be initialised first */
   requires?: string[];
+  /** the daemon cannot run without it (e.g. the metadata database), whatever the config says */
+  required?: boolean;
   init(ctx: InitContext): Promise<T>;
 }
 
@@ -118,7 +120,7 @@ export class PluginRegistry {
       } catch (err) {
         const skipped = err instanceof SkipPlugin;
         state.error = { message: (err as Error).message, skipped };
-        if (config.required_plugins.includes(name)) throw new Error(`required plugin ${name} failed to load: ${(err as Error).message}`);
+        if (plugin.required || config.required_plugins.includes(name)) throw new Error(`required plugin ${name} failed to load: ${(err as Error).message}`);
         (skipped ? log.info : log.warn)('plugin not loaded', { plugin: name, error: (err as Error).message });
       }
     }

@@ -1,5 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { sha256, waitGone, writeBlob } from '../content.ts';
+import { sha256, timedWrite, waitGone } from '../content.ts';
 import type { Scenario } from '../scenario.ts';
 import { syncDisks, type Daemon } from '../setup.ts';
 import { fmt, type Measurement } from '../stats.ts';
@@ -17,7 +17,7 @@ async function ingestOnce(daemon: Daemon, size: number): Promise<{ ms: number; c
   try {
     syncDisks();
     const cpu0 = daemon.cpuSeconds();
-    const ms = await writeBlob(client, data, { ref: `bench-ingest-${randomUUID()}`, digest });
+    const ms = await timedWrite(client, data, `bench-ingest-${randomUUID()}`, digest);
     const cpuSeconds = daemon.cpuSeconds() - cpu0;
     // containerd drops the bytes in its next GC after the delete; wait for that here so
     // it does not land in a later run.

@@ -1,6 +1,6 @@
-import { isCode } from '../../proto/errors.ts';
 import type { BerthClient } from '../../proto/client.ts';
-import { sha256, writeBlob } from '../content.ts';
+import { writeBlob } from '../../proto/content-client.ts';
+import { sha256 } from '../content.ts';
 import type { Scenario } from '../scenario.ts';
 import { fmt, percentile, type Measurement } from '../stats.ts';
 
@@ -55,10 +55,7 @@ export const unary: Scenario = {
     // Content.Info needs a blob that exists; gc.root keeps containerd's collector off it.
     const client = daemon.client(namespace);
     try {
-      await client.unary(client.content, 'Info', { digest: probeDigest }).catch(async (err) => {
-        if (!isCode(err, 'NotFound')) throw err;
-        await writeBlob(client, probe, { ref: `bench-probe-${Date.now()}`, digest: probeDigest, labels: { 'containerd.io/gc.root': 'bench' } });
-      });
+      await writeBlob(client, probe, { ref: 'bench-probe', expected: probeDigest, labels: { 'containerd.io/gc.root': 'bench' } });
     } finally {
       client.close();
     }

@@ -49,7 +49,7 @@ export function register(program: Command, ctx: Context) {
     content
       .command('ls')
       .alias('list')
-      .description('list blobs (filters such as size>0 or labels."containerd.io/gc.root")')
+      .description('list blobs (filters such as labels."containerd.io/gc.root" or digest~=^sha256:ab)')
       .argument('[filters...]', 'containerd filter expressions; several are ORed'),
     'print only the digests',
   ).action(async (filters: string[], flags: ListFlags) => {
@@ -110,6 +110,9 @@ export function register(program: Command, ctx: Context) {
       } catch (err) {
         // the namespace has the blob already: nothing to do, as with ctr
         if (isCode(err, 'AlreadyExists')) return;
+        // The bytes are not the blob that was asked for: drop them rather than leave an ingest
+        // behind that a stdin reader could never resume.
+        if (isCode(err, 'FailedPrecondition')) await c.unary(c.content, 'Abort', { ref }).catch(() => undefined);
         throw err;
       } finally {
         process.stdin.destroy();

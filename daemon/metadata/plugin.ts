@@ -4,6 +4,7 @@ import { MetadataDB } from './db.ts';
 export const metadataPlugin: Plugin<MetadataDB> = {
   type: PluginType.metadata,
   id: 'level',
+  required: true,
   async init(ctx) {
     const dir = await ctx.rootDir('metadata');
     ctx.exports.path = dir;
