@@ -33,7 +33,7 @@ export class Context {
     const { address, namespace, timeout } = this.options;
     if (opts.namespaced !== false) {
       const { validateIdentifier } = await import('../proto/identifiers.ts');
-      validateIdentifier('namespace', namespace);
+      validateIdentifier(namespace);
     }
     if (!this.berth) {
       const { BerthClient } = await import('../proto/client.ts');

@@ -17,7 +17,7 @@ export const defaultNamespace = 'default';
 export function namespaceOf(call: AnyCall): string {
   const value = call.metadata.get(namespaceHeader)[0];
   const ns = value === undefined || value === '' ? defaultNamespace : String(value);
-  return validateIdentifier('namespace', ns);
+  return validateIdentifier(ns);
 }
 
 /** The lease a call works under, if any. */

@@ -48,6 +48,7 @@ export interface PluginState {
   requires: string[];
   exports: Record<string, string>;
   capabilities: string[];
+  platforms: Array<{ os: string; architecture: string; variant: string }>;
   error?: { message: string; skipped: boolean };
   instance?: unknown;
 }
@@ -55,6 +56,8 @@ export interface PluginState {
 export class InitContext {
   readonly exports: Record<string, string> = {};
   readonly capabilities: string[] = [];
+  /** platforms the plugin serves (snapshotters and runtimes set these) */
+  readonly platforms: Array<{ os: string; architecture: string; variant: string }> = [];
 
   constructor(
     readonly plugin: Plugin,
@@ -103,7 +106,7 @@ export class PluginRegistry {
   async initAll(config: Config, log: Logger): Promise<void> {
     for (const plugin of this.ordered()) {
       const name = `${plugin.type}.${plugin.id}`;
-      const state: PluginState = { type: plugin.type, id: plugin.id, requires: plugin.requires ?? [], exports: {}, capabilities: [] };
+      const state: PluginState = { type: plugin.type, id: plugin.id, requires: plugin.requires ?? [], exports: {}, capabilities: [], platforms: [] };
       this.states.push(state);
       if (config.disabled_plugins.includes(name)) {
         state.error = { message: 'skip plugin: disabled by configuration', skipped: true };
@@ -116,6 +119,7 @@ export class PluginRegistry {
         state.instance = await plugin.init(ctx);
         Object.assign(state.exports, ctx.exports);
         state.capabilities.push(...ctx.capabilities);
+        state.platforms.push(...ctx.platforms);
         log.debug('plugin loaded', { plugin: name });
       } catch (err) {
         const skipped = err instanceof SkipPlugin;

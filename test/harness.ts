@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { mkdtempSync, rmSync, existsSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { BerthClient } from '../proto/client.ts';
 
@@ -119,4 +119,66 @@ export async function startBerthd(extraArgs: string[] = []): Promise<Berthd> {
 /** True when a command exists on PATH. */
 export function have(cmd: string): boolean {
   return spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
+}
+
+export interface Containerd {
+  address: string;
+  ctr(args: string[], opts?: { input?: string | Buffer }): { code: number; stdout: string; stderr: string };
+  cleanup(): Promise<void>;
+}
+
+/**
+ * Starts a real containerd (Debian's package) on temporary paths with the CRI plugin off, as
+ * the reference that berthd's answers to ctr are compared with.
+ */
+export async function startContainerd(): Promise<Containerd> {
+  const dir = mkdtempSync('/tmp/berth-ctd-');
+  const address = join(dir, 'containerd.sock');
+  const config = join(dir, 'config.toml');
+  writeFileSync(
+    config,
+    [
+      'version = 2',
+      `root = "${dir}/root"`,
+      `state = "${dir}/state"`,
+      'disabled_plugins = ["io.containerd.grpc.v1.cri"]',
+      '[grpc]',
+      `  address = "${address}"`,
+      '[ttrpc]',
+      `  address = "${address}.ttrpc"`,
+      '',
+    ].join('\n'),
+  );
+  let log = '';
+  const proc = spawn('containerd', ['--config', config], { stdio: ['ignore', 'pipe', 'pipe'] });
+  proc.stdout!.on('data', (d) => (log += d));
+  proc.stderr!.on('data', (d) => (log += d));
+  const stop = () =>
+    new Promise<void>((resolve) => {
+      if (proc.exitCode !== null || proc.signalCode !== null) return resolve();
+      proc.once('exit', () => resolve());
+      proc.kill('SIGKILL');
+    });
+  const ctr = (args: string[], opts: { input?: string | Buffer } = {}) => {
+    const r = spawnSync('ctr', ['--address', address, ...args], { input: opts.input, encoding: 'utf8', timeout: 60_000 });
+    return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+  };
+  for (let i = 0; ; i++) {
+    if (existsSync(address) && ctr(['version']).code === 0) break;
+    if (i === 100 || proc.exitCode !== null) {
+      await stop();
+      rmSync(dir, { recursive: true, force: true });
+      throw new Error(`containerd did not start:\n${log}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return {
+    address,
+    ctr,
+    async cleanup() {
+      await stop();
+      // containerd leaves its snapshotters' directories; nothing of it is mounted without containers.
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }

@@ -23,7 +23,7 @@ export function validateTopic(topic: string): void {
   if (topic.length === 1) throw invalidArgument(`topic ${JSON.stringify(topic)} must have at least one component`);
   for (const part of topic.slice(1).split('/')) {
     try {
-      validateIdentifier('topic component', part);
+      validateIdentifier(part);
     } catch (err) {
       throw invalidArgument(`failed validation on component ${JSON.stringify(part)}: ${(err as BerthError).message}`);
     }
@@ -44,13 +44,13 @@ export class Exchange {
   }
 
   publishAny(namespace: string, topic: string, event: AnyMessage): void {
-    validateIdentifier('namespace', namespace);
+    validateIdentifier(namespace);
     validateTopic(topic);
     this.forward({ timestamp: Date.now(), namespace, topic, event });
   }
 
   forward(envelope: Envelope): void {
-    validateIdentifier('namespace', envelope.namespace);
+    validateIdentifier(envelope.namespace);
     validateTopic(envelope.topic);
     for (const deliver of this.subscribers) deliver(envelope);
   }

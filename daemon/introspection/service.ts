@@ -9,7 +9,6 @@ import { parseFilters, adaptFields } from '../filters.ts';
 import { unary } from '../grpc.ts';
 import type { GrpcService, PluginRegistry } from '../plugin.ts';
 
-const platform = { os: 'linux', architecture: process.arch === 'x64' ? 'amd64' : process.arch, variant: '' };
 
 /** The server's UUID, made once and kept under the root. */
 export async function serverUuid(root: string): Promise<string> {
@@ -34,7 +33,7 @@ export function introspectionService(registry: PluginRegistry, uuid: string): Gr
           type: s.type,
           id: s.id,
           requires: s.requires,
-          platforms: [platform],
+          platforms: s.platforms,
           exports: s.exports,
           capabilities: s.capabilities,
           init_err: s.error ? { code: s.error.skipped ? 9 : 2, message: s.error.message, details: [] } : null,

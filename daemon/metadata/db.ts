@@ -164,7 +164,7 @@ export class Tx {
 
   /** Namespaces come into existence with the first object created in them. */
   async ensureNamespace(namespace: string) {
-    validateIdentifier('namespace', namespace);
+    validateIdentifier(namespace);
     if ((await this.get(this.db.namespaces, namespace)) === undefined) {
       this.put(this.db.namespaces, namespace, { labels: {}, createdAt: Date.now() } satisfies NamespaceRecord);
     }

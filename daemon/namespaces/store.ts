@@ -21,7 +21,7 @@ export class NamespaceStore {
   ) {}
 
   create(name: string, labels: Labels = {}): Promise<Namespace> {
-    validateIdentifier('namespace', name);
+    validateIdentifier(name);
     labels = validateLabels(labels);
     return this.db.update(async (tx) => {
       if (await tx.get(this.db.namespaces, name)) throw alreadyExists(`namespace ${JSON.stringify(name)}`);
@@ -45,7 +45,7 @@ export class NamespaceStore {
 
   /** Updates labels (mask paths `labels` / `labels.<key>`); creates the namespace if needed. */
   update(name: string, labels: Labels, paths: readonly string[]): Promise<Namespace> {
-    validateIdentifier('namespace', name);
+    validateIdentifier(name);
     return this.db.update(async (tx) => {
       const r = (await tx.get<NamespaceRecord>(this.db.namespaces, name)) ?? { labels: {}, createdAt: Date.now() };
       const next = updateLabels(r.labels, labels, paths, (p) => {
@@ -58,7 +58,7 @@ export class NamespaceStore {
   }
 
   delete(name: string): Promise<void> {
-    validateIdentifier('namespace', name);
+    validateIdentifier(name);
     return this.db.update(async (tx) => {
       if (!(await tx.get(this.db.namespaces, name))) throw notFound(`namespace ${name}`);
       const left = await this.db.kindsIn(name);
