@@ -23,6 +23,8 @@ export interface Plugin<T = unknown> {
 /** What a gRPC service plugin returns: it adds its handlers to the server. */
 export interface GrpcService {
   register(server: Server): void;
+  /** ends long-lived calls (e.g. event subscriptions) so that shutdown need not wait for them */
+  drain?(): void;
 }
 
 export const PluginType = {

@@ -55,6 +55,9 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
 
   return {
     async shutdown(graceMs = 10_000) {
+      for (const state of registry.states) {
+        if (state.type === PluginType.grpc && state.instance) (state.instance as GrpcService).drain?.();
+      }
       await new Promise<void>((resolve) => {
         const force = setTimeout(() => {
           server.forceShutdown();

@@ -49,7 +49,18 @@ describe('berthd process', () => {
     const data = randomBytes(100_000);
     await writeBlob(d.client('persist', 'kept'), data, { ref: 'p', expected: sha(data), labels: { 'containerd.io/gc.root': 'yes' } });
     const uuid = (await c.unary<{ uuid: string }>(c.introspection, 'Server', {})).uuid;
+    // a client subscribed to events does not hold the shutdown up
+    const sub = c.events.Subscribe({ filters: [] }, c.metadata());
+    sub.on('data', () => undefined);
+    const ended = new Promise<void>((resolve) => {
+      sub.on('end', () => resolve());
+      sub.on('error', () => resolve());
+    });
+    await sleep(50);
+    const started = Date.now();
     expect(await d.stop()).toBe(0);
+    expect(Date.now() - started).toBeLessThan(3000);
+    await ended;
     expect(() => statSync(d.address)).toThrow(); // the socket is removed on the way out
     await d.restart();
     const c2 = d.client('persist');

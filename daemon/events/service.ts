@@ -12,6 +12,7 @@ import type { Envelope, Exchange } from './exchange.ts';
 const maxQueued = 10_000;
 
 export function eventsService(exchange: Exchange): GrpcService {
+  const subscribers = new Set<grpc.ServerWritableStream<{ filters: string[] }, EnvelopeMessage>>();
   const handlers: EventsHandlers = {
     Publish: unary(async (req, call) => {
       if (!req.event) throw invalidArgument('event is required');
@@ -26,9 +27,16 @@ export function eventsService(exchange: Exchange): GrpcService {
       exchange.forward({ timestamp: ts, namespace: e.namespace, topic: e.topic, event: e.event });
       return empty;
     }),
-    Subscribe: (call) => subscribe(exchange, call),
+    Subscribe: (call) => {
+      subscribers.add(call);
+      call.on('close', () => subscribers.delete(call));
+      subscribe(exchange, call);
+    },
   };
   return {
+    drain() {
+      for (const call of subscribers) call.end();
+    },
     register(server) {
       server.addService(containerdService('events', 'Events').service, handlers as unknown as grpc.UntypedServiceImplementation);
     },
