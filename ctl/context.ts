@@ -1,4 +1,3 @@
-import type * as grpc from '@grpc/grpc-js';
 import type { Command } from 'commander';
 import type { BerthClient } from '../proto/client.ts';
 
@@ -40,25 +39,6 @@ export class Context {
       this.berth = new BerthClient({ address, namespace, timeoutMs: timeout && timeout > 0 ? timeout : undefined });
     }
     return this.berth;
-  }
-
-  /**
-   * Iterates a server stream. Unlike BerthClient.stream this applies the --timeout deadline
-   * (unless `deadline: false`, for streams that run until interrupted, such as events).
-   */
-  async *stream<Res>(client: BerthClient, service: grpc.Client, method: string, request: object, opts: { deadline?: boolean; onCall?: (call: grpc.ClientReadableStream<Res>) => void } = {}): AsyncGenerator<Res> {
-    const { fromGrpc } = await import('../proto/errors.ts');
-    const fn = (service as unknown as Record<string, (...args: unknown[]) => grpc.ClientReadableStream<Res>>)[method];
-    if (typeof fn !== 'function') throw new Error(`no method ${method}`);
-    const call = fn.call(service, request, client.metadata(), opts.deadline === false ? {} : client.callOptions());
-    opts.onCall?.(call);
-    try {
-      for await (const msg of call) yield msg as Res;
-    } catch (err) {
-      throw fromGrpc(err);
-    } finally {
-      call.cancel();
-    }
   }
 
   close() {

@@ -91,14 +91,24 @@ export class BerthClient {
   /** Collects every message of a server stream. */
   async collect<Res>(client: grpc.Client, method: string, request: object, md: grpc.Metadata = this.metadata()): Promise<Res[]> {
     const out: Res[] = [];
-    for await (const msg of this.stream<Res>(client, method, request, md)) out.push(msg);
+    for await (const msg of this.stream<Res>(client, method, request, { md })) out.push(msg);
     return out;
   }
 
-  /** Iterates a server stream; failures become BerthErrors. */
-  async *stream<Res>(client: grpc.Client, method: string, request: object, md: grpc.Metadata = this.metadata()): AsyncGenerator<Res> {
+  /**
+   * Iterates a server stream; failures become BerthErrors. The per-call deadline applies unless
+   * `deadline: false` (for streams that run until cancelled, such as event subscriptions).
+   */
+  async *stream<Res>(
+    client: grpc.Client,
+    method: string,
+    request: object,
+    opts: { md?: grpc.Metadata; deadline?: boolean; onCall?: (call: grpc.ClientReadableStream<Res>) => void } = {},
+  ): AsyncGenerator<Res> {
     const fn = (client as unknown as Record<string, Function>)[method];
-    const call = fn.call(client, request, md, {}) as grpc.ClientReadableStream<Res>;
+    if (typeof fn !== 'function') throw new Error(`no method ${method}`);
+    const call = fn.call(client, request, opts.md ?? this.metadata(), opts.deadline === false ? {} : this.callOptions()) as grpc.ClientReadableStream<Res>;
+    opts.onCall?.(call);
     try {
       for await (const msg of call) yield msg as Res;
     } catch (err) {

@@ -55,7 +55,7 @@ export function register(program: Command, ctx: Context) {
   ).action(async (filters: string[], flags: ListFlags) => {
     const c = await ctx.client();
     const infos: Info__Output[] = [];
-    for await (const msg of ctx.stream<ListContentResponse__Output>(c, c.content, 'List', { filters })) infos.push(...msg.info);
+    for await (const msg of c.stream<ListContentResponse__Output>(c.content, 'List', { filters })) infos.push(...msg.info);
     const now = Date.now();
     printList(infos, flags, {
       id: (i) => i.digest,
@@ -79,7 +79,7 @@ export function register(program: Command, ctx: Context) {
       // Info first, as ctr does: a missing blob is a plain NotFound before any byte is written.
       const { info } = await c.unary<InfoResponse__Output>(c.content, 'Info', { digest });
       let written = 0;
-      for await (const chunk of ctx.stream<ReadContentResponse__Output>(c, c.content, 'Read', { digest, offset: 0, size: 0 })) {
+      for await (const chunk of c.stream<ReadContentResponse__Output>(c.content, 'Read', { digest, offset: 0, size: 0 })) {
         written += chunk.data.length;
         if (!process.stdout.write(chunk.data)) await once(process.stdout, 'drain');
       }

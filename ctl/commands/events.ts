@@ -43,7 +43,7 @@ export function register(program: Command, ctx: Context) {
       process.once('SIGTERM', stop);
       let unpackAny: typeof import('../../proto/any.ts').unpackAny | undefined;
       try {
-        for await (const e of ctx.stream<Envelope__Output>(c, c.events, 'Subscribe', { filters }, { deadline: false, onCall: (x) => (call = x) })) {
+        for await (const e of c.stream<Envelope__Output>(c.events, 'Subscribe', { filters }, { deadline: false, onCall: (x) => (call = x) })) {
           let type = e.event?.type_url ?? '';
           let event: unknown = null;
           if (e.event) {
