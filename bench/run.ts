@@ -2,7 +2,8 @@
 // driven by the same client (proto/client.ts), rounds alternating between the two daemons.
 // Usage: npm run bench -- <unary|ingest|all> [--rounds N] [options]; see bench/README.md.
 import { parseArgs } from 'node:util';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { cpus } from 'node:os';
 import { resolve } from 'node:path';
 import { Cleanup } from './cleanup.ts';
 import type { BenchOptions, Scenario } from './scenario.ts';
@@ -83,6 +84,14 @@ function bounded<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
   return Promise.race([work, limit]).finally(() => clearTimeout(timer));
 }
 
+/** Other work on the machine skews both columns (it is shared, with 2 cores): say so. */
+function warnIfBusy(when: string) {
+  const [one, five] = readFileSync('/proc/loadavg', 'utf8').split(' ').map(Number);
+  const load = when === 'at the start' ? one : five;
+  const own = when === 'at the start' ? 0 : 1.5; // the bench itself keeps ~1.5 cores busy
+  if (load > own + 0.5) console.log(`\nwarning: load average ${load} ${when} (${cpus().length} cores): other work is running, figures will be noisy`);
+}
+
 async function main() {
   const major = Number(process.versions.node.split('.')[0]);
   if (major < 24) throw new Error(`Node ${process.versions.node} is too old: run through npm (npm run bench), which uses the pinned Node 24`);
@@ -103,6 +112,7 @@ async function main() {
     const mnt = env.mnt;
     daemons = env.daemons;
     console.log(`scratch fs: journaled ext4 (${sizeGiB} GiB, loop) on ${mnt}`);
+    warnIfBusy('at the start');
     for (const d of daemons) console.log(`${d.name.padEnd(10)} pid ${d.pid} on ${d.address}`);
 
     const results = new Results();
@@ -122,6 +132,7 @@ async function main() {
 
     console.log(`\nMedians of all samples over ${opts.rounds} rounds; berthd/containerd < 1 is better where lower is, > 1 where higher is:\n`);
     console.log(results.table());
+    warnIfBusy('during the run');
     if (markdown) console.log(`\n${results.markdown()}`);
   } catch (err) {
     for (const d of daemons) {
