@@ -36,7 +36,8 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     throw err;
   }
 
-  const server = new grpc.Server(channelOptions);
+  // channelz keeps per-call statistics nobody reads here; it costs CPU on every call.
+  const server = new grpc.Server({ ...channelOptions, 'grpc.enable_channelz': 0 });
   for (const state of registry.states) {
     if (state.type === PluginType.grpc && state.instance) (state.instance as GrpcService).register(server);
   }

@@ -34,6 +34,8 @@ export class MetadataDB {
   private readonly buckets = new Map<string, Sublevel>();
   readonly namespaces: Sublevel;
   private readonly meta: Sublevel;
+  /** a copy of the namespaces sublevel, kept in step by update() */
+  readonly namespaceCache = new Map<string, NamespaceRecord>();
 
   private constructor(private readonly db: Level<string, unknown>) {
     this.meta = db.sublevel<string, unknown>('meta', { valueEncoding: 'json' });
@@ -56,6 +58,7 @@ export class MetadataDB {
     }
     const mdb = new MetadataDB(db);
     await mdb.checkSchema(path);
+    for await (const [name, record] of mdb.namespaces.iterator()) mdb.namespaceCache.set(name, record as NamespaceRecord);
     return mdb;
   }
 
@@ -82,8 +85,15 @@ export class MetadataDB {
     return sub;
   }
 
+  /**
+   * Reads one record. LevelDB answers small reads from memory, so the synchronous read is used:
+   * it costs a fraction of an async one, which goes through libuv's thread pool.
+   */
   async get<T>(sublevel: Sublevel, key: string): Promise<T | undefined> {
-    return (await sublevel.get(key)) as T | undefined;
+    if (sublevel === this.namespaces) return this.namespaceCache.get(key) as T | undefined;
+    // A sublevel made a moment ago is still opening, and only the async read waits for that.
+    if (sublevel.status !== 'open') return (await sublevel.get(key)) as T | undefined;
+    return sublevel.getSync(key) as T | undefined;
   }
 
   async *entries<T>(sublevel: Sublevel): AsyncGenerator<[string, T]> {
@@ -92,9 +102,12 @@ export class MetadataDB {
 
   /** Every namespace that exists. */
   async listNamespaces(): Promise<string[]> {
-    const names: string[] = [];
-    for await (const key of this.namespaces.keys()) names.push(key);
-    return names;
+    return [...this.namespaceCache.keys()];
+  }
+
+  /** Every namespace record; namespaces are few and read on hot paths, so they are kept in memory. */
+  namespaceRecords(): Array<[string, NamespaceRecord]> {
+    return [...this.namespaceCache].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   }
 
   /** The kinds of record a namespace holds; keys there read '!<kind>!<key>'. */
@@ -117,6 +130,10 @@ export class MetadataDB {
       const tx = new Tx(this);
       const result = await fn(tx);
       await tx.commit(this.db);
+      for (const [name, record] of tx.pendingIn(this.namespaces)) {
+        if (record === undefined) this.namespaceCache.delete(name);
+        else this.namespaceCache.set(name, record as NamespaceRecord);
+      }
       for (const hook of tx.afterCommit) hook();
       return result;
     });
@@ -173,6 +190,11 @@ export class Tx {
   /** Called once the batch is on disk, e.g. to publish events. */
   onCommit(hook: () => void) {
     this.afterCommit.push(hook);
+  }
+
+  /** The writes this transaction makes to one sublevel (undefined: deleted). */
+  pendingIn(sublevel: Sublevel): Map<string, unknown> {
+    return this.overlay.get(sublevel) ?? new Map();
   }
 
   private pending(sublevel: Sublevel) {

@@ -38,9 +38,7 @@ export class NamespaceStore {
   }
 
   async list(): Promise<Namespace[]> {
-    const out: Namespace[] = [];
-    for await (const [name, r] of this.db.entries<NamespaceRecord>(this.db.namespaces)) out.push({ name, labels: r.labels });
-    return out;
+    return this.db.namespaceRecords().map(([name, r]) => ({ name, labels: r.labels }));
   }
 
   /** Updates labels (mask paths `labels` / `labels.<key>`); creates the namespace if needed. */
