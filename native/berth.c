@@ -1,0 +1,683 @@
+/*
+ * berth's native layer: the few Linux system calls Node.js does not offer.
+ *
+ * Plain C against Node-API only. Every function is synchronous and runs on the
+ * calling (JS) thread. Arguments are checked strictly: a wrong type throws a
+ * TypeError (code ERR_INVALID_ARG_TYPE / ERR_INVALID_ARG_VALUE), a number that
+ * is not an integer in range throws a RangeError (ERR_OUT_OF_RANGE), and a
+ * failed system call throws an Error shaped like Node's fs errors:
+ *   { code: 'ENOENT', errno: -2, syscall: 'mknod', path: '/x',
+ *     message: "ENOENT: no such file or directory, mknod '/x'" }
+ * (errno is negative, as in Node's own fs errors.)
+ *
+ * Paths and xattr names may be strings (UTF-8) or Buffers/Uint8Arrays (raw
+ * bytes, for names that are not valid UTF-8); they must not contain NUL.
+ *
+ * No global state: the module keeps nothing between calls.
+ */
+#define _GNU_SOURCE
+#define NAPI_VERSION 8
+#include <node_api.h>
+
+#include <errno.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+/* Tries of "ask the size, then fetch" before giving up with ERANGE when an
+ * xattr keeps growing between the two calls. */
+#define XATTR_TRIES 8
+
+/* ---------------------------------------------------------------- errors */
+
+/* Throws a generic Error for a failed Node-API call, unless one is already
+ * pending (the usual case: the failed call threw). */
+static void throw_napi_failure(napi_env env) {
+  bool pending = false;
+  if (napi_is_exception_pending(env, &pending) == napi_ok && pending) return;
+  const napi_extended_error_info *info = NULL;
+  const char *msg = "Node-API call failed";
+  if (napi_get_last_error_info(env, &info) == napi_ok && info != NULL &&
+      info->error_message != NULL)
+    msg = info->error_message;
+  napi_throw_error(env, "ERR_BERTH_NATIVE", msg);
+}
+
+#define NAPI_OK(call)                                                          \
+  do {                                                                         \
+    if ((call) != napi_ok) {                                                   \
+      throw_napi_failure(env);                                                 \
+      goto out;                                                                \
+    }                                                                          \
+  } while (0)
+
+static void set_str_prop(napi_env env, napi_value obj, const char *key,
+                         const char *val) {
+  napi_value v;
+  if (napi_create_string_utf8(env, val, NAPI_AUTO_LENGTH, &v) == napi_ok)
+    napi_set_named_property(env, obj, key, v);
+}
+
+/* Throws an Error shaped like Node's fs errors. path and dest may be NULL. */
+static void throw_errno(napi_env env, int err, const char *syscall,
+                        const char *path, const char *dest) {
+  char descbuf[128];
+  /* GNU strerror_r: returns a pointer to the message (maybe not descbuf). */
+  const char *desc = strerror_r(err, descbuf, sizeof descbuf);
+  const char *code = strerrorname_np(err);
+  if (code == NULL) code = "UNKNOWN";
+
+  size_t need = strlen(code) + strlen(desc) + strlen(syscall) + 16;
+  if (path != NULL) need += strlen(path) + 4;
+  if (dest != NULL) need += strlen(dest) + 8;
+  char *msg = malloc(need);
+  if (msg == NULL) {
+    napi_throw_error(env, code, desc);
+    return;
+  }
+  int n = snprintf(msg, need, "%s: %s, %s", code, desc, syscall);
+  size_t lead = strlen(code) + 2; /* lower-case the description, as libuv */
+  if (msg[lead] >= 'A' && msg[lead] <= 'Z') msg[lead] = (char)(msg[lead] + 32);
+  if (path != NULL && n > 0 && (size_t)n < need)
+    n += snprintf(msg + n, need - (size_t)n, " '%s'", path);
+  if (dest != NULL && n > 0 && (size_t)n < need)
+    snprintf(msg + n, need - (size_t)n, " -> '%s'", dest);
+
+  napi_value codev, msgv, errv, errnov;
+  if (napi_create_string_utf8(env, code, NAPI_AUTO_LENGTH, &codev) != napi_ok ||
+      napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &msgv) != napi_ok ||
+      napi_create_error(env, codev, msgv, &errv) != napi_ok) {
+    napi_throw_error(env, code, msg);
+    free(msg);
+    return;
+  }
+  free(msg);
+  if (napi_create_int32(env, -err, &errnov) == napi_ok)
+    napi_set_named_property(env, errv, "errno", errnov);
+  set_str_prop(env, errv, "code", code);
+  set_str_prop(env, errv, "syscall", syscall);
+  if (path != NULL) set_str_prop(env, errv, "path", path);
+  if (dest != NULL) set_str_prop(env, errv, "dest", dest);
+  napi_throw(env, errv);
+}
+
+static const char *type_name(napi_valuetype t) {
+  switch (t) {
+  case napi_undefined: return "undefined";
+  case napi_null: return "null";
+  case napi_boolean: return "boolean";
+  case napi_number: return "number";
+  case napi_string: return "string";
+  case napi_symbol: return "symbol";
+  case napi_object: return "object";
+  case napi_function: return "function";
+  case napi_external: return "external";
+  case napi_bigint: return "bigint";
+  }
+  return "unknown";
+}
+
+static void throw_arg_type(napi_env env, const char *name, const char *want,
+                           napi_valuetype got) {
+  char msg[256];
+  snprintf(msg, sizeof msg,
+           "The \"%s\" argument must be %s. Received type %s", name, want,
+           type_name(got));
+  napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", msg);
+}
+
+/* ------------------------------------------------------------- arguments */
+
+/* Reads a string or Uint8Array (Buffer) argument into a fresh NUL-terminated
+ * heap copy (*out, caller frees). With nullable, undefined/null give *out =
+ * NULL. Returns 0, or -1 with an exception pending. */
+static int get_cstring(napi_env env, napi_value v, const char *name,
+                       bool nullable, char **out) {
+  *out = NULL;
+  napi_valuetype t;
+  if (napi_typeof(env, v, &t) != napi_ok) {
+    throw_napi_failure(env);
+    return -1;
+  }
+  if (nullable && (t == napi_undefined || t == napi_null)) return 0;
+
+  char *s = NULL;
+  size_t len = 0;
+  if (t == napi_string) {
+    if (napi_get_value_string_utf8(env, v, NULL, 0, &len) != napi_ok) {
+      throw_napi_failure(env);
+      return -1;
+    }
+    s = malloc(len + 1);
+    if (s == NULL) goto oom;
+    size_t got = 0;
+    if (napi_get_value_string_utf8(env, v, s, len + 1, &got) != napi_ok) {
+      free(s);
+      throw_napi_failure(env);
+      return -1;
+    }
+    len = got;
+  } else {
+    bool is_ta = false;
+    napi_typedarray_type tat;
+    void *data = NULL;
+    if (t == napi_object && napi_is_typedarray(env, v, &is_ta) == napi_ok &&
+        is_ta &&
+        napi_get_typedarray_info(env, v, &tat, &len, &data, NULL, NULL) ==
+            napi_ok &&
+        tat == napi_uint8_array) {
+      s = malloc(len + 1);
+      if (s == NULL) goto oom;
+      if (len > 0) memcpy(s, data, len);
+      s[len] = '\0';
+    } else {
+      throw_arg_type(env, name,
+                     nullable ? "of type string, Buffer, Uint8Array or null"
+                              : "of type string or an instance of Buffer or "
+                                "Uint8Array",
+                     t);
+      return -1;
+    }
+  }
+  if (strlen(s) != len) {
+    char msg[160];
+    snprintf(msg, sizeof msg, "The argument '%s' must not contain null bytes",
+             name);
+    free(s);
+    napi_throw_type_error(env, "ERR_INVALID_ARG_VALUE", msg);
+    return -1;
+  }
+  *out = s;
+  return 0;
+oom:
+  napi_throw_error(env, "ENOMEM", "out of memory");
+  return -1;
+}
+
+/* Reads an integer argument in [min, max] (|bounds| <= 2^53). With
+ * has_default, undefined gives def. Returns 0, or -1 with an exception. */
+static int get_int(napi_env env, napi_value v, const char *name, int64_t min,
+                   int64_t max, bool has_default, int64_t def, int64_t *out) {
+  napi_valuetype t;
+  if (napi_typeof(env, v, &t) != napi_ok) {
+    throw_napi_failure(env);
+    return -1;
+  }
+  if (has_default && t == napi_undefined) {
+    *out = def;
+    return 0;
+  }
+  if (t != napi_number) {
+    throw_arg_type(env, name, "of type number", t);
+    return -1;
+  }
+  double d;
+  if (napi_get_value_double(env, v, &d) != napi_ok) {
+    throw_napi_failure(env);
+    return -1;
+  }
+  /* NaN fails both comparisons; the range check comes before the cast. */
+  if (!(d >= (double)min && d <= (double)max) || d != (double)(int64_t)d) {
+    char msg[256];
+    snprintf(msg, sizeof msg,
+             "The value of \"%s\" is out of range. It must be an integer >= "
+             "%lld and <= %lld. Received %.17g",
+             name, (long long)min, (long long)max, d);
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", msg);
+    return -1;
+  }
+  *out = (int64_t)d;
+  return 0;
+}
+
+static int get_bool(napi_env env, napi_value v, const char *name, bool def,
+                    bool *out) {
+  napi_valuetype t;
+  if (napi_typeof(env, v, &t) != napi_ok) {
+    throw_napi_failure(env);
+    return -1;
+  }
+  if (t == napi_undefined) {
+    *out = def;
+    return 0;
+  }
+  if (t != napi_boolean) {
+    throw_arg_type(env, name, "of type boolean", t);
+    return -1;
+  }
+  if (napi_get_value_bool(env, v, out) != napi_ok) {
+    throw_napi_failure(env);
+    return -1;
+  }
+  return 0;
+}
+
+/* Fetches up to `max` arguments; missing ones read as undefined. */
+#define GET_ARGS(max)                                                          \
+  size_t argc = (max);                                                         \
+  napi_value argv[(max) + 1];                                                  \
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) {       \
+    throw_napi_failure(env);                                                   \
+    return NULL;                                                               \
+  }
+
+static napi_value undefined(napi_env env) {
+  napi_value u = NULL;
+  napi_get_undefined(env, &u);
+  return u;
+}
+
+static napi_value null_value(napi_env env) {
+  napi_value n = NULL;
+  napi_get_null(env, &n);
+  return n;
+}
+
+/* ------------------------------------------------------------ functions */
+
+/* mknod(path, mode, major, minor) */
+static napi_value js_mknod(napi_env env, napi_callback_info info) {
+  GET_ARGS(4);
+  napi_value ret = NULL;
+  char *path = NULL;
+  int64_t mode, maj, min;
+  if (get_cstring(env, argv[0], "path", false, &path) ||
+      get_int(env, argv[1], "mode", 0, UINT32_MAX, false, 0, &mode) ||
+      get_int(env, argv[2], "major", 0, UINT32_MAX, false, 0, &maj) ||
+      get_int(env, argv[3], "minor", 0, UINT32_MAX, false, 0, &min))
+    goto out;
+  if (mknod(path, (mode_t)mode,
+            makedev((unsigned int)maj, (unsigned int)min)) != 0) {
+    throw_errno(env, errno, "mknod", path, NULL);
+    goto out;
+  }
+  ret = undefined(env);
+out:
+  free(path);
+  return ret;
+}
+
+/* lsetxattr(path, name, value: Uint8Array, flags = 0) */
+static napi_value js_lsetxattr(napi_env env, napi_callback_info info) {
+  GET_ARGS(4);
+  napi_value ret = NULL;
+  char *path = NULL, *name = NULL;
+  int64_t flags;
+  void *data = NULL;
+  size_t len = 0;
+  if (get_cstring(env, argv[0], "path", false, &path) ||
+      get_cstring(env, argv[1], "name", false, &name))
+    goto out;
+  {
+    napi_valuetype t;
+    bool is_ta = false;
+    napi_typedarray_type tat;
+    NAPI_OK(napi_typeof(env, argv[2], &t));
+    if (t != napi_object || napi_is_typedarray(env, argv[2], &is_ta) != napi_ok ||
+        !is_ta ||
+        napi_get_typedarray_info(env, argv[2], &tat, &len, &data, NULL,
+                                 NULL) != napi_ok ||
+        tat != napi_uint8_array) {
+      throw_arg_type(env, "value", "an instance of Buffer or Uint8Array", t);
+      goto out;
+    }
+  }
+  if (get_int(env, argv[3], "flags", 0, INT32_MAX, true, 0, &flags)) goto out;
+  if (lsetxattr(path, name, len ? data : "", len, (int)flags) != 0) {
+    throw_errno(env, errno, "lsetxattr", path, NULL);
+    goto out;
+  }
+  ret = undefined(env);
+out:
+  free(path);
+  free(name);
+  return ret;
+}
+
+/* lgetxattr(path, name): Buffer | null (null when the attribute is absent) */
+static napi_value js_lgetxattr(napi_env env, napi_callback_info info) {
+  GET_ARGS(2);
+  napi_value ret = NULL;
+  char *path = NULL, *name = NULL, *buf = NULL;
+  if (get_cstring(env, argv[0], "path", false, &path) ||
+      get_cstring(env, argv[1], "name", false, &name))
+    goto out;
+  int err = ERANGE;
+  for (int i = 0; i < XATTR_TRIES; i++) {
+    ssize_t size = lgetxattr(path, name, NULL, 0);
+    if (size < 0) {
+      err = errno;
+      break;
+    }
+    buf = malloc(size > 0 ? (size_t)size : 1);
+    if (buf == NULL) {
+      err = ENOMEM;
+      break;
+    }
+    ssize_t n = lgetxattr(path, name, buf, (size_t)size);
+    if (n >= 0) {
+      NAPI_OK(napi_create_buffer_copy(env, (size_t)n, buf, NULL, &ret));
+      goto out;
+    }
+    err = errno;
+    free(buf);
+    buf = NULL;
+    if (err != ERANGE) break; /* ERANGE: it grew in between; ask again */
+  }
+  if (err == ENODATA)
+    ret = null_value(env);
+  else
+    throw_errno(env, err, "lgetxattr", path, NULL);
+out:
+  free(path);
+  free(name);
+  free(buf);
+  return ret;
+}
+
+/* llistxattr(path): string[] */
+static napi_value js_llistxattr(napi_env env, napi_callback_info info) {
+  GET_ARGS(1);
+  napi_value ret = NULL, arr;
+  char *path = NULL, *buf = NULL;
+  if (get_cstring(env, argv[0], "path", false, &path)) goto out;
+  int err = ERANGE;
+  ssize_t n = -1;
+  for (int i = 0; i < XATTR_TRIES; i++) {
+    ssize_t size = llistxattr(path, NULL, 0);
+    if (size < 0) {
+      err = errno;
+      break;
+    }
+    buf = malloc(size > 0 ? (size_t)size : 1);
+    if (buf == NULL) {
+      err = ENOMEM;
+      break;
+    }
+    n = llistxattr(path, buf, (size_t)size);
+    if (n >= 0) break;
+    err = errno;
+    free(buf);
+    buf = NULL;
+    if (err != ERANGE) break;
+  }
+  if (n < 0) {
+    throw_errno(env, err, "llistxattr", path, NULL);
+    goto out;
+  }
+  NAPI_OK(napi_create_array(env, &arr));
+  uint32_t idx = 0;
+  for (ssize_t off = 0; off < n;) {
+    /* Names are NUL-terminated; be safe if the last one is not. */
+    size_t l = strnlen(buf + off, (size_t)(n - off));
+    if (l > 0) {
+      napi_value s;
+      NAPI_OK(napi_create_string_utf8(env, buf + off, l, &s));
+      NAPI_OK(napi_set_element(env, arr, idx++, s));
+    }
+    off += (ssize_t)l + 1;
+  }
+  ret = arr;
+out:
+  free(path);
+  free(buf);
+  return ret;
+}
+
+/* lremovexattr(path, name) */
+static napi_value js_lremovexattr(napi_env env, napi_callback_info info) {
+  GET_ARGS(2);
+  napi_value ret = NULL;
+  char *path = NULL, *name = NULL;
+  if (get_cstring(env, argv[0], "path", false, &path) ||
+      get_cstring(env, argv[1], "name", false, &name))
+    goto out;
+  if (lremovexattr(path, name) != 0) {
+    throw_errno(env, errno, "lremovexattr", path, NULL);
+    goto out;
+  }
+  ret = undefined(env);
+out:
+  free(path);
+  free(name);
+  return ret;
+}
+
+/* chroot(path) */
+static napi_value js_chroot(napi_env env, napi_callback_info info) {
+  GET_ARGS(1);
+  napi_value ret = NULL;
+  char *path = NULL;
+  if (get_cstring(env, argv[0], "path", false, &path)) goto out;
+  if (chroot(path) != 0) {
+    throw_errno(env, errno, "chroot", path, NULL);
+    goto out;
+  }
+  ret = undefined(env);
+out:
+  free(path);
+  return ret;
+}
+
+/* mount(source | null, target, fstype | null, flags, data | null) */
+static napi_value js_mount(napi_env env, napi_callback_info info) {
+  GET_ARGS(5);
+  napi_value ret = NULL;
+  char *source = NULL, *target = NULL, *fstype = NULL, *data = NULL;
+  int64_t flags;
+  if (get_cstring(env, argv[0], "source", true, &source) ||
+      get_cstring(env, argv[1], "target", false, &target) ||
+      get_cstring(env, argv[2], "fstype", true, &fstype) ||
+      get_int(env, argv[3], "flags", 0, UINT32_MAX, false, 0, &flags) ||
+      get_cstring(env, argv[4], "data", true, &data))
+    goto out;
+  if (mount(source, target, fstype, (unsigned long)flags, data) != 0) {
+    /* Like Node's rename/link: path is the first operand, dest the second. */
+    throw_errno(env, errno, "mount", source != NULL ? source : "none", target);
+    goto out;
+  }
+  ret = undefined(env);
+out:
+  free(source);
+  free(target);
+  free(fstype);
+  free(data);
+  return ret;
+}
+
+/* umount2(target, flags = 0) */
+static napi_value js_umount2(napi_env env, napi_callback_info info) {
+  GET_ARGS(2);
+  napi_value ret = NULL;
+  char *target = NULL;
+  int64_t flags;
+  if (get_cstring(env, argv[0], "target", false, &target) ||
+      get_int(env, argv[1], "flags", 0, INT32_MAX, true, 0, &flags))
+    goto out;
+  if (umount2(target, (int)flags) != 0) {
+    throw_errno(env, errno, "umount2", target, NULL);
+    goto out;
+  }
+  ret = undefined(env);
+out:
+  free(target);
+  return ret;
+}
+
+/* unshare(flags) */
+static napi_value js_unshare(napi_env env, napi_callback_info info) {
+  GET_ARGS(1);
+  int64_t flags;
+  if (get_int(env, argv[0], "flags", 0, INT32_MAX, false, 0, &flags))
+    return NULL;
+  if (unshare((int)flags) != 0) {
+    throw_errno(env, errno, "unshare", NULL, NULL);
+    return NULL;
+  }
+  return undefined(env);
+}
+
+/* setChildSubreaper() */
+static napi_value js_set_child_subreaper(napi_env env,
+                                         napi_callback_info info) {
+  (void)info;
+  if (prctl(PR_SET_CHILD_SUBREAPER, 1UL, 0UL, 0UL, 0UL) != 0) {
+    throw_errno(env, errno, "prctl", NULL, NULL);
+    return NULL;
+  }
+  return undefined(env);
+}
+
+/* { pid, exitCode, signal } for an exited or killed child. */
+static napi_value exit_object(napi_env env, pid_t pid, bool exited, int code,
+                              bool killed, int sig) {
+  napi_value obj = NULL, v;
+  NAPI_OK(napi_create_object(env, &obj));
+  NAPI_OK(napi_create_int32(env, pid, &v));
+  NAPI_OK(napi_set_named_property(env, obj, "pid", v));
+  if (exited)
+    NAPI_OK(napi_create_int32(env, code, &v));
+  else
+    v = null_value(env);
+  NAPI_OK(napi_set_named_property(env, obj, "exitCode", v));
+  if (killed)
+    NAPI_OK(napi_create_int32(env, sig, &v));
+  else
+    v = null_value(env);
+  NAPI_OK(napi_set_named_property(env, obj, "signal", v));
+  return obj;
+out:
+  return NULL;
+}
+
+/* waitpid(pid, nohang = true): {pid, exitCode, signal} | null */
+static napi_value js_waitpid(napi_env env, napi_callback_info info) {
+  GET_ARGS(2);
+  int64_t pid;
+  bool nohang;
+  if (get_int(env, argv[0], "pid", INT32_MIN + 1, INT32_MAX, false, 0, &pid) ||
+      get_bool(env, argv[1], "nohang", true, &nohang))
+    return NULL;
+  int status = 0;
+  pid_t r;
+  do {
+    r = waitpid((pid_t)pid, &status, nohang ? WNOHANG : 0);
+  } while (r < 0 && errno == EINTR);
+  if (r < 0) {
+    throw_errno(env, errno, "waitpid", NULL, NULL);
+    return NULL;
+  }
+  if (r == 0) return null_value(env);
+  return exit_object(env, r, WIFEXITED(status), WIFEXITED(status) ? WEXITSTATUS(status) : 0,
+                     WIFSIGNALED(status), WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+}
+
+/* waitidPeek(): {pid, exitCode, signal} | null — the first exited child,
+ * left a zombie (WNOWAIT), or null when none has exited or there are none. */
+static napi_value js_waitid_peek(napi_env env, napi_callback_info info) {
+  (void)info;
+  siginfo_t si;
+  int r;
+  do {
+    memset(&si, 0, sizeof si);
+    r = waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT);
+  } while (r < 0 && errno == EINTR);
+  if (r < 0) {
+    if (errno == ECHILD) return null_value(env);
+    throw_errno(env, errno, "waitid", NULL, NULL);
+    return NULL;
+  }
+  if (si.si_pid == 0) return null_value(env);
+  bool exited = si.si_code == CLD_EXITED;
+  bool killed = si.si_code == CLD_KILLED || si.si_code == CLD_DUMPED;
+  return exit_object(env, si.si_pid, exited, exited ? si.si_status : 0, killed,
+                     killed ? si.si_status : 0);
+}
+
+/* ------------------------------------------------------------ module init */
+
+static napi_value make_constants(napi_env env) {
+  static const struct {
+    const char *name;
+    int64_t value;
+  } table[] = {
+      {"S_IFMT", S_IFMT},
+      {"S_IFREG", S_IFREG},
+      {"S_IFCHR", S_IFCHR},
+      {"S_IFBLK", S_IFBLK},
+      {"S_IFIFO", S_IFIFO},
+      {"S_IFDIR", S_IFDIR},
+      {"S_IFLNK", S_IFLNK},
+      {"S_IFSOCK", S_IFSOCK},
+      {"MS_RDONLY", MS_RDONLY},
+      {"MS_NOSUID", MS_NOSUID},
+      {"MS_NODEV", MS_NODEV},
+      {"MS_NOEXEC", MS_NOEXEC},
+      {"MS_REMOUNT", MS_REMOUNT},
+      {"MS_NOATIME", MS_NOATIME},
+      {"MS_NODIRATIME", MS_NODIRATIME},
+      {"MS_RELATIME", MS_RELATIME},
+      {"MS_STRICTATIME", MS_STRICTATIME},
+      {"MS_BIND", MS_BIND},
+      {"MS_MOVE", MS_MOVE},
+      {"MS_REC", MS_REC},
+      {"MS_UNBINDABLE", MS_UNBINDABLE},
+      {"MS_PRIVATE", MS_PRIVATE},
+      {"MS_SLAVE", MS_SLAVE},
+      {"MS_SHARED", MS_SHARED},
+      {"MNT_FORCE", MNT_FORCE},
+      {"MNT_DETACH", MNT_DETACH},
+      {"MNT_EXPIRE", MNT_EXPIRE},
+      {"UMOUNT_NOFOLLOW", UMOUNT_NOFOLLOW},
+      {"XATTR_CREATE", XATTR_CREATE},
+      {"XATTR_REPLACE", XATTR_REPLACE},
+      {"CLONE_NEWNS", CLONE_NEWNS},
+  };
+  napi_value obj = NULL, v;
+  NAPI_OK(napi_create_object(env, &obj));
+  for (size_t i = 0; i < sizeof table / sizeof table[0]; i++) {
+    NAPI_OK(napi_create_int64(env, table[i].value, &v));
+    NAPI_OK(napi_set_named_property(env, obj, table[i].name, v));
+  }
+  NAPI_OK(napi_object_freeze(env, obj));
+  return obj;
+out:
+  return NULL;
+}
+
+NAPI_MODULE_INIT() {
+  napi_property_descriptor props[] = {
+      {"mknod", NULL, js_mknod, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"lsetxattr", NULL, js_lsetxattr, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"lgetxattr", NULL, js_lgetxattr, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"llistxattr", NULL, js_llistxattr, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"lremovexattr", NULL, js_lremovexattr, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"chroot", NULL, js_chroot, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"mount", NULL, js_mount, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"umount2", NULL, js_umount2, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"unshare", NULL, js_unshare, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"setChildSubreaper", NULL, js_set_child_subreaper, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"waitpid", NULL, js_waitpid, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"waitidPeek", NULL, js_waitid_peek, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"constants", NULL, NULL, NULL, NULL, NULL, napi_enumerable, NULL},
+  };
+  size_t n = sizeof props / sizeof props[0];
+  props[n - 1].value = make_constants(env);
+  if (props[n - 1].value == NULL) return NULL;
+  if (napi_define_properties(env, exports, n, props) != napi_ok) {
+    throw_napi_failure(env);
+    return NULL;
+  }
+  return exports;
+}
