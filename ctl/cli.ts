@@ -5,6 +5,7 @@ import { register as events } from './commands/events.ts';
 import { register as leases } from './commands/leases.ts';
 import { register as namespaces } from './commands/namespaces.ts';
 import { register as plugins } from './commands/plugins.ts';
+import { register as snapshots } from './commands/snapshots.ts';
 import { register as versionCommand } from './commands/version.ts';
 import { Context } from './context.ts';
 import { debugDetails, describeError, ExitError } from './errors.ts';
@@ -33,6 +34,7 @@ export function program(): { program: Command; ctx: Context } {
   plugins(program, ctx);
   namespaces(program, ctx);
   content(program, ctx);
+  snapshots(program, ctx);
   leases(program, ctx);
   events(program, ctx);
   return { program, ctx };

@@ -31,6 +31,7 @@ export const PluginType = {
   metadata: 'io.containerd.metadata.v1',
   event: 'io.containerd.event.v1',
   content: 'io.containerd.content.v1',
+  snapshotter: 'io.containerd.snapshotter.v1',
   gc: 'io.containerd.gc.v1',
   lease: 'io.containerd.lease.v1',
   grpc: 'io.containerd.grpc.v1',

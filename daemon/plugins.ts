@@ -4,6 +4,7 @@ import { exchangePlugin, eventsServicePlugin } from './events/plugin.ts';
 import { gcPlugin } from './gc/plugin.ts';
 import { contentPlugin, contentServicePlugin } from './content/plugin.ts';
 import { leasePlugin, leasesServicePlugin } from './leases/plugin.ts';
+import { nativePlugin, overlayPlugin, snapshotsServicePlugin } from './snapshots/plugin.ts';
 import { namespacesServicePlugin } from './namespaces/plugin.ts';
 import { introspectionPlugin } from './introspection/plugin.ts';
 import { versionServicePlugin } from './version/plugin.ts';
@@ -17,7 +18,10 @@ export function builtinPlugins(): PluginRegistry {
     gcPlugin,
     contentPlugin,
     leasePlugin,
+    overlayPlugin,
+    nativePlugin,
     contentServicePlugin,
+    snapshotsServicePlugin,
     leasesServicePlugin,
     namespacesServicePlugin,
     eventsServicePlugin,

@@ -1,0 +1,46 @@
+import { PluginType, type GrpcService, type InitContext, type Plugin } from '../plugin.ts';
+import type { MetadataDB } from '../metadata/db.ts';
+import type { Exchange } from '../events/exchange.ts';
+import type { GarbageCollector } from '../gc/collector.ts';
+import { NativeSnapshotter } from './native.ts';
+import { OverlaySnapshotter } from './overlay.ts';
+import { snapshotsService } from './service.ts';
+import type { Snapshotter } from './snapshotter.ts';
+import { SnapshotStore } from './store.ts';
+
+// Node's names for CPU architectures → Go's (GOARCH), which platforms are spelled in.
+const goArch: Record<string, string> = { x64: 'amd64', arm64: 'arm64', arm: 'arm', ia32: '386', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64' };
+
+/**
+ * A snapshotter plugin: the backend under <root>/snapshots/<id>, wrapped in the namespaced store
+ * and registered with the collector. Its instance is the store, which the gRPC service uses.
+ */
+function snapshotterPlugin(id: string, backend: (root: string) => Promise<Snapshotter>): Plugin<SnapshotStore> {
+  return {
+    type: PluginType.snapshotter,
+    id,
+    requires: [PluginType.metadata, PluginType.event, PluginType.gc],
+    async init(ctx: InitContext) {
+      const root = await ctx.rootDir(`snapshots/${id}`);
+      ctx.exports.root = root;
+      ctx.platforms.push({ os: 'linux', architecture: goArch[process.arch] ?? process.arch, variant: '' });
+      const gc = ctx.get<GarbageCollector>(PluginType.gc);
+      const store = new SnapshotStore(id, await backend(root), ctx.get<MetadataDB>(PluginType.metadata), ctx.get<Exchange>(PluginType.event), () => gc.schedule());
+      await store.init();
+      gc.register(store.gcKind());
+      return store;
+    },
+  };
+}
+
+export const overlayPlugin = snapshotterPlugin('overlayfs', (root) => OverlaySnapshotter.create(root));
+export const nativePlugin = snapshotterPlugin('native', async (root) => new NativeSnapshotter(root));
+
+export const snapshotsServicePlugin: Plugin<GrpcService> = {
+  type: PluginType.grpc,
+  id: 'snapshots',
+  requires: [PluginType.snapshotter],
+  async init(ctx) {
+    return snapshotsService(ctx.getAll<SnapshotStore>(PluginType.snapshotter));
+  },
+};
