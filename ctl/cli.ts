@@ -2,6 +2,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { version } from '../proto/version.ts';
 import { register as content } from './commands/content.ts';
 import { register as events } from './commands/events.ts';
+import { register as images } from './commands/images.ts';
 import { register as leases } from './commands/leases.ts';
 import { register as namespaces } from './commands/namespaces.ts';
 import { register as plugins } from './commands/plugins.ts';
@@ -35,6 +36,7 @@ export function program(): { program: Command; ctx: Context } {
   namespaces(program, ctx);
   content(program, ctx);
   snapshots(program, ctx);
+  images(program, ctx);
   leases(program, ctx);
   events(program, ctx);
   return { program, ctx };

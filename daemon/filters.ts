@@ -167,7 +167,10 @@ class Parser {
     while (this.pos < this.input.length && /\s/.test(this.input[this.pos])) this.pos++;
   }
 
-  private fail(message: string): never {
-    throw invalidArgument(`filters: parse error: [${this.input} >|${this.input.slice(this.pos)}]: ${message}`);
+  private fail(message: string, at = this.pos): never {
+    // containerd's parse error text, so clients see the same message from both daemons
+    const input = this.input;
+    const where = at < input.length ? `[${input.slice(0, at)} >|${input[at]}|< ${input.slice(at + 1)}]` : `[${input}]`;
+    throw invalidArgument(`filters: parse error: ${where}: ${message}: invalid argument`);
   }
 }

@@ -18,6 +18,8 @@ export interface Plugin<T = unknown> {
   /** the daemon cannot run without it (e.g. the metadata database), whatever the config says */
   required?: boolean;
   init(ctx: InitContext): Promise<T>;
+  /** called once every plugin is initialised, e.g. to start background work that needs them all */
+  ready?(instance: T): void;
 }
 
 /** What a gRPC service plugin returns: it adds its handlers to the server. */
@@ -35,6 +37,7 @@ export const PluginType = {
   gc: 'io.containerd.gc.v1',
   lease: 'io.containerd.lease.v1',
   grpc: 'io.containerd.grpc.v1',
+  service: 'io.containerd.service.v1',
   internal: 'io.containerd.internal.v1',
 } as const;
 
@@ -130,6 +133,14 @@ export class PluginRegistry {
         if (plugin.required || config.required_plugins.includes(name)) throw new Error(`required plugin ${name} failed to load: ${(err as Error).message}`);
         (skipped ? log.info : log.warn)('plugin not loaded', { plugin: name, error: (err as Error).message });
       }
+    }
+  }
+
+  /** Tells every initialised plugin that the daemon is complete. */
+  ready() {
+    for (const plugin of this.plugins) {
+      const state = this.states.find((s) => s.type === plugin.type && s.id === plugin.id);
+      if (state?.instance !== undefined) plugin.ready?.(state.instance);
     }
   }
 

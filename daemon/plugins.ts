@@ -8,6 +8,7 @@ import { nativePlugin, overlayPlugin, snapshotsServicePlugin } from './snapshots
 import { namespacesServicePlugin } from './namespaces/plugin.ts';
 import { introspectionPlugin } from './introspection/plugin.ts';
 import { versionServicePlugin } from './version/plugin.ts';
+import { imagesPlugin, imagesServicePlugin } from './images/plugin.ts';
 
 /** Everything built into berthd: the table of contents of the daemon. */
 export function builtinPlugins(): PluginRegistry {
@@ -17,11 +18,13 @@ export function builtinPlugins(): PluginRegistry {
     metadataPlugin,
     gcPlugin,
     contentPlugin,
+    imagesPlugin,
     leasePlugin,
     overlayPlugin,
     nativePlugin,
     contentServicePlugin,
     snapshotsServicePlugin,
+    imagesServicePlugin,
     leasesServicePlugin,
     namespacesServicePlugin,
     eventsServicePlugin,

@@ -30,6 +30,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
   };
   try {
     await registry.initAll(config, log);
+    registry.ready();
     await claimSocket(config.address);
   } catch (err) {
     await closeAll();

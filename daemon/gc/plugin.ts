@@ -12,8 +12,10 @@ export const gcPlugin: Plugin<GarbageCollector> = {
   requires: [PluginType.metadata],
   async init(ctx) {
     const delay = Number(ctx.settings.delay_ms ?? 100);
-    const gc = new GarbageCollector(ctx.get<MetadataDB>(PluginType.metadata), ctx.log, delay);
+    return new GarbageCollector(ctx.get<MetadataDB>(PluginType.metadata), ctx.log, delay);
+  },
+  // The first collection waits until every store has registered what it holds.
+  ready(gc) {
     gc.schedule();
-    return gc;
   },
 };

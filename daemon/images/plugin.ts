@@ -1,0 +1,31 @@
+import { PluginType, type GrpcService, type Plugin } from '../plugin.ts';
+import type { MetadataDB } from '../metadata/db.ts';
+import type { Exchange } from '../events/exchange.ts';
+import type { GarbageCollector } from '../gc/collector.ts';
+import { ImageStore } from './store.ts';
+import { imagesService } from './service.ts';
+
+/** The image store (containerd's io.containerd.service.v1 images-service). */
+export const imagesPlugin: Plugin<ImageStore> = {
+  type: PluginType.service,
+  id: 'images-service',
+  requires: [PluginType.metadata, PluginType.event, PluginType.gc],
+  async init(ctx) {
+    const gc = ctx.get<GarbageCollector>(PluginType.gc);
+    const store = new ImageStore(ctx.get<MetadataDB>(PluginType.metadata), ctx.get<Exchange>(PluginType.event), async (sync) => {
+      if (sync) await gc.collect();
+      else gc.schedule();
+    });
+    gc.register(store.gcKind());
+    return store;
+  },
+};
+
+export const imagesServicePlugin: Plugin<GrpcService> = {
+  type: PluginType.grpc,
+  id: 'images',
+  requires: [PluginType.service],
+  async init(ctx) {
+    return imagesService(ctx.get<ImageStore>(PluginType.service, 'images-service'));
+  },
+};
