@@ -41,6 +41,18 @@ export const PluginType = {
   internal: 'io.containerd.internal.v1',
 } as const;
 
+/** A gRPC service plugin over the one initialised plugin of another type (or the one with depId). */
+export function grpcServicePlugin<T>(id: string, dependency: string, make: (dep: T) => GrpcService, depId?: string): Plugin<GrpcService> {
+  return {
+    type: PluginType.grpc,
+    id,
+    requires: [dependency],
+    async init(ctx) {
+      return make(ctx.get<T>(dependency, depId));
+    },
+  };
+}
+
 /** A plugin that does not apply here (e.g. a filesystem feature missing) throws this. */
 export class SkipPlugin extends Error {
   constructor(reason: string) {

@@ -1,4 +1,4 @@
-import { PluginType, type Plugin, type GrpcService } from '../plugin.ts';
+import { PluginType, grpcServicePlugin, type Plugin } from '../plugin.ts';
 import type { MetadataDB } from '../metadata/db.ts';
 import type { Exchange } from '../events/exchange.ts';
 import type { GarbageCollector } from '../gc/collector.ts';
@@ -21,11 +21,4 @@ export const contentPlugin: Plugin<ContentStore> = {
   },
 };
 
-export const contentServicePlugin: Plugin<GrpcService> = {
-  type: PluginType.grpc,
-  id: 'content',
-  requires: [PluginType.content],
-  async init(ctx) {
-    return contentService(ctx.get<ContentStore>(PluginType.content));
-  },
-};
+export const contentServicePlugin = grpcServicePlugin('content', PluginType.content, contentService);

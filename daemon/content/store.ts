@@ -8,6 +8,7 @@ import { addLeaseResource, removeLeaseResource } from '../leases/store.ts';
 import { parseFilters, adaptFields } from '../filters.ts';
 import { updateLabels, validateLabels, type Labels } from '../labels.ts';
 import type { Exchange } from '../events/exchange.ts';
+import { exists, syncDir } from '../fsutil.ts';
 
 export interface ContentInfo {
   digest: string;
@@ -421,21 +422,5 @@ export class Writer {
     this.closed = true;
     await this.fh?.close().catch(() => undefined);
     this.unlock();
-  }
-}
-
-async function exists(path: string) {
-  return fs.access(path).then(
-    () => true,
-    () => false,
-  );
-}
-
-async function syncDir(dir: string) {
-  const fh = await fs.open(dir, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
   }
 }

@@ -1,4 +1,4 @@
-import { PluginType, type Plugin, type GrpcService } from '../plugin.ts';
+import { PluginType, grpcServicePlugin, type Plugin } from '../plugin.ts';
 import { Exchange } from './exchange.ts';
 import { eventsService } from './service.ts';
 
@@ -10,11 +10,4 @@ export const exchangePlugin: Plugin<Exchange> = {
   },
 };
 
-export const eventsServicePlugin: Plugin<GrpcService> = {
-  type: PluginType.grpc,
-  id: 'events',
-  requires: [PluginType.event],
-  async init(ctx) {
-    return eventsService(ctx.get<Exchange>(PluginType.event));
-  },
-};
+export const eventsServicePlugin = grpcServicePlugin('events', PluginType.event, eventsService);

@@ -84,6 +84,12 @@ export class GarbageCollector {
     this.timer.unref();
   }
 
+  /** After a delete: collect now and wait (a client asked for `sync`), or soon. */
+  async afterDelete(sync: boolean): Promise<void> {
+    if (sync) await this.collect();
+    else this.schedule();
+  }
+
   /** Runs a collection now (after any that is under way) and resolves when it is done. */
   collect(): Promise<GcStats> {
     const run = this.queue.catch(() => undefined).then(() => this.run());

@@ -1,4 +1,4 @@
-import { PluginType, type GrpcService, type Plugin } from '../plugin.ts';
+import { PluginType, grpcServicePlugin, type Plugin } from '../plugin.ts';
 import type { MetadataDB } from '../metadata/db.ts';
 import type { Exchange } from '../events/exchange.ts';
 import type { GarbageCollector } from '../gc/collector.ts';
@@ -12,20 +12,10 @@ export const imagesPlugin: Plugin<ImageStore> = {
   requires: [PluginType.metadata, PluginType.event, PluginType.gc],
   async init(ctx) {
     const gc = ctx.get<GarbageCollector>(PluginType.gc);
-    const store = new ImageStore(ctx.get<MetadataDB>(PluginType.metadata), ctx.get<Exchange>(PluginType.event), async (sync) => {
-      if (sync) await gc.collect();
-      else gc.schedule();
-    });
+    const store = new ImageStore(ctx.get<MetadataDB>(PluginType.metadata), ctx.get<Exchange>(PluginType.event), (sync) => gc.afterDelete(sync));
     gc.register(store.gcKind());
     return store;
   },
 };
 
-export const imagesServicePlugin: Plugin<GrpcService> = {
-  type: PluginType.grpc,
-  id: 'images',
-  requires: [PluginType.service],
-  async init(ctx) {
-    return imagesService(ctx.get<ImageStore>(PluginType.service, 'images-service'));
-  },
-};
+export const imagesServicePlugin = grpcServicePlugin('images', PluginType.service, imagesService, 'images-service');

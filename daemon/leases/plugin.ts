@@ -1,4 +1,4 @@
-import { PluginType, type Plugin, type GrpcService } from '../plugin.ts';
+import { PluginType, grpcServicePlugin, type Plugin } from '../plugin.ts';
 import type { MetadataDB } from '../metadata/db.ts';
 import type { GarbageCollector } from '../gc/collector.ts';
 import { LeaseStore } from './store.ts';
@@ -10,18 +10,8 @@ export const leasePlugin: Plugin<LeaseStore> = {
   requires: [PluginType.metadata, PluginType.gc],
   async init(ctx) {
     const gc = ctx.get<GarbageCollector>(PluginType.gc);
-    return new LeaseStore(ctx.get<MetadataDB>(PluginType.metadata), async (sync) => {
-      if (sync) await gc.collect();
-      else gc.schedule();
-    });
+    return new LeaseStore(ctx.get<MetadataDB>(PluginType.metadata), (sync) => gc.afterDelete(sync));
   },
 };
 
-export const leasesServicePlugin: Plugin<GrpcService> = {
-  type: PluginType.grpc,
-  id: 'leases',
-  requires: [PluginType.lease],
-  async init(ctx) {
-    return leasesService(ctx.get<LeaseStore>(PluginType.lease));
-  },
-};
+export const leasesServicePlugin = grpcServicePlugin('leases', PluginType.lease, leasesService);

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { alreadyExists, BerthError, failedPrecondition, invalidArgument, notFound } from '../../proto/errors.ts';
 import type { MetadataDB, Tx } from '../metadata/db.ts';
 import type { Exchange } from '../events/exchange.ts';
+import { exists, syncDir } from '../fsutil.ts';
 import { isGcRoot, labelRefs, type CollectibleKind, type GcObject } from '../gc/collector.ts';
 import { addLeaseResource, removeLeaseResource } from '../leases/store.ts';
 import { adaptFields, parseFilters } from '../filters.ts';
@@ -329,19 +330,3 @@ const toInfo = (name: string, r: SnapshotRecord): SnapshotInfo => ({
   createdAt: r.createdAt,
   updatedAt: r.updatedAt,
 });
-
-async function exists(path: string): Promise<boolean> {
-  return fs.access(path).then(
-    () => true,
-    () => false,
-  );
-}
-
-async function syncDir(dir: string) {
-  const fh = await fs.open(dir, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
