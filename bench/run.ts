@@ -9,10 +9,11 @@ import { Cleanup } from './cleanup.ts';
 import type { BenchOptions, Scenario } from './scenario.ts';
 import { ingest } from './scenarios/ingest.ts';
 import { unary } from './scenarios/unary.ts';
+import { unpack } from './scenarios/unpack.ts';
 import { checkPrerequisites, setup, type Daemon } from './setup.ts';
 import { Results } from './stats.ts';
 
-const scenarios: Scenario[] = [unary, ingest];
+const scenarios: Scenario[] = [unary, ingest, unpack];
 
 const usage = `usage: npm run bench -- <${scenarios.map((s) => s.name).join('|')}|all> [options]
 

@@ -3,6 +3,7 @@ import { version } from '../proto/version.ts';
 import { register as content } from './commands/content.ts';
 import { register as events } from './commands/events.ts';
 import { register as images } from './commands/images.ts';
+import { register as layers } from './commands/layers.ts';
 import { register as leases } from './commands/leases.ts';
 import { register as namespaces } from './commands/namespaces.ts';
 import { register as plugins } from './commands/plugins.ts';
@@ -37,6 +38,7 @@ export function program(): { program: Command; ctx: Context } {
   content(program, ctx);
   snapshots(program, ctx);
   images(program, ctx);
+  layers(program, ctx);
   leases(program, ctx);
   events(program, ctx);
   return { program, ctx };

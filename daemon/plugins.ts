@@ -9,6 +9,7 @@ import { namespacesServicePlugin } from './namespaces/plugin.ts';
 import { introspectionPlugin } from './introspection/plugin.ts';
 import { versionServicePlugin } from './version/plugin.ts';
 import { imagesPlugin, imagesServicePlugin } from './images/plugin.ts';
+import { diffPlugins } from './diff/plugin.ts';
 
 /** Everything built into berthd: the table of contents of the daemon. */
 export function builtinPlugins(): PluginRegistry {
@@ -25,6 +26,7 @@ export function builtinPlugins(): PluginRegistry {
     contentServicePlugin,
     snapshotsServicePlugin,
     imagesServicePlugin,
+    ...diffPlugins,
     leasesServicePlugin,
     namespacesServicePlugin,
     eventsServicePlugin,

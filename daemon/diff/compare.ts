@@ -1,0 +1,284 @@
+import * as fs from 'node:fs';
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createZstdCompress } from 'node:zlib';
+import * as native from '../../native/index.ts';
+import { BerthError, isCode } from '../../proto/errors.ts';
+import type { ContentStore } from '../content/store.ts';
+import { compressionOf, gzipCompressor, mediaTypes } from './compression.ts';
+import { encodeHeader, endOfArchive, padding, type EntryType, type TarEntry } from './tar.ts';
+
+/**
+ * Diff/Compare: the layer that turns `lower` into `upper`, as a deterministic tar (names in byte
+ * order, times truncated to seconds as containerd does, hardlinks by inode).
+ *
+ * 'overlay': `upper` is an overlay upperdir; every entry in it is part of the change, overlay
+ * whiteouts (0/0 char devices) become `.wh.NAME` and an opaque directory `.wh..wh..opq`.
+ * 'trees': `lower` and `upper` are two full trees; changed or new entries are written, with
+ * their parent directories, and entries missing from `upper` become `.wh.NAME`.
+ */
+export interface CompareOptions {
+  mode: 'overlay' | 'trees';
+  upper: string;
+  /** the parent tree ('trees' mode); undefined means empty */
+  lower?: string;
+}
+
+export const uncompressedLabel = 'containerd.io/uncompressed';
+
+const chunkSize = 1 << 20;
+
+interface Node {
+  path: string;
+  st: fs.BigIntStats;
+}
+
+function lstat(path: string): fs.BigIntStats | undefined {
+  try {
+    return fs.lstatSync(path, { bigint: true });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+function typeOf(st: fs.BigIntStats): EntryType | undefined {
+  if (st.isFile()) return 'file';
+  if (st.isDirectory()) return 'dir';
+  if (st.isSymbolicLink()) return 'symlink';
+  if (st.isCharacterDevice()) return 'char';
+  if (st.isBlockDevice()) return 'block';
+  if (st.isFIFO()) return 'fifo';
+  return undefined; // sockets are not archived
+}
+
+function xattrsOf(path: string, skipOverlay: boolean): Map<string, Buffer> {
+  const out = new Map<string, Buffer>();
+  let names: string[];
+  try {
+    names = native.llistxattr(path);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOTSUP' || code === 'EOPNOTSUPP') return out;
+    throw err;
+  }
+  for (const name of names.sort()) {
+    if (skipOverlay && name.startsWith('trusted.overlay.')) continue;
+    const v = native.lgetxattr(path, name);
+    if (v !== null) out.set(name, v);
+  }
+  return out;
+}
+
+const isWhiteoutDevice = (st: fs.BigIntStats) => st.isCharacterDevice() && st.rdev === 0n;
+
+const major = (rdev: bigint) => Number(((rdev >> 8n) & 0xfffn) | ((rdev >> 32n) & ~0xfffn));
+const minor = (rdev: bigint) => Number((rdev & 0xffn) | ((rdev >> 12n) & ~0xffn));
+
+function sortedNames(dir: string): string[] {
+  return fs.readdirSync(dir).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+}
+
+function sameXattrs(a: Map<string, Buffer>, b: Map<string, Buffer>) {
+  if (a.size !== b.size) return false;
+  for (const [k, v] of a) if (!b.get(k)?.equals(v)) return false;
+  return true;
+}
+
+/** Does the entry at upper differ from the one at lower (continuity's naive comparison)? */
+function changed(up: Node, low: Node): boolean {
+  const a = up.st;
+  const b = low.st;
+  if (typeOf(a) !== typeOf(b) || a.mode !== b.mode || a.uid !== b.uid || a.gid !== b.gid) return true;
+  if (a.isSymbolicLink()) return fs.readlinkSync(up.path) !== fs.readlinkSync(low.path);
+  if (a.isCharacterDevice() || a.isBlockDevice()) return a.rdev !== b.rdev;
+  if (!sameXattrs(xattrsOf(up.path, false), xattrsOf(low.path, false))) return true;
+  if (a.isDirectory()) return a.mtimeNs !== b.mtimeNs;
+  if (a.dev === b.dev && a.ino === b.ino) return false;
+  return a.size !== b.size || a.mtimeNs !== b.mtimeNs;
+}
+
+class DiffWalker {
+  private readonly links = new Map<string, string>();
+  /** directories not emitted yet, waiting for a changed descendant ('trees' mode) */
+  private readonly pendingDirs: Array<{ name: string; node: Node; emitted: boolean }> = [];
+
+  constructor(private readonly opts: CompareOptions) {}
+
+  async *walk(): AsyncGenerator<Buffer> {
+    yield* this.dir('', this.opts.upper, this.opts.lower);
+    yield endOfArchive();
+  }
+
+  private entry(name: string, node: Node): TarEntry {
+    const st = node.st;
+    const type = typeOf(st)!;
+    return {
+      name: type === 'dir' ? `${name}/` : name,
+      type,
+      mode: Number(st.mode & 0o7777n),
+      uid: Number(st.uid),
+      gid: Number(st.gid),
+      size: type === 'file' ? Number(st.size) : 0,
+      mtime: Number(st.mtimeNs / 1_000_000_000n),
+      linkname: type === 'symlink' ? fs.readlinkSync(node.path) : '',
+      devmajor: type === 'char' || type === 'block' ? major(st.rdev) : 0,
+      devminor: type === 'char' || type === 'block' ? minor(st.rdev) : 0,
+      xattrs: xattrsOf(node.path, this.opts.mode === 'overlay'),
+    };
+  }
+
+  private whiteout(name: string, like: fs.BigIntStats): TarEntry {
+    return { name, type: 'file', mode: 0, uid: Number(like.uid), gid: Number(like.gid), size: 0, mtime: Number(like.mtimeNs / 1_000_000_000n), linkname: '', devmajor: 0, devminor: 0, xattrs: new Map() };
+  }
+
+  private *flushPending(): Generator<Buffer> {
+    for (const p of this.pendingDirs) {
+      if (p.emitted) continue;
+      p.emitted = true;
+      yield encodeHeader(this.entry(p.name, p.node));
+    }
+  }
+
+  private async *emit(name: string, node: Node): AsyncGenerator<Buffer> {
+    yield* this.flushPending();
+    const e = this.entry(name, node);
+    if (e.type !== 'dir' && node.st.nlink > 1n) {
+      const key = `${node.st.dev}:${node.st.ino}`;
+      const first = this.links.get(key);
+      if (first !== undefined) {
+        yield encodeHeader({ ...e, type: 'link', size: 0, linkname: first });
+        return;
+      }
+      this.links.set(key, name);
+    }
+    yield encodeHeader(e);
+    if (e.type === 'file') yield* this.body(node.path, e.size);
+  }
+
+  private async *body(path: string, size: number): AsyncGenerator<Buffer> {
+    const fd = fs.openSync(path, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+    try {
+      let done = 0;
+      while (done < size) {
+        const buf = Buffer.allocUnsafe(Math.min(chunkSize, size - done));
+        const n = await new Promise<number>((resolve, reject) => fs.read(fd, buf, 0, buf.length, done, (err, r) => (err ? reject(err) : resolve(r))));
+        if (n === 0) throw new BerthError('FailedPrecondition', `diff: ${path} shrank while it was archived`);
+        done += n;
+        yield n === buf.length ? buf : buf.subarray(0, n);
+      }
+    } finally {
+      fs.closeSync(fd);
+    }
+    if (padding(size) > 0) yield Buffer.alloc(padding(size));
+  }
+
+  private async *dir(prefix: string, upperDir: string, lowerDir: string | undefined): AsyncGenerator<Buffer> {
+    const overlay = this.opts.mode === 'overlay';
+    const names = sortedNames(upperDir);
+    if (!overlay && lowerDir !== undefined && lstat(lowerDir)?.isDirectory()) {
+      // deletions: in lower, not in upper
+      const present = new Set(names);
+      for (const n of sortedNames(lowerDir)) {
+        if (present.has(n)) continue;
+        yield* this.flushPending();
+        yield encodeHeader(this.whiteout(`${prefix}.wh.${n}`, lstat(upperDir)!));
+      }
+    }
+    for (const n of names) {
+      const name = `${prefix}${n}`;
+      const node: Node = { path: join(upperDir, n), st: lstat(join(upperDir, n))! };
+      if (!node.st || typeOf(node.st) === undefined) continue;
+      if (overlay) {
+        if (isWhiteoutDevice(node.st)) {
+          yield encodeHeader(this.whiteout(`${prefix}.wh.${n}`, node.st));
+          continue;
+        }
+        yield* this.emit(name, node);
+        if (node.st.isDirectory()) {
+          if (native.lgetxattr(node.path, 'trusted.overlay.opaque')?.toString() === 'y') {
+            yield encodeHeader(this.whiteout(`${name}/.wh..wh..opq`, node.st));
+          }
+          yield* this.dir(`${name}/`, node.path, undefined);
+        }
+        continue;
+      }
+      const lowerPath = lowerDir === undefined ? undefined : join(lowerDir, n);
+      const lowerSt = lowerPath === undefined ? undefined : lstat(lowerPath);
+      const lowerNode = lowerSt ? { path: lowerPath!, st: lowerSt } : undefined;
+      const isNew = !lowerNode || changed(node, lowerNode);
+      if (node.st.isDirectory()) {
+        const bothDirs = lowerNode?.st.isDirectory() ?? false;
+        if (isNew) yield* this.emit(name, node);
+        this.pendingDirs.push({ name, node, emitted: isNew });
+        yield* this.dir(`${name}/`, node.path, bothDirs ? lowerNode!.path : undefined);
+        this.pendingDirs.pop();
+      } else if (isNew) {
+        yield* this.emit(name, node);
+      }
+    }
+  }
+}
+
+/** The uncompressed tar stream of the change from lower to upper. */
+export function diffStream(opts: CompareOptions): AsyncGenerator<Buffer> {
+  return new DiffWalker(opts).walk();
+}
+
+export interface WriteDiffOptions extends CompareOptions {
+  store: ContentStore;
+  ns: string;
+  mediaType?: string;
+  ref?: string;
+  lease?: string;
+  labels?: Record<string, string>;
+}
+
+export interface Descriptor {
+  media_type: string;
+  digest: string;
+  size: number;
+  annotations?: Record<string, string>;
+}
+
+/** Writes the diff into the content store (streaming) and returns its descriptor. */
+export async function writeDiff(opts: WriteDiffOptions): Promise<Descriptor> {
+  const mediaType = opts.mediaType || mediaTypes.ociLayerGzip;
+  const compression = compressionOf(mediaType);
+  if (compression === 'detect') throw new BerthError('InvalidArgument', `cannot write a diff as ${mediaType}: its compression is not defined`);
+  const ref = opts.ref || `diff-${Date.now()}-${Math.random().toString(36).slice(2)}`;
+  const writer = await opts.store.writer(opts.ns, { ref, lease: opts.lease });
+  const hash = createHash('sha256');
+  try {
+    await writer.truncate();
+    const tap = async function* (src: AsyncIterable<Buffer>) {
+      for await (const chunk of src) {
+        hash.update(chunk);
+        yield chunk;
+      }
+    };
+    const sink = async (src: AsyncIterable<Buffer>) => {
+      for await (const chunk of src) await writer.write(chunk);
+    };
+    const source = Readable.from(diffStream(opts), { objectMode: false });
+    if (compression === 'gzip') await pipeline(source, tap, gzipCompressor(), sink);
+    else if (compression === 'zstd') await pipeline(source, tap, createZstdCompress(), sink);
+    else await pipeline(source, tap, sink);
+    const diffID = `sha256:${hash.digest('hex')}`;
+    const labels = { ...opts.labels, [uncompressedLabel]: diffID };
+    const size = writer.offset;
+    let digest: string;
+    try {
+      digest = await writer.commit(size, '', labels);
+    } catch (err) {
+      if (!isCode(err, 'AlreadyExists')) throw err;
+      digest = writer.digest();
+      await opts.store.update(opts.ns, digest, labels, [`labels.${uncompressedLabel}`]);
+    }
+    return { media_type: mediaType, digest, size };
+  } finally {
+    await writer.close();
+  }
+}

@@ -1,0 +1,108 @@
+import { promises as fs } from 'node:fs';
+import { join } from 'node:path';
+import { mountAll, unmountAll, type Mount } from '../../native/mount.ts';
+import { BerthError, invalidArgument } from '../../proto/errors.ts';
+import type { ContentStore } from '../content/store.ts';
+import { applyLayer } from './apply.ts';
+import { compressionOf, mediaTypes } from './compression.ts';
+import { writeDiff, type Descriptor } from './compare.ts';
+
+/**
+ * The `walking` differ: applies layers onto mounts and computes layers between mounts.
+ *
+ * Apply guarantees: nothing outside the target mounts is ever touched (the unpack child is
+ * chroot'ed into the target); temporary mounts are always unmounted, also on error. A failed
+ * Apply is reported with the entry and the reason, but what was applied before the failure
+ * stays in the target: callers apply onto a fresh active snapshot and remove it on failure, as
+ * containerd's unpacker does.
+ */
+export interface CompareRequest {
+  mediaType?: string;
+  ref?: string;
+  labels?: Record<string, string>;
+  lease?: string;
+}
+
+export class WalkingDiffer {
+  constructor(
+    private readonly store: ContentStore,
+    /** where temporary mount points are made (under the daemon's state dir) */
+    private readonly tmpRoot: string,
+  ) {}
+
+  async apply(ns: string, desc: { media_type: string; digest: string }, mounts: readonly Mount[]): Promise<Descriptor> {
+    compressionOf(desc.media_type); // unsupported media types fail before any work
+    if (mounts.length === 0) throw invalidArgument('mounts are required to apply a layer');
+    const blob = await this.store.reader(ns, desc.digest);
+    const upper = overlayUpperdir(mounts);
+    const parents = upper !== undefined ? (layersOf(mounts)?.slice(1) ?? []).filter((d) => d.startsWith('/')) : [];
+    const run = (root: string, mode: 'plain' | 'overlay') => applyLayer({ root, mode, mediaType: desc.media_type, blob: blob.path, parents });
+    const applied = upper !== undefined ? await run(upper, 'overlay') : await this.withMounts(mounts, (root) => run(root, 'plain'));
+    return { media_type: mediaTypes.ociLayer, digest: applied.diffID, size: applied.size };
+  }
+
+  async compare(ns: string, lower: readonly Mount[], upper: readonly Mount[], req: CompareRequest): Promise<Descriptor> {
+    const opts = { store: this.store, ns, mediaType: req.mediaType, ref: req.ref, labels: req.labels, lease: req.lease };
+    const upperdir = overlayUpperdir(upper);
+    // the upperdir alone is the change only when lower is exactly the overlay's lowerdirs
+    if (upperdir !== undefined && sameLayers(layersOf(lower), layersOf([{ ...upper[0]!, options: upper[0]!.options.filter((o) => !o.startsWith('upperdir=')) }]))) {
+      return writeDiff({ ...opts, mode: 'overlay', upper: upperdir });
+    }
+    // as containerd: the upper side is mounted read-only
+    const readOnly = upper.map((m) => ({ ...m, options: [...m.options.filter((o) => o !== 'rw' && o !== 'ro'), 'ro'] }));
+    return this.withMounts(lower, (lowerRoot) => this.withMounts(readOnly, (upperRoot) => writeDiff({ ...opts, mode: 'trees', lower: lowerRoot, upper: upperRoot })));
+  }
+
+  /** Mounts on a private temporary directory, runs fn, and always unmounts. */
+  private async withMounts<T>(mounts: readonly Mount[], fn: (root: string) => Promise<T>): Promise<T> {
+    await fs.mkdir(this.tmpRoot, { recursive: true, mode: 0o700 });
+    const dir = await fs.mkdtemp(join(this.tmpRoot, 'mount-'));
+    try {
+      if (mounts.length > 0) await mountAll(mounts, dir);
+      try {
+        return await fn(dir);
+      } finally {
+        if (mounts.length > 0) await unmountAll(dir);
+      }
+    } finally {
+      // never recursive: if the unmount failed, the directory still shows the snapshot
+      await fs.rmdir(dir).catch(() => undefined);
+    }
+  }
+}
+
+/**
+ * containerd's overlay fast path: exactly one overlay mount with an upperdir is applied to (or
+ * diffed from) the upperdir directly, with overlay-format whiteouts.
+ */
+export function overlayUpperdir(mounts: readonly Mount[]): string | undefined {
+  if (mounts.length !== 1 || mounts[0]!.type !== 'overlay') return undefined;
+  const opt = mounts[0]!.options.find((o) => o.startsWith('upperdir='));
+  if (opt === undefined) return undefined;
+  const dir = opt.slice('upperdir='.length);
+  if (!dir.startsWith('/')) throw invalidArgument(`overlay upperdir must be absolute: ${JSON.stringify(dir)}`);
+  return dir;
+}
+
+/** The directories a mount list shows, topmost first (undefined: not a plain bind/overlay stack). */
+function layersOf(mounts: readonly Mount[]): string[] | undefined {
+  if (mounts.length === 0) return [];
+  if (mounts.length !== 1) return undefined;
+  const m = mounts[0]!;
+  if (m.type === 'bind') return [m.source];
+  if (m.type !== 'overlay') return undefined;
+  const opt = (name: string) => m.options.find((o) => o.startsWith(`${name}=`))?.slice(name.length + 1);
+  const upper = opt('upperdir');
+  return [...(upper ? [upper] : []), ...(opt('lowerdir')?.split(':') ?? [])];
+}
+
+function sameLayers(a: string[] | undefined, b: string[] | undefined): boolean {
+  return a !== undefined && b !== undefined && a.length === b.length && a.every((d, i) => d === b[i]);
+}
+
+export function toMounts(mounts: ReadonlyArray<{ type: string; source: string; options: string[] }> | undefined): Mount[] {
+  return (mounts ?? []).map((m) => {
+    if (!m.type) throw new BerthError('InvalidArgument', 'mount type is required');
+    return { type: m.type, source: m.source, options: m.options ?? [] };
+  });
+}

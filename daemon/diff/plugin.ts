@@ -1,0 +1,23 @@
+import { join } from 'node:path';
+import { PluginType, grpcServicePlugin, type Plugin } from '../plugin.ts';
+import type { ContentStore } from '../content/store.ts';
+import { WalkingDiffer } from './differ.ts';
+import { diffService } from './service.ts';
+
+/** containerd's plugin type for differs (not in PluginType: only this module uses it). */
+export const differType = 'io.containerd.differ.v1';
+
+export const walkingDifferPlugin: Plugin<WalkingDiffer> = {
+  type: differType,
+  id: 'walking',
+  requires: [PluginType.content],
+  async init(ctx) {
+    ctx.platforms.push({ os: 'linux', architecture: process.arch === 'x64' ? 'amd64' : process.arch, variant: '' });
+    return new WalkingDiffer(ctx.get<ContentStore>(PluginType.content), join(ctx.config.state, 'diff'));
+  },
+};
+
+export const diffServicePlugin = grpcServicePlugin('diff', differType, diffService, 'walking');
+
+/** Both diff plugins, for registration in daemon/plugins.ts. */
+export const diffPlugins: Plugin[] = [walkingDifferPlugin, diffServicePlugin];

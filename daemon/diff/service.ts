@@ -1,0 +1,33 @@
+import type * as grpc from '@grpc/grpc-js';
+import { containerdService } from '../../proto/api.ts';
+import { invalidArgument } from '../../proto/errors.ts';
+import type { DiffHandlers } from '../../proto/gen/containerd/services/diff/v1/Diff.ts';
+import { leaseOf, namespaceOf, unary } from '../grpc.ts';
+import type { GrpcService } from '../plugin.ts';
+import { toMounts, type WalkingDiffer } from './differ.ts';
+
+/** containerd.services.diff.v1.Diff over the walking differ. */
+export function diffService(differ: WalkingDiffer): GrpcService {
+  const handlers: DiffHandlers = {
+    Apply: unary(async (req, call) => {
+      if (!req.diff || !req.diff.digest) throw invalidArgument('diff descriptor is required');
+      const applied = await differ.apply(namespaceOf(call), req.diff, toMounts(req.mounts));
+      return { applied };
+    }),
+    Diff: unary(async (req, call) => {
+      if (!req.right || req.right.length === 0) throw invalidArgument('right mounts are required');
+      const diff = await differ.compare(namespaceOf(call), toMounts(req.left), toMounts(req.right), {
+        mediaType: req.media_type,
+        ref: req.ref,
+        labels: req.labels,
+        lease: leaseOf(call),
+      });
+      return { diff };
+    }),
+  };
+  return {
+    register(server) {
+      server.addService(containerdService('diff', 'Diff').service, handlers as unknown as grpc.UntypedServiceImplementation);
+    },
+  };
+}

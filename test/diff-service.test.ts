@@ -1,0 +1,145 @@
+import * as fs from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { writeBlob } from '../proto/content-client.ts';
+import type { BerthClient } from '../proto/client.ts';
+import type { Mount } from '../native/mount.ts';
+import { startBerthd, type Berthd } from './harness.ts';
+import { hostPwned } from './layers/sandbox.ts';
+import { d, f, gz, s, tar } from './layers/tarbuild.ts';
+import { errorCode, failure, sha } from './util.ts';
+
+const gcRoot = { 'containerd.io/gc.root': 'test' };
+const tarGz = 'application/vnd.oci.image.layer.v1.tar+gzip';
+
+interface Descriptor {
+  media_type: string;
+  digest: string;
+  size: string | number;
+}
+
+describe('diff service (containerd.services.diff.v1.Diff) through a real berthd', () => {
+  let b: Berthd;
+  let c: BerthClient;
+  const snap = (method: string, req: object) => c.unary<{ mounts: Mount[]; info?: { parent: string } }>(c.service('snapshots', 'Snapshots'), method, { snapshotter: 'overlayfs', ...req });
+  const apply = (diff: object, mounts: Mount[]) => c.unary<{ applied: Descriptor }>(c.service('diff', 'Diff'), 'Apply', { diff, mounts });
+  const compare = (left: Mount[], right: Mount[], extra: object = {}) => c.unary<{ diff: Descriptor }>(c.service('diff', 'Diff'), 'Diff', { left, right, ...extra });
+  const store = async (bytes: Buffer) => (await writeBlob(c, bytes, { ref: `t-${sha(bytes)}`, expected: sha(bytes), labels: gcRoot })).digest;
+  const fsDir = (mounts: Mount[]) => {
+    const m = mounts[0]!;
+    return m.type === 'bind' ? m.source : m.options.find((o) => o.startsWith('upperdir='))!.slice('upperdir='.length);
+  };
+  const leftoverMounts = () => fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(b.state));
+
+  beforeAll(async () => {
+    b = await startBerthd();
+    c = b.client();
+  });
+  afterAll(async () => {
+    await b?.cleanup();
+  });
+
+  const layer1 = tar([d('etc'), f('etc/os-release', 'berth'), f('etc/gone', 'x'), d('usr'), s('bin', 'usr/bin'), d('usr/bin'), f('usr/bin/sh', '#!', { mode: 0o755 })]);
+  const layer2 = tar([d('etc'), f('etc/.wh.gone'), f('etc/new', 'n'), d('usr'), f('usr/.wh..wh..opq'), f('usr/only', 'o')]);
+
+  it('registers io.containerd.differ.v1 walking and the diff gRPC service', () => {
+    const plugins = b.ctr(['plugins', 'ls']).stdout;
+    expect(plugins).toMatch(/io\.containerd\.differ\.v1\s+walking\s+linux\/\w+\s+ok/);
+    expect(plugins).toMatch(/io\.containerd\.grpc\.v1\s+diff\s+-\s+ok/);
+  });
+
+  it('Apply onto a first (bind) and a second (overlay) snapshot; Diff gives the layer back', async () => {
+    const digest1 = await store(gz(layer1));
+    const m1 = (await snap('Prepare', { key: 'l1', parent: '', labels: gcRoot })).mounts;
+    expect(m1[0]!.type).toBe('bind');
+    const { applied } = await apply({ media_type: tarGz, digest: digest1, size: gz(layer1).length }, m1);
+    expect(applied.media_type).toBe('application/vnd.oci.image.layer.v1.tar');
+    expect(applied.digest).toBe(sha(layer1));
+    expect(Number(applied.size)).toBe(layer1.length);
+    expect(fs.readFileSync(join(fsDir(m1), 'etc/os-release'), 'utf8')).toBe('berth');
+    await snap('Commit', { name: 'l1c', key: 'l1', labels: gcRoot });
+
+    const digest2 = await store(gz(layer2));
+    const m2 = (await snap('Prepare', { key: 'l2', parent: 'l1c', labels: gcRoot })).mounts;
+    expect(m2[0]!.type).toBe('overlay');
+    const r2 = await apply({ media_type: tarGz, digest: digest2, size: 0 }, m2);
+    expect(r2.applied.digest).toBe(sha(layer2));
+    // the overlay fast path: overlay whiteouts straight in the upperdir
+    const upper = fsDir(m2);
+    const wh = fs.lstatSync(join(upper, 'etc/gone'));
+    expect(wh.isCharacterDevice() && wh.rdev === 0).toBe(true);
+
+    // Diff of l2 against its parent, stored gzip-compressed and labelled with its diffID
+    const left = (await snap('View', { key: 'l1v', parent: 'l1c', labels: gcRoot })).mounts;
+    const { diff } = await compare(left, m2, { ref: 'my-diff', labels: { a: 'b' } });
+    expect(diff.media_type).toBe(tarGz);
+    const info = (await c.unary<{ info: { labels: Record<string, string>; size: string } }>(c.content, 'Info', { digest: diff.digest })).info;
+    expect(Number(info.size)).toBe(Number(diff.size));
+    expect(info.labels.a).toBe('b');
+    const diffID = info.labels['containerd.io/uncompressed']!;
+    expect(diffID).toMatch(/^sha256:/);
+
+    // applying that layer onto a fresh child of l1c gives the same tree as l2
+    const m3 = (await snap('Prepare', { key: 'l3', parent: 'l1c', labels: gcRoot })).mounts;
+    const r3 = await apply({ media_type: tarGz, digest: diff.digest, size: diff.size }, m3);
+    expect(r3.applied.digest).toBe(diffID);
+    const up3 = fsDir(m3);
+    expect(fs.lstatSync(join(up3, 'etc/gone')).isCharacterDevice()).toBe(true);
+    expect(fs.readFileSync(join(up3, 'etc/new'), 'utf8')).toBe('n');
+    expect(fs.readFileSync(join(up3, 'usr/only'), 'utf8')).toBe('o');
+    expect(fs.readdirSync(join(up3, 'usr'))).toEqual(['only']);
+
+    // Diff between two bind-mounted trees (no overlay): the same changes
+    const { diff: again } = await compare(left, [{ type: 'bind', source: up3, options: ['ro', 'rbind'] }], { media_type: 'application/vnd.oci.image.layer.v1.tar' });
+    expect(again.media_type).toBe('application/vnd.oci.image.layer.v1.tar');
+    expect(leftoverMounts()).toEqual([]);
+  });
+
+  it('a hostile layer fails with InvalidArgument, leaves nothing mounted and nothing outside', async () => {
+    const pwned = hostPwned();
+    const bad = tar([f('ok', 'x'), s('out', '/'), f('out/tmp/PWN-diff-service', 'x'), f('etc/.wh...')]);
+    const digest = await store(gz(bad));
+    const m = (await snap('Prepare', { key: 'hostile', parent: '', labels: gcRoot })).mounts;
+    const err = await failure(apply({ media_type: tarGz, digest, size: 0 }, m));
+    expect(err.code).toBe('InvalidArgument');
+    expect(err.message).toMatch(/etc\/\.wh\.\.\..*invalid whiteout name/);
+    expect(leftoverMounts()).toEqual([]);
+    expect(hostPwned()).toEqual(pwned);
+    // what was applied before the failure is inside the snapshot, which the caller removes
+    expect(fs.readFileSync(join(fsDir(m), 'tmp/PWN-diff-service'), 'utf8')).toBe('x');
+    await snap('Remove', { key: 'hostile' });
+  });
+
+  it('clear errors: unknown media type, missing blob, missing descriptor', async () => {
+    const digest = await store(gz(layer1));
+    const m = (await snap('Prepare', { key: 'errs', parent: '', labels: gcRoot })).mounts;
+    expect(await errorCode(apply({ media_type: 'application/x-unknown', digest, size: 0 }, m))).toBe('Unimplemented');
+    expect(await errorCode(apply({ media_type: tarGz, digest: sha('nothing'), size: 0 }, m))).toBe('NotFound');
+    expect(await errorCode(c.unary(c.service('diff', 'Diff'), 'Apply', { mounts: m }))).toBe('InvalidArgument');
+    expect(leftoverMounts()).toEqual([]);
+  });
+
+  it('berth layer apply FILE KEY and berth layer diff KEY', async () => {
+    const file = join(b.dir, 'layer.tgz');
+    fs.writeFileSync(file, gz(tar([d('srv'), f('srv/index.html', 'hi')])));
+    b.berth(['snapshots', 'prepare', 'cli1']);
+    const applied = b.berth(['layer', 'apply', file, 'cli1']);
+    expect(applied.stderr).toBe('');
+    expect(applied.code).toBe(0);
+    expect(JSON.parse(applied.stdout).applied.digest).toBe(sha(tar([d('srv'), f('srv/index.html', 'hi')])));
+    b.berth(['snapshots', 'commit', 'cli1c', 'cli1']);
+    b.berth(['snapshots', 'prepare', 'cli2', 'cli1c']);
+    const byDigest = b.berth(['layer', 'apply', JSON.parse(applied.stdout).layer.digest, 'cli2']);
+    expect(byDigest.code).toBe(0);
+    const diffed = b.berth(['layer', 'diff', 'cli2']);
+    expect(diffed.stderr).toBe('');
+    const desc = JSON.parse(diffed.stdout);
+    expect(desc.media_type).toBe(tarGz);
+    expect(desc.diff_id).toMatch(/^sha256:/);
+    // ctr 1.6 talks to the same service (it writes the gzip layer to stdout)
+    const viaCtr = b.ctr(['snapshots', 'diff', 'cli2']);
+    expect(viaCtr.stderr).toBe('');
+    expect(viaCtr.code).toBe(0);
+    expect(viaCtr.stdout.length).toBeGreaterThan(20);
+  });
+});
