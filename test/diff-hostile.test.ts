@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import { join, posix } from 'node:path';
 import { createGzip } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
+import { llistxattr } from '../native/index.ts';
 import { BerthError } from '../proto/errors.ts';
 import { applyTo, sandbox, type Sandbox } from './layers/sandbox.ts';
 import { d, f, gz, h, s, tar, zst, type RawEntry } from './layers/tarbuild.ts';
@@ -521,4 +522,87 @@ describe('hostile layers (reliability.md §1)', () => {
     expect(peakKB).toBeGreaterThan(0);
     expect(peakKB).toBeLessThan(200 * 1024);
   }, 120_000);
+});
+
+describe('a failed Apply onto an empty target leaves it empty (all or nothing)', () => {
+  /** the target directory's own state: names, xattrs, owner, mode, mtime (put back through a double: to the µs) */
+  const rootState = () => {
+    const st = fs.lstatSync(sb.root, { bigint: true });
+    return { names: fs.readdirSync(sb.root), xattrs: llistxattr(sb.root), uid: st.uid, gid: st.gid, mode: st.mode, mtimeNs: st.mtimeNs };
+  };
+  const sameRoot = (before: ReturnType<typeof rootState>) => {
+    const { mtimeNs, ...now } = rootState();
+    const { mtimeNs: was, ...rest } = before;
+    expect(now).toEqual(rest);
+    expect(mtimeNs > was ? mtimeNs - was : was - mtimeNs).toBeLessThan(1000n);
+  };
+  const big = 'b'.repeat(1 << 16);
+  const cases: Array<{ name: string; layer: () => Buffer; error: RegExp }> = [
+    {
+      // a top-level opaque marker and whiteout first: overlay mode marks the target root itself
+      name: 'a refused `../` hardlink after good entries',
+      layer: () => gz(tar([f('.wh..wh..opq'), f('.wh.gone'), d('etc'), f('etc/a', 'x'), s('out', sb.outside), f('out/PWN', 'in-root'), h('etc/x', `../../../..${sb.canary}`)])),
+      error: /"etc\/x".*ENOENT/,
+    },
+    {
+      name: 'a truncated gzip stream after some entries',
+      layer: () => {
+        const g = gz(tar([f('.wh..wh..opq'), d('usr'), f('usr/a', 'a'), d('usr/lib'), f('usr/lib/b', 'b'), s('usr/sh', '/bin/busybox'), f('usr/big', big), f('usr/big2', big)]));
+        return g.subarray(0, g.length - 64);
+      },
+      error: /gzip stream/,
+    },
+    {
+      name: 'a whiteout escaping its directory',
+      layer: () => gz(tar([f('.wh..wh..opq'), d('a'), d('a/b'), f('a/b/c', 'c'), f('a/.wh.b'), f('a/b/.wh...')])),
+      error: /invalid whiteout name/,
+    },
+  ];
+  for (const mode of ['plain', 'overlay'] as const) {
+    for (const c of cases) {
+      it(`${mode}: ${c.name}`, async () => {
+        sb = sandbox();
+        const before = rootState();
+        expect(before.names).toEqual([]);
+        await refused([], c.error, { mode, bytes: c.layer() });
+        expect(fs.readdirSync(sb.root)).toEqual([]);
+        sameRoot(before);
+      });
+    }
+
+    it(`${mode}: an unpack child killed midway`, async () => {
+      sb = sandbox();
+      const before = rootState();
+      const many = Array.from({ length: 2000 }, (_, i) => f(`d${i % 50}/f${i}`, big));
+      let timer: NodeJS.Timeout | undefined;
+      let killed = false;
+      const err = await applyTo(sb, [f('.wh..wh..opq'), ...many], {
+        mode,
+        onSpawn: (pid) => {
+          // kill it once it has written something
+          timer = setInterval(() => {
+            if (fs.readdirSync(sb.root).length > 2 && !killed) {
+              killed = true;
+              process.kill(pid, 'SIGKILL');
+            }
+          }, 5);
+        },
+      }).catch((e: BerthError) => e);
+      clearInterval(timer);
+      expect(killed).toBe(true);
+      expect((err as BerthError).message).toMatch(/killed by SIGKILL/);
+      expect(fs.readdirSync(sb.root)).toEqual([]);
+      sameRoot(before);
+    });
+  }
+
+  it('a non-empty target keeps its files and the entries before the failure (callers remove the snapshot)', async () => {
+    sb = sandbox();
+    fs.mkdirSync(inRoot('etc'));
+    fs.writeFileSync(inRoot('etc/keep'), 'kept');
+    await refused([d('etc'), f('etc/new', 'n'), f('top', 't'), h('bad', '../missing')], /"bad".*ENOENT/);
+    expect(read('etc/keep')).toBe('kept');
+    expect(read('etc/new')).toBe('n');
+    expect(read('top')).toBe('t');
+  });
 });

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeBlob } from '../proto/content-client.ts';
 import type { BerthClient } from '../proto/client.ts';
 import type { Mount } from '../native/mount.ts';
+import { lgetxattr } from '../native/index.ts';
 import { startBerthd, type Berthd } from './harness.ts';
 import { hostPwned } from './layers/sandbox.ts';
 import { d, f, gz, s, tar } from './layers/tarbuild.ts';
@@ -95,19 +96,24 @@ describe('diff service (containerd.services.diff.v1.Diff) through a real berthd'
     expect(leftoverMounts()).toEqual([]);
   });
 
-  it('a hostile layer fails with InvalidArgument, leaves nothing mounted and nothing outside', async () => {
+  it('a hostile layer fails with InvalidArgument, leaves nothing mounted, nothing outside, and the fresh snapshot empty', async () => {
     const pwned = hostPwned();
-    const bad = tar([f('ok', 'x'), s('out', '/'), f('out/tmp/PWN-diff-service', 'x'), f('etc/.wh...')]);
+    const bad = tar([f('.wh..wh..opq'), f('ok', 'x'), s('out', '/'), f('out/tmp/PWN-diff-service', 'x'), f('etc/.wh...')]);
     const digest = await store(gz(bad));
-    const m = (await snap('Prepare', { key: 'hostile', parent: '', labels: gcRoot })).mounts;
-    const err = await failure(apply({ media_type: tarGz, digest, size: 0 }, m));
-    expect(err.code).toBe('InvalidArgument');
-    expect(err.message).toMatch(/etc\/\.wh\.\.\..*invalid whiteout name/);
-    expect(leftoverMounts()).toEqual([]);
-    expect(hostPwned()).toEqual(pwned);
-    // what was applied before the failure is inside the snapshot, which the caller removes
-    expect(fs.readFileSync(join(fsDir(m), 'tmp/PWN-diff-service'), 'utf8')).toBe('x');
-    await snap('Remove', { key: 'hostile' });
+    // a first snapshot (bind mount, plain mode) and a child of l1c (overlay fast path: the upperdir)
+    for (const [key, parent, type] of [['hostile', '', 'bind'], ['hostile2', 'l1c', 'overlay']] as const) {
+      const m = (await snap('Prepare', { key, parent, labels: gcRoot })).mounts;
+      expect(m[0]!.type).toBe(type);
+      const err = await failure(apply({ media_type: tarGz, digest, size: 0 }, m));
+      expect(err.code).toBe('InvalidArgument');
+      expect(err.message).toMatch(/etc\/\.wh\.\.\..*invalid whiteout name/);
+      expect(leftoverMounts()).toEqual([]);
+      expect(hostPwned()).toEqual(pwned);
+      // the target was empty: what was applied before the failure is gone again, opaque mark included
+      expect(fs.readdirSync(fsDir(m))).toEqual([]);
+      expect(lgetxattr(fsDir(m), 'trusted.overlay.opaque')).toBeNull();
+      await snap('Remove', { key });
+    }
   });
 
   it('clear errors: unknown media type, missing blob, missing descriptor', async () => {

@@ -12,9 +12,10 @@ import { writeDiff, type Descriptor } from './compare.ts';
  *
  * Apply guarantees: nothing outside the target mounts is ever touched (the unpack child is
  * chroot'ed into the target); temporary mounts are always unmounted, also on error. A failed
- * Apply is reported with the entry and the reason, but what was applied before the failure
- * stays in the target: callers apply onto a fresh active snapshot and remove it on failure, as
- * containerd's unpacker does.
+ * Apply is reported with the entry and the reason. Inside the target (the mounted snapshot, or
+ * the upperdir on the overlay fast path; see applyLayer): empty target: all or nothing; non-empty
+ * target: entries before the failure stay; callers remove the active snapshot (as containerd's
+ * unpacker does).
  */
 export interface CompareRequest {
   mediaType?: string;
