@@ -5,6 +5,7 @@ import type { WriteContentRequest } from './gen/containerd/services/content/v1/W
 import type { WriteContentResponse__Output } from './gen/containerd/services/content/v1/WriteContentResponse.ts';
 
 const chunkSize = 1 << 20;
+const maxWritesInFlight = 4;
 
 /**
  * One Content.Write stream, spoken the way containerd's clients do: exactly one response per
@@ -91,12 +92,22 @@ export async function writeBlob(client: BerthClient, source: Buffer | AsyncItera
         for (let at = 0; at < piece.length; at += chunkSize) yield piece.subarray(at, at + chunkSize);
       }
     };
+    // Writes are pipelined: the server answers them in order, so a few can be on the wire at
+    // once (each at the offset the previous one will end at) instead of one round trip each.
+    const inFlight: Array<Promise<unknown>> = [];
     for await (const data of chunks()) {
       // A write at offset 0 starts the ingest over; every later one follows on.
-      const res = await session.send({ action: 'WRITE', ref: opts.ref, offset, data });
-      offset = res.offset;
-      opts.progress?.(offset);
+      const at = offset;
+      offset += data.length;
+      const written = session.send({ action: 'WRITE', ref: opts.ref, offset: at, data }).then((res) => {
+        if (res.offset !== at + data.length) throw new BerthError('DataLoss', `write at ${at} ended at ${res.offset}, not ${at + data.length}`);
+        opts.progress?.(res.offset);
+      });
+      written.catch(() => undefined); // a failure is rethrown where it is awaited, not left unhandled
+      inFlight.push(written);
+      if (inFlight.length >= maxWritesInFlight) await inFlight.shift();
     }
+    await Promise.all(inFlight);
     const done = await session.send({ action: 'COMMIT', ref: opts.ref, total, expected, offset, labels: opts.labels ?? {} });
     return { digest: done.digest, size: done.offset, existed: false };
   } catch (err) {
