@@ -135,6 +135,12 @@ describe('content store over gRPC', () => {
     expect(done.digest).toBe(sha(data));
     expect((await readAll(other, sha(data))).equals(data)).toBe(true);
 
+    // a client that writes anyway (it streams and cannot skip) starts an ordinary ingest
+    const third = await leased('content-third');
+    const streamed = await writeBlob(third, (async function* () { yield data; })(), { ref: 'share-c', total: data.length, expected: sha(data) });
+    expect(streamed).toEqual({ digest: sha(data), size: data.length, existed: false });
+    expect((await readAll(third, sha(data))).equals(data)).toBe(true);
+
     // deleting it in one namespace leaves it readable in the other
     await c.unary(c.content, 'Delete', { digest: sha(data) });
     expect(await code(c.unary(c.content, 'Info', { digest: sha(data) }))).toBe('NotFound');

@@ -345,6 +345,7 @@ export class Writer {
   private hash: Hash = createHash('sha256');
   offset = 0;
   dataPath = '';
+  private dir = '';
   private closed = false;
 
   constructor(
@@ -357,6 +358,7 @@ export class Writer {
   ) {}
 
   async open(dir: string) {
+    this.dir = dir;
     if (this.record.shared) return;
     await fs.mkdir(dir, { recursive: true, mode: 0o700 });
     this.dataPath = join(dir, 'data');
@@ -386,8 +388,28 @@ export class Writer {
     return `sha256:${this.hash.copy().digest('hex')}`;
   }
 
+  /**
+   * A writer that started complete because another namespace has the blob becomes an ordinary
+   * ingest as soon as the client writes: from nothing after a truncate, or from a copy of the
+   * blob when it appends, as containerd's namespaced writer does.
+   */
+  private async unshare(copy: boolean): Promise<void> {
+    const shared = this.record.shared;
+    if (!shared) return;
+    this.record.shared = undefined;
+    await fs.mkdir(this.dir, { recursive: true, mode: 0o700 });
+    const data = join(this.dir, 'data');
+    if (copy) {
+      await fs.copyFile(this.store.blobPath(shared.digest), data);
+      await fs.chmod(data, 0o600);
+    }
+    else await fs.rm(data, { force: true });
+    await this.open(this.dir);
+  }
+
   async write(data: Uint8Array): Promise<void> {
-    if (this.record.shared || data.length === 0) return;
+    if (data.length === 0) return;
+    await this.unshare(true);
     const { bytesWritten } = await this.fh!.write(data, 0, data.length, this.offset);
     this.hash.update(data.subarray(0, bytesWritten));
     this.offset += bytesWritten;
@@ -395,7 +417,7 @@ export class Writer {
   }
 
   async truncate(): Promise<void> {
-    if (this.record.shared) return;
+    if (this.record.shared) return this.unshare(false);
     await this.fh!.truncate(0);
     this.hash = createHash('sha256');
     this.offset = 0;
