@@ -4,10 +4,11 @@ import type { GetImageResponse__Output } from '../../proto/gen/containerd/servic
 import type { Image__Output } from '../../proto/gen/containerd/services/images/v1/Image.ts';
 import type { ListImagesResponse__Output } from '../../proto/gen/containerd/services/images/v1/ListImagesResponse.ts';
 import type { UsageResponse__Output } from '../../proto/gen/containerd/services/snapshots/v1/UsageResponse.ts';
-import type { ReadContentResponse__Output } from '../../proto/gen/containerd/services/content/v1/ReadContentResponse.ts';
 import { fromTimestamp as ts } from '../../proto/timestamp.ts';
 import type { OciDescriptor } from '../../daemon/images/oci.ts';
 import type { Context } from '../context.ts';
+import { blobs, isNotFound } from '../images/blobs.ts';
+import { registerPush } from './images-push.ts';
 import { ExitError, forEachTarget } from '../errors.ts';
 import { formatFlag, formatLabels, formatSize, iso, listFlags, out, printJson, printList, sortedLabels, table, warn, type Format, type ListFlags } from '../output.ts';
 
@@ -22,41 +23,6 @@ const targetOf = (i: Image__Output): OciDescriptor => ({
   size: Number(i.target?.size ?? 0),
   annotations: i.target?.annotations ?? {},
 });
-
-const isNotFound = (err: unknown) => (err as { code?: string }).code === 'NotFound';
-
-/**
- * Reads blobs through the content service: the descriptor's size of bytes (as containerd's
- * ReadBlob does), or undefined when the namespace lacks them. Each blob is read once.
- */
-function blobs(c: BerthClient) {
-  const cache = new Map<string, Promise<Buffer | undefined>>();
-  const fetch = async (d: OciDescriptor): Promise<Buffer | undefined> => {
-    const parts: Buffer[] = [];
-    try {
-      for await (const msg of c.stream<ReadContentResponse__Output>(c.content, 'Read', { digest: d.digest, offset: 0, size: Math.max(d.size, 1) })) parts.push(msg.data);
-    } catch (err) {
-      if (isNotFound(err)) return undefined;
-      throw err;
-    }
-    return Buffer.concat(parts);
-  };
-  const read = (d: OciDescriptor) => {
-    const key = `${d.digest} ${d.size}`;
-    let p = cache.get(key);
-    if (!p) cache.set(key, (p = fetch(d)));
-    return p;
-  };
-  const has = async (d: OciDescriptor): Promise<boolean> =>
-    c.unary(c.content, 'Info', { digest: d.digest }).then(
-      () => true,
-      (err) => {
-        if (isNotFound(err)) return false;
-        throw err;
-      },
-    );
-  return { read, has };
-}
 
 async function listImages(c: BerthClient, filters: string[]): Promise<Image__Output[]> {
   return (await c.unary<ListImagesResponse__Output>(c.service('images', 'Images'), 'List', { filters })).images;
@@ -104,9 +70,10 @@ const descriptorJson = (d: OciDescriptor) => ({
 
 const snapshotterOption = () => new Option('--snapshotter <name>', 'snapshotter to look for unpacked layers in').env('BERTH_SNAPSHOTTER').default('overlayfs');
 
-/** `berth images ls|check|inspect|usage|tag|rm`: image records (name → target) and their trees of blobs. */
+/** `berth images ls|check|inspect|usage|tag|rm|import|export`: image records (name → target) and their trees of blobs. */
 export function register(program: Command, ctx: Context) {
   const images = program.command('images').alias('image').alias('i').description('manage images (names for trees of content)');
+  registerPush(images, ctx);
 
   listFlags(
     images
@@ -299,6 +266,62 @@ export function register(program: Command, ctx: Context) {
           await c.unary(svc, 'Update', { image: record });
         }
         out(`${name}\n`);
+      }
+    });
+
+  formatFlag(
+    images
+      .command('import')
+      .description('import images from an OCI image layout or `docker save` tar archive (a file, or - for stdin), printing each image name made')
+      .argument('<file>', 'the archive, or - to read it from stdin')
+      .option('--base-name <name>', 'base image name for tags in the archive; only names under it are imported (default: import-YYYY-MM-DD)')
+      .option('--index-name <name>', 'also keep the archive\'s index as an image of this name')
+      .option('--digests', 'also name each image <base-name>@<digest>')
+      .option('--all-platforms', 'import every platform (all their blobs must be in the archive or the store)')
+      .option('--platform <platform>', 'import this platform (os/arch[/variant]) instead of the host\'s'),
+  ).action(async (file: string, flags: { format: Format; baseName?: string; indexName?: string; digests?: boolean; allPlatforms?: boolean; platform?: string }) => {
+    if (file === '-' && process.stdin.isTTY) throw new Error('images import - reads the archive from stdin: pipe or redirect it in');
+    const [{ importArchive }, { parsePlatform }, { open }] = await Promise.all([import('../images/import.ts'), import('../images/tree.ts'), import('node:fs/promises')]);
+    const platform = flags.platform ? parsePlatform(flags.platform) : undefined;
+    const source = file === '-' ? process.stdin : (await open(file)).createReadStream({ highWaterMark: 1 << 20 });
+    const c = await ctx.client();
+    try {
+      const made = await importArchive(c, source, { baseName: flags.baseName, indexName: flags.indexName, digests: flags.digests, allPlatforms: flags.allPlatforms, platform });
+      if (flags.format === 'json') return printJson(made.map((i) => ({ name: i.name, target: descriptorJson(i.target) })));
+      for (const i of made) out(`${i.name}\n`);
+      if (made.length === 0) warn('berth: the archive named no image for this platform (see --base-name, --digests, --index-name, --all-platforms)');
+    } finally {
+      source.destroy();
+    }
+  });
+
+  images
+    .command('export')
+    .description('write images as an OCI image layout tar (with Docker\'s manifest.json) that ctr images import and docker load accept')
+    .argument('<file>', 'the archive to write, or - for stdout')
+    .argument('<names...>', 'image names')
+    .option('--platform <platform>', 'export this platform (os/arch[/variant]; repeatable) instead of the host\'s', (v: string, all: string[] | undefined) => [...(all ?? []), v])
+    .option('--all-platforms', 'export every platform of each image; all their blobs must be present')
+    .action(async (file: string, names: string[], flags: { platform?: string[]; allPlatforms?: boolean }) => {
+      const [{ exportImages }, { parsePlatform }, fs] = await Promise.all([import('../images/export.ts'), import('../images/tree.ts'), import('node:fs')]);
+      const platforms = (flags.platform ?? []).map(parsePlatform);
+      const c = await ctx.client();
+      const opts = { platforms, allPlatforms: flags.allPlatforms };
+      if (file === '-') {
+        if (process.stdout.isTTY) throw new Error('images export - writes a tar archive to stdout: redirect it to a file or a pipe');
+        return exportImages(c, process.stdout, names, opts);
+      }
+      // written beside the target and renamed into place: a failed export leaves no partial file
+      const tmp = `${file}.berth-${process.pid}.tmp`;
+      const stream = fs.createWriteStream(tmp, { mode: 0o644 });
+      try {
+        await exportImages(c, stream, names, opts);
+        await new Promise<void>((resolve, reject) => stream.end((err?: Error | null) => (err ? reject(err) : resolve())));
+        fs.renameSync(tmp, file);
+      } catch (err) {
+        stream.destroy();
+        fs.rmSync(tmp, { force: true });
+        throw err;
       }
     });
 

@@ -1,0 +1,122 @@
+import type { Command } from 'commander';
+import type { GetImageResponse__Output } from '../../proto/gen/containerd/services/images/v1/GetImageResponse.ts';
+import type { Context } from '../context.ts';
+import { out } from '../output.ts';
+
+interface PushFlags {
+  plainHttp?: boolean;
+  skipVerify?: boolean;
+  tlsCa?: string;
+  user?: string;
+  platform?: string;
+  concurrency: string;
+}
+
+/**
+ * `berth images push REF [LOCAL]`: pushes a local image to a registry. As with ctr, the registry
+ * traffic is the client's: blobs are read from berthd's content service and uploaded from here.
+ */
+export function registerPush(images: Command, ctx: Context) {
+  images
+    .command('push')
+    .description('push an image to a registry: blobs the registry lacks (mounted from another repository there when the content says where it came from), then manifests and the tag')
+    .argument('<ref>', 'where to push: registry/repository[:tag]')
+    .argument('[local]', 'the local image name (default: ref)')
+    .option('--plain-http', 'talk plain HTTP to the registry')
+    .option('--skip-verify', 'accept any TLS certificate from the registry')
+    .option('--tls-ca <file>', 'a PEM file of CAs to trust for the registry')
+    .option('-u, --user <user:password>', 'credentials for the registry')
+    .option('--platform <platform>', 'push only this platform\'s manifest of an index (os/arch[/variant])')
+    .option('--concurrency <n>', 'blobs uploaded at a time', '3')
+    .action(async (refArg: string, local: string | undefined, flags: PushFlags) => {
+      const [{ pushImage, selectPlatform }, { contentServiceSource }, { RegistryClient }, { userPass }, { parseReference, formatReference }, { parsePlatform }, fs] = await Promise.all([
+        import('../../daemon/push/push.ts'),
+        import('../../daemon/push/content-source.ts'),
+        import('../../daemon/registry/client.ts'),
+        import('../../daemon/registry/auth.ts'),
+        import('../../daemon/registry/reference.ts'),
+        import('../images/tree.ts'),
+        import('node:fs'),
+      ]);
+      const ref = parseReference(refArg);
+      const concurrency = Number(flags.concurrency);
+      if (!Number.isInteger(concurrency) || concurrency < 1) throw new Error(`--concurrency must be a positive integer, not "${flags.concurrency}"`);
+      const c = await ctx.client();
+      const name = local ?? formatReference(ref);
+      const { image } = await c.unary<GetImageResponse__Output>(c.service('images', 'Images'), 'Get', { name });
+      if (!image?.target) throw new Error(`no image in the answer for ${name}`);
+      const source = contentServiceSource(c);
+      let target = { mediaType: image.target.media_type, digest: image.target.digest, size: Number(image.target.size) };
+      if (flags.platform) target = await selectPlatform(source, target, parsePlatform(flags.platform));
+
+      const registry = new RegistryClient({
+        hosts: {
+          ...(flags.plainHttp ? { plainHttp: true } : {}),
+          ...(flags.skipVerify ? { skipVerify: true } : {}),
+          ...(flags.tlsCa ? { ca: fs.readFileSync(flags.tlsCa) } : {}),
+        },
+        credentials: flags.user ? userPass(flags.user) : undefined,
+      });
+      const started = Date.now();
+      const view = new StateView(Boolean(process.stdout.isTTY));
+      const controller = new AbortController();
+      const stop = () => controller.abort();
+      process.once('SIGINT', stop);
+      try {
+        const result = await pushImage(registry, source, ref, target, {
+          concurrency,
+          signal: controller.signal,
+          onProgress: (p) => view.update(p.key, `${p.state}${p.from ? ` from ${p.from}` : ''}`),
+        });
+        view.finish();
+        const count = (what: string) => Object.values(result.blobs).filter((r) => r === what).length;
+        const secs = ((Date.now() - started) / 1000).toFixed(1);
+        out(`pushed ${result.name} ${target.digest}: ${count('uploaded')} blobs uploaded, ${count('exists')} already there, ${count('mounted')} mounted; ${result.manifests.length} manifests, in ${secs}s\n`);
+      } catch (err) {
+        view.finish();
+        throw registryError(err);
+      } finally {
+        process.off('SIGINT', stop);
+        registry.close();
+      }
+    });
+}
+
+/**
+ * Registry failures are reported as they are: the CLI's error printer reads a coded
+ * "Unavailable ... ECONNREFUSED" as berthd being down, which is true only of gRPC errors.
+ */
+function registryError(err: unknown): unknown {
+  const e = err as { name?: string; message?: string; cause?: { metadata?: unknown } };
+  if (e?.name !== 'BerthError' || e.cause?.metadata !== undefined) return err;
+  return new Error(e.message, { cause: err });
+}
+
+/** One line per blob state change; on a terminal, the block of blobs redrawn in place instead. */
+class StateView {
+  private readonly states = new Map<string, string>();
+  private drawn = 0;
+  private readonly timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly tty: boolean) {
+    if (tty) this.timer = setInterval(() => this.draw(), 100);
+  }
+
+  update(key: string, state: string) {
+    this.states.set(key, state);
+    if (!this.tty) out(`${key} ${state}\n`);
+  }
+
+  private draw() {
+    const width = Math.max(0, ...[...this.states.keys()].map((k) => k.length)) + 1;
+    const rows = [...this.states].map(([k, v]) => `${k.padEnd(width)}${v}`);
+    out(`${this.drawn > 0 ? `\x1b[${this.drawn}A` : ''}${rows.map((r) => `\r\x1b[2K${r}\n`).join('')}`);
+    this.drawn = rows.length;
+  }
+
+  finish() {
+    if (!this.timer) return;
+    clearInterval(this.timer);
+    this.draw();
+  }
+}

@@ -1,0 +1,114 @@
+import {
+  children,
+  formatPlatform,
+  hostPlatform,
+  isConfig,
+  isIndex,
+  isManifest,
+  normalizePlatform,
+  platformMatches,
+  type BlobReader,
+  type OciDescriptor,
+  type Platform,
+} from '../../daemon/images/oci.ts';
+
+/** Annotations naming an image in an index (containerd's and OCI's). */
+export const AnnotationImageName = 'io.containerd.image.name';
+export const AnnotationRefName = 'org.opencontainers.image.ref.name';
+
+/** Which platforms a walk keeps; descriptors naming no platform are always kept. */
+export type PlatformFilter = (p: Platform) => boolean;
+
+export const allPlatforms: PlatformFilter = () => true;
+export const onlyPlatforms =
+  (...want: Platform[]): PlatformFilter =>
+  (p) =>
+    want.some((w) => platformMatches(w, p));
+
+/** containerd's platforms.Parse for what users type: os/arch[/variant], or an os or arch alone. */
+export function parsePlatform(s: string): Platform {
+  const parts = s.split('/');
+  if (parts.length > 3 || parts.some((p) => !/^[A-Za-z0-9_.-]+$/.test(p))) throw new Error(`invalid platform "${s}": want os/arch[/variant]`);
+  if (parts.length === 1) {
+    const [one] = parts as [string];
+    return /^(linux|windows|darwin|freebsd)$/i.test(one) ? normalizePlatform({ ...hostPlatform, os: one }) : normalizePlatform({ os: hostPlatform.os, architecture: one });
+  }
+  const [os, architecture, variant] = parts as [string, string, string?];
+  return normalizePlatform({ os, architecture, ...(variant ? { variant } : {}) });
+}
+
+/** The OCI ref name for a full image name: its tag (and digest), as containerd's ociReferenceName. */
+export function ociReferenceName(name: string): string {
+  const last = name.slice(name.lastIndexOf('/') + 1);
+  const at = last.search(/[:@]/);
+  if (at < 0) return name;
+  return last[at] === ':' ? last.slice(at + 1) : last.slice(at);
+}
+
+/** The gc.ref label keys a parent gives its children, as containerd's SetChildrenLabels/ChildGCLabels. */
+export function childGcLabels(kids: readonly OciDescriptor[]): Record<string, string> {
+  const labels: Record<string, string> = {};
+  const seen = new Map<string, number>();
+  for (const ch of kids) {
+    let key = isConfig(ch.mediaType)
+      ? 'containerd.io/gc.ref.content.config'
+      : isManifest(ch.mediaType)
+        ? 'containerd.io/gc.ref.content.m.'
+        : /\.layer\.|\.rootfs\./.test(ch.mediaType)
+          ? 'containerd.io/gc.ref.content.l.'
+          : 'containerd.io/gc.ref.content.';
+    const n = seen.get(key) ?? 0;
+    seen.set(key, n + 1);
+    if (n > 0 || key.endsWith('.')) key = `${key}${n}`;
+    labels[key] = ch.digest;
+  }
+  return labels;
+}
+
+export interface TreeNode {
+  desc: OciDescriptor;
+  /** the platform this descriptor is for, from itself or the index entry above it */
+  platform?: Platform;
+  /** what an index or manifest names that the walk kept (empty for configs and layers) */
+  kids: OciDescriptor[];
+}
+
+/** A descriptor an image needs that is not there; the message names it and its platform. */
+export class MissingBlobError extends Error {
+  constructor(
+    readonly desc: OciDescriptor,
+    readonly platform: Platform | undefined,
+  ) {
+    const kind = isIndex(desc.mediaType) ? 'index' : isManifest(desc.mediaType) ? 'manifest' : isConfig(desc.mediaType) ? 'config' : 'blob';
+    super(`${kind} ${desc.digest} (${desc.mediaType || 'no media type'}, ${desc.size} bytes${platform ? `, platform ${formatPlatform(platform)}` : ''}) is missing`);
+  }
+}
+
+const validDigest = /^sha256:[a-f0-9]{64}$/;
+
+/**
+ * Every descriptor of an image tree, each once, parents before children: indexes keep only the
+ * entries whose platform `want` accepts (and those naming none), manifests give their config and
+ * layers. Indexes and manifests are read; every other blob must be reported present by `has`.
+ * A missing one throws MissingBlobError.
+ */
+export async function walkImage(read: BlobReader, has: (d: OciDescriptor) => Promise<boolean>, root: OciDescriptor, want: PlatformFilter): Promise<TreeNode[]> {
+  const nodes = new Map<string, TreeNode>();
+  const visit = async (desc: OciDescriptor, platform: Platform | undefined, depth: number): Promise<void> => {
+    if (nodes.has(desc.digest)) return;
+    if (!validDigest.test(desc.digest)) throw new Error(`invalid digest "${desc.digest}" in image tree (only sha256 is supported)`);
+    if (depth > 8) throw new Error(`image ${root.digest}: indexes nested too deep`);
+    const p = desc.platform ?? platform;
+    const node: TreeNode = { desc, ...(p ? { platform: p } : {}), kids: [] };
+    if (isIndex(desc.mediaType) || isManifest(desc.mediaType)) {
+      if (!(await read(desc))) throw new MissingBlobError(desc, p);
+      node.kids = (await children(read, desc)).filter((k) => !k.platform || !isIndex(desc.mediaType) || want(k.platform));
+    } else if (!(await has(desc))) {
+      throw new MissingBlobError(desc, p);
+    }
+    nodes.set(desc.digest, node);
+    for (const k of node.kids) await visit(k, p, depth + 1);
+  };
+  await visit(root, undefined, 0);
+  return [...nodes.values()];
+}
