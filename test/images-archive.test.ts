@@ -5,7 +5,7 @@ import { gunzipSync } from 'node:zlib';
 import { Header } from 'tar';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatPlatform, MediaType } from '../daemon/images/oci.ts';
-import type { BerthClient } from '../proto/client.ts';
+import { BerthClient } from '../proto/client.ts';
 import { writeBlob } from '../proto/content-client.ts';
 import { tarEntries } from '../ctl/images/tar.ts';
 import { buildImage, wireDescriptor, type TestImage } from './image-fixture.ts';
@@ -52,8 +52,16 @@ async function untar(buf: Buffer): Promise<Map<string, Buffer>> {
 
 /** Stores an image's blobs (with the labels a pull gives them) and names it. */
 async function seed(c: BerthClient, img: TestImage, names: Record<string, TestImage['target']>) {
-  for (const b of img.blobs) await writeBlob(c, b.bytes, { ref: `seed-${b.desc.digest}`, expected: b.desc.digest, labels: b.labels });
-  for (const [name, target] of Object.entries(names)) await c.unary(c.service('images', 'Images'), 'Create', { image: { name, target: wireDescriptor(target) } });
+  // under a lease, as a pull would be: the collector may run before the image record exists
+  const { lease } = await c.unary<{ lease: { id: string } }>(c.leases, 'Create', { id: '' });
+  const leased = new BerthClient({ ...c.options, lease: lease.id });
+  try {
+    for (const b of img.blobs) await writeBlob(leased, b.bytes, { ref: `seed-${b.desc.digest}`, expected: b.desc.digest, labels: b.labels });
+    for (const [name, target] of Object.entries(names)) await c.unary(c.service('images', 'Images'), 'Create', { image: { name, target: wireDescriptor(target) } });
+  } finally {
+    leased.close();
+    await c.unary(c.leases, 'Delete', { id: lease.id });
+  }
 }
 
 describe('images import and export', () => {

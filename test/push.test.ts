@@ -24,11 +24,14 @@ const run = promisify(execFile);
 const sha = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 const namespace = 'push';
 
-/** Puts an image's blobs (all, or all but `skip`) and its record into berthd. */
+/**
+ * Puts an image's blobs (all, or all but `skip`) and its record into berthd. The blobs are gc
+ * roots: nothing here sets the gc.ref labels a pull would, and the collector runs after any delete.
+ */
 async function load(c: BerthClient, name: string, img: TestImage, opts: { skip?: string; labels?: Record<string, Record<string, string>> } = {}) {
   for (const [digest, bytes] of img.blobs) {
     if (digest === opts.skip) continue;
-    await writeBlob(c, bytes, { ref: `load-${digest}`, expected: digest, total: bytes.length });
+    await writeBlob(c, bytes, { ref: `load-${digest}`, expected: digest, total: bytes.length, labels: { 'containerd.io/gc.root': 'push-test' } });
     const labels = opts.labels?.[digest];
     // as a pull does it: the blob may be there already (from another image)
     if (labels) await c.unary(c.content, 'Update', { info: { digest, labels }, update_mask: { paths: Object.keys(labels).map((k) => `labels.${k}`) } });
