@@ -10,6 +10,7 @@ import { introspectionPlugin } from './introspection/plugin.ts';
 import { versionServicePlugin } from './version/plugin.ts';
 import { imagesPlugin, imagesServicePlugin } from './images/plugin.ts';
 import { diffPlugins } from './diff/plugin.ts';
+import { pullServicePlugin } from './pull/plugin.ts';
 
 /** Everything built into berthd: the table of contents of the daemon. */
 export function builtinPlugins(): PluginRegistry {
@@ -27,6 +28,7 @@ export function builtinPlugins(): PluginRegistry {
     snapshotsServicePlugin,
     imagesServicePlugin,
     ...diffPlugins,
+    pullServicePlugin,
     leasesServicePlugin,
     namespacesServicePlugin,
     eventsServicePlugin,

@@ -9,6 +9,7 @@ import type { OciDescriptor } from '../../daemon/images/oci.ts';
 import type { Context } from '../context.ts';
 import { blobs, isNotFound } from '../images/blobs.ts';
 import { registerPush } from './images-push.ts';
+import { registerPull } from './images-pull.ts';
 import { ExitError, forEachTarget } from '../errors.ts';
 import { formatFlag, formatLabels, formatSize, iso, listFlags, out, printJson, printList, sortedLabels, table, warn, type Format, type ListFlags } from '../output.ts';
 
@@ -74,6 +75,7 @@ const snapshotterOption = () => new Option('--snapshotter <name>', 'snapshotter 
 export function register(program: Command, ctx: Context) {
   const images = program.command('images').alias('image').alias('i').description('manage images (names for trees of content)');
   registerPush(images, ctx);
+  registerPull(images, ctx);
 
   listFlags(
     images

@@ -44,6 +44,7 @@ export interface Applied {
 // A hostile archive must not grow the child without bound; it streams, so little is needed.
 const childHeapMB = 256;
 const maxOutput = 64 << 10;
+const exitGraceMs = 10_000;
 
 /**
  * Applies the layer onto `opts.root`. On failure of any kind (a refused entry, a truncated or
@@ -144,7 +145,13 @@ async function unpack(opts: ApplyOptions): Promise<Applied> {
   if (child.pid !== undefined) opts.onSpawn?.(child.pid);
   let stdout = '';
   let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout = (stdout + d.toString()).slice(-maxOutput)));
+  // The child's last act is one result line; one that then fails to exit is killed, and its
+  // result still stands (everything it applied was written with synchronous calls).
+  let exitTimer: NodeJS.Timeout | undefined;
+  child.stdout.on('data', (d: Buffer) => {
+    stdout = (stdout + d.toString()).slice(-maxOutput);
+    if (!exitTimer && stdout.endsWith('\n')) exitTimer = setTimeout(() => child.kill('SIGKILL'), exitGraceMs);
+  });
   child.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-maxOutput)));
   // The child may stop reading early (a refused entry): that is its answer, not ours.
   child.stdin.on('error', () => undefined);
@@ -160,6 +167,7 @@ async function unpack(opts: ApplyOptions): Promise<Applied> {
     child.once('error', reject);
     child.once('close', (c, s) => resolve([c, s]));
   });
+  clearTimeout(exitTimer);
   if (typeof opts.blob === 'string') (source as ReturnType<typeof createReadStream>).destroy();
   if (readError) throw new BerthError('Unknown', `reading layer: ${readError.message}`);
   const line = stdout.trim().split('\n').pop() ?? '';
@@ -169,7 +177,7 @@ async function unpack(opts: ApplyOptions): Promise<Applied> {
   } catch {
     out = undefined;
   }
-  if (code === 0 && out?.diffID) return { diffID: out.diffID, size: out.size, warnings: out.warnings ?? [] };
+  if ((code === 0 || exitTimer) && out?.diffID) return { diffID: out.diffID, size: out.size, warnings: out.warnings ?? [] };
   if (out?.error) throw new BerthError((out.code as ErrorCode) ?? 'Unknown', `apply layer: ${out.error}`);
   const why = signal ? `killed by ${signal}` : `exit status ${code}`;
   throw new BerthError('Unknown', `apply layer: unpack process failed (${why})${stderr ? `: ${lastLines(stderr)}` : ''}`);

@@ -1,0 +1,181 @@
+import type { Command } from 'commander';
+import type * as grpc from '@grpc/grpc-js';
+import type { PullProgress__Output } from '../../proto/gen/berth/services/pull/v1/PullProgress.ts';
+import type { Context } from '../context.ts';
+import { formatSize, out } from '../output.ts';
+
+interface PullFlags {
+  platform?: string;
+  allPlatforms?: boolean;
+  plainHttp?: boolean;
+  skipVerify?: boolean;
+  tlsCa?: string;
+  user?: string;
+  snapshotter: string;
+  unpack: boolean;
+  maxConcurrent: string;
+}
+
+/**
+ * `berth images pull REF` and `berth images unpack NAME`: the daemon does the work (the
+ * berth.services.pull.v1.Pull extension) and streams progress, shown here as ctr shows it: a
+ * block of one line per blob redrawn in place on a terminal, one line per state change otherwise,
+ * and a final `elapsed: … total: … (…/s)` line.
+ */
+export function registerPull(images: Command, ctx: Context) {
+  images
+    .command('pull')
+    .alias('fetch')
+    .description('pull an image from a registry into berthd and unpack it (the daemon fetches; progress is shown here)')
+    .argument('<ref>', 'image reference: [registry/]repository[:tag][@digest]; short names are docker.io ones')
+    .option('--platform <platform>', 'pull this platform (os/arch[/variant]) instead of the daemon\'s')
+    .option('--all-platforms', 'pull every platform of an index')
+    .option('--plain-http', 'talk plain HTTP to the registry')
+    .option('--skip-verify', 'accept any TLS certificate from the registry')
+    .option('--tls-ca <file>', 'a PEM file of CAs to trust for the registry')
+    .option('-u, --user <user:password>', 'credentials for the registry')
+    .option('--snapshotter <name>', 'snapshotter to unpack into', 'overlayfs')
+    .option('--no-unpack', 'fetch only; do not unpack into snapshots')
+    .option('--max-concurrent <n>', 'blob downloads at a time', '3')
+    .action(async (ref: string, flags: PullFlags) => {
+      const max = Number(flags.maxConcurrent);
+      if (!Number.isInteger(max) || max < 1) throw new Error(`--max-concurrent must be a positive integer, not "${flags.maxConcurrent}"`);
+      let username = '';
+      let password = '';
+      if (flags.user) {
+        const i = flags.user.indexOf(':');
+        if (i <= 0) throw new Error('--user must be given as user:password');
+        [username, password] = [flags.user.slice(0, i), flags.user.slice(i + 1)];
+      }
+      const ca_pem = flags.tlsCa ? (await import('node:fs')).readFileSync(flags.tlsCa, 'utf8') : '';
+      const request = {
+        ref,
+        platform: flags.platform ?? '',
+        all_platforms: Boolean(flags.allPlatforms),
+        skip_unpack: !flags.unpack,
+        snapshotter: flags.snapshotter,
+        plain_http: Boolean(flags.plainHttp),
+        skip_verify: Boolean(flags.skipVerify),
+        ca_pem,
+        username,
+        password,
+        max_concurrent_downloads: max,
+      };
+      await run(ctx, 'Pull', request, (last) => `${last.image}: ${last.target?.digest ?? ''}${last.chain_id ? ` unpacked ${last.chain_id}` : ''}`);
+    });
+
+  images
+    .command('unpack')
+    .description('unpack an image whose blobs are present into snapshots (one per layer, named by chain ID)')
+    .argument('<name>', 'image name')
+    .option('--platform <platform>', 'unpack this platform (os/arch[/variant]) instead of the daemon\'s')
+    .option('--snapshotter <name>', 'snapshotter to unpack into', 'overlayfs')
+    .action(async (name: string, flags: { platform?: string; snapshotter: string }) => {
+      await run(ctx, 'Unpack', { name, platform: flags.platform ?? '', snapshotter: flags.snapshotter }, (last) => `${last.image}: unpacked ${last.chain_id}`);
+    });
+}
+
+/** Calls the pull service, draws the progress, and ends with the result line and the summary. */
+async function run(ctx: Context, method: 'Pull' | 'Unpack', request: object, result: (last: PullProgress__Output) => string): Promise<void> {
+  const [c, { loadProtoDir, lookup, channelOptions }, grpcJs] = await Promise.all([ctx.client(), import('../../proto/api.ts'), import('@grpc/grpc-js')]);
+  const Ctor = lookup<grpc.ServiceClientConstructor>(loadProtoDir('berth/pull/v1'), 'berth.services.pull.v1.Pull');
+  const client = new Ctor(c.address, grpcJs.credentials.createInsecure(), channelOptions);
+  const view = new ProgressView(Boolean(process.stdout.isTTY));
+  let last: PullProgress__Output | undefined;
+  let cancelled = false;
+  let call: grpc.ClientReadableStream<PullProgress__Output> | undefined;
+  const onSignal = () => {
+    cancelled = true;
+    call?.cancel();
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  let connected = false;
+  try {
+    // no deadline: a pull takes as long as the registry takes; ^C cancels it in the daemon
+    for await (const e of c.stream<PullProgress__Output>(client, method, request, { deadline: false, onCall: (x) => (call = x) })) {
+      connected = true;
+      if (e.image) last = e;
+      else view.update(e);
+    }
+  } catch (err) {
+    view.finish(false);
+    if (cancelled) throw new Error(`${method.toLowerCase()} canceled`);
+    // once berthd answered, Unavailable is the registry's ("registry … unreachable"), not berthd's
+    if (connected && (err as { code?: string }).code === 'Unavailable') throw new Error((err as Error).message);
+    throw err;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    client.close();
+  }
+  if (!last) {
+    view.finish(false);
+    throw new Error(`berthd ended the ${method.toLowerCase()} without a result`);
+  }
+  view.finish(true, result(last));
+}
+
+interface Line {
+  ref: string;
+  status: string;
+  offset: number;
+  total: number;
+}
+
+const barWidth = 40;
+
+/** ctr's progress block: one line per blob, redrawn in place on a TTY; plain lines otherwise. */
+class ProgressView {
+  private readonly lines = new Map<string, Line>();
+  private readonly started = Date.now();
+  private drawn = 0;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly tty: boolean) {
+    if (tty) this.timer = setInterval(() => this.draw(), 100);
+  }
+
+  update(e: PullProgress__Output) {
+    const prev = this.lines.get(e.ref);
+    const line = { ref: e.ref, status: e.status, offset: Number(e.offset), total: Number(e.total) };
+    this.lines.set(e.ref, line);
+    // not a terminal: a line per state change (download progress is not one)
+    if (!this.tty && prev?.status !== e.status) out(`${this.format(line, false)}\n`);
+  }
+
+  private format(l: Line, bar: boolean, width = 0): string {
+    const sizes = l.total > 0 && !l.status.startsWith('resolv') ? `${formatSize(l.offset)}/${formatSize(l.total)}` : '';
+    if (!bar) return [l.ref, l.status, sizes].filter(Boolean).join(' ');
+    const done = ['done', 'exists', 'unpacking', 'unpacked'].includes(l.status);
+    const fraction = done ? 1 : l.total > 0 ? Math.min(1, l.offset / l.total) : 0;
+    const filled = Math.round(fraction * barWidth);
+    const showBar = l.status === 'downloading' || done;
+    return `${l.ref}:`.padEnd(width) + `${l.status.padEnd(11)} ${showBar ? `|${'+'.repeat(filled)}${' '.repeat(barWidth - filled)}|` : ''.padEnd(barWidth + 2)} ${sizes}`;
+  }
+
+  private summary(): string {
+    const secs = (Date.now() - this.started) / 1000;
+    const total = [...this.lines.values()].filter((l) => l.status !== 'resolving' && l.status !== 'resolved').reduce((n, l) => n + (l.total > 0 ? l.total : 0), 0);
+    return `elapsed: ${secs.toFixed(1)} s total: ${formatSize(total)} (${formatSize(secs > 0 ? total / secs : 0)}/s)`;
+  }
+
+  private draw() {
+    const lines = [...this.lines.values()];
+    const width = Math.max(0, ...lines.map((l) => l.ref.length)) + 2;
+    const rows = [...lines.map((l) => this.format(l, true, width)), this.summary()];
+    // move up over the last block, then rewrite every line cleared
+    const up = this.drawn > 0 ? `\x1b[${this.drawn}A` : '';
+    out(`${up}${rows.map((r) => `\r\x1b[2K${r}\n`).join('')}`);
+    this.drawn = rows.length;
+  }
+
+  /** The last redraw (TTY), the result line, and on success the summary last (not a TTY). */
+  finish(ok: boolean, result?: string) {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    if (this.tty) this.draw();
+    if (result) out(`${result}\n`);
+    if (!this.tty && ok) out(`${this.summary()}\n`);
+  }
+}

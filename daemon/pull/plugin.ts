@@ -1,0 +1,29 @@
+import type { ContentStore } from '../content/store.ts';
+import type { WalkingDiffer } from '../diff/differ.ts';
+import { differType } from '../diff/plugin.ts';
+import type { ImageStore } from '../images/store.ts';
+import type { LeaseStore } from '../leases/store.ts';
+import { PluginType, type GrpcService, type Plugin } from '../plugin.ts';
+import type { SnapshotStore } from '../snapshots/store.ts';
+import { Puller } from './pull.ts';
+import { pullService } from './service.ts';
+
+/**
+ * berth's server-side pull (io.containerd.grpc.v1.pull): the berth.services.pull.v1.Pull
+ * service over the content, image, lease and snapshot stores and the walking differ.
+ */
+export const pullServicePlugin: Plugin<GrpcService> = {
+  type: PluginType.grpc,
+  id: 'pull',
+  requires: [PluginType.content, PluginType.service, PluginType.lease, PluginType.snapshotter, differType],
+  async init(ctx) {
+    const puller = new Puller({
+      content: ctx.get<ContentStore>(PluginType.content),
+      images: ctx.get<ImageStore>(PluginType.service, 'images-service'),
+      leases: ctx.get<LeaseStore>(PluginType.lease),
+      snapshotters: ctx.getAll<SnapshotStore>(PluginType.snapshotter),
+      differ: ctx.get<WalkingDiffer>(differType, 'walking'),
+    });
+    return pullService(puller);
+  },
+};

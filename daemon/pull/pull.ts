@@ -1,0 +1,409 @@
+import { randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import { BerthError, isCode, notFound } from '../../proto/errors.ts';
+import type { ContentStore, Writer } from '../content/store.ts';
+import type { WalkingDiffer } from '../diff/differ.ts';
+import { chainIds, hostPlatform, isIndex, isManifest, maxJsonBlob, platformMatches, resolveManifest, type OciDescriptor, type Platform } from '../images/oci.ts';
+import type { ImageStore } from '../images/store.ts';
+import { expireLabel, type LeaseStore } from '../leases/store.ts';
+import { userPass, type CredentialsFor } from '../registry/auth.ts';
+import { RegistryClient } from '../registry/client.ts';
+import { parseReference, type Reference } from '../registry/reference.ts';
+import type { SnapshotStore } from '../snapshots/store.ts';
+
+/**
+ * Server-side pull, as containerd's client does it (reference/containerd-api.md §4.1), in the
+ * daemon: under an expiring lease, resolve the reference, fetch the index / manifest / config and
+ * layers (at most N blob downloads at a time, each streamed into a content ingest and resumed
+ * from the ingest's offset with a Range request), label the blobs as ctr does, name the image,
+ * and unpack the layers into snapshots while the rest downloads (layer i is applied as soon as
+ * layer i-1 is applied and layer i is verified).
+ */
+export type PullStatus = 'resolving' | 'resolved' | 'waiting' | 'downloading' | 'done' | 'exists' | 'unpacking' | 'unpacked';
+
+export interface PullEvent {
+  /** ctr's ref key: `layer-sha256:…`, `manifest-sha256:…`, or the image name while resolving */
+  ref: string;
+  digest: string;
+  mediaType: string;
+  status: PullStatus;
+  offset: number;
+  total: number;
+}
+
+export interface PullOptions {
+  platform?: Platform;
+  allPlatforms?: boolean;
+  /** default true */
+  unpack?: boolean;
+  /** default overlayfs */
+  snapshotter?: string;
+  /** blob downloads at a time, default 3 */
+  maxConcurrent?: number;
+  plainHttp?: boolean;
+  skipVerify?: boolean;
+  /** PEM of CAs to trust */
+  ca?: string;
+  /** `user:password` */
+  auth?: string;
+  credentials?: CredentialsFor;
+  signal?: AbortSignal;
+  progress?: (e: PullEvent) => void;
+}
+
+export interface PullResult {
+  name: string;
+  target: OciDescriptor;
+  /** the top chain ID of each unpacked platform */
+  unpacked: string[];
+}
+
+export interface PullDeps {
+  content: ContentStore;
+  images: ImageStore;
+  leases: LeaseStore;
+  snapshotters: Map<string, SnapshotStore>;
+  differ: WalkingDiffer;
+}
+
+const uncompressedLabel = 'containerd.io/uncompressed';
+const sourceLabel = (host: string) => `containerd.io/distribution.source.${host}`;
+const leaseLifetimeMs = 24 * 3600 * 1000;
+// progress for one blob at most this often while it downloads
+const progressEveryMs = 100;
+
+/** ctr's ref key for a descriptor (remotes.MakeRefKey). */
+export function refKey(d: OciDescriptor): string {
+  const name = d.annotations?.['org.opencontainers.image.ref.name'];
+  if (name) return `${name}@${d.digest}`;
+  const mt = d.mediaType;
+  if (isIndex(mt)) return `index-${d.digest}`;
+  if (isManifest(mt)) return `manifest-${d.digest}`;
+  if (/config/.test(mt)) return `config-${d.digest}`;
+  if (/layer|rootfs\.diff|tar/.test(mt)) return `layer-${d.digest}`;
+  return `unknown-${d.digest}`;
+}
+
+const randomKey = () => `${process.hrtime.bigint() % 1_000_000_000n}-${randomBytes(3).toString('base64url')}`;
+
+/** At most n tasks at a time. */
+function limiter(n: number) {
+  let running = 0;
+  const queue: Array<() => void> = [];
+  return async <T>(fn: () => Promise<T>): Promise<T> => {
+    if (running >= n) await new Promise<void>((r) => queue.push(r));
+    running++;
+    try {
+      return await fn();
+    } finally {
+      running--;
+      queue.shift()?.();
+    }
+  };
+}
+
+function parseJson<T>(bytes: Buffer, d: OciDescriptor): T {
+  try {
+    const doc = JSON.parse(bytes.toString('utf8')) as unknown;
+    if (typeof doc === 'object' && doc !== null) return doc as T;
+  } catch {
+    // reported below
+  }
+  throw new BerthError('DataLoss', `${refKey(d)} is not a JSON object`);
+}
+
+function checkAborted(signal: AbortSignal | undefined) {
+  if (signal?.aborted) throw new BerthError('Canceled', 'pull canceled');
+}
+
+export class Puller {
+  constructor(private readonly deps: PullDeps) {}
+
+  private snapshotter(name: string): SnapshotStore {
+    const sn = this.deps.snapshotters.get(name);
+    if (!sn) throw notFound(`snapshotter ${name}`);
+    return sn;
+  }
+
+  async pull(ns: string, input: string, opts: PullOptions = {}): Promise<PullResult> {
+    const { content, images, leases } = this.deps;
+    const ref: Reference = parseReference(input);
+    const unpack = opts.unpack ?? true;
+    const snName = opts.snapshotter || 'overlayfs';
+    if (unpack) this.snapshotter(snName);
+    const platform = opts.platform ?? hostPlatform;
+    const emit = opts.progress ?? (() => undefined);
+    // an unpack failure stops the downloads too
+    const inner = new AbortController();
+    const abort = () => inner.abort();
+    opts.signal?.addEventListener('abort', abort, { once: true });
+    const signal = inner.signal;
+    const client = new RegistryClient({
+      hosts: { plainHttp: opts.plainHttp, skipVerify: opts.skipVerify, ca: opts.ca || undefined },
+      credentials: opts.credentials ?? (opts.auth ? userPass(opts.auth) : undefined),
+    });
+    const lease = (await leases.create(ns, '', { [expireLabel]: new Date(Date.now() + leaseLifetimeMs).toISOString() })).id;
+    const limit = limiter(Math.max(1, opts.maxConcurrent ?? 3));
+    const host = ref.domain.replace(/:\d+$/, '');
+    const unpacks: Promise<string>[] = [];
+    try {
+      emit({ ref: input, digest: '', mediaType: '', status: 'resolving', offset: 0, total: 0 });
+      const resolved = await client.resolve(ref, signal);
+      const root = resolved.descriptor;
+      emit({ ref: resolved.name, digest: root.digest, mediaType: root.mediaType, status: 'resolved', offset: 0, total: root.size });
+
+      /** Marks where a blob came from (ctr's distribution-source label), merging repositories. */
+      const labelSource = async (d: OciDescriptor) => {
+        const key = sourceLabel(host);
+        const info = await content.info(ns, d.digest);
+        const repos = new Set((info.labels[key] ?? '').split(',').filter(Boolean));
+        repos.add(ref.path);
+        await content.update(ns, d.digest, { [key]: [...repos].sort().join(',') }, [`labels.${key}`]);
+      };
+
+      /**
+       * Streams a blob into the content store (resuming an ingest); 'exists' when the namespace
+       * has it. Layers count against the download limit; small JSON (which the walk and the
+       * unpack wait for) does not.
+       */
+      const fetchBlob = async (d: OciDescriptor, bytes?: Buffer, small = false): Promise<'done' | 'exists'> => {
+        const key = refKey(d);
+        const event = (status: PullStatus, offset: number) => emit({ ref: key, digest: d.digest, mediaType: d.mediaType, status, offset, total: d.size });
+        event('waiting', 0);
+        const run = small ? <T>(fn: () => Promise<T>) => fn() : limit;
+        const outcome = await run(async () => {
+          checkAborted(signal);
+          const w = await this.openWriter(ns, key, d, lease, signal);
+          if (!w) return 'exists' as const;
+          try {
+            let offset = w.status().offset;
+            if (offset > d.size) {
+              await w.truncate();
+              offset = 0;
+            }
+            if (offset < d.size) {
+              event('downloading', offset);
+              if (bytes) {
+                await w.write(bytes.subarray(offset));
+              } else {
+                const blob = await client.fetchBlob(ref, d, { offset, signal });
+                let last = Date.now();
+                for await (const chunk of blob.body) {
+                  await w.write(chunk as Buffer);
+                  if (Date.now() - last >= progressEveryMs) {
+                    last = Date.now();
+                    event('downloading', w.offset);
+                  }
+                }
+              }
+            }
+            try {
+              await w.commit(d.size, d.digest, {});
+            } catch (err) {
+              if (isCode(err, 'AlreadyExists')) return 'exists' as const;
+              // bytes that are not the blob: start over next time rather than resume garbage
+              await content.abort(ns, key).catch(() => undefined);
+              throw new BerthError('DataLoss', `${key}: ${(err as Error).message}`);
+            }
+            return 'done' as const;
+          } finally {
+            await w.close();
+          }
+        });
+        await labelSource(d);
+        event(outcome, d.size);
+        return outcome;
+      };
+
+      /** A small JSON blob (index, manifest, config): fetched and stored, or read from the store. */
+      const fetchJson = async (d: OciDescriptor): Promise<Buffer> => {
+        if (d.size > maxJsonBlob) throw new BerthError('FailedPrecondition', `${refKey(d)} is ${d.size} bytes, over the ${maxJsonBlob} byte limit`);
+        const have = await content.info(ns, d.digest).then(
+          () => true,
+          () => false,
+        );
+        let bytes: Buffer | undefined;
+        if (!have && (isIndex(d.mediaType) || isManifest(d.mediaType))) {
+          bytes = d.digest === root.digest && resolved.manifest ? resolved.manifest : await client.fetchManifest(ref, d, signal);
+        }
+        await fetchBlob(d, bytes, true);
+        return fs.readFile(content.blobPath(d.digest));
+      };
+
+      const handle = async (d: OciDescriptor, depth: number): Promise<void> => {
+        if (depth > 8) throw new BerthError('FailedPrecondition', `image ${root.digest}: indexes nested too deep`);
+        const doc = parseJson<{ manifests?: OciDescriptor[]; config?: OciDescriptor; layers?: OciDescriptor[] }>(await fetchJson(d), d);
+        if (isIndex(d.mediaType)) {
+          const all = doc.manifests ?? [];
+          const labels = Object.fromEntries(all.map((m, i) => [`containerd.io/gc.ref.content.m.${i}`, m.digest]));
+          await content.update(ns, d.digest, labels, Object.keys(labels).map((k) => `labels.${k}`));
+          const candidates = all.filter((m) => (isIndex(m.mediaType) || isManifest(m.mediaType)) && (opts.allPlatforms || !m.platform || platformMatches(platform, m.platform)));
+          // one platform: the best child only (one naming the platform before one naming none), as images.Manifest
+          const chosen = opts.allPlatforms ? candidates : [candidates.find((m) => m.platform) ?? candidates[0]].filter((m) => m !== undefined);
+          if (chosen.length === 0) throw notFound(`${resolved.name}: no manifest for platform ${platform.os}/${platform.architecture}${platform.variant ? `/${platform.variant}` : ''}`);
+          await Promise.all(chosen.map((m) => handle(m, depth + 1)));
+          return;
+        }
+        if (!isManifest(d.mediaType)) return;
+        if (!doc.config) throw new BerthError('FailedPrecondition', `manifest ${d.digest} has no config`);
+        const layers = doc.layers ?? [];
+        const labels: Record<string, string> = { 'containerd.io/gc.ref.content.config': doc.config.digest };
+        layers.forEach((l, i) => (labels[`containerd.io/gc.ref.content.l.${i}`] = l.digest));
+        await content.update(ns, d.digest, labels, Object.keys(labels).map((k) => `labels.${k}`));
+        const layerDone = layers.map((l) => fetchBlob(l));
+        // the pipeline below reports its own failure; these must not be unhandled meanwhile
+        for (const p of layerDone) p.catch(() => undefined);
+        const configBytes = await fetchJson(doc.config);
+        if (unpack) {
+          const u = this.unpackLayers(ns, snName, doc.config, configBytes, layers, layerDone, lease, signal, emit);
+          u.catch(() => inner.abort());
+          unpacks.push(u);
+        }
+        await Promise.all(layerDone);
+      };
+
+      await handle(root, 0);
+      const target = { mediaType: root.mediaType, digest: root.digest, size: root.size, annotations: {} };
+      try {
+        await images.create(ns, { name: resolved.name, labels: {}, target });
+      } catch (err) {
+        if (!isCode(err, 'AlreadyExists')) throw err;
+        const current = await images.get(ns, resolved.name);
+        await images.update(ns, { name: resolved.name, labels: current.labels, target });
+      }
+      const unpacked = await Promise.all(unpacks);
+      return { name: resolved.name, target: { mediaType: root.mediaType, digest: root.digest, size: root.size }, unpacked };
+    } catch (err) {
+      // the first failure is the one to report; unpacks still running are waited for
+      inner.abort();
+      const settled = await Promise.allSettled(unpacks);
+      if (opts.signal?.aborted) throw new BerthError('Canceled', `pull of ${input} canceled`);
+      // an unpack failure cancels the downloads: report it, not their cancellation
+      const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected' && !isCode(s.reason, 'Canceled'));
+      throw isCode(err, 'Canceled') && failed ? failed.reason : err;
+    } finally {
+      opts.signal?.removeEventListener('abort', abort);
+      client.close();
+      await leases.delete(ns, lease).catch(() => undefined);
+    }
+  }
+
+  /**
+   * A writer for a blob's ingest, or undefined when the namespace has the blob. Another pull
+   * writing the same blob right now is waited for.
+   */
+  private async openWriter(ns: string, ref: string, d: OciDescriptor, lease: string, signal: AbortSignal): Promise<Writer | undefined> {
+    for (;;) {
+      try {
+        return await this.deps.content.writer(ns, { ref, total: d.size, expected: d.digest, lease });
+      } catch (err) {
+        if (isCode(err, 'AlreadyExists')) return undefined;
+        if (!isCode(err, 'Unavailable')) throw err;
+      }
+      checkAborted(signal);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  /** Unpacks the layers of one manifest in order, each once it is downloaded; returns the top chain ID. */
+  private async unpackLayers(
+    ns: string,
+    snName: string,
+    config: OciDescriptor,
+    configBytes: Buffer,
+    layers: OciDescriptor[],
+    ready: Promise<unknown>[],
+    lease: string,
+    signal: AbortSignal,
+    emit: (e: PullEvent) => void,
+  ): Promise<string> {
+    const diffs = parseJson<{ rootfs?: { diff_ids?: string[] } }>(configBytes, config).rootfs?.diff_ids ?? [];
+    if (diffs.length !== layers.length) throw new BerthError('FailedPrecondition', `config ${config.digest} lists ${diffs.length} diff IDs for ${layers.length} layers`);
+    const chains = chainIds(diffs);
+    for (const [i, layer] of layers.entries()) {
+      await ready[i];
+      checkAborted(signal);
+      await this.unpackLayer(ns, snName, layer, diffs[i]!, chains[i]!, chains[i - 1] ?? '', lease, signal, emit);
+    }
+    const top = chains.at(-1) ?? '';
+    if (top) {
+      const key = `containerd.io/gc.ref.snapshot.${snName}`;
+      await this.deps.content.update(ns, config.digest, { [key]: top }, [`labels.${key}`]);
+    }
+    return top;
+  }
+
+  /** One layer onto its parent chain: Stat → skip; else Prepare, Apply, check the diff ID, Commit. */
+  private async unpackLayer(
+    ns: string,
+    snName: string,
+    layer: OciDescriptor,
+    diffID: string,
+    chain: string,
+    parent: string,
+    lease: string | undefined,
+    signal: AbortSignal | undefined,
+    emit: (e: PullEvent) => void,
+  ): Promise<void> {
+    const sn = this.snapshotter(snName);
+    const event = (status: PullStatus) => emit({ ref: refKey(layer), digest: layer.digest, mediaType: layer.mediaType, status, offset: layer.size, total: layer.size });
+    const exists = await sn.stat(ns, chain).then(
+      () => true,
+      () => false,
+    );
+    if (!exists) {
+      event('unpacking');
+      const key = `extract-${randomKey()} ${chain}`;
+      const mounts = await sn.prepare(ns, key, parent, {}, lease);
+      try {
+        const applied = await this.deps.differ.apply(ns, { media_type: layer.mediaType, digest: layer.digest }, mounts);
+        if (applied.digest !== diffID) {
+          throw new BerthError('DataLoss', `layer ${layer.digest} unpacks to ${applied.digest}, but the image config says its diff ID is ${diffID}`);
+        }
+        checkAborted(signal);
+        try {
+          await sn.commit(ns, chain, key, {}, lease);
+        } catch (err) {
+          if (!isCode(err, 'AlreadyExists')) throw err;
+          await sn.remove(ns, key);
+        }
+      } catch (err) {
+        await sn.remove(ns, key).catch(() => undefined);
+        throw err;
+      }
+    }
+    await this.deps.content.update(ns, layer.digest, { [uncompressedLabel]: diffID }, [`labels.${uncompressedLabel}`]);
+    event('unpacked');
+  }
+
+  /**
+   * Unpacks an image whose blobs are here (`berth images unpack`): the layers of its manifest for
+   * the platform, under a lease of its own. Returns the top chain ID.
+   */
+  async unpack(ns: string, name: string, opts: { snapshotter?: string; platform?: Platform; progress?: (e: PullEvent) => void; signal?: AbortSignal } = {}): Promise<string> {
+    const { content, leases } = this.deps;
+    const snName = opts.snapshotter || 'overlayfs';
+    this.snapshotter(snName);
+    const image = await this.deps.images.get(ns, name);
+    const read = async (d: OciDescriptor) => {
+      try {
+        const { path } = await content.reader(ns, d.digest);
+        return await fs.readFile(path);
+      } catch (err) {
+        if (isCode(err, 'NotFound')) return undefined;
+        throw err;
+      }
+    };
+    const m = await resolveManifest(read, image.target, opts.platform ?? hostPlatform);
+    const configBytes = await read(m.config);
+    if (!configBytes) throw notFound(`content digest ${m.config.digest}`);
+    for (const l of m.layers) await content.info(ns, l.digest);
+    const lease = (await leases.create(ns, '', { [expireLabel]: new Date(Date.now() + leaseLifetimeMs).toISOString() })).id;
+    try {
+      const signal = opts.signal ?? new AbortController().signal;
+      return await this.unpackLayers(ns, snName, m.config, configBytes, m.layers, m.layers.map(() => Promise.resolve()), lease, signal, opts.progress ?? (() => undefined));
+    } finally {
+      await leases.delete(ns, lease).catch(() => undefined);
+    }
+  }
+}
