@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBerthd, startContainerd, type Berthd, type Containerd } from './harness.ts';
-import { sha } from './util.ts';
+import { normaliseCtr, sha } from './util.ts';
 
 /**
  * containerd's own ctr drives berthd and a real containerd side by side with the same
@@ -19,15 +19,7 @@ describe('ctr against berthd and against containerd', () => {
   });
 
   // Ages and times differ between two runs; the rest of the output must not.
-  const normalise = (s: string) =>
-    s
-      .replace(/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)/g, 'TIME')
-      .replace(/(Less than a second|About a minute|\d+ (seconds?|minutes?|hours?))( ago)?/g, 'AGE')
-      // Go prints label maps in random order
-      .replace(/\S*=\S*(,\S*=\S*)+/g, (labels) => labels.split(',').sort().join(','))
-      .replace(/[ \t]+/g, ' ')
-      .replace(/ +\n/g, '\n')
-      .trim();
+  const normalise = (s: string) => normaliseCtr(s);
 
   const both = (args: string[], input?: string | Buffer) => {
     const a = berthd.ctr(args, { input });

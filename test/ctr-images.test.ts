@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BerthClient } from '../proto/client.ts';
 import { buildImage, wireDescriptor, type TestImage } from './image-fixture.ts';
 import { startBerthd, startContainerd, type Berthd, type Containerd } from './harness.ts';
-import { sha } from './util.ts';
+import { normaliseCtr, sha } from './util.ts';
 
 type Result = { code: number; stdout: string; stderr: string };
 
@@ -49,14 +49,7 @@ describe('ctr images against berthd and against containerd', () => {
     await Promise.all([berthd?.cleanup(), containerd?.cleanup()]);
   });
 
-  const normalise = (s: string) =>
-    s
-      .replace(/time="[^"]*"/g, 'time=TIME')
-      // Go prints label maps in random order
-      .replace(/\S*=\S*(,\S*=\S*)+/g, (labels) => labels.split(',').sort().join(','))
-      .replace(/[ \t]+/g, ' ')
-      .replace(/ +\n/g, '\n')
-      .trim();
+  const normalise = (s: string) => normaliseCtr(s);
 
   const same = (args: string[]) => {
     const r = { berth: berthd.ctr([...ns, 'images', ...args]), containerd: containerd.ctr([...ns, 'images', ...args]) };

@@ -8,6 +8,7 @@ import type { OciDescriptor } from '../daemon/images/oci.ts';
 import { RegistryClient } from '../daemon/registry/client.ts';
 import { parseReference } from '../daemon/registry/reference.ts';
 import { startBerthd, startContainerd, type Berthd, type Containerd } from './harness.ts';
+import { normaliseCtr } from './util.ts';
 import { buildTestImage, busyboxPath, pushImage } from './registry/images.ts';
 import { startRegistry, type TestRegistry } from './registry/registry.ts';
 
@@ -51,13 +52,7 @@ describe('ctr images pull and friends against berthd, side by side with containe
     await Promise.all([berthd?.cleanup(), containerd?.cleanup(), registry?.stop()]);
   });
 
-  const normalise = (s: string) =>
-    s
-      .replace(/time="[^"]*"/g, 'time=TIME')
-      .replace(/\S*=\S*(,\S*=\S*)+/g, (labels) => labels.split(',').sort().join(','))
-      .replace(/[ \t]+/g, ' ')
-      .replace(/ +\n/g, '\n')
-      .trim();
+  const normalise = (s: string) => normaliseCtr(s);
 
   const same = (args: string[], filter: (s: string) => string = (s) => s) => {
     const r = { berth: berthd.ctr([...ns, ...args]), containerd: containerd.ctr([...ns, ...args]) };

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { unmountAll } from '../native/mount.ts';
 import { startBerthd, startContainerd, type Berthd, type Containerd } from './harness.ts';
+import { normaliseCtr } from './util.ts';
 
 type Result = { code: number; stdout: string; stderr: string };
 
@@ -30,17 +31,13 @@ describe('ctr snapshots against berthd and against containerd', () => {
   const ns = ['-n', 'snaps'];
 
   const normalise = (s: string) =>
-    s
-      .replace(/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)/g, 'TIME')
-      // containerd's messages name its internal keys <namespace>/<sequence>/<key>
-      .replace(/\bsnaps\/\d+\//g, '')
-      // the snapshotters' roots differ, and so may the ids under them
-      .replace(/\/[^\s,:=]*\/snapshots\/\d+/g, 'SNAPSHOTS/ID')
-      // Go prints label maps in random order
-      .replace(/\S*=\S*(,\S*=\S*)+/g, (labels) => labels.split(',').sort().join(','))
-      .replace(/[ \t]+/g, ' ')
-      .replace(/ +\n/g, '\n')
-      .trim();
+    normaliseCtr(s, (x) =>
+      x
+        // containerd's messages name its internal keys <namespace>/<sequence>/<key>
+        .replace(/\bsnaps\/\d+\//g, '')
+        // the snapshotters' roots differ, and so may the ids under them
+        .replace(/\/[^\s,:=]*\/snapshots\/\d+/g, 'SNAPSHOTS/ID'),
+    );
 
   const both = (args: string[]) => ({ berth: berthd.ctr([...ns, 'snapshots', ...args]), containerd: containerd.ctr([...ns, 'snapshots', ...args]) });
 

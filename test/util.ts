@@ -25,3 +25,19 @@ export async function failure(p: Promise<unknown>): Promise<BerthError> {
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * ctr's output with what differs between two daemons and two runs blanked: times, ages, log
+ * timestamps, and the order of label maps (Go prints maps in random order). `extra` runs first,
+ * for what one comparison must blank besides (paths, internal keys).
+ */
+export function normaliseCtr(s: string, extra: (s: string) => string = (x) => x): string {
+  return extra(s)
+    .replace(/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)/g, 'TIME')
+    .replace(/time="[^"]*"/g, 'time=TIME')
+    .replace(/(Less than a second|About a minute|\d+ (seconds?|minutes?|hours?))( ago)?/g, 'AGE')
+    .replace(/\S*=\S*(,\S*=\S*)+/g, (labels) => labels.split(',').sort().join(','))
+    .replace(/[ \t]+/g, ' ')
+    .replace(/ +\n/g, '\n')
+    .trim();
+}
