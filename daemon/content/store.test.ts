@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, statSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -9,18 +8,9 @@ import { LeaseStore } from '../leases/store.ts';
 import { createLogger } from '../log.ts';
 import { ContentStore } from './store.ts';
 import { contentKind, ingestKind } from './gc.ts';
-import { BerthError } from '../../proto/errors.ts';
+import { errorCode, sha } from '../../test/util.ts';
 
-const sha = (b: Buffer | string) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
-async function codeOf(p: Promise<unknown>) {
-  try {
-    await p;
-    return 'no error';
-  } catch (err) {
-    return (err as BerthError).code;
-  }
-}
 
 describe('ContentStore (no gRPC)', () => {
   let dir: string;
@@ -61,14 +51,14 @@ describe('ContentStore (no gRPC)', () => {
     const file = store.blobPath(sha('hello'));
     expect(statSync(file).mode & 0o777).toBe(0o444);
     expect(await store.info('a', sha('hello'))).toMatchObject({ size: 5, labels: { x: 'y' } });
-    expect(await codeOf(store.info('b', sha('hello')))).toBe('NotFound');
+    expect(await errorCode(store.info('b', sha('hello')))).toBe('NotFound');
     expect(readdirSync(join(dir, 'content', 'ingest'))).toEqual([]);
   });
 
   it('keeps a failed commit as a resumable ingest and publishes nothing', async () => {
     const w = await store.writer('a', { ref: 'r', total: 3 });
     await w.write(Buffer.from('abcd'));
-    expect(await codeOf(w.commit(3, '', {}))).toBe('FailedPrecondition');
+    expect(await errorCode(w.commit(3, '', {}))).toBe('FailedPrecondition');
     await w.close();
     expect((await store.status('a', 'r')).offset).toBe(4);
     const again = await store.writer('a', { ref: 'r' });
@@ -88,8 +78,8 @@ describe('ContentStore (no gRPC)', () => {
     await put('b', 'orphan', { 'containerd.io/gc.root': '1' }); // the same bytes, kept by namespace b
     const stats = await gc.collect();
     expect(stats.removed).toEqual({ content: 1 });
-    expect(await codeOf(store.info('a', sha('orphan')))).toBe('NotFound');
-    for (const kept of ['root', 'child', 'leased']) expect(await codeOf(store.info('a', sha(kept)))).toBe('no error');
+    expect(await errorCode(store.info('a', sha('orphan')))).toBe('NotFound');
+    for (const kept of ['root', 'child', 'leased']) expect(await errorCode(store.info('a', sha(kept)))).toBe('no error');
     expect(statSync(store.blobPath(sha('orphan'))).isFile()).toBe(true);
     await store.delete('b', sha('orphan'));
     await gc.collect();
@@ -108,6 +98,6 @@ describe('ContentStore (no gRPC)', () => {
     expect((await store.status('a', 'open')).offset).toBe(7);
     await w.close();
     await gc.collect();
-    expect(await codeOf(store.status('a', 'open'))).toBe('NotFound');
+    expect(await errorCode(store.status('a', 'open'))).toBe('NotFound');
   });
 });

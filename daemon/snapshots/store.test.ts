@@ -1,7 +1,6 @@
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { BerthError } from '../../proto/errors.ts';
 import { Exchange } from '../events/exchange.ts';
 import { GarbageCollector } from '../gc/collector.ts';
 import { LeaseStore } from '../leases/store.ts';
@@ -9,16 +8,9 @@ import { createLogger } from '../log.ts';
 import { MetadataDB } from '../metadata/db.ts';
 import { NativeSnapshotter } from './native.ts';
 import { OverlaySnapshotter } from './overlay.ts';
+import { errorCode } from '../../test/util.ts';
 import { SnapshotStore } from './store.ts';
 
-async function codeOf(p: Promise<unknown>) {
-  try {
-    await p;
-    return 'no error';
-  } catch (err) {
-    return (err as BerthError).code;
-  }
-}
 
 const root = { 'containerd.io/gc.root': 'test' };
 
@@ -66,25 +58,25 @@ describe('SnapshotStore (no gRPC)', () => {
   it('answers with containerd\'s error classes', async () => {
     const s = await open();
     await s.prepare('ns', 'a', '', root);
-    expect(await codeOf(s.prepare('ns', 'a', '', root))).toBe('AlreadyExists');
-    expect(await codeOf(s.prepare('ns', 'b', 'a'))).toBe('InvalidArgument');
-    expect(await codeOf(s.prepare('ns', 'b', 'missing'))).toBe('NotFound');
-    expect(await codeOf(s.prepare('ns', '', ''))).toBe('InvalidArgument');
+    expect(await errorCode(s.prepare('ns', 'a', '', root))).toBe('AlreadyExists');
+    expect(await errorCode(s.prepare('ns', 'b', 'a'))).toBe('InvalidArgument');
+    expect(await errorCode(s.prepare('ns', 'b', 'missing'))).toBe('NotFound');
+    expect(await errorCode(s.prepare('ns', '', ''))).toBe('InvalidArgument');
     await s.commit('ns', 'a-c', 'a', root);
-    expect(await codeOf(s.stat('ns', 'a'))).toBe('NotFound');
+    expect(await errorCode(s.stat('ns', 'a'))).toBe('NotFound');
     await s.view('ns', 'v', 'a-c', root);
-    expect(await codeOf(s.commit('ns', 'v-c', 'v'))).toBe('FailedPrecondition');
+    expect(await errorCode(s.commit('ns', 'v-c', 'v'))).toBe('FailedPrecondition');
     await s.prepare('ns', 'b', 'a-c', root);
-    expect(await codeOf(s.commit('ns', 'a-c', 'b'))).toBe('AlreadyExists');
-    expect(await codeOf(s.commit('ns', 'x', 'missing'))).toBe('NotFound');
-    expect(await codeOf(s.remove('ns', 'a-c'))).toBe('FailedPrecondition');
-    expect(await codeOf(s.remove('ns', 'missing'))).toBe('NotFound');
-    expect(await codeOf(s.mounts('ns', 'missing'))).toBe('NotFound');
-    expect(await codeOf(s.mounts('ns', 'a-c'))).toBe('FailedPrecondition');
-    expect(await codeOf(s.update('ns', 'b', { x: 'y' }, ['parent']))).toBe('InvalidArgument');
+    expect(await errorCode(s.commit('ns', 'a-c', 'b'))).toBe('AlreadyExists');
+    expect(await errorCode(s.commit('ns', 'x', 'missing'))).toBe('NotFound');
+    expect(await errorCode(s.remove('ns', 'a-c'))).toBe('FailedPrecondition');
+    expect(await errorCode(s.remove('ns', 'missing'))).toBe('NotFound');
+    expect(await errorCode(s.mounts('ns', 'missing'))).toBe('NotFound');
+    expect(await errorCode(s.mounts('ns', 'a-c'))).toBe('FailedPrecondition');
+    expect(await errorCode(s.update('ns', 'b', { x: 'y' }, ['parent']))).toBe('InvalidArgument');
     // the same key in another namespace is another snapshot
-    expect(await codeOf(s.prepare('other', 'a-c', '', root))).toBe('no error');
-    expect(await codeOf(s.prepare('other', 'b', 'a-c', root))).toBe('InvalidArgument');
+    expect(await errorCode(s.prepare('other', 'a-c', '', root))).toBe('no error');
+    expect(await errorCode(s.prepare('other', 'b', 'a-c', root))).toBe('InvalidArgument');
   });
 
   it('removes directories no record names, but not one being filled', async () => {
