@@ -10,10 +10,11 @@ import type { BenchOptions, Scenario } from './scenario.ts';
 import { ingest } from './scenarios/ingest.ts';
 import { unary } from './scenarios/unary.ts';
 import { unpack } from './scenarios/unpack.ts';
+import { pull } from './scenarios/pull.ts';
 import { checkPrerequisites, setup, type Daemon } from './setup.ts';
 import { Results } from './stats.ts';
 
-const scenarios: Scenario[] = [unary, ingest, unpack];
+const scenarios: Scenario[] = [unary, ingest, unpack, pull];
 
 const usage = `usage: npm run bench -- <${scenarios.map((s) => s.name).join('|')}|all> [options]
 
