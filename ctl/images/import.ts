@@ -5,11 +5,11 @@ import { writeBlob } from '../../proto/content-client.ts';
 import { BerthError } from '../../proto/errors.ts';
 import type { CreateResponse__Output } from '../../proto/gen/containerd/services/leases/v1/CreateResponse.ts';
 import type { ReadContentResponse__Output } from '../../proto/gen/containerd/services/content/v1/ReadContentResponse.ts';
-import { hostPlatform, MediaType, normalizePlatform, type OciDescriptor, type Platform } from '../../daemon/images/oci.ts';
+import { hostPlatform, MediaType, normalizePlatform, type OciDescriptor, type Platform, childGcLabels } from '../../daemon/images/oci.ts';
 import { formatReference, parseReference } from '../../daemon/registry/reference.ts';
 import { blobs } from './blobs.ts';
 import { tarEntries } from './tar.ts';
-import { allPlatforms, AnnotationImageName, AnnotationRefName, childGcLabels, MissingBlobError, ociReferenceName, onlyPlatforms, walkImage } from './tree.ts';
+import { allPlatforms, AnnotationImageName, AnnotationRefName, MissingBlobError, ociReferenceName, onlyPlatforms, walkImage } from './tree.ts';
 
 /**
  * `berth images import`, client side as ctr 1.6 does it (client.Import + archive.ImportIndex):

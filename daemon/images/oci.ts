@@ -19,6 +19,26 @@ export const isIndex = (mt: string) => mt === MediaType.ociIndex || mt === Media
 export const isManifest = (mt: string) => mt === MediaType.ociManifest || mt === MediaType.dockerManifest;
 export const isConfig = (mt: string) => mt === MediaType.ociConfig || mt === MediaType.dockerConfig;
 
+/** The gc.ref label keys a parent gives its children, as containerd's SetChildrenLabels/ChildGCLabels. */
+export function childGcLabels(kids: readonly OciDescriptor[]): Record<string, string> {
+  const labels: Record<string, string> = {};
+  const seen = new Map<string, number>();
+  for (const ch of kids) {
+    let key = isConfig(ch.mediaType)
+      ? 'containerd.io/gc.ref.content.config'
+      : isManifest(ch.mediaType)
+        ? 'containerd.io/gc.ref.content.m.'
+        : /\.layer\.|\.rootfs\./.test(ch.mediaType)
+          ? 'containerd.io/gc.ref.content.l.'
+          : 'containerd.io/gc.ref.content.';
+    const n = seen.get(key) ?? 0;
+    seen.set(key, n + 1);
+    if (n > 0 || key.endsWith('.')) key = `${key}${n}`;
+    labels[key] = ch.digest;
+  }
+  return labels;
+}
+
 export interface Platform {
   os: string;
   architecture: string;

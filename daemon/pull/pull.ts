@@ -3,7 +3,7 @@ import { promises as fs } from 'node:fs';
 import { BerthError, isCode, notFound } from '../../proto/errors.ts';
 import type { ContentStore, Writer } from '../content/store.ts';
 import type { WalkingDiffer } from '../diff/differ.ts';
-import { chainIds, hostPlatform, isIndex, isManifest, maxJsonBlob, platformMatches, resolveManifest, type OciDescriptor, type Platform } from '../images/oci.ts';
+import { chainIds, childGcLabels, hostPlatform, isIndex, isManifest, maxJsonBlob, platformMatches, resolveManifest, type OciDescriptor, type Platform } from '../images/oci.ts';
 import type { ImageStore } from '../images/store.ts';
 import { expireLabel, type LeaseStore } from '../leases/store.ts';
 import { userPass, type CredentialsFor } from '../registry/auth.ts';
@@ -235,7 +235,7 @@ export class Puller {
         const doc = parseJson<{ manifests?: OciDescriptor[]; config?: OciDescriptor; layers?: OciDescriptor[] }>(await fetchJson(d), d);
         if (isIndex(d.mediaType)) {
           const all = doc.manifests ?? [];
-          const labels = Object.fromEntries(all.map((m, i) => [`containerd.io/gc.ref.content.m.${i}`, m.digest]));
+          const labels = childGcLabels(all);
           await content.update(ns, d.digest, labels, Object.keys(labels).map((k) => `labels.${k}`));
           const candidates = all.filter((m) => (isIndex(m.mediaType) || isManifest(m.mediaType)) && (opts.allPlatforms || !m.platform || platformMatches(platform, m.platform)));
           // one platform: the best child only (one naming the platform before one naming none), as images.Manifest
@@ -247,8 +247,7 @@ export class Puller {
         if (!isManifest(d.mediaType)) return;
         if (!doc.config) throw new BerthError('FailedPrecondition', `manifest ${d.digest} has no config`);
         const layers = doc.layers ?? [];
-        const labels: Record<string, string> = { 'containerd.io/gc.ref.content.config': doc.config.digest };
-        layers.forEach((l, i) => (labels[`containerd.io/gc.ref.content.l.${i}`] = l.digest));
+        const labels = childGcLabels([doc.config, ...layers]);
         await content.update(ns, d.digest, labels, Object.keys(labels).map((k) => `labels.${k}`));
         const layerDone = layers.map((l) => fetchBlob(l));
         // the pipeline below reports its own failure; these must not be unhandled meanwhile
