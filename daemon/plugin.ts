@@ -39,6 +39,7 @@ export const PluginType = {
   grpc: 'io.containerd.grpc.v1',
   service: 'io.containerd.service.v1',
   internal: 'io.containerd.internal.v1',
+  runtime: 'io.containerd.runtime.v2',
 } as const;
 
 /** A gRPC service plugin over the one initialised plugin of another type (or the one with depId). */

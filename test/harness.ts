@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, existsSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, existsSync, writeFileSync, readdirSync, readlinkSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { BerthClient } from '../proto/client.ts';
 
@@ -104,6 +104,7 @@ export async function startBerthd(extraArgs: string[] = []): Promise<Berthd> {
     async cleanup() {
       for (const c of clients) c.close();
       await waitExit('SIGKILL');
+      removeRuntimeLeftovers(dir, state);
       rmSync(dir, { recursive: true, force: true });
     },
   };
@@ -114,6 +115,37 @@ export async function startBerthd(extraArgs: string[] = []): Promise<Berthd> {
     throw err;
   }
   return d;
+}
+
+/**
+ * Removes what containers of a test daemon left on the host: every container runc knows under
+ * the daemon's state (killed and deleted, which also removes its cgroups), every process whose
+ * working directory is under `dir` (shims, whose cwd is their bundle), and every mount under `dir`.
+ */
+export function removeRuntimeLeftovers(dir: string, state: string): void {
+  for (const runtime of ['runc', 'crun']) {
+    const runcRoot = join(state, 'runc');
+    if (!existsSync(runcRoot)) break;
+    for (const ns of readdirSync(runcRoot)) {
+      const r = spawnSync(runtime, ['--root', join(runcRoot, ns), 'list', '-q'], { encoding: 'utf8' });
+      for (const id of r.stdout?.split('\n').filter(Boolean) ?? []) {
+        spawnSync(runtime, ['--root', join(runcRoot, ns), 'delete', '--force', id]);
+      }
+    }
+  }
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    try {
+      if (readlinkSync(`/proc/${pid}/cwd`).startsWith(`${dir}/`)) process.kill(Number(pid), 'SIGKILL');
+    } catch {
+      // gone already, or not ours to read
+    }
+  }
+  const mounts = readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .map((l) => l.split(' ')[4])
+    .filter((m) => m && (m === dir || m.startsWith(`${dir}/`)))
+    .reverse();
+  for (const m of mounts) spawnSync('umount', ['-l', m]);
 }
 
 /** True when a command exists on PATH. */

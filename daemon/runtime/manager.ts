@@ -1,0 +1,309 @@
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { AnyMessage } from '../../proto/any.ts';
+import { alreadyExists, BerthError, isCode, notFound, unimplemented } from '../../proto/errors.ts';
+import { toTimestamp, type Timestamp } from '../../proto/timestamp.ts';
+import type { Exchange } from '../events/exchange.ts';
+import type { Logger } from '../log.ts';
+import { Mutex } from '../mutex.ts';
+import { Bundle } from './bundle.ts';
+import { resolveShimBinary } from './shim-binary.ts';
+import { ShimConnection, shimDelete, startShim, type DeleteResult, type ShimInvocation } from './shim.ts';
+
+/** What the runtime needs from a container record. */
+export interface ContainerForTask {
+  id: string;
+  runtime: { name: string; options?: AnyMessage | null };
+  spec: AnyMessage;
+}
+
+/** A containerd Mount, as the tasks API carries rootfs. */
+export interface Mount {
+  type: string;
+  source: string;
+  target?: string;
+  options: string[];
+}
+
+export interface CreateOptions {
+  rootfs: Mount[];
+  stdin: string;
+  stdout: string;
+  stderr: string;
+  terminal: boolean;
+  /** task options; when unset the container's runtime options go to the shim */
+  options?: AnyMessage | null;
+}
+
+/** A task that berthd knows: its bundle and the shim serving it. */
+export interface RuntimeTask {
+  namespace: string;
+  id: string;
+  bundle: Bundle;
+  shim: ShimConnection;
+  pid: number;
+  runtime: string;
+  /** resolves when the shim died and the task was cleaned up, with the exit it got */
+  gone: Promise<DeleteResult>;
+}
+
+interface Internal extends RuntimeTask {
+  markGone(result: DeleteResult): void;
+}
+
+export interface RuntimeSettings {
+  root: string;
+  state: string;
+  daemonAddress: string;
+  /** runtime name → shim binary path, from [plugins."io.containerd.runtime.v2.task".shims] */
+  shims: Record<string, string>;
+}
+
+const packageBin = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'bin');
+
+/**
+ * The v2 runtime: starts a shim per task (or reuses the group's shim), keeps the daemon's view of
+ * running tasks, finds them again after a restart, and cleans up after shims that died.
+ * Everything it needs to rebuild that view is on disk, in the bundles.
+ */
+export class TaskManager {
+  private readonly tasks = new Map<string, Internal>();
+  private readonly shims = new Map<string, ShimConnection>();
+  private readonly locks = new Map<string, Mutex>();
+
+  constructor(
+    private readonly settings: RuntimeSettings,
+    private readonly exchange: Exchange,
+    private readonly log: Logger,
+  ) {}
+
+  private key = (ns: string, id: string) => `${ns}/${id}`;
+
+  private lock<T>(ns: string, id: string, fn: () => Promise<T>): Promise<T> {
+    const k = this.key(ns, id);
+    let m = this.locks.get(k);
+    if (!m) this.locks.set(k, (m = new Mutex()));
+    return m.run(fn);
+  }
+
+  private invocation(bundle: Bundle, binary: string): ShimInvocation {
+    return {
+      binary,
+      namespace: bundle.namespace,
+      id: bundle.id,
+      bundle: bundle.path,
+      daemonAddress: this.settings.daemonAddress,
+      publishBinary: join(packageBin, 'berthd'),
+      state: this.settings.state,
+    };
+  }
+
+  get(ns: string, id: string): RuntimeTask {
+    const t = this.tasks.get(this.key(ns, id));
+    if (!t) throw notFound(`task ${id} not found`);
+    return t;
+  }
+
+  has(ns: string, id: string): boolean {
+    return this.tasks.has(this.key(ns, id));
+  }
+
+  list(ns: string): RuntimeTask[] {
+    return [...this.tasks.values()].filter((t) => t.namespace === ns).sort((a, b) => a.id.localeCompare(b.id));
+  }
+
+  async create(ns: string, container: ContainerForTask, opts: CreateOptions): Promise<RuntimeTask> {
+    return this.lock(ns, container.id, async () => {
+      if (this.tasks.has(this.key(ns, container.id))) throw alreadyExists(`task ${container.id}`);
+      const binary = resolveShimBinary(container.runtime.name, this.settings.shims);
+      const bundle = Bundle.at(this.settings.state, this.settings.root, ns, container.id);
+      try {
+        await bundle.create(container.spec.value);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw alreadyExists(`task ${container.id}`);
+        throw err;
+      }
+      const inv = this.invocation(bundle, binary);
+      let conn: ShimConnection | undefined;
+      try {
+        const { address, protocol } = await startShim(inv, opts.options?.type_url ? opts.options : container.runtime.options);
+        if (protocol !== 'grpc') throw unimplemented(`shim ${binary} speaks ${protocol}; berthd talks to shims over gRPC only`);
+        await bundle.writeBootstrap(address, protocol, binary);
+        conn = this.connection(address, ns);
+        const created = await conn.client.call<{ pid: number }>('Create', {
+          id: container.id,
+          bundle: bundle.path,
+          rootfs: opts.rootfs,
+          terminal: opts.terminal,
+          stdin: opts.stdin,
+          stdout: opts.stdout,
+          stderr: opts.stderr,
+          options: opts.options?.type_url ? opts.options : container.runtime.options,
+        });
+        const connected = await conn.client.call<{ shim_pid: number }>('Connect', { id: container.id }, 5000);
+        conn.shimPid = connected.shim_pid;
+        const task = this.register(ns, container.id, bundle, conn, created.pid, container.runtime.name);
+        conn.pump();
+        return task;
+      } catch (err) {
+        await this.abandon(inv, bundle, conn, container.id);
+        throw err;
+      }
+    });
+  }
+
+  /** Undoes a task creation that failed half-way: the shim (if it runs) and the bundle go. */
+  private async abandon(inv: ShimInvocation, bundle: Bundle, conn: ShimConnection | undefined, id: string): Promise<void> {
+    if (conn) {
+      await conn.client.call('Delete', { id }, 10_000).catch(() => undefined);
+      await conn.client.call('Shutdown', { id, now: conn.tasks.size === 0 }, 3000).catch(() => undefined);
+      if (conn.tasks.size === 0) {
+        conn.close();
+        this.shims.delete(conn.address);
+      }
+    }
+    await shimDelete(inv).catch(() => undefined);
+    await bundle.remove().catch((err: Error) => this.log.warn('cannot remove bundle', { bundle: bundle.path, error: err.message }));
+  }
+
+  private connection(address: string, ns: string): ShimConnection {
+    let conn = this.shims.get(address);
+    if (!conn) {
+      conn = new ShimConnection(address, ns, this.exchange, this.log, (c) => void this.shimDied(c));
+      this.shims.set(address, conn);
+    }
+    return conn;
+  }
+
+  private register(ns: string, id: string, bundle: Bundle, conn: ShimConnection, pid: number, runtime: string): Internal {
+    let markGone!: (r: DeleteResult) => void;
+    const gone = new Promise<DeleteResult>((resolve) => (markGone = resolve));
+    const task: Internal = { namespace: ns, id, bundle, shim: conn, pid, runtime, gone, markGone };
+    conn.tasks.add(id);
+    this.tasks.set(this.key(ns, id), task);
+    return task;
+  }
+
+  private forget(task: Internal): void {
+    this.tasks.delete(this.key(task.namespace, task.id));
+    task.shim.tasks.delete(task.id);
+    if (task.shim.tasks.size === 0) {
+      task.shim.retire();
+      this.shims.delete(task.shim.address);
+    }
+  }
+
+  /** Deletes a task whose init process has exited: the shim reports its exit, then the bundle goes. */
+  async delete(ns: string, id: string): Promise<DeleteResult> {
+    return this.lock(ns, id, async () => {
+      const task = this.get(ns, id) as Internal;
+      const res = await task.shim.client.call<DeleteResult>('Delete', { id, exec_id: '' });
+      this.forget(task);
+      await task.shim.client.call('Shutdown', { id, now: false }, 3000).catch(() => undefined);
+      await task.bundle.remove().catch((err: Error) => this.log.warn('cannot remove bundle', { bundle: task.bundle.path, error: err.message }));
+      return res;
+    });
+  }
+
+  /** The shim serving a task is gone: clean up as containerd does, and report the task's end. */
+  private async shimDied(conn: ShimConnection): Promise<void> {
+    this.shims.delete(conn.address);
+    const dead = [...this.tasks.values()].filter((t) => t.shim === conn);
+    for (const task of dead) {
+      await this.lock(task.namespace, task.id, async () => {
+        if (this.tasks.get(this.key(task.namespace, task.id)) !== task) return;
+        this.log.warn('shim died; cleaning up its task', { namespace: task.namespace, id: task.id });
+        await this.cleanupDead(task.namespace, task.id, task.bundle, task.runtime, task.pid, task);
+      });
+    }
+  }
+
+  private async cleanupDead(ns: string, id: string, bundle: Bundle, runtime: string | undefined, pid: number, task?: Internal): Promise<void> {
+    let binary: string | undefined;
+    try {
+      binary = (await bundle.readBootstrap()).binary ?? (runtime ? resolveShimBinary(runtime, this.settings.shims) : undefined);
+    } catch {
+      binary = runtime ? resolveShimBinary(runtime, this.settings.shims) : undefined;
+    }
+    let result: DeleteResult = { pid, exit_status: 255, exited_at: toTimestamp(Date.now()) };
+    if (binary) {
+      try {
+        const r = await shimDelete(this.invocation(bundle, binary));
+        result = { pid: r.pid || pid, exit_status: r.exit_status, exited_at: r.exited_at ?? toTimestamp(Date.now()) };
+      } catch (err) {
+        this.log.warn('shim delete failed', { id, error: (err as Error).message });
+      }
+    }
+    await bundle.remove().catch((err: Error) => this.log.warn('cannot remove bundle', { bundle: bundle.path, error: err.message }));
+    if (task) {
+      this.tasks.delete(this.key(ns, id));
+      task.markGone(result);
+    }
+    const exitedAt = result.exited_at ?? toTimestamp(Date.now());
+    this.exchange.publish(ns, '/tasks/exit', 'containerd.events.TaskExit', { container_id: id, id, pid: result.pid, exit_status: result.exit_status, exited_at: exitedAt });
+    this.exchange.publish(ns, '/tasks/delete', 'containerd.events.TaskDelete', { container_id: id, pid: result.pid, exit_status: result.exit_status, exited_at: exitedAt });
+  }
+
+  /**
+   * After a daemon restart: reconnect to the shim of every bundle on disk. A bundle without a
+   * container record, without a shim address, or whose shim does not answer is cleaned up and its
+   * task reported as exited.
+   */
+  async restore(containerRuntime: (ns: string, id: string) => Promise<string | undefined>): Promise<void> {
+    const bundles = await Bundle.list(this.settings.state, this.settings.root);
+    const started: ShimConnection[] = [];
+    for (const bundle of bundles) {
+      const runtime = await containerRuntime(bundle.namespace, bundle.id).catch(() => undefined);
+      let boot: Awaited<ReturnType<Bundle['readBootstrap']>> | undefined;
+      try {
+        boot = await bundle.readBootstrap();
+      } catch {
+        boot = undefined;
+      }
+      if (!runtime || !boot || boot.protocol !== 'grpc') {
+        this.log.info('removing a task bundle left behind', { namespace: bundle.namespace, id: bundle.id });
+        await this.cleanupDead(bundle.namespace, bundle.id, bundle, runtime, 0);
+        continue;
+      }
+      const conn = this.connection(boot.address, bundle.namespace);
+      try {
+        const c = await conn.client.call<{ shim_pid: number; task_pid: number }>('Connect', { id: bundle.id }, 5000);
+        conn.shimPid = c.shim_pid;
+        this.register(bundle.namespace, bundle.id, bundle, conn, c.task_pid, runtime);
+        started.push(conn);
+        this.log.info('reconnected to task', { namespace: bundle.namespace, id: bundle.id, pid: c.task_pid });
+      } catch (err) {
+        this.log.warn('shim of a task does not answer; cleaning up', { namespace: bundle.namespace, id: bundle.id, error: (err as Error).message });
+        if (conn.tasks.size === 0) {
+          conn.close();
+          this.shims.delete(conn.address);
+        }
+        await this.cleanupDead(bundle.namespace, bundle.id, bundle, runtime, 0);
+      }
+    }
+    for (const conn of new Set(started)) conn.pump();
+  }
+
+  /** Waits for a process to exit; also returns when its shim died (with the exit it was given). */
+  async wait(ns: string, id: string, execId: string): Promise<{ exit_status: number; exited_at: Timestamp | null }> {
+    const task = this.get(ns, id);
+    return Promise.race([task.shim.client.call<{ exit_status: number; exited_at: Timestamp | null }>('Wait', { id, exec_id: execId }, 0), task.gone]);
+  }
+
+  /** Calls the shim of a task, mapping a dead shim to the errors containerd gives. */
+  async call<Res>(ns: string, id: string, method: string, request: object, timeoutMs?: number): Promise<Res> {
+    const task = this.get(ns, id);
+    try {
+      return await task.shim.client.call<Res>(method, request, timeoutMs);
+    } catch (err) {
+      if (isCode(err, 'Unavailable')) throw new BerthError('Unavailable', `shim of task ${id} is not reachable: ${(err as Error).message}`);
+      throw err;
+    }
+  }
+
+  close(): void {
+    for (const conn of this.shims.values()) conn.close();
+    this.shims.clear();
+  }
+}
+

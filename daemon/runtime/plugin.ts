@@ -1,0 +1,30 @@
+import { PluginType, type Plugin } from '../plugin.ts';
+import type { Exchange } from '../events/exchange.ts';
+import { TaskManager } from './manager.ts';
+
+/** How the runtime asks whether a container record exists (and with which runtime), for restore. */
+export interface ContainerRuntimes {
+  runtimeOf(namespace: string, id: string): Promise<string | undefined>;
+}
+
+/**
+ * The v2 runtime (containerd's io.containerd.runtime.v2.task): shims per task. Settings:
+ * `shims = { "io.containerd.runc.v2" = "/path/to/shim" }` maps runtime names to binaries.
+ */
+export const runtimePlugin: Plugin<TaskManager> = {
+  type: PluginType.runtime,
+  id: 'task',
+  requires: [PluginType.event, PluginType.service],
+  async init(ctx) {
+    ctx.platforms.push({ os: 'linux', architecture: process.arch === 'x64' ? 'amd64' : process.arch, variant: '' });
+    const shims = (ctx.settings.shims ?? {}) as Record<string, string>;
+    const manager = new TaskManager(
+      { root: ctx.config.root, state: ctx.config.state, daemonAddress: ctx.config.address, shims },
+      ctx.get<Exchange>(PluginType.event),
+      ctx.log,
+    );
+    const containers = ctx.get<ContainerRuntimes>(PluginType.service, 'containers-service');
+    await manager.restore((ns, id) => containers.runtimeOf(ns, id));
+    return manager;
+  },
+};

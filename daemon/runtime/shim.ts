@@ -1,0 +1,172 @@
+import { spawn } from 'node:child_process';
+import type { AnyMessage } from '../../proto/any.ts';
+import { protoRoot } from '../../proto/api.ts';
+import { BerthError, failedPrecondition } from '../../proto/errors.ts';
+import { ShimClient } from '../../proto/shim-client.ts';
+import { fromTimestamp, type Timestamp } from '../../proto/timestamp.ts';
+import type { Exchange } from '../events/exchange.ts';
+import type { Logger } from '../log.ts';
+
+/** What every shim invocation is told: containerd's flags, plus berth's state dir in the environment. */
+export interface ShimInvocation {
+  binary: string;
+  namespace: string;
+  id: string;
+  bundle: string;
+  /** berthd's socket */
+  daemonAddress: string;
+  /** what a legacy shim runs to publish events (berthd) */
+  publishBinary: string;
+  /** berthd's state dir: the shim puts its socket under <state>/s and runc's root under <state>/runc */
+  state: string;
+}
+
+function run(inv: ShimInvocation, args: string[], stdin: Uint8Array, timeoutMs: number): Promise<{ code: number | null; stdout: Buffer; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(inv.binary, ['-namespace', inv.namespace, '-address', inv.daemonAddress, '-publish-binary', inv.publishBinary, '-id', inv.id, ...args], {
+      cwd: inv.bundle,
+      env: { ...process.env, BERTH_STATE: inv.state, TTRPC_ADDRESS: `${inv.daemonAddress}.ttrpc` },
+      stdio: ['pipe', 'pipe', 'pipe'],
+      detached: true,
+    });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', (c: Buffer) => out.push(c));
+    child.stderr.on('data', (c: Buffer) => err.push(c));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      reject(new BerthError('FailedPrecondition', `start shim ${inv.binary}: ${e.message}`));
+    });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout: Buffer.concat(out), stderr: Buffer.concat(err).toString('utf8').trim() });
+    });
+    child.stdin.on('error', () => undefined);
+    child.stdin.end(stdin);
+  });
+}
+
+const encodeAny = (any: AnyMessage | null | undefined) => {
+  if (!any?.type_url) return new Uint8Array();
+  const type = protoRoot().lookupType('google.protobuf.Any');
+  return type.encode(type.create({ type_url: any.type_url, value: any.value })).finish();
+};
+
+/**
+ * Runs `<shim> ... start` in the bundle and returns where the shim serves. berth shims print
+ * `{"version":2,"address":"unix://...","protocol":"grpc"}`; containerd shims print a bare
+ * address and speak ttrpc.
+ */
+export async function startShim(inv: ShimInvocation, options: AnyMessage | null | undefined): Promise<{ address: string; protocol: string }> {
+  const r = await run(inv, ['start'], encodeAny(options), 30_000);
+  const output = `${r.stdout.toString('utf8').trim()}${r.stderr ? `\n${r.stderr}` : ''}`.trim();
+  if (r.code !== 0) throw failedPrecondition(`start shim: ${output || `exit status ${r.code}`}`);
+  if (output.startsWith('{')) {
+    const doc = JSON.parse(output) as { address?: string; protocol?: string };
+    if (!doc.address) throw failedPrecondition(`start shim: no address in ${output}`);
+    return { address: doc.address, protocol: doc.protocol ?? 'ttrpc' };
+  }
+  return { address: output, protocol: 'ttrpc' };
+}
+
+export interface DeleteResult {
+  pid: number;
+  exit_status: number;
+  exited_at: Timestamp | null;
+}
+
+/** Runs `<shim> ... -bundle B delete`, the cleanup after a shim died; resolves with what it reports. */
+export async function shimDelete(inv: ShimInvocation): Promise<DeleteResult> {
+  const r = await run(inv, ['-bundle', inv.bundle, 'delete'], new Uint8Array(), 30_000);
+  if (r.code !== 0) throw new BerthError('Unknown', `shim delete: ${r.stderr || `exit status ${r.code}`}`);
+  const type = protoRoot().lookupType('containerd.task.v2.DeleteResponse');
+  const msg = type.toObject(type.decode(r.stdout), { longs: Number, defaults: true }) as DeleteResult;
+  return msg;
+}
+
+/**
+ * berthd's connection to one shim process (which may serve several tasks when they share a
+ * group). It pumps the shim's events into the exchange, acknowledging each after publishing it,
+ * and notices when the shim dies.
+ */
+export class ShimConnection {
+  readonly client: ShimClient;
+  readonly tasks = new Set<string>();
+  shimPid = 0;
+  private stream: ReturnType<ShimClient['subscribe']> | undefined;
+  private retiring = false;
+  private closed = false;
+  private failures = 0;
+
+  constructor(
+    readonly address: string,
+    readonly namespace: string,
+    private readonly exchange: Exchange,
+    private readonly log: Logger,
+    private readonly onDead: (conn: ShimConnection) => void,
+  ) {
+    this.client = new ShimClient(address, namespace);
+  }
+
+  /** Starts (or restarts) the event pump. */
+  pump(): void {
+    if (this.closed || this.stream) return;
+    const stream = this.client.subscribe();
+    this.stream = stream;
+    stream.on('data', (e: { seq: number; timestamp: Timestamp | null; namespace: string; topic: string; event: AnyMessage | null }) => {
+      this.failures = 0;
+      try {
+        if (e.event) this.exchange.forward({ timestamp: fromTimestamp(e.timestamp) ?? Date.now(), namespace: e.namespace, topic: e.topic, event: e.event });
+      } catch (err) {
+        this.log.warn('dropping a malformed shim event', { topic: e.topic, error: (err as Error).message });
+      }
+      this.client.ack(e.seq).catch((err: Error) => this.log.debug('shim event ack failed', { error: err.message }));
+    });
+    const ended = () => {
+      if (this.stream !== stream) return;
+      this.stream = undefined;
+      if (this.closed) return;
+      if (this.retiring) return this.close();
+      this.afterStreamLoss();
+    };
+    stream.on('error', ended);
+    stream.on('end', ended);
+  }
+
+  /** The stream broke: resubscribe while the shim lives, report it dead once it does not. */
+  private afterStreamLoss(): void {
+    const alive = this.shimPid > 0 && pidAlive(this.shimPid);
+    this.failures++;
+    if (!alive && this.failures > 1) {
+      this.close();
+      this.onDead(this);
+      return;
+    }
+    setTimeout(() => this.pump(), Math.min(50 * this.failures, 1000)).unref();
+  }
+
+  /** The last task is gone: keep pumping until the shim has handed over its last events and exited. */
+  retire(): void {
+    this.retiring = true;
+    if (!this.stream) this.close();
+    setTimeout(() => this.close(), 10_000).unref();
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.stream?.cancel();
+    this.stream = undefined;
+    this.client.close();
+  }
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
