@@ -27,7 +27,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/types.h>
@@ -605,6 +607,103 @@ static napi_value js_waitid_peek(napi_env env, napi_callback_info info) {
                      killed ? si.si_status : 0);
 }
 
+/* recvFd(socketFd): number | null — one recvmsg(MSG_DONTWAIT) on a connected
+ * unix socket; the first descriptor passed with SCM_RIGHTS, opened
+ * close-on-exec. null when nothing is queued yet (EAGAIN). Throws ECONNRESET
+ * when the peer closed without sending one, ENOMSG when a message came without
+ * a descriptor. Any further descriptors in the message are closed. */
+static napi_value js_recv_fd(napi_env env, napi_callback_info info) {
+  GET_ARGS(1);
+  int64_t sock;
+  if (get_int(env, argv[0], "socketFd", 0, INT32_MAX, false, 0, &sock))
+    return NULL;
+  char data[256];
+  struct iovec iov = {.iov_base = data, .iov_len = sizeof data};
+  union {
+    struct cmsghdr align;
+    char buf[CMSG_SPACE(sizeof(int) * 8)];
+  } control;
+  memset(&control, 0, sizeof control);
+  struct msghdr msg = {.msg_iov = &iov,
+                       .msg_iovlen = 1,
+                       .msg_control = control.buf,
+                       .msg_controllen = sizeof control.buf};
+  ssize_t n;
+  do {
+    n = recvmsg((int)sock, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return null_value(env);
+    throw_errno(env, errno, "recvmsg", NULL, NULL);
+    return NULL;
+  }
+  int fd = -1;
+  for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c != NULL;
+       c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    int *fds = (int *)CMSG_DATA(c);
+    for (size_t i = 0; i < count; i++) {
+      int f;
+      memcpy(&f, &fds[i], sizeof f);
+      if (fd < 0)
+        fd = f;
+      else
+        close(f);
+    }
+  }
+  if (fd < 0) {
+    throw_errno(env, n == 0 ? ECONNRESET : ENOMSG, "recvmsg", NULL, NULL);
+    return NULL;
+  }
+  napi_value v;
+  if (napi_create_int32(env, fd, &v) != napi_ok) {
+    close(fd);
+    throw_napi_failure(env);
+    return NULL;
+  }
+  return v;
+}
+
+/* setWinsize(fd, cols, rows): ioctl(TIOCSWINSZ) */
+static napi_value js_set_winsize(napi_env env, napi_callback_info info) {
+  GET_ARGS(3);
+  int64_t fd, cols, rows;
+  if (get_int(env, argv[0], "fd", 0, INT32_MAX, false, 0, &fd) ||
+      get_int(env, argv[1], "cols", 0, UINT16_MAX, false, 0, &cols) ||
+      get_int(env, argv[2], "rows", 0, UINT16_MAX, false, 0, &rows))
+    return NULL;
+  struct winsize ws = {.ws_row = (unsigned short)rows,
+                       .ws_col = (unsigned short)cols};
+  if (ioctl((int)fd, TIOCSWINSZ, &ws) != 0) {
+    throw_errno(env, errno, "ioctl", NULL, NULL);
+    return NULL;
+  }
+  return undefined(env);
+}
+
+/* getWinsize(fd): { cols, rows } via ioctl(TIOCGWINSZ) */
+static napi_value js_get_winsize(napi_env env, napi_callback_info info) {
+  GET_ARGS(1);
+  int64_t fd;
+  if (get_int(env, argv[0], "fd", 0, INT32_MAX, false, 0, &fd)) return NULL;
+  struct winsize ws;
+  memset(&ws, 0, sizeof ws);
+  if (ioctl((int)fd, TIOCGWINSZ, &ws) != 0) {
+    throw_errno(env, errno, "ioctl", NULL, NULL);
+    return NULL;
+  }
+  napi_value obj = NULL, v;
+  NAPI_OK(napi_create_object(env, &obj));
+  NAPI_OK(napi_create_uint32(env, ws.ws_col, &v));
+  NAPI_OK(napi_set_named_property(env, obj, "cols", v));
+  NAPI_OK(napi_create_uint32(env, ws.ws_row, &v));
+  NAPI_OK(napi_set_named_property(env, obj, "rows", v));
+  return obj;
+out:
+  return NULL;
+}
+
 /* ------------------------------------------------------------ module init */
 
 static napi_value make_constants(napi_env env) {
@@ -670,6 +769,9 @@ NAPI_MODULE_INIT() {
       {"setChildSubreaper", NULL, js_set_child_subreaper, NULL, NULL, NULL, napi_enumerable, NULL},
       {"waitpid", NULL, js_waitpid, NULL, NULL, NULL, napi_enumerable, NULL},
       {"waitidPeek", NULL, js_waitid_peek, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"recvFd", NULL, js_recv_fd, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"setWinsize", NULL, js_set_winsize, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"getWinsize", NULL, js_get_winsize, NULL, NULL, NULL, napi_enumerable, NULL},
       {"constants", NULL, NULL, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   size_t n = sizeof props / sizeof props[0];

@@ -44,6 +44,9 @@ interface Addon {
   setChildSubreaper(): void;
   waitpid(pid: number, nohang?: boolean): ChildExit | null;
   waitidPeek(): ChildExit | null;
+  recvFd(socketFd: number): number | null;
+  setWinsize(fd: number, cols: number, rows: number): void;
+  getWinsize(fd: number): { cols: number; rows: number };
   /** The same constants as below, taken from the C headers (the tests compare them). */
   constants: Readonly<Record<string, number>>;
 }
@@ -238,4 +241,26 @@ export function waitpid(pid: number, nohang = true): ChildExit | null {
  */
 export function waitidPeek(): ChildExit | null {
   return load().waitidPeek();
+}
+
+/**
+ * One non-blocking recvmsg(2) on a connected unix socket: the descriptor the peer passed with
+ * SCM_RIGHTS (opened close-on-exec; the caller owns and must close it), or null when no
+ * message is queued yet (EAGAIN). The message's data bytes are discarded, and so are any
+ * further descriptors in it (closed).
+ * @throws ECONNRESET when the peer closed the connection without sending a descriptor,
+ *   ENOMSG when a message arrived without one
+ */
+export function recvFd(socketFd: number): number | null {
+  return load().recvFd(socketFd);
+}
+
+/** ioctl(TIOCSWINSZ): sets a terminal's window size (the foreground process group gets SIGWINCH). */
+export function setWinsize(fd: number, cols: number, rows: number): void {
+  load().setWinsize(fd, cols, rows);
+}
+
+/** ioctl(TIOCGWINSZ): a terminal's window size. */
+export function getWinsize(fd: number): { cols: number; rows: number } {
+  return load().getWinsize(fd);
 }
