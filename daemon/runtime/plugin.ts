@@ -1,6 +1,7 @@
 import { PluginType, type Plugin } from '../plugin.ts';
 import type { Exchange } from '../events/exchange.ts';
 import { TaskManager } from './manager.ts';
+import { inspectOciRuntime } from './oci-runtime.ts';
 
 /** How the runtime asks whether a container record exists (and with which runtime), for restore. */
 export interface ContainerRuntimes {
@@ -22,6 +23,15 @@ export const runtimePlugin: Plugin<TaskManager> = {
       { root: ctx.config.root, state: ctx.config.state, daemonAddress: ctx.config.address, shims },
       ctx.get<Exchange>(PluginType.event),
       ctx.log,
+    );
+    // Report the default OCI runtime once, loudly when it has known container escapes.
+    const runtimeBinary = 'runc';
+    await inspectOciRuntime(runtimeBinary).then(
+      (r) => {
+        ctx.log.info('OCI runtime', { path: r.path, name: r.name, version: r.version });
+        for (const w of r.warnings) ctx.log.warn(`OCI runtime is vulnerable: ${w}`, { path: r.path });
+      },
+      (err: Error) => ctx.log.warn('OCI runtime not usable', { binary: runtimeBinary, error: err.message }),
     );
     const containers = ctx.get<ContainerRuntimes>(PluginType.service, 'containers-service');
     await manager.restore((ns, id) => containers.runtimeOf(ns, id));
