@@ -1,12 +1,10 @@
 import type * as grpc from '@grpc/grpc-js';
-import { toGrpc } from '../proto/errors.ts';
 import { validateIdentifier } from '../proto/identifiers.ts';
-import { toTimestamp } from '../proto/timestamp.ts';
 
-/**
- * Helpers for the thin gRPC adapters: every service handler is written as a plain async
- * function and wrapped here, so errors reach clients through the one mapping in proto/errors.ts.
- */
+// The generic handler wrappers live in proto/server.ts (the shim uses them too); the daemon's
+// own helpers (namespace and lease headers) are below.
+export { unary, serverStream, failStream, empty, timestamp } from '../proto/server.ts';
+
 type AnyCall = { metadata: grpc.Metadata };
 
 export const namespaceHeader = 'containerd-namespace';
@@ -25,38 +23,6 @@ export function leaseOf(call: AnyCall): string | undefined {
   const value = call.metadata.get(leaseHeader)[0];
   return value === undefined || value === '' ? undefined : String(value);
 }
-
-export function unary<Req, Res>(fn: (req: Req, call: grpc.ServerUnaryCall<Req, Res>) => Promise<Res>): grpc.handleUnaryCall<Req, Res> {
-  return (call, callback) => {
-    fn(call.request, call).then(
-      (res) => callback(null, res),
-      (err) => callback(toGrpc(err)),
-    );
-  };
-}
-
-/** A server stream fed by an async generator; it honours back-pressure and cancellation. */
-export function serverStream<Req, Res>(
-  fn: (req: Req, call: grpc.ServerWritableStream<Req, Res>) => AsyncIterable<Res>,
-): grpc.handleServerStreamingCall<Req, Res> {
-  return (call) => {
-    (async () => {
-      for await (const msg of fn(call.request, call)) {
-        if (call.cancelled) return;
-        if (!call.write(msg)) await new Promise((resolve) => call.once('drain', resolve));
-      }
-      call.end();
-    })().catch((err) => failStream(call, err));
-  };
-}
-
-/** Ends a server or bidi stream with the gRPC status for err (grpc-js sends it on 'error'). */
-export function failStream(call: { cancelled: boolean; emit(event: 'error', err: unknown): boolean }, err: unknown) {
-  if (!call.cancelled) call.emit('error', toGrpc(err));
-}
-
-export const timestamp = (ms: number | undefined) => (ms === undefined ? null : toTimestamp(ms));
-export const empty = {};
 
 /** Splits a list into messages of at most n items, as containerd's list streams do. */
 export function* batches<T>(items: T[], n = 100): Generator<T[]> {

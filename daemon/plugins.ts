@@ -9,6 +9,9 @@ import { namespacesServicePlugin } from './namespaces/plugin.ts';
 import { introspectionPlugin } from './introspection/plugin.ts';
 import { versionServicePlugin } from './version/plugin.ts';
 import { imagesPlugin, imagesServicePlugin } from './images/plugin.ts';
+import { containersPlugin, containersServicePlugin } from './containers/plugin.ts';
+import { runtimePlugin } from './runtime/plugin.ts';
+import { tasksServicePlugin } from './tasks/plugin.ts';
 import { diffPlugins } from './diff/plugin.ts';
 import { pullServicePlugin } from './pull/plugin.ts';
 
@@ -21,12 +24,16 @@ export function builtinPlugins(): PluginRegistry {
     gcPlugin,
     contentPlugin,
     imagesPlugin,
+    containersPlugin,
     leasePlugin,
     overlayPlugin,
     nativePlugin,
     contentServicePlugin,
     snapshotsServicePlugin,
     imagesServicePlugin,
+    containersServicePlugin,
+    runtimePlugin,
+    tasksServicePlugin,
     ...diffPlugins,
     pullServicePlugin,
     leasesServicePlugin,

@@ -1,12 +1,9 @@
 import { PluginType, type Plugin } from '../plugin.ts';
 import type { Exchange } from '../events/exchange.ts';
+import type { ContainerStore } from '../containers/store.ts';
 import { TaskManager } from './manager.ts';
 import { inspectOciRuntime } from './oci-runtime.ts';
 
-/** How the runtime asks whether a container record exists (and with which runtime), for restore. */
-export interface ContainerRuntimes {
-  runtimeOf(namespace: string, id: string): Promise<string | undefined>;
-}
 
 /**
  * The v2 runtime (containerd's io.containerd.runtime.v2.task): shims per task. Settings:
@@ -33,8 +30,8 @@ export const runtimePlugin: Plugin<TaskManager> = {
       },
       (err: Error) => ctx.log.warn('OCI runtime not usable', { binary: runtimeBinary, error: err.message }),
     );
-    const containers = ctx.get<ContainerRuntimes>(PluginType.service, 'containers-service');
-    await manager.restore((ns, id) => containers.runtimeOf(ns, id));
+    const containers = ctx.get<ContainerStore>(PluginType.service, 'containers-service');
+    await manager.restore(async (ns, id) => (await containers.get(ns, id)).runtime.name);
     return manager;
   },
 };

@@ -1,12 +1,22 @@
+import { failedPrecondition } from '../../proto/errors.ts';
 import { PluginType, type Plugin, type GrpcService } from '../plugin.ts';
+import type { ContainerStore } from '../containers/store.ts';
 import type { TaskManager } from '../runtime/manager.ts';
-import { tasksService, type ContainerLookup } from './service.ts';
+import { tasksService } from './service.ts';
 
 export const tasksServicePlugin: Plugin<GrpcService> = {
   type: PluginType.grpc,
   id: 'tasks',
   requires: [PluginType.runtime, PluginType.service],
   async init(ctx) {
-    return tasksService(ctx.get<TaskManager>(PluginType.runtime, 'task'), ctx.get<ContainerLookup>(PluginType.service, 'containers-service'));
+    const store = ctx.get<ContainerStore>(PluginType.service, 'containers-service');
+    return tasksService(ctx.get<TaskManager>(PluginType.runtime, 'task'), {
+      async get(ns, id) {
+        const c = await store.get(ns, id);
+        if (!c.spec) throw failedPrecondition(`container ${id} has no spec`);
+        const options = c.runtime.options ? { type_url: c.runtime.options.typeUrl, value: c.runtime.options.value } : null;
+        return { id: c.id, runtime: { name: c.runtime.name, options }, spec: { type_url: c.spec.typeUrl, value: c.spec.value } };
+      },
+    });
   },
 };
