@@ -1,13 +1,17 @@
 import { Command, CommanderError, Option } from 'commander';
 import { version } from '../proto/version.ts';
+import { register as containers } from './commands/containers.ts';
 import { register as content } from './commands/content.ts';
 import { register as events } from './commands/events.ts';
 import { register as images } from './commands/images.ts';
 import { register as layers } from './commands/layers.ts';
 import { register as leases } from './commands/leases.ts';
+import { register as logs } from './commands/logs.ts';
 import { register as namespaces } from './commands/namespaces.ts';
 import { register as plugins } from './commands/plugins.ts';
+import { register as runCommand } from './commands/run.ts';
 import { register as snapshots } from './commands/snapshots.ts';
+import { register as tasks } from './commands/tasks.ts';
 import { register as versionCommand } from './commands/version.ts';
 import { Context } from './context.ts';
 import { debugDetails, describeError, ExitError } from './errors.ts';
@@ -41,6 +45,10 @@ export function program(): { program: Command; ctx: Context } {
   layers(program, ctx);
   leases(program, ctx);
   events(program, ctx);
+  runCommand(program, ctx);
+  containers(program, ctx);
+  tasks(program, ctx);
+  logs(program, ctx);
   return { program, ctx };
 }
 

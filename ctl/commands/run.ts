@@ -1,0 +1,145 @@
+import { Option, type Command } from 'commander';
+import type { Context } from '../context.ts';
+import { ExitError } from '../errors.ts';
+import { containerFlags, defaultFifoDir, type ContainerFlags } from '../spec/flags.ts';
+
+export interface RunFlags extends ContainerFlags {
+  rm?: boolean;
+  detach?: boolean;
+  logUri?: string;
+  nullIo?: boolean;
+  fifoDir: string;
+}
+
+/** Container label recording where a file-logged container's output goes (read by `berth logs`). */
+export const logUriLabel = 'io.berth.log-uri';
+
+/** `--fifo-dir` for commands that make stdio FIFOs. */
+export const fifoDirOption = () => new Option('--fifo-dir <dir>', 'directory for the stdio FIFOs').env('BERTH_FIFO_DIR').default(defaultFifoDir);
+
+/**
+ * `berth run IMAGE ID [CMD...]`: ctr run's RPC sequence (reference §4.2) — container, task,
+ * Wait before Start, signals forwarded, Delete when the process ends — and berth's exit status
+ * is the container's.
+ */
+export function register(program: Command, ctx: Context) {
+  containerFlags(
+    program
+      .command('run')
+      .description('create a container from an image and run it, attached (exit status: the container\'s)')
+      .argument('<image>', 'image name (unpacked first if need be)')
+      .argument('<id>', 'container id')
+      .argument('[command...]', 'command and arguments (replace the image\'s entrypoint and cmd)')
+      .passThroughOptions()
+      .option('--rm', 'remove the container and its snapshot when it exits (or fails)')
+      .option('-d, --detach', 'start it and return, leaving its FIFOs for tasks attach (output blocks once 64 KiB wait unread: use --log-uri or --null-io)')
+      .option('--log-uri <uri>', 'send stdout and stderr to file:///path or binary:///path')
+      .option('--null-io', 'send all stdio to /dev/null')
+      .addOption(fifoDirOption()),
+    { run: true },
+  ).action(async (image: string, id: string, command: string[], flags: RunFlags) => {
+    if (flags.rm && flags.detach) throw new Error('--rm and --detach cannot be used together');
+    if (flags.tty && flags.logUri) throw new Error('--log-uri cannot be used with -t');
+    if (flags.tty && flags.nullIo) throw new Error('--null-io cannot be used with -t');
+    const code = await runContainer(ctx, image, id, command, flags);
+    if (code !== 0) throw new ExitError(code);
+  });
+}
+
+async function runContainer(ctx: Context, image: string, id: string, command: string[], flags: RunFlags): Promise<number> {
+  const [c, create, { ClientIO, normalizeLogUri }, { SignalRelay, startAndWait }] = await Promise.all([
+    ctx.client(),
+    import('../spec/create.ts'),
+    import('../io/stdio.ts'),
+    import('../io/session.ts'),
+  ]);
+  const relay = new SignalRelay();
+  const tasks = c.service('tasks', 'Tasks');
+  let created = false;
+  let taskCreated = false;
+  let io: import('../io/stdio.ts').ClientIO | undefined;
+  try {
+    const logUri = flags.logUri ? normalizeLogUri(flags.logUri) : undefined;
+    await create.createContainer(c, {
+      id,
+      image,
+      args: command,
+      flags,
+      namespace: ctx.options.namespace,
+      extraLabels: logUri ? { [logUriLabel]: logUri } : undefined,
+    });
+    created = true;
+    relay.check();
+    io = ClientIO.create({ id, terminal: Boolean(flags.tty), fifoDir: flags.fifoDir, logUri, nullIo: flags.nullIo });
+    const { mounts } = await c.unary<{ mounts: { type: string; source: string; options: string[] }[] }>(c.service('snapshots', 'Snapshots'), 'Mounts', {
+      snapshotter: flags.snapshotter,
+      key: id,
+    });
+    await c.unary(tasks, 'Create', {
+      container_id: id,
+      rootfs: mounts.map((m) => ({ type: m.type, source: m.source, target: '', options: m.options })),
+      stdin: io.paths.stdin,
+      stdout: io.paths.stdout,
+      stderr: io.paths.stderr,
+      terminal: io.paths.terminal,
+    });
+    taskCreated = true;
+    if (flags.detach) {
+      relay.check();
+      await c.unary(tasks, 'Start', { container_id: id, exec_id: '' });
+      io.release();
+      return 0;
+    }
+    const code = await startAndWait(c, { containerId: id, execId: '' }, io, relay);
+    await c.unary(tasks, 'Delete', { container_id: id });
+    taskCreated = false;
+    return code;
+  } catch (err) {
+    // a task left behind by a failure (or ^C before it started) is killed and deleted
+    if (taskCreated) await killAndDelete(c, id);
+    throw err;
+  } finally {
+    relay.dispose();
+    io?.close();
+    if (flags.rm && created) await create.deleteContainer(c, id).catch((err: Error) => process.stderr.write(`berth: removing container ${id}: ${err.message}\n`));
+  }
+}
+
+/** SIGKILL, a few seconds for the exit, then Tasks.Delete; all best effort. */
+export async function killAndDelete(c: import('../../proto/client.ts').BerthClient, id: string, execId = ''): Promise<void> {
+  const { callNoDeadline } = await import('../io/session.ts');
+  const tasks = c.service('tasks', 'Tasks');
+  const ids = { container_id: id, exec_id: execId };
+  const paths = await processPaths(c, id, execId);
+  const wait = callNoDeadline(c, tasks, 'Wait', ids);
+  wait.result.catch(() => undefined);
+  await c.unary(tasks, 'Kill', { ...ids, signal: 9, all: execId === '' }).catch(() => undefined);
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([wait.result.catch(() => undefined), new Promise((r) => (timer = setTimeout(r, 5000)))]);
+  clearTimeout(timer);
+  wait.cancel();
+  if (execId) await c.unary(tasks, 'DeleteProcess', ids).catch(() => undefined);
+  else await c.unary(tasks, 'Delete', { container_id: id }).catch(() => undefined);
+  await removeStdio(execId || id, paths);
+}
+
+/** The stdio paths of a task or exec (to remove its FIFOs once it is deleted); [] if unknown. */
+export async function processPaths(c: import('../../proto/client.ts').BerthClient, id: string, execId = ''): Promise<string[]> {
+  try {
+    const { process: p } = await c.unary<{ process: { stdin: string; stdout: string; stderr: string } | null }>(c.service('tasks', 'Tasks'), 'Get', { container_id: id, exec_id: execId });
+    return p ? [p.stdin, p.stdout, p.stderr] : [];
+  } catch {
+    return [];
+  }
+}
+
+/** Removes the FIFO directory a detached run left for a process that is now deleted. */
+export async function removeStdio(processId: string, paths: string[]): Promise<void> {
+  if (paths.length === 0) return;
+  const { removeFifosOf } = await import('../io/fifo.ts');
+  try {
+    removeFifosOf(processId, paths);
+  } catch {
+    // someone else's files, or gone already
+  }
+}

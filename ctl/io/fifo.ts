@@ -1,0 +1,79 @@
+import { randomBytes } from 'node:crypto';
+import { closeSync, constants, fstatSync, mkdirSync, openSync, readdirSync, rmdirSync, rmSync, unlinkSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
+import { mknod, S_IFIFO } from '../../native/index.ts';
+
+export interface FifoPaths {
+  /** the private directory holding them (removed afterwards) */
+  dir: string;
+  stdin: string;
+  stdout: string;
+  /** '' with a terminal: the console carries both output streams */
+  stderr: string;
+}
+
+/**
+ * Makes `<fifoDir>/<random>/<id>-stdin|stdout|stderr` as cio.NewFIFOSetInDir does, the
+ * directory 0700 so that only root reaches the streams.
+ */
+export function createFifos(fifoDir: string, id: string, opts: { terminal: boolean }): FifoPaths {
+  // the shim opens these by path from another working directory
+  fifoDir = resolve(fifoDir);
+  mkdirSync(fifoDir, { recursive: true, mode: 0o700 });
+  const dir = join(fifoDir, randomBytes(16).toString('hex'));
+  mkdirSync(dir, { mode: 0o700 });
+  try {
+    const make = (name: string) => {
+      const path = join(dir, `${id}-${name}`);
+      mknod(path, S_IFIFO | 0o700);
+      return path;
+    };
+    return { dir, stdin: make('stdin'), stdout: make('stdout'), stderr: opts.terminal ? '' : make('stderr') };
+  } catch (err) {
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+export function removeFifos(paths: Pick<FifoPaths, 'dir'>) {
+  rmSync(paths.dir, { recursive: true, force: true });
+}
+
+/**
+ * Opens a FIFO without blocking and checks it is one (attach opens paths the daemon reported).
+ * Read side: O_RDONLY succeeds at once; write side: O_RDWR, because O_WRONLY fails with ENXIO
+ * while nobody reads, and the shim opens its end only when the task is created.
+ */
+export function openFifo(path: string, side: 'read' | 'write'): number {
+  const flags = (side === 'read' ? constants.O_RDONLY : constants.O_RDWR) | constants.O_NONBLOCK | constants.O_NOFOLLOW;
+  const fd = openSync(path, flags);
+  try {
+    if (!fstatSync(fd).isFIFO()) throw new Error(`${path} is not a FIFO`);
+  } catch (err) {
+    closeSync(fd);
+    throw err;
+  }
+  return fd;
+}
+
+/**
+ * Removes the FIFO directory of a deleted task or exec, given the paths Tasks.Get reported,
+ * when it is one createFifos made: `<dir>/<32 hex>/<id>-stdin|stdout|stderr` and nothing else.
+ */
+export function removeFifosOf(id: string, paths: readonly string[]) {
+  for (const path of paths) {
+    if (!path || path.includes('://')) continue;
+    const dir = dirname(path);
+    if (!/^[0-9a-f]{32}$/.test(basename(dir))) continue;
+    const names = new Set([`${id}-stdin`, `${id}-stdout`, `${id}-stderr`]);
+    let entries: string[];
+    try {
+      entries = readdirSync(dir);
+    } catch {
+      continue;
+    }
+    if (!entries.every((e) => names.has(e))) continue;
+    for (const e of entries) unlinkSync(join(dir, e));
+    rmdirSync(dir);
+  }
+}

@@ -1,0 +1,142 @@
+import { constants } from 'node:os';
+import type * as grpc from '@grpc/grpc-js';
+import type { BerthClient } from '../../proto/client.ts';
+import { fromGrpc } from '../../proto/errors.ts';
+import type { WaitResponse__Output } from '../../proto/gen/containerd/services/tasks/v1/WaitResponse.ts';
+import { ClientIO } from './stdio.ts';
+
+/**
+ * Running a started process to its end as ctr does: Tasks.Wait before Tasks.Start, signals
+ * this process gets forwarded as Tasks.Kill, the pty resized at start and on SIGWINCH, CloseIO
+ * at the end of stdin, and the output drained before the caller deletes the process.
+ */
+
+/** What ctr's ForwardAllSignals would forward, minus those Node cannot or must not catch. */
+export const forwardedSignals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGALRM', 'SIGCONT', 'SIGTSTP', 'SIGTTIN', 'SIGTTOU'];
+
+export function signalNumber(name: string): number {
+  const t = name.trim().toUpperCase();
+  if (/^\d+$/.test(t)) {
+    const n = Number(t);
+    if (n < 1 || n > 64) throw new Error(`invalid signal ${name}`);
+    return n;
+  }
+  const rt = /^(?:SIG)?RT(MIN|MAX)(?:([+-])(\d+))?$/.exec(t);
+  if (rt) {
+    // glibc's SIGRTMIN is 34 (two are kept for threads), SIGRTMAX 64
+    const n = (rt[1] === 'MIN' ? 34 : 64) + (rt[2] === '-' ? -1 : 1) * Number(rt[3] ?? 0);
+    if (n < 34 || n > 64) throw new Error(`invalid signal ${name}`);
+    return n;
+  }
+  const full = (t.startsWith('SIG') ? t : `SIG${t}`) as keyof typeof constants.signals;
+  const n = constants.signals[full];
+  if (n === undefined) throw new Error(`invalid signal ${name}`);
+  return n;
+}
+
+/** A unary call without the --timeout deadline (Wait blocks until the process exits). */
+export function callNoDeadline<Res>(c: BerthClient, client: grpc.Client, method: string, request: object): { result: Promise<Res>; cancel: () => void } {
+  let call: grpc.ClientUnaryCall | undefined;
+  const result = new Promise<Res>((resolve, reject) => {
+    const fn = (client as unknown as Record<string, Function>)[method]!;
+    call = fn.call(client, request, c.metadata(), {}, (err: grpc.ServiceError | null, res: Res) => (err ? reject(fromGrpc(err)) : resolve(res)));
+  });
+  return { result, cancel: () => call?.cancel() };
+}
+
+/**
+ * Catches the forwarded signals from the moment a command begins. Before a process runs they
+ * only mark the command cancelled (so --rm can still clean up); once forward() is set they
+ * become Tasks.Kill.
+ */
+export class SignalRelay {
+  cancelled: NodeJS.Signals | undefined;
+  private forward: ((sig: number) => void) | undefined;
+  private readonly handlers = new Map<NodeJS.Signals, () => void>();
+  private onCancel: (() => void) | undefined;
+
+  constructor(private readonly signals: NodeJS.Signals[] = forwardedSignals) {
+    for (const s of signals) {
+      const h = () => this.got(s);
+      this.handlers.set(s, h);
+      process.on(s, h);
+    }
+  }
+
+  private got(s: NodeJS.Signals) {
+    if (this.forward) this.forward(constants.signals[s]);
+    else if (s === 'SIGINT' || s === 'SIGTERM' || s === 'SIGHUP' || s === 'SIGQUIT') {
+      this.cancelled ??= s;
+      this.onCancel?.();
+    }
+  }
+
+  /** Throws if a terminating signal came before there was a process to forward it to. */
+  check() {
+    if (this.cancelled) throw new Error(`interrupted (${this.cancelled})`);
+  }
+
+  whenCancelled(fn: () => void) {
+    this.onCancel = fn;
+  }
+
+  forwardTo(fn: ((sig: number) => void) | undefined) {
+    this.forward = fn;
+  }
+
+  dispose() {
+    for (const [s, h] of this.handlers) process.off(s, h);
+    this.handlers.clear();
+  }
+}
+
+export interface ProcessTarget {
+  containerId: string;
+  /** '' for the task's init process */
+  execId: string;
+}
+
+/**
+ * Waits on, starts and runs a created process to its exit; resolves with its exit status.
+ * The IO must have been created for it; it is drained but not closed here.
+ */
+export async function startAndWait(c: BerthClient, target: ProcessTarget, io: ClientIO, relay: SignalRelay): Promise<number> {
+  const tasks = c.service('tasks', 'Tasks');
+  const ids = { container_id: target.containerId, exec_id: target.execId };
+  const wait = callNoDeadline<WaitResponse__Output>(c, tasks, 'Wait', ids);
+  // an early failure of Wait is reported after Start's, which says more
+  wait.result.catch(() => undefined);
+  relay.check();
+  try {
+    await c.unary(tasks, 'Start', ids);
+  } catch (err) {
+    wait.cancel();
+    throw err;
+  }
+  const kill = (signal: number) => {
+    c.unary(tasks, 'Kill', { ...ids, signal, all: false }).catch(() => undefined);
+  };
+  relay.forwardTo(kill);
+  // a signal that came while Start was on its way is delivered now
+  if (relay.cancelled) kill(constants.signals[relay.cancelled]);
+
+  const resize = () => {
+    const size = ClientIO.terminalSize();
+    if (size) c.unary(tasks, 'ResizePty', { ...ids, ...size }).catch(() => undefined);
+  };
+  if (io.paths.terminal) {
+    resize();
+    process.stdout.on('resize', resize);
+  }
+  io.start(() => {
+    c.unary(tasks, 'CloseIO', { ...ids, stdin: true }).catch(() => undefined);
+  });
+  try {
+    const res = await wait.result;
+    await io.drain();
+    return res.exit_status;
+  } finally {
+    relay.forwardTo(undefined);
+    process.stdout.off('resize', resize);
+  }
+}

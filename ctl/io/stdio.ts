@@ -1,0 +1,247 @@
+import { closeSync, constants, openSync } from 'node:fs';
+import { Socket } from 'node:net';
+import { createFifos, openFifo, removeFifos, type FifoPaths } from './fifo.ts';
+
+/**
+ * The client side of a task's stdio, as containerd's cio does it for ctr: FIFOs the shim opens
+ * by path, whose other ends this process holds, non-blocking and wrapped in net.Sockets so the
+ * event loop (epoll) drives the copying. Or no copying at all: null IO, or a log URI the shim
+ * writes to by itself.
+ */
+
+/** What Tasks.Create / Tasks.Exec get. */
+export interface IoPaths {
+  stdin: string;
+  stdout: string;
+  stderr: string;
+  terminal: boolean;
+}
+
+export interface IoSetup {
+  /** names the FIFOs: the container id, or the exec id */
+  id: string;
+  terminal: boolean;
+  fifoDir: string;
+  /** file:///path or binary:///path?args (a bare absolute path means file://) */
+  logUri?: string;
+  /** no stdio at all */
+  nullIo?: boolean;
+}
+
+/** A --log-uri value as the shim takes it; only file:// and binary:// are accepted. */
+export function normalizeLogUri(uri: string): string {
+  if (uri.startsWith('/')) return `file://${uri}`;
+  let u: URL;
+  try {
+    u = new URL(uri);
+  } catch {
+    throw new Error(`invalid --log-uri "${uri}": use file:///path or binary:///path`);
+  }
+  if (u.protocol !== 'file:' && u.protocol !== 'binary:') throw new Error(`invalid --log-uri "${uri}": only file:// and binary:// are supported`);
+  if (!u.pathname.startsWith('/') || u.pathname === '/') throw new Error(`invalid --log-uri "${uri}": the path must be absolute`);
+  return uri;
+}
+
+/** The file a file:// log URI names, if it is one. */
+export function logFileOf(uri: string): string | undefined {
+  if (!uri.startsWith('file://')) return undefined;
+  try {
+    return decodeURIComponent(new URL(uri).pathname);
+  } catch {
+    return undefined;
+  }
+}
+
+interface Output {
+  socket: Socket;
+  /** our own write end, so that reading does not see EOF before the shim has opened its end */
+  keepalive: number | undefined;
+  ended: Promise<void>;
+}
+
+export class ClientIO {
+  private fifos: FifoPaths | undefined;
+  private outputs: Output[] = [];
+  private stdinSocket: Socket | undefined;
+  private rawSet = false;
+  private started = false;
+  private readonly restoreOnExit = () => this.restoreTerminal();
+
+  private constructor(readonly paths: IoPaths) {}
+
+  /** FIFOs (or a log URI, or nothing) for a new task or exec. */
+  static create(s: IoSetup): ClientIO {
+    if (s.nullIo) return new ClientIO({ stdin: '', stdout: '', stderr: '', terminal: false });
+    if (s.logUri) {
+      if (s.terminal) throw new Error('--log-uri cannot be used with a terminal (-t)');
+      const uri = normalizeLogUri(s.logUri);
+      return new ClientIO({ stdin: '', stdout: uri, stderr: uri, terminal: false });
+    }
+    const fifos = createFifos(s.fifoDir, s.id, { terminal: s.terminal });
+    const io = new ClientIO({ stdin: fifos.stdin, stdout: fifos.stdout, stderr: fifos.stderr, terminal: s.terminal });
+    io.fifos = fifos;
+    try {
+      io.open();
+    } catch (err) {
+      io.close();
+      throw err;
+    }
+    return io;
+  }
+
+  /** The FIFOs of a task that exists already (attach); paths that are not FIFOs are refused. */
+  static attach(paths: IoPaths): ClientIO {
+    const isFifo = (p: string) => p !== '' && !/^[a-z]+:\/\//.test(p);
+    if (!isFifo(paths.stdout) && !isFifo(paths.stdin)) throw new Error('the task has no FIFO stdio to attach to (started detached, with null IO or a log URI)');
+    const io = new ClientIO({ ...paths, stdin: isFifo(paths.stdin) ? paths.stdin : '', stdout: isFifo(paths.stdout) ? paths.stdout : '', stderr: isFifo(paths.stderr) ? paths.stderr : '' });
+    try {
+      io.open();
+    } catch (err) {
+      io.close();
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') throw new Error('the task\'s FIFOs are gone: whoever started it has exited');
+      throw err;
+    }
+    return io;
+  }
+
+  /** Whether anything is copied (FIFOs), as opposed to null IO or a log URI. */
+  get copying(): boolean {
+    return this.outputs.length > 0 || this.stdinSocket !== undefined;
+  }
+
+  private open() {
+    if (this.paths.stdin) {
+      const fd = openFifo(this.paths.stdin, 'write');
+      this.stdinSocket = new Socket({ fd, readable: false, writable: true });
+      // the shim going away (EPIPE) is not ours to report
+      this.stdinSocket.on('error', () => undefined);
+    }
+    for (const [path, sink] of [
+      [this.paths.stdout, process.stdout],
+      [this.paths.stderr, process.stderr],
+    ] as const) {
+      if (!path) continue;
+      const fd = openFifo(path, 'read');
+      let keepalive: number | undefined;
+      try {
+        keepalive = openSync(path, constants.O_WRONLY | constants.O_NONBLOCK);
+      } catch (err) {
+        closeSync(fd);
+        throw err;
+      }
+      const socket = new Socket({ fd, readable: true, writable: false });
+      const ended = new Promise<void>((resolve) => {
+        socket.once('end', resolve);
+        socket.once('close', resolve);
+        socket.once('error', () => resolve());
+      });
+      socket.pipe(sink, { end: false });
+      this.outputs.push({ socket, keepalive, ended });
+    }
+  }
+
+  /**
+   * Starts copying the user's stdin (raw mode on a terminal). onStdinEnd runs once at EOF,
+   * after the FIFO is closed: the caller sends CloseIO there.
+   */
+  start(onStdinEnd: () => void) {
+    if (this.started) return;
+    this.started = true;
+    if (this.paths.terminal) this.setRaw();
+    const sink = this.stdinSocket;
+    if (!sink) return;
+    const input = process.stdin;
+    let done = false;
+    const finish = () => {
+      if (done) return;
+      done = true;
+      // flushed first: the write end closes only once what was typed is in the pipe
+      sink.write('', () => {
+        sink.destroy();
+        onStdinEnd();
+      });
+    };
+    input.on('data', (chunk: Buffer) => {
+      if (!sink.write(chunk)) {
+        input.pause();
+        sink.once('drain', () => input.resume());
+      }
+    });
+    input.once('end', finish);
+    input.once('error', finish);
+    sink.once('close', () => {
+      done = true;
+      input.pause();
+    });
+  }
+
+  private setRaw() {
+    const input = process.stdin;
+    if (!input.isTTY || this.rawSet) return;
+    input.setRawMode(true);
+    this.rawSet = true;
+    process.once('exit', this.restoreOnExit);
+  }
+
+  restoreTerminal() {
+    if (!this.rawSet) return;
+    this.rawSet = false;
+    try {
+      process.stdin.setRawMode(false);
+    } catch {
+      // the terminal is gone
+    }
+    process.off('exit', this.restoreOnExit);
+  }
+
+  /** The user's terminal size, for ResizePty; undefined when stdout is not a terminal. */
+  static terminalSize(): { width: number; height: number } | undefined {
+    const out = process.stdout;
+    if (!out.isTTY || !out.columns || !out.rows) return undefined;
+    return { width: out.columns, height: out.rows };
+  }
+
+  /**
+   * After the process exited: lets the output FIFOs reach EOF (the shim closes its ends once
+   * it has copied everything), waiting at most timeoutMs.
+   */
+  async drain(timeoutMs = 5000): Promise<void> {
+    for (const o of this.outputs) {
+      if (o.keepalive !== undefined) closeSync(o.keepalive);
+      o.keepalive = undefined;
+    }
+    if (this.outputs.length === 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.all(this.outputs.map((o) => o.ended)), new Promise<void>((r) => (timer = setTimeout(r, timeoutMs)))]);
+    clearTimeout(timer);
+  }
+
+  /**
+   * Lets go of the FIFOs without removing them (a detached task keeps its stdio, as with ctr
+   * run -d, so that `berth tasks attach` can reopen it; the task's deletion removes them).
+   */
+  release() {
+    this.fifos = undefined;
+    this.close();
+  }
+
+  /** Stops copying, closes every end, restores the terminal and removes the FIFOs we made. */
+  close() {
+    this.restoreTerminal();
+    this.stdinSocket?.destroy();
+    this.stdinSocket = undefined;
+    for (const o of this.outputs) {
+      if (o.keepalive !== undefined) closeSync(o.keepalive);
+      o.socket.unpipe();
+      o.socket.destroy();
+    }
+    this.outputs = [];
+    if (this.started) {
+      process.stdin.pause();
+      process.stdin.removeAllListeners('data');
+    }
+    if (this.fifos) removeFifos(this.fifos);
+    this.fifos = undefined;
+  }
+}

@@ -1,0 +1,242 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type * as grpc from '@grpc/grpc-js';
+import type { BerthClient } from '../../proto/client.ts';
+import type { AnyMessage } from '../../proto/any.ts';
+import type { Container__Output } from '../../proto/gen/containerd/services/containers/v1/Container.ts';
+import type { GetImageResponse__Output } from '../../proto/gen/containerd/services/images/v1/GetImageResponse.ts';
+import type { Image__Output } from '../../proto/gen/containerd/services/images/v1/Image.ts';
+import type { PrepareSnapshotResponse__Output } from '../../proto/gen/containerd/services/snapshots/v1/PrepareSnapshotResponse.ts';
+import type { MountsResponse__Output } from '../../proto/gen/containerd/services/snapshots/v1/MountsResponse.ts';
+import { chainId, diffIds, hostPlatform, maxJsonBlob, resolveManifest, type OciDescriptor, type Platform } from '../../daemon/images/oci.ts';
+import { mountAll, unmountAll, type Mount } from '../../native/mount.ts';
+import { blobs, isNotFound } from '../images/blobs.ts';
+import { parsePlatform } from '../images/tree.ts';
+import { defaultRuntime, labelArgs, specFlags, type ContainerFlags } from './flags.ts';
+import { buildSpec, goJson, type SpecInput } from './spec.ts';
+import type { ImageConfig, Spec } from './types.ts';
+
+/**
+ * Creating a container as `ctr run` / `ctr containers create` do (NewContainer): the image and
+ * its config, unpacked if need be, a snapshot prepared under a lease, the spec generated with
+ * the snapshot mounted read-only here to read /etc/passwd and /etc/group, then
+ * Containers.Create. Every step that failed after the snapshot was made removes it again.
+ */
+
+export const specTypeUrl = 'types.containerd.io/opencontainers/runtime-spec/1/Spec';
+export const processTypeUrl = 'types.containerd.io/opencontainers/runtime-spec/1/Process';
+export const resourcesTypeUrl = 'types.containerd.io/opencontainers/runtime-spec/1/LinuxResources';
+export const stopSignalLabel = 'io.containerd.image.config.stop-signal';
+export const runcOptionsType = 'containerd.runc.v1.Options';
+
+export interface ImageInfo {
+  record: Image__Output;
+  config: ImageConfig;
+  /** the top chain ID: the committed snapshot the container's one is prepared on */
+  chainId: string;
+}
+
+const descriptor = (i: Image__Output): OciDescriptor => ({
+  mediaType: i.target?.media_type ?? '',
+  digest: i.target?.digest ?? '',
+  size: Number(i.target?.size ?? 0),
+  annotations: i.target?.annotations ?? {},
+});
+
+/** Images.Get, then the image config for the platform (the host's unless given). */
+export async function loadImage(c: BerthClient, name: string, platform?: string): Promise<ImageInfo> {
+  const { image } = await c.unary<GetImageResponse__Output>(c.service('images', 'Images'), 'Get', { name });
+  if (!image) throw new Error(`image "${name}": not found`);
+  const { read } = blobs(c);
+  const want: Platform = platform ? parsePlatform(platform) : hostPlatform;
+  const m = await resolveManifest(read, descriptor(image), want);
+  if (m.config.size > maxJsonBlob) throw new Error(`image "${name}": its config is too large (${m.config.size} bytes)`);
+  const bytes = await read(m.config);
+  if (!bytes) throw new Error(`image "${name}": config ${m.config.digest} is missing from the content store`);
+  let doc: { config?: ImageConfig };
+  try {
+    doc = JSON.parse(bytes.toString('utf8')) as { config?: ImageConfig };
+  } catch (err) {
+    throw new Error(`image "${name}": its config is not valid JSON: ${(err as Error).message}`);
+  }
+  const config = doc && typeof doc === 'object' && doc.config && typeof doc.config === 'object' ? doc.config : {};
+  checkImageConfig(name, config);
+  const diffs = await diffIds(read, m.config);
+  return { record: image, config, chainId: chainId(diffs) };
+}
+
+/** The image config is data from a registry: the fields used must have the types the spec needs. */
+function checkImageConfig(name: string, config: ImageConfig) {
+  const strings = (v: unknown) => v === undefined || v === null || (Array.isArray(v) && v.every((s) => typeof s === 'string'));
+  for (const key of ['Env', 'Entrypoint', 'Cmd'] as const) {
+    if (!strings(config[key])) throw new Error(`image "${name}": config ${key} is not a list of strings`);
+  }
+  for (const key of ['User', 'WorkingDir', 'StopSignal'] as const) {
+    if (config[key] !== undefined && config[key] !== null && typeof config[key] !== 'string') throw new Error(`image "${name}": config ${key} is not a string`);
+  }
+  if (config.Labels !== undefined && config.Labels !== null && (typeof config.Labels !== 'object' || Object.values(config.Labels).some((v) => typeof v !== 'string'))) {
+    throw new Error(`image "${name}": config Labels is not a map of strings`);
+  }
+}
+
+/**
+ * Unpacks the image into the snapshotter if its top snapshot is missing, with berthd's unpack
+ * (the same berth.services.pull.v1.Pull/Unpack call `berth images unpack` makes), silently.
+ */
+export async function ensureUnpacked(c: BerthClient, image: ImageInfo, snapshotter: string, platform?: string): Promise<void> {
+  if (image.chainId === '') throw new Error(`image "${image.record.name}" has no layers`);
+  try {
+    await c.unary(c.service('snapshots', 'Snapshots'), 'Stat', { snapshotter, key: image.chainId });
+    return;
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+  }
+  const [{ loadProtoDir, lookup, channelOptions }, grpcJs] = await Promise.all([import('../../proto/api.ts'), import('@grpc/grpc-js')]);
+  const Ctor = lookup<grpc.ServiceClientConstructor>(loadProtoDir('berth/pull/v1'), 'berth.services.pull.v1.Pull');
+  const client = new Ctor(c.address, grpcJs.credentials.createInsecure(), channelOptions);
+  try {
+    for await (const _ of c.stream(client, 'Unpack', { name: image.record.name, platform: platform ?? '', snapshotter }, { deadline: false })) {
+      // progress is not shown: `ctr run` unpacks silently too
+    }
+  } finally {
+    client.close();
+  }
+}
+
+/** A lease like ctr's: `<nanos>-<base64 of 3 random bytes>`, expiring in 24 hours. */
+export async function createLease(c: BerthClient): Promise<string> {
+  const id = `${BigInt(Date.now()) * 1_000_000n}-${randomBytes(3).toString('base64url')}`;
+  const expire = new Date(Date.now() + 24 * 3600_000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+  await c.unary(c.leases, 'Create', { id, labels: { 'containerd.io/gc.expire': expire } });
+  return id;
+}
+
+/**
+ * Mounts a snapshot's mounts read-only on a private temp dir, runs fn on it, and unmounts (as
+ * containerd's mount.WithTempMount with tryReadonlyMounts). The dir is only removed with rmdir:
+ * if unmounting failed, nothing under it is deleted.
+ */
+export async function withReadOnlyMounts<T>(mounts: readonly Mount[], fn: (root: string) => T | Promise<T>): Promise<T> {
+  const base = process.env.XDG_RUNTIME_DIR || tmpdir();
+  const dir = mkdtempSync(join(base, 'berth-rootfs-'));
+  try {
+    const ro = mounts.map((m) => {
+      if (m.type === 'overlay') return { ...m, options: [...m.options, 'ro'] };
+      if (m.type === 'bind' || m.options.includes('bind') || m.options.includes('rbind')) return { ...m, options: [...m.options.filter((o) => o !== 'rw' && o !== 'ro'), 'ro'] };
+      return m;
+    });
+    await mountAll(ro, dir);
+    try {
+      return await fn(dir);
+    } finally {
+      await unmountAll(dir);
+    }
+  } finally {
+    try {
+      rmdirSync(dir);
+    } catch {
+      // still mounted or not empty: leave it rather than delete what is under it
+    }
+  }
+}
+
+/** containerd.runc.v1.Options with only binary_name (field 6), encoded by hand to keep the CLI light. */
+export function runcOptions(binaryName?: string): AnyMessage {
+  if (!binaryName) return { type_url: runcOptionsType, value: Buffer.alloc(0) };
+  const name = Buffer.from(binaryName, 'utf8');
+  const len: number[] = [];
+  for (let n = name.length; ; n >>>= 7) {
+    if (n < 0x80) {
+      len.push(n);
+      break;
+    }
+    len.push((n & 0x7f) | 0x80);
+  }
+  return { type_url: runcOptionsType, value: Buffer.concat([Buffer.from([0x32, ...len]), name]) };
+}
+
+const wireMounts = (ms: MountsResponse__Output['mounts']): Mount[] => ms.map((m) => ({ type: m.type, source: m.source, options: m.options }));
+
+/** Label keys and values as containerd's labels.Validate allows them. */
+const validLabel = (k: string, v: string) => k !== '' && Buffer.byteLength(k) + Buffer.byteLength(v) <= 4096;
+
+export interface CreateOptions {
+  id: string;
+  image: string;
+  args: readonly string[];
+  flags: ContainerFlags;
+  namespace: string;
+  /** extra container labels (e.g. berth's record of a log file) */
+  extraLabels?: Record<string, string>;
+}
+
+/** Prepares the snapshot, generates the spec and creates the container; returns it. */
+export async function createContainer(c: BerthClient, o: CreateOptions): Promise<Container__Output> {
+  const { flags } = o;
+  if (flags.runcBinary && flags.runtime !== defaultRuntime) throw new Error(`--runc-binary is only supported for the "${defaultRuntime}" runtime`);
+  const { validateIdentifier } = await import('../../proto/identifiers.ts');
+  validateIdentifier(o.id);
+  const sf = specFlags(flags, o.args);
+  const image = await loadImage(c, o.image, flags.platform);
+  await ensureUnpacked(c, image, flags.snapshotter, flags.platform);
+
+  const lease = await createLease(c);
+  const md = c.metadata({ lease });
+  const snapshots = c.service('snapshots', 'Snapshots');
+  let prepared = false;
+  try {
+    await c.unary<PrepareSnapshotResponse__Output>(snapshots, 'Prepare', { snapshotter: flags.snapshotter, key: o.id, parent: image.chainId, labels: {} }, md);
+    prepared = true;
+    const { mounts } = await c.unary<MountsResponse__Output>(snapshots, 'Mounts', { snapshotter: flags.snapshotter, key: o.id });
+    const input: SpecInput = { namespace: o.namespace, id: o.id, image: image.config, flags: sf };
+    const spec: Spec = await withReadOnlyMounts(wireMounts(mounts), (root) => buildSpec({ ...input, rootfs: root }));
+
+    // labels from the image that containerd would refuse are left out (ctr warns and skips them)
+    const labels: Record<string, string> = {};
+    for (const [k, v] of [...Object.entries(image.config.Labels ?? {}), ...Object.entries(image.record.labels ?? {})]) {
+      if (validLabel(k, v)) labels[k] = v;
+      else process.stderr.write(`berth: warning: not copying the image's label ${JSON.stringify(k.slice(0, 64))} to the container: key and value exceed 4096 bytes\n`);
+    }
+    Object.assign(labels, labelArgs(flags.label), o.extraLabels);
+    labels[stopSignalLabel] = image.config.StopSignal || 'SIGTERM';
+
+    const container = {
+      id: o.id,
+      labels,
+      image: image.record.name,
+      runtime: { name: flags.runtime, ...(flags.runtime === defaultRuntime ? { options: runcOptions(flags.runcBinary) } : {}) },
+      spec: { type_url: specTypeUrl, value: Buffer.from(goJson(spec)) },
+      snapshotter: flags.snapshotter,
+      snapshot_key: o.id,
+      extensions: {},
+    };
+    const res = await c.unary<{ container: Container__Output }>(c.service('containers', 'Containers'), 'Create', { container }, md);
+    return res.container;
+  } catch (err) {
+    if (prepared) await c.unary(snapshots, 'Remove', { snapshotter: flags.snapshotter, key: o.id }).catch(() => undefined);
+    throw err;
+  } finally {
+    await c.unary(c.leases, 'Delete', { id: lease }).catch(() => undefined);
+  }
+}
+
+/** The spec stored in a container record. */
+export function containerSpec(container: Container__Output): Spec | undefined {
+  const v = container.spec?.value;
+  if (!v || v.length === 0) return undefined;
+  return JSON.parse(Buffer.from(v).toString('utf8')) as Spec;
+}
+
+/** The snapshot and container of a record, removed in ctr's order (snapshot first). */
+export async function deleteContainer(c: BerthClient, id: string): Promise<void> {
+  const containers = c.service('containers', 'Containers');
+  const { container } = await c.unary<{ container: Container__Output }>(containers, 'Get', { id });
+  if (container.snapshot_key && container.snapshotter) {
+    await c.unary(c.service('snapshots', 'Snapshots'), 'Remove', { snapshotter: container.snapshotter, key: container.snapshot_key }).catch((err) => {
+      if (!isNotFound(err)) throw err;
+    });
+  }
+  await c.unary(containers, 'Delete', { id });
+}

@@ -1,0 +1,221 @@
+import { readFileSync } from 'node:fs';
+import { InvalidArgumentError, Option, type Command } from 'commander';
+import { normalizeCapabilities } from './caps.ts';
+import type { SpecFlags } from './spec.ts';
+import type { Mount } from './types.ts';
+
+/**
+ * The container flags `berth run` and `berth containers create` share (ctr's ContainerFlags
+ * plus the runc ones), and their translation into SpecFlags. Nothing heavy is imported here:
+ * this module loads whenever the CLI starts.
+ */
+
+export const defaultRuntime = 'io.containerd.runc.v2';
+/** Where ctr-style stdio FIFOs go unless --fifo-dir or BERTH_FIFO_DIR says otherwise. */
+export const defaultFifoDir = '/run/berth/fifo';
+
+export interface ContainerFlags {
+  tty?: boolean;
+  env: string[];
+  envFile?: string;
+  cwd?: string;
+  user?: string;
+  mount: string[];
+  netHost?: boolean;
+  hostname?: string;
+  memoryLimit?: number;
+  cpus?: number;
+  cpuShares?: number;
+  pidsLimit?: number;
+  readOnly?: boolean;
+  privileged?: boolean;
+  capAdd: string[];
+  capDrop: string[];
+  label: string[];
+  annotation: string[];
+  runtime: string;
+  runcBinary?: string;
+  snapshotter: string;
+  platform?: string;
+}
+
+const collect = (value: string, previous: string[] = []) => [...previous, value];
+
+function nonNegativeInt(what: string) {
+  return (text: string) => {
+    if (!/^\d+$/.test(text.trim())) throw new InvalidArgumentError(`invalid ${what} "${text}" (a whole number)`);
+    const n = Number(text);
+    if (!Number.isSafeInteger(n)) throw new InvalidArgumentError(`${what} "${text}" is too large`);
+    return n;
+  };
+}
+
+function positiveNumber(text: string) {
+  const n = Number(text);
+  if (text.trim() === '' || !Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`invalid number of CPUs "${text}" (e.g. 0.5 or 2)`);
+  return n;
+}
+
+/**
+ * Adds the container flags to a command. `run` gets ctr run's --cpu-shares default of 1024
+ * (ctr sets it on every `run`; `containers create` has no such flag and sets none).
+ */
+export function containerFlags(cmd: Command, opts: { run?: boolean } = {}): Command {
+  const shares = new Option('--cpu-shares <n>', 'CPU shares (0: leave unset)').argParser(nonNegativeInt('cpu shares'));
+  return cmd
+    .option('-t, --tty', 'allocate a terminal for the process')
+    .option('--env <K=V>', 'set an environment variable, K=V (repeatable)', collect, [])
+    .option('--env-file <file>', 'read environment variables from a file, K=V one a line')
+    .option('--cwd <dir>', 'working directory of the process (absolute)')
+    .option('-u, --user <user>', 'user to run as: name, uid, name:group or uid:gid (looked up in the image)')
+    .option('--mount <spec>', 'add a mount: type=bind,src=/host,dst=/in,options=rbind:ro (repeatable)', collect, [])
+    .option('--net-host', 'use the host\'s network namespace (and its /etc/hosts and /etc/resolv.conf)')
+    .option('--hostname <name>', 'hostname inside the container')
+    .addOption(new Option('--memory-limit <bytes>', 'memory limit in bytes').argParser(nonNegativeInt('memory limit')))
+    .addOption(new Option('--cpus <n>', 'CPU limit: a CFS quota of n × 100000 per 100000µs period').argParser(positiveNumber))
+    .addOption(opts.run ? shares.default(1024) : shares)
+    .addOption(new Option('--pids-limit <n>', 'maximum number of processes').argParser(nonNegativeInt('pids limit')))
+    .option('--read-only', 'mount the container\'s root file system read-only')
+    .option('--privileged', 'all capabilities, all host devices, no masked paths (dangerous)')
+    .option('--cap-add <cap>', 'add a capability, e.g. NET_ADMIN or CAP_NET_ADMIN (repeatable)', collect, [])
+    .option('--cap-drop <cap>', 'drop a capability (repeatable)', collect, [])
+    .option('--label <k=v>', 'a container label, also set as an OCI annotation (repeatable)', collect, [])
+    .option('--annotation <k=v>', 'an OCI annotation (repeatable)', collect, [])
+    .option('--runtime <name>', 'runtime (shim) name', defaultRuntime)
+    .option('--runc-binary <path>', 'runc-compatible binary for the runc shim (its BinaryName option)')
+    .addOption(new Option('--snapshotter <name>', 'snapshotter for the root file system').env('BERTH_SNAPSHOTTER').default('overlayfs'))
+    .option('--platform <platform>', 'use this platform of a multi-platform image');
+}
+
+/** ctr's LabelArgs: k=v, and a bare k means k=true. */
+export function labelArgs(args: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const arg of args) {
+    const eq = arg.indexOf('=');
+    const key = eq < 0 ? arg : arg.slice(0, eq);
+    if (key === '') throw new Error(`invalid label "${arg}": the key is empty`);
+    out[key] = eq < 0 ? 'true' : arg.slice(eq + 1);
+  }
+  return out;
+}
+
+function annotationArgs(args: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const arg of args) {
+    const eq = arg.indexOf('=');
+    if (eq <= 0) throw new Error(`invalid annotation "${arg}" (use key=value)`);
+    out[arg.slice(0, eq)] = arg.slice(eq + 1);
+  }
+  return out;
+}
+
+/** One CSV record (encoding/csv as ctr reads --mount): fields split on commas, "…" quotes. */
+function csvFields(line: string): string[] {
+  const out: string[] = [];
+  let i = 0;
+  for (;;) {
+    let field = '';
+    if (line[i] === '"') {
+      i++;
+      for (;;) {
+        if (i >= line.length) throw new Error(`invalid mount "${line}": unterminated quote`);
+        if (line[i] === '"') {
+          if (line[i + 1] === '"') {
+            field += '"';
+            i += 2;
+            continue;
+          }
+          i++;
+          break;
+        }
+        field += line[i++];
+      }
+      if (i < line.length && line[i] !== ',') throw new Error(`invalid mount "${line}": text after a closing quote`);
+    } else {
+      const end = line.indexOf(',', i);
+      field = line.slice(i, end < 0 ? line.length : end);
+      i = end < 0 ? line.length : end;
+    }
+    out.push(field);
+    if (i >= line.length) return out;
+    i++; // the comma
+  }
+}
+
+/** ctr's --mount syntax: type=bind,src=/a,dst=/b,options=rbind:ro (source/destination too). */
+export function parseMountFlag(text: string): Mount {
+  const m: Mount = { destination: '' };
+  for (const field of csvFields(text)) {
+    const eq = field.indexOf('=');
+    if (eq < 0) throw new Error(`invalid mount "${text}": expected key=value fields`);
+    const key = field.slice(0, eq);
+    const value = field.slice(eq + 1);
+    switch (key) {
+      case 'type':
+        m.type = value;
+        break;
+      case 'source':
+      case 'src':
+        m.source = value;
+        break;
+      case 'destination':
+      case 'dst':
+        m.destination = value;
+        break;
+      case 'options':
+        m.options = value.split(':');
+        break;
+      default:
+        throw new Error(`invalid mount "${text}": option "${key}" is not supported (type, src, dst, options)`);
+    }
+  }
+  if (!m.destination.startsWith('/')) throw new Error(`invalid mount "${text}": dst must be an absolute path in the container`);
+  return m;
+}
+
+/** Lines of an env file; blank lines and #-comments are skipped. */
+export function readEnvFile(path: string): string[] {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new Error(`cannot read --env-file ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  return text
+    .split('\n')
+    .map((l) => l.replace(/\r$/, ''))
+    .filter((l) => l.trim() !== '' && !l.trimStart().startsWith('#'));
+}
+
+/** The user's terminal size, if stdout is one. */
+export function terminalSize(): { width: number; height: number } | undefined {
+  const out = process.stdout;
+  return out.isTTY && out.columns && out.rows ? { width: out.columns, height: out.rows } : undefined;
+}
+
+/** The command-line part of the spec inputs. */
+export function specFlags(flags: ContainerFlags, args: readonly string[]): SpecFlags {
+  const labels = labelArgs(flags.label);
+  return {
+    args: args.length > 0 ? [...args] : undefined,
+    env: flags.env,
+    envFile: flags.envFile ? readEnvFile(flags.envFile) : undefined,
+    cwd: flags.cwd,
+    user: flags.user,
+    mounts: flags.mount.map(parseMountFlag),
+    tty: Boolean(flags.tty),
+    consoleSize: flags.tty ? terminalSize() : undefined,
+    netHost: Boolean(flags.netHost),
+    hostname: flags.hostname,
+    memoryLimit: flags.memoryLimit,
+    cpus: flags.cpus,
+    cpuShares: flags.cpuShares,
+    pidsLimit: flags.pidsLimit,
+    readOnly: Boolean(flags.readOnly),
+    privileged: Boolean(flags.privileged),
+    capAdd: normalizeCapabilities(flags.capAdd),
+    capDrop: normalizeCapabilities(flags.capDrop),
+    labels,
+    annotations: annotationArgs(flags.annotation),
+  };
+}

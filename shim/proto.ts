@@ -1,0 +1,80 @@
+// The protobuf side of the serving process: the gRPC service definitions of the two services it
+// serves, and the few messages it packs into Any fields itself (event payloads, runc options,
+// process details). One protobufjs root over just these files, built without
+// @grpc/proto-loader: the descriptor objects proto-loader makes cost ~30 ms at every shim start,
+// and the shim's start-up is on the critical path of each task create.
+import type * as grpc from '@grpc/grpc-js';
+import protobuf from 'protobufjs';
+import { join } from 'node:path';
+import { protoDir } from '../proto/api.ts';
+import type { AnyMessage } from '../proto/any.ts';
+import { invalidArgument } from '../proto/errors.ts';
+import { loadOptions } from '../proto/load-options.ts';
+
+let root: protobuf.Root | undefined;
+
+function shimRoot(): protobuf.Root {
+  if (root) return root;
+  const r = new protobuf.Root();
+  r.resolvePath = (_origin, target) => (target.startsWith('google/protobuf/') || target.startsWith('/') ? target : join(protoDir, target));
+  r.loadSync(
+    [
+      'containerd/runtime/task/v2/shim.proto',
+      'berth/shim/v1/events.proto',
+      'containerd/events/task.proto',
+      'containerd/runc/options/oci.proto',
+      'google/protobuf/any.proto',
+    ],
+    { keepCase: true },
+  );
+  r.resolveAll();
+  root = r;
+  return r;
+}
+
+// the same object shapes as proto-loader with proto/load-options.ts produces for the daemon
+const toObjectOptions: protobuf.IConversionOptions = { ...loadOptions };
+
+const serializer = (type: protobuf.Type) => (value: object) => Buffer.from(type.encode(type.fromObject(value)).finish());
+const deserializer = (type: protobuf.Type) => (bytes: Buffer) => type.toObject(type.decode(bytes), toObjectOptions);
+
+/** A grpc-js service definition for a service of the shim's files, e.g. containerd.task.v2.Task. */
+export function serviceDefinition(name: string): grpc.ServiceDefinition {
+  const service = shimRoot().lookupService(name);
+  const def: Record<string, grpc.MethodDefinition<object, object>> = {};
+  for (const method of service.methodsArray) {
+    method.resolve();
+    const req = method.resolvedRequestType!;
+    const res = method.resolvedResponseType!;
+    def[method.name] = {
+      path: `/${name}/${method.name}`,
+      requestStream: !!method.requestStream,
+      responseStream: !!method.responseStream,
+      requestSerialize: serializer(req),
+      requestDeserialize: deserializer(req),
+      responseSerialize: serializer(res),
+      responseDeserialize: deserializer(res),
+    };
+  }
+  return def as grpc.ServiceDefinition;
+}
+
+/** Packs a message as an Any with containerd's bare type URL (e.g. containerd.events.TaskExit). */
+export function pack(typeName: string, message: object): AnyMessage {
+  const type = shimRoot().lookupType(typeName);
+  return { type_url: typeName, value: Buffer.from(type.encode(type.fromObject(message)).finish()) };
+}
+
+/** Unpacks an Any of one expected type (the type URL may carry a host prefix). */
+export function unpack<T>(any: AnyMessage, typeName: string): T {
+  const name = any.type_url.slice(any.type_url.lastIndexOf('/') + 1);
+  if (name !== typeName) throw invalidArgument(`expected ${typeName}, got ${JSON.stringify(any.type_url)}`);
+  const type = shimRoot().lookupType(typeName);
+  return type.toObject(type.decode(any.value), toObjectOptions) as T;
+}
+
+/** Decodes the protobuf encoding of a whole google.protobuf.Any. */
+export function decodeAny(bytes: Uint8Array): AnyMessage {
+  const type = shimRoot().lookupType('google.protobuf.Any');
+  return type.toObject(type.decode(bytes), { bytes: Buffer, defaults: true }) as AnyMessage;
+}
