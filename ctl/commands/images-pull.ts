@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import type * as grpc from '@grpc/grpc-js';
 import type { PullProgress__Output } from '../../proto/gen/berth/services/pull/v1/PullProgress.ts';
 import type { Context } from '../context.ts';
-import { formatSize, out } from '../output.ts';
+import { formatSize, out, warn } from '../output.ts';
 
 interface PullFlags {
   platform?: string;
@@ -33,20 +33,24 @@ export function registerPull(images: Command, ctx: Context) {
     .option('--plain-http', 'talk plain HTTP to the registry')
     .option('--skip-verify', 'accept any TLS certificate from the registry')
     .option('--tls-ca <file>', 'a PEM file of CAs to trust for the registry')
-    .option('-u, --user <user:password>', 'credentials for the registry')
+    .option('-u, --user <user:password>', 'credentials for the registry (default: its login in $DOCKER_CONFIG/config.json or ~/.docker/config.json)')
     .option('--snapshotter <name>', 'snapshotter to unpack into', 'overlayfs')
     .option('--no-unpack', 'fetch only; do not unpack into snapshots')
     .option('--max-concurrent <n>', 'blob downloads at a time', '3')
     .action(async (ref: string, flags: PullFlags) => {
       const max = Number(flags.maxConcurrent);
       if (!Number.isInteger(max) || max < 1) throw new Error(`--max-concurrent must be a positive integer, not "${flags.maxConcurrent}"`);
-      let username = '';
-      let password = '';
-      if (flags.user) {
-        const i = flags.user.indexOf(':');
-        if (i <= 0) throw new Error('--user must be given as user:password');
-        [username, password] = [flags.user.slice(0, i), flags.user.slice(i + 1)];
+      const [{ cliCredentials }, { parseReference }] = await Promise.all([import('../../daemon/registry/credentials.ts'), import('../../daemon/registry/reference.ts')]);
+      let domain: string | undefined;
+      try {
+        domain = parseReference(ref).domain;
+      } catch {
+        // berthd reports the bad reference
       }
+      // berthd has no Docker config of the user's: the CLI looks the login up and sends it
+      const creds = domain === undefined && flags.user === undefined ? undefined : cliCredentials(domain ?? '', flags.user, warn);
+      const username = creds?.username ?? '';
+      const password = creds?.password ?? '';
       const ca_pem = flags.tlsCa ? (await import('node:fs')).readFileSync(flags.tlsCa, 'utf8') : '';
       const request = {
         ref,

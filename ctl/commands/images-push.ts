@@ -1,13 +1,14 @@
 import type { Command } from 'commander';
 import type { GetImageResponse__Output } from '../../proto/gen/containerd/services/images/v1/GetImageResponse.ts';
 import type { Context } from '../context.ts';
-import { out } from '../output.ts';
+import { out, warn } from '../output.ts';
 
 interface PushFlags {
   plainHttp?: boolean;
   skipVerify?: boolean;
   tlsCa?: string;
   user?: string;
+  hostsDir: string;
   platform?: string;
   concurrency: string;
 }
@@ -25,20 +26,22 @@ export function registerPush(images: Command, ctx: Context) {
     .option('--plain-http', 'talk plain HTTP to the registry')
     .option('--skip-verify', 'accept any TLS certificate from the registry')
     .option('--tls-ca <file>', 'a PEM file of CAs to trust for the registry')
-    .option('-u, --user <user:password>', 'credentials for the registry')
+    .option('-u, --user <user:password>', 'credentials for the registry (default: its login in $DOCKER_CONFIG/config.json or ~/.docker/config.json)')
+    .option('--hosts-dir <dir>', 'registry hosts config (<host[:port]>/hosts.toml, as containerd\'s certs.d): pushes go to the first host with the push capability', '/etc/berth/certs.d')
     .option('--platform <platform>', 'push only this platform\'s manifest of an index (os/arch[/variant])')
     .option('--concurrency <n>', 'blobs uploaded at a time', '3')
     .action(async (refArg: string, local: string | undefined, flags: PushFlags) => {
-      const [{ pushImage, selectPlatform }, { contentServiceSource }, { RegistryClient }, { userPass }, { parseReference, formatReference }, { parsePlatform }, fs] = await Promise.all([
+      const [{ pushImage, selectPlatform }, { contentServiceSource }, { RegistryClient }, { cliCredentials }, { parseReference, formatReference }, { parsePlatform }, fs] = await Promise.all([
         import('../../daemon/push/push.ts'),
         import('../../daemon/push/content-source.ts'),
         import('../../daemon/registry/client.ts'),
-        import('../../daemon/registry/auth.ts'),
+        import('../../daemon/registry/credentials.ts'),
         import('../../daemon/registry/reference.ts'),
         import('../images/tree.ts'),
         import('node:fs'),
       ]);
       const ref = parseReference(refArg);
+      const creds = cliCredentials(ref.domain, flags.user, warn);
       const concurrency = Number(flags.concurrency);
       if (!Number.isInteger(concurrency) || concurrency < 1) throw new Error(`--concurrency must be a positive integer, not "${flags.concurrency}"`);
       const c = await ctx.client();
@@ -55,7 +58,8 @@ export function registerPush(images: Command, ctx: Context) {
           ...(flags.skipVerify ? { skipVerify: true } : {}),
           ...(flags.tlsCa ? { ca: fs.readFileSync(flags.tlsCa) } : {}),
         },
-        credentials: flags.user ? userPass(flags.user) : undefined,
+        credentials: creds ? (domain) => (domain === ref.domain ? creds : undefined) : undefined,
+        hostsDir: flags.hostsDir || undefined,
       });
       const started = Date.now();
       const view = new StateView(Boolean(process.stdout.isTTY));

@@ -4,6 +4,7 @@ import { differType } from '../diff/plugin.ts';
 import type { ImageStore } from '../images/store.ts';
 import type { LeaseStore } from '../leases/store.ts';
 import { PluginType, type GrpcService, type Plugin } from '../plugin.ts';
+import { defaultHostsDir } from '../registry/hosts.ts';
 import type { SnapshotStore } from '../snapshots/store.ts';
 import { Puller } from './pull.ts';
 import { pullService } from './service.ts';
@@ -11,18 +12,23 @@ import { pullService } from './service.ts';
 /**
  * berth's server-side pull (io.containerd.grpc.v1.pull): the berth.services.pull.v1.Pull
  * service over the content, image, lease and snapshot stores and the walking differ.
+ * Setting: config_path, the registry hosts directory (containerd's certs.d layout; default
+ * /etc/berth/certs.d; "" for none), read afresh by each pull so edits need no restart.
  */
 export const pullServicePlugin: Plugin<GrpcService> = {
   type: PluginType.grpc,
   id: 'pull',
   requires: [PluginType.content, PluginType.service, PluginType.lease, PluginType.snapshotter, differType],
   async init(ctx) {
+    const configPath = ctx.settings.config_path ?? defaultHostsDir;
+    if (typeof configPath !== 'string') throw new Error('config_path must be a string (a directory of <host>/hosts.toml)');
     const puller = new Puller({
       content: ctx.get<ContentStore>(PluginType.content),
       images: ctx.get<ImageStore>(PluginType.service, 'images-service'),
       leases: ctx.get<LeaseStore>(PluginType.lease),
       snapshotters: ctx.getAll<SnapshotStore>(PluginType.snapshotter),
       differ: ctx.get<WalkingDiffer>(differType, 'walking'),
+      hostsDir: configPath || undefined,
     });
     return pullService(puller);
   },

@@ -64,6 +64,8 @@ export interface PullDeps {
   leases: LeaseStore;
   snapshotters: Map<string, SnapshotStore>;
   differ: WalkingDiffer;
+  /** containerd-style registry hosts directory (`<host[:port]>/hosts.toml`), read at each pull */
+  hostsDir?: string;
 }
 
 const uncompressedLabel = 'containerd.io/uncompressed';
@@ -141,6 +143,7 @@ export class Puller {
     const client = new RegistryClient({
       hosts: { plainHttp: opts.plainHttp, skipVerify: opts.skipVerify, ca: opts.ca || undefined },
       credentials: opts.credentials ?? (opts.auth ? userPass(opts.auth) : undefined),
+      hostsDir: this.deps.hostsDir,
     });
     const lease = (await leases.create(ns, '', { [expireLabel]: new Date(Date.now() + leaseLifetimeMs).toISOString() })).id;
     const limit = limiter(Math.max(1, opts.maxConcurrent ?? 3));

@@ -1,5 +1,5 @@
-import { readFileSync } from 'node:fs';
 import { BerthError } from '../../proto/errors.ts';
+import { loadDockerConfig } from './credentials.ts';
 import type { Transport } from './transport.ts';
 import { readLimited } from './transport.ts';
 
@@ -159,24 +159,9 @@ export function userPass(spec: string): CredentialsFor {
 /**
  * Credentials from a Docker config file (`~/.docker/config.json`: `auths[host].auth` is
  * base64 `user:pass`; Docker Hub is keyed `https://index.docker.io/v1/`). Credential helpers
- * are not run.
+ * are not run. A missing file gives none; a malformed one throws.
  */
 export function dockerConfigCredentials(file: string): CredentialsFor {
-  let auths: Record<string, { auth?: string; username?: string; password?: string }> = {};
-  try {
-    auths = JSON.parse(readFileSync(file, 'utf8')).auths ?? {};
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new BerthError('InvalidArgument', `${file}: ${(err as Error).message}`);
-  }
-  const table = new Map<string, Credentials>();
-  for (const [key, v] of Object.entries(auths)) {
-    let host = key.replace(/^https?:\/\//, '').replace(/\/.*$/, '');
-    if (host === 'index.docker.io' || host === 'registry-1.docker.io') host = 'docker.io';
-    if (v.auth) {
-      const plain = Buffer.from(v.auth, 'base64').toString('utf8');
-      const i = plain.indexOf(':');
-      if (i > 0) table.set(host, { username: plain.slice(0, i), password: plain.slice(i + 1) });
-    } else if (v.username && v.password) table.set(host, { username: v.username, password: v.password });
-  }
-  return (domain) => table.get(domain);
+  const config = loadDockerConfig(file);
+  return (domain) => config?.lookup(domain).credentials;
 }

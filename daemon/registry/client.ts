@@ -1,8 +1,8 @@
 import { Readable, Transform } from 'node:stream';
-import { BerthError, type ErrorCode } from '../../proto/errors.ts';
+import { BerthError, isCode, type ErrorCode } from '../../proto/errors.ts';
 import type { OciDescriptor } from '../images/oci.ts';
 import { Authorizer, type CredentialsFor } from './auth.ts';
-import { endpointFor, type Endpoint, type HostOptions } from './hosts.ts';
+import { endpointFor, registryHosts, type Capability, type HostOptions, type RegistryHost } from './hosts.ts';
 import { checkDigest, checkManifest, contentType, digestOf, manifestAccept, manifestTypes, maxManifestSize, schema1Error, schema1Types } from './manifest.ts';
 import { formatReference, manifestObject, parseReference, repositoryName, type Reference } from './reference.ts';
 import { readLimited, Transport, transportError, type HttpResponse } from './transport.ts';
@@ -11,10 +11,17 @@ import { readLimited, Transport, transportError, type HttpResponse } from './tra
  * An OCI distribution client: resolve a reference to a descriptor, fetch manifests (verified)
  * and blobs (streamed; the caller's content ingest verifies them), push blobs and manifests.
  * One client serves many registries; TLS options and credentials are looked up per domain.
+ *
+ * A domain's requests go to its hosts (hosts.ts): mirrors first for pull and resolve, each
+ * failure (unreachable, 404, 5xx, bad data) moving on to the next and finally the registry
+ * itself; pushes go to the first host with the push capability only. Credentials are sent to the
+ * registry (or the server hosts.toml puts in its place), never to a mirror on another host.
  */
 export interface ClientOptions {
   /** transport options for a registry domain (or for all) */
   hosts?: HostOptions | ((domain: string) => HostOptions);
+  /** containerd-style hosts directory (`<host[:port]>/hosts.toml`); unset: no mirrors or per-host config */
+  hostsDir?: string;
   credentials?: CredentialsFor;
   /** no response / no body data for this long fails the request (default 60 s) */
   timeoutMs?: number;
@@ -51,9 +58,19 @@ export interface PushBlobOptions {
 
 export type PushBlobResult = 'exists' | 'mounted' | 'uploaded';
 
+/** One of a domain's hosts with its connection and authentication state. */
+interface Host {
+  config: RegistryHost;
+  origin: string;
+  transport: Transport;
+  auth: Authorizer;
+  /** requests carry `?ns=<domain>` (containerd's hint to a mirror of which registry is meant) */
+  ns: boolean;
+}
+
 interface Call {
   method: string;
-  /** path after /v2/<repository>/, or an absolute URL (upload locations) */
+  /** path after <api root>/<repository>/, or an absolute URL (upload locations, ping) */
   path: string | URL;
   headers?: Record<string, string>;
   body?: () => Readable | Buffer;
@@ -67,7 +84,7 @@ const retryable = new Set([408, 429, 502, 503, 504]);
 const errorBodyLimit = 64 << 10;
 
 export class RegistryClient {
-  private readonly transports = new Map<string, { endpoint: Endpoint; transport: Transport; auth: Authorizer }>();
+  private readonly domains = new Map<string, Host[]>();
 
   private readonly options: ClientOptions;
 
@@ -77,42 +94,92 @@ export class RegistryClient {
 
   /** How many bearer tokens were fetched from each registry's realm (for tests and metrics). */
   tokenFetches(domain: string): number {
-    return this.transports.get(domain)?.auth.tokenFetches ?? 0;
+    return (this.domains.get(domain) ?? []).reduce((n, h) => n + h.auth.tokenFetches, 0);
   }
 
-  private host(domain: string) {
-    let h = this.transports.get(domain);
-    if (!h) {
+  /** A domain's hosts, in order (the hosts directory is read once per client and domain). */
+  private hostsOf(domain: string): Host[] {
+    let hosts = this.domains.get(domain);
+    if (!hosts) {
       const o = typeof this.options.hosts === 'function' ? this.options.hosts(domain) : (this.options.hosts ?? {});
-      const transport = new Transport(o, this.options.timeoutMs);
-      h = { endpoint: endpointFor(domain, o), transport, auth: new Authorizer(transport, this.options.credentials) };
-      this.transports.set(domain, h);
+      const own = endpointFor(domain).host;
+      hosts = registryHosts(domain, o, this.options.hostsDir).map((config) => {
+        const transport = new Transport(config.tls, this.options.timeoutMs);
+        const credentialed = !config.mirror || config.host === own;
+        return {
+          config,
+          origin: `${config.scheme}://${config.host}`,
+          transport,
+          auth: new Authorizer(transport, credentialed ? this.options.credentials : undefined),
+          ns: config.host !== own,
+        };
+      });
+      this.domains.set(domain, hosts);
     }
-    return h;
+    return hosts;
   }
 
   close(): void {
-    for (const h of this.transports.values()) h.transport.close();
-    this.transports.clear();
+    for (const hosts of this.domains.values()) for (const h of hosts) h.transport.close();
+    this.domains.clear();
   }
 
-  /** GET /v2/ (authenticating if the registry asks). */
+  /**
+   * Runs an operation on each host with the capability in turn until one succeeds; the last
+   * host's failure is the one reported, with the earlier hosts' failures noted.
+   */
+  private async tryHosts<T>(domain: string, capability: Capability, what: string, fn: (h: Host) => Promise<T>): Promise<T> {
+    const hosts = this.hostsOf(domain).filter((h) => h.config.capabilities.has(capability));
+    if (hosts.length === 0) throw new BerthError('FailedPrecondition', `${what}: no host of ${domain} has the ${capability} capability (see its hosts.toml)`);
+    const skipped: string[] = [];
+    for (const [i, h] of hosts.entries()) {
+      try {
+        return await fn(h);
+      } catch (err) {
+        if (i === hosts.length - 1 || isCode(err, 'Canceled') || !(err instanceof BerthError)) {
+          if (skipped.length > 0 && err instanceof BerthError) err.message += ` (after trying ${skipped.join('; ')})`;
+          throw err;
+        }
+        skipped.push(`${h.origin}${h.config.path}: ${err.message}`);
+      }
+    }
+    throw new Error('unreachable');
+  }
+
+  /** The first host that may be pushed to: a mirror only with the push capability. */
+  private pushHost(domain: string, what: string): Host {
+    const h = this.hostsOf(domain).find((x) => x.config.capabilities.has('push'));
+    if (!h) throw new BerthError('FailedPrecondition', `${what}: no host of ${domain} has the push capability (see its hosts.toml)`);
+    return h;
+  }
+
+  /** GET <api root>/ (authenticating if the registry asks) on the first host that answers. */
   async ping(domain: string, signal?: AbortSignal): Promise<void> {
     const ref: Reference = { domain, path: '' };
-    const res = await this.call(ref, { method: 'GET', path: new URL(`${this.base(domain)}/v2/`), scopes: [], signal, what: `registry ${domain}` });
-    if (res.status !== 200) throw await statusError(res, `registry ${domain}`);
-    res.body.resume();
+    const what = `registry ${domain}`;
+    await this.tryHosts(domain, 'pull', what, async (h) => {
+      const res = await this.call(h, ref, { method: 'GET', path: new URL(`${h.origin}${h.config.path}/`), scopes: [], signal, what });
+      if (res.status !== 200) throw await statusError(res, what);
+      res.body.resume();
+    });
   }
 
-  /** A reference to a descriptor: HEAD the manifest, GET it when the HEAD does not say enough. */
+  /**
+   * A reference to a descriptor: HEAD the manifest, GET it when the HEAD does not say enough.
+   * Hosts with the resolve capability are asked in turn.
+   */
   async resolve(input: string | Reference, signal?: AbortSignal): Promise<Resolved> {
     const ref = typeof input === 'string' ? parseReference(input) : input;
     const name = formatReference(ref);
+    return this.tryHosts(ref.domain, 'resolve', name, (h) => this.resolveOn(h, ref, name, signal));
+  }
+
+  private async resolveOn(h: Host, ref: Reference, name: string, signal?: AbortSignal): Promise<Resolved> {
     const call = { path: `manifests/${manifestObject(ref)}`, headers: { accept: manifestAccept }, scopes: [pullScope(ref)], signal, what: name };
     let method = 'HEAD';
-    let res = await this.call(ref, { ...call, method });
+    let res = await this.call(h, ref, { ...call, method });
     res.body.resume();
-    if (res.status === 405) res = await this.call(ref, { ...call, method: (method = 'GET') });
+    if (res.status === 405) res = await this.call(h, ref, { ...call, method: (method = 'GET') });
     if (res.status !== 200) throw await statusError(res, name);
 
     const type = contentType(header(res, 'content-type'));
@@ -131,7 +198,7 @@ export class RegistryClient {
       return { reference: ref, name, descriptor: { mediaType: type, digest, size } };
     }
 
-    if (method === 'HEAD') res = await this.call(ref, { ...call, method: 'GET' });
+    if (method === 'HEAD') res = await this.call(h, ref, { ...call, method: 'GET' });
     if (res.status !== 200) throw await statusError(res, name);
     const bytes = await readManifest(res, name);
     const actual = digestOf(bytes, digest);
@@ -145,14 +212,16 @@ export class RegistryClient {
     const ref = typeof input === 'string' ? parseReference(input) : input;
     const what = `${repositoryName(ref)}@${checkDigest(desc.digest, repositoryName(ref))}`;
     if (desc.size > maxManifestSize) throw tooBig(what, desc.size);
-    const res = await this.call(ref, { method: 'GET', path: `manifests/${desc.digest}`, headers: { accept: `${desc.mediaType}, ${manifestAccept}` }, scopes: [pullScope(ref)], signal, what });
-    if (res.status !== 200) throw await statusError(res, what);
-    const bytes = await readManifest(res, what);
-    const actual = digestOf(bytes, desc.digest);
-    if (actual !== desc.digest) throw new BerthError('DataLoss', `${what}: manifest digest mismatch: got ${actual}`);
-    if (bytes.length !== desc.size) throw new BerthError('DataLoss', `${what}: manifest size mismatch: expected ${desc.size}, got ${bytes.length}`);
-    checkManifest(bytes, contentType(header(res, 'content-type')), what, desc.mediaType);
-    return bytes;
+    return this.tryHosts(ref.domain, 'pull', what, async (h) => {
+      const res = await this.call(h, ref, { method: 'GET', path: `manifests/${desc.digest}`, headers: { accept: `${desc.mediaType}, ${manifestAccept}` }, scopes: [pullScope(ref)], signal, what });
+      if (res.status !== 200) throw await statusError(res, what);
+      const bytes = await readManifest(res, what);
+      const actual = digestOf(bytes, desc.digest);
+      if (actual !== desc.digest) throw new BerthError('DataLoss', `${what}: manifest digest mismatch: got ${actual}`);
+      if (bytes.length !== desc.size) throw new BerthError('DataLoss', `${what}: manifest size mismatch: expected ${desc.size}, got ${bytes.length}`);
+      checkManifest(bytes, contentType(header(res, 'content-type')), what, desc.mediaType);
+      return bytes;
+    });
   }
 
   /**
@@ -166,7 +235,12 @@ export class RegistryClient {
     const offset = opts.offset ?? 0;
     const headers: Record<string, string> = { accept: /^[\w.+/-]+$/.test(desc.mediaType) ? `${desc.mediaType}, */*` : '*/*' };
     if (offset > 0) headers.range = `bytes=${offset}-`;
-    const res = await this.call(ref, { method: 'GET', path: `blobs/${desc.digest}`, headers, scopes: [pullScope(ref)], signal: opts.signal, what });
+    // a host is given up on before its body is read; a stream failing later fails the fetch
+    return this.tryHosts(ref.domain, 'pull', what, (h) => this.fetchBlobFrom(h, ref, desc, headers, offset, what, opts.signal));
+  }
+
+  private async fetchBlobFrom(h: Host, ref: Reference, desc: OciDescriptor, headers: Record<string, string>, offset: number, what: string, signal?: AbortSignal): Promise<BlobStream> {
+    const res = await this.call(h, ref, { method: 'GET', path: `blobs/${desc.digest}`, headers, scopes: [pullScope(ref)], signal, what });
     if (res.status !== 200 && res.status !== 206) throw await statusError(res, what);
     const length = Number(header(res, 'content-length') ?? NaN);
     const fail = (code: ErrorCode, m: string) => {
@@ -186,15 +260,15 @@ export class RegistryClient {
     if (desc.size >= 0 && Number.isFinite(size) && size !== desc.size) throw fail('DataLoss', `size mismatch: the registry has ${size} bytes, the manifest says ${desc.size}`);
     if (!Number.isFinite(size)) size = desc.size;
     if (offset > size) throw fail('OutOfRange', `offset ${offset} is past the end (${size} bytes)`);
-    const body = exactly(res, size - offset, skip, what, opts.signal);
+    const body = exactly(res, size - offset, skip, what, signal);
     return { body, size, offset };
   }
 
-  /** Whether the registry has a blob in this repository (HEAD). */
+  /** Whether the registry (the host pushes go to) has a blob in this repository (HEAD). */
   async hasBlob(input: string | Reference, digest: string, scopes?: string[], signal?: AbortSignal): Promise<boolean> {
     const ref = typeof input === 'string' ? parseReference(input) : input;
     const what = `${repositoryName(ref)}: blob ${checkDigest(digest, repositoryName(ref))}`;
-    const res = await this.call(ref, { method: 'HEAD', path: `blobs/${digest}`, scopes: scopes ?? [pullScope(ref)], signal, what });
+    const res = await this.call(this.pushHost(ref.domain, what), ref, { method: 'HEAD', path: `blobs/${digest}`, scopes: scopes ?? [pullScope(ref)], signal, what });
     res.body.resume();
     if (res.status === 200) return true;
     if (res.status === 404) return false;
@@ -207,10 +281,11 @@ export class RegistryClient {
     const what = `${repositoryName(ref)}: push blob ${checkDigest(desc.digest, repositoryName(ref))}`;
     const scopes = [pushScope(ref), ...(opts.mountFrom ? [`repository:${opts.mountFrom}:pull`] : [])];
     const signal = opts.signal;
+    const h = this.pushHost(ref.domain, what);
     if (await this.hasBlob(ref, desc.digest, scopes, signal)) return 'exists';
 
     const query = opts.mountFrom ? `?mount=${encodeURIComponent(desc.digest)}&from=${encodeURIComponent(opts.mountFrom)}` : '';
-    const start = await this.call(ref, { method: 'POST', path: `blobs/uploads/${query}`, headers: { 'content-length': '0' }, scopes, signal, what });
+    const start = await this.call(h, ref, { method: 'POST', path: `blobs/uploads/${query}`, headers: { 'content-length': '0' }, scopes, signal, what });
     if (start.status !== 202 && !(start.status === 201 && opts.mountFrom)) throw await statusError(start, what);
     start.body.resume();
     // A mount the registry cannot do (blob or access missing) starts a normal upload (202).
@@ -222,7 +297,7 @@ export class RegistryClient {
     if (chunk > 0 && desc.size > chunk) {
       for (let from = 0; from < desc.size; from += chunk) {
         const to = Math.min(desc.size, from + chunk);
-        const patch = await this.call(ref, {
+        const patch = await this.call(h, ref, {
           method: 'PATCH',
           path: location,
           headers: { 'content-type': 'application/octet-stream', 'content-length': String(to - from), 'content-range': `${from}-${to - 1}` },
@@ -238,7 +313,7 @@ export class RegistryClient {
       final = { method: 'PUT', length: 0, body: () => Buffer.alloc(0) };
     }
     location.searchParams.set('digest', desc.digest);
-    const put = await this.call(ref, {
+    const put = await this.call(h, ref, {
       method: final.method,
       path: location,
       headers: { 'content-type': 'application/octet-stream', 'content-length': String(final.length) },
@@ -260,7 +335,7 @@ export class RegistryClient {
     const object = tag ?? checkDigest(desc.digest, repositoryName(ref));
     const what = `${repositoryName(ref)}: push manifest ${object}`;
     if (digestOf(bytes, desc.digest) !== desc.digest || bytes.length !== desc.size) throw new BerthError('InvalidArgument', `${what}: bytes do not match ${desc.digest}`);
-    const res = await this.call(ref, {
+    const res = await this.call(this.pushHost(ref.domain, what), ref, {
       method: 'PUT',
       path: `manifests/${object}`,
       headers: { 'content-type': desc.mediaType },
@@ -275,25 +350,23 @@ export class RegistryClient {
     if (got && got !== desc.digest) throw new BerthError('DataLoss', `${what}: registry stored digest ${got}`);
   }
 
-  private base(domain: string): string {
-    const { endpoint } = this.host(domain);
-    return `${endpoint.scheme}://${endpoint.host}`;
-  }
-
   /**
    * One registry call with auth: a 401 teaches the authorizer and the call is retried; a token
    * refused twice ends with Unauthenticated (never a loop). 408/429/5xx are retried twice.
    */
-  private async call(ref: Reference, c: Call): Promise<HttpResponse> {
-    const { endpoint, transport, auth } = this.host(ref.domain);
-    const origin = `${endpoint.scheme}://${endpoint.host}`;
-    const url = c.path instanceof URL ? c.path : new URL(`${origin}/v2/${ref.path}/${c.path}`);
+  private async call(h: Host, ref: Reference, c: Call): Promise<HttpResponse> {
+    const { transport, auth, origin } = h;
+    let url = c.path;
+    if (!(url instanceof URL)) {
+      url = new URL(`${origin}${h.config.path}/${ref.path}/${c.path}`);
+      if (h.ns) url.searchParams.set('ns', ref.domain);
+    }
     const sameOrigin = url.origin === new URL(origin).origin;
     let refused = 0;
     let retries = 0;
     for (let attempt = 0; ; attempt++) {
       const authorization = sameOrigin ? await auth.header(ref.domain, c.scopes) : undefined;
-      const headers = { ...c.headers, ...(authorization ? { authorization } : {}) };
+      const headers = { ...(sameOrigin ? h.config.header : {}), ...c.headers, ...(authorization ? { authorization } : {}) };
       let res: HttpResponse;
       try {
         res = await transport.send({ method: c.method, url, headers, body: c.body, signal: c.signal });

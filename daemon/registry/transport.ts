@@ -14,7 +14,7 @@ import type { HostOptions } from './hosts.ts';
 export interface HttpRequest {
   method: string;
   url: URL;
-  headers: Record<string, string>;
+  headers: Record<string, string | string[]>;
   /** called once per attempt, so a request can be re-sent after a 401 or a redirect */
   body?: () => Readable | Buffer;
   signal?: AbortSignal;
@@ -47,7 +47,13 @@ export class Transport {
     if (!a) {
       a =
         url.protocol === 'https:'
-          ? new https.Agent({ keepAlive: true, maxSockets: 16, ca: trustedRoots(this.tls.ca), rejectUnauthorized: !this.tls.skipVerify })
+          ? new https.Agent({
+              keepAlive: true,
+              maxSockets: 16,
+              ca: trustedRoots(this.tls.ca),
+              rejectUnauthorized: !this.tls.skipVerify,
+              ...(this.tls.clientCerts?.length ? { cert: this.tls.clientCerts.map((c) => c.cert), key: this.tls.clientCerts.map((c) => c.key) } : {}),
+            })
           : new http.Agent({ keepAlive: true, maxSockets: 16 });
       this.agents.set(key, a);
     }
@@ -80,10 +86,19 @@ export class Transport {
     const mod = req.url.protocol === 'https:' ? https : http;
     return new Promise((resolve, reject) => {
       const body = req.body?.();
-      const headers: Record<string, string> = { 'user-agent': 'berth/0.1', ...req.headers };
+      const headers: Record<string, string | string[]> = { 'user-agent': 'berth/0.1', ...req.headers };
       if (Buffer.isBuffer(body)) headers['content-length'] = String(body.length);
       const r = mod.request(req.url, { method: req.method, headers, agent: this.agent(req.url), signal: req.signal, timeout: this.timeoutMs });
       r.on('timeout', () => r.destroy(new BerthError('Unavailable', `${req.url.host}: no response for ${this.timeoutMs} ms`)));
+      const dial = this.tls.dialTimeoutMs;
+      if (dial !== undefined && dial > 0) {
+        r.on('socket', (sock) => {
+          if (!sock.connecting) return;
+          const t = setTimeout(() => r.destroy(new BerthError('Unavailable', `registry ${req.url.host} unreachable: no connection within ${dial} ms`)), dial);
+          sock.once('connect', () => clearTimeout(t));
+          sock.once('close', () => clearTimeout(t));
+        });
+      }
       r.on('error', (err) => {
         if (body instanceof Readable) body.destroy();
         reject(transportError(req.url, err));
@@ -139,7 +154,7 @@ export function transportError(url: URL, err: unknown): BerthError {
   if (tlsCodes.test(code) || /certificate|ssl|tls/i.test(e.message)) {
     const hint = /wrong version number|packet length too long/i.test(e.message)
       ? ' (the registry may speak plain HTTP: use --plain-http)'
-      : ' (trust its CA with --tls-ca, or --skip-verify)';
+      : ' (trust its CA with --tls-ca or ca in its hosts.toml, or --skip-verify)';
     return new BerthError('Unavailable', `${host}: TLS failure: ${e.message}${hint}`, { cause: err });
   }
   if (['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT'].includes(code)) {
