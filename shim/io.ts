@@ -54,10 +54,10 @@ function makePipe(dir: string, readNonBlock: boolean, writeNonBlock: boolean): {
   }
 }
 
-/** Opens a client FIFO read-write and non-blocking: the open never blocks and never fails for lack of a peer. */
-function openFifo(path: string): number {
+/** Opens a client FIFO non-blocking (read-write by default: the open never blocks and never fails for lack of a peer). */
+function openFifo(path: string, mode: number = C.O_RDWR): number {
   try {
-    return openSync(path, C.O_RDWR | C.O_NONBLOCK);
+    return openSync(path, mode | C.O_NONBLOCK);
   } catch (err) {
     throw new BerthError('InvalidArgument', `open ${path}: ${(err as Error).message}`);
   }
@@ -117,7 +117,9 @@ export class ProcessIO {
   private async setup(dir: string, env: Record<string, string>): Promise<void> {
     const { stdin, stdout, stderr, terminal } = this.config;
     if (stdin !== '') {
-      const fd = openFifo(stdin);
+      // Read-only, as containerd's shim opens it: when the client closes its end (its stdin hit
+      // EOF), the process's stdin ends too. The client holds the write end open before Create.
+      const fd = openFifo(stdin, C.O_RDONLY);
       this.stdinFifo = { fd, sock: pipeSocket(fd, 'read') };
       if (!terminal) {
         const pipe = makePipe(dir, false, true);

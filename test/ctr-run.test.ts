@@ -1,0 +1,113 @@
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startBerthd, type Berthd } from './harness.ts';
+import { loadRunImage } from './run-image.ts';
+import { sleep } from './util.ts';
+
+/**
+ * containerd's own `ctr` drives berthd through a whole container life: run (attached and
+ * detached), exit codes, signals, exec, pause/resume, ps, metrics, delete; and berthd killed
+ * with SIGKILL and restarted while containers run or exit.
+ */
+describe('ctr run against berthd', () => {
+  let b: Berthd;
+  let image: string;
+  const ns = 'ctrrun';
+  const ctr = (args: string[], input?: string) => b.ctr(['-n', ns, ...args], { input });
+  const ok = (r: { code: number; stdout: string; stderr: string }) => {
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    return r.stdout;
+  };
+  const taskLine = (id: string) => ok(ctr(['tasks', 'ls'])).split('\n').find((l) => l.split(/\s+/)[0] === id);
+
+  beforeAll(async () => {
+    b = await startBerthd();
+    image = await loadRunImage(b, { ns });
+  }, 60_000);
+  afterAll(async () => {
+    await b?.cleanup();
+  });
+
+  it('runs a command and prints its output', () => {
+    const r = ctr(['run', '--rm', image, 'hello', 'echo', 'hello from a container']);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe('hello from a container\n');
+    expect(r.code).toBe(0);
+    // --rm removed the container, its snapshot and its bundle
+    expect(ok(ctr(['containers', 'ls', '-q']))).toBe('');
+    expect(ok(ctr(['snapshots', 'ls']))).not.toMatch(/\bhello\b/);
+    expect(existsSync(join(b.state, 'io.containerd.runtime.v2.task', ns, 'hello'))).toBe(false);
+  });
+
+  it('exits with the container\'s exit code', () => {
+    expect(ctr(['run', '--rm', image, 'code3', 'sh', '-c', 'exit 3']).code).toBe(3);
+    expect(ctr(['run', '--rm', image, 'false', 'false']).code).toBe(1);
+  });
+
+  it('passes stdin through and sees the image config', () => {
+    const r = ctr(['run', '--rm', image, 'stdin', 'cat'], 'piped in\n');
+    expect(r.stdout).toBe('piped in\n');
+    const env = ctr(['run', '--rm', '--env', 'FLAG=1', image, 'env', 'env']).stdout.split('\n');
+    expect(env).toContain('IMAGE_VAR=from-image');
+    expect(env).toContain('FLAG=1');
+    // ctr 1.6 has no --user; berth run resolves it from the image's /etc/passwd and /etc/group
+    expect(b.berth(['-n', ns, 'run', '--rm', '--user', 'berth', image, 'user', 'id']).stdout).toBe('uid=1000(berth) gid=1000(berth) groups=29(audio),50(staff),1000(berth)\n');
+  });
+
+  it('runs detached: ls, ps, kill, exec, pause/resume, metrics, rm', async () => {
+    ok(ctr(['run', '-d', image, 'bg', 'sleep', '1000']));
+    expect(taskLine('bg')).toMatch(/^bg\s+\d+\s+RUNNING$/);
+    const pid = Number(taskLine('bg')!.split(/\s+/)[1]);
+    expect(ok(ctr(['tasks', 'ps', 'bg']))).toContain(String(pid));
+
+    const ex = ctr(['tasks', 'exec', '--exec-id', 'e1', 'bg', 'sh', '-c', 'echo from exec; exit 4']);
+    expect(ex.stdout).toBe('from exec\n');
+    expect(ex.code).toBe(4);
+
+    // an exec is not the namespace's init, so a signal kills it: 128+signal
+    expect(ctr(['tasks', 'exec', '--exec-id', 'term', 'bg', 'sh', '-c', 'kill -TERM $$']).code).toBe(143);
+    expect(ctr(['tasks', 'exec', '--exec-id', 'kill', 'bg', 'sh', '-c', 'kill -KILL $$']).code).toBe(137);
+
+    ok(ctr(['tasks', 'pause', 'bg']));
+    expect(taskLine('bg')).toMatch(/PAUSED$/);
+    ok(ctr(['tasks', 'resume', 'bg']));
+    expect(taskLine('bg')).toMatch(/RUNNING$/);
+
+    expect(ok(ctr(['tasks', 'metrics', 'bg']))).toMatch(/memory\.usage_in_bytes|memory/);
+
+    ok(ctr(['tasks', 'kill', '-s', 'SIGKILL', 'bg']));
+    for (let i = 0; i < 50 && !taskLine('bg')!.endsWith('STOPPED'); i++) await sleep(100);
+    expect(taskLine('bg')).toMatch(/STOPPED$/);
+    // ctr warns (as with containerd) that the task ended with 137
+    expect(ctr(['tasks', 'rm', 'bg'])).toMatchObject({ code: 0, stderr: expect.stringContaining('task bg exit with non-zero exit code 137') });
+    ok(ctr(['containers', 'rm', 'bg']));
+    expect(ok(ctr(['tasks', 'ls']))).not.toMatch(/\bbg\b/);
+  });
+
+  it('keeps containers running across a daemon SIGKILL and reports exits that happened while it was down', async () => {
+    ok(ctr(['run', '-d', image, 'survivor', 'sleep', '1000']));
+    ok(ctr(['run', '-d', image, 'quitter', 'sh', '-c', 'sleep 1; exit 7']));
+    const before = taskLine('survivor')!;
+    await b.kill();
+    await sleep(1500);
+    await b.restart();
+    expect(taskLine('survivor')).toBe(before);
+    expect(taskLine('quitter')).toMatch(/STOPPED$/);
+    const c = b.client(ns);
+    const tasks = c.service('tasks', 'Tasks');
+    const del = await c.unary<{ exit_status: number }>(tasks, 'Delete', { container_id: 'quitter' });
+    expect(del.exit_status).toBe(7);
+    ok(ctr(['containers', 'rm', 'quitter']));
+
+    const ex = ctr(['tasks', 'exec', '--exec-id', 'after', 'survivor', 'echo', 'still here']);
+    expect(ex.stdout).toBe('still here\n');
+    ok(ctr(['tasks', 'kill', '-s', 'SIGKILL', 'survivor']));
+    const w = await c.unary<{ exit_status: number }>(tasks, 'Wait', { container_id: 'survivor' });
+    expect(w.exit_status).toBe(137);
+    expect(ctr(['tasks', 'rm', 'survivor']).code).toBe(0);
+    ok(ctr(['containers', 'rm', 'survivor']));
+    expect(readdirSync(join(b.state, 'io.containerd.runtime.v2.task', ns))).toEqual([]);
+  }, 60_000);
+});
