@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, existsSync, writeFileSync, readdirSync, readlinkSync, readFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, existsSync, writeFileSync, readdirSync, readlinkSync, readFileSync, rmdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { BerthClient } from '../proto/client.ts';
 
@@ -104,7 +104,7 @@ export async function startBerthd(extraArgs: string[] = []): Promise<Berthd> {
     async cleanup() {
       for (const c of clients) c.close();
       await waitExit('SIGKILL');
-      removeRuntimeLeftovers(dir, state);
+      removeRuntimeLeftovers(dir, join(state, 'runc'));
       rmSync(dir, { recursive: true, force: true });
     },
   };
@@ -119,18 +119,21 @@ export async function startBerthd(extraArgs: string[] = []): Promise<Berthd> {
 
 /**
  * Removes what containers of a test daemon left on the host: every container runc knows under
- * the daemon's state (killed and deleted, which also removes its cgroups), every process whose
- * working directory is under `dir` (shims, whose cwd is their bundle), and every mount under `dir`.
+ * the daemon's runc roots (killed and deleted, which also removes its cgroup), the namespace
+ * cgroups runc made above them when empty, every process whose working directory is under `dir`
+ * (shims: their cwd is their bundle), and every mount under `dir`.
  */
-export function removeRuntimeLeftovers(dir: string, state: string): void {
-  for (const runtime of ['runc', 'crun']) {
-    const runcRoot = join(state, 'runc');
-    if (!existsSync(runcRoot)) break;
-    for (const ns of readdirSync(runcRoot)) {
-      const r = spawnSync(runtime, ['--root', join(runcRoot, ns), 'list', '-q'], { encoding: 'utf8' });
-      for (const id of r.stdout?.split('\n').filter(Boolean) ?? []) {
-        spawnSync(runtime, ['--root', join(runcRoot, ns), 'delete', '--force', id]);
-      }
+export function removeRuntimeLeftovers(dir: string, runcRoot: string): void {
+  const namespaces = new Set<string>();
+  for (const base of [runcRoot, join(dir, 'state', 'io.containerd.runtime.v2.task')]) {
+    if (existsSync(base)) for (const ns of readdirSync(base)) namespaces.add(ns);
+  }
+  for (const ns of namespaces) {
+    for (const runtime of ['runc', 'crun']) {
+      const root = join(runcRoot, ns);
+      if (!existsSync(root)) continue;
+      const r = spawnSync(runtime, ['--root', root, 'list', '-q'], { encoding: 'utf8' });
+      for (const id of r.stdout?.split('\n').filter(Boolean) ?? []) spawnSync(runtime, ['--root', root, 'delete', '--force', id]);
     }
   }
   for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
@@ -146,6 +149,16 @@ export function removeRuntimeLeftovers(dir: string, state: string): void {
     .filter((m) => m && (m === dir || m.startsWith(`${dir}/`)))
     .reverse();
   for (const m of mounts) spawnSync('umount', ['-l', m]);
+  const cgroupRoots = readdirSync('/sys/fs/cgroup').map((c) => join('/sys/fs/cgroup', c));
+  for (const ns of namespaces) {
+    for (const ctrl of cgroupRoots) {
+      try {
+        rmdirSync(join(ctrl, ns));
+      } catch {
+        // not there, not empty (someone else's), or not a hierarchy
+      }
+    }
+  }
 }
 
 /** True when a command exists on PATH. */
@@ -209,7 +222,8 @@ export async function startContainerd(): Promise<Containerd> {
     ctr,
     async cleanup() {
       await stop();
-      // containerd leaves its snapshotters' directories; nothing of it is mounted without containers.
+      // containerd's runc shim keeps runc's state under /run/containerd/runc whatever the state dir
+      removeRuntimeLeftovers(dir, '/run/containerd/runc');
       rmSync(dir, { recursive: true, force: true });
     },
   };
