@@ -11,10 +11,11 @@ import { ingest } from './scenarios/ingest.ts';
 import { unary } from './scenarios/unary.ts';
 import { unpack } from './scenarios/unpack.ts';
 import { pull } from './scenarios/pull.ts';
+import { run } from './scenarios/run.ts';
 import { checkPrerequisites, setup, type Daemon } from './setup.ts';
 import { Results } from './stats.ts';
 
-const scenarios: Scenario[] = [unary, ingest, unpack, pull];
+const scenarios: Scenario[] = [unary, ingest, unpack, pull, run];
 
 const usage = `usage: npm run bench -- <${scenarios.map((s) => s.name).join('|')}|all> [options]
 

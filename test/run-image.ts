@@ -73,6 +73,31 @@ export function buildRunImage(opts: { name?: string; config?: Record<string, unk
 
 let cached: RunImage | undefined;
 
+/** Stores the run image's blobs (under a lease) and its image record in any daemon that `c` talks to. */
+export async function storeRunImage(c: BerthClient, img: RunImage = (cached ??= buildRunImage())): Promise<string> {
+  const { lease } = await c.unary<{ lease: { id: string } }>(c.leases, 'Create', { id: '' });
+  const leased = new BerthClient({ ...c.options, lease: lease.id });
+  try {
+    for (const [digest, blob] of img.blobs) {
+      try {
+        await writeBlob(leased, blob.bytes, { ref: `run-image-${digest}`, expected: digest, labels: blob.labels });
+      } catch (err) {
+        if ((err as { code?: string }).code !== 'AlreadyExists') throw err;
+      }
+    }
+    const images = c.service('images', 'Images');
+    try {
+      await c.unary(images, 'Create', { image: { name: img.name, target: wireDescriptor(img.manifest) } });
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'AlreadyExists') throw err;
+    }
+  } finally {
+    await c.unary(c.leases, 'Delete', { id: lease.id });
+    leased.close();
+  }
+  return img.name;
+}
+
 /**
  * Stores the run image in a berthd (namespace `ns`, default 'default'), names it and unpacks it
  * into overlayfs with `berth images unpack`. Returns the image name.
@@ -82,26 +107,7 @@ export async function loadRunImage(b: Berthd, opts: { ns?: string; image?: RunIm
   const ns = opts.ns ?? 'default';
   const c = new BerthClient({ address: b.address, namespace: ns });
   try {
-    const { lease } = await c.unary<{ lease: { id: string } }>(c.leases, 'Create', { id: '' });
-    const leased = new BerthClient({ ...c.options, lease: lease.id });
-    try {
-      for (const [digest, blob] of img.blobs) {
-        try {
-          await writeBlob(leased, blob.bytes, { ref: `run-image-${digest}`, expected: digest, labels: blob.labels });
-        } catch (err) {
-          if ((err as { code?: string }).code !== 'AlreadyExists') throw err;
-        }
-      }
-      const images = c.service('images', 'Images');
-      try {
-        await c.unary(images, 'Create', { image: { name: img.name, target: wireDescriptor(img.manifest) } });
-      } catch (err) {
-        if ((err as { code?: string }).code !== 'AlreadyExists') throw err;
-      }
-    } finally {
-      await c.unary(c.leases, 'Delete', { id: lease.id });
-      leased.close();
-    }
+    await storeRunImage(c, img);
   } finally {
     c.close();
   }

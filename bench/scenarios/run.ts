@@ -1,0 +1,104 @@
+import { spawnSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { storeRunImage } from '../../test/run-image.ts';
+import type { Scenario } from '../scenario.ts';
+import { repo, type Daemon } from '../setup.ts';
+import type { Measurement } from '../stats.ts';
+
+/**
+ * Containers through each daemon's own CLI, on runc: `berth run --rm IMAGE ID true` against
+ * `ctr run --rm` (wall clock, process start to exit), then 50 detached `sleep` containers at
+ * once: the shims' memory per container (PSS, from smaps_rollup) and the daemon's RSS, with one
+ * shim per container and with all 50 in one shim group (annotation io.containerd.runc.v2.group).
+ */
+const ns = 'bench-run';
+const runsPerRound = 10;
+const many = 50;
+let serial = 0;
+
+function cli(d: Daemon, args: string[]): { code: number; ms: number; err: string } {
+  const [bin, base] = d.name === 'containerd' ? ['ctr', ['--address', d.address]] : [join(repo, 'bin', 'berth'), ['--address', d.address]];
+  const t0 = performance.now();
+  const r = spawnSync(bin, [...base, '-n', ns, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000 });
+  return { code: r.status ?? -1, ms: performance.now() - t0, err: `${r.stderr ?? ''}${r.error?.message ?? ''}`.trim() };
+}
+
+function must(d: Daemon, args: string[]): number {
+  const r = cli(d, args);
+  if (r.code !== 0) throw new Error(`${d.name}: ${args.slice(0, 3).join(' ')} failed (${r.code}): ${r.err}`);
+  return r.ms;
+}
+
+/** Pids of the shim processes serving this daemon (their command line names its socket). */
+function shimPids(d: Daemon): number[] {
+  const pids: number[] = [];
+  for (const p of readdirSync('/proc')) {
+    if (!/^\d+$/.test(p)) continue;
+    try {
+      const args = readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0');
+      if (args.some((a) => a.includes('shim')) && args.includes(d.address) && !args.includes('start')) pids.push(Number(p));
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return pids;
+}
+
+function kib(pid: number, file: string, field: string): number {
+  const m = readFileSync(`/proc/${pid}/${file}`, 'utf8').match(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm'));
+  return m ? Number(m[1]) : 0;
+}
+
+async function memory(d: Daemon, grouped: boolean, progress: (l: string) => void): Promise<Measurement[]> {
+  const ids = Array.from({ length: many }, (_, i) => `mem-${serial}-${i}`);
+  serial++;
+  const extra = grouped ? ['--annotation', 'io.containerd.runc.v2.group=bench'] : [];
+  try {
+    for (const id of ids) must(d, ['run', '-d', '--null-io', ...extra, imageName, id, 'sleep', '100000']);
+    await new Promise((r) => setTimeout(r, 1000));
+    const pids = shimPids(d);
+    const pss = pids.reduce((sum, p) => sum + kib(p, 'smaps_rollup', 'Pss'), 0);
+    const label = grouped ? 'grouped' : 'one shim each';
+    progress(`${many} containers, ${pids.length} shims, shim PSS ${(pss / 1024).toFixed(1)} MiB, daemon RSS ${(kib(d.pid, 'status', 'VmRSS') / 1024).toFixed(1)} MiB`);
+    return [
+      { metric: `shim PSS per container, ${label} (MiB)`, unit: 'MiB', better: 'lower', value: pss / 1024 / many },
+      { metric: `daemon RSS with ${many} containers, ${label} (MiB)`, unit: 'MiB', better: 'lower', value: kib(d.pid, 'status', 'VmRSS') / 1024 },
+    ];
+  } finally {
+    for (const id of ids) cli(d, ['tasks', 'kill', '-s', 'SIGKILL', id]);
+    await new Promise((r) => setTimeout(r, 500));
+    for (const id of ids) {
+      cli(d, ['tasks', 'rm', id]);
+      cli(d, ['containers', 'rm', id]);
+    }
+  }
+}
+
+let imageName = '';
+
+export const run: Scenario = {
+  name: 'run',
+  summary: `run --rm IMAGE ID true through each CLI (${runsPerRound} per round, runc); ${many} sleeping containers: shim PSS per container and daemon RSS`,
+  async prepare(d) {
+    const c = d.client(ns);
+    try {
+      imageName = await storeRunImage(c);
+    } finally {
+      c.close();
+    }
+    must(d, ['run', '--rm', imageName, `warm-${d.name}`, 'true']); // unpacks the image
+  },
+  async round(d, _opts, progress) {
+    const out: Measurement[] = [];
+    for (let i = 0; i < runsPerRound; i++) {
+      const ms = must(d, ['run', '--rm', imageName, `run-${serial}-${i}`, 'true']);
+      out.push({ metric: 'run --rm true, runc (ms)', unit: 'ms', better: 'lower', value: ms });
+    }
+    serial++;
+    progress(`run --rm: ${out.map((m) => m.value.toFixed(0)).join(' ')} ms`);
+    out.push(...(await memory(d, false, progress)));
+    out.push(...(await memory(d, true, progress)));
+    return out;
+  },
+};

@@ -1,0 +1,100 @@
+import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startBerthd, type Berthd } from './harness.ts';
+import { loadRunImage } from './run-image.ts';
+import { sleep } from './util.ts';
+
+/**
+ * What production throws at containers: a shim that dies, a start that fails under --rm, a
+ * container trying to see or reach the host, and hundreds of run/rm cycles that must not leak.
+ */
+describe('tasks under faults', () => {
+  let b: Berthd;
+  let image: string;
+  const ns = 'faults';
+  const berth = (args: string[], input?: string) => b.berth(['-n', ns, ...args], { input });
+  const shimOf = (id: string) => {
+    for (const p of readdirSync('/proc').filter((x) => /^\d+$/.test(x))) {
+      try {
+        const args = readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0');
+        if (args.includes(b.address) && args.includes(id) && args.some((a) => a.endsWith('shim/main.js'))) return Number(p);
+      } catch {
+        // gone
+      }
+    }
+    return 0;
+  };
+  const mountsUnder = (dir: string) => readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.split(' ')[4]?.startsWith(dir));
+
+  beforeAll(async () => {
+    b = await startBerthd();
+    image = await loadRunImage(b, { ns });
+  }, 60_000);
+  afterAll(async () => {
+    await b?.cleanup();
+  });
+
+  it('a shim killed with SIGKILL: its task is reported exited and cleaned up', async () => {
+    expect(berth(['run', '-d', '--null-io', image, 'victim', 'sleep', '1000']).code).toBe(0);
+    const c = b.client(ns);
+    const events = c.events.Subscribe({ filters: ['topic~="/tasks/"'] }, c.metadata());
+    const seen: string[] = [];
+    events.on('data', (e: { topic: string }) => seen.push(e.topic));
+    events.on('error', () => undefined);
+    const shim = shimOf('victim');
+    expect(shim).toBeGreaterThan(0);
+    const bundle = join(b.state, 'io.containerd.runtime.v2.task', ns, 'victim');
+    expect(mountsUnder(bundle)).toHaveLength(1);
+    process.kill(shim, 'SIGKILL');
+    const tasks = c.service('tasks', 'Tasks');
+    for (let i = 0; i < 100 && existsSync(bundle); i++) await sleep(100);
+    expect(existsSync(bundle)).toBe(false);
+    expect(mountsUnder(bundle)).toEqual([]);
+    await expect(c.unary(tasks, 'Get', { container_id: 'victim' })).rejects.toMatchObject({ code: 'NotFound' });
+    await sleep(200);
+    expect(seen).toContain('/tasks/exit');
+    expect(seen).toContain('/tasks/delete');
+    events.cancel();
+    // the container record stays until removed
+    expect(berth(['containers', 'ls', '-q']).stdout).toBe('victim\n');
+    expect(berth(['containers', 'rm', 'victim']).code).toBe(0);
+  }, 30_000);
+
+  it('--rm cleans up when the start fails', () => {
+    const r = berth(['run', '--rm', image, 'broken', '/no/such/binary']);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/no\/such\/binary/);
+    expect(berth(['containers', 'ls', '-q']).stdout).toBe('');
+    expect(berth(['snapshots', 'ls']).stdout).not.toMatch(/^broken\s/m);
+    expect(existsSync(join(b.state, 'io.containerd.runtime.v2.task', ns, 'broken'))).toBe(false);
+  });
+
+  it('inside a container: only fds 0-2, no host process, no daemon or shim socket', () => {
+    const fds = berth(['run', '--rm', image, 'fds', 'sh', '-c', 'ls /proc/self/fd']);
+    // ls itself holds one more: the directory it is listing
+    expect(fds.stdout.trim().split(/\s+/).map(Number).sort()).toEqual([0, 1, 2, 3]);
+    const ps = berth(['run', '--rm', image, 'ps', 'sh', '-c', 'ls -d /proc/[0-9]*']);
+    expect(ps.stdout.trim().split(/\s+/).length).toBeLessThanOrEqual(3);
+    const host = berth(['run', '--rm', '--net-host', image, 'nethost', 'sh', '-c', `ls ${b.address} ${b.state}/s; grep @ /proc/net/unix | grep -c berth || true`]);
+    // the host's network namespace lists path sockets by name, but none of berth's is abstract
+    // (reachable from a --net-host container); the paths themselves are not in its mounts
+    expect(host.stdout.trim().split('\n').at(-1)).toBe('0');
+    expect(host.stderr).toMatch(/No such file or directory/);
+  });
+
+  it('200 run --rm cycles leave the daemon\'s fds, the state dir and the mounts as they were', () => {
+    const fdCount = () => readdirSync(`/proc/${b.pid()}/fd`).length;
+    const stateFiles = () => readdirSync(b.state, { recursive: true }).map(String).sort();
+    berth(['run', '--rm', image, 'warm', 'true']);
+    const before = { fds: fdCount(), state: stateFiles(), mounts: mountsUnder(b.dir).length };
+    for (let i = 0; i < 200; i++) {
+      const r = berth(['run', '--rm', image, `churn-${i}`, 'true']);
+      if (r.code !== 0) throw new Error(`cycle ${i}: ${r.stderr}`);
+    }
+    expect(fdCount()).toBeLessThanOrEqual(before.fds + 2);
+    expect(stateFiles()).toEqual(before.state);
+    expect(mountsUnder(b.dir).length).toBe(before.mounts);
+    expect(readlinkSync(`/proc/${b.pid()}/exe`)).toMatch(/node/);
+  }, 600_000);
+});
