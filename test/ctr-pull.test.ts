@@ -191,6 +191,12 @@ describe('ctr images pull and friends against berthd, side by side with containe
     same(['snapshots', 'ls'], (s) => s.split('\n').sort().join('\n'));
   });
 
+  it('an image pulled by ctr through berthd runs with berth, and with ctr on both daemons alike', () => {
+    const r = berthd.berth([...ns, 'run', '--rm', ref, 'pulled-by-ctr', 'cat', '/etc/motd', '/etc/old-dir/b']);
+    expect(r).toEqual({ code: 0, stdout: 'multi-layer berth test image\nnew in layer 2\n', stderr: '' });
+    same(['run', '--rm', ref, 'pulled-ctr-run', 'ls', '/etc/old-dir']);
+  });
+
   it('export from one daemon and import into the other (a fresh namespace there) keep every digest, both ways', () => {
     const dir = tmp('berth-ctr-export-');
     const lsOf = (ctr: Berthd['ctr'], n: string) => normalise(ctr(['-n', n, 'images', 'ls']).stdout);
