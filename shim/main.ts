@@ -45,6 +45,11 @@ try {
       await serve(args);
       break;
     }
+    case 'warm': {
+      const { serveWarm } = await import('./serve.ts');
+      await serveWarm(args);
+      break;
+    }
     default:
       fail(`unknown action ${JSON.stringify(args.action)}`, 2);
   }

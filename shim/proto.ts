@@ -21,6 +21,7 @@ function shimRoot(): protobuf.Root {
     [
       'containerd/runtime/task/v2/shim.proto',
       'berth/shim/v1/events.proto',
+      'berth/shim/v1/warm.proto',
       'containerd/events/task.proto',
       'containerd/runc/options/oci.proto',
       'google/protobuf/any.proto',

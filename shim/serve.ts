@@ -1,13 +1,13 @@
 // The serving process: a child subreaper in its own session, serving containerd.task.v2.Task and
 // berth.shim.v1.Events over gRPC on a unix socket that only root can open.
-import { chmodSync, closeSync, readdirSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { channelOptions } from '../proto/api.ts';
 import { setChildSubreaper } from '../native/index.ts';
 import type { ShimArgs } from './args.ts';
 import { EventQueue } from './events.ts';
-import { groupId, socketPath, stateDir } from './paths.ts';
+import { bundleFiles, groupId, socketPath, stateDir } from './paths.ts';
 import { serviceDefinition } from './proto.ts';
 import { Reaper } from './reaper.ts';
 import { TaskService } from './service.ts';
@@ -56,59 +56,49 @@ function traced(handlers: grpc.UntypedServiceImplementation): grpc.UntypedServic
   return out;
 }
 
+let logFd = 2;
+
 export function log(message: string): void {
-  process.stderr.write(`${new Date().toISOString()} berth-shim[${process.pid}] ${message}\n`);
+  try {
+    writeSync(logFd, `${new Date().toISOString()} berth-shim[${process.pid}] ${message}\n`);
+  } catch {
+    // nowhere to log to
+  }
 }
 
-export async function serve(args: ShimArgs): Promise<void> {
-  if (!args.namespace || !args.id || !args.address) throw new Error('the shim needs -namespace, -id and -address');
-  closeInheritedFds();
-  const bundle = process.cwd();
-  const spec = JSON.parse(readFileSync(join(bundle, 'config.json'), 'utf8')) as { annotations?: Record<string, string> };
-  const path = socketPath(stateDir(), args.address, args.namespace, groupId(args.id, spec));
-
-  setChildSubreaper();
-  const reaper = new Reaper();
-  const events = new EventQueue(args.namespace);
-  const tasks = new TaskService(args.namespace, events, reaper);
-
-  process.on('uncaughtException', (err) => log(`uncaught: ${err.stack ?? err}`));
-  process.on('unhandledRejection', (err) => log(`unhandled rejection: ${(err as Error)?.stack ?? err}`));
-
-  const server = new grpc.Server(channelOptions);
-  server.addService(serviceDefinition('containerd.task.v2.Task'), args.debug ? traced(tasks.handlers()) : tasks.handlers());
-  server.addService(serviceDefinition('berth.shim.v1.Events'), events.handlers());
-
-  // the socket file is created by bind(2) with the umask's mode: make it 0600 from the start
+/** Binds the server on a unix socket that only root can open (0600 from bind(2) on). */
+async function bind(server: grpc.Server, path: string): Promise<void> {
   const umask = process.umask(0o177);
   try {
     await new Promise<void>((resolve, reject) =>
       server.bindAsync(`unix://${path}`, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve())),
     );
-  } catch (err) {
+  } finally {
     process.umask(umask);
-    if (await isListening(path)) {
-      // another shim won the race for this group
-      report('live');
-      process.exit(0);
-    }
-    report(`listen on ${path}: ${(err as Error).message}`);
-    process.exit(1);
   }
-  process.umask(umask);
   chmodSync(path, 0o600);
+}
 
+/** What a shim serving containers has: its task service and event queue, on one socket. */
+interface Serving {
+  tasks: TaskService;
+  events: EventQueue;
+  path: string;
+}
+
+/** Exits once the last container is gone and its events were delivered (or at once when asked). */
+function exitWhenDone(server: grpc.Server, s: Serving): void {
   let exiting = false;
   const exit = (now: boolean) => {
     if (exiting) return;
     exiting = true;
     log('exiting');
     try {
-      unlinkSync(path);
+      unlinkSync(s.path);
     } catch {
       // gone already
     }
-    events.closeStreams();
+    s.events.closeStreams();
     // let the call that got us here (an Ack, a Shutdown) have its answer first; calls still
     // open (a Wait) are cut after a moment
     const force = setTimeout(() => {
@@ -120,20 +110,146 @@ export async function serve(args: ShimArgs): Promise<void> {
       process.exit(0);
     });
   };
-  tasks.onShutdown = (now) => {
+  s.tasks.onShutdown = (now) => {
     if (now) return exit(true);
     // the daemon may not have read the last events yet: they leave before the shim does
-    log(`shutdown requested, ${events.pending} event(s) to deliver`);
-    void events.idle().then(() => {
-      if (tasks.size === 0) exit(false);
+    log(`shutdown requested, ${s.events.pending} event(s) to deliver`);
+    void s.events.idle().then(() => {
+      if (s.tasks.size === 0) exit(false);
     });
   };
+}
 
-  log(`serving ${args.namespace}/${args.id} on ${path}, ready ${performance.now().toFixed(0)} ms after process start`);
-  report('ok');
-  // what every Create needs, loaded while the daemon reads our address and dials
+function common(): Reaper {
+  closeInheritedFds();
+  setChildSubreaper();
+  process.on('uncaughtException', (err) => log(`uncaught: ${err.stack ?? err}`));
+  process.on('unhandledRejection', (err) => log(`unhandled rejection: ${(err as Error)?.stack ?? err}`));
+  return new Reaper();
+}
+
+/** What every Create needs, loaded while the daemon reads our address and dials. */
+function preload(): void {
   setImmediate(() => {
     void import('../native/mount.ts');
     void import('./oom.ts');
   });
+}
+
+export async function serve(args: ShimArgs): Promise<void> {
+  if (!args.namespace || !args.id || !args.address) throw new Error('the shim needs -namespace, -id and -address');
+  const bundle = process.cwd();
+  const spec = JSON.parse(readFileSync(join(bundle, 'config.json'), 'utf8')) as { annotations?: Record<string, string> };
+  const path = socketPath(stateDir(), args.address, args.namespace, groupId(args.id, spec));
+  const reaper = common();
+  const events = new EventQueue(args.namespace);
+  const tasks = new TaskService(args.namespace, events, reaper);
+
+  const server = new grpc.Server(channelOptions);
+  server.addService(serviceDefinition('containerd.task.v2.Task'), args.debug ? traced(tasks.handlers()) : tasks.handlers());
+  server.addService(serviceDefinition('berth.shim.v1.Events'), events.handlers());
+  try {
+    await bind(server, path);
+  } catch (err) {
+    if (await isListening(path)) {
+      // another shim won the race for this group
+      report('live');
+      process.exit(0);
+    }
+    report(`listen on ${path}: ${(err as Error).message}`);
+    process.exit(1);
+  }
+  exitWhenDone(server, { tasks, events, path });
+  log(`serving ${args.namespace}/${args.id} on ${path}, ready ${performance.now().toFixed(0)} ms after process start`);
+  report('ok');
+  preload();
+}
+
+/**
+ * Handlers that answer FailedPrecondition until the shim serves a container, then pass each call
+ * to that container's handlers.
+ */
+function deferred(def: grpc.ServiceDefinition, current: () => grpc.UntypedServiceImplementation | undefined): grpc.UntypedServiceImplementation {
+  const out: grpc.UntypedServiceImplementation = {};
+  const idle = { code: grpc.status.FAILED_PRECONDITION, details: 'this shim serves no container yet' };
+  for (const [name, method] of Object.entries(def)) {
+    out[name] = (call: { emit(e: 'error', err: unknown): void }, callback?: (err: unknown) => void) => {
+      const h = current();
+      if (h) return (h[name] as (...a: unknown[]) => unknown)(call, callback);
+      if (method.responseStream) call.emit('error', idle);
+      else callback?.(idle);
+    };
+  }
+  return out;
+}
+
+/**
+ * `berth-shim-runc-v2 -address A warm`: a shim that berthd starts ahead of need. It listens on
+ * `<state>/s/warm-<pid>` and serves berth.shim.v1.Warm until Adopt gives it a container; then it
+ * moves its socket to the container's group path and is the shim `start` would have made. Until
+ * then it exits when berthd goes away (its stdin, a pipe from berthd, ends).
+ */
+export async function serveWarm(args: ShimArgs): Promise<void> {
+  if (!args.address) throw new Error('a warm shim needs -address');
+  const warmPath = join(stateDir(), 's', `warm-${process.pid}`);
+  const reaper = common();
+  logFd = -1;
+  let serving: Serving | undefined;
+  let handlers: { task: grpc.UntypedServiceImplementation; events: grpc.UntypedServiceImplementation } | undefined;
+
+  const server = new grpc.Server(channelOptions);
+  const taskDef = serviceDefinition('containerd.task.v2.Task');
+  const eventsDef = serviceDefinition('berth.shim.v1.Events');
+  server.addService(taskDef, deferred(taskDef, () => handlers?.task));
+  server.addService(eventsDef, deferred(eventsDef, () => handlers?.events));
+  server.addService(serviceDefinition('berth.shim.v1.Warm'), {
+    Adopt: (call: grpc.ServerUnaryCall<{ namespace: string; id: string; bundle: string; options: Buffer }, object>, callback: grpc.sendUnaryData<object>) => {
+      const req = call.request;
+      if (serving) return callback({ code: grpc.status.FAILED_PRECONDITION, details: 'this shim serves a container already' });
+      try {
+        process.chdir(req.bundle);
+        const spec = JSON.parse(readFileSync(join(req.bundle, 'config.json'), 'utf8')) as { annotations?: Record<string, string> };
+        const path = socketPath(stateDir(), args.address, req.namespace, groupId(req.id, spec));
+        if (existsSync(path)) return callback({ code: grpc.status.FAILED_PRECONDITION, details: `group socket ${path} exists: use start` });
+        const optionsFile = join(req.bundle, bundleFiles.runtimeOptions);
+        if (req.options.length > 0) writeFileSync(optionsFile, req.options, { mode: 0o600 });
+        // a bound socket keeps working under a new name: connections follow the inode
+        renameSync(warmPath, path);
+        writeFileSync(join(req.bundle, bundleFiles.address), `unix://${path}`, { mode: 0o600 });
+        logFd = openSync(join(req.bundle, bundleFiles.shimLog), 'a', 0o600);
+        const events = new EventQueue(req.namespace);
+        const tasks = new TaskService(req.namespace, events, reaper);
+        serving = { tasks, events, path };
+        handlers = { task: args.debug ? traced(tasks.handlers()) : tasks.handlers(), events: events.handlers() };
+        exitWhenDone(server, serving);
+        process.stdin.destroy();
+        log(`adopted ${req.namespace}/${req.id}, serving on ${path}`);
+        callback(null, { address: `unix://${path}` });
+      } catch (err) {
+        callback({ code: grpc.status.INTERNAL, details: `adopt: ${(err as Error).message}` });
+      }
+    },
+  });
+  mkdirSync(join(stateDir(), 's'), { recursive: true, mode: 0o700 });
+  chmodSync(join(stateDir(), 's'), 0o700);
+  try {
+    await bind(server, warmPath);
+  } catch (err) {
+    report(`listen on ${warmPath}: ${(err as Error).message}`);
+    process.exit(1);
+  }
+  // berthd holds our stdin: when it goes away before adopting us, so do we
+  process.stdin.on('data', () => undefined);
+  process.stdin.on('error', () => undefined);
+  process.stdin.on('close', () => {
+    if (serving) return;
+    try {
+      unlinkSync(warmPath);
+    } catch {
+      // gone already
+    }
+    process.exit(0);
+  });
+  report(`ok ${warmPath}`);
+  preload();
 }

@@ -14,17 +14,20 @@ describe('tasks under faults', () => {
   let image: string;
   const ns = 'faults';
   const berth = (args: string[], input?: string) => b.berth(['-n', ns, ...args], { input });
+  /** The shim serving a task: the process whose cwd is the task's bundle. */
   const shimOf = (id: string) => {
+    const bundle = join(b.state, 'io.containerd.runtime.v2.task', ns, id);
     for (const p of readdirSync('/proc').filter((x) => /^\d+$/.test(x))) {
       try {
         const args = readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0');
-        if (args.includes(b.address) && args.includes(id) && args.some((a) => a.endsWith('shim/main.js'))) return Number(p);
+        if (args.includes(b.address) && args.some((a) => a.endsWith('shim/main.js')) && readlinkSync(`/proc/${p}/cwd`) === bundle) return Number(p);
       } catch {
         // gone
       }
     }
     return 0;
   };
+  const cmdline = (pid: number) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
   const mountsUnder = (dir: string) => readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.split(' ')[4]?.startsWith(dir));
 
   beforeAll(async () => {
@@ -61,6 +64,18 @@ describe('tasks under faults', () => {
     expect(berth(['containers', 'rm', 'victim']).code).toBe(0);
   }, 30_000);
 
+  it('a task create adopts the warm shim berthd keeps, and a new one waits for the next', async () => {
+    expect(berth(['run', '-d', '--null-io', image, 'warmed', 'sleep', '1000']).code).toBe(0);
+    expect(cmdline(shimOf('warmed'))).toContain('warm');
+    await sleep(500);
+    const waiting = readdirSync(join(b.state, 's')).filter((f) => f.startsWith('warm-'));
+    expect(waiting).toHaveLength(1);
+    expect(berth(['tasks', 'kill', '-s', 'SIGKILL', 'warmed']).code).toBe(0);
+    expect(berth(['tasks', 'wait', 'warmed']).stdout).toMatch(/137/);
+    expect(berth(['tasks', 'rm', 'warmed']).code).toBe(0);
+    expect(berth(['containers', 'rm', 'warmed']).code).toBe(0);
+  });
+
   it('--rm cleans up when the start fails', () => {
     const r = berth(['run', '--rm', image, 'broken', '/no/such/binary']);
     expect(r.code).not.toBe(0);
@@ -85,7 +100,11 @@ describe('tasks under faults', () => {
 
   it('200 run --rm cycles leave the daemon\'s fds, the state dir and the mounts as they were', () => {
     const fdCount = () => readdirSync(`/proc/${b.pid()}/fd`).length;
-    const stateFiles = () => readdirSync(b.state, { recursive: true }).map(String).sort();
+    // the one warm shim berthd keeps is a new process (and socket name) after every create
+    const stateFiles = () =>
+      readdirSync(b.state, { recursive: true })
+        .map((f) => String(f).replace(/warm-\d+$/, 'warm-N'))
+        .sort();
     berth(['run', '--rm', image, 'warm', 'true']);
     const before = { fds: fdCount(), state: stateFiles(), mounts: mountsUnder(b.dir).length };
     for (let i = 0; i < 200; i++) {

@@ -9,6 +9,7 @@ import { Mutex } from '../mutex.ts';
 import { Bundle } from './bundle.ts';
 import { resolveShimBinary } from './shim-binary.ts';
 import { ShimConnection, shimDelete, startShim, type DeleteResult, type ShimInvocation } from './shim.ts';
+import { WarmShims } from './warm.ts';
 
 /** What the runtime needs from a container record. */
 export interface ContainerForTask {
@@ -70,12 +71,20 @@ export class TaskManager {
   private readonly tasks = new Map<string, Internal>();
   private readonly shims = new Map<string, ShimConnection>();
   private readonly locks = new Map<string, Mutex>();
+  private readonly warm: WarmShims;
 
   constructor(
     private readonly settings: RuntimeSettings,
     private readonly exchange: Exchange,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.warm = new WarmShims(join(packageBin, 'berth-shim-runc-v2'), settings.state, settings.daemonAddress, log);
+  }
+
+  /** Starts the first warm shim (berth's own shim only), once the daemon is ready. */
+  prepareWarm(): void {
+    this.warm.refill();
+  }
 
   private key = (ns: string, id: string) => `${ns}/${id}`;
 
@@ -126,7 +135,9 @@ export class TaskManager {
       const inv = this.invocation(bundle, binary);
       let conn: ShimConnection | undefined;
       try {
-        const { address, protocol } = await startShim(inv, opts.options?.type_url ? opts.options : container.runtime.options);
+        const options = opts.options?.type_url ? opts.options : container.runtime.options;
+        const adopted = binary === this.warm.binary ? await this.warm.adopt(ns, container.id, bundle.path, options) : undefined;
+        const { address, protocol } = adopted ? { address: adopted, protocol: 'grpc' } : await startShim(inv, options);
         if (protocol !== 'grpc') throw unimplemented(`shim ${binary} speaks ${protocol}; berthd talks to shims over gRPC only`);
         await bundle.writeBootstrap(address, protocol, binary);
         conn = this.connection(address, ns);
@@ -302,6 +313,7 @@ export class TaskManager {
   }
 
   close(): void {
+    this.warm.close();
     for (const conn of this.shims.values()) conn.close();
     this.shims.clear();
   }

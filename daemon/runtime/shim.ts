@@ -47,7 +47,7 @@ function run(inv: ShimInvocation, args: string[], stdin: Uint8Array, timeoutMs: 
   });
 }
 
-const encodeAny = (any: AnyMessage | null | undefined) => {
+export const encodeAny = (any: AnyMessage | null | undefined) => {
   if (!any?.type_url) return new Uint8Array();
   const type = protoRoot().lookupType('google.protobuf.Any');
   return type.encode(type.create({ type_url: any.type_url, value: any.value })).finish();
