@@ -1,18 +1,5 @@
 import { Command, CommanderError, Option } from 'commander';
 import { version } from '../proto/version.ts';
-import { register as containers } from './commands/containers.ts';
-import { register as content } from './commands/content.ts';
-import { register as events } from './commands/events.ts';
-import { register as images } from './commands/images.ts';
-import { register as layers } from './commands/layers.ts';
-import { register as leases } from './commands/leases.ts';
-import { register as logs } from './commands/logs.ts';
-import { register as namespaces } from './commands/namespaces.ts';
-import { register as plugins } from './commands/plugins.ts';
-import { register as runCommand } from './commands/run.ts';
-import { register as snapshots } from './commands/snapshots.ts';
-import { register as tasks } from './commands/tasks.ts';
-import { register as versionCommand } from './commands/version.ts';
 import { Context } from './context.ts';
 import { debugDetails, describeError, ExitError } from './errors.ts';
 import { parseDuration } from './parse.ts';
@@ -20,8 +7,51 @@ import { parseDuration } from './parse.ts';
 export const defaultAddress = '/run/berth/berth.sock';
 export const defaultNamespace = 'default';
 
-/** The berth program: global flags (before the command, as with ctr) and every command group. */
-export function program(): { program: Command; ctx: Context } {
+type Register = (program: Command, ctx: Context) => void;
+
+// Each command group's module, in help order, under every name (and alias) that selects it.
+const commands: [names: string[], load: () => Promise<Register>][] = [
+  [['version'], async () => (await import('./commands/version.ts')).register],
+  [['plugins', 'plugin'], async () => (await import('./commands/plugins.ts')).register],
+  [['namespaces', 'ns', 'namespace'], async () => (await import('./commands/namespaces.ts')).register],
+  [['content'], async () => (await import('./commands/content.ts')).register],
+  [['snapshots', 'snapshot'], async () => (await import('./commands/snapshots.ts')).register],
+  [['images', 'image', 'i'], async () => (await import('./commands/images.ts')).register],
+  [['layer'], async () => (await import('./commands/layers.ts')).register],
+  [['leases', 'lease'], async () => (await import('./commands/leases.ts')).register],
+  [['events', 'event'], async () => (await import('./commands/events.ts')).register],
+  [['run'], async () => (await import('./commands/run.ts')).register],
+  [['containers', 'container', 'c'], async () => (await import('./commands/containers.ts')).register],
+  [['tasks', 'task', 't'], async () => (await import('./commands/tasks.ts')).register],
+  [['logs'], async () => (await import('./commands/logs.ts')).register],
+];
+
+/**
+ * The command group argv names, when it is certain: the first word after the global flags.
+ * Undefined (everything is registered then) for help, usage errors and anything unusual.
+ */
+export function selectedCommand(argv: readonly string[]): string | undefined {
+  for (let i = 2; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--debug') continue;
+    if (a === '-a' || a === '--address' || a === '-n' || a === '--namespace' || a === '--timeout') {
+      i++;
+      continue;
+    }
+    if (/^--(address|namespace|timeout)=/.test(a) || /^-[an]./.test(a)) continue;
+    // the version needs no command; help and anything else, all of them
+    if (a === '-v' || a === '--version') return 'version';
+    if (a.startsWith('-')) return undefined;
+    return a;
+  }
+  return undefined;
+}
+
+/**
+ * The berth program: global flags (before the command, as with ctr) and the command groups;
+ * with `only`, just the group of that name (commands are many modules: a command loads its own).
+ */
+export async function program(only?: string): Promise<{ program: Command; ctx: Context }> {
   const program = new Command('berth');
   const ctx = new Context(program);
   program
@@ -36,19 +66,9 @@ export function program(): { program: Command; ctx: Context } {
     .exitOverride()
     .configureOutput({ outputError: (text, write) => write(text.replace(/^error: /, 'berth: ')) })
     .showSuggestionAfterError(true);
-  versionCommand(program, ctx);
-  plugins(program, ctx);
-  namespaces(program, ctx);
-  content(program, ctx);
-  snapshots(program, ctx);
-  images(program, ctx);
-  layers(program, ctx);
-  leases(program, ctx);
-  events(program, ctx);
-  runCommand(program, ctx);
-  containers(program, ctx);
-  tasks(program, ctx);
-  logs(program, ctx);
+  const selected = only === undefined ? undefined : commands.find(([names]) => names.includes(only));
+  const registers = await Promise.all((selected ? [selected] : commands).map(([, load]) => load()));
+  for (const register of registers) register(program, ctx);
   return { program, ctx };
 }
 
@@ -57,7 +77,7 @@ export function program(): { program: Command; ctx: Context } {
  * the exit status: 0 on success, 1 when the command failed, 2 for a usage error.
  */
 export async function run(argv: string[]): Promise<number> {
-  const { program: cli, ctx } = program();
+  const { program: cli, ctx } = await program(selectedCommand(argv));
   try {
     await cli.parseAsync(argv);
     return 0;

@@ -1,5 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
-import { channelOptions, containerdService } from './api.ts';
+import { channelOptions, serviceClient } from './api.ts';
 import { fromGrpc } from './errors.ts';
 import type { ContentClient } from './gen/containerd/services/content/v1/Content.ts';
 import type { EventsClient } from './gen/containerd/services/events/v1/Events.ts';
@@ -55,7 +55,7 @@ export class BerthClient {
     const key = `${name}.${service}`;
     let client = this.services.get(key);
     if (!client) {
-      const Ctor = containerdService(name, service);
+      const Ctor = serviceClient(`containerd/services/${name}/v1`, `containerd.services.${name}.v1.${service}`);
       client = this.channel
         ? new Ctor(this.address, grpc.credentials.createInsecure(), { ...channelOptions, channelOverride: this.channel })
         : new Ctor(this.address, grpc.credentials.createInsecure(), channelOptions);

@@ -1,8 +1,11 @@
 // Regenerates the TypeScript types in proto/gen from every .proto under proto/.
 // Run with `node proto/generate.ts` (or `npm run gen`); any cwd works.
+// `node proto/generate.ts --descriptors DIR` instead writes one protobufjs JSON descriptor per
+// folder of .proto files into DIR, with the functions protobufjs would generate for its messages
+// (the build does it for dist/proto/descriptors; see api.ts).
 import { spawnSync } from 'node:child_process';
-import { readdirSync, rmSync } from 'node:fs';
-import { join, relative, sep } from 'node:path';
+import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative, resolve, sep } from 'node:path';
 import { genTypesArgs } from './load-options.ts';
 
 const protoRoot = import.meta.dirname;
@@ -30,6 +33,22 @@ const files = collect(protoRoot).sort();
 if (files.length === 0) {
   console.error(`generate: no .proto files under ${protoRoot}`);
   process.exit(1);
+}
+
+const at = process.argv.indexOf('--descriptors');
+if (at >= 0) {
+  const out = resolve(process.argv[at + 1] ?? join(repoRoot, 'dist', 'proto', 'descriptors'));
+  const { codegenFile, codegenModule, descriptorFile, loadDirRoot } = await import('./api.ts');
+  rmSync(out, { recursive: true, force: true });
+  mkdirSync(out, { recursive: true });
+  const dirs = [...new Set(files.map((f) => dirname(f)))];
+  for (const dir of dirs) {
+    const json = JSON.stringify(loadDirRoot(dir).toJSON());
+    writeFileSync(join(out, descriptorFile(dir)), json);
+    writeFileSync(join(out, codegenFile(dir)), codegenModule(json));
+  }
+  console.log(`generate: ${dirs.length} descriptors -> ${relative(repoRoot, out)}`);
+  process.exit(0);
 }
 
 rmSync(genDir, { recursive: true, force: true });

@@ -81,8 +81,8 @@ export function registerPull(images: Command, ctx: Context) {
 
 /** Calls the pull service, draws the progress, and ends with the result line and the summary. */
 async function run(ctx: Context, method: 'Pull' | 'Unpack', request: object, result: (last: PullProgress__Output) => string): Promise<void> {
-  const [c, { loadProtoDir, lookup, channelOptions }, grpcJs] = await Promise.all([ctx.client(), import('../../proto/api.ts'), import('@grpc/grpc-js')]);
-  const Ctor = lookup<grpc.ServiceClientConstructor>(loadProtoDir('berth/pull/v1'), 'berth.services.pull.v1.Pull');
+  const [c, { serviceClient, channelOptions }, grpcJs] = await Promise.all([ctx.client(), import('../../proto/api.ts'), import('@grpc/grpc-js')]);
+  const Ctor = serviceClient('berth/pull/v1', 'berth.services.pull.v1.Pull');
   const client = new Ctor(c.address, grpcJs.credentials.createInsecure(), channelOptions);
   const view = new ProgressView(Boolean(process.stdout.isTTY));
   let last: PullProgress__Output | undefined;

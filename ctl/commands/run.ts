@@ -1,4 +1,5 @@
 import { Option, type Command } from 'commander';
+import type { GetImageResponse__Output } from '../../proto/gen/containerd/services/images/v1/GetImageResponse.ts';
 import type { Context } from '../context.ts';
 import { ExitError } from '../errors.ts';
 import { containerFlags, defaultFifoDir, type ContainerFlags } from '../spec/flags.ts';
@@ -47,37 +48,37 @@ export function register(program: Command, ctx: Context) {
 }
 
 async function runContainer(ctx: Context, image: string, id: string, command: string[], flags: RunFlags): Promise<number> {
-  const [c, create, { ClientIO, normalizeLogUri }, { SignalRelay, startAndWait }] = await Promise.all([
-    ctx.client(),
+  // Images.Get goes out first, and the daemon answers while the rest of the command loads
+  const c = await ctx.client();
+  const imageRecord = c.unary<GetImageResponse__Output>(c.service('images', 'Images'), 'Get', { name: image });
+  imageRecord.catch(() => undefined);
+  const [create, { ClientIO, normalizeLogUri }, { SignalRelay, startAndWait }] = await Promise.all([
     import('../spec/create.ts'),
     import('../io/stdio.ts'),
     import('../io/session.ts'),
   ]);
   const relay = new SignalRelay();
   const tasks = c.service('tasks', 'Tasks');
-  let created = false;
+  let created: import('../spec/create.ts').CreatedContainer | undefined;
   let taskCreated = false;
   let io: import('../io/stdio.ts').ClientIO | undefined;
   try {
     const logUri = flags.logUri ? normalizeLogUri(flags.logUri) : undefined;
-    await create.createContainer(c, {
+    created = await create.startContainer(c, {
       id,
       image,
       args: command,
       flags,
       namespace: ctx.options.namespace,
       extraLabels: logUri ? { [logUriLabel]: logUri } : undefined,
+      imageRecord,
     });
-    created = true;
     relay.check();
     io = ClientIO.create({ id, terminal: Boolean(flags.tty), fifoDir: flags.fifoDir, logUri, nullIo: flags.nullIo });
-    const { mounts } = await c.unary<{ mounts: { type: string; source: string; options: string[] }[] }>(c.service('snapshots', 'Snapshots'), 'Mounts', {
-      snapshotter: flags.snapshotter,
-      key: id,
-    });
+    // the snapshot's mounts as Snapshots.Mounts gave them while the container was made
     await c.unary(tasks, 'Create', {
       container_id: id,
-      rootfs: mounts.map((m) => ({ type: m.type, source: m.source, target: '', options: m.options })),
+      rootfs: created.mounts.map((m) => ({ type: m.type, source: m.source, target: '', options: [...m.options] })),
       stdin: io.paths.stdin,
       stdout: io.paths.stdout,
       stderr: io.paths.stderr,
@@ -101,7 +102,8 @@ async function runContainer(ctx: Context, image: string, id: string, command: st
   } finally {
     relay.dispose();
     io?.close();
-    if (flags.rm && created) await create.deleteContainer(c, id).catch((err: Error) => process.stderr.write(`berth: removing container ${id}: ${err.message}\n`));
+    await created?.leaseReleased;
+    if (flags.rm && created) await create.deleteContainer(c, id, created.container).catch((err: Error) => process.stderr.write(`berth: removing container ${id}: ${err.message}\n`));
   }
 }
 

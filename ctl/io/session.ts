@@ -128,11 +128,14 @@ export async function startAndWait(c: BerthClient, target: ProcessTarget, io: Cl
     resize();
     process.stdout.on('resize', resize);
   }
+  let exited = false;
   io.start(() => {
-    c.unary(tasks, 'CloseIO', { ...ids, stdin: true }).catch(() => undefined);
+    // once the process has exited there is nobody to tell, and the daemon is busy deleting it
+    if (!exited) c.unary(tasks, 'CloseIO', { ...ids, stdin: true }).catch(() => undefined);
   });
   try {
     const res = await wait.result;
+    exited = true;
     await io.drain();
     return res.exit_status;
   } finally {

@@ -45,9 +45,14 @@ const descriptor = (i: Image__Output): OciDescriptor => ({
   annotations: i.target?.annotations ?? {},
 });
 
+/** Images.Get alone (callers may start it early and hand it to loadImage / startContainer). */
+export function getImage(c: BerthClient, name: string): Promise<GetImageResponse__Output> {
+  return c.unary<GetImageResponse__Output>(c.service('images', 'Images'), 'Get', { name });
+}
+
 /** Images.Get, then the image config for the platform (the host's unless given). */
-export async function loadImage(c: BerthClient, name: string, platform?: string): Promise<ImageInfo> {
-  const { image } = await c.unary<GetImageResponse__Output>(c.service('images', 'Images'), 'Get', { name });
+export async function loadImage(c: BerthClient, name: string, platform?: string, got?: Promise<GetImageResponse__Output>): Promise<ImageInfo> {
+  const { image } = await (got ?? getImage(c, name));
   if (!image) throw new Error(`image "${name}": not found`);
   const { read } = blobs(c);
   const want: Platform = platform ? parsePlatform(platform) : hostPlatform;
@@ -93,8 +98,8 @@ export async function ensureUnpacked(c: BerthClient, image: ImageInfo, snapshott
   } catch (err) {
     if (!isNotFound(err)) throw err;
   }
-  const [{ loadProtoDir, lookup, channelOptions }, grpcJs] = await Promise.all([import('../../proto/api.ts'), import('@grpc/grpc-js')]);
-  const Ctor = lookup<grpc.ServiceClientConstructor>(loadProtoDir('berth/pull/v1'), 'berth.services.pull.v1.Pull');
+  const [{ serviceClient, channelOptions }, grpcJs] = await Promise.all([import('../../proto/api.ts'), import('@grpc/grpc-js')]);
+  const Ctor = serviceClient('berth/pull/v1', 'berth.services.pull.v1.Pull');
   const client = new Ctor(c.address, grpcJs.credentials.createInsecure(), channelOptions);
   try {
     for await (const _ of c.stream(client, 'Unpack', { name: image.record.name, platform: platform ?? '', snapshotter }, { deadline: false })) {
@@ -127,6 +132,20 @@ export async function withReadOnlyMounts<T>(mounts: readonly Mount[], fn: (root:
       if (m.type === 'bind' || m.options.includes('bind') || m.options.includes('rbind')) return { ...m, options: [...m.options.filter((o) => o !== 'rw' && o !== 'ro'), 'ro'] };
       return m;
     });
+    const direct = ro.length === 1 ? directOverlay(ro[0]!) : undefined;
+    if (direct !== undefined) {
+      const native = await import('../../native/index.ts');
+      native.mount('overlay', dir, 'overlay', native.MS_RDONLY, direct);
+      try {
+        return await fn(dir);
+      } finally {
+        try {
+          native.umount2(dir);
+        } catch {
+          await unmountAll(dir);
+        }
+      }
+    }
     await mountAll(ro, dir);
     try {
       return await fn(dir);
@@ -140,6 +159,19 @@ export async function withReadOnlyMounts<T>(mounts: readonly Mount[], fn: (root:
       // still mounted or not empty: leave it rather than delete what is under it
     }
   }
+}
+
+/**
+ * The mount(2) data for a read-only overlay that needs nothing mount(8) does (no flag words
+ * among its options, short enough not to need relative lowerdirs), so that it is mounted
+ * directly instead of with two processes (mount, umount); undefined otherwise.
+ */
+function directOverlay(m: Mount): string | undefined {
+  if (m.type !== 'overlay' || m.source !== 'overlay') return undefined;
+  const options = m.options.filter((o) => o !== 'ro');
+  if (!options.every((o) => /^(lowerdir|upperdir|workdir|index|redirect_dir|metacopy|xino|nfs_export)=[^,]*$/.test(o) || o === 'userxattr')) return undefined;
+  const data = options.join(',');
+  return data.length < 3584 ? data : undefined;
 }
 
 /** containerd.runc.v1.Options with only binary_name (field 6), encoded by hand to keep the CLI light. */
@@ -170,28 +202,64 @@ export interface CreateOptions {
   namespace: string;
   /** extra container labels (e.g. berth's record of a log file) */
   extraLabels?: Record<string, string>;
+  /** Images.Get of `image`, if the caller has started it already */
+  imageRecord?: Promise<GetImageResponse__Output>;
 }
 
 /** Prepares the snapshot, generates the spec and creates the container; returns it. */
 export async function createContainer(c: BerthClient, o: CreateOptions): Promise<Container__Output> {
+  const { container, leaseReleased } = await startContainer(c, o);
+  await leaseReleased;
+  return container;
+}
+
+export interface CreatedContainer {
+  container: Container__Output;
+  /** the snapshot's mounts (what Tasks.Create takes as rootfs) */
+  mounts: Mount[];
+  /** the deletion of the lease the container was made under (never fails); await it before exiting */
+  leaseReleased: Promise<void>;
+}
+
+/**
+ * createContainer, for callers that go on to create the task: the snapshot's mounts are handed
+ * back, and the lease is deleted while the caller carries on.
+ */
+export async function startContainer(c: BerthClient, o: CreateOptions): Promise<CreatedContainer> {
   const { flags } = o;
   if (flags.runcBinary && flags.runtime !== defaultRuntime) throw new Error(`--runc-binary is only supported for the "${defaultRuntime}" runtime`);
   const { validateIdentifier } = await import('../../proto/identifiers.ts');
   validateIdentifier(o.id);
   const sf = specFlags(flags, o.args);
-  const image = await loadImage(c, o.image, flags.platform);
-  await ensureUnpacked(c, image, flags.snapshotter, flags.platform);
-
-  const lease = await createLease(c);
-  const md = c.metadata({ lease });
+  // the lease does not depend on the image: made while the image is read
+  const leased = createLease(c).then(
+    (id) => ({ id }),
+    (err: unknown) => ({ err }),
+  );
+  const release = async () => {
+    const l = await leased;
+    if ('id' in l) await c.unary(c.leases, 'Delete', { id: l.id }).catch(() => undefined);
+  };
+  let image: ImageInfo;
+  try {
+    image = await loadImage(c, o.image, flags.platform, o.imageRecord);
+    await ensureUnpacked(c, image, flags.snapshotter, flags.platform);
+  } catch (err) {
+    await release();
+    throw err;
+  }
+  const l = await leased;
+  if ('err' in l) throw l.err;
+  const md = c.metadata({ lease: l.id });
   const snapshots = c.service('snapshots', 'Snapshots');
   let prepared = false;
   try {
     await c.unary<PrepareSnapshotResponse__Output>(snapshots, 'Prepare', { snapshotter: flags.snapshotter, key: o.id, parent: image.chainId, labels: {} }, md);
     prepared = true;
-    const { mounts } = await c.unary<MountsResponse__Output>(snapshots, 'Mounts', { snapshotter: flags.snapshotter, key: o.id });
+    const { mounts: wire } = await c.unary<MountsResponse__Output>(snapshots, 'Mounts', { snapshotter: flags.snapshotter, key: o.id });
+    const mounts = wireMounts(wire);
     const input: SpecInput = { namespace: o.namespace, id: o.id, image: image.config, flags: sf };
-    const spec: Spec = await withReadOnlyMounts(wireMounts(mounts), (root) => buildSpec({ ...input, rootfs: root }));
+    const spec: Spec = await withReadOnlyMounts(mounts, (root) => buildSpec({ ...input, rootfs: root }));
 
     // labels from the image that containerd would refuse are left out (ctr warns and skips them)
     const labels: Record<string, string> = {};
@@ -213,12 +281,11 @@ export async function createContainer(c: BerthClient, o: CreateOptions): Promise
       extensions: {},
     };
     const res = await c.unary<{ container: Container__Output }>(c.service('containers', 'Containers'), 'Create', { container }, md);
-    return res.container;
+    return { container: res.container, mounts, leaseReleased: release() };
   } catch (err) {
     if (prepared) await c.unary(snapshots, 'Remove', { snapshotter: flags.snapshotter, key: o.id }).catch(() => undefined);
+    await release();
     throw err;
-  } finally {
-    await c.unary(c.leases, 'Delete', { id: lease }).catch(() => undefined);
   }
 }
 
@@ -229,10 +296,13 @@ export function containerSpec(container: Container__Output): Spec | undefined {
   return JSON.parse(Buffer.from(v).toString('utf8')) as Spec;
 }
 
-/** The snapshot and container of a record, removed in ctr's order (snapshot first). */
-export async function deleteContainer(c: BerthClient, id: string): Promise<void> {
+/**
+ * The snapshot and container of a record, removed in ctr's order (snapshot first). `known` is
+ * the record when the caller has it already (it saves a Containers.Get).
+ */
+export async function deleteContainer(c: BerthClient, id: string, known?: Pick<Container__Output, 'snapshotter' | 'snapshot_key'>): Promise<void> {
   const containers = c.service('containers', 'Containers');
-  const { container } = await c.unary<{ container: Container__Output }>(containers, 'Get', { id });
+  const container = known ?? (await c.unary<{ container: Container__Output }>(containers, 'Get', { id })).container;
   if (container.snapshot_key && container.snapshotter) {
     await c.unary(c.service('snapshots', 'Snapshots'), 'Remove', { snapshotter: container.snapshotter, key: container.snapshot_key }).catch((err) => {
       if (!isNotFound(err)) throw err;
