@@ -230,7 +230,15 @@ export async function serveWarm(args: ShimArgs): Promise<void> {
       }
     },
   });
-  mkdirSync(join(stateDir(), 's'), { recursive: true, mode: 0o700 });
+  // never recursive: a warm shim that outlives a daemon whose state dir is gone must not make it again
+  try {
+    mkdirSync(join(stateDir(), 's'), { mode: 0o700 });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {
+      report(`state dir: ${(err as Error).message}`);
+      process.exit(1);
+    }
+  }
   chmodSync(join(stateDir(), 's'), 0o700);
   try {
     await bind(server, warmPath);
