@@ -180,36 +180,42 @@ const serializer = (type: protobuf.Type) => (value: object) => {
 };
 const deserializer = (type: protobuf.Type) => (bytes: Buffer) => type.toObject(type.decode(bytes), loadOptions);
 
+/**
+ * A grpc-js service definition built straight from a protobufjs service, with the same message
+ * objects as loadProtoDir's (proto/load-options.ts), without proto-loader's descriptor objects.
+ */
+export function serviceDefinition(service: protobuf.Service, name: string): grpc.ServiceDefinition {
+  const def: Record<string, grpc.MethodDefinition<object, object>> = {};
+  for (const method of service.methodsArray) {
+    method.resolve();
+    const req = method.resolvedRequestType!;
+    const res = method.resolvedResponseType!;
+    def[method.name] = {
+      path: `/${name}/${method.name}`,
+      requestStream: !!method.requestStream,
+      responseStream: !!method.responseStream,
+      requestSerialize: serializer(req),
+      requestDeserialize: deserializer(req),
+      responseSerialize: serializer(res),
+      responseDeserialize: deserializer(res),
+      originalName: method.name.charAt(0).toLowerCase() + method.name.slice(1),
+    };
+  }
+  return def as grpc.ServiceDefinition;
+}
+
 const clientCtors = new Map<string, grpc.ServiceClientConstructor>();
 
 /**
  * A client constructor for a service (e.g. 'containerd.services.tasks.v1.Tasks' in
- * 'containerd/services/tasks/v1'), with the same message objects as loadProtoDir's, but built
- * straight from protobufjs (from the build's JSON descriptors when there are some) without
- * proto-loader's descriptor objects, which only servers' reflection would use.
+ * 'containerd/services/tasks/v1'), built from protobufjs (from the build's JSON descriptors when
+ * there are some) with {@link serviceDefinition}.
  */
 export function serviceClient(relDir: string, name: string): grpc.ServiceClientConstructor {
   const key = `${relDir}:${name}`;
   let ctor = clientCtors.get(key);
   if (!ctor) {
-    const service = dirRoot(relDir).lookupService(name);
-    const def: Record<string, grpc.MethodDefinition<object, object>> = {};
-    for (const method of service.methodsArray) {
-      method.resolve();
-      const req = method.resolvedRequestType!;
-      const res = method.resolvedResponseType!;
-      def[method.name] = {
-        path: `/${name}/${method.name}`,
-        requestStream: !!method.requestStream,
-        responseStream: !!method.responseStream,
-        requestSerialize: serializer(req),
-        requestDeserialize: deserializer(req),
-        responseSerialize: serializer(res),
-        responseDeserialize: deserializer(res),
-        originalName: method.name.charAt(0).toLowerCase() + method.name.slice(1),
-      };
-    }
-    ctor = grpc.makeClientConstructor(def as grpc.ServiceDefinition, name);
+    ctor = grpc.makeClientConstructor(serviceDefinition(dirRoot(relDir).lookupService(name), name), name);
     clientCtors.set(key, ctor);
   }
   return ctor;

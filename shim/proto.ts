@@ -6,7 +6,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import protobuf from 'protobufjs';
 import { join } from 'node:path';
-import { protoDir } from '../proto/api.ts';
+import { protoDir, serviceDefinition as definitionOf } from '../proto/api.ts';
 import type { AnyMessage } from '../proto/any.ts';
 import { invalidArgument } from '../proto/errors.ts';
 import { loadOptions } from '../proto/load-options.ts';
@@ -33,31 +33,11 @@ function shimRoot(): protobuf.Root {
   return r;
 }
 
-// the same object shapes as proto-loader with proto/load-options.ts produces for the daemon
 const toObjectOptions: protobuf.IConversionOptions = { ...loadOptions };
-
-const serializer = (type: protobuf.Type) => (value: object) => Buffer.from(type.encode(type.fromObject(value)).finish());
-const deserializer = (type: protobuf.Type) => (bytes: Buffer) => type.toObject(type.decode(bytes), toObjectOptions);
 
 /** A grpc-js service definition for a service of the shim's files, e.g. containerd.task.v2.Task. */
 export function serviceDefinition(name: string): grpc.ServiceDefinition {
-  const service = shimRoot().lookupService(name);
-  const def: Record<string, grpc.MethodDefinition<object, object>> = {};
-  for (const method of service.methodsArray) {
-    method.resolve();
-    const req = method.resolvedRequestType!;
-    const res = method.resolvedResponseType!;
-    def[method.name] = {
-      path: `/${name}/${method.name}`,
-      requestStream: !!method.requestStream,
-      responseStream: !!method.responseStream,
-      requestSerialize: serializer(req),
-      requestDeserialize: deserializer(req),
-      responseSerialize: serializer(res),
-      responseDeserialize: deserializer(res),
-    };
-  }
-  return def as grpc.ServiceDefinition;
+  return definitionOf(shimRoot().lookupService(name), name);
 }
 
 /** Packs a message as an Any with containerd's bare type URL (e.g. containerd.events.TaskExit). */

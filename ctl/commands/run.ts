@@ -52,7 +52,7 @@ async function runContainer(ctx: Context, image: string, id: string, command: st
   const c = await ctx.client();
   const imageRecord = c.unary<GetImageResponse__Output>(c.service('images', 'Images'), 'Get', { name: image });
   imageRecord.catch(() => undefined);
-  const [create, { ClientIO, normalizeLogUri }, { SignalRelay, startAndWait }] = await Promise.all([
+  const [create, { ClientIO, normalizeLogUri }, { SignalRelay }] = await Promise.all([
     import('../spec/create.ts'),
     import('../io/stdio.ts'),
     import('../io/session.ts'),
@@ -60,7 +60,6 @@ async function runContainer(ctx: Context, image: string, id: string, command: st
   const relay = new SignalRelay();
   const tasks = c.service('tasks', 'Tasks');
   let created: import('../spec/create.ts').CreatedContainer | undefined;
-  let taskCreated = false;
   let io: import('../io/stdio.ts').ClientIO | undefined;
   try {
     const logUri = flags.logUri ? normalizeLogUri(flags.logUri) : undefined;
@@ -84,8 +83,31 @@ async function runContainer(ctx: Context, image: string, id: string, command: st
       stderr: io.paths.stderr,
       terminal: io.paths.terminal,
     });
-    taskCreated = true;
-    if (flags.detach) {
+    return await runCreatedTask(c, id, io, relay, Boolean(flags.detach));
+  } finally {
+    relay.dispose();
+    io?.close();
+    await created?.leaseReleased;
+    if (flags.rm && created) await create.deleteContainer(c, id, created.container).catch((err: Error) => process.stderr.write(`berth: removing container ${id}: ${err.message}\n`));
+  }
+}
+
+/**
+ * After Tasks.Create: starts the task, then leaves it running (`detach`, resolving 0) or runs it
+ * to its end and deletes it (resolving its exit status). A task that a failure or ^C leaves
+ * behind is killed and deleted.
+ */
+export async function runCreatedTask(
+  c: import('../../proto/client.ts').BerthClient,
+  id: string,
+  io: import('../io/stdio.ts').ClientIO,
+  relay: import('../io/session.ts').SignalRelay,
+  detach: boolean,
+): Promise<number> {
+  const { startAndWait } = await import('../io/session.ts');
+  const tasks = c.service('tasks', 'Tasks');
+  try {
+    if (detach) {
       relay.check();
       await c.unary(tasks, 'Start', { container_id: id, exec_id: '' });
       io.release();
@@ -93,17 +115,10 @@ async function runContainer(ctx: Context, image: string, id: string, command: st
     }
     const code = await startAndWait(c, { containerId: id, execId: '' }, io, relay);
     await c.unary(tasks, 'Delete', { container_id: id });
-    taskCreated = false;
     return code;
   } catch (err) {
-    // a task left behind by a failure (or ^C before it started) is killed and deleted
-    if (taskCreated) await killAndDelete(c, id);
+    await killAndDelete(c, id);
     throw err;
-  } finally {
-    relay.dispose();
-    io?.close();
-    await created?.leaseReleased;
-    if (flags.rm && created) await create.deleteContainer(c, id, created.container).catch((err: Error) => process.stderr.write(`berth: removing container ${id}: ${err.message}\n`));
   }
 }
 

@@ -4,7 +4,7 @@ import type { Container__Output } from '../../proto/gen/containerd/services/cont
 import type { Context } from '../context.ts';
 import { ExitError, forEachTarget } from '../errors.ts';
 import { formatFlag, listFlags, out, printJson, printList, table, type Format, type ListFlags } from '../output.ts';
-import { fifoDirOption, killAndDelete, processPaths, removeStdio } from './run.ts';
+import { fifoDirOption, killAndDelete, processPaths, removeStdio, runCreatedTask } from './run.ts';
 
 interface TaskProcess {
   id: string;
@@ -39,7 +39,7 @@ function positiveInt(what: string) {
 
 /** Creates the task of a container with stdio as `ctr tasks start` does, and runs it to its end. */
 async function startTask(ctx: Context, id: string, flags: { detach?: boolean; nullIo?: boolean; logUri?: string; fifoDir: string }): Promise<number> {
-  const [c, { containerSpec }, { ClientIO, normalizeLogUri }, { SignalRelay, startAndWait }] = await Promise.all([
+  const [c, { containerSpec }, { ClientIO, normalizeLogUri }, { SignalRelay }] = await Promise.all([
     ctx.client(),
     import('../spec/create.ts'),
     import('../io/stdio.ts'),
@@ -50,7 +50,6 @@ async function startTask(ctx: Context, id: string, flags: { detach?: boolean; nu
   const relay = new SignalRelay();
   const tasks = tasksOf(c);
   let io: import('../io/stdio.ts').ClientIO | undefined;
-  let created = false;
   try {
     const logUri = flags.logUri ? normalizeLogUri(flags.logUri) : undefined;
     io = ClientIO.create({ id, terminal, fifoDir: flags.fifoDir, logUri, nullIo: flags.nullIo });
@@ -63,20 +62,7 @@ async function startTask(ctx: Context, id: string, flags: { detach?: boolean; nu
       rootfs = mounts.map((m) => ({ type: m.type, source: m.source, target: '', options: m.options }));
     }
     await c.unary(tasks, 'Create', { container_id: id, rootfs, stdin: io.paths.stdin, stdout: io.paths.stdout, stderr: io.paths.stderr, terminal: io.paths.terminal });
-    created = true;
-    if (flags.detach) {
-      relay.check();
-      await c.unary(tasks, 'Start', { container_id: id, exec_id: '' });
-      io.release();
-      return 0;
-    }
-    const code = await startAndWait(c, { containerId: id, execId: '' }, io, relay);
-    await c.unary(tasks, 'Delete', { container_id: id });
-    created = false;
-    return code;
-  } catch (err) {
-    if (created && !flags.detach) await killAndDelete(c, id);
-    throw err;
+    return await runCreatedTask(c, id, io, relay, Boolean(flags.detach));
   } finally {
     relay.dispose();
     io?.close();
