@@ -1,4 +1,26 @@
-import { status as GrpcStatus, Metadata, type ServiceError } from '@grpc/grpc-js';
+import type { ServiceError } from '@grpc/grpc-js';
+
+// gRPC status codes (fixed by the gRPC spec). Spelled out rather than imported so that processes
+// that only need BerthError (the unpack child, the shim's helpers) do not load grpc-js.
+const GrpcStatus = {
+  CANCELLED: 1,
+  UNKNOWN: 2,
+  INVALID_ARGUMENT: 3,
+  DEADLINE_EXCEEDED: 4,
+  NOT_FOUND: 5,
+  ALREADY_EXISTS: 6,
+  PERMISSION_DENIED: 7,
+  RESOURCE_EXHAUSTED: 8,
+  FAILED_PRECONDITION: 9,
+  ABORTED: 10,
+  OUT_OF_RANGE: 11,
+  UNIMPLEMENTED: 12,
+  INTERNAL: 13,
+  UNAVAILABLE: 14,
+  DATA_LOSS: 15,
+  UNAUTHENTICATED: 16,
+} as const;
+type GrpcStatus = (typeof GrpcStatus)[keyof typeof GrpcStatus];
 
 /**
  * The closed set of error classes berth uses everywhere. Each maps to exactly one gRPC status
@@ -74,15 +96,15 @@ export function isCode(err: unknown, code: ErrorCode): boolean {
 }
 
 /** Server side: turn anything thrown by a store into a gRPC status for the wire. */
-export function toGrpc(err: unknown): Partial<ServiceError> & { code: GrpcStatus; details: string } {
+export function toGrpc(err: unknown): { code: number; details: string } {
   if (err instanceof BerthError) {
     const suffix = suffixes[err.code];
     const details = suffix && !err.message.endsWith(suffix) ? `${err.message}: ${suffix}` : err.message;
-    return { code: grpcCodes[err.code], details, metadata: new Metadata() };
+    return { code: grpcCodes[err.code], details };
   }
-  if (isServiceError(err)) return { code: err.code, details: err.details, metadata: new Metadata() };
+  if (isServiceError(err)) return { code: err.code, details: err.details };
   const message = err instanceof Error ? err.message : String(err);
-  return { code: GrpcStatus.UNKNOWN, details: message, metadata: new Metadata() };
+  return { code: GrpcStatus.UNKNOWN, details: message };
 }
 
 /** Client side: turn a gRPC error back into a BerthError with the class suffix removed. */

@@ -268,6 +268,11 @@ describe('pulls through a proxy: slow layers, cancellation, kill -9 and resume',
   const two = customImage([tar([d('base/'), f('base/file', 'base\n')]), tar([d('slow/'), f('slow/random', randomBytes(4 << 20))])]);
   const slowLayer = two.layers[1]!;
   const delayMs = 1500;
+  // a layer the proxy sends in two parts: a small first file, then (once released) the rest
+  const streamedRandom = randomBytes(6 << 20);
+  const streamed = customImage([tar([d('s/'), f('s/first', 'the first file of the layer\n'), f('s/random', streamedRandom)])]);
+  const streamedLayer = streamed.layers[0]!;
+  const heldBack = { sent: 0, released: false, release: () => void (heldBack.released = true) };
 
   beforeAll(async () => {
     reg = await startRegistry();
@@ -276,12 +281,27 @@ describe('pulls through a proxy: slow layers, cancellation, kill -9 and resume',
     try {
       await pushImage(client, parseReference(`${reg.host}/pull/big:v1`), big);
       await pushImage(client, parseReference(`${reg.host}/pull/two:v1`), two);
+      await pushImage(client, parseReference(`${reg.host}/pull/streamed:v1`), streamed);
     } finally {
       client.close();
     }
     proxy = createServer((req, res) => {
       const isBig = req.url?.endsWith(`/blobs/${bigLayer.digest}`) && req.method === 'GET';
       if (isBig) ranges.push(String(req.headers.range ?? ''));
+      if (req.url?.endsWith(`/blobs/${streamedLayer.digest}`) && req.method === 'GET') {
+        return void request(`${reg.url}${req.url}`, { headers: req.headers }, (ur) => {
+          res.writeHead(ur.statusCode ?? 502, ur.headers);
+          const parts: Buffer[] = [];
+          ur.on('data', (c: Buffer) => parts.push(c));
+          ur.on('end', () => {
+            const all = Buffer.concat(parts);
+            const first = heldBack.released ? all.length : 64 << 10;
+            res.write(all.subarray(0, first));
+            heldBack.sent = first;
+            heldBack.release = () => void res.end(all.subarray(first));
+          });
+        }).end();
+      }
       if (req.url?.endsWith(`/blobs/${slowLayer.digest}`)) {
         const forward = () => req.pipe(request(`${reg.url}${req.url}`, { method: req.method, headers: req.headers }, (ur) => (res.writeHead(ur.statusCode ?? 502, ur.headers), ur.pipe(res))));
         return void setTimeout(forward, delayMs);
@@ -329,6 +349,41 @@ describe('pulls through a proxy: slow layers, cancellation, kill -9 and resume',
     expect(at(`layer-${two.layers[0]!.digest} unpacked`)).toBeGreaterThan(0);
     expect(at(`layer-${two.layers[0]!.digest} unpacked`)).toBeLessThan(at(`layer-${slowLayer.digest} done`));
     expect(at(`layer-${slowLayer.digest} unpacked`)).toBeGreaterThan(at(`layer-${slowLayer.digest} done`));
+  });
+
+  it('applies a layer as its bytes arrive: files are in the snapshot before the download ends, committed only after', async () => {
+    const pull = berthAsync(daemon, ['-n', 'streamed', 'images', 'pull', '--plain-http', `${proxyHost}/pull/streamed:v1`]);
+    const c = daemon.client('streamed');
+    const svc = c.service('snapshots', 'Snapshots');
+    const chain = diffIdsOf(streamed)[0]!;
+    try {
+      // the proxy holds the rest back; the active snapshot already shows the first file
+      let first = '';
+      for (let i = 0; i < 100 && first === ''; i++) {
+        await sleep(100);
+        const infos: { name: string }[] = [];
+        for await (const page of c.stream<{ info: { name: string }[] }>(svc, 'List', { snapshotter: 'overlayfs', filters: [] })) infos.push(...page.info);
+        const active = infos.find((s) => s.name.endsWith(` ${chain}`));
+        if (!active) continue;
+        const { mounts } = await c.unary<{ mounts: Mount[] }>(svc, 'Mounts', { snapshotter: 'overlayfs', key: active.name });
+        const dir = mounts[0]!.type === 'bind' ? mounts[0]!.source : mounts[0]!.options.find((o) => o.startsWith('upperdir='))!.slice('upperdir='.length);
+        try {
+          first = readFileSync(join(dir, 's/first'), 'utf8');
+        } catch {
+          first = '';
+        }
+      }
+      expect(heldBack.sent).toBeGreaterThan(0);
+      expect(first).toBe('the first file of the layer\n');
+      expect(await hasSnapshot(c, chain)).toBe(false);
+    } finally {
+      heldBack.release();
+    }
+    const r = await pull.done;
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(await hasSnapshot(c, chain)).toBe(true);
+    expect(await withView(c, daemon.dir, chain, (root) => readFileSync(join(root, 's/random')).equals(streamedRandom))).toBe(true);
   });
 
   it('^C of the client cancels the pull in the daemon: no image, no snapshot, lease gone', async () => {

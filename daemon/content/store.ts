@@ -383,6 +383,11 @@ export class Writer {
     return { ref: this.ref, offset: this.offset, total: this.record.total, expected: '', startedAt: this.record.startedAt, updatedAt: Date.now() };
   }
 
+  /** The file that holds the bytes written so far (the blob itself while the writer shares it). */
+  bytesPath(): string {
+    return this.record.shared ? this.store.blobPath(this.record.shared.digest) : this.dataPath;
+  }
+
   digest(): string {
     if (this.record.shared) return this.record.shared.digest;
     return `sha256:${this.hash.copy().digest('hex')}`;

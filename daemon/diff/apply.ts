@@ -168,7 +168,8 @@ async function unpack(opts: ApplyOptions): Promise<Applied> {
     child.once('close', (c, s) => resolve([c, s]));
   });
   clearTimeout(exitTimer);
-  if (typeof opts.blob === 'string') (source as ReturnType<typeof createReadStream>).destroy();
+  // a child that stopped early leaves the source unread; it is consumed either way
+  source.destroy();
   if (readError) throw new BerthError('Unknown', `reading layer: ${readError.message}`);
   const line = stdout.trim().split('\n').pop() ?? '';
   let out: (UnpackResult & Partial<UnpackFailure>) | undefined;

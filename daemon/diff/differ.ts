@@ -1,5 +1,6 @@
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
+import type { Readable } from 'node:stream';
 import { mountAll, unmountAll, type Mount } from '../../native/mount.ts';
 import { BerthError, invalidArgument } from '../../proto/errors.ts';
 import type { ContentStore } from '../content/store.ts';
@@ -31,13 +32,17 @@ export class WalkingDiffer {
     private readonly tmpRoot: string,
   ) {}
 
-  async apply(ns: string, desc: { media_type: string; digest: string }, mounts: readonly Mount[]): Promise<Descriptor> {
+  /**
+   * Applies the blob desc names, from the content store, or from `source` when given (the pull
+   * streams a layer while it downloads; the caller then checks the blob before keeping the result).
+   */
+  async apply(ns: string, desc: { media_type: string; digest: string }, mounts: readonly Mount[], source?: Readable): Promise<Descriptor> {
     compressionOf(desc.media_type); // unsupported media types fail before any work
     if (mounts.length === 0) throw invalidArgument('mounts are required to apply a layer');
-    const blob = await this.store.reader(ns, desc.digest);
+    const blob = source ?? (await this.store.reader(ns, desc.digest)).path;
     const upper = overlayUpperdir(mounts);
     const parents = upper !== undefined ? (layersOf(mounts)?.slice(1) ?? []).filter((d) => d.startsWith('/')) : [];
-    const run = (root: string, mode: 'plain' | 'overlay') => applyLayer({ root, mode, mediaType: desc.media_type, blob: blob.path, parents });
+    const run = (root: string, mode: 'plain' | 'overlay') => applyLayer({ root, mode, mediaType: desc.media_type, blob, parents });
     const applied = upper !== undefined ? await run(upper, 'overlay') : await this.withMounts(mounts, (root) => run(root, 'plain'));
     return { media_type: mediaTypes.ociLayer, digest: applied.diffID, size: applied.size };
   }

@@ -10,14 +10,16 @@ import { userPass, type CredentialsFor } from '../registry/auth.ts';
 import { RegistryClient } from '../registry/client.ts';
 import { parseReference, type Reference } from '../registry/reference.ts';
 import type { SnapshotStore } from '../snapshots/store.ts';
+import { BlobFeed } from './feed.ts';
 
 /**
  * Server-side pull, as containerd's client does it (reference/containerd-api.md §4.1), in the
  * daemon: under an expiring lease, resolve the reference, fetch the index / manifest / config and
  * layers (at most N blob downloads at a time, each streamed into a content ingest and resumed
  * from the ingest's offset with a Range request), label the blobs as ctr does, name the image,
- * and unpack the layers into snapshots while the rest downloads (layer i is applied as soon as
- * layer i-1 is applied and layer i is verified).
+ * and unpack the layers into snapshots while the rest downloads: layer i is applied as soon as
+ * layer i-1 is, reading layer i's bytes as they arrive when it is still downloading, and its
+ * snapshot is committed only once the blob is verified (else it is removed).
  */
 export type PullStatus = 'resolving' | 'resolved' | 'waiting' | 'downloading' | 'done' | 'exists' | 'unpacking' | 'unpacked';
 
@@ -85,6 +87,14 @@ export function refKey(d: OciDescriptor): string {
   if (/layer|rootfs\.diff|tar/.test(mt)) return `layer-${d.digest}`;
   return `unknown-${d.digest}`;
 }
+
+/** Settles once: how a layer's bytes can be read early (a feed), or undefined: from the store once fetched. */
+function layerSource() {
+  let settle!: (feed: BlobFeed | undefined) => void;
+  const ready = new Promise<BlobFeed | undefined>((resolve) => (settle = resolve));
+  return { ready, settle };
+}
+type LayerSource = ReturnType<typeof layerSource>;
 
 const randomKey = () => `${process.hrtime.bigint() % 1_000_000_000n}-${randomBytes(3).toString('base64url')}`;
 
@@ -169,11 +179,12 @@ export class Puller {
        * has it. Layers count against the download limit; small JSON (which the walk and the
        * unpack wait for) does not.
        */
-      const fetchBlob = async (d: OciDescriptor, bytes?: Buffer, small = false): Promise<'done' | 'exists'> => {
+      const fetchBlob = async (d: OciDescriptor, bytes?: Buffer, small = false, early?: LayerSource): Promise<'done' | 'exists'> => {
         const key = refKey(d);
         const event = (status: PullStatus, offset: number) => emit({ ref: key, digest: d.digest, mediaType: d.mediaType, status, offset, total: d.size });
         event('waiting', 0);
         const run = small ? <T>(fn: () => Promise<T>) => fn() : limit;
+        let feed: BlobFeed | undefined;
         const outcome = await run(async () => {
           checkAborted(signal);
           const w = await this.openWriter(ns, key, d, lease, signal);
@@ -184,6 +195,10 @@ export class Puller {
               await w.truncate();
               offset = 0;
             }
+            if (early) {
+              feed = new BlobFeed(w.bytesPath(), offset);
+              early.settle(feed);
+            }
             if (offset < d.size) {
               event('downloading', offset);
               if (bytes) {
@@ -193,6 +208,7 @@ export class Puller {
                 let last = Date.now();
                 for await (const chunk of blob.body) {
                   await w.write(chunk as Buffer);
+                  feed?.wrote(w.offset);
                   if (Date.now() - last >= progressEveryMs) {
                     last = Date.now();
                     event('downloading', w.offset);
@@ -208,10 +224,18 @@ export class Puller {
               await content.abort(ns, key).catch(() => undefined);
               throw new BerthError('DataLoss', `${key}: ${(err as Error).message}`);
             }
+            feed?.complete();
             return 'done' as const;
           } finally {
             await w.close();
           }
+        }).catch((err: Error) => {
+          feed?.fail(err);
+          throw err;
+        }).finally(() => {
+          // a feed that did not complete (e.g. another writer committed the blob first) is not read
+          feed?.fail(new BerthError('Aborted', `${key} was not written by this pull`));
+          early?.settle(undefined);
         });
         await labelSource(d);
         event(outcome, d.size);
@@ -252,12 +276,13 @@ export class Puller {
         const layers = doc.layers ?? [];
         const labels = childGcLabels([doc.config, ...layers]);
         await content.update(ns, d.digest, labels, Object.keys(labels).map((k) => `labels.${k}`));
-        const layerDone = layers.map((l) => fetchBlob(l));
+        const early = layers.map(() => layerSource());
+        const layerDone = layers.map((l, i) => fetchBlob(l, undefined, false, early[i]));
         // the pipeline below reports its own failure; these must not be unhandled meanwhile
         for (const p of layerDone) p.catch(() => undefined);
         const configBytes = await fetchJson(doc.config);
         if (unpack) {
-          const u = this.unpackLayers(ns, snName, doc.config, configBytes, layers, layerDone, lease, signal, emit);
+          const u = this.unpackLayers(ns, snName, doc.config, configBytes, layers, layerDone, early, lease, signal, emit);
           u.catch(() => inner.abort());
           unpacks.push(u);
         }
@@ -315,6 +340,8 @@ export class Puller {
     configBytes: Buffer,
     layers: OciDescriptor[],
     ready: Promise<unknown>[],
+    /** where layers still downloading can be read early; none: each is read once fetched */
+    early: LayerSource[] | undefined,
     lease: string,
     signal: AbortSignal,
     emit: (e: PullEvent) => void,
@@ -323,9 +350,15 @@ export class Puller {
     if (diffs.length !== layers.length) throw new BerthError('FailedPrecondition', `config ${config.digest} lists ${diffs.length} diff IDs for ${layers.length} layers`);
     const chains = chainIds(diffs);
     for (const [i, layer] of layers.entries()) {
-      await ready[i];
+      // the download has started (bytes can be followed) or is over
+      const fetched = ready[i]!.then(() => undefined);
+      const feed = await (early ? Promise.race([early[i]!.ready, fetched]) : fetched);
       checkAborted(signal);
-      await this.unpackLayer(ns, snName, layer, diffs[i]!, chains[i]!, chains[i - 1] ?? '', lease, signal, emit);
+      try {
+        await this.unpackLayer(ns, snName, layer, diffs[i]!, chains[i]!, chains[i - 1] ?? '', lease, signal, emit, { feed, fetched: ready[i]! });
+      } finally {
+        feed?.release();
+      }
     }
     const top = chains.at(-1) ?? '';
     if (top) {
@@ -346,6 +379,7 @@ export class Puller {
     lease: string | undefined,
     signal: AbortSignal | undefined,
     emit: (e: PullEvent) => void,
+    download?: { feed: BlobFeed | undefined; fetched: Promise<unknown> },
   ): Promise<void> {
     const sn = this.snapshotter(snName);
     const event = (status: PullStatus) => emit({ ref: refKey(layer), digest: layer.digest, mediaType: layer.mediaType, status, offset: layer.size, total: layer.size });
@@ -354,11 +388,25 @@ export class Puller {
       () => false,
     );
     if (!exists) {
-      event('unpacking');
+      // while the layer still downloads, 'unpacking' is told once the download is done
+      const fetched = download?.fetched ?? Promise.resolve();
+      void fetched.then(() => event('unpacking'), () => undefined);
       const key = `extract-${randomKey()} ${chain}`;
       const mounts = await sn.prepare(ns, key, parent, {}, lease);
       try {
-        const applied = await this.deps.differ.apply(ns, { media_type: layer.mediaType, digest: layer.digest }, mounts);
+        const desc = { media_type: layer.mediaType, digest: layer.digest };
+        let applied;
+        try {
+          applied = await this.deps.differ.apply(ns, desc, mounts, download?.feed?.stream());
+        } catch (err) {
+          // a failed download is the error to report; a feed cut short by another writer
+          // that committed the blob first is applied again from the store
+          await fetched;
+          if (!download?.feed?.failed) throw err;
+          applied = await this.deps.differ.apply(ns, desc, mounts);
+        }
+        // only bytes whose digest was verified are kept
+        await fetched;
         if (applied.digest !== diffID) {
           throw new BerthError('DataLoss', `layer ${layer.digest} unpacks to ${applied.digest}, but the image config says its diff ID is ${diffID}`);
         }
@@ -403,7 +451,7 @@ export class Puller {
     const lease = (await leases.create(ns, '', { [expireLabel]: new Date(Date.now() + leaseLifetimeMs).toISOString() })).id;
     try {
       const signal = opts.signal ?? new AbortController().signal;
-      return await this.unpackLayers(ns, snName, m.config, configBytes, m.layers, m.layers.map(() => Promise.resolve()), lease, signal, opts.progress ?? (() => undefined));
+      return await this.unpackLayers(ns, snName, m.config, configBytes, m.layers, m.layers.map(() => Promise.resolve()), undefined, lease, signal, opts.progress ?? (() => undefined));
     } finally {
       await leases.delete(ns, lease).catch(() => undefined);
     }
