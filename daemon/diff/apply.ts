@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createReadStream, existsSync, promises as fsp, type BigIntStats } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -138,9 +138,8 @@ async function emptyAgain(before: EmptyTarget): Promise<void> {
 async function unpack(opts: ApplyOptions): Promise<Applied> {
   const parents = opts.mode === 'overlay' ? (opts.parents ?? []) : [];
   const args: UnpackArgs = { root: opts.root, mode: opts.mode, compression: compressionOf(opts.mediaType), askParents: parents.length > 0 };
-  const child = spawn(process.execPath, [`--max-old-space-size=${childHeapMB}`, childEntry(), JSON.stringify(args)], {
-    stdio: ['pipe', 'pipe', 'pipe', ...(parents.length > 0 ? (['pipe', 'pipe'] as const) : [])],
-  });
+  const child = takeChild();
+  child.stdin!.write(`${JSON.stringify(args)}\n`);
   if (parents.length > 0) answerParents(child.stdio[3] as Readable, child.stdio[4] as Writable, parents, () => child.kill('SIGKILL'));
   if (child.pid !== undefined) opts.onSpawn?.(child.pid);
   let stdout = '';
@@ -148,21 +147,21 @@ async function unpack(opts: ApplyOptions): Promise<Applied> {
   // The child's last act is one result line; one that then fails to exit is killed, and its
   // result still stands (everything it applied was written with synchronous calls).
   let exitTimer: NodeJS.Timeout | undefined;
-  child.stdout.on('data', (d: Buffer) => {
+  child.stdout!.on('data', (d: Buffer) => {
     stdout = (stdout + d.toString()).slice(-maxOutput);
     if (!exitTimer && stdout.endsWith('\n')) exitTimer = setTimeout(() => child.kill('SIGKILL'), exitGraceMs);
   });
-  child.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-maxOutput)));
+  child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-maxOutput)));
   // The child may stop reading early (a refused entry): that is its answer, not ours.
-  child.stdin.on('error', () => undefined);
+  child.stdin!.on('error', () => undefined);
   const source = typeof opts.blob === 'string' ? createReadStream(opts.blob, { highWaterMark: 1 << 20 }) : opts.blob;
   let readError: Error | undefined;
   source.on('error', (err: Error) => {
-    child.stdin.destroy();
+    child.stdin!.destroy();
     child.kill('SIGKILL');
     readError ??= err;
   });
-  source.pipe(child.stdin);
+  source.pipe(child.stdin!);
   const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve, reject) => {
     child.once('error', reject);
     child.once('close', (c, s) => resolve([c, s]));
@@ -182,6 +181,52 @@ async function unpack(opts: ApplyOptions): Promise<Applied> {
   if (out?.error) throw new BerthError((out.code as ErrorCode) ?? 'Unknown', `apply layer: ${out.error}`);
   const why = signal ? `killed by ${signal}` : `exit status ${code}`;
   throw new BerthError('Unknown', `apply layer: unpack process failed (${why})${stderr ? `: ${lastLines(stderr)}` : ''}`);
+}
+
+/**
+ * Node's start-up (~50 ms) would be paid by every layer, so one unpack child is started ahead of
+ * need and waits for its arguments on stdin. The spare does not keep the daemon alive, exits when
+ * the daemon does (its stdin closes), and is not kept once idle for a while.
+ */
+const spareIdleMs = 15_000;
+let spare: { child: ChildProcess; idle: NodeJS.Timeout } | undefined;
+
+function startChild(): ChildProcess {
+  return spawn(process.execPath, [`--max-old-space-size=${childHeapMB}`, childEntry()], { stdio: ['pipe', 'pipe', 'pipe', 'pipe', 'pipe'] });
+}
+
+/** The pipes of a child count for the event loop (or not) with the child. */
+function holdLoop(child: ChildProcess, hold: boolean) {
+  for (const s of [child, ...child.stdio]) {
+    const handle = s as { ref?: () => void; unref?: () => void } | null;
+    if (hold) handle?.ref?.();
+    else handle?.unref?.();
+  }
+}
+
+function takeChild(): ChildProcess {
+  let child = spare?.child;
+  if (spare) clearTimeout(spare.idle);
+  spare = undefined;
+  if (child && child.exitCode === null && child.signalCode === null) {
+    holdLoop(child, true);
+  } else {
+    child?.kill('SIGKILL');
+    child = startChild();
+  }
+  setImmediate(() => {
+    if (spare) return;
+    const next = startChild();
+    next.on('error', () => undefined);
+    holdLoop(next, false);
+    const idle = setTimeout(() => {
+      if (spare?.child === next) spare = undefined;
+      next.kill('SIGKILL');
+    }, spareIdleMs);
+    idle.unref();
+    spare = { child: next, idle };
+  });
+  return child;
 }
 
 /** Answers the child's parent-directory questions, one JSON line each way. */

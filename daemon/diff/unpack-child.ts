@@ -1,7 +1,8 @@
 /**
- * The unpack child: `node unpack-child.js '<json UnpackArgs>'`, the layer blob on stdin.
+ * The unpack child: `node unpack-child.js ['<json UnpackArgs>']`; without the argument, the first
+ * line of stdin holds it (the daemon starts a child ahead of need); then the layer blob.
  *
- * It chroot()s into the target before reading a single byte, so the kernel keeps every path
+ * It chroot()s into the target before reading a single byte of the layer, so the kernel keeps every path
  * inside the target; then it decompresses, hashes (the diffID) and applies the tar stream,
  * reading stdin to EOF. It prints one JSON line on stdout: {diffID, size, warnings} or
  * {error, code, errno}, and exits 0 or 1.
@@ -61,26 +62,38 @@ export interface UnpackFailure {
   errno?: string;
 }
 
-async function main(args: UnpackArgs) {
+const maxArgsLine = 64 << 10;
+
+async function main(): Promise<UnpackResult | undefined> {
   native.native(); // load the addon while its file is still reachable
+  const input = process.stdin[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  let pending: Buffer = Buffer.alloc(0);
+  let eof = false;
+  const more = async () => {
+    const r = await input.next();
+    if (r.done) eof = true;
+    else pending = pending.length > 0 ? Buffer.concat([pending, r.value]) : r.value;
+    return !r.done;
+  };
+  let args: UnpackArgs;
+  if (process.argv[2]) {
+    args = JSON.parse(process.argv[2]) as UnpackArgs;
+  } else {
+    let nl = pending.indexOf(10);
+    while (nl < 0) {
+      if (pending.length > maxArgsLine) throw new BerthError('InvalidArgument', 'unpack arguments line too long');
+      if (!(await more())) return undefined; // a spare child that was never used
+      nl = pending.indexOf(10);
+    }
+    args = JSON.parse(pending.subarray(0, nl).toString('utf8')) as UnpackArgs;
+    pending = pending.subarray(nl + 1);
+  }
   native.chroot(args.root);
   process.chdir('/');
   process.umask(0);
 
-  const input = process.stdin[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
-  const head: Buffer[] = [];
-  let headLen = 0;
-  let eof = false;
-  while (headLen < 4) {
-    const r = await input.next();
-    if (r.done) {
-      eof = true;
-      break;
-    }
-    head.push(r.value);
-    headLen += r.value.length;
-  }
-  const first = Buffer.concat(head);
+  while (pending.length < 4 && !eof) await more();
+  const first = pending;
   const compression = resolveCompression(args.compression, first);
   const source = Readable.from(
     (async function* () {
@@ -127,8 +140,8 @@ function report(line: object, exitCode: number) {
   process.stdout.write(`${JSON.stringify(line)}\n`, () => process.exit(exitCode));
 }
 
-main(JSON.parse(process.argv[2] ?? '{}') as UnpackArgs).then(
-  (r) => report(r, 0),
+main().then(
+  (r) => (r ? report(r, 0) : process.exit(0)),
   (err) => {
     const e = err as Error & { code?: string; errno?: string };
     const failure: UnpackFailure = {
