@@ -86,6 +86,50 @@ describe('ctr run against berthd', () => {
     expect(ok(ctr(['tasks', 'ls']))).not.toMatch(/\bbg\b/);
   });
 
+  it('cross-client: ctr\'s containers are berth\'s and berth\'s are ctr\'s', async () => {
+    const berth = (args: string[]) => b.berth(['-n', ns, ...args]);
+    const berthLine = (id: string) => berth(['tasks', 'ls']).stdout.split('\n').find((l) => l.split(/\s+/)[0] === id);
+
+    try {
+      // started by ctr: berth lists it (same pid), execs into it, kills and removes it
+      ok(ctr(['run', '-d', image, 'from-ctr', 'sleep', '1000']));
+      const ctrPid = taskLine('from-ctr')!.split(/\s+/)[1];
+      expect(berthLine('from-ctr')).toMatch(new RegExp(`^from-ctr\\s+${ctrPid}\\s+RUNNING$`));
+      expect(berth(['containers', 'ls']).stdout).toMatch(/^from-ctr\s+docker\.io\/library\/busybox:latest\s+io\.containerd\.runc\.v2$/m);
+      expect(berth(['tasks', 'exec', '--exec-id', 'bx', 'from-ctr', 'sh', '-c', 'echo berth was here; exit 6'])).toMatchObject({ code: 6, stdout: 'berth was here\n' });
+      expect(berth(['tasks', 'kill', '-s', 'KILL', 'from-ctr']).code).toBe(0);
+      expect(berth(['tasks', 'wait', 'from-ctr']).stdout).toBe('137\n');
+      expect(taskLine('from-ctr')).toMatch(new RegExp(`^from-ctr\\s+${ctrPid}\\s+STOPPED$`));
+      expect(berth(['tasks', 'rm', 'from-ctr'])).toMatchObject({ code: 0, stdout: 'from-ctr\n' });
+      expect(berth(['containers', 'rm', 'from-ctr'])).toMatchObject({ code: 0, stdout: 'from-ctr\n' });
+      expect(ok(ctr(['containers', 'ls', '-q']))).toBe('');
+      expect(ok(ctr(['snapshots', 'ls']))).not.toMatch(/^from-ctr\s/m);
+
+      // started by berth: ctr lists it (same pid), execs into it, kills and removes it
+      expect(berth(['run', '-d', '--null-io', image, 'from-berth', 'sleep', '1000'])).toEqual({ code: 0, stdout: '', stderr: '' });
+      const berthPid = berthLine('from-berth')!.split(/\s+/)[1];
+      expect(taskLine('from-berth')).toMatch(new RegExp(`^from-berth\\s+${berthPid}\\s+RUNNING$`));
+      expect(ok(ctr(['containers', 'ls']))).toMatch(/^from-berth\s+docker\.io\/library\/busybox:latest\s+io\.containerd\.runc\.v2\s*$/m);
+      const ex = ctr(['tasks', 'exec', '--exec-id', 'cx', 'from-berth', 'sh', '-c', 'echo ctr was here; exit 5']);
+      expect(ex).toMatchObject({ code: 5, stdout: 'ctr was here\n' });
+      ok(ctr(['tasks', 'kill', '-s', 'SIGKILL', 'from-berth']));
+      for (let i = 0; i < 50 && !taskLine('from-berth')!.endsWith('STOPPED'); i++) await sleep(100);
+      expect(berthLine('from-berth')).toMatch(new RegExp(`^from-berth\\s+${berthPid}\\s+STOPPED$`));
+      expect(ctr(['tasks', 'rm', 'from-berth'])).toMatchObject({ code: 0, stderr: expect.stringContaining('task from-berth exit with non-zero exit code 137') });
+      ok(ctr(['containers', 'rm', 'from-berth']));
+      expect(berth(['containers', 'ls', '-q'])).toMatchObject({ code: 0, stdout: '' });
+      expect(berth(['tasks', 'ls', '-q'])).toMatchObject({ code: 0, stdout: '' });
+      expect(berth(['snapshots', 'ls']).stdout).not.toMatch(/^from-berth\s/m);
+      expect(readdirSync(join(b.state, 'io.containerd.runtime.v2.task', ns))).toEqual([]);
+    } finally {
+      // a failure must not leave these to the next test
+      for (const id of ['from-ctr', 'from-berth']) {
+        berth(['tasks', 'rm', '-f', id]);
+        berth(['containers', 'rm', id]);
+      }
+    }
+  }, 60_000);
+
   it('keeps containers running across a daemon SIGKILL and reports exits that happened while it was down', async () => {
     ok(ctr(['run', '-d', image, 'survivor', 'sleep', '1000']));
     ok(ctr(['run', '-d', image, 'quitter', 'sh', '-c', 'sleep 1; exit 7']));

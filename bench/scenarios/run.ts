@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { storeRunImage } from '../../test/run-image.ts';
 import type { Scenario } from '../scenario.ts';
@@ -77,6 +77,48 @@ async function memory(d: Daemon, grouped: boolean, progress: (l: string) => void
 
 let imageName = '';
 
+/**
+ * Removes the cgroups runc made for the namespace (cgroupsPath /bench-run/ID, shared by both
+ * daemons): /sys/fs/cgroup/<controller>/bench-run in every v1 hierarchy and the cgroup2 one
+ * (/sys/fs/cgroup/unified/bench-run on a hybrid host, /sys/fs/cgroup/bench-run on a pure v2
+ * host), with any empty container cgroups left below. Only empty directories go: a cgroup
+ * that still holds a process stays, and so does everything else.
+ */
+export async function removeNamespaceCgroups(): Promise<void> {
+  const base = '/sys/fs/cgroup';
+  let hierarchies: string[];
+  try {
+    hierarchies = [base, ...readdirSync(base).map((c) => join(base, c))];
+  } catch {
+    return;
+  }
+  for (const h of hierarchies) {
+    const dir = join(h, ns);
+    if (!existsSync(dir)) continue;
+    // a container cgroup can take a moment to become removable after its last process exits
+    for (let attempt = 0; attempt < 10; attempt++) {
+      try {
+        for (const e of readdirSync(dir, { withFileTypes: true })) {
+          if (e.isDirectory()) {
+            try {
+              rmdirSync(join(dir, e.name));
+            } catch {
+              // still populated
+            }
+          }
+        }
+        rmdirSync(dir);
+        break;
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'ENOENT') break;
+        if (attempt === 9) process.stderr.write(`bench: run: cannot remove ${dir}: ${code ?? (err as Error).message}\n`);
+        else await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+  }
+}
+
 export const run: Scenario = {
   name: 'run',
   summary: `run --rm IMAGE ID true through each CLI (${runsPerRound} per round, runc); ${many} sleeping containers: shim PSS per container and daemon RSS`,
@@ -91,14 +133,19 @@ export const run: Scenario = {
   },
   async round(d, _opts, progress) {
     const out: Measurement[] = [];
-    for (let i = 0; i < runsPerRound; i++) {
-      const ms = must(d, ['run', '--rm', imageName, `run-${serial}-${i}`, 'true']);
-      out.push({ metric: 'run --rm true, runc (ms)', unit: 'ms', better: 'lower', value: ms });
+    try {
+      for (let i = 0; i < runsPerRound; i++) {
+        const ms = must(d, ['run', '--rm', imageName, `run-${serial}-${i}`, 'true']);
+        out.push({ metric: 'run --rm true, runc (ms)', unit: 'ms', better: 'lower', value: ms });
+      }
+      serial++;
+      progress(`run --rm: ${out.map((m) => m.value.toFixed(0)).join(' ')} ms`);
+      out.push(...(await memory(d, false, progress)));
+      out.push(...(await memory(d, true, progress)));
+      return out;
+    } finally {
+      // every container of the round is gone: so are the namespace's cgroups, the last round's included
+      await removeNamespaceCgroups();
     }
-    serial++;
-    progress(`run --rm: ${out.map((m) => m.value.toFixed(0)).join(' ')} ms`);
-    out.push(...(await memory(d, false, progress)));
-    out.push(...(await memory(d, true, progress)));
-    return out;
   },
 };

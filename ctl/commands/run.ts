@@ -9,8 +9,12 @@ export interface RunFlags extends ContainerFlags {
   detach?: boolean;
   logUri?: string;
   nullIo?: boolean;
+  shimGroup?: string;
   fifoDir: string;
 }
+
+/** The spec annotation that puts containers in one shim (shim/paths.ts groupAnnotation; docs/shim.md). */
+export const shimGroupAnnotation = 'io.containerd.runc.v2.group';
 
 /** Container label recording where a file-logged container's output goes (read by `berth logs`). */
 export const logUriLabel = 'io.berth.log-uri';
@@ -36,12 +40,19 @@ export function register(program: Command, ctx: Context) {
       .option('-d, --detach', 'start it and return, leaving its FIFOs for tasks attach (output blocks once 64 KiB wait unread: use --log-uri or --null-io)')
       .option('--log-uri <uri>', 'send stdout and stderr to file:///path or binary:///path')
       .option('--null-io', 'send all stdio to /dev/null')
+      .option('--shim-group <name>', `serve the container from the one shim of group NAME (annotation ${shimGroupAnnotation})`)
       .addOption(fifoDirOption()),
     { run: true },
   ).action(async (image: string, id: string, command: string[], flags: RunFlags) => {
     if (flags.rm && flags.detach) throw new Error('--rm and --detach cannot be used together');
     if (flags.tty && flags.logUri) throw new Error('--log-uri cannot be used with -t');
     if (flags.tty && flags.nullIo) throw new Error('--null-io cannot be used with -t');
+    if (flags.shimGroup !== undefined) {
+      if (flags.shimGroup === '') throw new Error('--shim-group needs a name');
+      const other = flags.annotation.find((a) => a.startsWith(`${shimGroupAnnotation}=`) && a !== `${shimGroupAnnotation}=${flags.shimGroup}`);
+      if (other) throw new Error(`--shim-group ${flags.shimGroup} contradicts --annotation ${other}`);
+      flags.annotation = [...flags.annotation, `${shimGroupAnnotation}=${flags.shimGroup}`];
+    }
     const code = await runContainer(ctx, image, id, command, flags);
     if (code !== 0) throw new ExitError(code);
   });
