@@ -137,8 +137,13 @@ describe('images import and export', () => {
     const labels = Object.fromEntries(lsContent(b, 'rt').map((x) => [x.digest, x.labels]));
     expect(labels[img.index.desc.digest]).toMatchObject({ 'containerd.io/gc.ref.content.m.0': img.manifest.desc.digest });
     expect(labels[img.manifest.desc.digest]).toMatchObject({ 'containerd.io/gc.ref.content.config': img.config.desc.digest, 'containerd.io/gc.ref.content.l.0': img.layer.desc.digest });
-    const check = JSON.parse(ok(b.berth(['-n', 'rt', 'images', 'check', '--format', 'json'])).stdout) as Array<{ complete: boolean }>;
+    const check = JSON.parse(ok(b.berth(['-n', 'rt', 'images', 'check', '--format', 'json'])).stdout) as Array<{ complete: boolean; unpacked: boolean }>;
     expect(check.map((x) => x.complete)).toEqual([true, true]);
+    // unpacked on import, as ctr does; --no-unpack only stores
+    expect(check.map((x) => x.unpacked)).toEqual([true, true]);
+    ok(b.berth(['-n', 'rt-stored', 'images', 'import', '--no-unpack', file]));
+    const stored = JSON.parse(ok(b.berth(['-n', 'rt-stored', 'images', 'check', '--format', 'json'])).stdout) as Array<{ complete: boolean; unpacked: boolean }>;
+    expect(stored.map((x) => [x.complete, x.unpacked])).toEqual([[true, false], [true, false]]);
     // importing again updates the records in place
     ok(b.berth(['-n', 'rt', 'images', 'import', file]));
     expect(lsImages(b, 'rt')).toHaveLength(2);

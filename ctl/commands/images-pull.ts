@@ -79,12 +79,20 @@ export function registerPull(images: Command, ctx: Context) {
     });
 }
 
-/** Calls the pull service, draws the progress, and ends with the result line and the summary. */
-async function run(ctx: Context, method: 'Pull' | 'Unpack', request: object, result: (last: PullProgress__Output) => string): Promise<void> {
+/** Unpacks an image whose blobs are present, without drawing progress (`images import`). */
+export async function unpackImage(ctx: Context, name: string, opts: { platform?: string; snapshotter: string }): Promise<void> {
+  await run(ctx, 'Unpack', { name, platform: opts.platform ?? '', snapshotter: opts.snapshotter }, undefined);
+}
+
+/**
+ * Calls the pull service, draws the progress, and ends with the result line and the summary
+ * (nothing is drawn without a result line).
+ */
+async function run(ctx: Context, method: 'Pull' | 'Unpack', request: object, result: ((last: PullProgress__Output) => string) | undefined): Promise<void> {
   const [c, { serviceClient, channelOptions }, grpcJs] = await Promise.all([ctx.client(), import('../../proto/api.ts'), import('@grpc/grpc-js')]);
   const Ctor = serviceClient('berth/pull/v1', 'berth.services.pull.v1.Pull');
   const client = new Ctor(c.address, grpcJs.credentials.createInsecure(), channelOptions);
-  const view = new ProgressView(Boolean(process.stdout.isTTY));
+  const view = result ? new ProgressView(Boolean(process.stdout.isTTY)) : undefined;
   let last: PullProgress__Output | undefined;
   let cancelled = false;
   let call: grpc.ClientReadableStream<PullProgress__Output> | undefined;
@@ -100,10 +108,10 @@ async function run(ctx: Context, method: 'Pull' | 'Unpack', request: object, res
     for await (const e of c.stream<PullProgress__Output>(client, method, request, { deadline: false, onCall: (x) => (call = x) })) {
       connected = true;
       if (e.image) last = e;
-      else view.update(e);
+      else view?.update(e);
     }
   } catch (err) {
-    view.finish(false);
+    view?.finish(false);
     if (cancelled) throw new Error(`${method.toLowerCase()} canceled`);
     // once berthd answered, Unavailable is the registry's ("registry … unreachable"), not berthd's
     if (connected && (err as { code?: string }).code === 'Unavailable') throw new Error((err as Error).message);
@@ -114,10 +122,10 @@ async function run(ctx: Context, method: 'Pull' | 'Unpack', request: object, res
     client.close();
   }
   if (!last) {
-    view.finish(false);
+    view?.finish(false);
     throw new Error(`berthd ended the ${method.toLowerCase()} without a result`);
   }
-  view.finish(true, result(last));
+  if (result) view?.finish(true, result(last));
 }
 
 interface Line {

@@ -1,4 +1,4 @@
-import { promises as fs } from 'node:fs';
+import * as fs from 'node:fs';
 import { join } from 'node:path';
 import type { Mount } from '../../native/mount.ts';
 
@@ -83,23 +83,32 @@ export interface Usage {
 export async function diskUsage(dir: string): Promise<Usage> {
   const seen = new Set<string>();
   let size = 0;
-  const visit = async (path: string, isDir: boolean) => {
-    const st = await fs.lstat(path, { bigint: true }).catch(ignoreMissing);
-    if (!st) return;
+  // Synchronous calls are several times faster than promised ones for a tree of small files;
+  // the walk yields to the event loop every few hundred of them.
+  const pending: Array<{ path: string; isDir: boolean }> = [{ path: dir, isDir: true }];
+  for (let ops = 0; pending.length > 0; ops++) {
+    if (ops % 256 === 255) await new Promise((resolve) => setImmediate(resolve));
+    const { path, isDir } = pending.pop()!;
+    const st = orMissing(() => fs.lstatSync(path, { bigint: true }));
+    if (!st) continue;
     const id = `${st.dev}:${st.ino}`;
     if (!seen.has(id)) {
       seen.add(id);
       size += Number(st.blocks) * 512;
     }
-    if (!isDir) return;
-    const entries = await fs.readdir(path, { withFileTypes: true }).catch(ignoreMissing);
-    for (const e of entries ?? []) await visit(join(path, e.name), e.isDirectory());
-  };
-  await visit(dir, true);
+    if (!isDir) continue;
+    for (const e of orMissing(() => fs.readdirSync(path, { withFileTypes: true })) ?? []) pending.push({ path: join(path, e.name), isDir: e.isDirectory() });
+  }
   return { size, inodes: seen.size };
 }
 
-function ignoreMissing(err: NodeJS.ErrnoException): undefined {
-  if (err.code === 'ENOENT' || err.code === 'ENOTDIR') return undefined;
-  throw err;
+function orMissing<T>(fn: () => T): T | undefined {
+  try {
+    return fn();
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+    throw err;
+  }
 }
+
