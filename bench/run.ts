@@ -29,6 +29,8 @@ const usage = `usage: npm run bench -- <${scenarios.map((s) => s.name).join('|')
   --image-dir DIR    where the scratch filesystem's sparse file goes (default /var/tmp)
   --fs-gib N         size of the scratch filesystem (default 4)
   --berthd-prof DIR  run berthd with --cpu-prof, profiles written to DIR on exit
+  --crun             run: containers on crun instead of runc (on a hybrid cgroup host both
+                     daemons then run in a mount namespace without the cgroup2 mount)
   --markdown         also print the results as a markdown table
 
 Scenarios:
@@ -48,6 +50,7 @@ function parse() {
       'image-dir': { type: 'string', default: '/var/tmp' },
       'fs-gib': { type: 'string', default: '4' },
       'berthd-prof': { type: 'string' },
+      crun: { type: 'boolean', default: false },
       markdown: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -72,6 +75,7 @@ function parse() {
     maxSeconds: int('max-seconds'),
     ingestMB: int('ingest-mb'),
     ingestRuns: int('ingest-runs'),
+    ociRuntime: values.crun ? 'crun' : 'runc',
   };
   return { chosen, opts, imageDir: values['image-dir']!, sizeGiB: int('fs-gib'), prof: values['berthd-prof'], markdown: values.markdown! };
 }
@@ -111,7 +115,7 @@ async function main() {
       mkdirSync(dir, { recursive: true });
       berthdEnv = { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --cpu-prof --cpu-prof-dir=${dir}`.trim() };
     }
-    const env = await setup({ imageDir, sizeGiB, berthdEnv }, cleanup);
+    const env = await setup({ imageDir, sizeGiB, berthdEnv, hideCgroup2: opts.ociRuntime === 'crun' }, cleanup);
     const mnt = env.mnt;
     daemons = env.daemons;
     console.log(`scratch fs: journaled ext4 (${sizeGiB} GiB, loop) on ${mnt}`);

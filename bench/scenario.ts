@@ -15,6 +15,8 @@ export interface BenchOptions {
   ingestMB: number;
   /** ingest: blobs written per round and daemon */
   ingestRuns: number;
+  /** run: the OCI runtime the shims use (crun: both daemons run where the cgroup2 mount is hidden) */
+  ociRuntime: 'runc' | 'crun';
 }
 
 /** A benchmark: prepare once per daemon, then one round at a time, daemons alternating. */

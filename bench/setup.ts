@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, closeSync, openSync, ftruncateSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { BerthClient } from '../proto/client.ts';
+import { withoutCgroup2 } from '../test/cgroup-view.ts';
 import type { Cleanup } from './cleanup.ts';
 
 /** The repository root, from bench/ in the source tree or dist/bench/ once compiled. */
@@ -38,6 +39,11 @@ export interface SetupOptions {
   sizeGiB: number;
   /** extra environment for berthd (e.g. NODE_OPTIONS for --cpu-prof) */
   berthdEnv?: Record<string, string>;
+  /**
+   * Both daemons in a private mount namespace without a hybrid host's cgroup2 mount, where
+   * Debian's crun works (see test/cgroup-view.ts); a no-op on pure v1 or v2 hosts.
+   */
+  hideCgroup2?: boolean;
 }
 
 /** Runs a command to completion; a failure throws with its output. */
@@ -97,7 +103,9 @@ export function scratchFilesystem(opts: SetupOptions, cleanup: Cleanup): string 
 }
 
 /** Starts a daemon process, keeps the tail of its output, and stops it on cleanup. */
-function startProcess(name: DaemonName, cmd: string, args: string[], env: Record<string, string>, cleanup: Cleanup) {
+function startProcess(name: DaemonName, cmd: string, args: string[], env: Record<string, string>, cleanup: Cleanup, hideCgroup2 = false) {
+  // exec'd in place by unshare and sh: the pid stays the daemon's
+  if (hideCgroup2) [cmd, ...args] = withoutCgroup2([cmd, ...args]);
   // detached: the daemon gets its own process group, so a terminal ^C reaches only the bench,
   // which then stops the daemons itself, in order, before unmounting.
   const proc = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true, env: { ...process.env, ...env } });
@@ -173,7 +181,7 @@ export function cpuSeconds(pid: number): number {
 }
 
 /** containerd 1.6 with its own root, state and socket under dir; CRI off. */
-export async function startContainerd(dir: string, cleanup: Cleanup): Promise<Daemon> {
+export async function startContainerd(dir: string, cleanup: Cleanup, hideCgroup2 = false): Promise<Daemon> {
   const root = join(dir, 'root');
   const state = join(dir, 'state');
   const address = join(dir, 'containerd.sock');
@@ -198,19 +206,19 @@ export async function startContainerd(dir: string, cleanup: Cleanup): Promise<Da
       '',
     ].join('\n'),
   );
-  const started = startProcess('containerd', 'containerd', ['--config', config], {}, cleanup);
+  const started = startProcess('containerd', 'containerd', ['--config', config], {}, cleanup, hideCgroup2);
   await waitReady('containerd', address, started.proc, started.log);
   return daemon('containerd', address, root, join(root, 'io.containerd.content.v1.content'), started);
 }
 
 /** berthd (this checkout's dist/) with its own root, state and socket under dir. */
-export async function startBerthd(dir: string, cleanup: Cleanup, env: Record<string, string> = {}): Promise<Daemon> {
+export async function startBerthd(dir: string, cleanup: Cleanup, env: Record<string, string> = {}, hideCgroup2 = false): Promise<Daemon> {
   const root = join(dir, 'root');
   const state = join(dir, 'state');
   const address = join(dir, 'berth.sock');
   mkdirSync(dir, { recursive: true });
   const bin = join(repo, 'bin', 'berthd');
-  const started = startProcess('berthd', bin, ['--root', root, '--state', state, '--address', address, '--log-level', 'warn'], env, cleanup);
+  const started = startProcess('berthd', bin, ['--root', root, '--state', state, '--address', address, '--log-level', 'warn'], env, cleanup, hideCgroup2);
   await waitReady('berthd', address, started.proc, started.log);
   return daemon('berthd', address, root, join(root, 'content'), started);
 }
@@ -218,8 +226,8 @@ export async function startBerthd(dir: string, cleanup: Cleanup, env: Record<str
 /** The scratch filesystem and both daemons on it, containerd first. */
 export async function setup(opts: SetupOptions, cleanup: Cleanup): Promise<{ mnt: string; daemons: Daemon[] }> {
   const mnt = scratchFilesystem(opts, cleanup);
-  const containerd = await startContainerd(join(mnt, 'containerd'), cleanup);
-  const berthd = await startBerthd(join(mnt, 'berthd'), cleanup, opts.berthdEnv);
+  const containerd = await startContainerd(join(mnt, 'containerd'), cleanup, opts.hideCgroup2);
+  const berthd = await startBerthd(join(mnt, 'berthd'), cleanup, opts.berthdEnv, opts.hideCgroup2);
   return { mnt, daemons: [containerd, berthd] };
 }
 

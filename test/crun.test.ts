@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BerthClient } from '../proto/client.ts';
 import { berthBin, berthdBin, have, removeRuntimeLeftovers, type Berthd } from './harness.ts';
+import { CGROUP2_MAGIC, cgroupRoot, hybridUnified, withoutCgroup2 } from './cgroup-view.ts';
 import { loadRunImage } from './run-image.ts';
 import { sleep } from './util.ts';
 
@@ -16,25 +17,13 @@ import { sleep } from './util.ts';
  * pure v1 or v2 host berthd runs as is.
  */
 
-const CGROUP2_MAGIC = 0x63677270;
 const root = process.getuid?.() === 0;
-const cgroupRoot = '/sys/fs/cgroup';
-/** The cgroup2 mount that makes a v1 host "hybrid" for crun, if there is one. */
-const hybridUnified = (() => {
-  try {
-    if (statfsSync(cgroupRoot).type === CGROUP2_MAGIC) return undefined; // pure v2
-    const u = join(cgroupRoot, 'unified');
-    return existsSync(u) && statfsSync(u).type === CGROUP2_MAGIC ? u : undefined;
-  } catch {
-    return undefined;
-  }
-})();
 
 const skipReason = !root ? 'needs root' : !have('crun') ? 'crun is not installed' : hybridUnified && !have('unshare') ? 'hybrid cgroup host and no unshare(1) to hide the cgroup2 mount' : '';
 
 /** Runs `args` where crun sees the same cgroups as berthd's containers (the private namespace on a hybrid host). */
 function inCrunView(args: string[]) {
-  const cmd = hybridUnified ? ['unshare', '-m', '--propagation', 'private', 'sh', '-c', `umount ${hybridUnified} && exec "$0" "$@"`, ...args] : args;
+  const cmd = withoutCgroup2(args);
   return spawnSync(cmd[0]!, cmd.slice(1), { encoding: 'utf8', timeout: 30_000 });
 }
 
@@ -66,7 +55,7 @@ describe.skipIf(skipReason !== '')(`crun as the OCI runtime${skipReason ? ` (ski
     state = join(dir, 'state');
     address = join(dir, 'berth.sock');
     const args = [berthdBin, '--root', join(dir, 'root'), '--state', state, '--address', address, '--log-level', 'debug'];
-    const cmd = hybridUnified ? ['unshare', '-m', '--propagation', 'private', 'sh', '-c', `umount ${hybridUnified} && exec "$0" "$@"`, ...args] : args;
+    const cmd = withoutCgroup2(args);
     proc = spawn(cmd[0]!, cmd.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
     proc.stdout!.on('data', (d) => (log += d));
     proc.stderr!.on('data', (d) => (log += d));

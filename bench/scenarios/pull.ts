@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { lstatSync, readdirSync } from 'node:fs';
+import { lstatSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
@@ -46,6 +46,17 @@ interface State {
 }
 
 let state: Promise<State> | undefined;
+
+/** Resets the process's peak RSS (VmHWM), so that the next reading is this pull's peak. */
+function resetPeakRss(pid: number) {
+  writeFileSync(`/proc/${pid}/clear_refs`, '5');
+}
+
+/** The peak RSS since the last reset, in MiB (ctr fetches in its own process; containerd's figure is its unpack). */
+function peakRssMiB(pid: number): number {
+  const m = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : 0;
+}
 let roundsDone = 0;
 
 /**
@@ -282,14 +293,16 @@ export const pull: Scenario = {
     const out: Measurement[] = [];
     try {
       for (const v of variants) {
+        resetPeakRss(daemon.pid);
         const s = (await pullOnce(daemon, st, v, progress)) / 1000;
         out.push({ metric: `pull ${v.name} (${fmt(v.uncompressed / 1e6)} MB)`, unit: 's', better: 'lower', value: s });
+        out.push({ metric: `daemon peak RSS, pull ${v.name} (MiB)`, unit: 'MiB', better: 'lower', value: peakRssMiB(daemon.pid) });
       }
     } catch (err) {
       await cleanup.run();
       throw err;
     }
-    progress(out.map((m) => `${m.metric}: ${fmt(m.value)} s`).join(', '));
+    progress(out.map((m) => `${m.metric}: ${fmt(m.value)}${m.unit === 's' ? ' s' : ''}`).join(', '));
     // the last round of the last daemon: tear the registry down
     if (++roundsDone === opts.rounds * 2) await cleanup.run();
     return out;

@@ -7,7 +7,7 @@ import { repo, type Daemon } from '../setup.ts';
 import type { Measurement } from '../stats.ts';
 
 /**
- * Containers through each daemon's own CLI, on runc: `berth run --rm IMAGE ID true` against
+ * Containers through each daemon's own CLI, on runc (or crun with --crun): `berth run --rm IMAGE ID true` against
  * `ctr run --rm` (wall clock, process start to exit), then 50 detached `sleep` containers at
  * once: the shims' memory per container (PSS, from smaps_rollup) and the daemon's RSS, with one
  * shim per container and with all 50 in one shim group (annotation io.containerd.runc.v2.group).
@@ -16,6 +16,8 @@ const ns = 'bench-run';
 const runsPerRound = 10;
 const many = 50;
 let serial = 0;
+/** `--runc-binary crun` for both CLIs when the bench runs on crun */
+let runtimeArgs: string[] = [];
 
 function cli(d: Daemon, args: string[]): { code: number; ms: number; err: string } {
   const [bin, base] = d.name === 'containerd' ? ['ctr', ['--address', d.address]] : [join(repo, 'bin', 'berth'), ['--address', d.address]];
@@ -55,7 +57,7 @@ async function memory(d: Daemon, grouped: boolean, progress: (l: string) => void
   serial++;
   const extra = grouped ? ['--annotation', 'io.containerd.runc.v2.group=bench'] : [];
   try {
-    for (const id of ids) must(d, ['run', '-d', '--null-io', ...extra, imageName, id, 'sleep', '100000']);
+    for (const id of ids) must(d, ['run', '-d', '--null-io', ...runtimeArgs, ...extra, imageName, id, 'sleep', '100000']);
     await new Promise((r) => setTimeout(r, 1000));
     const pids = shimPids(d);
     const pss = pids.reduce((sum, p) => sum + kib(p, 'smaps_rollup', 'Pss'), 0);
@@ -122,21 +124,22 @@ export async function removeNamespaceCgroups(): Promise<void> {
 export const run: Scenario = {
   name: 'run',
   summary: `run --rm IMAGE ID true through each CLI (${runsPerRound} per round, runc); ${many} sleeping containers: shim PSS per container and daemon RSS`,
-  async prepare(d) {
+  async prepare(d, opts) {
+    runtimeArgs = opts.ociRuntime === 'crun' ? ['--runc-binary', 'crun'] : [];
     const c = d.client(ns);
     try {
       imageName = await storeRunImage(c);
     } finally {
       c.close();
     }
-    must(d, ['run', '--rm', imageName, `warm-${d.name}`, 'true']); // unpacks the image
+    must(d, ['run', '--rm', ...runtimeArgs, imageName, `warm-${d.name}`, 'true']); // unpacks the image
   },
-  async round(d, _opts, progress) {
+  async round(d, opts, progress) {
     const out: Measurement[] = [];
     try {
       for (let i = 0; i < runsPerRound; i++) {
-        const ms = must(d, ['run', '--rm', imageName, `run-${serial}-${i}`, 'true']);
-        out.push({ metric: 'run --rm true, runc (ms)', unit: 'ms', better: 'lower', value: ms });
+        const ms = must(d, ['run', '--rm', ...runtimeArgs, imageName, `run-${serial}-${i}`, 'true']);
+        out.push({ metric: `run --rm true, ${opts.ociRuntime} (ms)`, unit: 'ms', better: 'lower', value: ms });
       }
       serial++;
       progress(`run --rm: ${out.map((m) => m.value.toFixed(0)).join(' ')} ms`);
