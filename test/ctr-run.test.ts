@@ -154,4 +154,17 @@ describe('ctr run against berthd', () => {
     ok(ctr(['containers', 'rm', 'survivor']));
     expect(readdirSync(join(b.state, 'io.containerd.runtime.v2.task', ns))).toEqual([]);
   }, 60_000);
+
+  it('output keeps flowing to a client that re-attaches after a daemon SIGKILL and restart', async () => {
+    const berth = (args: string[]) => b.berth(['-n', ns, ...args]);
+    // the first line waits in the FIFO the shim holds (run -d has gone); the second comes after the restart
+    expect(berth(['run', '-d', image, 'talker', 'sh', '-c', 'sleep 1; echo before the restart; sleep 4; echo after the restart; exit 3'])).toEqual({ code: 0, stdout: '', stderr: '' });
+    await sleep(1500);
+    await b.kill();
+    await b.restart();
+    const att = berth(['tasks', 'attach', 'talker']);
+    expect(att).toEqual({ code: 3, stdout: 'before the restart\nafter the restart\n', stderr: '' });
+    expect(berth(['tasks', 'rm', 'talker'])).toEqual({ code: 0, stdout: 'talker\n', stderr: '' });
+    expect(berth(['containers', 'rm', 'talker']).code).toBe(0);
+  }, 60_000);
 });
