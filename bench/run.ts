@@ -29,6 +29,7 @@ const usage = `usage: npm run bench -- <${scenarios.map((s) => s.name).join('|')
   --image-dir DIR    where the scratch filesystem's sparse file goes (default /var/tmp)
   --fs-gib N         size of the scratch filesystem (default 4)
   --berthd-prof DIR  run berthd with --cpu-prof, profiles written to DIR on exit
+  --berthd-node-options OPTS  extra Node options for berthd and its shims (NODE_OPTIONS)
   --crun             run: containers on crun instead of runc (on a hybrid cgroup host both
                      daemons then run in a mount namespace without the cgroup2 mount)
   --markdown         also print the results as a markdown table
@@ -50,6 +51,7 @@ function parse() {
       'image-dir': { type: 'string', default: '/var/tmp' },
       'fs-gib': { type: 'string', default: '4' },
       'berthd-prof': { type: 'string' },
+      'berthd-node-options': { type: 'string' },
       crun: { type: 'boolean', default: false },
       markdown: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
@@ -77,7 +79,7 @@ function parse() {
     ingestRuns: int('ingest-runs'),
     ociRuntime: values.crun ? 'crun' : 'runc',
   };
-  return { chosen, opts, imageDir: values['image-dir']!, sizeGiB: int('fs-gib'), prof: values['berthd-prof'], markdown: values.markdown! };
+  return { chosen, opts, imageDir: values['image-dir']!, sizeGiB: int('fs-gib'), prof: values['berthd-prof'], nodeOptions: values['berthd-node-options'], markdown: values.markdown! };
 }
 
 // The calls themselves carry no deadline; a daemon that stops answering fails the round.
@@ -102,19 +104,20 @@ function warnIfBusy(when: string) {
 async function main() {
   const major = Number(process.versions.node.split('.')[0]);
   if (major < 24) throw new Error(`Node ${process.versions.node} is too old: run through npm (npm run bench), which uses the pinned Node 24`);
-  const { chosen, opts, imageDir, sizeGiB, prof, markdown } = parse();
+  const { chosen, opts, imageDir, sizeGiB, prof, nodeOptions, markdown } = parse();
   checkPrerequisites();
 
   const cleanup = new Cleanup();
   cleanup.installSignalHandlers();
   let daemons: Daemon[] = [];
   try {
-    let berthdEnv: Record<string, string> | undefined;
+    const nodeFlags = [process.env.NODE_OPTIONS ?? '', nodeOptions ?? ''];
     if (prof) {
       const dir = resolve(prof);
       mkdirSync(dir, { recursive: true });
-      berthdEnv = { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --cpu-prof --cpu-prof-dir=${dir}`.trim() };
+      nodeFlags.push(`--cpu-prof --cpu-prof-dir=${dir}`);
     }
+    const berthdEnv = prof || nodeOptions ? { NODE_OPTIONS: nodeFlags.join(' ').trim() } : undefined;
     const env = await setup({ imageDir, sizeGiB, berthdEnv, hideCgroup2: opts.ociRuntime === 'crun' }, cleanup);
     const mnt = env.mnt;
     daemons = env.daemons;
