@@ -3,7 +3,8 @@
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { compactLowerdir, isMountPoint, mountAll, unmountAll } from './mount.ts';
+import { MS_NODEV, MS_NOSUID, MS_RDONLY } from './index.ts';
+import { compactLowerdir, directOverlay, isMountPoint, mountAll, unmountAll } from './mount.ts';
 
 const base = mkdtempSync('/tmp/berth-mount-');
 const targets: string[] = [];
@@ -39,6 +40,31 @@ describe('compactLowerdir', () => {
     expect(compactLowerdir(['lowerdir=/a/b/c'])).toEqual({ options: ['lowerdir=/a/b/c'] });
     expect(compactLowerdir(['lowerdir=/a/x:/b/y'])).toEqual({ options: ['lowerdir=/a/x:/b/y'] });
     expect(compactLowerdir(['ro', 'rbind'])).toEqual({ options: ['ro', 'rbind'] });
+  });
+});
+
+describe('directOverlay', () => {
+  it('turns flag words into flags and keeps the rest as overlayfs data, in order', () => {
+    const m = { type: 'overlay', source: 'overlay', options: ['index=off', 'workdir=/w', 'upperdir=/u', 'lowerdir=/a:/b', 'nosuid', 'nodev', 'ro', 'userxattr'] };
+    expect(directOverlay(m)).toEqual({ flags: MS_NOSUID | MS_NODEV | MS_RDONLY, data: 'index=off,workdir=/w,upperdir=/u,lowerdir=/a:/b,userxattr' });
+    expect(directOverlay({ ...m, options: ['ro', 'rw', 'lowerdir=/a'] })).toEqual({ flags: 0, data: 'lowerdir=/a' });
+  });
+
+  it('leaves to mount(8) what it does not know, other types, and options that need compacting', () => {
+    expect(directOverlay({ type: 'overlay', source: 'overlay', options: ['lowerdir=/a', 'x-systemd.automount'] })).toBeUndefined();
+    expect(directOverlay({ type: 'bind', source: '/a', options: ['rbind', 'ro'] })).toBeUndefined();
+    expect(directOverlay({ type: 'overlay', source: 'overlay', options: [`lowerdir=${'/x'.repeat(2000)}`] })).toBeUndefined();
+  });
+
+  it('mounts read-only when asked', async () => {
+    const lower = dir('lower');
+    writeFileSync(join(lower, 'f'), 'x');
+    const t = dir('ro-overlay', { target: true });
+    await mountAll([{ type: 'overlay', source: 'overlay', options: [`lowerdir=${lower}:${dir('lower2')}`, 'ro'] }], t);
+    expect(readFileSync(join(t, 'f'), 'utf8')).toBe('x');
+    expect(() => writeFileSync(join(t, 'g'), 'x')).toThrow(/EROFS/);
+    await unmountAll(t);
+    expect(await isMountPoint(t)).toBe(false);
   });
 });
 

@@ -2,10 +2,15 @@ import { spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import { dirname, relative, resolve, sep } from 'node:path';
 import { BerthError } from '../proto/errors.ts';
+import { MS_NOATIME, MS_NODEV, MS_NODIRATIME, MS_NOEXEC, MS_NOSUID, MS_RDONLY, MS_RELATIME, MS_STRICTATIME, mount, umount2 } from './index.ts';
 
 /**
- * Mounting what a snapshotter returns, with util-linux's mount(8) and umount(8) (argv arrays,
- * never a shell). Shared by the daemon (start-up checks, tests) and the shim (container rootfs).
+ * Mounting what a snapshotter returns. Shared by the daemon (snapshots, diffs), the shim
+ * (container rootfs) and the CLI. An overlay whose options are plain (the usual case) is mounted
+ * with mount(2) through the native addon, and everything is unmounted with umount2(2): each
+ * /bin/mount or /bin/umount process would cost milliseconds on the path of every container
+ * start. Other mounts go through util-linux's mount(8) (argv arrays, never a shell), which knows
+ * every option.
  */
 export interface Mount {
   /** e.g. "overlay", "bind" */
@@ -32,12 +37,27 @@ export async function mountAll(mounts: readonly Mount[], target: string): Promis
     }
   } catch (err) {
     // leave nothing half-mounted behind
-    for (; mounted > 0; mounted--) await run('/bin/umount', [target]).catch(() => undefined);
+    for (; mounted > 0; mounted--) {
+      try {
+        umount2(target);
+      } catch {
+        // not mounted after all
+      }
+    }
     throw err;
   }
 }
 
 async function mountOne(m: Mount, target: string): Promise<void> {
+  const direct = directOverlay(m);
+  if (direct) {
+    try {
+      mount('overlay', target, 'overlay', direct.flags, direct.data);
+    } catch (err) {
+      throw new BerthError('Internal', `mount overlay on ${target}: ${(err as Error).message}`);
+    }
+    return;
+  }
   let options = [...m.options];
   let cwd: string | undefined;
   if (m.type === 'overlay' && options.join(',').length >= compactAt) ({ cwd, options } = compactLowerdir(options));
@@ -47,6 +67,49 @@ async function mountOne(m: Mount, target: string): Promise<void> {
   if (data !== '') args.push('-o', data);
   args.push(m.source, target);
   await run('/bin/mount', args, cwd);
+}
+
+// Flag words mount(8) turns into mount(2) flags: [set, clear].
+const flagWords: Record<string, [number, number]> = {
+  ro: [MS_RDONLY, 0],
+  rw: [0, MS_RDONLY],
+  nosuid: [MS_NOSUID, 0],
+  suid: [0, MS_NOSUID],
+  nodev: [MS_NODEV, 0],
+  dev: [0, MS_NODEV],
+  noexec: [MS_NOEXEC, 0],
+  exec: [0, MS_NOEXEC],
+  noatime: [MS_NOATIME, 0],
+  atime: [0, MS_NOATIME],
+  nodiratime: [MS_NODIRATIME, 0],
+  diratime: [0, MS_NODIRATIME],
+  relatime: [MS_RELATIME, 0],
+  norelatime: [0, MS_RELATIME],
+  strictatime: [MS_STRICTATIME, 0],
+  nostrictatime: [0, MS_STRICTATIME],
+  defaults: [0, 0],
+};
+
+// overlayfs's own options that take no value
+const overlayWords = new Set(['userxattr', 'volatile']);
+
+/**
+ * The flags and data for mounting an overlay with mount(2) directly, when its options are flag
+ * words, `key=value` options and overlayfs's bare words only, and short enough not to need
+ * relative lowerdirs (mount(8) does those from another working directory); undefined otherwise.
+ */
+export function directOverlay(m: Mount): { flags: number; data: string } | undefined {
+  if (m.type !== 'overlay' || m.source !== 'overlay') return undefined;
+  let flags = 0;
+  const data: string[] = [];
+  for (const o of m.options) {
+    const word = flagWords[o];
+    if (word) flags = (flags | word[0]) & ~word[1];
+    else if (/^[a-z_]+=[^,]*$/.test(o) || overlayWords.has(o)) data.push(o);
+    else return undefined;
+  }
+  const joined = data.join(',');
+  return joined.length < compactAt ? { flags, data: joined } : undefined;
 }
 
 /**
@@ -79,12 +142,15 @@ function commonLength(a: readonly string[], b: readonly string[]): number {
 export async function unmountAll(target: string): Promise<void> {
   const path = await fs.realpath(target).catch(() => undefined);
   if (path === undefined) return;
-  // a busy mount (a process still inside) is retried for a while, as containerd does
-  for (let attempt = 0; await isMountPoint(path); attempt++) {
+  // umount2 says EINVAL once nothing is mounted there any more; a busy mount (a process still
+  // inside) is retried for a while, as containerd does
+  for (let attempt = 0; ; ) {
     try {
-      await run('/bin/umount', [path]);
+      umount2(path);
     } catch (err) {
-      if (attempt >= 50) throw err;
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'EINVAL' || code === 'ENOENT') return;
+      if (code !== 'EBUSY' || ++attempt > 50) throw new BerthError('Internal', `unmount ${path}: ${(err as Error).message}`);
       await new Promise((r) => setTimeout(r, 50));
     }
   }

@@ -2,7 +2,7 @@
 // gets exactly the descriptors in `stdio` as 0-2 and nothing else (Node opens every other
 // descriptor close-on-exec), so no descriptor of the shim reaches `runc init`.
 import { spawn, type StdioOptions } from 'node:child_process';
-import { accessSync, constants as C, promises as fs } from 'node:fs';
+import { accessSync, constants as C, promises as fs, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { BerthError } from '../proto/errors.ts';
 import { bundleFiles, stateDir } from './paths.ts';
@@ -65,7 +65,12 @@ export class Runc {
 
   /** Runs one runc command; resolves with its stdout, or rejects with runc's own error message. */
   async run(args: string[], what: string, opts: RunOptions = {}): Promise<string> {
-    const logStart = await fs.stat(this.logFile).then((s) => s.size, () => 0);
+    let logStart = 0;
+    try {
+      logStart = statSync(this.logFile).size;
+    } catch {
+      // no log yet
+    }
     const capture = opts.stdio === undefined;
     const stdio: StdioOptions = capture ? [opts.input ? 'pipe' : 'ignore', 'pipe', 'pipe'] : opts.stdio!;
     const result = await new Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }>((resolve, reject) => {

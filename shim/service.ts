@@ -1,6 +1,6 @@
 // containerd.task.v2.Task for runc: the containers (one, or a group) this shim serves.
 import { randomBytes } from 'node:crypto';
-import { promises as fs } from 'node:fs';
+import { promises as fs, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AnyMessage } from '../proto/any.ts';
 import { BerthError } from '../proto/errors.ts';
@@ -22,7 +22,9 @@ import type { Exit, Reaper } from './reaper.ts';
 import { RuntimeError, runtimeFor, type Runc, type RuntimeOptions } from './runc.ts';
 
 // shim/console.ts, metrics.ts, oom.ts and native/mount.ts are imported on first use, off the
-// path of the serving process's start-up.
+// path of the serving process's start-up. The small bundle files on the path of Create are read
+// and written synchronously: microseconds, where a first async call (the thread pool starting)
+// costs milliseconds.
 
 interface Spec {
   process?: { terminal?: boolean };
@@ -96,7 +98,12 @@ export class TaskService {
     let any: AnyMessage | undefined;
     if (req.options && req.options.type_url) any = req.options;
     else {
-      const bytes = await fs.readFile(join(bundle, bundleFiles.runtimeOptions)).catch(() => undefined);
+      let bytes: Buffer | undefined;
+      try {
+        bytes = readFileSync(join(bundle, bundleFiles.runtimeOptions));
+      } catch {
+        // none given
+      }
       if (bytes && bytes.length > 0) any = decodeAny(bytes);
     }
     if (!any || !any.type_url) return {};
@@ -120,12 +127,12 @@ export class TaskService {
     const bundle = req.bundle || process.cwd();
     let spec: Spec;
     try {
-      spec = JSON.parse(await fs.readFile(join(bundle, 'config.json'), 'utf8')) as Spec;
+      spec = JSON.parse(readFileSync(join(bundle, 'config.json'), 'utf8')) as Spec;
     } catch (err) {
       throw new BerthError('FailedPrecondition', `bundle ${bundle}: ${(err as Error).message}`);
     }
     const options = await this.runtimeOptions(req, bundle);
-    await fs.writeFile(join(bundle, bundleFiles.options), JSON.stringify(options), { mode: 0o600 });
+    writeFileSync(join(bundle, bundleFiles.options), JSON.stringify(options), { mode: 0o600 });
     const runc = runtimeFor(options, this.namespace, bundle);
     const stdio: StdioConfig = { stdin: req.stdin, stdout: req.stdout, stderr: req.stderr, terminal: req.terminal };
     const init = new Proc(id, '', stdio);
@@ -136,7 +143,7 @@ export class TaskService {
     let tty: Awaited<ReturnType<TaskService['consoleFor']>>;
     try {
       if (req.rootfs.length > 0) {
-        await fs.mkdir(rootfs, { recursive: true, mode: 0o711 });
+        mkdirSync(rootfs, { recursive: true, mode: 0o711 });
         const { mountAll } = await import('../native/mount.ts');
         await mountAll(
           req.rootfs.map((m) => ({ type: m.type, source: m.source, options: m.options })),
@@ -154,7 +161,7 @@ export class TaskService {
       } finally {
         init.io.closeChildSide();
       }
-      init.pid = Number.parseInt(await fs.readFile(pidFile, 'utf8'), 10);
+      init.pid = Number.parseInt(readFileSync(pidFile, 'utf8'), 10);
       if (tty && master) init.io.attachPty(new tty.mod.Pty(await master));
     } catch (err) {
       tty?.socket.close();

@@ -85,7 +85,7 @@ async function runContainer(ctx: Context, image: string, id: string, command: st
     });
     relay.check();
     io = ClientIO.create({ id, terminal: Boolean(flags.tty), fifoDir: flags.fifoDir, logUri, nullIo: flags.nullIo });
-    // the snapshot's mounts as Snapshots.Mounts gave them while the container was made
+    // the snapshot's mounts as Snapshots.Prepare gave them while the container was made
     await c.unary(tasks, 'Create', {
       container_id: id,
       rootfs: created.mounts.map((m) => ({ type: m.type, source: m.source, target: '', options: [...m.options] })),

@@ -9,7 +9,6 @@ import type { Container__Output } from '../../proto/gen/containerd/services/cont
 import type { GetImageResponse__Output } from '../../proto/gen/containerd/services/images/v1/GetImageResponse.ts';
 import type { Image__Output } from '../../proto/gen/containerd/services/images/v1/Image.ts';
 import type { PrepareSnapshotResponse__Output } from '../../proto/gen/containerd/services/snapshots/v1/PrepareSnapshotResponse.ts';
-import type { MountsResponse__Output } from '../../proto/gen/containerd/services/snapshots/v1/MountsResponse.ts';
 import { chainId, diffIds, hostPlatform, maxJsonBlob, resolveManifest, type OciDescriptor, type Platform } from '../../daemon/images/oci.ts';
 import { mountAll, unmountAll, type Mount } from '../../native/mount.ts';
 import { blobs, isNotFound } from '../images/blobs.ts';
@@ -132,20 +131,6 @@ export async function withReadOnlyMounts<T>(mounts: readonly Mount[], fn: (root:
       if (m.type === 'bind' || m.options.includes('bind') || m.options.includes('rbind')) return { ...m, options: [...m.options.filter((o) => o !== 'rw' && o !== 'ro'), 'ro'] };
       return m;
     });
-    const direct = ro.length === 1 ? directOverlay(ro[0]!) : undefined;
-    if (direct !== undefined) {
-      const native = await import('../../native/index.ts');
-      native.mount('overlay', dir, 'overlay', native.MS_RDONLY, direct);
-      try {
-        return await fn(dir);
-      } finally {
-        try {
-          native.umount2(dir);
-        } catch {
-          await unmountAll(dir);
-        }
-      }
-    }
     await mountAll(ro, dir);
     try {
       return await fn(dir);
@@ -159,19 +144,6 @@ export async function withReadOnlyMounts<T>(mounts: readonly Mount[], fn: (root:
       // still mounted or not empty: leave it rather than delete what is under it
     }
   }
-}
-
-/**
- * The mount(2) data for a read-only overlay that needs nothing mount(8) does (no flag words
- * among its options, short enough not to need relative lowerdirs), so that it is mounted
- * directly instead of with two processes (mount, umount); undefined otherwise.
- */
-function directOverlay(m: Mount): string | undefined {
-  if (m.type !== 'overlay' || m.source !== 'overlay') return undefined;
-  const options = m.options.filter((o) => o !== 'ro');
-  if (!options.every((o) => /^(lowerdir|upperdir|workdir|index|redirect_dir|metacopy|xino|nfs_export)=[^,]*$/.test(o) || o === 'userxattr')) return undefined;
-  const data = options.join(',');
-  return data.length < 3584 ? data : undefined;
 }
 
 /** containerd.runc.v1.Options with only binary_name (field 6), encoded by hand to keep the CLI light. */
@@ -189,7 +161,7 @@ export function runcOptions(binaryName?: string): AnyMessage {
   return { type_url: runcOptionsType, value: Buffer.concat([Buffer.from([0x32, ...len]), name]) };
 }
 
-const wireMounts = (ms: MountsResponse__Output['mounts']): Mount[] => ms.map((m) => ({ type: m.type, source: m.source, options: m.options }));
+const wireMounts = (ms: PrepareSnapshotResponse__Output['mounts']): Mount[] => ms.map((m) => ({ type: m.type, source: m.source, options: m.options }));
 
 /** Label keys and values as containerd's labels.Validate allows them. */
 const validLabel = (k: string, v: string) => k !== '' && Buffer.byteLength(k) + Buffer.byteLength(v) <= 4096;
@@ -254,9 +226,9 @@ export async function startContainer(c: BerthClient, o: CreateOptions): Promise<
   const snapshots = c.service('snapshots', 'Snapshots');
   let prepared = false;
   try {
-    await c.unary<PrepareSnapshotResponse__Output>(snapshots, 'Prepare', { snapshotter: flags.snapshotter, key: o.id, parent: image.chainId, labels: {} }, md);
+    // Prepare answers with the snapshot's mounts, as Snapshots.Mounts would
+    const { mounts: wire } = await c.unary<PrepareSnapshotResponse__Output>(snapshots, 'Prepare', { snapshotter: flags.snapshotter, key: o.id, parent: image.chainId, labels: {} }, md);
     prepared = true;
-    const { mounts: wire } = await c.unary<MountsResponse__Output>(snapshots, 'Mounts', { snapshotter: flags.snapshotter, key: o.id });
     const mounts = wireMounts(wire);
     const input: SpecInput = { namespace: o.namespace, id: o.id, image: image.config, flags: sf };
     const spec: Spec = await withReadOnlyMounts(mounts, (root) => buildSpec({ ...input, rootfs: root }));

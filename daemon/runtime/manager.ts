@@ -1,7 +1,9 @@
+import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { AnyMessage } from '../../proto/any.ts';
 import { alreadyExists, BerthError, isCode, notFound, unimplemented } from '../../proto/errors.ts';
+import { ShimClient } from '../../proto/shim-client.ts';
 import { toTimestamp, type Timestamp } from '../../proto/timestamp.ts';
 import type { Exchange } from '../events/exchange.ts';
 import type { Logger } from '../log.ts';
@@ -129,19 +131,32 @@ export class TaskManager {
       try {
         await bundle.create(container.spec.value);
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw alreadyExists(`task ${container.id}`);
-        throw err;
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+        // no task has this bundle (checked above, under the task's lock): a daemon stopped in
+        // the middle of a Create, or an earlier cleanup failed. Clean it up and carry on.
+        this.log.warn('removing a task bundle left behind', { namespace: ns, id: container.id });
+        await this.removeLeftover(bundle, binary);
+        try {
+          await bundle.create(container.spec.value);
+        } catch (again) {
+          if ((again as NodeJS.ErrnoException).code === 'EEXIST') throw alreadyExists(`task ${container.id}`);
+          throw again;
+        }
       }
       const inv = this.invocation(bundle, binary);
       let conn: ShimConnection | undefined;
+      // the bootstrap write and the shim's Create run side by side; a failure waits for both
+      let inFlight: Promise<unknown>[] = [];
       try {
         const options = opts.options?.type_url ? opts.options : container.runtime.options;
         const adopted = binary === this.warm.binary ? await this.warm.adopt(ns, container.id, bundle.path, options) : undefined;
         const { address, protocol } = adopted ? { address: adopted, protocol: 'grpc' } : await startShim(inv, options);
         if (protocol !== 'grpc') throw unimplemented(`shim ${binary} speaks ${protocol}; berthd talks to shims over gRPC only`);
-        await bundle.writeBootstrap(address, protocol, binary);
+        // bootstrap.json (how a restarted daemon finds the shim) is written while the shim creates
+        // the container; the task is registered only once both are done
+        const bootstrapped = bundle.writeBootstrap(address, protocol, binary);
         conn = this.connection(address, ns);
-        const created = await conn.client.call<{ pid: number }>('Create', {
+        const creating = conn.client.call<{ pid: number }>('Create', {
           id: container.id,
           bundle: bundle.path,
           rootfs: opts.rootfs,
@@ -151,13 +166,23 @@ export class TaskManager {
           stderr: opts.stderr,
           options: opts.options?.type_url ? opts.options : container.runtime.options,
         });
-        const connected = await conn.client.call<{ shim_pid: number }>('Connect', { id: container.id }, 5000);
-        conn.shimPid = connected.shim_pid;
+        const connecting = conn.client.call<{ shim_pid: number }>('Connect', { id: container.id }, 5000);
+        inFlight = [bootstrapped, creating, connecting];
+        // Connect is answered while the shim runs `runc create`: berthd has time to start the
+        // next warm shim then (a spawn holds its event loop for milliseconds)
+        connecting.then(
+          () => binary === this.warm.binary && this.warm.refill(),
+          () => undefined,
+        );
+        const [created] = await Promise.all([creating, bootstrapped]);
+        conn.shimPid = (await connecting).shim_pid;
         const task = this.register(ns, container.id, bundle, conn, created.pid, container.runtime.name);
         conn.pump();
         return task;
       } catch (err) {
+        await Promise.allSettled(inFlight);
         await this.abandon(inv, bundle, conn, container.id);
+        if (binary === this.warm.binary) this.warm.refill();
         throw err;
       }
     });
@@ -175,6 +200,35 @@ export class TaskManager {
     }
     await shimDelete(inv).catch(() => undefined);
     await bundle.remove().catch((err: Error) => this.log.warn('cannot remove bundle', { bundle: bundle.path, error: err.message }));
+  }
+
+  /** Removes a bundle that no task owns: its shim (if one still serves it) goes, then what it leaves. */
+  private async removeLeftover(bundle: Bundle, binary: string): Promise<void> {
+    const boot = await this.stopStrayShim(bundle);
+    await shimDelete(this.invocation(bundle, boot?.binary ?? binary)).catch((err: Error) => this.log.warn('shim delete failed', { id: bundle.id, error: err.message }));
+    // Bundle.remove unmounts rootfs before it removes anything
+    await bundle.remove();
+  }
+
+  /**
+   * Tells a shim that may still serve a bundle no task owns to delete the container and exit (at
+   * once, unless it also serves tasks berthd knows: nobody will take its events). An adopted shim
+   * has written its address into the bundle before berthd writes bootstrap.json. Only after
+   * restore(): before, a group shim's other tasks are not known yet.
+   */
+  private async stopStrayShim(bundle: Bundle): Promise<Awaited<ReturnType<Bundle['readBootstrap']>> | undefined> {
+    const boot = await bundle.readBootstrap().catch(() => undefined);
+    const address = boot ? (boot.protocol === 'grpc' ? boot.address : undefined) : (await readFile(join(bundle.path, 'address'), 'utf8').catch(() => undefined))?.trim();
+    if (address) {
+      const client = new ShimClient(address, bundle.namespace);
+      try {
+        await client.call('Delete', { id: bundle.id, exec_id: '' }, 10_000).catch(() => undefined);
+        await client.call('Shutdown', { id: bundle.id, now: !this.shims.has(address) }, 3000).catch(() => undefined);
+      } finally {
+        client.close();
+      }
+    }
+    return boot;
   }
 
   private connection(address: string, ns: string): ShimConnection {
@@ -210,8 +264,11 @@ export class TaskManager {
       const task = this.get(ns, id) as Internal;
       const res = await task.shim.client.call<DeleteResult>('Delete', { id, exec_id: '' });
       this.forget(task);
-      await task.shim.client.call('Shutdown', { id, now: false }, 3000).catch(() => undefined);
-      await task.bundle.remove().catch((err: Error) => this.log.warn('cannot remove bundle', { bundle: task.bundle.path, error: err.message }));
+      // the shim exits once its last events are delivered; its bundle is not needed for that
+      await Promise.all([
+        task.shim.client.call('Shutdown', { id, now: false }, 3000).catch(() => undefined),
+        task.bundle.remove().catch((err: Error) => this.log.warn('cannot remove bundle', { bundle: task.bundle.path, error: err.message })),
+      ]);
       return res;
     });
   }

@@ -1,16 +1,56 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, unlinkSync } from 'node:fs';
 import type { Socket } from 'node:net';
+import { getPriority, setPriority } from 'node:os';
 import * as grpc from '@grpc/grpc-js';
 import type { AnyMessage } from '../../proto/any.ts';
 import { channelOptions, loadProtoDir, lookup } from '../../proto/api.ts';
 import { fromGrpc } from '../../proto/errors.ts';
+import { ShimClient } from '../../proto/shim-client.ts';
 import type { Logger } from '../log.ts';
 import { encodeAny } from './shim.ts';
 
 interface Warm {
   child: ChildProcess;
   path: string;
+  /** a client of its berth.shim.v1.Warm, connected while the shim waits */
+  client: grpc.Client;
+}
+
+/** The niceness a warm shim starts and waits with, so that it does not slow the task creates running meanwhile. */
+const waitingNice = 19;
+
+/**
+ * Sets the niceness of every thread of a process (Linux's niceness is per thread); returns
+ * whether its main thread, which spawns runc and so the container, got it.
+ */
+function renice(pid: number, nice: number): boolean {
+  let tids: string[];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    tids = [String(pid)];
+  }
+  let main = false;
+  for (const tid of tids) {
+    try {
+      setPriority(Number(tid), nice);
+      if (Number(tid) === pid) main = true;
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return main;
+}
+
+/** Kills a warm shim that was not adopted, and removes its socket (SIGKILL leaves it behind). */
+function discard(w: Warm): void {
+  w.child.kill('SIGKILL');
+  try {
+    unlinkSync(w.path);
+  } catch {
+    // gone already
+  }
 }
 
 /**
@@ -18,10 +58,21 @@ interface Warm {
  * container (berth.shim.v1.Warm/Adopt) instead of waiting for `shim start` and the serving
  * process it spawns. Only for berth's own shim; any failure falls back to `start`. The warm shim
  * holds a pipe from berthd on its stdin and exits when berthd goes away before adopting it.
+ *
+ * The next warm shim is started while a create waits for runc (TaskManager calls refill()),
+ * that is while containers are being created and run, and a Node.js start costs a core for
+ * ~0.1 s: it starts and waits at the lowest priority, and gets the normal one back when it is
+ * adopted (or when a create has to wait for it). Once it listens, berthd connects to it and makes
+ * one call through its gRPC server, so that the code on the path of Adopt and Create is compiled
+ * before a container waits for it.
  */
 export class WarmShims {
   private next: Promise<Warm | undefined> | undefined;
+  /** the pid of the warm shim while it starts (before it listens) */
+  private starting: number | undefined;
   private closed = false;
+  /** berthd's own niceness, which an adopted shim gets back */
+  private readonly nice = getPriority();
 
   constructor(
     readonly binary: string,
@@ -30,6 +81,7 @@ export class WarmShims {
     private readonly log: Logger,
   ) {}
 
+  /** Starts the next warm shim, unless there is one already. */
   refill(): void {
     if (this.closed || this.next || !existsSync(this.binary)) return;
     this.next = this.spawn().catch((err: Error) => {
@@ -46,11 +98,15 @@ export class WarmShims {
         stdio: ['pipe', 'ignore', 'ignore', 'pipe'],
         env: { ...process.env, BERTH_STATE: this.state },
       });
+      // still the launcher script here: the Node.js threads it execs inherit the niceness
+      if (child.pid) renice(child.pid, waitingNice);
+      this.starting = child.pid;
       let said = '';
       const ready = child.stdio[3] as Socket;
       ready.setEncoding('utf8');
       ready.on('data', (d: string) => (said += d));
       ready.on('close', () => {
+        this.starting = undefined;
         const m = /^ok (\S+)/.exec(said.trim());
         if (!m) {
           child.kill('SIGKILL');
@@ -59,9 +115,22 @@ export class WarmShims {
         // neither the child nor its stdin pipe should keep berthd's event loop alive
         child.unref();
         (child.stdin as Socket).unref();
-        resolve({ child, path: m[1]! });
+        const path = m[1]!;
+        const Warm = lookup<grpc.ServiceClientConstructor>(loadProtoDir('berth/shim/v1'), 'berth.shim.v1.Warm');
+        const client = new Warm(`unix:${path}`, grpc.credentials.createInsecure(), channelOptions);
+        client.waitForReady(Date.now() + 5000, () => undefined);
+        // an idle shim answers FailedPrecondition: all that matters is the round trip
+        const first = new ShimClient(`unix://${path}`, '');
+        void first
+          .call('Connect', { id: '' }, 5000)
+          .catch(() => undefined)
+          .finally(() => first.close());
+        resolve({ child, path, client });
       });
-      child.once('error', reject);
+      child.once('error', (err) => {
+        this.starting = undefined;
+        reject(err);
+      });
     });
   }
 
@@ -69,12 +138,16 @@ export class WarmShims {
   async adopt(namespace: string, id: string, bundle: string, options: AnyMessage | null | undefined): Promise<string | undefined> {
     const pending = this.next;
     this.next = undefined;
+    if (this.starting) {
+      this.log.debug('a create waits for the warm shim to start', { id });
+      renice(this.starting, this.nice);
+    }
     const warm = await pending;
-    this.refill();
     if (!warm) return undefined;
-    const Warm = lookup<grpc.ServiceClientConstructor>(loadProtoDir('berth/shim/v1'), 'berth.shim.v1.Warm');
-    const client = new Warm(`unix:${warm.path}`, grpc.credentials.createInsecure(), channelOptions);
+    const { client } = warm;
     try {
+      // the container inherits the shim's niceness: berthd's own, as with a shim from `start`
+      if (!renice(warm.child.pid!, this.nice)) throw new Error('cannot restore its priority');
       const res = await new Promise<{ address: string }>((resolve, reject) =>
         (client as unknown as Record<string, Function>).Adopt.call(
           client,
@@ -87,7 +160,7 @@ export class WarmShims {
       return res.address;
     } catch (err) {
       this.log.debug('warm shim not adopted; starting one', { id, error: (err as Error).message });
-      warm.child.kill('SIGKILL');
+      discard(warm);
       return undefined;
     } finally {
       client.close();
@@ -97,7 +170,11 @@ export class WarmShims {
 
   close(): void {
     this.closed = true;
-    void this.next?.then((w) => w?.child.kill('SIGKILL'));
+    void this.next?.then((w) => {
+      if (!w) return;
+      w.client.close();
+      discard(w);
+    });
     this.next = undefined;
   }
 }
