@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MS_BIND, mount, umount2 } from '../native/index.ts';
 import { repo, startBerthd, type Berthd } from './harness.ts';
 import { loadRunImage } from './run-image.ts';
+import { sleep } from './util.ts';
 
 /**
  * A task bundle that no task owns — what a berthd killed in the middle of Tasks.Create leaves —
@@ -53,5 +54,28 @@ describe('a task bundle left behind', () => {
     expect(mountsUnder(bundle)).toEqual([]);
     expect(existsSync(bundle)).toBe(false);
     expect(berth(['containers', 'ls', '-q']).stdout).toBe('');
+  }, 60_000);
+
+  it('a shim still serving a bundle that has no bootstrap.json (berthd died mid-Create) is stopped at restart', async () => {
+    expect(berth(['run', '-d', '--null-io', image, 'stray', 'sleep', '1000']).code).toBe(0);
+    const bundle = join(b.state, 'io.containerd.runtime.v2.task', ns, 'stray');
+    const alive = (pid: number) => existsSync(`/proc/${pid}`) && !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    const init = Number(readFileSync(join(bundle, 'init.pid'), 'utf8'));
+    // the container's init is the shim's child (the shim is its subreaper and runc has exited)
+    const shim = Number(readFileSync(`/proc/${init}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]);
+    expect(alive(init)).toBe(true);
+    expect(alive(shim)).toBe(true);
+    await b.kill();
+    // the window: the shim has written its address into the bundle, berthd not yet bootstrap.json
+    rmSync(join(bundle, 'bootstrap.json'));
+    expect(existsSync(join(bundle, 'address'))).toBe(true);
+    await b.restart();
+    for (let i = 0; i < 100 && (alive(shim) || alive(init)); i++) await sleep(50);
+    expect(alive(init)).toBe(false);
+    expect(alive(shim)).toBe(false);
+    expect(existsSync(bundle)).toBe(false);
+    expect(mountsUnder(bundle)).toEqual([]);
+    expect(berth(['tasks', 'ls']).stdout).not.toContain('stray');
+    expect(berth(['containers', 'rm', 'stray']).code).toBe(0);
   }, 60_000);
 });

@@ -213,8 +213,8 @@ export class TaskManager {
   /**
    * Tells a shim that may still serve a bundle no task owns to delete the container and exit (at
    * once, unless it also serves tasks berthd knows: nobody will take its events). An adopted shim
-   * has written its address into the bundle before berthd writes bootstrap.json. Only after
-   * restore(): before, a group shim's other tasks are not known yet.
+   * has written its address into the bundle before berthd writes bootstrap.json. Only once the
+   * tasks restore() keeps are registered: before, a group shim's other tasks are not known yet.
    */
   private async stopStrayShim(bundle: Bundle): Promise<Awaited<ReturnType<Bundle['readBootstrap']>> | undefined> {
     const boot = await bundle.readBootstrap().catch(() => undefined);
@@ -315,11 +315,15 @@ export class TaskManager {
   /**
    * After a daemon restart: reconnect to the shim of every bundle on disk. A bundle without a
    * container record, without a shim address, or whose shim does not answer is cleaned up and its
-   * task reported as exited.
+   * task reported as exited. A shim that may still serve such a bundle (berthd died in the middle
+   * of Create, after the shim wrote its address, before bootstrap.json) is told to delete the
+   * container and exit first, once every task that is kept is known: a group shim that also
+   * serves one of those stays.
    */
   async restore(containerRuntime: (ns: string, id: string) => Promise<string | undefined>): Promise<void> {
     const bundles = await Bundle.list(this.settings.state, this.settings.root);
     const started: ShimConnection[] = [];
+    const leftBehind: Array<{ bundle: Bundle; runtime: string | undefined }> = [];
     for (const bundle of bundles) {
       const runtime = await containerRuntime(bundle.namespace, bundle.id).catch(() => undefined);
       let boot: Awaited<ReturnType<Bundle['readBootstrap']>> | undefined;
@@ -329,8 +333,7 @@ export class TaskManager {
         boot = undefined;
       }
       if (!runtime || !boot || boot.protocol !== 'grpc') {
-        this.log.info('removing a task bundle left behind', { namespace: bundle.namespace, id: bundle.id });
-        await this.cleanupDead(bundle.namespace, bundle.id, bundle, runtime, 0);
+        leftBehind.push({ bundle, runtime });
         continue;
       }
       const conn = this.connection(boot.address, bundle.namespace);
@@ -348,6 +351,11 @@ export class TaskManager {
         }
         await this.cleanupDead(bundle.namespace, bundle.id, bundle, runtime, 0);
       }
+    }
+    for (const { bundle, runtime } of leftBehind) {
+      this.log.info('removing a task bundle left behind', { namespace: bundle.namespace, id: bundle.id });
+      await this.stopStrayShim(bundle);
+      await this.cleanupDead(bundle.namespace, bundle.id, bundle, runtime, 0);
     }
     for (const conn of new Set(started)) conn.pump();
   }
