@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, existsSync, writeFileSync, readdirSync, readlinkSync, readFileSync, rmdirSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, existsSync, writeFileSync, readdirSync, readlinkSync, readFileSync, rmdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { BerthClient } from '../proto/client.ts';
 
@@ -32,10 +32,18 @@ export interface Berthd {
   restart(): Promise<void>;
   /** stops the daemon if running and removes every file it made */
   cleanup(): Promise<void>;
+  /**
+   * Bytes of the daemon's JS objects still reachable, from a heap snapshot (which collects
+   * garbage first); only for a daemon started with `heapSnapshots`.
+   */
+  liveHeap(): Promise<number>;
 }
 
-/** Starts a berthd of its own on temporary root, state and socket paths. */
-export async function startBerthd(extraArgs: string[] = []): Promise<Berthd> {
+/**
+ * Starts a berthd of its own on temporary root, state and socket paths. `heapSnapshots`: SIGUSR2
+ * makes it write a heap snapshot (see liveHeap).
+ */
+export async function startBerthd(extraArgs: string[] = [], opts: { heapSnapshots?: boolean } = {}): Promise<Berthd> {
   const dir = mkdtempSync('/tmp/berth-test-');
   const root = join(dir, 'root');
   const state = join(dir, 'state');
@@ -43,10 +51,13 @@ export async function startBerthd(extraArgs: string[] = []): Promise<Berthd> {
   let proc: ChildProcess | undefined;
   let log = '';
   const clients: BerthClient[] = [];
+  const heapDir = join(dir, 'heap');
+  const env = opts.heapSnapshots ? { ...process.env, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --heapsnapshot-signal=SIGUSR2 --diagnostic-dir=${heapDir}`.trim() } : process.env;
 
   const launch = async () => {
     proc = spawn(berthdBin, ['--root', root, '--state', state, '--address', address, '--log-level', 'debug', ...extraArgs], {
       stdio: ['ignore', 'pipe', 'pipe'],
+      env,
     });
     proc.stdout!.on('data', (d) => (log += d));
     proc.stderr!.on('data', (d) => (log += d));
@@ -101,6 +112,31 @@ export async function startBerthd(extraArgs: string[] = []): Promise<Berthd> {
       await waitExit('SIGKILL');
     },
     restart: launch,
+    async liveHeap() {
+      if (!opts.heapSnapshots) throw new Error('liveHeap needs startBerthd(…, { heapSnapshots: true })');
+      rmSync(heapDir, { recursive: true, force: true });
+      mkdirSync(heapDir);
+      process.kill(d.pid(), 'SIGUSR2');
+      // written in place: done once the file parses
+      for (let i = 0; i < 600; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        const file = readdirSync(heapDir).find((f) => f.endsWith('.heapsnapshot'));
+        if (!file) continue;
+        let snap: { snapshot: { meta: { node_fields: string[] } }; nodes: number[] };
+        try {
+          snap = JSON.parse(readFileSync(join(heapDir, file), 'utf8'));
+        } catch {
+          continue;
+        }
+        const fields = snap.snapshot.meta.node_fields;
+        const self = fields.indexOf('self_size');
+        let bytes = 0;
+        for (let at = self; at < snap.nodes.length; at += fields.length) bytes += snap.nodes[at]!;
+        rmSync(heapDir, { recursive: true, force: true });
+        return bytes;
+      }
+      throw new Error('berthd wrote no heap snapshot within 60 s');
+    },
     async cleanup() {
       for (const c of clients) c.close();
       await waitExit('SIGKILL');

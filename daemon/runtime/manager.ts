@@ -94,7 +94,11 @@ export class TaskManager {
     const k = this.key(ns, id);
     let m = this.locks.get(k);
     if (!m) this.locks.set(k, (m = new Mutex()));
-    return m.run(fn);
+    const mutex = m;
+    // one lock per task while it is used: a daemon that has seen many ids keeps none of theirs
+    return mutex.run(fn).finally(() => {
+      if (mutex.idle && this.locks.get(k) === mutex) this.locks.delete(k);
+    });
   }
 
   private invocation(bundle: Bundle, binary: string): ShimInvocation {

@@ -1,0 +1,34 @@
+import { describe, expect, it } from 'vitest';
+import { Mutex } from './mutex.ts';
+
+describe('Mutex', () => {
+  it('runs sections one at a time in arrival order; a failing one does not stop the next', async () => {
+    const m = new Mutex();
+    const order: string[] = [];
+    const section = (name: string, ms: number, fail = false) => async () => {
+      order.push(`${name}+`);
+      await new Promise((r) => setTimeout(r, ms));
+      order.push(`${name}-`);
+      if (fail) throw new Error(name);
+      return name;
+    };
+    const a = m.run(section('a', 30));
+    const b = m.run(section('b', 5, true));
+    const c = m.run(section('c', 1));
+    expect(m.idle).toBe(false);
+    await expect(a).resolves.toBe('a');
+    await expect(b).rejects.toThrow('b');
+    await expect(c).resolves.toBe('c');
+    expect(order).toEqual(['a+', 'a-', 'b+', 'b-', 'c+', 'c-']);
+  });
+
+  it('is idle once its last section has settled, also when a caller looks from its own result', async () => {
+    const m = new Mutex();
+    const seen: boolean[] = [];
+    const first = m.run(async () => 1).finally(() => seen.push(m.idle));
+    const second = m.run(async () => 2).finally(() => seen.push(m.idle));
+    await Promise.all([first, second]);
+    expect(seen).toEqual([false, true]);
+    expect(m.idle).toBe(true);
+  });
+});
