@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import type { AnyMessage } from '../../proto/any.ts';
 import { protoRoot } from '../../proto/api.ts';
 import { BerthError, failedPrecondition } from '../../proto/errors.ts';
@@ -93,7 +94,9 @@ export async function shimDelete(inv: ShimInvocation): Promise<DeleteResult> {
 export class ShimConnection {
   readonly client: ShimClient;
   readonly tasks = new Set<string>();
-  shimPid = 0;
+  private pid = 0;
+  /** the shim's start time: with the pid, it names one process even after the pid is reused */
+  private pidStart: string | undefined;
   private stream: ReturnType<ShimClient['subscribe']> | undefined;
   private retiring = false;
   private closed = false;
@@ -107,6 +110,15 @@ export class ShimConnection {
     private readonly onDead: (conn: ShimConnection) => void,
   ) {
     this.client = new ShimClient(address, namespace);
+  }
+
+  get shimPid(): number {
+    return this.pid;
+  }
+
+  set shimPid(pid: number) {
+    this.pid = pid;
+    this.pidStart = processStart(pid);
   }
 
   /** Starts (or restarts) the event pump. */
@@ -136,7 +148,7 @@ export class ShimConnection {
 
   /** The stream broke: resubscribe while the shim lives, report it dead once it does not. */
   private afterStreamLoss(): void {
-    const alive = this.shimPid > 0 && pidAlive(this.shimPid);
+    const alive = this.pid > 0 && this.pidStart !== undefined && processStart(this.pid) === this.pidStart;
     this.failures++;
     if (!alive && this.failures > 1) {
       this.close();
@@ -162,11 +174,13 @@ export class ShimConnection {
   }
 }
 
-function pidAlive(pid: number): boolean {
+/** When a process started (clock ticks since boot, field 22 of /proc/PID/stat), or undefined once it is gone. */
+export function processStart(pid: number): string | undefined {
   try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // the command name (field 2) may hold spaces and parentheses: count from the last ')'
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
   }
 }
