@@ -72,6 +72,8 @@ const packageBin = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..
 export class TaskManager {
   private readonly tasks = new Map<string, Internal>();
   private readonly shims = new Map<string, ShimConnection>();
+  /** connections whose last task is gone, kept until their shim exits (or a new task revives one) */
+  private readonly retiring = new Map<string, ShimConnection>();
   private readonly locks = new Map<string, Mutex>();
   private readonly warm: WarmShims;
 
@@ -238,7 +240,9 @@ export class TaskManager {
   private connection(address: string, ns: string): ShimConnection {
     let conn = this.shims.get(address);
     if (!conn) {
-      conn = new ShimConnection(address, ns, this.exchange, this.log, (c) => void this.shimDied(c));
+      const retired = this.retiring.get(address);
+      this.retiring.delete(address);
+      conn = retired?.revive() ? retired : new ShimConnection(address, ns, this.exchange, this.log, (c) => void this.shimDied(c));
       this.shims.set(address, conn);
     }
     return conn;
@@ -257,8 +261,12 @@ export class TaskManager {
     this.tasks.delete(this.key(task.namespace, task.id));
     task.shim.tasks.delete(task.id);
     if (task.shim.tasks.size === 0) {
-      task.shim.retire();
-      this.shims.delete(task.shim.address);
+      const conn = task.shim;
+      this.shims.delete(conn.address);
+      this.retiring.set(conn.address, conn);
+      conn.retire(() => {
+        if (this.retiring.get(conn.address) === conn) this.retiring.delete(conn.address);
+      });
     }
   }
 

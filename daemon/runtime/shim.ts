@@ -99,6 +99,8 @@ export class ShimConnection {
   private pidStart: string | undefined;
   private stream: ReturnType<ShimClient['subscribe']> | undefined;
   private retiring = false;
+  private retireTimer: NodeJS.Timeout | undefined;
+  private onRetired: (() => void) | undefined;
   private closed = false;
   private failures = 0;
 
@@ -158,16 +160,36 @@ export class ShimConnection {
     setTimeout(() => this.pump(), Math.min(50 * this.failures, 1000)).unref();
   }
 
-  /** The last task is gone: keep pumping until the shim has handed over its last events and exited. */
-  retire(): void {
+  /**
+   * The last task is gone: keep pumping until the shim has handed over its last events and
+   * exited (at most 10 s); `closed` is told when the connection is closed.
+   */
+  retire(closed: () => void): void {
     this.retiring = true;
-    if (!this.stream) this.close();
-    setTimeout(() => this.close(), 10_000).unref();
+    this.onRetired = closed;
+    if (!this.stream) return this.close();
+    this.retireTimer = setTimeout(() => this.close(), 10_000).unref();
+  }
+
+  /**
+   * A new task of a retiring connection's shim (a group shim that got another container before it
+   * exited): the connection serves again, so that one stream, not two, takes the shim's events.
+   * False when it is already closed.
+   */
+  revive(): boolean {
+    if (this.closed) return false;
+    this.retiring = false;
+    this.onRetired = undefined;
+    clearTimeout(this.retireTimer);
+    this.pump();
+    return true;
   }
 
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    clearTimeout(this.retireTimer);
+    this.onRetired?.();
     this.stream?.cancel();
     this.stream = undefined;
     this.client.close();
