@@ -1,8 +1,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startBerthd, type Berthd } from './harness.ts';
-import { loadRunImage } from './run-image.ts';
+import { describe, expect, it } from 'vitest';
+import { berthdWithRunImage, type Berthd } from './harness.ts';
 import { sleep } from './util.ts';
 
 /**
@@ -22,13 +21,7 @@ describe('ctr run against berthd', () => {
   };
   const taskLine = (id: string) => ok(ctr(['tasks', 'ls'])).split('\n').find((l) => l.split(/\s+/)[0] === id);
 
-  beforeAll(async () => {
-    b = await startBerthd();
-    image = await loadRunImage(b, { ns });
-  }, 60_000);
-  afterAll(async () => {
-    await b?.cleanup();
-  });
+  berthdWithRunImage(ns, (d, img) => ((b = d), (image = img)));
 
   it('runs a command and prints its output', () => {
     const r = ctr(['run', '--rm', image, 'hello', 'echo', 'hello from a container']);

@@ -1,7 +1,9 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, existsSync, writeFileSync, readdirSync, readlinkSync, readFileSync, rmdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { afterAll, beforeAll } from 'vitest';
 import { BerthClient } from '../proto/client.ts';
+import { loadRunImage } from './run-image.ts';
 
 export const repo = resolve(import.meta.dirname, '..');
 export const berthdBin = join(repo, 'bin', 'berthd');
@@ -151,6 +153,21 @@ export async function startBerthd(extraArgs: string[] = [], opts: { heapSnapshot
     throw err;
   }
   return d;
+}
+
+/**
+ * A berthd of the calling describe block's own with the run image stored in namespace ns: started
+ * before its tests (`ready` gets the daemon and the image's name), removed after them.
+ */
+export function berthdWithRunImage(ns: string, ready: (b: Berthd, image: string) => void, opts: { heapSnapshots?: boolean } = {}): void {
+  let b: Berthd | undefined;
+  beforeAll(async () => {
+    b = await startBerthd([], opts);
+    ready(b, await loadRunImage(b, { ns }));
+  }, 60_000);
+  afterAll(async () => {
+    await b?.cleanup();
+  });
 }
 
 /**

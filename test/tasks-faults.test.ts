@@ -1,8 +1,7 @@
 import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startBerthd, type Berthd } from './harness.ts';
-import { loadRunImage } from './run-image.ts';
+import { describe, expect, it } from 'vitest';
+import { berthdWithRunImage, type Berthd } from './harness.ts';
 import { sleep } from './util.ts';
 
 /**
@@ -30,13 +29,7 @@ describe('tasks under faults', () => {
   const cmdline = (pid: number) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
   const mountsUnder = (dir: string) => readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.split(' ')[4]?.startsWith(dir));
 
-  beforeAll(async () => {
-    b = await startBerthd([], { heapSnapshots: true });
-    image = await loadRunImage(b, { ns });
-  }, 60_000);
-  afterAll(async () => {
-    await b?.cleanup();
-  });
+  berthdWithRunImage(ns, (d, img) => ((b = d), (image = img)), { heapSnapshots: true });
 
   it('a shim killed with SIGKILL: its task is reported exited and cleaned up', async () => {
     expect(berth(['run', '-d', '--null-io', image, 'victim', 'sleep', '1000']).code).toBe(0);

@@ -1,9 +1,8 @@
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { MS_BIND, mount, umount2 } from '../native/index.ts';
-import { repo, startBerthd, type Berthd } from './harness.ts';
-import { loadRunImage } from './run-image.ts';
+import { berthdWithRunImage, repo, type Berthd } from './harness.ts';
 import { sleep } from './util.ts';
 
 /**
@@ -19,14 +18,8 @@ describe('a task bundle left behind', () => {
   const mountsUnder = (dir: string) => readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.split(' ')[4]?.startsWith(dir));
   const outside = mkdtempSync('/tmp/berth-leftover-');
 
-  beforeAll(async () => {
-    b = await startBerthd();
-    image = await loadRunImage(b, { ns });
-  }, 60_000);
-  afterAll(async () => {
-    await b?.cleanup();
-    rmSync(outside, { recursive: true, force: true });
-  });
+  berthdWithRunImage(ns, (d, img) => ((b = d), (image = img)));
+  afterAll(() => rmSync(outside, { recursive: true, force: true }));
 
   it('is removed by the next create of its id, without touching what was mounted on its rootfs', () => {
     const bundle = join(b.state, 'io.containerd.runtime.v2.task', ns, 'left');

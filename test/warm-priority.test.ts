@@ -1,9 +1,8 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { getPriority } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startBerthd, type Berthd } from './harness.ts';
-import { loadRunImage } from './run-image.ts';
+import { describe, expect, it } from 'vitest';
+import { berthdWithRunImage, type Berthd } from './harness.ts';
 import { sleep } from './util.ts';
 
 /** The niceness of a process's threads, from /proc/<pid>/task/<tid>/stat (field 19). */
@@ -24,13 +23,7 @@ describe('the warm shim\'s priority', () => {
   const ns = 'warm-priority';
   const berth = (args: string[]) => b.berth(['-n', ns, ...args]);
 
-  beforeAll(async () => {
-    b = await startBerthd();
-    image = await loadRunImage(b, { ns });
-  }, 60_000);
-  afterAll(async () => {
-    await b?.cleanup();
-  });
+  berthdWithRunImage(ns, (d, img) => ((b = d), (image = img)));
 
   it('is the lowest while it waits, berthd\'s once it serves a container', async () => {
     const warmShim = () => {
