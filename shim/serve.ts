@@ -213,10 +213,17 @@ export async function serveWarm(args: ShimArgs): Promise<void> {
         if (existsSync(path)) return callback({ code: grpc.status.FAILED_PRECONDITION, details: `group socket ${path} exists: use start` });
         const optionsFile = join(req.bundle, bundleFiles.runtimeOptions);
         if (req.options.length > 0) writeFileSync(optionsFile, req.options, { mode: 0o600 });
-        // a bound socket keeps working under a new name: connections follow the inode
-        renameSync(warmPath, path);
         writeFileSync(join(req.bundle, bundleFiles.address), `unix://${path}`, { mode: 0o600 });
-        logFd = openSync(join(req.bundle, bundleFiles.shimLog), 'a', 0o600);
+        const shimLog = openSync(join(req.bundle, bundleFiles.shimLog), 'a', 0o600);
+        // last, so that a failure before leaves the group path free for `start`: a bound socket
+        // keeps working under a new name (connections follow the inode)
+        try {
+          renameSync(warmPath, path);
+        } catch (err) {
+          closeSync(shimLog);
+          throw err;
+        }
+        logFd = shimLog;
         const events = new EventQueue(req.namespace);
         const tasks = new TaskService(req.namespace, events, reaper);
         serving = { tasks, events, path };

@@ -52,6 +52,14 @@ export class Bundle {
   }
 
   /**
+   * The address a shim writes into the bundle when it starts serving it (docs/shim.md), before
+   * berthd writes bootstrap.json; undefined when there is none.
+   */
+  async shimAddress(): Promise<string | undefined> {
+    return (await fs.readFile(join(this.path, 'address'), 'utf8').catch(() => undefined))?.trim() || undefined;
+  }
+
+  /**
    * Unmounts whatever is still mounted on rootfs (a shim that died leaves its mounts), then
    * removes the bundle and the work dir. A recursive rm would descend into a mounted rootfs
    * and delete the container's files, so it runs only once rootfs is an empty directory.

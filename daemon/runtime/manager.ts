@@ -1,4 +1,3 @@
-import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { AnyMessage } from '../../proto/any.ts';
@@ -170,7 +169,7 @@ export class TaskManager {
           stdin: opts.stdin,
           stdout: opts.stdout,
           stderr: opts.stderr,
-          options: opts.options?.type_url ? opts.options : container.runtime.options,
+          options,
         });
         const connecting = conn.client.call<{ shim_pid: number }>('Connect', { id: container.id }, 5000);
         inFlight = [bootstrapped, creating, connecting];
@@ -224,7 +223,7 @@ export class TaskManager {
    */
   private async stopStrayShim(bundle: Bundle): Promise<Awaited<ReturnType<Bundle['readBootstrap']>> | undefined> {
     const boot = await bundle.readBootstrap().catch(() => undefined);
-    const address = boot ? (boot.protocol === 'grpc' ? boot.address : undefined) : (await readFile(join(bundle.path, 'address'), 'utf8').catch(() => undefined))?.trim();
+    const address = boot ? (boot.protocol === 'grpc' ? boot.address : undefined) : await bundle.shimAddress();
     if (address) {
       const client = new ShimClient(address, bundle.namespace);
       try {
@@ -391,8 +390,9 @@ export class TaskManager {
 
   close(): void {
     this.warm.close();
-    for (const conn of this.shims.values()) conn.close();
+    for (const conn of [...this.shims.values(), ...this.retiring.values()]) conn.close();
     this.shims.clear();
+    this.retiring.clear();
   }
 }
 
