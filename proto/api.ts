@@ -2,7 +2,7 @@ import { readdirSync, existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import * as grpc from '@grpc/grpc-js';
+import type * as grpc from '@grpc/grpc-js';
 import protobuf from 'protobufjs';
 import { loadOptions } from './load-options.ts';
 
@@ -25,6 +25,14 @@ export const channelOptions: grpc.ChannelOptions = {
   'grpc.max_send_message_length': maxMessageSize,
 };
 
+/**
+ * grpc-js, loaded on first use: processes that make only unary calls (most CLI commands) go
+ * without it (proto/unary-channel.ts).
+ */
+export function grpcJs(): typeof import('@grpc/grpc-js') {
+  return createRequire(import.meta.url)('@grpc/grpc-js') as typeof import('@grpc/grpc-js');
+}
+
 const definitions = new Map<string, grpc.GrpcObject>();
 
 // proto-loader is needed only here (daemon, shim tests); clients do without its descriptor objects
@@ -42,7 +50,7 @@ export function loadProtoDir(relDir: string): grpc.GrpcObject {
     const dir = join(protoDir, relDir);
     const files = readdirSync(dir).filter((f) => f.endsWith('.proto')).map((f) => join(relDir, f));
     const pkg = protoLoader.loadSync(files, { ...loadOptions, includeDirs: [protoDir] });
-    def = grpc.loadPackageDefinition(pkg);
+    def = grpcJs().loadPackageDefinition(pkg);
     definitions.set(relDir, def);
   }
   return def;
@@ -204,6 +212,31 @@ export function serviceDefinition(service: protobuf.Service, name: string): grpc
   return def as grpc.ServiceDefinition;
 }
 
+/** A service named by its folder under proto/ and its full name, e.g. ('containerd/services/tasks/v1', 'containerd.services.tasks.v1.Tasks'). */
+export class ServiceRef {
+  readonly relDir: string;
+  readonly name: string;
+  constructor(relDir: string, name: string) {
+    this.relDir = relDir;
+    this.name = name;
+  }
+}
+
+const definitionsByService = new Map<string, grpc.ServiceDefinition>();
+
+/** The path and codecs of one method of a service. */
+export function methodDefinition(ref: ServiceRef, method: string): grpc.MethodDefinition<object, object> {
+  const key = `${ref.relDir}:${ref.name}`;
+  let def = definitionsByService.get(key);
+  if (!def) {
+    def = serviceDefinition(dirRoot(ref.relDir).lookupService(ref.name), ref.name);
+    definitionsByService.set(key, def);
+  }
+  const m = def[method];
+  if (!m) throw new Error(`no method ${method} in ${ref.name}`);
+  return m as grpc.MethodDefinition<object, object>;
+}
+
 const clientCtors = new Map<string, grpc.ServiceClientConstructor>();
 
 /**
@@ -215,7 +248,7 @@ export function serviceClient(relDir: string, name: string): grpc.ServiceClientC
   const key = `${relDir}:${name}`;
   let ctor = clientCtors.get(key);
   if (!ctor) {
-    ctor = grpc.makeClientConstructor(serviceDefinition(dirRoot(relDir).lookupService(name), name), name);
+    ctor = grpcJs().makeClientConstructor(serviceDefinition(dirRoot(relDir).lookupService(name), name), name);
     clientCtors.set(key, ctor);
   }
   return ctor;

@@ -1,12 +1,10 @@
-import * as grpc from '@grpc/grpc-js';
-import { channelOptions, serviceClient } from './api.ts';
+import type * as grpc from '@grpc/grpc-js';
+import { channelOptions, grpcJs, maxMessageSize, methodDefinition, serviceClient, ServiceRef } from './api.ts';
 import { fromGrpc } from './errors.ts';
-import type { ContentClient } from './gen/containerd/services/content/v1/Content.ts';
 import type { EventsClient } from './gen/containerd/services/events/v1/Events.ts';
-import type { IntrospectionClient } from './gen/containerd/services/introspection/v1/Introspection.ts';
-import type { LeasesClient } from './gen/containerd/services/leases/v1/Leases.ts';
-import type { NamespacesClient } from './gen/containerd/services/namespaces/v1/Namespaces.ts';
-import type { VersionClient } from './gen/containerd/services/version/v1/Version.ts';
+import { UnaryChannel } from './unary-channel.ts';
+
+export { ServiceRef };
 
 export interface ClientOptions {
   /** unix socket path (a `unix:` prefix is accepted) */
@@ -18,60 +16,94 @@ export interface ClientOptions {
   timeoutMs?: number;
 }
 
+/** A namespace or lease for one call, other than the client's own. */
+export interface CallScope {
+  namespace?: string;
+  lease?: string;
+}
+
+/** What a call goes to: a service by name, or a grpc-js client (such as `client.content`). */
+export type CallTarget = ServiceRef | grpc.Client;
+
+export interface UnaryCallOptions {
+  /** false: no --timeout deadline (Tasks.Wait blocks until the process exits) */
+  deadline?: false;
+  signal?: AbortSignal;
+}
+
+const callFailure = (code: number, details: string) => Object.assign(new Error(details), { code, details });
+
 /**
- * A client for berthd (or containerd) over its unix socket. Services are created on first use,
- * all sharing one channel, and every call carries the namespace (and lease) headers.
+ * A client for berthd (or containerd) over its unix socket. Every call carries the namespace
+ * (and lease) headers. Unary calls go over one HTTP/2 connection of the client's own
+ * (UnaryChannel); streams go through grpc-js clients, created on first use and sharing one
+ * channel, so a process that makes only unary calls never loads grpc-js.
  */
 export class BerthClient {
   readonly address: string;
-  private readonly services = new Map<string, grpc.Client>();
+  private readonly clients = new Map<string, grpc.Client>();
   private channel: grpc.Channel | undefined;
+  private unaryChannel: UnaryChannel | undefined;
 
   constructor(readonly options: ClientOptions) {
     this.address = options.address.startsWith('unix:') ? options.address : `unix:${options.address}`;
   }
 
-  get content(): ContentClient {
+  get content(): ServiceRef {
     return this.service('content', 'Content');
   }
-  get namespaces(): NamespacesClient {
+  /** a grpc-js client: Subscribe is called on it directly */
+  get events(): EventsClient {
+    return this.grpcClient(this.service('events', 'Events'));
+  }
+  get namespaces(): ServiceRef {
     return this.service('namespaces', 'Namespaces');
   }
-  get leases(): LeasesClient {
+  get leases(): ServiceRef {
     return this.service('leases', 'Leases');
   }
-  get events(): EventsClient {
-    return this.service('events', 'Events');
-  }
-  get introspection(): IntrospectionClient {
+  get introspection(): ServiceRef {
     return this.service('introspection', 'Introspection');
   }
-  get version(): VersionClient {
+  get version(): ServiceRef {
     return this.service('version', 'Version');
   }
 
-  /** A client for any containerd v1 service, e.g. service('snapshots', 'Snapshots'). */
-  service<C extends grpc.Client>(name: string, service: string): C {
-    const key = `${name}.${service}`;
-    let client = this.services.get(key);
+  /** Any containerd v1 service, e.g. service('snapshots', 'Snapshots'). */
+  service(name: string, service: string): ServiceRef {
+    return new ServiceRef(`containerd/services/${name}/v1`, `containerd.services.${name}.v1.${service}`);
+  }
+
+  /** A grpc-js client for a service (for streams), sharing the client's one channel. */
+  grpcClient<C extends grpc.Client>(ref: ServiceRef): C {
+    const key = `${ref.relDir}:${ref.name}`;
+    let client = this.clients.get(key);
     if (!client) {
-      const Ctor = serviceClient(`containerd/services/${name}/v1`, `containerd.services.${name}.v1.${service}`);
+      const grpc = grpcJs();
+      const Ctor = serviceClient(ref.relDir, ref.name);
       client = this.channel
         ? new Ctor(this.address, grpc.credentials.createInsecure(), { ...channelOptions, channelOverride: this.channel })
         : new Ctor(this.address, grpc.credentials.createInsecure(), channelOptions);
       this.channel ??= client.getChannel() as grpc.Channel;
-      this.services.set(key, client);
+      this.clients.set(key, client);
     }
     return client as C;
   }
 
-  /** The headers every call carries. */
-  metadata(extra?: { namespace?: string; lease?: string }): grpc.Metadata {
-    const md = new grpc.Metadata();
-    const ns = extra?.namespace ?? this.options.namespace;
-    if (ns) md.set('containerd-namespace', ns);
-    const lease = extra?.lease ?? this.options.lease;
-    if (lease) md.set('containerd-lease', lease);
+  /** The headers every call carries (with `scope` in place of the client's own namespace or lease). */
+  headers(scope: CallScope = {}): Record<string, string> {
+    const headers: Record<string, string> = {};
+    const ns = scope.namespace ?? this.options.namespace;
+    if (ns) headers['containerd-namespace'] = ns;
+    const lease = scope.lease ?? this.options.lease;
+    if (lease) headers['containerd-lease'] = lease;
+    return headers;
+  }
+
+  /** The same headers as grpc-js metadata, for calls made on grpc-js clients directly. */
+  metadata(scope?: CallScope): grpc.Metadata {
+    const md = new (grpcJs().Metadata)();
+    for (const [k, v] of Object.entries(this.headers(scope))) md.set(k, v);
     return md;
   }
 
@@ -80,19 +112,33 @@ export class BerthClient {
   }
 
   /** Calls a unary method and resolves with its response; failures become BerthErrors. */
-  unary<Res>(client: grpc.Client, method: string, request: object, md: grpc.Metadata = this.metadata()): Promise<Res> {
-    const fn = (client as unknown as Record<string, Function>)[method];
-    if (typeof fn !== 'function') throw new Error(`no method ${method}`);
-    return new Promise<Res>((resolve, reject) => {
-      fn.call(client, request, md, this.callOptions(), (err: grpc.ServiceError | null, res: Res) => (err ? reject(fromGrpc(err)) : resolve(res)));
-    });
+  async unary<Res>(target: CallTarget, method: string, request: object, scope?: CallScope | grpc.Metadata, opts: UnaryCallOptions = {}): Promise<Res> {
+    const [res] = await this.call<Res>(false, target, method, request, scope, opts);
+    return res!;
   }
 
-  /** Collects every message of a server stream. */
-  async collect<Res>(client: grpc.Client, method: string, request: object, md: grpc.Metadata = this.metadata()): Promise<Res[]> {
-    const out: Res[] = [];
-    for await (const msg of this.stream<Res>(client, method, request, { md })) out.push(msg);
-    return out;
+  /** Collects every message of a server stream (read whole: for streams of a bounded size). */
+  collect<Res>(target: CallTarget, method: string, request: object, scope?: CallScope | grpc.Metadata, opts: UnaryCallOptions = {}): Promise<Res[]> {
+    return this.call<Res>(true, target, method, request, scope, opts);
+  }
+
+  private async call<Res>(stream: boolean, target: CallTarget, method: string, request: object, scope: CallScope | grpc.Metadata | undefined, opts: UnaryCallOptions): Promise<Res[]> {
+    const def = target instanceof ServiceRef ? methodDefinition(target, method) : (target.constructor as grpc.ServiceClientConstructor).service?.[method];
+    if (!def || def.requestStream || def.responseStream !== stream) throw new Error(`no ${stream ? 'server-streaming' : 'unary'} method ${method}`);
+    let headers: Record<string, string>;
+    if (scope && 'getMap' in scope) {
+      headers = {};
+      for (const [k, v] of Object.entries(scope.getMap())) headers[k] = String(v);
+    } else headers = this.headers(scope);
+    const deadline = opts.deadline === false || !this.options.timeoutMs ? undefined : Date.now() + this.options.timeoutMs;
+    this.unaryChannel ??= new UnaryChannel(this.address.replace(/^unix:(\/\/)?/, ''));
+    const messages = await this.unaryChannel.call(def.path, def.requestSerialize(request), { headers, deadline, signal: opts.signal, maxMessageSize });
+    if (!stream && messages.length !== 1) throw fromGrpc(callFailure(13, `a unary call answered with ${messages.length} messages`));
+    try {
+      return messages.map((m) => def.responseDeserialize(m) as Res);
+    } catch (err) {
+      throw fromGrpc(callFailure(13, `Response message parsing error: ${(err as Error).message}`));
+    }
   }
 
   /**
@@ -100,11 +146,12 @@ export class BerthClient {
    * `deadline: false` (for streams that run until cancelled, such as event subscriptions).
    */
   async *stream<Res>(
-    client: grpc.Client,
+    target: CallTarget,
     method: string,
     request: object,
     opts: { md?: grpc.Metadata; deadline?: boolean; onCall?: (call: grpc.ClientReadableStream<Res>) => void } = {},
   ): AsyncGenerator<Res> {
+    const client = target instanceof ServiceRef ? this.grpcClient(target) : target;
     const fn = (client as unknown as Record<string, Function>)[method];
     if (typeof fn !== 'function') throw new Error(`no method ${method}`);
     const call = fn.call(client, request, opts.md ?? this.metadata(), opts.deadline === false ? {} : this.callOptions()) as grpc.ClientReadableStream<Res>;
@@ -119,7 +166,9 @@ export class BerthClient {
   }
 
   close() {
-    for (const client of this.services.values()) client.close();
-    this.services.clear();
+    for (const client of this.clients.values()) client.close();
+    this.clients.clear();
+    this.unaryChannel?.close();
+    this.unaryChannel = undefined;
   }
 }

@@ -3,6 +3,7 @@ import type { BerthClient } from './client.ts';
 import { BerthError, fromGrpc } from './errors.ts';
 import type { WriteContentRequest } from './gen/containerd/services/content/v1/WriteContentRequest.ts';
 import type { WriteContentResponse__Output } from './gen/containerd/services/content/v1/WriteContentResponse.ts';
+import type { ContentClient } from './gen/containerd/services/content/v1/Content.ts';
 
 const chunkSize = 1 << 20;
 const maxWritesInFlight = 4;
@@ -17,7 +18,7 @@ export class WriteSession {
   private failure: BerthError | undefined;
 
   constructor(client: BerthClient, md: grpc.Metadata = client.metadata()) {
-    this.call = client.content.Write(md);
+    this.call = client.grpcClient<ContentClient>(client.content).Write(md);
     this.call.on('data', (res: WriteContentResponse__Output) => this.waiting.shift()?.resolve(res));
     this.call.on('error', (err) => {
       this.failure = fromGrpc(err);

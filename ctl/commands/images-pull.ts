@@ -89,9 +89,8 @@ export async function unpackImage(ctx: Context, name: string, opts: { platform?:
  * (nothing is drawn without a result line).
  */
 async function run(ctx: Context, method: 'Pull' | 'Unpack', request: object, result: ((last: PullProgress__Output) => string) | undefined): Promise<void> {
-  const [c, { serviceClient, channelOptions }, grpcJs] = await Promise.all([ctx.client(), import('../../proto/api.ts'), import('@grpc/grpc-js')]);
-  const Ctor = serviceClient('berth/pull/v1', 'berth.services.pull.v1.Pull');
-  const client = new Ctor(c.address, grpcJs.credentials.createInsecure(), channelOptions);
+  const [c, { ServiceRef }] = await Promise.all([ctx.client(), import('../../proto/api.ts')]);
+  const pull = new ServiceRef('berth/pull/v1', 'berth.services.pull.v1.Pull');
   const view = result ? new ProgressView(Boolean(process.stdout.isTTY)) : undefined;
   let last: PullProgress__Output | undefined;
   let cancelled = false;
@@ -105,7 +104,7 @@ async function run(ctx: Context, method: 'Pull' | 'Unpack', request: object, res
   let connected = false;
   try {
     // no deadline: a pull takes as long as the registry takes; ^C cancels it in the daemon
-    for await (const e of c.stream<PullProgress__Output>(client, method, request, { deadline: false, onCall: (x) => (call = x) })) {
+    for await (const e of c.stream<PullProgress__Output>(pull, method, request, { deadline: false, onCall: (x) => (call = x) })) {
       connected = true;
       if (e.image) last = e;
       else view?.update(e);
@@ -119,7 +118,6 @@ async function run(ctx: Context, method: 'Pull' | 'Unpack', request: object, res
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
-    client.close();
   }
   if (!last) {
     view?.finish(false);

@@ -12,14 +12,13 @@ export const isNotFound = (err: unknown) => (err as { code?: string }).code === 
 export function blobs(c: BerthClient) {
   const cache = new Map<string, Promise<Buffer | undefined>>();
   const fetch = async (d: OciDescriptor): Promise<Buffer | undefined> => {
-    const parts: Buffer[] = [];
     try {
-      for await (const msg of c.stream<ReadContentResponse__Output>(c.content, 'Read', { digest: d.digest, offset: 0, size: Math.max(d.size, 1) })) parts.push(msg.data);
+      const parts = await c.collect<ReadContentResponse__Output>(c.content, 'Read', { digest: d.digest, offset: 0, size: Math.max(d.size, 1) });
+      return Buffer.concat(parts.map((p) => p.data));
     } catch (err) {
       if (isNotFound(err)) return undefined;
       throw err;
     }
-    return Buffer.concat(parts);
   };
   const read = (d: OciDescriptor) => {
     const key = `${d.digest} ${d.size}`;

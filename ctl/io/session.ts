@@ -1,7 +1,5 @@
 import { constants } from 'node:os';
-import type * as grpc from '@grpc/grpc-js';
-import type { BerthClient } from '../../proto/client.ts';
-import { fromGrpc } from '../../proto/errors.ts';
+import type { BerthClient, CallTarget } from '../../proto/client.ts';
 import type { WaitResponse__Output } from '../../proto/gen/containerd/services/tasks/v1/WaitResponse.ts';
 import { ClientIO } from './stdio.ts';
 
@@ -35,13 +33,10 @@ export function signalNumber(name: string): number {
 }
 
 /** A unary call without the --timeout deadline (Wait blocks until the process exits). */
-export function callNoDeadline<Res>(c: BerthClient, client: grpc.Client, method: string, request: object): { result: Promise<Res>; cancel: () => void } {
-  let call: grpc.ClientUnaryCall | undefined;
-  const result = new Promise<Res>((resolve, reject) => {
-    const fn = (client as unknown as Record<string, Function>)[method]!;
-    call = fn.call(client, request, c.metadata(), {}, (err: grpc.ServiceError | null, res: Res) => (err ? reject(fromGrpc(err)) : resolve(res)));
-  });
-  return { result, cancel: () => call?.cancel() };
+export function callNoDeadline<Res>(c: BerthClient, target: CallTarget, method: string, request: object): { result: Promise<Res>; cancel: () => void } {
+  const abort = new AbortController();
+  const result = c.unary<Res>(target, method, request, undefined, { deadline: false, signal: abort.signal });
+  return { result, cancel: () => abort.abort() };
 }
 
 /**

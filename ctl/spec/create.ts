@@ -97,15 +97,10 @@ export async function ensureUnpacked(c: BerthClient, image: ImageInfo, snapshott
   } catch (err) {
     if (!isNotFound(err)) throw err;
   }
-  const [{ serviceClient, channelOptions }, grpcJs] = await Promise.all([import('../../proto/api.ts'), import('@grpc/grpc-js')]);
-  const Ctor = serviceClient('berth/pull/v1', 'berth.services.pull.v1.Pull');
-  const client = new Ctor(c.address, grpcJs.credentials.createInsecure(), channelOptions);
-  try {
-    for await (const _ of c.stream(client, 'Unpack', { name: image.record.name, platform: platform ?? '', snapshotter }, { deadline: false })) {
-      // progress is not shown: `ctr run` unpacks silently too
-    }
-  } finally {
-    client.close();
+  const { ServiceRef } = await import('../../proto/api.ts');
+  const pull = new ServiceRef('berth/pull/v1', 'berth.services.pull.v1.Pull');
+  for await (const _ of c.stream(pull, 'Unpack', { name: image.record.name, platform: platform ?? '', snapshotter }, { deadline: false })) {
+    // progress is not shown: `ctr run` unpacks silently too
   }
 }
 
@@ -222,7 +217,7 @@ export async function startContainer(c: BerthClient, o: CreateOptions): Promise<
   }
   const l = await leased;
   if ('err' in l) throw l.err;
-  const md = c.metadata({ lease: l.id });
+  const md = { lease: l.id };
   const snapshots = c.service('snapshots', 'Snapshots');
   let prepared = false;
   try {
