@@ -1,6 +1,6 @@
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
-import type { Server } from '@grpc/grpc-js';
+import type { ServiceDefinition, UntypedServiceImplementation } from '@grpc/grpc-js';
 import type { Logger } from './log.ts';
 import type { Config } from './config.ts';
 
@@ -22,9 +22,14 @@ export interface Plugin<T = unknown> {
   ready?(instance: T): void;
 }
 
+/** Where services are added: berthd's server (proto/grpc-server.ts), or a grpc-js Server. */
+export interface ServiceRegistrar {
+  addService(def: ServiceDefinition, impl: UntypedServiceImplementation): void;
+}
+
 /** What a gRPC service plugin returns: it adds its handlers to the server. */
 export interface GrpcService {
-  register(server: Server): void;
+  register(server: ServiceRegistrar): void;
   /** ends long-lived calls (e.g. event subscriptions) so that shutdown need not wait for them */
   drain?(): void;
 }

@@ -1,8 +1,8 @@
-import * as grpc from '@grpc/grpc-js';
 import { promises as fs } from 'node:fs';
 import { connect } from 'node:net';
 import { dirname } from 'node:path';
-import { channelOptions } from '../proto/api.ts';
+import { maxMessageSize } from '../proto/api.ts';
+import { GrpcServer } from '../proto/grpc-server.ts';
 import { BerthError, failedPrecondition } from '../proto/errors.ts';
 import type { Config } from './config.ts';
 import type { Logger } from './log.ts';
@@ -37,15 +37,14 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     throw err;
   }
 
-  // channelz keeps per-call statistics nobody reads here; it costs CPU on every call.
-  const server = new grpc.Server({ ...channelOptions, 'grpc.enable_channelz': 0 });
+  const server = new GrpcServer({ maxMessageSize });
   for (const state of registry.states) {
     if (state.type === PluginType.grpc && state.instance) (state.instance as GrpcService).register(server);
   }
   // The socket must never exist with looser permissions than 0660, so bind under a umask.
   const umask = process.umask(0o117);
   try {
-    await new Promise<number>((resolve, reject) => server.bindAsync(`unix:${config.address}`, grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))));
+    await server.listen(config.address);
   } catch (err) {
     await closeAll();
     throw new BerthError('Unavailable', `cannot listen on ${config.address}: ${(err as Error).message}`);
@@ -60,16 +59,10 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
       for (const state of registry.states) {
         if (state.type === PluginType.grpc && state.instance) (state.instance as GrpcService).drain?.();
       }
-      await new Promise<void>((resolve) => {
-        const force = setTimeout(() => {
-          server.forceShutdown();
-          resolve();
-        }, graceMs);
-        server.tryShutdown(() => {
-          clearTimeout(force);
-          resolve();
-        });
-      });
+      let force: NodeJS.Timeout | undefined;
+      await Promise.race([server.shutdown(), new Promise<void>((resolve) => (force = setTimeout(resolve, graceMs)))]);
+      clearTimeout(force);
+      server.forceShutdown();
       await fs.rm(config.address, { force: true });
       await closeAll();
       log.info('berthd stopped');

@@ -2,7 +2,7 @@ import type { ServiceError } from '@grpc/grpc-js';
 
 // gRPC status codes (fixed by the gRPC spec). Spelled out rather than imported so that processes
 // that only need BerthError (the unpack child, the shim's helpers) do not load grpc-js.
-const GrpcStatus = {
+export const GrpcStatus = {
   CANCELLED: 1,
   UNKNOWN: 2,
   INVALID_ARGUMENT: 3,
@@ -20,7 +20,7 @@ const GrpcStatus = {
   DATA_LOSS: 15,
   UNAUTHENTICATED: 16,
 } as const;
-type GrpcStatus = (typeof GrpcStatus)[keyof typeof GrpcStatus];
+export type GrpcStatus = (typeof GrpcStatus)[keyof typeof GrpcStatus];
 
 /**
  * The closed set of error classes berth uses everywhere. Each maps to exactly one gRPC status

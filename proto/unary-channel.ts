@@ -1,6 +1,6 @@
 import * as http2 from 'node:http2';
 import * as net from 'node:net';
-import { fromGrpc } from './errors.ts';
+import { fromGrpc, GrpcStatus } from './errors.ts';
 
 /**
  * Unary gRPC calls (and server streams read whole) straight over node:http2 to a unix socket:
@@ -25,7 +25,6 @@ interface CallError extends Error {
   details: string;
 }
 
-const status = { cancelled: 1, unknown: 2, deadlineExceeded: 4, resourceExhausted: 8, internal: 13, unavailable: 14 } as const;
 
 function callError(code: number, details: string): CallError {
   return Object.assign(new Error(`${code} ${details}`), { code, details });
@@ -70,11 +69,11 @@ export class UnaryChannel {
           reject(fromGrpc(err));
         } else resolve(messages);
       };
-      const abort = () => finish(callError(status.cancelled, 'Cancelled on client'));
+      const abort = () => finish(callError(GrpcStatus.CANCELLED, 'Cancelled on client'));
       this.inFlight++;
       session.ref();
       const req = session.request(headers);
-      if (opts.deadline !== undefined) timer = setTimeout(() => finish(callError(status.deadlineExceeded, 'Deadline exceeded')), Math.max(0, opts.deadline - Date.now()));
+      if (opts.deadline !== undefined) timer = setTimeout(() => finish(callError(GrpcStatus.DEADLINE_EXCEEDED, 'Deadline exceeded')), Math.max(0, opts.deadline - Date.now()));
       if (opts.signal?.aborted) return abort();
       opts.signal?.addEventListener('abort', abort, { once: true });
       req.on('response', (h) => (responseHeaders = h));
@@ -82,26 +81,26 @@ export class UnaryChannel {
       req.on('data', (chunk: Buffer) => {
         pending = pending.length > 0 ? Buffer.concat([pending, chunk]) : chunk;
         while (pending.length >= 5) {
-          if (pending[0] !== 0) return finish(callError(status.internal, 'compressed response messages are not supported'));
+          if (pending[0] !== 0) return finish(callError(GrpcStatus.INTERNAL, 'compressed response messages are not supported'));
           const size = pending.readUInt32BE(1);
-          if (size > opts.maxMessageSize) return finish(callError(status.resourceExhausted, `Received message larger than max (${size} vs. ${opts.maxMessageSize})`));
+          if (size > opts.maxMessageSize) return finish(callError(GrpcStatus.RESOURCE_EXHAUSTED, `Received message larger than max (${size} vs. ${opts.maxMessageSize})`));
           if (pending.length < 5 + size) break;
           messages.push(pending.subarray(5, 5 + size));
           pending = pending.subarray(5 + size);
         }
       });
       // a stream cancelled because its connection failed carries that failure as its cause
-      const lost = (err?: Error) => finish(callError(status.unavailable, connectionDetails((err?.cause as Error | undefined) ?? this.sessionError ?? err, this.socketPath)));
+      const lost = (err?: Error) => finish(callError(GrpcStatus.UNAVAILABLE, connectionDetails((err?.cause as Error | undefined) ?? this.sessionError ?? err, this.socketPath)));
       req.on('error', lost);
       const end = (trailers: http2.IncomingHttpHeaders) => {
         const code = Number(trailers['grpc-status'] ?? responseHeaders?.['grpc-status'] ?? NaN);
         const message = decodeURIComponent(String(trailers['grpc-message'] ?? responseHeaders?.['grpc-message'] ?? ''));
         if (Number.isNaN(code)) {
           const httpStatus = responseHeaders?.[':status'];
-          return finish(callError(status.unknown, `no gRPC status in the response (HTTP ${httpStatus ?? 'none'})`));
+          return finish(callError(GrpcStatus.UNKNOWN, `no gRPC status in the response (HTTP ${httpStatus ?? 'none'})`));
         }
         if (code !== 0) return finish(callError(code, message));
-        if (pending.length > 0) return finish(callError(status.internal, 'the response ended inside a message'));
+        if (pending.length > 0) return finish(callError(GrpcStatus.INTERNAL, 'the response ended inside a message'));
         finish(undefined);
       };
       let trailers: http2.IncomingHttpHeaders = {};

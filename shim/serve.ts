@@ -2,8 +2,10 @@
 // berth.shim.v1.Events over gRPC on a unix socket that only root can open.
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import * as grpc from '@grpc/grpc-js';
-import { channelOptions } from '../proto/api.ts';
+import type * as grpc from '@grpc/grpc-js';
+import { maxMessageSize } from '../proto/api.ts';
+import { GrpcStatus } from '../proto/errors.ts';
+import { GrpcServer } from '../proto/grpc-server.ts';
 import { setChildSubreaper } from '../native/index.ts';
 import type { ShimArgs } from './args.ts';
 import { EventQueue } from './events.ts';
@@ -67,12 +69,10 @@ export function log(message: string): void {
 }
 
 /** Binds the server on a unix socket that only root can open (0600 from bind(2) on). */
-async function bind(server: grpc.Server, path: string): Promise<void> {
+async function bind(server: GrpcServer, path: string): Promise<void> {
   const umask = process.umask(0o177);
   try {
-    await new Promise<void>((resolve, reject) =>
-      server.bindAsync(`unix://${path}`, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve())),
-    );
+    await server.listen(path);
   } finally {
     process.umask(umask);
   }
@@ -87,7 +87,7 @@ interface Serving {
 }
 
 /** Exits once the last container is gone and its events were delivered (or at once when asked). */
-function exitWhenDone(server: grpc.Server, s: Serving): void {
+function exitWhenDone(server: GrpcServer, s: Serving): void {
   let exiting = false;
   const exit = (now: boolean) => {
     if (exiting) return;
@@ -105,7 +105,7 @@ function exitWhenDone(server: grpc.Server, s: Serving): void {
       server.forceShutdown();
       process.exit(0);
     }, now ? 100 : 1000);
-    server.tryShutdown(() => {
+    void server.shutdown().then(() => {
       clearTimeout(force);
       process.exit(0);
     });
@@ -145,7 +145,7 @@ export async function serve(args: ShimArgs): Promise<void> {
   const events = new EventQueue(args.namespace);
   const tasks = new TaskService(args.namespace, events, reaper);
 
-  const server = new grpc.Server(channelOptions);
+  const server = new GrpcServer({ maxMessageSize });
   server.addService(serviceDefinition('containerd.task.v2.Task'), args.debug ? traced(tasks.handlers()) : tasks.handlers());
   server.addService(serviceDefinition('berth.shim.v1.Events'), events.handlers());
   try {
@@ -171,7 +171,7 @@ export async function serve(args: ShimArgs): Promise<void> {
  */
 function deferred(def: grpc.ServiceDefinition, current: () => grpc.UntypedServiceImplementation | undefined): grpc.UntypedServiceImplementation {
   const out: grpc.UntypedServiceImplementation = {};
-  const idle = { code: grpc.status.FAILED_PRECONDITION, details: 'this shim serves no container yet' };
+  const idle = { code: GrpcStatus.FAILED_PRECONDITION, details: 'this shim serves no container yet' };
   for (const [name, method] of Object.entries(def)) {
     out[name] = (call: { emit(e: 'error', err: unknown): void }, callback?: (err: unknown) => void) => {
       const h = current();
@@ -197,7 +197,7 @@ export async function serveWarm(args: ShimArgs): Promise<void> {
   let serving: Serving | undefined;
   let handlers: { task: grpc.UntypedServiceImplementation; events: grpc.UntypedServiceImplementation } | undefined;
 
-  const server = new grpc.Server(channelOptions);
+  const server = new GrpcServer({ maxMessageSize });
   const taskDef = serviceDefinition('containerd.task.v2.Task');
   const eventsDef = serviceDefinition('berth.shim.v1.Events');
   server.addService(taskDef, deferred(taskDef, () => handlers?.task));
@@ -205,12 +205,12 @@ export async function serveWarm(args: ShimArgs): Promise<void> {
   server.addService(serviceDefinition('berth.shim.v1.Warm'), {
     Adopt: (call: grpc.ServerUnaryCall<{ namespace: string; id: string; bundle: string; options: Buffer }, object>, callback: grpc.sendUnaryData<object>) => {
       const req = call.request;
-      if (serving) return callback({ code: grpc.status.FAILED_PRECONDITION, details: 'this shim serves a container already' });
+      if (serving) return callback({ code: GrpcStatus.FAILED_PRECONDITION, details: 'this shim serves a container already' });
       try {
         process.chdir(req.bundle);
         const spec = JSON.parse(readFileSync(join(req.bundle, 'config.json'), 'utf8')) as { annotations?: Record<string, string> };
         const path = socketPath(stateDir(), args.address, req.namespace, groupId(req.id, spec));
-        if (existsSync(path)) return callback({ code: grpc.status.FAILED_PRECONDITION, details: `group socket ${path} exists: use start` });
+        if (existsSync(path)) return callback({ code: GrpcStatus.FAILED_PRECONDITION, details: `group socket ${path} exists: use start` });
         const optionsFile = join(req.bundle, bundleFiles.runtimeOptions);
         if (req.options.length > 0) writeFileSync(optionsFile, req.options, { mode: 0o600 });
         writeFileSync(join(req.bundle, bundleFiles.address), `unix://${path}`, { mode: 0o600 });
@@ -233,7 +233,7 @@ export async function serveWarm(args: ShimArgs): Promise<void> {
         log(`adopted ${req.namespace}/${req.id}, serving on ${path}`);
         callback(null, { address: `unix://${path}` });
       } catch (err) {
-        callback({ code: grpc.status.INTERNAL, details: `adopt: ${(err as Error).message}` });
+        callback({ code: GrpcStatus.INTERNAL, details: `adopt: ${(err as Error).message}` });
       }
     },
   });

@@ -1,0 +1,413 @@
+import { EventEmitter } from 'node:events';
+import { Duplex } from 'node:stream';
+import * as http2 from 'node:http2';
+import { gunzipSync, inflateSync } from 'node:zlib';
+import type * as grpc from '@grpc/grpc-js';
+import { GrpcStatus, toGrpc } from './errors.ts';
+
+/**
+ * A gRPC server straight on node:http2, for berthd's socket. grpc-js's server spends ~40 µs of
+ * CPU per call on top of node:http2's own ~40 (`npm run bench -- unary`; bench/README.md); this
+ * one does only what gRPC needs: length-prefixed messages, the deadline, cancellation, and the
+ * status in the trailers. Services are added as grpc-js service definitions and handlers, and
+ * each call object offers the part of grpc-js's call API the handlers use (request, metadata,
+ * cancelled, write/end with back-pressure, 'cancelled' and 'close' events, emit('error', status)
+ * to fail a stream), so the services are written once against grpc-js's types.
+ */
+
+
+/** gRPC's OK, which GrpcStatus (the failures) leaves out */
+const okStatus = 0;
+
+/** The status for a failure as handlers give it: a BerthError, grpc-js's {code, details}, or any Error. */
+function statusOf(err: unknown): { code: number; details: string } {
+  const s = toGrpc(err);
+  return Number.isInteger(s.code) && s.code > 0 && s.code <= 16 ? s : { code: GrpcStatus.UNKNOWN, details: s.details };
+}
+
+/** grpc-message is percent-encoded (gRPC over HTTP/2: printable ASCII except '%' stays). */
+function encodeMessage(s: string): string {
+  return Buffer.from(s, 'utf8').reduce((out, b) => out + (b >= 0x20 && b <= 0x7e && b !== 0x25 ? String.fromCharCode(b) : `%${b.toString(16).toUpperCase().padStart(2, '0')}`), '');
+}
+
+const timeoutUnits: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 1e-3, n: 1e-6 };
+
+/** The grpc-timeout header in milliseconds, or undefined. */
+function timeoutOf(value: string | string[] | undefined): number | undefined {
+  const m = typeof value === 'string' ? /^(\d{1,8})([HMSmun])$/.exec(value) : null;
+  return m ? Number(m[1]) * timeoutUnits[m[2]!]! : undefined;
+}
+
+/** The request metadata, read the way grpc-js's Metadata is (`get(key)` gives every value). */
+export class CallMetadata {
+  constructor(private readonly headers: http2.IncomingHttpHeaders) {}
+
+  get(key: string): Array<string | Buffer> {
+    const v = this.headers[key.toLowerCase()];
+    if (v === undefined) return [];
+    const values = Array.isArray(v) ? v : key.endsWith('-bin') ? [v] : v.split(',').map((s) => s.trim());
+    return key.endsWith('-bin') ? values.map((s) => Buffer.from(s, 'base64')) : values;
+  }
+
+  getMap(): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (const [k, v] of Object.entries(this.headers)) if (!k.startsWith(':') && v !== undefined) out[k] = String(v);
+    return out;
+  }
+}
+
+type Method = grpc.MethodDefinition<unknown, unknown>;
+
+/** What a call object learns from its reply: the call was cancelled, or it is over. */
+interface CallEvents {
+  onCancel(): void;
+  onOver(): void;
+}
+
+/**
+ * The response side of one HTTP/2 stream: headers once, framed messages, and one status at the
+ * end, in the trailers or, when nothing was sent, trailers-only. Also watches the deadline and
+ * the client's reset.
+ */
+class Reply {
+  private responded = false;
+  finished = false;
+  private timer: NodeJS.Timeout | undefined;
+  call!: CallEvents;
+
+  constructor(
+    readonly stream: http2.ServerHttp2Stream,
+    headers: http2.IncomingHttpHeaders,
+    readonly method: Method,
+    private readonly maxMessageSize: number,
+  ) {
+    const timeout = timeoutOf(headers['grpc-timeout']);
+    if (timeout !== undefined) {
+      this.timer = setTimeout(() => {
+        this.call.onCancel();
+        this.end(GrpcStatus.DEADLINE_EXCEEDED, 'Deadline exceeded');
+      }, timeout);
+    }
+    stream.on('close', () => {
+      if (this.finished) return;
+      // reset by the client, or the connection went
+      this.finished = true;
+      clearTimeout(this.timer);
+      this.call.onCancel();
+      this.call.onOver();
+    });
+  }
+
+  private respond(): void {
+    if (this.responded) return;
+    this.responded = true;
+    this.stream.respond({ ':status': 200, 'content-type': 'application/grpc+proto', 'grpc-accept-encoding': 'identity,gzip,deflate' }, { waitForTrailers: true });
+  }
+
+  /** The framed bytes of one response message; throws a status when it is too large. */
+  frame(message: unknown): Buffer {
+    const body = this.method.responseSerialize(message);
+    if (body.length > this.maxMessageSize) throw { code: GrpcStatus.RESOURCE_EXHAUSTED, details: `Sent message larger than max (${body.length} vs. ${this.maxMessageSize})` };
+    const head = Buffer.allocUnsafe(5);
+    head[0] = 0;
+    head.writeUInt32BE(body.length, 1);
+    return Buffer.concat([head, body]);
+  }
+
+  /** Sends a message; false when the stream wants the writer to wait for 'drain'. */
+  send(message: unknown): boolean {
+    const bytes = this.frame(message);
+    this.respond();
+    return this.stream.write(bytes);
+  }
+
+  /** Ends the call with a status (once). */
+  end(code: number, details: string): void {
+    if (this.finished) return;
+    this.finished = true;
+    clearTimeout(this.timer);
+    const trailers = { 'grpc-status': String(code), 'grpc-message': encodeMessage(details) };
+    if (!this.stream.destroyed && !this.stream.closed) {
+      if (this.responded) {
+        this.stream.once('wantTrailers', () => this.stream.sendTrailers(trailers));
+        this.stream.end();
+      } else {
+        this.responded = true;
+        this.stream.respond({ ':status': 200, 'content-type': 'application/grpc+proto', ...trailers }, { endStream: true });
+      }
+    }
+    this.call.onOver();
+  }
+
+  fail(err: unknown): void {
+    const s = statusOf(err);
+    this.end(s.code, s.details);
+  }
+
+  /** grpc-js's callback for unary and client-streaming handlers. */
+  answer(err: unknown, response?: unknown): void {
+    if (this.finished) return;
+    if (err) return this.fail(err);
+    try {
+      this.send(response);
+    } catch (e) {
+      return this.fail(e);
+    }
+    this.end(okStatus, '');
+  }
+}
+
+/** A call with one request and one response: grpc-js's ServerUnaryCall, without the stream machinery. */
+class UnaryCall extends EventEmitter implements CallEvents {
+  cancelled = false;
+  request: unknown;
+
+  constructor(
+    private readonly reply: Reply,
+    readonly metadata: CallMetadata,
+  ) {
+    super();
+    reply.call = this;
+  }
+
+  getPath(): string {
+    return this.reply.method.path;
+  }
+
+  onCancel(): void {
+    this.cancelled = true;
+    this.emit('cancelled', 'cancelled');
+  }
+
+  onOver(): void {}
+}
+
+/**
+ * A call with a request or response stream: a Duplex of messages (requests readable, responses
+ * writable), as grpc-js's call objects. A handler fails it with emit('error', status), as with
+ * grpc-js; 'close' tells handlers (event subscriptions) that it is over, however it ended.
+ */
+class StreamCall extends Duplex implements CallEvents {
+  cancelled = false;
+  request: unknown;
+
+  constructor(
+    private readonly reply: Reply,
+    readonly metadata: CallMetadata,
+  ) {
+    super({ objectMode: true });
+    reply.call = this;
+    this.on('error', (err) => reply.fail(err));
+  }
+
+  getPath(): string {
+    return this.reply.method.path;
+  }
+
+  onCancel(): void {
+    this.cancelled = true;
+    this.emit('cancelled', 'cancelled');
+  }
+
+  onOver(): void {
+    this.destroy();
+  }
+
+  override _read(): void {
+    if (this.reply.stream.isPaused()) this.reply.stream.resume();
+  }
+
+  override _write(message: unknown, _enc: BufferEncoding, done: (err?: Error | null) => void): void {
+    if (this.reply.finished) return done();
+    let ready: boolean;
+    try {
+      ready = this.reply.send(message);
+    } catch (err) {
+      this.reply.fail(err);
+      return done();
+    }
+    if (ready) done();
+    else this.reply.stream.once('drain', () => done());
+  }
+
+  override _final(done: (err?: Error | null) => void): void {
+    this.reply.end(okStatus, '');
+    done();
+  }
+}
+
+/** Splits the request body into messages as bytes arrive (5-byte prefix: compressed flag, length). */
+class MessageReader {
+  private pending: Buffer = Buffer.alloc(0);
+
+  constructor(
+    private readonly maxMessageSize: number,
+    private readonly encoding: string | undefined,
+  ) {}
+
+  /** The complete messages in what has arrived so far; throws a status for a bad one. */
+  push(chunk: Buffer): Buffer[] {
+    this.pending = this.pending.length > 0 ? Buffer.concat([this.pending, chunk]) : chunk;
+    const out: Buffer[] = [];
+    while (this.pending.length >= 5) {
+      const size = this.pending.readUInt32BE(1);
+      if (size > this.maxMessageSize) throw { code: GrpcStatus.RESOURCE_EXHAUSTED, details: `Received message larger than max (${size} vs. ${this.maxMessageSize})` };
+      if (this.pending.length < 5 + size) break;
+      const compressed = this.pending[0] === 1;
+      const body = this.pending.subarray(5, 5 + size);
+      this.pending = this.pending.subarray(5 + size);
+      out.push(compressed ? this.decompress(body) : body);
+    }
+    return out;
+  }
+
+  get empty(): boolean {
+    return this.pending.length === 0;
+  }
+
+  private decompress(body: Buffer): Buffer {
+    const opts = { maxOutputLength: this.maxMessageSize };
+    try {
+      if (this.encoding === 'gzip') return gunzipSync(body, opts);
+      if (this.encoding === 'deflate') return inflateSync(body, opts);
+    } catch (err) {
+      throw { code: GrpcStatus.INTERNAL, details: `Received invalid compressed message: ${(err as Error).message}` };
+    }
+    throw { code: GrpcStatus.UNIMPLEMENTED, details: `compressed message with encoding ${this.encoding ?? 'none'}` };
+  }
+}
+
+type Handler = (...args: unknown[]) => unknown;
+
+export interface GrpcServerOptions {
+  /** largest message accepted or sent, in bytes */
+  maxMessageSize: number;
+}
+
+export class GrpcServer {
+  private readonly routes = new Map<string, { method: Method; handler: Handler }>();
+  private readonly server: http2.Http2Server;
+  private readonly sessions = new Set<http2.ServerHttp2Session>();
+
+  constructor(private readonly options: GrpcServerOptions) {
+    // grpc-js lifts node's 10 MB per-session cap too: a Content.Write message alone may be 16 MiB
+    this.server = http2.createServer({ maxSessionMemory: 1 << 20 });
+    this.server.on('session', (session) => {
+      this.sessions.add(session);
+      session.on('close', () => this.sessions.delete(session));
+      session.on('error', () => undefined);
+    });
+    this.server.on('stream', (stream, headers) => this.dispatch(stream, headers));
+  }
+
+  /** Adds a service's handlers, keyed by each method's path (as grpc.Server.addService). */
+  addService(def: grpc.ServiceDefinition, impl: grpc.UntypedServiceImplementation): void {
+    for (const [name, method] of Object.entries(def)) {
+      const handler = (impl as Record<string, Handler | undefined>)[name] ?? (impl as Record<string, Handler | undefined>)[(method as { originalName?: string }).originalName ?? ''];
+      if (!handler) continue;
+      if (this.routes.has(method.path)) throw new Error(`method ${method.path} added twice`);
+      this.routes.set(method.path, { method: method as Method, handler });
+    }
+  }
+
+  /** Listens on a unix socket path. */
+  listen(path: string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(path, () => {
+        this.server.off('error', reject);
+        resolve();
+      });
+    });
+  }
+
+  /** Stops accepting connections and calls, and resolves once the running calls have ended. */
+  shutdown(): Promise<void> {
+    return new Promise((resolve) => {
+      this.server.close(() => resolve());
+      for (const s of this.sessions) s.close();
+    });
+  }
+
+  /** Ends every connection at once. */
+  forceShutdown(): void {
+    for (const s of this.sessions) s.destroy();
+    this.server.close();
+  }
+
+  private dispatch(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void {
+    stream.on('error', () => undefined);
+    const trailersOnly = (code: number, details: string) =>
+      stream.respond({ ':status': 200, 'content-type': 'application/grpc+proto', 'grpc-status': String(code), 'grpc-message': encodeMessage(details) }, { endStream: true });
+    const contentType = String(headers['content-type'] ?? '');
+    if (headers[':method'] !== 'POST' || !contentType.startsWith('application/grpc')) {
+      stream.respond({ ':status': 415 }, { endStream: true });
+      return;
+    }
+    const route = this.routes.get(String(headers[':path']));
+    if (!route) return trailersOnly(GrpcStatus.UNIMPLEMENTED, `The server does not implement the method ${String(headers[':path'])}`);
+    const { method, handler } = route;
+    const encoding = headers['grpc-encoding'] as string | undefined;
+    const reader = new MessageReader(this.options.maxMessageSize, encoding === 'identity' ? undefined : encoding);
+    const reply = new Reply(stream, headers, method, this.options.maxMessageSize);
+    const metadata = new CallMetadata(headers);
+    const callback = (err: unknown, response?: unknown) => reply.answer(err, response);
+    const fail = (err: unknown) => reply.fail(err);
+
+    if (!method.requestStream) {
+      // one request message: read it whole, then run the handler
+      const call = method.responseStream ? new StreamCall(reply, metadata) : new UnaryCall(reply, metadata);
+      if (call instanceof StreamCall) call.push(null);
+      const messages: Buffer[] = [];
+      stream.on('data', (chunk: Buffer) => {
+        try {
+          messages.push(...reader.push(chunk));
+        } catch (err) {
+          fail(err);
+        }
+      });
+      stream.on('end', () => {
+        if (reply.finished) return;
+        if (messages.length !== 1 || !reader.empty) return fail({ code: GrpcStatus.UNIMPLEMENTED, details: `expected one request message, got ${messages.length}` });
+        try {
+          call.request = method.requestDeserialize(messages[0]!);
+        } catch (err) {
+          return fail({ code: GrpcStatus.INTERNAL, details: `Error deserializing request: ${(err as Error).message}` });
+        }
+        run(() => (method.responseStream ? handler(call) : handler(call, callback)));
+      });
+    } else {
+      // a request stream: messages are pushed to the call as they arrive, pausing the HTTP/2
+      // stream while the handler has not taken them
+      const call = new StreamCall(reply, metadata);
+      stream.on('data', (chunk: Buffer) => {
+        let messages: Buffer[];
+        try {
+          messages = reader.push(chunk);
+        } catch (err) {
+          return fail(err);
+        }
+        for (const m of messages) {
+          let decoded: unknown;
+          try {
+            decoded = method.requestDeserialize(m);
+          } catch (err) {
+            return fail({ code: GrpcStatus.INTERNAL, details: `Error deserializing request: ${(err as Error).message}` });
+          }
+          if (!call.push(decoded)) stream.pause();
+        }
+      });
+      stream.on('end', () => call.push(null));
+      run(() => (method.responseStream ? handler(call) : handler(call, callback)));
+    }
+
+    function run(invoke: () => unknown) {
+      try {
+        const r = invoke();
+        if (r instanceof Promise) r.catch(fail);
+      } catch (err) {
+        fail(err);
+      }
+    }
+  }
+}
