@@ -1,54 +1,81 @@
-import * as grpc from '@grpc/grpc-js';
-import { channelOptions, loadProtoDir, lookup } from './api.ts';
-import { fromGrpc } from './errors.ts';
+import type * as grpc from '@grpc/grpc-js';
+import { channelOptions, grpcJs, maxMessageSize, methodDefinition, serviceClient, ServiceRef } from './api.ts';
 import type { ShimEvent__Output } from './gen/berth/shim/v1/ShimEvent.ts';
+import { UnaryChannel } from './unary-channel.ts';
+
+const taskService = new ServiceRef('containerd/runtime/task/v2', 'containerd.task.v2.Task');
+const eventsService = new ServiceRef('berth/shim/v1', 'berth.shim.v1.Events');
+const warmService = new ServiceRef('berth/shim/v1', 'berth.shim.v1.Warm');
+const socketPathOf = (address: string) => address.replace(/^unix:(\/\/)?/, '');
 
 /**
- * A client for one shim's socket: the shim task API (containerd.task.v2.Task) and berth's shim
- * events (berth.shim.v1.Events), sharing one channel. Used by berthd and by tests.
+ * A client for one shim's socket: the shim task API (containerd.task.v2.Task), berth's shim
+ * events (berth.shim.v1.Events) and, for a warm shim, berth.shim.v1.Warm. Unary calls go over
+ * one HTTP/2 connection of its own (UnaryChannel); the event stream through grpc-js. Used by
+ * berthd and by tests.
  */
 export class ShimClient {
-  readonly task: grpc.Client;
-  readonly events: grpc.Client;
+  private readonly channel: UnaryChannel;
+  private events: grpc.Client | undefined;
+  private ownsChannel = true;
 
-  constructor(readonly address: string, readonly namespace: string) {
-    const target = address.startsWith('unix://') ? `unix:${address.slice('unix://'.length)}` : address.startsWith('unix:') ? address : `unix:${address}`;
-    const Task = lookup<grpc.ServiceClientConstructor>(loadProtoDir('containerd/runtime/task/v2'), 'containerd.task.v2.Task');
-    const Events = lookup<grpc.ServiceClientConstructor>(loadProtoDir('berth/shim/v1'), 'berth.shim.v1.Events');
-    this.task = new Task(target, grpc.credentials.createInsecure(), channelOptions);
-    this.events = new Events(target, grpc.credentials.createInsecure(), { ...channelOptions, channelOverride: this.task.getChannel() as grpc.Channel });
+  constructor(
+    readonly address: string,
+    readonly namespace: string,
+    channel?: UnaryChannel,
+  ) {
+    this.channel = channel ?? new UnaryChannel(socketPathOf(address));
   }
 
-  private metadata(): grpc.Metadata {
-    const md = new grpc.Metadata();
-    md.set('containerd-namespace', this.namespace);
-    return md;
+  private get target(): string {
+    return `unix:${socketPathOf(this.address)}`;
+  }
+
+  /** Hands a warm shim to a container (berth.shim.v1.Warm/Adopt); resolves with its new address. */
+  adopt(request: { namespace: string; id: string; bundle: string; options: Buffer }): Promise<{ address: string }> {
+    return this.unary(warmService, 'Adopt', request, 5000);
+  }
+
+  /**
+   * A client for the shim at its new address, keeping this one's connection (already open, so
+   * the adopted shim's first calls need none); this one is done.
+   */
+  handOver(address: string, namespace: string): ShimClient {
+    this.channel.retarget(socketPathOf(address));
+    this.ownsChannel = false;
+    return new ShimClient(address, namespace, this.channel);
+  }
+
+  private async unary<Res>(ref: ServiceRef, method: string, request: object, timeoutMs: number): Promise<Res> {
+    const def = methodDefinition(ref, method);
+    const [res] = await this.channel.call(def.path, def.requestSerialize(request), {
+      headers: { 'containerd-namespace': this.namespace },
+      deadline: timeoutMs > 0 ? Date.now() + timeoutMs : undefined,
+      maxMessageSize,
+    });
+    return def.responseDeserialize(res!) as Res;
   }
 
   /** Calls a Task method; `timeoutMs` 0 means no deadline (Wait). Failures become BerthErrors. */
   call<Res>(method: string, request: object, timeoutMs = 30_000): Promise<Res> {
-    const fn = (this.task as unknown as Record<string, Function>)[method];
-    const options: grpc.CallOptions = timeoutMs > 0 ? { deadline: Date.now() + timeoutMs } : {};
-    return new Promise<Res>((resolve, reject) => {
-      fn.call(this.task, request, this.metadata(), options, (err: grpc.ServiceError | null, res: Res) => (err ? reject(fromGrpc(err)) : resolve(res)));
-    });
+    return this.unary<Res>(taskService, method, request, timeoutMs);
   }
 
   /** Opens the event stream: every unacknowledged event, then live ones. */
   subscribe(): grpc.ClientReadableStream<ShimEvent__Output> {
-    return (this.events as unknown as { Subscribe(req: object, md: grpc.Metadata): grpc.ClientReadableStream<ShimEvent__Output> }).Subscribe({}, this.metadata());
+    const grpc = grpcJs();
+    this.events ??= new (serviceClient(eventsService.relDir, eventsService.name))(this.target, grpc.credentials.createInsecure(), channelOptions);
+    const md = new grpc.Metadata();
+    md.set('containerd-namespace', this.namespace);
+    return (this.events as unknown as { Subscribe(req: object, md: grpc.Metadata): grpc.ClientReadableStream<ShimEvent__Output> }).Subscribe({}, md);
   }
 
-  ack(seq: number | string): Promise<void> {
-    return new Promise((resolve, reject) => {
-      (this.events as unknown as Record<string, Function>).Ack.call(this.events, { seq }, this.metadata(), { deadline: Date.now() + 10_000 }, (err: grpc.ServiceError | null) =>
-        err ? reject(fromGrpc(err)) : resolve(),
-      );
-    });
+  async ack(seq: number | string): Promise<void> {
+    await this.unary(eventsService, 'Ack', { seq }, 10_000);
   }
 
   close(): void {
-    this.events.close();
-    this.task.close();
+    this.events?.close();
+    if (this.ownsChannel) this.channel.close();
   }
 }

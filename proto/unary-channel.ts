@@ -36,7 +36,15 @@ export class UnaryChannel {
   private sessionError: Error | undefined;
   private inFlight = 0;
 
-  constructor(private readonly socketPath: string) {}
+  constructor(private socketPath: string) {}
+
+  /**
+   * Makes later connections go to another path, keeping the current one: for a shim whose bound
+   * socket was renamed (a connected socket follows the inode).
+   */
+  retarget(socketPath: string): void {
+    this.socketPath = socketPath;
+  }
 
   /**
    * Sends one request message (already encoded) to `path`; resolves with the response messages:

@@ -155,12 +155,12 @@ export class TaskManager {
       try {
         const options = opts.options?.type_url ? opts.options : container.runtime.options;
         const adopted = binary === this.warm.binary ? await this.warm.adopt(ns, container.id, bundle.path, options) : undefined;
-        const { address, protocol } = adopted ? { address: adopted, protocol: 'grpc' } : await startShim(inv, options);
+        const { address, protocol } = adopted ? { address: adopted.address, protocol: 'grpc' } : await startShim(inv, options);
         if (protocol !== 'grpc') throw unimplemented(`shim ${binary} speaks ${protocol}; berthd talks to shims over gRPC only`);
         // bootstrap.json (how a restarted daemon finds the shim) is written while the shim creates
         // the container; the task is registered only once both are done
         const bootstrapped = bundle.writeBootstrap(address, protocol, binary);
-        conn = this.connection(address, ns);
+        conn = this.connection(address, ns, adopted?.client);
         const creating = conn.client.call<{ pid: number }>('Create', {
           id: container.id,
           bundle: bundle.path,
@@ -236,14 +236,16 @@ export class TaskManager {
     return boot;
   }
 
-  private connection(address: string, ns: string): ShimConnection {
+  /** The connection to the shim at `address` (`client`: one already connected to it, if any). */
+  private connection(address: string, ns: string, client?: ShimClient): ShimConnection {
     let conn = this.shims.get(address);
     if (!conn) {
       const retired = this.retiring.get(address);
       this.retiring.delete(address);
-      conn = retired?.revive() ? retired : new ShimConnection(address, ns, this.exchange, this.log, (c) => void this.shimDied(c));
+      conn = retired?.revive() ? retired : new ShimConnection(address, ns, this.exchange, this.log, (c) => void this.shimDied(c), client);
       this.shims.set(address, conn);
     }
+    if (client && conn.client !== client) client.close();
     return conn;
   }
 

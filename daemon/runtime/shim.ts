@@ -110,8 +110,9 @@ export class ShimConnection {
     private readonly exchange: Exchange,
     private readonly log: Logger,
     private readonly onDead: (conn: ShimConnection) => void,
+    client?: ShimClient,
   ) {
-    this.client = new ShimClient(address, namespace);
+    this.client = client ?? new ShimClient(address, namespace);
   }
 
   get shimPid(): number {

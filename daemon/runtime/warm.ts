@@ -2,10 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, unlinkSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { getPriority, setPriority } from 'node:os';
-import * as grpc from '@grpc/grpc-js';
 import type { AnyMessage } from '../../proto/any.ts';
-import { channelOptions, loadProtoDir, lookup } from '../../proto/api.ts';
-import { fromGrpc } from '../../proto/errors.ts';
 import { ShimClient } from '../../proto/shim-client.ts';
 import type { Logger } from '../log.ts';
 import { encodeAny } from './shim.ts';
@@ -13,8 +10,8 @@ import { encodeAny } from './shim.ts';
 interface Warm {
   child: ChildProcess;
   path: string;
-  /** a client of its berth.shim.v1.Warm, connected while the shim waits */
-  client: grpc.Client;
+  /** a client of its socket, connected while the shim waits */
+  client: ShimClient;
 }
 
 /** The niceness a warm shim starts and waits with, so that it does not slow the task creates running meanwhile. */
@@ -116,15 +113,10 @@ export class WarmShims {
         child.unref();
         (child.stdin as Socket).unref();
         const path = m[1]!;
-        const Warm = lookup<grpc.ServiceClientConstructor>(loadProtoDir('berth/shim/v1'), 'berth.shim.v1.Warm');
-        const client = new Warm(`unix:${path}`, grpc.credentials.createInsecure(), channelOptions);
-        client.waitForReady(Date.now() + 5000, () => undefined);
-        // an idle shim answers FailedPrecondition: all that matters is the round trip
-        const first = new ShimClient(`unix://${path}`, '');
-        void first
-          .call('Connect', { id: '' }, 5000)
-          .catch(() => undefined)
-          .finally(() => first.close());
+        // an idle shim answers FailedPrecondition: all that matters is the round trip, which
+        // also opens the connection Adopt and the container's first calls will use
+        const client = new ShimClient(`unix://${path}`, '');
+        void client.call('Connect', { id: '' }, 5000).catch(() => undefined);
         resolve({ child, path, client });
       });
       child.once('error', (err) => {
@@ -134,8 +126,11 @@ export class WarmShims {
     });
   }
 
-  /** Hands a container to the warm shim; undefined when there is none or it refused (then use `start`). */
-  async adopt(namespace: string, id: string, bundle: string, options: AnyMessage | null | undefined): Promise<string | undefined> {
+  /**
+   * Hands a container to the warm shim: its address, and a client for it on the connection
+   * already open; undefined when there is none or it refused (then use `start`).
+   */
+  async adopt(namespace: string, id: string, bundle: string, options: AnyMessage | null | undefined): Promise<{ address: string; client: ShimClient } | undefined> {
     const pending = this.next;
     this.next = undefined;
     if (this.starting) {
@@ -148,16 +143,8 @@ export class WarmShims {
     try {
       // the container inherits the shim's niceness: berthd's own, as with a shim from `start`
       if (!renice(warm.child.pid!, this.nice)) throw new Error('cannot restore its priority');
-      const res = await new Promise<{ address: string }>((resolve, reject) =>
-        (client as unknown as Record<string, Function>).Adopt.call(
-          client,
-          { namespace, id, bundle, options: Buffer.from(encodeAny(options)) },
-          new grpc.Metadata(),
-          { deadline: Date.now() + 5000 },
-          (err: grpc.ServiceError | null, r: { address: string }) => (err ? reject(fromGrpc(err)) : resolve(r)),
-        ),
-      );
-      return res.address;
+      const { address } = await client.adopt({ namespace, id, bundle, options: Buffer.from(encodeAny(options)) });
+      return { address, client: client.handOver(address, namespace) };
     } catch (err) {
       this.log.debug('warm shim not adopted; starting one', { id, error: (err as Error).message });
       discard(warm);
