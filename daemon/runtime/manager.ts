@@ -182,7 +182,10 @@ export class TaskManager {
         const [created] = await Promise.all([creating, bootstrapped]);
         conn.shimPid = (await connecting).shim_pid;
         const task = this.register(ns, container.id, bundle, conn, created.pid, container.runtime.name);
-        conn.pump();
+        // after the answer has gone: opening the event stream costs milliseconds of this thread,
+        // and the shim keeps its events until they are taken
+        const pumped = conn;
+        setImmediate(() => pumped.pump());
         return task;
       } catch (err) {
         await Promise.allSettled(inFlight);
