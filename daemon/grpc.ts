@@ -3,7 +3,7 @@ import { validateIdentifier } from '../proto/identifiers.ts';
 
 // The generic handler wrappers live in proto/server.ts (the shim uses them too); the daemon's
 // own helpers (namespace and lease headers) are below.
-export { unary, serverStream, failStream, empty, timestamp } from '../proto/server.ts';
+export { unary, serverStream, failStream, drained, empty, timestamp } from '../proto/server.ts';
 
 type AnyCall = { metadata: grpc.Metadata };
 

@@ -7,6 +7,7 @@ import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BerthError } from './errors.ts';
 import { GrpcServer } from './grpc-server.ts';
+import { serverStream } from './server.ts';
 
 // Driven by grpc-js's client (and berthd's whole suite, and ctr's Go client in test/ctr-*.test.ts):
 // raw-bytes codecs, so each case is about the protocol, not protobuf.
@@ -28,6 +29,7 @@ const def = {
   Hang: method('Hang', false, false),
   Count: method('Count', false, true),
   Follow: method('Follow', false, true),
+  Flood: method('Flood', false, true),
   Upper: method('Upper', true, true),
   Sum: method('Sum', true, false),
 };
@@ -38,7 +40,7 @@ describe('GrpcServer, called by grpc-js clients over a unix socket', () => {
   const dir = mkdtempSync(join(tmpdir(), 'berth-grpc-server-'));
   const socket = join(dir, 's.sock');
   const server = new GrpcServer({ maxMessageSize: 1 << 20 });
-  const seen = { cancelled: 0, closed: 0, hangCancelled: 0 };
+  const seen = { cancelled: 0, closed: 0, hangCancelled: 0, floodEnded: 0 };
   let client: grpc.Client & Record<string, Any>;
 
   beforeAll(async () => {
@@ -65,6 +67,14 @@ describe('GrpcServer, called by grpc-js clients over a unix socket', () => {
         call.on('cancelled', () => seen.cancelled++);
         call.on('close', () => seen.closed++);
       },
+      // a generator that never runs out, blocked on back-pressure when its client goes away
+      Flood: serverStream(async function* () {
+        try {
+          for (;;) yield Buffer.alloc(256 << 10);
+        } finally {
+          seen.floodEnded++;
+        }
+      }),
       Upper: async (call: grpc.ServerDuplexStream<Buffer, Buffer>) => {
         for await (const m of call as AsyncIterable<Buffer>) {
           if (m.toString() === 'boom') return void call.emit('error', { code: grpc.status.OUT_OF_RANGE, details: 'boom' });
@@ -166,6 +176,18 @@ describe('GrpcServer, called by grpc-js clients over a unix socket', () => {
     } finally {
       session.close();
     }
+  });
+
+  it('ends a stream handler waiting for back-pressure when its client cancels', async () => {
+    const call = client.Flood!(Buffer.alloc(0)) as grpc.ClientReadableStream<Buffer>;
+    call.on('error', () => undefined);
+    await new Promise((resolve) => call.once('data', resolve));
+    call.pause();
+    // long enough for the server to fill the flow-control windows and wait for 'drain'
+    await new Promise((r) => setTimeout(r, 300));
+    expect(seen.floodEnded).toBe(0);
+    call.cancel();
+    await expect.poll(() => seen.floodEnded).toBe(1);
   });
 
   it('shuts down once the running calls end, refusing new connections meanwhile', async () => {

@@ -226,7 +226,7 @@ class StreamCall extends Duplex implements CallEvents {
       this.reply.fail(err);
       return done();
     }
-    if (ready) done();
+    if (ready || this.reply.stream.closed) done();
     else this.reply.stream.once('drain', () => done());
   }
 

@@ -23,12 +23,25 @@ export function serverStream<Req, Res>(
   return (call) => {
     (async () => {
       for await (const msg of fn(call.request, call)) {
-        if (call.cancelled) return;
-        if (!call.write(msg)) await new Promise((resolve) => call.once('drain', resolve));
+        if (call.cancelled || call.destroyed) return;
+        if (!call.write(msg)) await drained(call);
       }
       call.end();
     })().catch((err) => failStream(call, err));
   };
+}
+
+/** Resolves once a stream call takes writes again, or is over (a cancelled call never drains). */
+export function drained(call: { once(e: 'drain' | 'close', f: () => void): unknown; off(e: 'drain' | 'close', f: () => void): unknown }): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      call.off('drain', done);
+      call.off('close', done);
+      resolve();
+    };
+    call.once('drain', done);
+    call.once('close', done);
+  });
 }
 
 /** Ends a server or bidi stream with the gRPC status for err (grpc-js sends it on 'error'). */

@@ -6,7 +6,7 @@ import type { Info } from '../../proto/gen/containerd/services/content/v1/Info.t
 import type { Status } from '../../proto/gen/containerd/services/content/v1/Status.ts';
 import type { WriteContentRequest__Output } from '../../proto/gen/containerd/services/content/v1/WriteContentRequest.ts';
 import type { WriteContentResponse } from '../../proto/gen/containerd/services/content/v1/WriteContentResponse.ts';
-import { batches, empty, failStream, leaseOf, namespaceOf, serverStream, timestamp, unary } from '../grpc.ts';
+import { batches, drained, empty, failStream, leaseOf, namespaceOf, serverStream, timestamp, unary } from '../grpc.ts';
 import type { GrpcService } from '../plugin.ts';
 import type { ContentInfo, ContentStore, IngestStatus, Writer } from './store.ts';
 
@@ -122,7 +122,8 @@ async function handleWrite(store: ContentStore, call: grpc.ServerDuplexStream<Wr
         default:
           throw invalidArgument(`unknown write action ${String(req.action)}`);
       }
-      if (!call.write(res)) await new Promise((resolve) => call.once('drain', resolve));
+      if (!call.write(res)) await drained(call);
+      if (call.cancelled || call.destroyed) return;
       if (req.action === 'COMMIT') break;
       next = await requests.next();
       if (next.done) break;
