@@ -64,9 +64,9 @@ export function lookup<T>(tree: grpc.GrpcObject, name: string): T {
   return node as T;
 }
 
-/** The service constructor for a containerd v1 service, e.g. service('content', 'Content'). */
-export function containerdService(name: string, service: string): grpc.ServiceClientConstructor {
-  return lookup(loadProtoDir(`containerd/services/${name}/v1`), `containerd.services.${name}.v1.${service}`);
+/** The definition of a containerd v1 service, e.g. containerdService('content', 'Content'), for a server to add. */
+export function containerdService(name: string, service: string): { service: grpc.ServiceDefinition } {
+  return { service: definitionOf(new ServiceRef(`containerd/services/${name}/v1`, `containerd.services.${name}.v1.${service}`)) };
 }
 
 /** The file name of a folder's JSON descriptor, e.g. containerd_services_tasks_v1.json. */
@@ -224,15 +224,20 @@ export class ServiceRef {
 
 const definitionsByService = new Map<string, grpc.ServiceDefinition>();
 
-/** The path and codecs of one method of a service. */
-export function methodDefinition(ref: ServiceRef, method: string): grpc.MethodDefinition<object, object> {
+/** A service's grpc-js definition (paths and codecs), built once from the build's descriptors. */
+export function definitionOf(ref: ServiceRef): grpc.ServiceDefinition {
   const key = `${ref.relDir}:${ref.name}`;
   let def = definitionsByService.get(key);
   if (!def) {
     def = serviceDefinition(dirRoot(ref.relDir).lookupService(ref.name), ref.name);
     definitionsByService.set(key, def);
   }
-  const m = def[method];
+  return def;
+}
+
+/** The path and codecs of one method of a service. */
+export function methodDefinition(ref: ServiceRef, method: string): grpc.MethodDefinition<object, object> {
+  const m = definitionOf(ref)[method];
   if (!m) throw new Error(`no method ${method} in ${ref.name}`);
   return m as grpc.MethodDefinition<object, object>;
 }

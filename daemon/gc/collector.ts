@@ -79,9 +79,14 @@ export class GarbageCollector {
     if (this.timer) return;
     this.timer = setTimeout(() => {
       this.timer = undefined;
-      this.collect().catch((err) => this.log.error('garbage collection failed', { error: (err as Error).message }));
+      this.start();
     }, this.delayMs);
     this.timer.unref();
+  }
+
+  /** Starts a collection now without waiting for it (its failure is logged). */
+  start() {
+    this.collect().catch((err) => this.log.error('garbage collection failed', { error: (err as Error).message }));
   }
 
   /** After a delete: collect now and wait (a client asked for `sync`), or soon. */

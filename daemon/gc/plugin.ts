@@ -14,8 +14,10 @@ export const gcPlugin: Plugin<GarbageCollector> = {
     const delay = Number(ctx.settings.delay_ms ?? 100);
     return new GarbageCollector(ctx.get<MetadataDB>(PluginType.metadata), ctx.log, delay);
   },
-  // The first collection waits until every store has registered what it holds.
+  // The first collection waits until every store has registered what it holds, and starts
+  // before berthd listens: it holds the metadata lock from its first step, so a client's first
+  // writes (an ingest not yet referenced by anything) come after it, never in the middle of it.
   ready(gc) {
-    gc.schedule();
+    gc.start();
   },
 };

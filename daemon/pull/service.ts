@@ -1,5 +1,5 @@
 import type * as grpc from '@grpc/grpc-js';
-import { loadProtoDir, lookup } from '../../proto/api.ts';
+import { definitionOf, ServiceRef } from '../../proto/api.ts';
 import { invalidArgument } from '../../proto/errors.ts';
 import type { PullHandlers } from '../../proto/gen/berth/services/pull/v1/Pull.ts';
 import type { PullProgress } from '../../proto/gen/berth/services/pull/v1/PullProgress.ts';
@@ -11,8 +11,8 @@ import type { PullEvent, Puller } from './pull.ts';
 /** berth.services.pull.v1.Pull: the daemon pulls (or unpacks) and streams progress events. */
 export const pullServiceName = 'berth.services.pull.v1.Pull';
 
-export function pullServiceDefinition(): grpc.ServiceClientConstructor {
-  return lookup(loadProtoDir('berth/pull/v1'), pullServiceName);
+export function pullServiceDefinition(): grpc.ServiceDefinition {
+  return definitionOf(new ServiceRef('berth/pull/v1', pullServiceName));
 }
 
 /** `os/arch[/variant]`, empty for the daemon's own. */
@@ -88,7 +88,7 @@ export function pullService(puller: Puller): GrpcService {
   };
   return {
     register(server) {
-      server.addService(pullServiceDefinition().service, handlers as unknown as grpc.UntypedServiceImplementation);
+      server.addService(pullServiceDefinition(), handlers as unknown as grpc.UntypedServiceImplementation);
     },
   };
 }
