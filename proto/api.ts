@@ -35,7 +35,8 @@ export function grpcJs(): typeof import('@grpc/grpc-js') {
 
 const definitions = new Map<string, grpc.GrpcObject>();
 
-// proto-loader is needed only here (daemon, shim tests); clients do without its descriptor objects
+// proto-loader is needed only here (tests that load .proto files); berthd, the shim and clients use
+// the build's descriptors
 let protoLoader: typeof import('@grpc/proto-loader') | undefined;
 
 /**
@@ -253,7 +254,7 @@ export function serviceClient(relDir: string, name: string): grpc.ServiceClientC
   const key = `${relDir}:${name}`;
   let ctor = clientCtors.get(key);
   if (!ctor) {
-    ctor = grpcJs().makeClientConstructor(serviceDefinition(dirRoot(relDir).lookupService(name), name), name);
+    ctor = grpcJs().makeClientConstructor(definitionOf(new ServiceRef(relDir, name)), name);
     clientCtors.set(key, ctor);
   }
   return ctor;

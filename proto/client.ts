@@ -31,8 +31,6 @@ export interface UnaryCallOptions {
   signal?: AbortSignal;
 }
 
-const callFailure = (code: number, details: string) => Object.assign(new Error(details), { code, details });
-
 /**
  * A client for berthd (or containerd) over its unix socket. Every call carries the namespace
  * (and lease) headers. Unary calls go over one HTTP/2 connection of the client's own
@@ -124,21 +122,15 @@ export class BerthClient {
 
   private async call<Res>(stream: boolean, target: CallTarget, method: string, request: object, scope: CallScope | grpc.Metadata | undefined, opts: UnaryCallOptions): Promise<Res[]> {
     const def = target instanceof ServiceRef ? methodDefinition(target, method) : (target.constructor as grpc.ServiceClientConstructor).service?.[method];
-    if (!def || def.requestStream || def.responseStream !== stream) throw new Error(`no ${stream ? 'server-streaming' : 'unary'} method ${method}`);
+    if (!def || def.responseStream !== stream) throw new Error(`no ${stream ? 'server-streaming' : 'unary'} method ${method}`);
     let headers: Record<string, string>;
     if (scope && 'getMap' in scope) {
       headers = {};
       for (const [k, v] of Object.entries(scope.getMap())) headers[k] = String(v);
     } else headers = this.headers(scope);
     const deadline = opts.deadline === false || !this.options.timeoutMs ? undefined : Date.now() + this.options.timeoutMs;
-    this.unaryChannel ??= new UnaryChannel(this.address.replace(/^unix:(\/\/)?/, ''));
-    const messages = await this.unaryChannel.call(def.path, def.requestSerialize(request), { headers, deadline, signal: opts.signal, maxMessageSize });
-    if (!stream && messages.length !== 1) throw fromGrpc(callFailure(13, `a unary call answered with ${messages.length} messages`));
-    try {
-      return messages.map((m) => def.responseDeserialize(m) as Res);
-    } catch (err) {
-      throw fromGrpc(callFailure(13, `Response message parsing error: ${(err as Error).message}`));
-    }
+    this.unaryChannel ??= new UnaryChannel(this.address);
+    return this.unaryChannel.invoke<Res>(def, request, { headers, deadline, signal: opts.signal, maxMessageSize });
   }
 
   /**

@@ -4,6 +4,7 @@ import * as http2 from 'node:http2';
 import { gunzipSync, inflateSync } from 'node:zlib';
 import type * as grpc from '@grpc/grpc-js';
 import { GrpcStatus, toGrpc } from './errors.ts';
+import { framePrefix, MessageReader, statusError } from './grpc-frames.ts';
 
 /**
  * A gRPC server straight on node:http2, for berthd's socket. grpc-js's server spends ~40 µs of
@@ -14,7 +15,6 @@ import { GrpcStatus, toGrpc } from './errors.ts';
  * cancelled, write/end with back-pressure, 'cancelled' and 'close' events, emit('error', status)
  * to fail a stream), so the services are written once against grpc-js's types.
  */
-
 
 /** gRPC's OK, which GrpcStatus (the failures) leaves out */
 const okStatus = 0;
@@ -28,6 +28,11 @@ function statusOf(err: unknown): { code: number; details: string } {
 /** grpc-message is percent-encoded (gRPC over HTTP/2: printable ASCII except '%' stays). */
 function encodeMessage(s: string): string {
   return Buffer.from(s, 'utf8').reduce((out, b) => out + (b >= 0x20 && b <= 0x7e && b !== 0x25 ? String.fromCharCode(b) : `%${b.toString(16).toUpperCase().padStart(2, '0')}`), '');
+}
+
+/** Ends a stream that sent nothing with its status in the response headers (gRPC's trailers-only). */
+function trailersOnly(stream: http2.ServerHttp2Stream, code: number, details: string): void {
+  stream.respond({ ':status': 200, 'content-type': 'application/grpc+proto', 'grpc-status': String(code), 'grpc-message': encodeMessage(details) }, { endStream: true });
 }
 
 const timeoutUnits: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 1e-3, n: 1e-6 };
@@ -104,21 +109,13 @@ class Reply {
     this.stream.respond({ ':status': 200, 'content-type': 'application/grpc+proto', 'grpc-accept-encoding': 'identity,gzip,deflate' }, { waitForTrailers: true });
   }
 
-  /** The framed bytes of one response message; throws a status when it is too large. */
-  frame(message: unknown): Buffer {
-    const body = this.method.responseSerialize(message);
-    if (body.length > this.maxMessageSize) throw { code: GrpcStatus.RESOURCE_EXHAUSTED, details: `Sent message larger than max (${body.length} vs. ${this.maxMessageSize})` };
-    const head = Buffer.allocUnsafe(5);
-    head[0] = 0;
-    head.writeUInt32BE(body.length, 1);
-    return Buffer.concat([head, body]);
-  }
-
-  /** Sends a message; false when the stream wants the writer to wait for 'drain'. */
+  /** Sends a message (prefix and bytes, uncopied); false when the writer should wait for 'drain'. Throws a status when it is too large. */
   send(message: unknown): boolean {
-    const bytes = this.frame(message);
+    const body = this.method.responseSerialize(message);
+    if (body.length > this.maxMessageSize) throw statusError(GrpcStatus.RESOURCE_EXHAUSTED, `Sent message larger than max (${body.length} vs. ${this.maxMessageSize})`);
     this.respond();
-    return this.stream.write(bytes);
+    this.stream.write(framePrefix(body.length));
+    return this.stream.write(body);
   }
 
   /** Ends the call with a status (once). */
@@ -126,14 +123,13 @@ class Reply {
     if (this.finished) return;
     this.finished = true;
     clearTimeout(this.timer);
-    const trailers = { 'grpc-status': String(code), 'grpc-message': encodeMessage(details) };
     if (!this.stream.destroyed && !this.stream.closed) {
       if (this.responded) {
-        this.stream.once('wantTrailers', () => this.stream.sendTrailers(trailers));
+        this.stream.once('wantTrailers', () => this.stream.sendTrailers({ 'grpc-status': String(code), 'grpc-message': encodeMessage(details) }));
         this.stream.end();
       } else {
         this.responded = true;
-        this.stream.respond({ ':status': 200, 'content-type': 'application/grpc+proto', ...trailers }, { endStream: true });
+        trailersOnly(this.stream, code, details);
       }
     }
     this.call.onOver();
@@ -236,45 +232,19 @@ class StreamCall extends Duplex implements CallEvents {
   }
 }
 
-/** Splits the request body into messages as bytes arrive (5-byte prefix: compressed flag, length). */
-class MessageReader {
-  private pending: Buffer = Buffer.alloc(0);
-
-  constructor(
-    private readonly maxMessageSize: number,
-    private readonly encoding: string | undefined,
-  ) {}
-
-  /** The complete messages in what has arrived so far; throws a status for a bad one. */
-  push(chunk: Buffer): Buffer[] {
-    this.pending = this.pending.length > 0 ? Buffer.concat([this.pending, chunk]) : chunk;
-    const out: Buffer[] = [];
-    while (this.pending.length >= 5) {
-      const size = this.pending.readUInt32BE(1);
-      if (size > this.maxMessageSize) throw { code: GrpcStatus.RESOURCE_EXHAUSTED, details: `Received message larger than max (${size} vs. ${this.maxMessageSize})` };
-      if (this.pending.length < 5 + size) break;
-      const compressed = this.pending[0] === 1;
-      const body = this.pending.subarray(5, 5 + size);
-      this.pending = this.pending.subarray(5 + size);
-      out.push(compressed ? this.decompress(body) : body);
-    }
-    return out;
-  }
-
-  get empty(): boolean {
-    return this.pending.length === 0;
-  }
-
-  private decompress(body: Buffer): Buffer {
-    const opts = { maxOutputLength: this.maxMessageSize };
+/** A compressed request message's bytes, for the grpc-encoding the client named. */
+function decompressor(encoding: string | undefined, maxMessageSize: number): ((body: Buffer) => Buffer) | undefined {
+  if (encoding === undefined || encoding === 'identity') return undefined;
+  return (body) => {
+    const opts = { maxOutputLength: maxMessageSize };
     try {
-      if (this.encoding === 'gzip') return gunzipSync(body, opts);
-      if (this.encoding === 'deflate') return inflateSync(body, opts);
+      if (encoding === 'gzip') return gunzipSync(body, opts);
+      if (encoding === 'deflate') return inflateSync(body, opts);
     } catch (err) {
-      throw { code: GrpcStatus.INTERNAL, details: `Received invalid compressed message: ${(err as Error).message}` };
+      throw statusError(GrpcStatus.INTERNAL, `Received invalid compressed message: ${(err as Error).message}`);
     }
-    throw { code: GrpcStatus.UNIMPLEMENTED, details: `compressed message with encoding ${this.encoding ?? 'none'}` };
-  }
+    throw statusError(GrpcStatus.UNIMPLEMENTED, `compressed message with encoding ${encoding}`);
+  };
 }
 
 type Handler = (...args: unknown[]) => unknown;
@@ -337,19 +307,17 @@ export class GrpcServer {
 
   private dispatch(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void {
     stream.on('error', () => undefined);
-    const trailersOnly = (code: number, details: string) =>
-      stream.respond({ ':status': 200, 'content-type': 'application/grpc+proto', 'grpc-status': String(code), 'grpc-message': encodeMessage(details) }, { endStream: true });
     const contentType = String(headers['content-type'] ?? '');
     if (headers[':method'] !== 'POST' || !contentType.startsWith('application/grpc')) {
       stream.respond({ ':status': 415 }, { endStream: true });
       return;
     }
     const route = this.routes.get(String(headers[':path']));
-    if (!route) return trailersOnly(GrpcStatus.UNIMPLEMENTED, `The server does not implement the method ${String(headers[':path'])}`);
+    if (!route) return trailersOnly(stream, GrpcStatus.UNIMPLEMENTED, `The server does not implement the method ${String(headers[':path'])}`);
     const { method, handler } = route;
-    const encoding = headers['grpc-encoding'] as string | undefined;
-    const reader = new MessageReader(this.options.maxMessageSize, encoding === 'identity' ? undefined : encoding);
-    const reply = new Reply(stream, headers, method, this.options.maxMessageSize);
+    const { maxMessageSize } = this.options;
+    const reader = new MessageReader(maxMessageSize, decompressor(headers['grpc-encoding'] as string | undefined, maxMessageSize));
+    const reply = new Reply(stream, headers, method, maxMessageSize);
     const metadata = new CallMetadata(headers);
     const callback = (err: unknown, response?: unknown) => reply.answer(err, response);
     const fail = (err: unknown) => reply.fail(err);
@@ -360,6 +328,8 @@ export class GrpcServer {
       if (call instanceof StreamCall) call.push(null);
       const messages: Buffer[] = [];
       stream.on('data', (chunk: Buffer) => {
+        // once the call has ended (a refused message), what the client still sends is dropped
+        if (reply.finished) return;
         try {
           messages.push(...reader.push(chunk));
         } catch (err) {
@@ -368,11 +338,11 @@ export class GrpcServer {
       });
       stream.on('end', () => {
         if (reply.finished) return;
-        if (messages.length !== 1 || !reader.empty) return fail({ code: GrpcStatus.UNIMPLEMENTED, details: `expected one request message, got ${messages.length}` });
+        if (messages.length !== 1 || !reader.empty) return fail(statusError(GrpcStatus.UNIMPLEMENTED, `expected one request message, got ${messages.length}`));
         try {
           call.request = method.requestDeserialize(messages[0]!);
         } catch (err) {
-          return fail({ code: GrpcStatus.INTERNAL, details: `Error deserializing request: ${(err as Error).message}` });
+          return fail(statusError(GrpcStatus.INTERNAL, `Error deserializing request: ${(err as Error).message}`));
         }
         run(() => (method.responseStream ? handler(call) : handler(call, callback)));
       });
@@ -381,6 +351,7 @@ export class GrpcServer {
       // stream while the handler has not taken them
       const call = new StreamCall(reply, metadata);
       stream.on('data', (chunk: Buffer) => {
+        if (reply.finished) return;
         let messages: Buffer[];
         try {
           messages = reader.push(chunk);
@@ -392,7 +363,7 @@ export class GrpcServer {
           try {
             decoded = method.requestDeserialize(m);
           } catch (err) {
-            return fail({ code: GrpcStatus.INTERNAL, details: `Error deserializing request: ${(err as Error).message}` });
+            return fail(statusError(GrpcStatus.INTERNAL, `Error deserializing request: ${(err as Error).message}`));
           }
           if (!call.push(decoded)) stream.pause();
         }

@@ -1,12 +1,11 @@
 import type * as grpc from '@grpc/grpc-js';
 import { channelOptions, grpcJs, maxMessageSize, methodDefinition, serviceClient, ServiceRef } from './api.ts';
 import type { ShimEvent__Output } from './gen/berth/shim/v1/ShimEvent.ts';
-import { UnaryChannel } from './unary-channel.ts';
+import { socketPathOf, UnaryChannel } from './unary-channel.ts';
 
 const taskService = new ServiceRef('containerd/runtime/task/v2', 'containerd.task.v2.Task');
 const eventsService = new ServiceRef('berth/shim/v1', 'berth.shim.v1.Events');
 const warmService = new ServiceRef('berth/shim/v1', 'berth.shim.v1.Warm');
-const socketPathOf = (address: string) => address.replace(/^unix:(\/\/)?/, '');
 
 /**
  * A client for one shim's socket: the shim task API (containerd.task.v2.Task), berth's shim
@@ -24,7 +23,7 @@ export class ShimClient {
     readonly namespace: string,
     channel?: UnaryChannel,
   ) {
-    this.channel = channel ?? new UnaryChannel(socketPathOf(address));
+    this.channel = channel ?? new UnaryChannel(address);
   }
 
   private get target(): string {
@@ -41,19 +40,18 @@ export class ShimClient {
    * the adopted shim's first calls need none); this one is done.
    */
   handOver(address: string, namespace: string): ShimClient {
-    this.channel.retarget(socketPathOf(address));
+    this.channel.retarget(address);
     this.ownsChannel = false;
     return new ShimClient(address, namespace, this.channel);
   }
 
   private async unary<Res>(ref: ServiceRef, method: string, request: object, timeoutMs: number): Promise<Res> {
-    const def = methodDefinition(ref, method);
-    const [res] = await this.channel.call(def.path, def.requestSerialize(request), {
+    const [res] = await this.channel.invoke<Res>(methodDefinition(ref, method), request, {
       headers: { 'containerd-namespace': this.namespace },
       deadline: timeoutMs > 0 ? Date.now() + timeoutMs : undefined,
       maxMessageSize,
     });
-    return def.responseDeserialize(res!) as Res;
+    return res!;
   }
 
   /** Calls a Task method; `timeoutMs` 0 means no deadline (Wait). Failures become BerthErrors. */

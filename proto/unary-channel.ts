@@ -1,14 +1,12 @@
 import * as http2 from 'node:http2';
 import * as net from 'node:net';
+import type * as grpc from '@grpc/grpc-js';
 import { fromGrpc, GrpcStatus } from './errors.ts';
+import { framePrefix, MessageReader, statusError } from './grpc-frames.ts';
 
-/**
- * Unary gRPC calls (and server streams read whole) straight over node:http2 to a unix socket:
- * the calls most berth commands make, without loading grpc-js (~20 ms of every CLI start) or
- * waiting for its channel state machine before the first call goes out. The wire format is gRPC
- * over HTTP/2: length-prefixed messages, the status in the trailers (or, for an early error, in
- * the response headers). Streams read as they come still go through grpc-js (proto/client.ts).
- */
+/** The socket path of a unix address (`unix:PATH`, `unix://PATH` or a plain path). */
+export const socketPathOf = (address: string) => address.replace(/^unix:(\/\/)?/, '');
+
 export interface UnaryOptions {
   /** request headers besides the gRPC ones (e.g. containerd-namespace) */
   headers?: Record<string, string>;
@@ -19,31 +17,49 @@ export interface UnaryOptions {
   maxMessageSize: number;
 }
 
-/** grpc-js's shape of a failed call, which fromGrpc turns into a BerthError. */
-interface CallError extends Error {
-  code: number;
-  details: string;
-}
+type CallError = ReturnType<typeof statusError>;
 
-
-function callError(code: number, details: string): CallError {
-  return Object.assign(new Error(`${code} ${details}`), { code, details });
-}
-
+/**
+ * Unary gRPC calls (and server streams read whole) straight over node:http2 to a unix socket:
+ * the calls most berth commands make, without loading grpc-js (~20 ms of every CLI start) or
+ * waiting for its channel state machine before the first call goes out. The wire format is gRPC
+ * over HTTP/2: length-prefixed messages, the status in the trailers (or, for an early error, in
+ * the response headers). Streams read as they come still go through grpc-js (proto/client.ts).
+ */
 export class UnaryChannel {
   private session: http2.ClientHttp2Session | undefined;
   /** why the last connection failed, for the calls it takes down */
   private sessionError: Error | undefined;
   private inFlight = 0;
 
-  constructor(private socketPath: string) {}
+  private socketPath: string;
+
+  /** `address`: the unix socket, as socketPathOf reads it. */
+  constructor(address: string) {
+    this.socketPath = socketPathOf(address);
+  }
 
   /**
-   * Makes later connections go to another path, keeping the current one: for a shim whose bound
-   * socket was renamed (a connected socket follows the inode).
+   * Makes later connections go to another address, keeping the current one: for a shim whose
+   * bound socket was renamed (a connected socket follows the inode).
    */
-  retarget(socketPath: string): void {
-    this.socketPath = socketPath;
+  retarget(address: string): void {
+    this.socketPath = socketPathOf(address);
+  }
+
+  /**
+   * Calls a method with its grpc-js definition (path and codecs): resolves with the decoded
+   * response, all messages of it for a server stream. Failures become BerthErrors.
+   */
+  async invoke<Res>(def: grpc.MethodDefinition<object, object>, request: object, opts: UnaryOptions): Promise<Res[]> {
+    if (def.requestStream) throw new Error(`${def.path} takes a request stream`);
+    const messages = await this.call(def.path, def.requestSerialize(request), opts);
+    if (!def.responseStream && messages.length !== 1) throw fromGrpc(statusError(GrpcStatus.INTERNAL, `a unary call answered with ${messages.length} messages`));
+    try {
+      return messages.map((m) => def.responseDeserialize(m) as Res);
+    } catch (err) {
+      throw fromGrpc(statusError(GrpcStatus.INTERNAL, `Response message parsing error: ${(err as Error).message}`));
+    }
   }
 
   /**
@@ -64,7 +80,7 @@ export class UnaryChannel {
       let settled = false;
       let timer: NodeJS.Timeout | undefined;
       const messages: Buffer[] = [];
-      let pending: Buffer = Buffer.alloc(0);
+      const reader = new MessageReader(opts.maxMessageSize);
       let responseHeaders: http2.IncomingHttpHeaders | undefined;
       const finish = (err: CallError | undefined) => {
         if (settled) return;
@@ -77,48 +93,41 @@ export class UnaryChannel {
           reject(fromGrpc(err));
         } else resolve(messages);
       };
-      const abort = () => finish(callError(GrpcStatus.CANCELLED, 'Cancelled on client'));
+      const abort = () => finish(statusError(GrpcStatus.CANCELLED, 'Cancelled on client'));
       this.inFlight++;
       session.ref();
       const req = session.request(headers);
-      if (opts.deadline !== undefined) timer = setTimeout(() => finish(callError(GrpcStatus.DEADLINE_EXCEEDED, 'Deadline exceeded')), Math.max(0, opts.deadline - Date.now()));
+      if (opts.deadline !== undefined) timer = setTimeout(() => finish(statusError(GrpcStatus.DEADLINE_EXCEEDED, 'Deadline exceeded')), Math.max(0, opts.deadline - Date.now()));
       if (opts.signal?.aborted) return abort();
       opts.signal?.addEventListener('abort', abort, { once: true });
       req.on('response', (h) => (responseHeaders = h));
-      // each message: a compressed flag byte, a 32-bit big-endian length, the bytes
       req.on('data', (chunk: Buffer) => {
-        pending = pending.length > 0 ? Buffer.concat([pending, chunk]) : chunk;
-        while (pending.length >= 5) {
-          if (pending[0] !== 0) return finish(callError(GrpcStatus.INTERNAL, 'compressed response messages are not supported'));
-          const size = pending.readUInt32BE(1);
-          if (size > opts.maxMessageSize) return finish(callError(GrpcStatus.RESOURCE_EXHAUSTED, `Received message larger than max (${size} vs. ${opts.maxMessageSize})`));
-          if (pending.length < 5 + size) break;
-          messages.push(pending.subarray(5, 5 + size));
-          pending = pending.subarray(5 + size);
+        if (settled) return;
+        try {
+          messages.push(...reader.push(chunk));
+        } catch (err) {
+          finish(err as CallError);
         }
       });
       // a stream cancelled because its connection failed carries that failure as its cause
-      const lost = (err?: Error) => finish(callError(GrpcStatus.UNAVAILABLE, connectionDetails((err?.cause as Error | undefined) ?? this.sessionError ?? err, this.socketPath)));
+      const lost = (err?: Error) => finish(statusError(GrpcStatus.UNAVAILABLE, connectionDetails((err?.cause as Error | undefined) ?? this.sessionError ?? err, this.socketPath)));
       req.on('error', lost);
       const end = (trailers: http2.IncomingHttpHeaders) => {
         const code = Number(trailers['grpc-status'] ?? responseHeaders?.['grpc-status'] ?? NaN);
         const message = decodeURIComponent(String(trailers['grpc-message'] ?? responseHeaders?.['grpc-message'] ?? ''));
         if (Number.isNaN(code)) {
           const httpStatus = responseHeaders?.[':status'];
-          return finish(callError(GrpcStatus.UNKNOWN, `no gRPC status in the response (HTTP ${httpStatus ?? 'none'})`));
+          return finish(statusError(GrpcStatus.UNKNOWN, `no gRPC status in the response (HTTP ${httpStatus ?? 'none'})`));
         }
-        if (code !== 0) return finish(callError(code, message));
-        if (pending.length > 0) return finish(callError(GrpcStatus.INTERNAL, 'the response ended inside a message'));
+        if (code !== 0) return finish(statusError(code, message));
+        if (!reader.empty) return finish(statusError(GrpcStatus.INTERNAL, 'the response ended inside a message'));
         finish(undefined);
       };
       let trailers: http2.IncomingHttpHeaders = {};
       req.on('trailers', (t) => (trailers = t));
       req.on('end', () => end(trailers));
       req.on('close', () => lost());
-      const prefix = Buffer.allocUnsafe(5);
-      prefix[0] = 0;
-      prefix.writeUInt32BE(message.length, 1);
-      req.write(prefix);
+      req.write(framePrefix(message.length));
       req.end(message);
     });
   }
