@@ -1,4 +1,5 @@
 import { GrpcStatus } from './errors.ts';
+import { ByteQueue } from './h2/byte-queue.ts';
 
 /**
  * gRPC's message framing over HTTP/2, for the server (grpc-server.ts) and the unary client
@@ -23,8 +24,7 @@ export const statusError = (code: number, details: string) => Object.assign(new 
  * frame. A message over `maxMessageSize` is refused as soon as its prefix is read.
  */
 export class MessageReader {
-  private chunks: Buffer[] = [];
-  private buffered = 0;
+  private readonly queue = new ByteQueue();
 
   constructor(
     private readonly maxMessageSize: number,
@@ -34,16 +34,17 @@ export class MessageReader {
 
   /** The messages completed by `chunk`; throws a status error for a bad one. */
   push(chunk: Buffer): Buffer[] {
-    this.chunks.push(chunk);
-    this.buffered += chunk.length;
+    const queue = this.queue;
+    queue.push(chunk);
     const out: Buffer[] = [];
-    while (this.buffered >= 5) {
-      const head = this.peek(5);
+    while (queue.length >= 5) {
+      const head = queue.peek(5);
       const size = head.readUInt32BE(1);
       if (size > this.maxMessageSize) throw statusError(GrpcStatus.RESOURCE_EXHAUSTED, `Received message larger than max (${size} vs. ${this.maxMessageSize})`);
-      if (this.buffered < 5 + size) break;
-      const body = this.take(5 + size).subarray(5);
-      if (head[0] === 0) out.push(body);
+      if (queue.length < 5 + size) break;
+      const compressed = head[0] !== 0;
+      const body = queue.take(5 + size).subarray(5);
+      if (!compressed) out.push(body);
       else if (this.decompress) out.push(this.decompress(body));
       else throw statusError(GrpcStatus.INTERNAL, 'compressed messages are not supported');
     }
@@ -52,26 +53,6 @@ export class MessageReader {
 
   /** Nothing is left over: the stream ended on a message boundary. */
   get empty(): boolean {
-    return this.buffered === 0;
-  }
-
-  /** The first n buffered bytes, joining chunks only as far as needed. */
-  private peek(n: number): Buffer {
-    if (this.chunks[0]!.length < n) {
-      let joined = 0;
-      let k = 0;
-      while (joined < n) joined += this.chunks[k++]!.length;
-      this.chunks.splice(0, k, Buffer.concat(this.chunks.slice(0, k), joined));
-    }
-    return this.chunks[0]!.subarray(0, n);
-  }
-
-  private take(n: number): Buffer {
-    const first = this.peek(n);
-    const rest = this.chunks[0]!.subarray(n);
-    this.chunks[0] = rest;
-    if (rest.length === 0) this.chunks.shift();
-    this.buffered -= n;
-    return first;
+    return this.queue.length === 0;
   }
 }

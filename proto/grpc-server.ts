@@ -1,15 +1,17 @@
 import { EventEmitter } from 'node:events';
 import { Duplex } from 'node:stream';
-import * as http2 from 'node:http2';
+import * as net from 'node:net';
 import { gunzipSync, inflateSync } from 'node:zlib';
 import type * as grpc from '@grpc/grpc-js';
 import { GrpcStatus, toGrpc } from './errors.ts';
 import { framePrefix, MessageReader, statusError } from './grpc-frames.ts';
+import { H2Connection, type H2Stream, type Headers } from './h2/connection.ts';
+import { HpackEncoder } from './h2/hpack.ts';
 
 /**
- * A gRPC server straight on node:http2, for berthd's socket. grpc-js's server spends ~40 µs of
- * CPU per call on top of node:http2's own ~40 (`npm run bench -- unary`; bench/README.md); this
- * one does only what gRPC needs: length-prefixed messages, the deadline, cancellation, and the
+ * A gRPC server on berth's own HTTP/2 (h2/connection.ts), for berthd's and the shims' sockets.
+ * grpc-js's server spent ~80 µs of CPU per call, node:http2 alone ~40; this one ~12–18 (`npm
+ * run bench -- unary`; bench/README.md). It does only what gRPC needs: length-prefixed messages, the deadline, cancellation, and the
  * status in the trailers. Services are added as grpc-js service definitions and handlers, and
  * each call object offers the part of grpc-js's call API the handlers use (request, metadata,
  * cancelled, write/end with back-pressure, 'cancelled' and 'close' events, emit('error', status)
@@ -30,9 +32,23 @@ function encodeMessage(s: string): string {
   return Buffer.from(s, 'utf8').reduce((out, b) => out + (b >= 0x20 && b <= 0x7e && b !== 0x25 ? String.fromCharCode(b) : `%${b.toString(16).toUpperCase().padStart(2, '0')}`), '');
 }
 
+const hpack = new HpackEncoder();
+/** The response headers of every call that answers, and the trailers of every call that succeeds: encoded once. */
+const responseHeaders = hpack.encode([
+  [':status', '200'],
+  ['content-type', 'application/grpc+proto'],
+  ['grpc-accept-encoding', 'identity,gzip,deflate'],
+]);
+const okTrailers = hpack.encode([['grpc-status', '0']]);
+
+const statusFields = (code: number, details: string): Array<[string, string]> => [
+  ['grpc-status', String(code)],
+  ['grpc-message', encodeMessage(details)],
+];
+
 /** Ends a stream that sent nothing with its status in the response headers (gRPC's trailers-only). */
-function trailersOnly(stream: http2.ServerHttp2Stream, code: number, details: string): void {
-  stream.respond({ ':status': 200, 'content-type': 'application/grpc+proto', 'grpc-status': String(code), 'grpc-message': encodeMessage(details) }, { endStream: true });
+function trailersOnly(stream: H2Stream, code: number, details: string): void {
+  stream.respond([[':status', '200'], ['content-type', 'application/grpc+proto'], ...statusFields(code, details)], true);
 }
 
 const timeoutUnits: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 1e-3, n: 1e-6 };
@@ -45,7 +61,7 @@ function timeoutOf(value: string | string[] | undefined): number | undefined {
 
 /** The request metadata, read the way grpc-js's Metadata is (`get(key)` gives every value). */
 export class CallMetadata {
-  constructor(private readonly headers: http2.IncomingHttpHeaders) {}
+  constructor(private readonly headers: Headers) {}
 
   get(key: string): Array<string | Buffer> {
     const v = this.headers[key.toLowerCase()];
@@ -81,8 +97,8 @@ class Reply {
   call!: CallEvents;
 
   constructor(
-    readonly stream: http2.ServerHttp2Stream,
-    headers: http2.IncomingHttpHeaders,
+    readonly stream: H2Stream,
+    headers: Headers,
     readonly method: Method,
     private readonly maxMessageSize: number,
   ) {
@@ -93,20 +109,20 @@ class Reply {
         this.end(GrpcStatus.DEADLINE_EXCEEDED, 'Deadline exceeded');
       }, timeout);
     }
-    stream.on('close', () => {
+    stream.onClose = () => {
       if (this.finished) return;
       // reset by the client, or the connection went
       this.finished = true;
       clearTimeout(this.timer);
       this.call.onCancel();
       this.call.onOver();
-    });
+    };
   }
 
   private respond(): void {
     if (this.responded) return;
     this.responded = true;
-    this.stream.respond({ ':status': 200, 'content-type': 'application/grpc+proto', 'grpc-accept-encoding': 'identity,gzip,deflate' }, { waitForTrailers: true });
+    this.stream.respond(responseHeaders);
   }
 
   /** Sends a message (prefix and bytes, uncopied); false when the writer should wait for 'drain'. Throws a status when it is too large. */
@@ -114,8 +130,7 @@ class Reply {
     const body = this.method.responseSerialize(message);
     if (body.length > this.maxMessageSize) throw statusError(GrpcStatus.RESOURCE_EXHAUSTED, `Sent message larger than max (${body.length} vs. ${this.maxMessageSize})`);
     this.respond();
-    this.stream.write(framePrefix(body.length));
-    return this.stream.write(body);
+    return this.stream.write(framePrefix(body.length), body);
   }
 
   /** Ends the call with a status (once). */
@@ -123,11 +138,9 @@ class Reply {
     if (this.finished) return;
     this.finished = true;
     clearTimeout(this.timer);
-    if (!this.stream.destroyed && !this.stream.closed) {
-      if (this.responded) {
-        this.stream.once('wantTrailers', () => this.stream.sendTrailers({ 'grpc-status': String(code), 'grpc-message': encodeMessage(details) }));
-        this.stream.end();
-      } else {
+    if (!this.stream.closed) {
+      if (this.responded) this.stream.end(code === okStatus && details === '' ? okTrailers : statusFields(code, details));
+      else {
         this.responded = true;
         trailersOnly(this.stream, code, details);
       }
@@ -210,7 +223,7 @@ class StreamCall extends Duplex implements CallEvents {
   }
 
   override _read(): void {
-    if (this.reply.stream.isPaused()) this.reply.stream.resume();
+    this.reply.stream.resume();
   }
 
   override _write(message: unknown, _enc: BufferEncoding, done: (err?: Error | null) => void): void {
@@ -223,7 +236,7 @@ class StreamCall extends Duplex implements CallEvents {
       return done();
     }
     if (ready || this.reply.stream.closed) done();
-    else this.reply.stream.once('drain', () => done());
+    else this.reply.stream.onDrain = () => done();
   }
 
   override _final(done: (err?: Error | null) => void): void {
@@ -256,18 +269,16 @@ export interface GrpcServerOptions {
 
 export class GrpcServer {
   private readonly routes = new Map<string, { method: Method; handler: Handler }>();
-  private readonly server: http2.Http2Server;
-  private readonly sessions = new Set<http2.ServerHttp2Session>();
+  private readonly server: net.Server;
+  private readonly connections = new Set<H2Connection>();
 
   constructor(private readonly options: GrpcServerOptions) {
-    // grpc-js lifts node's 10 MB per-session cap too: a Content.Write message alone may be 16 MiB
-    this.server = http2.createServer({ maxSessionMemory: 1 << 20 });
-    this.server.on('session', (session) => {
-      this.sessions.add(session);
-      session.on('close', () => this.sessions.delete(session));
-      session.on('error', () => undefined);
+    this.server = net.createServer((socket) => {
+      const conn = new H2Connection(socket, { role: 'server' });
+      this.connections.add(conn);
+      conn.onClose = () => this.connections.delete(conn);
+      conn.onStream = (stream) => this.dispatch(stream, stream.headers);
     });
-    this.server.on('stream', (stream, headers) => this.dispatch(stream, headers));
   }
 
   /** Adds a service's handlers, keyed by each method's path (as grpc.Server.addService). */
@@ -295,21 +306,20 @@ export class GrpcServer {
   shutdown(): Promise<void> {
     return new Promise((resolve) => {
       this.server.close(() => resolve());
-      for (const s of this.sessions) s.close();
+      for (const c of this.connections) c.goaway();
     });
   }
 
   /** Ends every connection at once. */
   forceShutdown(): void {
-    for (const s of this.sessions) s.destroy();
+    for (const c of this.connections) c.destroy();
     this.server.close();
   }
 
-  private dispatch(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void {
-    stream.on('error', () => undefined);
+  private dispatch(stream: H2Stream, headers: Headers): void {
     const contentType = String(headers['content-type'] ?? '');
     if (headers[':method'] !== 'POST' || !contentType.startsWith('application/grpc')) {
-      stream.respond({ ':status': 415 }, { endStream: true });
+      stream.respond([[':status', '415']], true);
       return;
     }
     const route = this.routes.get(String(headers[':path']));
@@ -327,7 +337,7 @@ export class GrpcServer {
       const call = method.responseStream ? new StreamCall(reply, metadata) : new UnaryCall(reply, metadata);
       if (call instanceof StreamCall) call.push(null);
       const messages: Buffer[] = [];
-      stream.on('data', (chunk: Buffer) => {
+      stream.onData = (chunk: Buffer) => {
         // once the call has ended (a refused message), what the client still sends is dropped
         if (reply.finished) return;
         try {
@@ -335,8 +345,8 @@ export class GrpcServer {
         } catch (err) {
           fail(err);
         }
-      });
-      stream.on('end', () => {
+      };
+      stream.onEnd = () => {
         if (reply.finished) return;
         if (messages.length !== 1 || !reader.empty) return fail(statusError(GrpcStatus.UNIMPLEMENTED, `expected one request message, got ${messages.length}`));
         try {
@@ -345,12 +355,12 @@ export class GrpcServer {
           return fail(statusError(GrpcStatus.INTERNAL, `Error deserializing request: ${(err as Error).message}`));
         }
         run(() => (method.responseStream ? handler(call) : handler(call, callback)));
-      });
+      };
     } else {
       // a request stream: messages are pushed to the call as they arrive, pausing the HTTP/2
       // stream while the handler has not taken them
       const call = new StreamCall(reply, metadata);
-      stream.on('data', (chunk: Buffer) => {
+      stream.onData = (chunk: Buffer) => {
         if (reply.finished) return;
         let messages: Buffer[];
         try {
@@ -367,8 +377,8 @@ export class GrpcServer {
           }
           if (!call.push(decoded)) stream.pause();
         }
-      });
-      stream.on('end', () => call.push(null));
+      };
+      stream.onEnd = () => call.push(null);
       run(() => (method.responseStream ? handler(call) : handler(call, callback)));
     }
 

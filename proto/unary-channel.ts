@@ -1,8 +1,9 @@
-import * as http2 from 'node:http2';
 import * as net from 'node:net';
 import type * as grpc from '@grpc/grpc-js';
 import { fromGrpc, GrpcStatus } from './errors.ts';
 import { framePrefix, MessageReader, statusError } from './grpc-frames.ts';
+import { H2Connection, type H2Stream, type Headers } from './h2/connection.ts';
+import { ErrorCode } from './h2/frames.ts';
 
 /** The socket path of a unix address (`unix:PATH`, `unix://PATH` or a plain path). */
 export const socketPathOf = (address: string) => address.replace(/^unix:(\/\/)?/, '');
@@ -20,16 +21,15 @@ export interface UnaryOptions {
 type CallError = ReturnType<typeof statusError>;
 
 /**
- * Unary gRPC calls (and server streams read whole) straight over node:http2 to a unix socket:
+ * Unary gRPC calls (and server streams read whole) over berth's own HTTP/2 (h2/connection.ts)
+ * to a unix socket:
  * the calls most berth commands make, without loading grpc-js (~20 ms of every CLI start) or
  * waiting for its channel state machine before the first call goes out. The wire format is gRPC
  * over HTTP/2: length-prefixed messages, the status in the trailers (or, for an early error, in
  * the response headers). Streams read as they come still go through grpc-js (proto/client.ts).
  */
 export class UnaryChannel {
-  private session: http2.ClientHttp2Session | undefined;
-  /** why the last connection failed, for the calls it takes down */
-  private sessionError: Error | undefined;
+  private link: Link | undefined;
   private inFlight = 0;
 
   private socketPath: string;
@@ -68,90 +68,106 @@ export class UnaryChannel {
    */
   call(path: string, message: Uint8Array, opts: UnaryOptions): Promise<Buffer[]> {
     return new Promise<Buffer[]>((resolve, reject) => {
-      const session = this.connect();
-      const headers: http2.OutgoingHttpHeaders = {
-        ':method': 'POST',
-        ':path': path,
-        'content-type': 'application/grpc',
-        te: 'trailers',
-        ...opts.headers,
-      };
-      if (opts.deadline !== undefined) headers['grpc-timeout'] = `${Math.max(1, Math.ceil(opts.deadline - Date.now()))}m`;
+      const link = this.connect();
+      const fields: Array<[string, string]> = [
+        [':method', 'POST'],
+        [':scheme', 'http'],
+        [':path', path],
+        [':authority', 'localhost'],
+        ['content-type', 'application/grpc'],
+        ['te', 'trailers'],
+      ];
+      for (const [k, v] of Object.entries(opts.headers ?? {})) fields.push([k.toLowerCase(), v]);
+      if (opts.deadline !== undefined) fields.push(['grpc-timeout', `${Math.max(1, Math.ceil(opts.deadline - Date.now()))}m`]);
       let settled = false;
       let timer: NodeJS.Timeout | undefined;
       const messages: Buffer[] = [];
       const reader = new MessageReader(opts.maxMessageSize);
-      let responseHeaders: http2.IncomingHttpHeaders | undefined;
+      let responseHeaders: Headers | undefined;
+      let trailers: Headers = {};
       const finish = (err: CallError | undefined) => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
         opts.signal?.removeEventListener('abort', abort);
-        if (--this.inFlight === 0) this.session?.unref();
+        if (--this.inFlight === 0) link.socket.unref();
         if (err) {
-          if (!req.closed) req.close(http2.constants.NGHTTP2_CANCEL);
+          stream?.reset(ErrorCode.CANCEL);
           reject(fromGrpc(err));
         } else resolve(messages);
       };
       const abort = () => finish(statusError(GrpcStatus.CANCELLED, 'Cancelled on client'));
       this.inFlight++;
-      session.ref();
-      const req = session.request(headers);
+      link.socket.ref();
+      let stream: H2Stream | undefined;
+      try {
+        stream = link.conn.request(fields);
+      } catch {
+        return finish(statusError(GrpcStatus.UNAVAILABLE, 'the connection is closing'));
+      }
       if (opts.deadline !== undefined) timer = setTimeout(() => finish(statusError(GrpcStatus.DEADLINE_EXCEEDED, 'Deadline exceeded')), Math.max(0, opts.deadline - Date.now()));
       if (opts.signal?.aborted) return abort();
       opts.signal?.addEventListener('abort', abort, { once: true });
-      req.on('response', (h) => (responseHeaders = h));
-      req.on('data', (chunk: Buffer) => {
+      stream.onHeaders = (h) => {
+        if (responseHeaders === undefined) responseHeaders = h;
+        else trailers = h;
+      };
+      stream.onData = (chunk: Buffer) => {
         if (settled) return;
         try {
           messages.push(...reader.push(chunk));
         } catch (err) {
           finish(err as CallError);
         }
-      });
-      // a stream cancelled because its connection failed carries that failure as its cause
-      const lost = (err?: Error) => finish(statusError(GrpcStatus.UNAVAILABLE, connectionDetails((err?.cause as Error | undefined) ?? this.sessionError ?? err, this.socketPath)));
-      req.on('error', lost);
-      const end = (trailers: http2.IncomingHttpHeaders) => {
+      };
+      stream.onEnd = () => {
         const code = Number(trailers['grpc-status'] ?? responseHeaders?.['grpc-status'] ?? NaN);
-        const message = decodeURIComponent(String(trailers['grpc-message'] ?? responseHeaders?.['grpc-message'] ?? ''));
+        const details = decodeURIComponent(String(trailers['grpc-message'] ?? responseHeaders?.['grpc-message'] ?? ''));
         if (Number.isNaN(code)) {
           const httpStatus = responseHeaders?.[':status'];
           return finish(statusError(GrpcStatus.UNKNOWN, `no gRPC status in the response (HTTP ${httpStatus ?? 'none'})`));
         }
-        if (code !== 0) return finish(statusError(code, message));
+        if (code !== 0) return finish(statusError(code, details));
         if (!reader.empty) return finish(statusError(GrpcStatus.INTERNAL, 'the response ended inside a message'));
         finish(undefined);
       };
-      let trailers: http2.IncomingHttpHeaders = {};
-      req.on('trailers', (t) => (trailers = t));
-      req.on('end', () => end(trailers));
-      req.on('close', () => lost());
-      req.write(framePrefix(message.length));
-      req.end(message);
+      stream.onClose = (aborted, code) => {
+        if (!aborted) return;
+        if (code === ErrorCode.REFUSED_STREAM) return finish(statusError(GrpcStatus.UNAVAILABLE, 'the server refused the call: it is shutting down'));
+        finish(statusError(GrpcStatus.UNAVAILABLE, connectionDetails(link.error, this.socketPath)));
+      };
+      stream.write(framePrefix(message.length), Buffer.from(message.buffer, message.byteOffset, message.byteLength));
+      stream.end();
     });
   }
 
   close(): void {
-    this.session?.close();
-    this.session = undefined;
+    this.link?.conn.goaway();
+    this.link = undefined;
   }
 
-  private connect(): http2.ClientHttp2Session {
-    if (this.session && !this.session.closed && !this.session.destroyed) return this.session;
-    const session = http2.connect('http://localhost', { createConnection: () => net.connect(this.socketPath) });
-    this.sessionError = undefined;
+  private connect(): Link {
+    if (this.link && !this.link.conn.closed && !this.link.conn.goingAway) return this.link;
+    const socket = net.connect(this.socketPath);
+    const link: Link = { socket, conn: new H2Connection(socket, { role: 'client' }), error: undefined };
     // a failed connection fails the calls on it; the next call reconnects
-    session.on('error', (err) => (this.sessionError = err));
-    session.on('close', () => {
-      if (this.session === session) this.session = undefined;
-    });
-    session.on('goaway', () => {
-      if (this.session === session) this.session = undefined;
-    });
-    this.session = session;
-    return session;
+    socket.on('error', (err) => (link.error = err));
+    link.conn.onClose = () => {
+      if (this.link === link) this.link = undefined;
+    };
+    link.conn.onGoaway = () => {
+      if (this.link === link) this.link = undefined;
+    };
+    this.link = link;
+    return link;
   }
+}
+
+/** One connection, and why it failed, for the calls it takes down. */
+interface Link {
+  socket: net.Socket;
+  conn: H2Connection;
+  error: NodeJS.ErrnoException | undefined;
 }
 
 /** grpc-js's words for a connection that failed, which ctl/errors.ts recognises. */

@@ -69,45 +69,59 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<TestReg
     await rm(dir, { recursive: true, force: true });
   };
   try {
-    const port = await freePort();
-    const host = `127.0.0.1:${port}`;
-    const lines = [
-      'version: 0.1',
-      'log:',
-      '  level: warn',
-      '  accesslog:',
-      '    disabled: true',
-      'storage:',
-      '  filesystem:',
-      `    rootdirectory: ${join(dir, 'data')}`,
-      '  delete:',
-      '    enabled: true',
-      'http:',
-      `  addr: ${host}`,
-      '  secret: berth-test-secret',
-    ];
+    const extra: string[] = [];
     let ca: TestCa | undefined;
     if (opts.tls) {
       ca = await makeServerCert(dir);
-      lines.push('  tls:', `    certificate: ${ca.certFile}`, `    key: ${ca.keyFile}`);
+      extra.push('  tls:', `    certificate: ${ca.certFile}`, `    key: ${ca.keyFile}`);
     }
     if (opts.htpasswd) {
       const entries = await Promise.all(Object.entries(opts.htpasswd).map(([u, p]) => htpasswdLine(u, p)));
       await writeFile(join(dir, 'htpasswd'), entries.join('\n') + '\n');
-      lines.push('auth:', '  htpasswd:', '    realm: berth-test', `    path: ${join(dir, 'htpasswd')}`);
+      extra.push('auth:', '  htpasswd:', '    realm: berth-test', `    path: ${join(dir, 'htpasswd')}`);
     } else if (opts.token) {
       const signing = await makeSigningCert(dir);
       tokenServer = await startTokenServer({ ...opts.token, signing, service: 'berth-test-registry', issuer: 'berth-test-issuer' });
-      lines.push('auth:', '  token:', `    realm: ${tokenServer.realm}`, '    service: berth-test-registry', '    issuer: berth-test-issuer', `    rootcertbundle: ${signing.certFile}`);
+      extra.push('auth:', '  token:', `    realm: ${tokenServer.realm}`, '    service: berth-test-registry', '    issuer: berth-test-issuer', `    rootcertbundle: ${signing.certFile}`);
     }
-    await writeFile(join(dir, 'config.yml'), lines.join('\n') + '\n');
-    child = spawn(registryBinary, ['serve', join(dir, 'config.yml')], { stdio: ['ignore', 'pipe', 'pipe'] });
-    live.set(child, dir);
-    child.stdout!.on('data', (b: Buffer) => output.push(b));
-    child.stderr!.on('data', (b: Buffer) => output.push(b));
-    const url = `${opts.tls ? 'https' : 'http'}://${host}`;
-    await waitReady(url, ca?.caPem, child, () => Buffer.concat(output).toString());
-    return { host, url, dir, ca, tokenServer, log: () => Buffer.concat(output).toString(), stop };
+    // The free port may be taken by another test before the registry binds it: then try another.
+    for (let attempt = 1; ; attempt++) {
+      const port = await freePort();
+      const host = `127.0.0.1:${port}`;
+      const lines = [
+        'version: 0.1',
+        'log:',
+        '  level: warn',
+        '  accesslog:',
+        '    disabled: true',
+        'storage:',
+        '  filesystem:',
+        `    rootdirectory: ${join(dir, 'data')}`,
+        '  delete:',
+        '    enabled: true',
+        'http:',
+        `  addr: ${host}`,
+        '  secret: berth-test-secret',
+        ...extra,
+      ];
+      await writeFile(join(dir, 'config.yml'), lines.join('\n') + '\n');
+      output.length = 0;
+      child = spawn(registryBinary, ['serve', join(dir, 'config.yml')], { stdio: ['ignore', 'pipe', 'pipe'] });
+      live.set(child, dir);
+      child.stdout!.on('data', (b: Buffer) => output.push(b));
+      child.stderr!.on('data', (b: Buffer) => output.push(b));
+      const url = `${opts.tls ? 'https' : 'http'}://${host}`;
+      try {
+        await waitReady(url, ca?.caPem, child, () => Buffer.concat(output).toString());
+      } catch (err) {
+        if (attempt < 3 && child.exitCode !== null && /address already in use/.test(Buffer.concat(output).toString())) {
+          live.delete(child);
+          continue;
+        }
+        throw err;
+      }
+      return { host, url, dir, ca, tokenServer, log: () => Buffer.concat(output).toString(), stop };
+    }
   } catch (err) {
     await stop();
     throw err;

@@ -1,0 +1,728 @@
+import type { Socket } from 'node:net';
+import { ByteQueue } from './byte-queue.ts';
+import {
+  CLIENT_PREFACE,
+  DEFAULT_MAX_FRAME,
+  DEFAULT_WINDOW,
+  ErrorCode,
+  Flag,
+  FRAME_HEADER,
+  FrameType,
+  frame,
+  goawayFrame,
+  MAX_FRAME_LIMIT,
+  MAX_WINDOW,
+  rstStreamFrame,
+  Setting,
+  settingsFrame,
+  windowUpdateFrame,
+  writeFrameHeader,
+} from './frames.ts';
+import { HpackDecoder, HpackEncoder, HpackError } from './hpack.ts';
+
+/**
+ * HTTP/2 (RFC 9113) over one socket, for gRPC on berth's unix sockets, as a server or a client.
+ *
+ * Why not node:http2: its per-stream objects and the crossings between nghttp2 and JavaScript
+ * cost ~40 µs of CPU per unary call, more than a whole call costs containerd. This connection
+ * parses every frame of a read in one pass, answers with header blocks the caller may encode
+ * once, and writes everything one tick produced in one write.
+ *
+ * What it does: the preface and SETTINGS exchange, HPACK, CONTINUATION, padding, both levels of
+ * flow control in both directions, PING, RST_STREAM, GOAWAY (graceful or on a protocol error).
+ * What it leaves out, as gRPC never needs it: server push, priorities (read and ignored), TLS,
+ * and HTTP/1.1 upgrade.
+ */
+
+/** Header fields as decoded: a repeated name gives an array, in arrival order. */
+export type Headers = Record<string, string | string[]>;
+/** Header fields to send: a list of pairs, or a block already HPACK-encoded. */
+export type HeaderBlock = Buffer | ReadonlyArray<readonly [string, string]>;
+
+/** A connection error: the peer broke the protocol, the connection ends with GOAWAY(code). */
+export class H2Error extends Error {
+  code: number;
+  constructor(code: number, message: string) {
+    super(message);
+    this.code = code;
+  }
+}
+
+export interface ConnectionOptions {
+  role: 'server' | 'client';
+  /** the receive window each stream gets, bytes */
+  streamWindow?: number;
+  /** the receive window of the whole connection, bytes */
+  connectionWindow?: number;
+  /** the largest frame payload accepted */
+  maxFrameSize?: number;
+  /** the largest header list accepted (HPACK sizes) */
+  maxHeaderListSize?: number;
+}
+
+/** Bytes a stream may queue before write() asks the writer to wait. */
+const STREAM_HIGH_WATER = 256 * 1024;
+/** Bytes the connection may hold unsent before every writer is asked to wait. */
+const CONNECTION_HIGH_WATER = 1024 * 1024;
+/** A DATA frame up to this size is copied into one buffer with its header. */
+const COPY_LIMIT = 4096;
+
+const settingsAck = frame(FrameType.SETTINGS, Flag.ACK, 0);
+const noop = () => undefined;
+
+function headersOf(fields: string[]): Headers {
+  const headers: Headers = Object.create(null) as Headers;
+  for (let i = 0; i < fields.length; i += 2) {
+    const name = fields[i]!;
+    const value = fields[i + 1]!;
+    const seen = headers[name];
+    if (seen === undefined) headers[name] = value;
+    else if (Array.isArray(seen)) seen.push(value);
+    else headers[name] = [seen, value];
+  }
+  return headers;
+}
+
+/**
+ * One stream. The owner sets the on* hooks; frames arriving before the hooks are set are not
+ * lost, because the connection hands over a new stream (onStream, request()) before it reads on.
+ */
+export class H2Stream {
+  readonly id: number;
+  /** the request headers (server), or the response headers (client) */
+  headers: Headers = {};
+
+  /** a chunk of the peer's DATA */
+  onData: (chunk: Buffer) => void = noop;
+  /** the peer ended its side */
+  onEnd: () => void = noop;
+  /** a header block after the first: response headers and trailers (client), trailers (server) */
+  onHeaders: (headers: Headers, endStream: boolean) => void = noop;
+  /** the stream is over: both sides ended (aborted false), or reset, or the connection went */
+  onClose: (aborted: boolean, code: number) => void = noop;
+  /** write() may be called again */
+  onDrain: () => void = noop;
+
+  closed = false;
+  /** the peer's END_STREAM arrived (it may not be delivered yet, while paused) */
+  remoteEnded = false;
+  /** our END_STREAM was given (it may wait behind queued data) */
+  localEnded = false;
+  /** our END_STREAM flag has been queued for the socket */
+  finSent = false;
+  localEndSent = false;
+  private paused = false;
+  private inbox: Buffer[] | undefined;
+  private endDelivered = false;
+
+  recvWindow: number;
+  private recvUnacked = 0;
+  sendWindow: number;
+  /** DATA waiting for flow-control window */
+  queue: Buffer[] = [];
+  queued = 0;
+  /** the trailers to send once the queue is empty (undefined: end with an empty DATA) */
+  trailers: HeaderBlock | undefined;
+  wantDrain = false;
+
+  private readonly conn: H2Connection;
+
+  constructor(conn: H2Connection, id: number, recvWindow: number, sendWindow: number) {
+    this.conn = conn;
+    this.id = id;
+    this.recvWindow = recvWindow;
+    this.sendWindow = sendWindow;
+  }
+
+  /** Sends the first header block (response headers, or a request's). */
+  respond(block: HeaderBlock, endStream = false): void {
+    if (this.closed || this.localEnded) return;
+    if (endStream) this.localEnded = this.finSent = true;
+    this.conn.sendHeaders(this.id, block, endStream);
+    if (endStream) this.afterLocalEnd();
+  }
+
+  /** Queues DATA (each part sent as is, uncopied when large); false when the writer should wait for onDrain. */
+  write(...parts: Buffer[]): boolean {
+    if (this.closed || this.localEnded) return true;
+    for (const p of parts) {
+      if (p.length === 0) continue;
+      this.queue.push(p);
+      this.queued += p.length;
+    }
+    this.conn.pump(this);
+    if (this.queued < STREAM_HIGH_WATER && !this.conn.congested) return true;
+    this.wantDrain = true;
+    this.conn.waitDrain(this);
+    return false;
+  }
+
+  /** Ends our side, with trailers or an empty DATA frame, once queued DATA has gone. */
+  end(trailers?: HeaderBlock): void {
+    if (this.closed || this.localEnded) return;
+    this.localEnded = true;
+    this.trailers = trailers;
+    this.conn.pump(this);
+  }
+
+  /** Resets the stream (RST_STREAM) and closes it. */
+  reset(code: number = ErrorCode.CANCEL): void {
+    if (this.closed) return;
+    this.conn.send(rstStreamFrame(this.id, code));
+    this.close(true, code);
+  }
+
+  /** Stops delivering DATA (and holding back window) until resume(). */
+  pause(): void {
+    this.paused = true;
+  }
+
+  resume(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    const inbox = this.inbox;
+    while (inbox && inbox.length > 0 && !this.paused && !this.closed) this.deliver(inbox.shift()!);
+    if (inbox && inbox.length === 0) this.inbox = undefined;
+    if (!this.inbox && this.remoteEnded && !this.endDelivered && !this.paused) this.deliverEnd();
+  }
+
+  /** DATA from the peer (padding already stripped and credited). */
+  receive(data: Buffer, endStream: boolean): void {
+    if (endStream) this.remoteEnded = true;
+    if (this.paused || this.inbox) {
+      if (data.length > 0) (this.inbox ??= []).push(data);
+    } else if (data.length > 0) this.deliver(data);
+    if (endStream && !this.paused && !this.inbox) this.deliverEnd();
+  }
+
+  private deliver(data: Buffer): void {
+    this.credit(data.length);
+    this.onData(data);
+  }
+
+  deliverEnd(): void {
+    if (this.endDelivered || this.closed) return;
+    this.endDelivered = true;
+    this.onEnd();
+    if (this.localEndSent) this.close(false, ErrorCode.NO_ERROR);
+  }
+
+  /** Gives `n` consumed bytes back to the peer, in updates of at least half the window. */
+  credit(n: number): void {
+    this.recvUnacked += n;
+    if (this.remoteEnded || this.recvUnacked < this.conn.streamWindow / 2) return;
+    this.conn.send(windowUpdateFrame(this.id, this.recvUnacked));
+    this.recvWindow += this.recvUnacked;
+    this.recvUnacked = 0;
+  }
+
+  /** Called once our END_STREAM is on its way. */
+  afterLocalEnd(): void {
+    this.localEndSent = true;
+    if (this.endDelivered) return this.close(false, ErrorCode.NO_ERROR);
+    // A server that has answered needs nothing more of the request: tell the client to stop
+    // sending (RFC 9113 §8.1), as gRPC servers do when they fail a call early.
+    if (this.conn.role === 'server') {
+      this.conn.send(rstStreamFrame(this.id, ErrorCode.NO_ERROR));
+      this.close(false, ErrorCode.NO_ERROR);
+    }
+  }
+
+  close(aborted: boolean, code: number): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.inbox = undefined;
+    this.queue = [];
+    this.queued = 0;
+    this.conn.forget(this);
+    this.onClose(aborted, code);
+  }
+}
+
+export class H2Connection {
+  readonly role: 'server' | 'client';
+  readonly streamWindow: number;
+  private readonly connectionWindow: number;
+  private readonly maxFrameSize: number;
+  private readonly streams = new Map<number, H2Stream>();
+  private readonly socket: Socket;
+  private readonly decoder: HpackDecoder;
+  private readonly encoder = new HpackEncoder();
+  private readonly input = new ByteQueue();
+
+  /** a new request (server); its headers are in stream.headers */
+  onStream: (stream: H2Stream) => void = noop;
+  /** the connection is gone; every stream was closed first */
+  onClose: () => void = noop;
+  /** the peer sent GOAWAY: no new streams */
+  onGoaway: (lastStreamId: number, code: number) => void = noop;
+
+  closed = false;
+  /** we or the peer sent GOAWAY: no new streams */
+  goingAway = false;
+  private prefacePending: boolean;
+  private settingsSeen = false;
+  /** a header block still waiting for CONTINUATION frames */
+  private continuation: { id: number; endStream: boolean; parts: Buffer[]; size: number } | undefined;
+  /** the highest stream id the peer opened (server), or the next one we open (client) */
+  private lastPeerStream = 0;
+  private nextStream = 1;
+
+  private sendWindow = DEFAULT_WINDOW;
+  private recvWindow: number;
+  private recvUnacked = 0;
+  private peerInitialWindow = DEFAULT_WINDOW;
+  private peerMaxFrame = DEFAULT_MAX_FRAME;
+  private readonly blocked = new Set<H2Stream>();
+  private readonly drainWaiters = new Set<H2Stream>();
+
+  private out: Buffer[] = [];
+  private outBytes = 0;
+  private flushScheduled = false;
+  private readonly flushNow = () => this.flush();
+
+  constructor(socket: Socket, options: ConnectionOptions) {
+    this.socket = socket;
+    this.role = options.role;
+    this.streamWindow = options.streamWindow ?? 1 << 20;
+    this.connectionWindow = options.connectionWindow ?? 16 << 20;
+    this.maxFrameSize = options.maxFrameSize ?? DEFAULT_MAX_FRAME;
+    const maxHeaderListSize = options.maxHeaderListSize ?? 256 * 1024;
+    this.decoder = new HpackDecoder(4096, maxHeaderListSize);
+    this.recvWindow = this.connectionWindow;
+    this.prefacePending = this.role === 'server';
+
+    const settings: Array<[number, number]> = [
+      [Setting.INITIAL_WINDOW_SIZE, this.streamWindow],
+      [Setting.MAX_FRAME_SIZE, this.maxFrameSize],
+      [Setting.MAX_HEADER_LIST_SIZE, maxHeaderListSize],
+    ];
+    if (this.role === 'client') {
+      settings.unshift([Setting.ENABLE_PUSH, 0]);
+      this.send(CLIENT_PREFACE);
+    }
+    this.send(settingsFrame(settings));
+    if (this.connectionWindow > DEFAULT_WINDOW) this.send(windowUpdateFrame(0, this.connectionWindow - DEFAULT_WINDOW));
+
+    socket.on('data', (chunk: Buffer) => this.read(chunk));
+    socket.on('drain', () => this.drained());
+    socket.on('error', noop);
+    socket.on('close', () => this.teardown());
+  }
+
+  /** Opens a stream with a request's header block (client). Throws once the connection is going away. */
+  request(block: HeaderBlock, endStream = false): H2Stream {
+    if (this.closed || this.goingAway) throw new H2Error(ErrorCode.REFUSED_STREAM, 'the connection is closing');
+    const id = this.nextStream;
+    if (id > MAX_WINDOW) throw new H2Error(ErrorCode.REFUSED_STREAM, 'stream ids exhausted');
+    this.nextStream += 2;
+    const stream = new H2Stream(this, id, this.streamWindow, this.peerInitialWindow);
+    this.streams.set(id, stream);
+    stream.respond(block, endStream);
+    return stream;
+  }
+
+  /** Open streams. */
+  get size(): number {
+    return this.streams.size;
+  }
+
+  /** Graceful close: GOAWAY now, the socket ends once the open streams have. */
+  goaway(): void {
+    if (this.closed || this.goingAway) return;
+    this.goingAway = true;
+    this.send(goawayFrame(this.lastPeerStream, ErrorCode.NO_ERROR));
+    this.endIfIdle();
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+    this.teardown();
+  }
+
+  // --- output ---
+
+  /** Queues bytes for the socket; everything queued in one tick goes in one write. */
+  send(buf: Buffer): void {
+    if (this.closed) return;
+    this.out.push(buf);
+    this.outBytes += buf.length;
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      process.nextTick(this.flushNow);
+    }
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    if (this.closed || this.out.length === 0) return;
+    const out = this.out;
+    const bytes = this.outBytes;
+    this.out = [];
+    this.outBytes = 0;
+    if (out.length === 1) this.socket.write(out[0]!);
+    else if (bytes <= 64 * 1024) this.socket.write(Buffer.concat(out, bytes));
+    else {
+      this.socket.cork();
+      for (const b of out) this.socket.write(b);
+      this.socket.uncork();
+    }
+    if (!this.socket.writableNeedDrain) this.drained();
+  }
+
+  /** Too much is waiting for the socket: writers should wait. */
+  get congested(): boolean {
+    return this.outBytes + this.socket.writableLength > CONNECTION_HIGH_WATER;
+  }
+
+  waitDrain(stream: H2Stream): void {
+    this.drainWaiters.add(stream);
+  }
+
+  private drained(): void {
+    if (this.drainWaiters.size === 0 || this.congested) return;
+    for (const s of [...this.drainWaiters]) {
+      if (s.queued >= STREAM_HIGH_WATER) continue;
+      this.drainWaiters.delete(s);
+      s.wantDrain = false;
+      s.onDrain();
+    }
+  }
+
+  sendHeaders(id: number, block: HeaderBlock, endStream: boolean): void {
+    const encoded = Buffer.isBuffer(block) ? block : this.encoder.encode(block);
+    const endFlag = endStream ? Flag.END_STREAM : 0;
+    if (encoded.length <= this.peerMaxFrame) {
+      this.send(frame(FrameType.HEADERS, endFlag | Flag.END_HEADERS, id, encoded));
+      return;
+    }
+    for (let at = 0; at < encoded.length; at += this.peerMaxFrame) {
+      const piece = encoded.subarray(at, at + this.peerMaxFrame);
+      const last = at + this.peerMaxFrame >= encoded.length ? Flag.END_HEADERS : 0;
+      this.send(at === 0 ? frame(FrameType.HEADERS, endFlag | last, id, piece) : frame(FrameType.CONTINUATION, last, id, piece));
+    }
+  }
+
+  /** Sends what the stream has queued, as far as both windows allow, then its end. */
+  pump(s: H2Stream): void {
+    while (s.queued > 0) {
+      const room = Math.min(s.sendWindow, this.sendWindow, this.peerMaxFrame);
+      if (room <= 0) {
+        this.blocked.add(s);
+        return;
+      }
+      const n = Math.min(room, s.queued);
+      const endHere = n === s.queued && s.localEnded && s.trailers === undefined;
+      this.sendData(s, n, endHere ? Flag.END_STREAM : 0);
+      s.sendWindow -= n;
+      this.sendWindow -= n;
+      s.queued -= n;
+    }
+    this.blocked.delete(s);
+    if (s.localEnded && !s.localEndSent) {
+      if (!s.finSent) {
+        s.finSent = true;
+        if (s.trailers !== undefined) this.sendHeaders(s.id, s.trailers, true);
+        else this.send(frame(FrameType.DATA, Flag.END_STREAM, s.id));
+      }
+      s.afterLocalEnd();
+    } else if (s.wantDrain && s.queued < STREAM_HIGH_WATER && !this.congested) {
+      this.drainWaiters.delete(s);
+      s.wantDrain = false;
+      s.onDrain();
+    }
+  }
+
+  /** One DATA frame of the first n queued bytes. */
+  private sendData(s: H2Stream, n: number, flags: number): void {
+    if (flags & Flag.END_STREAM) s.finSent = true;
+    const queue = s.queue;
+    if (n <= COPY_LIMIT) {
+      const buf = Buffer.allocUnsafe(FRAME_HEADER + n);
+      writeFrameHeader(buf, 0, n, FrameType.DATA, flags, s.id);
+      let at = FRAME_HEADER;
+      while (at < buf.length) {
+        const head = queue[0]!;
+        const take = Math.min(head.length, buf.length - at);
+        buf.set(take === head.length ? head : head.subarray(0, take), at);
+        at += take;
+        if (take === head.length) queue.shift();
+        else queue[0] = head.subarray(take);
+      }
+      this.send(buf);
+      return;
+    }
+    const header = Buffer.allocUnsafe(FRAME_HEADER);
+    writeFrameHeader(header, 0, n, FrameType.DATA, flags, s.id);
+    this.send(header);
+    let left = n;
+    while (left > 0) {
+      const head = queue[0]!;
+      if (head.length <= left) {
+        queue.shift();
+        this.send(head);
+        left -= head.length;
+      } else {
+        this.send(head.subarray(0, left));
+        queue[0] = head.subarray(left);
+        left = 0;
+      }
+    }
+  }
+
+  forget(s: H2Stream): void {
+    this.streams.delete(s.id);
+    this.blocked.delete(s);
+    this.drainWaiters.delete(s);
+    this.endIfIdle();
+  }
+
+  private endIfIdle(): void {
+    if (this.goingAway && this.streams.size === 0 && !this.closed) {
+      this.flush();
+      this.socket.end();
+    }
+  }
+
+  // --- input ---
+
+  private read(chunk: Buffer): void {
+    if (this.closed) return;
+    const input = this.input;
+    input.push(chunk);
+    try {
+      if (this.prefacePending) {
+        if (input.length < CLIENT_PREFACE.length) return;
+        if (!input.take(CLIENT_PREFACE.length).equals(CLIENT_PREFACE)) throw new H2Error(ErrorCode.PROTOCOL_ERROR, 'not an HTTP/2 client preface');
+        this.prefacePending = false;
+      }
+      while (input.length >= FRAME_HEADER && !this.closed) {
+        const head = input.peek(FRAME_HEADER);
+        const length = (head[0]! << 16) | (head[1]! << 8) | head[2]!;
+        if (length > this.maxFrameSize) throw new H2Error(ErrorCode.FRAME_SIZE_ERROR, `frame of ${length} bytes, over the ${this.maxFrameSize} allowed`);
+        if (input.length < FRAME_HEADER + length) return;
+        const buf = input.take(FRAME_HEADER + length);
+        this.onFrame(buf[3]!, buf[4]!, buf.readUInt32BE(5) & 0x7fffffff, buf.subarray(FRAME_HEADER));
+      }
+    } catch (err) {
+      this.fail(err);
+    }
+  }
+
+  private onFrame(type: number, flags: number, id: number, payload: Buffer): void {
+    if (this.continuation && type !== FrameType.CONTINUATION) throw new H2Error(ErrorCode.PROTOCOL_ERROR, 'a header block was interrupted');
+    if (!this.settingsSeen) {
+      if (type !== FrameType.SETTINGS || flags & Flag.ACK) throw new H2Error(ErrorCode.PROTOCOL_ERROR, 'the first frame must be SETTINGS');
+      this.settingsSeen = true;
+    }
+    switch (type) {
+      case FrameType.DATA:
+        return this.onDataFrame(flags, id, payload);
+      case FrameType.HEADERS:
+        return this.onHeadersFrame(flags, id, payload);
+      case FrameType.CONTINUATION:
+        return this.onContinuation(flags, id, payload);
+      case FrameType.PRIORITY:
+        if (id === 0) throw new H2Error(ErrorCode.PROTOCOL_ERROR, 'PRIORITY on stream 0');
+        if (payload.length !== 5) this.streams.get(id)?.reset(ErrorCode.FRAME_SIZE_ERROR);
+        return;
+      case FrameType.RST_STREAM:
+        if (id === 0) throw new H2Error(ErrorCode.PROTOCOL_ERROR, 'RST_STREAM on stream 0');
+        if (payload.length !== 4) throw new H2Error(ErrorCode.FRAME_SIZE_ERROR, 'RST_STREAM of a wrong size');
+        this.checkKnown(id);
+        this.streams.get(id)?.close(true, payload.readUInt32BE(0));
+        return;
+      case FrameType.SETTINGS:
+        return this.onSettings(flags, id, payload);
+      case FrameType.PUSH_PROMISE:
+        throw new H2Error(ErrorCode.PROTOCOL_ERROR, 'PUSH_PROMISE, though push is off');
+      case FrameType.PING:
+        if (id !== 0) throw new H2Error(ErrorCode.PROTOCOL_ERROR, 'PING on a stream');
+        if (payload.length !== 8) throw new H2Error(ErrorCode.FRAME_SIZE_ERROR, 'PING of a wrong size');
+        if (!(flags & Flag.ACK)) this.send(frame(FrameType.PING, Flag.ACK, 0, payload));
+        return;
+      case FrameType.GOAWAY:
+        return this.onGoawayFrame(id, payload);
+      case FrameType.WINDOW_UPDATE:
+        return this.onWindowUpdate(id, payload);
+      default:
+      // unknown frame types are ignored (RFC 9113 §4.1)
+    }
+  }
+
+  /** A frame on a stream id the peer never opened (or we never did) breaks the protocol. */
+  private checkKnown(id: number): void {
+    const idle = this.role === 'server' ? id > this.lastPeerStream : id >= this.nextStream;
+    if (idle) throw new H2Error(ErrorCode.PROTOCOL_ERROR, `frame on idle stream ${id}`);
+  }
+
+  private onDataFrame(flags: number, id: number, payload: Buffer): void {
+    if (id === 0) throw new H2Error(ErrorCode.PROTOCOL_ERROR, 'DATA on stream 0');
+    const length = payload.length;
+    this.recvWindow -= length;
+    if (this.recvWindow < 0) throw new H2Error(ErrorCode.FLOW_CONTROL_ERROR, 'DATA beyond the connection window');
+    this.creditConnection(length);
+    const s = this.streams.get(id);
+    if (!s || s.remoteEnded) {
+      this.checkKnown(id);
+      if (s) s.reset(ErrorCode.STREAM_CLOSED);
+      return;
+    }
+    let data = payload;
+    if (flags & Flag.PADDED) {
+      const pad = payload[0] ?? 0;
+      if (length === 0 || pad >= length) throw new H2Error(ErrorCode.PROTOCOL_ERROR, 'padding longer than the frame');
+      data = payload.subarray(1, length - pad);
+    }
+    s.recvWindow -= length;
+    if (s.recvWindow < 0) return s.reset(ErrorCode.FLOW_CONTROL_ERROR);
+    if (data.length !== length) s.credit(length - data.length);
+    s.receive(data, (flags & Flag.END_STREAM) !== 0);
+  }
+
+  /** Gives received bytes back to the peer's connection window, in updates of at least half of it. */
+  private creditConnection(n: number): void {
+    this.recvUnacked += n;
+    if (this.recvUnacked < this.connectionWindow / 2) return;
+    this.send(windowUpdateFrame(0, this.recvUnacked));
+    this.recvWindow += this.recvUnacked;
+    this.recvUnacked = 0;
+  }
+
+  private onHeadersFrame(flags: number, id: number, payload: Buffer): void {
+    if (id === 0) throw new H2Error(ErrorCode.PROTOCOL_ERROR, 'HEADERS on stream 0');
+    let start = 0;
+    let end = payload.length;
+    if (flags & Flag.PADDED) {
+      end -= payload[0] ?? 0;
+      start = 1;
+    }
+    if (flags & Flag.PRIORITY) start += 5;
+    if (start > end) throw new H2Error(ErrorCode.PROTOCOL_ERROR, 'HEADERS padding longer than the frame');
+    const fragment = payload.subarray(start, end);
+    const endStream = (flags & Flag.END_STREAM) !== 0;
+    if (flags & Flag.END_HEADERS) this.onHeaderBlock(id, endStream, fragment);
+    else this.continuation = { id, endStream, parts: [fragment], size: fragment.length };
+  }
+
+  private onContinuation(flags: number, id: number, payload: Buffer): void {
+    const c = this.continuation;
+    if (!c || c.id !== id) throw new H2Error(ErrorCode.PROTOCOL_ERROR, 'CONTINUATION without a header block');
+    c.parts.push(payload);
+    c.size += payload.length;
+    if (c.size > 4 * this.maxFrameSize + 256 * 1024) throw new H2Error(ErrorCode.ENHANCE_YOUR_CALM, 'header block too large');
+    if (!(flags & Flag.END_HEADERS)) return;
+    this.continuation = undefined;
+    this.onHeaderBlock(id, c.endStream, Buffer.concat(c.parts, c.size));
+  }
+
+  private onHeaderBlock(id: number, endStream: boolean, block: Buffer): void {
+    // decoded even for a stream that is refused: the HPACK table must follow every block
+    const headers = headersOf(this.decoder.decode(block));
+    const s = this.streams.get(id);
+    if (s) {
+      if (s.remoteEnded) return s.reset(ErrorCode.STREAM_CLOSED);
+      if (this.role === 'client' && !s.headers[':status']) {
+        s.headers = headers;
+        s.onHeaders(headers, endStream);
+      } else {
+        if (this.role === 'server' && !endStream) return s.reset(ErrorCode.PROTOCOL_ERROR);
+        s.onHeaders(headers, endStream);
+      }
+      if (endStream) s.receive(Buffer.alloc(0), true);
+      return;
+    }
+    if (this.role === 'client') {
+      this.checkKnown(id);
+      return; // the answer to a stream we already closed
+    }
+    if (id % 2 === 0) throw new H2Error(ErrorCode.PROTOCOL_ERROR, `client stream id ${id} is even`);
+    if (id <= this.lastPeerStream) return this.send(rstStreamFrame(id, ErrorCode.STREAM_CLOSED));
+    this.lastPeerStream = id;
+    if (this.goingAway) return this.send(rstStreamFrame(id, ErrorCode.REFUSED_STREAM));
+    const stream = new H2Stream(this, id, this.streamWindow, this.peerInitialWindow);
+    stream.headers = headers;
+    this.streams.set(id, stream);
+    this.onStream(stream);
+    if (endStream) stream.receive(Buffer.alloc(0), true);
+  }
+
+  private onSettings(flags: number, id: number, payload: Buffer): void {
+    if (id !== 0) throw new H2Error(ErrorCode.PROTOCOL_ERROR, 'SETTINGS on a stream');
+    if (flags & Flag.ACK) {
+      if (payload.length !== 0) throw new H2Error(ErrorCode.FRAME_SIZE_ERROR, 'SETTINGS ack with a payload');
+      return;
+    }
+    if (payload.length % 6 !== 0) throw new H2Error(ErrorCode.FRAME_SIZE_ERROR, 'SETTINGS of a wrong size');
+    for (let at = 0; at < payload.length; at += 6) {
+      const key = payload.readUInt16BE(at);
+      const value = payload.readUInt32BE(at + 2);
+      if (key === Setting.INITIAL_WINDOW_SIZE) {
+        if (value > MAX_WINDOW) throw new H2Error(ErrorCode.FLOW_CONTROL_ERROR, 'initial window too large');
+        const delta = value - this.peerInitialWindow;
+        this.peerInitialWindow = value;
+        for (const s of this.streams.values()) s.sendWindow += delta;
+      } else if (key === Setting.MAX_FRAME_SIZE) {
+        if (value < DEFAULT_MAX_FRAME || value > MAX_FRAME_LIMIT) throw new H2Error(ErrorCode.PROTOCOL_ERROR, `MAX_FRAME_SIZE ${value} out of range`);
+        this.peerMaxFrame = value;
+      } else if (key === Setting.ENABLE_PUSH && value > 1) {
+        throw new H2Error(ErrorCode.PROTOCOL_ERROR, 'ENABLE_PUSH must be 0 or 1');
+      }
+      // HEADER_TABLE_SIZE: our encoder keeps no dynamic table; the rest are limits we stay under
+    }
+    this.send(settingsAck);
+    this.pumpBlocked();
+  }
+
+  private onGoawayFrame(id: number, payload: Buffer): void {
+    if (id !== 0) throw new H2Error(ErrorCode.PROTOCOL_ERROR, 'GOAWAY on a stream');
+    if (payload.length < 8) throw new H2Error(ErrorCode.FRAME_SIZE_ERROR, 'GOAWAY too short');
+    const last = payload.readUInt32BE(0) & 0x7fffffff;
+    const code = payload.readUInt32BE(4);
+    this.goingAway = true;
+    if (this.role === 'client') {
+      // streams the server never saw may be retried elsewhere
+      for (const s of [...this.streams.values()]) if (s.id > last) s.close(true, ErrorCode.REFUSED_STREAM);
+    }
+    this.onGoaway(last, code);
+    this.endIfIdle();
+  }
+
+  private onWindowUpdate(id: number, payload: Buffer): void {
+    if (payload.length !== 4) throw new H2Error(ErrorCode.FRAME_SIZE_ERROR, 'WINDOW_UPDATE of a wrong size');
+    const increment = payload.readUInt32BE(0) & 0x7fffffff;
+    if (id === 0) {
+      if (increment === 0) throw new H2Error(ErrorCode.PROTOCOL_ERROR, 'WINDOW_UPDATE of 0');
+      this.sendWindow += increment;
+      if (this.sendWindow > MAX_WINDOW) throw new H2Error(ErrorCode.FLOW_CONTROL_ERROR, 'connection window over 2^31-1');
+      return this.pumpBlocked();
+    }
+    const s = this.streams.get(id);
+    if (!s) return this.checkKnown(id);
+    if (increment === 0) return s.reset(ErrorCode.PROTOCOL_ERROR);
+    s.sendWindow += increment;
+    if (s.sendWindow > MAX_WINDOW) return s.reset(ErrorCode.FLOW_CONTROL_ERROR);
+    this.pump(s);
+  }
+
+  private pumpBlocked(): void {
+    for (const s of [...this.blocked]) if (!s.closed) this.pump(s);
+  }
+
+  /** Ends the connection for a protocol error: GOAWAY with its code, then close. */
+  private fail(err: unknown): void {
+    const code = err instanceof H2Error ? err.code : err instanceof HpackError ? ErrorCode.COMPRESSION_ERROR : ErrorCode.INTERNAL_ERROR;
+    this.send(goawayFrame(this.lastPeerStream, code, (err as Error).message));
+    this.flush();
+    this.socket.end();
+    this.teardown();
+  }
+
+  private teardown(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const s of [...this.streams.values()]) s.close(true, ErrorCode.CANCEL);
+    this.streams.clear();
+    this.onClose();
+  }
+}
