@@ -27,7 +27,7 @@ export const channelOptions: grpc.ChannelOptions = {
 
 /**
  * grpc-js, loaded on first use: processes that make only unary calls (most CLI commands) go
- * without it (proto/unary-channel.ts).
+ * without it (proto/channel.ts).
  */
 export function grpcJs(): typeof import('@grpc/grpc-js') {
   return createRequire(import.meta.url)('@grpc/grpc-js') as typeof import('@grpc/grpc-js');

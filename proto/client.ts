@@ -1,8 +1,8 @@
 import type * as grpc from '@grpc/grpc-js';
 import { channelOptions, grpcJs, maxMessageSize, methodDefinition, serviceClient, ServiceRef } from './api.ts';
-import { fromGrpc } from './errors.ts';
+import type { BerthError } from './errors.ts';
 import type { EventsClient } from './gen/containerd/services/events/v1/Events.ts';
-import { UnaryChannel } from './unary-channel.ts';
+import { Channel, type ClientCall, type MethodCodec } from './channel.ts';
 
 export { ServiceRef };
 
@@ -33,15 +33,15 @@ export interface UnaryCallOptions {
 
 /**
  * A client for berthd (or containerd) over its unix socket. Every call carries the namespace
- * (and lease) headers. Unary calls go over one HTTP/2 connection of the client's own
- * (UnaryChannel); streams go through grpc-js clients, created on first use and sharing one
- * channel, so a process that makes only unary calls never loads grpc-js.
+ * (and lease) headers, and every call goes over one HTTP/2 connection of the client's own
+ * (Channel), without grpc-js. grpcClient() gives grpc-js clients on a channel of their own,
+ * for callers that want grpc-js's API (tests use them as a second, independent client).
  */
 export class BerthClient {
   readonly address: string;
   private readonly clients = new Map<string, grpc.Client>();
   private channel: grpc.Channel | undefined;
-  private unaryChannel: UnaryChannel | undefined;
+  private h2Channel: Channel | undefined;
 
   constructor(readonly options: ClientOptions) {
     this.address = options.address.startsWith('unix:') ? options.address : `unix:${options.address}`;
@@ -50,7 +50,7 @@ export class BerthClient {
   get content(): ServiceRef {
     return this.service('content', 'Content');
   }
-  /** a grpc-js client: Subscribe is called on it directly */
+  /** a grpc-js client (see grpcClient) */
   get events(): EventsClient {
     return this.grpcClient(this.service('events', 'Events'));
   }
@@ -72,7 +72,7 @@ export class BerthClient {
     return new ServiceRef(`containerd/services/${name}/v1`, `containerd.services.${name}.v1.${service}`);
   }
 
-  /** A grpc-js client for a service (for streams), sharing the client's one channel. */
+  /** A grpc-js client for a service, sharing one grpc-js channel with the others. */
   grpcClient<C extends grpc.Client>(ref: ServiceRef): C {
     const key = `${ref.relDir}:${ref.name}`;
     let client = this.clients.get(key);
@@ -120,47 +120,82 @@ export class BerthClient {
     return this.call<Res>(true, target, method, request, scope, opts);
   }
 
-  private async call<Res>(stream: boolean, target: CallTarget, method: string, request: object, scope: CallScope | grpc.Metadata | undefined, opts: UnaryCallOptions): Promise<Res[]> {
+  private definition(target: CallTarget, method: string): grpc.MethodDefinition<object, object> {
     const def = target instanceof ServiceRef ? methodDefinition(target, method) : (target.constructor as grpc.ServiceClientConstructor).service?.[method];
-    if (!def || def.responseStream !== stream) throw new Error(`no ${stream ? 'server-streaming' : 'unary'} method ${method}`);
+    if (!def) throw new Error(`no method ${method}`);
+    return def as grpc.MethodDefinition<object, object>;
+  }
+
+  private h2(): Channel {
+    return (this.h2Channel ??= new Channel(this.address));
+  }
+
+  private async call<Res>(stream: boolean, target: CallTarget, method: string, request: object, scope: CallScope | grpc.Metadata | undefined, opts: UnaryCallOptions): Promise<Res[]> {
+    const def = this.definition(target, method);
+    if (def.responseStream !== stream || def.requestStream) throw new Error(`no ${stream ? 'server-streaming' : 'unary'} method ${method}`);
     let headers: Record<string, string>;
     if (scope && 'getMap' in scope) {
       headers = {};
       for (const [k, v] of Object.entries(scope.getMap())) headers[k] = String(v);
     } else headers = this.headers(scope);
     const deadline = opts.deadline === false || !this.options.timeoutMs ? undefined : Date.now() + this.options.timeoutMs;
-    this.unaryChannel ??= new UnaryChannel(this.address);
-    return this.unaryChannel.invoke<Res>(def, request, { headers, deadline, signal: opts.signal, maxMessageSize });
+    return this.h2().invoke<Res>(def, request, { headers, deadline, signal: opts.signal, maxMessageSize });
+  }
+
+  /** Starts a call of any kind (streams both ways) on the client's connection; see ClientCall. */
+  open<Req extends object, Res>(target: CallTarget, method: string, opts: { scope?: CallScope; deadline?: boolean } = {}): ClientCall<Req, Res> {
+    const def = this.definition(target, method);
+    const deadline = opts.deadline === false || !this.options.timeoutMs ? undefined : Date.now() + this.options.timeoutMs;
+    return this.h2().open(def as unknown as MethodCodec<Req, Res>, { headers: this.headers(opts.scope), deadline, maxMessageSize });
   }
 
   /**
    * Iterates a server stream; failures become BerthErrors. The per-call deadline applies unless
    * `deadline: false` (for streams that run until cancelled, such as event subscriptions).
+   * Messages not yet taken hold the stream back (HTTP/2 flow control) rather than pile up.
    */
-  async *stream<Res>(
-    target: CallTarget,
-    method: string,
-    request: object,
-    opts: { md?: grpc.Metadata; deadline?: boolean; onCall?: (call: grpc.ClientReadableStream<Res>) => void } = {},
-  ): AsyncGenerator<Res> {
-    const client = target instanceof ServiceRef ? this.grpcClient(target) : target;
-    const fn = (client as unknown as Record<string, Function>)[method];
-    if (typeof fn !== 'function') throw new Error(`no method ${method}`);
-    const call = fn.call(client, request, opts.md ?? this.metadata(), opts.deadline === false ? {} : this.callOptions()) as grpc.ClientReadableStream<Res>;
+  async *stream<Res>(target: CallTarget, method: string, request: object, opts: { scope?: CallScope; deadline?: boolean; onCall?: (call: { cancel(): void }) => void } = {}): AsyncGenerator<Res> {
+    const call = this.open<object, Res>(target, method, opts);
     opts.onCall?.(call);
+    const queue: Res[] = [];
+    let done = false;
+    let failure: BerthError | undefined;
+    let wake: (() => void) | undefined;
+    call.onMessage = (m) => {
+      queue.push(m);
+      if (queue.length >= 64) call.pause();
+      wake?.();
+    };
+    call.onDone = (err) => {
+      done = true;
+      failure = err;
+      wake?.();
+    };
+    call.write(request);
+    call.end();
     try {
-      for await (const msg of call) yield msg as Res;
-    } catch (err) {
-      throw fromGrpc(err);
+      for (;;) {
+        if (queue.length > 0) {
+          const m = queue.shift()!;
+          if (queue.length < 16) call.resume();
+          yield m;
+        } else if (done) {
+          if (failure) throw failure;
+          return;
+        } else {
+          await new Promise<void>((resolve) => (wake = resolve));
+          wake = undefined;
+        }
+      }
     } finally {
-      call.cancel();
+      if (!done) call.cancel();
     }
   }
 
   close() {
     for (const client of this.clients.values()) client.close();
     this.clients.clear();
-    this.unaryChannel?.close();
-    this.unaryChannel = undefined;
+    this.h2Channel?.close();
+    this.h2Channel = undefined;
   }
 }

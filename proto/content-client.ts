@@ -1,9 +1,8 @@
-import type * as grpc from '@grpc/grpc-js';
-import type { BerthClient } from './client.ts';
-import { BerthError, fromGrpc } from './errors.ts';
+import type { ClientCall } from './channel.ts';
+import type { BerthClient, CallScope } from './client.ts';
+import { BerthError } from './errors.ts';
 import type { WriteContentRequest } from './gen/containerd/services/content/v1/WriteContentRequest.ts';
 import type { WriteContentResponse__Output } from './gen/containerd/services/content/v1/WriteContentResponse.ts';
-import type { ContentClient } from './gen/containerd/services/content/v1/Content.ts';
 
 const chunkSize = 1 << 20;
 const maxWritesInFlight = 4;
@@ -13,21 +12,17 @@ const maxWritesInFlight = 4;
  * request, in order. send() resolves with the response to the request it sent.
  */
 export class WriteSession {
-  private readonly call: grpc.ClientDuplexStream<WriteContentRequest, WriteContentResponse__Output>;
+  private readonly call: ClientCall<WriteContentRequest, WriteContentResponse__Output>;
   private readonly waiting: Array<{ resolve: (r: WriteContentResponse__Output) => void; reject: (e: BerthError) => void }> = [];
   private failure: BerthError | undefined;
 
-  constructor(client: BerthClient, md: grpc.Metadata = client.metadata()) {
-    this.call = client.grpcClient<ContentClient>(client.content).Write(md);
-    this.call.on('data', (res: WriteContentResponse__Output) => this.waiting.shift()?.resolve(res));
-    this.call.on('error', (err) => {
-      this.failure = fromGrpc(err);
+  constructor(client: BerthClient, scope?: CallScope) {
+    this.call = client.open<WriteContentRequest, WriteContentResponse__Output>(client.content, 'Write', { scope, deadline: false });
+    this.call.onMessage = (res) => this.waiting.shift()?.resolve(res);
+    this.call.onDone = (err) => {
+      this.failure = err ?? new BerthError('Unavailable', 'write stream ended early');
       for (const w of this.waiting.splice(0)) w.reject(this.failure);
-    });
-    this.call.on('end', () => {
-      this.failure ??= new BerthError('Unavailable', 'write stream ended early');
-      for (const w of this.waiting.splice(0)) w.reject(this.failure);
-    });
+    };
   }
 
   send(req: WriteContentRequest): Promise<WriteContentResponse__Output> {

@@ -3,7 +3,7 @@ import { ByteQueue } from './h2/byte-queue.ts';
 
 /**
  * gRPC's message framing over HTTP/2, for the server (grpc-server.ts) and the unary client
- * (unary-channel.ts): each message is a compressed-flag byte, a 32-bit big-endian length, then
+ * (channel.ts): each message is a compressed-flag byte, a 32-bit big-endian length, then
  * the bytes.
  */
 

@@ -1,7 +1,6 @@
-import type * as grpc from '@grpc/grpc-js';
-import { channelOptions, grpcJs, maxMessageSize, methodDefinition, serviceClient, ServiceRef } from './api.ts';
+import { maxMessageSize, methodDefinition, ServiceRef } from './api.ts';
 import type { ShimEvent__Output } from './gen/berth/shim/v1/ShimEvent.ts';
-import { socketPathOf, UnaryChannel } from './unary-channel.ts';
+import { Channel, type ClientCall, type MethodCodec } from './channel.ts';
 
 const taskService = new ServiceRef('containerd/runtime/task/v2', 'containerd.task.v2.Task');
 const eventsService = new ServiceRef('berth/shim/v1', 'berth.shim.v1.Events');
@@ -9,25 +8,19 @@ const warmService = new ServiceRef('berth/shim/v1', 'berth.shim.v1.Warm');
 
 /**
  * A client for one shim's socket: the shim task API (containerd.task.v2.Task), berth's shim
- * events (berth.shim.v1.Events) and, for a warm shim, berth.shim.v1.Warm. Unary calls go over
- * one HTTP/2 connection of its own (UnaryChannel); the event stream through grpc-js. Used by
- * berthd and by tests.
+ * events (berth.shim.v1.Events) and, for a warm shim, berth.shim.v1.Warm, every call on one
+ * HTTP/2 connection of its own (Channel). Used by berthd and by tests.
  */
 export class ShimClient {
-  private readonly channel: UnaryChannel;
-  private events: grpc.Client | undefined;
+  private readonly channel: Channel;
   private ownsChannel = true;
 
   constructor(
     readonly address: string,
     readonly namespace: string,
-    channel?: UnaryChannel,
+    channel?: Channel,
   ) {
-    this.channel = channel ?? new UnaryChannel(address);
-  }
-
-  private get target(): string {
-    return `unix:${socketPathOf(this.address)}`;
+    this.channel = channel ?? new Channel(address);
   }
 
   /** Hands a warm shim to a container (berth.shim.v1.Warm/Adopt); resolves with its new address. */
@@ -60,12 +53,14 @@ export class ShimClient {
   }
 
   /** Opens the event stream: every unacknowledged event, then live ones. */
-  subscribe(): grpc.ClientReadableStream<ShimEvent__Output> {
-    const grpc = grpcJs();
-    this.events ??= new (serviceClient(eventsService.relDir, eventsService.name))(this.target, grpc.credentials.createInsecure(), channelOptions);
-    const md = new grpc.Metadata();
-    md.set('containerd-namespace', this.namespace);
-    return (this.events as unknown as { Subscribe(req: object, md: grpc.Metadata): grpc.ClientReadableStream<ShimEvent__Output> }).Subscribe({}, md);
+  subscribe(): ClientCall<object, ShimEvent__Output> {
+    const call = this.channel.open(methodDefinition(eventsService, 'Subscribe') as unknown as MethodCodec<object, ShimEvent__Output>, {
+      headers: { 'containerd-namespace': this.namespace },
+      maxMessageSize,
+    });
+    call.write({});
+    call.end();
+    return call;
   }
 
   async ack(seq: number | string): Promise<void> {
@@ -73,7 +68,6 @@ export class ShimClient {
   }
 
   close(): void {
-    this.events?.close();
     if (this.ownsChannel) this.channel.close();
   }
 }

@@ -77,6 +77,26 @@ describe('leases and garbage collection of content', () => {
     expect(await present('gc', sha(data))).toBe(false);
   });
 
+  it('keeps a blob that an ingest in another namespace is about to link, though its namespace dropped it', async () => {
+    // as `images rm` then an immediate pull of the same image: the pull's ingest finds the blob
+    // on disk and writes nothing; the collection that follows the rm must leave the file alone
+    const a = d.client('shared-a');
+    const b = d.client('shared-b');
+    const data = Buffer.from('a blob two namespaces want');
+    await a.unary(a.leases, 'Create', { id: 'hold' });
+    await writeBlob(d.client('shared-a', 'hold'), data, { ref: 'first', expected: sha(data) });
+    const s = new WriteSession(b);
+    const status = await s.send({ action: 'STAT', ref: 'second', total: data.length, expected: sha(data) });
+    expect(Number(status.offset)).toBe(data.length);
+    await a.unary(a.leases, 'Delete', { id: 'hold', sync: true });
+    expect(await present('shared-a', sha(data))).toBe(false);
+    expect(existsSync(blobFile(sha(data)))).toBe(true);
+    const done = await s.send({ action: 'COMMIT', ref: 'second', total: data.length, offset: data.length, expected: sha(data) });
+    expect(done.digest).toBe(sha(data));
+    s.end();
+    expect(await present('shared-b', sha(data))).toBe(true);
+  });
+
   it('keeps an ingest held by a lease and drops it with the lease', async () => {
     const c = d.client('gc');
     await c.unary(c.leases, 'Create', { id: 'ingesting' });

@@ -1,4 +1,3 @@
-import type * as grpc from '@grpc/grpc-js';
 import { Option, type Command } from 'commander';
 import type { Envelope__Output } from '../../proto/gen/containerd/services/events/v1/Envelope.ts';
 import type { Context } from '../context.ts';
@@ -33,7 +32,7 @@ export function register(program: Command, ctx: Context) {
     .addOption(new Option('--format <format>', 'table: TIMESTAMP NAMESPACE TOPIC EVENT lines; json: one JSON object per line').choices(['table', 'json']).default('table'))
     .action(async (filters: string[], flags: { format: Format }) => {
       const c = await ctx.client({ namespaced: false });
-      let call: grpc.ClientReadableStream<Envelope__Output> | undefined;
+      let call: { cancel(): void } | undefined;
       let interrupted = false;
       const stop = () => {
         interrupted = true;
@@ -43,7 +42,7 @@ export function register(program: Command, ctx: Context) {
       process.once('SIGTERM', stop);
       let unpackAny: typeof import('../../proto/any.ts').unpackAny | undefined;
       try {
-        for await (const e of c.stream<Envelope__Output>(c.events, 'Subscribe', { filters }, { deadline: false, onCall: (x) => (call = x) })) {
+        for await (const e of c.stream<Envelope__Output>(c.service('events', 'Events'), 'Subscribe', { filters }, { deadline: false, onCall: (x) => (call = x) })) {
           let type = e.event?.type_url ?? '';
           let event: unknown = null;
           if (e.event) {

@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import type * as grpc from '@grpc/grpc-js';
 import type { PullProgress__Output } from '../../proto/gen/berth/services/pull/v1/PullProgress.ts';
 import type { Context } from '../context.ts';
 import { formatSize, out, warn } from '../output.ts';
@@ -94,7 +93,7 @@ async function run(ctx: Context, method: 'Pull' | 'Unpack', request: object, res
   const view = result ? new ProgressView(Boolean(process.stdout.isTTY)) : undefined;
   let last: PullProgress__Output | undefined;
   let cancelled = false;
-  let call: grpc.ClientReadableStream<PullProgress__Output> | undefined;
+  let call: { cancel(): void } | undefined;
   const onSignal = () => {
     cancelled = true;
     call?.cancel();

@@ -1,5 +1,6 @@
-import { status, type UntypedServiceImplementation } from '@grpc/grpc-js';
+import type { UntypedServiceImplementation } from '@grpc/grpc-js';
 import { containerdService } from '../../proto/api.ts';
+import { GrpcStatus } from '../../proto/errors.ts';
 import type { Container as ContainerMessage, Container__Output } from '../../proto/gen/containerd/services/containers/v1/Container.ts';
 import type { ContainersHandlers } from '../../proto/gen/containerd/services/containers/v1/Containers.ts';
 import { empty, namespaceOf, serverStream, timestamp, unary } from '../grpc.ts';
@@ -49,7 +50,7 @@ export function containersService(store: ContainerStore): GrpcService {
     Create: unary(async (req, call) => ({ container: toMessage(await store.create(namespaceOf(call), fromMessage(req.container))) })),
     Update: unary(async (req, call) => {
       // containerd answers this one with a bare status, without the errdefs suffix
-      if (!req.container?.id) throw { code: status.INVALID_ARGUMENT, details: 'Container.ID required' };
+      if (!req.container?.id) throw { code: GrpcStatus.INVALID_ARGUMENT, details: 'Container.ID required' };
       return { container: toMessage(await store.update(namespaceOf(call), fromMessage(req.container), req.update_mask?.paths ?? [])) };
     }),
     Delete: unary(async (req, call) => {

@@ -3,7 +3,11 @@ import { isGcRoot, labelRefs } from '../gc/collector.ts';
 import type { ContentStore, IngestRecord } from './store.ts';
 import type { Labels } from '../labels.ts';
 
-/** Blobs: roots by label, references by gc.ref labels; bytes go when no namespace has them. */
+/**
+ * Blobs: roots by label, references by gc.ref labels; bytes go when no namespace has them and
+ * no live ingest is about to link them (an ingest of a blob that another namespace had when it
+ * started writes nothing and links the file at commit).
+ */
 export function contentKind(store: ContentStore): CollectibleKind {
   return {
     kind: 'content',
@@ -18,6 +22,7 @@ export function contentKind(store: ContentStore): CollectibleKind {
       const used = new Set<string>();
       for (const ns of await store.db.listNamespaces()) {
         for await (const [digest] of store.db.entries(store.db.bucket(ns, 'content'))) used.add(digest);
+        for await (const [, r] of store.db.entries<IngestRecord>(store.db.bucket(ns, 'ingests'))) if (r.shared) used.add(r.shared.digest);
       }
       for (const digest of await store.blobsOnDisk()) if (!used.has(digest)) await store.removeBlob(digest);
     },

@@ -129,24 +129,22 @@ export class ShimConnection {
     if (this.closed || this.stream) return;
     const stream = this.client.subscribe();
     this.stream = stream;
-    stream.on('data', (e: { seq: number; timestamp: Timestamp | null; namespace: string; topic: string; event: AnyMessage | null }) => {
+    stream.onMessage = (e) => {
       this.failures = 0;
       try {
-        if (e.event) this.exchange.forward({ timestamp: fromTimestamp(e.timestamp) ?? Date.now(), namespace: e.namespace, topic: e.topic, event: e.event });
+        if (e.event) this.exchange.forward({ timestamp: fromTimestamp(e.timestamp) ?? Date.now(), namespace: e.namespace, topic: e.topic, event: e.event as AnyMessage });
       } catch (err) {
         this.log.warn('dropping a malformed shim event', { topic: e.topic, error: (err as Error).message });
       }
       this.client.ack(e.seq).catch((err: Error) => this.log.debug('shim event ack failed', { error: err.message }));
-    });
-    const ended = () => {
+    };
+    stream.onDone = () => {
       if (this.stream !== stream) return;
       this.stream = undefined;
       if (this.closed) return;
       if (this.retiring) return this.close();
       this.afterStreamLoss();
     };
-    stream.on('error', ended);
-    stream.on('end', ended);
   }
 
   /** The stream broke: resubscribe while the shim lives, report it dead once it does not. */
