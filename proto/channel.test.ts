@@ -3,30 +3,21 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { rawMethod } from '../test/util.ts';
 import { Channel } from './channel.ts';
 
 // The peer is a real gRPC server (grpc-js) with raw-bytes codecs, so every status, trailer and
 // framing case below is what a gRPC server actually sends.
-const raw = { serialize: (b: Buffer) => b, deserialize: (b: Buffer) => b };
-const method = (path: string, responseStream = false, requestStream = false) => ({
-  path,
-  requestStream,
-  responseStream,
-  requestSerialize: raw.serialize,
-  requestDeserialize: raw.deserialize,
-  responseSerialize: raw.serialize,
-  responseDeserialize: raw.deserialize,
-});
 const service = {
-  Echo: method('/t.T/Echo'),
-  Fail: method('/t.T/Fail'),
-  Hang: method('/t.T/Hang'),
-  Big: method('/t.T/Big'),
-  Three: method('/t.T/Three', true),
-  Chat: method('/t.T/Chat', true, true),
-  Flood: method('/t.T/Flood', true),
+  Echo: rawMethod('Echo'),
+  Fail: rawMethod('Fail'),
+  Hang: rawMethod('Hang'),
+  Big: rawMethod('Big'),
+  Three: rawMethod('Three', false, true),
+  Chat: rawMethod('Chat', true, true),
+  Flood: rawMethod('Flood', false, true),
 };
-const raws = { path: '', requestSerialize: raw.serialize, responseDeserialize: raw.deserialize };
+const raws = { path: '', requestSerialize: (b: Buffer) => b, responseDeserialize: (b: Buffer) => b };
 
 describe('Channel against a gRPC server on a unix socket', () => {
   const dir = mkdtempSync(join(tmpdir(), 'berth-unary-'));

@@ -5,23 +5,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { rawMethod } from '../test/util.ts';
 import { BerthError } from './errors.ts';
 import { GrpcServer } from './grpc-server.ts';
 import { serverStream } from './server.ts';
 
 // Driven by grpc-js's client (and berthd's whole suite, and ctr's Go client in test/ctr-*.test.ts):
 // raw-bytes codecs, so each case is about the protocol, not protobuf.
-const raw = { serialize: (b: Buffer) => b, deserialize: (b: Buffer) => b };
-const method = (name: string, requestStream: boolean, responseStream: boolean) => ({
-  path: `/t.T/${name}`,
-  requestStream,
-  responseStream,
-  requestSerialize: raw.serialize,
-  requestDeserialize: raw.deserialize,
-  responseSerialize: raw.serialize,
-  responseDeserialize: raw.deserialize,
-  originalName: name,
-});
+const method = rawMethod;
 const def = {
   Echo: method('Echo', false, false),
   Fail: method('Fail', false, false),

@@ -41,3 +41,15 @@ export function normaliseCtr(s: string, extra: (s: string) => string = (x) => x)
     .replace(/ +\n/g, '\n')
     .trim();
 }
+
+/** A grpc-js method definition of service t.T that passes message bytes as they are (for transport tests). */
+export const rawMethod = (name: string, requestStream = false, responseStream = false) => ({
+  path: `/t.T/${name}`,
+  requestStream,
+  responseStream,
+  requestSerialize: (b: Buffer) => b,
+  requestDeserialize: (b: Buffer) => b,
+  responseSerialize: (b: Buffer) => b,
+  responseDeserialize: (b: Buffer) => b,
+  originalName: name,
+});
