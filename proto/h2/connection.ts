@@ -314,7 +314,11 @@ export class H2Connection {
   request(block: HeaderBlock, endStream = false): H2Stream {
     if (this.closed || this.goingAway) throw new H2Error(ErrorCode.REFUSED_STREAM, 'the connection is closing');
     const id = this.nextStream;
-    if (id > MAX_WINDOW) throw new H2Error(ErrorCode.REFUSED_STREAM, 'stream ids exhausted');
+    if (id > MAX_WINDOW) {
+      // a new connection takes over; this one ends once its streams have
+      this.goaway();
+      throw new H2Error(ErrorCode.REFUSED_STREAM, 'stream ids exhausted');
+    }
     this.nextStream += 2;
     const stream = new H2Stream(this, id, this.streamWindow, this.peerInitialWindow);
     this.streams.set(id, stream);
