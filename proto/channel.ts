@@ -45,7 +45,7 @@ export class ClientCall<Req, Res> {
   /** write() may be called again */
   onDrain: () => void = () => undefined;
 
-  settled = false;
+  private settled = false;
   private stream: H2Stream | undefined;
   private timer: NodeJS.Timeout | undefined;
   private readonly abort = () => this.finish(statusError(GrpcStatus.CANCELLED, 'Cancelled on client'));
@@ -170,8 +170,6 @@ export class ClientCall<Req, Res> {
  */
 export class Channel {
   private link: Link | undefined;
-  private inFlight = 0;
-
   private socketPath: string;
 
   /** `address`: the unix socket, as socketPathOf reads it. */
@@ -190,10 +188,10 @@ export class Channel {
   /** Starts a call of any kind; see ClientCall. */
   open<Req, Res>(method: MethodCodec<Req, Res>, opts: CallOptions): ClientCall<Req, Res> {
     const link = this.connect();
-    this.inFlight++;
-    link.socket.ref();
+    // the socket keeps the process alive while calls are open on it, and only then
+    if (link.calls++ === 0) link.socket.ref();
     return new ClientCall(link, method, opts, () => {
-      if (--this.inFlight === 0) link.socket.unref();
+      if (--link.calls === 0) link.socket.unref();
     });
   }
 
@@ -236,7 +234,8 @@ export class Channel {
   private connect(): Link {
     if (this.link && !this.link.conn.closed && !this.link.conn.goingAway) return this.link;
     const socket = net.connect(this.socketPath);
-    const link: Link = { socket, socketPath: this.socketPath, conn: new H2Connection(socket, { role: 'client' }), error: undefined };
+    const link: Link = { socket, socketPath: this.socketPath, conn: new H2Connection(socket, { role: 'client' }), error: undefined, calls: 0 };
+    socket.unref();
     // a failed connection fails the calls on it; the next call reconnects
     socket.on('error', (err) => (link.error = err));
     link.conn.onClose = () => {
@@ -256,6 +255,8 @@ interface Link {
   socketPath: string;
   conn: H2Connection;
   error: NodeJS.ErrnoException | undefined;
+  /** calls open on it */
+  calls: number;
 }
 
 /** grpc-js's words for a connection that failed, which ctl/errors.ts recognises. */

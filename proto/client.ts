@@ -2,7 +2,7 @@ import type * as grpc from '@grpc/grpc-js';
 import { channelOptions, grpcJs, maxMessageSize, methodDefinition, serviceClient, ServiceRef } from './api.ts';
 import type { BerthError } from './errors.ts';
 import type { EventsClient } from './gen/containerd/services/events/v1/Events.ts';
-import { Channel, type ClientCall, type MethodCodec } from './channel.ts';
+import { type CallOptions, Channel, type ClientCall, type MethodCodec } from './channel.ts';
 
 export { ServiceRef };
 
@@ -40,8 +40,8 @@ export interface UnaryCallOptions {
 export class BerthClient {
   readonly address: string;
   private readonly clients = new Map<string, grpc.Client>();
-  private channel: grpc.Channel | undefined;
-  private h2Channel: Channel | undefined;
+  private grpcChannel: grpc.Channel | undefined;
+  private channel: Channel | undefined;
 
   constructor(readonly options: ClientOptions) {
     this.address = options.address.startsWith('unix:') ? options.address : `unix:${options.address}`;
@@ -79,10 +79,10 @@ export class BerthClient {
     if (!client) {
       const grpc = grpcJs();
       const Ctor = serviceClient(ref.relDir, ref.name);
-      client = this.channel
-        ? new Ctor(this.address, grpc.credentials.createInsecure(), { ...channelOptions, channelOverride: this.channel })
+      client = this.grpcChannel
+        ? new Ctor(this.address, grpc.credentials.createInsecure(), { ...channelOptions, channelOverride: this.grpcChannel })
         : new Ctor(this.address, grpc.credentials.createInsecure(), channelOptions);
-      this.channel ??= client.getChannel() as grpc.Channel;
+      this.grpcChannel ??= client.getChannel() as grpc.Channel;
       this.clients.set(key, client);
     }
     return client as C;
@@ -105,18 +105,14 @@ export class BerthClient {
     return md;
   }
 
-  callOptions(): grpc.CallOptions {
-    return this.options.timeoutMs ? { deadline: Date.now() + this.options.timeoutMs } : {};
-  }
-
   /** Calls a unary method and resolves with its response; failures become BerthErrors. */
-  async unary<Res>(target: CallTarget, method: string, request: object, scope?: CallScope | grpc.Metadata, opts: UnaryCallOptions = {}): Promise<Res> {
+  async unary<Res>(target: CallTarget, method: string, request: object, scope?: CallScope, opts: UnaryCallOptions = {}): Promise<Res> {
     const [res] = await this.call<Res>(false, target, method, request, scope, opts);
     return res!;
   }
 
   /** Collects every message of a server stream (read whole: for streams of a bounded size). */
-  collect<Res>(target: CallTarget, method: string, request: object, scope?: CallScope | grpc.Metadata, opts: UnaryCallOptions = {}): Promise<Res[]> {
+  collect<Res>(target: CallTarget, method: string, request: object, scope?: CallScope, opts: UnaryCallOptions = {}): Promise<Res[]> {
     return this.call<Res>(true, target, method, request, scope, opts);
   }
 
@@ -126,27 +122,26 @@ export class BerthClient {
     return def as grpc.MethodDefinition<object, object>;
   }
 
-  private h2(): Channel {
-    return (this.h2Channel ??= new Channel(this.address));
+  /** The call options for the channel: the scope's headers, and the --timeout deadline unless `deadline` is false. */
+  private callOptions(scope: CallScope | undefined, deadline: boolean | undefined, signal?: AbortSignal): CallOptions {
+    const timeout = deadline === false ? undefined : this.options.timeoutMs;
+    return { headers: this.headers(scope), deadline: timeout ? Date.now() + timeout : undefined, signal, maxMessageSize };
   }
 
-  private async call<Res>(stream: boolean, target: CallTarget, method: string, request: object, scope: CallScope | grpc.Metadata | undefined, opts: UnaryCallOptions): Promise<Res[]> {
+  private connection(): Channel {
+    return (this.channel ??= new Channel(this.address));
+  }
+
+  private async call<Res>(stream: boolean, target: CallTarget, method: string, request: object, scope: CallScope | undefined, opts: UnaryCallOptions): Promise<Res[]> {
     const def = this.definition(target, method);
     if (def.responseStream !== stream || def.requestStream) throw new Error(`no ${stream ? 'server-streaming' : 'unary'} method ${method}`);
-    let headers: Record<string, string>;
-    if (scope && 'getMap' in scope) {
-      headers = {};
-      for (const [k, v] of Object.entries(scope.getMap())) headers[k] = String(v);
-    } else headers = this.headers(scope);
-    const deadline = opts.deadline === false || !this.options.timeoutMs ? undefined : Date.now() + this.options.timeoutMs;
-    return this.h2().invoke<Res>(def, request, { headers, deadline, signal: opts.signal, maxMessageSize });
+    return this.connection().invoke<Res>(def, request, this.callOptions(scope, opts.deadline, opts.signal));
   }
 
   /** Starts a call of any kind (streams both ways) on the client's connection; see ClientCall. */
   open<Req extends object, Res>(target: CallTarget, method: string, opts: { scope?: CallScope; deadline?: boolean } = {}): ClientCall<Req, Res> {
-    const def = this.definition(target, method);
-    const deadline = opts.deadline === false || !this.options.timeoutMs ? undefined : Date.now() + this.options.timeoutMs;
-    return this.h2().open(def as unknown as MethodCodec<Req, Res>, { headers: this.headers(opts.scope), deadline, maxMessageSize });
+    const def = this.definition(target, method) as unknown as MethodCodec<Req, Res>;
+    return this.connection().open(def, this.callOptions(opts.scope, opts.deadline));
   }
 
   /**
@@ -195,7 +190,7 @@ export class BerthClient {
   close() {
     for (const client of this.clients.values()) client.close();
     this.clients.clear();
-    this.h2Channel?.close();
-    this.h2Channel = undefined;
+    this.channel?.close();
+    this.channel = undefined;
   }
 }

@@ -11,8 +11,8 @@ import { HpackEncoder } from './h2/hpack.ts';
 /**
  * A gRPC server on berth's own HTTP/2 (h2/connection.ts), for berthd's and the shims' sockets.
  * grpc-js's server spent ~80 µs of CPU per call, node:http2 alone ~40; this one ~12–18 (`npm
- * run bench -- unary`; bench/README.md). It does only what gRPC needs: length-prefixed messages, the deadline, cancellation, and the
- * status in the trailers. Services are added as grpc-js service definitions and handlers, and
+ * run bench -- unary`; bench/README.md). It does only what gRPC needs: length-prefixed
+ * messages, the deadline, cancellation, and the status in the trailers. Services are added as grpc-js service definitions and handlers, and
  * each call object offers the part of grpc-js's call API the handlers use (request, metadata,
  * cancelled, write/end with back-pressure, 'cancelled' and 'close' events, emit('error', status)
  * to fail a stream), so the services are written once against grpc-js's types.

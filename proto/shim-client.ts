@@ -1,6 +1,6 @@
 import { maxMessageSize, methodDefinition, ServiceRef } from './api.ts';
 import type { ShimEvent__Output } from './gen/berth/shim/v1/ShimEvent.ts';
-import { Channel, type ClientCall, type MethodCodec } from './channel.ts';
+import { type CallOptions, Channel, type ClientCall, type MethodCodec } from './channel.ts';
 
 const taskService = new ServiceRef('containerd/runtime/task/v2', 'containerd.task.v2.Task');
 const eventsService = new ServiceRef('berth/shim/v1', 'berth.shim.v1.Events');
@@ -38,12 +38,13 @@ export class ShimClient {
     return new ShimClient(address, namespace, this.channel);
   }
 
+  /** Every call carries the namespace; `timeoutMs` 0: no deadline. */
+  private callOptions(timeoutMs: number): CallOptions {
+    return { headers: { 'containerd-namespace': this.namespace }, deadline: timeoutMs > 0 ? Date.now() + timeoutMs : undefined, maxMessageSize };
+  }
+
   private async unary<Res>(ref: ServiceRef, method: string, request: object, timeoutMs: number): Promise<Res> {
-    const [res] = await this.channel.invoke<Res>(methodDefinition(ref, method), request, {
-      headers: { 'containerd-namespace': this.namespace },
-      deadline: timeoutMs > 0 ? Date.now() + timeoutMs : undefined,
-      maxMessageSize,
-    });
+    const [res] = await this.channel.invoke<Res>(methodDefinition(ref, method), request, this.callOptions(timeoutMs));
     return res!;
   }
 
@@ -54,10 +55,7 @@ export class ShimClient {
 
   /** Opens the event stream: every unacknowledged event, then live ones. */
   subscribe(): ClientCall<object, ShimEvent__Output> {
-    const call = this.channel.open(methodDefinition(eventsService, 'Subscribe') as unknown as MethodCodec<object, ShimEvent__Output>, {
-      headers: { 'containerd-namespace': this.namespace },
-      maxMessageSize,
-    });
+    const call = this.channel.open(methodDefinition(eventsService, 'Subscribe') as unknown as MethodCodec<object, ShimEvent__Output>, this.callOptions(0));
     call.write({});
     call.end();
     return call;

@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBerthd, startContainerd, type Berthd, type Containerd } from './harness.ts';
-import { normaliseCtr, sha } from './util.ts';
+import { normaliseCtr, sha, startTogether } from './util.ts';
 
 /**
  * containerd's own ctr drives berthd and a real containerd side by side with the same
@@ -12,7 +12,7 @@ describe('ctr against berthd and against containerd', () => {
   let berthd: Berthd;
   let containerd: Containerd;
   beforeAll(async () => {
-    [berthd, containerd] = await Promise.all([startBerthd(), startContainerd()]);
+    [berthd, containerd] = await startTogether([startBerthd(), startContainerd()]);
   });
   afterAll(async () => {
     await Promise.all([berthd?.cleanup(), containerd?.cleanup()]);

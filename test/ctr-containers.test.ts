@@ -4,7 +4,7 @@ import { writeBlob } from '../proto/content-client.ts';
 import { startBerthd, startContainerd, type Berthd, type Containerd } from './harness.ts';
 import { wireDescriptor } from './image-fixture.ts';
 import { buildRunImage, loadRunImage, type RunImage } from './run-image.ts';
-import { normaliseCtr } from './util.ts';
+import { normaliseCtr, startTogether } from './util.ts';
 
 type Result = { code: number; stdout: string; stderr: string };
 
@@ -20,7 +20,7 @@ describe('ctr containers against berthd and against containerd', () => {
   let img: RunImage;
 
   beforeAll(async () => {
-    [berthd, containerd] = await Promise.all([startBerthd(), startContainerd()]);
+    [berthd, containerd] = await startTogether([startBerthd(), startContainerd()]);
     img = buildRunImage();
   });
   afterAll(async () => {

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BerthClient } from '../proto/client.ts';
 import { buildImage, wireDescriptor, type TestImage } from './image-fixture.ts';
 import { startBerthd, startContainerd, type Berthd, type Containerd } from './harness.ts';
-import { normaliseCtr, sha } from './util.ts';
+import { normaliseCtr, sha, startTogether } from './util.ts';
 
 type Result = { code: number; stdout: string; stderr: string };
 
@@ -26,7 +26,7 @@ describe('ctr images against berthd and against containerd', () => {
   ];
 
   beforeAll(async () => {
-    [berthd, containerd] = await Promise.all([startBerthd(), startContainerd()]);
+    [berthd, containerd] = await startTogether([startBerthd(), startContainerd()]);
     img = buildImage('ctr-images');
     for (const { ctr, address } of daemons()) {
       for (const b of img.blobs) {

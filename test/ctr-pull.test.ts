@@ -8,7 +8,7 @@ import type { OciDescriptor } from '../daemon/images/oci.ts';
 import { RegistryClient } from '../daemon/registry/client.ts';
 import { parseReference } from '../daemon/registry/reference.ts';
 import { startBerthd, startContainerd, type Berthd, type Containerd } from './harness.ts';
-import { normaliseCtr } from './util.ts';
+import { normaliseCtr, startTogether } from './util.ts';
 import { buildTestImage, busyboxPath, pushImage } from './registry/images.ts';
 import { startRegistry, type TestRegistry } from './registry/registry.ts';
 
@@ -37,7 +37,7 @@ describe('ctr images pull and friends against berthd, side by side with containe
   ];
 
   beforeAll(async () => {
-    [berthd, containerd, registry] = await Promise.all([startBerthd(), startContainerd(), startRegistry()]);
+    [berthd, containerd, registry] = await startTogether([startBerthd(), startContainerd(), startRegistry()]);
     ref = `${registry.host}/ctr/app:1`;
     await pushImage(reg, parseReference(ref), img);
   }, 60_000);

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { unmountAll } from '../native/mount.ts';
 import { startBerthd, startContainerd, type Berthd, type Containerd } from './harness.ts';
-import { normaliseCtr } from './util.ts';
+import { normaliseCtr, startTogether } from './util.ts';
 
 type Result = { code: number; stdout: string; stderr: string };
 
@@ -20,7 +20,7 @@ describe('ctr snapshots against berthd and against containerd', () => {
   const targets: string[] = [];
 
   beforeAll(async () => {
-    [berthd, containerd] = await Promise.all([startBerthd(), startContainerd()]);
+    [berthd, containerd] = await startTogether([startBerthd(), startContainerd()]);
   });
   afterAll(async () => {
     for (const t of targets) await unmountAll(t);

@@ -10,7 +10,7 @@ import { writeBlob } from '../proto/content-client.ts';
 import { tarEntries } from '../ctl/images/tar.ts';
 import { buildImage, wireDescriptor, type TestImage } from './image-fixture.ts';
 import { berthBin, startBerthd, startContainerd, have, type Berthd, type Containerd } from './harness.ts';
-import { sha } from './util.ts';
+import { sha, startTogether } from './util.ts';
 
 /**
  * `berth images import|export` against berthd: a round trip onto a clean daemon keeps every
@@ -72,7 +72,7 @@ describe('images import and export', () => {
   const json = (v: unknown) => Buffer.from(JSON.stringify(v));
 
   beforeAll(async () => {
-    [a, b] = await Promise.all([startBerthd(), startBerthd()]);
+    [a, b] = await startTogether([startBerthd(), startBerthd()]);
     tmp = mkdtempSync('/tmp/berth-archive-');
     await seed(a.client(), img, { 'example.com/app:1': img.target, 'example.com/app:manifest': img.manifest.desc });
   });

@@ -56,8 +56,7 @@ async function withView<T>(c: BerthClient, dir: string, parent: string, fn: (roo
   // under a lease, or the collector may take the view meanwhile
   const lease = `test-${key}`;
   await c.unary(c.leases, 'Create', { id: lease, labels: {} });
-  const md = c.metadata({ lease });
-  const res = await c.unary<{ mounts: Mount[] }>(svc, 'View', { snapshotter: 'overlayfs', key, parent }, md);
+  const res = await c.unary<{ mounts: Mount[] }>(svc, 'View', { snapshotter: 'overlayfs', key, parent }, { lease });
   const target = mkdtempSync(join(dir, 'view-'));
   try {
     await mountAll(res.mounts, target);

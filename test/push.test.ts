@@ -18,6 +18,7 @@ import { writeBlob } from '../proto/content-client.ts';
 import { berthBin, startBerthd, type Berthd } from './harness.ts';
 import { wireDescriptor } from './image-fixture.ts';
 import { buildTestImage, type TestImage } from './registry/images.ts';
+import { startTogether } from './util.ts';
 import { startRegistry, type TestRegistry } from './registry/registry.ts';
 
 const run = promisify(execFile);
@@ -74,7 +75,7 @@ describe('berth images push', () => {
   const push = (...args: string[]) => berthd.berth(['-n', namespace, 'images', 'push', ...args]);
 
   beforeAll(async () => {
-    [berthd, registry] = await Promise.all([startBerthd(), startRegistry()]);
+    [berthd, registry] = await startTogether([startBerthd(), startRegistry()]);
     c = berthd.client(namespace);
     await load(c, 'example.com/push/app:1', img);
   }, 60_000);

@@ -8,6 +8,7 @@ import { cliCredentials, configKeyHost, dockerConfigPath, loadDockerConfig } fro
 import { parseReference } from '../daemon/registry/reference.ts';
 import { startBerthd, type Berthd } from './harness.ts';
 import { buildTestImage, pushImage } from './registry/images.ts';
+import { startTogether } from './util.ts';
 import { startRegistry, type TestRegistry } from './registry/registry.ts';
 
 const b64 = (s: string) => Buffer.from(s).toString('base64');
@@ -122,7 +123,7 @@ describe('credentials from a DOCKER_CONFIG dir with a basic-auth docker-registry
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'berth-creds-it-'));
-    [reg, daemon] = await Promise.all([startRegistry({ htpasswd: { alice: 'wonderland' } }), startBerthd()]);
+    [reg, daemon] = await startTogether([startRegistry({ htpasswd: { alice: 'wonderland' } }), startBerthd()]);
     ref = `${reg.host}/creds/app:v1`;
     const client = new RegistryClient({ credentials: userPass('alice:wonderland') });
     try {

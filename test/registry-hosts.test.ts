@@ -14,7 +14,7 @@ import { berthBin, startBerthd, type Berthd } from './harness.ts';
 import { makeServerCert } from './registry/certs.ts';
 import { buildTestImage, pushImage, type TestImage } from './registry/images.ts';
 import { startRegistry, type TestRegistry } from './registry/registry.ts';
-import { failure } from './util.ts';
+import { failure, startTogether } from './util.ts';
 
 const pemA = '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n';
 const pemB = '-----BEGIN CERTIFICATE-----\nBBBB\n-----END CERTIFICATE-----\n';
@@ -237,7 +237,7 @@ describe('registry mirrors, override_path and CAs from hosts.toml (docker-regist
     hostsDir = join(dir, 'certs.d');
     mkdirSync(hostsDir);
     writeFileSync(join(dir, 'config.toml'), `version = 2\n[plugins."io.containerd.grpc.v1.pull"]\n  config_path = "${hostsDir}"\n`);
-    [upstream, mirror, tlsReg] = await Promise.all([startRegistry(), startRegistry(), startRegistry({ tls: true })]);
+    [upstream, mirror, tlsReg] = await startTogether([startRegistry(), startRegistry(), startRegistry({ tls: true })]);
     proxy = await startPrefixProxy(mirror, '/api/mirror');
     await push(new RegistryClient(), `${mirror.host}/hosts/app:v1`, onMirror);
     await push(new RegistryClient(), `${mirror.host}/hosts/override:v1`, viaProxy);
@@ -400,7 +400,7 @@ describe('push and hosts.toml (berth images push --hosts-dir)', () => {
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'berth-hosts-push-'));
-    [upstream, mirror, daemon] = await Promise.all([startRegistry(), startRegistry(), startBerthd()]);
+    [upstream, mirror, daemon] = await startTogether([startRegistry(), startRegistry(), startBerthd()]);
     const client = new RegistryClient();
     try {
       await pushImage(client, parseReference(`${mirror.host}/src/app:v1`), img);

@@ -53,3 +53,19 @@ export const rawMethod = (name: string, requestStream = false, responseStream = 
   responseDeserialize: (b: Buffer) => b,
   originalName: name,
 });
+
+/** Something a test starts and must end: a registry (stop), a daemon (cleanup). */
+type Started = { cleanup(): Promise<unknown> } | { stop(): Promise<unknown> };
+
+/**
+ * Starts several things side by side, like Promise.all; but when one fails to start, the others
+ * that did start are ended again before the failure is thrown, so that no afterAll has to know
+ * about them (Promise.all would drop them, and leave their processes running).
+ */
+export async function startTogether<T extends readonly Started[]>(starts: { [K in keyof T]: Promise<T[K]> }): Promise<T> {
+  const settled = await Promise.allSettled(starts as readonly Promise<Started>[]);
+  const failed = settled.find((s) => s.status === 'rejected');
+  if (!failed) return settled.map((s) => (s as PromiseFulfilledResult<Started>).value) as unknown as T;
+  await Promise.allSettled(settled.map((s) => (s.status === 'fulfilled' ? ('cleanup' in s.value ? s.value.cleanup() : s.value.stop()) : undefined)));
+  throw failed.reason;
+}

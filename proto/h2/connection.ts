@@ -69,6 +69,7 @@ const COPY_LIMIT = 4096;
 
 const settingsAck = frame(FrameType.SETTINGS, Flag.ACK, 0);
 const noop = () => undefined;
+const noData = Buffer.alloc(0);
 
 function headersOf(fields: string[]): Headers {
   const headers: Headers = Object.create(null) as Headers;
@@ -110,7 +111,6 @@ export class H2Stream {
   localEnded = false;
   /** our END_STREAM flag has been queued for the socket */
   finSent = false;
-  localEndSent = false;
   private paused = false;
   private inbox: Buffer[] | undefined;
   private endDelivered = false;
@@ -204,7 +204,7 @@ export class H2Stream {
     if (this.endDelivered || this.closed) return;
     this.endDelivered = true;
     this.onEnd();
-    if (this.localEndSent) this.close(false, ErrorCode.NO_ERROR);
+    if (this.finSent) this.close(false, ErrorCode.NO_ERROR);
   }
 
   /** Gives `n` consumed bytes back to the peer, in updates of at least half the window. */
@@ -216,9 +216,9 @@ export class H2Stream {
     this.recvUnacked = 0;
   }
 
-  /** Called once our END_STREAM is on its way. */
+  /** Called once our END_STREAM is on its way (again on later pumps: it changes nothing then). */
   afterLocalEnd(): void {
-    this.localEndSent = true;
+    if (this.closed) return;
     if (this.endDelivered) return this.close(false, ErrorCode.NO_ERROR);
     // A server that has answered needs nothing more of the request: tell the client to stop
     // sending (RFC 9113 §8.1), as gRPC servers do when they fail a call early.
@@ -423,7 +423,7 @@ export class H2Connection {
       s.queued -= n;
     }
     this.blocked.delete(s);
-    if (s.localEnded && !s.localEndSent) {
+    if (s.localEnded) {
       if (!s.finSent) {
         s.finSent = true;
         if (s.trailers !== undefined) this.sendHeaders(s.id, s.trailers, true);
@@ -633,7 +633,7 @@ export class H2Connection {
         if (this.role === 'server' && !endStream) return s.reset(ErrorCode.PROTOCOL_ERROR);
         s.onHeaders(headers, endStream);
       }
-      if (endStream) s.receive(Buffer.alloc(0), true);
+      if (endStream) s.receive(noData, true);
       return;
     }
     if (this.role === 'client') {
@@ -648,7 +648,7 @@ export class H2Connection {
     stream.headers = headers;
     this.streams.set(id, stream);
     this.onStream(stream);
-    if (endStream) stream.receive(Buffer.alloc(0), true);
+    if (endStream) stream.receive(noData, true);
   }
 
   private onSettings(flags: number, id: number, payload: Buffer): void {
