@@ -472,6 +472,18 @@ out:
   return ret;
 }
 
+/* fchdir(fd) */
+static napi_value js_fchdir(napi_env env, napi_callback_info info) {
+  GET_ARGS(1);
+  int64_t fd;
+  if (get_int(env, argv[0], "fd", 0, INT32_MAX, false, 0, &fd)) return NULL;
+  if (fchdir((int)fd) != 0) {
+    throw_errno(env, errno, "fchdir", NULL, NULL);
+    return NULL;
+  }
+  return undefined(env);
+}
+
 /* mount(source | null, target, fstype | null, flags, data | null) */
 static napi_value js_mount(napi_env env, napi_callback_info info) {
   GET_ARGS(5);
@@ -763,6 +775,7 @@ NAPI_MODULE_INIT() {
       {"llistxattr", NULL, js_llistxattr, NULL, NULL, NULL, napi_enumerable, NULL},
       {"lremovexattr", NULL, js_lremovexattr, NULL, NULL, NULL, napi_enumerable, NULL},
       {"chroot", NULL, js_chroot, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"fchdir", NULL, js_fchdir, NULL, NULL, NULL, napi_enumerable, NULL},
       {"mount", NULL, js_mount, NULL, NULL, NULL, napi_enumerable, NULL},
       {"umount2", NULL, js_umount2, NULL, NULL, NULL, napi_enumerable, NULL},
       {"unshare", NULL, js_unshare, NULL, NULL, NULL, napi_enumerable, NULL},

@@ -32,6 +32,7 @@ interface Addon {
   llistxattr(path: PathLike): string[];
   lremovexattr(path: PathLike, name: PathLike): void;
   chroot(path: PathLike): void;
+  fchdir(fd: number): void;
   mount(
     source: PathLike | null,
     target: PathLike,
@@ -174,6 +175,14 @@ export function lremovexattr(path: PathLike, name: PathLike): void {
  */
 export function chroot(path: PathLike): void {
   load().chroot(path);
+}
+
+/**
+ * fchdir(2): the working directory becomes the directory open as fd. With a descriptor of the
+ * real root opened before a chroot, `fchdir(fd); chroot('.')` returns to the real root.
+ */
+export function fchdir(fd: number): void {
+  load().fchdir(fd);
 }
 
 /**

@@ -309,6 +309,7 @@ describe('argument checking', () => {
       ['lremovexattr', [null, 'user.x']],
       ['chroot', [undefined]],
       ['chroot', [new Float32Array(1)]],
+      ['fchdir', ['3']],
       ['mount', ['tmpfs', null, 'tmpfs', 0, null]],
       ['mount', ['tmpfs', f(), 'tmpfs', '0', null]],
       ['mount', ['tmpfs', f(), 7, 0, null]],
@@ -408,6 +409,23 @@ describe('in a child process', () => {
     `, { ROOT: d });
     expect(r).toEqual({ sync: ['only-file'], async: ['only-file'], text: 'inside', dotdot: ['only-file'] });
     expect(thrown(() => child(`n.chroot('/no/such/dir'); out(1);`)).message).toMatch(/ENOENT: no such file or directory, chroot '\/no\/such\/dir'/);
+  });
+
+  it('fchdir to a descriptor of the real root, then chroot("."), leaves a chroot', () => {
+    const d = tmpdir();
+    fs.writeFileSync(path.join(d, 'only-file'), 'inside');
+    const r = child(`
+      const real = fs.openSync('/', 'r');
+      n.chroot(process.env.ROOT);
+      process.chdir('/');
+      const inside = fs.readdirSync('/');
+      n.fchdir(real);
+      n.chroot('.');
+      process.chdir('/');
+      out({ inside, back: fs.existsSync(process.env.ROOT + '/only-file') });
+    `, { ROOT: d });
+    expect(r).toEqual({ inside: ['only-file'], back: true });
+    expect(thrown(() => child(`n.fchdir(9999); out(1);`)).message).toMatch(/EBADF: bad file descriptor, fchdir/);
   });
 
   it('unshare(CLONE_NEWNS) keeps the child’s mounts from the parent', () => {

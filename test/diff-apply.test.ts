@@ -184,6 +184,79 @@ describe('overlay fast path with parents (containerd archive.WithParents)', () =
   });
 });
 
+describe('unpack processes', () => {
+  const hostile: RawEntry[] = [f('../../../PWN-reuse', 'x'), s('etc', '/'), f('etc/PWN-through-link', 'x'), f('/abs/file', 'in root')];
+
+  it('one process applies layers one after another, each confined to its own target', async () => {
+    const boxes = [sandbox(), sandbox()];
+    try {
+      const pids: number[] = [];
+      for (const [i, box] of boxes.entries()) {
+        await applyTo(box, [...hostile, f('which', `layer ${i}\n`)], { onSpawn: (pid) => pids.push(pid) });
+      }
+      expect(pids).toHaveLength(2);
+      expect(pids[1]).toBe(pids[0]);
+      for (const [i, box] of boxes.entries()) {
+        box.check();
+        expect(fs.readdirSync(box.root).sort()).toEqual(['PWN-reuse', 'PWN-through-link', 'abs', 'etc', 'which']);
+        expect(fs.readFileSync(join(box.root, 'which'), 'utf8')).toBe(`layer ${i}\n`);
+        expect(fs.readFileSync(join(box.root, 'abs/file'), 'utf8')).toBe('in root');
+      }
+    } finally {
+      for (const box of boxes) box.cleanup();
+    }
+  });
+
+  it('a process whose layer failed is not used again', async () => {
+    const boxes = [sandbox(), sandbox()];
+    try {
+      const pids: number[] = [];
+      await expect(applyTo(boxes[0]!, [f('ok', 'x'), f('.wh..', '')], { onSpawn: (pid) => pids.push(pid) })).rejects.toThrow(/invalid whiteout name/);
+      await applyTo(boxes[1]!, [f('ok', 'y')], { onSpawn: (pid) => pids.push(pid) });
+      expect(pids).toHaveLength(2);
+      expect(pids[1]).not.toBe(pids[0]);
+      expect(fs.readdirSync(boxes[0]!.root)).toEqual([]);
+      expect(fs.readFileSync(join(boxes[1]!.root, 'ok'), 'utf8')).toBe('y');
+      for (const box of boxes) box.check();
+    } finally {
+      for (const box of boxes) box.cleanup();
+    }
+  });
+
+  it('lowers given later (a promise): entries go in first, parent attributes once the lowers are known; lowers that fail undo the layer', async () => {
+    sb = sandbox();
+    const t = tmp();
+    const lower = join(t, 'lower');
+    fs.mkdirSync(lower);
+    const blob = join(t, 'layer.tar');
+    fs.writeFileSync(blob, tar([f('usr/lib/x', 'x'), d('usr/share/'), f('usr/share/y', 'y')]));
+    let give!: (dirs: string[]) => void;
+    const lowers = new Promise<string[]>((resolve) => (give = resolve));
+    const applying = applyLayer({ root: sb.root, mode: 'overlay', mediaType: 'application/vnd.oci.image.layer.v1.tar', blob, parents: lowers });
+    let done = false;
+    void applying.finally(() => (done = true));
+    // the entries are written while the lower is still being made
+    for (let i = 0; i < 100 && !fs.existsSync(join(sb.root, 'usr/share/y')); i++) await new Promise((r) => setTimeout(r, 20));
+    expect(fs.readFileSync(join(sb.root, 'usr/lib/x'), 'utf8')).toBe('x');
+    await new Promise((r) => setTimeout(r, 100));
+    expect(done).toBe(false);
+    sh('mkdir -p usr/lib usr/share && chmod 0750 usr/lib && chown 7:8 usr/lib && touch -d @123 usr/lib && chmod 0700 usr/share && touch -d @456 usr', lower);
+    give([lower]);
+    await applying;
+    const st = (p: string) => fs.lstatSync(join(sb!.root, p));
+    expect([st('usr/lib').mode & 0o7777, st('usr/lib').uid, st('usr/lib').gid, st('usr/lib').mtimeMs]).toEqual([0o750, 7, 8, 123_000]);
+    expect(st('usr').mtimeMs).toBe(456_000);
+    // an entry of its own keeps the entry's attributes
+    expect(st('usr/share').mode & 0o7777).toBe(0o755);
+
+    const second = join(t, 'second');
+    fs.mkdirSync(second);
+    const failed = applyLayer({ root: second, mode: 'overlay', mediaType: 'application/vnd.oci.image.layer.v1.tar', blob, parents: Promise.reject(new Error('the layer below failed')) });
+    await expect(failed).rejects.toThrow(/unpack process failed \(killed by SIGKILL\)/);
+    expect(fs.readdirSync(second)).toEqual([]);
+  });
+});
+
 /** The changes a container might make, exercising every kind of difference. */
 const changes = `
   echo changed > etc/conf

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chainIds, MediaType, type OciDescriptor } from '../daemon/images/oci.ts';
 import { RegistryClient } from '../daemon/registry/client.ts';
 import { parseReference } from '../daemon/registry/reference.ts';
+import { lgetxattr } from '../native/index.ts';
 import { mountAll, unmountAll, type Mount } from '../native/mount.ts';
 import type { BerthClient } from '../proto/client.ts';
 import { berthBin, have, startBerthd, type Berthd } from './harness.ts';
@@ -271,7 +272,25 @@ describe('pulls through a proxy: slow layers, cancellation, kill -9 and resume',
   const streamedRandom = randomBytes(6 << 20);
   const streamed = customImage([tar([d('s/'), f('s/first', 'the first file of the layer\n'), f('s/random', streamedRandom)])]);
   const streamedLayer = streamed.layers[0]!;
-  const heldBack = { sent: 0, released: false, release: () => void (heldBack.released = true) };
+  // layers the proxy sends in two parts: the first 64 KiB, then (once released) the rest
+  const holds = new Map<string, { sent: number; released: boolean; release: () => void }>();
+  const holdBack = (digest: string) => {
+    const hold = { sent: 0, released: false, release: () => void (hold.released = true) };
+    holds.set(digest, hold);
+    return hold;
+  };
+  const heldBack = holdBack(streamedLayer.digest);
+  // three layers; the proxy holds the first back, so the second applies beside it
+  const lowerDir = { mode: 0o750, uid: 1234, gid: 5678, mtime: 1_500_000_000 };
+  const lowerRandom = randomBytes(3 << 20);
+  const stackLayers = [
+    tar([d('deep/', lowerDir), d('deep/dir/', { ...lowerDir, pax: { 'SCHILY.xattr.user.berth': 'from layer 1' } }), f('deep/dir/random', lowerRandom)]),
+    tar([f('deep/dir/sub/new', 'layer 2\n'), f('top', 'layer 2 at the top\n')]),
+    tar([f('deep/dir/sub/third', 'layer 3\n')]),
+  ];
+  const stacked = customImage(stackLayers);
+  // the same, but the config names a wrong diff ID for the held-back first layer
+  const stackedBad = customImage([tar([d('bad/'), f('bad/random', randomBytes(1 << 20))]), ...stackLayers.slice(1)], [sha('not layer 1'), ...stackLayers.slice(1).map(sha)]);
 
   beforeAll(async () => {
     reg = await startRegistry();
@@ -281,23 +300,26 @@ describe('pulls through a proxy: slow layers, cancellation, kill -9 and resume',
       await pushImage(client, parseReference(`${reg.host}/pull/big:v1`), big);
       await pushImage(client, parseReference(`${reg.host}/pull/two:v1`), two);
       await pushImage(client, parseReference(`${reg.host}/pull/streamed:v1`), streamed);
+      await pushImage(client, parseReference(`${reg.host}/pull/stacked:v1`), stacked);
+      await pushImage(client, parseReference(`${reg.host}/pull/stacked-bad:v1`), stackedBad);
     } finally {
       client.close();
     }
     proxy = createServer((req, res) => {
       const isBig = req.url?.endsWith(`/blobs/${bigLayer.digest}`) && req.method === 'GET';
       if (isBig) ranges.push(String(req.headers.range ?? ''));
-      if (req.url?.endsWith(`/blobs/${streamedLayer.digest}`) && req.method === 'GET') {
+      const hold = req.method === 'GET' ? holds.get(req.url?.split('/blobs/')[1] ?? '') : undefined;
+      if (hold) {
         return void request(`${reg.url}${req.url}`, { headers: req.headers }, (ur) => {
           res.writeHead(ur.statusCode ?? 502, ur.headers);
           const parts: Buffer[] = [];
           ur.on('data', (c: Buffer) => parts.push(c));
           ur.on('end', () => {
             const all = Buffer.concat(parts);
-            const first = heldBack.released ? all.length : 64 << 10;
+            const first = hold.released ? all.length : Math.min(64 << 10, all.length - 1);
             res.write(all.subarray(0, first));
-            heldBack.sent = first;
-            heldBack.release = () => void res.end(all.subarray(first));
+            hold.sent = first;
+            hold.release = () => void res.end(all.subarray(first));
           });
         }).end();
       }
@@ -383,6 +405,79 @@ describe('pulls through a proxy: slow layers, cancellation, kill -9 and resume',
     expect(r.code).toBe(0);
     expect(await hasSnapshot(c, chain)).toBe(true);
     expect(await withView(c, daemon.dir, chain, (root) => readFileSync(join(root, 's/random')).equals(streamedRandom))).toBe(true);
+  });
+
+  /** the active snapshot unpacking `chain` in c's namespace, once it shows `file` */
+  async function stagedFile(c: BerthClient, chain: string, file: string): Promise<{ parent: string; content: string }> {
+    const svc = c.service('snapshots', 'Snapshots');
+    for (let i = 0; i < 100; i++) {
+      await sleep(100);
+      const infos: { name: string; parent: string }[] = [];
+      for await (const page of c.stream<{ info: { name: string; parent: string }[] }>(svc, 'List', { snapshotter: 'overlayfs', filters: [] })) infos.push(...page.info);
+      const active = infos.find((s) => s.name.endsWith(` ${chain}`));
+      if (!active) continue;
+      const { mounts } = await c.unary<{ mounts: Mount[] }>(svc, 'Mounts', { snapshotter: 'overlayfs', key: active.name });
+      const dir = mounts[0]!.type === 'bind' ? mounts[0]!.source : mounts[0]!.options.find((o) => o.startsWith('upperdir='))!.slice('upperdir='.length);
+      try {
+        return { parent: active.parent, content: readFileSync(join(dir, file), 'utf8') };
+      } catch {
+        // not applied yet
+      }
+    }
+    return { parent: '?', content: '' };
+  }
+
+  it('applies a layer beside the one below it; the directories it lacks take their attributes from below once that is committed', async () => {
+    const hold = holdBack(stacked.layers[0]!.digest);
+    const pull = berthAsync(daemon, ['-n', 'stacked', 'images', 'pull', '--plain-http', `${proxyHost}/pull/stacked:v1`]);
+    const c = daemon.client('stacked');
+    const chains = chainIds(diffIdsOf(stacked));
+    try {
+      // layer 1 is held back, so layer 2 goes into a snapshot of its own, without a parent yet
+      const staged = await stagedFile(c, chains[1]!, 'top');
+      expect(hold.sent).toBeGreaterThan(0);
+      expect(staged).toEqual({ parent: '', content: 'layer 2 at the top\n' });
+      expect(await hasSnapshot(c, chains[0]!)).toBe(false);
+    } finally {
+      hold.release();
+    }
+    const r = await pull.done;
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const svc = c.service('snapshots', 'Snapshots');
+    for (const [i, chain] of chains.entries()) {
+      const st = await c.unary<{ info: { parent: string; kind: string } }>(svc, 'Stat', { snapshotter: 'overlayfs', key: chain });
+      expect(st.info.parent).toBe(chains[i - 1] ?? '');
+    }
+    for (const chain of chains.slice(1)) {
+      await withView(c, daemon.dir, chain, (root) => {
+        for (const dir of ['deep', 'deep/dir']) {
+          const st = lstatSync(join(root, dir));
+          expect({ dir, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: st.mtimeMs / 1000 }).toEqual({ dir, ...lowerDir });
+        }
+        expect(lgetxattr(join(root, 'deep/dir'), 'user.berth')?.toString()).toBe('from layer 1');
+        expect(readFileSync(join(root, 'deep/dir/random')).equals(lowerRandom)).toBe(true);
+        expect(readFileSync(join(root, 'deep/dir/sub/new'), 'utf8')).toBe('layer 2\n');
+      });
+    }
+    await withView(c, daemon.dir, chains[2]!, (root) => expect(readFileSync(join(root, 'deep/dir/sub/third'), 'utf8')).toBe('layer 3\n'));
+  });
+
+  it('a failure below a layer applied beside it is the error reported; no snapshot of the image is left', async () => {
+    const hold = holdBack(stackedBad.layers[0]!.digest);
+    const pull = berthAsync(daemon, ['-n', 'stacked-bad', 'images', 'pull', '--plain-http', `${proxyHost}/pull/stacked-bad:v1`]);
+    const c = daemon.client('stacked-bad');
+    const chains = chainIds(diffIdsOf(stackedBad));
+    try {
+      expect((await stagedFile(c, chains[1]!, 'top')).content).toBe('layer 2 at the top\n');
+    } finally {
+      hold.release();
+    }
+    const r = await pull.done;
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(new RegExp(`^berth: layer ${stackedBad.layers[0]!.digest} unpacks to sha256:[0-9a-f]{64}, but the image config says its diff ID is ${sha('not layer 1')}: data loss\n$`));
+    const snaps = await c.collect<{ info: { name: string }[] }>(c.service('snapshots', 'Snapshots'), 'List', { snapshotter: 'overlayfs' });
+    expect(snaps.flatMap((p) => p.info.map((i) => i.name))).toEqual([]);
   });
 
   it('^C of the client cancels the pull in the daemon: no image, no snapshot, lease gone', async () => {

@@ -30,6 +30,8 @@ export class Applier implements TarSink {
   private readonly unpacked = new Set<string>();
   /** directory times, set after all entries (later entries would change them) */
   private readonly dirTimes: Array<{ path: string; mtime: number }> = [];
+  /** overlay mode: directories created only because an entry needed them, to copy the lowers' attributes onto */
+  private readonly implicit = new Set<string>();
   private file: { fd: number; entry: TarEntry; path: string } | undefined;
   private current: TarEntry | undefined;
   private currentPath = '';
@@ -37,22 +39,38 @@ export class Applier implements TarSink {
 
   constructor(
     private readonly mode: ApplyMode,
-    /** overlay mode: the attributes for a directory the upperdir lacks, from the lowerdirs */
-    private readonly parentInfo?: (path: string) => DirInfo | null,
+    /**
+     * overlay mode: the attributes of directories the upperdir lacked, from the lowerdirs. Asked
+     * once, after the last entry, so that the lowers may still be being written while this
+     * layer applies (the pull applies layers side by side).
+     */
+    private readonly parentInfos?: (paths: string[]) => Array<DirInfo | null>,
   ) {}
 
-  /** Creates the missing directories of dir; in overlay mode they copy the lowers' attributes. */
+  /** Creates the missing directories of dir; in overlay mode they get the lowers' attributes at the end. */
   private ensureDir(dir: string) {
-    ensureDir(dir, this.parentInfo && ((path) => this.copyParent(path)));
+    ensureDir(dir, this.parentInfos && ((path) => this.implicit.add(path)));
   }
 
-  private copyParent(path: string) {
-    const info = this.parentInfo!(path);
-    if (!info) return;
-    fs.lchownSync(path, info.uid, info.gid);
-    for (const [name, value] of info.xattrs) native.lsetxattr(path, name, Buffer.from(value, 'base64'));
-    fs.chmodSync(path, info.mode);
-    this.dirTimes.push({ path, mtime: info.mtime });
+  /** Removes what is at path; implicit directories at or under it are gone with it. */
+  private remove(path: string) {
+    fs.rmSync(path, { recursive: true, force: true });
+    for (const p of this.implicit) if (p === path || p.startsWith(`${path}/`)) this.implicit.delete(p);
+  }
+
+  /** The implicit directories still there take the attributes of the lowers' directories. */
+  private copyParents() {
+    const paths = [...this.implicit];
+    if (paths.length === 0) return;
+    const infos = this.parentInfos!(paths);
+    for (const [i, path] of paths.entries()) {
+      const info = infos[i];
+      if (!info || !lstat(path)?.isDirectory()) continue;
+      fs.lchownSync(path, info.uid, info.gid);
+      for (const [name, value] of info.xattrs) native.lsetxattr(path, name, Buffer.from(value, 'base64'));
+      fs.chmodSync(path, info.mode);
+      this.dirTimes.push({ path, mtime: info.mtime });
+    }
   }
 
   entry(e: TarEntry): void {
@@ -98,8 +116,9 @@ export class Applier implements TarSink {
     }
   }
 
-  /** After the last entry: directory times. */
+  /** After the last entry: the implicit directories' attributes, then directory times. */
   finish(): void {
+    if (this.parentInfos) this.copyParents();
     for (const { path, mtime } of this.dirTimes.reverse()) {
       try {
         fs.lutimesSync(path, mtime, mtime);
@@ -132,7 +151,8 @@ export class Applier implements TarSink {
     }
     this.ensureDir(dir);
     const existing = lstat(path);
-    if (existing && !(existing.isDirectory() && e.type === 'dir')) fs.rmSync(path, { recursive: true, force: true });
+    if (existing && !(existing.isDirectory() && e.type === 'dir')) this.remove(path);
+    this.implicit.delete(path); // an entry of its own: its attributes are the entry's
     switch (e.type) {
       case 'dir':
         if (!existing || !existing.isDirectory()) fs.mkdirSync(path, { mode: e.mode & 0o777 });
@@ -219,7 +239,7 @@ export class Applier implements TarSink {
     const target = posix.join(dir, name);
     if (this.mode === 'overlay') {
       this.ensureDir(dir);
-      if (lstat(target)) fs.rmSync(target, { recursive: true, force: true });
+      if (lstat(target)) this.remove(target);
       native.mknod(target, native.S_IFCHR, 0, 0);
       fs.lchownSync(target, e.uid, e.gid);
       return;

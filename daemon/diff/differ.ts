@@ -5,6 +5,7 @@ import { mountAll, unmountAll, type Mount } from '../../native/mount.ts';
 import { BerthError, invalidArgument } from '../../proto/errors.ts';
 import type { ContentStore } from '../content/store.ts';
 import { applyLayer } from './apply.ts';
+import { reserveUnpackers } from './unpacker.ts';
 import { compressionOf, mediaTypes } from './compression.ts';
 import { writeDiff, type Descriptor } from './compare.ts';
 
@@ -44,6 +45,29 @@ export class WalkingDiffer {
     const parents = upper !== undefined ? (layersOf(mounts)?.slice(1) ?? []).filter((d) => d.startsWith('/')) : [];
     const run = (root: string, mode: 'plain' | 'overlay') => applyLayer({ root, mode, mediaType: desc.media_type, blob, parents });
     const applied = upper !== undefined ? await run(upper, 'overlay') : await this.withMounts(mounts, (root) => run(root, 'plain'));
+    return { media_type: mediaTypes.ociLayer, digest: applied.diffID, size: applied.size };
+  }
+
+  /** n layers are about to be applied side by side: their unpack processes start now. */
+  expectApplies(n: number): void {
+    reserveUnpackers(n);
+  }
+
+  /**
+   * Applies a layer onto an overlay upperdir whose lowers are still being written (the pull's
+   * parallel unpack): the entries go in now; the attributes of the parent directories the layer
+   * lacks are copied from the lowerdirs of `mounts` (the snapshot's overlay once it has its
+   * parent) when that resolves. Same guarantees as apply.
+   */
+  async applyToUpper(ns: string, desc: { media_type: string; digest: string }, upper: string, mounts: Promise<readonly Mount[]>, source?: Readable): Promise<Descriptor> {
+    compressionOf(desc.media_type);
+    const blob = source ?? (await this.store.reader(ns, desc.digest)).path;
+    const lowers = mounts.then((m) => {
+      if (overlayUpperdir(m) !== upper) throw new BerthError('Internal', `the snapshot applied to no longer mounts ${upper} as its upperdir`);
+      return (layersOf(m)?.slice(1) ?? []).filter((d) => d.startsWith('/'));
+    });
+    lowers.catch(() => undefined); // seen by the apply
+    const applied = await applyLayer({ root: upper, mode: 'overlay', mediaType: desc.media_type, blob, parents: lowers });
     return { media_type: mediaTypes.ociLayer, digest: applied.diffID, size: applied.size };
   }
 

@@ -1,5 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import type { Readable } from 'node:stream';
+import type { Mount } from '../../native/mount.ts';
 import { BerthError, isCode, notFound } from '../../proto/errors.ts';
 import type { ContentStore, Writer } from '../content/store.ts';
 import type { WalkingDiffer } from '../diff/differ.ts';
@@ -98,7 +101,29 @@ type LayerSource = ReturnType<typeof layerSource>;
 
 const randomKey = () => `${process.hrtime.bigint() % 1_000_000_000n}-${randomBytes(3).toString('base64url')}`;
 
-/** At most n tasks at a time. */
+/** What unpackLayers needs for one manifest. */
+interface UnpackJob {
+  ns: string;
+  snName: string;
+  config: OciDescriptor;
+  configBytes: Buffer;
+  layers: OciDescriptor[];
+  /** settle when each layer's blob is fetched */
+  ready: Promise<unknown>[];
+  /** where layers still downloading can be read early; none: each is read once fetched */
+  early?: LayerSource[];
+  lease: string;
+  signal: AbortSignal;
+  /** stops the whole pull (or unpack): downloads and the other layers */
+  abort: () => void;
+  emit: (e: PullEvent) => void;
+}
+
+// Layers applied side by side: each apply is a process using about one core (gunzip on a pool
+// thread beside it); more than the cores only adds memory.
+const parallelApplies = Number(process.env.BERTH_APPLIES) || Math.max(2, Math.min(4, availableParallelism()));
+
+/** At most n tasks at a time, started in the order asked. */
 function limiter(n: number) {
   let running = 0;
   const queue: Array<() => void> = [];
@@ -276,14 +301,15 @@ export class Puller {
         const layers = doc.layers ?? [];
         const labels = childGcLabels([doc.config, ...layers]);
         await content.update(ns, d.digest, labels, Object.keys(labels).map((k) => `labels.${k}`));
+        if (unpack) this.deps.differ.expectApplies(Math.min(layers.length, parallelApplies));
         const early = layers.map(() => layerSource());
         const layerDone = layers.map((l, i) => fetchBlob(l, undefined, false, early[i]));
         // the pipeline below reports its own failure; these must not be unhandled meanwhile
         for (const p of layerDone) p.catch(() => undefined);
         const configBytes = await fetchJson(doc.config);
         if (unpack) {
-          const u = this.unpackLayers(ns, snName, doc.config, configBytes, layers, layerDone, early, lease, signal, emit);
-          u.catch(() => inner.abort());
+          const u = this.unpackLayers({ ns, snName, config: doc.config, configBytes, layers, ready: layerDone, early, lease, signal, abort, emit });
+          u.catch(() => undefined); // reported below; its first failure already stopped the downloads
           unpacks.push(u);
         }
         await Promise.all(layerDone);
@@ -332,34 +358,47 @@ export class Puller {
     }
   }
 
-  /** Unpacks the layers of one manifest in order, each once it is downloaded; returns the top chain ID. */
-  private async unpackLayers(
-    ns: string,
-    snName: string,
-    config: OciDescriptor,
-    configBytes: Buffer,
-    layers: OciDescriptor[],
-    ready: Promise<unknown>[],
-    /** where layers still downloading can be read early; none: each is read once fetched */
-    early: LayerSource[] | undefined,
-    lease: string,
-    signal: AbortSignal,
-    emit: (e: PullEvent) => void,
-  ): Promise<string> {
+  /**
+   * Unpacks the layers of one manifest; returns the top chain ID. Each layer is applied as soon
+   * as its bytes start to arrive (or once fetched), side by side with the layers below it where
+   * the snapshotter can rebase (overlay), at most `parallelApplies` at a time; snapshots are
+   * committed in order. The first failure stops the rest (`job.abort`) and is the one reported,
+   * once every layer has settled (so no apply is left running).
+   */
+  private async unpackLayers(job: UnpackJob): Promise<string> {
+    const { ns, snName, config, configBytes, layers, ready, early, signal } = job;
     const diffs = parseJson<{ rootfs?: { diff_ids?: string[] } }>(configBytes, config).rootfs?.diff_ids ?? [];
     if (diffs.length !== layers.length) throw new BerthError('FailedPrecondition', `config ${config.digest} lists ${diffs.length} diff IDs for ${layers.length} layers`);
     const chains = chainIds(diffs);
-    for (const [i, layer] of layers.entries()) {
-      // the download has started (bytes can be followed) or is over
-      const fetched = ready[i]!.then(() => undefined);
-      const feed = await (early ? Promise.race([early[i]!.ready, fetched]) : fetched);
-      checkAborted(signal);
-      try {
-        await this.unpackLayer(ns, snName, layer, diffs[i]!, chains[i]!, chains[i - 1] ?? '', lease, signal, emit, { feed, fetched: ready[i]! });
-      } finally {
-        feed?.release();
-      }
-    }
+    // slots are taken in layer order, so a layer waiting for the one below never holds that one's slot
+    const slots = limiter(parallelApplies);
+    let failure: { err: unknown } | undefined;
+    let below: Promise<void> = Promise.resolve();
+    const stages = layers.map((layer, i) => {
+      const parentDone = below;
+      const stage = slots(async () => {
+        // the download has started (bytes can be followed) or is over
+        const fetched = ready[i]!.then(() => undefined);
+        const feed = await (early ? Promise.race([early[i]!.ready, fetched]) : fetched);
+        try {
+          checkAborted(signal);
+          await this.unpackLayer(job, layer, diffs[i]!, chains[i]!, chains[i - 1] ?? '', parentDone, { feed, fetched: ready[i]! });
+        } finally {
+          feed?.release();
+        }
+      }).catch((err: unknown) => {
+        if (!failure) {
+          failure = { err };
+          job.abort();
+        }
+        throw err;
+      });
+      stage.catch(() => undefined);
+      below = stage;
+      return stage;
+    });
+    await Promise.allSettled(stages);
+    if (failure) throw failure.err;
     const top = chains.at(-1) ?? '';
     if (top) {
       const key = `containerd.io/gc.ref.snapshot.${snName}`;
@@ -368,48 +407,66 @@ export class Puller {
     return top;
   }
 
-  /** One layer onto its parent chain: Stat → skip; else Prepare, Apply, check the diff ID, Commit. */
+  /**
+   * One layer onto its parent chain: Stat → skip; else Prepare, Apply, check the diff ID, Commit.
+   * When the parent is not committed yet (`below` is still applying it) and the snapshotter can
+   * rebase, the layer is applied into a snapshot prepared without a parent, which is put on the
+   * parent once `below` is done; the directories the layer lacks take the parent's attributes
+   * then, and the commit follows.
+   */
   private async unpackLayer(
-    ns: string,
-    snName: string,
+    job: UnpackJob,
     layer: OciDescriptor,
     diffID: string,
     chain: string,
     parent: string,
-    lease: string | undefined,
-    signal: AbortSignal | undefined,
-    emit: (e: PullEvent) => void,
-    download?: { feed: BlobFeed | undefined; fetched: Promise<unknown> },
+    below: Promise<void>,
+    download: { feed: BlobFeed | undefined; fetched: Promise<unknown> },
   ): Promise<void> {
-    const sn = this.snapshotter(snName);
+    const { ns, lease, signal, emit } = job;
+    const sn = this.snapshotter(job.snName);
     const event = (status: PullStatus) => emit({ ref: refKey(layer), digest: layer.digest, mediaType: layer.mediaType, status, offset: layer.size, total: layer.size });
-    const exists = await sn.stat(ns, chain).then(
-      () => true,
-      () => false,
-    );
-    if (!exists) {
+    const has = (name: string) =>
+      sn.stat(ns, name).then(
+        () => true,
+        () => false,
+      );
+    if (!(await has(chain))) {
       // while the layer still downloads, 'unpacking' is told once the download is done
-      const fetched = download?.fetched ?? Promise.resolve();
+      const fetched = download.fetched;
       void fetched.then(() => event('unpacking'), () => undefined);
+      const staged = parent !== '' && sn.canRebase && !(await has(parent));
+      if (parent !== '' && !staged && !(await has(parent))) await below;
       const key = `extract-${randomKey()} ${chain}`;
-      const mounts = await sn.prepare(ns, key, parent, {}, lease);
+      const mounts = await sn.prepare(ns, key, staged ? '' : parent, {}, lease);
       try {
         const desc = { media_type: layer.mediaType, digest: layer.digest };
+        let rebased: Promise<Mount[]> | undefined;
+        let apply = (source?: Readable) => this.deps.differ.apply(ns, desc, mounts, source);
+        if (staged) {
+          const upper = mounts[0]?.type === 'bind' ? mounts[0].source : undefined;
+          if (upper === undefined) throw new BerthError('Internal', `snapshot ${key} without a parent does not mount as its own directory`);
+          const onParent = below.then(() => sn.rebase(ns, key, parent));
+          onParent.catch(() => undefined);
+          rebased = onParent;
+          apply = (source?: Readable) => this.deps.differ.applyToUpper(ns, desc, upper, onParent, source);
+        }
         let applied;
         try {
-          applied = await this.deps.differ.apply(ns, desc, mounts, download?.feed?.stream());
+          applied = await apply(download.feed?.stream());
         } catch (err) {
           // a failed download is the error to report; a feed cut short by another writer
           // that committed the blob first is applied again from the store
           await fetched;
-          if (!download?.feed?.failed) throw err;
-          applied = await this.deps.differ.apply(ns, desc, mounts);
+          if (!download.feed?.failed) throw err;
+          applied = await apply();
         }
         // only bytes whose digest was verified are kept
         await fetched;
         if (applied.digest !== diffID) {
           throw new BerthError('DataLoss', `layer ${layer.digest} unpacks to ${applied.digest}, but the image config says its diff ID is ${diffID}`);
         }
+        await rebased; // the layer needed no parent directories: it is put on its parent now
         checkAborted(signal);
         try {
           await sn.commit(ns, chain, key, {}, lease);
@@ -449,10 +506,15 @@ export class Puller {
     if (!configBytes) throw notFound(`content digest ${m.config.digest}`);
     for (const l of m.layers) await content.info(ns, l.digest);
     const lease = (await leases.create(ns, '', { [expireLabel]: new Date(Date.now() + leaseLifetimeMs).toISOString() })).id;
+    const stop = new AbortController();
+    const abort = () => stop.abort();
+    opts.signal?.addEventListener('abort', abort, { once: true });
     try {
-      const signal = opts.signal ?? new AbortController().signal;
-      return await this.unpackLayers(ns, snName, m.config, configBytes, m.layers, m.layers.map(() => Promise.resolve()), undefined, lease, signal, opts.progress ?? (() => undefined));
+      this.deps.differ.expectApplies(Math.min(m.layers.length, parallelApplies));
+    const ready = m.layers.map(() => Promise.resolve());
+      return await this.unpackLayers({ ns, snName, config: m.config, configBytes, layers: m.layers, ready, lease, signal: stop.signal, abort, emit: opts.progress ?? (() => undefined) });
     } finally {
+      opts.signal?.removeEventListener('abort', abort);
       await leases.delete(ns, lease).catch(() => undefined);
     }
   }

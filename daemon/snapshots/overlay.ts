@@ -38,10 +38,18 @@ export class OverlaySnapshotter implements Snapshotter {
     const upper = join(dir, 'fs');
     await fs.mkdir(upper, { mode: 0o755 });
     await fs.chmod(upper, 0o755); // whatever the umask
-    if (parents.length > 0) {
-      const st = await fs.stat(join(parents[0]!, 'fs'));
-      await fs.lchown(upper, st.uid, st.gid);
-    }
+    await this.ownLikeParent(upper, parents);
+  }
+
+  private async ownLikeParent(upper: string, parents: readonly string[]) {
+    if (parents.length === 0) return;
+    const st = await fs.stat(join(parents[0]!, 'fs'));
+    await fs.lchown(upper, st.uid, st.gid);
+  }
+
+  /** The upper directory is all an active snapshot has of its own: only its owner follows the parent. */
+  async rebase(dir: string, parents: readonly string[]): Promise<void> {
+    await this.ownLikeParent(join(dir, 'fs'), parents);
   }
 
   mounts(s: SnapshotDirs): Mount[] {

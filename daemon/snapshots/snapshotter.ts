@@ -55,6 +55,13 @@ export interface Snapshotter {
 
   /** What an active snapshot uses on disk now (views use nothing of their own). */
   usage(snapshot: SnapshotDirs): Promise<Usage>;
+
+  /**
+   * Only for backends whose snapshot directories hold just their own changes (overlay): an
+   * active snapshot prepared without a parent is put on `parents` (as prepare would have made
+   * it), so that a layer can be applied before its parent is committed.
+   */
+  rebase?(dir: string, parents: readonly string[]): Promise<void>;
 }
 
 /** The kinds of snapshot; the gRPC API spells them VIEW, ACTIVE, COMMITTED. */

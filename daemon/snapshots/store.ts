@@ -210,6 +210,33 @@ export class SnapshotStore {
     });
   }
 
+  /**
+   * Puts the active snapshot `key`, prepared without a parent, on the committed snapshot
+   * `parent`, and returns its mounts now. Not part of containerd's API: the pull uses it to apply
+   * a layer while the layer below is still being applied. Backends without `rebase` refuse.
+   */
+  async rebase(ns: string, key: string, parent: string): Promise<Mount[]> {
+    const backend = this.backend;
+    if (!backend.rebase) throw new BerthError('Unimplemented', `snapshotter ${this.name} cannot rebase a snapshot`);
+    return this.db.update(async (tx) => {
+      const r = await this.get(tx, ns, key);
+      if (r.kind !== 'active' || r.parent !== '') throw failedPrecondition(`snapshot ${JSON.stringify(key)} is not an active snapshot without a parent`);
+      const p = await tx.get<SnapshotRecord>(this.bucket(ns), parent);
+      if (!p) throw notFound(`parent snapshot ${parent} does not exist`);
+      if (p.kind !== 'committed') throw invalidArgument(`parent ${JSON.stringify(parent)} is not committed snapshot`);
+      const parents = await this.chain(tx, ns, parent);
+      const next: SnapshotRecord = { ...r, parent, updatedAt: Date.now() };
+      await backend.rebase!(this.dirOf(r.id), parents.map((id) => this.dirOf(id)));
+      tx.put(this.bucket(ns), key, next);
+      return backend.mounts(this.dirs(next, parents));
+    });
+  }
+
+  /** Whether rebase works here. */
+  get canRebase(): boolean {
+    return this.backend.rebase !== undefined;
+  }
+
   /** Removes the record now; the directory goes with the next collection. */
   async remove(ns: string, key: string): Promise<void> {
     await this.db.update(async (tx) => {
