@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { lstatSync, mkdtempSync, readFileSync, readlinkSync, rmdirSync } from 'node:fs';
+import { lstatSync, mkdtempSync, readFileSync, readlinkSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -292,9 +292,14 @@ describe('pulls through a proxy: slow layers, cancellation, kill -9 and resume',
   // the same, but the config names a wrong diff ID for the held-back first layer
   const stackedBad = customImage([tar([d('bad/'), f('bad/random', randomBytes(1 << 20))]), ...stackLayers.slice(1)], [sha('not layer 1'), ...stackLayers.slice(1).map(sha)]);
 
+  // two layers applied side by side whatever the machine's cores (the default is one per two)
+  const configDir = mkdtempSync('/tmp/berth-pull-conf-');
+
   beforeAll(async () => {
     reg = await startRegistry();
-    daemon = await startBerthd();
+    const config = join(configDir, 'config.toml');
+    writeFileSync(config, ['version = 2', '[plugins."io.containerd.grpc.v1.pull"]', '  max_concurrent_unpacks = 2', ''].join('\n'));
+    daemon = await startBerthd(['--config', config]);
     const client = new RegistryClient();
     try {
       await pushImage(client, parseReference(`${reg.host}/pull/big:v1`), big);
@@ -347,6 +352,7 @@ describe('pulls through a proxy: slow layers, cancellation, kill -9 and resume',
     await new Promise((r) => proxy?.close(r));
     await daemon?.cleanup();
     await reg?.stop();
+    rmSync(configDir, { recursive: true, force: true });
   });
 
   /** waits until the big layer's ingest in ns has at least min bytes */
@@ -427,7 +433,7 @@ describe('pulls through a proxy: slow layers, cancellation, kill -9 and resume',
     return { parent: '?', content: '' };
   }
 
-  it('applies a layer beside the one below it; the directories it lacks take their attributes from below once that is committed', async () => {
+  it('applies a layer beside the one below it (max_concurrent_unpacks = 2); the directories it lacks take their attributes from below once that is committed', async () => {
     const hold = holdBack(stacked.layers[0]!.digest);
     const pull = berthAsync(daemon, ['-n', 'stacked', 'images', 'pull', '--plain-http', `${proxyHost}/pull/stacked:v1`]);
     const c = daemon.client('stacked');

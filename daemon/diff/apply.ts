@@ -1,12 +1,11 @@
 import { promises as fsp, type BigIntStats } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import type { Readable } from 'node:stream';
 import * as native from '../../native/index.ts';
 import { BerthError } from '../../proto/errors.ts';
 import type { ApplyMode } from './applier.ts';
 import { compressionOf } from './compression.ts';
 import type { UnpackResult } from './unpack-child.ts';
-import { runUnpack } from './unpacker.ts';
+import { runUnpack, type GrowingBlob } from './unpacker.ts';
 
 /**
  * Applies a layer onto a directory through the unpack child (unpack-child.ts), which chroot()s
@@ -23,8 +22,8 @@ export interface ApplyOptions {
   root: string;
   mode: ApplyMode;
   mediaType: string;
-  /** the (possibly compressed) layer bytes */
-  blob: string | Readable;
+  /** the (possibly compressed) layer bytes: a file, or one still being written */
+  blob: string | GrowingBlob;
   /**
    * overlay mode: the lowerdirs, topmost first, whose directory attributes missing parents copy;
    * a promise when the lowers are still being written (asked only after the last entry)

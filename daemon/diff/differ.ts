@@ -1,11 +1,10 @@
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
 import { mountAll, unmountAll, type Mount } from '../../native/mount.ts';
 import { BerthError, invalidArgument } from '../../proto/errors.ts';
 import type { ContentStore } from '../content/store.ts';
 import { applyLayer } from './apply.ts';
-import { reserveUnpackers } from './unpacker.ts';
+import { reserveUnpackers, type GrowingBlob } from './unpacker.ts';
 import { compressionOf, mediaTypes } from './compression.ts';
 import { writeDiff, type Descriptor } from './compare.ts';
 
@@ -37,7 +36,7 @@ export class WalkingDiffer {
    * Applies the blob desc names, from the content store, or from `source` when given (the pull
    * streams a layer while it downloads; the caller then checks the blob before keeping the result).
    */
-  async apply(ns: string, desc: { media_type: string; digest: string }, mounts: readonly Mount[], source?: Readable): Promise<Descriptor> {
+  async apply(ns: string, desc: { media_type: string; digest: string }, mounts: readonly Mount[], source?: GrowingBlob): Promise<Descriptor> {
     compressionOf(desc.media_type); // unsupported media types fail before any work
     if (mounts.length === 0) throw invalidArgument('mounts are required to apply a layer');
     const blob = source ?? (await this.store.reader(ns, desc.digest)).path;
@@ -59,7 +58,7 @@ export class WalkingDiffer {
    * lacks are copied from the lowerdirs of `mounts` (the snapshot's overlay once it has its
    * parent) when that resolves. Same guarantees as apply.
    */
-  async applyToUpper(ns: string, desc: { media_type: string; digest: string }, upper: string, mounts: Promise<readonly Mount[]>, source?: Readable): Promise<Descriptor> {
+  async applyToUpper(ns: string, desc: { media_type: string; digest: string }, upper: string, mounts: Promise<readonly Mount[]>, source?: GrowingBlob): Promise<Descriptor> {
     compressionOf(desc.media_type);
     const blob = source ?? (await this.store.reader(ns, desc.digest)).path;
     const lowers = mounts.then((m) => {

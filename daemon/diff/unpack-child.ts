@@ -1,9 +1,11 @@
 /**
- * The unpack child: `node unpack-child.js`, started by the daemon ahead of need (apply.ts). It
- * applies layers one after another, each a job on stdin: one JSON line of UnpackArgs, then the
- * layer blob in frames (a 4-byte big-endian length, then that many bytes; length 0 ends the
- * blob). For each job it prints one JSON line on stdout: {diffID, size, warnings}, or
- * {error, code, errno}, after which it exits with status 1. stdin's end makes it exit 0.
+ * The unpack child: `node unpack-child.js`, started by the daemon ahead of need (unpacker.ts). It
+ * applies layers one after another, each a job of JSON lines on stdin: the UnpackArgs, then how
+ * far the blob's bytes go (`{"written": n}` while a download still writes them, `{"end": n}`
+ * once they are all there). The child reads the blob itself, from the daemon's descriptor
+ * (`/proc/<daemon>/fd/<n>`, opened before the chroot). For each job it prints one JSON line on
+ * stdout: {diffID, size, warnings}, or {error, code, errno}, after which it exits with status 1.
+ * stdin's end makes it exit.
  *
  * For each job it chroot()s into the target before reading a single byte of the layer, so the
  * kernel keeps every path inside the target; then it decompresses, hashes (the diffID) and
@@ -25,6 +27,8 @@ export interface UnpackArgs {
   root: string;
   mode: ApplyMode;
   compression: Compression | 'detect';
+  /** where to read the blob, opened before the chroot */
+  blob: string;
   /** overlay mode: ask the daemon (fd 3 → request, fd 4 ← answer) for parent directory info */
   askParents?: boolean;
 }
@@ -45,55 +49,82 @@ export interface UnpackFailure {
 }
 
 const maxArgsLine = 64 << 10;
+const readSize = 1 << 20;
 
-/** stdin as jobs: args lines and framed blobs. */
+/** How far a job's blob goes, as the daemon tells it. */
+interface Extent {
+  written: number;
+  end?: number;
+}
+
+/** stdin as JSON lines: each job's arguments, then its blob's extent as it grows. */
 class JobInput {
   private readonly input = process.stdin[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
   private pending: Buffer = Buffer.alloc(0);
 
-  /** At least n bytes pending; false at the end of stdin. */
-  private async fill(n: number): Promise<boolean> {
-    while (this.pending.length < n) {
+  /** The next line, undefined at the end of stdin. */
+  private async line(): Promise<string | undefined> {
+    for (;;) {
+      const nl = this.pending.indexOf(10);
+      if (nl >= 0) {
+        const line = this.pending.subarray(0, nl).toString('utf8');
+        this.pending = this.pending.subarray(nl + 1);
+        return line;
+      }
+      if (this.pending.length > maxArgsLine) throw new BerthError('InvalidArgument', 'unpack input line too long');
       const r = await this.input.next();
-      if (r.done) return false;
+      if (r.done) {
+        if (this.pending.length > 0) throw new BerthError('InvalidArgument', 'stdin ended inside a line');
+        return undefined;
+      }
       this.pending = this.pending.length > 0 ? Buffer.concat([this.pending, r.value]) : r.value;
     }
-    return true;
-  }
-
-  private take(n: number): Buffer {
-    const out = this.pending.subarray(0, n);
-    this.pending = this.pending.subarray(n);
-    return out;
   }
 
   /** The next job's arguments; undefined at the end of stdin. */
   async args(): Promise<UnpackArgs | undefined> {
-    for (;;) {
-      const nl = this.pending.indexOf(10);
-      if (nl >= 0) return JSON.parse(this.take(nl + 1).toString('utf8')) as UnpackArgs;
-      if (this.pending.length > maxArgsLine) throw new BerthError('InvalidArgument', 'unpack arguments line too long');
-      if (!(await this.fill(this.pending.length + 1))) {
-        if (this.pending.length > 0) throw new BerthError('InvalidArgument', 'stdin ended inside the arguments line');
-        return undefined;
-      }
-    }
+    const line = await this.line();
+    return line === undefined ? undefined : (JSON.parse(line) as UnpackArgs);
   }
 
-  /** The job's blob, frame by frame, up to the empty frame. */
-  async *blob(): AsyncGenerator<Buffer> {
-    for (;;) {
-      if (!(await this.fill(4))) throw new Error('the layer stream ended without its last frame');
-      const length = this.take(4).readUInt32BE(0);
-      if (length === 0) return;
-      let left = length;
-      while (left > 0) {
-        if (this.pending.length === 0 && !(await this.fill(1))) throw new Error('the layer stream ended inside a frame');
-        const part = this.take(Math.min(left, this.pending.length));
-        left -= part.length;
-        yield part;
+  /**
+   * Follows the blob's extent until its end is known: `changed` is called at each update. A
+   * failure (stdin ended, a bad line) is left for the reader, through `extent`.
+   */
+  async follow(extent: Extent & { failure?: Error }, changed: () => void): Promise<void> {
+    try {
+      while (extent.end === undefined) {
+        const line = await this.line();
+        if (line === undefined) throw new Error('the daemon went away');
+        const update = JSON.parse(line) as { written?: number; end?: number };
+        if (typeof update.end === 'number') extent.end = update.end;
+        else if (typeof update.written === 'number') extent.written = update.written;
+        else throw new Error(`unexpected line ${JSON.stringify(line.slice(0, 100))}`);
+        changed();
       }
+    } catch (err) {
+      extent.failure = err as Error;
+      changed();
     }
+  }
+}
+
+/** The blob's bytes from fd, as far as the extent goes, waiting for it to grow. */
+async function* readBlob(fd: number, extent: Extent & { failure?: Error }, grown: () => Promise<void>): AsyncGenerator<Buffer> {
+  let at = 0;
+  for (;;) {
+    if (extent.failure) throw extent.failure;
+    const limit = extent.end ?? extent.written;
+    if (at < limit) {
+      const buf = Buffer.allocUnsafe(Math.min(readSize, limit - at));
+      const n = await new Promise<number>((resolve, reject) => fs.read(fd, buf, 0, buf.length, at, (err, bytes) => (err ? reject(err) : resolve(bytes))));
+      if (n === 0) throw new Error(`the layer blob ends at ${at} bytes, short of the ${limit} written`);
+      at += n;
+      yield n === buf.length ? buf : buf.subarray(0, n);
+      continue;
+    }
+    if (extent.end !== undefined) return;
+    await grown();
   }
 }
 
@@ -136,10 +167,20 @@ function askParents(paths: string[]): Array<DirInfo | null> {
 }
 
 /** One layer onto args.root, inside a chroot that is left again afterwards. */
-async function applyJob(args: UnpackArgs, blob: AsyncGenerator<Buffer>, realRoot: number): Promise<UnpackResult> {
+async function applyJob(args: UnpackArgs, input: JobInput, realRoot: number): Promise<UnpackResult> {
+  const fd = fs.openSync(args.blob, 'r');
+  const extent: Extent & { failure?: Error } = { written: 0 };
+  let wake: (() => void) | undefined;
+  const following = input.follow(extent, () => {
+    const w = wake;
+    wake = undefined;
+    w?.();
+  });
+  const grown = () => new Promise<void>((resolve) => (wake = resolve));
   native.chroot(args.root);
   process.chdir('/');
   try {
+    const blob = readBlob(fd, extent, grown);
     let first = await blob.next();
     // the compression check needs the first bytes
     while (!first.done && first.value.length < 4) {
@@ -175,13 +216,15 @@ async function applyJob(args: UnpackArgs, blob: AsyncGenerator<Buffer>, realRoot
       else await pipeline(source, apply);
     } catch (err) {
       // what is not ours nor a system call's comes from the decompressor: corrupt or truncated data
-      if (!(err instanceof BerthError) && !(err as NodeJS.ErrnoException).syscall) {
+      if (!(err instanceof BerthError) && !(err as NodeJS.ErrnoException).syscall && err !== extent.failure) {
         throw new BerthError('InvalidArgument', `invalid archive: ${compression} stream: ${(err as Error).message}`);
       }
       throw err;
     }
+    await following;
     return { diffID: `sha256:${hash.digest('hex')}`, size, warnings: applier.warnings };
   } finally {
+    fs.closeSync(fd);
     native.fchdir(realRoot);
     native.chroot('.');
     process.chdir('/');
@@ -200,7 +243,7 @@ async function main(): Promise<void> {
   for (;;) {
     const args = await input.args();
     if (!args) return;
-    await report(await applyJob(args, input.blob(), realRoot));
+    await report(await applyJob(args, input, realRoot));
   }
 }
 

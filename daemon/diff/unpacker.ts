@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createReadStream, existsSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
@@ -17,12 +17,27 @@ import type { UnpackArgs, UnpackFailure, UnpackResult } from './unpack-child.ts'
  * (their stdin closes), and are not kept once idle for a while. A child whose layer failed is
  * never used again: it reports and exits.
  */
+/**
+ * A blob still being written (a pull's download), which a layer can be applied from as it
+ * arrives: the file is read through the daemon's descriptor, as far as `written`; the end is
+ * known once the blob is complete (and verified). A failed download kills the apply.
+ */
+export interface GrowingBlob {
+  /** the daemon's descriptor of the file (stays valid when the file is renamed) */
+  readonly fd: number;
+  readonly written: number;
+  readonly state: 'writing' | 'complete' | 'failed';
+  readonly failure: Error | undefined;
+  /** onChange runs at every change; returns what stops it */
+  watch(onChange: () => void): () => void;
+}
+
 export interface UnpackJob {
   root: string;
   mode: ApplyMode;
   compression: UnpackArgs['compression'];
-  /** the (possibly compressed) layer bytes: a file, or a stream */
-  blob: string | Readable;
+  /** the (possibly compressed) layer bytes: a file, or one still being written */
+  blob: string | GrowingBlob;
   /** overlay mode: the lowerdirs whose attributes missing parents copy (maybe still being written) */
   parents?: readonly string[] | Promise<readonly string[]>;
   /** told the child's pid (tests watch its memory) */
@@ -144,77 +159,98 @@ function release(unpacker: Unpacker) {
   else unpacker.child.stdin!.end();
 }
 
-const frameHeader = (length: number) => {
-  const b = Buffer.allocUnsafe(4);
-  b.writeUInt32BE(length, 0);
-  return b;
-};
-
 /**
- * Writes the blob to the child in frames, with back-pressure, until its end (an empty frame),
- * or until `ended` (the child answered or died). A read error is returned, the child killed.
+ * Tells the child how far a growing blob goes, at most once a tick, until its end; a failed
+ * blob kills the child. Returns the read error (if any) and what stops the telling.
  */
-async function sendBlob(unpacker: Unpacker, source: Readable, ended: Promise<unknown>): Promise<Error | undefined> {
+function tellExtent(unpacker: Unpacker, blob: GrowingBlob): { failure: () => Error | undefined; stop: () => void } {
   const stdin = unpacker.child.stdin!;
+  let told = -1;
   let over = false;
-  void ended.then(() => (over = true));
-  try {
-    for await (const chunk of source as AsyncIterable<Buffer>) {
-      if (over) return undefined;
-      if (chunk.length === 0) continue; // an empty frame ends the blob
-      stdin.cork();
-      stdin.write(frameHeader(chunk.length));
-      const ok = stdin.write(chunk);
-      stdin.uncork();
-      if (!ok) await Promise.race([new Promise((resolve) => stdin.once('drain', resolve)), ended]);
+  let failure: Error | undefined;
+  let scheduled = false;
+  const tell = () => {
+    scheduled = false;
+    if (over) return;
+    if (blob.state === 'failed') {
+      over = true;
+      failure = blob.failure ?? new Error('the download failed');
+      unpacker.kill();
+    } else if (blob.state === 'complete') {
+      over = true;
+      stdin.write(`{"end":${blob.written}}\n`);
+    } else if (blob.written > told) {
+      told = blob.written;
+      stdin.write(`{"written":${told}}\n`);
     }
-    if (!over) stdin.write(frameHeader(0));
-    return undefined;
-  } catch (err) {
-    if (over) return undefined;
-    unpacker.kill();
-    return err as Error;
-  }
+  };
+  const unwatch = blob.watch(() => {
+    if (!scheduled) {
+      scheduled = true;
+      setImmediate(tell);
+    }
+  });
+  tell();
+  return {
+    failure: () => failure,
+    stop: () => {
+      over = true;
+      unwatch();
+    },
+  };
 }
 
 /** Applies one layer through an unpack child; nothing is undone here (see applyLayer). */
 export async function runUnpack(job: UnpackJob): Promise<UnpackResult> {
   const parents = job.mode === 'overlay' ? job.parents : undefined;
   const askParents = parents !== undefined && !(Array.isArray(parents) && parents.length === 0);
-  const args: UnpackArgs = { root: job.root, mode: job.mode, compression: job.compression, askParents };
-  const unpacker = take();
-  unpacker.jobs++;
-  unpacker.stderr = '';
-  if (unpacker.child.pid !== undefined) job.onSpawn?.(unpacker.child.pid);
-  unpacker.child.stdin!.write(`${JSON.stringify(args)}\n`);
-  const stopAsking = askParents ? answerParents(unpacker.child.stdio[3] as Readable, unpacker.child.stdio[4] as Writable, parents, () => unpacker.kill()) : () => undefined;
-  const source = typeof job.blob === 'string' ? createReadStream(job.blob, { highWaterMark: 1 << 20 }) : job.blob;
-  const answered = unpacker.nextLine();
-  const sent = sendBlob(unpacker, source, answered);
-  const line = await answered;
-  stopAsking();
-  // a child that stopped early leaves the source unread; it is let go either way
-  source.destroy();
-  const readError = await sent;
-  let out: (UnpackResult & Partial<UnpackFailure>) | undefined;
+  let ownFd: number | undefined;
+  if (typeof job.blob === 'string') {
+    try {
+      ownFd = openSync(job.blob, 'r');
+    } catch (err) {
+      throw new BerthError('Unknown', `reading layer: ${(err as Error).message}`);
+    }
+  }
   try {
-    out = line ? JSON.parse(line) : undefined;
-  } catch {
-    out = undefined;
+    const fd = ownFd ?? (job.blob as GrowingBlob).fd;
+    // the child opens the daemon's descriptor: a file renamed or removed meanwhile is still read whole
+    const args: UnpackArgs = { root: job.root, mode: job.mode, compression: job.compression, blob: `/proc/${process.pid}/fd/${fd}`, askParents };
+    const unpacker = take();
+    unpacker.jobs++;
+    unpacker.stderr = '';
+    if (unpacker.child.pid !== undefined) job.onSpawn?.(unpacker.child.pid);
+    unpacker.child.stdin!.write(`${JSON.stringify(args)}\n`);
+    const stopAsking = askParents ? answerParents(unpacker.child.stdio[3] as Readable, unpacker.child.stdio[4] as Writable, parents, () => unpacker.kill()) : () => undefined;
+    let extent: ReturnType<typeof tellExtent> | undefined;
+    if (ownFd !== undefined) unpacker.child.stdin!.write(`{"end":${fstatSync(ownFd).size}}\n`);
+    else extent = tellExtent(unpacker, job.blob as GrowingBlob);
+    const line = await unpacker.nextLine();
+    stopAsking();
+    extent?.stop();
+    const readError = extent?.failure();
+    let out: (UnpackResult & Partial<UnpackFailure>) | undefined;
+    try {
+      out = line ? JSON.parse(line) : undefined;
+    } catch {
+      out = undefined;
+    }
+    if (!readError && out?.diffID) {
+      release(unpacker);
+      return { diffID: out.diffID, size: out.size, warnings: out.warnings ?? [] };
+    }
+    // it exits after a failure; one that does not is killed
+    const grace = setTimeout(() => unpacker.kill(), exitGraceMs);
+    const [code, signal] = await unpacker.closed;
+    clearTimeout(grace);
+    if (readError) throw new BerthError('Unknown', `reading layer: ${readError.message}`);
+    if (out?.error) throw new BerthError((out.code as ErrorCode) ?? 'Unknown', `apply layer: ${out.error}`);
+    const why = signal ? `killed by ${signal}` : `exit status ${code}`;
+    const stderr = unpacker.stderr;
+    throw new BerthError('Unknown', `apply layer: unpack process failed (${why})${stderr ? `: ${lastLines(stderr)}` : ''}`);
+  } finally {
+    if (ownFd !== undefined) closeSync(ownFd);
   }
-  if (!readError && out?.diffID) {
-    release(unpacker);
-    return { diffID: out.diffID, size: out.size, warnings: out.warnings ?? [] };
-  }
-  // it exits after a failure; one that does not is killed
-  const grace = setTimeout(() => unpacker.kill(), exitGraceMs);
-  const [code, signal] = await unpacker.closed;
-  clearTimeout(grace);
-  if (readError) throw new BerthError('Unknown', `reading layer: ${readError.message}`);
-  if (out?.error) throw new BerthError((out.code as ErrorCode) ?? 'Unknown', `apply layer: ${out.error}`);
-  const why = signal ? `killed by ${signal}` : `exit status ${code}`;
-  const stderr = unpacker.stderr;
-  throw new BerthError('Unknown', `apply layer: unpack process failed (${why})${stderr ? `: ${lastLines(stderr)}` : ''}`);
 }
 
 /**

@@ -6,14 +6,16 @@ import type { LeaseStore } from '../leases/store.ts';
 import { PluginType, type GrpcService, type Plugin } from '../plugin.ts';
 import { defaultHostsDir } from '../registry/hosts.ts';
 import type { SnapshotStore } from '../snapshots/store.ts';
-import { Puller } from './pull.ts';
+import { defaultConcurrentUnpacks, Puller } from './pull.ts';
 import { pullService } from './service.ts';
 
 /**
  * berth's server-side pull (io.containerd.grpc.v1.pull): the berth.services.pull.v1.Pull
  * service over the content, image, lease and snapshot stores and the walking differ.
- * Setting: config_path, the registry hosts directory (containerd's certs.d layout; default
- * /etc/berth/certs.d; "" for none), read afresh by each pull so edits need no restart.
+ * Settings: config_path, the registry hosts directory (containerd's certs.d layout; default
+ * /etc/berth/certs.d; "" for none), read afresh by each pull so edits need no restart;
+ * max_concurrent_unpacks, the layers of one image applied side by side (default: one per two
+ * cores, at most 4).
  */
 export const pullServicePlugin: Plugin<GrpcService> = {
   type: PluginType.grpc,
@@ -22,6 +24,8 @@ export const pullServicePlugin: Plugin<GrpcService> = {
   async init(ctx) {
     const configPath = ctx.settings.config_path ?? defaultHostsDir;
     if (typeof configPath !== 'string') throw new Error('config_path must be a string (a directory of <host>/hosts.toml)');
+    const unpacks = ctx.settings.max_concurrent_unpacks ?? defaultConcurrentUnpacks;
+    if (!Number.isInteger(unpacks) || (unpacks as number) < 1 || (unpacks as number) > 64) throw new Error('max_concurrent_unpacks must be a whole number from 1 to 64');
     const puller = new Puller({
       content: ctx.get<ContentStore>(PluginType.content),
       images: ctx.get<ImageStore>(PluginType.service, 'images-service'),
@@ -29,6 +33,7 @@ export const pullServicePlugin: Plugin<GrpcService> = {
       snapshotters: ctx.getAll<SnapshotStore>(PluginType.snapshotter),
       differ: ctx.get<WalkingDiffer>(differType, 'walking'),
       hostsDir: configPath || undefined,
+      maxConcurrentUnpacks: unpacks as number,
     });
     return pullService(puller);
   },

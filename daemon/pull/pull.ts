@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import type { Readable } from 'node:stream';
 import type { Mount } from '../../native/mount.ts';
 import { BerthError, isCode, notFound } from '../../proto/errors.ts';
 import type { ContentStore, Writer } from '../content/store.ts';
 import type { WalkingDiffer } from '../diff/differ.ts';
+import type { GrowingBlob } from '../diff/unpacker.ts';
 import { chainIds, childGcLabels, hostPlatform, isIndex, isManifest, maxJsonBlob, platformMatches, resolveManifest, type OciDescriptor, type Platform } from '../images/oci.ts';
 import type { ImageStore } from '../images/store.ts';
 import { expireLabel, type LeaseStore } from '../leases/store.ts';
@@ -71,6 +71,8 @@ export interface PullDeps {
   differ: WalkingDiffer;
   /** containerd-style registry hosts directory (`<host[:port]>/hosts.toml`), read at each pull */
   hostsDir?: string;
+  /** layers of one image applied at a time (default defaultConcurrentUnpacks) */
+  maxConcurrentUnpacks?: number;
 }
 
 const uncompressedLabel = 'containerd.io/uncompressed';
@@ -119,9 +121,12 @@ interface UnpackJob {
   emit: (e: PullEvent) => void;
 }
 
-// Layers applied side by side: each apply is a process using about one core (gunzip on a pool
-// thread beside it); more than the cores only adds memory.
-const parallelApplies = Number(process.env.BERTH_APPLIES) || Math.max(2, Math.min(4, availableParallelism()));
+/**
+ * Layers applied side by side by default. An apply keeps about 1.3 cores busy (its process, and
+ * gunzip on a thread beside it) and the downloads some more: on two cores, two applies at a time
+ * cost a third more CPU than one and end later (bench/README.md), so it is one per two cores.
+ */
+export const defaultConcurrentUnpacks = Math.max(1, Math.min(4, Math.floor(availableParallelism() / 2)));
 
 /** At most n tasks at a time, started in the order asked. */
 function limiter(n: number) {
@@ -155,6 +160,10 @@ function checkAborted(signal: AbortSignal | undefined) {
 
 export class Puller {
   constructor(private readonly deps: PullDeps) {}
+
+  private get concurrentUnpacks(): number {
+    return this.deps.maxConcurrentUnpacks ?? defaultConcurrentUnpacks;
+  }
 
   private snapshotter(name: string): SnapshotStore {
     const sn = this.deps.snapshotters.get(name);
@@ -301,7 +310,7 @@ export class Puller {
         const layers = doc.layers ?? [];
         const labels = childGcLabels([doc.config, ...layers]);
         await content.update(ns, d.digest, labels, Object.keys(labels).map((k) => `labels.${k}`));
-        if (unpack) this.deps.differ.expectApplies(Math.min(layers.length, parallelApplies));
+        if (unpack) this.deps.differ.expectApplies(Math.min(layers.length, this.concurrentUnpacks));
         const early = layers.map(() => layerSource());
         const layerDone = layers.map((l, i) => fetchBlob(l, undefined, false, early[i]));
         // the pipeline below reports its own failure; these must not be unhandled meanwhile
@@ -361,7 +370,7 @@ export class Puller {
   /**
    * Unpacks the layers of one manifest; returns the top chain ID. Each layer is applied as soon
    * as its bytes start to arrive (or once fetched), side by side with the layers below it where
-   * the snapshotter can rebase (overlay), at most `parallelApplies` at a time; snapshots are
+   * the snapshotter can rebase (overlay), at most `maxConcurrentUnpacks` at a time; snapshots are
    * committed in order. The first failure stops the rest (`job.abort`) and is the one reported,
    * once every layer has settled (so no apply is left running).
    */
@@ -371,7 +380,7 @@ export class Puller {
     if (diffs.length !== layers.length) throw new BerthError('FailedPrecondition', `config ${config.digest} lists ${diffs.length} diff IDs for ${layers.length} layers`);
     const chains = chainIds(diffs);
     // slots are taken in layer order, so a layer waiting for the one below never holds that one's slot
-    const slots = limiter(parallelApplies);
+    const slots = limiter(this.concurrentUnpacks);
     let failure: { err: unknown } | undefined;
     let below: Promise<void> = Promise.resolve();
     const stages = layers.map((layer, i) => {
@@ -442,18 +451,18 @@ export class Puller {
       try {
         const desc = { media_type: layer.mediaType, digest: layer.digest };
         let rebased: Promise<Mount[]> | undefined;
-        let apply = (source?: Readable) => this.deps.differ.apply(ns, desc, mounts, source);
+        let apply = (source?: GrowingBlob) => this.deps.differ.apply(ns, desc, mounts, source);
         if (staged) {
           const upper = mounts[0]?.type === 'bind' ? mounts[0].source : undefined;
           if (upper === undefined) throw new BerthError('Internal', `snapshot ${key} without a parent does not mount as its own directory`);
           const onParent = below.then(() => sn.rebase(ns, key, parent));
           onParent.catch(() => undefined);
           rebased = onParent;
-          apply = (source?: Readable) => this.deps.differ.applyToUpper(ns, desc, upper, onParent, source);
+          apply = (source?: GrowingBlob) => this.deps.differ.applyToUpper(ns, desc, upper, onParent, source);
         }
         let applied;
         try {
-          applied = await apply(download.feed?.stream());
+          applied = await apply(download.feed);
         } catch (err) {
           // a failed download is the error to report; a feed cut short by another writer
           // that committed the blob first is applied again from the store
@@ -510,7 +519,7 @@ export class Puller {
     const abort = () => stop.abort();
     opts.signal?.addEventListener('abort', abort, { once: true });
     try {
-      this.deps.differ.expectApplies(Math.min(m.layers.length, parallelApplies));
+      this.deps.differ.expectApplies(Math.min(m.layers.length, this.concurrentUnpacks));
     const ready = m.layers.map(() => Promise.resolve());
       return await this.unpackLayers({ ns, snName, config: m.config, configBytes, layers: m.layers, ready, lease, signal: stop.signal, abort, emit: opts.progress ?? (() => undefined) });
     } finally {
