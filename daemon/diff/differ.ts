@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { mountAll, unmountAll, type Mount } from '../../native/mount.ts';
 import { BerthError, invalidArgument } from '../../proto/errors.ts';
 import type { ContentStore } from '../content/store.ts';
-import { applyLayer } from './apply.ts';
+import { applyLayer, type Applied } from './apply.ts';
 import { reserveUnpackers, type GrowingBlob } from './unpacker.ts';
 import { compressionOf, mediaTypes } from './compression.ts';
 import { writeDiff, type Descriptor } from './compare.ts';
@@ -39,12 +39,15 @@ export class WalkingDiffer {
   async apply(ns: string, desc: { media_type: string; digest: string }, mounts: readonly Mount[], source?: GrowingBlob): Promise<Descriptor> {
     compressionOf(desc.media_type); // unsupported media types fail before any work
     if (mounts.length === 0) throw invalidArgument('mounts are required to apply a layer');
-    const blob = source ?? (await this.store.reader(ns, desc.digest)).path;
+    const blob = await this.blobOf(ns, desc, source);
     const upper = overlayUpperdir(mounts);
-    const parents = upper !== undefined ? (layersOf(mounts)?.slice(1) ?? []).filter((d) => d.startsWith('/')) : [];
-    const run = (root: string, mode: 'plain' | 'overlay') => applyLayer({ root, mode, mediaType: desc.media_type, blob, parents });
-    const applied = upper !== undefined ? await run(upper, 'overlay') : await this.withMounts(mounts, (root) => run(root, 'plain'));
-    return { media_type: mediaTypes.ociLayer, digest: applied.diffID, size: applied.size };
+    const run = (root: string, mode: 'plain' | 'overlay') => applyLayer({ root, mode, mediaType: desc.media_type, blob, parents: lowerdirs(mounts) });
+    return applied(upper !== undefined ? await run(upper, 'overlay') : await this.withMounts(mounts, (root) => run(root, 'plain')));
+  }
+
+  /** The layer's bytes: `source`, or the blob in the store. */
+  private async blobOf(ns: string, desc: { media_type: string; digest: string }, source: GrowingBlob | undefined): Promise<string | GrowingBlob> {
+    return source ?? (await this.store.reader(ns, desc.digest)).path;
   }
 
   /** n layers are about to be applied side by side: their unpack processes start now. */
@@ -60,14 +63,12 @@ export class WalkingDiffer {
    */
   async applyToUpper(ns: string, desc: { media_type: string; digest: string }, upper: string, mounts: Promise<readonly Mount[]>, source?: GrowingBlob): Promise<Descriptor> {
     compressionOf(desc.media_type);
-    const blob = source ?? (await this.store.reader(ns, desc.digest)).path;
+    const blob = await this.blobOf(ns, desc, source);
     const lowers = mounts.then((m) => {
       if (overlayUpperdir(m) !== upper) throw new BerthError('Internal', `the snapshot applied to no longer mounts ${upper} as its upperdir`);
-      return (layersOf(m)?.slice(1) ?? []).filter((d) => d.startsWith('/'));
+      return lowerdirs(m);
     });
-    lowers.catch(() => undefined); // seen by the apply
-    const applied = await applyLayer({ root: upper, mode: 'overlay', mediaType: desc.media_type, blob, parents: lowers });
-    return { media_type: mediaTypes.ociLayer, digest: applied.diffID, size: applied.size };
+    return applied(await applyLayer({ root: upper, mode: 'overlay', mediaType: desc.media_type, blob, parents: lowers }));
   }
 
   async compare(ns: string, lower: readonly Mount[], upper: readonly Mount[], req: CompareRequest): Promise<Descriptor> {
@@ -111,6 +112,14 @@ export function overlayUpperdir(mounts: readonly Mount[]): string | undefined {
   const dir = opt.slice('upperdir='.length);
   if (!dir.startsWith('/')) throw invalidArgument(`overlay upperdir must be absolute: ${JSON.stringify(dir)}`);
   return dir;
+}
+
+const applied = (a: Applied): Descriptor => ({ media_type: mediaTypes.ociLayer, digest: a.diffID, size: a.size });
+
+/** An overlay mount's lowerdirs, topmost first, whose attributes missing parents copy; none for other mounts. */
+function lowerdirs(mounts: readonly Mount[]): string[] {
+  if (overlayUpperdir(mounts) === undefined) return [];
+  return (layersOf(mounts)?.slice(1) ?? []).filter((d) => d.startsWith('/'));
 }
 
 /** The directories a mount list shows, topmost first (undefined: not a plain bind/overlay stack). */

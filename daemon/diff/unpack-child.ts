@@ -51,10 +51,11 @@ export interface UnpackFailure {
 const maxArgsLine = 64 << 10;
 const readSize = 1 << 20;
 
-/** How far a job's blob goes, as the daemon tells it. */
+/** How far a job's blob goes, as the daemon tells it; failure: the telling broke off. */
 interface Extent {
   written: number;
   end?: number;
+  failure?: Error;
 }
 
 /** stdin as JSON lines: each job's arguments, then its blob's extent as it grows. */
@@ -91,7 +92,7 @@ class JobInput {
    * Follows the blob's extent until its end is known: `changed` is called at each update. A
    * failure (stdin ended, a bad line) is left for the reader, through `extent`.
    */
-  async follow(extent: Extent & { failure?: Error }, changed: () => void): Promise<void> {
+  async follow(extent: Extent, changed: () => void): Promise<void> {
     try {
       while (extent.end === undefined) {
         const line = await this.line();
@@ -110,7 +111,7 @@ class JobInput {
 }
 
 /** The blob's bytes from fd, as far as the extent goes, waiting for it to grow. */
-async function* readBlob(fd: number, extent: Extent & { failure?: Error }, grown: () => Promise<void>): AsyncGenerator<Buffer> {
+async function* readBlob(fd: number, extent: Extent, grown: () => Promise<void>): AsyncGenerator<Buffer> {
   let at = 0;
   for (;;) {
     if (extent.failure) throw extent.failure;
@@ -169,7 +170,7 @@ function askParents(paths: string[]): Array<DirInfo | null> {
 /** One layer onto args.root, inside a chroot that is left again afterwards. */
 async function applyJob(args: UnpackArgs, input: JobInput, realRoot: number): Promise<UnpackResult> {
   const fd = fs.openSync(args.blob, 'r');
-  const extent: Extent & { failure?: Error } = { written: 0 };
+  const extent: Extent = { written: 0 };
   let wake: (() => void) | undefined;
   const following = input.follow(extent, () => {
     const w = wake;

@@ -104,7 +104,7 @@ type LayerSource = ReturnType<typeof layerSource>;
 const randomKey = () => `${process.hrtime.bigint() % 1_000_000_000n}-${randomBytes(3).toString('base64url')}`;
 
 /** What unpackLayers needs for one manifest. */
-interface UnpackJob {
+interface ManifestLayers {
   ns: string;
   snName: string;
   config: OciDescriptor;
@@ -374,7 +374,7 @@ export class Puller {
    * committed in order. The first failure stops the rest (`job.abort`) and is the one reported,
    * once every layer has settled (so no apply is left running).
    */
-  private async unpackLayers(job: UnpackJob): Promise<string> {
+  private async unpackLayers(job: ManifestLayers): Promise<string> {
     const { ns, snName, config, configBytes, layers, ready, early, signal } = job;
     const diffs = parseJson<{ rootfs?: { diff_ids?: string[] } }>(configBytes, config).rootfs?.diff_ids ?? [];
     if (diffs.length !== layers.length) throw new BerthError('FailedPrecondition', `config ${config.digest} lists ${diffs.length} diff IDs for ${layers.length} layers`);
@@ -424,7 +424,7 @@ export class Puller {
    * then, and the commit follows.
    */
   private async unpackLayer(
-    job: UnpackJob,
+    job: ManifestLayers,
     layer: OciDescriptor,
     diffID: string,
     chain: string,
@@ -444,8 +444,9 @@ export class Puller {
       // while the layer still downloads, 'unpacking' is told once the download is done
       const fetched = download.fetched;
       void fetched.then(() => event('unpacking'), () => undefined);
-      const staged = parent !== '' && sn.canRebase && !(await has(parent));
-      if (parent !== '' && !staged && !(await has(parent))) await below;
+      const parentReady = parent === '' || (await has(parent));
+      const staged = !parentReady && sn.canRebase;
+      if (!parentReady && !staged) await below;
       const key = `extract-${randomKey()} ${chain}`;
       const mounts = await sn.prepare(ns, key, staged ? '' : parent, {}, lease);
       try {
