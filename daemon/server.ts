@@ -5,6 +5,7 @@ import { maxMessageSize } from '../proto/api.ts';
 import { GrpcServer } from '../proto/grpc-server.ts';
 import { BerthError, failedPrecondition } from '../proto/errors.ts';
 import type { Config } from './config.ts';
+import { daemonClaims, lockExclusive } from './exclusive.ts';
 import type { Logger } from './log.ts';
 import { PluginType, type GrpcService } from './plugin.ts';
 import { builtinPlugins } from './plugins.ts';
@@ -14,11 +15,15 @@ export interface Daemon {
   shutdown(graceMs?: number): Promise<void>;
 }
 
-/** Starts berthd: creates its directories, initialises the plugins and serves the socket. */
+/**
+ * Starts berthd: creates its directories and locks them and the socket path (before any plugin
+ * reads or removes anything there), initialises the plugins and serves the socket.
+ */
 export async function startDaemon(config: Config, log: Logger): Promise<Daemon> {
   await fs.mkdir(config.root, { recursive: true, mode: 0o700 });
   await fs.mkdir(config.state, { recursive: true, mode: 0o711 });
   await fs.mkdir(dirname(config.address), { recursive: true, mode: 0o711 });
+  const locks = lockExclusive(daemonClaims(config));
 
   const registry = builtinPlugins();
   const instances = () => registry.states.map((s) => s.instance).filter((i) => i !== undefined).reverse();
@@ -27,6 +32,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
       const close = (instance as { close?: () => unknown; stop?: () => unknown }).close ?? (instance as { stop?: () => unknown }).stop;
       if (typeof close === 'function') await Promise.resolve(close.call(instance)).catch((err) => log.warn('plugin close failed', { error: (err as Error).message }));
     }
+    locks.release();
   };
   try {
     await registry.initAll(config, log);

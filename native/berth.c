@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -484,6 +485,31 @@ static napi_value js_fchdir(napi_env env, napi_callback_info info) {
   return undefined(env);
 }
 
+/* flock(fd, operation): true once the lock is taken or released; false when
+ * LOCK_NB was asked and another open file description holds a conflicting
+ * lock (EWOULDBLOCK). */
+static napi_value js_flock(napi_env env, napi_callback_info info) {
+  GET_ARGS(2);
+  int64_t fd, op;
+  if (get_int(env, argv[0], "fd", 0, INT32_MAX, false, 0, &fd) ||
+      get_int(env, argv[1], "operation", 0, INT32_MAX, false, 0, &op))
+    return NULL;
+  int rc;
+  do {
+    rc = flock((int)fd, (int)op);
+  } while (rc != 0 && errno == EINTR);
+  napi_value result = NULL;
+  if (rc != 0 && errno != EWOULDBLOCK) {
+    throw_errno(env, errno, "flock", NULL, NULL);
+    return NULL;
+  }
+  if (napi_get_boolean(env, rc == 0, &result) != napi_ok) {
+    throw_napi_failure(env);
+    return NULL;
+  }
+  return result;
+}
+
 /* mount(source | null, target, fstype | null, flags, data | null) */
 static napi_value js_mount(napi_env env, napi_callback_info info) {
   GET_ARGS(5);
@@ -754,6 +780,10 @@ static napi_value make_constants(napi_env env) {
       {"XATTR_CREATE", XATTR_CREATE},
       {"XATTR_REPLACE", XATTR_REPLACE},
       {"CLONE_NEWNS", CLONE_NEWNS},
+      {"LOCK_SH", LOCK_SH},
+      {"LOCK_EX", LOCK_EX},
+      {"LOCK_NB", LOCK_NB},
+      {"LOCK_UN", LOCK_UN},
   };
   napi_value obj = NULL, v;
   NAPI_OK(napi_create_object(env, &obj));
@@ -776,6 +806,7 @@ NAPI_MODULE_INIT() {
       {"lremovexattr", NULL, js_lremovexattr, NULL, NULL, NULL, napi_enumerable, NULL},
       {"chroot", NULL, js_chroot, NULL, NULL, NULL, napi_enumerable, NULL},
       {"fchdir", NULL, js_fchdir, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"flock", NULL, js_flock, NULL, NULL, NULL, napi_enumerable, NULL},
       {"mount", NULL, js_mount, NULL, NULL, NULL, napi_enumerable, NULL},
       {"umount2", NULL, js_umount2, NULL, NULL, NULL, napi_enumerable, NULL},
       {"unshare", NULL, js_unshare, NULL, NULL, NULL, napi_enumerable, NULL},

@@ -33,6 +33,7 @@ interface Addon {
   lremovexattr(path: PathLike, name: PathLike): void;
   chroot(path: PathLike): void;
   fchdir(fd: number): void;
+  flock(fd: number, operation: number): boolean;
   mount(
     source: PathLike | null,
     target: PathLike,
@@ -92,6 +93,12 @@ export const XATTR_REPLACE = 0x2;
 
 // unshare(2) flags.
 export const CLONE_NEWNS = 0x20000;
+
+// flock(2) operations.
+export const LOCK_SH = 1;
+export const LOCK_EX = 2;
+export const LOCK_NB = 4;
+export const LOCK_UN = 8;
 
 let addon: Addon | undefined;
 
@@ -183,6 +190,16 @@ export function chroot(path: PathLike): void {
  */
 export function fchdir(fd: number): void {
   load().fchdir(fd);
+}
+
+/**
+ * flock(2) on an open descriptor: true once done; false when `operation` has LOCK_NB and another
+ * open file description of the file holds a conflicting lock. The lock belongs to the open file
+ * description, so the kernel drops it when the last descriptor of it closes, which includes the
+ * process dying by any signal.
+ */
+export function flock(fd: number, operation: number): boolean {
+  return load().flock(fd, operation);
 }
 
 /**

@@ -1,6 +1,6 @@
 // Tests of the native addon (native/berth.c via native/index.ts). Run as root, after
 // `npm run build` (the child-process tests import the built dist/native/index.js).
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -310,6 +310,7 @@ describe('argument checking', () => {
       ['chroot', [undefined]],
       ['chroot', [new Float32Array(1)]],
       ['fchdir', ['3']],
+      ['flock', [3, 'x']],
       ['mount', ['tmpfs', null, 'tmpfs', 0, null]],
       ['mount', ['tmpfs', f(), 'tmpfs', '0', null]],
       ['mount', ['tmpfs', f(), 7, 0, null]],
@@ -395,6 +396,42 @@ describe('mount', () => {
     expect(err).toMatchObject({ code: 'ENOENT', syscall: 'mount', path: 'tmpfs', dest: missing });
     expect(err.message).toBe(`ENOENT: no such file or directory, mount 'tmpfs' -> '${missing}'`);
     expect(thrown(() => n.umount2(d))).toMatchObject({ code: 'EINVAL', errno: -22, syscall: 'umount2', path: d });
+  });
+});
+
+describe('flock', () => {
+  it('an exclusive lock excludes every other open file description, and is dropped when its holder is killed', async () => {
+    const file = path.join(tmpdir(), 'lock');
+    fs.writeFileSync(file, '');
+    const holder = spawn(pinnedNode, ['--input-type=module', '-e', `import * as n from ${JSON.stringify(builtIndex)};
+import * as fs from 'node:fs';
+console.log(n.flock(fs.openSync(process.argv[1], 'r'), n.LOCK_EX | n.LOCK_NB));
+setInterval(() => undefined, 1000);`, file, marker], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const exited = new Promise((resolve) => holder.once('exit', resolve));
+    try {
+      const first = await new Promise<string>((resolve) => holder.stdout!.once('data', (d) => resolve(String(d).trim())));
+      expect(first).toBe('true');
+      const fd = fs.openSync(file, 'r');
+      try {
+        expect(n.flock(fd, n.LOCK_EX | n.LOCK_NB)).toBe(false);
+        expect(n.flock(fd, n.LOCK_SH | n.LOCK_NB)).toBe(false);
+        holder.kill('SIGKILL');
+        await exited;
+        expect(n.flock(fd, n.LOCK_EX | n.LOCK_NB)).toBe(true);
+        // a second open of the same file, even in the same process, is another holder
+        const again = fs.openSync(file, 'r');
+        expect(n.flock(again, n.LOCK_EX | n.LOCK_NB)).toBe(false);
+        expect(n.flock(fd, n.LOCK_UN)).toBe(true);
+        expect(n.flock(again, n.LOCK_EX | n.LOCK_NB)).toBe(true);
+        fs.closeSync(again);
+      } finally {
+        fs.closeSync(fd);
+      }
+    } finally {
+      holder.kill('SIGKILL');
+      await exited;
+    }
+    expect(thrown(() => n.flock(9999, n.LOCK_EX))).toMatchObject({ code: 'EBADF', syscall: 'flock' });
   });
 });
 

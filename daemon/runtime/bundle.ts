@@ -60,6 +60,18 @@ export class Bundle {
   }
 
   /**
+   * The pid of the container's init (the `init.pid` the OCI runtime wrote for the shim) while a
+   * process with that pid runs; undefined otherwise. A reused pid reads as alive: callers use this
+   * only to keep a bundle they would otherwise remove.
+   */
+  async liveInitPid(): Promise<number | undefined> {
+    const pid = Number.parseInt(await fs.readFile(join(this.path, 'init.pid'), 'utf8').catch(() => ''), 10);
+    if (!(pid > 0)) return undefined;
+    const status = await fs.readFile(`/proc/${pid}/status`, 'utf8').catch(() => undefined);
+    return status && !/^State:\s+Z/m.test(status) ? pid : undefined;
+  }
+
+  /**
    * Unmounts whatever is still mounted on rootfs (a shim that died leaves its mounts), then
    * removes the bundle and the work dir. A recursive rm would descend into a mounted rootfs
    * and delete the container's files, so it runs only once rootfs is an empty directory.

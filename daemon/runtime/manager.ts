@@ -220,13 +220,11 @@ export class TaskManager {
 
   /**
    * Tells a shim that may still serve a bundle no task owns to delete the container and exit (at
-   * once, unless it also serves tasks berthd knows: nobody will take its events). An adopted shim
-   * has written its address into the bundle before berthd writes bootstrap.json. Only once the
-   * tasks restore() keeps are registered: before, a group shim's other tasks are not known yet.
+   * once, unless it also serves tasks berthd knows: nobody will take its events).
    */
   private async stopStrayShim(bundle: Bundle): Promise<Awaited<ReturnType<Bundle['readBootstrap']>> | undefined> {
     const boot = await bundle.readBootstrap().catch(() => undefined);
-    const address = boot ? (boot.protocol === 'grpc' ? boot.address : undefined) : await bundle.shimAddress();
+    const address = await shimAddressOf(bundle, boot);
     if (address) {
       const client = new ShimClient(address, bundle.namespace);
       try {
@@ -329,51 +327,67 @@ export class TaskManager {
   }
 
   /**
-   * After a daemon restart: reconnect to the shim of every bundle on disk. A bundle without a
-   * container record, without a shim address, or whose shim does not answer is cleaned up and its
-   * task reported as exited. A shim that may still serve such a bundle (berthd died in the middle
-   * of Create, after the shim wrote its address, before bootstrap.json) is told to delete the
-   * container and exit first, once every task that is kept is known: a group shim that also
-   * serves one of those stays.
+   * After a daemon restart: reconnect to the shim of every bundle on disk that has a container
+   * record, found through bootstrap.json or, when berthd died in the middle of Create before
+   * writing it, through the address the shim wrote (bootstrap.json is written then). A bundle is
+   * removed, and its task reported as exited, only when nothing of it runs any more: its shim
+   * does not answer and the container's init is gone. A bundle whose shim answers but that has
+   * no container record (another daemon's, or this one started on the wrong root), or whose
+   * container outlived its shim, is left alone with a warning.
    */
   async restore(containerRuntime: (ns: string, id: string) => Promise<string | undefined>): Promise<void> {
     const bundles = await Bundle.list(this.settings.state, this.settings.root);
-    const started: ShimConnection[] = [];
-    const leftBehind: Array<{ bundle: Bundle; runtime: string | undefined }> = [];
+    const started = new Set<ShimConnection>();
     for (const bundle of bundles) {
+      const task = { namespace: bundle.namespace, id: bundle.id };
       const runtime = await containerRuntime(bundle.namespace, bundle.id).catch(() => undefined);
-      let boot: Awaited<ReturnType<Bundle['readBootstrap']>> | undefined;
-      try {
-        boot = await bundle.readBootstrap();
-      } catch {
-        boot = undefined;
-      }
-      if (!runtime || !boot || boot.protocol !== 'grpc') {
-        leftBehind.push({ bundle, runtime });
+      const boot = await bundle.readBootstrap().catch(() => undefined);
+      const address = await shimAddressOf(bundle, boot);
+      if (runtime && address) {
+        const conn = this.connection(address, bundle.namespace);
+        const connected = await conn.client.call<{ shim_pid: number; task_pid: number }>('Connect', { id: bundle.id }, 5000).catch((err: Error) => {
+          this.log.warn('shim of a task does not answer', { ...task, error: err.message });
+          if (conn.tasks.size === 0) {
+            conn.close();
+            this.shims.delete(conn.address);
+          }
+          return undefined;
+        });
+        if (connected) {
+          conn.shimPid = connected.shim_pid;
+          this.register(bundle.namespace, bundle.id, bundle, conn, connected.task_pid, runtime);
+          started.add(conn);
+          this.log.info('reconnected to task', { ...task, pid: connected.task_pid });
+          if (!boot) {
+            await bundle.writeBootstrap(address, 'grpc', resolveShimBinary(runtime, this.settings.shims)).catch((err: Error) => this.log.warn('cannot write bootstrap.json', { ...task, error: err.message }));
+          }
+          continue;
+        }
+      } else if (address && (await this.shimAnswers(address, bundle))) {
+        this.log.warn('leaving alone a task bundle whose shim runs but that has no container record', { ...task, bundle: bundle.path });
         continue;
       }
-      const conn = this.connection(boot.address, bundle.namespace);
-      try {
-        const c = await conn.client.call<{ shim_pid: number; task_pid: number }>('Connect', { id: bundle.id }, 5000);
-        conn.shimPid = c.shim_pid;
-        this.register(bundle.namespace, bundle.id, bundle, conn, c.task_pid, runtime);
-        started.push(conn);
-        this.log.info('reconnected to task', { namespace: bundle.namespace, id: bundle.id, pid: c.task_pid });
-      } catch (err) {
-        this.log.warn('shim of a task does not answer; cleaning up', { namespace: bundle.namespace, id: bundle.id, error: (err as Error).message });
-        if (conn.tasks.size === 0) {
-          conn.close();
-          this.shims.delete(conn.address);
-        }
-        await this.cleanupDead(bundle.namespace, bundle.id, bundle, runtime, 0);
+      const init = await bundle.liveInitPid();
+      if (init) {
+        this.log.warn('leaving alone a task bundle whose container process outlived its shim', { ...task, bundle: bundle.path, pid: init });
+        continue;
       }
-    }
-    for (const { bundle, runtime } of leftBehind) {
-      this.log.info('removing a task bundle left behind', { namespace: bundle.namespace, id: bundle.id });
-      await this.stopStrayShim(bundle);
+      this.log.info(runtime && boot ? 'cleaning up a task whose shim is gone' : 'removing a task bundle left behind', task);
       await this.cleanupDead(bundle.namespace, bundle.id, bundle, runtime, 0);
     }
-    for (const conn of new Set(started)) conn.pump();
+    for (const conn of started) conn.pump();
+  }
+
+  private async shimAnswers(address: string, bundle: Bundle): Promise<boolean> {
+    const client = new ShimClient(address, bundle.namespace);
+    try {
+      return await client.call('Connect', { id: bundle.id }, 5000).then(
+        () => true,
+        () => false,
+      );
+    } finally {
+      client.close();
+    }
   }
 
   /** Waits for a process to exit; also returns when its shim died (with the exit it was given). */
@@ -401,3 +415,11 @@ export class TaskManager {
   }
 }
 
+/**
+ * Where berthd reaches the shim of a bundle over gRPC: bootstrap.json, or else the address an
+ * adopted shim wrote into the bundle before berthd wrote bootstrap.json.
+ */
+async function shimAddressOf(bundle: Bundle, boot: { address: string; protocol: string } | undefined): Promise<string | undefined> {
+  if (boot) return boot.protocol === 'grpc' ? boot.address : undefined;
+  return bundle.shimAddress();
+}
