@@ -125,6 +125,9 @@ export class Authorizer {
     for (const s of scopes) url.searchParams.append('scope', s);
     const headers: Record<string, string> = { accept: 'application/json' };
     const c = this.credentials(domain);
+    if (c && url.protocol === 'http:' && new URL(this.transport.origin).protocol === 'https:') {
+      throw new BerthError('Unauthenticated', `${domain}: refusing to send the credentials of ${c.username} to the token realm ${url.origin} over plain HTTP (the registry itself is https)`);
+    }
     if (c) headers.authorization = `Basic ${Buffer.from(`${c.username}:${c.password}`).toString('base64')}`;
     const res = await this.transport.send({ method: 'GET', url, headers });
     const body = await readLimited(res.body, tokenResponseLimit, `token response from ${url.host}`);

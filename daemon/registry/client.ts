@@ -104,11 +104,12 @@ export class RegistryClient {
       const o = typeof this.options.hosts === 'function' ? this.options.hosts(domain) : (this.options.hosts ?? {});
       const own = endpointFor(domain).host;
       hosts = registryHosts(domain, o, this.options.hostsDir).map((config) => {
-        const transport = new Transport(config.tls, this.options.timeoutMs);
+        const origin = new URL(`${config.scheme}://${config.host}`).origin;
+        const transport = new Transport(origin, config.tls, this.options.timeoutMs);
         const credentialed = !config.mirror || config.host === own;
         return {
           config,
-          origin: `${config.scheme}://${config.host}`,
+          origin,
           transport,
           auth: new Authorizer(transport, credentialed ? this.options.credentials : undefined),
           ns: config.host !== own,
@@ -361,7 +362,7 @@ export class RegistryClient {
       url = new URL(`${origin}${h.config.path}/${ref.path}/${c.path}`);
       if (h.ns) url.searchParams.set('ns', ref.domain);
     }
-    const sameOrigin = url.origin === new URL(origin).origin;
+    const sameOrigin = url.origin === origin;
     let refused = 0;
     let retries = 0;
     for (let attempt = 0; ; attempt++) {

@@ -9,7 +9,9 @@ import type { HostOptions } from './hosts.ts';
 /**
  * HTTP on node:http/node:https: per-registry TLS (custom CA, skip-verify) needs an Agent, which
  * the global fetch cannot take without the undici package; bodies stream both ways with
- * backpressure, and redirects are followed here so credentials never cross origins.
+ * backpressure, and redirects are followed here so credentials never cross origins: a redirect
+ * to another scheme, host or port carries only the headers that describe what is asked for
+ * (Accept, Range), and the client certificate is presented to the transport's own origin only.
  */
 export interface HttpRequest {
   method: string;
@@ -29,6 +31,8 @@ export interface HttpResponse {
 }
 
 const maxRedirects = 10;
+/** what a request keeps when a redirect takes it to another origin: no Authorization, Cookie or configured header */
+const crossOriginHeaders = new Set(['accept', 'range']);
 const tlsCodes = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS|ERR_SSL|EPROTO|HOSTNAME/;
 
 export class Transport {
@@ -36,13 +40,22 @@ export class Transport {
   private readonly tls: HostOptions;
   private readonly timeoutMs: number;
 
-  constructor(tls: HostOptions = {}, timeoutMs = 60_000) {
+  /**
+   * @param origin the registry host this transport serves (`https://host:port`): the only origin
+   *   its client certificates are presented to
+   */
+  constructor(
+    readonly origin: string,
+    tls: HostOptions = {},
+    timeoutMs = 60_000,
+  ) {
     this.tls = tls;
     this.timeoutMs = timeoutMs;
   }
 
   private agent(url: URL): http.Agent {
-    const key = url.protocol;
+    const certs = url.protocol === 'https:' && url.origin === this.origin && this.tls.clientCerts?.length ? this.tls.clientCerts : undefined;
+    const key = `${url.protocol}${certs ? ' with client certificates' : ''}`;
     let a = this.agents.get(key);
     if (!a) {
       a =
@@ -52,7 +65,7 @@ export class Transport {
               maxSockets: 16,
               ca: trustedRoots(this.tls.ca),
               rejectUnauthorized: !this.tls.skipVerify,
-              ...(this.tls.clientCerts?.length ? { cert: this.tls.clientCerts.map((c) => c.cert), key: this.tls.clientCerts.map((c) => c.key) } : {}),
+              ...(certs ? { cert: certs.map((c) => c.cert), key: certs.map((c) => c.key) } : {}),
             })
           : new http.Agent({ keepAlive: true, maxSockets: 16 });
       this.agents.set(key, a);
@@ -60,7 +73,7 @@ export class Transport {
     return a;
   }
 
-  /** Sends one request, following redirects (Authorization is dropped on a change of origin). */
+  /** Sends one request, following redirects (a change of origin drops every credential, for the rest of the chain). */
   async send(req: HttpRequest): Promise<HttpResponse> {
     let url = req.url;
     let headers = req.headers;
@@ -76,7 +89,7 @@ export class Transport {
       const next = new URL(location, url);
       if (next.protocol !== 'http:' && next.protocol !== 'https:') throw new BerthError('Unavailable', `${req.url.host}: redirect to unsupported URL ${next.protocol}`);
       if (next.origin !== url.origin) {
-        headers = Object.fromEntries(Object.entries(headers).filter(([k]) => k.toLowerCase() !== 'authorization'));
+        headers = Object.fromEntries(Object.entries(headers).filter(([k]) => crossOriginHeaders.has(k.toLowerCase())));
       }
       url = next;
     }

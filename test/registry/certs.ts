@@ -23,6 +23,14 @@ export async function makeServerCert(dir: string): Promise<TestCa> {
   return { caPem: await readFile(join(dir, 'ca.crt'), 'utf8'), certFile: join(dir, 'server.crt'), keyFile: join(dir, 'server.key'), caFile: join(dir, 'ca.crt') };
 }
 
+/** A client certificate (CN=berth test client) signed by the CA makeServerCert left in `dir`. */
+export async function makeClientCert(dir: string): Promise<{ certFile: string; keyFile: string }> {
+  await openssl(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'client.key', '-out', 'client.csr', '-subj', '/CN=berth test client'], dir);
+  await writeFile(join(dir, 'client.ext'), 'extendedKeyUsage=clientAuth\n');
+  await openssl(['x509', '-req', '-in', 'client.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'client.crt', '-days', '2', '-extfile', 'client.ext'], dir);
+  return { certFile: join(dir, 'client.crt'), keyFile: join(dir, 'client.key') };
+}
+
 export interface SigningCert {
   certFile: string;
   keyPem: string;
