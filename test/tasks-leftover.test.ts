@@ -77,4 +77,32 @@ describe('a task bundle left behind', () => {
     expect(mountsUnder(bundle)).toEqual([]);
     expect(berth(['containers', 'rm', 'stray']).code).toBe(0);
   }, 60_000);
+
+  it('a container that outlived its shim is left running at restart, its bundle kept', async () => {
+    expect(berth(['run', '-d', '--null-io', image, 'orphan', 'sleep', '1000']).code).toBe(0);
+    const bundle = join(b.state, 'io.containerd.runtime.v2.task', ns, 'orphan');
+    const alive = (pid: number) => existsSync(`/proc/${pid}`) && !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    const init = Number(readFileSync(join(bundle, 'init.pid'), 'utf8'));
+    const shim = Number(readFileSync(`/proc/${init}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]);
+    await b.kill();
+    process.kill(shim, 'SIGKILL');
+    for (let i = 0; i < 100 && alive(shim); i++) await sleep(20);
+    expect(alive(shim)).toBe(false);
+    expect(alive(init)).toBe(true);
+    await b.restart();
+    expect(alive(init)).toBe(true);
+    expect(existsSync(join(bundle, 'config.json'))).toBe(true);
+    expect(b.output()).toContain('leaving alone a task bundle whose container process outlived its shim');
+    // the next create of that id is what removes it (and the container with it)
+    const r = berth(['tasks', 'start', '-d', '--null-io', 'orphan']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    for (let i = 0; i < 100 && alive(init); i++) await sleep(50);
+    expect(alive(init)).toBe(false);
+    expect(berth(['tasks', 'kill', '-s', 'SIGKILL', 'orphan']).code).toBe(0);
+    expect(berth(['tasks', 'wait', 'orphan']).stdout).toBe('137\n');
+    expect(berth(['tasks', 'rm', 'orphan']).code).toBe(0);
+    expect(berth(['containers', 'rm', 'orphan']).code).toBe(0);
+    expect(existsSync(bundle)).toBe(false);
+  }, 60_000);
 });
