@@ -105,4 +105,27 @@ describe('a task bundle left behind', () => {
     expect(berth(['containers', 'rm', 'orphan']).code).toBe(0);
     expect(existsSync(bundle)).toBe(false);
   }, 60_000);
+
+  it('a bundle whose shim answers but never got its container (berthd died before Create reached it) is removed at restart; the shim stays for its other task', async () => {
+    expect(berth(['run', '-d', '--null-io', image, 'keeper', 'sleep', '1000']).code).toBe(0);
+    expect(berth(['containers', 'create', image, 'ghost', 'true']).code).toBe(0);
+    const alive = (pid: number) => existsSync(`/proc/${pid}`) && !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    const keeper = join(b.state, 'io.containerd.runtime.v2.task', ns, 'keeper');
+    const init = Number(readFileSync(join(keeper, 'init.pid'), 'utf8'));
+    await b.kill();
+    // what an adopted shim leaves when berthd dies between the adoption and Create: its address
+    const ghost = join(b.state, 'io.containerd.runtime.v2.task', ns, 'ghost');
+    mkdirSync(join(ghost, 'rootfs'), { recursive: true });
+    writeFileSync(join(ghost, 'config.json'), '{}');
+    writeFileSync(join(ghost, 'address'), readFileSync(join(keeper, 'address')));
+    await b.restart();
+    expect(existsSync(ghost)).toBe(false);
+    expect(berth(['tasks', 'ls']).stdout).toMatch(new RegExp(`^keeper\\s+${init}\\s+RUNNING\n$`, 'm'));
+    expect(berth(['tasks', 'ls']).stdout).not.toContain('ghost');
+    expect(alive(init)).toBe(true);
+    expect(berth(['tasks', 'kill', '-s', 'SIGKILL', 'keeper']).code).toBe(0);
+    expect(berth(['tasks', 'wait', 'keeper']).stdout).toBe('137\n');
+    expect(berth(['tasks', 'rm', 'keeper']).code).toBe(0);
+    expect(berth(['containers', 'rm', 'keeper', 'ghost']).code).toBe(0);
+  }, 60_000);
 });

@@ -333,11 +333,13 @@ export class TaskManager {
    * removed, and its task reported as exited, only when nothing of it runs any more: its shim
    * does not answer and the container's init is gone. A bundle whose shim answers but that has
    * no container record (another daemon's, or this one started on the wrong root), or whose
-   * container outlived its shim, is left alone with a warning.
+   * container outlived its shim, is left alone with a warning. A shim that answers for a bundle
+   * without bootstrap.json but has no container in it (the Create never reached it) is stopped.
    */
   async restore(containerRuntime: (ns: string, id: string) => Promise<string | undefined>): Promise<void> {
     const bundles = await Bundle.list(this.settings.state, this.settings.root);
     const started = new Set<ShimConnection>();
+    const unfinished: Array<{ bundle: Bundle; runtime: string }> = [];
     for (const bundle of bundles) {
       const task = { namespace: bundle.namespace, id: bundle.id };
       const runtime = await containerRuntime(bundle.namespace, bundle.id).catch(() => undefined);
@@ -353,6 +355,15 @@ export class TaskManager {
           }
           return undefined;
         });
+        if (connected && !boot && connected.task_pid === 0) {
+          // berthd died before the shim created the container: the Create never happened
+          if (conn.tasks.size === 0) {
+            conn.close();
+            this.shims.delete(conn.address);
+          }
+          unfinished.push({ bundle, runtime });
+          continue;
+        }
         if (connected) {
           conn.shimPid = connected.shim_pid;
           this.register(bundle.namespace, bundle.id, bundle, conn, connected.task_pid, runtime);
@@ -373,6 +384,12 @@ export class TaskManager {
         continue;
       }
       this.log.info(runtime && boot ? 'cleaning up a task whose shim is gone' : 'removing a task bundle left behind', task);
+      await this.cleanupDead(bundle.namespace, bundle.id, bundle, runtime, 0);
+    }
+    // once every kept task is registered: a group shim that serves one of them stays
+    for (const { bundle, runtime } of unfinished) {
+      this.log.info('removing the bundle of a task create that never finished', { namespace: bundle.namespace, id: bundle.id });
+      await this.stopStrayShim(bundle);
       await this.cleanupDead(bundle.namespace, bundle.id, bundle, runtime, 0);
     }
     for (const conn of started) conn.pump();
