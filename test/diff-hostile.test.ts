@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { llistxattr } from '../native/index.ts';
 import { BerthError } from '../proto/errors.ts';
 import { applyTo, sandbox, type Sandbox } from './layers/sandbox.ts';
-import { d, f, gz, h, paxBody, s, tar, zst, type RawEntry } from './layers/tarbuild.ts';
+import { base256, d, f, gz, h, paxBody, s, tar, zst, type RawEntry } from './layers/tarbuild.ts';
 
 /**
  * Hostile layers against the applier (daemon/diff/apply.ts). Each case runs on a fresh target
@@ -457,6 +457,18 @@ describe('hostile layers (reliability.md §1)', () => {
     // and a whiteout named by the PAX path removes what it names
     await applyTo(sb, [f('ok2', '', { pax: { path: '.wh.etc' } })]);
     expect(exists('etc') || exists('ok2') || exists('.wh.etc')).toBe(false);
+  });
+
+  it("times before the epoch or past int64 nanoseconds become the epoch, as containerd's boundTime makes them", async () => {
+    sb = sandbox();
+    await applyTo(sb, [
+      f('before', 'x', { pax: { mtime: '-5.5' } }),
+      f('far', 'x', { raw: [[136, base256(1n << 40n, 12)]] }),
+      d('dir', { raw: [[136, base256(-1n, 12)]] }),
+      s('link', 'far', { pax: { mtime: '10000000000' } }),
+      f('ok', 'x', { pax: { mtime: '9000000000.5' } }),
+    ]);
+    expect(['before', 'far', 'dir', 'link', 'ok'].map((p) => fs.lstatSync(inRoot(p)).mtimeMs)).toEqual([0, 0, 0, 0, 9_000_000_000_500]);
   });
 
   it('malformed headers and sizes are refused', async () => {
