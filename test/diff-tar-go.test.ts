@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Parser, type ReadEntry } from 'tar';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TarReader, type TarEntry } from '../daemon/diff/tar.ts';
+import { encodeHeader, endOfArchive, padding, TarReader, type TarEntry } from '../daemon/diff/tar.ts';
 import { base256, d, f, h, paxBody, s, tar, type RawEntry } from './layers/tarbuild.ts';
 
 /**
@@ -376,4 +376,20 @@ describe.skipIf(skipReason !== '')(`berth reads layers as Go's archive/tar does$
     }
     expect(differences.slice(0, 3)).toEqual([]);
   }, 120_000);
+
+  it("reads the tars berth writes (Diff's output) as berth means them", () => {
+    const entry = (e: Partial<TarEntry> & { name: string }): TarEntry => ({ type: 'file', mode: 0o644, uid: 0, gid: 0, size: 0, mtime: 1_700_000_000, linkname: '', devmajor: 0, devminor: 0, xattrs: new Map(), ...e });
+    const body = Buffer.from('hello world');
+    const entries = [
+      entry({ name: `${'d/'.repeat(80)}file`, size: body.length, uid: 1 << 30, gid: 3_000_000, mtime: 1_700_000_000.25, xattrs: new Map([['security.capability', Buffer.from([1, 0, 0, 2, 0, 10, 0])], ['user.nl', Buffer.from('a\nb=c')]]) }),
+      entry({ name: 'l', type: 'symlink', mode: 0o777, linkname: `/${'t'.repeat(300)}` }),
+      entry({ name: 'dev', type: 'block', devmajor: 259, devminor: 12345, mode: 0o660 }),
+      entry({ name: 'dir/', type: 'dir', mode: 0o1777, mtime: -5 }),
+      entry({ name: 'ü-ñame', type: 'link', linkname: 'l', mode: 0o4755 }),
+    ];
+    const layer = Buffer.concat(entries.flatMap((e) => (e.type === 'file' ? [encodeHeader(e), body, Buffer.alloc(padding(body.length))] : [encodeHeader(e)])).concat(endOfArchive()));
+    const [goReading] = goRead([layer]);
+    expect(goReading).toEqual(berthRead(layer, 4096));
+    expect(goReading!.entries.map((e) => [e.name, e.linkname, e.uid, e.gid, e.mtime])).toEqual(entries.map((e) => [e.name, e.linkname, e.uid, e.gid, e.mtime]));
+  });
 });

@@ -495,7 +495,7 @@ function ustarHeader(e: TarEntry, name: string, linkname: string, type: string, 
   fits = octal(b, 108, 8, e.uid) && fits;
   fits = octal(b, 116, 8, e.gid) && fits;
   fits = octal(b, 124, 12, size) && fits;
-  fits = octal(b, 136, 12, Math.max(0, e.mtime)) && fits;
+  fits = octal(b, 136, 12, e.mtime) && fits; // a negative time goes to PAX
   if (e.mtime !== Math.floor(e.mtime)) fits = false;
   b.write(type, 156, 1, 'latin1');
   const linkBytes = Buffer.from(linkname);
