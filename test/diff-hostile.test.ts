@@ -433,12 +433,13 @@ describe('hostile layers (reliability.md §1)', () => {
 
   it('entries are written, checked for escape and whiteouts, and linked by the name Go reads', async () => {
     sb = sandbox();
-    const global = (recs: Record<string, string>): RawEntry => ({ name: 'pax_global_header', type: 'g', data: paxBody(recs) });
+    const global = (recs: Record<string, string>, name = 'pax_global_header'): RawEntry => ({ name, type: 'g', data: paxBody(recs) });
     fs.mkdirSync(inRoot('etc'));
     fs.writeFileSync(inRoot('etc/keep'), 'keep');
     for (const mode of ['plain', 'overlay'] as const) {
       // a global PAX header renames, resizes and re-links nothing (a scanner sees bin/ok)
-      await applyTo(sb, [global({ path: 'etc/cron.d/evil', size: '0', linkpath: 'etc/keep' }), f('bin/ok', 'ok'), f('a', 'A'), h('l', 'a')], { mode });
+      // nor does it remove what is at its own name (containerd would), whiteout or not
+      await applyTo(sb, [global({ path: 'etc/cron.d/evil', size: '0', linkpath: 'etc/keep' }), f('bin/ok', 'ok'), f('a', 'A'), h('l', 'a'), global({}, '.wh.etc'), global({}, 'etc/keep')], { mode });
       expect(read('bin/ok')).toBe('ok');
       expect(exists('etc/cron.d')).toBe(false);
       expect(sameFile('l', 'a')).toBe(true);
