@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { llistxattr } from '../native/index.ts';
 import { BerthError } from '../proto/errors.ts';
 import { applyTo, sandbox, type Sandbox } from './layers/sandbox.ts';
-import { d, f, gz, h, s, tar, zst, type RawEntry } from './layers/tarbuild.ts';
+import { base256, d, f, gz, h, paxBody, s, tar, zst, type RawEntry } from './layers/tarbuild.ts';
 
 /**
  * Hostile layers against the applier (daemon/diff/apply.ts). Each case runs on a fresh target
@@ -431,12 +431,53 @@ describe('hostile layers (reliability.md §1)', () => {
     await refused([{ name: 'y', type: '2', pax: { linkpath: 'a\0b' } }], /NUL/);
   });
 
+  it('entries are written, checked for escape and whiteouts, and linked by the name Go reads', async () => {
+    sb = sandbox();
+    const global = (recs: Record<string, string>, name = 'pax_global_header'): RawEntry => ({ name, type: 'g', data: paxBody(recs) });
+    fs.mkdirSync(inRoot('etc'));
+    fs.writeFileSync(inRoot('etc/keep'), 'keep');
+    for (const mode of ['plain', 'overlay'] as const) {
+      // a global PAX header renames, resizes and re-links nothing (a scanner sees bin/ok)
+      // nor does it remove what is at its own name (containerd would), whiteout or not
+      await applyTo(sb, [global({ path: 'etc/cron.d/evil', size: '0', linkpath: 'etc/keep' }), f('bin/ok', 'ok'), f('a', 'A'), h('l', 'a'), global({}, '.wh.etc'), global({}, 'etc/keep')], { mode });
+      expect(read('bin/ok')).toBe('ok');
+      expect(exists('etc/cron.d')).toBe(false);
+      expect(sameFile('l', 'a')).toBe(true);
+      // the PAX path, not the ustar name, is what is checked and written
+      await applyTo(sb, [f('.wh.etc', 'p', { pax: { path: 'ok1' } }), f('../../../tmp/PWN-pax', 'x', { pax: { path: 'inside' } }), f('inside2', 'y', { pax: { path: '../../../tmp/PWN-pax2' } })], { mode });
+      expect(read('etc/keep')).toBe('keep');
+      expect(read('ok1')).toBe('p');
+      expect(read('inside')).toBe('x');
+      expect(read('tmp/PWN-pax2')).toBe('y');
+      // the PAX linkpath is the hardlink target; a GNU long name beats the PAX path
+      await applyTo(sb, [h('l2', 'etc/keep', { pax: { linkpath: 'a' } }), { name: '././@LongLink', type: 'L', data: 'gnu\0' }, f('ustar', 'g', { pax: { path: 'pax' } })], { mode });
+      expect(sameFile('l2', 'a')).toBe(true);
+      expect(read('gnu')).toBe('g');
+      expect(exists('pax') || exists('ustar')).toBe(false);
+    }
+    // and a whiteout named by the PAX path removes what it names
+    await applyTo(sb, [f('ok2', '', { pax: { path: '.wh.etc' } })]);
+    expect(exists('etc') || exists('ok2') || exists('.wh.etc')).toBe(false);
+  });
+
+  it("times before the epoch or past int64 nanoseconds become the epoch, as containerd's boundTime makes them", async () => {
+    sb = sandbox();
+    await applyTo(sb, [
+      f('before', 'x', { pax: { mtime: '-5.5' } }),
+      f('far', 'x', { raw: [[136, base256(1n << 40n, 12)]] }),
+      d('dir', { raw: [[136, base256(-1n, 12)]] }),
+      s('link', 'far', { pax: { mtime: '10000000000' } }),
+      f('ok', 'x', { pax: { mtime: '9000000000.5' } }),
+    ]);
+    expect(['before', 'far', 'dir', 'link', 'ok'].map((p) => fs.lstatSync(inRoot(p)).mtimeMs)).toEqual([0, 0, 0, 0, 9_000_000_000_500]);
+  });
+
   it('malformed headers and sizes are refused', async () => {
     sb = sandbox();
     const bad = tar([f('a', 'x')]);
     bad[0] ^= 0xff; // checksum mismatch
     await refused([], /checksum/, { bytes: gz(bad) });
-    await refused([{ name: 'x', type: '0', pax: { size: '-5' } }], /invalid PAX size/);
+    await refused([{ name: 'x', type: '0', pax: { size: '-5' } }], /negative entry size/);
     const negative = tar([f('n', 'x')]);
     negative.fill(0xff, 124, 136); // GNU base-256 -1
     negative.fill(0x20, 148, 156);

@@ -18,6 +18,9 @@ import { invalidArchive, type TarEntry, type TarSink } from './tar.ts';
 export type ApplyMode = 'plain' | 'overlay';
 
 const whPrefix = '.wh.';
+
+/** containerd's boundTime: a time before the epoch or past what nanoseconds in an int64 hold is the epoch. */
+const boundTime = (t: number) => (t < 0 || t > 9_223_372_036.854775 ? 0 : t);
 const whOpaque = '.wh..wh..opq';
 
 export interface ApplyWarning {
@@ -187,7 +190,8 @@ export class Applier implements TarSink {
     fs.fchownSync(fd, e.uid, e.gid);
     this.xattrs(e, this.currentPath);
     fs.fchmodSync(fd, e.mode & 0o7777);
-    fs.futimesSync(fd, e.mtime, e.mtime);
+    const t = boundTime(e.mtime);
+    fs.futimesSync(fd, t, t);
   }
 
   /** Owner, xattrs, mode (after chown, which clears setuid), times. Never through a symlink. */
@@ -199,8 +203,9 @@ export class Applier implements TarSink {
       // a hardlink takes the header's mode too (containerd), but never a symlink's target's
       fs.chmodSync(path, e.mode & 0o7777);
     }
-    if (e.type === 'dir') this.dirTimes.push({ path, mtime: e.mtime });
-    else fs.lutimesSync(path, e.mtime, e.mtime);
+    const t = boundTime(e.mtime);
+    if (e.type === 'dir') this.dirTimes.push({ path, mtime: t });
+    else fs.lutimesSync(path, t, t);
   }
 
   private xattrs(e: TarEntry, path: string) {

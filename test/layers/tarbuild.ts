@@ -20,6 +20,10 @@ export interface RawEntry {
   pax?: Record<string, string | Buffer>;
   /** override the size field (e.g. to lie about it) */
   size?: number;
+  /** bytes written over the header at these offsets, after the fields above and before the checksum */
+  raw?: Array<[offset: number, bytes: string | Buffer]>;
+  /** 'signed': the checksum old Sun tars wrote (bytes as int8); a number: written as is */
+  checksum?: 'signed' | number;
 }
 
 const enc = (s: string) => Buffer.from(s, 'utf8');
@@ -41,16 +45,27 @@ export function header(e: RawEntry, bodyLen: number): Buffer {
   b.write('ustar\u000000', 257, 8, 'latin1');
   octal(b, 329, 8, e.devmajor ?? 0);
   octal(b, 337, 8, e.devminor ?? 0);
+  for (const [off, v] of e.raw ?? []) (typeof v === 'string' ? Buffer.from(v, 'latin1') : v).copy(b, off);
   b.fill(0x20, 148, 156);
   let sum = 0;
-  for (const x of b) sum += x;
+  for (const x of b) sum += e.checksum === 'signed' && x >= 0x80 ? x - 0x100 : x;
+  if (typeof e.checksum === 'number') sum = e.checksum;
   b.write(sum.toString(8).padStart(6, '0') + '\0 ', 148, 8, 'latin1');
+  return b;
+}
+
+/** A GNU base-256 number field of width bytes (two's complement, top bit set). */
+export function base256(value: bigint, width: number): Buffer {
+  const b = Buffer.alloc(width);
+  let x = BigInt.asUintN(width * 8, value);
+  for (let i = width - 1; i >= 0; i--, x >>= 8n) b[i] = Number(x & 0xffn);
+  b[0]! |= 0x80;
   return b;
 }
 
 const pad = (n: number) => Buffer.alloc((512 - (n % 512)) % 512);
 
-function paxBody(recs: Record<string, string | Buffer>): Buffer {
+export function paxBody(recs: Record<string, string | Buffer>): Buffer {
   const parts: Buffer[] = [];
   for (const [k, v] of Object.entries(recs)) {
     const body = Buffer.concat([enc(` ${k}=`), typeof v === 'string' ? enc(v) : v, enc('\n')]);
