@@ -6,11 +6,12 @@ import { BerthClient } from '../proto/client.ts';
 import { writeBlob } from '../proto/content-client.ts';
 import { buildSpec, type SpecFlags } from '../ctl/spec/spec.ts';
 import { normalizeCapabilities } from '../ctl/spec/caps.ts';
-import type { ImageConfig } from '../ctl/spec/types.ts';
+import type { ImageConfig, LinuxSeccomp, Spec } from '../ctl/spec/types.ts';
 import { berthBin, have, startContainerd, type Containerd } from './harness.ts';
 import { spawn, spawnSync } from 'node:child_process';
 import { wireDescriptor } from './image-fixture.ts';
 import { buildRunImage, runImageGroup, runImagePasswd, type RunImage } from './run-image.ts';
+import { seccompRules } from './util.ts';
 
 /**
  * berth's spec builder against the spec ctr 1.6 stores: the same image goes into a real
@@ -18,12 +19,23 @@ import { buildRunImage, runImageGroup, runImagePasswd, type RunImage } from './r
  * `ctr containers info --spec ID` is compared with buildSpec for the same image and flags.
  *
  * Known differences, removed before comparing:
- * - none for the flag sets below: the JSON is even the same byte for byte. --privileged lists this process's capabilities and host
+ * - what containerd 1.7 made default and ctr 1.6 lacks: the seccomp profile (ctr 1.6 adds its
+ *   own only with --seccomp; compared on its own below) and the masked
+ *   /sys/devices/virtual/powercap. Beyond those, none for the flag sets below: the JSON is even
+ *   the same byte for byte. --privileged lists this process's capabilities and host
  *   devices on both sides (ctr runs from this process with the same capabilities and /dev).
  * - ctr 1.6 has no --user flag: the user cases use images whose config sets User, and berth
  *   gets the same image (and, separately, --user on the plain image must give the same spec).
  */
 const ns = 'ctrspec';
+
+/** berth's spec as ctr 1.6 builds it without --seccomp: no seccomp, and 1.6's masked paths. */
+function as16(s: Spec): Spec {
+  const linux = { ...s.linux };
+  delete linux.seccomp;
+  if (linux.maskedPaths) linux.maskedPaths = linux.maskedPaths.filter((p) => p !== '/sys/devices/virtual/powercap');
+  return { ...s, linux };
+}
 const skip = !have('ctr') || !have('containerd') || process.getuid?.() !== 0;
 
 describe.skipIf(skip)('berth spec = ctr spec', () => {
@@ -99,7 +111,7 @@ describe.skipIf(skip)('berth spec = ctr spec', () => {
       const info = containerd.ctr(['-n', ns, 'containers', 'info', '--spec', id]);
       expect(info.code, info.stderr).toBe(0);
       const theirs = JSON.parse(info.stdout) as unknown;
-      const ours = buildSpec({ namespace: ns, id, image: configOf(images.get(image)!), rootfs, flags: { ...flags, args: args.length > 0 ? args : undefined } });
+      const ours = as16(buildSpec({ namespace: ns, id, image: configOf(images.get(image)!), rootfs, flags: { ...flags, args: args.length > 0 ? args : undefined } }));
       // JSON round trip: what berth sends is JSON, absent and undefined are the same there
       containerd.ctr(['-n', ns, 'tasks', 'rm', '-f', id]);
       containerd.ctr(['-n', ns, 'containers', 'rm', id]);
@@ -135,6 +147,31 @@ describe.skipIf(skip)('berth spec = ctr spec', () => {
     memoryLimit: 1048576,
     cpus: 0.5,
   }, { run: true });
+
+  it('the default seccomp profile is ctr --seccomp\'s (containerd 1.6.20) with what containerd changed since', () => {
+    const image = buildRunImage().name;
+    const id = `spec${++n}`;
+    expect(containerd.ctr(['-n', ns, 'containers', 'create', '--seccomp', image, id, 'true']).code).toBe(0);
+    const info = containerd.ctr(['-n', ns, 'containers', 'info', '--spec', id]);
+    containerd.ctr(['-n', ns, 'containers', 'rm', id]);
+    const theirs = (JSON.parse(info.stdout) as Spec).linux!.seccomp!;
+    const ours = buildSpec({ namespace: ns, id, image: configOf(images.get(image)!), rootfs, flags: { args: ['true'] } }).linux!.seccomp!;
+    expect({ ...ours, syscalls: undefined }).toEqual({ ...theirs, syscalls: undefined, defaultErrnoRet: 1 });
+    const expected = seccompRules(theirs as LinuxSeccomp);
+    // containerd 1.7: syscalls of newer kernels, name_to_handle_at for all (it was CAP_SYS_ADMIN's),
+    // socket for every family but AF_ALG and AF_VSOCK, process_vm_readv/writev with ptrace;
+    // containerd 2.0 (and moby): no io_uring, the syscalls of kernels 6.8 to 6.13
+    const added = ['cachestat', 'fchmodat2', 'futex_requeue', 'futex_wait', 'futex_wake', 'map_shadow_stack', 'name_to_handle_at', 'process_vm_readv', 'process_vm_writev'];
+    const added20 = ['getxattrat', 'listmount', 'listxattrat', 'lsm_get_self_attr', 'lsm_list_modules', 'lsm_set_self_attr', 'mseal', 'removexattrat', 'setxattrat', 'statmount', 'uretprobe'];
+    for (const name of [...added, ...added20]) {
+      expect(expected.has(name), name).toBe(false);
+      expected.set(name, ['SCMP_ACT_ALLOW']);
+    }
+    for (const name of ['io_uring_enter', 'io_uring_register', 'io_uring_setup']) expect(expected.delete(name), name).toBe(true);
+    expect(expected.get('socket')).toEqual(['SCMP_ACT_ALLOW']);
+    expected.set('socket', ['SCMP_ACT_ALLOW 0 SCMP_CMP_LT 38', 'SCMP_ACT_ALLOW 0 SCMP_CMP_EQ 39', 'SCMP_ACT_ALLOW 0 SCMP_CMP_GT 40']);
+    expect(seccompRules(ours)).toEqual(expected);
+  });
 
   it('--user on the plain image gives what USER in the image gives', () => {
     const plain = configOf(images.get(buildRunImage().name)!);

@@ -27,14 +27,14 @@ const sha = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex'
 export const runImagePasswd = ['root:x:0:0:root:/root:/bin/sh', 'nobody:x:65534:65534:nobody:/nonexistent:/bin/false', 'berth:x:1000:1000:berth user:/home/berth:/bin/sh', ''].join('\n');
 export const runImageGroup = ['root:x:0:', 'audio:x:29:berth', 'staff:x:50:berth', 'berth:x:1000:', 'nogroup:x:65534:', ''].join('\n');
 
-export function buildRunImage(opts: { name?: string; config?: Record<string, unknown> } = {}): RunImage {
+export function buildRunImage(opts: { name?: string; config?: Record<string, unknown>; passwd?: string } = {}): RunImage {
   const list = spawnSync('/bin/busybox', ['--list'], { encoding: 'utf8' }).stdout.split('\n').filter((a) => a && a !== 'busybox');
   const layer = tar([
     d('bin/'),
     { name: 'bin/busybox', type: '0', data: readFileSync('/bin/busybox'), mode: 0o755 },
     ...list.map((a) => s(`bin/${a}`, 'busybox')),
     d('etc/'),
-    f('etc/passwd', runImagePasswd),
+    f('etc/passwd', opts.passwd ?? runImagePasswd),
     f('etc/group', runImageGroup),
     f('etc/hostname', 'berth-run-image\n'),
     d('home/'),

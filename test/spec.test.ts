@@ -8,8 +8,12 @@ import { Accounts, lookupUser, parseId, readRootFile, resolveInRoot, resolveUser
 import { capabilitiesFromBitmap, currentCapabilities, normalizeCapabilities } from '../ctl/spec/caps.ts';
 import { labelArgs, parseMountFlag } from '../ctl/spec/flags.ts';
 import { runcOptions } from '../ctl/spec/create.ts';
+import { defaultSeccompProfile, loadSeccompProfile } from '../ctl/spec/seccomp.ts';
+import { containerLabelsFromImage } from '../ctl/spec/image-labels.ts';
+import type { LinuxSeccomp } from '../ctl/spec/types.ts';
 import { packAny } from '../proto/any.ts';
 import { runImageGroup, runImagePasswd } from './run-image.ts';
+import { seccompRules } from './util.ts';
 
 const dirs: string[] = [];
 const tempRoot = (files: Record<string, string> = {}): string => {
@@ -167,13 +171,21 @@ describe('image config → spec', () => {
 
 describe('untrusted account files', () => {
   it('refuses garbage, negative and too large ids where they are used', () => {
-    const root = tempRoot({ 'etc/passwd': 'a:x:abc:0::/:/bin/sh\nb:x:-1:0::/:/bin/sh\nc:x:4294967295:0::/:/bin/sh\nd:x:5:99999999999::/:/bin/sh\nok:x:4294967294:7::/:\n', 'etc/group': 'g:x:zz:ok\n' });
+    const root = tempRoot({ 'etc/passwd': 'a:x:abc:0::/:/bin/sh\nb:x:-1:0::/:/bin/sh\nc:x:4294967295:0::/:/bin/sh\nd:x:5:99999999999::/:/bin/sh\nok:x:2147483647:7::/:\ne:x:2147483648:0::/:/bin/sh\nf:x:1:2147483648::/:/bin/sh\n', 'etc/group': 'g:x:zz:ok\n' });
     const a = () => new Accounts(root);
     expect(() => lookupUser(a(), 'a')).toThrow(/invalid uid "abc"/);
     expect(() => lookupUser(a(), 'b')).toThrow(/invalid uid "-1"/);
     expect(() => lookupUser(a(), 'c')).toThrow(/invalid uid "4294967295"/);
     expect(() => lookupUser(a(), 'd')).toThrow(/invalid gid/);
-    expect(lookupUser(a(), 'ok')).toEqual({ uid: 4294967294, gid: 7 });
+    expect(lookupUser(a(), 'ok')).toEqual({ uid: 2147483647, gid: 7 });
+    // runc and containerd take ids up to 2^31-1
+    expect(() => lookupUser(a(), 'e')).toThrow(/invalid uid "2147483648" \(line 6; uids are 0 to 2147483647\)/);
+    expect(() => lookupUser(a(), 'f')).toThrow(/invalid gid "2147483648"/);
+    expect(() => lookupUser(a(), '2147483648')).toThrow(/invalid uid "2147483648": uids are 0 to 2147483647/);
+    expect(() => lookupUser(a(), '0:2147483648')).toThrow(/invalid gid "2147483648"/);
+    expect(() => lookupUser(a(), '-1')).toThrow(/invalid uid "-1"/);
+    expect(() => lookupUser(a(), '1:-5')).toThrow(/invalid gid "-5"/);
+    expect(lookupUser(a(), '2147483647:2147483647')).toEqual({ uid: 2147483647, gid: 2147483647 });
     // a garbage uid is not uid 0: looking up root by number does not find user "a"
     expect(lookupUser(a(), '0')).toEqual({ uid: 0, gid: 0 });
     expect(() => resolveUser(a(), 'ok')).toThrow(/group "g" an invalid gid "zz"/);
@@ -243,7 +255,10 @@ describe('flags', () => {
     const s = buildSpec({ namespace: 'n', id: 'i', image: { Cmd: ['sh'] }, flags: { env: ['A=<b>&c'], labels: { k: 'v' }, memoryLimit: 1 } });
     expect(Object.keys(s)).toEqual(['ociVersion', 'process', 'root', 'mounts', 'annotations', 'linux']);
     expect(Object.keys(s.process!)).toEqual(['user', 'args', 'env', 'cwd', 'capabilities', 'rlimits', 'noNewPrivileges']);
-    expect(Object.keys(s.linux!)).toEqual(['resources', 'cgroupsPath', 'namespaces', 'maskedPaths', 'readonlyPaths']);
+    expect(Object.keys(s.linux!)).toEqual(['resources', 'cgroupsPath', 'namespaces', 'seccomp', 'maskedPaths', 'readonlyPaths']);
+    expect(Object.keys(s.linux!.seccomp!)).toEqual(['defaultAction', 'defaultErrnoRet', 'architectures', 'syscalls']);
+    expect(Object.keys(s.linux!.seccomp!.syscalls!.find((r) => r.errnoRet)!)).toEqual(['names', 'action', 'errnoRet']);
+    expect(Object.keys(s.linux!.seccomp!.syscalls!.find((r) => r.args)!.args![0]!)).toEqual(['index', 'value', 'op']);
     expect(goJson(s)).toContain('"A=\\u003cb\\u003e\\u0026c"');
     expect(JSON.parse(goJson(s))).toEqual(s);
   });
@@ -263,3 +278,115 @@ describe('flags', () => {
   });
 });
 
+
+describe('seccomp', () => {
+  const x64 = { arch: 'x64', kernel: '6.1.0-13-amd64' };
+  const defaultCaps = defaultSpec('n', 'i').process!.capabilities!.bounding!;
+  const rules = seccompRules;
+
+  it('default: EPERM for everything not listed, this host\'s ABIs, the arguments containerd checks', () => {
+    const p = defaultSeccompProfile(defaultCaps, x64);
+    expect(p.defaultAction).toBe('SCMP_ACT_ERRNO');
+    expect(p.defaultErrnoRet).toBe(1);
+    expect(p.architectures).toEqual(['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86', 'SCMP_ARCH_X32']);
+    const r = rules(p);
+    for (const name of ['read', 'write', 'execve', 'openat', 'futex', 'wait4', 'arch_prctl', 'chroot', 'ptrace']) expect(r.get(name), name).toEqual(['SCMP_ACT_ALLOW']);
+    for (const name of ['keyctl', 'add_key', 'unshare', 'setns', 'mount', 'umount2', 'swapon', 'reboot', 'init_module', 'kexec_load', 'bpf', 'io_uring_setup', 'open_by_handle_at', 'userfaultfd']) {
+      expect(r.get(name), name).toBeUndefined();
+    }
+    expect(r.get('socket')).toEqual(['SCMP_ACT_ALLOW 0 SCMP_CMP_LT 38', 'SCMP_ACT_ALLOW 0 SCMP_CMP_EQ 39', 'SCMP_ACT_ALLOW 0 SCMP_CMP_GT 40']);
+    expect(r.get('personality')).toEqual([0, 8, 0x20000, 0x20008, 0xffffffff].map((v) => `SCMP_ACT_ALLOW 0 SCMP_CMP_EQ ${v}`));
+    expect(r.get('clone')).toEqual(['SCMP_ACT_ALLOW 0 SCMP_CMP_MASKED_EQ 2114060288']);
+    expect(r.get('clone3')).toEqual(['SCMP_ACT_ERRNO 38']);
+  });
+
+  it('follows the bounding capabilities, the kernel and the architecture', () => {
+    const admin = rules(defaultSeccompProfile([...defaultCaps, 'CAP_SYS_ADMIN', 'CAP_SYS_PTRACE', 'CAP_SYS_MODULE', 'CAP_SYS_BOOT'], x64));
+    for (const name of ['unshare', 'setns', 'mount', 'clone', 'clone3', 'kcmp', 'init_module', 'reboot']) expect(admin.get(name), name).toContain('SCMP_ACT_ALLOW');
+    expect(admin.get('clone')).toEqual(['SCMP_ACT_ALLOW']);
+    expect(admin.get('clone3')).toEqual(['SCMP_ACT_ALLOW']);
+    expect(rules(defaultSeccompProfile(['CAP_KILL'], x64)).get('chroot')).toBeUndefined();
+    expect(rules(defaultSeccompProfile(defaultCaps, { arch: 'x64', kernel: '4.4.0' })).get('ptrace')).toBeUndefined();
+    const arm = defaultSeccompProfile(defaultCaps, { arch: 'arm64', kernel: '6.1.0' });
+    expect(arm.architectures).toEqual(['SCMP_ARCH_ARM', 'SCMP_ARCH_AARCH64']);
+    expect(rules(arm).get('set_tls')).toEqual(['SCMP_ACT_ALLOW']);
+    expect(rules(arm).get('arch_prctl')).toBeUndefined();
+    expect(rules(defaultSeccompProfile(defaultCaps, { arch: 's390x', kernel: '6.1' })).get('clone')).toEqual(['SCMP_ACT_ALLOW 1 SCMP_CMP_MASKED_EQ 2114060288']);
+  });
+
+  it('in the spec: after --cap-add, gone with unconfined and --privileged, replaced by a profile file', () => {
+    const build = (flags: SpecInput['flags']) => buildSpec({ namespace: 'n', id: 'i', image: { Cmd: ['sh'] }, flags });
+    expect(rules(build({}).linux!.seccomp!).get('unshare')).toBeUndefined();
+    expect(rules(build({ capAdd: ['CAP_SYS_ADMIN'] }).linux!.seccomp!).get('unshare')).toEqual(['SCMP_ACT_ALLOW']);
+    expect(rules(build({ capDrop: ['CAP_SYS_CHROOT'] }).linux!.seccomp!).get('chroot')).toBeUndefined();
+    expect(build({ seccomp: 'unconfined' }).linux!.seccomp).toBeUndefined();
+    expect(buildSpec({ namespace: 'n', id: 'i', image: { Cmd: ['sh'] }, flags: { privileged: true }, privileged: { capabilities: ['CAP_SYS_ADMIN'], devices: [] } }).linux!.seccomp).toBeUndefined();
+    const own = { defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['mkdir'], action: 'SCMP_ACT_ERRNO' }] };
+    expect(build({ seccomp: { profile: JSON.stringify(own), from: 'own.json' } }).linux!.seccomp).toEqual(own);
+  });
+
+  it('Docker profiles: archMap and includes/excludes resolved for this host and the capabilities', () => {
+    const docker = JSON.stringify({
+      defaultAction: 'SCMP_ACT_ERRNO',
+      defaultErrnoRet: 1,
+      archMap: [
+        { architecture: 'SCMP_ARCH_AARCH64', subArchitectures: ['SCMP_ARCH_ARM'] },
+        { architecture: 'SCMP_ARCH_X86_64', subArchitectures: ['SCMP_ARCH_X86', 'SCMP_ARCH_X32'] },
+      ],
+      syscalls: [
+        { names: ['read'], action: 'SCMP_ACT_ALLOW', comment: 'always' },
+        { name: 'arch_prctl', action: 'SCMP_ACT_ALLOW', includes: { arches: ['amd64', 'x32'] } },
+        { names: ['set_tls'], action: 'SCMP_ACT_ALLOW', includes: { arches: ['arm', 'arm64'] } },
+        { names: ['mount'], action: 'SCMP_ACT_ALLOW', includes: { caps: ['CAP_SYS_ADMIN'] } },
+        { names: ['clone'], action: 'SCMP_ACT_ALLOW', args: [{ index: 0, value: 2114060288, valueTwo: 0, op: 'SCMP_CMP_MASKED_EQ' }], excludes: { caps: ['CAP_SYS_ADMIN'] } },
+        { names: ['ptrace'], action: 'SCMP_ACT_ALLOW', includes: { minKernel: '4.8' } },
+        { names: ['newer'], action: 'SCMP_ACT_ALLOW', includes: { minKernel: '7.0' } },
+      ],
+    });
+    const plain = loadSeccompProfile(docker, 'd.json', ['CAP_CHOWN'], x64);
+    expect(plain).toEqual({
+      defaultAction: 'SCMP_ACT_ERRNO',
+      defaultErrnoRet: 1,
+      architectures: ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86', 'SCMP_ARCH_X32'],
+      syscalls: [
+        { names: ['read'], action: 'SCMP_ACT_ALLOW' },
+        { names: ['arch_prctl'], action: 'SCMP_ACT_ALLOW' },
+        { names: ['clone'], action: 'SCMP_ACT_ALLOW', args: [{ index: 0, value: 2114060288, op: 'SCMP_CMP_MASKED_EQ' }] },
+        { names: ['ptrace'], action: 'SCMP_ACT_ALLOW' },
+      ],
+    });
+    const admin = rules(loadSeccompProfile(docker, 'd.json', ['CAP_SYS_ADMIN'], { arch: 'arm64', kernel: '4.4' }));
+    expect([...admin.keys()]).toEqual(['read', 'set_tls', 'mount']);
+    expect(loadSeccompProfile(docker, 'd.json', [], { arch: 'riscv64', kernel: '6.1' }).architectures).toBeUndefined();
+  });
+
+  it('refuses a profile it cannot read, saying which file', () => {
+    const bad = (doc: unknown) => () => loadSeccompProfile(typeof doc === 'string' ? doc : JSON.stringify(doc), 'p.json', [], x64);
+    expect(bad('{')).toThrow(/^seccomp profile p\.json: not valid JSON/);
+    expect(bad([])).toThrow(/not a JSON object/);
+    expect(bad({ syscalls: [] })).toThrow(/no defaultAction/);
+    expect(bad({ defaultAction: 'SCMP_ACT_ALLOW', architectures: [], archMap: [] })).toThrow(/both architectures and archMap/);
+    expect(bad({ defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ name: 'a', names: ['b'], action: 'SCMP_ACT_ALLOW' }] })).toThrow(/syscalls\[0\]: has both name and names/);
+    expect(bad({ defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['a'] }] })).toThrow(/no action/);
+    expect(bad({ defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['a'], action: 'SCMP_ACT_ALLOW', args: [{ index: -1, value: 0, op: 'SCMP_CMP_EQ' }] }] })).toThrow(/argument rule/);
+    expect(bad({ defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['a'], action: 'SCMP_ACT_ALLOW', includes: { minKernel: '4' } }] })).toThrow(/minKernel/);
+  });
+});
+
+describe('image labels', () => {
+  it('reserved prefixes and oversized labels stay out of the container, with one warning each', () => {
+    const warnings: string[] = [];
+    const labels = containerLabelsFromImage(
+      [
+        { 'io.berth.log-uri': 'file:///etc/shadow', 'containerd.io/gc.ref.content.x': 'sha256:00', 'io.containerd.image.config.stop-signal': 'SIGKILL', 'io.cri-containerd.kind': 'sandbox', 'io.kubernetes.pod.name': 'p', app: 'web' },
+        { 'org.opencontainers.image.title': 't', big: 'x'.repeat(5000) },
+        null,
+      ],
+      (m) => warnings.push(m),
+    );
+    expect(labels).toEqual({ app: 'web', 'org.opencontainers.image.title': 't' });
+    expect(warnings).toHaveLength(6);
+    expect(warnings[0]).toBe(`not copying the image's label "io.berth.log-uri" to the container: the prefix is reserved for the host`);
+    expect(warnings[5]).toMatch(/"big" .*exceed 4096 bytes/);
+  });
+});

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { BerthError } from '../proto/errors.ts';
+import type { LinuxSeccomp } from '../ctl/spec/types.ts';
 
 export const sha = (b: Buffer | string) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
@@ -68,4 +69,14 @@ export async function startTogether<T extends readonly Started[]>(starts: { [K i
   if (!failed) return settled.map((s) => (s as PromiseFulfilledResult<Started>).value) as unknown as T;
   await Promise.allSettled(settled.map((s) => (s.status === 'fulfilled' ? ('cleanup' in s.value ? s.value.cleanup() : s.value.stop()) : undefined)));
   throw failed.reason;
+}
+
+/** A seccomp profile's rules by syscall name, each as `action [errno] [index op value]...`. */
+export function seccompRules(p: LinuxSeccomp): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const r of p.syscalls ?? []) {
+    const text = [r.action, r.errnoRet ?? '', ...(r.args ?? []).map((a) => `${a.index} ${a.op} ${a.value}${a.valueTwo ? ` ${a.valueTwo}` : ''}`)].filter((x) => x !== '').join(' ');
+    for (const n of r.names) out.set(n, [...(out.get(n) ?? []), text]);
+  }
+  return out;
 }

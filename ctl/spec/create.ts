@@ -13,7 +13,9 @@ import { chainId, diffIds, hostPlatform, maxJsonBlob, resolveManifest, type OciD
 import { mountAll, unmountAll, type Mount } from '../../native/mount.ts';
 import { blobs, isNotFound } from '../images/blobs.ts';
 import { parsePlatform } from '../images/tree.ts';
+import { signalNumber } from '../io/session.ts';
 import { defaultRuntime, labelArgs, specFlags, type ContainerFlags } from './flags.ts';
+import { containerLabelsFromImage } from './image-labels.ts';
 import { buildSpec, goJson, type SpecInput } from './spec.ts';
 import type { ImageConfig, Spec } from './types.ts';
 
@@ -158,8 +160,20 @@ export function runcOptions(binaryName?: string): AnyMessage {
 
 const wireMounts = (ms: PrepareSnapshotResponse__Output['mounts']): Mount[] => ms.map((m) => ({ type: m.type, source: m.source, options: m.options }));
 
-/** Label keys and values as containerd's labels.Validate allows them. */
-const validLabel = (k: string, v: string) => k !== '' && Buffer.byteLength(k) + Buffer.byteLength(v) <= 4096;
+/**
+ * The image's StopSignal, if `berth tasks kill` can send it: an image cannot leave its
+ * container impossible to stop with an unknown name (SIGTERM then, with a warning).
+ */
+function stopSignal(fromImage: string | undefined): string {
+  if (!fromImage) return 'SIGTERM';
+  try {
+    signalNumber(fromImage);
+    return fromImage;
+  } catch {
+    process.stderr.write(`berth: warning: the image's StopSignal ${JSON.stringify(fromImage.slice(0, 64))} is not a signal; the container stops with SIGTERM\n`);
+    return 'SIGTERM';
+  }
+}
 
 export interface CreateOptions {
   id: string;
@@ -228,14 +242,9 @@ export async function startContainer(c: BerthClient, o: CreateOptions): Promise<
     const input: SpecInput = { namespace: o.namespace, id: o.id, image: image.config, flags: sf };
     const spec: Spec = await withReadOnlyMounts(mounts, (root) => buildSpec({ ...input, rootfs: root }));
 
-    // labels from the image that containerd would refuse are left out (ctr warns and skips them)
-    const labels: Record<string, string> = {};
-    for (const [k, v] of [...Object.entries(image.config.Labels ?? {}), ...Object.entries(image.record.labels ?? {})]) {
-      if (validLabel(k, v)) labels[k] = v;
-      else process.stderr.write(`berth: warning: not copying the image's label ${JSON.stringify(k.slice(0, 64))} to the container: key and value exceed 4096 bytes\n`);
-    }
+    const labels = containerLabelsFromImage([image.config.Labels, image.record.labels], (m) => process.stderr.write(`berth: warning: ${m}\n`));
     Object.assign(labels, labelArgs(flags.label), o.extraLabels);
-    labels[stopSignalLabel] = image.config.StopSignal || 'SIGTERM';
+    labels[stopSignalLabel] = stopSignal(image.config.StopSignal);
 
     const container = {
       id: o.id,

@@ -31,6 +31,8 @@ export interface ContainerFlags {
   privileged?: boolean;
   capAdd: string[];
   capDrop: string[];
+  seccompProfile?: string;
+  securityOpt: string[];
   label: string[];
   annotation: string[];
   runtime: string;
@@ -76,9 +78,11 @@ export function containerFlags(cmd: Command, opts: { run?: boolean } = {}): Comm
     .addOption(opts.run ? shares.default(1024) : shares)
     .addOption(new Option('--pids-limit <n>', 'maximum number of processes').argParser(nonNegativeInt('pids limit')))
     .option('--read-only', 'mount the container\'s root file system read-only')
-    .option('--privileged', 'all capabilities, all host devices, no masked paths (dangerous)')
+    .option('--privileged', 'all capabilities, all host devices, no masked paths, no seccomp (dangerous)')
     .option('--cap-add <cap>', 'add a capability, e.g. NET_ADMIN or CAP_NET_ADMIN (repeatable)', collect, [])
     .option('--cap-drop <cap>', 'drop a capability (repeatable)', collect, [])
+    .option('--seccomp-profile <file>', 'seccomp profile instead of the default: OCI LinuxSeccomp or Docker profile JSON')
+    .option('--security-opt <opt>', 'seccomp=unconfined (no seccomp) or seccomp=FILE (as --seccomp-profile)', collect, [])
     .option('--label <k=v>', 'a container label, also set as an OCI annotation (repeatable)', collect, [])
     .option('--annotation <k=v>', 'an OCI annotation (repeatable)', collect, [])
     .option('--runtime <name>', 'runtime (shim) name', defaultRuntime)
@@ -187,6 +191,24 @@ export function readEnvFile(path: string): string[] {
     .filter((l) => l.trim() !== '' && !l.trimStart().startsWith('#'));
 }
 
+/** --seccomp-profile and --security-opt seccomp=…: the profile file read, or 'unconfined'. */
+export function seccompChoice(profileFile: string | undefined, securityOpts: readonly string[]): SpecFlags['seccomp'] {
+  let choice = profileFile === undefined ? undefined : { file: profileFile, flag: `--seccomp-profile ${profileFile}` };
+  for (const opt of securityOpts) {
+    const m = /^seccomp=(.+)$/.exec(opt);
+    if (!m) throw new Error(`unsupported --security-opt "${opt}" (use seccomp=unconfined or seccomp=FILE)`);
+    if (choice && choice.file !== m[1]) throw new Error(`--security-opt ${opt} contradicts ${choice.flag}`);
+    choice = { file: m[1]!, flag: `--security-opt ${opt}` };
+  }
+  if (!choice) return undefined;
+  if (choice.flag.startsWith('--security-opt') && choice.file === 'unconfined') return 'unconfined';
+  try {
+    return { profile: readFileSync(choice.file, 'utf8'), from: choice.file };
+  } catch (err) {
+    throw new Error(`cannot read the seccomp profile ${choice.file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+}
+
 /** The user's terminal size, if stdout is one. */
 export function terminalSize(): { width: number; height: number } | undefined {
   const out = process.stdout;
@@ -215,6 +237,7 @@ export function specFlags(flags: ContainerFlags, args: readonly string[]): SpecF
     privileged: Boolean(flags.privileged),
     capAdd: normalizeCapabilities(flags.capAdd),
     capDrop: normalizeCapabilities(flags.capDrop),
+    seccomp: seccompChoice(flags.seccompProfile, flags.securityOpt),
     labels,
     annotations: annotationArgs(flags.annotation),
   };

@@ -3,13 +3,16 @@ import { hostname as osHostname } from 'node:os';
 import { posix } from 'node:path';
 import { Accounts, resolveUser } from './user.ts';
 import { currentCapabilities } from './caps.ts';
+import { defaultSeccompProfile, loadSeccompProfile } from './seccomp.ts';
 import type { DeviceCgroup, ImageConfig, LinuxDevice, Mount, Spec } from './types.ts';
 
 /**
  * The OCI runtime spec as containerd 1.6's client builds it for `ctr run` / `ctr containers
  * create`: oci.WithDefaultSpec and WithDefaultUnixDevices, then the ctr options in the order
  * ctr applies them (cmd/ctr/commands/run/run_unix.go NewContainer), with berth's extra flags
- * (--user, --hostname, --pids-limit) where they fit.
+ * (--user, --hostname, --pids-limit) where they fit. Secure by default where containerd 1.7
+ * is: a seccomp profile (seccomp.ts; ctr 1.6 adds it only with --seccomp) and 1.7's masked
+ * paths.
  */
 
 export const specVersion = '1.0.2-dev';
@@ -74,6 +77,7 @@ export function defaultSpec(namespace: string, id: string): Spec {
         '/proc/timer_stats',
         '/proc/sched_debug',
         '/sys/firmware',
+        '/sys/devices/virtual/powercap',
         '/proc/scsi',
       ],
       readonlyPaths: ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'],
@@ -113,6 +117,11 @@ export interface SpecFlags {
   /** --label values: they become annotations too */
   labels?: Record<string, string>;
   annotations?: Record<string, string>;
+  /**
+   * none: the default profile; 'unconfined': no seccomp; or a profile file's text (OCI
+   * LinuxSeccomp or Docker's format). --privileged overrides all three, as in Docker.
+   */
+  seccomp?: 'unconfined' | { profile: string; from: string };
 }
 
 export interface SpecInput {
@@ -207,7 +216,6 @@ export function buildSpec(input: SpecInput): Spec {
     }
     delete p.selinuxLabel;
     delete p.apparmorProfile;
-    delete linux.seccomp;
     res.devices = [{ allow: true, access: 'rwm' }];
     linux.devices = [...(linux.devices ?? []), ...(input.privileged?.devices ?? hostDevices())];
   }
@@ -235,6 +243,11 @@ export function buildSpec(input: SpecInput): Spec {
       if (list && list.length > 0) caps[set] = list;
       else delete caps[set];
     }
+  }
+  // after the capabilities are settled: the profile allows more to a container that has more
+  if (!f.privileged && f.seccomp !== 'unconfined') {
+    const bounding = caps.bounding ?? [];
+    linux.seccomp = f.seccomp ? loadSeccompProfile(f.seccomp.profile, f.seccomp.from, bounding) : defaultSeccompProfile(bounding);
   }
   if (f.cpus !== undefined && f.cpus > 0) {
     res.cpu = { ...res.cpu, quota: Math.trunc(f.cpus * 100000), period: 100000 };
@@ -283,7 +296,7 @@ const goOrder: Record<string, [string, string?][]> = {
     ['cgroupsPath'],
     ['namespaces', 'namespace'],
     ['devices', 'device'],
-    ['seccomp'],
+    ['seccomp', 'seccomp'],
     ['rootfsPropagation'],
     ['maskedPaths'],
     ['readonlyPaths'],
@@ -297,6 +310,9 @@ const goOrder: Record<string, [string, string?][]> = {
   cpu: [['shares'], ['quota'], ['period'], ['realtimeRuntime'], ['realtimePeriod'], ['cpus'], ['mems']],
   namespace: [['type'], ['path']],
   device: [['path'], ['type'], ['major'], ['minor'], ['fileMode'], ['uid'], ['gid']],
+  seccomp: [['defaultAction'], ['defaultErrnoRet'], ['architectures'], ['flags'], ['listenerPath'], ['listenerMetadata'], ['syscalls', 'syscall']],
+  syscall: [['names'], ['action'], ['errnoRet'], ['args', 'seccompArg']],
+  seccompArg: [['index'], ['value'], ['valueTwo'], ['op']],
 };
 
 function goFieldOrder(value: unknown, kind: string): unknown {

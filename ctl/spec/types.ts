@@ -63,12 +63,36 @@ export interface LinuxResources {
   pids?: { limit: number };
 }
 
+export interface SeccompArg {
+  index: number;
+  value: number;
+  valueTwo?: number;
+  op: string;
+}
+
+export interface SeccompSyscall {
+  names: string[];
+  action: string;
+  errnoRet?: number;
+  args?: SeccompArg[];
+}
+
+export interface LinuxSeccomp {
+  defaultAction: string;
+  defaultErrnoRet?: number;
+  architectures?: string[];
+  flags?: string[];
+  listenerPath?: string;
+  listenerMetadata?: string;
+  syscalls?: SeccompSyscall[];
+}
+
 export interface Linux {
   resources?: LinuxResources;
   cgroupsPath?: string;
   namespaces?: { type: string; path?: string }[];
   devices?: LinuxDevice[];
-  seccomp?: unknown;
+  seccomp?: LinuxSeccomp;
   maskedPaths?: string[];
   readonlyPaths?: string[];
 }

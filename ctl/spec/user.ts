@@ -10,8 +10,11 @@ import type { User } from './types.ts';
  * (Go's parser turns garbage into 0, i.e. root; berth refuses it).
  */
 
-/** The largest uid/gid: 2^32-1 is (uid_t)-1, "no id". */
-export const maxId = 2 ** 32 - 2;
+/**
+ * The largest uid/gid berth puts in a spec: 2^31-1, as containerd's WithUser accepts (runc
+ * needs ids that fit an int32; 2^32-1 is (uid_t)-1, "no id", to the kernel).
+ */
+export const maxId = 2 ** 31 - 1;
 /** /etc/passwd and /etc/group larger than this are refused. */
 export const maxFileSize = 1 << 20;
 
@@ -204,6 +207,7 @@ function supplementaryGids(a: Accounts, username: string): number[] {
 
 /** A numeric user/group part: a number in range, undefined for a name; too large is an error. */
 function numericPart(part: string, what: string): number | undefined {
+  if (/^[-+][0-9]+$/.test(part)) throw new UserError(`invalid ${what} "${part}": ${what}s are 0 to ${maxId}`);
   if (!/^[0-9]+$/.test(part)) return undefined;
   const n = parseId(part);
   if (n === undefined) throw new UserError(`invalid ${what} "${part}": ${what}s are 0 to ${maxId}`);
