@@ -38,8 +38,10 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
-/* Tries of "ask the size, then fetch" before giving up with ERANGE when an
- * xattr keeps growing between the two calls. */
+#include <linux/limits.h> /* XATTR_SIZE_MAX, XATTR_LIST_MAX */
+
+/* Tries of "ask the size, then fetch" while an xattr keeps growing between the
+ * two calls, before one last fetch into a buffer of the largest size there is. */
 #define XATTR_TRIES 8
 
 /* ---------------------------------------------------------------- errors */
@@ -348,6 +350,46 @@ out:
   return ret;
 }
 
+/* Reads an xattr value (name != NULL) or the path's name list (name == NULL)
+ * into *out (caller frees; NULL when empty) and returns its length, or -1 with
+ * errno set. The kernel's protocol is two calls, ask the size then fetch, and
+ * another process may change the attribute in between: a fetch that no longer
+ * fits (ERANGE) asks again, and the last try uses the kernel's maximum size,
+ * which always fits. A size of 0 is an empty result: fetching with a 0-byte
+ * buffer would only ask the size again. */
+static ssize_t read_xattr(const char *path, const char *name, char **out) {
+  *out = NULL;
+  for (int i = 0;; i++) {
+    bool last = i == XATTR_TRIES;
+    ssize_t size;
+    if (last)
+      size = name != NULL ? XATTR_SIZE_MAX : XATTR_LIST_MAX;
+    else
+      size = name != NULL ? lgetxattr(path, name, NULL, 0)
+                          : llistxattr(path, NULL, 0);
+    if (size <= 0) return size;
+    char *buf = malloc((size_t)size);
+    if (buf == NULL) {
+      errno = ENOMEM;
+      return -1;
+    }
+    ssize_t n = name != NULL ? lgetxattr(path, name, buf, (size_t)size)
+                             : llistxattr(path, buf, (size_t)size);
+    if (n > 0 && n <= size) {
+      *out = buf;
+      return n;
+    }
+    int err = n < 0 ? errno : 0;
+    free(buf);
+    if (n == 0) return 0;
+    if (n > size) err = EIO; /* the kernel never does this */
+    if (err != ERANGE || last) {
+      errno = err;
+      return -1;
+    }
+  }
+}
+
 /* lgetxattr(path, name): Buffer | null (null when the attribute is absent) */
 static napi_value js_lgetxattr(napi_env env, napi_callback_info info) {
   GET_ARGS(2);
@@ -356,32 +398,15 @@ static napi_value js_lgetxattr(napi_env env, napi_callback_info info) {
   if (get_cstring(env, argv[0], "path", false, &path) ||
       get_cstring(env, argv[1], "name", false, &name))
     goto out;
-  int err = ERANGE;
-  for (int i = 0; i < XATTR_TRIES; i++) {
-    ssize_t size = lgetxattr(path, name, NULL, 0);
-    if (size < 0) {
-      err = errno;
-      break;
-    }
-    buf = malloc(size > 0 ? (size_t)size : 1);
-    if (buf == NULL) {
-      err = ENOMEM;
-      break;
-    }
-    ssize_t n = lgetxattr(path, name, buf, (size_t)size);
-    if (n >= 0) {
-      NAPI_OK(napi_create_buffer_copy(env, (size_t)n, buf, NULL, &ret));
-      goto out;
-    }
-    err = errno;
-    free(buf);
-    buf = NULL;
-    if (err != ERANGE) break; /* ERANGE: it grew in between; ask again */
+  ssize_t n = read_xattr(path, name, &buf);
+  if (n < 0) {
+    if (errno == ENODATA)
+      ret = null_value(env);
+    else
+      throw_errno(env, errno, "lgetxattr", path, NULL);
+    goto out;
   }
-  if (err == ENODATA)
-    ret = null_value(env);
-  else
-    throw_errno(env, err, "lgetxattr", path, NULL);
+  NAPI_OK(napi_create_buffer_copy(env, (size_t)n, n > 0 ? buf : "", NULL, &ret));
 out:
   free(path);
   free(name);
@@ -395,28 +420,9 @@ static napi_value js_llistxattr(napi_env env, napi_callback_info info) {
   napi_value ret = NULL, arr;
   char *path = NULL, *buf = NULL;
   if (get_cstring(env, argv[0], "path", false, &path)) goto out;
-  int err = ERANGE;
-  ssize_t n = -1;
-  for (int i = 0; i < XATTR_TRIES; i++) {
-    ssize_t size = llistxattr(path, NULL, 0);
-    if (size < 0) {
-      err = errno;
-      break;
-    }
-    buf = malloc(size > 0 ? (size_t)size : 1);
-    if (buf == NULL) {
-      err = ENOMEM;
-      break;
-    }
-    n = llistxattr(path, buf, (size_t)size);
-    if (n >= 0) break;
-    err = errno;
-    free(buf);
-    buf = NULL;
-    if (err != ERANGE) break;
-  }
+  ssize_t n = read_xattr(path, NULL, &buf);
   if (n < 0) {
-    throw_errno(env, err, "llistxattr", path, NULL);
+    throw_errno(env, errno, "llistxattr", path, NULL);
     goto out;
   }
   NAPI_OK(napi_create_array(env, &arr));
@@ -678,8 +684,15 @@ static napi_value js_recv_fd(napi_env env, napi_callback_info info) {
   int fd = -1;
   for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c != NULL;
        c = CMSG_NXTHDR(&msg, c)) {
-    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-    size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS ||
+        c->cmsg_len < CMSG_LEN(0))
+      continue;
+    /* Only what lies inside the control buffer (the kernel keeps cmsg_len so). */
+    size_t room = msg.msg_controllen -
+                  (size_t)((char *)CMSG_DATA(c) - (char *)msg.msg_control);
+    size_t count = c->cmsg_len - CMSG_LEN(0);
+    if (count > room) count = room;
+    count /= sizeof(int);
     int *fds = (int *)CMSG_DATA(c);
     for (size_t i = 0; i < count; i++) {
       int f;

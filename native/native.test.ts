@@ -270,6 +270,39 @@ describe('xattrs', () => {
     expect(fs.existsSync(path.join(d, 'nowhere'))).toBe(false);
   });
 
+  it('reads a value or a name list that another process keeps changing whole, never past its buffer', async () => {
+    const f = path.join(tmpdir(), 'file');
+    fs.writeFileSync(f, '');
+    const big = Buffer.alloc(3000);
+    for (let i = 0; i < big.length; i++) big[i] = 'abcdefghij'.charCodeAt(i % 10);
+    // user.v: "" -> absent -> 3000 bytes (the name list: one name, none, one)
+    const script = `import * as n from ${JSON.stringify(builtIndex)};
+const big = Buffer.from(${JSON.stringify(big.toString())});
+for (;;) {
+  n.lsetxattr(process.argv[1], 'user.v', Buffer.alloc(0));
+  n.lremovexattr(process.argv[1], 'user.v');
+  n.lsetxattr(process.argv[1], 'user.v', big);
+}`;
+    const toggler = spawn(pinnedNode, ['--input-type=module', '-e', script, f, marker], { stdio: 'ignore' });
+    const exited = new Promise((resolve) => toggler.once('exit', resolve));
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const values = new Map<string, number>();
+      const lists = new Map<string, number>();
+      const count = (m: Map<string, number>, k: string) => m.set(k, (m.get(k) ?? 0) + 1);
+      for (let i = 0; i < 100_000; i++) {
+        const v = n.lgetxattr(f, 'user.v');
+        count(values, v === null ? 'absent' : v.length === 0 ? 'empty' : v.equals(big) ? 'big' : `other: ${v.length} bytes`);
+        count(lists, JSON.stringify(n.llistxattr(f).filter((name) => name.startsWith('user.')).sort()));
+      }
+      expect([...values.keys()].sort()).toEqual(['absent', 'big', 'empty']);
+      expect([...lists.keys()].sort()).toEqual(['["user.v"]', '[]']);
+    } finally {
+      toggler.kill('SIGKILL');
+      await exited;
+    }
+  });
+
   it('throws fs-shaped errors on a missing path', () => {
     const p = path.join(tmpdir(), 'missing');
     const cases: [string, () => unknown][] = [

@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
@@ -5,10 +6,11 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createZstdCompress } from 'node:zlib';
 import * as native from '../../native/index.ts';
-import { BerthError, isCode } from '../../proto/errors.ts';
+import { BerthError, isCode, type ErrorCode } from '../../proto/errors.ts';
 import type { ContentStore } from '../content/store.ts';
 import { compressionOf, gzipCompressor, mediaTypes } from './compression.ts';
 import { encodeHeader, endOfArchive, padding, type EntryType, type TarEntry } from './tar.ts';
+import { helperEntry, lastLines } from './unpacker.ts';
 
 /**
  * Diff/Compare: the layer that turns `lower` into `upper`, as a deterministic tar (names in byte
@@ -18,6 +20,10 @@ import { encodeHeader, endOfArchive, padding, type EntryType, type TarEntry } fr
  * whiteouts (0/0 char devices) become `.wh.NAME` and an opaque directory `.wh..wh..opq`.
  * 'trees': `lower` and `upper` are two full trees; changed or new entries are written, with
  * their parent directories, and entries missing from `upper` become `.wh.NAME`.
+ *
+ * A container may be running and renaming its files while its snapshot is diffed, so the trees
+ * are read by a child process that sees each of them as its root (compare-child.ts, Tree): no
+ * symlink swapped in, no `..`, no device node leads the walk anywhere else.
  */
 export interface CompareOptions {
   mode: 'overlay' | 'trees';
@@ -30,18 +36,89 @@ export const uncompressedLabel = 'containerd.io/uncompressed';
 
 const chunkSize = 1 << 20;
 
-interface Node {
-  path: string;
-  st: fs.BigIntStats;
+/**
+ * One tree a diff reads, by a descriptor of its root directory. Each access first makes that
+ * directory the process's root (fchdir, chroot), so the kernel resolves every path, its
+ * symlinks and `..` included, inside the tree, whatever is renamed in it meanwhile; paths are
+ * absolute within the tree. Only for the diff child: it changes the root of the process.
+ */
+export class Tree {
+  private static entered: Tree | undefined;
+
+  constructor(private readonly rootFd: number) {}
+
+  private enter(): void {
+    if (Tree.entered === this) return;
+    native.fchdir(this.rootFd);
+    native.chroot('.');
+    Tree.entered = this;
+  }
+
+  lstat(path: string): fs.BigIntStats | undefined {
+    this.enter();
+    try {
+      return fs.lstatSync(path, { bigint: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    }
+  }
+
+  /** The names in a directory, in byte order. */
+  names(dir: string): string[] {
+    this.enter();
+    return fs.readdirSync(dir).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+  }
+
+  readlink(path: string): string {
+    this.enter();
+    return fs.readlinkSync(path);
+  }
+
+  xattr(path: string, name: string): Buffer | null {
+    this.enter();
+    return native.lgetxattr(path, name);
+  }
+
+  xattrs(path: string, skipOverlay: boolean): Map<string, Buffer> {
+    this.enter();
+    const out = new Map<string, Buffer>();
+    let names: string[];
+    try {
+      names = native.llistxattr(path);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOTSUP' || code === 'EOPNOTSUPP') return out;
+      throw err;
+    }
+    for (const name of names.sort()) {
+      if (skipOverlay && name.startsWith('trusted.overlay.')) continue;
+      const v = native.lgetxattr(path, name);
+      if (v !== null) out.set(name, v);
+    }
+    return out;
+  }
+
+  /**
+   * A descriptor of the regular file `st` describes; an error when something else is at `path`
+   * now (a FIFO is not waited on: O_NONBLOCK).
+   */
+  openFile(path: string, st: fs.BigIntStats): number {
+    this.enter();
+    const fd = fs.openSync(path, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
+    const now = fs.fstatSync(fd, { bigint: true });
+    if (!now.isFile() || now.dev !== st.dev || now.ino !== st.ino) {
+      fs.closeSync(fd);
+      throw new BerthError('FailedPrecondition', `diff: ${path} changed while it was archived`);
+    }
+    return fd;
+  }
 }
 
-function lstat(path: string): fs.BigIntStats | undefined {
-  try {
-    return fs.lstatSync(path, { bigint: true });
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw err;
-  }
+interface Node {
+  tree: Tree;
+  path: string;
+  st: fs.BigIntStats;
 }
 
 function typeOf(st: fs.BigIntStats): EntryType | undefined {
@@ -54,32 +131,10 @@ function typeOf(st: fs.BigIntStats): EntryType | undefined {
   return undefined; // sockets are not archived
 }
 
-function xattrsOf(path: string, skipOverlay: boolean): Map<string, Buffer> {
-  const out = new Map<string, Buffer>();
-  let names: string[];
-  try {
-    names = native.llistxattr(path);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOTSUP' || code === 'EOPNOTSUPP') return out;
-    throw err;
-  }
-  for (const name of names.sort()) {
-    if (skipOverlay && name.startsWith('trusted.overlay.')) continue;
-    const v = native.lgetxattr(path, name);
-    if (v !== null) out.set(name, v);
-  }
-  return out;
-}
-
 const isWhiteoutDevice = (st: fs.BigIntStats) => st.isCharacterDevice() && st.rdev === 0n;
 
 const major = (rdev: bigint) => Number(((rdev >> 8n) & 0xfffn) | ((rdev >> 32n) & ~0xfffn));
 const minor = (rdev: bigint) => Number((rdev & 0xffn) | ((rdev >> 12n) & ~0xffn));
-
-function sortedNames(dir: string): string[] {
-  return fs.readdirSync(dir).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
-}
 
 function sameXattrs(a: Map<string, Buffer>, b: Map<string, Buffer>) {
   if (a.size !== b.size) return false;
@@ -92,9 +147,9 @@ function changed(up: Node, low: Node): boolean {
   const a = up.st;
   const b = low.st;
   if (typeOf(a) !== typeOf(b) || a.mode !== b.mode || a.uid !== b.uid || a.gid !== b.gid) return true;
-  if (a.isSymbolicLink()) return fs.readlinkSync(up.path) !== fs.readlinkSync(low.path);
+  if (a.isSymbolicLink()) return up.tree.readlink(up.path) !== low.tree.readlink(low.path);
   if (a.isCharacterDevice() || a.isBlockDevice()) return a.rdev !== b.rdev;
-  if (!sameXattrs(xattrsOf(up.path, false), xattrsOf(low.path, false))) return true;
+  if (!sameXattrs(up.tree.xattrs(up.path, false), low.tree.xattrs(low.path, false))) return true;
   if (a.isDirectory()) return a.mtimeNs !== b.mtimeNs;
   if (a.dev === b.dev && a.ino === b.ino) return false;
   return a.size !== b.size || a.mtimeNs !== b.mtimeNs;
@@ -105,10 +160,14 @@ class DiffWalker {
   /** directories not emitted yet, waiting for a changed descendant ('trees' mode) */
   private readonly pendingDirs: Array<{ name: string; node: Node; emitted: boolean }> = [];
 
-  constructor(private readonly opts: CompareOptions) {}
+  constructor(
+    private readonly mode: CompareOptions['mode'],
+    private readonly upper: Tree,
+    private readonly lower: Tree | undefined,
+  ) {}
 
   async *walk(): AsyncGenerator<Buffer> {
-    yield* this.dir('', this.opts.upper, this.opts.lower);
+    yield* this.dir('', '/', this.lower && '/');
     yield endOfArchive();
   }
 
@@ -123,10 +182,10 @@ class DiffWalker {
       gid: Number(st.gid),
       size: type === 'file' ? Number(st.size) : 0,
       mtime: Number(st.mtimeNs / 1_000_000_000n),
-      linkname: type === 'symlink' ? fs.readlinkSync(node.path) : '',
+      linkname: type === 'symlink' ? node.tree.readlink(node.path) : '',
       devmajor: type === 'char' || type === 'block' ? major(st.rdev) : 0,
       devminor: type === 'char' || type === 'block' ? minor(st.rdev) : 0,
-      xattrs: xattrsOf(node.path, this.opts.mode === 'overlay'),
+      xattrs: node.tree.xattrs(node.path, this.mode === 'overlay'),
     };
   }
 
@@ -155,11 +214,12 @@ class DiffWalker {
       this.links.set(key, name);
     }
     yield encodeHeader(e);
-    if (e.type === 'file') yield* this.body(node.path, e.size);
+    if (e.type === 'file') yield* this.body(node, e.size);
   }
 
-  private async *body(path: string, size: number): AsyncGenerator<Buffer> {
-    const fd = fs.openSync(path, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+  private async *body(node: Node, size: number): AsyncGenerator<Buffer> {
+    const path = node.path;
+    const fd = node.tree.openFile(path, node.st);
     try {
       let done = 0;
       while (done < size) {
@@ -176,20 +236,23 @@ class DiffWalker {
   }
 
   private async *dir(prefix: string, upperDir: string, lowerDir: string | undefined): AsyncGenerator<Buffer> {
-    const overlay = this.opts.mode === 'overlay';
-    const names = sortedNames(upperDir);
-    if (!overlay && lowerDir !== undefined && lstat(lowerDir)?.isDirectory()) {
+    const overlay = this.mode === 'overlay';
+    const { upper, lower } = this;
+    const names = upper.names(upperDir);
+    if (!overlay && lower !== undefined && lowerDir !== undefined && lower.lstat(lowerDir)?.isDirectory()) {
       // deletions: in lower, not in upper
       const present = new Set(names);
-      for (const n of sortedNames(lowerDir)) {
+      for (const n of lower.names(lowerDir)) {
         if (present.has(n)) continue;
+        const like = upper.lstat(upperDir);
+        if (!like) throw new BerthError('FailedPrecondition', `diff: ${upperDir} went away while it was archived`);
         yield* this.flushPending();
-        yield encodeHeader(this.whiteout(`${prefix}.wh.${n}`, lstat(upperDir)!));
+        yield encodeHeader(this.whiteout(`${prefix}.wh.${n}`, like));
       }
     }
     for (const n of names) {
       const name = `${prefix}${n}`;
-      const node: Node = { path: join(upperDir, n), st: lstat(join(upperDir, n))! };
+      const node: Node = { tree: upper, path: join(upperDir, n), st: upper.lstat(join(upperDir, n))! };
       if (!node.st || typeOf(node.st) === undefined) continue;
       if (overlay) {
         if (isWhiteoutDevice(node.st)) {
@@ -198,7 +261,7 @@ class DiffWalker {
         }
         yield* this.emit(name, node);
         if (node.st.isDirectory()) {
-          if (native.lgetxattr(node.path, 'trusted.overlay.opaque')?.toString() === 'y') {
+          if (upper.xattr(node.path, 'trusted.overlay.opaque')?.toString() === 'y') {
             yield encodeHeader(this.whiteout(`${name}/.wh..wh..opq`, node.st));
           }
           yield* this.dir(`${name}/`, node.path, undefined);
@@ -206,8 +269,8 @@ class DiffWalker {
         continue;
       }
       const lowerPath = lowerDir === undefined ? undefined : join(lowerDir, n);
-      const lowerSt = lowerPath === undefined ? undefined : lstat(lowerPath);
-      const lowerNode = lowerSt ? { path: lowerPath!, st: lowerSt } : undefined;
+      const lowerSt = lowerPath === undefined ? undefined : lower?.lstat(lowerPath);
+      const lowerNode = lowerSt ? { tree: lower!, path: lowerPath!, st: lowerSt } : undefined;
       const isNew = !lowerNode || changed(node, lowerNode);
       if (node.st.isDirectory()) {
         const bothDirs = lowerNode?.st.isDirectory() ?? false;
@@ -222,9 +285,50 @@ class DiffWalker {
   }
 }
 
-/** The uncompressed tar stream of the change from lower to upper. */
-export function diffStream(opts: CompareOptions): AsyncGenerator<Buffer> {
-  return new DiffWalker(opts).walk();
+/** The uncompressed tar stream of the change from lower to upper, read in this process (the diff child). */
+export function walkDiff(mode: CompareOptions['mode'], upper: Tree, lower: Tree | undefined): AsyncGenerator<Buffer> {
+  return new DiffWalker(mode, upper, lower).walk();
+}
+
+/** What the diff child reports on fd 3 when it fails. */
+export interface CompareFailure {
+  error: string;
+  code: ErrorCode;
+}
+
+const maxReport = 64 << 10;
+
+/** The uncompressed tar stream of the change from lower to upper, from a diff child (compare-child.ts). */
+export async function* diffStream(opts: CompareOptions): AsyncGenerator<Buffer> {
+  const args: CompareOptions = { mode: opts.mode, upper: opts.upper, lower: opts.lower };
+  const child = spawn(process.execPath, [helperEntry('compare-child.js'), JSON.stringify(args)], { stdio: ['ignore', 'pipe', 'pipe', 'pipe'] });
+  const closed = new Promise<[number | null, NodeJS.Signals | null]>((resolve) => {
+    child.once('error', () => resolve([null, null]));
+    child.once('close', (code, signal) => resolve([code, signal]));
+  });
+  let stderr = '';
+  let report = '';
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr = (stderr + d).slice(-maxReport)));
+  (child.stdio[3] as Readable).setEncoding('utf8').on('data', (d: string) => (report = (report + d).slice(0, maxReport)));
+  let over = false;
+  try {
+    for await (const chunk of child.stdout!) yield chunk as Buffer;
+    const [code, signal] = await closed;
+    over = true;
+    if (code === 0) return;
+    let failure: CompareFailure | undefined;
+    try {
+      failure = JSON.parse(report) as CompareFailure;
+    } catch {
+      failure = undefined;
+    }
+    if (failure?.error) throw new BerthError(failure.code ?? 'Unknown', failure.error);
+    const why = signal ? `killed by ${signal}` : `exit status ${code}`;
+    throw new BerthError('Unknown', `diff: the diff process failed (${why})${stderr ? `: ${lastLines(stderr)}` : ''}`);
+  } finally {
+    // the reader stopped early (the content store failed): the walk is not wanted any more
+    if (!over) child.kill('SIGKILL');
+  }
 }
 
 export interface WriteDiffOptions extends CompareOptions {

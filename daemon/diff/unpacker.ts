@@ -66,7 +66,7 @@ class Unpacker {
   private done = false;
 
   constructor() {
-    this.child = spawn(process.execPath, [`--max-old-space-size=${childHeapMB}`, childEntry()], { stdio: ['pipe', 'pipe', 'pipe', 'pipe', 'pipe'] });
+    this.child = spawn(process.execPath, [`--max-old-space-size=${childHeapMB}`, helperEntry('unpack-child.js')], { stdio: ['pipe', 'pipe', 'pipe', 'pipe', 'pipe'] });
     this.closed = new Promise((resolve) => {
       this.child.once('error', () => resolve([null, null]));
       this.child.once('close', (code, signal) => resolve([code, signal]));
@@ -302,12 +302,13 @@ function answerParents(requests: Readable, answers: Writable, parents: readonly 
   };
 }
 
-function lastLines(s: string) {
+/** The last few lines of a helper's stderr, on one line. */
+export function lastLines(s: string) {
   return s.trim().split('\n').slice(-5).join(' | ');
 }
 
-/** dist/daemon/diff/unpack-child.js, from either the sources or dist. */
-function childEntry(): string {
+/** dist/daemon/diff/<file>, a helper process's entry (unpack-child.js, compare-child.js), from either the sources or dist. */
+export function helperEntry(file: string): string {
   let dir = dirname(fileURLToPath(import.meta.url));
   for (;;) {
     if (existsSync(join(dir, 'package.json'))) break;
@@ -315,7 +316,7 @@ function childEntry(): string {
     if (up === dir) throw new BerthError('Internal', 'berth: no package.json above the diff module');
     dir = up;
   }
-  const file = join(dir, 'dist', 'daemon', 'diff', 'unpack-child.js');
-  if (!existsSync(file)) throw new BerthError('Internal', `berth unpack helper not built (${file} is missing): run \`npm run build\``);
-  return file;
+  const entry = join(dir, 'dist', 'daemon', 'diff', file);
+  if (!existsSync(entry)) throw new BerthError('Internal', `berth diff helper not built (${entry} is missing): run \`npm run build\``);
+  return entry;
 }

@@ -1,0 +1,48 @@
+/**
+ * The diff child: `node compare-child.js '<CompareOptions as JSON>'`, started by the daemon for
+ * each Diff (compare.ts diffStream). It writes the uncompressed tar of the change on stdout and
+ * exits 0; on failure it writes one JSON line {error, code} on fd 3 and exits 1.
+ *
+ * The trees may belong to a running container that renames its files while they are read, so
+ * the child reads them where nothing in them leads elsewhere. In a mount namespace of its own
+ * (its mounts go away with it), it binds each tree onto itself read-only, nodev, nosuid and
+ * noexec: a device node swapped in for a file is never opened. Then it reads each tree as its
+ * root (compare.ts Tree): a symlink swapped in for a directory, absolute or `..`, resolves inside
+ * the tree. Everything it loads is loaded before the first chroot.
+ */
+import * as fs from 'node:fs';
+import { once } from 'node:events';
+import * as native from '../../native/index.ts';
+import { BerthError } from '../../proto/errors.ts';
+import { Tree, walkDiff, type CompareFailure, type CompareOptions } from './compare.ts';
+
+const reportFd = 3;
+
+/** tree bound onto itself read-only, nodev, nosuid, noexec; opened as a Tree */
+function confine(tree: string): Tree {
+  native.mount(tree, tree, null, native.MS_BIND, null);
+  native.mount(null, tree, null, native.MS_BIND | native.MS_REMOUNT | native.MS_RDONLY | native.MS_NODEV | native.MS_NOSUID | native.MS_NOEXEC, null);
+  return new Tree(fs.openSync(tree, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY));
+}
+
+async function main(): Promise<void> {
+  const opts = JSON.parse(process.argv[2] ?? '') as CompareOptions;
+  native.native();
+  native.unshare(native.CLONE_NEWNS);
+  native.mount(null, '/', null, native.MS_REC | native.MS_PRIVATE, null);
+  const upper = confine(opts.upper);
+  const lower = opts.mode === 'trees' && opts.lower !== undefined ? confine(opts.lower) : undefined;
+  for await (const chunk of walkDiff(opts.mode, upper, lower)) {
+    if (!process.stdout.write(chunk)) await once(process.stdout, 'drain');
+  }
+  await new Promise<void>((resolve, reject) => process.stdout.end((err?: Error | null) => (err ? reject(err) : resolve())));
+}
+
+main().then(
+  () => process.exit(0),
+  (err) => {
+    const failure: CompareFailure = err instanceof BerthError ? { error: err.message, code: err.code } : { error: `diff: ${(err as Error).message}`, code: 'Unknown' };
+    fs.writeSync(reportFd, `${JSON.stringify(failure)}\n`);
+    process.exit(1);
+  },
+);

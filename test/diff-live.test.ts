@@ -1,0 +1,111 @@
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { BerthClient } from '../proto/client.ts';
+import type { Mount } from '../native/mount.ts';
+import { startBerthd, type Berthd } from './harness.ts';
+import { loadRunImage } from './run-image.ts';
+
+/**
+ * Diff of a running container's snapshot while the container races the walk: it keeps swapping
+ * a directory with a symlink to a host directory (renameat2 RENAME_EXCHANGE, from a static
+ * helper built here). Nothing of the host directory may reach a layer or an error.
+ */
+
+// mkdir /race/d (with a file), symlink /race/s -> HOST; then swap d and s for ever
+const raceSource = `#define _GNU_SOURCE
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+  if (argc != 2) return 2;
+  mkdir("/race", 0755);
+  mkdir("/race/d", 0755);
+  int fd = open("/race/d/inner", O_CREAT | O_WRONLY, 0644);
+  if (fd < 0 || write(fd, "inner\\n", 6) != 6 || close(fd) != 0) return 1;
+  if (symlink(argv[1], "/race/s") != 0) return 1;
+  for (;;)
+    if (renameat2(AT_FDCWD, "/race/d", AT_FDCWD, "/race/s", RENAME_EXCHANGE) != 0) return 1;
+}
+`;
+
+describe('Diff of a live container that swaps a directory with a symlink to the host', () => {
+  let b: Berthd;
+  let c: BerthClient;
+  let image: string;
+  let scratch: string;
+  const marker = `HOST-MARKER-${process.pid}`;
+  const secret = `host secret ${process.pid}`;
+
+  beforeAll(async () => {
+    b = await startBerthd();
+    c = b.client();
+    image = await loadRunImage(b);
+    scratch = fs.mkdtempSync('/tmp/berth-diff-live-');
+    fs.mkdirSync(join(scratch, 'host', 'sub'), { recursive: true });
+    fs.writeFileSync(join(scratch, 'host', marker), secret);
+    fs.writeFileSync(join(scratch, 'host', 'sub', `${marker}-deeper`), secret);
+    fs.mkdirSync(join(scratch, 'helper'));
+    fs.writeFileSync(join(scratch, 'race.c'), raceSource);
+    const cc = spawnSync('cc', ['-static', '-O2', '-o', join(scratch, 'helper', 'race'), join(scratch, 'race.c')], { encoding: 'utf8' });
+    if (cc.status !== 0) throw new Error(`cc: ${cc.stderr}`);
+  }, 60_000);
+
+  afterAll(async () => {
+    if (b) {
+      b.berth(['tasks', 'kill', '-s', 'KILL', 'racer']);
+      b.berth(['tasks', 'rm', '-f', 'racer']);
+      b.berth(['containers', 'rm', 'racer']);
+      await b.cleanup();
+    }
+    if (scratch) fs.rmSync(scratch, { recursive: true, force: true });
+  });
+
+  const snapshots = (method: string, req: object) => c.unary<{ mounts: Mount[]; info: { parent: string } }>(c.service('snapshots', 'Snapshots'), method, { snapshotter: 'overlayfs', ...req });
+
+  it('200 diffs (overlay fast path and two-tree compare) hold nothing of the host directory', async () => {
+    const run = b.berth(['run', '-d', '--null-io', '--mount', `type=bind,src=${join(scratch, 'helper')},dst=/helper,options=rbind:ro`, image, 'racer', '/helper/race', join(scratch, 'host')]);
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    const right = (await snapshots('Mounts', { key: 'racer' })).mounts;
+    const upper = right[0]!.options.find((o) => o.startsWith('upperdir='))!.slice('upperdir='.length);
+    for (let i = 0; !fs.existsSync(join(upper, 'race', 's')); i++) {
+      if (i > 100) throw new Error('the race helper did not start');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const { parent } = (await snapshots('Stat', { key: 'racer' })).info;
+    const left = (await snapshots('View', { key: 'racer-parent', parent })).mounts;
+
+    const leaks: string[] = [];
+    let layers = 0;
+    // the walk sees the container's own directory (both names may be symlinks when it looks)
+    let withInner = 0;
+    for (let i = 0; i < 200; i++) {
+      // mostly the upperdir alone (left is the parent); every fourth the whole mounted tree against nothing
+      const trees = i % 4 === 3;
+      const req = { left: trees ? [] : left, right, media_type: 'application/vnd.oci.image.layer.v1.tar+gzip', labels: { 'containerd.io/gc.root': 'test' } };
+      let digest: string;
+      try {
+        digest = (await c.unary<{ diff: { digest: string } }>(c.service('diff', 'Diff'), 'Diff', req)).diff.digest;
+      } catch (err) {
+        // the walk may meet an entry that changed under it; the error must not name a host file
+        const message = (err as Error).message;
+        if (message.includes(marker) || message.includes(secret)) leaks.push(`diff ${i} error: ${message}`);
+        continue;
+      }
+      layers++;
+      const parts = await c.collect<{ data: Buffer }>(c.content, 'Read', { digest, offset: 0, size: 0 });
+      const layer = gunzipSync(Buffer.concat(parts.map((p) => p.data))).toString('latin1');
+      if (/race\/[ds]\/inner/.test(layer)) withInner++;
+      if (layer.includes(marker) || layer.includes(secret)) leaks.push(`diff ${i} (${trees ? 'trees' : 'overlay'}) holds the host directory`);
+    }
+    expect(leaks).toEqual([]);
+    expect(layers).toBeGreaterThan(100);
+    expect(withInner).toBeGreaterThan(50);
+    // the two-tree compare's temporary mounts are gone
+    expect(fs.readFileSync('/proc/self/mountinfo', 'utf8')).not.toContain(join(b.state, 'diff'));
+  }, 600_000);
+});
