@@ -802,9 +802,11 @@ export class H2Connection {
     this.outBytes = 0;
     this.send(goawayFrame(this.lastPeerStream, code, (err as Error).message));
     this.flush(true);
+    // nothing more is read; a peer that does not read either would keep the socket and its
+    // buffers forever: it has two seconds to take the GOAWAY
+    this.socket.pause();
     this.socket.end();
-    // a peer that does not read would keep the socket and its buffers forever
-    setTimeout(() => this.socket.destroy(), 1000).unref();
+    setTimeout(() => this.socket.destroy(), 2000).unref();
     this.teardown();
   }
 
