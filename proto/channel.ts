@@ -1,7 +1,7 @@
 import * as net from 'node:net';
 import type * as grpc from '@grpc/grpc-js';
 import { type BerthError, fromGrpc, GrpcStatus } from './errors.ts';
-import { framePrefix, MessageReader, statusError } from './grpc-frames.ts';
+import { framePrefix, grpcTimeout, MessageReader, statusError, timerDelay } from './grpc-frames.ts';
 import { H2Connection, type H2Stream, type Headers } from './h2/connection.ts';
 import { ErrorCode } from './h2/frames.ts';
 
@@ -66,7 +66,7 @@ export class ClientCall<Req, Res> {
       ['te', 'trailers'],
     ];
     for (const [k, v] of Object.entries(opts.headers ?? {})) fields.push([k.toLowerCase(), v]);
-    if (opts.deadline !== undefined) fields.push(['grpc-timeout', `${Math.max(1, Math.ceil(opts.deadline - Date.now()))}m`]);
+    if (opts.deadline !== undefined) fields.push(['grpc-timeout', grpcTimeout(opts.deadline - Date.now())]);
     let stream: H2Stream;
     try {
       stream = link.conn.request(fields);
@@ -75,7 +75,7 @@ export class ClientCall<Req, Res> {
       return;
     }
     this.stream = stream;
-    if (opts.deadline !== undefined) this.timer = setTimeout(() => this.finish(statusError(GrpcStatus.DEADLINE_EXCEEDED, 'Deadline exceeded')), Math.max(0, opts.deadline - Date.now()));
+    if (opts.deadline !== undefined) this.timer = setTimeout(() => this.finish(statusError(GrpcStatus.DEADLINE_EXCEEDED, 'Deadline exceeded')), timerDelay(opts.deadline - Date.now()));
     if (opts.signal?.aborted) queueMicrotask(this.abort);
     else opts.signal?.addEventListener('abort', this.abort, { once: true });
 

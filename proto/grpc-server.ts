@@ -4,7 +4,7 @@ import * as net from 'node:net';
 import { gunzipSync, inflateSync } from 'node:zlib';
 import type * as grpc from '@grpc/grpc-js';
 import { GrpcStatus, toGrpc } from './errors.ts';
-import { framePrefix, MessageReader, statusError } from './grpc-frames.ts';
+import { type Decompress, framePrefix, MessageReader, parseGrpcTimeout, ReceiveBudget, statusError, timerDelay } from './grpc-frames.ts';
 import { H2Connection, type H2Stream, type Headers } from './h2/connection.ts';
 import { HpackEncoder } from './h2/hpack.ts';
 
@@ -51,14 +51,6 @@ function trailersOnly(stream: H2Stream, code: number, details: string): void {
   stream.respond([[':status', '200'], ['content-type', 'application/grpc+proto'], ...statusFields(code, details)], true);
 }
 
-const timeoutUnits: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 1e-3, n: 1e-6 };
-
-/** The grpc-timeout header in milliseconds, or undefined. */
-function timeoutOf(value: string | string[] | undefined): number | undefined {
-  const m = typeof value === 'string' ? /^(\d{1,8})([HMSmun])$/.exec(value) : null;
-  return m ? Number(m[1]) * timeoutUnits[m[2]!]! : undefined;
-}
-
 /** The request metadata, read the way grpc-js's Metadata is (`get(key)` gives every value). */
 export class CallMetadata {
   constructor(private readonly headers: Headers) {}
@@ -101,18 +93,21 @@ class Reply {
     headers: Headers,
     readonly method: Method,
     private readonly maxMessageSize: number,
+    /** what the call has received, given back to the connection's budget when it is over */
+    private readonly reader: MessageReader,
   ) {
-    const timeout = timeoutOf(headers['grpc-timeout']);
+    const timeout = parseGrpcTimeout(headers['grpc-timeout']);
     if (timeout !== undefined) {
       this.timer = setTimeout(() => {
         this.call.onCancel();
         this.end(GrpcStatus.DEADLINE_EXCEEDED, 'Deadline exceeded');
-      }, timeout);
+      }, timerDelay(timeout));
     }
     stream.onClose = () => {
       if (this.finished) return;
       // reset by the client, or the connection went
       this.finished = true;
+      this.reader.dispose();
       clearTimeout(this.timer);
       this.call.onCancel();
       this.call.onOver();
@@ -137,6 +132,7 @@ class Reply {
   end(code: number, details: string): void {
     if (this.finished) return;
     this.finished = true;
+    this.reader.dispose();
     clearTimeout(this.timer);
     if (!this.stream.closed) {
       if (this.responded) this.stream.end(code === okStatus && details === '' ? okTrailers : statusFields(code, details));
@@ -199,14 +195,31 @@ class UnaryCall extends EventEmitter implements CallEvents {
 class StreamCall extends Duplex implements CallEvents {
   cancelled = false;
   request: unknown;
+  /** the sizes of the request messages pushed and not yet read by the handler, oldest first */
+  private readonly unread: number[] = [];
 
   constructor(
     private readonly reply: Reply,
     readonly metadata: CallMetadata,
+    private readonly reader?: MessageReader,
   ) {
-    super({ objectMode: true });
+    // a few request messages wait for the handler, then the HTTP/2 stream is paused
+    super({ objectMode: true, readableHighWaterMark: 4 });
     reply.call = this;
     this.on('error', (err) => reply.fail(err));
+  }
+
+  /** Passes a request message to the handler; false when the HTTP/2 stream should pause. */
+  pushMessage(message: unknown, size: number): boolean {
+    this.unread.push(size);
+    const more = this.push(message);
+    this.released();
+    return more;
+  }
+
+  /** Gives the budget back the messages the handler has read (the readable buffer holds the newest). */
+  private released(): void {
+    while (this.unread.length > this.readableLength) this.reader?.release(this.unread.shift()!);
   }
 
   getPath(): string {
@@ -223,6 +236,7 @@ class StreamCall extends Duplex implements CallEvents {
   }
 
   override _read(): void {
+    this.released();
     this.reply.stream.resume();
   }
 
@@ -246,14 +260,16 @@ class StreamCall extends Duplex implements CallEvents {
 }
 
 /** A compressed request message's bytes, for the grpc-encoding the client named. */
-function decompressor(encoding: string | undefined, maxMessageSize: number): ((body: Buffer) => Buffer) | undefined {
+function decompressor(encoding: string | undefined): Decompress | undefined {
   if (encoding === undefined || encoding === 'identity') return undefined;
-  return (body) => {
-    const opts = { maxOutputLength: maxMessageSize };
+  return (body, maxLength) => {
+    // inflated no further than allowed: a small message may stand for gigabytes
+    const opts = { maxOutputLength: Math.max(1, maxLength) };
     try {
       if (encoding === 'gzip') return gunzipSync(body, opts);
       if (encoding === 'deflate') return inflateSync(body, opts);
     } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') throw statusError(GrpcStatus.RESOURCE_EXHAUSTED, `Received message after decompression larger than ${maxLength} bytes`);
       throw statusError(GrpcStatus.INTERNAL, `Received invalid compressed message: ${(err as Error).message}`);
     }
     throw statusError(GrpcStatus.UNIMPLEMENTED, `compressed message with encoding ${encoding}`);
@@ -265,6 +281,10 @@ type Handler = (...args: unknown[]) => unknown;
 export interface GrpcServerOptions {
   /** largest message accepted or sent, in bytes */
   maxMessageSize: number;
+  /** bytes of received messages one connection may hold before its handlers take them; default the larger of 32 MiB and two messages */
+  connectionBudget?: number;
+  /** calls one connection may have open at once */
+  maxConcurrentStreams?: number;
 }
 
 export class GrpcServer {
@@ -273,11 +293,13 @@ export class GrpcServer {
   private readonly connections = new Set<H2Connection>();
 
   constructor(private readonly options: GrpcServerOptions) {
+    const budget = options.connectionBudget ?? Math.max(32 << 20, 2 * options.maxMessageSize);
     this.server = net.createServer((socket) => {
-      const conn = new H2Connection(socket, { role: 'server' });
+      const conn = new H2Connection(socket, { role: 'server', maxConcurrentStreams: options.maxConcurrentStreams });
+      const received = new ReceiveBudget(budget);
       this.connections.add(conn);
       conn.onClose = () => this.connections.delete(conn);
-      conn.onStream = (stream) => this.dispatch(stream, stream.headers);
+      conn.onStream = (stream) => this.dispatch(stream, stream.headers, received);
     });
   }
 
@@ -316,7 +338,7 @@ export class GrpcServer {
     this.server.close();
   }
 
-  private dispatch(stream: H2Stream, headers: Headers): void {
+  private dispatch(stream: H2Stream, headers: Headers, budget: ReceiveBudget): void {
     const contentType = String(headers['content-type'] ?? '');
     if (headers[':method'] !== 'POST' || !contentType.startsWith('application/grpc')) {
       stream.respond([[':status', '415']], true);
@@ -326,8 +348,8 @@ export class GrpcServer {
     if (!route) return trailersOnly(stream, GrpcStatus.UNIMPLEMENTED, `The server does not implement the method ${String(headers[':path'])}`);
     const { method, handler } = route;
     const { maxMessageSize } = this.options;
-    const reader = new MessageReader(maxMessageSize, decompressor(headers['grpc-encoding'] as string | undefined, maxMessageSize));
-    const reply = new Reply(stream, headers, method, maxMessageSize);
+    const reader = new MessageReader(maxMessageSize, decompressor(headers['grpc-encoding'] as string | undefined), budget);
+    const reply = new Reply(stream, headers, method, maxMessageSize, reader);
     const metadata = new CallMetadata(headers);
     const callback = (err: unknown, response?: unknown) => reply.answer(err, response);
     const fail = (err: unknown) => reply.fail(err);
@@ -336,21 +358,27 @@ export class GrpcServer {
       // one request message: read it whole, then run the handler
       const call = method.responseStream ? new StreamCall(reply, metadata) : new UnaryCall(reply, metadata);
       if (call instanceof StreamCall) call.push(null);
-      const messages: Buffer[] = [];
+      let request: Buffer | undefined;
       stream.onData = (chunk: Buffer) => {
         // once the call has ended (a refused message), what the client still sends is dropped
         if (reply.finished) return;
+        let messages: Buffer[];
         try {
-          messages.push(...reader.push(chunk));
+          messages = reader.push(chunk);
         } catch (err) {
-          fail(err);
+          return fail(err);
         }
+        if (messages.length === 0) return;
+        // as grpc-go: a second message fails the call at once, rather than wait for the end
+        if (request !== undefined || messages.length > 1) return fail(statusError(GrpcStatus.INTERNAL, `more than one request message for ${method.path}, which takes one`));
+        request = messages[0];
       };
       stream.onEnd = () => {
         if (reply.finished) return;
-        if (messages.length !== 1 || !reader.empty) return fail(statusError(GrpcStatus.UNIMPLEMENTED, `expected one request message, got ${messages.length}`));
+        if (request === undefined || !reader.empty) return fail(statusError(GrpcStatus.UNIMPLEMENTED, 'expected one request message, got none'));
+        reader.release(request.length);
         try {
-          call.request = method.requestDeserialize(messages[0]!);
+          call.request = method.requestDeserialize(request);
         } catch (err) {
           return fail(statusError(GrpcStatus.INTERNAL, `Error deserializing request: ${(err as Error).message}`));
         }
@@ -359,7 +387,7 @@ export class GrpcServer {
     } else {
       // a request stream: messages are pushed to the call as they arrive, pausing the HTTP/2
       // stream while the handler has not taken them
-      const call = new StreamCall(reply, metadata);
+      const call = new StreamCall(reply, metadata, reader);
       stream.onData = (chunk: Buffer) => {
         if (reply.finished) return;
         let messages: Buffer[];
@@ -375,7 +403,7 @@ export class GrpcServer {
           } catch (err) {
             return fail(statusError(GrpcStatus.INTERNAL, `Error deserializing request: ${(err as Error).message}`));
           }
-          if (!call.push(decoded)) stream.pause();
+          if (!call.pushMessage(decoded, m.length)) stream.pause();
         }
       };
       stream.onEnd = () => call.push(null);

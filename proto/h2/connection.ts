@@ -19,6 +19,7 @@ import {
   writeFrameHeader,
 } from './frames.ts';
 import { HpackDecoder, HpackEncoder, HpackError } from './hpack.ts';
+import { DEFAULT_MAX_STREAMS, MAX_HEADER_BLOCK_FRAMES, MAX_QUEUED_CONTROL, RESET_BURST, RESETS_PER_SECOND, TokenBucket } from './limits.ts';
 
 /**
  * HTTP/2 (RFC 9113) over one socket, for gRPC on berth's unix sockets, as a server or a client.
@@ -32,6 +33,11 @@ import { HpackDecoder, HpackEncoder, HpackError } from './hpack.ts';
  * flow control in both directions, PING, RST_STREAM, GOAWAY (graceful or on a protocol error).
  * What it leaves out, as gRPC never needs it: server push, priorities (read and ignored), TLS,
  * and HTTP/1.1 upgrade.
+ *
+ * What a peer can make it hold is bounded (limits.ts): the connection window is given back only
+ * as streams' data is consumed, header blocks have a size and a frame count, open streams a
+ * number, and a peer that does not read its socket stops being read once our output is
+ * congested, and goes away once it owes too many replies or resets too many streams.
  */
 
 /** Header fields as decoded: a repeated name gives an array, in arrival order. */
@@ -58,6 +64,8 @@ export interface ConnectionOptions {
   maxFrameSize?: number;
   /** the largest header list accepted (HPACK sizes) */
   maxHeaderListSize?: number;
+  /** streams the peer may open at once (server) */
+  maxConcurrentStreams?: number;
 }
 
 /** Bytes a stream may queue before write() asks the writer to wait. */
@@ -207,8 +215,9 @@ export class H2Stream {
     if (this.finSent) this.close(false, ErrorCode.NO_ERROR);
   }
 
-  /** Gives `n` consumed bytes back to the peer, in updates of at least half the window. */
+  /** Gives `n` consumed bytes back to the peer, in updates of at least half the window, the connection's too. */
   credit(n: number): void {
+    this.conn.creditConnection(n);
     this.recvUnacked += n;
     if (this.remoteEnded || this.recvUnacked < this.conn.streamWindow / 2) return;
     this.conn.send(windowUpdateFrame(this.id, this.recvUnacked));
@@ -231,6 +240,8 @@ export class H2Stream {
   close(aborted: boolean, code: number): void {
     if (this.closed) return;
     this.closed = true;
+    // what was never delivered is dropped: the connection window gets it back
+    if (this.inbox) for (const b of this.inbox) this.conn.creditConnection(b.length);
     this.inbox = undefined;
     this.queue = [];
     this.queued = 0;
@@ -244,6 +255,8 @@ export class H2Connection {
   readonly streamWindow: number;
   private readonly connectionWindow: number;
   private readonly maxFrameSize: number;
+  private readonly maxHeaderBlock: number;
+  private readonly maxStreams: number;
   private readonly streams = new Map<number, H2Stream>();
   private readonly socket: Socket;
   private readonly decoder: HpackDecoder;
@@ -263,7 +276,7 @@ export class H2Connection {
   private prefacePending: boolean;
   private settingsSeen = false;
   /** a header block still waiting for CONTINUATION frames */
-  private continuation: { id: number; endStream: boolean; parts: Buffer[]; size: number } | undefined;
+  private continuation: { id: number; endStream: boolean; parts: Buffer[]; size: number; frames: number } | undefined;
   /** the highest stream id the peer opened (server), or the next one we open (client) */
   private lastPeerStream = 0;
   private nextStream = 1;
@@ -275,9 +288,15 @@ export class H2Connection {
   private peerMaxFrame = DEFAULT_MAX_FRAME;
   private readonly blocked = new Set<H2Stream>();
   private readonly drainWaiters = new Set<H2Stream>();
+  /** streams refused for being over maxStreams */
+  private refused = 0;
+  private readonly resets = new TokenBucket(RESET_BURST, RESETS_PER_SECOND);
 
   private out: Buffer[] = [];
   private outBytes = 0;
+  /** replies to the peer's frames in `out` */
+  private queuedControl = 0;
+  private readingPaused = false;
   private flushScheduled = false;
   private readonly flushNow = () => this.flush();
 
@@ -288,6 +307,8 @@ export class H2Connection {
     this.connectionWindow = options.connectionWindow ?? 16 << 20;
     this.maxFrameSize = options.maxFrameSize ?? DEFAULT_MAX_FRAME;
     const maxHeaderListSize = options.maxHeaderListSize ?? 256 * 1024;
+    this.maxHeaderBlock = maxHeaderListSize + this.maxFrameSize;
+    this.maxStreams = options.maxConcurrentStreams ?? DEFAULT_MAX_STREAMS;
     this.decoder = new HpackDecoder(4096, maxHeaderListSize);
     this.recvWindow = this.connectionWindow;
     this.prefacePending = this.role === 'server';
@@ -300,7 +321,7 @@ export class H2Connection {
     if (this.role === 'client') {
       settings.unshift([Setting.ENABLE_PUSH, 0]);
       this.send(CLIENT_PREFACE);
-    }
+    } else settings.unshift([Setting.MAX_CONCURRENT_STREAMS, this.maxStreams]);
     this.send(settingsFrame(settings));
     if (this.connectionWindow > DEFAULT_WINDOW) this.send(windowUpdateFrame(0, this.connectionWindow - DEFAULT_WINDOW));
 
@@ -357,9 +378,18 @@ export class H2Connection {
     }
   }
 
-  private flush(): void {
+  /** A reply the peer's frames call for: counted while it waits, so that a peer that never reads cannot make them pile up. */
+  private reply(buf: Buffer): void {
+    if (++this.queuedControl > MAX_QUEUED_CONTROL) throw new H2Error(ErrorCode.ENHANCE_YOUR_CALM, 'too many replies queued for a peer that does not read');
+    this.send(buf);
+  }
+
+  /** Hands what is queued to the socket, unless the socket still holds the last batch (`force`: regardless). */
+  private flush(force = false): void {
     this.flushScheduled = false;
     if (this.closed || this.out.length === 0) return;
+    if (this.socket.writableNeedDrain && !force) return;
+    this.queuedControl = 0;
     const out = this.out;
     const bytes = this.outBytes;
     this.out = [];
@@ -384,7 +414,13 @@ export class H2Connection {
   }
 
   private drained(): void {
-    if (this.drainWaiters.size === 0 || this.congested) return;
+    if (this.out.length > 0 && !this.flushScheduled) this.flush();
+    if (this.congested) return;
+    if (this.readingPaused) {
+      this.readingPaused = false;
+      this.socket.resume();
+    }
+    if (this.drainWaiters.size === 0) return;
     for (const s of [...this.drainWaiters]) {
       if (s.queued >= STREAM_HIGH_WATER) continue;
       this.drainWaiters.delete(s);
@@ -483,7 +519,7 @@ export class H2Connection {
 
   private endIfIdle(): void {
     if (this.goingAway && this.streams.size === 0 && !this.closed) {
-      this.flush();
+      this.flush(true);
       this.socket.end();
     }
   }
@@ -509,7 +545,12 @@ export class H2Connection {
         this.onFrame(buf[3]!, buf[4]!, buf.readUInt32BE(5) & 0x7fffffff, buf.subarray(FRAME_HEADER));
       }
     } catch (err) {
-      this.fail(err);
+      return this.fail(err);
+    }
+    // the peer is not reading what we owe it: read no more of it until it has
+    if (this.congested && !this.readingPaused) {
+      this.readingPaused = true;
+      this.socket.pause();
     }
   }
 
@@ -528,14 +569,13 @@ export class H2Connection {
         return this.onContinuation(flags, id, payload);
       case FrameType.PRIORITY:
         if (id === 0) throw new H2Error(ErrorCode.PROTOCOL_ERROR, 'PRIORITY on stream 0');
-        if (payload.length !== 5) this.streams.get(id)?.reset(ErrorCode.FRAME_SIZE_ERROR);
+        if (payload.length !== 5) this.resetForPeer(this.streams.get(id), ErrorCode.FRAME_SIZE_ERROR);
         return;
       case FrameType.RST_STREAM:
         if (id === 0) throw new H2Error(ErrorCode.PROTOCOL_ERROR, 'RST_STREAM on stream 0');
         if (payload.length !== 4) throw new H2Error(ErrorCode.FRAME_SIZE_ERROR, 'RST_STREAM of a wrong size');
         this.checkKnown(id);
-        this.streams.get(id)?.close(true, payload.readUInt32BE(0));
-        return;
+        return this.onReset(this.streams.get(id), payload.readUInt32BE(0));
       case FrameType.SETTINGS:
         return this.onSettings(flags, id, payload);
       case FrameType.PUSH_PROMISE:
@@ -543,7 +583,7 @@ export class H2Connection {
       case FrameType.PING:
         if (id !== 0) throw new H2Error(ErrorCode.PROTOCOL_ERROR, 'PING on a stream');
         if (payload.length !== 8) throw new H2Error(ErrorCode.FRAME_SIZE_ERROR, 'PING of a wrong size');
-        if (!(flags & Flag.ACK)) this.send(frame(FrameType.PING, Flag.ACK, 0, payload));
+        if (!(flags & Flag.ACK)) this.reply(frame(FrameType.PING, Flag.ACK, 0, payload));
         return;
       case FrameType.GOAWAY:
         return this.onGoawayFrame(id, payload);
@@ -552,6 +592,25 @@ export class H2Connection {
       default:
       // unknown frame types are ignored (RFC 9113 §4.1)
     }
+  }
+
+  /** The peer reset a stream. Open streams reset in a loop would pile up work behind them (CVE-2023-44487): their rate is limited. */
+  private onReset(s: H2Stream | undefined, code: number): void {
+    if (!s) return;
+    this.countReset();
+    s.close(true, code);
+  }
+
+  /** Resets a stream for the peer's error on it; these count with the peer's own resets, as a peer could provoke them in a loop. */
+  private resetForPeer(s: H2Stream | undefined, code: number): void {
+    if (!s) return;
+    this.countReset();
+    this.reply(rstStreamFrame(s.id, code));
+    s.close(true, code);
+  }
+
+  private countReset(): void {
+    if (this.role === 'server' && !this.resets.take()) throw new H2Error(ErrorCode.ENHANCE_YOUR_CALM, 'too many streams reset');
   }
 
   /** A frame on a stream id the peer never opened (or we never did) breaks the protocol. */
@@ -565,11 +624,11 @@ export class H2Connection {
     const length = payload.length;
     this.recvWindow -= length;
     if (this.recvWindow < 0) throw new H2Error(ErrorCode.FLOW_CONTROL_ERROR, 'DATA beyond the connection window');
-    this.creditConnection(length);
     const s = this.streams.get(id);
     if (!s || s.remoteEnded) {
       this.checkKnown(id);
-      if (s) s.reset(ErrorCode.STREAM_CLOSED);
+      this.creditConnection(length);
+      this.resetForPeer(s, ErrorCode.STREAM_CLOSED);
       return;
     }
     let data = payload;
@@ -579,13 +638,18 @@ export class H2Connection {
       data = payload.subarray(1, length - pad);
     }
     s.recvWindow -= length;
-    if (s.recvWindow < 0) return s.reset(ErrorCode.FLOW_CONTROL_ERROR);
+    if (s.recvWindow < 0) {
+      this.creditConnection(length);
+      return this.resetForPeer(s, ErrorCode.FLOW_CONTROL_ERROR);
+    }
+    // the stream credits the connection as it delivers; padding is consumed at once
     if (data.length !== length) s.credit(length - data.length);
     s.receive(data, (flags & Flag.END_STREAM) !== 0);
   }
 
-  /** Gives received bytes back to the peer's connection window, in updates of at least half of it. */
-  private creditConnection(n: number): void {
+  /** Gives consumed bytes back to the peer's connection window, in updates of at least half of it. */
+  creditConnection(n: number): void {
+    if (this.closed) return;
     this.recvUnacked += n;
     if (this.recvUnacked < this.connectionWindow / 2) return;
     this.send(windowUpdateFrame(0, this.recvUnacked));
@@ -606,18 +670,21 @@ export class H2Connection {
     const fragment = payload.subarray(start, end);
     const endStream = (flags & Flag.END_STREAM) !== 0;
     if (flags & Flag.END_HEADERS) this.onHeaderBlock(id, endStream, fragment);
-    else this.continuation = { id, endStream, parts: [fragment], size: fragment.length };
+    // copied: a part must not pin the whole chunk it was read in
+    else this.continuation = { id, endStream, parts: [Buffer.from(fragment)], size: FRAME_HEADER + fragment.length, frames: 1 };
   }
 
   private onContinuation(flags: number, id: number, payload: Buffer): void {
     const c = this.continuation;
     if (!c || c.id !== id) throw new H2Error(ErrorCode.PROTOCOL_ERROR, 'CONTINUATION without a header block');
-    c.parts.push(payload);
-    c.size += payload.length;
-    if (c.size > 4 * this.maxFrameSize + 256 * 1024) throw new H2Error(ErrorCode.ENHANCE_YOUR_CALM, 'header block too large');
+    // frame headers count too, or empty CONTINUATION frames could come without end (CVE-2024-27316)
+    c.size += FRAME_HEADER + payload.length;
+    if (++c.frames > MAX_HEADER_BLOCK_FRAMES) throw new H2Error(ErrorCode.ENHANCE_YOUR_CALM, `a header block in more than ${MAX_HEADER_BLOCK_FRAMES} frames`);
+    if (c.size > this.maxHeaderBlock) throw new H2Error(ErrorCode.ENHANCE_YOUR_CALM, `a header block over ${this.maxHeaderBlock} bytes`);
+    if (payload.length > 0) c.parts.push(Buffer.from(payload));
     if (!(flags & Flag.END_HEADERS)) return;
     this.continuation = undefined;
-    this.onHeaderBlock(id, c.endStream, Buffer.concat(c.parts, c.size));
+    this.onHeaderBlock(id, c.endStream, Buffer.concat(c.parts));
   }
 
   private onHeaderBlock(id: number, endStream: boolean, block: Buffer): void {
@@ -625,12 +692,12 @@ export class H2Connection {
     const headers = headersOf(this.decoder.decode(block));
     const s = this.streams.get(id);
     if (s) {
-      if (s.remoteEnded) return s.reset(ErrorCode.STREAM_CLOSED);
+      if (s.remoteEnded) return this.resetForPeer(s, ErrorCode.STREAM_CLOSED);
       if (this.role === 'client' && !s.headers[':status']) {
         s.headers = headers;
         s.onHeaders(headers, endStream);
       } else {
-        if (this.role === 'server' && !endStream) return s.reset(ErrorCode.PROTOCOL_ERROR);
+        if (this.role === 'server' && !endStream) return this.resetForPeer(s, ErrorCode.PROTOCOL_ERROR);
         s.onHeaders(headers, endStream);
       }
       if (endStream) s.receive(noData, true);
@@ -641,9 +708,15 @@ export class H2Connection {
       return; // the answer to a stream we already closed
     }
     if (id % 2 === 0) throw new H2Error(ErrorCode.PROTOCOL_ERROR, `client stream id ${id} is even`);
-    if (id <= this.lastPeerStream) return this.send(rstStreamFrame(id, ErrorCode.STREAM_CLOSED));
+    // a stream id must grow: an old one is a connection error (RFC 9113 §5.1.1)
+    if (id <= this.lastPeerStream) throw new H2Error(ErrorCode.PROTOCOL_ERROR, `HEADERS on stream ${id}, which is closed`);
     this.lastPeerStream = id;
-    if (this.goingAway) return this.send(rstStreamFrame(id, ErrorCode.REFUSED_STREAM));
+    if (this.goingAway) return this.reply(rstStreamFrame(id, ErrorCode.REFUSED_STREAM));
+    if (this.streams.size >= this.maxStreams) {
+      // a client may have opened streams before our SETTINGS reached it; one that keeps on is told to go
+      if (++this.refused > this.maxStreams) throw new H2Error(ErrorCode.ENHANCE_YOUR_CALM, 'streams opened past SETTINGS_MAX_CONCURRENT_STREAMS');
+      return this.reply(rstStreamFrame(id, ErrorCode.REFUSED_STREAM));
+    }
     const stream = new H2Stream(this, id, this.streamWindow, this.peerInitialWindow);
     stream.headers = headers;
     this.streams.set(id, stream);
@@ -658,14 +731,13 @@ export class H2Connection {
       return;
     }
     if (payload.length % 6 !== 0) throw new H2Error(ErrorCode.FRAME_SIZE_ERROR, 'SETTINGS of a wrong size');
+    let initialWindow = this.peerInitialWindow;
     for (let at = 0; at < payload.length; at += 6) {
       const key = payload.readUInt16BE(at);
       const value = payload.readUInt32BE(at + 2);
       if (key === Setting.INITIAL_WINDOW_SIZE) {
         if (value > MAX_WINDOW) throw new H2Error(ErrorCode.FLOW_CONTROL_ERROR, 'initial window too large');
-        const delta = value - this.peerInitialWindow;
-        this.peerInitialWindow = value;
-        for (const s of this.streams.values()) s.sendWindow += delta;
+        initialWindow = value;
       } else if (key === Setting.MAX_FRAME_SIZE) {
         if (value < DEFAULT_MAX_FRAME || value > MAX_FRAME_LIMIT) throw new H2Error(ErrorCode.PROTOCOL_ERROR, `MAX_FRAME_SIZE ${value} out of range`);
         this.peerMaxFrame = value;
@@ -674,7 +746,16 @@ export class H2Connection {
       }
       // HEADER_TABLE_SIZE: our encoder keeps no dynamic table; the rest are limits we stay under
     }
-    this.send(settingsAck);
+    // the last value is the one that holds: the streams' windows change once per frame, not per entry
+    const delta = initialWindow - this.peerInitialWindow;
+    this.peerInitialWindow = initialWindow;
+    if (delta !== 0) {
+      for (const s of this.streams.values()) {
+        s.sendWindow += delta;
+        if (s.sendWindow > MAX_WINDOW) throw new H2Error(ErrorCode.FLOW_CONTROL_ERROR, 'a stream window over 2^31-1');
+      }
+    }
+    this.reply(settingsAck);
     this.pumpBlocked();
   }
 
@@ -703,9 +784,9 @@ export class H2Connection {
     }
     const s = this.streams.get(id);
     if (!s) return this.checkKnown(id);
-    if (increment === 0) return s.reset(ErrorCode.PROTOCOL_ERROR);
+    if (increment === 0) return this.resetForPeer(s, ErrorCode.PROTOCOL_ERROR);
     s.sendWindow += increment;
-    if (s.sendWindow > MAX_WINDOW) return s.reset(ErrorCode.FLOW_CONTROL_ERROR);
+    if (s.sendWindow > MAX_WINDOW) return this.resetForPeer(s, ErrorCode.FLOW_CONTROL_ERROR);
     this.pump(s);
   }
 
@@ -716,9 +797,16 @@ export class H2Connection {
   /** Ends the connection for a protocol error: GOAWAY with its code, then close. */
   private fail(err: unknown): void {
     const code = err instanceof H2Error ? err.code : err instanceof HpackError ? ErrorCode.COMPRESSION_ERROR : ErrorCode.INTERNAL_ERROR;
+    // what was still queued is dropped: the GOAWAY is all the peer gets, soon or never
+    this.out = [];
+    this.outBytes = 0;
     this.send(goawayFrame(this.lastPeerStream, code, (err as Error).message));
-    this.flush();
+    this.flush(true);
+    // nothing more is read; a peer that does not read either would keep the socket and its
+    // buffers forever: it has two seconds to take the GOAWAY
+    this.socket.pause();
     this.socket.end();
+    setTimeout(() => this.socket.destroy(), 2000).unref();
     this.teardown();
   }
 
