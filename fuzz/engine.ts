@@ -242,14 +242,17 @@ export async function fuzz(target: FuzzTarget, repoRoot: string, opts: FuzzOptio
   const maxLength = target.maxLength ?? 4096;
   const coverage = new Coverage(pathToFileURL(repoRoot).href + '/', target.alsoCover ?? []);
   const watchdog = startWatchdog(join(opts.workDir, 'hangs'), opts.timeoutMs, maxLength);
+  /** features: a block and its hit-count bucket; blocks: the blocks alone */
   const seen = new Set<number>();
+  const blocks = new Set<number>();
   const features: number[] = [];
   const corpus: Buffer[] = [];
   const crashes: FuzzReport['crashes'] = [];
   const crashKinds = new Set<string>();
   let execs = 0;
 
-  const run = (input: Buffer): boolean => {
+  /** Runs one input; false when it failed a property (reported once per kind). */
+  const execute = (input: Buffer): boolean => {
     watchdog.begin(input);
     let failure: unknown;
     try {
@@ -259,47 +262,63 @@ export async function fuzz(target: FuzzTarget, repoRoot: string, opts: FuzzOptio
     }
     watchdog.end();
     execs++;
-    coverage.take(features);
-    if (failure !== undefined) {
-      const e = failure instanceof Error ? failure : new Error(String(failure));
-      // one report per kind: the message's first line and where it was thrown
-      const kind = `${e.name}: ${e.message.split('\n')[0]!.replace(/[0-9]+/g, 'N').slice(0, 120)} @ ${e.stack?.split('\n')[1]?.trim() ?? ''}`;
-      if (!crashKinds.has(kind)) {
-        crashKinds.add(kind);
-        mkdirSync(crashDir, { recursive: true });
-        const file = join(crashDir, `crash-${digest(input)}`);
-        writeFileSync(file, input);
-        crashes.push({ file, message: e.stack ?? e.message });
-        log(`CRASH ${file}\n${e.stack ?? e.message}`);
-      }
-      return false;
+    if (failure === undefined) return true;
+    const e = failure instanceof Error ? failure : new Error(String(failure));
+    // one report per kind: the message's first line and where it was thrown
+    const kind = `${e.name}: ${e.message.split('\n')[0]!.replace(/[0-9]+/g, 'N').slice(0, 120)} @ ${e.stack?.split('\n')[1]?.trim() ?? ''}`;
+    if (!crashKinds.has(kind)) {
+      crashKinds.add(kind);
+      mkdirSync(crashDir, { recursive: true });
+      const file = join(crashDir, `crash-${digest(input)}`);
+      writeFileSync(file, input);
+      crashes.push({ file, message: e.stack ?? e.message });
+      log(`CRASH ${file}\n${e.stack ?? e.message}`);
     }
+    return false;
+  };
+
+  /** One input with a coverage reading of its own: whether it reached something new. */
+  const runAlone = (input: Buffer): boolean => {
+    const ok = execute(input);
+    coverage.take(features);
+    if (!ok) return false;
     let fresh = false;
     for (const f of features) {
-      if (!seen.has(f)) {
-        seen.add(f);
-        fresh = true;
-      }
+      if (seen.has(f)) continue;
+      seen.add(f);
+      blocks.add(f - (f % 8));
+      fresh = true;
     }
     return fresh;
+  };
+
+  /**
+   * Several inputs under one coverage reading, which costs far more than most inputs: only a
+   * batch that reaches a block never reached before is run again input by input. (Hit counts of
+   * a batch add up, so they only count when inputs run alone.)
+   */
+  const runBatch = (inputs: Buffer[]): Buffer[] => {
+    for (const input of inputs) execute(input);
+    coverage.take(features);
+    if (features.every((f) => blocks.has(f - (f % 8)))) return [];
+    return inputs.filter(runAlone);
   };
 
   const start = performance.now();
   const seeds = readCorpus(opts.seedDirs);
   if (seeds.length === 0) seeds.push(Buffer.alloc(0));
-  for (const input of seeds) if (run(input.subarray(0, maxLength))) corpus.push(input.subarray(0, maxLength));
+  for (const input of seeds) if (runAlone(input.subarray(0, maxLength))) corpus.push(input.subarray(0, maxLength));
   if (corpus.length === 0) corpus.push(seeds[0]!.subarray(0, maxLength));
   log(`${target.name}: ${seeds.length} seeds, ${corpus.length} kept, ${seen.size} features`);
 
   const deadline = start + opts.seconds * 1000;
   let lastLog = performance.now();
-  while (performance.now() < deadline) {
-    for (let i = 0; i < 64; i++) {
-      const input = mutate(corpus[rnd.below(corpus.length)]!, rnd, corpus, dictionary, maxLength);
-      if (run(input)) {
-        corpus.push(input);
-        writeFileSync(join(corpusDir, digest(input)), input);
-      }
+  for (let round = 0; performance.now() < deadline; round++) {
+    const inputs = Array.from({ length: 16 }, () => mutate(corpus[rnd.below(corpus.length)]!, rnd, corpus, dictionary, maxLength));
+    // one round in four runs its inputs alone, so that new hit counts are seen too
+    for (const input of round % 4 === 0 ? inputs.filter(runAlone) : runBatch(inputs)) {
+      corpus.push(input);
+      writeFileSync(join(corpusDir, digest(input)), input);
     }
     // lets what the target scheduled (timers, next ticks) run between batches
     await new Promise((resolve) => setImmediate(resolve));
