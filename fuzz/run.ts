@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -7,11 +8,12 @@ import { targets } from './targets/index.ts';
 /**
  * npm run fuzz -- --list
  * npm run fuzz -- NAME [--seconds N] [--timeout-ms N] [--seed N] [--work-dir DIR]
+ * npm run fuzz -- NAME --replay FILE...   (runs the target once over each file)
  *
  * Seeds come from fuzz/corpus/NAME and fuzz/regressions/NAME (and the work dir of an earlier
  * run); what the run finds goes to the work dir, by default $TMPDIR/berth-fuzz/NAME.
  */
-const usage = 'usage: npm run fuzz -- NAME [--seconds N] [--timeout-ms N] [--seed N] [--work-dir DIR] | --list';
+const usage = 'usage: npm run fuzz -- NAME [--seconds N] [--timeout-ms N] [--seed N] [--work-dir DIR] | NAME --replay FILE... | --list';
 const here = dirname(new URL(import.meta.url).pathname);
 
 const { values, positionals } = parseArgs({
@@ -22,6 +24,7 @@ const { values, positionals } = parseArgs({
     'timeout-ms': { type: 'string', default: '2000' },
     seed: { type: 'string' },
     'work-dir': { type: 'string' },
+    replay: { type: 'boolean' },
   },
 });
 
@@ -30,9 +33,24 @@ if (values.list) {
   process.exit(0);
 }
 const name = positionals[0];
-if (positionals.length !== 1 || name === undefined || !Object.hasOwn(targets, name)) {
+if ((values.replay ? positionals.length < 2 : positionals.length !== 1) || name === undefined || !Object.hasOwn(targets, name)) {
   console.error(name && !Object.hasOwn(targets, name) ? `no target ${name}; --list shows them\n${usage}` : usage);
   process.exit(2);
+}
+if (values.replay) {
+  const target = await targets[name]!();
+  let failed = 0;
+  for (const file of positionals.slice(1)) {
+    const started = performance.now();
+    try {
+      target.fuzz(readFileSync(file));
+      console.log(`${file}: ok in ${Math.round(performance.now() - started)} ms`);
+    } catch (err) {
+      failed++;
+      console.log(`${file}: FAILED after ${Math.round(performance.now() - started)} ms\n${(err as Error).stack ?? String(err)}`);
+    }
+  }
+  process.exit(failed > 0 ? 1 : 0);
 }
 const workDir = values['work-dir'] ?? join(tmpdir(), 'berth-fuzz', name);
 const target = await targets[name]!();
