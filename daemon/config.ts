@@ -34,19 +34,24 @@ export const defaultConfigPath = '/etc/berth/config.toml';
  * at the default path is fine; a missing file that was asked for is an error.
  */
 export async function loadConfig(path: string | undefined): Promise<Config> {
-  const config = structuredClone(defaults);
   let text: string;
   try {
     text = await readFile(path ?? defaultConfigPath, 'utf8');
   } catch (err) {
-    if (path === undefined && (err as NodeJS.ErrnoException).code === 'ENOENT') return config;
+    if (path === undefined && (err as NodeJS.ErrnoException).code === 'ENOENT') return structuredClone(defaults);
     throw invalidArgument(`cannot read config ${path}: ${(err as Error).message}`);
   }
+  return parseConfig(text, path ?? defaultConfigPath);
+}
+
+/** The configuration a config file's text gives, over the defaults. */
+export function parseConfig(text: string, path: string): Config {
+  const config = structuredClone(defaults);
   let doc: Record<string, unknown>;
   try {
     doc = parse(text) as Record<string, unknown>;
   } catch (err) {
-    throw invalidArgument(`config ${path ?? defaultConfigPath}: ${(err as Error).message}`);
+    throw invalidArgument(`config ${path}: ${(err as Error).message}`);
   }
   const str = (v: unknown, name: string) => {
     if (typeof v !== 'string') throw invalidArgument(`config: ${name} must be a string`);
@@ -56,12 +61,19 @@ export async function loadConfig(path: string | undefined): Promise<Config> {
     if (!Array.isArray(v) || v.some((x) => typeof x !== 'string')) throw invalidArgument(`config: ${name} must be a list of strings`);
     return v as string[];
   };
-  if (doc.version !== undefined && doc.version !== 2) throw invalidArgument(`config: unsupported version ${String(doc.version)} (berth reads version 2)`);
+  const table = (v: unknown, name: string) => {
+    if (v === undefined) return undefined;
+    if (typeof v !== 'object' || v === null || Array.isArray(v) || v instanceof Date) throw invalidArgument(`config: ${name} must be a table`);
+    return v as Record<string, unknown>;
+  };
+  // a table or an array here has no prototype to make a string of (smol-toml's objects are bare)
+  const shown = (v: unknown) => (typeof v === 'object' && !(v instanceof Date) ? 'that is not a number' : String(v));
+  if (doc.version !== undefined && doc.version !== 2) throw invalidArgument(`config: unsupported version ${shown(doc.version)} (berth reads version 2)`);
   if (doc.root !== undefined) config.root = str(doc.root, 'root');
   if (doc.state !== undefined) config.state = str(doc.state, 'state');
-  const grpc = doc.grpc as Record<string, unknown> | undefined;
+  const grpc = table(doc.grpc, 'grpc');
   if (grpc?.address !== undefined) config.address = str(grpc.address, 'grpc.address');
-  const debug = doc.debug as Record<string, unknown> | undefined;
+  const debug = table(doc.debug, 'debug');
   if (debug?.level !== undefined) {
     const level = str(debug.level, 'debug.level');
     if (!isLogLevel(level)) throw invalidArgument(`config: debug.level must be one of debug, info, warn, error`);
@@ -69,6 +81,6 @@ export async function loadConfig(path: string | undefined): Promise<Config> {
   }
   if (doc.required_plugins !== undefined) config.required_plugins = list(doc.required_plugins, 'required_plugins');
   if (doc.disabled_plugins !== undefined) config.disabled_plugins = list(doc.disabled_plugins, 'disabled_plugins');
-  if (doc.plugins !== undefined) config.plugins = doc.plugins as Record<string, unknown>;
+  if (doc.plugins !== undefined) config.plugins = table(doc.plugins, 'plugins')!;
   return config;
 }

@@ -1,4 +1,11 @@
+import { setFlagsFromString } from 'node:v8';
 import { invalidArgument } from '../proto/errors.ts';
+
+// containerd matches ~= with Go's RE2, in time linear in the value. V8's backtracking engine
+// takes exponential time on a pattern like (a+)+$, so one List call could stall the daemon:
+// ~= patterns use V8's linear engine (flag 'l'), which like RE2 refuses backreferences and
+// lookaround. The engine is behind a V8 flag, which may be set at run time.
+setFlagsFromString('--enable-experimental-regexp-engine');
 
 /**
  * containerd's filter syntax. A filter string is selectors joined by ',' (all must match); a
@@ -92,7 +99,7 @@ class Parser {
     if (op !== '~=') return { path, op, value };
     let re: RegExp;
     try {
-      re = new RegExp(value);
+      re = new RegExp(value, 'l');
     } catch {
       this.fail(`invalid regular expression ${JSON.stringify(value)}`);
     }
@@ -151,8 +158,10 @@ class Parser {
       else if (e === 'x' || e === 'u' || e === 'U') {
         const len = e === 'x' ? 2 : e === 'u' ? 4 : 8;
         const hex = this.input.slice(this.pos, this.pos + len);
-        if (!/^[0-9a-fA-F]+$/.test(hex) || hex.length !== len) this.fail('invalid escape sequence');
-        out += String.fromCodePoint(parseInt(hex, 16));
+        const code = parseInt(hex, 16);
+        // as Go's strconv: a code point must be a valid Unicode scalar value
+        if (!/^[0-9a-fA-F]+$/.test(hex) || hex.length !== len || code > 0x10ffff || (code >= 0xd800 && code < 0xe000)) this.fail('invalid escape sequence');
+        out += String.fromCodePoint(code);
         this.pos += len;
       } else if (e !== undefined && /[0-7]/.test(e)) {
         const oct = this.input.slice(this.pos - 1, this.pos + 2);

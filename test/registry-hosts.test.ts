@@ -186,6 +186,8 @@ describe('hosts.toml (units)', () => {
       ['[host."http://m"]\n[host."http://m".header]\nx-a = 1\n', /header "x-a" must be a string/],
       ['server = "https://u?x=1"\n', /server: "https:\/\/u\?x=1" must be scheme:\/\/host/],
       ['[host."ftp://m"]\n', /host "ftp:\/\/m": "ftp:\/\/m" must be an http or https URL/],
+      // read to the end, a device would fill memory (a FIFO would block the daemon)
+      ['[host."http://m"]\nca = "/dev/zero"\n', /host "http:\/\/m": cannot read CA file \/dev\/zero: not a regular file/],
     ];
     for (const [text, re] of cases) {
       const file = hostsToml(root, 'bad.example', text);

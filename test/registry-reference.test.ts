@@ -33,6 +33,9 @@ describe('registry references', () => {
     expect(familiarReference(parseReference('busybox'))).toBe('busybox:latest');
     expect(familiarReference(parseReference('me/app:1'))).toBe('me/app:1');
     expect(familiarReference(parseReference('127.0.0.1:5000/a:1'))).toBe('127.0.0.1:5000/a:1');
+    // shortened, these would name the registries r.io and localhost
+    expect(familiarReference(parseReference('index.docker.io/r.io/me/app'))).toBe('docker.io/r.io/me/app:latest');
+    expect(familiarReference(parseReference('docker.io/localhost/app:1'))).toBe('docker.io/localhost/app:1');
   });
 
   it.each([

@@ -163,7 +163,7 @@ export function parseHostsToml(text: string, path: string): { file: HostsFile; h
     const read = (p: string, what: string) => {
       const abs = isAbsolute(p) ? p : join(base, p);
       try {
-        return readFileSync(abs, 'utf8');
+        return readPemFile(abs);
       } catch (err) {
         throw fail(`cannot read ${what} ${abs}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
       }
@@ -235,6 +235,19 @@ export function parseHostsToml(text: string, path: string): { file: HostsFile; h
     }
   }
   return { file, hosts };
+}
+
+const maxPemFile = 1 << 20;
+
+/**
+ * A certificate or key file's text. Only a regular file of reasonable size: a device or a FIFO
+ * named by mistake (/dev/zero, a pipe) would fill memory or block the daemon for good.
+ */
+function readPemFile(path: string): string {
+  const st = statSync(path);
+  if (!st.isFile()) throw new Error('not a regular file');
+  if (st.size > maxPemFile) throw new Error(`larger than ${maxPemFile} bytes`);
+  return readFileSync(path, 'utf8');
 }
 
 function parseUrl(raw: string): URL {
@@ -321,7 +334,7 @@ function dockerCertFiles(dir: string): HostsFile {
   }
   const read = (n: string) => {
     try {
-      return readFileSync(join(dir, n), 'utf8');
+      return readPemFile(join(dir, n));
     } catch (err) {
       throw configError(join(dir, n), (err as Error).message);
     }

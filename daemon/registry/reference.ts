@@ -22,6 +22,9 @@ const domainRe = /^(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\.(?:[a
 const tagRe = /^[\w][\w.-]{0,127}$/;
 const maxNameLength = 255;
 
+/** How a first path component is told apart as a registry domain. */
+const looksLikeDomain = (component: string) => /[.:]/.test(component) || component === 'localhost';
+
 export function parseReference(input: string): Reference {
   const bad = (why: string) => invalidArgument(`invalid reference "${input}": ${why}`);
   if (input === '') throw bad('empty');
@@ -54,7 +57,7 @@ export function parseReference(input: string): Reference {
   const slash = rest.indexOf('/');
   if (slash >= 0) {
     const first = rest.slice(0, slash);
-    if (/[.:]/.test(first) || first === 'localhost') {
+    if (looksLikeDomain(first)) {
       domain = first;
       path = rest.slice(slash + 1);
     }
@@ -90,6 +93,7 @@ export const manifestObject = (r: Reference) => r.digest ?? r.tag ?? 'latest';
 /** The short form users type (`busybox:latest`, `me/app:1`), as docker's FamiliarString. */
 export function familiarReference(r: Reference): string {
   let name = repositoryName(r);
-  if (r.domain === 'docker.io') name = r.path.startsWith('library/') && r.path.split('/').length === 2 ? r.path.slice(8) : r.path;
+  // a docker.io path whose first component looks like a domain keeps the domain, or it would name another registry
+  if (r.domain === 'docker.io' && !looksLikeDomain(r.path.split('/')[0]!)) name = r.path.startsWith('library/') && r.path.split('/').length === 2 ? r.path.slice(8) : r.path;
   return `${name}${r.tag ? `:${r.tag}` : ''}${r.digest ? `@${r.digest}` : ''}`;
 }

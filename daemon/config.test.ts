@@ -1,0 +1,28 @@
+import { describe, expect, it } from 'vitest';
+import { BerthError } from '../proto/errors.ts';
+import { parseConfig } from './config.ts';
+
+describe('config.toml', () => {
+  it('reads containerd\'s layout over the defaults', () => {
+    const config = parseConfig('version = 2\nroot = "/r"\n[grpc]\naddress = "/a.sock"\n[debug]\nlevel = "debug"\n[plugins."io.containerd.grpc.v1.pull"]\nconfig_path = "/d"\n', 'c.toml');
+    expect(config).toMatchObject({ root: '/r', state: '/run/berth', address: '/a.sock', logLevel: 'debug', plugins: { 'io.containerd.grpc.v1.pull': { config_path: '/d' } } });
+  });
+
+  it.each([
+    ['[version]\n', 'config: unsupported version that is not a number (berth reads version 2)'],
+    ['version = [2]\n', 'config: unsupported version that is not a number (berth reads version 2)'],
+    ['plugins = "x"\n', 'config: plugins must be a table'],
+    ['plugins = [1]\n', 'config: plugins must be a table'],
+    ['grpc = 5\n', 'config: grpc must be a table'],
+    ['debug = "x"\n', 'config: debug must be a table'],
+  ])('refuses %j as InvalidArgument: %s', (text, message) => {
+    let err: unknown;
+    try {
+      parseConfig(text, 'c.toml');
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(BerthError);
+    expect(err).toMatchObject({ code: 'InvalidArgument', message });
+  });
+});
