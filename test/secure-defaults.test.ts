@@ -220,6 +220,12 @@ describe.skipIf(!root || !have('gcc'))('secure defaults in real containers', () 
     const own = join(scratch, 'own.log');
     expect(berth(['run', '--log-uri', `file://${own}`, name, 'lb2', 'echo', 'mine']).code).toBe(0);
     expect(berth(['logs', 'lb2']).stdout).toBe('mine\n');
-    expect(berth(['containers', 'rm', 'lb1', 'lb2']).code).toBe(0);
+    // ctr copies an image's labels verbatim: berth logs still does not follow the image's URI
+    expect(b.ctr(['containers', 'create', name, 'lb3', 'true']).code).toBe(0);
+    expect(JSON.parse(berth(['containers', 'info', 'lb3']).stdout).Labels).toMatchObject({ 'io.berth.log-uri': `file://${secret}` });
+    const viaCtr = berth(['logs', 'lb3']);
+    expect(viaCtr.stdout + viaCtr.stderr).not.toContain('host secret');
+    expect(viaCtr.code).toBe(1);
+    expect(berth(['containers', 'rm', 'lb1', 'lb2', 'lb3']).code).toBe(0);
   });
 });

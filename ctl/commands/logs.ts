@@ -3,9 +3,21 @@ import type { Container__Output } from '../../proto/gen/containerd/services/cont
 import type { Context } from '../context.ts';
 import { logUriLabel } from './run.ts';
 
+/** The log URI annotation in the container's spec, if any. */
+function recordedAnnotation(container: Container__Output): string | undefined {
+  try {
+    const spec = JSON.parse(Buffer.from(container.spec?.value ?? []).toString('utf8')) as { annotations?: Record<string, unknown> };
+    const value = spec?.annotations?.[logUriLabel];
+    return typeof value === 'string' ? value : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * `berth logs ID`: the output of a container started with `--log-uri file:///…`. The file is
- * found from the label `berth run` records, or else from the running task's stdout URI.
+ * found from the label and annotation `berth run` records, or else from the running task's
+ * stdout URI.
  */
 export function register(program: Command, ctx: Context) {
   program
@@ -17,6 +29,7 @@ export function register(program: Command, ctx: Context) {
       const [c, { logFileOf }] = await Promise.all([ctx.client(), import('../io/stdio.ts')]);
       const { container } = await c.unary<{ container: Container__Output }>(c.service('containers', 'Containers'), 'Get', { id });
       let uri: string | undefined = container.labels?.[logUriLabel];
+      if (uri !== undefined && recordedAnnotation(container) !== uri) uri = undefined;
       if (!uri) {
         const res = await c.unary<{ process: { stdout: string } | null }>(c.service('tasks', 'Tasks'), 'Get', { container_id: id, exec_id: '' }).catch(() => undefined);
         uri = res?.process?.stdout;

@@ -16,7 +16,11 @@ export interface RunFlags extends ContainerFlags {
 /** The spec annotation that puts containers in one shim (shim/paths.ts groupAnnotation; docs/shim.md). */
 export const shimGroupAnnotation = 'io.containerd.runc.v2.group';
 
-/** Container label recording where a file-logged container's output goes (read by `berth logs`). */
+/**
+ * Container label and spec annotation recording where a file-logged container's output goes.
+ * `berth logs` trusts the label only when the spec carries the same annotation: ctr copies an
+ * image's labels to its containers verbatim, but never into the spec's annotations.
+ */
 export const logUriLabel = 'io.berth.log-uri';
 
 /** `--fifo-dir` for commands that make stdio FIFOs. */
@@ -74,6 +78,7 @@ async function runContainer(ctx: Context, image: string, id: string, command: st
   let io: import('../io/stdio.ts').ClientIO | undefined;
   try {
     const logUri = flags.logUri ? normalizeLogUri(flags.logUri) : undefined;
+    if (logUri) flags.annotation = [...flags.annotation, `${logUriLabel}=${logUri}`];
     created = await create.startContainer(c, {
       id,
       image,
