@@ -34,6 +34,7 @@ const service = {
   Hang: rawMethod('Hang'),
   Slow: rawMethod('Slow'),
   Sink: rawMethod('Sink', true, false),
+  Total: rawMethod('Total', true, false),
 };
 const hpack = new HpackEncoder();
 const request = (path: string, extra: Array<[string, string]> = []) =>
@@ -53,6 +54,12 @@ const message = (body: Buffer, compressed = false) => {
   if (compressed) prefix[0] = 1;
   return Buffer.concat([prefix, body]);
 };
+
+/** DATA frames of at most 16 KiB carrying `bytes`; the last one with `lastFlags`. */
+function splitData(id: number, bytes: Buffer, lastFlags = 0): Buffer[] {
+  const count = Math.ceil(bytes.length / 16_384);
+  return Array.from({ length: count }, (_, k) => data(id, bytes.subarray(k * 16_384, (k + 1) * 16_384), k === count - 1 ? lastFlags : 0));
+}
 
 interface Frame {
   type: number;
@@ -90,6 +97,14 @@ describe('berth gRPC server against one hostile client', () => {
       },
       // a client stream whose handler never reads it
       Sink: () => undefined,
+      Total: async (call: grpc.ServerReadableStream<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => {
+        let total = 0;
+        for await (const m of call as AsyncIterable<Buffer>) {
+          total += m.length;
+          await sleep(1);
+        }
+        cb(null, Buffer.from(String(total)));
+      },
     });
     await server.listen(path);
   });
@@ -167,6 +182,19 @@ describe('berth gRPC server against one hostile client', () => {
     const acks = await attack(Buffer.alloc(0), () => settings, 1000);
     expect(acks.goaway).toBe(ErrorCode.ENHANCE_YOUR_CALM);
     expect(acks.growth).toBeLessThan(32 * MiB);
+  });
+
+  it('unary calls whose answers the client never takes: new calls are refused, then ENHANCE_YOUR_CALM', async () => {
+    const block = request('/t.T/Echo');
+    const body = message(Buffer.alloc((64 << 10) - 5, 3));
+    // 2000 calls of 64 KiB, one after the other: 128 MiB of answers for a client that takes none
+    const call = (id: number) => Buffer.concat([headers(id, block), ...splitData(id, body, Flag.END_STREAM)]);
+    const { frames, goaway, growth, answer } = await attack(Buffer.alloc(0), (i) => call(1 + 2 * i), 2000);
+    expect(frames.some((f) => f.type === FrameType.RST_STREAM && f.payload.readUInt32BE(0) === ErrorCode.REFUSED_STREAM)).toBe(true);
+    expect(goaway).toBe(ErrorCode.ENHANCE_YOUR_CALM);
+    expect(answer).toBe('still here');
+    // 16 MiB of answers queued, and the requests they were read from (Echo answers with the request's bytes)
+    expect(growth).toBeLessThan(48 * MiB);
   });
 
   it('HEADERS on a stream id already used is a connection error, not a reset per frame', async () => {
@@ -277,7 +305,26 @@ describe('berth gRPC server against one hostile client', () => {
     // the budget (32 MiB) and one message being inflated
     expect(growth).toBeLessThan(56 * MiB);
   });
-  const splitData = (id: number, bytes: Buffer) => Array.from({ length: Math.ceil(bytes.length / 16_384) }, (_, k) => data(id, bytes.subarray(k * 16_384, (k + 1) * 16_384)));
+
+  it('the budget is given back as handlers read: 256 MiB in 1 MiB messages go through one call', async () => {
+    const total = await new Promise<string>((resolve, reject) => {
+      const call = victim.open(service.Total, { maxMessageSize: MiB });
+      call.onMessage = (m) => resolve(m.toString());
+      call.onDone = (err) => err && reject(err);
+      const chunk = Buffer.alloc(MiB - 16, 7);
+      let sent = 0;
+      const pump = () => {
+        while (sent < 256) {
+          sent++;
+          if (!call.write(chunk)) return;
+        }
+        call.end();
+      };
+      call.onDrain = pump;
+      pump();
+    });
+    expect(total).toBe(String(256 * (MiB - 16)));
+  });
 
   it('a grpc-timeout beyond what Node timers hold (720H) is a long deadline, on the server and in the client', async () => {
     const socket = net.connect(path);

@@ -9,6 +9,9 @@ export const MAX_QUEUED_CONTROL = 10_000;
 /** Frames in one header block: HEADERS and its CONTINUATIONs (a 256 KiB block in 16 KiB frames is 16). */
 export const MAX_HEADER_BLOCK_FRAMES = 64;
 
+/** DATA the connection may hold for a peer whose windows stay shut before new streams are refused: one largest gRPC message. */
+export const MAX_QUEUED_DATA = 16 << 20;
+
 /** Streams the peer may have open at once unless told otherwise (SETTINGS_MAX_CONCURRENT_STREAMS). */
 export const DEFAULT_MAX_STREAMS = 1000;
 
