@@ -212,11 +212,14 @@ function startWatchdog(hangDir: string, timeoutMs: number, maxLength: number) {
        const file = workerData.hangDir + '/hang-' + createHash('sha1').update(input).digest('hex');
        writeFileSync(file, input);
        // straight to fd 2: a worker's process.stderr goes through the main thread, which is stuck
-       writeSync(2, '\nHANG: one input ran for over ' + ran + ' ms; saved as ' + file + '\\n');
+       writeSync(2, '\\nHANG: one input ran for over ' + ran + ' ms; saved as ' + file + '\\n');
        process.kill(process.pid, 'SIGKILL');
      }, Math.max(50, workerData.timeoutMs / 4));`,
     { eval: true, workerData: { shared, hangDir, timeoutMs } },
   );
+  worker.on('error', (err) => {
+    throw new Error(`the fuzzer's watchdog failed: ${err.message}`);
+  });
   worker.unref();
   return {
     /** before an input: odd sequence numbers mean "running" */
