@@ -196,7 +196,7 @@ function startWatchdog(hangDir: string, timeoutMs: number, maxLength: number) {
   const bytes = new Uint8Array(shared, 16);
   const worker = new Worker(
     `const { workerData } = require('node:worker_threads');
-     const { writeFileSync, mkdirSync } = require('node:fs');
+     const { writeFileSync, writeSync, mkdirSync } = require('node:fs');
      const { createHash } = require('node:crypto');
      const state = new Int32Array(workerData.shared, 0, 4);
      const bytes = new Uint8Array(workerData.shared, 16);
@@ -211,11 +211,15 @@ function startWatchdog(hangDir: string, timeoutMs: number, maxLength: number) {
        mkdirSync(workerData.hangDir, { recursive: true });
        const file = workerData.hangDir + '/hang-' + createHash('sha1').update(input).digest('hex');
        writeFileSync(file, input);
-       process.stderr.write('HANG: one input ran for over ' + ran + ' ms; saved as ' + file + '\\n');
+       // straight to fd 2: a worker's process.stderr goes through the main thread, which is stuck
+       writeSync(2, '\\nHANG: one input ran for over ' + ran + ' ms; saved as ' + file + '\\n');
        process.kill(process.pid, 'SIGKILL');
      }, Math.max(50, workerData.timeoutMs / 4));`,
     { eval: true, workerData: { shared, hangDir, timeoutMs } },
   );
+  worker.on('error', (err) => {
+    throw new Error(`the fuzzer's watchdog failed: ${err.message}`);
+  });
   worker.unref();
   return {
     /** before an input: odd sequence numbers mean "running" */
