@@ -30,6 +30,8 @@ export interface ServiceRegistrar {
 /** What a gRPC service plugin returns: it adds its handlers to the server. */
 export interface GrpcService {
   register(server: ServiceRegistrar): void;
+  /** called once the daemon listens, with the full names of every service it serves */
+  serving?(services: readonly string[]): void;
   /** ends long-lived calls (e.g. event subscriptions) so that shutdown need not wait for them */
   drain?(): void;
 }

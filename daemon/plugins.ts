@@ -14,6 +14,7 @@ import { runtimePlugin } from './runtime/plugin.ts';
 import { tasksServicePlugin } from './tasks/plugin.ts';
 import { diffPlugins } from './diff/plugin.ts';
 import { pullServicePlugin } from './pull/plugin.ts';
+import { healthcheckPlugin } from './health/plugin.ts';
 
 /** Everything built into berthd: the table of contents of the daemon. */
 export function builtinPlugins(): PluginRegistry {
@@ -41,6 +42,7 @@ export function builtinPlugins(): PluginRegistry {
     eventsServicePlugin,
     versionServicePlugin,
     introspectionPlugin(registry),
+    healthcheckPlugin,
   ]) {
     registry.register(plugin);
   }

@@ -1,4 +1,5 @@
 import { promises as fs } from 'node:fs';
+import type { ServiceDefinition, UntypedServiceImplementation } from '@grpc/grpc-js';
 import { connect } from 'node:net';
 import { dirname } from 'node:path';
 import { maxMessageSize } from '../proto/api.ts';
@@ -44,9 +45,16 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
   }
 
   const server = new GrpcServer({ maxMessageSize });
-  for (const state of registry.states) {
-    if (state.type === PluginType.grpc && state.instance) (state.instance as GrpcService).register(server);
-  }
+  const grpcServices = registry.states.filter((s) => s.type === PluginType.grpc && s.instance).map((s) => s.instance as GrpcService);
+  const served: string[] = [];
+  const registrar = {
+    addService(def: ServiceDefinition, impl: UntypedServiceImplementation) {
+      const path = Object.values(def)[0]?.path ?? '';
+      served.push(path.slice(1, path.lastIndexOf('/')));
+      server.addService(def, impl);
+    },
+  };
+  for (const service of grpcServices) service.register(registrar);
   // The socket must never exist with looser permissions than 0660, so bind under a umask.
   const umask = process.umask(0o117);
   try {
@@ -58,13 +66,12 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     process.umask(umask);
   }
   await fs.chmod(config.address, 0o660);
+  for (const service of grpcServices) service.serving?.(served);
   log.info('berthd serving', { address: config.address, root: config.root, state: config.state, pid: process.pid });
 
   return {
     async shutdown(graceMs = 10_000) {
-      for (const state of registry.states) {
-        if (state.type === PluginType.grpc && state.instance) (state.instance as GrpcService).drain?.();
-      }
+      for (const service of grpcServices) service.drain?.();
       let force: NodeJS.Timeout | undefined;
       await Promise.race([server.shutdown(), new Promise<void>((resolve) => (force = setTimeout(resolve, graceMs)))]);
       clearTimeout(force);

@@ -34,6 +34,9 @@ export function eventsService(exchange: Exchange): GrpcService {
     },
   };
   return {
+    serving() {
+      exchange.startServing();
+    },
     drain() {
       for (const call of subscribers) call.end();
     },
@@ -46,21 +49,8 @@ export function eventsService(exchange: Exchange): GrpcService {
 function subscribe(exchange: Exchange, call: grpc.ServerWritableStream<{ filters: string[] }, EnvelopeMessage>) {
   const queue: EnvelopeMessage[] = [];
   let waiting = false;
-  let subscription: ReturnType<Exchange['subscribe']>;
-  try {
-    subscription = exchange.subscribe(call.request.filters, (e: Envelope) => {
-      if (queue.length >= maxQueued) {
-        subscription.close();
-        failStream(call, new BerthError('ResourceExhausted', 'subscriber too slow: event queue full'));
-        return;
-      }
-      queue.push({ timestamp: timestamp(e.timestamp), namespace: e.namespace, topic: e.topic, event: e.event });
-      flush();
-    });
-  } catch (err) {
-    failStream(call, err);
-    return;
-  }
+  let subscription: ReturnType<Exchange['subscribe']> | undefined;
+  let overflowed = false;
   const flush = () => {
     while (!waiting && queue.length > 0) {
       if (!call.write(queue.shift()!)) {
@@ -72,6 +62,24 @@ function subscribe(exchange: Exchange, call: grpc.ServerWritableStream<{ filters
       }
     }
   };
+  try {
+    // the exchange delivers missed events during subscribe, before it returns
+    subscription = exchange.subscribe(call.request.filters, (e: Envelope) => {
+      if (overflowed) return;
+      if (queue.length >= maxQueued) {
+        overflowed = true;
+        subscription?.close();
+        failStream(call, new BerthError('ResourceExhausted', 'subscriber too slow: event queue full'));
+        return;
+      }
+      queue.push({ timestamp: timestamp(e.timestamp), namespace: e.namespace, topic: e.topic, event: e.event });
+      flush();
+    });
+  } catch (err) {
+    failStream(call, err);
+    return;
+  }
+  if (overflowed) subscription.close();
   const stop = () => subscription.close();
   call.on('cancelled', stop);
   call.on('close', stop);
