@@ -10,25 +10,30 @@ import { loadRunImage } from './run-image.ts';
 
 /**
  * Diff of a running container's snapshot while the container races the walk: it keeps swapping
- * a directory with a symlink to a host directory (renameat2 RENAME_EXCHANGE, from a static
+ * directories with symlinks to a host directory (renameat2 RENAME_EXCHANGE, from a static
  * helper built here). Nothing of the host directory may reach a layer or an error.
  */
 
-// mkdir /race/d (with a file), symlink /race/s -> HOST; then swap d and s for ever
+// mkdir /race/dN (each with a file), symlink /race/sN -> HOST, N < 8; then swap each dN and sN for ever
 const raceSource = `#define _GNU_SOURCE
 #include <fcntl.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <unistd.h>
 int main(int argc, char **argv) {
-  if (argc != 2) return 2;
-  mkdir("/race", 0755);
-  mkdir("/race/d", 0755);
-  int fd = open("/race/d/inner", O_CREAT | O_WRONLY, 0644);
-  if (fd < 0 || write(fd, "inner\\n", 6) != 6 || close(fd) != 0) return 1;
-  if (symlink(argv[1], "/race/s") != 0) return 1;
+  char d[8][32], s[8][32], inner[64];
+  if (argc != 2 || mkdir("/race", 0755) != 0) return 2;
+  for (int i = 0; i < 8; i++) {
+    snprintf(d[i], sizeof d[i], "/race/d%d", i);
+    snprintf(s[i], sizeof s[i], "/race/s%d", i);
+    snprintf(inner, sizeof inner, "%s/inner", d[i]);
+    if (mkdir(d[i], 0755) != 0 || symlink(argv[1], s[i]) != 0) return 1;
+    int fd = open(inner, O_CREAT | O_WRONLY, 0644);
+    if (fd < 0 || write(fd, "inner\\n", 6) != 6 || close(fd) != 0) return 1;
+  }
   for (;;)
-    if (renameat2(AT_FDCWD, "/race/d", AT_FDCWD, "/race/s", RENAME_EXCHANGE) != 0) return 1;
+    for (int i = 0; i < 8; i++)
+      if (renameat2(AT_FDCWD, d[i], AT_FDCWD, s[i], RENAME_EXCHANGE) != 0) return 1;
 }
 `;
 
@@ -72,7 +77,7 @@ describe('Diff of a live container that swaps a directory with a symlink to the 
     expect(run.code).toBe(0);
     const right = (await snapshots('Mounts', { key: 'racer' })).mounts;
     const upper = right[0]!.options.find((o) => o.startsWith('upperdir='))!.slice('upperdir='.length);
-    for (let i = 0; !fs.existsSync(join(upper, 'race', 's')); i++) {
+    for (let i = 0; !fs.existsSync(join(upper, 'race', 's7')); i++) {
       if (i > 100) throw new Error('the race helper did not start');
       await new Promise((r) => setTimeout(r, 50));
     }
@@ -91,7 +96,8 @@ describe('Diff of a live container that swaps a directory with a symlink to the 
       try {
         digest = (await c.unary<{ diff: { digest: string } }>(c.service('diff', 'Diff'), 'Diff', req)).diff.digest;
       } catch (err) {
-        // the walk may meet an entry that changed under it; the error must not name a host file
+        // the walk may meet an entry that changed under it (often, with eight pairs swapping): it
+        // fails then, and the error must not name a host file
         const message = (err as Error).message;
         if (message.includes(marker) || message.includes(secret)) leaks.push(`diff ${i} error: ${message}`);
         continue;
@@ -99,12 +105,12 @@ describe('Diff of a live container that swaps a directory with a symlink to the 
       layers++;
       const parts = await c.collect<{ data: Buffer }>(c.content, 'Read', { digest, offset: 0, size: 0 });
       const layer = gunzipSync(Buffer.concat(parts.map((p) => p.data))).toString('latin1');
-      if (/race\/[ds]\/inner/.test(layer)) withInner++;
+      if (/race\/[ds]\d\/inner/.test(layer)) withInner++;
       if (layer.includes(marker) || layer.includes(secret)) leaks.push(`diff ${i} (${trees ? 'trees' : 'overlay'}) holds the host directory`);
     }
     expect(leaks).toEqual([]);
-    expect(layers).toBeGreaterThan(100);
-    expect(withInner).toBeGreaterThan(50);
+    expect(layers).toBeGreaterThan(20);
+    expect(withInner).toBeGreaterThan(10);
     // the two-tree compare's temporary mounts are gone
     expect(fs.readFileSync('/proc/self/mountinfo', 'utf8')).not.toContain(join(b.state, 'diff'));
   }, 600_000);
