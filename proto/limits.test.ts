@@ -193,8 +193,8 @@ describe('berth gRPC server against one hostile client', () => {
     expect(frames.some((f) => f.type === FrameType.RST_STREAM && f.payload.readUInt32BE(0) === ErrorCode.REFUSED_STREAM)).toBe(true);
     expect(goaway).toBe(ErrorCode.ENHANCE_YOUR_CALM);
     expect(answer).toBe('still here');
-    // 16 MiB of answers queued, and the requests they were read from (Echo answers with the request's bytes)
-    expect(growth).toBeLessThan(48 * MiB);
+    // 16 MiB of answers queued (~18 MiB held once the attack is over), and buffers in flight
+    expect(growth).toBeLessThan(64 * MiB);
   });
 
   it('HEADERS on a stream id already used is a connection error, not a reset per frame', async () => {
