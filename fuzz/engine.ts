@@ -333,5 +333,6 @@ export async function fuzz(target: FuzzTarget, repoRoot: string, opts: FuzzOptio
     }
   }
   await watchdog.stop();
+  target.close?.();
   return { execs, seconds: (performance.now() - start) / 1000, corpus: corpus.length, features: seen.size, crashes };
 }
