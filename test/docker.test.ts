@@ -15,45 +15,57 @@ interface Dockerd {
   /** `docker inspect -f` of one container */
   inspect(container: string, format: string): string;
   output(): string;
+  /** SIGTERM, wait, and start it again on the same paths (its containers live on: --live-restore) */
+  restart(): Promise<void>;
   cleanup(): Promise<void>;
 }
 
 /**
  * Starts Debian's dockerd on its own temporary data-root, exec-root, socket and cgroup parent,
- * with containerd's address given as `containerd` (berthd's socket or a containerd's), and
- * without networking of its own (no bridge, iptables or userland proxy).
+ * with containerd's address given as `containerd` (berthd's socket or a containerd's), without
+ * networking of its own (no bridge, iptables or userland proxy), and with --live-restore.
  */
 async function startDockerd(containerd: string): Promise<Dockerd> {
   const dir = mkdtempSync('/tmp/berth-docker-');
   const socket = join(dir, 'docker.sock');
   const cgroupParent = basename(dir);
   let log = '';
-  const proc: ChildProcess = spawn(
-    dockerdBin,
-    [
-      '--containerd', containerd,
-      '--data-root', join(dir, 'data'),
-      '--exec-root', join(dir, 'exec'),
-      '--host', `unix://${socket}`,
-      '--pidfile', join(dir, 'docker.pid'),
-      '--cgroup-parent', cgroupParent,
-      '--bridge=none', '--iptables=false', '--ip6tables=false', '--userland-proxy=false',
-    ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  proc.stdout!.on('data', (d) => (log += d));
-  proc.stderr!.on('data', (d) => (log += d));
+  let proc: ChildProcess | undefined;
   const docker = (args: string[]) => {
     const r = spawnSync(dockerBin, args, { env: { ...process.env, DOCKER_HOST: `unix://${socket}`, DOCKER_CONFIG: join(dir, 'client') }, encoding: 'utf8', timeout: 60_000 });
     return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
   };
-  const cleanup = async () => {
-    if (proc.exitCode === null && proc.signalCode === null) {
-      const exited = new Promise((resolve) => proc.once('exit', resolve));
-      proc.kill('SIGTERM');
-      await Promise.race([exited, sleep(20_000)]);
-      proc.kill('SIGKILL');
+  const stop = async () => {
+    if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
+    const exited = new Promise((resolve) => proc!.once('exit', resolve));
+    proc.kill('SIGTERM');
+    await Promise.race([exited, sleep(20_000)]);
+    proc.kill('SIGKILL');
+  };
+  const launch = async () => {
+    proc = spawn(
+      dockerdBin,
+      [
+        '--containerd', containerd,
+        '--data-root', join(dir, 'data'),
+        '--exec-root', join(dir, 'exec'),
+        '--host', `unix://${socket}`,
+        '--pidfile', join(dir, 'docker.pid'),
+        '--cgroup-parent', cgroupParent,
+        '--bridge=none', '--iptables=false', '--ip6tables=false', '--userland-proxy=false',
+        '--live-restore',
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    proc.stdout!.on('data', (d) => (log += d));
+    proc.stderr!.on('data', (d) => (log += d));
+    for (let i = 0; docker(['version']).code !== 0; i++) {
+      if (i === 150 || proc.exitCode !== null) throw new Error(`dockerd did not start:\n${log}`);
+      await sleep(200);
     }
+  };
+  const cleanup = async () => {
+    await stop();
     // its containers (runc state under exec-root), processes, overlay mounts, then its cgroups
     removeRuntimeLeftovers(dir, join(dir, 'exec', 'runtime-runc'));
     for (const ctrl of readdirSync('/sys/fs/cgroup')) {
@@ -65,14 +77,22 @@ async function startDockerd(containerd: string): Promise<Dockerd> {
     }
     rmSync(dir, { recursive: true, force: true });
   };
-  for (let i = 0; docker(['version']).code !== 0; i++) {
-    if (i === 150 || proc.exitCode !== null) {
-      await cleanup();
-      throw new Error(`dockerd did not start:\n${log}`);
-    }
-    await sleep(200);
+  try {
+    await launch();
+  } catch (err) {
+    await cleanup();
+    throw err;
   }
-  return { docker, inspect: (c, f) => docker(['inspect', '-f', f, c]).stdout.trim(), output: () => log, cleanup };
+  return {
+    docker,
+    inspect: (c, f) => docker(['inspect', '-f', f, c]).stdout.trim(),
+    output: () => log,
+    async restart() {
+      await stop();
+      await launch();
+    },
+    cleanup,
+  };
 }
 
 /** Polls until `cond` holds or `ms` pass; returns whether it held. */
@@ -114,7 +134,7 @@ describe('dockerd on berthd and on containerd', () => {
   describe.each([
     ['berthd', async (): Promise<Backend & { cleanup(): Promise<void> }> => startBerthd()],
     ['containerd', async (): Promise<Backend & { cleanup(): Promise<void> }> => startContainerd()],
-  ])('on %s', (_name, start) => {
+  ])('on %s', (name, start) => {
     let backend: (Backend & { cleanup(): Promise<void> }) | undefined;
     let d: Dockerd | undefined;
     let docker: Dockerd['docker'];
@@ -156,25 +176,56 @@ describe('dockerd on berthd and on containerd', () => {
       expect(docker(['rm', '-f', 'web']).code).toBe(0);
     }, 60_000);
 
-    it('after the backend is SIGKILLed and started again, docker shows what happened meanwhile and keeps working', async () => {
-      expect(docker(['run', '-d', '--name', 'stays', 'busybox', 'sleep', '1000']).code).toBe(0);
-      expect(docker(['run', '-d', '--name', 'quits', 'busybox', 'sh', '-c', 'sleep 2; exit 5']).code).toBe(0);
-      const quitsPid = Number(d!.inspect('quits', '{{.State.Pid}}'));
-      const staysPid = Number(d!.inspect('stays', '{{.State.Pid}}'));
-      await backend!.kill();
-      // the outage: `quits` ends while nothing serves dockerd
-      expect(await eventually(() => !alive(quitsPid), 10_000)).toBe(true);
-      await sleep(3000);
-      await backend!.restart();
+    // containerd's shim retries an event for about 15 s and containerd publishes it to whoever is
+    // subscribed at that moment: when dockerd, waiting out its reconnection back-off, is not yet,
+    // the exit is lost and docker shows the container running for good. Whether it is depends on
+    // timing (seen both ways with Debian's containerd 1.6.20 at 3 s and at 10 s), so on containerd
+    // that one check is reported, not asserted; berthd keeps the events for the first minute.
+    for (const outage of [3, 10]) {
+      it(`after a ${outage} s outage of the backend (SIGKILL), docker shows the exit that happened meanwhile and keeps working`, async () => {
+        const [stays, quits] = [`stays${outage}`, `quits${outage}`];
+        try {
+          expect(docker(['run', '-d', '--name', stays, 'busybox', 'sleep', '1000']).code).toBe(0);
+          expect(docker(['run', '-d', '--name', quits, 'busybox', 'sh', '-c', 'sleep 2; exit 5']).code).toBe(0);
+          const quitsPid = Number(d!.inspect(quits, '{{.State.Pid}}'));
+          const staysPid = Number(d!.inspect(stays, '{{.State.Pid}}'));
+          await backend!.kill();
+          const killedAt = Date.now();
+          expect(await eventually(() => !alive(quitsPid), 10_000)).toBe(true);
+          await sleep(outage * 1000 - (Date.now() - killedAt));
+          await backend!.restart();
 
-      expect(await eventually(() => d!.inspect('quits', '{{.State.Status}} {{.State.ExitCode}}') === 'exited 5', 30_000), d!.inspect('quits', '{{.State.Status}} {{.State.ExitCode}}')).toBe(true);
-      expect(d!.inspect('stays', '{{.State.Status}} {{.State.Pid}}')).toBe(`running ${staysPid}`);
-      expect(alive(staysPid)).toBe(true);
-      expect(docker(['exec', 'stays', 'echo', 'still here']).stdout).toBe('still here\n');
-      const r = docker(['run', '--rm', 'busybox', 'sh', '-c', 'echo after; exit 6']);
-      expect(r.stdout).toBe('after\n');
-      expect(r.code).toBe(6);
-      expect(docker(['rm', '-f', 'stays', 'quits']).code).toBe(0);
+          const state = () => d!.inspect(quits, '{{.State.Status}} {{.State.ExitCode}}');
+          const exitSeen = await eventually(() => state() === 'exited 5', 30_000);
+          if (name === 'berthd') expect(exitSeen, state()).toBe(true);
+          else if (!exitSeen) console.warn(`known: ${name} lost the exit of a container during a ${outage} s outage; docker says "${state()}"`);
+          expect(d!.inspect(stays, '{{.State.Status}} {{.State.Pid}}')).toBe(`running ${staysPid}`);
+          expect(alive(staysPid)).toBe(true);
+          expect(docker(['exec', stays, 'echo', 'still here']).stdout).toBe('still here\n');
+          const r = docker(['run', '--rm', 'busybox', 'sh', '-c', 'echo after; exit 6']);
+          expect(r.stdout).toBe('after\n');
+          expect(r.code).toBe(6);
+        } finally {
+          docker(['rm', '-f', stays, quits]);
+        }
+      }, 90_000);
+    }
+
+    it('a --restart=always container that keeps exiting is started again each time', async () => {
+      expect(docker(['run', '-d', '--name', 'again', '--restart=always', 'busybox', 'sh', '-c', 'sleep 1; exit 3']).code).toBe(0);
+      expect(await eventually(() => Number(d!.inspect('again', '{{.RestartCount}}')) >= 2, 30_000), d!.inspect('again', '{{.RestartCount}} {{.State.Status}}')).toBe(true);
+      expect(docker(['rm', '-f', 'again']).code).toBe(0);
+    }, 60_000);
+
+    it('with --live-restore, a container keeps running through a dockerd restart and is still managed after it', async () => {
+      expect(docker(['run', '-d', '--name', 'lives', 'busybox', 'sleep', '1000']).code).toBe(0);
+      const pid = Number(d!.inspect('lives', '{{.State.Pid}}'));
+      await d!.restart();
+      expect(d!.inspect('lives', '{{.State.Status}} {{.State.Pid}}')).toBe(`running ${pid}`);
+      expect(docker(['exec', 'lives', 'echo', 'alive']).stdout).toBe('alive\n');
+      expect(docker(['kill', '-s', 'KILL', 'lives']).code).toBe(0);
+      expect(await eventually(() => d!.inspect('lives', '{{.State.Status}} {{.State.ExitCode}}') === 'exited 137', 10_000)).toBe(true);
+      expect(docker(['rm', 'lives']).code).toBe(0);
     }, 90_000);
   });
 });
