@@ -66,7 +66,7 @@ export function parseConfig(text: string, path: string): Config {
     if (typeof v !== 'object' || v === null || Array.isArray(v) || v instanceof Date) throw invalidArgument(`config: ${name} must be a table`);
     return v as Record<string, unknown>;
   };
-  // a table or an array here has no prototype to make a string of (smol-toml's objects are bare)
+  // smol-toml's tables have no prototype: String() of one throws a TypeError
   const shown = (v: unknown) => (typeof v === 'object' && !(v instanceof Date) ? 'that is not a number' : String(v));
   if (doc.version !== undefined && doc.version !== 2) throw invalidArgument(`config: unsupported version ${shown(doc.version)} (berth reads version 2)`);
   if (doc.root !== undefined) config.root = str(doc.root, 'root');

@@ -73,8 +73,9 @@ class Coverage {
   }
 
   private counts(url: string): boolean {
-    if (!url.startsWith(this.root) || url.includes('/fuzz/engine.ts')) return false;
-    return !url.includes('/node_modules/') || this.packages.some((p) => url.includes(`/node_modules/${p}/`));
+    // node_modules may be a link out of the tree: its scripts' URLs are where it leads
+    if (url.includes('/node_modules/')) return this.packages.some((p) => url.includes(`/node_modules/${p}/`));
+    return url.startsWith(this.root) && !url.includes('/fuzz/engine.ts');
   }
 }
 
@@ -332,5 +333,6 @@ export async function fuzz(target: FuzzTarget, repoRoot: string, opts: FuzzOptio
     }
   }
   await watchdog.stop();
+  target.close?.();
   return { execs, seconds: (performance.now() - start) / 1000, corpus: corpus.length, features: seen.size, crashes };
 }

@@ -118,7 +118,7 @@ export class ClientCall<Req, Res> {
     };
     stream.onClose = (aborted, code) => {
       if (!aborted) return;
-      if (code === ErrorCode.REFUSED_STREAM) return this.finish(statusError(GrpcStatus.UNAVAILABLE, 'the server refused the call: it is shutting down'));
+      if (code === ErrorCode.REFUSED_STREAM) return this.finish(statusError(GrpcStatus.UNAVAILABLE, 'the server refused the call: it is shutting down, or has too many calls open on this connection'));
       this.finish(statusError(GrpcStatus.UNAVAILABLE, connectionDetails(link.error, link.socketPath)));
     };
     stream.onDrain = () => this.onDrain();

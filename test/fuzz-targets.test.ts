@@ -20,7 +20,11 @@ describe('fuzz targets over their corpus and regressions', () => {
       const target = await targets[name]!();
       const inputs = readCorpus([join(fuzzDir, 'corpus', name), join(fuzzDir, 'regressions', name)]);
       expect(inputs.length).toBeGreaterThan(0);
-      for (const input of inputs) target.fuzz(input);
+      try {
+        for (const input of inputs) target.fuzz(input);
+      } finally {
+        target.close?.();
+      }
     });
   }
 });

@@ -222,6 +222,10 @@ export function have(cmd: string): boolean {
 export interface Containerd {
   address: string;
   ctr(args: string[], opts?: { input?: string | Buffer }): { code: number; stdout: string; stderr: string };
+  /** SIGKILL and wait (its shims and containers keep running) */
+  kill(): Promise<void>;
+  /** starts containerd again on the same paths */
+  restart(): Promise<void>;
   cleanup(): Promise<void>;
 }
 
@@ -248,12 +252,10 @@ export async function startContainerd(): Promise<Containerd> {
     ].join('\n'),
   );
   let log = '';
-  const proc = spawn('containerd', ['--config', config], { stdio: ['ignore', 'pipe', 'pipe'] });
-  proc.stdout!.on('data', (d) => (log += d));
-  proc.stderr!.on('data', (d) => (log += d));
+  let proc: ChildProcess | undefined;
   const stop = () =>
     new Promise<void>((resolve) => {
-      if (proc.exitCode !== null || proc.signalCode !== null) return resolve();
+      if (!proc || proc.exitCode !== null || proc.signalCode !== null) return resolve();
       proc.once('exit', () => resolve());
       proc.kill('SIGKILL');
     });
@@ -261,23 +263,27 @@ export async function startContainerd(): Promise<Containerd> {
     const r = spawnSync('ctr', ['--address', address, ...args], { input: opts.input, encoding: 'utf8', timeout: 60_000 });
     return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
   };
-  for (let i = 0; ; i++) {
-    if (existsSync(address) && ctr(['version']).code === 0) break;
-    if (i === 100 || proc.exitCode !== null) {
-      await stop();
-      rmSync(dir, { recursive: true, force: true });
-      throw new Error(`containerd did not start:\n${log}`);
+  const launch = async () => {
+    proc = spawn('containerd', ['--config', config], { stdio: ['ignore', 'pipe', 'pipe'] });
+    proc.stdout!.on('data', (d) => (log += d));
+    proc.stderr!.on('data', (d) => (log += d));
+    for (let i = 0; ; i++) {
+      if (existsSync(address) && ctr(['version']).code === 0) return;
+      if (i === 100 || proc.exitCode !== null) throw new Error(`containerd did not start:\n${log}`);
+      await new Promise((r) => setTimeout(r, 100));
     }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return {
-    address,
-    ctr,
-    async cleanup() {
-      await stop();
-      // containerd's runc shim keeps runc's state under /run/containerd/runc whatever the state dir
-      removeRuntimeLeftovers(dir, '/run/containerd/runc');
-      rmSync(dir, { recursive: true, force: true });
-    },
   };
+  const cleanup = async () => {
+    await stop();
+    // containerd's runc shim keeps runc's state under /run/containerd/runc whatever the state dir
+    removeRuntimeLeftovers(dir, '/run/containerd/runc');
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    await launch();
+  } catch (err) {
+    await cleanup();
+    throw err;
+  }
+  return { address, ctr, kill: stop, restart: launch, cleanup };
 }

@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BerthError } from '../../proto/errors.ts';
@@ -43,5 +43,9 @@ export const target: FuzzTarget = {
       }
       check(h.tls.dialTimeoutMs === undefined || (Number.isFinite(h.tls.dialTimeoutMs) && h.tls.dialTimeoutMs >= 0), 'a finite dial timeout', h.tls.dialTimeoutMs);
     }
+  },
+  close() {
+    if (root) rmSync(root, { recursive: true, force: true });
+    root = undefined;
   },
 };

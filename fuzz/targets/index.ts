@@ -5,6 +5,8 @@ export interface FuzzTarget {
   fuzz(data: Buffer): void;
   /** tokens the mutator inserts (keywords, magic numbers) */
   dictionary?: string[];
+  /** removes what the target made to run (temporary files) */
+  close?(): void;
   /** packages in node_modules whose coverage guides the fuzzer too */
   alsoCover?: string[];
   /** the longest input tried; 4096 by default */

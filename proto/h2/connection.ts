@@ -36,9 +36,10 @@ import { H2Stream, type HeaderBlock, type Headers, STREAM_HIGH_WATER, type Strea
  * and HTTP/1.1 upgrade.
  *
  * What a peer can make it hold is bounded (limits.ts): the connection window is given back only
- * as streams' data is consumed, header blocks have a size and a frame count, open streams a
- * number, and a peer that does not read its socket stops being read once our output is
- * congested, and goes away once it owes too many replies or resets too many streams.
+ * as streams' data is consumed; header blocks have a size and a frame count; open streams have a
+ * number, and new ones are refused while answers a client leaves unread fill its windows; a
+ * server stops reading a client that does not read its socket once our output is congested;
+ * and a peer goes away once it owes too many replies or resets too many streams.
  */
 
 export { H2Stream };
@@ -127,7 +128,7 @@ export class H2Connection implements StreamOwner {
   private peerMaxFrame = DEFAULT_MAX_FRAME;
   private readonly blocked = new Set<H2Stream>();
   private readonly drainWaiters = new Set<H2Stream>();
-  /** streams refused for being over maxStreams */
+  /** streams refused for being over the limits */
   private refused = 0;
   private readonly resets = new TokenBucket(RESET_BURST, RESETS_PER_SECOND);
 
