@@ -40,7 +40,7 @@ const chunkSize = 1 << 20;
  * One tree a diff reads, by a descriptor of its root directory. Each access first makes that
  * directory the process's root (fchdir, chroot), so the kernel resolves every path, its
  * symlinks and `..` included, inside the tree, whatever is renamed in it meanwhile; paths are
- * absolute within the tree. Only for the diff child: it changes the root of the process.
+ * absolute within the tree. Only for the diff and usage children: it changes the root of the process.
  */
 export class Tree {
   private static entered: Tree | undefined;
