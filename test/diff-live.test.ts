@@ -1,4 +1,3 @@
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -6,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BerthClient } from '../proto/client.ts';
 import type { Mount } from '../native/mount.ts';
 import { startBerthd, type Berthd } from './harness.ts';
+import { buildRaceHelper, regularBody } from './race-helper.ts';
 import { loadRunImage } from './run-image.ts';
 
 /**
@@ -13,41 +13,6 @@ import { loadRunImage } from './run-image.ts';
  * directories with symlinks to a host directory (renameat2 RENAME_EXCHANGE, from a static
  * helper built here). Nothing of the host directory may reach a layer or an error.
  */
-
-// For N < 8: a regular file /race/aN and a device node /race/bN (/dev/zero's numbers), a directory
-// /race/dN (with a file) and a symlink /race/sN -> HOST; then swap each aN and bN, dN and sN, for ever
-const regularBody = 'a regular file, never a device: 64 bytes of it......................';
-const raceSource = `#define _GNU_SOURCE
-#include <fcntl.h>
-#include <stdio.h>
-#include <string.h>
-#include <sys/stat.h>
-#include <sys/sysmacros.h>
-#include <unistd.h>
-int main(int argc, char **argv) {
-  const char *body = "${regularBody}";
-  char a[8][32], b[8][32], d[8][32], s[8][32], inner[64];
-  if (argc != 2 || mkdir("/race", 0755) != 0) return 2;
-  for (int i = 0; i < 8; i++) {
-    snprintf(a[i], sizeof a[i], "/race/a%d", i);
-    snprintf(b[i], sizeof b[i], "/race/b%d", i);
-    snprintf(d[i], sizeof d[i], "/race/d%d", i);
-    snprintf(s[i], sizeof s[i], "/race/s%d", i);
-    snprintf(inner, sizeof inner, "%s/inner", d[i]);
-    if (mkdir(d[i], 0755) != 0 || symlink(argv[1], s[i]) != 0) return 1;
-    int fd = open(inner, O_CREAT | O_WRONLY, 0644);
-    if (fd < 0 || write(fd, "inner\\n", 6) != 6 || close(fd) != 0) return 1;
-    fd = open(a[i], O_CREAT | O_WRONLY, 0644);
-    if (fd < 0 || write(fd, body, strlen(body)) != (ssize_t)strlen(body) || close(fd) != 0) return 1;
-    if (mknod(b[i], S_IFCHR | 0644, makedev(1, 5)) != 0) return 1;
-  }
-  for (;;)
-    for (int i = 0; i < 8; i++)
-      if (renameat2(AT_FDCWD, a[i], AT_FDCWD, b[i], RENAME_EXCHANGE) != 0 ||
-          renameat2(AT_FDCWD, d[i], AT_FDCWD, s[i], RENAME_EXCHANGE) != 0)
-        return 1;
-}
-`;
 
 /** The bodies of the regular-file entries of an uncompressed tar, by name. */
 function regularFiles(tar: Buffer): Map<string, Buffer[]> {
@@ -78,10 +43,7 @@ describe('Diff of a live container that swaps directories with symlinks to the h
     fs.mkdirSync(join(scratch, 'host', 'sub'), { recursive: true });
     fs.writeFileSync(join(scratch, 'host', marker), secret);
     fs.writeFileSync(join(scratch, 'host', 'sub', `${marker}-deeper`), secret);
-    fs.mkdirSync(join(scratch, 'helper'));
-    fs.writeFileSync(join(scratch, 'race.c'), raceSource);
-    const cc = spawnSync('cc', ['-static', '-O2', '-o', join(scratch, 'helper', 'race'), join(scratch, 'race.c')], { encoding: 'utf8' });
-    if (cc.status !== 0) throw new Error(`cc: ${cc.stderr}`);
+    buildRaceHelper(scratch);
   }, 60_000);
 
   afterAll(async () => {

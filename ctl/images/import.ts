@@ -118,14 +118,14 @@ async function ingestArchive(c: BerthClient, source: AsyncIterable<Buffer | stri
   const archive: Archive = { json: new Map(), files: new Map() };
   const seen = new Set<string>();
   for await (const entry of tarEntries(source)) {
-    const name = entryName(entry.path);
-    if (entry.type === 'Directory') continue;
-    if (entry.type === 'SymbolicLink' || entry.type === 'Link') throw new Error(`archive entry "${name}" is a ${entry.type === 'Link' ? 'hard link' : 'symlink'}: image archives may hold only regular files`);
-    if (entry.type !== 'File' && entry.type !== 'OldFile' && entry.type !== 'ContiguousFile') continue;
+    const name = entryName(entry.name);
+    if (entry.type === 'dir') continue;
+    if (entry.type === 'symlink' || entry.type === 'link') throw new Error(`archive entry "${name}" is a ${entry.type === 'link' ? 'hard link' : 'symlink'}: image archives may hold only regular files`);
+    if (entry.type !== 'file') continue;
     if (seen.has(name)) throw new Error(`archive entry "${name}" appears twice`);
     seen.add(name);
-    if (name === 'oci-layout' || name === 'index.json' || name === 'manifest.json') archive.json.set(name, await readJsonEntry(entry, name, entry.size));
-    else if (name !== 'repositories') archive.files.set(name, await ingestFile(c, entry, name, entry.size, `import-${lease}-${name}`));
+    if (name === 'oci-layout' || name === 'index.json' || name === 'manifest.json') archive.json.set(name, await readJsonEntry(entry.body, name, entry.size));
+    else if (name !== 'repositories') archive.files.set(name, await ingestFile(c, entry.body, name, entry.size, `import-${lease}-${name}`));
   }
   return archive;
 }

@@ -1,78 +1,103 @@
 import { once } from 'node:events';
-import type { Writable } from 'node:stream';
-import { Header, Parser, type ReadEntry } from 'tar';
+import { Readable, type Writable } from 'node:stream';
+import { createGunzip } from 'node:zlib';
+import { Header } from 'tar';
+import { BerthError } from '../../proto/errors.ts';
+import { TarReader, type TarEntry } from '../../daemon/diff/tar.ts';
 
 /**
- * Streaming tar for image archives: entries are read one at a time from the input with
- * backpressure (node-tar's Parser, strict: a bad checksum or a truncated archive is an error),
- * and written with node-tar's Header and the bytes streamed after it. Nothing is extracted.
+ * Streaming tar for image archives. Entries are read one at a time from the input with
+ * backpressure by berth's own reader (daemon/diff/tar.ts), which gives every header what Go's
+ * archive/tar gives it: `docker load` and `ctr import` see the same files (a global PAX header
+ * changes no later entry). Archives are written with node-tar's Header and the bytes streamed
+ * after it. Nothing is extracted.
  */
 
-/**
- * The entries of a tar stream, in order. The consumer must read or resume each entry before
- * asking for the next; an entry it leaves is drained. Breaking out stops reading the input.
- */
 const block = 512;
 
-export async function* tarEntries(source: AsyncIterable<Buffer | string>): AsyncGenerator<ReadEntry> {
-  const parser = new Parser({ strict: true });
-  const queue: ReadEntry[] = [];
-  let failure: Error | undefined;
-  let ended = false;
-  let wake: (() => void) | undefined;
-  const poke = () => {
-    wake?.();
-    wake = undefined;
-  };
-  parser.on('entry', (entry: ReadEntry) => {
-    queue.push(entry);
-    poke();
-  });
-  parser.on('error', (err: Error) => {
-    failure ??= new Error(`not a valid tar archive: ${err.message.replace(/^TAR_[A-Z_]+: /, '')}`);
-    poke();
-  });
-  parser.on('end', () => {
-    ended = true;
-    poke();
-  });
-  const stop = new AbortController();
-  const feed = (async () => {
-    let total = 0;
-    let gzip: boolean | undefined;
-    for await (const piece of source) {
-      if (stop.signal.aborted || failure) return;
-      const chunk = typeof piece === 'string' ? Buffer.from(piece) : piece;
-      gzip ??= chunk[0] === 0x1f && chunk[1] === 0x8b;
-      total += chunk.length;
-      if (!parser.write(chunk)) await once(parser, 'drain', { signal: stop.signal });
+/** An archive entry; its body must be read (or left) before the next entry is asked for. */
+export interface ArchiveEntry extends TarEntry {
+  body: AsyncIterable<Buffer>;
+}
+
+type ReadEvent = { entry: TarEntry } | { data: Buffer } | { end: true };
+
+const notATar = (err: unknown) =>
+  err instanceof BerthError && err.code === 'InvalidArgument' ? new Error(`not a valid tar archive: ${err.message.replace(/^invalid archive: /, '')}`) : err;
+
+async function* buffers(source: AsyncIterable<Buffer | string>): AsyncGenerator<Buffer> {
+  for await (const piece of source) yield typeof piece === 'string' ? Buffer.from(piece) : piece;
+}
+
+/** The input as bytes, gunzipped when it starts as gzip does. */
+async function* tarBytes(source: AsyncIterable<Buffer | string>): AsyncGenerator<Buffer> {
+  const input = buffers(source);
+  const first = await input.next();
+  if (first.done) return;
+  const head = first.value;
+  const rest = (async function* () {
+    try {
+      yield head;
+      yield* input;
+    } finally {
+      await input.return(undefined);
     }
-    // node-tar takes a final partial header block silently
-    if (!gzip && total % block !== 0) throw new Error(`not a valid tar archive: truncated (${total} bytes is not a whole number of ${block}-byte blocks)`);
-    parser.end();
-  })().catch((err: Error) => {
-    if (!stop.signal.aborted) failure ??= err;
-    poke();
-  });
+  })();
+  if (head[0] !== 0x1f || head[1] !== 0x8b) {
+    yield* rest;
+    return;
+  }
+  const gunzip = createGunzip();
+  const compressed = Readable.from(rest);
+  compressed.once('error', (err) => gunzip.destroy(err));
+  compressed.pipe(gunzip);
   try {
-    for (;;) {
-      const entry = queue.shift();
-      if (entry) {
-        yield entry;
-        if (!entry.emittedEnd) entry.resume();
-        continue;
-      }
-      if (failure) throw failure;
-      if (ended) return;
-      await new Promise<void>((resolve) => (wake = resolve));
-    }
+    for await (const chunk of gunzip) yield chunk as Buffer;
+  } catch (err) {
+    throw (err as NodeJS.ErrnoException).code?.startsWith('Z_') ? new Error(`not a valid tar archive: gzip: ${(err as Error).message}`) : err;
   } finally {
-    // not waiting for the feed: it may sit in a read of a stalled pipe; it stops at its next chunk
-    stop.abort();
-    void feed;
+    compressed.destroy();
   }
 }
 
+/**
+ * The entries of a tar stream (gzipped or not), in order. The consumer reads or leaves each
+ * entry's body before asking for the next; a body it leaves is skipped. Breaking out stops
+ * reading the input. Only one input chunk is held at a time.
+ */
+export async function* tarEntries(source: AsyncIterable<Buffer | string>): AsyncGenerator<ArchiveEntry> {
+  const events: ReadEvent[] = [];
+  const reader = new TarReader({ entry: (entry) => events.push({ entry }), data: (data) => events.push({ data }), end: () => events.push({ end: true }) });
+  const input = tarBytes(source);
+  let eof = false;
+  const next = async (): Promise<ReadEvent | undefined> => {
+    while (events.length === 0 && !eof) {
+      const r = await input.next();
+      try {
+        if (r.done) {
+          eof = true;
+          reader.close();
+        } else reader.feed(r.value);
+      } catch (err) {
+        throw notATar(err);
+      }
+    }
+    return events.shift();
+  };
+  try {
+    for (let ev = await next(); ev; ev = await next()) {
+      if (!('entry' in ev)) continue; // the rest of a body left unread
+      let over = false;
+      const body = async function* () {
+        for (let b = over ? undefined : await next(); b && 'data' in b; b = await next()) yield b.data;
+        over = true;
+      };
+      yield { ...ev.entry, body: body() };
+    }
+  } finally {
+    await input.return(undefined);
+  }
+}
 
 /** Writes a tar stream to out, waiting for it to drain. */
 export class TarWriter {

@@ -14,24 +14,16 @@ import * as fs from 'node:fs';
 import { once } from 'node:events';
 import * as native from '../../native/index.ts';
 import { BerthError } from '../../proto/errors.ts';
-import { Tree, walkDiff, type CompareFailure, type CompareOptions } from './compare.ts';
+import { confineTree, privateMountNamespace, walkDiff, type CompareFailure, type CompareOptions } from './compare.ts';
 
 const reportFd = 3;
-
-/** tree bound onto itself read-only, nodev, nosuid, noexec; opened as a Tree */
-function confine(tree: string): Tree {
-  native.mount(tree, tree, null, native.MS_BIND, null);
-  native.mount(null, tree, null, native.MS_BIND | native.MS_REMOUNT | native.MS_RDONLY | native.MS_NODEV | native.MS_NOSUID | native.MS_NOEXEC, null);
-  return new Tree(fs.openSync(tree, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY));
-}
 
 async function main(): Promise<void> {
   const opts = JSON.parse(process.argv[2] ?? '') as CompareOptions;
   native.native();
-  native.unshare(native.CLONE_NEWNS);
-  native.mount(null, '/', null, native.MS_REC | native.MS_PRIVATE, null);
-  const upper = confine(opts.upper);
-  const lower = opts.mode === 'trees' && opts.lower !== undefined ? confine(opts.lower) : undefined;
+  privateMountNamespace();
+  const upper = confineTree(opts.upper);
+  const lower = opts.mode === 'trees' && opts.lower !== undefined ? confineTree(opts.lower) : undefined;
   for await (const chunk of walkDiff(opts.mode, upper, lower)) {
     if (!process.stdout.write(chunk)) await once(process.stdout, 'drain');
   }

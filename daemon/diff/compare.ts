@@ -40,7 +40,7 @@ const chunkSize = 1 << 20;
  * One tree a diff reads, by a descriptor of its root directory. Each access first makes that
  * directory the process's root (fchdir, chroot), so the kernel resolves every path, its
  * symlinks and `..` included, inside the tree, whatever is renamed in it meanwhile; paths are
- * absolute within the tree. Only for the diff child: it changes the root of the process.
+ * absolute within the tree. Only for the diff and usage children: it changes the root of the process.
  */
 export class Tree {
   private static entered: Tree | undefined;
@@ -113,6 +113,25 @@ export class Tree {
     }
     return fd;
   }
+}
+
+/**
+ * For a child about to read trees a container may be changing: a mount namespace of its own
+ * (its mounts go away with it), whose mounts do not propagate back to the daemon's.
+ */
+export function privateMountNamespace(): void {
+  native.unshare(native.CLONE_NEWNS);
+  native.mount(null, '/', null, native.MS_REC | native.MS_PRIVATE, null);
+}
+
+/**
+ * The tree at path bound onto itself read-only, nodev, nosuid and noexec (a device node swapped
+ * in for a file is never opened), opened as a Tree; after privateMountNamespace.
+ */
+export function confineTree(path: string): Tree {
+  native.mount(path, path, null, native.MS_BIND, null);
+  native.mount(null, path, null, native.MS_BIND | native.MS_REMOUNT | native.MS_RDONLY | native.MS_NODEV | native.MS_NOSUID | native.MS_NOEXEC, null);
+  return new Tree(fs.openSync(path, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY));
 }
 
 interface Node {
@@ -296,7 +315,20 @@ export interface CompareFailure {
   code: ErrorCode;
 }
 
-const maxReport = 64 << 10;
+export const maxReport = 64 << 10;
+
+/** The error a failed tree-reading child (diff, usage) reported on fd 3, or why it died. */
+export function childFailure(what: string, report: string, stderr: string, code: number | null, signal: NodeJS.Signals | null): BerthError {
+  let failure: CompareFailure | undefined;
+  try {
+    failure = JSON.parse(report) as CompareFailure;
+  } catch {
+    failure = undefined;
+  }
+  if (failure?.error) return new BerthError(failure.code ?? 'Unknown', failure.error);
+  const why = signal ? `killed by ${signal}` : `exit status ${code}`;
+  return new BerthError('Unknown', `${what}: the ${what} process failed (${why})${stderr ? `: ${lastLines(stderr)}` : ''}`);
+}
 
 /** The uncompressed tar stream of the change from lower to upper, from a diff child (compare-child.ts). */
 export async function* diffStream(opts: CompareOptions): AsyncGenerator<Buffer> {
@@ -316,15 +348,7 @@ export async function* diffStream(opts: CompareOptions): AsyncGenerator<Buffer> 
     const [code, signal] = await closed;
     over = true;
     if (code === 0) return;
-    let failure: CompareFailure | undefined;
-    try {
-      failure = JSON.parse(report) as CompareFailure;
-    } catch {
-      failure = undefined;
-    }
-    if (failure?.error) throw new BerthError(failure.code ?? 'Unknown', failure.error);
-    const why = signal ? `killed by ${signal}` : `exit status ${code}`;
-    throw new BerthError('Unknown', `diff: the diff process failed (${why})${stderr ? `: ${lastLines(stderr)}` : ''}`);
+    throw childFailure('diff', report, stderr, code, signal);
   } finally {
     // the reader stopped early (the content store failed): the walk is not wanted any more
     if (!over) child.kill('SIGKILL');

@@ -1,6 +1,5 @@
-import * as fs from 'node:fs';
-import { join } from 'node:path';
 import type { Mount } from '../../native/mount.ts';
+import { treeUsage } from '../diff/usage.ts';
 
 export type { Mount };
 
@@ -86,36 +85,8 @@ export interface Usage {
 /**
  * containerd's fs.DiskUsage: every inode under dir (dir itself included) counted once, however
  * many hard links it has, with the blocks it has allocated. Files vanishing meanwhile are skipped.
+ * Measured where a running container cannot lead the walk out of dir (treeUsage).
  */
-export async function diskUsage(dir: string): Promise<Usage> {
-  const seen = new Set<string>();
-  let size = 0;
-  // Synchronous calls are several times faster than promised ones for a tree of small files;
-  // the walk yields to the event loop every few hundred of them.
-  const pending: Array<{ path: string; isDir: boolean }> = [{ path: dir, isDir: true }];
-  for (let ops = 0; pending.length > 0; ops++) {
-    if (ops % 256 === 255) await new Promise((resolve) => setImmediate(resolve));
-    const { path, isDir } = pending.pop()!;
-    const st = orMissing(() => fs.lstatSync(path, { bigint: true }));
-    if (!st) continue;
-    const id = `${st.dev}:${st.ino}`;
-    if (!seen.has(id)) {
-      seen.add(id);
-      size += Number(st.blocks) * 512;
-    }
-    if (!isDir) continue;
-    for (const e of orMissing(() => fs.readdirSync(path, { withFileTypes: true })) ?? []) pending.push({ path: join(path, e.name), isDir: e.isDirectory() });
-  }
-  return { size, inodes: seen.size };
+export function diskUsage(dir: string): Promise<Usage> {
+  return treeUsage(dir);
 }
-
-function orMissing<T>(fn: () => T): T | undefined {
-  try {
-    return fn();
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
-    throw err;
-  }
-}
-
