@@ -54,6 +54,17 @@ export class Tree {
     Tree.entered = this;
   }
 
+  /** A directory of this tree as a tree of its own (opened from this root, O_DIRECTORY). */
+  openTree(path: string): Tree {
+    this.enter();
+    return new Tree(fs.openSync(path, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY));
+  }
+
+  close(): void {
+    if (Tree.entered === this) Tree.entered = undefined;
+    fs.closeSync(this.rootFd);
+  }
+
   lstat(path: string): fs.BigIntStats | undefined {
     this.enter();
     try {

@@ -1,8 +1,9 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { BerthError } from '../../proto/errors.ts';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
 import type { Usage } from '../snapshots/snapshotter.ts';
-import { childFailure, maxReport, type Tree } from './compare.ts';
+import { childFailure, maxReport, type CompareFailure, type Tree } from './compare.ts';
 import { helperEntry } from './unpacker.ts';
 
 /**
@@ -13,23 +14,68 @@ import { helperEntry } from './unpacker.ts';
  * directories for a symlink to anywhere while it is measured. So it is measured by a child
  * process (usage-child.ts) that reads it as its root, as the differ reads trees (compare.ts
  * Tree): a swapped-in symlink resolves inside the tree, and the sync walk of a big tree never
- * holds up the daemon.
+ * holds up the daemon. Children are kept between measures (a commit of every pulled layer
+ * measures one), one per measure in flight, and leave after a while unused.
  */
-export async function treeUsage(dir: string): Promise<Usage> {
-  const child = spawn(process.execPath, [helperEntry('usage-child.js'), dir], { stdio: ['ignore', 'pipe', 'pipe', 'pipe'] });
-  const closed = new Promise<[number | null, NodeJS.Signals | null]>((resolve) => {
-    child.once('error', () => resolve([null, null]));
-    child.once('close', (code, signal) => resolve([code, signal]));
-  });
-  let stdout = '';
-  let stderr = '';
-  let report = '';
-  child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout = (stdout + d).slice(0, maxReport)));
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr = (stderr + d).slice(-maxReport)));
-  (child.stdio[3] as Readable).setEncoding('utf8').on('data', (d: string) => (report = (report + d).slice(0, maxReport)));
-  const [code, signal] = await closed;
-  if (code !== 0) throw childFailure('usage', report, stderr, code, signal);
-  return JSON.parse(stdout) as Usage;
+export function treeUsage(dir: string): Promise<Usage> {
+  const child = idle.pop() ?? new UsageChild();
+  return child.measure(dir).finally(() => child.release());
+}
+
+const idle: UsageChild[] = [];
+const idleMs = 15_000;
+
+class UsageChild {
+  private readonly process: ChildProcess;
+  private readonly answers: Array<{ resolve: (line: string) => void; reject: (err: Error) => void }> = [];
+  private stderr = '';
+  private exited: Error | undefined;
+  private idleTimer: NodeJS.Timeout | undefined;
+
+  constructor() {
+    this.process = spawn(process.execPath, [helperEntry('usage-child.js')], { stdio: ['pipe', 'pipe', 'pipe'] });
+    this.process.stdin!.on('error', () => {});
+    this.process.stderr!.setEncoding('utf8').on('data', (d: string) => (this.stderr = (this.stderr + d).slice(-maxReport)));
+    createInterface({ input: this.process.stdout! }).on('line', (line) => this.answers.shift()?.resolve(line));
+    this.process.once('error', (err) => this.exit(err));
+    this.process.once('close', (code, signal) => this.exit(childFailure('usage', '', this.stderr, code, signal)));
+  }
+
+  private exit(err: Error): void {
+    this.exited ??= err;
+    const at = idle.indexOf(this);
+    if (at >= 0) idle.splice(at, 1);
+    clearTimeout(this.idleTimer);
+    for (const a of this.answers.splice(0)) a.reject(err);
+  }
+
+  async measure(dir: string): Promise<Usage> {
+    if (this.exited) throw this.exited;
+    clearTimeout(this.idleTimer);
+    this.hold(true);
+    const line = await new Promise<string>((resolve, reject) => {
+      this.answers.push({ resolve, reject });
+      this.process.stdin!.write(`${JSON.stringify(dir)}\n`);
+    });
+    const answer = JSON.parse(line) as Usage | CompareFailure;
+    if ('error' in answer) throw new BerthError(answer.code ?? 'Unknown', answer.error);
+    return answer;
+  }
+
+  release(): void {
+    if (this.exited) return;
+    idle.push(this);
+    this.idleTimer = setTimeout(() => this.process.stdin!.end(), idleMs).unref();
+    this.hold(false);
+  }
+
+  /** An idle child must not keep the daemon (or a test) alive; one measuring must. */
+  private hold(on: boolean): void {
+    for (const h of [this.process, this.process.stdin, this.process.stdout, this.process.stderr] as Array<{ ref?: () => void; unref?: () => void }>) {
+      if (on) h.ref?.();
+      else h.unref?.();
+    }
+  }
 }
 
 /** Errors of a path that went away or changed into something else while the walk reached it. */
