@@ -195,8 +195,9 @@ describe('berth gRPC server against one hostile client', () => {
     expect(frames.some((f) => f.type === FrameType.RST_STREAM && f.payload.readUInt32BE(0) === ErrorCode.REFUSED_STREAM)).toBe(true);
     expect(goaway).toBe(ErrorCode.ENHANCE_YOUR_CALM);
     expect(answer).toBe('still here');
-    // 16 MiB of answers queued: ~18 MiB held once the attack is over
-    expect(growth).toBeLessThan(bound);
+    // ~18 MiB held once the attack is over, but at its height up to 16 MiB of answers may wait
+    // while the 32 MiB request budget fills with calls that are echoed: 128 MiB before the limit
+    expect(growth).toBeLessThan(96 * MiB);
   });
 
   it('HEADERS on a stream id already used is a connection error, not a reset per frame', async () => {

@@ -185,8 +185,17 @@ export function removeRuntimeLeftovers(dir: string, runcRoot: string): void {
     for (const runtime of ['runc', 'crun']) {
       const root = join(runcRoot, ns);
       if (!existsSync(root)) continue;
-      const r = spawnSync(runtime, ['--root', root, 'list', '-q'], { encoding: 'utf8' });
-      for (const id of r.stdout?.split('\n').filter(Boolean) ?? []) spawnSync(runtime, ['--root', root, 'delete', '--force', id]);
+      // a root outside dir (containerd's /run/containerd/runc) is shared by every containerd a
+      // test starts: only the containers whose bundles are under dir are this one's
+      const r = spawnSync(runtime, ['--root', root, 'list', '--format', 'json'], { encoding: 'utf8' });
+      let listed: Array<{ id: string; bundle: string }> = [];
+      try {
+        listed = JSON.parse(r.stdout || 'null') ?? [];
+      } catch {
+        // nothing listed
+      }
+      const ours = (bundle: string) => runcRoot.startsWith(`${dir}/`) || bundle.startsWith(`${dir}/`);
+      for (const { id, bundle } of listed) if (ours(bundle)) spawnSync(runtime, ['--root', root, 'delete', '--force', id]);
     }
   }
   for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
