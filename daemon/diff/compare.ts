@@ -2,12 +2,14 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
+import { availableParallelism } from 'node:os';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createZstdCompress } from 'node:zlib';
 import * as native from '../../native/index.ts';
 import { BerthError, isCode, type ErrorCode } from '../../proto/errors.ts';
 import type { ContentStore } from '../content/store.ts';
+import { Limiter } from '../mutex.ts';
 import { compressionOf, gzipCompressor, mediaTypes } from './compression.ts';
 import { encodeHeader, endOfArchive, padding, type EntryType, type TarEntry } from './tar.ts';
 import { helperEntry, lastLines } from './unpacker.ts';
@@ -343,6 +345,18 @@ export function childFailure(what: string, report: string, stderr: string, code:
 
 /** The uncompressed tar stream of the change from lower to upper, from a diff child (compare-child.ts). */
 export async function* diffStream(opts: CompareOptions): AsyncGenerator<Buffer> {
+  const release = await diffSlots.acquire();
+  try {
+    yield* diffChild(opts);
+  } finally {
+    release();
+  }
+}
+
+/** Diffs at a time: a flood of Diff calls waits for these, never starts a process each. */
+const diffSlots = new Limiter(availableParallelism());
+
+async function* diffChild(opts: CompareOptions): AsyncGenerator<Buffer> {
   const args: CompareOptions = { mode: opts.mode, upper: opts.upper, lower: opts.lower };
   const child = spawn(process.execPath, [helperEntry('compare-child.js'), JSON.stringify(args)], { stdio: ['ignore', 'pipe', 'pipe', 'pipe'] });
   const closed = new Promise<[number | null, NodeJS.Signals | null]>((resolve) => {

@@ -1,5 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { availableParallelism } from 'node:os';
 import { createInterface } from 'node:readline';
+import { Limiter } from '../mutex.ts';
 import { BerthError } from '../../proto/errors.ts';
 import { join } from 'node:path';
 import type { Usage } from '../snapshots/snapshotter.ts';
@@ -15,12 +17,21 @@ import { helperEntry } from './unpacker.ts';
  * process (usage-child.ts) that reads it as its root, as the differ reads trees (compare.ts
  * Tree): a swapped-in symlink resolves inside the tree, and the sync walk of a big tree never
  * holds up the daemon. Children are kept between measures (a commit of every pulled layer
- * measures one), one per measure in flight, and leave after a while unused.
+ * measures one), one per measure in flight, at most one per core, and leave after a while unused.
  */
 export function treeUsage(dir: string): Promise<Usage> {
-  const child = idle.pop() ?? new UsageChild();
-  return child.measure(dir).finally(() => child.release());
+  return usageSlots.run(async () => {
+    const child = idle.pop() ?? new UsageChild();
+    try {
+      return await child.measure(dir);
+    } finally {
+      child.release();
+    }
+  });
 }
+
+/** Measures at a time: a flood of Usage calls waits for these, never starts a process each. */
+const usageSlots = new Limiter(availableParallelism());
 
 const idle: UsageChild[] = [];
 const idleMs = 15_000;

@@ -14,6 +14,7 @@ import { RegistryClient } from '../registry/client.ts';
 import { parseReference, type Reference } from '../registry/reference.ts';
 import type { SnapshotStore } from '../snapshots/store.ts';
 import { BlobFeed } from './feed.ts';
+import { limiter } from '../mutex.ts';
 
 /**
  * Server-side pull, as containerd's client does it (reference/containerd-api.md §4.1), in the
@@ -127,22 +128,6 @@ interface ManifestLayers {
  * cost a third more CPU than one and end later (bench/README.md), so it is one per two cores.
  */
 export const defaultConcurrentUnpacks = Math.max(1, Math.min(4, Math.floor(availableParallelism() / 2)));
-
-/** At most n tasks at a time, started in the order asked. */
-function limiter(n: number) {
-  let running = 0;
-  const queue: Array<() => void> = [];
-  return async <T>(fn: () => Promise<T>): Promise<T> => {
-    if (running >= n) await new Promise<void>((r) => queue.push(r));
-    running++;
-    try {
-      return await fn();
-    } finally {
-      running--;
-      queue.shift()?.();
-    }
-  };
-}
 
 function parseJson<T>(bytes: Buffer, d: OciDescriptor): T {
   try {

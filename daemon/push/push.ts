@@ -3,6 +3,7 @@ import { BerthError } from '../../proto/errors.ts';
 import { children, formatPlatform, isConfig, isIndex, isManifest, platformMatches, type OciDescriptor, type Platform } from '../images/oci.ts';
 import type { PushBlobResult, RegistryClient } from '../registry/client.ts';
 import { formatReference, type Reference } from '../registry/reference.ts';
+import { limiter } from '../mutex.ts';
 
 /**
  * Pushing an image: walk the local tree (index → manifests → config and layers), check every
@@ -115,22 +116,6 @@ async function walk(source: PushSource, desc: OciDescriptor, parent: OciDescript
   const labels = await source.labels(desc);
   if (labels === undefined) throw missing();
   return { desc, labels, kids: [] };
-}
-
-/** Runs tasks with at most n at a time. */
-function limiter(n: number) {
-  let active = 0;
-  const queue: Array<() => void> = [];
-  return async <T>(fn: () => Promise<T>): Promise<T> => {
-    if (active >= n) await new Promise<void>((r) => queue.push(r));
-    active++;
-    try {
-      return await fn();
-    } finally {
-      active--;
-      queue.shift()?.();
-    }
-  };
 }
 
 export async function pushImage(registry: RegistryClient, source: PushSource, ref: Reference, target: OciDescriptor, opts: PushOptions = {}): Promise<PushResult> {

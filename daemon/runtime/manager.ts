@@ -201,10 +201,7 @@ export class TaskManager {
     if (conn) {
       await conn.client.call('Delete', { id }, 10_000).catch(() => undefined);
       await conn.client.call('Shutdown', { id, now: conn.tasks.size === 0 }, 3000).catch(() => undefined);
-      if (conn.tasks.size === 0) {
-        conn.close();
-        this.shims.delete(conn.address);
-      }
+      this.closeIfIdle(conn);
     }
     await shimDelete(inv).catch(() => undefined);
     await bundle.remove().catch((err: Error) => this.log.warn('cannot remove bundle', { bundle: bundle.path, error: err.message }));
@@ -349,18 +346,12 @@ export class TaskManager {
         const conn = this.connection(address, bundle.namespace);
         const connected = await conn.client.call<{ shim_pid: number; task_pid: number }>('Connect', { id: bundle.id }, 5000).catch((err: Error) => {
           this.log.warn('shim of a task does not answer', { ...task, error: err.message });
-          if (conn.tasks.size === 0) {
-            conn.close();
-            this.shims.delete(conn.address);
-          }
+          this.closeIfIdle(conn);
           return undefined;
         });
         if (connected && !boot && connected.task_pid === 0) {
           // berthd died before the shim created the container: the Create never happened
-          if (conn.tasks.size === 0) {
-            conn.close();
-            this.shims.delete(conn.address);
-          }
+          this.closeIfIdle(conn);
           unfinished.push({ bundle, runtime });
           continue;
         }
@@ -393,6 +384,13 @@ export class TaskManager {
       await this.cleanupDead(bundle.namespace, bundle.id, bundle, runtime, 0);
     }
     for (const conn of started) conn.pump();
+  }
+
+  /** Closes a connection that serves no task (it stays while a group shim serves others). */
+  private closeIfIdle(conn: ShimConnection): void {
+    if (conn.tasks.size > 0) return;
+    conn.close();
+    this.shims.delete(conn.address);
   }
 
   private async shimAnswers(address: string, bundle: Bundle): Promise<boolean> {
