@@ -4,9 +4,8 @@ import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BerthClient } from '../proto/client.ts';
 import type { Mount } from '../native/mount.ts';
-import { startBerthd, type Berthd } from './harness.ts';
-import { buildRaceHelper, regularBody } from './race-helper.ts';
-import { loadRunImage } from './run-image.ts';
+import type { Berthd } from './harness.ts';
+import { startRaceRig, regularBody } from './race-helper.ts';
 
 /**
  * Diff of a running container's snapshot while the container races the walk: it keeps swapping
@@ -35,25 +34,18 @@ describe('Diff of a live container that swaps directories with symlinks to the h
   const marker = `HOST-MARKER-${process.pid}`;
   const secret = `host secret ${process.pid}`;
 
+  let close: (() => Promise<void>) | undefined;
+
   beforeAll(async () => {
-    b = await startBerthd();
+    ({ b, image, scratch, close } = await startRaceRig('/tmp/berth-diff-live-'));
     c = b.client();
-    image = await loadRunImage(b);
-    scratch = fs.mkdtempSync('/tmp/berth-diff-live-');
     fs.mkdirSync(join(scratch, 'host', 'sub'), { recursive: true });
     fs.writeFileSync(join(scratch, 'host', marker), secret);
     fs.writeFileSync(join(scratch, 'host', 'sub', `${marker}-deeper`), secret);
-    buildRaceHelper(scratch);
   }, 60_000);
 
   afterAll(async () => {
-    if (b) {
-      b.berth(['tasks', 'kill', '-s', 'KILL', 'racer']);
-      b.berth(['tasks', 'rm', '-f', 'racer']);
-      b.berth(['containers', 'rm', 'racer']);
-      await b.cleanup();
-    }
-    if (scratch) fs.rmSync(scratch, { recursive: true, force: true });
+    await close?.();
   });
 
   const snapshots = (method: string, req: object) => c.unary<{ mounts: Mount[]; info: { parent: string } }>(c.service('snapshots', 'Snapshots'), method, { snapshotter: 'overlayfs', ...req });

@@ -1,6 +1,8 @@
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
+import { startBerthd, type Berthd } from './harness.ts';
+import { loadRunImage } from './run-image.ts';
 
 /**
  * A static helper a test container runs to race a walk of its snapshot (renameat2
@@ -48,4 +50,29 @@ export function buildRaceHelper(dir: string): void {
   fs.writeFileSync(join(dir, 'race.c'), raceSource);
   const cc = spawnSync('cc', ['-static', '-O2', '-o', join(dir, 'helper', 'race'), join(dir, 'race.c')], { encoding: 'utf8' });
   if (cc.status !== 0) throw new Error(`cc: ${cc.stderr}`);
+}
+
+/**
+ * A berthd with the run image, and a scratch dir holding the built helper: what a test that races
+ * a walk of a running container's snapshot starts from. close() removes the racing container
+ * (named `racer`), the daemon and the scratch dir.
+ */
+export async function startRaceRig(prefix: string): Promise<{ b: Berthd; image: string; scratch: string; close(): Promise<void> }> {
+  const b = await startBerthd();
+  const scratch = fs.mkdtempSync(prefix);
+  const close = async () => {
+    b.berth(['tasks', 'kill', '-s', 'KILL', 'racer']);
+    b.berth(['tasks', 'rm', '-f', 'racer']);
+    b.berth(['containers', 'rm', 'racer']);
+    await b.cleanup();
+    fs.rmSync(scratch, { recursive: true, force: true });
+  };
+  try {
+    const image = await loadRunImage(b);
+    buildRaceHelper(scratch);
+    return { b, image, scratch, close };
+  } catch (err) {
+    await close();
+    throw err;
+  }
 }

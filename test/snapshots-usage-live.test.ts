@@ -3,9 +3,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BerthClient } from '../proto/client.ts';
 import type { Mount } from '../native/mount.ts';
-import { startBerthd, type Berthd } from './harness.ts';
-import { buildRaceHelper } from './race-helper.ts';
-import { loadRunImage } from './run-image.ts';
+import type { Berthd } from './harness.ts';
+import { startRaceRig } from './race-helper.ts';
 
 /**
  * Snapshots.Usage of a running container's snapshot while the container keeps swapping its
@@ -21,24 +20,17 @@ describe('Usage of a live container that swaps directories with symlinks to the 
   let image: string;
   let scratch: string;
 
+  let close: (() => Promise<void>) | undefined;
+
   beforeAll(async () => {
-    b = await startBerthd();
+    ({ b, image, scratch, close } = await startRaceRig('/tmp/berth-usage-live-'));
     c = b.client();
-    image = await loadRunImage(b);
-    scratch = fs.mkdtempSync('/tmp/berth-usage-live-');
     fs.mkdirSync(join(scratch, 'host'));
     for (let i = 0; i < hostFiles; i++) fs.writeFileSync(join(scratch, 'host', `f${i}`), 'x'.repeat(4096));
-    buildRaceHelper(scratch);
   }, 60_000);
 
   afterAll(async () => {
-    if (b) {
-      b.berth(['tasks', 'kill', '-s', 'KILL', 'racer']);
-      b.berth(['tasks', 'rm', '-f', 'racer']);
-      b.berth(['containers', 'rm', 'racer']);
-      await b.cleanup();
-    }
-    if (scratch) fs.rmSync(scratch, { recursive: true, force: true });
+    await close?.();
   });
 
   const snapshots = <T>(method: string, req: object) => c.unary<T>(c.service('snapshots', 'Snapshots'), method, { snapshotter: 'overlayfs', ...req });
