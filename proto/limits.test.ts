@@ -140,7 +140,8 @@ describe('berth gRPC server against one hostile client', () => {
     const sampler = setInterval(sample, 250);
     const socket = net.connect(path);
     let closed = false;
-    socket.on('close', () => (closed = true));
+    const close = new Promise<false>((r) => socket.once('close', () => r(false)));
+    void close.then(() => (closed = true));
     socket.on('error', () => undefined);
     socket.write(Buffer.concat([CLIENT_PREFACE, settingsFrame([]), opening]));
     let victimAnswer: Promise<string> | undefined;
@@ -148,7 +149,7 @@ describe('berth gRPC server against one hostile client', () => {
       if (i === times >> 1) victimAnswer = served();
       if (socket.write(flood(i))) continue;
       // the server reads no more (or has closed): wait a while, then count the attack as done
-      const drained = await Promise.race([new Promise((r) => socket.once('drain', () => r(true))), new Promise((r) => socket.once('close', () => r(false))), sleep(500).then(() => false)]);
+      const drained = await Promise.race([new Promise((r) => socket.once('drain', () => r(true))), close, sleep(500).then(() => false)]);
       if (!drained) break;
     }
     sample();
@@ -158,7 +159,7 @@ describe('berth gRPC server against one hostile client', () => {
     victimAnswer ??= served();
     const answer = await victimAnswer;
     clearInterval(sampler);
-    await Promise.race([new Promise((r) => socket.once('close', r)), sleep(3000)]);
+    await Promise.race([close, sleep(3000)]);
     socket.destroy();
     const frames = parseFrames(Buffer.concat(got));
     return { frames, goaway: goawayOf(frames), growth: peak - baseline, answer };
