@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, closeSync, openSync, ftruncateSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { BerthClient } from '../proto/client.ts';
-import { withoutCgroup2 } from '../test/cgroup-view.ts';
+import { withoutCgroup2 } from '../test/support/cgroup-view.ts';
 import type { Cleanup } from './cleanup.ts';
 
 /** The repository root, from bench/ in the source tree or dist/bench/ once compiled. */

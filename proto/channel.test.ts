@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { rawMethod } from '../test/util.ts';
+import { rawMethod } from '../test/support/util.ts';
 import { Channel } from './channel.ts';
 
 // The peer is a real gRPC server (grpc-js) with raw-bytes codecs, so every status, trailer and

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { rawMethod } from '../test/util.ts';
+import { rawMethod } from '../test/support/util.ts';
 import { BerthError } from './errors.ts';
 import { GrpcServer } from './grpc-server.ts';
 import { serverStream } from './server.ts';

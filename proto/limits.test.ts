@@ -7,7 +7,7 @@ import { runInNewContext } from 'node:vm';
 import { gzipSync } from 'node:zlib';
 import type * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { rawMethod } from '../test/util.ts';
+import { rawMethod } from '../test/support/util.ts';
 import { Channel } from './channel.ts';
 import { GrpcStatus } from './errors.ts';
 import { framePrefix } from './grpc-frames.ts';

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { setChildSubreaper, waitpid } from '../native/index.ts';
 import { ConsoleSocket, Pty } from './console.ts';
-import { RuncFixture } from '../test/runc-fixture.ts';
+import { RuncFixture } from '../test/support/runc-fixture.ts';
 
 const fixtures: RuncFixture[] = [];
 afterEach(async () => {

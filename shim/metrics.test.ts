@@ -7,7 +7,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { protoRoot } from '../proto/api.ts';
 import { BerthError } from '../proto/errors.ts';
 import { cgroupDir, isUnifiedHost, taskMetrics } from './metrics.ts';
-import { RuncFixture } from '../test/runc-fixture.ts';
+import { RuncFixture } from '../test/support/runc-fixture.ts';
 
 const fixtures: RuncFixture[] = [];
 afterEach(async () => {

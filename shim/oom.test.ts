@@ -8,7 +8,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { setChildSubreaper, waitpid } from '../native/index.ts';
 import { isUnifiedHost } from './metrics.ts';
 import { watchOom } from './oom.ts';
-import { RuncFixture } from '../test/runc-fixture.ts';
+import { RuncFixture } from '../test/support/runc-fixture.ts';
 
 const fixtures: RuncFixture[] = [];
 afterEach(async () => {

@@ -5,8 +5,8 @@ import { writeBlob } from '../proto/content-client.ts';
 import { fromTimestamp } from '../proto/timestamp.ts';
 import type { Container__Output } from '../proto/gen/containerd/services/containers/v1/Container.ts';
 import type { Envelope__Output } from '../proto/gen/containerd/services/events/v1/Envelope.ts';
-import { startBerthd, type Berthd } from './harness.ts';
-import { errorCode, failure, sha, sleep } from './util.ts';
+import { startBerthd, type Berthd } from './support/harness.ts';
+import { errorCode, failure, sha, sleep } from './support/util.ts';
 
 const specType = 'types.containerd.io/opencontainers/runtime-spec/1/Spec';
 // deliberately not canonical JSON (spacing, key order): it must come back byte for byte

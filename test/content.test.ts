@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BerthClient } from '../proto/client.ts';
 import { WriteSession, writeBlob } from '../proto/content-client.ts';
-import { startBerthd, type Berthd } from './harness.ts';
-import { errorCode, sha } from './util.ts';
+import { startBerthd, type Berthd } from './support/harness.ts';
+import { errorCode, sha } from './support/util.ts';
 
 const code = errorCode;
 

@@ -3,10 +3,10 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSyn
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BerthClient } from '../proto/client.ts';
-import { berthBin, berthdBin, have, removeRuntimeLeftovers, type Berthd } from './harness.ts';
-import { CGROUP2_MAGIC, cgroupRoot, hybridUnified, withoutCgroup2 } from './cgroup-view.ts';
-import { loadRunImage } from './run-image.ts';
-import { sleep } from './util.ts';
+import { berthBin, berthdBin, have, removeRuntimeLeftovers, type Berthd } from './support/harness.ts';
+import { CGROUP2_MAGIC, cgroupRoot, hybridUnified, withoutCgroup2 } from './support/cgroup-view.ts';
+import { loadRunImage } from './support/run-image.ts';
+import { sleep } from './support/util.ts';
 
 /**
  * crun as the OCI runtime of the runc shim (`berth run --runc-binary crun`, the BinaryName

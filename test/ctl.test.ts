@@ -3,7 +3,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { age, formatLabels, formatSize, humanDuration, table } from '../ctl/output.ts';
 import { parseDuration, parseLabels } from '../ctl/parse.ts';
-import { berthBin, startBerthd, type Berthd } from './harness.ts';
+import { berthBin, startBerthd, type Berthd } from './support/harness.ts';
 
 const sha = (b: Buffer | string) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 const digestLine = /^sha256:[a-f0-9]{64}$/;

@@ -1,8 +1,8 @@
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startBerthd, startContainerd, type Berthd, type Containerd } from './harness.ts';
-import { normaliseCtr, sha, startTogether } from './util.ts';
+import { startBerthd, startContainerd, type Berthd, type Containerd } from './support/harness.ts';
+import { normaliseCtr, sha, startTogether } from './support/util.ts';
 
 /**
  * containerd's own ctr drives berthd and a real containerd side by side with the same

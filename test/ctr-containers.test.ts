@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BerthClient } from '../proto/client.ts';
 import { writeBlob } from '../proto/content-client.ts';
-import { startBerthd, startContainerd, type Berthd, type Containerd } from './harness.ts';
-import { wireDescriptor } from './image-fixture.ts';
-import { buildRunImage, loadRunImage, type RunImage } from './run-image.ts';
-import { normaliseCtr, startTogether } from './util.ts';
+import { startBerthd, startContainerd, type Berthd, type Containerd } from './support/harness.ts';
+import { wireDescriptor } from './support/image-fixture.ts';
+import { buildRunImage, loadRunImage, type RunImage } from './support/run-image.ts';
+import { normaliseCtr, startTogether } from './support/util.ts';
 
 type Result = { code: number; stdout: string; stderr: string };
 

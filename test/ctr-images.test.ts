@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BerthClient } from '../proto/client.ts';
-import { buildImage, wireDescriptor, type TestImage } from './image-fixture.ts';
-import { startBerthd, startContainerd, type Berthd, type Containerd } from './harness.ts';
-import { normaliseCtr, sha, startTogether } from './util.ts';
+import { buildImage, wireDescriptor, type TestImage } from './support/image-fixture.ts';
+import { startBerthd, startContainerd, type Berthd, type Containerd } from './support/harness.ts';
+import { normaliseCtr, sha, startTogether } from './support/util.ts';
 
 type Result = { code: number; stdout: string; stderr: string };
 

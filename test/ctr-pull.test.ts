@@ -7,10 +7,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { OciDescriptor } from '../daemon/images/oci.ts';
 import { RegistryClient } from '../daemon/registry/client.ts';
 import { parseReference } from '../daemon/registry/reference.ts';
-import { startBerthd, startContainerd, type Berthd, type Containerd } from './harness.ts';
-import { normaliseCtr, startTogether } from './util.ts';
-import { buildTestImage, busyboxPath, pushImage } from './registry/images.ts';
-import { startRegistry, type TestRegistry } from './registry/registry.ts';
+import { startBerthd, startContainerd, type Berthd, type Containerd } from './support/harness.ts';
+import { normaliseCtr, startTogether } from './support/util.ts';
+import { buildTestImage, busyboxPath, pushImage } from './support/registry/images.ts';
+import { startRegistry, type TestRegistry } from './support/registry/registry.ts';
 
 type Result = { code: number; stdout: string; stderr: string };
 const sha = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;

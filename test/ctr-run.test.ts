@@ -1,8 +1,8 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { berthdWithRunImage, type Berthd } from './harness.ts';
-import { sleep } from './util.ts';
+import { berthdWithRunImage, type Berthd } from './support/harness.ts';
+import { sleep } from './support/util.ts';
 
 /**
  * containerd's own `ctr` drives berthd through a whole container life: run (attached and

@@ -3,8 +3,8 @@ import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { unmountAll } from '../native/mount.ts';
-import { startBerthd, startContainerd, type Berthd, type Containerd } from './harness.ts';
-import { normaliseCtr, startTogether } from './util.ts';
+import { startBerthd, startContainerd, type Berthd, type Containerd } from './support/harness.ts';
+import { normaliseCtr, startTogether } from './support/util.ts';
 
 type Result = { code: number; stdout: string; stderr: string };
 

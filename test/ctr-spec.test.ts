@@ -7,11 +7,11 @@ import { writeBlob } from '../proto/content-client.ts';
 import { buildSpec, type SpecFlags } from '../ctl/spec/spec.ts';
 import { normalizeCapabilities } from '../ctl/spec/caps.ts';
 import type { ImageConfig, LinuxSeccomp, Spec } from '../ctl/spec/types.ts';
-import { berthBin, have, startContainerd, type Containerd } from './harness.ts';
+import { berthBin, have, startContainerd, type Containerd } from './support/harness.ts';
 import { spawn, spawnSync } from 'node:child_process';
-import { wireDescriptor } from './image-fixture.ts';
-import { buildRunImage, runImageGroup, runImagePasswd, type RunImage } from './run-image.ts';
-import { seccompRules } from './util.ts';
+import { wireDescriptor } from './support/image-fixture.ts';
+import { buildRunImage, runImageGroup, runImagePasswd, type RunImage } from './support/run-image.ts';
+import { seccompRules } from './support/util.ts';
 
 /**
  * berth's spec builder against the spec ctr 1.6 stores: the same image goes into a real

@@ -3,8 +3,8 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { berthBin, have, startBerthd, type Berthd } from './harness.ts';
-import { loadRunImage } from './run-image.ts';
+import { berthBin, have, startBerthd, type Berthd } from './support/harness.ts';
+import { loadRunImage } from './support/run-image.ts';
 
 /**
  * Terminals end to end: `ctr run -t` (containerd's client) and `berth run -t` against berthd,

@@ -2,8 +2,8 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { berthdBin, berthdWithRunImage, startBerthd, type Berthd } from './harness.ts';
-import { sleep } from './util.ts';
+import { berthdBin, berthdWithRunImage, startBerthd, type Berthd } from './support/harness.ts';
+import { sleep } from './support/util.ts';
 
 /**
  * A berthd owns its root, its state dir and its socket path: a second one that shares any of

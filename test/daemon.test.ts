@@ -4,8 +4,8 @@ import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeBlob } from '../proto/content-client.ts';
-import { berthdBin, startBerthd, type Berthd } from './harness.ts';
-import { errorCode, sha, sleep } from './util.ts';
+import { berthdBin, startBerthd, type Berthd } from './support/harness.ts';
+import { errorCode, sha, sleep } from './support/util.ts';
 
 const runBerthd = (args: string[]) => spawnSync(berthdBin, args, { encoding: 'utf8', timeout: 20_000 });
 

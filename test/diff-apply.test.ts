@@ -8,9 +8,9 @@ import { applyLayer } from '../daemon/diff/apply.ts';
 import { diffStream, type CompareOptions } from '../daemon/diff/compare.ts';
 import { mountAll, unmountAll } from '../native/mount.ts';
 import { lgetxattr, lsetxattr } from '../native/index.ts';
-import { applyTo, sandbox, type Sandbox } from './layers/sandbox.ts';
-import { d, f, h, s, tar, type RawEntry } from './layers/tarbuild.ts';
-import { copyTree, describeTree, sh } from './layers/tree.ts';
+import { applyTo, sandbox, type Sandbox } from './support/layers/sandbox.ts';
+import { d, f, h, s, tar, type RawEntry } from './support/layers/tarbuild.ts';
+import { copyTree, describeTree, sh } from './support/layers/tree.ts';
 
 let sb: Sandbox | undefined;
 const dirs: string[] = [];

@@ -4,8 +4,8 @@ import { createGzip } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import { llistxattr } from '../native/index.ts';
 import { BerthError } from '../proto/errors.ts';
-import { applyTo, sandbox, type Sandbox } from './layers/sandbox.ts';
-import { base256, d, f, gz, h, paxBody, s, tar, zst, type RawEntry } from './layers/tarbuild.ts';
+import { applyTo, sandbox, type Sandbox } from './support/layers/sandbox.ts';
+import { base256, d, f, gz, h, paxBody, s, tar, zst, type RawEntry } from './support/layers/tarbuild.ts';
 
 /**
  * Hostile layers against the applier (daemon/diff/apply.ts). Each case runs on a fresh target

@@ -4,8 +4,8 @@ import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BerthClient } from '../proto/client.ts';
 import type { Mount } from '../native/mount.ts';
-import type { Berthd } from './harness.ts';
-import { startRaceRig, regularBody } from './race-helper.ts';
+import type { Berthd } from './support/harness.ts';
+import { startRaceRig, regularBody } from './support/race-helper.ts';
 
 /**
  * Diff of a running container's snapshot while the container races the walk: it keeps swapping

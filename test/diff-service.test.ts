@@ -5,10 +5,10 @@ import { writeBlob } from '../proto/content-client.ts';
 import type { BerthClient } from '../proto/client.ts';
 import type { Mount } from '../native/mount.ts';
 import { lgetxattr } from '../native/index.ts';
-import { startBerthd, type Berthd } from './harness.ts';
-import { hostPwned } from './layers/sandbox.ts';
-import { d, f, gz, s, tar } from './layers/tarbuild.ts';
-import { errorCode, failure, sha } from './util.ts';
+import { startBerthd, type Berthd } from './support/harness.ts';
+import { hostPwned } from './support/layers/sandbox.ts';
+import { d, f, gz, s, tar } from './support/layers/tarbuild.ts';
+import { errorCode, failure, sha } from './support/util.ts';
 
 const gcRoot = { 'containerd.io/gc.root': 'test' };
 const tarGz = 'application/vnd.oci.image.layer.v1.tar+gzip';

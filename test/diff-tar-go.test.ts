@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { Parser, type ReadEntry } from 'tar';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeHeader, endOfArchive, padding, TarReader, type TarEntry } from '../daemon/diff/tar.ts';
-import { base256, d, f, h, paxBody, s, tar, type RawEntry } from './layers/tarbuild.ts';
+import { base256, d, f, h, paxBody, s, tar, type RawEntry } from './support/layers/tarbuild.ts';
 
 /**
  * berth's tar reader against Go's archive/tar, the reader containerd, Docker and most image
@@ -306,7 +306,7 @@ describe.skipIf(skipReason !== '')(`berth reads layers as Go's archive/tar does$
 
   beforeAll(() => {
     dir = fs.mkdtempSync(join(tmpdir(), 'berth-tar-go-'));
-    fs.copyFileSync(join(import.meta.dirname, 'layers', 'tarlist.go'), join(dir, 'main.go'));
+    fs.copyFileSync(join(import.meta.dirname, 'support', 'layers', 'tarlist.go'), join(dir, 'main.go'));
     const env = { ...process.env, GO111MODULE: 'off', GOPATH: join(dir, 'gopath'), GOCACHE: join(dir, 'gocache'), GOFLAGS: '', CGO_ENABLED: '0' };
     execFileSync('go', ['build', '-o', join(dir, 'tarlist'), join(dir, 'main.go')], { cwd: dir, env, stdio: 'pipe' });
     for (const [i, reading] of goRead(corpus.map((c) => c.tar)).entries()) goReadings.set(corpus[i]!.name, reading);

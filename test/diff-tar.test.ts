@@ -2,8 +2,8 @@ import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { encodeHeader, endOfArchive, padding, TarReader, type TarEntry } from '../daemon/diff/tar.ts';
-import { applyTo, hostPwned, sandbox } from './layers/sandbox.ts';
-import { tar, type RawEntry } from './layers/tarbuild.ts';
+import { applyTo, hostPwned, sandbox } from './support/layers/sandbox.ts';
+import { tar, type RawEntry } from './support/layers/tarbuild.ts';
 
 const entry = (e: Partial<TarEntry> & { name: string }): TarEntry => ({
   type: 'file',

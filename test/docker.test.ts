@@ -2,9 +2,9 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { removeRuntimeLeftovers, startBerthd, startContainerd, type Berthd } from './harness.ts';
-import { loadRunImage } from './run-image.ts';
-import { sleep } from './util.ts';
+import { removeRuntimeLeftovers, startBerthd, startContainerd, type Berthd } from './support/harness.ts';
+import { loadRunImage } from './support/run-image.ts';
+import { sleep } from './support/util.ts';
 
 // Debian's dockerd (package docker.io) and its own client, whatever else is on PATH
 const dockerdBin = '/usr/sbin/dockerd';

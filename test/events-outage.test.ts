@@ -3,8 +3,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type * as grpc from '@grpc/grpc-js';
 import { unpackAny } from '../proto/any.ts';
-import { berthdWithRunImage, type Berthd } from './harness.ts';
-import { sleep } from './util.ts';
+import { berthdWithRunImage, type Berthd } from './support/harness.ts';
+import { sleep } from './support/util.ts';
 
 interface Envelope {
   topic: string;

@@ -2,8 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type * as grpc from '@grpc/grpc-js';
 import { packAny, unpackAny } from '../proto/any.ts';
 import { toTimestamp } from '../proto/timestamp.ts';
-import { startBerthd, type Berthd } from './harness.ts';
-import { errorCode, sleep } from './util.ts';
+import { startBerthd, type Berthd } from './support/harness.ts';
+import { errorCode, sleep } from './support/util.ts';
 
 interface Envelope {
   topic: string;

@@ -2,8 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type * as grpc from '@grpc/grpc-js';
 import { packAny } from '../proto/any.ts';
 import { ServiceRef } from '../proto/api.ts';
-import { startBerthd, type Berthd } from './harness.ts';
-import { errorCode } from './util.ts';
+import { startBerthd, type Berthd } from './support/harness.ts';
+import { errorCode } from './support/util.ts';
 
 const health = new ServiceRef('grpc/health/v1', 'grpc.health.v1.Health');
 

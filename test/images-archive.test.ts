@@ -8,10 +8,10 @@ import { formatPlatform, MediaType } from '../daemon/images/oci.ts';
 import { BerthClient } from '../proto/client.ts';
 import { writeBlob } from '../proto/content-client.ts';
 import { tarEntries } from '../ctl/images/tar.ts';
-import { buildImage, wireDescriptor, type TestImage } from './image-fixture.ts';
-import { header as rawHeader, paxBody } from './layers/tarbuild.ts';
-import { berthBin, startBerthd, startContainerd, have, type Berthd, type Containerd } from './harness.ts';
-import { sha, startTogether } from './util.ts';
+import { buildImage, wireDescriptor, type TestImage } from './support/image-fixture.ts';
+import { header as rawHeader, paxBody } from './support/layers/tarbuild.ts';
+import { berthBin, startBerthd, startContainerd, have, type Berthd, type Containerd } from './support/harness.ts';
+import { sha, startTogether } from './support/util.ts';
 
 /**
  * `berth images import|export` against berthd: a round trip onto a clean daemon keeps every

@@ -9,9 +9,9 @@ import { fromTimestamp } from '../proto/timestamp.ts';
 import type { Image__Output } from '../proto/gen/containerd/services/images/v1/Image.ts';
 import { formatPlatform, hostPlatform } from '../daemon/images/oci.ts';
 import { formatSize } from '../ctl/output.ts';
-import { buildImage, wireDescriptor, type TestImage } from './image-fixture.ts';
-import { startBerthd, type Berthd } from './harness.ts';
-import { errorCode, failure, sha, sleep } from './util.ts';
+import { buildImage, wireDescriptor, type TestImage } from './support/image-fixture.ts';
+import { startBerthd, type Berthd } from './support/harness.ts';
+import { errorCode, failure, sha, sleep } from './support/util.ts';
 
 describe('images service', () => {
   let d: Berthd;

@@ -2,8 +2,8 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeBlob, WriteSession } from '../proto/content-client.ts';
-import { startBerthd, type Berthd } from './harness.ts';
-import { errorCode, sha } from './util.ts';
+import { startBerthd, type Berthd } from './support/harness.ts';
+import { errorCode, sha } from './support/util.ts';
 
 describe('leases and garbage collection of content', () => {
   let d: Berthd;

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeBlob } from '../proto/content-client.ts';
 import { unpackAny } from '../proto/any.ts';
-import { startBerthd, type Berthd } from './harness.ts';
-import { errorCode, failure, sha, sleep } from './util.ts';
+import { startBerthd, type Berthd } from './support/harness.ts';
+import { errorCode, failure, sha, sleep } from './support/util.ts';
 
 describe('namespaces', () => {
   let d: Berthd;

@@ -1,8 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { berthBin, startBerthd, type Berthd } from './harness.ts';
-import { loadRunImage } from './run-image.ts';
-import { sleep } from './util.ts';
+import { berthBin, startBerthd, type Berthd } from './support/harness.ts';
+import { loadRunImage } from './support/run-image.ts';
+import { sleep } from './support/util.ts';
 
 /**
  * A container that outgrows `berth run --memory-limit`: the kernel's OOM killer ends it, berth

@@ -11,12 +11,12 @@ import { parseReference } from '../daemon/registry/reference.ts';
 import { lgetxattr } from '../native/index.ts';
 import { mountAll, unmountAll, type Mount } from '../native/mount.ts';
 import type { BerthClient } from '../proto/client.ts';
-import { berthBin, have, startBerthd, type Berthd } from './harness.ts';
-import { d, f, gz, tar } from './layers/tarbuild.ts';
-import { buildTestImage, busyboxPath, pushImage, type TestImage } from './registry/images.ts';
-import { startHostile } from './registry/hostile.ts';
-import { startRegistry, type TestRegistry } from './registry/registry.ts';
-import { sha, sleep } from './util.ts';
+import { berthBin, have, startBerthd, type Berthd } from './support/harness.ts';
+import { d, f, gz, tar } from './support/layers/tarbuild.ts';
+import { buildTestImage, busyboxPath, pushImage, type TestImage } from './support/registry/images.ts';
+import { startHostile } from './support/registry/hostile.ts';
+import { startRegistry, type TestRegistry } from './support/registry/registry.ts';
+import { sha, sleep } from './support/util.ts';
 
 const layerType = 'application/vnd.oci.image.layer.v1.tar+gzip';
 

@@ -15,11 +15,11 @@ import { RegistryClient } from '../daemon/registry/client.ts';
 import { parseReference } from '../daemon/registry/reference.ts';
 import type { BerthClient } from '../proto/client.ts';
 import { writeBlob } from '../proto/content-client.ts';
-import { berthBin, startBerthd, type Berthd } from './harness.ts';
-import { wireDescriptor } from './image-fixture.ts';
-import { buildTestImage, type TestImage } from './registry/images.ts';
-import { startTogether } from './util.ts';
-import { startRegistry, type TestRegistry } from './registry/registry.ts';
+import { berthBin, startBerthd, type Berthd } from './support/harness.ts';
+import { wireDescriptor } from './support/image-fixture.ts';
+import { buildTestImage, type TestImage } from './support/registry/images.ts';
+import { startTogether } from './support/util.ts';
+import { startRegistry, type TestRegistry } from './support/registry/registry.ts';
 
 const run = promisify(execFile);
 const sha = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;

@@ -6,10 +6,10 @@ import { userPass } from '../daemon/registry/auth.ts';
 import { RegistryClient } from '../daemon/registry/client.ts';
 import { cliCredentials, configKeyHost, dockerConfigPath, loadDockerConfig } from '../daemon/registry/credentials.ts';
 import { parseReference } from '../daemon/registry/reference.ts';
-import { startBerthd, type Berthd } from './harness.ts';
-import { buildTestImage, pushImage } from './registry/images.ts';
-import { startTogether } from './util.ts';
-import { startRegistry, type TestRegistry } from './registry/registry.ts';
+import { startBerthd, type Berthd } from './support/harness.ts';
+import { buildTestImage, pushImage } from './support/registry/images.ts';
+import { startTogether } from './support/util.ts';
+import { startRegistry, type TestRegistry } from './support/registry/registry.ts';
 
 const b64 = (s: string) => Buffer.from(s).toString('base64');
 

@@ -6,8 +6,8 @@ import { MediaType } from '../daemon/images/oci.ts';
 import { userPass } from '../daemon/registry/auth.ts';
 import { RegistryClient } from '../daemon/registry/client.ts';
 import { verifyDigest } from '../daemon/registry/verify.ts';
-import { cutAfter, startHostile, type Hostile } from './registry/hostile.ts';
-import { failure } from './util.ts';
+import { cutAfter, startHostile, type Hostile } from './support/registry/hostile.ts';
+import { failure } from './support/util.ts';
 
 const sha = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 const blob = randomBytes(300_000);

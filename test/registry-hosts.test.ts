@@ -10,11 +10,11 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { RegistryClient } from '../daemon/registry/client.ts';
 import { hostDirectory, parseDuration, registryHosts } from '../daemon/registry/hosts.ts';
 import { parseReference } from '../daemon/registry/reference.ts';
-import { berthBin, startBerthd, type Berthd } from './harness.ts';
-import { makeServerCert } from './registry/certs.ts';
-import { buildTestImage, pushImage, type TestImage } from './registry/images.ts';
-import { startRegistry, type TestRegistry } from './registry/registry.ts';
-import { failure, startTogether } from './util.ts';
+import { berthBin, startBerthd, type Berthd } from './support/harness.ts';
+import { makeServerCert } from './support/registry/certs.ts';
+import { buildTestImage, pushImage, type TestImage } from './support/registry/images.ts';
+import { startRegistry, type TestRegistry } from './support/registry/registry.ts';
+import { failure, startTogether } from './support/util.ts';
 
 const pemA = '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n';
 const pemB = '-----BEGIN CERTIFICATE-----\nBBBB\n-----END CERTIFICATE-----\n';

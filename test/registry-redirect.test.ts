@@ -8,8 +8,8 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { userPass } from '../daemon/registry/auth.ts';
 import { RegistryClient } from '../daemon/registry/client.ts';
-import { makeClientCert, makeServerCert } from './registry/certs.ts';
-import { failure, sha } from './util.ts';
+import { makeClientCert, makeServerCert } from './support/registry/certs.ts';
+import { failure, sha } from './support/util.ts';
 
 /**
  * Registries redirect blob GETs to storage backends on other origins, and hand out upload

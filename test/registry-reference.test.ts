@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { familiarReference, formatReference, parseReference } from '../daemon/registry/reference.ts';
-import { errorCode } from './util.ts';
+import { errorCode } from './support/util.ts';
 
 const D = 'sha256:' + 'a'.repeat(64);
 

@@ -4,9 +4,9 @@ import type { OciDescriptor } from '../daemon/images/oci.ts';
 import { userPass } from '../daemon/registry/auth.ts';
 import { RegistryClient } from '../daemon/registry/client.ts';
 import { parseReference } from '../daemon/registry/reference.ts';
-import { buildTestImage, layerNames, pushImage, type TestImage } from './registry/images.ts';
-import { startRegistry, type TestRegistry } from './registry/registry.ts';
-import { failure } from './util.ts';
+import { buildTestImage, layerNames, pushImage, type TestImage } from './support/registry/images.ts';
+import { startRegistry, type TestRegistry } from './support/registry/registry.ts';
+import { failure } from './support/util.ts';
 
 const sha = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 

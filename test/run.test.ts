@@ -3,8 +3,8 @@ import { closeSync, constants, existsSync, mkdtempSync, openSync, readdirSync, r
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { berthBin, have, repo, startBerthd, type Berthd } from './harness.ts';
-import { loadRunImage } from './run-image.ts';
+import { berthBin, have, repo, startBerthd, type Berthd } from './support/harness.ts';
+import { loadRunImage } from './support/run-image.ts';
 import { signalNumber } from '../ctl/io/session.ts';
 import { logFileOf, normalizeLogUri } from '../ctl/io/stdio.ts';
 import { createFifos, removeFifosOf } from '../ctl/io/fifo.ts';

@@ -3,8 +3,8 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { have, startBerthd, type Berthd } from './harness.ts';
-import { buildRunImage, loadRunImage } from './run-image.ts';
+import { have, startBerthd, type Berthd } from './support/harness.ts';
+import { buildRunImage, loadRunImage } from './support/run-image.ts';
 
 /**
  * What every container berth's CLI creates gets without asking (issue #15), in real containers

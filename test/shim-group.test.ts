@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startBerthd, type Berthd } from './harness.ts';
-import { loadRunImage } from './run-image.ts';
-import { sleep } from './util.ts';
+import { startBerthd, type Berthd } from './support/harness.ts';
+import { loadRunImage } from './support/run-image.ts';
+import { sleep } from './support/util.ts';
 
 /**
  * `berth run --shim-group NAME` sets the spec annotation io.containerd.runc.v2.group: the

@@ -3,8 +3,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BerthClient } from '../proto/client.ts';
 import type { Mount } from '../native/mount.ts';
-import type { Berthd } from './harness.ts';
-import { startRaceRig } from './race-helper.ts';
+import type { Berthd } from './support/harness.ts';
+import { startRaceRig } from './support/race-helper.ts';
 
 /**
  * Snapshots.Usage of a running container's snapshot while the container keeps swapping its

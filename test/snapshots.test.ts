@@ -6,8 +6,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { mountAll, unmountAll, type Mount } from '../native/mount.ts';
 import { unpackAny } from '../proto/any.ts';
 import type { BerthClient } from '../proto/client.ts';
-import { startBerthd, type Berthd } from './harness.ts';
-import { errorCode, failure, sleep } from './util.ts';
+import { startBerthd, type Berthd } from './support/harness.ts';
+import { errorCode, failure, sleep } from './support/util.ts';
 
 interface Info {
   name: string;
@@ -371,7 +371,7 @@ describe('snapshots service (overlayfs and native) through a real berthd', () =>
       await s.prepare('x', '', {});
       await s.commit('sha256:chain', 'x', {});
       const { writeBlob } = await import('../proto/content-client.ts');
-      const { sha } = await import('./util.ts');
+      const { sha } = await import('./support/util.ts');
       const config = Buffer.from('{"config":true}');
       await writeBlob(c, config, {
         ref: 'config',

@@ -12,8 +12,8 @@ import { defaultSeccompProfile, loadSeccompProfile } from '../ctl/spec/seccomp.t
 import { containerLabelsFromImage } from '../ctl/spec/image-labels.ts';
 import type { LinuxSeccomp } from '../ctl/spec/types.ts';
 import { packAny } from '../proto/any.ts';
-import { runImageGroup, runImagePasswd } from './run-image.ts';
-import { seccompRules } from './util.ts';
+import { runImageGroup, runImagePasswd } from './support/run-image.ts';
+import { seccompRules } from './support/util.ts';
 
 const dirs: string[] = [];
 const tempRoot = (files: Record<string, string> = {}): string => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { startTogether } from './util.ts';
+import { startTogether } from './support/util.ts';
 
 describe('startTogether', () => {
   it('ends what did start when something else fails to, then throws that failure', async () => {

@@ -1,8 +1,8 @@
 import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { berthdWithRunImage, type Berthd } from './harness.ts';
-import { sleep } from './util.ts';
+import { berthdWithRunImage, type Berthd } from './support/harness.ts';
+import { sleep } from './support/util.ts';
 
 /**
  * What production throws at containers: a shim that dies, a start that fails under --rm, a

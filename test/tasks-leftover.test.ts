@@ -2,8 +2,8 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { MS_BIND, mount, umount2 } from '../native/index.ts';
-import { berthdWithRunImage, repo, type Berthd } from './harness.ts';
-import { sleep } from './util.ts';
+import { berthdWithRunImage, repo, type Berthd } from './support/harness.ts';
+import { sleep } from './support/util.ts';
 
 /**
  * A task bundle that no task owns — what a berthd killed in the middle of Tasks.Create leaves —

@@ -2,8 +2,8 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { getPriority } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { berthdWithRunImage, type Berthd } from './harness.ts';
-import { sleep } from './util.ts';
+import { berthdWithRunImage, type Berthd } from './support/harness.ts';
+import { sleep } from './support/util.ts';
 
 /** The niceness of a process's threads, from /proc/<pid>/task/<tid>/stat (field 19). */
 function threadNiceness(pid: number): number[] {

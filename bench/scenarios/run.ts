@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { storeRunImage } from '../../test/run-image.ts';
+import { storeRunImage } from '../../test/support/run-image.ts';
 import type { Scenario } from '../scenario.ts';
 import { repo, type Daemon } from '../setup.ts';
 import type { Measurement } from '../stats.ts';

@@ -4,7 +4,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { unpackAny } from '../../proto/any.ts';
 import { Exchange, type Envelope } from '../events/exchange.ts';
 import { MetadataDB } from '../metadata/db.ts';
-import { errorCode } from '../../test/util.ts';
+import { errorCode } from '../../test/support/util.ts';
 import { ContainerStore, type ContainerInput } from './store.ts';
 
 const spec = { typeUrl: 'types.containerd.io/opencontainers/runtime-spec/1/Spec', value: Buffer.from('{"ociVersion":"1.0.2"}') };

@@ -8,7 +8,7 @@ import { LeaseStore } from '../leases/store.ts';
 import { createLogger } from '../log.ts';
 import { ContentStore } from './store.ts';
 import { contentKind, ingestKind } from './gc.ts';
-import { errorCode, sha } from '../../test/util.ts';
+import { errorCode, sha } from '../../test/support/util.ts';
 
 
 

@@ -8,7 +8,7 @@ import { createLogger } from '../log.ts';
 import { MetadataDB } from '../metadata/db.ts';
 import { NativeSnapshotter } from './native.ts';
 import { OverlaySnapshotter } from './overlay.ts';
-import { errorCode } from '../../test/util.ts';
+import { errorCode } from '../../test/support/util.ts';
 import { SnapshotStore } from './store.ts';
 
 

@@ -1,7 +1,7 @@
 // Original file: proto/containerd/events/task.proto
 
-import type { Mount as _containerd_types_Mount, Mount__Output as _containerd_types_Mount__Output } from '../../containerd/types/Mount.ts';
-import type { TaskIO as _containerd_events_TaskIO, TaskIO__Output as _containerd_events_TaskIO__Output } from '../../containerd/events/TaskIO.ts';
+import type { Mount as _containerd_types_Mount, Mount__Output as _containerd_types_Mount__Output } from '../types/Mount.ts';
+import type { TaskIO as _containerd_events_TaskIO, TaskIO__Output as _containerd_events_TaskIO__Output } from './TaskIO.ts';
 
 export interface TaskCreate {
   'container_id'?: (string);

@@ -2,10 +2,10 @@
 
 import type * as grpc from '@grpc/grpc-js'
 import type { MethodDefinition } from '@grpc/proto-loader'
-import type { AckRequest as _berth_shim_v1_AckRequest, AckRequest__Output as _berth_shim_v1_AckRequest__Output } from '../../../berth/shim/v1/AckRequest.ts';
+import type { AckRequest as _berth_shim_v1_AckRequest, AckRequest__Output as _berth_shim_v1_AckRequest__Output } from './AckRequest.ts';
 import type { Empty as _google_protobuf_Empty, Empty__Output as _google_protobuf_Empty__Output } from '../../../google/protobuf/Empty.ts';
-import type { ShimEvent as _berth_shim_v1_ShimEvent, ShimEvent__Output as _berth_shim_v1_ShimEvent__Output } from '../../../berth/shim/v1/ShimEvent.ts';
-import type { SubscribeRequest as _berth_shim_v1_SubscribeRequest, SubscribeRequest__Output as _berth_shim_v1_SubscribeRequest__Output } from '../../../berth/shim/v1/SubscribeRequest.ts';
+import type { ShimEvent as _berth_shim_v1_ShimEvent, ShimEvent__Output as _berth_shim_v1_ShimEvent__Output } from './ShimEvent.ts';
+import type { SubscribeRequest as _berth_shim_v1_SubscribeRequest, SubscribeRequest__Output as _berth_shim_v1_SubscribeRequest__Output } from './SubscribeRequest.ts';
 
 export interface EventsClient extends grpc.Client {
   Ack(argument: _berth_shim_v1_AckRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_google_protobuf_Empty__Output>): grpc.ClientUnaryCall;

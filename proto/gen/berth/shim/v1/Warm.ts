@@ -2,8 +2,8 @@
 
 import type * as grpc from '@grpc/grpc-js'
 import type { MethodDefinition } from '@grpc/proto-loader'
-import type { AdoptRequest as _berth_shim_v1_AdoptRequest, AdoptRequest__Output as _berth_shim_v1_AdoptRequest__Output } from '../../../berth/shim/v1/AdoptRequest.ts';
-import type { AdoptResponse as _berth_shim_v1_AdoptResponse, AdoptResponse__Output as _berth_shim_v1_AdoptResponse__Output } from '../../../berth/shim/v1/AdoptResponse.ts';
+import type { AdoptRequest as _berth_shim_v1_AdoptRequest, AdoptRequest__Output as _berth_shim_v1_AdoptRequest__Output } from './AdoptRequest.ts';
+import type { AdoptResponse as _berth_shim_v1_AdoptResponse, AdoptResponse__Output as _berth_shim_v1_AdoptResponse__Output } from './AdoptResponse.ts';
 
 export interface WarmClient extends grpc.Client {
   Adopt(argument: _berth_shim_v1_AdoptRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_berth_shim_v1_AdoptResponse__Output>): grpc.ClientUnaryCall;

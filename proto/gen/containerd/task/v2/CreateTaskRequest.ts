@@ -1,6 +1,6 @@
 // Original file: proto/containerd/runtime/task/v2/shim.proto
 
-import type { Mount as _containerd_types_Mount, Mount__Output as _containerd_types_Mount__Output } from '../../../containerd/types/Mount.ts';
+import type { Mount as _containerd_types_Mount, Mount__Output as _containerd_types_Mount__Output } from '../../types/Mount.ts';
 import type { Any as _google_protobuf_Any, Any__Output as _google_protobuf_Any__Output } from '../../../google/protobuf/Any.ts';
 
 export interface CreateTaskRequest {

@@ -2,32 +2,32 @@
 
 import type * as grpc from '@grpc/grpc-js'
 import type { MethodDefinition } from '@grpc/proto-loader'
-import type { CheckpointTaskRequest as _containerd_task_v2_CheckpointTaskRequest, CheckpointTaskRequest__Output as _containerd_task_v2_CheckpointTaskRequest__Output } from '../../../containerd/task/v2/CheckpointTaskRequest.ts';
-import type { CloseIORequest as _containerd_task_v2_CloseIORequest, CloseIORequest__Output as _containerd_task_v2_CloseIORequest__Output } from '../../../containerd/task/v2/CloseIORequest.ts';
-import type { ConnectRequest as _containerd_task_v2_ConnectRequest, ConnectRequest__Output as _containerd_task_v2_ConnectRequest__Output } from '../../../containerd/task/v2/ConnectRequest.ts';
-import type { ConnectResponse as _containerd_task_v2_ConnectResponse, ConnectResponse__Output as _containerd_task_v2_ConnectResponse__Output } from '../../../containerd/task/v2/ConnectResponse.ts';
-import type { CreateTaskRequest as _containerd_task_v2_CreateTaskRequest, CreateTaskRequest__Output as _containerd_task_v2_CreateTaskRequest__Output } from '../../../containerd/task/v2/CreateTaskRequest.ts';
-import type { CreateTaskResponse as _containerd_task_v2_CreateTaskResponse, CreateTaskResponse__Output as _containerd_task_v2_CreateTaskResponse__Output } from '../../../containerd/task/v2/CreateTaskResponse.ts';
-import type { DeleteRequest as _containerd_task_v2_DeleteRequest, DeleteRequest__Output as _containerd_task_v2_DeleteRequest__Output } from '../../../containerd/task/v2/DeleteRequest.ts';
-import type { DeleteResponse as _containerd_task_v2_DeleteResponse, DeleteResponse__Output as _containerd_task_v2_DeleteResponse__Output } from '../../../containerd/task/v2/DeleteResponse.ts';
+import type { CheckpointTaskRequest as _containerd_task_v2_CheckpointTaskRequest, CheckpointTaskRequest__Output as _containerd_task_v2_CheckpointTaskRequest__Output } from './CheckpointTaskRequest.ts';
+import type { CloseIORequest as _containerd_task_v2_CloseIORequest, CloseIORequest__Output as _containerd_task_v2_CloseIORequest__Output } from './CloseIORequest.ts';
+import type { ConnectRequest as _containerd_task_v2_ConnectRequest, ConnectRequest__Output as _containerd_task_v2_ConnectRequest__Output } from './ConnectRequest.ts';
+import type { ConnectResponse as _containerd_task_v2_ConnectResponse, ConnectResponse__Output as _containerd_task_v2_ConnectResponse__Output } from './ConnectResponse.ts';
+import type { CreateTaskRequest as _containerd_task_v2_CreateTaskRequest, CreateTaskRequest__Output as _containerd_task_v2_CreateTaskRequest__Output } from './CreateTaskRequest.ts';
+import type { CreateTaskResponse as _containerd_task_v2_CreateTaskResponse, CreateTaskResponse__Output as _containerd_task_v2_CreateTaskResponse__Output } from './CreateTaskResponse.ts';
+import type { DeleteRequest as _containerd_task_v2_DeleteRequest, DeleteRequest__Output as _containerd_task_v2_DeleteRequest__Output } from './DeleteRequest.ts';
+import type { DeleteResponse as _containerd_task_v2_DeleteResponse, DeleteResponse__Output as _containerd_task_v2_DeleteResponse__Output } from './DeleteResponse.ts';
 import type { Empty as _google_protobuf_Empty, Empty__Output as _google_protobuf_Empty__Output } from '../../../google/protobuf/Empty.ts';
-import type { ExecProcessRequest as _containerd_task_v2_ExecProcessRequest, ExecProcessRequest__Output as _containerd_task_v2_ExecProcessRequest__Output } from '../../../containerd/task/v2/ExecProcessRequest.ts';
-import type { KillRequest as _containerd_task_v2_KillRequest, KillRequest__Output as _containerd_task_v2_KillRequest__Output } from '../../../containerd/task/v2/KillRequest.ts';
-import type { PauseRequest as _containerd_task_v2_PauseRequest, PauseRequest__Output as _containerd_task_v2_PauseRequest__Output } from '../../../containerd/task/v2/PauseRequest.ts';
-import type { PidsRequest as _containerd_task_v2_PidsRequest, PidsRequest__Output as _containerd_task_v2_PidsRequest__Output } from '../../../containerd/task/v2/PidsRequest.ts';
-import type { PidsResponse as _containerd_task_v2_PidsResponse, PidsResponse__Output as _containerd_task_v2_PidsResponse__Output } from '../../../containerd/task/v2/PidsResponse.ts';
-import type { ResizePtyRequest as _containerd_task_v2_ResizePtyRequest, ResizePtyRequest__Output as _containerd_task_v2_ResizePtyRequest__Output } from '../../../containerd/task/v2/ResizePtyRequest.ts';
-import type { ResumeRequest as _containerd_task_v2_ResumeRequest, ResumeRequest__Output as _containerd_task_v2_ResumeRequest__Output } from '../../../containerd/task/v2/ResumeRequest.ts';
-import type { ShutdownRequest as _containerd_task_v2_ShutdownRequest, ShutdownRequest__Output as _containerd_task_v2_ShutdownRequest__Output } from '../../../containerd/task/v2/ShutdownRequest.ts';
-import type { StartRequest as _containerd_task_v2_StartRequest, StartRequest__Output as _containerd_task_v2_StartRequest__Output } from '../../../containerd/task/v2/StartRequest.ts';
-import type { StartResponse as _containerd_task_v2_StartResponse, StartResponse__Output as _containerd_task_v2_StartResponse__Output } from '../../../containerd/task/v2/StartResponse.ts';
-import type { StateRequest as _containerd_task_v2_StateRequest, StateRequest__Output as _containerd_task_v2_StateRequest__Output } from '../../../containerd/task/v2/StateRequest.ts';
-import type { StateResponse as _containerd_task_v2_StateResponse, StateResponse__Output as _containerd_task_v2_StateResponse__Output } from '../../../containerd/task/v2/StateResponse.ts';
-import type { StatsRequest as _containerd_task_v2_StatsRequest, StatsRequest__Output as _containerd_task_v2_StatsRequest__Output } from '../../../containerd/task/v2/StatsRequest.ts';
-import type { StatsResponse as _containerd_task_v2_StatsResponse, StatsResponse__Output as _containerd_task_v2_StatsResponse__Output } from '../../../containerd/task/v2/StatsResponse.ts';
-import type { UpdateTaskRequest as _containerd_task_v2_UpdateTaskRequest, UpdateTaskRequest__Output as _containerd_task_v2_UpdateTaskRequest__Output } from '../../../containerd/task/v2/UpdateTaskRequest.ts';
-import type { WaitRequest as _containerd_task_v2_WaitRequest, WaitRequest__Output as _containerd_task_v2_WaitRequest__Output } from '../../../containerd/task/v2/WaitRequest.ts';
-import type { WaitResponse as _containerd_task_v2_WaitResponse, WaitResponse__Output as _containerd_task_v2_WaitResponse__Output } from '../../../containerd/task/v2/WaitResponse.ts';
+import type { ExecProcessRequest as _containerd_task_v2_ExecProcessRequest, ExecProcessRequest__Output as _containerd_task_v2_ExecProcessRequest__Output } from './ExecProcessRequest.ts';
+import type { KillRequest as _containerd_task_v2_KillRequest, KillRequest__Output as _containerd_task_v2_KillRequest__Output } from './KillRequest.ts';
+import type { PauseRequest as _containerd_task_v2_PauseRequest, PauseRequest__Output as _containerd_task_v2_PauseRequest__Output } from './PauseRequest.ts';
+import type { PidsRequest as _containerd_task_v2_PidsRequest, PidsRequest__Output as _containerd_task_v2_PidsRequest__Output } from './PidsRequest.ts';
+import type { PidsResponse as _containerd_task_v2_PidsResponse, PidsResponse__Output as _containerd_task_v2_PidsResponse__Output } from './PidsResponse.ts';
+import type { ResizePtyRequest as _containerd_task_v2_ResizePtyRequest, ResizePtyRequest__Output as _containerd_task_v2_ResizePtyRequest__Output } from './ResizePtyRequest.ts';
+import type { ResumeRequest as _containerd_task_v2_ResumeRequest, ResumeRequest__Output as _containerd_task_v2_ResumeRequest__Output } from './ResumeRequest.ts';
+import type { ShutdownRequest as _containerd_task_v2_ShutdownRequest, ShutdownRequest__Output as _containerd_task_v2_ShutdownRequest__Output } from './ShutdownRequest.ts';
+import type { StartRequest as _containerd_task_v2_StartRequest, StartRequest__Output as _containerd_task_v2_StartRequest__Output } from './StartRequest.ts';
+import type { StartResponse as _containerd_task_v2_StartResponse, StartResponse__Output as _containerd_task_v2_StartResponse__Output } from './StartResponse.ts';
+import type { StateRequest as _containerd_task_v2_StateRequest, StateRequest__Output as _containerd_task_v2_StateRequest__Output } from './StateRequest.ts';
+import type { StateResponse as _containerd_task_v2_StateResponse, StateResponse__Output as _containerd_task_v2_StateResponse__Output } from './StateResponse.ts';
+import type { StatsRequest as _containerd_task_v2_StatsRequest, StatsRequest__Output as _containerd_task_v2_StatsRequest__Output } from './StatsRequest.ts';
+import type { StatsResponse as _containerd_task_v2_StatsResponse, StatsResponse__Output as _containerd_task_v2_StatsResponse__Output } from './StatsResponse.ts';
+import type { UpdateTaskRequest as _containerd_task_v2_UpdateTaskRequest, UpdateTaskRequest__Output as _containerd_task_v2_UpdateTaskRequest__Output } from './UpdateTaskRequest.ts';
+import type { WaitRequest as _containerd_task_v2_WaitRequest, WaitRequest__Output as _containerd_task_v2_WaitRequest__Output } from './WaitRequest.ts';
+import type { WaitResponse as _containerd_task_v2_WaitResponse, WaitResponse__Output as _containerd_task_v2_WaitResponse__Output } from './WaitResponse.ts';
 
 export interface TaskClient extends grpc.Client {
   Checkpoint(argument: _containerd_task_v2_CheckpointTaskRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_google_protobuf_Empty__Output>): grpc.ClientUnaryCall;

@@ -1,6 +1,6 @@
 // Original file: proto/containerd/types/task/task.proto
 
-import type { Status as _containerd_v1_types_Status, Status__Output as _containerd_v1_types_Status__Output } from '../../../containerd/v1/types/Status.ts';
+import type { Status as _containerd_v1_types_Status, Status__Output as _containerd_v1_types_Status__Output } from './Status.ts';
 import type { Timestamp as _google_protobuf_Timestamp, Timestamp__Output as _google_protobuf_Timestamp__Output } from '../../../google/protobuf/Timestamp.ts';
 
 export interface Process {

@@ -2,9 +2,9 @@
 
 import type * as grpc from '@grpc/grpc-js'
 import type { MethodDefinition } from '@grpc/proto-loader'
-import type { PullProgress as _berth_services_pull_v1_PullProgress, PullProgress__Output as _berth_services_pull_v1_PullProgress__Output } from '../../../../berth/services/pull/v1/PullProgress.ts';
-import type { PullRequest as _berth_services_pull_v1_PullRequest, PullRequest__Output as _berth_services_pull_v1_PullRequest__Output } from '../../../../berth/services/pull/v1/PullRequest.ts';
-import type { UnpackRequest as _berth_services_pull_v1_UnpackRequest, UnpackRequest__Output as _berth_services_pull_v1_UnpackRequest__Output } from '../../../../berth/services/pull/v1/UnpackRequest.ts';
+import type { PullProgress as _berth_services_pull_v1_PullProgress, PullProgress__Output as _berth_services_pull_v1_PullProgress__Output } from './PullProgress.ts';
+import type { PullRequest as _berth_services_pull_v1_PullRequest, PullRequest__Output as _berth_services_pull_v1_PullRequest__Output } from './PullRequest.ts';
+import type { UnpackRequest as _berth_services_pull_v1_UnpackRequest, UnpackRequest__Output as _berth_services_pull_v1_UnpackRequest__Output } from './UnpackRequest.ts';
 
 export interface PullClient extends grpc.Client {
   Pull(argument: _berth_services_pull_v1_PullRequest, metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientReadableStream<_berth_services_pull_v1_PullProgress__Output>;

@@ -1,6 +1,6 @@
 // Original file: proto/berth/pull/v1/pull.proto
 
-import type { Descriptor as _berth_services_pull_v1_Descriptor, Descriptor__Output as _berth_services_pull_v1_Descriptor__Output } from '../../../../berth/services/pull/v1/Descriptor.ts';
+import type { Descriptor as _berth_services_pull_v1_Descriptor, Descriptor__Output as _berth_services_pull_v1_Descriptor__Output } from './Descriptor.ts';
 import type { Long } from '@grpc/proto-loader';
 
 export interface PullProgress {

@@ -1,6 +1,6 @@
 // Original file: proto/containerd/services/content/v1/content.proto
 
-import type { WriteAction as _containerd_services_content_v1_WriteAction, WriteAction__Output as _containerd_services_content_v1_WriteAction__Output } from '../../../../containerd/services/content/v1/WriteAction.ts';
+import type { WriteAction as _containerd_services_content_v1_WriteAction, WriteAction__Output as _containerd_services_content_v1_WriteAction__Output } from './WriteAction.ts';
 import type { Long } from '@grpc/proto-loader';
 
 export interface WriteContentRequest {

@@ -1,6 +1,6 @@
 // Original file: proto/containerd/services/diff/v1/diff.proto
 
-import type { Mount as _containerd_types_Mount, Mount__Output as _containerd_types_Mount__Output } from '../../../../containerd/types/Mount.ts';
+import type { Mount as _containerd_types_Mount, Mount__Output as _containerd_types_Mount__Output } from '../../../types/Mount.ts';
 
 export interface DiffRequest {
   'left'?: (_containerd_types_Mount)[];

@@ -1,6 +1,6 @@
 // Original file: proto/containerd/services/diff/v1/diff.proto
 
-import type { Descriptor as _containerd_types_Descriptor, Descriptor__Output as _containerd_types_Descriptor__Output } from '../../../../containerd/types/Descriptor.ts';
+import type { Descriptor as _containerd_types_Descriptor, Descriptor__Output as _containerd_types_Descriptor__Output } from '../../../types/Descriptor.ts';
 
 export interface DiffResponse {
   'diff'?: (_containerd_types_Descriptor | null);

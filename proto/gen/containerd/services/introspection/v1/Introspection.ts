@@ -3,11 +3,11 @@
 import type * as grpc from '@grpc/grpc-js'
 import type { MethodDefinition } from '@grpc/proto-loader'
 import type { Empty as _google_protobuf_Empty, Empty__Output as _google_protobuf_Empty__Output } from '../../../../google/protobuf/Empty.ts';
-import type { PluginInfoRequest as _containerd_services_introspection_v1_PluginInfoRequest, PluginInfoRequest__Output as _containerd_services_introspection_v1_PluginInfoRequest__Output } from '../../../../containerd/services/introspection/v1/PluginInfoRequest.ts';
-import type { PluginInfoResponse as _containerd_services_introspection_v1_PluginInfoResponse, PluginInfoResponse__Output as _containerd_services_introspection_v1_PluginInfoResponse__Output } from '../../../../containerd/services/introspection/v1/PluginInfoResponse.ts';
-import type { PluginsRequest as _containerd_services_introspection_v1_PluginsRequest, PluginsRequest__Output as _containerd_services_introspection_v1_PluginsRequest__Output } from '../../../../containerd/services/introspection/v1/PluginsRequest.ts';
-import type { PluginsResponse as _containerd_services_introspection_v1_PluginsResponse, PluginsResponse__Output as _containerd_services_introspection_v1_PluginsResponse__Output } from '../../../../containerd/services/introspection/v1/PluginsResponse.ts';
-import type { ServerResponse as _containerd_services_introspection_v1_ServerResponse, ServerResponse__Output as _containerd_services_introspection_v1_ServerResponse__Output } from '../../../../containerd/services/introspection/v1/ServerResponse.ts';
+import type { PluginInfoRequest as _containerd_services_introspection_v1_PluginInfoRequest, PluginInfoRequest__Output as _containerd_services_introspection_v1_PluginInfoRequest__Output } from './PluginInfoRequest.ts';
+import type { PluginInfoResponse as _containerd_services_introspection_v1_PluginInfoResponse, PluginInfoResponse__Output as _containerd_services_introspection_v1_PluginInfoResponse__Output } from './PluginInfoResponse.ts';
+import type { PluginsRequest as _containerd_services_introspection_v1_PluginsRequest, PluginsRequest__Output as _containerd_services_introspection_v1_PluginsRequest__Output } from './PluginsRequest.ts';
+import type { PluginsResponse as _containerd_services_introspection_v1_PluginsResponse, PluginsResponse__Output as _containerd_services_introspection_v1_PluginsResponse__Output } from './PluginsResponse.ts';
+import type { ServerResponse as _containerd_services_introspection_v1_ServerResponse, ServerResponse__Output as _containerd_services_introspection_v1_ServerResponse__Output } from './ServerResponse.ts';
 
 export interface IntrospectionClient extends grpc.Client {
   PluginInfo(argument: _containerd_services_introspection_v1_PluginInfoRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_containerd_services_introspection_v1_PluginInfoResponse__Output>): grpc.ClientUnaryCall;

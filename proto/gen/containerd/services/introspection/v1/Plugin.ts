@@ -1,6 +1,6 @@
 // Original file: proto/containerd/services/introspection/v1/introspection.proto
 
-import type { Platform as _containerd_types_Platform, Platform__Output as _containerd_types_Platform__Output } from '../../../../containerd/types/Platform.ts';
+import type { Platform as _containerd_types_Platform, Platform__Output as _containerd_types_Platform__Output } from '../../../types/Platform.ts';
 import type { Status as _google_rpc_Status, Status__Output as _google_rpc_Status__Output } from '../../../../google/rpc/Status.ts';
 
 export interface Plugin {

@@ -1,6 +1,6 @@
 // Original file: proto/containerd/services/introspection/v1/introspection.proto
 
-import type { Plugin as _containerd_services_introspection_v1_Plugin, Plugin__Output as _containerd_services_introspection_v1_Plugin__Output } from '../../../../containerd/services/introspection/v1/Plugin.ts';
+import type { Plugin as _containerd_services_introspection_v1_Plugin, Plugin__Output as _containerd_services_introspection_v1_Plugin__Output } from './Plugin.ts';
 
 export interface PluginsResponse {
   'plugins'?: (_containerd_services_introspection_v1_Plugin)[];

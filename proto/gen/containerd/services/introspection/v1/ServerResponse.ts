@@ -1,6 +1,6 @@
 // Original file: proto/containerd/services/introspection/v1/introspection.proto
 
-import type { DeprecationWarning as _containerd_services_introspection_v1_DeprecationWarning, DeprecationWarning__Output as _containerd_services_introspection_v1_DeprecationWarning__Output } from '../../../../containerd/services/introspection/v1/DeprecationWarning.ts';
+import type { DeprecationWarning as _containerd_services_introspection_v1_DeprecationWarning, DeprecationWarning__Output as _containerd_services_introspection_v1_DeprecationWarning__Output } from './DeprecationWarning.ts';
 import type { Long } from '@grpc/proto-loader';
 
 export interface ServerResponse {

@@ -1,6 +1,6 @@
 // Original file: proto/containerd/services/leases/v1/leases.proto
 
-import type { Resource as _containerd_services_leases_v1_Resource, Resource__Output as _containerd_services_leases_v1_Resource__Output } from '../../../../containerd/services/leases/v1/Resource.ts';
+import type { Resource as _containerd_services_leases_v1_Resource, Resource__Output as _containerd_services_leases_v1_Resource__Output } from './Resource.ts';
 
 export interface DeleteResourceRequest {
   'id'?: (string);

@@ -1,6 +1,6 @@
 // Original file: proto/containerd/services/snapshots/v1/snapshots.proto
 
-import type { Mount as _containerd_types_Mount, Mount__Output as _containerd_types_Mount__Output } from '../../../../containerd/types/Mount.ts';
+import type { Mount as _containerd_types_Mount, Mount__Output as _containerd_types_Mount__Output } from '../../../types/Mount.ts';
 
 export interface PrepareSnapshotResponse {
   'mounts'?: (_containerd_types_Mount)[];

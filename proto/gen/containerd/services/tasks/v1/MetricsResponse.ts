@@ -1,6 +1,6 @@
 // Original file: proto/containerd/services/tasks/v1/tasks.proto
 
-import type { Metric as _containerd_types_Metric, Metric__Output as _containerd_types_Metric__Output } from '../../../../containerd/types/Metric.ts';
+import type { Metric as _containerd_types_Metric, Metric__Output as _containerd_types_Metric__Output } from '../../../types/Metric.ts';
 
 export interface MetricsResponse {
   'metrics'?: (_containerd_types_Metric)[];

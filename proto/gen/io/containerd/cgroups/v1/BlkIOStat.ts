@@ -1,6 +1,6 @@
 // Original file: proto/containerd/cgroups/v1/metrics.proto
 
-import type { BlkIOEntry as _io_containerd_cgroups_v1_BlkIOEntry, BlkIOEntry__Output as _io_containerd_cgroups_v1_BlkIOEntry__Output } from '../../../../io/containerd/cgroups/v1/BlkIOEntry.ts';
+import type { BlkIOEntry as _io_containerd_cgroups_v1_BlkIOEntry, BlkIOEntry__Output as _io_containerd_cgroups_v1_BlkIOEntry__Output } from './BlkIOEntry.ts';
 
 export interface BlkIOStat {
   'io_service_bytes_recursive'?: (_io_containerd_cgroups_v1_BlkIOEntry)[];

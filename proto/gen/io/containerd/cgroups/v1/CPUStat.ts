@@ -1,7 +1,7 @@
 // Original file: proto/containerd/cgroups/v1/metrics.proto
 
-import type { CPUUsage as _io_containerd_cgroups_v1_CPUUsage, CPUUsage__Output as _io_containerd_cgroups_v1_CPUUsage__Output } from '../../../../io/containerd/cgroups/v1/CPUUsage.ts';
-import type { Throttle as _io_containerd_cgroups_v1_Throttle, Throttle__Output as _io_containerd_cgroups_v1_Throttle__Output } from '../../../../io/containerd/cgroups/v1/Throttle.ts';
+import type { CPUUsage as _io_containerd_cgroups_v1_CPUUsage, CPUUsage__Output as _io_containerd_cgroups_v1_CPUUsage__Output } from './CPUUsage.ts';
+import type { Throttle as _io_containerd_cgroups_v1_Throttle, Throttle__Output as _io_containerd_cgroups_v1_Throttle__Output } from './Throttle.ts';
 
 export interface CPUStat {
   'usage'?: (_io_containerd_cgroups_v1_CPUUsage | null);

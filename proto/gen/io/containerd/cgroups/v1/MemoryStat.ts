@@ -1,6 +1,6 @@
 // Original file: proto/containerd/cgroups/v1/metrics.proto
 
-import type { MemoryEntry as _io_containerd_cgroups_v1_MemoryEntry, MemoryEntry__Output as _io_containerd_cgroups_v1_MemoryEntry__Output } from '../../../../io/containerd/cgroups/v1/MemoryEntry.ts';
+import type { MemoryEntry as _io_containerd_cgroups_v1_MemoryEntry, MemoryEntry__Output as _io_containerd_cgroups_v1_MemoryEntry__Output } from './MemoryEntry.ts';
 import type { Long } from '@grpc/proto-loader';
 
 export interface MemoryStat {

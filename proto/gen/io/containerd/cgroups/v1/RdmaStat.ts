@@ -1,6 +1,6 @@
 // Original file: proto/containerd/cgroups/v1/metrics.proto
 
-import type { RdmaEntry as _io_containerd_cgroups_v1_RdmaEntry, RdmaEntry__Output as _io_containerd_cgroups_v1_RdmaEntry__Output } from '../../../../io/containerd/cgroups/v1/RdmaEntry.ts';
+import type { RdmaEntry as _io_containerd_cgroups_v1_RdmaEntry, RdmaEntry__Output as _io_containerd_cgroups_v1_RdmaEntry__Output } from './RdmaEntry.ts';
 
 export interface RdmaStat {
   'current'?: (_io_containerd_cgroups_v1_RdmaEntry)[];

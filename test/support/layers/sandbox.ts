@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import { join } from 'node:path';
-import { applyLayer, type Applied } from '../../daemon/diff/apply.ts';
-import type { ApplyMode } from '../../daemon/diff/applier.ts';
+import { applyLayer, type Applied } from '../../../daemon/diff/apply.ts';
+import type { ApplyMode } from '../../../daemon/diff/applier.ts';
 import { gz, tar, type RawEntry } from './tarbuild.ts';
 
 /**

@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import { lgetxattr, llistxattr } from '../../native/index.ts';
+import { lgetxattr, llistxattr } from '../../../native/index.ts';
 
 /**
  * A comparable description of a directory tree: one line per path with type, mode, owner,
