@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import type { BerthClient } from '../proto/client.ts';
-import { writeBlob } from '../proto/content-client.ts';
+import type { BerthClient } from '../transport/client.ts';
+import { writeBlob } from '../transport/clients/content.ts';
 import { sleep } from './setup.ts';
 
 export const sha256 = (data: Uint8Array) => `sha256:${createHash('sha256').update(data).digest('hex')}`;

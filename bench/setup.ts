@@ -2,7 +2,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, closeSync, openSync, ftruncateSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { BerthClient } from '../proto/client.ts';
+import { BerthClient } from '../transport/client.ts';
 import { withoutCgroup2 } from '../test/support/cgroup-view.ts';
 import type { Cleanup } from './cleanup.ts';
 

@@ -1,5 +1,5 @@
 import { Command, CommanderError, Option } from 'commander';
-import { version } from '../proto/version.ts';
+import { version } from '../core/version.ts';
 import { Context } from './context.ts';
 import { debugDetails, describeError, ExitError } from './errors.ts';
 import { parseDuration } from './parse.ts';

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import type { BerthClient } from '../proto/client.ts';
+import type { BerthClient } from '../transport/client.ts';
 
 /** The global flags, given before the command as with ctr. */
 export interface GlobalOptions {
@@ -31,11 +31,11 @@ export class Context {
   async client(opts: { namespaced?: boolean } = {}): Promise<BerthClient> {
     const { address, namespace, timeout } = this.options;
     if (opts.namespaced !== false) {
-      const { validateIdentifier } = await import('../proto/identifiers.ts');
+      const { validateIdentifier } = await import('../core/identifiers.ts');
       validateIdentifier(namespace);
     }
     if (!this.berth) {
-      const { BerthClient } = await import('../proto/client.ts');
+      const { BerthClient } = await import('../transport/client.ts');
       this.berth = new BerthClient({ address, namespace, timeoutMs: timeout && timeout > 0 ? timeout : undefined });
     }
     return this.berth;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { BerthError } from '../proto/errors.ts';
+import { BerthError } from '../core/errors.ts';
 import { parseConfig } from './config.ts';
 
 describe('config.toml', () => {

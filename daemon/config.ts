@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { parse } from 'smol-toml';
-import { invalidArgument } from '../proto/errors.ts';
+import { invalidArgument } from '../core/errors.ts';
 import { isLogLevel, type LogLevel } from './log.ts';
 
 /** berthd's configuration: defaults, then the TOML file, then command-line flags. */

@@ -1,6 +1,6 @@
 import { closeSync, constants, fstatSync, ftruncateSync, openSync, readFileSync, realpathSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { failedPrecondition } from '../proto/errors.ts';
+import { failedPrecondition } from '../core/errors.ts';
 import { flock, LOCK_EX, LOCK_NB } from '../native/index.ts';
 
 /** A path a daemon must have to itself, and the file whose lock stands for it. */

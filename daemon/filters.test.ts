@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { adaptFields, parseFilter, parseFilters } from './filters.ts';
-import { BerthError } from '../proto/errors.ts';
+import { BerthError } from '../core/errors.ts';
 
 const obj = adaptFields(
   { name: 'docker.io/library/busybox:latest', digest: 'sha256:abc', size: '42' },

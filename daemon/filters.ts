@@ -1,5 +1,5 @@
 import { setFlagsFromString } from 'node:v8';
-import { invalidArgument } from '../proto/errors.ts';
+import { invalidArgument } from '../core/errors.ts';
 
 // containerd matches ~= with Go's RE2, in time linear in the value. V8's backtracking engine
 // takes exponential time on a pattern like (a+)+$, so one List call could stall the daemon:

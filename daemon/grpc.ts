@@ -1,9 +1,9 @@
 import type * as grpc from '@grpc/grpc-js';
-import { validateIdentifier } from '../proto/identifiers.ts';
+import { validateIdentifier } from '../core/identifiers.ts';
 
 // The generic handler wrappers live in proto/server.ts (the shim uses them too); the daemon's
 // own helpers (namespace and lease headers) are below.
-export { unary, serverStream, failStream, drained, empty, timestamp } from '../proto/server.ts';
+export { unary, serverStream, failStream, drained, empty, timestamp } from '../transport/grpc/handlers.ts';
 
 type AnyCall = { metadata: grpc.Metadata };
 

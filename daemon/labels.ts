@@ -1,4 +1,4 @@
-import { invalidArgument } from '../proto/errors.ts';
+import { invalidArgument } from '../core/errors.ts';
 
 export type Labels = Record<string, string>;
 

@@ -1,6 +1,6 @@
 import { Command, Option } from 'commander';
-import { BerthError } from '../proto/errors.ts';
-import { version } from '../proto/version.ts';
+import { BerthError } from '../core/errors.ts';
+import { version } from '../core/version.ts';
 import { loadConfig, defaults } from './config.ts';
 import { createLogger, isLogLevel } from './log.ts';
 import { startDaemon } from './server.ts';

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import { dirname, relative, resolve, sep } from 'node:path';
-import { BerthError } from '../proto/errors.ts';
+import { BerthError } from '../core/errors.ts';
 import { MS_NOATIME, MS_NODEV, MS_NODIRATIME, MS_NOEXEC, MS_NOSUID, MS_RDONLY, MS_RELATIME, MS_STRICTATIME, mount, umount2 } from './index.ts';
 
 /**

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { protoRoot } from '../proto/api.ts';
+import { protoRoot } from '../api/codec.ts';
 import { parseArgs, toArgv } from './args.ts';
 import { groupId, socketPath } from './paths.ts';
 import { encodeDeleteResponse } from './wire.ts';

@@ -2,11 +2,11 @@
 // acknowledges it, however long the daemon is away. A subscriber gets the backlog oldest first,
 // then live events.
 import type * as grpc from '@grpc/grpc-js';
-import type { AckRequest__Output } from '../proto/gen/berth/shim/v1/AckRequest.ts';
-import type { ShimEvent } from '../proto/gen/berth/shim/v1/ShimEvent.ts';
-import type { SubscribeRequest__Output } from '../proto/gen/berth/shim/v1/SubscribeRequest.ts';
-import { toTimestamp } from '../proto/timestamp.ts';
-import { empty, unary } from '../proto/server.ts';
+import type { AckRequest__Output } from '../api/gen/berth/shim/v1/AckRequest.ts';
+import type { ShimEvent } from '../api/gen/berth/shim/v1/ShimEvent.ts';
+import type { SubscribeRequest__Output } from '../api/gen/berth/shim/v1/SubscribeRequest.ts';
+import { toTimestamp } from '../api/timestamp.ts';
+import { empty, unary } from '../transport/grpc/handlers.ts';
 import { pack } from './proto.ts';
 
 interface Queued {

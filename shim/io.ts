@@ -12,7 +12,7 @@ import { closeSync, constants as C, mkdirSync, openSync, readSync, unlinkSync } 
 import { Socket } from 'node:net';
 import { dirname, join } from 'node:path';
 import { S_IFIFO, mknod } from '../native/index.ts';
-import { BerthError } from '../proto/errors.ts';
+import { BerthError } from '../core/errors.ts';
 
 /** What a process's pty offers (shim/console.ts Pty). */
 export interface PtyLike {

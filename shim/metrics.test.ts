@@ -4,8 +4,8 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { protoRoot } from '../proto/api.ts';
-import { BerthError } from '../proto/errors.ts';
+import { protoRoot } from '../api/codec.ts';
+import { BerthError } from '../core/errors.ts';
 import { cgroupDir, isUnifiedHost, taskMetrics } from './metrics.ts';
 import { RuncFixture } from '../test/support/runc-fixture.ts';
 

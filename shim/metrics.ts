@@ -4,8 +4,8 @@
 // cgroups library so that `ctr task metrics` prints the same numbers.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { protoRoot } from '../proto/api.ts';
-import { notFound } from '../proto/errors.ts';
+import { protoRoot } from '../api/codec.ts';
+import { notFound } from '../core/errors.ts';
 
 export const cgroupMount = '/sys/fs/cgroup';
 

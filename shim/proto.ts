@@ -6,10 +6,10 @@
 import type * as grpc from '@grpc/grpc-js';
 import protobuf from 'protobufjs';
 import { join } from 'node:path';
-import { protoDir, serviceDefinition as definitionOf } from '../proto/api.ts';
-import type { AnyMessage } from '../proto/any.ts';
-import { invalidArgument } from '../proto/errors.ts';
-import { loadOptions } from '../proto/load-options.ts';
+import { protoDir, serviceDefinition as definitionOf } from '../api/codec.ts';
+import type { AnyMessage } from '../core/any.ts';
+import { invalidArgument } from '../core/errors.ts';
+import { loadOptions } from '../api/load-options.ts';
 
 let root: protobuf.Root | undefined;
 

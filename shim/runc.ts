@@ -4,7 +4,7 @@
 import { spawn, type StdioOptions } from 'node:child_process';
 import { accessSync, constants as C, promises as fs, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { BerthError } from '../proto/errors.ts';
+import { BerthError } from '../core/errors.ts';
 import { bundleFiles, stateDir } from './paths.ts';
 
 /** The parts of containerd.runc.v1.Options the shim uses. */

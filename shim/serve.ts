@@ -3,9 +3,9 @@
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type * as grpc from '@grpc/grpc-js';
-import { maxMessageSize } from '../proto/api.ts';
-import { GrpcStatus } from '../proto/errors.ts';
-import { GrpcServer } from '../proto/grpc-server.ts';
+import { maxMessageSize } from '../api/codec.ts';
+import { GrpcStatus } from '../core/errors.ts';
+import { GrpcServer } from '../transport/grpc/server.ts';
 import { setChildSubreaper } from '../native/index.ts';
 import type { ShimArgs } from './args.ts';
 import { EventQueue } from './events.ts';

@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { packAny, unpackAny } from '../proto/any.ts';
-import type { BerthClient } from '../proto/client.ts';
-import { writeBlob } from '../proto/content-client.ts';
-import { fromTimestamp } from '../proto/timestamp.ts';
-import type { Container__Output } from '../proto/gen/containerd/services/containers/v1/Container.ts';
-import type { Envelope__Output } from '../proto/gen/containerd/services/events/v1/Envelope.ts';
+import { packAny, unpackAny } from '../core/any.ts';
+import type { BerthClient } from '../transport/client.ts';
+import { writeBlob } from '../transport/clients/content.ts';
+import { fromTimestamp } from '../api/timestamp.ts';
+import type { Container__Output } from '../api/gen/containerd/services/containers/v1/Container.ts';
+import type { Envelope__Output } from '../api/gen/containerd/services/events/v1/Envelope.ts';
 import { startBerthd, type Berthd } from './support/harness.ts';
 import { errorCode, failure, sha, sleep } from './support/util.ts';
 

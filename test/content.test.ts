@@ -2,8 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { BerthClient } from '../proto/client.ts';
-import { WriteSession, writeBlob } from '../proto/content-client.ts';
+import type { BerthClient } from '../transport/client.ts';
+import { WriteSession, writeBlob } from '../transport/clients/content.ts';
 import { startBerthd, type Berthd } from './support/harness.ts';
 import { errorCode, sha } from './support/util.ts';
 

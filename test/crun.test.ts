@@ -2,7 +2,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BerthClient } from '../proto/client.ts';
+import { BerthClient } from '../transport/client.ts';
 import { berthBin, berthdBin, have, removeRuntimeLeftovers, type Berthd } from './support/harness.ts';
 import { CGROUP2_MAGIC, cgroupRoot, hybridUnified, withoutCgroup2 } from './support/cgroup-view.ts';
 import { loadRunImage } from './support/run-image.ts';

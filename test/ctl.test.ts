@@ -190,7 +190,7 @@ describe('berth CLI against berthd', () => {
   });
 
   it('lists an unfinished ingest as active', async () => {
-    const { WriteSession } = await import('../proto/content-client.ts');
+    const { WriteSession } = await import('../transport/clients/content.ts');
     const s = new WriteSession(d.client());
     await s.send({ action: 'WRITE', ref: 'ctl-partial', offset: 0, data: Buffer.alloc(2048, 1) });
     s.end();

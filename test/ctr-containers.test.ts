@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BerthClient } from '../proto/client.ts';
-import { writeBlob } from '../proto/content-client.ts';
+import { BerthClient } from '../transport/client.ts';
+import { writeBlob } from '../transport/clients/content.ts';
 import { startBerthd, startContainerd, type Berthd, type Containerd } from './support/harness.ts';
 import { wireDescriptor } from './support/image-fixture.ts';
 import { buildRunImage, loadRunImage, type RunImage } from './support/run-image.ts';

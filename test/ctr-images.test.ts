@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BerthClient } from '../proto/client.ts';
+import { BerthClient } from '../transport/client.ts';
 import { buildImage, wireDescriptor, type TestImage } from './support/image-fixture.ts';
 import { startBerthd, startContainerd, type Berthd, type Containerd } from './support/harness.ts';
 import { normaliseCtr, sha, startTogether } from './support/util.ts';

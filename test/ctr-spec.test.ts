@@ -2,8 +2,8 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BerthClient } from '../proto/client.ts';
-import { writeBlob } from '../proto/content-client.ts';
+import { BerthClient } from '../transport/client.ts';
+import { writeBlob } from '../transport/clients/content.ts';
 import { buildSpec, type SpecFlags } from '../ctl/spec/spec.ts';
 import { normalizeCapabilities } from '../ctl/spec/caps.ts';
 import type { ImageConfig, LinuxSeccomp, Spec } from '../ctl/spec/types.ts';

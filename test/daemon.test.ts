@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { writeBlob } from '../proto/content-client.ts';
+import { writeBlob } from '../transport/clients/content.ts';
 import { berthdBin, startBerthd, type Berthd } from './support/harness.ts';
 import { errorCode, sha, sleep } from './support/util.ts';
 

@@ -3,7 +3,7 @@ import { join, posix } from 'node:path';
 import { createGzip } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import { llistxattr } from '../native/index.ts';
-import { BerthError } from '../proto/errors.ts';
+import { BerthError } from '../core/errors.ts';
 import { applyTo, sandbox, type Sandbox } from './support/layers/sandbox.ts';
 import { base256, d, f, gz, h, paxBody, s, tar, zst, type RawEntry } from './support/layers/tarbuild.ts';
 

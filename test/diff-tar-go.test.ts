@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Parser, type ReadEntry } from 'tar';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { encodeHeader, endOfArchive, padding, TarReader, type TarEntry } from '../daemon/diff/tar.ts';
+import { encodeHeader, endOfArchive, padding, TarReader, type TarEntry } from '../core/archive/tar.ts';
 import { base256, d, f, h, paxBody, s, tar, type RawEntry } from './support/layers/tarbuild.ts';
 
 /**

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { encodeHeader, endOfArchive, padding, TarReader, type TarEntry } from '../daemon/diff/tar.ts';
+import { encodeHeader, endOfArchive, padding, TarReader, type TarEntry } from '../core/archive/tar.ts';
 import { applyTo, hostPwned, sandbox } from './support/layers/sandbox.ts';
 import { tar, type RawEntry } from './support/layers/tarbuild.ts';
 

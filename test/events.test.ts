@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type * as grpc from '@grpc/grpc-js';
-import { packAny, unpackAny } from '../proto/any.ts';
-import { toTimestamp } from '../proto/timestamp.ts';
+import { packAny, unpackAny } from '../core/any.ts';
+import { toTimestamp } from '../api/timestamp.ts';
 import { startBerthd, type Berthd } from './support/harness.ts';
 import { errorCode, sleep } from './support/util.ts';
 
@@ -70,7 +70,7 @@ describe('events', () => {
     const s = await subscribe(['topic=="/content/delete"']);
     const c = d.client('evc');
     await c.unary(c.leases, 'Create', { id: 'l' });
-    const { writeBlob } = await import('../proto/content-client.ts');
+    const { writeBlob } = await import('../transport/clients/content.ts');
     const w = d.client('evc', 'l');
     const r = await writeBlob(w, Buffer.from('bye'), { ref: 'bye' });
     await c.unary(c.content, 'Delete', { digest: r.digest });

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type * as grpc from '@grpc/grpc-js';
-import { packAny } from '../proto/any.ts';
-import { ServiceRef } from '../proto/api.ts';
+import { packAny } from '../core/any.ts';
+import { ServiceRef } from '../api/codec.ts';
 import { startBerthd, type Berthd } from './support/harness.ts';
 import { errorCode } from './support/util.ts';
 

@@ -4,9 +4,9 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { Header } from 'tar';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { formatPlatform, MediaType } from '../daemon/images/oci.ts';
-import { BerthClient } from '../proto/client.ts';
-import { writeBlob } from '../proto/content-client.ts';
+import { formatPlatform, MediaType } from '../core/oci/image.ts';
+import { BerthClient } from '../transport/client.ts';
+import { writeBlob } from '../transport/clients/content.ts';
 import { tarEntries } from '../ctl/images/tar.ts';
 import { buildImage, wireDescriptor, type TestImage } from './support/image-fixture.ts';
 import { header as rawHeader, paxBody } from './support/layers/tarbuild.ts';
@@ -335,7 +335,7 @@ describe('images import and export', () => {
       if (!have('containerd') || !have('ctr')) return;
       ctd = await startContainerd();
       // written under a lease, so that containerd's collector cannot take a blob before the image names it
-      const { BerthClient } = await import('../proto/client.ts');
+      const { BerthClient } = await import('../transport/client.ts');
       const c = new BerthClient({ address: ctd.address, namespace: 'ctrarchive', timeoutMs: 30_000 });
       const { lease } = await c.unary<{ lease: { id: string } }>(c.leases, 'Create', { id: 'seed' });
       const leased = new BerthClient({ ...c.options, lease: lease.id });

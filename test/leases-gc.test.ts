@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { writeBlob, WriteSession } from '../proto/content-client.ts';
+import { writeBlob, WriteSession } from '../transport/clients/content.ts';
 import { startBerthd, type Berthd } from './support/harness.ts';
 import { errorCode, sha } from './support/util.ts';
 

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { writeBlob } from '../proto/content-client.ts';
-import { unpackAny } from '../proto/any.ts';
+import { writeBlob } from '../transport/clients/content.ts';
+import { unpackAny } from '../core/any.ts';
 import { startBerthd, type Berthd } from './support/harness.ts';
 import { errorCode, failure, sha, sleep } from './support/util.ts';
 

@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import protobuf from 'protobufjs';
 
-const OURS = join(import.meta.dirname, '..', 'proto');
+const OURS = join(import.meta.dirname, '..', 'api', 'proto');
 const GOCODE = '/usr/share/gocode/src';
 const CONTAINERD = join(GOCODE, 'github.com/containerd/containerd');
 const GOGO = join(GOCODE, 'github.com/gogo/protobuf');

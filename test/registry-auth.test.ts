@@ -2,8 +2,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { dockerConfigCredentials, parseChallenges, userPass } from '../daemon/registry/auth.ts';
-import { endpointFor, isLoopback } from '../daemon/registry/hosts.ts';
+import { dockerConfigCredentials, parseChallenges, userPass } from '../core/registry/auth.ts';
+import { endpointFor, isLoopback } from '../core/registry/hosts.ts';
 
 describe('registry auth and hosts (units)', () => {
   it('parses WWW-Authenticate challenges, bearer first', () => {

@@ -2,10 +2,10 @@ import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { MediaType } from '../daemon/images/oci.ts';
-import { userPass } from '../daemon/registry/auth.ts';
-import { RegistryClient } from '../daemon/registry/client.ts';
-import { verifyDigest } from '../daemon/registry/verify.ts';
+import { MediaType } from '../core/oci/image.ts';
+import { userPass } from '../core/registry/auth.ts';
+import { RegistryClient } from '../core/registry/client.ts';
+import { verifyDigest } from '../core/registry/verify.ts';
 import { cutAfter, startHostile, type Hostile } from './support/registry/hostile.ts';
 import { failure } from './support/util.ts';
 

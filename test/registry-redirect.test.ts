@@ -6,8 +6,8 @@ import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { userPass } from '../daemon/registry/auth.ts';
-import { RegistryClient } from '../daemon/registry/client.ts';
+import { userPass } from '../core/registry/auth.ts';
+import { RegistryClient } from '../core/registry/client.ts';
 import { makeClientCert, makeServerCert } from './support/registry/certs.ts';
 import { failure, sha } from './support/util.ts';
 

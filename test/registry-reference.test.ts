@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { familiarReference, formatReference, parseReference } from '../daemon/registry/reference.ts';
+import { familiarReference, formatReference, parseReference } from '../core/registry/reference.ts';
 import { errorCode } from './support/util.ts';
 
 const D = 'sha256:' + 'a'.repeat(64);

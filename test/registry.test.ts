@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { OciDescriptor } from '../daemon/images/oci.ts';
-import { userPass } from '../daemon/registry/auth.ts';
-import { RegistryClient } from '../daemon/registry/client.ts';
-import { parseReference } from '../daemon/registry/reference.ts';
+import type { OciDescriptor } from '../core/oci/image.ts';
+import { userPass } from '../core/registry/auth.ts';
+import { RegistryClient } from '../core/registry/client.ts';
+import { parseReference } from '../core/registry/reference.ts';
 import { buildTestImage, layerNames, pushImage, type TestImage } from './support/registry/images.ts';
 import { startRegistry, type TestRegistry } from './support/registry/registry.ts';
 import { failure } from './support/util.ts';

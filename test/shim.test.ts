@@ -7,8 +7,8 @@ import { Socket } from 'node:net';
 import { join, resolve } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { channelOptions, loadProtoDir, lookup, protoRoot } from '../proto/api.ts';
-import { unpackAny } from '../proto/any.ts';
+import { channelOptions, loadProtoDir, lookup, protoRoot } from '../api/codec.ts';
+import { unpackAny } from '../core/any.ts';
 
 const repo = resolve(import.meta.dirname, '..');
 const shimBin = join(repo, 'bin', 'berth-shim-runc-v2');

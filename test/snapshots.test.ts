@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import type * as grpc from '@grpc/grpc-js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { mountAll, unmountAll, type Mount } from '../native/mount.ts';
-import { unpackAny } from '../proto/any.ts';
-import type { BerthClient } from '../proto/client.ts';
+import { unpackAny } from '../core/any.ts';
+import type { BerthClient } from '../transport/client.ts';
 import { startBerthd, type Berthd } from './support/harness.ts';
 import { errorCode, failure, sleep } from './support/util.ts';
 
@@ -370,7 +370,7 @@ describe('snapshots service (overlayfs and native) through a real berthd', () =>
       const s = api(c);
       await s.prepare('x', '', {});
       await s.commit('sha256:chain', 'x', {});
-      const { writeBlob } = await import('../proto/content-client.ts');
+      const { writeBlob } = await import('../transport/clients/content.ts');
       const { sha } = await import('./support/util.ts');
       const config = Buffer.from('{"config":true}');
       await writeBlob(c, config, {

@@ -11,7 +11,7 @@ import { runcOptions } from '../ctl/spec/create.ts';
 import { defaultSeccompProfile, loadSeccompProfile } from '../ctl/spec/seccomp.ts';
 import { containerLabelsFromImage } from '../ctl/spec/image-labels.ts';
 import type { LinuxSeccomp } from '../ctl/spec/types.ts';
-import { packAny } from '../proto/any.ts';
+import { packAny } from '../core/any.ts';
 import { runImageGroup, runImagePasswd } from './support/run-image.ts';
 import { seccompRules } from './support/util.ts';
 

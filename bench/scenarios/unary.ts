@@ -1,5 +1,5 @@
-import type { BerthClient } from '../../proto/client.ts';
-import { writeBlob } from '../../proto/content-client.ts';
+import type { BerthClient } from '../../transport/client.ts';
+import { writeBlob } from '../../transport/clients/content.ts';
 import { sha256 } from '../content.ts';
 import type { Scenario } from '../scenario.ts';
 import { fmt, percentile, type Measurement } from '../stats.ts';

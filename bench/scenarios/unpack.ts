@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
-import type { BerthClient } from '../../proto/client.ts';
-import { writeBlob } from '../../proto/content-client.ts';
+import type { BerthClient } from '../../transport/client.ts';
+import { writeBlob } from '../../transport/clients/content.ts';
 import { sha256 } from '../content.ts';
 import type { Scenario } from '../scenario.ts';
 import { syncDisks, type Daemon } from '../setup.ts';

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
-import type { BerthClient } from '../../proto/client.ts';
-import type { Container__Output } from '../../proto/gen/containerd/services/containers/v1/Container.ts';
-import { fromTimestamp as ts } from '../../proto/timestamp.ts';
+import type { BerthClient } from '../../transport/client.ts';
+import type { Container__Output } from '../../api/gen/containerd/services/containers/v1/Container.ts';
+import { fromTimestamp as ts } from '../../api/timestamp.ts';
 import type { Context } from '../context.ts';
 import { forEachTarget } from '../errors.ts';
 import { formatLabels, iso, listFlags, out, printList, sortedLabels, type ListFlags } from '../output.ts';

@@ -1,13 +1,13 @@
 import { once } from 'node:events';
 import type { Command } from 'commander';
-import type { Info__Output } from '../../proto/gen/containerd/services/content/v1/Info.ts';
-import type { InfoResponse__Output } from '../../proto/gen/containerd/services/content/v1/InfoResponse.ts';
-import type { ListContentResponse__Output } from '../../proto/gen/containerd/services/content/v1/ListContentResponse.ts';
-import type { ListStatusesResponse__Output } from '../../proto/gen/containerd/services/content/v1/ListStatusesResponse.ts';
-import type { ReadContentResponse__Output } from '../../proto/gen/containerd/services/content/v1/ReadContentResponse.ts';
-import type { Status__Output } from '../../proto/gen/containerd/services/content/v1/Status.ts';
-import type { UpdateResponse__Output } from '../../proto/gen/containerd/services/content/v1/UpdateResponse.ts';
-import { fromTimestamp as ts } from '../../proto/timestamp.ts';
+import type { Info__Output } from '../../api/gen/containerd/services/content/v1/Info.ts';
+import type { InfoResponse__Output } from '../../api/gen/containerd/services/content/v1/InfoResponse.ts';
+import type { ListContentResponse__Output } from '../../api/gen/containerd/services/content/v1/ListContentResponse.ts';
+import type { ListStatusesResponse__Output } from '../../api/gen/containerd/services/content/v1/ListStatusesResponse.ts';
+import type { ReadContentResponse__Output } from '../../api/gen/containerd/services/content/v1/ReadContentResponse.ts';
+import type { Status__Output } from '../../api/gen/containerd/services/content/v1/Status.ts';
+import type { UpdateResponse__Output } from '../../api/gen/containerd/services/content/v1/UpdateResponse.ts';
+import { fromTimestamp as ts } from '../../api/timestamp.ts';
 import type { Context } from '../context.ts';
 import { forEachTarget } from '../errors.ts';
 import { age, formatLabels, formatSize, iso, listFlags, out, printList, sortedLabels, type ListFlags } from '../output.ts';
@@ -17,7 +17,7 @@ const chunkSize = 1 << 20;
 
 /** Checks a digest argument before anything is sent (proto/digest.ts has the rules). */
 async function checkDigest(digest: string): Promise<string> {
-  const { parseDigest } = await import('../../proto/digest.ts');
+  const { parseDigest } = await import('../../core/digest.ts');
   parseDigest(digest);
   return digest;
 }
@@ -98,7 +98,7 @@ export function register(program: Command, ctx: Context) {
       const labels = Object.fromEntries(Object.entries(parseLabels(flags.label)).filter(([, v]) => v !== ''));
       if (process.stdin.isTTY) throw new Error('content ingest reads the blob from stdin: pipe or redirect it in');
       const c = await ctx.client();
-      const [{ writeBlob }, { isCode }] = await Promise.all([import('../../proto/content-client.ts'), import('../../proto/errors.ts')]);
+      const [{ writeBlob }, { isCode }] = await Promise.all([import('../../transport/clients/content.ts'), import('../../core/errors.ts')]);
       try {
         const res = await writeBlob(c, rechunk(process.stdin, chunkSize), {
           ref,

@@ -1,5 +1,5 @@
 import { Option, type Command } from 'commander';
-import type { Envelope__Output } from '../../proto/gen/containerd/services/events/v1/Envelope.ts';
+import type { Envelope__Output } from '../../api/gen/containerd/services/events/v1/Envelope.ts';
 import type { Context } from '../context.ts';
 import { out, warn, type Format } from '../output.ts';
 
@@ -40,13 +40,13 @@ export function register(program: Command, ctx: Context) {
       };
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);
-      let unpackAny: typeof import('../../proto/any.ts').unpackAny | undefined;
+      let unpackAny: typeof import('../../core/any.ts').unpackAny | undefined;
       try {
         for await (const e of c.stream<Envelope__Output>(c.service('events', 'Events'), 'Subscribe', { filters }, { deadline: false, onCall: (x) => (call = x) })) {
           let type = e.event?.type_url ?? '';
           let event: unknown = null;
           if (e.event) {
-            unpackAny ??= (await import('../../proto/any.ts')).unpackAny;
+            unpackAny ??= (await import('../../core/any.ts')).unpackAny;
             try {
               const decoded = unpackAny(e.event);
               type = decoded.typeName;

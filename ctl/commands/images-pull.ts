@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import type { PullProgress__Output } from '../../proto/gen/berth/services/pull/v1/PullProgress.ts';
+import type { PullProgress__Output } from '../../api/gen/berth/services/pull/v1/PullProgress.ts';
 import type { Context } from '../context.ts';
 import { formatSize, out, warn } from '../output.ts';
 
@@ -39,7 +39,7 @@ export function registerPull(images: Command, ctx: Context) {
     .action(async (ref: string, flags: PullFlags) => {
       const max = Number(flags.maxConcurrent);
       if (!Number.isInteger(max) || max < 1) throw new Error(`--max-concurrent must be a positive integer, not "${flags.maxConcurrent}"`);
-      const [{ cliCredentials }, { parseReference }] = await Promise.all([import('../../daemon/registry/credentials.ts'), import('../../daemon/registry/reference.ts')]);
+      const [{ cliCredentials }, { parseReference }] = await Promise.all([import('../../core/registry/credentials.ts'), import('../../core/registry/reference.ts')]);
       let domain: string | undefined;
       try {
         domain = parseReference(ref).domain;
@@ -88,7 +88,7 @@ export async function unpackImage(ctx: Context, name: string, opts: { platform?:
  * (nothing is drawn without a result line).
  */
 async function run(ctx: Context, method: 'Pull' | 'Unpack', request: object, result: ((last: PullProgress__Output) => string) | undefined): Promise<void> {
-  const [c, { ServiceRef }] = await Promise.all([ctx.client(), import('../../proto/api.ts')]);
+  const [c, { ServiceRef }] = await Promise.all([ctx.client(), import('../../api/codec.ts')]);
   const pull = new ServiceRef('berth/pull/v1', 'berth.services.pull.v1.Pull');
   const view = result ? new ProgressView(Boolean(process.stdout.isTTY)) : undefined;
   let last: PullProgress__Output | undefined;

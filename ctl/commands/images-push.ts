@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import type { GetImageResponse__Output } from '../../proto/gen/containerd/services/images/v1/GetImageResponse.ts';
+import type { GetImageResponse__Output } from '../../api/gen/containerd/services/images/v1/GetImageResponse.ts';
 import type { Context } from '../context.ts';
 import { out, warn } from '../output.ts';
 
@@ -32,11 +32,11 @@ export function registerPush(images: Command, ctx: Context) {
     .option('--concurrency <n>', 'blobs uploaded at a time', '3')
     .action(async (refArg: string, local: string | undefined, flags: PushFlags) => {
       const [{ pushImage, selectPlatform }, { contentServiceSource }, { RegistryClient }, { cliCredentials }, { parseReference, formatReference }, { parsePlatform }, fs] = await Promise.all([
-        import('../../daemon/push/push.ts'),
-        import('../../daemon/push/content-source.ts'),
-        import('../../daemon/registry/client.ts'),
-        import('../../daemon/registry/credentials.ts'),
-        import('../../daemon/registry/reference.ts'),
+        import('../../core/registry/push.ts'),
+        import('../images/push-source.ts'),
+        import('../../core/registry/client.ts'),
+        import('../../core/registry/credentials.ts'),
+        import('../../core/registry/reference.ts'),
         import('../images/tree.ts'),
         import('node:fs'),
       ]);

@@ -1,11 +1,11 @@
 import { Option, type Command } from 'commander';
-import type { BerthClient } from '../../proto/client.ts';
-import type { GetImageResponse__Output } from '../../proto/gen/containerd/services/images/v1/GetImageResponse.ts';
-import type { Image__Output } from '../../proto/gen/containerd/services/images/v1/Image.ts';
-import type { ListImagesResponse__Output } from '../../proto/gen/containerd/services/images/v1/ListImagesResponse.ts';
-import type { UsageResponse__Output } from '../../proto/gen/containerd/services/snapshots/v1/UsageResponse.ts';
-import { fromTimestamp as ts } from '../../proto/timestamp.ts';
-import type { OciDescriptor } from '../../daemon/images/oci.ts';
+import type { BerthClient } from '../../transport/client.ts';
+import type { GetImageResponse__Output } from '../../api/gen/containerd/services/images/v1/GetImageResponse.ts';
+import type { Image__Output } from '../../api/gen/containerd/services/images/v1/Image.ts';
+import type { ListImagesResponse__Output } from '../../api/gen/containerd/services/images/v1/ListImagesResponse.ts';
+import type { UsageResponse__Output } from '../../api/gen/containerd/services/snapshots/v1/UsageResponse.ts';
+import { fromTimestamp as ts } from '../../api/timestamp.ts';
+import type { OciDescriptor } from '../../core/oci/image.ts';
 import type { Context } from '../context.ts';
 import { blobs, isNotFound } from '../images/blobs.ts';
 import { registerPush } from './images-push.ts';
@@ -13,10 +13,10 @@ import { registerPull } from './images-pull.ts';
 import { ExitError, forEachTarget } from '../errors.ts';
 import { formatFlag, formatLabels, formatSize, iso, listFlags, out, printJson, printList, sortedLabels, table, warn, type Format, type ListFlags } from '../output.ts';
 
-type Oci = typeof import('../../daemon/images/oci.ts');
+type Oci = typeof import('../../core/oci/image.ts');
 
 /** The image tree helpers, loaded when a command needs them. */
-const oci = (): Promise<Oci> => import('../../daemon/images/oci.ts');
+const oci = (): Promise<Oci> => import('../../core/oci/image.ts');
 
 const targetOf = (i: Image__Output): OciDescriptor => ({
   mediaType: i.target?.media_type ?? '',

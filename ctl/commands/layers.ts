@@ -2,12 +2,12 @@ import { createReadStream, existsSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { Option, type Command } from 'commander';
-import type { InfoResponse__Output } from '../../proto/gen/containerd/services/content/v1/InfoResponse.ts';
-import type { ReadContentResponse__Output } from '../../proto/gen/containerd/services/content/v1/ReadContentResponse.ts';
-import type { ApplyResponse__Output } from '../../proto/gen/containerd/services/diff/v1/ApplyResponse.ts';
-import type { DiffResponse__Output } from '../../proto/gen/containerd/services/diff/v1/DiffResponse.ts';
-import type { MountsResponse__Output } from '../../proto/gen/containerd/services/snapshots/v1/MountsResponse.ts';
-import type { StatSnapshotResponse__Output } from '../../proto/gen/containerd/services/snapshots/v1/StatSnapshotResponse.ts';
+import type { InfoResponse__Output } from '../../api/gen/containerd/services/content/v1/InfoResponse.ts';
+import type { ReadContentResponse__Output } from '../../api/gen/containerd/services/content/v1/ReadContentResponse.ts';
+import type { ApplyResponse__Output } from '../../api/gen/containerd/services/diff/v1/ApplyResponse.ts';
+import type { DiffResponse__Output } from '../../api/gen/containerd/services/diff/v1/DiffResponse.ts';
+import type { MountsResponse__Output } from '../../api/gen/containerd/services/snapshots/v1/MountsResponse.ts';
+import type { StatSnapshotResponse__Output } from '../../api/gen/containerd/services/snapshots/v1/StatSnapshotResponse.ts';
 import type { Context } from '../context.ts';
 import { printJson } from '../output.ts';
 import { collectLabel, parseLabels, rfc3339 } from '../parse.ts';
@@ -46,7 +46,7 @@ export function register(program: Command, ctx: Context) {
         const fh = await open(source, 'r');
         const head = Buffer.alloc(4);
         await fh.read(head, 0, 4, 0).finally(() => fh.close());
-        const { writeBlob } = await import('../../proto/content-client.ts');
+        const { writeBlob } = await import('../../transport/clients/content.ts');
         // a gc root label keeps the blob: nothing else refers to it yet
         const res = await writeBlob(c, createReadStream(source, { highWaterMark: 1 << 20 }), {
           ref: `layer-apply-${basename(source)}-${Date.now()}`,

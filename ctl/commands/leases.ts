@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
-import type { CreateResponse__Output } from '../../proto/gen/containerd/services/leases/v1/CreateResponse.ts';
-import type { Lease__Output } from '../../proto/gen/containerd/services/leases/v1/Lease.ts';
-import type { ListResponse__Output } from '../../proto/gen/containerd/services/leases/v1/ListResponse.ts';
-import { fromTimestamp } from '../../proto/timestamp.ts';
+import type { CreateResponse__Output } from '../../api/gen/containerd/services/leases/v1/CreateResponse.ts';
+import type { Lease__Output } from '../../api/gen/containerd/services/leases/v1/Lease.ts';
+import type { ListResponse__Output } from '../../api/gen/containerd/services/leases/v1/ListResponse.ts';
+import { fromTimestamp } from '../../api/timestamp.ts';
 import type { Context } from '../context.ts';
 import { forEachTarget } from '../errors.ts';
 import { age, formatLabels, iso, listFlags, out, printList, sortedLabels, type ListFlags } from '../output.ts';

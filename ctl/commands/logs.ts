@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import type { Container__Output } from '../../proto/gen/containerd/services/containers/v1/Container.ts';
+import type { Container__Output } from '../../api/gen/containerd/services/containers/v1/Container.ts';
 import type { Context } from '../context.ts';
 import { logUriLabel } from './run.ts';
 

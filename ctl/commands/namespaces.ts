@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
-import type { GetNamespaceResponse__Output } from '../../proto/gen/containerd/services/namespaces/v1/GetNamespaceResponse.ts';
-import type { ListNamespacesResponse__Output } from '../../proto/gen/containerd/services/namespaces/v1/ListNamespacesResponse.ts';
-import type { Namespace__Output } from '../../proto/gen/containerd/services/namespaces/v1/Namespace.ts';
-import type { UpdateNamespaceResponse__Output } from '../../proto/gen/containerd/services/namespaces/v1/UpdateNamespaceResponse.ts';
+import type { GetNamespaceResponse__Output } from '../../api/gen/containerd/services/namespaces/v1/GetNamespaceResponse.ts';
+import type { ListNamespacesResponse__Output } from '../../api/gen/containerd/services/namespaces/v1/ListNamespacesResponse.ts';
+import type { Namespace__Output } from '../../api/gen/containerd/services/namespaces/v1/Namespace.ts';
+import type { UpdateNamespaceResponse__Output } from '../../api/gen/containerd/services/namespaces/v1/UpdateNamespaceResponse.ts';
 import type { Context } from '../context.ts';
 import { forEachTarget } from '../errors.ts';
 import { formatLabels, listFlags, out, printList, sortedLabels, type ListFlags } from '../output.ts';

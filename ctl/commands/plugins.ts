@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
-import type { Plugin__Output } from '../../proto/gen/containerd/services/introspection/v1/Plugin.ts';
-import type { PluginsResponse__Output } from '../../proto/gen/containerd/services/introspection/v1/PluginsResponse.ts';
-import type { Platform__Output } from '../../proto/gen/containerd/types/Platform.ts';
+import type { Plugin__Output } from '../../api/gen/containerd/services/introspection/v1/Plugin.ts';
+import type { PluginsResponse__Output } from '../../api/gen/containerd/services/introspection/v1/PluginsResponse.ts';
+import type { Platform__Output } from '../../api/gen/containerd/types/Platform.ts';
 import type { Context } from '../context.ts';
 import { listFlags, out, printList, sortedLabels, type ListFlags } from '../output.ts';
 

@@ -1,5 +1,5 @@
 import { Option, type Command } from 'commander';
-import type { GetImageResponse__Output } from '../../proto/gen/containerd/services/images/v1/GetImageResponse.ts';
+import type { GetImageResponse__Output } from '../../api/gen/containerd/services/images/v1/GetImageResponse.ts';
 import type { Context } from '../context.ts';
 import { ExitError } from '../errors.ts';
 import { containerFlags, defaultFifoDir, type ContainerFlags } from '../spec/flags.ts';
@@ -114,7 +114,7 @@ async function runContainer(ctx: Context, image: string, id: string, command: st
  * behind is killed and deleted.
  */
 export async function runCreatedTask(
-  c: import('../../proto/client.ts').BerthClient,
+  c: import('../../transport/client.ts').BerthClient,
   id: string,
   io: import('../io/stdio.ts').ClientIO,
   relay: import('../io/session.ts').SignalRelay,
@@ -139,7 +139,7 @@ export async function runCreatedTask(
 }
 
 /** SIGKILL, a few seconds for the exit, then Tasks.Delete; all best effort. */
-export async function killAndDelete(c: import('../../proto/client.ts').BerthClient, id: string, execId = ''): Promise<void> {
+export async function killAndDelete(c: import('../../transport/client.ts').BerthClient, id: string, execId = ''): Promise<void> {
   const { callNoDeadline } = await import('../io/session.ts');
   const tasks = c.service('tasks', 'Tasks');
   const ids = { container_id: id, exec_id: execId };
@@ -157,7 +157,7 @@ export async function killAndDelete(c: import('../../proto/client.ts').BerthClie
 }
 
 /** The stdio paths of a task or exec (to remove its FIFOs once it is deleted); [] if unknown. */
-export async function processPaths(c: import('../../proto/client.ts').BerthClient, id: string, execId = ''): Promise<string[]> {
+export async function processPaths(c: import('../../transport/client.ts').BerthClient, id: string, execId = ''): Promise<string[]> {
   try {
     const { process: p } = await c.unary<{ process: { stdin: string; stdout: string; stderr: string } | null }>(c.service('tasks', 'Tasks'), 'Get', { container_id: id, exec_id: execId });
     return p ? [p.stdin, p.stdout, p.stderr] : [];

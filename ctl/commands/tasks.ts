@@ -1,6 +1,6 @@
 import { Option, type Command } from 'commander';
-import type { BerthClient } from '../../proto/client.ts';
-import type { Container__Output } from '../../proto/gen/containerd/services/containers/v1/Container.ts';
+import type { BerthClient } from '../../transport/client.ts';
+import type { Container__Output } from '../../api/gen/containerd/services/containers/v1/Container.ts';
 import type { Context } from '../context.ts';
 import { ExitError, forEachTarget } from '../errors.ts';
 import { formatFlag, listFlags, out, printJson, printList, table, type Format, type ListFlags } from '../output.ts';
@@ -89,7 +89,7 @@ async function execProcess(ctx: Context, id: string, command: string[], flags: E
     import('../io/stdio.ts'),
     import('../io/session.ts'),
   ]);
-  const { validateIdentifier } = await import('../../proto/identifiers.ts');
+  const { validateIdentifier } = await import('../../core/identifiers.ts');
   validateIdentifier(flags.execId);
   const container = await getContainer(c, id);
   const s = create.containerSpec(container);
@@ -310,7 +310,7 @@ export function register(program: Command, ctx: Context) {
   }
 
   formatFlag(tasks.command('metrics').alias('metric').description('cgroup figures of a task: memory, cpu, pids').argument('<id>', 'container id')).action(async (id: string, flags: { format: Format }) => {
-    const [c, { unpackAny }] = await Promise.all([ctx.client(), import('../../proto/any.ts')]);
+    const [c, { unpackAny }] = await Promise.all([ctx.client(), import('../../core/any.ts')]);
     const { metrics } = await c.unary<{ metrics: { id: string; data: { type_url: string; value: Buffer } | null }[] }>(tasksOf(c), 'Metrics', { filters: [`id==${id}`] });
     const metric = metrics.find((m) => m.id === id) ?? metrics[0];
     if (!metric?.data) throw new Error(`no metrics for task ${id}`);

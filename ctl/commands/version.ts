@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
-import type { ServerResponse__Output } from '../../proto/gen/containerd/services/introspection/v1/ServerResponse.ts';
-import type { VersionResponse__Output } from '../../proto/gen/containerd/services/version/v1/VersionResponse.ts';
-import { revision, version } from '../../proto/version.ts';
+import type { ServerResponse__Output } from '../../api/gen/containerd/services/introspection/v1/ServerResponse.ts';
+import type { VersionResponse__Output } from '../../api/gen/containerd/services/version/v1/VersionResponse.ts';
+import { revision, version } from '../../core/version.ts';
 import type { Context } from '../context.ts';
 import { formatFlag, out, printJson, warn, type Format } from '../output.ts';
 

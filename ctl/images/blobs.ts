@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
-import type { BerthClient } from '../../proto/client.ts';
-import type { ReadContentResponse__Output } from '../../proto/gen/containerd/services/content/v1/ReadContentResponse.ts';
-import type { OciDescriptor } from '../../daemon/images/oci.ts';
+import type { BerthClient } from '../../transport/client.ts';
+import type { ReadContentResponse__Output } from '../../api/gen/containerd/services/content/v1/ReadContentResponse.ts';
+import type { OciDescriptor } from '../../core/oci/image.ts';
 
 export const isNotFound = (err: unknown) => (err as { code?: string }).code === 'NotFound';
 

@@ -1,8 +1,8 @@
 import type { Writable } from 'node:stream';
-import type { BerthClient } from '../../proto/client.ts';
-import type { GetImageResponse__Output } from '../../proto/gen/containerd/services/images/v1/GetImageResponse.ts';
-import { formatPlatform, hostPlatform, isIndex, isManifest, MediaType, type OciDescriptor, type Platform } from '../../daemon/images/oci.ts';
-import { familiarReference, parseReference } from '../../daemon/registry/reference.ts';
+import type { BerthClient } from '../../transport/client.ts';
+import type { GetImageResponse__Output } from '../../api/gen/containerd/services/images/v1/GetImageResponse.ts';
+import { formatPlatform, hostPlatform, isIndex, isManifest, MediaType, type OciDescriptor, type Platform } from '../../core/oci/image.ts';
+import { familiarReference, parseReference } from '../../core/registry/reference.ts';
 import { blobs, blobStream, isNotFound } from './blobs.ts';
 import { TarWriter } from './tar.ts';
 import { allPlatforms, AnnotationImageName, AnnotationRefName, MissingBlobError, ociReferenceName, onlyPlatforms, walkImage } from './tree.ts';

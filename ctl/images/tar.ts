@@ -2,12 +2,12 @@ import { once } from 'node:events';
 import { Readable, type Writable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { Header } from 'tar';
-import { BerthError } from '../../proto/errors.ts';
-import { TarReader, type TarEntry } from '../../daemon/diff/tar.ts';
+import { BerthError } from '../../core/errors.ts';
+import { TarReader, type TarEntry } from '../../core/archive/tar.ts';
 
 /**
  * Streaming tar for image archives. Entries are read one at a time from the input with
- * backpressure by berth's own reader (daemon/diff/tar.ts), which gives every header what Go's
+ * backpressure by berth's own reader (core/archive/tar.ts), which gives every header what Go's
  * archive/tar gives it: `docker load` and `ctr import` see the same files (a global PAX header
  * changes no later entry). Archives are written with node-tar's Header and the bytes streamed
  * after it. Nothing is extracted.

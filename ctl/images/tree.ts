@@ -10,7 +10,7 @@ import {
   type BlobReader,
   type OciDescriptor,
   type Platform,
-} from '../../daemon/images/oci.ts';
+} from '../../core/oci/image.ts';
 
 /** Annotations naming an image in an index (containerd's and OCI's). */
 export const AnnotationImageName = 'io.containerd.image.name';

@@ -1,6 +1,6 @@
 import { constants } from 'node:os';
-import type { BerthClient, CallTarget } from '../../proto/client.ts';
-import type { WaitResponse__Output } from '../../proto/gen/containerd/services/tasks/v1/WaitResponse.ts';
+import type { BerthClient, CallTarget } from '../../transport/client.ts';
+import type { WaitResponse__Output } from '../../api/gen/containerd/services/tasks/v1/WaitResponse.ts';
 import { ClientIO } from './stdio.ts';
 
 /**

@@ -3,13 +3,13 @@ import { mkdtempSync, rmdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type * as grpc from '@grpc/grpc-js';
-import type { BerthClient } from '../../proto/client.ts';
-import type { AnyMessage } from '../../proto/any.ts';
-import type { Container__Output } from '../../proto/gen/containerd/services/containers/v1/Container.ts';
-import type { GetImageResponse__Output } from '../../proto/gen/containerd/services/images/v1/GetImageResponse.ts';
-import type { Image__Output } from '../../proto/gen/containerd/services/images/v1/Image.ts';
-import type { PrepareSnapshotResponse__Output } from '../../proto/gen/containerd/services/snapshots/v1/PrepareSnapshotResponse.ts';
-import { chainId, diffIds, hostPlatform, maxJsonBlob, resolveManifest, type OciDescriptor, type Platform } from '../../daemon/images/oci.ts';
+import type { BerthClient } from '../../transport/client.ts';
+import type { AnyMessage } from '../../core/any.ts';
+import type { Container__Output } from '../../api/gen/containerd/services/containers/v1/Container.ts';
+import type { GetImageResponse__Output } from '../../api/gen/containerd/services/images/v1/GetImageResponse.ts';
+import type { Image__Output } from '../../api/gen/containerd/services/images/v1/Image.ts';
+import type { PrepareSnapshotResponse__Output } from '../../api/gen/containerd/services/snapshots/v1/PrepareSnapshotResponse.ts';
+import { chainId, diffIds, hostPlatform, maxJsonBlob, resolveManifest, type OciDescriptor, type Platform } from '../../core/oci/image.ts';
 import { mountAll, unmountAll, type Mount } from '../../native/mount.ts';
 import { blobs, isNotFound } from '../images/blobs.ts';
 import { parsePlatform } from '../images/tree.ts';
@@ -99,7 +99,7 @@ export async function ensureUnpacked(c: BerthClient, image: ImageInfo, snapshott
   } catch (err) {
     if (!isNotFound(err)) throw err;
   }
-  const { ServiceRef } = await import('../../proto/api.ts');
+  const { ServiceRef } = await import('../../api/codec.ts');
   const pull = new ServiceRef('berth/pull/v1', 'berth.services.pull.v1.Pull');
   for await (const _ of c.stream(pull, 'Unpack', { name: image.record.name, platform: platform ?? '', snapshotter }, { deadline: false })) {
     // progress is not shown: `ctr run` unpacks silently too
@@ -209,7 +209,7 @@ export interface CreatedContainer {
 export async function startContainer(c: BerthClient, o: CreateOptions): Promise<CreatedContainer> {
   const { flags } = o;
   if (flags.runcBinary && flags.runtime !== defaultRuntime) throw new Error(`--runc-binary is only supported for the "${defaultRuntime}" runtime`);
-  const { validateIdentifier } = await import('../../proto/identifiers.ts');
+  const { validateIdentifier } = await import('../../core/identifiers.ts');
   validateIdentifier(o.id);
   const sf = specFlags(flags, o.args);
   // the lease does not depend on the image: made while the image is read

@@ -1,8 +1,8 @@
 import type { UntypedServiceImplementation } from '@grpc/grpc-js';
-import { containerdService } from '../../proto/api.ts';
-import { GrpcStatus } from '../../proto/errors.ts';
-import type { Container as ContainerMessage, Container__Output } from '../../proto/gen/containerd/services/containers/v1/Container.ts';
-import type { ContainersHandlers } from '../../proto/gen/containerd/services/containers/v1/Containers.ts';
+import { containerdService } from '../../api/codec.ts';
+import { GrpcStatus } from '../../core/errors.ts';
+import type { Container as ContainerMessage, Container__Output } from '../../api/gen/containerd/services/containers/v1/Container.ts';
+import type { ContainersHandlers } from '../../api/gen/containerd/services/containers/v1/Containers.ts';
 import { empty, namespaceOf, serverStream, timestamp, unary } from '../grpc.ts';
 import type { GrpcService } from '../plugin.ts';
 import { anyFromMessage, anyToMessage, type AnyValue, type Container, type ContainerInput, type ContainerStore } from './store.ts';

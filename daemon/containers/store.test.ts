@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { unpackAny } from '../../proto/any.ts';
+import { unpackAny } from '../../core/any.ts';
 import { Exchange, type Envelope } from '../events/exchange.ts';
 import { MetadataDB } from '../metadata/db.ts';
 import { errorCode } from '../../test/support/util.ts';

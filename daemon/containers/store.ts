@@ -1,6 +1,6 @@
-import { alreadyExists, BerthError, invalidArgument, notFound } from '../../proto/errors.ts';
-import { validateIdentifier } from '../../proto/identifiers.ts';
-import type { AnyMessage } from '../../proto/any.ts';
+import { alreadyExists, BerthError, invalidArgument, notFound } from '../../core/errors.ts';
+import { validateIdentifier } from '../../core/identifiers.ts';
+import type { AnyMessage } from '../../core/any.ts';
 import type { MetadataDB } from '../metadata/db.ts';
 import type { Exchange } from '../events/exchange.ts';
 import { labelRefs, type CollectibleKind, type GcRef } from '../gc/collector.ts';

@@ -1,8 +1,8 @@
 import { createHash, type Hash } from 'node:crypto';
 import { constants as fsc, promises as fs } from 'node:fs';
 import { join } from 'node:path';
-import { alreadyExists, BerthError, failedPrecondition, invalidArgument, notFound, unavailable } from '../../proto/errors.ts';
-import { parseDigest } from '../../proto/digest.ts';
+import { alreadyExists, BerthError, failedPrecondition, invalidArgument, notFound, unavailable } from '../../core/errors.ts';
+import { parseDigest } from '../../core/digest.ts';
 import type { MetadataDB, Tx } from '../metadata/db.ts';
 import { addLeaseResource, removeLeaseResource } from '../leases/store.ts';
 import { parseFilters, adaptFields } from '../filters.ts';

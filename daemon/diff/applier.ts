@@ -1,9 +1,9 @@
 import * as fs from 'node:fs';
 import { posix } from 'node:path';
 import * as native from '../../native/index.ts';
-import { BerthError } from '../../proto/errors.ts';
+import { BerthError } from '../../core/errors.ts';
 import type { DirInfo } from './parents.ts';
-import { invalidArchive, type TarEntry, type TarSink } from './tar.ts';
+import { invalidArchive, type TarEntry, type TarSink } from '../../core/archive/tar.ts';
 
 /**
  * Applies tar entries to the filesystem with containerd's applyNaive semantics. It runs in the

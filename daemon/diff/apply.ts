@@ -1,7 +1,7 @@
 import { promises as fsp, type BigIntStats } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import * as native from '../../native/index.ts';
-import { BerthError } from '../../proto/errors.ts';
+import { BerthError } from '../../core/errors.ts';
 import type { ApplyMode } from './applier.ts';
 import { compressionOf } from './compression.ts';
 import type { UnpackResult } from './unpack-child.ts';

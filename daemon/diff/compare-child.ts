@@ -13,7 +13,7 @@
 import * as fs from 'node:fs';
 import { once } from 'node:events';
 import * as native from '../../native/index.ts';
-import { BerthError } from '../../proto/errors.ts';
+import { BerthError } from '../../core/errors.ts';
 import { confineTree, privateMountNamespace, walkDiff, type CompareFailure, type CompareOptions } from './compare.ts';
 
 const reportFd = 3;

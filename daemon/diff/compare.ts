@@ -7,11 +7,11 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createZstdCompress } from 'node:zlib';
 import * as native from '../../native/index.ts';
-import { BerthError, isCode, type ErrorCode } from '../../proto/errors.ts';
+import { BerthError, isCode, type ErrorCode } from '../../core/errors.ts';
 import type { ContentStore } from '../content/store.ts';
-import { Limiter } from '../mutex.ts';
+import { Limiter } from '../../core/mutex.ts';
 import { compressionOf, gzipCompressor, mediaTypes } from './compression.ts';
-import { encodeHeader, endOfArchive, padding, type EntryType, type TarEntry } from './tar.ts';
+import { encodeHeader, endOfArchive, padding, type EntryType, type TarEntry } from '../../core/archive/tar.ts';
 import { helperEntry, lastLines } from './unpacker.ts';
 
 /**

@@ -1,6 +1,6 @@
 import { createGunzip, createZstdDecompress, createGzip, constants as zc } from 'node:zlib';
 import type { Transform } from 'node:stream';
-import { BerthError } from '../../proto/errors.ts';
+import { BerthError } from '../../core/errors.ts';
 
 /**
  * Layer media types and their compression. The media type says what the blob should be; the

@@ -1,7 +1,7 @@
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { mountAll, unmountAll, type Mount } from '../../native/mount.ts';
-import { BerthError, invalidArgument } from '../../proto/errors.ts';
+import { BerthError, invalidArgument } from '../../core/errors.ts';
 import type { ContentStore } from '../content/store.ts';
 import { applyLayer, type Applied } from './apply.ts';
 import { reserveUnpackers, type GrowingBlob } from './unpacker.ts';

@@ -1,7 +1,7 @@
 import type * as grpc from '@grpc/grpc-js';
-import { containerdService } from '../../proto/api.ts';
-import { invalidArgument } from '../../proto/errors.ts';
-import type { DiffHandlers } from '../../proto/gen/containerd/services/diff/v1/Diff.ts';
+import { containerdService } from '../../api/codec.ts';
+import { invalidArgument } from '../../core/errors.ts';
+import type { DiffHandlers } from '../../api/gen/containerd/services/diff/v1/Diff.ts';
 import { leaseOf, namespaceOf, unary } from '../grpc.ts';
 import type { GrpcService } from '../plugin.ts';
 import { toMounts, type WalkingDiffer } from './differ.ts';

@@ -17,11 +17,11 @@ import * as fs from 'node:fs';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import * as native from '../../native/index.ts';
-import { BerthError } from '../../proto/errors.ts';
+import { BerthError } from '../../core/errors.ts';
 import { Applier, type ApplyMode } from './applier.ts';
 import { decompressor, resolveCompression, type Compression } from './compression.ts';
 import type { DirInfo } from './parents.ts';
-import { TarReader } from './tar.ts';
+import { TarReader } from '../../core/archive/tar.ts';
 
 export interface UnpackArgs {
   root: string;

@@ -3,7 +3,7 @@ import { closeSync, existsSync, fstatSync, openSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import { BerthError, type ErrorCode } from '../../proto/errors.ts';
+import { BerthError, type ErrorCode } from '../../core/errors.ts';
 import type { ApplyMode } from './applier.ts';
 import { parentInfo } from './parents.ts';
 import type { UnpackArgs, UnpackFailure, UnpackResult } from './unpack-child.ts';

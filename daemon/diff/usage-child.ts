@@ -12,7 +12,7 @@
 import * as fs from 'node:fs';
 import { createInterface } from 'node:readline';
 import * as native from '../../native/index.ts';
-import { BerthError } from '../../proto/errors.ts';
+import { BerthError } from '../../core/errors.ts';
 import { Tree, type CompareFailure } from './compare.ts';
 import { walkUsage } from './usage.ts';
 

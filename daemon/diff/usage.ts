@@ -1,8 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { createInterface } from 'node:readline';
-import { Limiter } from '../mutex.ts';
-import { BerthError } from '../../proto/errors.ts';
+import { Limiter } from '../../core/mutex.ts';
+import { BerthError } from '../../core/errors.ts';
 import { join } from 'node:path';
 import type { Usage } from '../snapshots/snapshotter.ts';
 import { childFailure, maxReport, type CompareFailure, type Tree } from './compare.ts';

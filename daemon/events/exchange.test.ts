@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { packAny, unpackAny } from '../../proto/any.ts';
+import { packAny, unpackAny } from '../../core/any.ts';
 import { Exchange, type Envelope } from './exchange.ts';
 
 const idOf = (e: Envelope) => (unpackAny(e.event).message as { container_id: string }).container_id;

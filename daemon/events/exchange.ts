@@ -1,6 +1,6 @@
-import { invalidArgument, BerthError } from '../../proto/errors.ts';
-import { validateIdentifier } from '../../proto/identifiers.ts';
-import { packAny, unpackAny, type AnyMessage } from '../../proto/any.ts';
+import { invalidArgument, BerthError } from '../../core/errors.ts';
+import { validateIdentifier } from '../../core/identifiers.ts';
+import { packAny, unpackAny, type AnyMessage } from '../../core/any.ts';
 import { parseFilters, type FieldLookup } from '../filters.ts';
 
 export interface Envelope {

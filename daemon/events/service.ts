@@ -1,9 +1,9 @@
 import type * as grpc from '@grpc/grpc-js';
-import { containerdService } from '../../proto/api.ts';
-import { BerthError, invalidArgument } from '../../proto/errors.ts';
-import { fromTimestamp } from '../../proto/timestamp.ts';
-import type { EventsHandlers } from '../../proto/gen/containerd/services/events/v1/Events.ts';
-import type { Envelope as EnvelopeMessage } from '../../proto/gen/containerd/services/events/v1/Envelope.ts';
+import { containerdService } from '../../api/codec.ts';
+import { BerthError, invalidArgument } from '../../core/errors.ts';
+import { fromTimestamp } from '../../api/timestamp.ts';
+import type { EventsHandlers } from '../../api/gen/containerd/services/events/v1/Events.ts';
+import type { Envelope as EnvelopeMessage } from '../../api/gen/containerd/services/events/v1/Envelope.ts';
 import { empty, failStream, namespaceOf, timestamp, unary } from '../grpc.ts';
 import type { GrpcService } from '../plugin.ts';
 import type { Envelope, Exchange } from './exchange.ts';

@@ -1,9 +1,9 @@
 import type * as grpc from '@grpc/grpc-js';
-import { definitionOf, ServiceRef } from '../../proto/api.ts';
-import { notFound } from '../../proto/errors.ts';
-import type { HealthHandlers } from '../../proto/gen/grpc/health/v1/Health.ts';
-import type { HealthCheckRequest__Output } from '../../proto/gen/grpc/health/v1/HealthCheckRequest.ts';
-import type { HealthCheckResponse, HealthCheckResponse__Output } from '../../proto/gen/grpc/health/v1/HealthCheckResponse.ts';
+import { definitionOf, ServiceRef } from '../../api/codec.ts';
+import { notFound } from '../../core/errors.ts';
+import type { HealthHandlers } from '../../api/gen/grpc/health/v1/Health.ts';
+import type { HealthCheckRequest__Output } from '../../api/gen/grpc/health/v1/HealthCheckRequest.ts';
+import type { HealthCheckResponse, HealthCheckResponse__Output } from '../../api/gen/grpc/health/v1/HealthCheckResponse.ts';
 import { unary } from '../grpc.ts';
 import type { GrpcService } from '../plugin.ts';
 

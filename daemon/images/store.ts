@@ -1,5 +1,5 @@
-import { alreadyExists, BerthError, invalidArgument, notFound } from '../../proto/errors.ts';
-import { parseDigest } from '../../proto/digest.ts';
+import { alreadyExists, BerthError, invalidArgument, notFound } from '../../core/errors.ts';
+import { parseDigest } from '../../core/digest.ts';
 import type { MetadataDB, Tx } from '../metadata/db.ts';
 import type { Exchange } from '../events/exchange.ts';
 import { labelRefs, type CollectibleKind } from '../gc/collector.ts';

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { alreadyExists, invalidArgument, notFound, unimplemented } from '../../proto/errors.ts';
-import { parseDigest } from '../../proto/digest.ts';
+import { alreadyExists, invalidArgument, notFound, unimplemented } from '../../core/errors.ts';
+import { parseDigest } from '../../core/digest.ts';
 import type { MetadataDB, Tx } from '../metadata/db.ts';
 import { parseFilters, adaptFields } from '../filters.ts';
 import { validateLabels, type Labels } from '../labels.ts';

@@ -1,7 +1,7 @@
 import { Level } from 'level';
-import { BerthError, failedPrecondition } from '../../proto/errors.ts';
-import { validateIdentifier } from '../../proto/identifiers.ts';
-import { Mutex } from '../mutex.ts';
+import { BerthError, failedPrecondition } from '../../core/errors.ts';
+import { validateIdentifier } from '../../core/identifiers.ts';
+import { Mutex } from '../../core/mutex.ts';
 
 /**
  * The metadata database: one LevelDB under <root>/metadata. Layout (JSON values):

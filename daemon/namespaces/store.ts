@@ -1,5 +1,5 @@
-import { alreadyExists, failedPrecondition, invalidArgument, notFound } from '../../proto/errors.ts';
-import { validateIdentifier } from '../../proto/identifiers.ts';
+import { alreadyExists, failedPrecondition, invalidArgument, notFound } from '../../core/errors.ts';
+import { validateIdentifier } from '../../core/identifiers.ts';
 import type { MetadataDB, NamespaceRecord } from '../metadata/db.ts';
 import type { Exchange } from '../events/exchange.ts';
 import { updateLabels, validateLabels, type Labels } from '../labels.ts';

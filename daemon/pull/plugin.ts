@@ -4,7 +4,7 @@ import { differType } from '../diff/plugin.ts';
 import type { ImageStore } from '../images/store.ts';
 import type { LeaseStore } from '../leases/store.ts';
 import { PluginType, type GrpcService, type Plugin } from '../plugin.ts';
-import { defaultHostsDir } from '../registry/hosts.ts';
+import { defaultHostsDir } from '../../core/registry/hosts.ts';
 import type { SnapshotStore } from '../snapshots/store.ts';
 import { defaultConcurrentUnpacks, Puller } from './pull.ts';
 import { pullService } from './service.ts';

@@ -2,19 +2,19 @@ import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import type { Mount } from '../../native/mount.ts';
-import { BerthError, isCode, notFound } from '../../proto/errors.ts';
+import { BerthError, isCode, notFound } from '../../core/errors.ts';
 import type { ContentStore, Writer } from '../content/store.ts';
 import type { WalkingDiffer } from '../diff/differ.ts';
 import type { GrowingBlob } from '../diff/unpacker.ts';
-import { chainIds, childGcLabels, hostPlatform, isIndex, isManifest, maxJsonBlob, platformMatches, resolveManifest, type OciDescriptor, type Platform } from '../images/oci.ts';
+import { chainIds, childGcLabels, hostPlatform, isIndex, isManifest, maxJsonBlob, platformMatches, resolveManifest, type OciDescriptor, type Platform } from '../../core/oci/image.ts';
 import type { ImageStore } from '../images/store.ts';
 import { expireLabel, type LeaseStore } from '../leases/store.ts';
-import { userPass, type CredentialsFor } from '../registry/auth.ts';
-import { RegistryClient } from '../registry/client.ts';
-import { parseReference, type Reference } from '../registry/reference.ts';
+import { userPass, type CredentialsFor } from '../../core/registry/auth.ts';
+import { RegistryClient } from '../../core/registry/client.ts';
+import { parseReference, type Reference } from '../../core/registry/reference.ts';
 import type { SnapshotStore } from '../snapshots/store.ts';
 import { BlobFeed } from './feed.ts';
-import { limiter } from '../mutex.ts';
+import { limiter } from '../../core/mutex.ts';
 
 /**
  * Server-side pull, as containerd's client does it (reference/containerd-api.md §4.1), in the

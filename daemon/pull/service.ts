@@ -1,10 +1,10 @@
 import type * as grpc from '@grpc/grpc-js';
-import { definitionOf, ServiceRef } from '../../proto/api.ts';
-import { invalidArgument } from '../../proto/errors.ts';
-import type { PullHandlers } from '../../proto/gen/berth/services/pull/v1/Pull.ts';
-import type { PullProgress } from '../../proto/gen/berth/services/pull/v1/PullProgress.ts';
+import { definitionOf, ServiceRef } from '../../api/codec.ts';
+import { invalidArgument } from '../../core/errors.ts';
+import type { PullHandlers } from '../../api/gen/berth/services/pull/v1/Pull.ts';
+import type { PullProgress } from '../../api/gen/berth/services/pull/v1/PullProgress.ts';
 import { namespaceOf, serverStream } from '../grpc.ts';
-import { normalizePlatform, type Platform } from '../images/oci.ts';
+import { normalizePlatform, type Platform } from '../../core/oci/image.ts';
 import type { GrpcService } from '../plugin.ts';
 import type { PullEvent, Puller } from './pull.ts';
 

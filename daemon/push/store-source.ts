@@ -1,8 +1,8 @@
 import { Readable } from 'node:stream';
 import type { ContentStore } from '../content/store.ts';
-import type { OciDescriptor } from '../images/oci.ts';
-import { maxJsonBlob } from '../images/oci.ts';
-import type { PushSource } from './push.ts';
+import type { OciDescriptor } from '../../core/oci/image.ts';
+import { maxJsonBlob } from '../../core/oci/image.ts';
+import type { PushSource } from '../../core/registry/push.ts';
 
 const isNotFound = (err: unknown) => (err as { code?: string }).code === 'NotFound';
 

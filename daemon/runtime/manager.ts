@@ -1,12 +1,12 @@
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { AnyMessage } from '../../proto/any.ts';
-import { alreadyExists, BerthError, isCode, notFound, unimplemented } from '../../proto/errors.ts';
-import { ShimClient } from '../../proto/shim-client.ts';
-import { toTimestamp, type Timestamp } from '../../proto/timestamp.ts';
+import type { AnyMessage } from '../../core/any.ts';
+import { alreadyExists, BerthError, isCode, notFound, unimplemented } from '../../core/errors.ts';
+import { ShimClient } from '../../transport/clients/shim.ts';
+import { toTimestamp, type Timestamp } from '../../api/timestamp.ts';
 import type { Exchange } from '../events/exchange.ts';
 import type { Logger } from '../log.ts';
-import { Mutex } from '../mutex.ts';
+import { Mutex } from '../../core/mutex.ts';
 import { Bundle } from './bundle.ts';
 import { resolveShimBinary } from './shim-binary.ts';
 import { ShimConnection, shimDelete, startShim, type DeleteResult, type ShimInvocation } from './shim.ts';

@@ -3,7 +3,7 @@
 import { execFile } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join, resolve } from 'node:path';
-import { failedPrecondition, notFound } from '../../proto/errors.ts';
+import { failedPrecondition, notFound } from '../../core/errors.ts';
 
 export interface OciRuntimeInfo {
   /** the absolute path of the binary */

@@ -1,7 +1,7 @@
 import { accessSync, constants } from 'node:fs';
 import { delimiter, dirname, isAbsolute, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { invalidArgument, notFound } from '../../proto/errors.ts';
+import { invalidArgument, notFound } from '../../core/errors.ts';
 
 /** berth's own bin/ folder (beside dist/), where berth-shim-runc-v2 lives in a checkout or an install. */
 const packageBin = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'bin');

@@ -1,10 +1,10 @@
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import type { AnyMessage } from '../../proto/any.ts';
-import { protoRoot } from '../../proto/api.ts';
-import { BerthError, failedPrecondition } from '../../proto/errors.ts';
-import { ShimClient } from '../../proto/shim-client.ts';
-import { fromTimestamp, type Timestamp } from '../../proto/timestamp.ts';
+import type { AnyMessage } from '../../core/any.ts';
+import { protoRoot } from '../../api/codec.ts';
+import { BerthError, failedPrecondition } from '../../core/errors.ts';
+import { ShimClient } from '../../transport/clients/shim.ts';
+import { fromTimestamp, type Timestamp } from '../../api/timestamp.ts';
 import type { Exchange } from '../events/exchange.ts';
 import type { Logger } from '../log.ts';
 

@@ -2,8 +2,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, unlinkSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { getPriority, setPriority } from 'node:os';
-import type { AnyMessage } from '../../proto/any.ts';
-import { ShimClient } from '../../proto/shim-client.ts';
+import type { AnyMessage } from '../../core/any.ts';
+import { ShimClient } from '../../transport/clients/shim.ts';
 import type { Logger } from '../log.ts';
 import { encodeAny } from './shim.ts';
 

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
-import { BerthError } from '../../proto/errors.ts';
+import { BerthError } from '../../core/errors.ts';
 import { diskUsage, type Mount, type SnapshotDirs, type Snapshotter, type Usage } from './snapshotter.ts';
 
 /**

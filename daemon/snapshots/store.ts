@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
-import { alreadyExists, BerthError, failedPrecondition, invalidArgument, notFound } from '../../proto/errors.ts';
+import { alreadyExists, BerthError, failedPrecondition, invalidArgument, notFound } from '../../core/errors.ts';
 import type { MetadataDB, Tx } from '../metadata/db.ts';
 import type { Exchange } from '../events/exchange.ts';
 import { exists, syncDir } from '../fsutil.ts';

@@ -1,4 +1,4 @@
-import { failedPrecondition } from '../../proto/errors.ts';
+import { failedPrecondition } from '../../core/errors.ts';
 import { PluginType, type Plugin, type GrpcService } from '../plugin.ts';
 import type { ContainerStore } from '../containers/store.ts';
 import type { TaskManager } from '../runtime/manager.ts';

@@ -1,10 +1,10 @@
 import type * as grpc from '@grpc/grpc-js';
-import type { AnyMessage } from '../../proto/any.ts';
-import { containerdService } from '../../proto/api.ts';
-import { invalidArgument, isCode, unimplemented } from '../../proto/errors.ts';
-import { validateIdentifier } from '../../proto/identifiers.ts';
-import type { TasksHandlers } from '../../proto/gen/containerd/services/tasks/v1/Tasks.ts';
-import { toTimestamp } from '../../proto/timestamp.ts';
+import type { AnyMessage } from '../../core/any.ts';
+import { containerdService } from '../../api/codec.ts';
+import { invalidArgument, isCode, unimplemented } from '../../core/errors.ts';
+import { validateIdentifier } from '../../core/identifiers.ts';
+import type { TasksHandlers } from '../../api/gen/containerd/services/tasks/v1/Tasks.ts';
+import { toTimestamp } from '../../api/timestamp.ts';
 import { parseFilters } from '../filters.ts';
 import { empty, namespaceOf, unary } from '../grpc.ts';
 import type { GrpcService } from '../plugin.ts';

@@ -1,4 +1,4 @@
-import { BerthError } from '../../proto/errors.ts';
+import { BerthError } from '../../core/errors.ts';
 import { parseFilter } from '../../daemon/filters.ts';
 import { check, refusesOnlyWith, type FuzzTarget } from './index.ts';
 

@@ -1,7 +1,7 @@
 import { Duplex } from 'node:stream';
 import type { Socket } from 'node:net';
-import { H2Connection } from '../../proto/h2/connection.ts';
-import { CLIENT_PREFACE, ErrorCode, FRAME_HEADER, FrameType, settingsFrame } from '../../proto/h2/frames.ts';
+import { H2Connection } from '../../transport/h2/connection.ts';
+import { CLIENT_PREFACE, ErrorCode, FRAME_HEADER, FrameType, settingsFrame } from '../../transport/h2/frames.ts';
 import { check, type FuzzTarget } from './index.ts';
 
 /** What the connection wrote, cut into frames; fails if the bytes are not whole frames. */

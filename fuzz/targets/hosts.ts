@@ -1,8 +1,8 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BerthError } from '../../proto/errors.ts';
-import { registryHosts } from '../../daemon/registry/hosts.ts';
+import { BerthError } from '../../core/errors.ts';
+import { registryHosts } from '../../core/registry/hosts.ts';
 import { check, refusesOnlyWith, type FuzzTarget } from './index.ts';
 
 let root: string | undefined;

@@ -1,4 +1,4 @@
-import { HpackDecoder, HpackEncoder, HpackError } from '../../proto/h2/hpack.ts';
+import { HpackDecoder, HpackEncoder, HpackError } from '../../transport/h2/hpack.ts';
 import { check, refusesOnlyWith, type FuzzTarget } from './index.ts';
 
 const tableSize = 4096;

@@ -1,5 +1,5 @@
-import { BerthError } from '../../proto/errors.ts';
-import { familiarReference, formatReference, parseReference, type Reference } from '../../daemon/registry/reference.ts';
+import { BerthError } from '../../core/errors.ts';
+import { familiarReference, formatReference, parseReference, type Reference } from '../../core/registry/reference.ts';
 import { check, refusesOnlyWith, type FuzzTarget } from './index.ts';
 
 const parse = (s: string) => refusesOnlyWith(() => parseReference(s), (e) => e instanceof BerthError);

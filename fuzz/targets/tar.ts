@@ -1,5 +1,5 @@
-import { BerthError } from '../../proto/errors.ts';
-import { encodeHeader, endOfArchive, maxNameLength, padding, TarReader, type TarEntry } from '../../daemon/diff/tar.ts';
+import { BerthError } from '../../core/errors.ts';
+import { encodeHeader, endOfArchive, maxNameLength, padding, TarReader, type TarEntry } from '../../core/archive/tar.ts';
 import { check, type FuzzTarget } from './index.ts';
 
 /** Reads an archive fed in chunks of `chunk` bytes; the entries and how many body bytes each got. */

@@ -2,7 +2,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, existsSync, writeFileSync, readdirSync, readlinkSync, readFileSync, rmdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
-import { BerthClient } from '../../proto/client.ts';
+import { BerthClient } from '../../transport/client.ts';
 import { loadRunImage } from './run-image.ts';
 
 export const repo = resolve(import.meta.dirname, '..', '..');

@@ -1,5 +1,5 @@
 import { gzipSync } from 'node:zlib';
-import { hostPlatform, MediaType, type OciDescriptor, type Platform } from '../../daemon/images/oci.ts';
+import { hostPlatform, MediaType, type OciDescriptor, type Platform } from '../../core/oci/image.ts';
 import { sha } from './util.ts';
 
 /** One blob of a test image: its descriptor, bytes, and the labels ctr's pull would give it. */

@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { childGcLabels, MediaType, type OciDescriptor } from '../../daemon/images/oci.ts';
-import { BerthClient } from '../../proto/client.ts';
-import { writeBlob } from '../../proto/content-client.ts';
+import { childGcLabels, MediaType, type OciDescriptor } from '../../core/oci/image.ts';
+import { BerthClient } from '../../transport/client.ts';
+import { writeBlob } from '../../transport/clients/content.ts';
 import type { Berthd } from './harness.ts';
 import { wireDescriptor } from './image-fixture.ts';
 import { d, f, gz, s, tar } from './layers/tarbuild.ts';

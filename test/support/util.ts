@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { BerthError } from '../../proto/errors.ts';
+import { BerthError } from '../../core/errors.ts';
 import type { LinuxSeccomp } from '../../ctl/spec/types.ts';
 
 export const sha = (b: Buffer | string) => `sha256:${createHash('sha256').update(b).digest('hex')}`;

@@ -2,10 +2,10 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { Readable } from 'node:stream';
-import type { OciDescriptor, Platform } from '../../../daemon/images/oci.ts';
-import { MediaType } from '../../../daemon/images/oci.ts';
-import type { RegistryClient } from '../../../daemon/registry/client.ts';
-import type { Reference } from '../../../daemon/registry/reference.ts';
+import type { OciDescriptor, Platform } from '../../../core/oci/image.ts';
+import { MediaType } from '../../../core/oci/image.ts';
+import type { RegistryClient } from '../../../core/registry/client.ts';
+import type { Reference } from '../../../core/registry/reference.ts';
 import { d, f, gz, s, tar, type RawEntry } from '../layers/tarbuild.ts';
 
 /**

@@ -1,0 +1,8 @@
+// Original file: api/proto/containerd/services/tasks/v1/tasks.proto
+
+
+export interface ExecProcessResponse {
+}
+
+export interface ExecProcessResponse__Output {
+}

@@ -1,8 +1,0 @@
-// Original file: proto/containerd/services/tasks/v1/tasks.proto
-
-
-export interface ExecProcessResponse {
-}
-
-export interface ExecProcessResponse__Output {
-}

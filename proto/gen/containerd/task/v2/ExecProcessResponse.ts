@@ -1,8 +1,0 @@
-// Original file: proto/containerd/runtime/task/v2/shim.proto
-
-
-export interface ExecProcessResponse {
-}
-
-export interface ExecProcessResponse__Output {
-}

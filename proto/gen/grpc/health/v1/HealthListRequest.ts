@@ -1,8 +1,0 @@
-// Original file: proto/grpc/health/v1/health.proto
-
-
-export interface HealthListRequest {
-}
-
-export interface HealthListRequest__Output {
-}
