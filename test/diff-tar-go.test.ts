@@ -142,7 +142,7 @@ const corpus: Case[] = [
   { name: 'a star header with invalid times is an error', tar: tar([f('x', 'y', { raw: [field(345, 'pre'), field(476, 'notanumber!\0'), field(508, 'tar\0')] })]), nodeTar: 'reads it' },
   // string and number fields
   { name: 'a name ends at its first NUL', tar: tar([f('ok\0../../etc/evil', 'x'), s('l\0x', 'target\0/etc/shadow')]) },
-  { name: 'numbers padded and terminated with spaces or NULs', tar: tar([f('x', 'hello', { raw: [field(124, '     5 \0\0   '), field(100, '\0\0 755  '), field(108, '1\0002\0\0\0\0\0')] })]) },
+  { name: 'numbers padded and terminated with spaces or NULs', tar: tar([f('x', 'hello', { raw: [field(124, '     5 \0\0   '), field(100, '\0\0 755  '), field(108, '1\x002\0\0\0\0\0')] })]) },
   { name: 'a size with a non-octal digit is an error', tar: tar([f('x', '', { raw: [field(124, '0000000009\0\0')] })]), nodeTar: 'reads it' },
   { name: 'a size with a space between digits is an error', tar: tar([f('x', 'y', { raw: [field(124, '0000001 1\0\0\0')] })]), nodeTar: 'reads it' },
   { name: 'a non-numeric mode is an error', tar: tar([f('x', '', { raw: [field(100, 'rwxr-xr\0')] })]), nodeTar: 'reads it' },
