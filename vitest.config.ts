@@ -2,7 +2,16 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts', 'daemon/**/*.test.ts', 'ctl/**/*.test.ts', 'shim/**/*.test.ts', 'api/**/*.test.ts', 'core/**/*.test.ts', 'transport/**/*.test.ts', 'native/**/*.test.ts'],
+    include: [
+      'test/**/*.test.ts',
+      'daemon/**/*.test.ts',
+      'ctl/**/*.test.ts',
+      'shim/**/*.test.ts',
+      'api/**/*.test.ts',
+      'core/**/*.test.ts',
+      'transport/**/*.test.ts',
+      'native/**/*.test.ts',
+    ],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',

@@ -1,4 +1,4 @@
-import { readdirSync, existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -7,8 +7,8 @@ import protobuf from 'protobufjs';
 import { loadOptions } from './load-options.ts';
 
 /** Where the .proto files are: api/proto beside this module in the source tree, ../../api/proto from dist/api/. */
-export const protoDir = [fileURLToPath(new URL('./proto', import.meta.url)), fileURLToPath(new URL('../../api/proto', import.meta.url))].find(
-  (dir) => existsSync(join(dir, 'containerd')),
+export const protoDir = [fileURLToPath(new URL('./proto', import.meta.url)), fileURLToPath(new URL('../../api/proto', import.meta.url))].find((dir) =>
+  existsSync(join(dir, 'containerd')),
 ) as string;
 
 /**
@@ -49,7 +49,9 @@ export function loadProtoDir(relDir: string): grpc.GrpcObject {
   if (!def) {
     protoLoader ??= createRequire(import.meta.url)('@grpc/proto-loader') as typeof import('@grpc/proto-loader');
     const dir = join(protoDir, relDir);
-    const files = readdirSync(dir).filter((f) => f.endsWith('.proto')).map((f) => join(relDir, f));
+    const files = readdirSync(dir)
+      .filter((f) => f.endsWith('.proto'))
+      .map((f) => join(relDir, f));
     const pkg = protoLoader.loadSync(files, { ...loadOptions, includeDirs: [protoDir] });
     def = grpcJs().loadPackageDefinition(pkg);
     definitions.set(relDir, def);
@@ -77,7 +79,9 @@ export const descriptorFile = (relDir: string) => `${relDir.split('/').join('_')
 export function loadDirRoot(relDir: string): protobuf.Root {
   const r = new protobuf.Root();
   r.resolvePath = (_origin, target) => (target.startsWith('google/protobuf/') || target.startsWith('/') ? target : join(protoDir, target));
-  const files = readdirSync(join(protoDir, relDir)).filter((f) => f.endsWith('.proto')).map((f) => `${relDir}/${f}`);
+  const files = readdirSync(join(protoDir, relDir))
+    .filter((f) => f.endsWith('.proto'))
+    .map((f) => `${relDir}/${f}`);
   r.loadSync(files, { keepCase: true });
   r.resolveAll();
   return r;

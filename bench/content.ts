@@ -17,7 +17,8 @@ export async function timedWrite(client: BerthClient, data: Buffer, ref: string,
   const res = await writeBlob(client, data, { ref, expected: digest });
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
   if (res.existed) throw new Error(`${digest} already existed: the ingest measured nothing`);
-  if (res.digest !== digest || res.size !== data.length) throw new Error(`COMMIT answered ${res.digest} (${res.size} bytes), expected ${digest} (${data.length})`);
+  if (res.digest !== digest || res.size !== data.length)
+    throw new Error(`COMMIT answered ${res.digest} (${res.size} bytes), expected ${digest} (${data.length})`);
   return ms;
 }
 

@@ -1,18 +1,19 @@
 // Side-by-side benchmarks: containerd and berthd on the same loop-mounted journaled ext4,
 // driven by the same client (proto/client.ts), rounds alternating between the two daemons.
 // Usage: npm run bench -- <unary|ingest|all> [--rounds N] [options]; see bench/README.md.
-import { parseArgs } from 'node:util';
+
 import { mkdirSync, readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
 import { Cleanup } from './cleanup.ts';
 import type { BenchOptions, Scenario } from './scenario.ts';
 import { ingest } from './scenarios/ingest.ts';
-import { unary } from './scenarios/unary.ts';
-import { unpack } from './scenarios/unpack.ts';
 import { pull } from './scenarios/pull.ts';
 import { run } from './scenarios/run.ts';
-import { checkPrerequisites, setup, type Daemon } from './setup.ts';
+import { unary } from './scenarios/unary.ts';
+import { unpack } from './scenarios/unpack.ts';
+import { checkPrerequisites, type Daemon, setup } from './setup.ts';
 import { Results } from './stats.ts';
 
 const scenarios: Scenario[] = [unary, ingest, unpack, pull, run];
@@ -79,7 +80,15 @@ function parse() {
     ingestRuns: int('ingest-runs'),
     ociRuntime: values.crun ? 'crun' : 'runc',
   };
-  return { chosen, opts, imageDir: values['image-dir']!, sizeGiB: int('fs-gib'), prof: values['berthd-prof'], nodeOptions: values['berthd-node-options'], markdown: values.markdown! };
+  return {
+    chosen,
+    opts,
+    imageDir: values['image-dir']!,
+    sizeGiB: int('fs-gib'),
+    prof: values['berthd-prof'],
+    nodeOptions: values['berthd-node-options'],
+    markdown: values.markdown!,
+  };
 }
 
 // The calls themselves carry no deadline; a daemon that stops answering fails the round.

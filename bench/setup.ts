@@ -1,9 +1,9 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, closeSync, openSync, ftruncateSync } from 'node:fs';
+import { closeSync, existsSync, ftruncateSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { BerthClient } from '../transport/client.ts';
 import { withoutCgroup2 } from '../test/support/cgroup-view.ts';
+import { BerthClient } from '../transport/client.ts';
 import type { Cleanup } from './cleanup.ts';
 
 /** The repository root, from bench/ in the source tree or dist/bench/ once compiled. */
@@ -198,7 +198,7 @@ export async function startContainerd(dir: string, cleanup: Cleanup, hideCgroup2
       '[grpc]',
       `  address = ${JSON.stringify(address)}`,
       '[ttrpc]',
-      `  address = ${JSON.stringify(address + '.ttrpc')}`,
+      `  address = ${JSON.stringify(`${address}.ttrpc`)}`,
       '[debug]',
       '  level = "warn"',
       '[plugins."io.containerd.internal.v1.opt"]',

@@ -48,11 +48,19 @@ export class Results {
       const ratio = b / c;
       const berthWins = e.better === 'lower' ? ratio < 1 : ratio > 1;
       const factor = ratio >= 1 ? ratio : 1 / ratio;
-      const verdict = !Number.isFinite(ratio) ? '-' : Math.abs(ratio - 1) < 0.02 ? 'even' : `${berthWins ? 'berthd' : 'containerd'} ${factor.toFixed(2)}x better`;
+      const verdict = !Number.isFinite(ratio)
+        ? '-'
+        : Math.abs(ratio - 1) < 0.02
+          ? 'even'
+          : `${berthWins ? 'berthd' : 'containerd'} ${factor.toFixed(2)}x better`;
       rows.push([metric, e.unit, fmt(c), fmt(b), Number.isFinite(ratio) ? ratio.toFixed(2) : '-', e.better, verdict]);
     }
     const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
-    const line = (r: string[]) => r.map((cell, i) => (i === 0 || i >= 5 ? cell.padEnd(widths[i]) : cell.padStart(widths[i]))).join('  ').trimEnd();
+    const line = (r: string[]) =>
+      r
+        .map((cell, i) => (i === 0 || i >= 5 ? cell.padEnd(widths[i]) : cell.padStart(widths[i])))
+        .join('  ')
+        .trimEnd();
     return [line(rows[0]), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.slice(1).map(line)].join('\n');
   }
 

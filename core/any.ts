@@ -1,6 +1,6 @@
 import { protoRoot } from '../api/codec.ts';
-import { invalidArgument } from './errors.ts';
 import { loadOptions } from '../api/load-options.ts';
+import { invalidArgument } from './errors.ts';
 
 /** google.protobuf.Any as the loader decodes it. */
 export interface AnyMessage {

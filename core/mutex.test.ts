@@ -5,13 +5,15 @@ describe('Mutex', () => {
   it('runs sections one at a time in arrival order; a failing one does not stop the next', async () => {
     const m = new Mutex();
     const order: string[] = [];
-    const section = (name: string, ms: number, fail = false) => async () => {
-      order.push(`${name}+`);
-      await new Promise((r) => setTimeout(r, ms));
-      order.push(`${name}-`);
-      if (fail) throw new Error(name);
-      return name;
-    };
+    const section =
+      (name: string, ms: number, fail = false) =>
+      async () => {
+        order.push(`${name}+`);
+        await new Promise((r) => setTimeout(r, ms));
+        order.push(`${name}-`);
+        if (fail) throw new Error(name);
+        return name;
+      };
     const a = m.run(section('a', 30));
     const b = m.run(section('b', 5, true));
     const c = m.run(section('c', 1));

@@ -58,7 +58,7 @@ export async function program(only?: string): Promise<{ program: Command; ctx: C
     .description('berth: the command-line client of berthd, a containerd-compatible container runtime')
     .version(version, '-v, --version', 'print the client version')
     .enablePositionalOptions()
-    .addOption(new Option('-a, --address <path>', 'address of berthd\'s socket').env('BERTH_ADDRESS').default(defaultAddress))
+    .addOption(new Option('-a, --address <path>', "address of berthd's socket").env('BERTH_ADDRESS').default(defaultAddress))
     .addOption(new Option('-n, --namespace <name>', 'namespace to work in').env('BERTH_NAMESPACE').default(defaultNamespace))
     .addOption(new Option('--timeout <duration>', 'deadline for each call to the daemon (e.g. 500ms, 10s; 0: none)').argParser(parseDuration))
     .option('--debug', 'print stack traces and gRPC details with errors')

@@ -40,7 +40,14 @@ export function describeError(err: unknown, opts: { address?: string; timeout?: 
   const message = err.message;
   if (err.code === 'Unavailable' && /No connection established|ECONNREFUSED|ENOENT|EACCES|connect/.test(message)) {
     const reason = /(ENOENT|ECONNREFUSED|EACCES|EPERM)/.exec(message)?.[1];
-    const why = reason === 'ENOENT' ? 'no such socket' : reason === 'ECONNREFUSED' ? 'connection refused' : reason === 'EACCES' || reason === 'EPERM' ? 'permission denied' : message;
+    const why =
+      reason === 'ENOENT'
+        ? 'no such socket'
+        : reason === 'ECONNREFUSED'
+          ? 'connection refused'
+          : reason === 'EACCES' || reason === 'EPERM'
+            ? 'permission denied'
+            : message;
     return `cannot connect to berthd at ${address ?? 'its socket'}: ${why} (is berthd running? set --address or BERTH_ADDRESS)`;
   }
   // grpc-js's own words here are its internal phases; --debug shows them

@@ -1,4 +1,4 @@
-import { Option, type Command } from 'commander';
+import { type Command, Option } from 'commander';
 
 /**
  * Output helpers shared by every command: aligned tables, human sizes and ages, JSON, and the
@@ -24,9 +24,7 @@ export const warn = (line: string) => {
 
 /** Adds `--format table|json` and `-q/--quiet` to a listing command. */
 export function listFlags(cmd: Command, quietHelp: string): Command {
-  return cmd
-    .addOption(new Option('--format <format>', 'output format').choices(['table', 'json']).default('table'))
-    .option('-q, --quiet', quietHelp);
+  return cmd.addOption(new Option('--format <format>', 'output format').choices(['table', 'json']).default('table')).option('-q, --quiet', quietHelp);
 }
 
 /** Adds `--format table|json` to a command that prints one object. */
@@ -125,7 +123,11 @@ export function humanDuration(ms: number): string {
 export function age(ms: number | undefined, now = Date.now()): string {
   if (ms === undefined) return '-';
   const d = now - ms;
-  return d >= 0 ? `${humanDuration(d)} ago` : `in ${humanDuration(-d).replace(/^About /, 'about ').replace(/^Less/, 'less')}`;
+  return d >= 0
+    ? `${humanDuration(d)} ago`
+    : `in ${humanDuration(-d)
+        .replace(/^About /, 'about ')
+        .replace(/^Less/, 'less')}`;
 }
 
 /** An ISO 8601 timestamp for JSON output, or null. */

@@ -3,9 +3,18 @@ import { BerthError } from '../core/errors.ts';
 import { parseConfig } from './config.ts';
 
 describe('config.toml', () => {
-  it('reads containerd\'s layout over the defaults', () => {
-    const config = parseConfig('version = 2\nroot = "/r"\n[grpc]\naddress = "/a.sock"\n[debug]\nlevel = "debug"\n[plugins."io.containerd.grpc.v1.pull"]\nconfig_path = "/d"\n', 'c.toml');
-    expect(config).toMatchObject({ root: '/r', state: '/run/berth', address: '/a.sock', logLevel: 'debug', plugins: { 'io.containerd.grpc.v1.pull': { config_path: '/d' } } });
+  it("reads containerd's layout over the defaults", () => {
+    const config = parseConfig(
+      'version = 2\nroot = "/r"\n[grpc]\naddress = "/a.sock"\n[debug]\nlevel = "debug"\n[plugins."io.containerd.grpc.v1.pull"]\nconfig_path = "/d"\n',
+      'c.toml',
+    );
+    expect(config).toMatchObject({
+      root: '/r',
+      state: '/run/berth',
+      address: '/a.sock',
+      logLevel: 'debug',
+      plugins: { 'io.containerd.grpc.v1.pull': { config_path: '/d' } },
+    });
   });
 
   it.each([

@@ -3,7 +3,7 @@ import { validateIdentifier } from '../core/identifiers.ts';
 
 // The generic handler wrappers live in proto/server.ts (the shim uses them too); the daemon's
 // own helpers (namespace and lease headers) are below.
-export { unary, serverStream, failStream, drained, empty, timestamp } from '../transport/grpc/handlers.ts';
+export { drained, empty, failStream, serverStream, timestamp, unary } from '../transport/grpc/handlers.ts';
 
 type AnyCall = { metadata: grpc.Metadata };
 

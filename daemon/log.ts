@@ -19,12 +19,12 @@ export function createLogger(level: LogLevel = 'info', base: Record<string, unkn
   const write = (lvl: LogLevel, msg: string, fields?: Record<string, unknown>) => {
     if (order[lvl] < order[level]) return;
     const entry = { time: new Date().toISOString(), level: lvl, msg, ...base, ...fields };
-    if (json) out.write(JSON.stringify(entry) + '\n');
+    if (json) out.write(`${JSON.stringify(entry)}\n`);
     else {
       const extra = Object.entries({ ...base, ...fields })
         .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
         .join(' ');
-      out.write(`${entry.time} ${lvl.toUpperCase().padEnd(5)} ${msg}${extra ? ' ' + extra : ''}\n`);
+      out.write(`${entry.time} ${lvl.toUpperCase().padEnd(5)} ${msg}${extra ? ` ${extra}` : ''}\n`);
     }
   };
   return {

@@ -1,7 +1,7 @@
 import { Command, Option } from 'commander';
 import { BerthError } from '../core/errors.ts';
 import { version } from '../core/version.ts';
-import { loadConfig, defaults } from './config.ts';
+import { defaults, loadConfig } from './config.ts';
 import { createLogger, isLogLevel } from './log.ts';
 import { startDaemon } from './server.ts';
 

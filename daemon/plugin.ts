@@ -1,8 +1,8 @@
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import type { ServiceDefinition, UntypedServiceImplementation } from '@grpc/grpc-js';
-import type { Logger } from './log.ts';
 import type { Config } from './config.ts';
+import type { Logger } from './log.ts';
 
 /**
  * A plugin is one piece of the daemon (a store, a collector, a gRPC service). It names its type

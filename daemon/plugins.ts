@@ -1,20 +1,20 @@
-import { PluginRegistry } from './plugin.ts';
-import { metadataPlugin } from './metadata/plugin.ts';
-import { exchangePlugin, eventsServicePlugin } from './events/plugin.ts';
-import { gcPlugin } from './gc/plugin.ts';
-import { contentPlugin, contentServicePlugin } from './content/plugin.ts';
-import { leasePlugin, leasesServicePlugin } from './leases/plugin.ts';
-import { nativePlugin, overlayPlugin, snapshotsServicePlugin } from './snapshots/plugin.ts';
-import { namespacesServicePlugin } from './namespaces/plugin.ts';
-import { introspectionPlugin } from './introspection/plugin.ts';
-import { versionServicePlugin } from './version/plugin.ts';
-import { imagesPlugin, imagesServicePlugin } from './images/plugin.ts';
 import { containersPlugin, containersServicePlugin } from './containers/plugin.ts';
-import { runtimePlugin } from './runtime/plugin.ts';
-import { tasksServicePlugin } from './tasks/plugin.ts';
+import { contentPlugin, contentServicePlugin } from './content/plugin.ts';
 import { diffPlugins } from './diff/plugin.ts';
-import { pullServicePlugin } from './pull/plugin.ts';
+import { eventsServicePlugin, exchangePlugin } from './events/plugin.ts';
+import { gcPlugin } from './gc/plugin.ts';
 import { healthcheckPlugin } from './health/plugin.ts';
+import { imagesPlugin, imagesServicePlugin } from './images/plugin.ts';
+import { introspectionPlugin } from './introspection/plugin.ts';
+import { leasePlugin, leasesServicePlugin } from './leases/plugin.ts';
+import { metadataPlugin } from './metadata/plugin.ts';
+import { namespacesServicePlugin } from './namespaces/plugin.ts';
+import { PluginRegistry } from './plugin.ts';
+import { pullServicePlugin } from './pull/plugin.ts';
+import { runtimePlugin } from './runtime/plugin.ts';
+import { nativePlugin, overlayPlugin, snapshotsServicePlugin } from './snapshots/plugin.ts';
+import { tasksServicePlugin } from './tasks/plugin.ts';
+import { versionServicePlugin } from './version/plugin.ts';
 
 /** Everything built into berthd: the table of contents of the daemon. */
 export function builtinPlugins(): PluginRegistry {

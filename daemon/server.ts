@@ -1,14 +1,14 @@
 import { promises as fs } from 'node:fs';
-import type { ServiceDefinition, UntypedServiceImplementation } from '@grpc/grpc-js';
 import { connect } from 'node:net';
 import { dirname } from 'node:path';
+import type { ServiceDefinition, UntypedServiceImplementation } from '@grpc/grpc-js';
 import { maxMessageSize } from '../api/codec.ts';
-import { GrpcServer } from '../transport/grpc/server.ts';
 import { BerthError, failedPrecondition } from '../core/errors.ts';
+import { GrpcServer } from '../transport/grpc/server.ts';
 import type { Config } from './config.ts';
 import { daemonClaims, lockExclusive } from './exclusive.ts';
 import type { Logger } from './log.ts';
-import { PluginType, type GrpcService } from './plugin.ts';
+import { type GrpcService, PluginType } from './plugin.ts';
 import { builtinPlugins } from './plugins.ts';
 
 export interface Daemon {
@@ -27,11 +27,16 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
   const locks = lockExclusive(daemonClaims(config));
 
   const registry = builtinPlugins();
-  const instances = () => registry.states.map((s) => s.instance).filter((i) => i !== undefined).reverse();
+  const instances = () =>
+    registry.states
+      .map((s) => s.instance)
+      .filter((i) => i !== undefined)
+      .reverse();
   const closeAll = async () => {
     for (const instance of instances()) {
       const close = (instance as { close?: () => unknown; stop?: () => unknown }).close ?? (instance as { stop?: () => unknown }).stop;
-      if (typeof close === 'function') await Promise.resolve(close.call(instance)).catch((err) => log.warn('plugin close failed', { error: (err as Error).message }));
+      if (typeof close === 'function')
+        await Promise.resolve(close.call(instance)).catch((err) => log.warn('plugin close failed', { error: (err as Error).message }));
     }
     locks.release();
   };

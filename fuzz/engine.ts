@@ -60,7 +60,10 @@ class Coverage {
   /** The features since the last call (taking coverage resets V8's counters). */
   take(out: number[]): void {
     out.length = 0;
-    for (const script of this.post('Profiler.takePreciseCoverage').result as Array<{ url: string; functions: Array<{ ranges: Array<{ startOffset: number; count: number }> }> }>) {
+    for (const script of this.post('Profiler.takePreciseCoverage').result as Array<{
+      url: string;
+      functions: Array<{ ranges: Array<{ startOffset: number; count: number }> }>;
+    }>) {
       if (!this.counts(script.url)) continue;
       let id = this.scripts.get(script.url);
       if (id === undefined) this.scripts.set(script.url, (id = this.scripts.size + 1));
@@ -113,19 +116,22 @@ function mutate(input: Buffer, rnd: Random, corpus: Buffer[], dictionary: Buffer
       case 1: // set a byte
         if (data.length > 0) data[rnd.below(data.length)] = rnd.below(256);
         break;
-      case 2: { // erase a range
+      case 2: {
+        // erase a range
         const n = 1 + rnd.below(Math.min(16, data.length));
         data = Buffer.concat([data.subarray(0, at), data.subarray(at + n)]);
         break;
       }
-      case 3: { // insert random bytes, or a run of one byte
+      case 3: {
+        // insert random bytes, or a run of one byte
         const n = 1 + rnd.below(8);
         const fill = Buffer.alloc(n, rnd.below(256));
         if (rnd.below(2)) for (let i = 0; i < n; i++) fill[i] = rnd.below(256);
         data = Buffer.concat([data.subarray(0, at), fill, data.subarray(at)]);
         break;
       }
-      case 4: { // overwrite with an interesting integer, 1, 2 or 4 bytes, either byte order
+      case 4: {
+        // overwrite with an interesting integer, 1, 2 or 4 bytes, either byte order
         const width = [1, 2, 4][rnd.below(3)]!;
         if (data.length < width) break;
         const pos = rnd.below(data.length - width + 1);
@@ -134,26 +140,32 @@ function mutate(input: Buffer, rnd: Random, corpus: Buffer[], dictionary: Buffer
         else data.writeUIntLE(v, pos, width);
         break;
       }
-      case 5: { // add a small number to a byte
+      case 5: {
+        // add a small number to a byte
         if (data.length === 0) break;
         const pos = rnd.below(data.length);
         data[pos] = (data[pos]! + rnd.below(35) - 17) & 0xff;
         break;
       }
-      case 6: { // copy a part of the input elsewhere in it
+      case 6: {
+        // copy a part of the input elsewhere in it
         if (data.length === 0) break;
         const from = rnd.below(data.length);
         const part = Buffer.from(data.subarray(from, from + 1 + rnd.below(64)));
-        data = rnd.below(2) ? Buffer.concat([data.subarray(0, at), part, data.subarray(at)]) : Buffer.concat([data.subarray(0, at), part, data.subarray(at + part.length)]);
+        data = rnd.below(2)
+          ? Buffer.concat([data.subarray(0, at), part, data.subarray(at)])
+          : Buffer.concat([data.subarray(0, at), part, data.subarray(at + part.length)]);
         break;
       }
-      case 7: { // splice with another corpus entry
+      case 7: {
+        // splice with another corpus entry
         const other = corpus[rnd.below(corpus.length)]!;
         const cut = rnd.below(other.length + 1);
         data = Buffer.concat([data.subarray(0, at), other.subarray(cut)]);
         break;
       }
-      case 8: { // change an ASCII number
+      case 8: {
+        // change an ASCII number
         const text = data.toString('latin1');
         const m = /[0-9]+/g;
         const matches = [...text.matchAll(m)];
@@ -166,7 +178,9 @@ function mutate(input: Buffer, rnd: Random, corpus: Buffer[], dictionary: Buffer
       case 9: // insert a dictionary token
       case 10: {
         const token = dictionary[rnd.below(dictionary.length)]!;
-        data = rnd.below(2) ? Buffer.concat([data.subarray(0, at), token, data.subarray(at)]) : Buffer.concat([data.subarray(0, at), token, data.subarray(at + token.length)]);
+        data = rnd.below(2)
+          ? Buffer.concat([data.subarray(0, at), token, data.subarray(at)])
+          : Buffer.concat([data.subarray(0, at), token, data.subarray(at + token.length)]);
         break;
       }
     }
@@ -245,7 +259,7 @@ export async function fuzz(target: FuzzTarget, repoRoot: string, opts: FuzzOptio
   const rnd = new Random(opts.seed ?? Date.now() >>> 0);
   const dictionary = (target.dictionary ?? []).map((t) => Buffer.from(t, 'latin1'));
   const maxLength = target.maxLength ?? 4096;
-  const coverage = new Coverage(pathToFileURL(repoRoot).href + '/', target.alsoCover ?? []);
+  const coverage = new Coverage(`${pathToFileURL(repoRoot).href}/`, target.alsoCover ?? []);
   const watchdog = startWatchdog(join(opts.workDir, 'hangs'), opts.timeoutMs, maxLength);
   /** features: a block and its hit-count bucket; blocks: the blocks alone */
   const seen = new Set<number>();
@@ -270,7 +284,10 @@ export async function fuzz(target: FuzzTarget, repoRoot: string, opts: FuzzOptio
     if (failure === undefined) return true;
     const e = failure instanceof Error ? failure : new Error(String(failure));
     // one report per kind: the message's first line and where it was thrown
-    const kind = `${e.name}: ${e.message.split('\n')[0]!.replace(/[0-9]+/g, 'N').slice(0, 120)} @ ${e.stack?.split('\n')[1]?.trim() ?? ''}`;
+    const kind = `${e.name}: ${e.message
+      .split('\n')[0]!
+      .replace(/[0-9]+/g, 'N')
+      .slice(0, 120)} @ ${e.stack?.split('\n')[1]?.trim() ?? ''}`;
     if (!crashKinds.has(kind)) {
       crashKinds.add(kind);
       mkdirSync(crashDir, { recursive: true });
@@ -329,7 +346,9 @@ export async function fuzz(target: FuzzTarget, repoRoot: string, opts: FuzzOptio
     await new Promise((resolve) => setImmediate(resolve));
     if (performance.now() - lastLog > 10_000) {
       lastLog = performance.now();
-      log(`${target.name}: ${execs} execs, ${Math.round(execs / ((lastLog - start) / 1000))}/s, corpus ${corpus.length}, features ${seen.size}, crashes ${crashes.length}`);
+      log(
+        `${target.name}: ${execs} execs, ${Math.round(execs / ((lastLog - start) / 1000))}/s, corpus ${corpus.length}, features ${seen.size}, crashes ${crashes.length}`,
+      );
     }
   }
   await watchdog.stop();

@@ -49,8 +49,10 @@ const args = [
   '-fstack-protector-strong',
   '-D_FORTIFY_SOURCE=2',
   '-Wl,-z,relro,-z,now',
-  '-I', include,
-  '-o', '', // filled below
+  '-I',
+  include,
+  '-o',
+  '', // filled below
   source,
 ];
 // Compile to a temporary name, then rename: a process loading the addon meanwhile
@@ -70,6 +72,4 @@ if (r.error || r.status !== 0) {
   process.exit(r.status || 1);
 }
 renameSync(tmp, output);
-process.stdout.write(
-  `native/build.ts: built dist/native/berth.node in ${Math.round(performance.now() - started)} ms\n`,
-);
+process.stdout.write(`native/build.ts: built dist/native/berth.node in ${Math.round(performance.now() - started)} ms\n`);

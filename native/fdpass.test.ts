@@ -1,7 +1,7 @@
 // Tests of the native descriptor-passing and terminal-size calls (recvFd, setWinsize,
 // getWinsize), against a real peer: a python3 child whose stdin is one end of the unix
 // socketpair Node creates for a 'pipe' stdio (Node never reads from a child's stdin).
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -40,10 +40,9 @@ describe('recvFd', () => {
   it('receives a descriptor sent with SCM_RIGHTS, close-on-exec, and null before it arrives', async () => {
     const file = path.join(base, 'passed');
     fs.writeFileSync(file, 'through the socket');
-    const p = peer(
-      `time.sleep(0.3)\nf = os.open(os.environ['FILE'], os.O_RDONLY)\nsocket.send_fds(s, [b'/dev/pts/0'], [f])\ns.close()\ntime.sleep(1)`,
-      { FILE: file },
-    );
+    const p = peer(`time.sleep(0.3)\nf = os.open(os.environ['FILE'], os.O_RDONLY)\nsocket.send_fds(s, [b'/dev/pts/0'], [f])\ns.close()\ntime.sleep(1)`, {
+      FILE: file,
+    });
     expect(n.recvFd(p.fd)).toBeNull();
     const fd = await poll(() => n.recvFd(p.fd));
     try {

@@ -34,13 +34,7 @@ interface Addon {
   chroot(path: PathLike): void;
   fchdir(fd: number): void;
   flock(fd: number, operation: number): boolean;
-  mount(
-    source: PathLike | null,
-    target: PathLike,
-    fstype: string | null,
-    flags: number,
-    data: string | null,
-  ): void;
+  mount(source: PathLike | null, target: PathLike, fstype: string | null, flags: number, data: string | null): void;
   umount2(target: PathLike, flags?: number): void;
   unshare(flags: number): void;
   setChildSubreaper(): void;
@@ -211,13 +205,7 @@ export function flock(fd: number, operation: number): boolean {
  * @param data filesystem options ('lowerdir=...,upperdir=...,workdir=...'), or null
  * @throws an Error with `path` = source and `dest` = target, like Node's rename
  */
-export function mount(
-  source: PathLike | null,
-  target: PathLike,
-  fstype: string | null,
-  flags: number,
-  data: string | null = null,
-): void {
+export function mount(source: PathLike | null, target: PathLike, fstype: string | null, flags: number, data: string | null = null): void {
   load().mount(source, target, fstype, flags, data);
 }
 

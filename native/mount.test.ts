@@ -1,6 +1,6 @@
 // mount(8)/umount(8) helpers; needs root (as the daemon does). Everything is mounted under one
 // temporary directory, unmounted and removed when the suite ends, even after a failure.
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { MS_NODEV, MS_NOSUID, MS_RDONLY } from './index.ts';
@@ -45,7 +45,11 @@ describe('compactLowerdir', () => {
 
 describe('directOverlay', () => {
   it('turns flag words into flags and keeps the rest as overlayfs data, in order', () => {
-    const m = { type: 'overlay', source: 'overlay', options: ['index=off', 'workdir=/w', 'upperdir=/u', 'lowerdir=/a:/b', 'nosuid', 'nodev', 'ro', 'userxattr'] };
+    const m = {
+      type: 'overlay',
+      source: 'overlay',
+      options: ['index=off', 'workdir=/w', 'upperdir=/u', 'lowerdir=/a:/b', 'nosuid', 'nodev', 'ro', 'userxattr'],
+    };
     expect(directOverlay(m)).toEqual({ flags: MS_NOSUID | MS_NODEV | MS_RDONLY, data: 'index=off,workdir=/w,upperdir=/u,lowerdir=/a:/b,userxattr' });
     expect(directOverlay({ ...m, options: ['ro', 'rw', 'lowerdir=/a'] })).toEqual({ flags: 0, data: 'lowerdir=/a' });
   });

@@ -34,7 +34,7 @@ function mountsUnder(dir: string, mountinfo = '/proc/self/mountinfo'): string[] 
     .split('\n')
     .filter(Boolean)
     .map((line) => unescape(line.split(' ')[4]))
-    .filter((mp) => mp === dir || mp.startsWith(dir + '/'))
+    .filter((mp) => mp === dir || mp.startsWith(`${dir}/`))
     .sort((a, b) => b.length - a.length);
 }
 
@@ -293,7 +293,15 @@ for (;;) {
       for (let i = 0; i < 100_000; i++) {
         const v = n.lgetxattr(f, 'user.v');
         count(values, v === null ? 'absent' : v.length === 0 ? 'empty' : v.equals(big) ? 'big' : `other: ${v.length} bytes`);
-        count(lists, JSON.stringify(n.llistxattr(f).filter((name) => name.startsWith('user.')).sort()));
+        count(
+          lists,
+          JSON.stringify(
+            n
+              .llistxattr(f)
+              .filter((name) => name.startsWith('user.'))
+              .sort(),
+          ),
+        );
       }
       expect([...values.keys()].sort()).toEqual(['absent', 'big', 'empty']);
       expect([...lists.keys()].sort()).toEqual(['["user.v"]', '[]']);
@@ -436,10 +444,20 @@ describe('flock', () => {
   it('an exclusive lock excludes every other open file description, and is dropped when its holder is killed', async () => {
     const file = path.join(tmpdir(), 'lock');
     fs.writeFileSync(file, '');
-    const holder = spawn(pinnedNode, ['--input-type=module', '-e', `import * as n from ${JSON.stringify(builtIndex)};
+    const holder = spawn(
+      pinnedNode,
+      [
+        '--input-type=module',
+        '-e',
+        `import * as n from ${JSON.stringify(builtIndex)};
 import * as fs from 'node:fs';
 console.log(n.flock(fs.openSync(process.argv[1], 'r'), n.LOCK_EX | n.LOCK_NB));
-setInterval(() => undefined, 1000);`, file, marker], { stdio: ['ignore', 'pipe', 'inherit'] });
+setInterval(() => undefined, 1000);`,
+        file,
+        marker,
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
     const exited = new Promise((resolve) => holder.once('exit', resolve));
     try {
       const first = await new Promise<string>((resolve) => holder.stdout!.once('data', (d) => resolve(String(d).trim())));
@@ -472,11 +490,14 @@ describe('in a child process', () => {
   it('chroot confines the child (sync and thread-pool fs alike)', () => {
     const d = tmpdir();
     fs.writeFileSync(path.join(d, 'only-file'), 'inside');
-    const r = child(`
+    const r = child(
+      `
       n.chroot(process.env.ROOT);
       process.chdir('/');
       out({ sync: fs.readdirSync('/'), async: await fs.promises.readdir('/'), text: fs.readFileSync('/only-file', 'utf8'), dotdot: fs.readdirSync('/../..') });
-    `, { ROOT: d });
+    `,
+      { ROOT: d },
+    );
     expect(r).toEqual({ sync: ['only-file'], async: ['only-file'], text: 'inside', dotdot: ['only-file'] });
     expect(thrown(() => child(`n.chroot('/no/such/dir'); out(1);`)).message).toMatch(/ENOENT: no such file or directory, chroot '\/no\/such\/dir'/);
   });
@@ -484,7 +505,8 @@ describe('in a child process', () => {
   it('fchdir to a descriptor of the real root, then chroot("."), leaves a chroot', () => {
     const d = tmpdir();
     fs.writeFileSync(path.join(d, 'only-file'), 'inside');
-    const r = child(`
+    const r = child(
+      `
       const real = fs.openSync('/', 'r');
       n.chroot(process.env.ROOT);
       process.chdir('/');
@@ -493,14 +515,17 @@ describe('in a child process', () => {
       n.chroot('.');
       process.chdir('/');
       out({ inside, back: fs.existsSync(process.env.ROOT + '/only-file') });
-    `, { ROOT: d });
+    `,
+      { ROOT: d },
+    );
     expect(r).toEqual({ inside: ['only-file'], back: true });
     expect(thrown(() => child(`n.fchdir(9999); out(1);`)).message).toMatch(/EBADF: bad file descriptor, fchdir/);
   });
 
   it('unshare(CLONE_NEWNS) keeps the child’s mounts from the parent', () => {
     const d = tmpdir();
-    const r = child(`
+    const r = child(
+      `
       n.unshare(n.CLONE_NEWNS);
       n.mount(null, '/', null, n.MS_REC | n.MS_PRIVATE);
       n.mount('tmpfs', process.env.DIR, 'tmpfs', 0, 'size=1m');
@@ -509,7 +534,9 @@ describe('in a child process', () => {
       const parents = fs.readFileSync('/proc/' + process.env.PARENT + '/mountinfo', 'utf8').includes(' ' + process.env.DIR + ' ');
       const viaChild = execFileSync('ls', [process.env.DIR], { encoding: 'utf8' }).trim();
       out({ files: fs.readdirSync(process.env.DIR), mine, parents, viaChild });
-    `, { DIR: d, PARENT: String(process.pid) });
+    `,
+      { DIR: d, PARENT: String(process.pid) },
+    );
     expect(r).toEqual({ files: ['f'], mine: true, parents: false, viaChild: 'f' });
     expect(mountsUnder(d)).toEqual([]);
     expect(fs.readdirSync(d)).toEqual([]);

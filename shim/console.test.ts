@@ -4,8 +4,8 @@ import * as net from 'node:net';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { setChildSubreaper, waitpid } from '../native/index.ts';
-import { ConsoleSocket, Pty } from './console.ts';
 import { RuncFixture } from '../test/support/runc-fixture.ts';
+import { ConsoleSocket, Pty } from './console.ts';
 
 const fixtures: RuncFixture[] = [];
 afterEach(async () => {
@@ -67,10 +67,7 @@ describe('ConsoleSocket + Pty with runc', () => {
     expect(cs.path).toBe(sockPath);
     expect(existsSync(sockPath)).toBe(true);
     try {
-      const [created, master] = await Promise.all([
-        f.runc(['create', '--console-socket', sockPath, '--bundle', f.bundle, f.id]),
-        cs.receiveMaster(),
-      ]);
+      const [created, master] = await Promise.all([f.runc(['create', '--console-socket', sockPath, '--bundle', f.bundle, f.id]), cs.receiveMaster()]);
       expect(created.stderr).toBe('');
       expect(created.code).toBe(0);
       expect(existsSync(sockPath)).toBe(false);

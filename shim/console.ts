@@ -91,10 +91,13 @@ export class ConsoleSocket {
         return;
       }
       if (master === null) {
-        const t = setTimeout(() => {
-          this.timers.delete(t);
-          tryRecv();
-        }, recvDelays[Math.min(attempt++, recvDelays.length - 1)]);
+        const t = setTimeout(
+          () => {
+            this.timers.delete(t);
+            tryRecv();
+          },
+          recvDelays[Math.min(attempt++, recvDelays.length - 1)],
+        );
         this.timers.add(t);
         return;
       }

@@ -5,8 +5,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ShimArgs } from './args.ts';
 import { bundleFiles } from './paths.ts';
+import { type RuntimeOptions, runtimeFor } from './runc.ts';
 import { encodeDeleteResponse } from './wire.ts';
-import { runtimeFor, type RuntimeOptions } from './runc.ts';
 
 export async function deleteCommand(args: ShimArgs): Promise<Buffer> {
   if (!args.namespace || !args.id) throw new Error('delete needs -namespace and -id');

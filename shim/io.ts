@@ -6,13 +6,13 @@
 //
 // Where stdout/stderr are URIs: `file:///path` appends both streams to the file (handed to the
 // process directly), `binary:///path?k=v` starts a logging binary as containerd does.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, constants as C, mkdirSync, openSync, readSync, unlinkSync } from 'node:fs';
+import { constants as C, closeSync, mkdirSync, openSync, readSync, unlinkSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { dirname, join } from 'node:path';
-import { S_IFIFO, mknod } from '../native/index.ts';
 import { BerthError } from '../core/errors.ts';
+import { mknod, S_IFIFO } from '../native/index.ts';
 
 /** What a process's pty offers (shim/console.ts Pty). */
 export interface PtyLike {
@@ -144,7 +144,10 @@ export class ProcessIO {
       await this.startLogger(out.url!, dir, env);
       return;
     }
-    for (const [n, uri] of [[1, stdout], [2, stderr]] as const) {
+    for (const [n, uri] of [
+      [1, stdout],
+      [2, stderr],
+    ] as const) {
       const s = scheme(uri);
       if (s.kind === 'none') continue;
       if (s.kind !== 'fifo') throw new BerthError('InvalidArgument', `stdout is ${stdout} but stderr is ${uri}`);

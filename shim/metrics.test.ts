@@ -6,8 +6,8 @@ import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { protoRoot } from '../api/codec.ts';
 import { BerthError } from '../core/errors.ts';
-import { cgroupDir, isUnifiedHost, taskMetrics } from './metrics.ts';
 import { RuncFixture } from '../test/support/runc-fixture.ts';
+import { cgroupDir, isUnifiedHost, taskMetrics } from './metrics.ts';
 
 const fixtures: RuncFixture[] = [];
 afterEach(async () => {
@@ -84,7 +84,16 @@ describe('taskMetrics', () => {
     const m = decode(any);
     expect(m.pids).toEqual({ current: '3', limit: '0' });
     expect(m.cpu).toEqual({ usage_usec: '1500', user_usec: '1000', system_usec: '500', nr_periods: '4', nr_throttled: '1', throttled_usec: '70' });
-    expect(m.memory).toMatchObject({ anon: '4096', file: '8192', pgfault: '10', workingset_refault: '5', usage: '1048576', usage_limit: '16777216', swap_usage: '0', swap_limit: '18446744073709551615' });
+    expect(m.memory).toMatchObject({
+      anon: '4096',
+      file: '8192',
+      pgfault: '10',
+      workingset_refault: '5',
+      usage: '1048576',
+      usage_limit: '16777216',
+      swap_usage: '0',
+      swap_limit: '18446744073709551615',
+    });
     expect(m.memory_events).toEqual({ low: '0', high: '0', max: '5', oom: '1', oom_kill: '1' });
     expect(m.io.usage).toEqual([{ major: '8', minor: '0', rbytes: '512', wbytes: '1024', rios: '1', wios: '2' }]);
     expect(m.hugetlb).toEqual([{ pagesize: '2MB', current: '0', max: '18446744073709551615' }]);

@@ -101,11 +101,38 @@ const v1MemoryRenames: Record<string, string> = {
   hierarchical_memsw_limit: 'hierarchical_swap_limit',
 };
 const v1MemoryFields = new Set([
-  'cache', 'rss', 'rss_huge', 'mapped_file', 'dirty', 'writeback', 'pg_pg_in', 'pg_pg_out', 'pg_fault', 'pg_maj_fault',
-  'inactive_anon', 'active_anon', 'inactive_file', 'active_file', 'unevictable', 'hierarchical_memory_limit',
-  'hierarchical_swap_limit', 'total_cache', 'total_rss', 'total_rss_huge', 'total_mapped_file', 'total_dirty',
-  'total_writeback', 'total_pg_pg_in', 'total_pg_pg_out', 'total_pg_fault', 'total_pg_maj_fault', 'total_inactive_anon',
-  'total_active_anon', 'total_inactive_file', 'total_active_file', 'total_unevictable',
+  'cache',
+  'rss',
+  'rss_huge',
+  'mapped_file',
+  'dirty',
+  'writeback',
+  'pg_pg_in',
+  'pg_pg_out',
+  'pg_fault',
+  'pg_maj_fault',
+  'inactive_anon',
+  'active_anon',
+  'inactive_file',
+  'active_file',
+  'unevictable',
+  'hierarchical_memory_limit',
+  'hierarchical_swap_limit',
+  'total_cache',
+  'total_rss',
+  'total_rss_huge',
+  'total_mapped_file',
+  'total_dirty',
+  'total_writeback',
+  'total_pg_pg_in',
+  'total_pg_pg_out',
+  'total_pg_fault',
+  'total_pg_maj_fault',
+  'total_inactive_anon',
+  'total_active_anon',
+  'total_inactive_file',
+  'total_active_file',
+  'total_unevictable',
 ]);
 
 // USER_HZ: cpuacct.stat counts in clock ticks, which is 100 on every Linux ABI in use.
@@ -125,7 +152,10 @@ function v1Metrics(ctrl: (name: string) => string): Record<string, unknown> {
   if (existsSync(acct) || existsSync(cpu)) {
     const stat = readKeyed(join(acct, 'cpuacct.stat'));
     const ns = (ticks: U64 | undefined) => ((BigInt(ticks ?? '0') * 1_000_000_000n) / clockTicks).toString();
-    const perCpu = (read(join(acct, 'cpuacct.usage_percpu')) ?? '').trim().split(/\s+/).filter((v) => /^\d+$/.test(v));
+    const perCpu = (read(join(acct, 'cpuacct.usage_percpu')) ?? '')
+      .trim()
+      .split(/\s+/)
+      .filter((v) => /^\d+$/.test(v));
     const throttle = readKeyed(join(cpu, 'cpu.stat'));
     m.cpu = {
       usage: { total: readU64(join(acct, 'cpuacct.usage')) ?? '0', kernel: ns(stat.get('system')), user: ns(stat.get('user')), per_cpu: perCpu },
@@ -221,8 +251,14 @@ function blkioEntries(file: string): Array<Record<string, unknown>> | undefined 
 
 function v1Blkio(dir: string): Record<string, unknown> {
   const names = [
-    'io_service_bytes_recursive', 'io_serviced_recursive', 'io_queued_recursive', 'io_service_time_recursive',
-    'io_wait_time_recursive', 'io_merged_recursive', 'io_time_recursive', 'sectors_recursive',
+    'io_service_bytes_recursive',
+    'io_serviced_recursive',
+    'io_queued_recursive',
+    'io_service_time_recursive',
+    'io_wait_time_recursive',
+    'io_merged_recursive',
+    'io_time_recursive',
+    'sectors_recursive',
   ];
   const stat: Record<string, unknown> = {};
   for (const n of names) stat[n] = blkioEntries(join(dir, `blkio.${n}`)) ?? [];
@@ -237,10 +273,37 @@ function v1Blkio(dir: string): Record<string, unknown> {
 // ------------------------------------------------------------------------------- v2
 
 const v2MemoryFields = [
-  'anon', 'file', 'kernel_stack', 'slab', 'sock', 'shmem', 'file_mapped', 'file_dirty', 'file_writeback', 'anon_thp',
-  'inactive_anon', 'active_anon', 'inactive_file', 'active_file', 'unevictable', 'slab_reclaimable', 'slab_unreclaimable',
-  'pgfault', 'pgmajfault', 'workingset_refault', 'workingset_activate', 'workingset_nodereclaim', 'pgrefill', 'pgscan',
-  'pgsteal', 'pgactivate', 'pgdeactivate', 'pglazyfree', 'pglazyfreed', 'thp_fault_alloc', 'thp_collapse_alloc',
+  'anon',
+  'file',
+  'kernel_stack',
+  'slab',
+  'sock',
+  'shmem',
+  'file_mapped',
+  'file_dirty',
+  'file_writeback',
+  'anon_thp',
+  'inactive_anon',
+  'active_anon',
+  'inactive_file',
+  'active_file',
+  'unevictable',
+  'slab_reclaimable',
+  'slab_unreclaimable',
+  'pgfault',
+  'pgmajfault',
+  'workingset_refault',
+  'workingset_activate',
+  'workingset_nodereclaim',
+  'pgrefill',
+  'pgscan',
+  'pgsteal',
+  'pgactivate',
+  'pgdeactivate',
+  'pglazyfree',
+  'pglazyfreed',
+  'thp_fault_alloc',
+  'thp_collapse_alloc',
 ];
 
 function v2Metrics(dir: string): Record<string, unknown> {

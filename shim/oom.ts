@@ -3,7 +3,7 @@
 // "oom_kill N". v1 files never signal inotify, so v1 is polled on a timer; v2's memory.events
 // does, so v2 is watched (with the same timer as a fallback). The shim also calls check()
 // when the container's init exits, so a kill that ended the container is never missed.
-import { readFileSync, watch, type FSWatcher } from 'node:fs';
+import { type FSWatcher, readFileSync, watch } from 'node:fs';
 import { join } from 'node:path';
 import { cgroupDir, cgroupMount, isUnifiedHost } from './metrics.ts';
 

@@ -1,6 +1,7 @@
 // One process the shim runs: a container's init or an exec, its state, stdio and exit.
-import type { Exit } from './reaper.ts';
+
 import type { ProcessIO, StdioConfig } from './io.ts';
+import type { Exit } from './reaper.ts';
 
 // PAUSED is a container's state (Container.paused), reported for its init by State
 export type Status = 'CREATED' | 'RUNNING' | 'STOPPED';

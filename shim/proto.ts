@@ -3,13 +3,14 @@
 // process details). One protobufjs root over just these files, built without
 // @grpc/proto-loader: the descriptor objects proto-loader makes cost ~30 ms at every shim start,
 // and the shim's start-up is on the critical path of each task create.
+
+import { join } from 'node:path';
 import type * as grpc from '@grpc/grpc-js';
 import protobuf from 'protobufjs';
-import { join } from 'node:path';
-import { protoDir, serviceDefinition as definitionOf } from '../api/codec.ts';
+import { serviceDefinition as definitionOf, protoDir } from '../api/codec.ts';
+import { loadOptions } from '../api/load-options.ts';
 import type { AnyMessage } from '../core/any.ts';
 import { invalidArgument } from '../core/errors.ts';
-import { loadOptions } from '../api/load-options.ts';
 
 let root: protobuf.Root | undefined;
 

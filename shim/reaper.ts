@@ -4,7 +4,7 @@
 // processes libuv spawned (runc, mount), so strays — re-parented processes the shim does not
 // track — are found with a non-reaping waitid peek and reaped only if libuv did not spawn them.
 import { ChildProcess } from 'node:child_process';
-import { waitidPeek, waitpid, type ChildExit } from '../native/index.ts';
+import { type ChildExit, waitidPeek, waitpid } from '../native/index.ts';
 
 /** The exit status the shim API reports: the code, or 128 + the signal number. */
 export function exitStatus(exit: ChildExit): number {

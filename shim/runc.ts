@@ -1,7 +1,7 @@
 // The OCI runtime driver: runc's (and crun's) command line, one spawn per operation. Each runc
 // gets exactly the descriptors in `stdio` as 0-2 and nothing else (Node opens every other
 // descriptor close-on-exec), so no descriptor of the shim reaches `runc init`.
-import { spawn, type StdioOptions } from 'node:child_process';
+import { type StdioOptions, spawn } from 'node:child_process';
 import { accessSync, constants as C, promises as fs, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { BerthError } from '../core/errors.ts';
@@ -28,14 +28,16 @@ export function resolveBinary(name: string): string {
   if (name.includes('/')) return name;
   let path = resolved.get(name);
   if (path === undefined) {
-    path = systemPath.map((dir) => join(dir, name)).find((candidate) => {
-      try {
-        accessSync(candidate, C.X_OK);
-        return true;
-      } catch {
-        return false;
-      }
-    });
+    path = systemPath
+      .map((dir) => join(dir, name))
+      .find((candidate) => {
+        try {
+          accessSync(candidate, C.X_OK);
+          return true;
+        } catch {
+          return false;
+        }
+      });
     if (path === undefined) return name; // spawn reports it missing
     resolved.set(name, path);
   }
@@ -84,7 +86,8 @@ export class Runc {
       child.once('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
     });
     if (result.code === 0) return result.stdout;
-    const message = (await this.logErrors(logStart)) || lastLine(result.stderr) || (result.signal ? `killed by ${result.signal}` : `exit status ${result.code}`);
+    const message =
+      (await this.logErrors(logStart)) || lastLine(result.stderr) || (result.signal ? `killed by ${result.signal}` : `exit status ${result.code}`);
     throw new RuntimeError(what, message);
   }
 

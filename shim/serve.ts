@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import type * as grpc from '@grpc/grpc-js';
 import { maxMessageSize } from '../api/codec.ts';
 import { GrpcStatus } from '../core/errors.ts';
-import { GrpcServer } from '../transport/grpc/server.ts';
 import { setChildSubreaper } from '../native/index.ts';
+import { GrpcServer } from '../transport/grpc/server.ts';
 import type { ShimArgs } from './args.ts';
 import { EventQueue } from './events.ts';
 import { bundleFiles, groupId, socketPath, stateDir } from './paths.ts';
@@ -101,10 +101,13 @@ function exitWhenDone(server: GrpcServer, s: Serving): void {
     s.events.closeStreams();
     // let the call that got us here (an Ack, a Shutdown) have its answer first; calls still
     // open (a Wait) are cut after a moment
-    const force = setTimeout(() => {
-      server.forceShutdown();
-      process.exit(0);
-    }, now ? 100 : 1000);
+    const force = setTimeout(
+      () => {
+        server.forceShutdown();
+        process.exit(0);
+      },
+      now ? 100 : 1000,
+    );
     void server.shutdown().then(() => {
       clearTimeout(force);
       process.exit(0);
@@ -204,8 +207,14 @@ export async function serveWarm(args: ShimArgs): Promise<void> {
   const server = new GrpcServer({ maxMessageSize });
   const taskDef = serviceDefinition('containerd.task.v2.Task');
   const eventsDef = serviceDefinition('berth.shim.v1.Events');
-  server.addService(taskDef, deferred(taskDef, () => handlers?.task));
-  server.addService(eventsDef, deferred(eventsDef, () => handlers?.events));
+  server.addService(
+    taskDef,
+    deferred(taskDef, () => handlers?.task),
+  );
+  server.addService(
+    eventsDef,
+    deferred(eventsDef, () => handlers?.events),
+  );
   server.addService(serviceDefinition('berth.shim.v1.Warm'), {
     Adopt: (call: grpc.ServerUnaryCall<{ namespace: string; id: string; bundle: string; options: Buffer }, object>, callback: grpc.sendUnaryData<object>) => {
       const req = call.request;

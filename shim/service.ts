@@ -2,24 +2,24 @@
 import { randomBytes } from 'node:crypto';
 import { promises as fs, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { AnyMessage } from '../core/any.ts';
-import { BerthError } from '../core/errors.ts';
-import type { TaskHandlers } from '../api/gen/containerd/task/v2/Task.ts';
 import type { CreateTaskRequest__Output } from '../api/gen/containerd/task/v2/CreateTaskRequest.ts';
+import type { DeleteResponse } from '../api/gen/containerd/task/v2/DeleteResponse.ts';
 import type { ExecProcessRequest__Output } from '../api/gen/containerd/task/v2/ExecProcessRequest.ts';
 import type { KillRequest__Output } from '../api/gen/containerd/task/v2/KillRequest.ts';
 import type { StateResponse } from '../api/gen/containerd/task/v2/StateResponse.ts';
-import type { DeleteResponse } from '../api/gen/containerd/task/v2/DeleteResponse.ts';
+import type { TaskHandlers } from '../api/gen/containerd/task/v2/Task.ts';
 import type { ProcessInfo } from '../api/gen/containerd/v1/types/ProcessInfo.ts';
+import type { AnyMessage } from '../core/any.ts';
+import { BerthError } from '../core/errors.ts';
 import { empty, timestamp, unary } from '../transport/grpc/handlers.ts';
 import type { EventQueue } from './events.ts';
 import { ProcessIO, type StdioConfig } from './io.ts';
 import type { OomWatcher } from './oom.ts';
-import { Proc } from './process.ts';
 import { bundleFiles, stateDir } from './paths.ts';
+import { Proc } from './process.ts';
 import { decodeAny, pack, unpack } from './proto.ts';
 import type { Exit, Reaper } from './reaper.ts';
-import { RuntimeError, runtimeFor, type Runc, type RuntimeOptions } from './runc.ts';
+import { type Runc, RuntimeError, type RuntimeOptions, runtimeFor } from './runc.ts';
 
 // shim/console.ts, metrics.ts, oom.ts and native/mount.ts are imported on first use, off the
 // path of the serving process's start-up. The small bundle files on the path of Create are read
@@ -96,7 +96,7 @@ export class TaskService {
 
   private async runtimeOptions(req: CreateTaskRequest__Output, bundle: string): Promise<RuntimeOptions> {
     let any: AnyMessage | undefined;
-    if (req.options && req.options.type_url) any = req.options;
+    if (req.options?.type_url) any = req.options;
     else {
       let bytes: Buffer | undefined;
       try {
@@ -106,7 +106,7 @@ export class TaskService {
       }
       if (bytes && bytes.length > 0) any = decodeAny(bytes);
     }
-    if (!any || !any.type_url) return {};
+    if (!any?.type_url) return {};
     const o = unpack<RuntimeOptions>(any, 'containerd.runc.v1.Options');
     return { binary_name: o.binary_name || undefined, root: o.root || undefined, systemd_cgroup: o.systemd_cgroup || undefined };
   }
@@ -204,7 +204,7 @@ export class TaskService {
   private async initExited(c: Container, exit: Exit): Promise<void> {
     const p = c.init;
     await p.starting?.catch(() => undefined);
-    if (c.oom && c.oom.check() && !c.oomReported) this.reportOom(c);
+    if (c.oom?.check() && !c.oomReported) this.reportOom(c);
     if (!c.ownPidNamespace) {
       // with a shared pid namespace nothing else stops the execs (containerd's shim does the same)
       for (const e of c.execs.values()) {
@@ -243,7 +243,8 @@ export class TaskService {
 
   async start(id: string, execId: string): Promise<{ pid: number }> {
     const { c, p } = this.process(id, execId);
-    if (p.status !== 'CREATED' || p.starting) throw new BerthError('FailedPrecondition', `process ${p.eventId} is ${p.starting ? 'starting' : p.status.toLowerCase()}`);
+    if (p.status !== 'CREATED' || p.starting)
+      throw new BerthError('FailedPrecondition', `process ${p.eventId} is ${p.starting ? 'starting' : p.status.toLowerCase()}`);
     const run = p.isInit ? this.startInit(c) : this.startExec(c, p);
     p.starting = run;
     try {
@@ -295,7 +296,8 @@ export class TaskService {
   async exec(req: ExecProcessRequest__Output): Promise<void> {
     const c = this.container(req.id);
     if (!req.exec_id) throw invalid('exec id is empty');
-    if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(req.exec_id) || req.exec_id.length > 76) throw invalid(`exec id ${JSON.stringify(req.exec_id)} is not a valid identifier`);
+    if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(req.exec_id) || req.exec_id.length > 76)
+      throw invalid(`exec id ${JSON.stringify(req.exec_id)} is not a valid identifier`);
     if (c.execs.has(req.exec_id)) throw new BerthError('AlreadyExists', `process ${req.exec_id}`);
     if (c.init.status === 'STOPPED') throw new BerthError('FailedPrecondition', `container ${c.id} is stopped`);
     if (!req.spec?.value) throw invalid('exec spec is empty');

@@ -2,10 +2,10 @@
 // and print its address. It runs on the critical path of every task create, so it loads only
 // node: built-ins.
 import { spawn } from 'node:child_process';
-import { closeSync, mkdirSync, chmodSync, openSync, readFileSync, rmSync, writeFileSync, unlinkSync } from 'node:fs';
+import { chmodSync, closeSync, mkdirSync, openSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
-import { toArgv, type ShimArgs } from './args.ts';
+import { type ShimArgs, toArgv } from './args.ts';
 import { bundleFiles, groupId, socketPath, stateDir } from './paths.ts';
 
 /** Resolves true when something accepts connections on the unix socket at path. */

@@ -1,11 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Container__Output } from '../api/gen/containerd/services/containers/v1/Container.ts';
+import type { Envelope__Output } from '../api/gen/containerd/services/events/v1/Envelope.ts';
+import { fromTimestamp } from '../api/timestamp.ts';
 import { packAny, unpackAny } from '../core/any.ts';
 import type { BerthClient } from '../transport/client.ts';
 import { writeBlob } from '../transport/clients/content.ts';
-import { fromTimestamp } from '../api/timestamp.ts';
-import type { Container__Output } from '../api/gen/containerd/services/containers/v1/Container.ts';
-import type { Envelope__Output } from '../api/gen/containerd/services/events/v1/Envelope.ts';
-import { startBerthd, type Berthd } from './support/harness.ts';
+import { type Berthd, startBerthd } from './support/harness.ts';
 import { errorCode, failure, sha, sleep } from './support/util.ts';
 
 const specType = 'types.containerd.io/opencontainers/runtime-spec/1/Spec';
@@ -45,7 +45,10 @@ describe('containers service', () => {
   it('creates, gets, lists (also as a stream) and deletes containers, per namespace', async () => {
     const c = d.client('ctr-basic');
     const before = Date.now();
-    const made = await create(c, container('web', { labels: { app: 'web', empty: '' }, snapshotter: 'overlayfs', snapshot_key: 'web', extensions: { ext: runcOptions } }));
+    const made = await create(
+      c,
+      container('web', { labels: { app: 'web', empty: '' }, snapshotter: 'overlayfs', snapshot_key: 'web', extensions: { ext: runcOptions } }),
+    );
     expect(made).toMatchObject({
       id: 'web',
       labels: { app: 'web' },
@@ -99,7 +102,10 @@ describe('containers service', () => {
     const bad: Array<[object, string]> = [
       [container(''), 'create container failed validation: container.ID: identifier must not be empty'],
       [container('a/b'), 'create container failed validation: container.ID: identifier "a/b" must match ^[A-Za-z0-9]+(?:[._-](?:[A-Za-z0-9]+))*$'],
-      [container('x'.repeat(77)), `create container failed validation: container.ID: identifier "${'x'.repeat(77)}" greater than maximum length (76 characters)`],
+      [
+        container('x'.repeat(77)),
+        `create container failed validation: container.ID: identifier "${'x'.repeat(77)}" greater than maximum length (76 characters)`,
+      ],
       [container('x', { runtime: { name: '' } }), 'create container failed validation: container.Runtime.Name must be set'],
       [container('x', { runtime: null }), 'create container failed validation: container.Runtime.Name must be set'],
       [container('x', { spec: null }), 'create container failed validation: container.Spec must be set'],
@@ -111,7 +117,10 @@ describe('containers service', () => {
       ],
     ];
     for (const [ctr, message] of bad) expect(await failure(create(c, ctr)), message).toMatchObject({ code: 'InvalidArgument', message });
-    expect(await failure(c.unary(svc(c), 'Create', {}))).toMatchObject({ code: 'InvalidArgument', message: 'create container failed validation: container.ID: identifier must not be empty' });
+    expect(await failure(c.unary(svc(c), 'Create', {}))).toMatchObject({
+      code: 'InvalidArgument',
+      message: 'create container failed validation: container.ID: identifier must not be empty',
+    });
     // nothing was created by the failures, not even the namespace
     expect(await list(c)).toEqual([]);
 
@@ -130,7 +139,10 @@ describe('containers service', () => {
     expect(await failure(update(c, { id: '' }, ['labels']))).toMatchObject({ code: 'InvalidArgument', message: 'Container.ID required' });
     expect(await failure(get(c, 'a/b'))).toMatchObject({ code: 'NotFound' });
     // containerd adds the class to the parse error's message a second time
-    expect(await failure(list(c, ['id==']))).toMatchObject({ code: 'InvalidArgument', message: 'filters: parse error: [id==]: expected value or quoted: invalid argument' });
+    expect(await failure(list(c, ['id==']))).toMatchObject({
+      code: 'InvalidArgument',
+      message: 'filters: parse error: [id==]: expected value or quoted: invalid argument',
+    });
     const noNs = d.client('bad/ns');
     expect(await errorCode(list(noNs))).toBe('InvalidArgument');
     await remove(c, 'dup');
@@ -156,7 +168,10 @@ describe('containers service', () => {
     got = await update(c, { id: 'u', extensions: { e3: spec } }, ['extensions']);
     expect(Object.keys(got.extensions)).toEqual(['e3']);
     // the spec cannot be removed
-    expect(await failure(update(c, { id: 'u', spec: null }, ['spec']))).toMatchObject({ code: 'InvalidArgument', message: 'update failed validation: container.Spec must be set' });
+    expect(await failure(update(c, { id: 'u', spec: null }, ['spec']))).toMatchObject({
+      code: 'InvalidArgument',
+      message: 'update failed validation: container.Spec must be set',
+    });
 
     for (const path of ['runtime.name', 'runtime', 'snapshotter', 'id', 'created_at', 'sandbox']) {
       expect(await failure(update(c, container('u', { runtime: { name: 'other' } }), [path])), path).toMatchObject({
@@ -168,7 +183,10 @@ describe('containers service', () => {
     got = await update(c, container('u', { labels: { fresh: 'yes' }, image: '', snapshotter: 'overlayfs', snapshot_key: '' }));
     expect(got).toMatchObject({ labels: { fresh: 'yes' }, image: '', snapshotter: 'overlayfs', snapshot_key: '', extensions: {} });
     // ...but the snapshotter and the runtime name must not change
-    expect(await failure(update(c, container('u', { snapshotter: 'native' })))).toMatchObject({ code: 'InvalidArgument', message: 'container.Snapshotter field is immutable' });
+    expect(await failure(update(c, container('u', { snapshotter: 'native' })))).toMatchObject({
+      code: 'InvalidArgument',
+      message: 'container.Snapshotter field is immutable',
+    });
     expect(await failure(update(c, container('u', { snapshotter: 'overlayfs', runtime: { name: 'io.other' } })))).toMatchObject({
       code: 'InvalidArgument',
       message: 'container.Runtime.Name field is immutable',
@@ -191,7 +209,10 @@ describe('containers service', () => {
       [['id~=^a'], ['a1', 'a2']],
       [['id!=a1'], ['a2', 'b1', 'noimage']],
       [['labels.team==a'], ['a1', 'a2']],
-      [['labels.team==a', 'labels.team==b'], ['a1', 'a2', 'b1']],
+      [
+        ['labels.team==a', 'labels.team==b'],
+        ['a1', 'a2', 'b1'],
+      ],
       [['labels.team==a,image~=alpine'], ['a2']],
       [['labels."io.x/tier"==front'], ['a1']],
       [['labels.team'], ['a1', 'a2', 'b1']],
@@ -204,7 +225,10 @@ describe('containers service', () => {
     ];
     for (const [filters, want] of cases) {
       expect(await list(c, filters), filters.join(' | ')).toEqual(want);
-      expect((await stream(c, filters)).map((m) => m.container.id), filters.join(' | ')).toEqual(want);
+      expect(
+        (await stream(c, filters)).map((m) => m.container.id),
+        filters.join(' | '),
+      ).toEqual(want);
     }
     expect(await failure(stream(c, ['labels.team=='])).then((e) => e.code)).toBe('InvalidArgument');
     for (const id of await list(c)) await remove(c, id);
@@ -232,7 +256,11 @@ describe('containers service', () => {
       'ctr-events /containers/delete containerd.events.ContainerDelete',
     ]);
     const [created, updated, deleted] = got.map((e) => unpackAny(e.event!).message);
-    expect(created).toMatchObject({ id: 'e', image: 'docker.io/library/busybox:latest', runtime: { name: 'io.containerd.runc.v2', options: { type_url: 'containerd.runc.v1.Options' } } });
+    expect(created).toMatchObject({
+      id: 'e',
+      image: 'docker.io/library/busybox:latest',
+      runtime: { name: 'io.containerd.runc.v2', options: { type_url: 'containerd.runc.v1.Options' } },
+    });
     expect(Buffer.from((created.runtime as { options: { value: Buffer } }).options.value).equals(Buffer.from(runcOptions.value))).toBe(true);
     expect(updated).toEqual({ id: 'e', image: 'docker.io/library/busybox:latest', labels: { a: '2' }, snapshot_key: 'e' });
     expect(deleted).toEqual({ id: 'e' });
@@ -318,7 +346,9 @@ describe('containers service', () => {
       await c.unary(c.leases, 'Create', { id: 'pull' });
       await writeBlob(d.client(ns, 'pull'), manifest, { ref: 'm', expected: sha(manifest) });
       const images = c.service('images', 'Images');
-      await c.unary(images, 'Create', { image: { name: 'app:1', target: { media_type: 'application/vnd.oci.image.manifest.v1+json', digest: sha(manifest), size: manifest.length } } });
+      await c.unary(images, 'Create', {
+        image: { name: 'app:1', target: { media_type: 'application/vnd.oci.image.manifest.v1+json', digest: sha(manifest), size: manifest.length } },
+      });
       await create(c, container('uses-image', { image: 'app:1' }));
       await c.unary(c.leases, 'Delete', { id: 'pull', sync: true });
       expect(await present(c, sha(manifest))).toBe(true);

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BerthClient } from '../transport/client.ts';
 import { WriteSession, writeBlob } from '../transport/clients/content.ts';
-import { startBerthd, type Berthd } from './support/harness.ts';
+import { type Berthd, startBerthd } from './support/harness.ts';
 import { errorCode, sha } from './support/util.ts';
 
 const code = errorCode;
@@ -137,7 +137,13 @@ describe('content store over gRPC', () => {
 
     // a client that writes anyway (it streams and cannot skip) starts an ordinary ingest
     const third = await leased('content-third');
-    const streamed = await writeBlob(third, (async function* () { yield data; })(), { ref: 'share-c', total: data.length, expected: sha(data) });
+    const streamed = await writeBlob(
+      third,
+      (async function* () {
+        yield data;
+      })(),
+      { ref: 'share-c', total: data.length, expected: sha(data) },
+    );
     expect(streamed).toEqual({ digest: sha(data), size: data.length, existed: false });
     expect((await readAll(third, sha(data))).equals(data)).toBe(true);
 
@@ -173,8 +179,13 @@ describe('content store over gRPC', () => {
     expect((await list(c, ['labels.keep==2'])).length).toBe(0);
     expect((await list(c, ['labels.keep==2', 'labels.keep==1'])).length).toBe(1); // separate filters are ORed
     expect(await code(c.unary(c.content, 'Update', { info: { digest: sha(data), labels: {} }, update_mask: { paths: ['size'] } }))).toBe('InvalidArgument');
-    expect(await code(c.unary(c.content, 'Update', { info: { digest: sha(data), labels: { big: 'x'.repeat(5000) } }, update_mask: { paths: ['labels.big'] } }))).toBe('InvalidArgument');
-    expect((await c.unary<{ info: { labels: Record<string, string> } }>(c.content, 'Info', { digest: sha(data) })).info.labels).toEqual({ keep: '1', 'containerd.io/gc.root': 'x' });
+    expect(
+      await code(c.unary(c.content, 'Update', { info: { digest: sha(data), labels: { big: 'x'.repeat(5000) } }, update_mask: { paths: ['labels.big'] } })),
+    ).toBe('InvalidArgument');
+    expect((await c.unary<{ info: { labels: Record<string, string> } }>(c.content, 'Info', { digest: sha(data) })).info.labels).toEqual({
+      keep: '1',
+      'containerd.io/gc.root': 'x',
+    });
   });
 
   it('gives clear errors for bad input and changes nothing', async () => {

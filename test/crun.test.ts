@@ -1,10 +1,10 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BerthClient } from '../transport/client.ts';
-import { berthBin, berthdBin, have, removeRuntimeLeftovers, type Berthd } from './support/harness.ts';
 import { CGROUP2_MAGIC, cgroupRoot, hybridUnified, withoutCgroup2 } from './support/cgroup-view.ts';
+import { type Berthd, berthBin, berthdBin, have, removeRuntimeLeftovers } from './support/harness.ts';
 import { loadRunImage } from './support/run-image.ts';
 import { sleep } from './support/util.ts';
 
@@ -19,7 +19,13 @@ import { sleep } from './support/util.ts';
 
 const root = process.getuid?.() === 0;
 
-const skipReason = !root ? 'needs root' : !have('crun') ? 'crun is not installed' : hybridUnified && !have('unshare') ? 'hybrid cgroup host and no unshare(1) to hide the cgroup2 mount' : '';
+const skipReason = !root
+  ? 'needs root'
+  : !have('crun')
+    ? 'crun is not installed'
+    : hybridUnified && !have('unshare')
+      ? 'hybrid cgroup host and no unshare(1) to hide the cgroup2 mount'
+      : '';
 
 /** Runs `args` where crun sees the same cgroups as berthd's containers (the private namespace on a hybrid host). */
 function inCrunView(args: string[]) {
@@ -37,7 +43,12 @@ describe.skipIf(skipReason !== '')(`crun as the OCI runtime${skipReason ? ` (ski
   let image = '';
   const clients: BerthClient[] = [];
   const berth = (args: string[], input = '') => {
-    const r = spawnSync(berthBin, ['--address', address, '-n', ns, ...args], { input, encoding: 'utf8', timeout: 60_000, env: { ...process.env, BERTH_FIFO_DIR: join(dir, 'fifo') } });
+    const r = spawnSync(berthBin, ['--address', address, '-n', ns, ...args], {
+      input,
+      encoding: 'utf8',
+      timeout: 60_000,
+      env: { ...process.env, BERTH_FIFO_DIR: join(dir, 'fifo') },
+    });
     return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
   };
   const crunRoot = () => join(state, 'runc', ns);
@@ -63,7 +74,14 @@ describe.skipIf(skipReason !== '')(`crun as the OCI runtime${skipReason ? ` (ski
     try {
       for (let i = 0; ; i++) {
         if (proc.exitCode !== null || proc.signalCode !== null) throw new Error(`berthd exited early:\n${log}`);
-        if (existsSync(address) && (await probe.unary(probe.version, 'Version', {}).then(() => true, () => false))) break;
+        if (
+          existsSync(address) &&
+          (await probe.unary(probe.version, 'Version', {}).then(
+            () => true,
+            () => false,
+          ))
+        )
+          break;
         if (i === 200) throw new Error(`berthd did not come up:\n${log}`);
         await sleep(50);
       }
@@ -71,7 +89,9 @@ describe.skipIf(skipReason !== '')(`crun as the OCI runtime${skipReason ? ` (ski
       probe.close();
     }
     // loadRunImage needs only these two of the harness's Berthd
-    const daemon = { address, berth: (a: string[]) => {
+    const daemon = {
+      address,
+      berth: (a: string[]) => {
         const r = spawnSync(berthBin, ['--address', address, ...a], { encoding: 'utf8' });
         return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
       },
@@ -123,7 +143,10 @@ describe.skipIf(skipReason !== '')(`crun as the OCI runtime${skipReason ? ` (ski
     const config = JSON.parse(readFileSync(join(bundle, 'config.json'), 'utf8')) as { process: { terminal: boolean } };
     config.process.terminal = false;
     writeFileSync(join(bundle, 'config.json'), JSON.stringify(config));
-    const mine = spawnSync('crun', ['--root', join(dir, 'probe-root'), 'run', '--bundle', bundle, 'probe'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    const mine = spawnSync('crun', ['--root', join(dir, 'probe-root'), 'run', '--bundle', bundle, 'probe'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     expect(mine.status).not.toBe(0);
     expect(mine.stderr).toMatch(/cgroups in hybrid mode not supported/);
     // berthd's view has no cgroup2 mount, ours still has
@@ -132,16 +155,30 @@ describe.skipIf(skipReason !== '')(`crun as the OCI runtime${skipReason ? ` (ski
   });
 
   it('berth run --runc-binary crun: output, exit codes', () => {
-    expect(berth(['run', '--rm', '--runc-binary', 'crun', image, 'hello', 'echo', 'hello from crun'])).toEqual({ code: 0, stdout: 'hello from crun\n', stderr: '' });
-    expect(berth(['run', '--rm', '--runc-binary', 'crun', image, 'seven', 'sh', '-c', 'echo out; echo err >&2; exit 7'])).toEqual({ code: 7, stdout: 'out\n', stderr: 'err\n' });
+    expect(berth(['run', '--rm', '--runc-binary', 'crun', image, 'hello', 'echo', 'hello from crun'])).toEqual({
+      code: 0,
+      stdout: 'hello from crun\n',
+      stderr: '',
+    });
+    expect(berth(['run', '--rm', '--runc-binary', 'crun', image, 'seven', 'sh', '-c', 'echo out; echo err >&2; exit 7'])).toEqual({
+      code: 7,
+      stdout: 'out\n',
+      stderr: 'err\n',
+    });
     expect(berth(['run', '--rm', '--runc-binary', 'crun', image, 'stdin', 'cat'], 'piped in\n')).toMatchObject({ code: 0, stdout: 'piped in\n' });
     expect(berth(['c', 'ls', '-q']).stdout).toBe('');
     expect(cgroupDirs('hello')).toEqual([]);
   });
 
   it('detached under crun: crun owns it, exec works, SIGKILL gives 137, rm removes its cgroups', async () => {
-    expect(berth(['run', '-d', '--null-io', '--runc-binary', 'crun', '--memory-limit', '67108864', image, 'bg', 'sleep', '1000'])).toEqual({ code: 0, stdout: '', stderr: '' });
-    const line = berth(['tasks', 'ls']).stdout.split('\n').find((l) => l.startsWith('bg '));
+    expect(berth(['run', '-d', '--null-io', '--runc-binary', 'crun', '--memory-limit', '67108864', image, 'bg', 'sleep', '1000'])).toEqual({
+      code: 0,
+      stdout: '',
+      stderr: '',
+    });
+    const line = berth(['tasks', 'ls'])
+      .stdout.split('\n')
+      .find((l) => l.startsWith('bg '));
     expect(line).toMatch(/^bg\s+\d+\s+RUNNING$/);
     const pid = Number(line!.split(/\s+/)[1]);
     // it is crun's container (runc does not know it), in the cgroup the spec names
@@ -167,10 +204,14 @@ describe.skipIf(skipReason !== '')(`crun as the OCI runtime${skipReason ? ` (ski
   });
 
   it('berth run (attached) killed from outside: the run ends with 137', async () => {
-    const p = spawn(berthBin, ['--address', address, '-n', ns, 'run', '--rm', '--runc-binary', 'crun', image, 'victim', 'sh', '-c', 'echo ready; exec sleep 1000'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, BERTH_FIFO_DIR: join(dir, 'fifo') },
-    });
+    const p = spawn(
+      berthBin,
+      ['--address', address, '-n', ns, 'run', '--rm', '--runc-binary', 'crun', image, 'victim', 'sh', '-c', 'echo ready; exec sleep 1000'],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: { ...process.env, BERTH_FIFO_DIR: join(dir, 'fifo') },
+      },
+    );
     let out = '';
     p.stdout!.on('data', (d) => (out += d));
     const exited = new Promise<number | null>((r) => p.once('exit', (code) => r(code)));

@@ -3,7 +3,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { age, formatLabels, formatSize, humanDuration, table } from '../ctl/output.ts';
 import { parseDuration, parseLabels } from '../ctl/parse.ts';
-import { berthBin, startBerthd, type Berthd } from './support/harness.ts';
+import { type Berthd, berthBin, startBerthd } from './support/harness.ts';
 
 const sha = (b: Buffer | string) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 const digestLine = /^sha256:[a-f0-9]{64}$/;
@@ -47,7 +47,13 @@ describe('berth output helpers', () => {
   });
 
   it('aligns table columns without trailing blanks', () => {
-    const t = table(['A', 'LONGER'], [['xxxx', 'y'], ['z', 'w']]);
+    const t = table(
+      ['A', 'LONGER'],
+      [
+        ['xxxx', 'y'],
+        ['z', 'w'],
+      ],
+    );
     expect(t).toBe('A      LONGER\nxxxx   y\nz      w\n');
   });
 
@@ -263,7 +269,7 @@ describe('berth CLI against berthd', () => {
     expect(create.stderr).toMatch(/^berth: .*"bad\/name".*invalid argument/);
   });
 
-  it('creates, lists and removes leases, with containerd\'s expiry label', () => {
+  it("creates, lists and removes leases, with containerd's expiry label", () => {
     const before = Date.now();
     expect(text(['leases', 'create', '--id', 'ctl-lease', 'purpose=test'])).toMatchObject({ code: 0, stdout: 'ctl-lease\n' });
     const json = JSON.parse(text(['leases', 'ls', '--format', 'json']).stdout) as Array<{ id: string; labels: Record<string, string>; expires_at: string }>;
@@ -283,7 +289,12 @@ describe('berth CLI against berthd', () => {
     const table = rows(text(['leases', 'ls']).stdout);
     expect(table[0]).toEqual(['ID', 'CREATED', 'EXPIRES', 'LABELS']);
     expect(table).toContainEqual(['ctl-forever', expect.stringMatching(/ago$/), 'never', '-']);
-    expect(table).toContainEqual([id, expect.stringMatching(/ago$/), expect.stringMatching(/^in (59 minutes|about an hour)$/), expect.stringMatching(/^containerd\.io\/gc\.expire=/)]);
+    expect(table).toContainEqual([
+      id,
+      expect.stringMatching(/ago$/),
+      expect.stringMatching(/^in (59 minutes|about an hour)$/),
+      expect.stringMatching(/^containerd\.io\/gc\.expire=/),
+    ]);
     expect(text(['leases', 'ls', '-q']).stdout.split('\n').sort()).toEqual(['', 'ctl-forever', 'ctl-lease', id].sort());
     expect(text(['leases', 'ls', '-q', 'id==ctl-lease']).stdout).toBe('ctl-lease\n');
 

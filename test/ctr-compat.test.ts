@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startBerthd, startContainerd, type Berthd, type Containerd } from './support/harness.ts';
+import { type Berthd, type Containerd, startBerthd, startContainerd } from './support/harness.ts';
 import { normaliseCtr, sha, startTogether } from './support/util.ts';
 
 /**
@@ -29,7 +29,11 @@ describe('ctr against berthd and against containerd', () => {
 
   const same = (args: string[], input?: string | Buffer) => {
     const r = both(args, input);
-    const result = (x: { code: number; stdout: string; stderr: string }) => ({ code: x.code, out: normalise(x.stdout), err: x.code === 0 ? '' : normalise(x.stderr) });
+    const result = (x: { code: number; stdout: string; stderr: string }) => ({
+      code: x.code,
+      out: normalise(x.stdout),
+      err: x.code === 0 ? '' : normalise(x.stderr),
+    });
     expect(result(r.berth), `ctr ${args.join(' ')}`).toEqual(result(r.containerd));
     return r;
   };
@@ -45,7 +49,11 @@ describe('ctr against berthd and against containerd', () => {
   it('plugins ls: lists the plugins, each ok', () => {
     const r = both(['plugins', 'ls']);
     expect(r.berth.code).toBe(0);
-    const rows = r.berth.stdout.trim().split('\n').slice(1).map((l) => l.trim().split(/\s+/));
+    const rows = r.berth.stdout
+      .trim()
+      .split('\n')
+      .slice(1)
+      .map((l) => l.trim().split(/\s+/));
     const have = rows.map(([type, id, , status]) => `${type} ${id} ${status}`);
     for (const want of ['content', 'leases', 'namespaces', 'events', 'version', 'introspection']) {
       expect(have).toContain(`io.containerd.grpc.v1 ${want} ok`);
@@ -121,4 +129,3 @@ describe('ctr against berthd and against containerd', () => {
     expect(random.berth.stdout).toMatch(/^\d+-[A-Za-z0-9_=-]{4}\n/);
   });
 });
-

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BerthClient } from '../transport/client.ts';
 import { writeBlob } from '../transport/clients/content.ts';
-import { startBerthd, startContainerd, type Berthd, type Containerd } from './support/harness.ts';
+import { type Berthd, type Containerd, startBerthd, startContainerd } from './support/harness.ts';
 import { wireDescriptor } from './support/image-fixture.ts';
 import { buildRunImage, loadRunImage, type RunImage } from './support/run-image.ts';
 import { normaliseCtr, startTogether } from './support/util.ts';
@@ -96,7 +96,9 @@ describe('ctr containers against berthd and against containerd', () => {
       ok(ns, ['containers', 'create', '--label', 'team=a', '--label', 'tier=1', '--env', 'X=1', img.name, 'two']);
       ok(ns, ['containers', 'create', '--snapshotter', 'native', img.name, 'three']);
       const ls = same(ns, ['containers', 'ls']);
-      expect(ls.berth.stdout).toMatch(/^CONTAINER\s+IMAGE\s+RUNTIME\s*\none\s+docker\.io\/library\/busybox:latest\s+io\.containerd\.runc\.v2\s*\nthree\s+.*\ntwo\s+/);
+      expect(ls.berth.stdout).toMatch(
+        /^CONTAINER\s+IMAGE\s+RUNTIME\s*\none\s+docker\.io\/library\/busybox:latest\s+io\.containerd\.runc\.v2\s*\nthree\s+.*\ntwo\s+/,
+      );
       expect(same(ns, ['containers', 'ls', '-q']).berth.stdout).toBe('one\nthree\ntwo\n');
       same(ns, ['containers', 'ls', 'labels.team==a']);
       same(ns, ['containers', 'ls', '-q', 'id~=^t', 'id==one']);
@@ -126,7 +128,12 @@ describe('ctr containers against berthd and against containerd', () => {
     await seed(ns);
     try {
       ok(ns, ['containers', 'create', '--label', 'keep=1', img.name, 'lab']);
-      expect(ok(ns, ['containers', 'label', 'lab', 'a=1', 'b=2']).berth.stdout.trim().split(',').sort()).toEqual(['a=1', 'b=2', 'io.containerd.image.config.stop-signal=SIGTERM', 'keep=1']);
+      expect(ok(ns, ['containers', 'label', 'lab', 'a=1', 'b=2']).berth.stdout.trim().split(',').sort()).toEqual([
+        'a=1',
+        'b=2',
+        'io.containerd.image.config.stop-signal=SIGTERM',
+        'keep=1',
+      ]);
       ok(ns, ['containers', 'label', 'lab', 'a=', 'c=3']);
       // no labels: ctr sends an update without a field mask, which also replaces the snapshotter
       // with the request's empty one, and that is refused
@@ -164,7 +171,11 @@ describe('ctr containers against berthd and against containerd', () => {
       fails(ns, ['containers', 'info'], 'container id must be provided: invalid argument');
       fails(ns, ['containers', 'rm'], 'must specify at least one container to delete: invalid argument');
       fails(ns, ['containers', 'create', 'no.such/image:1', 'x'], 'image "no.such/image:1": not found');
-      fails(ns, ['containers', 'create', img.name, 'bad/id'], 'create container failed validation: container.ID: identifier "bad/id" must match ^[A-Za-z0-9]+(?:[._-](?:[A-Za-z0-9]+))*$: invalid argument');
+      fails(
+        ns,
+        ['containers', 'create', img.name, 'bad/id'],
+        'create container failed validation: container.ID: identifier "bad/id" must match ^[A-Za-z0-9]+(?:[._-](?:[A-Za-z0-9]+))*$: invalid argument',
+      );
       same(ns, ['containers', 'create', img.name, '-bad']);
       expect(same(ns, ['containers', 'ls', '-q']).berth.stdout).toBe('');
     } finally {

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BerthClient } from '../transport/client.ts';
-import { buildImage, wireDescriptor, type TestImage } from './support/image-fixture.ts';
-import { startBerthd, startContainerd, type Berthd, type Containerd } from './support/harness.ts';
+import { type Berthd, type Containerd, startBerthd, startContainerd } from './support/harness.ts';
+import { buildImage, type TestImage, wireDescriptor } from './support/image-fixture.ts';
 import { normaliseCtr, sha, startTogether } from './support/util.ts';
 
 type Result = { code: number; stdout: string; stderr: string };
@@ -30,7 +30,9 @@ describe('ctr images against berthd and against containerd', () => {
     img = buildImage('ctr-images');
     for (const { ctr, address } of daemons()) {
       for (const b of img.blobs) {
-        const r = ctr([...ns, 'content', 'ingest', '--expected-size', String(b.desc.size), '--expected-digest', b.desc.digest, `ingest-${b.desc.digest}`], { input: b.bytes });
+        const r = ctr([...ns, 'content', 'ingest', '--expected-size', String(b.desc.size), '--expected-digest', b.desc.digest, `ingest-${b.desc.digest}`], {
+          input: b.bytes,
+        });
         expect(r.code, r.stderr).toBe(0);
         const labels = Object.entries(b.labels).map(([k, v]) => `${k}=${v}`);
         if (labels.length > 0) expect(ctr([...ns, 'content', 'label', b.desc.digest, ...labels]).code).toBe(0);
@@ -60,7 +62,9 @@ describe('ctr images against berthd and against containerd', () => {
 
   it('ls: sizes and platforms worked out from the blobs, labels, filters, -q', () => {
     const ls = same(['ls']);
-    expect(ls.berth.stdout).toMatch(/example\.com\/app:1\s+application\/vnd\.oci\.image\.index\.v1\+json\s+sha256:\S+\s+\d+(\.\d+)? KiB\s+linux\/\S+,linux\/\S+\s+team=a,tier=1/);
+    expect(ls.berth.stdout).toMatch(
+      /example\.com\/app:1\s+application\/vnd\.oci\.image\.index\.v1\+json\s+sha256:\S+\s+\d+(\.\d+)? KiB\s+linux\/\S+,linux\/\S+\s+team=a,tier=1/,
+    );
     same(['ls', '-q']);
     same(['ls', 'labels.team==a']);
     same(['ls', 'name~=manifest', `target.digest==${img.target.digest}`]);
@@ -68,7 +72,10 @@ describe('ctr images against berthd and against containerd', () => {
     // both refuse a bad filter (the parse error's wording is filters.ts's, not compared here)
     for (const ctr of [berthd.ctr, containerd.ctr]) {
       const bad = ctr([...ns, 'images', 'ls', 'name==']);
-      expect([bad.code, bad.stderr]).toEqual([1, expect.stringMatching(/^ctr: failed to list images: filters: parse error: .*expected value or quoted: invalid argument/)]);
+      expect([bad.code, bad.stderr]).toEqual([
+        1,
+        expect.stringMatching(/^ctr: failed to list images: filters: parse error: .*expected value or quoted: invalid argument/),
+      ]);
     }
   });
 

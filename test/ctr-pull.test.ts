@@ -7,10 +7,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { OciDescriptor } from '../core/oci/image.ts';
 import { RegistryClient } from '../core/registry/client.ts';
 import { parseReference } from '../core/registry/reference.ts';
-import { startBerthd, startContainerd, type Berthd, type Containerd } from './support/harness.ts';
-import { normaliseCtr, startTogether } from './support/util.ts';
+import { type Berthd, type Containerd, startBerthd, startContainerd } from './support/harness.ts';
 import { buildTestImage, busyboxPath, pushImage } from './support/registry/images.ts';
 import { startRegistry, type TestRegistry } from './support/registry/registry.ts';
+import { normaliseCtr, startTogether } from './support/util.ts';
 
 type Result = { code: number; stdout: string; stderr: string };
 const sha = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
@@ -122,7 +122,11 @@ describe('ctr images pull and friends against berthd, side by side with containe
       const r = ctr([...nsNative, 'images', 'pull', '--snapshotter', 'native', '--plain-http', ref]);
       expect(r.code, `${name}: ${r.stderr}`).toBe(0);
     }
-    const snaps = both().map(({ ctr }) => normalise(ctr([...nsNative, 'snapshots', '--snapshotter', 'native', 'ls']).stdout).split('\n').sort());
+    const snaps = both().map(({ ctr }) =>
+      normalise(ctr([...nsNative, 'snapshots', '--snapshotter', 'native', 'ls']).stdout)
+        .split('\n')
+        .sort(),
+    );
     expect(snaps[0]).toEqual(snaps[1]);
     expect(snaps[0]).toHaveLength(1 + img.layers.length);
     const dir = tmp('berth-ctr-mount-');
@@ -145,15 +149,26 @@ describe('ctr images pull and friends against berthd, side by side with containe
       const r = ctr([...nsDocker, 'images', 'pull', '--plain-http', dockerRef]);
       expect(r.code, `${name}: ${r.stderr}`).toBe(0);
     }
-    for (const args of [['images', 'ls'], ['images', 'check'], ['snapshots', 'ls']]) {
-      const [a, b] = both().map(({ ctr }) => normalise(ctr([...nsDocker, ...args]).stdout).split('\n').sort());
+    for (const args of [
+      ['images', 'ls'],
+      ['images', 'check'],
+      ['snapshots', 'ls'],
+    ]) {
+      const [a, b] = both().map(({ ctr }) =>
+        normalise(ctr([...nsDocker, ...args]).stdout)
+          .split('\n')
+          .sort(),
+      );
       expect(a, args.join(' ')).toEqual(b);
     }
     // and berth pushes it back unchanged (Docker media types kept)
     const copy = `${registry.host}/ctr/docker-copy:1`;
     const r = berthd.berth([...nsDocker, 'images', 'push', copy, dockerRef]);
     expect(r.code, r.stderr).toBe(0);
-    expect((await reg.resolve(copy)).descriptor).toMatchObject({ digest: docker.root.digest, mediaType: 'application/vnd.docker.distribution.manifest.v2+json' });
+    expect((await reg.resolve(copy)).descriptor).toMatchObject({
+      digest: docker.root.digest,
+      mediaType: 'application/vnd.docker.distribution.manifest.v2+json',
+    });
   });
 
   it('images ls and check agree', () => {
@@ -173,7 +188,7 @@ describe('ctr images pull and friends against berthd, side by side with containe
     expect(snaps.berth.stdout.trim().split('\n')).toHaveLength(1 + img.layers.length);
   });
 
-  it('images mount shows the image\'s files on berthd; unmount --rm cleans up', () => {
+  it("images mount shows the image's files on berthd; unmount --rm cleans up", () => {
     const dir = tmp('berth-ctr-mount-');
     mounts.push(dir);
     const r = berthd.ctr([...ns, 'images', 'mount', ref, dir]);

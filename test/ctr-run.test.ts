@@ -1,7 +1,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { berthdWithRunImage, type Berthd } from './support/harness.ts';
+import { type Berthd, berthdWithRunImage } from './support/harness.ts';
 import { sleep } from './support/util.ts';
 
 /**
@@ -19,7 +19,10 @@ describe('ctr run against berthd', () => {
     expect(r.code).toBe(0);
     return r.stdout;
   };
-  const taskLine = (id: string) => ok(ctr(['tasks', 'ls'])).split('\n').find((l) => l.split(/\s+/)[0] === id);
+  const taskLine = (id: string) =>
+    ok(ctr(['tasks', 'ls']))
+      .split('\n')
+      .find((l) => l.split(/\s+/)[0] === id);
 
   berthdWithRunImage(ns, (d, img) => ((b = d), (image = img)));
 
@@ -34,7 +37,7 @@ describe('ctr run against berthd', () => {
     expect(existsSync(join(b.state, 'io.containerd.runtime.v2.task', ns, 'hello'))).toBe(false);
   });
 
-  it('exits with the container\'s exit code', () => {
+  it("exits with the container's exit code", () => {
     expect(ctr(['run', '--rm', image, 'code3', 'sh', '-c', 'exit 3']).code).toBe(3);
     expect(ctr(['run', '--rm', image, 'false', 'false']).code).toBe(1);
   });
@@ -46,7 +49,9 @@ describe('ctr run against berthd', () => {
     expect(env).toContain('IMAGE_VAR=from-image');
     expect(env).toContain('FLAG=1');
     // ctr 1.6 has no --user; berth run resolves it from the image's /etc/passwd and /etc/group
-    expect(b.berth(['-n', ns, 'run', '--rm', '--user', 'berth', image, 'user', 'id']).stdout).toBe('uid=1000(berth) gid=1000(berth) groups=29(audio),50(staff),1000(berth)\n');
+    expect(b.berth(['-n', ns, 'run', '--rm', '--user', 'berth', image, 'user', 'id']).stdout).toBe(
+      'uid=1000(berth) gid=1000(berth) groups=29(audio),50(staff),1000(berth)\n',
+    );
   });
 
   it('runs detached: ls, ps, kill, exec, pause/resume, metrics, rm', async () => {
@@ -79,9 +84,12 @@ describe('ctr run against berthd', () => {
     expect(ok(ctr(['tasks', 'ls']))).not.toMatch(/\bbg\b/);
   });
 
-  it('cross-client: ctr\'s containers are berth\'s and berth\'s are ctr\'s', async () => {
+  it("cross-client: ctr's containers are berth's and berth's are ctr's", async () => {
     const berth = (args: string[]) => b.berth(['-n', ns, ...args]);
-    const berthLine = (id: string) => berth(['tasks', 'ls']).stdout.split('\n').find((l) => l.split(/\s+/)[0] === id);
+    const berthLine = (id: string) =>
+      berth(['tasks', 'ls'])
+        .stdout.split('\n')
+        .find((l) => l.split(/\s+/)[0] === id);
 
     try {
       // started by ctr: berth lists it (same pid), execs into it, kills and removes it
@@ -89,7 +97,10 @@ describe('ctr run against berthd', () => {
       const ctrPid = taskLine('from-ctr')!.split(/\s+/)[1];
       expect(berthLine('from-ctr')).toMatch(new RegExp(`^from-ctr\\s+${ctrPid}\\s+RUNNING$`));
       expect(berth(['containers', 'ls']).stdout).toMatch(/^from-ctr\s+docker\.io\/library\/busybox:latest\s+io\.containerd\.runc\.v2$/m);
-      expect(berth(['tasks', 'exec', '--exec-id', 'bx', 'from-ctr', 'sh', '-c', 'echo berth was here; exit 6'])).toMatchObject({ code: 6, stdout: 'berth was here\n' });
+      expect(berth(['tasks', 'exec', '--exec-id', 'bx', 'from-ctr', 'sh', '-c', 'echo berth was here; exit 6'])).toMatchObject({
+        code: 6,
+        stdout: 'berth was here\n',
+      });
       expect(berth(['tasks', 'kill', '-s', 'KILL', 'from-ctr']).code).toBe(0);
       expect(berth(['tasks', 'wait', 'from-ctr']).stdout).toBe('137\n');
       expect(taskLine('from-ctr')).toMatch(new RegExp(`^from-ctr\\s+${ctrPid}\\s+STOPPED$`));
@@ -108,7 +119,10 @@ describe('ctr run against berthd', () => {
       ok(ctr(['tasks', 'kill', '-s', 'SIGKILL', 'from-berth']));
       for (let i = 0; i < 50 && !taskLine('from-berth')!.endsWith('STOPPED'); i++) await sleep(100);
       expect(berthLine('from-berth')).toMatch(new RegExp(`^from-berth\\s+${berthPid}\\s+STOPPED$`));
-      expect(ctr(['tasks', 'rm', 'from-berth'])).toMatchObject({ code: 0, stderr: expect.stringContaining('task from-berth exit with non-zero exit code 137') });
+      expect(ctr(['tasks', 'rm', 'from-berth'])).toMatchObject({
+        code: 0,
+        stderr: expect.stringContaining('task from-berth exit with non-zero exit code 137'),
+      });
       ok(ctr(['containers', 'rm', 'from-berth']));
       expect(berth(['containers', 'ls', '-q'])).toMatchObject({ code: 0, stdout: '' });
       expect(berth(['tasks', 'ls', '-q'])).toMatchObject({ code: 0, stdout: '' });
@@ -151,7 +165,11 @@ describe('ctr run against berthd', () => {
   it('output keeps flowing to a client that re-attaches after a daemon SIGKILL and restart', async () => {
     const berth = (args: string[]) => b.berth(['-n', ns, ...args]);
     // the first line waits in the FIFO the shim holds (run -d has gone); the second comes after the restart
-    expect(berth(['run', '-d', image, 'talker', 'sh', '-c', 'sleep 1; echo before the restart; sleep 4; echo after the restart; exit 3'])).toEqual({ code: 0, stdout: '', stderr: '' });
+    expect(berth(['run', '-d', image, 'talker', 'sh', '-c', 'sleep 1; echo before the restart; sleep 4; echo after the restart; exit 3'])).toEqual({
+      code: 0,
+      stdout: '',
+      stderr: '',
+    });
     await sleep(1500);
     await b.kill();
     await b.restart();

@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { unmountAll } from '../native/mount.ts';
-import { startBerthd, startContainerd, type Berthd, type Containerd } from './support/harness.ts';
+import { type Berthd, type Containerd, startBerthd, startContainerd } from './support/harness.ts';
 import { normaliseCtr, startTogether } from './support/util.ts';
 
 type Result = { code: number; stdout: string; stderr: string };
@@ -99,7 +99,12 @@ describe('ctr snapshots against berthd and against containerd', () => {
     for (const key of ['child', 'active', 'view-1', 'view-0']) {
       const r = same(['mounts', '/mnt/target', key]);
       // normalise sorts k=v lists; the order of the options must agree too
-      const names = (x: Result) => x.stdout.replace(/^.* -o /, '').trim().split(',').map((o) => o.split('=')[0]);
+      const names = (x: Result) =>
+        x.stdout
+          .replace(/^.* -o /, '')
+          .trim()
+          .split(',')
+          .map((o) => o.split('=')[0]);
       expect(names(r.berth)).toEqual(names(r.containerd));
     }
     same(['mounts', '/mnt/target', 'base-c']); // committed: no mounts

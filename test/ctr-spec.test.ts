@@ -1,16 +1,16 @@
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { normalizeCapabilities } from '../ctl/spec/caps.ts';
+import { buildSpec, type SpecFlags } from '../ctl/spec/spec.ts';
+import type { ImageConfig, LinuxSeccomp, Spec } from '../ctl/spec/types.ts';
 import { BerthClient } from '../transport/client.ts';
 import { writeBlob } from '../transport/clients/content.ts';
-import { buildSpec, type SpecFlags } from '../ctl/spec/spec.ts';
-import { normalizeCapabilities } from '../ctl/spec/caps.ts';
-import type { ImageConfig, LinuxSeccomp, Spec } from '../ctl/spec/types.ts';
-import { berthBin, have, startContainerd, type Containerd } from './support/harness.ts';
-import { spawn, spawnSync } from 'node:child_process';
+import { berthBin, type Containerd, have, startContainerd } from './support/harness.ts';
 import { wireDescriptor } from './support/image-fixture.ts';
-import { buildRunImage, runImageGroup, runImagePasswd, type RunImage } from './support/run-image.ts';
+import { buildRunImage, type RunImage, runImageGroup, runImagePasswd } from './support/run-image.ts';
 import { seccompRules } from './support/util.ts';
 
 /**
@@ -72,7 +72,9 @@ describe.skipIf(skip)('berth spec = ctr spec', () => {
     await seed(buildRunImage());
     await seed(buildRunImage({ name: 'docker.io/library/busybox:user-name', config: { User: 'berth' } }));
     await seed(buildRunImage({ name: 'docker.io/library/busybox:user-ids', config: { User: '1000:50' } }));
-    await seed(buildRunImage({ name: 'docker.io/library/busybox:entry', config: { Entrypoint: ['/bin/echo', 'entry'], Cmd: ['x'], WorkingDir: '/work', Env: ['A=1'] } }));
+    await seed(
+      buildRunImage({ name: 'docker.io/library/busybox:entry', config: { Entrypoint: ['/bin/echo', 'entry'], Cmd: ['x'], WorkingDir: '/work', Env: ['A=1'] } }),
+    );
     rootfs = mkdtempSync(join(tmpdir(), 'berth-ctrspec-'));
     mkdirSync(join(rootfs, 'etc'));
     writeFileSync(join(rootfs, 'etc', 'passwd'), runImagePasswd);
@@ -111,7 +113,9 @@ describe.skipIf(skip)('berth spec = ctr spec', () => {
       const info = containerd.ctr(['-n', ns, 'containers', 'info', '--spec', id]);
       expect(info.code, info.stderr).toBe(0);
       const theirs = JSON.parse(info.stdout) as unknown;
-      const ours = as16(buildSpec({ namespace: ns, id, image: configOf(images.get(image)!), rootfs, flags: { ...flags, args: args.length > 0 ? args : undefined } }));
+      const ours = as16(
+        buildSpec({ namespace: ns, id, image: configOf(images.get(image)!), rootfs, flags: { ...flags, args: args.length > 0 ? args : undefined } }),
+      );
       // JSON round trip: what berth sends is JSON, absent and undefined are the same there
       containerd.ctr(['-n', ns, 'tasks', 'rm', '-f', id]);
       containerd.ctr(['-n', ns, 'containers', 'rm', id]);
@@ -136,19 +140,29 @@ describe.skipIf(skip)('berth spec = ctr spec', () => {
   compare('--memory-limit', ['--memory-limit', '67108864'], { memoryLimit: 67108864 });
   compare('--cpus (ctr run)', ['--cpus', '1.5'], { cpus: 1.5 }, { run: true });
   compare('plain ctr run: cpu shares 1024', [], {}, { run: true });
-  compare('--mount', ['--mount', 'type=bind,src=/tmp,dst=/host,options=rbind:ro'], { mounts: [{ destination: '/host', type: 'bind', source: '/tmp', options: ['rbind', 'ro'] }] });
-  compare('--cap-add / --cap-drop', ['--cap-add', 'CAP_NET_ADMIN', '--cap-drop', 'CAP_CHOWN'], { capAdd: normalizeCapabilities(['net_admin']), capDrop: normalizeCapabilities(['chown']) });
-  compare('many at once', ['--env', 'X=1', '--cwd', '/tmp', '--net-host', '--read-only', '--label', 'k=v', '--memory-limit', '1048576', '--cpus', '0.5'], {
-    env: ['X=1'],
-    cwd: '/tmp',
-    netHost: true,
-    readOnly: true,
-    labels: { k: 'v' },
-    memoryLimit: 1048576,
-    cpus: 0.5,
-  }, { run: true });
+  compare('--mount', ['--mount', 'type=bind,src=/tmp,dst=/host,options=rbind:ro'], {
+    mounts: [{ destination: '/host', type: 'bind', source: '/tmp', options: ['rbind', 'ro'] }],
+  });
+  compare('--cap-add / --cap-drop', ['--cap-add', 'CAP_NET_ADMIN', '--cap-drop', 'CAP_CHOWN'], {
+    capAdd: normalizeCapabilities(['net_admin']),
+    capDrop: normalizeCapabilities(['chown']),
+  });
+  compare(
+    'many at once',
+    ['--env', 'X=1', '--cwd', '/tmp', '--net-host', '--read-only', '--label', 'k=v', '--memory-limit', '1048576', '--cpus', '0.5'],
+    {
+      env: ['X=1'],
+      cwd: '/tmp',
+      netHost: true,
+      readOnly: true,
+      labels: { k: 'v' },
+      memoryLimit: 1048576,
+      cpus: 0.5,
+    },
+    { run: true },
+  );
 
-  it('the default seccomp profile is ctr --seccomp\'s (containerd 1.6.20) with what containerd changed since', () => {
+  it("the default seccomp profile is ctr --seccomp's (containerd 1.6.20) with what containerd changed since", () => {
     const image = buildRunImage().name;
     const id = `spec${++n}`;
     expect(containerd.ctr(['-n', ns, 'containers', 'create', '--seccomp', image, id, 'true']).code).toBe(0);
@@ -161,8 +175,30 @@ describe.skipIf(skip)('berth spec = ctr spec', () => {
     // containerd 1.7: syscalls of newer kernels, name_to_handle_at for all (it was CAP_SYS_ADMIN's),
     // socket for every family but AF_ALG and AF_VSOCK, process_vm_readv/writev with ptrace;
     // containerd 2.0 (and moby): no io_uring, the syscalls of kernels 6.8 to 6.13
-    const added = ['cachestat', 'fchmodat2', 'futex_requeue', 'futex_wait', 'futex_wake', 'map_shadow_stack', 'name_to_handle_at', 'process_vm_readv', 'process_vm_writev'];
-    const added20 = ['getxattrat', 'listmount', 'listxattrat', 'lsm_get_self_attr', 'lsm_list_modules', 'lsm_set_self_attr', 'mseal', 'removexattrat', 'setxattrat', 'statmount', 'uretprobe'];
+    const added = [
+      'cachestat',
+      'fchmodat2',
+      'futex_requeue',
+      'futex_wait',
+      'futex_wake',
+      'map_shadow_stack',
+      'name_to_handle_at',
+      'process_vm_readv',
+      'process_vm_writev',
+    ];
+    const added20 = [
+      'getxattrat',
+      'listmount',
+      'listxattrat',
+      'lsm_get_self_attr',
+      'lsm_list_modules',
+      'lsm_set_self_attr',
+      'mseal',
+      'removexattrat',
+      'setxattrat',
+      'statmount',
+      'uretprobe',
+    ];
     for (const name of [...added, ...added20]) {
       expect(expected.has(name), name).toBe(false);
       expected.set(name, ['SCMP_ACT_ALLOW']);
@@ -191,7 +227,12 @@ describe.skipIf(skip)('berth spec = ctr spec', () => {
    */
   describe('berth run against containerd', () => {
     const berth = (args: string[], input = '') => {
-      const r = spawnSync(berthBin, ['--address', containerd.address, '-n', ns, ...args], { input, encoding: 'utf8', timeout: 60_000, env: { ...process.env, BERTH_FIFO_DIR: join(rootfs, 'fifo') } });
+      const r = spawnSync(berthBin, ['--address', containerd.address, '-n', ns, ...args], {
+        input,
+        encoding: 'utf8',
+        timeout: 60_000,
+        env: { ...process.env, BERTH_FIFO_DIR: join(rootfs, 'fifo') },
+      });
       return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
     };
 
@@ -203,9 +244,27 @@ describe.skipIf(skip)('berth spec = ctr spec', () => {
 
     it('run --rm echo hi, exit status, stdin, env/cwd/user', () => {
       expect(berth(['run', '--rm', buildRunImage().name, 'brun1', 'echo', 'hi'])).toEqual({ code: 0, stdout: 'hi\n', stderr: '' });
-      expect(berth(['run', '--rm', buildRunImage().name, 'brun2', 'sh', '-c', 'echo out; echo err >&2; exit 3'])).toEqual({ code: 3, stdout: 'out\n', stderr: 'err\n' });
+      expect(berth(['run', '--rm', buildRunImage().name, 'brun2', 'sh', '-c', 'echo out; echo err >&2; exit 3'])).toEqual({
+        code: 3,
+        stdout: 'out\n',
+        stderr: 'err\n',
+      });
       expect(berth(['run', '--rm', buildRunImage().name, 'brun3', 'sh', '-c', 'cat; echo done'], 'a\nb\n').stdout).toBe('a\nb\ndone\n');
-      const r = berth(['run', '--rm', '--env', 'FOO=bar', '--cwd', '/work', '--user', 'berth', buildRunImage().name, 'brun4', 'sh', '-c', 'id; pwd; echo $FOO $IMAGE_VAR']);
+      const r = berth([
+        'run',
+        '--rm',
+        '--env',
+        'FOO=bar',
+        '--cwd',
+        '/work',
+        '--user',
+        'berth',
+        buildRunImage().name,
+        'brun4',
+        'sh',
+        '-c',
+        'id; pwd; echo $FOO $IMAGE_VAR',
+      ]);
       expect(r).toEqual({ code: 0, stdout: 'uid=1000(berth) gid=1000(berth) groups=29(audio),50(staff),1000(berth)\n/work\nbar from-image\n', stderr: '' });
       expect(containerd.ctr(['-n', ns, 'containers', 'ls', '-q']).stdout).not.toMatch(/brun/);
       expect(containerd.ctr(['-n', ns, 'snapshots', 'ls']).stdout).not.toMatch(/brun/);
@@ -216,8 +275,16 @@ describe.skipIf(skip)('berth spec = ctr spec', () => {
       expect(berth(['run', '-d', image, 'bd1', 'sleep', '30'])).toEqual({ code: 0, stdout: '', stderr: '' });
       expect(berth(['tasks', 'ls']).stdout).toMatch(/^TASK\s+PID\s+STATUS\nbd1\s+\d+\s+RUNNING\n$/);
       expect(berth(['tasks', 'ps', 'bd1']).stdout).toMatch(/^PID\s+INFO\n\d+\s+-\n$/);
-      expect(berth(['tasks', 'exec', '--exec-id', 'e1', 'bd1', 'sh', '-c', 'echo in-exec $IMAGE_VAR; pwd; exit 4'])).toEqual({ code: 4, stdout: 'in-exec from-image\n/\n', stderr: '' });
-      expect(berth(['tasks', 'exec', '--exec-id', 'e2', '--user', 'berth', '--cwd', '/tmp', 'bd1', 'sh', '-c', 'id -u; pwd'])).toEqual({ code: 0, stdout: '1000\n/tmp\n', stderr: '' });
+      expect(berth(['tasks', 'exec', '--exec-id', 'e1', 'bd1', 'sh', '-c', 'echo in-exec $IMAGE_VAR; pwd; exit 4'])).toEqual({
+        code: 4,
+        stdout: 'in-exec from-image\n/\n',
+        stderr: '',
+      });
+      expect(berth(['tasks', 'exec', '--exec-id', 'e2', '--user', 'berth', '--cwd', '/tmp', 'bd1', 'sh', '-c', 'id -u; pwd'])).toEqual({
+        code: 0,
+        stdout: '1000\n/tmp\n',
+        stderr: '',
+      });
       const rm = berth(['containers', 'rm', 'bd1']);
       expect(rm.code).toBe(1);
       expect(rm.stderr).toMatch(/^berth: cannot delete a running task/);
@@ -269,10 +336,26 @@ describe.skipIf(skip)('berth spec = ctr spec', () => {
     });
 
     it('SIGINT is forwarded to the container, and --rm still cleans up', async () => {
-      const p = spawn(berthBin, ['--address', containerd.address, '-n', ns, 'run', '--rm', buildRunImage().name, 'bd6', 'sh', '-c', 'trap "echo got INT; exit 130" INT; echo ready; while true; do sleep 0.1; done'], {
-        stdio: ['ignore', 'pipe', 'pipe'],
-        env: { ...process.env, BERTH_FIFO_DIR: join(rootfs, 'fifo') },
-      });
+      const p = spawn(
+        berthBin,
+        [
+          '--address',
+          containerd.address,
+          '-n',
+          ns,
+          'run',
+          '--rm',
+          buildRunImage().name,
+          'bd6',
+          'sh',
+          '-c',
+          'trap "echo got INT; exit 130" INT; echo ready; while true; do sleep 0.1; done',
+        ],
+        {
+          stdio: ['ignore', 'pipe', 'pipe'],
+          env: { ...process.env, BERTH_FIFO_DIR: join(rootfs, 'fifo') },
+        },
+      );
       let out = '';
       p.stdout!.on('data', (d) => (out += d));
       const exited = new Promise<number | null>((r) => p.once('exit', (code) => r(code)));
@@ -286,10 +369,29 @@ describe.skipIf(skip)('berth spec = ctr spec', () => {
     });
 
     it.skipIf(!have('script'))('-t: a terminal inside, sized like ours, raw mode restored', async () => {
-      const cmd = [berthBin, '--address', containerd.address, '-n', ns, 'run', '--rm', '-t', buildRunImage().name, 'bd7', 'sh', '-c', 'tty; stty size; echo $TERM'].map((a) => `'${a}'`).join(' ');
+      const cmd = [
+        berthBin,
+        '--address',
+        containerd.address,
+        '-n',
+        ns,
+        'run',
+        '--rm',
+        '-t',
+        buildRunImage().name,
+        'bd7',
+        'sh',
+        '-c',
+        'tty; stty size; echo $TERM',
+      ]
+        .map((a) => `'${a}'`)
+        .join(' ');
       // script's stdin is kept open while berth runs: at its EOF script would type an EOF character
       const inner = `stty cols 91 rows 33; ${cmd}; stty -a | grep -o -- '-icanon' || echo cooked`;
-      const p = spawn('script', ['-qec', inner, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, BERTH_FIFO_DIR: join(rootfs, 'fifo') } });
+      const p = spawn('script', ['-qec', inner, '/dev/null'], {
+        stdio: ['pipe', 'pipe', 'pipe'],
+        env: { ...process.env, BERTH_FIFO_DIR: join(rootfs, 'fifo') },
+      });
       let stdout = '';
       p.stdout!.on('data', (d) => (stdout += d));
       await new Promise((r) => p.once('exit', r));

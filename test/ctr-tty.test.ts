@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { berthBin, have, startBerthd, type Berthd } from './support/harness.ts';
+import { type Berthd, berthBin, have, startBerthd } from './support/harness.ts';
 import { loadRunImage } from './support/run-image.ts';
 
 /**
@@ -29,7 +29,8 @@ describe.skipIf(process.getuid?.() !== 0 || !have('script'))('ctr run -t / berth
   }, 60_000);
   afterAll(async () => {
     if (b) {
-      for (const id of b.ctr(['-n', ns, 'tasks', 'ls', '-q']).stdout?.split('\n').filter(Boolean) ?? []) b.ctr(['-n', ns, 'tasks', 'kill', '-s', 'SIGKILL', id]);
+      for (const id of b.ctr(['-n', ns, 'tasks', 'ls', '-q']).stdout?.split('\n').filter(Boolean) ?? [])
+        b.ctr(['-n', ns, 'tasks', 'kill', '-s', 'SIGKILL', id]);
       await b.cleanup();
     }
     for (const d of [shared, fifoDir]) if (d) rmSync(d, { recursive: true, force: true });
@@ -70,8 +71,11 @@ describe.skipIf(process.getuid?.() !== 0 || !have('script'))('ctr run -t / berth
 
   const mount = () => `type=bind,src=${shared},dst=/shared,options=rbind:rw`;
 
-  it('ctr run -t --rm: a tty inside, our size, resize, the container\'s exit code', async () => {
-    const r = await inTerminal(['ctr', '--address', b.address, '-n', ns, 'run', '-t', '--rm', '--mount', mount(), image, 'ctr-tty', 'sh', '-c', script('ctr-ready')], 'ctr-ready');
+  it("ctr run -t --rm: a tty inside, our size, resize, the container's exit code", async () => {
+    const r = await inTerminal(
+      ['ctr', '--address', b.address, '-n', ns, 'run', '-t', '--rm', '--mount', mount(), image, 'ctr-tty', 'sh', '-c', script('ctr-ready')],
+      'ctr-ready',
+    );
     expect(r.lines).toEqual(['/dev/pts/0', '33 91', '50 120']);
     expect(r.code).toBe(3);
     expect(existsSync(join(shared, 'ctr-ready'))).toBe(true);
@@ -79,7 +83,10 @@ describe.skipIf(process.getuid?.() !== 0 || !have('script'))('ctr run -t / berth
   }, 60_000);
 
   it('berth run -t --rm: the same', async () => {
-    const r = await inTerminal([berthBin, '--address', b.address, '-n', ns, 'run', '-t', '--rm', '--mount', mount(), image, 'berth-tty', 'sh', '-c', script('berth-ready')], 'berth-ready');
+    const r = await inTerminal(
+      [berthBin, '--address', b.address, '-n', ns, 'run', '-t', '--rm', '--mount', mount(), image, 'berth-tty', 'sh', '-c', script('berth-ready')],
+      'berth-ready',
+    );
     expect(r.lines).toEqual(['/dev/pts/0', '33 91', '50 120']);
     expect(r.code).toBe(3);
     expect(b.berth(['-n', ns, 'containers', 'ls', '-q']).stdout).toBe('');
@@ -87,10 +94,19 @@ describe.skipIf(process.getuid?.() !== 0 || !have('script'))('ctr run -t / berth
 
   it('ctr tasks exec -t into a berth container: its own tty, input typed at the terminal', async () => {
     expect(b.berth(['-n', ns, 'run', '-d', '--null-io', image, 'host', 'sleep', '1000'], { env: { BERTH_FIFO_DIR: fifoDir } }).code).toBe(0);
-    const execScript = 'tty; i=0; while [ "$(stty size 2>/dev/null)" != "33 91" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done; stty size; read line; echo "got $line"; exit 4';
-    const p = spawn('script', ['-qefc', `stty cols 91 rows 33; exec ctr --address ${quote(b.address)} -n ${ns} tasks exec -t --exec-id ex host sh -c ${quote(execScript)}`, '/dev/null'], {
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
+    const execScript =
+      'tty; i=0; while [ "$(stty size 2>/dev/null)" != "33 91" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done; stty size; read line; echo "got $line"; exit 4';
+    const p = spawn(
+      'script',
+      [
+        '-qefc',
+        `stty cols 91 rows 33; exec ctr --address ${quote(b.address)} -n ${ns} tasks exec -t --exec-id ex host sh -c ${quote(execScript)}`,
+        '/dev/null',
+      ],
+      {
+        stdio: ['pipe', 'pipe', 'pipe'],
+      },
+    );
     let out = '';
     p.stdout!.on('data', (d) => (out += d));
     const exited = new Promise<number | null>((r) => p.once('exit', (c) => r(c)));
@@ -101,7 +117,7 @@ describe.skipIf(process.getuid?.() !== 0 || !have('script'))('ctr run -t / berth
     const lines = out.replace(/\r/g, '').split('\n').filter(Boolean);
     // the exec's tty is another pts of the container's devpts; the typed line is echoed by it
     expect(lines[0]).toMatch(/^\/dev\/pts\/\d+$/);
-        expect(lines.slice(1)).toEqual(['33 91', 'typed', 'got typed']);
+    expect(lines.slice(1)).toEqual(['33 91', 'typed', 'got typed']);
     expect(code).toBe(4);
     expect(b.berth(['-n', ns, 'tasks', 'kill', '-s', 'KILL', 'host']).code).toBe(0);
     expect(b.berth(['-n', ns, 'tasks', 'wait', 'host']).stdout).toBe('137\n');

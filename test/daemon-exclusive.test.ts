@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { berthdBin, berthdWithRunImage, startBerthd, type Berthd } from './support/harness.ts';
+import { type Berthd, berthdBin, berthdWithRunImage, startBerthd } from './support/harness.ts';
 import { sleep } from './support/util.ts';
 
 /**
@@ -45,10 +45,15 @@ describe('one berthd per root, state dir and socket', () => {
         state: shared === 'state' ? a.state : join(other, 'state'),
         socket: shared === 'socket' ? a.address : join(other, 'berth.sock'),
       };
-      const r = spawnSync(berthdBin, ['--root', paths.root, '--state', paths.state, '--address', paths.socket, '--log-level', 'debug'], { encoding: 'utf8', timeout: 20_000 });
+      const r = spawnSync(berthdBin, ['--root', paths.root, '--state', paths.state, '--address', paths.socket, '--log-level', 'debug'], {
+        encoding: 'utf8',
+        timeout: 20_000,
+      });
       expect(r.status).toBe(1);
       expect(r.stdout).toBe('');
-      expect(r.stderr).toBe(`berthd: another berthd (pid ${a.pid()}) is already running on ${shared} ${paths[shared]} (it holds ${shared === 'socket' ? `${a.address}.lock` : join(paths[shared], 'berthd.lock')})\n`);
+      expect(r.stderr).toBe(
+        `berthd: another berthd (pid ${a.pid()}) is already running on ${shared} ${paths[shared]} (it holds ${shared === 'socket' ? `${a.address}.lock` : join(paths[shared], 'berthd.lock')})\n`,
+      );
       expectUntouched();
     }, 30_000);
   }

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeBlob } from '../transport/clients/content.ts';
-import { berthdBin, startBerthd, type Berthd } from './support/harness.ts';
+import { type Berthd, berthdBin, startBerthd } from './support/harness.ts';
 import { errorCode, sha, sleep } from './support/util.ts';
 
 const runBerthd = (args: string[]) => spawnSync(berthdBin, args, { encoding: 'utf8', timeout: 20_000 });
@@ -112,7 +112,18 @@ describe('berthd with a config file', () => {
   beforeAll(async () => {
     dir = mkdtempSync('/tmp/berth-conf-');
     const config = join(dir, 'config.toml');
-    writeFileSync(config, ['version = 2', 'disabled_plugins = ["io.containerd.grpc.v1.leases"]', '[debug]', '  level = "debug"', '[plugins."io.containerd.gc.v1.scheduler"]', '  delay_ms = 50', ''].join('\n'));
+    writeFileSync(
+      config,
+      [
+        'version = 2',
+        'disabled_plugins = ["io.containerd.grpc.v1.leases"]',
+        '[debug]',
+        '  level = "debug"',
+        '[plugins."io.containerd.gc.v1.scheduler"]',
+        '  delay_ms = 50',
+        '',
+      ].join('\n'),
+    );
     d = await startBerthd(['--config', config]);
   });
   afterAll(async () => {
@@ -122,7 +133,9 @@ describe('berthd with a config file', () => {
 
   it('skips disabled plugins and lists them with their state', async () => {
     const c = d.client();
-    const res = await c.unary<{ plugins: Array<{ type: string; id: string; init_err: { message: string } | null }> }>(c.introspection, 'Plugins', { filters: ['type==io.containerd.grpc.v1'] });
+    const res = await c.unary<{ plugins: Array<{ type: string; id: string; init_err: { message: string } | null }> }>(c.introspection, 'Plugins', {
+      filters: ['type==io.containerd.grpc.v1'],
+    });
     const leases = res.plugins.find((p) => p.id === 'leases');
     expect(leases?.init_err?.message).toMatch(/skip plugin/);
     expect(res.plugins.find((p) => p.id === 'content')?.init_err).toBeNull();

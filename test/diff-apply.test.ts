@@ -1,15 +1,15 @@
-import * as fs from 'node:fs';
 import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { applyLayer } from '../daemon/diff/apply.ts';
-import { diffStream, type CompareOptions } from '../daemon/diff/compare.ts';
-import { mountAll, unmountAll } from '../native/mount.ts';
+import { type CompareOptions, diffStream } from '../daemon/diff/compare.ts';
 import { lgetxattr, lsetxattr } from '../native/index.ts';
-import { applyTo, sandbox, type Sandbox } from './support/layers/sandbox.ts';
-import { d, f, h, s, tar, type RawEntry } from './support/layers/tarbuild.ts';
+import { mountAll, unmountAll } from '../native/mount.ts';
+import { applyTo, type Sandbox, sandbox } from './support/layers/sandbox.ts';
+import { d, f, h, type RawEntry, s, tar } from './support/layers/tarbuild.ts';
 import { copyTree, describeTree, sh } from './support/layers/tree.ts';
 
 let sb: Sandbox | undefined;
@@ -161,7 +161,10 @@ describe('overlay fast path with parents (containerd archive.WithParents)', () =
     const [lower1, lower2] = ['lower1', 'lower2'].map((n) => join(t, n));
     for (const dir of [lower1, lower2]) fs.mkdirSync(dir);
     // lower1 (topmost) has usr/lib, lower2 the older usr; lib -> usr/lib in lower1
-    sh('mkdir -p usr/lib && chmod 0750 usr/lib && chown 7:8 usr/lib && touch -d @123 usr/lib && ln -s usr/lib lib && chmod 0711 usr && chown 3:4 usr && touch -d @456 usr', lower1);
+    sh(
+      'mkdir -p usr/lib && chmod 0750 usr/lib && chown 7:8 usr/lib && touch -d @123 usr/lib && ln -s usr/lib lib && chmod 0711 usr && chown 3:4 usr && touch -d @456 usr',
+      lower1,
+    );
     sh('mkdir -p usr srv && chmod 0700 srv && chown 5:6 srv && touch -d @789 srv && echo f > opt', lower2);
     lsetxattr(join(lower1, 'usr/lib'), 'user.a', 'b');
     lsetxattr(join(lower1, 'usr/lib'), 'trusted.overlay.opaque', 'y');
@@ -251,7 +254,13 @@ describe('unpack processes', () => {
 
     const second = join(t, 'second');
     fs.mkdirSync(second);
-    const failed = applyLayer({ root: second, mode: 'overlay', mediaType: 'application/vnd.oci.image.layer.v1.tar', blob, parents: Promise.reject(new Error('the layer below failed')) });
+    const failed = applyLayer({
+      root: second,
+      mode: 'overlay',
+      mediaType: 'application/vnd.oci.image.layer.v1.tar',
+      blob,
+      parents: Promise.reject(new Error('the layer below failed')),
+    });
     await expect(failed).rejects.toThrow(/unpack process failed \(killed by SIGKILL\)/);
     expect(fs.readdirSync(second)).toEqual([]);
   });

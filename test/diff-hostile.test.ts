@@ -2,10 +2,10 @@ import * as fs from 'node:fs';
 import { join, posix } from 'node:path';
 import { createGzip } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
-import { llistxattr } from '../native/index.ts';
 import { BerthError } from '../core/errors.ts';
-import { applyTo, sandbox, type Sandbox } from './support/layers/sandbox.ts';
-import { base256, d, f, gz, h, paxBody, s, tar, zst, type RawEntry } from './support/layers/tarbuild.ts';
+import { llistxattr } from '../native/index.ts';
+import { applyTo, type Sandbox, sandbox } from './support/layers/sandbox.ts';
+import { base256, d, f, gz, h, paxBody, type RawEntry, s, tar, zst } from './support/layers/tarbuild.ts';
 
 /**
  * Hostile layers against the applier (daemon/diff/apply.ts). Each case runs on a fresh target
@@ -81,8 +81,16 @@ const unbroken = () => expect(read('etc/unbroken')).toBe('unbroken');
 const breakouts: Breakout[] = [
   { name: 'SymlinkAbsolute', layer: [d('etc'), s('localetc', '/etc'), f('/localetc/unbroken', 'unbroken')], check: unbroken },
   { name: 'SymlinkUpAndOut', layer: [d('etc'), d('dummy'), s('localetc', '/dummy/../etc'), f('/localetc/unbroken', 'unbroken')], check: unbroken },
-  { name: 'SymlinkMultipleAbsolute', layer: [d('etc'), d('dummy'), s('/dummy/etc', '/etc'), s('localetc', '/dummy/etc'), f('/dummy/etc/unbroken', 'unbroken')], check: unbroken },
-  { name: 'SymlinkMultipleRelative', layer: [d('etc'), d('dummy'), s('/dummy/etc', '/etc'), s('localetc', './dummy/etc'), f('/dummy/etc/unbroken', 'unbroken')], check: unbroken },
+  {
+    name: 'SymlinkMultipleAbsolute',
+    layer: [d('etc'), d('dummy'), s('/dummy/etc', '/etc'), s('localetc', '/dummy/etc'), f('/dummy/etc/unbroken', 'unbroken')],
+    check: unbroken,
+  },
+  {
+    name: 'SymlinkMultipleRelative',
+    layer: [d('etc'), d('dummy'), s('/dummy/etc', '/etc'), s('localetc', './dummy/etc'), f('/dummy/etc/unbroken', 'unbroken')],
+    check: unbroken,
+  },
   {
     name: 'SymlinkEmptyFile',
     layer: [d('etc'), f('etc/emptied', 'notempty'), s('localetc', '/etc'), f('/localetc/emptied', '')],
@@ -90,12 +98,25 @@ const breakouts: Breakout[] = [
   },
   {
     name: 'HardlinkRelative',
-    layer: [d('etc', { mode: 0o770 }), f('/etc/passwd', 'inside'), d('breakouts'), s('breakouts/d1', '../../etc'), h('breakouts/mypasswd', '/breakouts/d1/passwd')],
+    layer: [
+      d('etc', { mode: 0o770 }),
+      f('/etc/passwd', 'inside'),
+      d('breakouts'),
+      s('breakouts/d1', '../../etc'),
+      h('breakouts/mypasswd', '/breakouts/d1/passwd'),
+    ],
     check: () => expect(sameFile('breakouts/mypasswd', 'etc/passwd')).toBe(true),
   },
   {
     name: 'HardlinkDownAndOut',
-    layer: [d('etc', { mode: 0o770 }), f('/etc/passwd', 'inside'), d('breakouts'), d('downandout'), s('breakouts/d1', '../downandout/../../etc'), h('breakouts/mypasswd', '/breakouts/d1/passwd')],
+    layer: [
+      d('etc', { mode: 0o770 }),
+      f('/etc/passwd', 'inside'),
+      d('breakouts'),
+      d('downandout'),
+      s('breakouts/d1', '../downandout/../../etc'),
+      h('breakouts/mypasswd', '/breakouts/d1/passwd'),
+    ],
     check: () => expect(sameFile('breakouts/mypasswd', 'etc/passwd')).toBe(true),
   },
   {
@@ -271,7 +292,7 @@ const breakouts: Breakout[] = [
   {
     name: 'HardlinkSymlinkChmod',
     // a symlink named like the host canary, pointing at it; then a 0777 hardlink to the symlink
-    layer: () => [s(sb.canary + '-link', sb.canary), h('sketchylink', sb.canary + '-link', { mode: 0o777 })],
+    layer: () => [s(`${sb.canary}-link`, sb.canary), h('sketchylink', `${sb.canary}-link`, { mode: 0o777 })],
     check: () => {
       expect(fs.statSync(sb.canary).mode & 0o7777).toBe(0o400);
       expect(isSymlink('sketchylink')).toBe(true);
@@ -326,7 +347,16 @@ describe('hostile layers (reliability.md §1)', () => {
 
   it('H-05 SymlinkOverridePath: a symlink replacing a directory between entries', async () => {
     sb = sandbox();
-    await applyTo(sb, [d('foo'), d('foo/tmp'), f('foo/tmp/PWN-h05', 'A'), s('foo', '/'), f('foo/tmp/PWN-h05', 'B'), d('foo'), d('foo/tmp'), f('foo/tmp/PWN-h05', 'C')]);
+    await applyTo(sb, [
+      d('foo'),
+      d('foo/tmp'),
+      f('foo/tmp/PWN-h05', 'A'),
+      s('foo', '/'),
+      f('foo/tmp/PWN-h05', 'B'),
+      d('foo'),
+      d('foo/tmp'),
+      f('foo/tmp/PWN-h05', 'C'),
+    ]);
     expect(read('foo/tmp/PWN-h05')).toBe('C');
     expect(read('tmp/PWN-h05')).toBe('B');
   });
@@ -355,7 +385,7 @@ describe('hostile layers (reliability.md §1)', () => {
   it('H-10 hardlinks to host files resolve inside the root (and fail: no such file)', async () => {
     sb = sandbox();
     await refused([h('mycanary', sb.canary)], /mycanary.*ENOENT/);
-    await refused([h('my2', '../../../../../../' + sb.canary)], /my2.*ENOENT/);
+    await refused([h('my2', `../../../../../../${sb.canary}`)], /my2.*ENOENT/);
     expect(fs.statSync(sb.canary).nlink).toBe(1);
   });
 
@@ -439,18 +469,41 @@ describe('hostile layers (reliability.md §1)', () => {
     for (const mode of ['plain', 'overlay'] as const) {
       // a global PAX header renames, resizes and re-links nothing (a scanner sees bin/ok)
       // nor does it remove what is at its own name (containerd would), whiteout or not
-      await applyTo(sb, [global({ path: 'etc/cron.d/evil', size: '0', linkpath: 'etc/keep' }), f('bin/ok', 'ok'), f('a', 'A'), h('l', 'a'), global({}, '.wh.etc'), global({}, 'etc/keep')], { mode });
+      await applyTo(
+        sb,
+        [
+          global({ path: 'etc/cron.d/evil', size: '0', linkpath: 'etc/keep' }),
+          f('bin/ok', 'ok'),
+          f('a', 'A'),
+          h('l', 'a'),
+          global({}, '.wh.etc'),
+          global({}, 'etc/keep'),
+        ],
+        { mode },
+      );
       expect(read('bin/ok')).toBe('ok');
       expect(exists('etc/cron.d')).toBe(false);
       expect(sameFile('l', 'a')).toBe(true);
       // the PAX path, not the ustar name, is what is checked and written
-      await applyTo(sb, [f('.wh.etc', 'p', { pax: { path: 'ok1' } }), f('../../../tmp/PWN-pax', 'x', { pax: { path: 'inside' } }), f('inside2', 'y', { pax: { path: '../../../tmp/PWN-pax2' } })], { mode });
+      await applyTo(
+        sb,
+        [
+          f('.wh.etc', 'p', { pax: { path: 'ok1' } }),
+          f('../../../tmp/PWN-pax', 'x', { pax: { path: 'inside' } }),
+          f('inside2', 'y', { pax: { path: '../../../tmp/PWN-pax2' } }),
+        ],
+        { mode },
+      );
       expect(read('etc/keep')).toBe('keep');
       expect(read('ok1')).toBe('p');
       expect(read('inside')).toBe('x');
       expect(read('tmp/PWN-pax2')).toBe('y');
       // the PAX linkpath is the hardlink target; a GNU long name beats the PAX path
-      await applyTo(sb, [h('l2', 'etc/keep', { pax: { linkpath: 'a' } }), { name: '././@LongLink', type: 'L', data: 'gnu\0' }, f('ustar', 'g', { pax: { path: 'pax' } })], { mode });
+      await applyTo(
+        sb,
+        [h('l2', 'etc/keep', { pax: { linkpath: 'a' } }), { name: '././@LongLink', type: 'L', data: 'gnu\0' }, f('ustar', 'g', { pax: { path: 'pax' } })],
+        { mode },
+      );
       expect(sameFile('l2', 'a')).toBe(true);
       expect(read('gnu')).toBe('g');
       expect(exists('pax') || exists('ustar')).toBe(false);
@@ -487,7 +540,13 @@ describe('hostile layers (reliability.md §1)', () => {
     await refused([], /negative entry size/, { bytes: gz(negative) });
     await refused([{ name: 'x', type: '0', pax: { uid: '1e9' } }], /invalid PAX uid/);
     await refused([], /checksum|archive/, { bytes: gz(Buffer.from('not a tar at all'.repeat(64))) });
-    await refused([{ name: 'x', type: '0', pax: { 'SCHILY.xattr.user.x': 'v', path: 'p' } }, { name: 'y', type: 'Z' }], /unsupported entry type/);
+    await refused(
+      [
+        { name: 'x', type: '0', pax: { 'SCHILY.xattr.user.x': 'v', path: 'p' } },
+        { name: 'y', type: 'Z' },
+      ],
+      /unsupported entry type/,
+    );
   });
 
   it('a truncated archive or gzip stream is an error', async () => {
@@ -582,13 +641,35 @@ describe('a failed Apply onto an empty target leaves it empty (all or nothing)',
     {
       // a top-level opaque marker and whiteout first: overlay mode marks the target root itself
       name: 'a refused `../` hardlink after good entries',
-      layer: () => gz(tar([f('.wh..wh..opq'), f('.wh.gone'), d('etc'), f('etc/a', 'x'), s('out', sb.outside), f('out/PWN', 'in-root'), h('etc/x', `../../../..${sb.canary}`)])),
+      layer: () =>
+        gz(
+          tar([
+            f('.wh..wh..opq'),
+            f('.wh.gone'),
+            d('etc'),
+            f('etc/a', 'x'),
+            s('out', sb.outside),
+            f('out/PWN', 'in-root'),
+            h('etc/x', `../../../..${sb.canary}`),
+          ]),
+        ),
       error: /"etc\/x".*ENOENT/,
     },
     {
       name: 'a truncated gzip stream after some entries',
       layer: () => {
-        const g = gz(tar([f('.wh..wh..opq'), d('usr'), f('usr/a', 'a'), d('usr/lib'), f('usr/lib/b', 'b'), s('usr/sh', '/bin/busybox'), f('usr/big', big), f('usr/big2', big)]));
+        const g = gz(
+          tar([
+            f('.wh..wh..opq'),
+            d('usr'),
+            f('usr/a', 'a'),
+            d('usr/lib'),
+            f('usr/lib/b', 'b'),
+            s('usr/sh', '/bin/busybox'),
+            f('usr/big', big),
+            f('usr/big2', big),
+          ]),
+        );
         return g.subarray(0, g.length - 64);
       },
       error: /gzip stream/,

@@ -2,10 +2,10 @@ import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { BerthClient } from '../transport/client.ts';
 import type { Mount } from '../native/mount.ts';
+import type { BerthClient } from '../transport/client.ts';
 import type { Berthd } from './support/harness.ts';
-import { startRaceRig, regularBody } from './support/race-helper.ts';
+import { regularBody, startRaceRig } from './support/race-helper.ts';
 
 /**
  * Diff of a running container's snapshot while the container races the walk: it keeps swapping
@@ -17,7 +17,11 @@ import { startRaceRig, regularBody } from './support/race-helper.ts';
 function regularFiles(tar: Buffer): Map<string, Buffer[]> {
   const files = new Map<string, Buffer[]>();
   for (let at = 0; at + 512 <= tar.length && tar[at] !== 0; ) {
-    const field = (from: number, len: number) => tar.subarray(at + from, at + from + len).toString('latin1').replace(/\0.*$/s, '');
+    const field = (from: number, len: number) =>
+      tar
+        .subarray(at + from, at + from + len)
+        .toString('latin1')
+        .replace(/\0.*$/s, '');
     const size = Number.parseInt(field(124, 12).trim() || '0', 8);
     const name = field(345, 155) ? `${field(345, 155)}/${field(0, 100)}` : field(0, 100);
     if (field(156, 1) === '0' || field(156, 1) === '') files.set(name, [...(files.get(name) ?? []), tar.subarray(at + 512, at + 512 + size)]);
@@ -48,10 +52,21 @@ describe('Diff of a live container that swaps directories with symlinks to the h
     await close?.();
   });
 
-  const snapshots = (method: string, req: object) => c.unary<{ mounts: Mount[]; info: { parent: string } }>(c.service('snapshots', 'Snapshots'), method, { snapshotter: 'overlayfs', ...req });
+  const snapshots = (method: string, req: object) =>
+    c.unary<{ mounts: Mount[]; info: { parent: string } }>(c.service('snapshots', 'Snapshots'), method, { snapshotter: 'overlayfs', ...req });
 
   it('200 diffs (overlay fast path and two-tree compare) hold nothing of the host directory and open no device', async () => {
-    const run = b.berth(['run', '-d', '--null-io', '--mount', `type=bind,src=${join(scratch, 'helper')},dst=/helper,options=rbind:ro`, image, 'racer', '/helper/race', join(scratch, 'host')]);
+    const run = b.berth([
+      'run',
+      '-d',
+      '--null-io',
+      '--mount',
+      `type=bind,src=${join(scratch, 'helper')},dst=/helper,options=rbind:ro`,
+      image,
+      'racer',
+      '/helper/race',
+      join(scratch, 'host'),
+    ]);
     expect(run.stderr).toBe('');
     expect(run.code).toBe(0);
     const right = (await snapshots('Mounts', { key: 'racer' })).mounts;

@@ -1,11 +1,11 @@
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { writeBlob } from '../transport/clients/content.ts';
-import type { BerthClient } from '../transport/client.ts';
-import type { Mount } from '../native/mount.ts';
 import { lgetxattr } from '../native/index.ts';
-import { startBerthd, type Berthd } from './support/harness.ts';
+import type { Mount } from '../native/mount.ts';
+import type { BerthClient } from '../transport/client.ts';
+import { writeBlob } from '../transport/clients/content.ts';
+import { type Berthd, startBerthd } from './support/harness.ts';
 import { hostPwned } from './support/layers/sandbox.ts';
 import { d, f, gz, s, tar } from './support/layers/tarbuild.ts';
 import { errorCode, failure, sha } from './support/util.ts';
@@ -22,15 +22,21 @@ interface Descriptor {
 describe('diff service (containerd.services.diff.v1.Diff) through a real berthd', () => {
   let b: Berthd;
   let c: BerthClient;
-  const snap = (method: string, req: object) => c.unary<{ mounts: Mount[]; info?: { parent: string } }>(c.service('snapshots', 'Snapshots'), method, { snapshotter: 'overlayfs', ...req });
+  const snap = (method: string, req: object) =>
+    c.unary<{ mounts: Mount[]; info?: { parent: string } }>(c.service('snapshots', 'Snapshots'), method, { snapshotter: 'overlayfs', ...req });
   const apply = (diff: object, mounts: Mount[]) => c.unary<{ applied: Descriptor }>(c.service('diff', 'Diff'), 'Apply', { diff, mounts });
-  const compare = (left: Mount[], right: Mount[], extra: object = {}) => c.unary<{ diff: Descriptor }>(c.service('diff', 'Diff'), 'Diff', { left, right, ...extra });
+  const compare = (left: Mount[], right: Mount[], extra: object = {}) =>
+    c.unary<{ diff: Descriptor }>(c.service('diff', 'Diff'), 'Diff', { left, right, ...extra });
   const store = async (bytes: Buffer) => (await writeBlob(c, bytes, { ref: `t-${sha(bytes)}`, expected: sha(bytes), labels: gcRoot })).digest;
   const fsDir = (mounts: Mount[]) => {
     const m = mounts[0]!;
     return m.type === 'bind' ? m.source : m.options.find((o) => o.startsWith('upperdir='))!.slice('upperdir='.length);
   };
-  const leftoverMounts = () => fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(b.state));
+  const leftoverMounts = () =>
+    fs
+      .readFileSync('/proc/self/mountinfo', 'utf8')
+      .split('\n')
+      .filter((l) => l.includes(b.state));
 
   beforeAll(async () => {
     b = await startBerthd();
@@ -40,7 +46,15 @@ describe('diff service (containerd.services.diff.v1.Diff) through a real berthd'
     await b?.cleanup();
   });
 
-  const layer1 = tar([d('etc'), f('etc/os-release', 'berth'), f('etc/gone', 'x'), d('usr'), s('bin', 'usr/bin'), d('usr/bin'), f('usr/bin/sh', '#!', { mode: 0o755 })]);
+  const layer1 = tar([
+    d('etc'),
+    f('etc/os-release', 'berth'),
+    f('etc/gone', 'x'),
+    d('usr'),
+    s('bin', 'usr/bin'),
+    d('usr/bin'),
+    f('usr/bin/sh', '#!', { mode: 0o755 }),
+  ]);
   const layer2 = tar([d('etc'), f('etc/.wh.gone'), f('etc/new', 'n'), d('usr'), f('usr/.wh..wh..opq'), f('usr/only', 'o')]);
 
   it('registers io.containerd.differ.v1 walking and the diff gRPC service', () => {
@@ -91,7 +105,9 @@ describe('diff service (containerd.services.diff.v1.Diff) through a real berthd'
     expect(fs.readdirSync(join(up3, 'usr'))).toEqual(['only']);
 
     // Diff between two bind-mounted trees (no overlay): the same changes
-    const { diff: again } = await compare(left, [{ type: 'bind', source: up3, options: ['ro', 'rbind'] }], { media_type: 'application/vnd.oci.image.layer.v1.tar' });
+    const { diff: again } = await compare(left, [{ type: 'bind', source: up3, options: ['ro', 'rbind'] }], {
+      media_type: 'application/vnd.oci.image.layer.v1.tar',
+    });
     expect(again.media_type).toBe('application/vnd.oci.image.layer.v1.tar');
     expect(leftoverMounts()).toEqual([]);
   });
@@ -101,7 +117,10 @@ describe('diff service (containerd.services.diff.v1.Diff) through a real berthd'
     const bad = tar([f('.wh..wh..opq'), f('ok', 'x'), s('out', '/'), f('out/tmp/PWN-diff-service', 'x'), f('etc/.wh...')]);
     const digest = await store(gz(bad));
     // a first snapshot (bind mount, plain mode) and a child of l1c (overlay fast path: the upperdir)
-    for (const [key, parent, type] of [['hostile', '', 'bind'], ['hostile2', 'l1c', 'overlay']] as const) {
+    for (const [key, parent, type] of [
+      ['hostile', '', 'bind'],
+      ['hostile2', 'l1c', 'overlay'],
+    ] as const) {
       const m = (await snap('Prepare', { key, parent, labels: gcRoot })).mounts;
       expect(m[0]!.type).toBe(type);
       const err = await failure(apply({ media_type: tarGz, digest, size: 0 }, m));

@@ -5,8 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Parser, type ReadEntry } from 'tar';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { encodeHeader, endOfArchive, padding, TarReader, type TarEntry } from '../core/archive/tar.ts';
-import { base256, d, f, h, paxBody, s, tar, type RawEntry } from './support/layers/tarbuild.ts';
+import { encodeHeader, endOfArchive, padding, type TarEntry, TarReader } from '../core/archive/tar.ts';
+import { base256, d, f, h, paxBody, type RawEntry, s, tar } from './support/layers/tarbuild.ts';
 
 /**
  * berth's tar reader against Go's archive/tar, the reader containerd, Docker and most image
@@ -37,7 +37,11 @@ interface Case {
 // ---------------------------------------------------------------------------------------------
 // The corpus
 
-const meta = (type: 'x' | 'g', recs: Record<string, string | Buffer>, name = type === 'g' ? 'pax_global_header' : 'PaxHeader'): RawEntry => ({ name, type, data: paxBody(recs) });
+const meta = (type: 'x' | 'g', recs: Record<string, string | Buffer>, name = type === 'g' ? 'pax_global_header' : 'PaxHeader'): RawEntry => ({
+  name,
+  type,
+  data: paxBody(recs),
+});
 const longName = (name: string | Buffer): RawEntry => ({ name: '././@LongLink', type: 'L', data: typeof name === 'string' ? `${name}\0` : name });
 const longLink = (name: string): RawEntry => ({ name: '././@LongLink', type: 'K', data: `${name}\0` });
 const field = (off: number, v: string | Buffer): [number, string | Buffer] => [off, v];
@@ -84,9 +88,20 @@ const corpus: Case[] = [
   { name: 'an empty PAX path keeps the ustar name', tar: tar([f('ok', 'x', { pax: { path: '' } })]), nodeTar: 'names the entry ""' },
   { name: 'an empty GNU long name keeps the ustar name', tar: tar([longName(Buffer.alloc(3)), ok('ok')]), nodeTar: 'names the entry ""' },
   { name: 'a GNU long name beats the PAX path (x first)', tar: tar([meta('x', { path: 'pax' }), longName('gnu'), ok('ustar')]) },
-  { name: 'a GNU long name beats the PAX path (L first)', tar: tar([longName('gnu'), meta('x', { path: 'pax' }), ok('ustar')]), nodeTar: 'the later of the two wins: the PAX path' },
-  { name: 'a GNU long link beats the PAX linkpath (x first)', tar: tar([ok('t1'), ok('t2'), meta('x', { linkpath: 't2' }), longLink('t1'), h('l', 'ustar-target')]) },
-  { name: 'a GNU long link beats the PAX linkpath (K first)', tar: tar([ok('t1'), ok('t2'), longLink('t1'), meta('x', { linkpath: 't2' }), h('l', 'ustar-target')]), nodeTar: 'the later of the two wins: the PAX linkpath' },
+  {
+    name: 'a GNU long name beats the PAX path (L first)',
+    tar: tar([longName('gnu'), meta('x', { path: 'pax' }), ok('ustar')]),
+    nodeTar: 'the later of the two wins: the PAX path',
+  },
+  {
+    name: 'a GNU long link beats the PAX linkpath (x first)',
+    tar: tar([ok('t1'), ok('t2'), meta('x', { linkpath: 't2' }), longLink('t1'), h('l', 'ustar-target')]),
+  },
+  {
+    name: 'a GNU long link beats the PAX linkpath (K first)',
+    tar: tar([ok('t1'), ok('t2'), longLink('t1'), meta('x', { linkpath: 't2' }), h('l', 'ustar-target')]),
+    nodeTar: 'the later of the two wins: the PAX linkpath',
+  },
   { name: 'a GNU long name ends at its first NUL', tar: tar([longName(Buffer.from('good\0../../etc/evil\0')), ok('x')]) },
   { name: 'a NUL in a PAX path is an error', tar: tar([f('x', 'y', { pax: { path: 'ok\0/../../evil' } })]), nodeTar: 'cuts the path at the NUL' },
   { name: 'a NUL in a PAX linkpath is an error', tar: tar([s('x', 'y', { pax: { linkpath: 'a\0b' } })]), nodeTar: 'cuts the link target at the NUL' },
@@ -95,12 +110,30 @@ const corpus: Case[] = [
   { name: 'the PAX path and the ustar prefix', tar: tar([f('x', 'y', { pax: { path: 'pax/name' }, raw: [field(345, 'prefix')] })]) },
   { name: 'an x header at the end of the archive is ignored', tar: tar([ok('a'), meta('x', { path: 'b' })]) },
   { name: 'a GNU long name at the end of the archive is ignored', tar: tar([ok('a'), longName('b')]) },
-  { name: 'binary and empty xattrs', tar: tar([f('x', 'y', { pax: { 'SCHILY.xattr.security.capability': Buffer.from([1, 0, 0, 2, 0, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]), 'SCHILY.xattr.user.empty': '' } })]) },
+  {
+    name: 'binary and empty xattrs',
+    tar: tar([
+      f('x', 'y', {
+        pax: {
+          'SCHILY.xattr.security.capability': Buffer.from([1, 0, 0, 2, 0, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
+          'SCHILY.xattr.user.empty': '',
+        },
+      }),
+    ]),
+  },
   { name: 'an extended header larger than 1 MiB is an error', tar: tar([f('x', 'y', { pax: { comment: 'c'.repeat(1 << 20) } })]), nodeTar: 'reads it' },
-  { name: 'a PAX record whose length runs past the header is an error', tar: tar([{ name: 'P', type: 'x', data: '99 path=a\n' }, ok('ok')]), nodeTar: 'ignores the record' },
+  {
+    name: 'a PAX record whose length runs past the header is an error',
+    tar: tar([{ name: 'P', type: 'x', data: '99 path=a\n' }, ok('ok')]),
+    nodeTar: 'ignores the record',
+  },
   { name: 'a PAX record without a newline is an error', tar: tar([{ name: 'P', type: 'x', data: '11 path=ab ' }, ok('ok')]), nodeTar: 'ignores the record' },
   { name: 'a PAX record without a key is an error', tar: tar([{ name: 'P', type: 'x', data: '7 =abc\n' }, ok('ok')]), nodeTar: 'ignores the record' },
-  { name: 'a PAX record length with a sign and leading zeros', tar: tar([{ name: 'P', type: 'x', data: '+0013 path=ab\n' }, ok('ok')]), nodeTar: 'ignores the record' },
+  {
+    name: 'a PAX record length with a sign and leading zeros',
+    tar: tar([{ name: 'P', type: 'x', data: '+0013 path=ab\n' }, ok('ok')]),
+    nodeTar: 'ignores the record',
+  },
   // sizes and numbers
   { name: 'a PAX size over 8 GiB on a directory carries no body', tar: tar([d('dir', { pax: { size: '9000000000' } }), ok('after')]) },
   { name: 'a PAX size over 8 GiB on a cut-off file is an error', tar: noEnd([f('big', 'x'.repeat(1000), { pax: { size: '9000000000' } })]) },
@@ -120,29 +153,60 @@ const corpus: Case[] = [
     tar: tar([f('x', 'y', { pax: { gid: '4294967296' } })]),
     berthRefuses: { why: 'the kernel takes 32 bits: containerd would chown to the gid modulo 2^32', error: /gid 4294967296 out of range/ },
   },
-  { name: 'PAX mtimes with fractions, negative, a bare dot, more than nanoseconds', tar: tar([f('a', '', { pax: { mtime: '1.5' } }), f('b', '', { pax: { mtime: '-1.25' } }), f('c', '', { pax: { mtime: '7.' } }), f('e', '', { pax: { mtime: '1.1234567891' } })]) },
+  {
+    name: 'PAX mtimes with fractions, negative, a bare dot, more than nanoseconds',
+    tar: tar([
+      f('a', '', { pax: { mtime: '1.5' } }),
+      f('b', '', { pax: { mtime: '-1.25' } }),
+      f('c', '', { pax: { mtime: '7.' } }),
+      f('e', '', { pax: { mtime: '1.1234567891' } }),
+    ]),
+  },
   { name: 'a PAX mtime without seconds is an error', tar: tar([f('a', '', { pax: { mtime: '.5' } })]), nodeTar: 'reads it' },
   { name: 'a PAX mtime with two dots is an error', tar: tar([f('a', '', { pax: { mtime: '1.5.5' } })]), nodeTar: 'reads it' },
   { name: 'an invalid PAX atime is an error', tar: tar([f('a', '', { pax: { atime: 'soon' } })]), nodeTar: 'reads it' },
   { name: 'an invalid PAX ctime is an error', tar: tar([f('a', '', { pax: { ctime: '1.x' } })]), nodeTar: 'reads it' },
   {
     name: 'base-256 size, uid, gid and mtime',
-    tar: tar([f('x', 'hello', { raw: [field(124, base256(5n, 12)), field(108, base256(70000000n, 8)), field(116, base256(3n, 8)), field(136, base256(-1n, 12))] })]),
+    tar: tar([
+      f('x', 'hello', { raw: [field(124, base256(5n, 12)), field(108, base256(70000000n, 8)), field(116, base256(3n, 8)), field(136, base256(-1n, 12))] }),
+    ]),
   },
   { name: 'a negative base-256 size on a file is an error', tar: tar([f('x', '', { raw: [field(124, base256(-1n, 12))] })]), nodeTar: 'reads size -1 as 0' },
   { name: 'a negative base-256 size on a directory is ignored', tar: tar([d('dir', { raw: [field(124, base256(-1n, 12))] }), ok('after')]) },
-  { name: 'a base-256 size beyond 63 bits is an error', tar: tar([f('x', '', { raw: [field(124, Buffer.from([0x80, 0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]))] })]) },
+  {
+    name: 'a base-256 size beyond 63 bits is an error',
+    tar: tar([f('x', '', { raw: [field(124, Buffer.from([0x80, 0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]))] })]),
+  },
   { name: 'a base-256 mode keeps the permission bits', tar: tar([f('x', '', { raw: [field(100, base256(0o104755n, 8))] })]) },
   // the ustar prefix and the header formats
   { name: 'the ustar prefix is joined to the name', tar: tar([f('x', 'y', { raw: [field(345, 'pre/fix')] })]) },
   { name: 'a GNU header has no prefix (its bytes are times there)', tar: tar([f('x', 'y', { raw: [gnuMagic, field(345, '12345670123\0')] })]) },
-  { name: 'a GNU header whose times do not parse takes them as a prefix (pre-Go 1.8 archives)', tar: tar([f('x', 'y', { raw: [gnuMagic, field(345, 'pre/fix')] })]), nodeTar: 'ignores the prefix' },
-  { name: 'a V7 header has no prefix and no device numbers', tar: tar([{ name: 'dev', type: '3', devmajor: 1, devminor: 3, raw: [v7Magic, field(345, 'pre/fix')] }]) },
-  { name: 'a star header has a shorter prefix and times', tar: tar([f('x', 'y', { raw: [field(345, 'p'.repeat(131)), field(476, '00000000001\0'), field(508, 'tar\0')] })]), nodeTar: 'reads the times as part of the prefix' },
-  { name: 'a star header with invalid times is an error', tar: tar([f('x', 'y', { raw: [field(345, 'pre'), field(476, 'notanumber!\0'), field(508, 'tar\0')] })]), nodeTar: 'reads it' },
+  {
+    name: 'a GNU header whose times do not parse takes them as a prefix (pre-Go 1.8 archives)',
+    tar: tar([f('x', 'y', { raw: [gnuMagic, field(345, 'pre/fix')] })]),
+    nodeTar: 'ignores the prefix',
+  },
+  {
+    name: 'a V7 header has no prefix and no device numbers',
+    tar: tar([{ name: 'dev', type: '3', devmajor: 1, devminor: 3, raw: [v7Magic, field(345, 'pre/fix')] }]),
+  },
+  {
+    name: 'a star header has a shorter prefix and times',
+    tar: tar([f('x', 'y', { raw: [field(345, 'p'.repeat(131)), field(476, '00000000001\0'), field(508, 'tar\0')] })]),
+    nodeTar: 'reads the times as part of the prefix',
+  },
+  {
+    name: 'a star header with invalid times is an error',
+    tar: tar([f('x', 'y', { raw: [field(345, 'pre'), field(476, 'notanumber!\0'), field(508, 'tar\0')] })]),
+    nodeTar: 'reads it',
+  },
   // string and number fields
   { name: 'a name ends at its first NUL', tar: tar([f('ok\0../../etc/evil', 'x'), s('l\0x', 'target\0/etc/shadow')]) },
-  { name: 'numbers padded and terminated with spaces or NULs', tar: tar([f('x', 'hello', { raw: [field(124, '     5 \0\0   '), field(100, '\0\0 755  '), field(108, '1\x002\0\0\0\0\0')] })]) },
+  {
+    name: 'numbers padded and terminated with spaces or NULs',
+    tar: tar([f('x', 'hello', { raw: [field(124, '     5 \0\0   '), field(100, '\0\0 755  '), field(108, '1\x002\0\0\0\0\0')] })]),
+  },
   { name: 'a size with a non-octal digit is an error', tar: tar([f('x', '', { raw: [field(124, '0000000009\0\0')] })]), nodeTar: 'reads it' },
   { name: 'a size with a space between digits is an error', tar: tar([f('x', 'y', { raw: [field(124, '0000001 1\0\0\0')] })]), nodeTar: 'reads it' },
   { name: 'a non-numeric mode is an error', tar: tar([f('x', '', { raw: [field(100, 'rwxr-xr\0')] })]), nodeTar: 'reads it' },
@@ -155,7 +219,11 @@ const corpus: Case[] = [
   { name: 'a non-octal checksum is an error', tar: tar([f('b', 'x', { raw: [field(148, 'zz')] })]) },
   // the end of the archive
   { name: 'entries after two zero blocks are ignored', tar: Buffer.concat([tar([ok('a')]), tar([ok('hidden')])]) },
-  { name: 'a header after one zero block is an error', tar: Buffer.concat([noEnd([ok('a')]), Buffer.alloc(512), tar([ok('hidden')])]), nodeTar: 'reads the hidden entry' },
+  {
+    name: 'a header after one zero block is an error',
+    tar: Buffer.concat([noEnd([ok('a')]), Buffer.alloc(512), tar([ok('hidden')])]),
+    nodeTar: 'reads the hidden entry',
+  },
   { name: 'no end-of-archive marker', tar: noEnd([ok('a')]) },
   { name: 'one zero block, then EOF', tar: Buffer.concat([noEnd([ok('a')]), Buffer.alloc(512)]) },
   { name: 'an empty stream', tar: Buffer.alloc(0), nodeTar: 'refuses it' },
@@ -163,17 +231,42 @@ const corpus: Case[] = [
   { name: 'a body cut short', tar: noEnd([f('a', 'x'.repeat(600))]).subarray(0, 900) },
   { name: 'a stream that ends within the padding after a complete body', tar: noEnd([f('a', 'x'.repeat(600))]).subarray(0, 512 + 700), nodeTar: 'refuses it' },
   // types containerd does not apply, and sparse files
-  { name: 'a contiguous file (type 7) is refused by containerd', tar: tar([{ name: 'c', type: '7', data: 'x' }]), nodeTar: 'reads it (containerd applies no such type)' },
-  { name: 'an unknown entry type is refused by containerd', tar: tar([ok('a'), { name: 'v', type: 'V', data: 'label' }]), nodeTar: 'reads it (containerd applies no such type)' },
+  {
+    name: 'a contiguous file (type 7) is refused by containerd',
+    tar: tar([{ name: 'c', type: '7', data: 'x' }]),
+    nodeTar: 'reads it (containerd applies no such type)',
+  },
+  {
+    name: 'an unknown entry type is refused by containerd',
+    tar: tar([ok('a'), { name: 'v', type: 'V', data: 'label' }]),
+    nodeTar: 'reads it (containerd applies no such type)',
+  },
   {
     name: 'an old GNU sparse file (type S) is refused by containerd',
-    tar: tar([{ name: 'sparse', type: 'S', data: 'x'.repeat(512), raw: [gnuMagic, field(386, '00000000000\0'), field(398, '00000001000\0'), field(483, '00000010000\0')] }]),
+    tar: tar([
+      {
+        name: 'sparse',
+        type: 'S',
+        data: 'x'.repeat(512),
+        raw: [gnuMagic, field(386, '00000000000\0'), field(398, '00000001000\0'), field(483, '00000010000\0')],
+      },
+    ]),
     nodeTar: 'reads it (containerd applies no such type)',
   },
   {
     name: 'a PAX sparse file (format 1.0)',
-    tar: tar([{ name: 'GNUSparseFile.0/real', type: '0', data: Buffer.concat([Buffer.from('1\n0\n5\n'.padEnd(512, '\0')), Buffer.from('hello')]), pax: { 'GNU.sparse.major': '1', 'GNU.sparse.minor': '0', 'GNU.sparse.name': 'etc/cron.d/evil', 'GNU.sparse.realsize': '10' } }]),
-    berthRefuses: { why: 'sparse files are not supported (no image builder writes them); read as a plain file it would be named and filled differently', error: /sparse files are not supported/ },
+    tar: tar([
+      {
+        name: 'GNUSparseFile.0/real',
+        type: '0',
+        data: Buffer.concat([Buffer.from('1\n0\n5\n'.padEnd(512, '\0')), Buffer.from('hello')]),
+        pax: { 'GNU.sparse.major': '1', 'GNU.sparse.minor': '0', 'GNU.sparse.name': 'etc/cron.d/evil', 'GNU.sparse.realsize': '10' },
+      },
+    ]),
+    berthRefuses: {
+      why: 'sparse files are not supported (no image builder writes them); read as a plain file it would be named and filled differently',
+      error: /sparse files are not supported/,
+    },
     nodeTar: 'reads a plain file named GNUSparseFile.0/real, with the sparse map as data',
   },
   {
@@ -182,8 +275,15 @@ const corpus: Case[] = [
     berthRefuses: { why: 'sparse files are not supported', error: /sparse files are not supported/ },
     nodeTar: 'reads a plain file of 5 bytes',
   },
-  { name: 'a PAX sparse map out of order is an error', tar: tar([f('real', 'hello', { pax: { 'GNU.sparse.numbytes': '5', 'GNU.sparse.offset': '0' } })]), nodeTar: 'reads a plain file' },
-  { name: 'an unknown PAX sparse version is a plain file', tar: tar([f('real', 'hello', { pax: { 'GNU.sparse.major': '9', 'GNU.sparse.minor': '0', 'GNU.sparse.name': 'other' } })]) },
+  {
+    name: 'a PAX sparse map out of order is an error',
+    tar: tar([f('real', 'hello', { pax: { 'GNU.sparse.numbytes': '5', 'GNU.sparse.offset': '0' } })]),
+    nodeTar: 'reads a plain file',
+  },
+  {
+    name: 'an unknown PAX sparse version is a plain file',
+    tar: tar([f('real', 'hello', { pax: { 'GNU.sparse.major': '9', 'GNU.sparse.minor': '0', 'GNU.sparse.name': 'other' } })]),
+  },
   // what berth cannot represent
   {
     name: 'a name that is not valid UTF-8',
@@ -236,7 +336,20 @@ function berthRead(bytes: Buffer, chunk: number): Reading<GoEntry> {
     end: () => {
       const e = current!;
       const xattrs = Object.fromEntries([...e.xattrs].map(([k, v]) => [k, v.toString('hex')]));
-      entries.push({ name: e.name, type: types[e.type], size: e.size, linkname: e.linkname, mode: e.mode, uid: e.uid, gid: e.gid, mtime: e.mtime, devmajor: e.devmajor, devminor: e.devminor, xattrs, body: bodyDigest(Buffer.concat(parts)) });
+      entries.push({
+        name: e.name,
+        type: types[e.type],
+        size: e.size,
+        linkname: e.linkname,
+        mode: e.mode,
+        uid: e.uid,
+        gid: e.gid,
+        mtime: e.mtime,
+        devmajor: e.devmajor,
+        devminor: e.devminor,
+        xattrs,
+        body: bodyDigest(Buffer.concat(parts)),
+      });
     },
   });
   try {
@@ -260,7 +373,17 @@ function goApplied(r: Reading<GoEntry>): Reading<GoEntry> {
   return { entries, error: r.error };
 }
 
-const nodeTypes: Record<string, string> = { File: '0', OldFile: '0', Link: '1', SymbolicLink: '2', CharacterDevice: '3', BlockDevice: '4', Directory: '5', FIFO: '6', ContiguousFile: '7' };
+const nodeTypes: Record<string, string> = {
+  File: '0',
+  OldFile: '0',
+  Link: '1',
+  SymbolicLink: '2',
+  CharacterDevice: '3',
+  BlockDevice: '4',
+  Directory: '5',
+  FIFO: '6',
+  ContiguousFile: '7',
+};
 interface Listed {
   name: string;
   type: string;
@@ -274,7 +397,12 @@ async function nodeTarRead(bytes: Buffer): Promise<Reading<Listed>> {
   return new Promise((resolve) => {
     let error: string | undefined;
     parser.on('entry', (e: ReadEntry) => {
-      entries.push({ name: e.path, type: nodeTypes[e.type] ?? e.type, size: e.type === 'File' || e.type === 'OldFile' ? e.size : 0, linkname: e.linkpath ?? '' });
+      entries.push({
+        name: e.path,
+        type: nodeTypes[e.type] ?? e.type,
+        size: e.type === 'File' || e.type === 'OldFile' ? e.size : 0,
+        linkname: e.linkpath ?? '',
+      });
       e.resume();
     });
     parser.on('error', (err: Error) => (error ??= err.message));
@@ -283,7 +411,10 @@ async function nodeTarRead(bytes: Buffer): Promise<Reading<Listed>> {
   });
 }
 
-const listed = (r: Reading<GoEntry>): Reading<Listed> => ({ entries: r.entries.map(({ name, type, size, linkname }) => ({ name, type, size, linkname })), error: r.error });
+const listed = (r: Reading<GoEntry>): Reading<Listed> => ({
+  entries: r.entries.map(({ name, type, size, linkname }) => ({ name, type, size, linkname })),
+  error: r.error,
+});
 
 // ---------------------------------------------------------------------------------------------
 
@@ -298,7 +429,9 @@ describe.skipIf(skipReason !== '')(`berth reads layers as Go's archive/tar does$
       fs.writeFileSync(file, layer);
       return file;
     });
-    const lines = execFileSync(join(dir, 'tarlist'), files, { encoding: 'utf8', maxBuffer: 1 << 28 }).trim().split('\n');
+    const lines = execFileSync(join(dir, 'tarlist'), files, { encoding: 'utf8', maxBuffer: 1 << 28 })
+      .trim()
+      .split('\n');
     for (const file of files) fs.rmSync(file);
     expect(lines).toHaveLength(layers.length);
     return lines.map((line) => goApplied(JSON.parse(line) as Reading<GoEntry>));
@@ -378,16 +511,40 @@ describe.skipIf(skipReason !== '')(`berth reads layers as Go's archive/tar does$
   }, 120_000);
 
   it("reads the tars berth writes (Diff's output) as berth means them", () => {
-    const entry = (e: Partial<TarEntry> & { name: string }): TarEntry => ({ type: 'file', mode: 0o644, uid: 0, gid: 0, size: 0, mtime: 1_700_000_000, linkname: '', devmajor: 0, devminor: 0, xattrs: new Map(), ...e });
+    const entry = (e: Partial<TarEntry> & { name: string }): TarEntry => ({
+      type: 'file',
+      mode: 0o644,
+      uid: 0,
+      gid: 0,
+      size: 0,
+      mtime: 1_700_000_000,
+      linkname: '',
+      devmajor: 0,
+      devminor: 0,
+      xattrs: new Map(),
+      ...e,
+    });
     const body = Buffer.from('hello world');
     const entries = [
-      entry({ name: `${'d/'.repeat(80)}file`, size: body.length, uid: 1 << 30, gid: 3_000_000, mtime: 1_700_000_000.25, xattrs: new Map([['security.capability', Buffer.from([1, 0, 0, 2, 0, 10, 0])], ['user.nl', Buffer.from('a\nb=c')]]) }),
+      entry({
+        name: `${'d/'.repeat(80)}file`,
+        size: body.length,
+        uid: 1 << 30,
+        gid: 3_000_000,
+        mtime: 1_700_000_000.25,
+        xattrs: new Map([
+          ['security.capability', Buffer.from([1, 0, 0, 2, 0, 10, 0])],
+          ['user.nl', Buffer.from('a\nb=c')],
+        ]),
+      }),
       entry({ name: 'l', type: 'symlink', mode: 0o777, linkname: `/${'t'.repeat(300)}` }),
       entry({ name: 'dev', type: 'block', devmajor: 259, devminor: 12345, mode: 0o660 }),
       entry({ name: 'dir/', type: 'dir', mode: 0o1777, mtime: -5 }),
       entry({ name: 'ü-ñame', type: 'link', linkname: 'l', mode: 0o4755 }),
     ];
-    const layer = Buffer.concat(entries.flatMap((e) => (e.type === 'file' ? [encodeHeader(e), body, Buffer.alloc(padding(body.length))] : [encodeHeader(e)])).concat(endOfArchive()));
+    const layer = Buffer.concat(
+      entries.flatMap((e) => (e.type === 'file' ? [encodeHeader(e), body, Buffer.alloc(padding(body.length))] : [encodeHeader(e)])).concat(endOfArchive()),
+    );
     const [goReading] = goRead([layer]);
     expect(goReading).toEqual(berthRead(layer, 4096));
     expect(goReading!.entries.map((e) => [e.name, e.linkname, e.uid, e.gid, e.mtime])).toEqual(entries.map((e) => [e.name, e.linkname, e.uid, e.gid, e.mtime]));

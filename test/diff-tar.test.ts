@@ -1,9 +1,9 @@
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { encodeHeader, endOfArchive, padding, TarReader, type TarEntry } from '../core/archive/tar.ts';
+import { encodeHeader, endOfArchive, padding, type TarEntry, TarReader } from '../core/archive/tar.ts';
 import { applyTo, hostPwned, sandbox } from './support/layers/sandbox.ts';
-import { tar, type RawEntry } from './support/layers/tarbuild.ts';
+import { type RawEntry, tar } from './support/layers/tarbuild.ts';
 
 const entry = (e: Partial<TarEntry> & { name: string }): TarEntry => ({
   type: 'file',
@@ -39,7 +39,17 @@ describe('tar writer and reader', () => {
   it('round-trips long names, long link targets, big ids, fractional times and binary xattrs, in any chunking', () => {
     const body = Buffer.from('hello world');
     const entries = [
-      entry({ name: `${'d/'.repeat(80)}file`, size: body.length, uid: 1 << 30, gid: 3_000_000, mtime: 1_700_000_000.25, xattrs: new Map([['security.capability', Buffer.from([1, 0, 0, 2, 0, 10, 0])], ['user.nl', Buffer.from('a\nb=c')]]) }),
+      entry({
+        name: `${'d/'.repeat(80)}file`,
+        size: body.length,
+        uid: 1 << 30,
+        gid: 3_000_000,
+        mtime: 1_700_000_000.25,
+        xattrs: new Map([
+          ['security.capability', Buffer.from([1, 0, 0, 2, 0, 10, 0])],
+          ['user.nl', Buffer.from('a\nb=c')],
+        ]),
+      }),
       entry({ name: 'l', type: 'symlink', linkname: `/${'t'.repeat(300)}` }),
       entry({ name: 'dev', type: 'block', devmajor: 259, devminor: 12345, mode: 0o660 }),
       entry({ name: 'dir/', type: 'dir', mode: 0o1777 }),
@@ -71,7 +81,7 @@ function randomLayer(seed: number, outside: string): RawEntry[] {
   let s = seed;
   const rand = (n: number) => {
     s = (Math.imul(s ^ (s >>> 15), 0x2c1b3c6d) + 0x6d2b79f5) | 0;
-    return ((s >>> 0) % n + n) % n;
+    return (((s >>> 0) % n) + n) % n;
   };
   const parts = ['a', 'b', '..', '.', '', '.wh.a', '.wh..wh..opq', '.wh...', 'etc', outside.slice(1), 'x'.repeat(200)];
   const name = () => Array.from({ length: 1 + rand(4) }, () => parts[rand(parts.length)]).join('/');

@@ -1,8 +1,8 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { removeRuntimeLeftovers, startBerthd, startContainerd, type Berthd } from './support/harness.ts';
+import { type Berthd, removeRuntimeLeftovers, startBerthd, startContainerd } from './support/harness.ts';
 import { loadRunImage } from './support/run-image.ts';
 import { sleep } from './support/util.ts';
 
@@ -32,7 +32,11 @@ async function startDockerd(containerd: string): Promise<Dockerd> {
   let log = '';
   let proc: ChildProcess | undefined;
   const docker = (args: string[]) => {
-    const r = spawnSync(dockerBin, args, { env: { ...process.env, DOCKER_HOST: `unix://${socket}`, DOCKER_CONFIG: join(dir, 'client') }, encoding: 'utf8', timeout: 60_000 });
+    const r = spawnSync(dockerBin, args, {
+      env: { ...process.env, DOCKER_HOST: `unix://${socket}`, DOCKER_CONFIG: join(dir, 'client') },
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
     return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
   };
   const stop = async () => {
@@ -46,13 +50,22 @@ async function startDockerd(containerd: string): Promise<Dockerd> {
     proc = spawn(
       dockerdBin,
       [
-        '--containerd', containerd,
-        '--data-root', join(dir, 'data'),
-        '--exec-root', join(dir, 'exec'),
-        '--host', `unix://${socket}`,
-        '--pidfile', join(dir, 'docker.pid'),
-        '--cgroup-parent', cgroupParent,
-        '--bridge=none', '--iptables=false', '--ip6tables=false', '--userland-proxy=false',
+        '--containerd',
+        containerd,
+        '--data-root',
+        join(dir, 'data'),
+        '--exec-root',
+        join(dir, 'exec'),
+        '--host',
+        `unix://${socket}`,
+        '--pidfile',
+        join(dir, 'docker.pid'),
+        '--cgroup-parent',
+        cgroupParent,
+        '--bridge=none',
+        '--iptables=false',
+        '--ip6tables=false',
+        '--userland-proxy=false',
         '--live-restore',
       ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
@@ -119,7 +132,8 @@ describe('dockerd on berthd and on containerd', () => {
   let archive: string;
   let imageBerthd: Berthd | undefined;
   beforeAll(async () => {
-    if (!existsSync(dockerdBin) || !existsSync(dockerBin)) throw new Error(`${dockerdBin} or ${dockerBin} is missing: install the Debian package docker.io (CI does)`);
+    if (!existsSync(dockerdBin) || !existsSync(dockerBin))
+      throw new Error(`${dockerdBin} or ${dockerBin} is missing: install the Debian package docker.io (CI does)`);
     // the test image, as a `docker load` archive written by `berth images export`
     imageBerthd = await startBerthd();
     const image = await loadRunImage(imageBerthd, { ns: 'export' });
@@ -213,7 +227,10 @@ describe('dockerd on berthd and on containerd', () => {
 
     it('a --restart=always container that keeps exiting is started again each time', async () => {
       expect(docker(['run', '-d', '--name', 'again', '--restart=always', 'busybox', 'sh', '-c', 'sleep 1; exit 3']).code).toBe(0);
-      expect(await eventually(() => Number(d!.inspect('again', '{{.RestartCount}}')) >= 2, 30_000), d!.inspect('again', '{{.RestartCount}} {{.State.Status}}')).toBe(true);
+      expect(
+        await eventually(() => Number(d!.inspect('again', '{{.RestartCount}}')) >= 2, 30_000),
+        d!.inspect('again', '{{.RestartCount}} {{.State.Status}}'),
+      ).toBe(true);
       expect(docker(['rm', '-f', 'again']).code).toBe(0);
     }, 60_000);
 

@@ -1,9 +1,9 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
 import type * as grpc from '@grpc/grpc-js';
+import { describe, expect, it } from 'vitest';
 import { unpackAny } from '../core/any.ts';
-import { berthdWithRunImage, type Berthd } from './support/harness.ts';
+import { type Berthd, berthdWithRunImage } from './support/harness.ts';
 import { sleep } from './support/util.ts';
 
 interface Envelope {

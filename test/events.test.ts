@@ -1,8 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type * as grpc from '@grpc/grpc-js';
-import { packAny, unpackAny } from '../core/any.ts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toTimestamp } from '../api/timestamp.ts';
-import { startBerthd, type Berthd } from './support/harness.ts';
+import { packAny, unpackAny } from '../core/any.ts';
+import { type Berthd, startBerthd } from './support/harness.ts';
 import { errorCode, sleep } from './support/util.ts';
 
 interface Envelope {
@@ -40,7 +40,12 @@ describe('events', () => {
     await a.unary(a.events, 'Publish', { topic: '/tasks/exit', event: packAny('containerd.events.TaskExit', { container_id: 'c1', exit_status: 42 }) });
     await b.unary(b.events, 'Publish', { topic: '/custom/thing', event: packAny('containerd.events.TaskOOM', { container_id: 'c2' }) });
     await a.unary(a.events, 'Forward', {
-      envelope: { timestamp: toTimestamp(Date.now()), namespace: 'b', topic: '/tasks/start', event: packAny('containerd.events.TaskStart', { container_id: 'c3', pid: 7 }) },
+      envelope: {
+        timestamp: toTimestamp(Date.now()),
+        namespace: 'b',
+        topic: '/tasks/start',
+        event: packAny('containerd.events.TaskStart', { container_id: 'c3', pid: 7 }),
+      },
     });
     await sleep(100);
     for (const s of [all, onlyB, tasks, exits]) s.stop();
@@ -59,14 +64,16 @@ describe('events', () => {
       expect(await errorCode(c.unary(c.events, 'Publish', { topic, event: ev })), topic).toBe('InvalidArgument');
     }
     expect(await errorCode(c.unary(c.events, 'Forward', { envelope: { namespace: 'ok', topic: '/a', event: ev } }))).toBe('InvalidArgument');
-    expect(await errorCode(c.unary(c.events, 'Forward', { envelope: { timestamp: toTimestamp(Date.now()), namespace: 'no/t ok', topic: '/a', event: ev } }))).toBe('InvalidArgument');
+    expect(
+      await errorCode(c.unary(c.events, 'Forward', { envelope: { timestamp: toTimestamp(Date.now()), namespace: 'no/t ok', topic: '/a', event: ev } })),
+    ).toBe('InvalidArgument');
     const bad = d.client();
     const call = bad.events.Subscribe({ filters: ['topic=='] }, bad.metadata());
     const code = await new Promise<number>((resolve) => call.on('error', (e: grpc.ServiceError) => resolve(e.code)));
     expect(code).toBe(3);
   });
 
-  it('publishes the daemon\'s own events, e.g. /content/delete', async () => {
+  it("publishes the daemon's own events, e.g. /content/delete", async () => {
     const s = await subscribe(['topic=="/content/delete"']);
     const c = d.client('evc');
     await c.unary(c.leases, 'Create', { id: 'l' });

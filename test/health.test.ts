@@ -1,8 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type * as grpc from '@grpc/grpc-js';
-import { packAny } from '../core/any.ts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ServiceRef } from '../api/codec.ts';
-import { startBerthd, type Berthd } from './support/harness.ts';
+import { packAny } from '../core/any.ts';
+import { type Berthd, startBerthd } from './support/harness.ts';
 import { errorCode } from './support/util.ts';
 
 const health = new ServiceRef('grpc/health/v1', 'grpc.health.v1.Health');
@@ -49,7 +49,10 @@ describe('health and introspection, as containerd clients manage their connectio
     expect(before.uuid).toMatch(/^[0-9a-f-]{36}$/);
     expect(before.pid).toBe(d.pid());
     expect(before.pidns).toBeGreaterThan(0);
-    const info = await c.unary<{ plugin: { type: string; id: string; platforms: unknown[] } }>(c.introspection, 'PluginInfo', { type: 'io.containerd.runtime.v2', id: 'task' });
+    const info = await c.unary<{ plugin: { type: string; id: string; platforms: unknown[] } }>(c.introspection, 'PluginInfo', {
+      type: 'io.containerd.runtime.v2',
+      id: 'task',
+    });
     expect(info.plugin).toMatchObject({ type: 'io.containerd.runtime.v2', id: 'task' });
     expect(info.plugin.platforms.length).toBe(1);
     expect(await errorCode(c.unary(c.introspection, 'PluginInfo', { type: 'io.containerd.runtime.v2', id: 'nope' }))).toBe('NotFound');

@@ -5,12 +5,12 @@ import { gunzipSync } from 'node:zlib';
 import { Header } from 'tar';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatPlatform, MediaType } from '../core/oci/image.ts';
+import { tarEntries } from '../ctl/images/tar.ts';
 import { BerthClient } from '../transport/client.ts';
 import { writeBlob } from '../transport/clients/content.ts';
-import { tarEntries } from '../ctl/images/tar.ts';
-import { buildImage, wireDescriptor, type TestImage } from './support/image-fixture.ts';
-import { header as rawHeader, paxBody } from './support/layers/tarbuild.ts';
-import { berthBin, startBerthd, startContainerd, have, type Berthd, type Containerd } from './support/harness.ts';
+import { type Berthd, berthBin, type Containerd, have, startBerthd, startContainerd } from './support/harness.ts';
+import { buildImage, type TestImage, wireDescriptor } from './support/image-fixture.ts';
+import { paxBody, header as rawHeader } from './support/layers/tarbuild.ts';
 import { sha, startTogether } from './support/util.ts';
 
 /**
@@ -51,7 +51,11 @@ function withGlobalHeader(records: Record<string, string>, archive: Buffer): Buf
   return Buffer.concat([rawHeader({ name: 'pax_global_header', type: 'g' }, body.length), body, Buffer.alloc((512 - (body.length % 512)) % 512), archive]);
 }
 
-const globalRecords: Array<Record<string, string>> = [{ size: '0' }, { path: 'index.json' }, { size: '0', path: 'oci-layout', linkpath: '/etc/passwd', uid: '7' }];
+const globalRecords: Array<Record<string, string>> = [
+  { size: '0' },
+  { path: 'index.json' },
+  { size: '0', path: 'oci-layout', linkpath: '/etc/passwd', uid: '7' },
+];
 
 async function untar(buf: Buffer): Promise<Map<string, Buffer>> {
   const files = new Map<string, Buffer>();
@@ -70,7 +74,8 @@ async function seed(c: BerthClient, img: TestImage, names: Record<string, TestIm
   const leased = new BerthClient({ ...c.options, lease: lease.id });
   try {
     for (const b of img.blobs) await writeBlob(leased, b.bytes, { ref: `seed-${b.desc.digest}`, expected: b.desc.digest, labels: b.labels });
-    for (const [name, target] of Object.entries(names)) await c.unary(c.service('images', 'Images'), 'Create', { image: { name, target: wireDescriptor(target) } });
+    for (const [name, target] of Object.entries(names))
+      await c.unary(c.service('images', 'Images'), 'Create', { image: { name, target: wireDescriptor(target) } });
   } finally {
     leased.close();
     await c.unary(c.leases, 'Delete', { id: lease.id });
@@ -98,9 +103,14 @@ describe('images import and export', () => {
     expect(r.code, r.stderr).toBe(0);
     return r;
   };
-  const lsImages = (d: Berthd, ns = 'default') => JSON.parse(ok(d.berth(['-n', ns, 'images', 'ls', '--format', 'json'])).stdout) as Array<{ name: string; target: { digest: string; mediaType: string } }>;
-  const lsContent = (d: Berthd, ns = 'default') => JSON.parse(ok(d.berth(['-n', ns, 'content', 'ls', '--format', 'json'])).stdout) as Array<{ digest: string; labels: Record<string, string> }>;
-  const digests = (d: Berthd, ns = 'default') => lsContent(d, ns).map((x) => x.digest).sort();
+  const lsImages = (d: Berthd, ns = 'default') =>
+    JSON.parse(ok(d.berth(['-n', ns, 'images', 'ls', '--format', 'json'])).stdout) as Array<{ name: string; target: { digest: string; mediaType: string } }>;
+  const lsContent = (d: Berthd, ns = 'default') =>
+    JSON.parse(ok(d.berth(['-n', ns, 'content', 'ls', '--format', 'json'])).stdout) as Array<{ digest: string; labels: Record<string, string> }>;
+  const digests = (d: Berthd, ns = 'default') =>
+    lsContent(d, ns)
+      .map((x) => x.digest)
+      .sort();
   /** runs the collector now (deleting a lease with --sync waits for a collection) */
   const collect = (d: Berthd, ns = 'default') => {
     const id = ok(d.berth(['-n', ns, 'leases', 'create'])).stdout.trim();
@@ -129,8 +139,18 @@ describe('images import and export', () => {
     expect(JSON.parse(files.get('oci-layout')!.toString())).toEqual({ imageLayoutVersion: '1.0.0' });
     const index = JSON.parse(files.get('index.json')!.toString());
     expect(index.manifests).toEqual([
-      { mediaType: MediaType.ociIndex, digest: hostManifest.digest, size: hostManifest.size, annotations: { 'io.containerd.image.name': 'example.com/app:1', 'org.opencontainers.image.ref.name': '1' } },
-      { mediaType: MediaType.ociManifest, digest: img.manifest.desc.digest, size: img.manifest.desc.size, annotations: { 'io.containerd.image.name': 'example.com/app:manifest', 'org.opencontainers.image.ref.name': 'manifest' } },
+      {
+        mediaType: MediaType.ociIndex,
+        digest: hostManifest.digest,
+        size: hostManifest.size,
+        annotations: { 'io.containerd.image.name': 'example.com/app:1', 'org.opencontainers.image.ref.name': '1' },
+      },
+      {
+        mediaType: MediaType.ociManifest,
+        digest: img.manifest.desc.digest,
+        size: img.manifest.desc.size,
+        annotations: { 'io.containerd.image.name': 'example.com/app:manifest', 'org.opencontainers.image.ref.name': 'manifest' },
+      },
     ]);
     const blob = (d: string) => `blobs/${d.replace(':', '/')}`;
     expect(JSON.parse(files.get('manifest.json')!.toString())).toEqual([
@@ -143,20 +163,35 @@ describe('images import and export', () => {
     ok(a.berth(['images', 'export', file, 'example.com/app:1', 'example.com/app:manifest']));
     const r = ok(b.berth(['-n', 'rt', 'images', 'import', file]));
     expect(r.stdout.trim().split('\n').sort()).toEqual(['example.com/app:1', 'example.com/app:manifest']);
-    const before = lsImages(a).map((i) => [i.name, i.target.digest, i.target.mediaType]).sort();
-    expect(lsImages(b, 'rt').map((i) => [i.name, i.target.digest, i.target.mediaType]).sort()).toEqual(before);
+    const before = lsImages(a)
+      .map((i) => [i.name, i.target.digest, i.target.mediaType])
+      .sort();
+    expect(
+      lsImages(b, 'rt')
+        .map((i) => [i.name, i.target.digest, i.target.mediaType])
+        .sort(),
+    ).toEqual(before);
     collect(b, 'rt');
     expect(digests(b, 'rt')).toEqual(img.blobs.map((x) => x.desc.digest).sort());
     const labels = Object.fromEntries(lsContent(b, 'rt').map((x) => [x.digest, x.labels]));
     expect(labels[img.index.desc.digest]).toMatchObject({ 'containerd.io/gc.ref.content.m.0': img.manifest.desc.digest });
-    expect(labels[img.manifest.desc.digest]).toMatchObject({ 'containerd.io/gc.ref.content.config': img.config.desc.digest, 'containerd.io/gc.ref.content.l.0': img.layer.desc.digest });
+    expect(labels[img.manifest.desc.digest]).toMatchObject({
+      'containerd.io/gc.ref.content.config': img.config.desc.digest,
+      'containerd.io/gc.ref.content.l.0': img.layer.desc.digest,
+    });
     const check = JSON.parse(ok(b.berth(['-n', 'rt', 'images', 'check', '--format', 'json'])).stdout) as Array<{ complete: boolean; unpacked: boolean }>;
     expect(check.map((x) => x.complete)).toEqual([true, true]);
     // unpacked on import, as ctr does; --no-unpack only stores
     expect(check.map((x) => x.unpacked)).toEqual([true, true]);
     ok(b.berth(['-n', 'rt-stored', 'images', 'import', '--no-unpack', file]));
-    const stored = JSON.parse(ok(b.berth(['-n', 'rt-stored', 'images', 'check', '--format', 'json'])).stdout) as Array<{ complete: boolean; unpacked: boolean }>;
-    expect(stored.map((x) => [x.complete, x.unpacked])).toEqual([[true, false], [true, false]]);
+    const stored = JSON.parse(ok(b.berth(['-n', 'rt-stored', 'images', 'check', '--format', 'json'])).stdout) as Array<{
+      complete: boolean;
+      unpacked: boolean;
+    }>;
+    expect(stored.map((x) => [x.complete, x.unpacked])).toEqual([
+      [true, false],
+      [true, false],
+    ]);
     // importing again updates the records in place
     ok(b.berth(['-n', 'rt', 'images', 'import', file]));
     expect(lsImages(b, 'rt')).toHaveLength(2);
@@ -165,7 +200,11 @@ describe('images import and export', () => {
   it('export to stdout and import from stdin, with --base-name, --digests and --index-name', () => {
     const exp = raw(a, ['images', 'export', '-', 'example.com/app:1']);
     expect(exp.code, exp.stderr).toBe(0);
-    const r = raw(b, ['-n', 'stdin', 'images', 'import', '--digests', '--base-name', 'example.com/app', '--index-name', 'whole-archive', '--format', 'json', '-'], exp.stdout);
+    const r = raw(
+      b,
+      ['-n', 'stdin', 'images', 'import', '--digests', '--base-name', 'example.com/app', '--index-name', 'whole-archive', '--format', 'json', '-'],
+      exp.stdout,
+    );
     expect(r.code, r.stderr).toBe(0);
     const made = JSON.parse(r.stdout.toString()) as Array<{ name: string; target: { digest: string } }>;
     expect(made.map((m) => m.name).sort()).toEqual(['example.com/app:1', `example.com/app@${img.index.desc.digest}`, 'whole-archive']);
@@ -178,8 +217,13 @@ describe('images import and export', () => {
 
   it('names from org.opencontainers.image.ref.name: prefixed with the base name, or filtered by it', async () => {
     const files = await untar(readFileSync(join(tmp, 'app.tar')));
-    const index = (...refs: string[]) => json({ schemaVersion: 2, manifests: refs.map((ref) => ({ ...img.index.desc, annotations: { 'org.opencontainers.image.ref.name': ref } })) });
-    const archive = (...refs: string[]) => makeTar([...[...files].filter(([n]) => (n.startsWith('blobs/sha256/') && !n.endsWith('/')) || n === 'oci-layout').map(([name, data]) => ({ name, data })), { name: 'index.json', data: index(...refs) }]);
+    const index = (...refs: string[]) =>
+      json({ schemaVersion: 2, manifests: refs.map((ref) => ({ ...img.index.desc, annotations: { 'org.opencontainers.image.ref.name': ref } })) });
+    const archive = (...refs: string[]) =>
+      makeTar([
+        ...[...files].filter(([n]) => (n.startsWith('blobs/sha256/') && !n.endsWith('/')) || n === 'oci-layout').map(([name, data]) => ({ name, data })),
+        { name: 'index.json', data: index(...refs) },
+      ]);
     const names = (args: string[], input: Buffer) => {
       const r = raw(b, ['-n', 'refnames', 'images', 'import', ...args, '-'], input);
       expect(r.code, r.stderr).toBe(0);
@@ -187,7 +231,10 @@ describe('images import and export', () => {
     };
     const day = new Date().toISOString().slice(0, 10);
     expect(names([], archive('1'))).toEqual([`import-${day}:1`]);
-    expect(names(['--base-name', 'example.com/app'], archive('1', 'example.com/app:2', 'example.org/else:3'))).toEqual(['example.com/app:1', 'example.com/app:2']);
+    expect(names(['--base-name', 'example.com/app'], archive('1', 'example.com/app:2', 'example.org/else:3'))).toEqual([
+      'example.com/app:1',
+      'example.com/app:2',
+    ]);
     expect(names(['--base-name', 'example.org/nothing'], archive('example.com/app:2'))).toEqual([]);
   });
 
@@ -228,8 +275,16 @@ describe('images import and export', () => {
     ]);
     const r = raw(b, ['-n', 'docker', 'images', 'import', '--index-name', 'docker-index', '--format', 'json', '-'], archive);
     expect(r.code, r.stderr).toBe(0);
-    const made = JSON.parse(r.stdout.toString()) as Array<{ name: string; target: { digest: string; mediaType: string; annotations?: Record<string, string> } }>;
-    expect(made.map((m) => m.name).sort()).toEqual(['docker-index', 'docker.io/library/docker-test:1', 'docker.io/library/docker-test:gz', 'example.com/team/app:2']);
+    const made = JSON.parse(r.stdout.toString()) as Array<{
+      name: string;
+      target: { digest: string; mediaType: string; annotations?: Record<string, string> };
+    }>;
+    expect(made.map((m) => m.name).sort()).toEqual([
+      'docker-index',
+      'docker.io/library/docker-test:1',
+      'docker.io/library/docker-test:gz',
+      'example.com/team/app:2',
+    ]);
     const plain = made.find((m) => m.name === 'docker.io/library/docker-test:1')!.target;
     expect(plain.mediaType).toBe(MediaType.dockerManifest);
     expect(plain.annotations).toEqual({ 'io.containerd.image.name': 'docker.io/library/docker-test:1', 'org.opencontainers.image.ref.name': '1' });
@@ -300,7 +355,10 @@ describe('images import and export', () => {
       refuse(makeTar([{ name: 'blobs/sha256/x', type: 'Link', linkpath: 'oci-layout' }, ...good]), 'is a hard link');
     });
     it('a blob whose bytes do not match its name, and bad blob names', () => {
-      refuse(makeTar([layout, blob(Buffer.from('not the layer'), `blobs/sha256/${img.layer.desc.digest.slice(7)}`), ...good.slice(2)]), `blobs/sha256/${img.layer.desc.digest.slice(7)}: the bytes in the archive are not blob ${img.layer.desc.digest}`);
+      refuse(
+        makeTar([layout, blob(Buffer.from('not the layer'), `blobs/sha256/${img.layer.desc.digest.slice(7)}`), ...good.slice(2)]),
+        `blobs/sha256/${img.layer.desc.digest.slice(7)}: the bytes in the archive are not blob ${img.layer.desc.digest}`,
+      );
       refuse(makeTar([...good, blob(Buffer.from('x'), 'blobs/sha256/XYZ')]), 'archive entry "blobs/sha256/XYZ" is not a blob name');
     });
     it('index.json naming a blob the archive lacks (the other blobs stay collectable)', () => {
@@ -359,11 +417,14 @@ describe('images import and export', () => {
       expect(digests(b, 'fromctr')).toEqual(img.blobs.map((x) => x.desc.digest).sort());
     });
 
-    it('`ctr images import` takes berth\'s export, on berthd and on containerd', (t) => {
+    it("`ctr images import` takes berth's export, on berthd and on containerd", (t) => {
       if (!ctd) return t.skip('containerd or ctr is not installed');
       const file = join(tmp, 'for-ctr.tar');
       ok(a.berth(['images', 'export', file, 'example.com/app:1', 'example.com/app:manifest']));
-      for (const [who, ctr] of [['containerd', ctd.ctr], ['berthd', a.ctr]] as const) {
+      for (const [who, ctr] of [
+        ['containerd', ctd.ctr],
+        ['berthd', a.ctr],
+      ] as const) {
         const r = ctr(['-n', 'ctrimport', 'images', 'import', '--no-unpack', file]);
         expect(r.code, `${who}: ${r.stderr}`).toBe(0);
         const ls = ctr(['-n', 'ctrimport', 'images', 'ls', '-q']);
@@ -382,16 +443,24 @@ describe('images import and export', () => {
         writeFileSync(file, withGlobalHeader(records, readFileSync(plain)));
         const r = ctd.ctr(['-n', `ctrglobal-${i}`, 'images', 'import', '--no-unpack', file]);
         expect(r.code, r.stderr).toBe(0);
-        const theirs = ctd.ctr(['-n', `ctrglobal-${i}`, 'images', 'ls']).stdout.trim().split('\n').slice(1).map((l) => l.split(/\s+/).filter((_, k) => k === 0 || k === 2)).sort();
+        const theirs = ctd
+          .ctr(['-n', `ctrglobal-${i}`, 'images', 'ls'])
+          .stdout.trim()
+          .split('\n')
+          .slice(1)
+          .map((l) => l.split(/\s+/).filter((_, k) => k === 0 || k === 2))
+          .sort();
         ok(b.berth(['-n', `ctrglobal-${i}`, 'images', 'import', file]));
-        const ours = lsImages(b, `ctrglobal-${i}`).map((x) => [x.name, x.target.digest]).sort();
+        const ours = lsImages(b, `ctrglobal-${i}`)
+          .map((x) => [x.name, x.target.digest])
+          .sort();
         expect(ours, JSON.stringify(records)).toEqual(theirs);
         expect(ours.map(([name]) => name)).toEqual(['example.com/app:1', 'example.com/app:manifest']);
       }
     });
   });
 
-  it('docker load takes berth\'s export', (t) => {
+  it("docker load takes berth's export", (t) => {
     if (!have('docker') || spawnSync('docker', ['info'], { stdio: 'ignore' }).status !== 0) return t.skip('no docker daemon running on this machine');
     const file = join(tmp, 'for-docker.tar');
     ok(a.berth(['images', 'export', file, 'example.com/app:1']));

@@ -2,15 +2,15 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { unpackAny } from '../core/any.ts';
-import type { BerthClient } from '../transport/client.ts';
-import { writeBlob } from '../transport/clients/content.ts';
-import { fromTimestamp } from '../api/timestamp.ts';
 import type { Image__Output } from '../api/gen/containerd/services/images/v1/Image.ts';
+import { fromTimestamp } from '../api/timestamp.ts';
+import { unpackAny } from '../core/any.ts';
 import { formatPlatform, hostPlatform } from '../core/oci/image.ts';
 import { formatSize } from '../ctl/output.ts';
-import { buildImage, wireDescriptor, type TestImage } from './support/image-fixture.ts';
-import { startBerthd, type Berthd } from './support/harness.ts';
+import type { BerthClient } from '../transport/client.ts';
+import { writeBlob } from '../transport/clients/content.ts';
+import { type Berthd, startBerthd } from './support/harness.ts';
+import { buildImage, type TestImage, wireDescriptor } from './support/image-fixture.ts';
 import { errorCode, failure, sha, sleep } from './support/util.ts';
 
 describe('images service', () => {
@@ -23,12 +23,18 @@ describe('images service', () => {
   });
 
   const images = (c: BerthClient) => c.service('images', 'Images');
-  const target = (seed: string, mediaType = 'application/vnd.oci.image.manifest.v1+json') => ({ media_type: mediaType, digest: sha(seed), size: 100, annotations: {} });
+  const target = (seed: string, mediaType = 'application/vnd.oci.image.manifest.v1+json') => ({
+    media_type: mediaType,
+    digest: sha(seed),
+    size: 100,
+    annotations: {},
+  });
   const create = async (c: BerthClient, image: object) => (await c.unary<{ image: Image__Output }>(images(c), 'Create', { image })).image;
   const get = async (c: BerthClient, name: string) => (await c.unary<{ image: Image__Output }>(images(c), 'Get', { name })).image;
   const update = async (c: BerthClient, image: object, paths?: string[]) =>
     (await c.unary<{ image: Image__Output }>(images(c), 'Update', { image, ...(paths ? { update_mask: { paths } } : {}) })).image;
-  const list = async (c: BerthClient, filters: string[] = []) => (await c.unary<{ images: Image__Output[] }>(images(c), 'List', { filters })).images.map((i) => i.name).sort();
+  const list = async (c: BerthClient, filters: string[] = []) =>
+    (await c.unary<{ images: Image__Output[] }>(images(c), 'List', { filters })).images.map((i) => i.name).sort();
   const remove = (c: BerthClient, name: string, sync = false) => c.unary(images(c), 'Delete', { name, sync });
 
   it('creates, gets, lists and deletes images, per namespace', async () => {
@@ -77,7 +83,7 @@ describe('images service', () => {
     const path = await failure(update(c, { name: 'x', target: target('x') }, ['name']));
     expect([path.code, path.message]).toEqual(['InvalidArgument', 'cannot update "name" field on image "x"']);
     expect(await errorCode(update(c, { name: 'x', target: { ...target('x'), size: 0 } }, ['target']))).toBe('InvalidArgument');
-    expect(await errorCode(list(c, ['name=='])) ).toBe('InvalidArgument');
+    expect(await errorCode(list(c, ['name==']))).toBe('InvalidArgument');
     // nothing changed by the failures
     expect((await get(c, 'x')).target?.digest).toBe(sha('x'));
     await remove(c, 'x');
@@ -112,7 +118,11 @@ describe('images service', () => {
     const c = d.client('img-filters');
     const index = 'application/vnd.oci.image.index.v1+json';
     await create(c, { name: 'docker.io/library/busybox:1', labels: { team: 'a', 'containerd.io/gc.root': 'x' }, target: target('f1', index) });
-    await create(c, { name: 'docker.io/library/busybox:2', labels: { team: 'b' }, target: { ...target('f2'), annotations: { 'org.opencontainers.image.ref.name': '2' } } });
+    await create(c, {
+      name: 'docker.io/library/busybox:2',
+      labels: { team: 'b' },
+      target: { ...target('f2'), annotations: { 'org.opencontainers.image.ref.name': '2' } },
+    });
     await create(c, { name: 'example.com/app', target: target('f3') });
     const cases: Array<[string[], string[]]> = [
       [[], ['docker.io/library/busybox:1', 'docker.io/library/busybox:2', 'example.com/app']],
@@ -126,7 +136,10 @@ describe('images service', () => {
       [['labels.team'], ['docker.io/library/busybox:1', 'docker.io/library/busybox:2']],
       [['labels."containerd.io/gc.root"'], ['docker.io/library/busybox:1']],
       [['annotations."org.opencontainers.image.ref.name"==2'], ['docker.io/library/busybox:2']],
-      [['labels.team==a', 'name==example.com/app'], ['docker.io/library/busybox:1', 'example.com/app']],
+      [
+        ['labels.team==a', 'name==example.com/app'],
+        ['docker.io/library/busybox:1', 'example.com/app'],
+      ],
       [['name~=busybox,labels.team==b'], ['docker.io/library/busybox:2']],
       [['labels.nope'], []],
     ];
@@ -198,7 +211,7 @@ describe('images service', () => {
       for (const b of img.blobs) expect(await present(c, b.desc.digest)).toBe(false);
     });
 
-    it('an image\'s own gc.ref labels keep content too', async () => {
+    it("an image's own gc.ref labels keep content too", async () => {
       const c = d.client('img-gc3');
       const img = buildImage('gc-3');
       const extra = Buffer.from('kept by a label on the image');
@@ -242,7 +255,10 @@ describe('images service', () => {
       for (const b of img.blobs) await writeBlob(w, b.bytes, { ref: b.desc.digest, expected: b.desc.digest, labels: b.labels });
       await create(w, { name: 'example.com/cli:1', labels: { team: 'a' }, target: wireDescriptor(img.target) });
       // a manifest-only image whose config and layer are missing
-      await create(w, { name: 'example.com/partial', target: wireDescriptor({ ...img.config.desc, digest: sha('no such manifest'), mediaType: img.manifest.desc.mediaType }) });
+      await create(w, {
+        name: 'example.com/partial',
+        target: wireDescriptor({ ...img.config.desc, digest: sha('no such manifest'), mediaType: img.manifest.desc.mediaType }),
+      });
       await c.unary(c.leases, 'Delete', { id: 'cli' });
     });
 
@@ -261,7 +277,13 @@ describe('images service', () => {
       expect(berth(['i', 'ls', '-q', 'labels.team==a']).stdout).toBe('example.com/cli:1\n');
       const json = JSON.parse(berth(['images', 'ls', '--format', 'json', 'name==example.com/cli:1']).stdout);
       expect(json).toEqual([
-        expect.objectContaining({ name: 'example.com/cli:1', size: treeSize(), platforms: platforms.split(','), labels: { team: 'a' }, target: { mediaType: img.target.mediaType, digest: img.target.digest, size: img.target.size } }),
+        expect.objectContaining({
+          name: 'example.com/cli:1',
+          size: treeSize(),
+          platforms: platforms.split(','),
+          labels: { team: 'a' },
+          target: { mediaType: img.target.mediaType, digest: img.target.digest, size: img.target.size },
+        }),
       ]);
       const bad = berth(['images', 'ls', 'name==']);
       expect(bad.code).toBe(1);
@@ -271,10 +293,20 @@ describe('images service', () => {
     it('check, inspect and usage: which blobs are present and required, whether and where it is unpacked', async () => {
       const r = berth(['images', 'check']);
       expect(r.code).toBe(0);
-      const rows = r.stdout.trim().split('\n').map((l) => l.split(/\s{3,}/));
+      const rows = r.stdout
+        .trim()
+        .split('\n')
+        .map((l) => l.split(/\s{3,}/));
       expect(rows[0]).toEqual(['REF', 'TYPE', 'DIGEST', 'STATUS', 'SIZE', 'UNPACKED']);
       const required = img.config.desc.size + img.layer.desc.size;
-      expect(rows[1]).toEqual(['example.com/cli:1', img.target.mediaType, img.target.digest, 'complete (2/2)', `${formatSize(required)}/${formatSize(required)}`, 'false']);
+      expect(rows[1]).toEqual([
+        'example.com/cli:1',
+        img.target.mediaType,
+        img.target.digest,
+        'complete (2/2)',
+        `${formatSize(required)}/${formatSize(required)}`,
+        'false',
+      ]);
       expect(rows[2]!.slice(3)).toEqual(['unavailable (0/?)', '0 B/?', 'false']);
       expect(berth(['images', 'check', '-q']).stdout).toBe('example.com/cli:1\n');
       const info = JSON.parse(berth(['images', 'inspect', '--format', 'json', 'example.com/cli:1']).stdout);
@@ -314,7 +346,10 @@ describe('images service', () => {
     });
 
     it('tag (with --force) and rm (with --sync)', async () => {
-      expect(berth(['images', 'tag', 'example.com/cli:1', 'example.com/cli:2', 'example.com/cli:3'])).toMatchObject({ code: 0, stdout: 'example.com/cli:2\nexample.com/cli:3\n' });
+      expect(berth(['images', 'tag', 'example.com/cli:1', 'example.com/cli:2', 'example.com/cli:3'])).toMatchObject({
+        code: 0,
+        stdout: 'example.com/cli:2\nexample.com/cli:3\n',
+      });
       const again = berth(['images', 'tag', 'example.com/cli:1', 'example.com/cli:2']);
       expect([again.code, again.stderr]).toEqual([1, 'berth: image "example.com/cli:2": already exists\n']);
       expect(berth(['images', 'tag', '--force', 'example.com/partial', 'example.com/cli:2']).code).toBe(0);
@@ -323,7 +358,10 @@ describe('images service', () => {
       expect((await get(c, 'example.com/cli:3')).labels).toEqual({ team: 'a' });
       const rm = berth(['images', 'rm', 'example.com/cli:2', 'nope', 'example.com/cli:3']);
       expect(rm).toMatchObject({ code: 1, stdout: 'example.com/cli:2\nexample.com/cli:3\n', stderr: 'berth: image "nope": not found\n' });
-      expect(berth(['images', 'rm', '--sync', 'example.com/cli:1', 'example.com/partial'])).toMatchObject({ code: 0, stdout: 'example.com/cli:1\nexample.com/partial\n' });
+      expect(berth(['images', 'rm', '--sync', 'example.com/cli:1', 'example.com/partial'])).toMatchObject({
+        code: 0,
+        stdout: 'example.com/cli:1\nexample.com/partial\n',
+      });
       expect(berth(['images', 'ls', '-q']).stdout).toBe('');
       for (const b of img.blobs) expect(await errorCode(c.unary(c.content, 'Info', { digest: b.desc.digest }))).toBe('NotFound');
     });

@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { berthBin, berthdBin, startBerthd, type Berthd } from './support/harness.ts';
+import { type Berthd, berthBin, berthdBin, startBerthd } from './support/harness.ts';
 
 describe('the berth and berthd launchers', () => {
   const dir = mkdtempSync('/tmp/berth-launch-');

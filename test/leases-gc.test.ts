@@ -1,8 +1,8 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { writeBlob, WriteSession } from '../transport/clients/content.ts';
-import { startBerthd, type Berthd } from './support/harness.ts';
+import { WriteSession, writeBlob } from '../transport/clients/content.ts';
+import { type Berthd, startBerthd } from './support/harness.ts';
 import { errorCode, sha } from './support/util.ts';
 
 describe('leases and garbage collection of content', () => {

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { writeBlob } from '../transport/clients/content.ts';
 import { unpackAny } from '../core/any.ts';
-import { startBerthd, type Berthd } from './support/harness.ts';
+import { writeBlob } from '../transport/clients/content.ts';
+import { type Berthd, startBerthd } from './support/harness.ts';
 import { errorCode, failure, sha, sleep } from './support/util.ts';
 
 describe('namespaces', () => {
@@ -77,7 +77,9 @@ describe('namespaces', () => {
     }
     expect(await errorCode(c.unary(c.namespaces, 'Create', { namespace: { name: 'x'.repeat(76) } }))).toBe('no error');
     expect(await errorCode(c.unary(c.namespaces, 'Delete', { name: 'never-made' }))).toBe('NotFound');
-    expect(await errorCode(c.unary(c.namespaces, 'Update', { namespace: { name: 'default', labels: {} }, update_mask: { paths: ['name'] } }))).toBe('InvalidArgument');
+    expect(await errorCode(c.unary(c.namespaces, 'Update', { namespace: { name: 'default', labels: {} }, update_mask: { paths: ['name'] } }))).toBe(
+      'InvalidArgument',
+    );
     // a namespaced call with an invalid namespace header
     const bad = d.client('bad/ns');
     expect(await errorCode(bad.unary(bad.leases, 'List', { filters: [] }))).toBe('InvalidArgument');

@@ -1,6 +1,6 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { berthBin, startBerthd, type Berthd } from './support/harness.ts';
+import { type Berthd, berthBin, startBerthd } from './support/harness.ts';
 import { loadRunImage } from './support/run-image.ts';
 import { sleep } from './support/util.ts';
 
@@ -22,7 +22,10 @@ describe.skipIf(process.getuid?.() !== 0)('OOM through berth run', () => {
       .split('\n')
       .filter(Boolean)
       .map((l) => JSON.parse(l) as Event);
-  const of = (id: string) => seen().filter((e) => e.event?.container_id === id).map((e) => e.topic);
+  const of = (id: string) =>
+    seen()
+      .filter((e) => e.event?.container_id === id)
+      .map((e) => e.topic);
 
   beforeAll(async () => {
     b = await startBerthd();

@@ -2,10 +2,11 @@
 // its API protos must exist in berth's protos with the same full name, field names, numbers,
 // types, labels and map key types, and the same RPC signatures. containerd's protos come from
 // Debian's golang-github-containerd-containerd-dev package (CI installs it).
-import { describe, it, expect } from 'vitest';
+
 import { existsSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import protobuf from 'protobufjs';
+import { describe, expect, it } from 'vitest';
 
 const OURS = join(import.meta.dirname, '..', 'api', 'proto');
 const GOCODE = '/usr/share/gocode/src';

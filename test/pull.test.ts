@@ -9,12 +9,12 @@ import { chainIds, MediaType, type OciDescriptor } from '../core/oci/image.ts';
 import { RegistryClient } from '../core/registry/client.ts';
 import { parseReference } from '../core/registry/reference.ts';
 import { lgetxattr } from '../native/index.ts';
-import { mountAll, unmountAll, type Mount } from '../native/mount.ts';
+import { type Mount, mountAll, unmountAll } from '../native/mount.ts';
 import type { BerthClient } from '../transport/client.ts';
-import { berthBin, have, startBerthd, type Berthd } from './support/harness.ts';
+import { type Berthd, berthBin, have, startBerthd } from './support/harness.ts';
 import { d, f, gz, tar } from './support/layers/tarbuild.ts';
-import { buildTestImage, busyboxPath, pushImage, type TestImage } from './support/registry/images.ts';
 import { startHostile } from './support/registry/hostile.ts';
+import { buildTestImage, busyboxPath, pushImage, type TestImage } from './support/registry/images.ts';
 import { startRegistry, type TestRegistry } from './support/registry/registry.ts';
 import { sha, sleep } from './support/util.ts';
 
@@ -28,13 +28,18 @@ function customImage(layerTars: Buffer[], diffIds?: string[]): TestImage {
     return { mediaType, digest: sha(bytes), size: bytes.length };
   };
   const layers = layerTars.map((t) => add(layerType, gz(t)));
-  const config = add(MediaType.ociConfig, Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: diffIds ?? layerTars.map(sha) } })));
+  const config = add(
+    MediaType.ociConfig,
+    Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: diffIds ?? layerTars.map(sha) } })),
+  );
   const root = add(MediaType.ociManifest, Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.ociManifest, config, layers })));
   return { root, blobs, manifests: [root], layers };
 }
 
-const manifestOf = (img: TestImage, digest = img.root.digest) => JSON.parse(img.blobs.get(digest)!.toString()) as { config: OciDescriptor; layers: OciDescriptor[] };
-const diffIdsOf = (img: TestImage, digest?: string) => (JSON.parse(img.blobs.get(manifestOf(img, digest).config.digest)!.toString()) as { rootfs: { diff_ids: string[] } }).rootfs.diff_ids;
+const manifestOf = (img: TestImage, digest = img.root.digest) =>
+  JSON.parse(img.blobs.get(digest)!.toString()) as { config: OciDescriptor; layers: OciDescriptor[] };
+const diffIdsOf = (img: TestImage, digest?: string) =>
+  (JSON.parse(img.blobs.get(manifestOf(img, digest).config.digest)!.toString()) as { rootfs: { diff_ids: string[] } }).rootfs.diff_ids;
 
 async function info(c: BerthClient, digest: string): Promise<{ labels: Record<string, string> } | undefined> {
   return c.unary<{ info: { labels: Record<string, string> } }>(c.content, 'Info', { digest }).then(
@@ -80,7 +85,9 @@ function berthAsync(daemon: Berthd, args: string[]): { done: Promise<{ code: num
   let stderr = '';
   child.stdout.on('data', (b) => (stdout += b));
   child.stderr.on('data', (b) => (stderr += b));
-  const done = new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => child.once('close', (code) => resolve({ code: code ?? -1, stdout, stderr })));
+  const done = new Promise<{ code: number; stdout: string; stderr: string }>((resolve) =>
+    child.once('close', (code) => resolve({ code: code ?? -1, stdout, stderr })),
+  );
   return { done, signal: (sig) => child.kill(sig) };
 }
 
@@ -91,7 +98,10 @@ describe('berth images pull (server-side pull from docker-registry)', () => {
   const single = buildTestImage({ kind: 'single', label: 'pull-single' });
   const multi = buildTestImage({ kind: 'multi', label: 'pull-multi' });
   const index = buildTestImage({ kind: 'index', label: 'pull-index' });
-  const badDiff = customImage([tar([d('etc/'), f('etc/x', 'x\n')]), tar([f('etc/y', 'y\n')])], [sha(tar([d('etc/'), f('etc/x', 'x\n')])), sha('not this layer')]);
+  const badDiff = customImage(
+    [tar([d('etc/'), f('etc/x', 'x\n')]), tar([f('etc/y', 'y\n')])],
+    [sha(tar([d('etc/'), f('etc/x', 'x\n')])), sha('not this layer')],
+  );
   let name = (repo: string) => `${reg.host}/pull/${repo}:v1`;
 
   beforeAll(async () => {
@@ -101,7 +111,13 @@ describe('berth images pull (server-side pull from docker-registry)', () => {
     name = (repo: string) => `${reg.host}/pull/${repo}:v1`;
     const client = new RegistryClient();
     try {
-      for (const [repo, img] of [['single', single], ['multi', multi], ['index', index], ['baddiff', badDiff]] as const) await pushImage(client, parseReference(name(repo)), img);
+      for (const [repo, img] of [
+        ['single', single],
+        ['multi', multi],
+        ['index', index],
+        ['baddiff', badDiff],
+      ] as const)
+        await pushImage(client, parseReference(name(repo)), img);
     } finally {
       client.close();
     }
@@ -119,7 +135,13 @@ describe('berth images pull (server-side pull from docker-registry)', () => {
     expect(lines.at(-1)).toMatch(/^elapsed: \d+\.\d s total: [\d.]+ (B|KiB|MiB) \([\d.]+ (B|KiB|MiB)\/s\)$/);
     const layer = single.layers[0]!;
     // one line per state change, never a repeated one
-    expect(lines.filter((l) => l.startsWith(`layer-${layer.digest} `)).map((l) => l.split(' ')[1])).toEqual(['waiting', 'downloading', 'done', 'unpacking', 'unpacked']);
+    expect(lines.filter((l) => l.startsWith(`layer-${layer.digest} `)).map((l) => l.split(' ')[1])).toEqual([
+      'waiting',
+      'downloading',
+      'done',
+      'unpacking',
+      'unpacked',
+    ]);
     expect(lines).toContain(`${name('single')}: ${single.root.digest} unpacked ${diffIdsOf(single)[0]}`);
     expect(new Set(lines).size).toBe(lines.length);
 
@@ -127,7 +149,11 @@ describe('berth images pull (server-side pull from docker-registry)', () => {
     const m = manifestOf(single);
     const source = `containerd.io/distribution.source.127.0.0.1`;
     const mi = await info(c, single.root.digest);
-    expect(mi?.labels).toMatchObject({ 'containerd.io/gc.ref.content.config': m.config.digest, 'containerd.io/gc.ref.content.l.0': layer.digest, [source]: 'pull/single' });
+    expect(mi?.labels).toMatchObject({
+      'containerd.io/gc.ref.content.config': m.config.digest,
+      'containerd.io/gc.ref.content.l.0': layer.digest,
+      [source]: 'pull/single',
+    });
     const diffs = diffIdsOf(single);
     expect((await info(c, m.config.digest))?.labels).toMatchObject({ 'containerd.io/gc.ref.snapshot.overlayfs': diffs[0], [source]: 'pull/single' });
     expect((await info(c, layer.digest))?.labels).toMatchObject({ 'containerd.io/uncompressed': diffs[0], [source]: 'pull/single' });
@@ -186,7 +212,7 @@ describe('berth images pull (server-side pull from docker-registry)', () => {
     expect(await hasSnapshot(ci, chainIds(diffIdsOf(index, amd!.digest)).at(-1)!)).toBe(true);
   });
 
-  it('a layer whose diff ID is not the config\'s: clear error, no snapshot committed for it', async () => {
+  it("a layer whose diff ID is not the config's: clear error, no snapshot committed for it", async () => {
     const r = daemon.berth(['-n', 'bad', 'images', 'pull', '--plain-http', name('baddiff')]);
     expect(r.code).toBe(1);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
@@ -218,12 +244,20 @@ describe('berth images pull (server-side pull from docker-registry)', () => {
       const m = manifestOf(evil);
       const layer = evil.layers[0]!;
       const manifest = evil.blobs.get(evil.root.digest)!;
-      for (const [method, path] of [['HEAD', 'v1'], ['GET', 'v1'], ['GET', evil.root.digest]] as const) {
+      for (const [method, path] of [
+        ['HEAD', 'v1'],
+        ['GET', 'v1'],
+        ['GET', evil.root.digest],
+      ] as const) {
         hostile.route(method, `/v2/evil/manifests/${path}`, (_q, res) =>
-          res.writeHead(200, { 'content-type': evil.root.mediaType, 'docker-content-digest': evil.root.digest, 'content-length': manifest.length }).end(method === 'GET' ? manifest : undefined),
+          res
+            .writeHead(200, { 'content-type': evil.root.mediaType, 'docker-content-digest': evil.root.digest, 'content-length': manifest.length })
+            .end(method === 'GET' ? manifest : undefined),
         );
       }
-      hostile.route('GET', `/v2/evil/blobs/${m.config.digest}`, (_q, res) => res.writeHead(200, { 'content-length': m.config.size }).end(evil.blobs.get(m.config.digest)));
+      hostile.route('GET', `/v2/evil/blobs/${m.config.digest}`, (_q, res) =>
+        res.writeHead(200, { 'content-length': m.config.size }).end(evil.blobs.get(m.config.digest)),
+      );
       const corrupt = Buffer.from(evil.blobs.get(layer.digest)!);
       corrupt[corrupt.length - 100] ^= 0xff;
       hostile.route('GET', `/v2/evil/blobs/${layer.digest}`, (_q, res) => res.writeHead(200, { 'content-length': corrupt.length }).end(corrupt));
@@ -290,7 +324,10 @@ describe('pulls through a proxy: slow layers, cancellation, kill -9 and resume',
   ];
   const stacked = customImage(stackLayers);
   // the same, but the config names a wrong diff ID for the held-back first layer
-  const stackedBad = customImage([tar([d('bad/'), f('bad/random', randomBytes(1 << 20))]), ...stackLayers.slice(1)], [sha('not layer 1'), ...stackLayers.slice(1).map(sha)]);
+  const stackedBad = customImage(
+    [tar([d('bad/'), f('bad/random', randomBytes(1 << 20))]), ...stackLayers.slice(1)],
+    [sha('not layer 1'), ...stackLayers.slice(1).map(sha)],
+  );
 
   // two layers applied side by side whatever the machine's cores (the default is one per two)
   const configDir = mkdtempSync('/tmp/berth-pull-conf-');
@@ -329,7 +366,14 @@ describe('pulls through a proxy: slow layers, cancellation, kill -9 and resume',
         }).end();
       }
       if (req.url?.endsWith(`/blobs/${slowLayer.digest}`)) {
-        const forward = () => req.pipe(request(`${reg.url}${req.url}`, { method: req.method, headers: req.headers }, (ur) => (res.writeHead(ur.statusCode ?? 502, ur.headers), ur.pipe(res))));
+        const forward = () =>
+          req.pipe(
+            request(
+              `${reg.url}${req.url}`,
+              { method: req.method, headers: req.headers },
+              (ur) => (res.writeHead(ur.statusCode ?? 502, ur.headers), ur.pipe(res)),
+            ),
+          );
         return void setTimeout(forward, delayMs);
       }
       const up = request(`${reg.url}${req.url}`, { method: req.method, headers: req.headers }, (ur) => {
@@ -419,7 +463,8 @@ describe('pulls through a proxy: slow layers, cancellation, kill -9 and resume',
     for (let i = 0; i < 100; i++) {
       await sleep(100);
       const infos: { name: string; parent: string }[] = [];
-      for await (const page of c.stream<{ info: { name: string; parent: string }[] }>(svc, 'List', { snapshotter: 'overlayfs', filters: [] })) infos.push(...page.info);
+      for await (const page of c.stream<{ info: { name: string; parent: string }[] }>(svc, 'List', { snapshotter: 'overlayfs', filters: [] }))
+        infos.push(...page.info);
       const active = infos.find((s) => s.name.endsWith(` ${chain}`));
       if (!active) continue;
       const { mounts } = await c.unary<{ mounts: Mount[] }>(svc, 'Mounts', { snapshotter: 'overlayfs', key: active.name });
@@ -481,7 +526,11 @@ describe('pulls through a proxy: slow layers, cancellation, kill -9 and resume',
     }
     const r = await pull.done;
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(new RegExp(`^berth: layer ${stackedBad.layers[0]!.digest} unpacks to sha256:[0-9a-f]{64}, but the image config says its diff ID is ${sha('not layer 1')}: data loss\n$`));
+    expect(r.stderr).toMatch(
+      new RegExp(
+        `^berth: layer ${stackedBad.layers[0]!.digest} unpacks to sha256:[0-9a-f]{64}, but the image config says its diff ID is ${sha('not layer 1')}: data loss\n$`,
+      ),
+    );
     const snaps = await c.collect<{ info: { name: string }[] }>(c.service('snapshots', 'Snapshots'), 'List', { snapshotter: 'overlayfs' });
     expect(snaps.flatMap((p) => p.info.map((i) => i.name))).toEqual([]);
   });
@@ -513,7 +562,10 @@ describe('pulls through a proxy: slow layers, cancellation, kill -9 and resume',
     expect(await ingested('default', 1 << 20)).toBeGreaterThan(0);
     await daemon.kill();
     // the client sees its daemon die and exits (a hang here is a bug, reported as such)
-    const r1 = await Promise.race([first.done, sleep(15_000).then(() => (first.signal('SIGKILL'), { code: -2, stdout: '', stderr: 'berth did not exit after berthd was killed' }))]);
+    const r1 = await Promise.race([
+      first.done,
+      sleep(15_000).then(() => (first.signal('SIGKILL'), { code: -2, stdout: '', stderr: 'berth did not exit after berthd was killed' })),
+    ]);
     expect(r1.stderr).not.toBe('berth did not exit after berthd was killed');
     expect(r1.code).not.toBe(0);
     proxy.closeAllConnections();
@@ -543,7 +595,9 @@ describe('pulls through a proxy: slow layers, cancellation, kill -9 and resume',
       expect(r.stderr).toBe('');
       expect(r.code).toBe(0);
       const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${fresh.pid()}/status`, 'utf8'))?.[1];
-      console.log(`pull+unpack of a ${(bigLayer.size / 2 ** 20).toFixed(1)} MiB layer: ${ms} ms wall (${r.stdout.trim().split('\n').at(-1)}); berthd peak RSS ${Math.round(Number(hwm) / 1024)} MiB`);
+      console.log(
+        `pull+unpack of a ${(bigLayer.size / 2 ** 20).toFixed(1)} MiB layer: ${ms} ms wall (${r.stdout.trim().split('\n').at(-1)}); berthd peak RSS ${Math.round(Number(hwm) / 1024)} MiB`,
+      );
     } finally {
       await fresh.cleanup();
     }

@@ -1,25 +1,25 @@
 import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { createHash } from 'node:crypto';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { OciDescriptor } from '../core/oci/image.ts';
+import { userPass } from '../core/registry/auth.ts';
+import { RegistryClient } from '../core/registry/client.ts';
+import { mountCandidate, pushImage } from '../core/registry/push.ts';
+import { parseReference } from '../core/registry/reference.ts';
 import { ContentStore } from '../daemon/content/store.ts';
 import { Exchange } from '../daemon/events/exchange.ts';
 import { MetadataDB } from '../daemon/metadata/db.ts';
-import { mountCandidate, pushImage } from '../core/registry/push.ts';
 import { contentStoreSource } from '../daemon/push/store-source.ts';
-import { userPass } from '../core/registry/auth.ts';
-import { RegistryClient } from '../core/registry/client.ts';
-import { parseReference } from '../core/registry/reference.ts';
 import type { BerthClient } from '../transport/client.ts';
 import { writeBlob } from '../transport/clients/content.ts';
-import { berthBin, startBerthd, type Berthd } from './support/harness.ts';
+import { type Berthd, berthBin, startBerthd } from './support/harness.ts';
 import { wireDescriptor } from './support/image-fixture.ts';
 import { buildTestImage, type TestImage } from './support/registry/images.ts';
-import { startTogether } from './support/util.ts';
 import { startRegistry, type TestRegistry } from './support/registry/registry.ts';
+import { startTogether } from './support/util.ts';
 
 const run = promisify(execFile);
 const sha = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
@@ -64,7 +64,8 @@ async function verifyInRegistry(client: RegistryClient, ref: string, img: TestIm
 }
 
 /** The blob lines of a push's output: key → last state. */
-const states = (stdout: string) => Object.fromEntries([...stdout.matchAll(/^((?:layer|config|manifest|index)-sha256:[0-9a-f]{64}) (.*)$/gm)].map((m) => [m[1], m[2]]));
+const states = (stdout: string) =>
+  Object.fromEntries([...stdout.matchAll(/^((?:layer|config|manifest|index)-sha256:[0-9a-f]{64}) (.*)$/gm)].map((m) => [m[1], m[2]]));
 
 describe('berth images push', () => {
   let berthd: Berthd;
@@ -95,7 +96,9 @@ describe('berth images push', () => {
     const doneAt = (key: string) => lines.indexOf(`${key} done`);
     expect(doneAt(`index-${img.root.digest}`)).toBe(lines.length - 3);
     for (const l of img.layers) expect(doneAt(`layer-${l.digest}`)).toBeLessThan(doneAt(`manifest-${img.manifests[0]!.digest}`));
-    expect(r.stdout).toMatch(new RegExp(`^pushed ${registry.host}/push/app:1 ${img.root.digest}: 5 blobs uploaded, 0 already there, 0 mounted; 3 manifests, in [\\d.]+s$`, 'm'));
+    expect(r.stdout).toMatch(
+      new RegExp(`^pushed ${registry.host}/push/app:1 ${img.root.digest}: 5 blobs uploaded, 0 already there, 0 mounted; 3 manifests, in [\\d.]+s$`, 'm'),
+    );
     expect(await verifyInRegistry(reg, `${registry.host}/push/app:1`, img)).toBe(img.blobs.size);
   });
 
@@ -176,7 +179,9 @@ describe('berth images push with auth and TLS', () => {
 
   // not spawnSync: the token server runs in this process and must answer while berth waits
   const push = async (...args: string[]) => {
-    const r = await run(berthBin, ['--address', berthd.address, '-n', namespace, 'images', 'push', ...args]).catch((e: { code: number; stdout: string; stderr: string }) => e);
+    const r = await run(berthBin, ['--address', berthd.address, '-n', namespace, 'images', 'push', ...args]).catch(
+      (e: { code: number; stdout: string; stderr: string }) => e,
+    );
     return { code: typeof r.code === 'number' ? r.code : 0, stdout: r.stdout, stderr: r.stderr };
   };
 
@@ -239,7 +244,10 @@ describe('pushImage in the daemon process (over the ContentStore)', () => {
       }
       const ref = parseReference(`${registry.host}/store/app:1`);
       const events: string[] = [];
-      const result = await pushImage(reg, contentStoreSource(store, 'ns'), ref, img.root, { chunkSize: 64 << 10, onProgress: (p) => events.push(`${p.key} ${p.state}`) });
+      const result = await pushImage(reg, contentStoreSource(store, 'ns'), ref, img.root, {
+        chunkSize: 64 << 10,
+        onProgress: (p) => events.push(`${p.key} ${p.state}`),
+      });
       expect(Object.values(result.blobs)).toEqual(['uploaded', 'uploaded', 'uploaded']);
       expect(result.manifests).toEqual([img.root.digest]);
       expect(events.at(-1)).toBe(`manifest-${img.root.digest} done`);

@@ -7,7 +7,9 @@ import { endpointFor, isLoopback } from '../core/registry/hosts.ts';
 
 describe('registry auth and hosts (units)', () => {
   it('parses WWW-Authenticate challenges, bearer first', () => {
-    expect(parseChallenges(['Basic realm="r"', 'Bearer realm="https://auth.example/token",service="registry.example",scope="repository:a/b:pull,push"'])).toEqual([
+    expect(
+      parseChallenges(['Basic realm="r"', 'Bearer realm="https://auth.example/token",service="registry.example",scope="repository:a/b:pull,push"']),
+    ).toEqual([
       { scheme: 'bearer', params: { realm: 'https://auth.example/token', service: 'registry.example', scope: 'repository:a/b:pull,push' } },
       { scheme: 'basic', params: { realm: 'r' } },
     ]);
@@ -27,10 +29,15 @@ describe('registry auth and hosts (units)', () => {
     const dir = mkdtempSync(join(tmpdir(), 'berth-auth-'));
     try {
       const file = join(dir, 'config.json');
-      writeFileSync(file, JSON.stringify({ auths: {
-        'https://index.docker.io/v1/': { auth: Buffer.from('hub:pw').toString('base64') },
-        '127.0.0.1:5000': { username: 'local', password: 'pw2' },
-      } }));
+      writeFileSync(
+        file,
+        JSON.stringify({
+          auths: {
+            'https://index.docker.io/v1/': { auth: Buffer.from('hub:pw').toString('base64') },
+            '127.0.0.1:5000': { username: 'local', password: 'pw2' },
+          },
+        }),
+      );
       const creds = dockerConfigCredentials(file);
       expect(creds('docker.io')).toEqual({ username: 'hub', password: 'pw' });
       expect(creds('127.0.0.1:5000')).toEqual({ username: 'local', password: 'pw2' });

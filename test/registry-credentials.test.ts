@@ -6,10 +6,10 @@ import { userPass } from '../core/registry/auth.ts';
 import { RegistryClient } from '../core/registry/client.ts';
 import { cliCredentials, configKeyHost, dockerConfigPath, loadDockerConfig } from '../core/registry/credentials.ts';
 import { parseReference } from '../core/registry/reference.ts';
-import { startBerthd, type Berthd } from './support/harness.ts';
+import { type Berthd, startBerthd } from './support/harness.ts';
 import { buildTestImage, pushImage } from './support/registry/images.ts';
-import { startTogether } from './support/util.ts';
 import { startRegistry, type TestRegistry } from './support/registry/registry.ts';
+import { startTogether } from './support/util.ts';
 
 const b64 = (s: string) => Buffer.from(s).toString('base64');
 
@@ -30,7 +30,7 @@ describe('Docker config credentials (units)', () => {
     expect(dockerConfigPath({})).toMatch(/\/\.docker\/config\.json$/);
   });
 
-  it('keys as docker login writes them: URLs, host:port, Docker Hub\'s legacy URL', () => {
+  it("keys as docker login writes them: URLs, host:port, Docker Hub's legacy URL", () => {
     expect(configKeyHost('https://index.docker.io/v1/')).toBe('docker.io');
     expect(configKeyHost('registry-1.docker.io')).toBe('docker.io');
     expect(configKeyHost('http://127.0.0.1:5000/v2/')).toBe('127.0.0.1:5000');
@@ -59,7 +59,9 @@ describe('Docker config credentials (units)', () => {
       auths: { 'store.example': {}, 'oauth.example': { identitytoken: 'tok' }, 'plain.example': { auth: b64('u:p') } },
     });
     const config = loadDockerConfig(file)!;
-    expect(config.lookup('gcr.io').note).toBe(`${file} names the credential helper docker-credential-gcloud for gcr.io; berth does not run credential helpers, continuing without credentials`);
+    expect(config.lookup('gcr.io').note).toBe(
+      `${file} names the credential helper docker-credential-gcloud for gcr.io; berth does not run credential helpers, continuing without credentials`,
+    );
     expect(config.lookup('store.example').note).toMatch(/credsStore docker-credential-desktop; berth does not run credential helpers/);
     expect(config.lookup('oauth.example').note).toMatch(/identity token for oauth\.example; berth does not use identity tokens/);
     // credentials in the file are used even with a store configured
@@ -101,7 +103,9 @@ describe('Docker config credentials (units)', () => {
     expect(() => cliCredentials('r.example', 'nocolon', warn, file)).toThrow('--user must be given as user:password');
     expect(notes).toEqual([]);
     expect(cliCredentials('h.example', undefined, warn, file)).toBeUndefined();
-    expect(notes).toEqual([`berth: note: ${file} names the credential helper docker-credential-pass for h.example; berth does not run credential helpers, continuing without credentials`]);
+    expect(notes).toEqual([
+      `berth: note: ${file} names the credential helper docker-credential-pass for h.example; berth does not run credential helpers, continuing without credentials`,
+    ]);
   });
 });
 
@@ -180,7 +184,9 @@ describe('credentials from a DOCKER_CONFIG dir with a basic-auth docker-registry
     expect(r.code).toBe(1);
     const lines = r.stderr.trim().split('\n');
     expect(lines).toHaveLength(2);
-    expect(lines[0]).toBe(`berth: note: ${join(dir, 'helper', 'config.json')} names the credential helper docker-credential-secretservice for ${reg.host}; berth does not run credential helpers, continuing without credentials`);
+    expect(lines[0]).toBe(
+      `berth: note: ${join(dir, 'helper', 'config.json')} names the credential helper docker-credential-secretservice for ${reg.host}; berth does not run credential helpers, continuing without credentials`,
+    );
     expect(lines[1]).toMatch(/authentication required/);
   });
 

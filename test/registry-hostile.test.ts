@@ -1,12 +1,12 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { MediaType } from '../core/oci/image.ts';
 import { userPass } from '../core/registry/auth.ts';
 import { RegistryClient } from '../core/registry/client.ts';
 import { verifyDigest } from '../core/registry/verify.ts';
-import { cutAfter, startHostile, type Hostile } from './support/registry/hostile.ts';
+import { cutAfter, type Hostile, startHostile } from './support/registry/hostile.ts';
 import { failure } from './support/util.ts';
 
 const sha = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
@@ -112,7 +112,9 @@ describe('registry client against a hostile registry', () => {
   });
 
   it('a 206 starting at the wrong offset is refused', async () => {
-    bad.route('GET', blobPath, (_q, res) => res.writeHead(206, { 'content-length': blob.length, 'content-range': `bytes 0-${blob.length - 1}/${blob.length}` }).end(blob));
+    bad.route('GET', blobPath, (_q, res) =>
+      res.writeHead(206, { 'content-length': blob.length, 'content-range': `bytes 0-${blob.length - 1}/${blob.length}` }).end(blob),
+    );
     const e = await failure(fresh().fetchBlob(ref, blobDesc, { offset: 10 }));
     expect(e.code).toBe('DataLoss');
     expect(e.message).toMatch(/unexpected Content-Range/);
@@ -120,7 +122,9 @@ describe('registry client against a hostile registry', () => {
 
   it('a manifest over 4 MiB is refused (declared size, and streamed without a length)', async () => {
     const big = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.ociManifest, pad: 'x'.repeat(5 << 20) }));
-    bad.route('HEAD', '/v2/bad/img/manifests/big', (_q, res) => res.writeHead(200, { 'content-type': MediaType.ociManifest, 'content-length': big.length, 'docker-content-digest': sha(big) }).end());
+    bad.route('HEAD', '/v2/bad/img/manifests/big', (_q, res) =>
+      res.writeHead(200, { 'content-type': MediaType.ociManifest, 'content-length': big.length, 'docker-content-digest': sha(big) }).end(),
+    );
     const e = await failure(fresh().resolve(`${ref}:big`));
     expect(e.code).toBe('FailedPrecondition');
     expect(e.message).toMatch(/over the 4194304 byte limit/);
@@ -137,13 +141,22 @@ describe('registry client against a hostile registry', () => {
   it('a schema 1 manifest is refused with a clear message', async () => {
     const s1 = Buffer.from(JSON.stringify({ schemaVersion: 1, name: 'bad/img', tag: 'old', fsLayers: [], history: [] }));
     bad.route('HEAD', '/v2/bad/img/manifests/old', (_q, res) =>
-      res.writeHead(200, { 'content-type': 'application/vnd.docker.distribution.manifest.v1+prettyjws', 'content-length': s1.length, 'docker-content-digest': sha(s1) }).end());
+      res
+        .writeHead(200, {
+          'content-type': 'application/vnd.docker.distribution.manifest.v1+prettyjws',
+          'content-length': s1.length,
+          'docker-content-digest': sha(s1),
+        })
+        .end(),
+    );
     const e = await failure(fresh().resolve(`${ref}:old`));
     expect(e.code).toBe('Unimplemented');
     expect(e.message).toMatch(/schema 1 manifests are not supported/);
     // served as plain JSON, recognised by its schemaVersion
     bad.route('HEAD', '/v2/bad/img/manifests/old2', (_q, res) => res.writeHead(200, { 'content-type': 'application/json' }).end());
-    bad.route('GET', '/v2/bad/img/manifests/old2', (_q, res) => res.writeHead(200, { 'content-type': 'application/json', 'content-length': s1.length }).end(s1));
+    bad.route('GET', '/v2/bad/img/manifests/old2', (_q, res) =>
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': s1.length }).end(s1),
+    );
     expect((await failure(fresh().resolve(`${ref}:old2`))).message).toMatch(/schema 1/);
   });
 
@@ -151,7 +164,9 @@ describe('registry client against a hostile registry', () => {
     const real = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.ociManifest, config: blobDesc, layers: [] }));
     const fake = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.ociManifest, config: blobDesc, layers: [blobDesc] }));
     const desc = { mediaType: MediaType.ociManifest, digest: sha(real), size: real.length };
-    bad.route('GET', `/v2/bad/img/manifests/${desc.digest}`, (_q, res) => res.writeHead(200, { 'content-type': MediaType.ociManifest, 'content-length': fake.length }).end(fake));
+    bad.route('GET', `/v2/bad/img/manifests/${desc.digest}`, (_q, res) =>
+      res.writeHead(200, { 'content-type': MediaType.ociManifest, 'content-length': fake.length }).end(fake),
+    );
     const e = await failure(fresh().fetchManifest(ref, desc));
     expect(e.code).toBe('DataLoss');
     expect(e.message).toMatch(/manifest digest mismatch/);
@@ -168,12 +183,15 @@ describe('registry client against a hostile registry', () => {
     expect(e.code).toBe('DataLoss');
     expect(e.message).toMatch(/expected index but found manifest fields/);
     const asManifest = { ...desc, mediaType: MediaType.ociManifest };
-    expect((await failure(fresh().fetchManifest(ref, asManifest))).message).toMatch(/expected application\/vnd.oci.image.manifest.v1\+json but the registry served/);
+    expect((await failure(fresh().fetchManifest(ref, asManifest))).message).toMatch(
+      /expected application\/vnd.oci.image.manifest.v1\+json but the registry served/,
+    );
   });
 
   it('an invalid Docker-Content-Digest header is refused (never used in a path)', async () => {
     bad.route('HEAD', '/v2/bad/img/manifests/evil', (_q, res) =>
-      res.writeHead(200, { 'content-type': MediaType.ociManifest, 'content-length': 10, 'docker-content-digest': 'sha256:../../../../tmp/PWN' }).end());
+      res.writeHead(200, { 'content-type': MediaType.ociManifest, 'content-length': 10, 'docker-content-digest': 'sha256:../../../../tmp/PWN' }).end(),
+    );
     const e = await failure(fresh().resolve(`${ref}:evil`));
     expect(e.code).toBe('DataLoss');
     expect(e.message).toMatch(/invalid digest/);

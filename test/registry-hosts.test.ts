@@ -1,6 +1,6 @@
 import { execFile, spawn } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, request, type IncomingHttpHeaders, type RequestListener, type Server } from 'node:http';
+import { createServer, type IncomingHttpHeaders, type RequestListener, request, type Server } from 'node:http';
 import { createServer as createHttpsServer, type ServerOptions } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -10,7 +10,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { RegistryClient } from '../core/registry/client.ts';
 import { hostDirectory, parseDuration, registryHosts } from '../core/registry/hosts.ts';
 import { parseReference } from '../core/registry/reference.ts';
-import { berthBin, startBerthd, type Berthd } from './support/harness.ts';
+import { type Berthd, berthBin, startBerthd } from './support/harness.ts';
 import { makeServerCert } from './support/registry/certs.ts';
 import { buildTestImage, pushImage, type TestImage } from './support/registry/images.ts';
 import { startRegistry, type TestRegistry } from './support/registry/registry.ts';
@@ -64,10 +64,14 @@ async function startPrefixProxy(target: TestRegistry, prefix: string, tls?: Serv
       res.writeHead(404, { 'content-type': 'application/json' }).end('{"errors":[{"code":"NOT_FOUND","message":"not under the prefix"}]}');
       return;
     }
-    const upstream = request(`${target.url}/v2${req.url!.slice(prefix.length)}`, { method: req.method, headers: { ...req.headers, host: target.host } }, (r) => {
-      res.writeHead(r.statusCode ?? 502, r.headers);
-      r.pipe(res);
-    });
+    const upstream = request(
+      `${target.url}/v2${req.url!.slice(prefix.length)}`,
+      { method: req.method, headers: { ...req.headers, host: target.host } },
+      (r) => {
+        res.writeHead(r.statusCode ?? 502, r.headers);
+        r.pipe(res);
+      },
+    );
     upstream.on('error', () => res.destroy());
     req.pipe(upstream);
   };
@@ -92,7 +96,7 @@ describe('hosts.toml (units)', () => {
   });
   afterAll(() => rmSync(root, { recursive: true, force: true }));
 
-  it('finds a domain\'s directory as containerd does: host_port_, host:port, then _default', () => {
+  it("finds a domain's directory as containerd does: host_port_, host:port, then _default", () => {
     expect(hostDirectory(root, 'reg.example:5000')).toBeUndefined();
     mkdirSync(join(root, '_default'));
     expect(hostDirectory(root, 'reg.example:5000')).toBe(join(root, '_default'));
@@ -124,7 +128,7 @@ describe('hosts.toml (units)', () => {
         '[host."mirror-a.example/v2/upstream"]',
         '  capabilities = ["pull", "resolve"]',
         '  override_path = true',
-        '  ca = ["../a.pem", "' + join(root, 'b.pem') + '"]',
+        `  ca = ["../a.pem", "${join(root, 'b.pem')}"]`,
         '[host."https://mirror-c.example/prefix/"]',
         '',
       ].join('\n'),
@@ -142,13 +146,15 @@ describe('hosts.toml (units)', () => {
     // top-level settings are the server's
     expect(hosts[3]!.tls.skipVerify).toBe(true);
     // a domain without a directory: its registry only, shaped by the request's options
-    expect(registryHosts('none.example', { skipVerify: true }, root)).toMatchObject([{ scheme: 'https', host: 'none.example', path: '/v2', mirror: false, tls: { skipVerify: true } }]);
+    expect(registryHosts('none.example', { skipVerify: true }, root)).toMatchObject([
+      { scheme: 'https', host: 'none.example', path: '/v2', mirror: false, tls: { skipVerify: true } },
+    ]);
     expect(registryHosts('docker.io', {}, root)).toMatchObject([{ scheme: 'https', host: 'registry-1.docker.io', path: '/v2' }]);
     expect(registryHosts('127.0.0.1:5000', {}, undefined)).toMatchObject([{ scheme: 'http', host: '127.0.0.1:5000' }]);
     rmSync(join(root, 'reg.example'), { recursive: true });
   });
 
-  it('no server: the domain\'s registry with the file\'s top-level settings; a loopback registry with a CA is HTTPS', () => {
+  it("no server: the domain's registry with the file's top-level settings; a loopback registry with a CA is HTTPS", () => {
     writeFileSync(join(root, 'a.pem'), pemA);
     hostsToml(root, '127.0.0.1_5000_', 'ca = "../a.pem"\ncapabilities = ["pull", "resolve"]\n[host."http://127.0.0.1:6000"]\n');
     const hosts = registryHosts('127.0.0.1:5000', {}, root);
@@ -159,7 +165,9 @@ describe('hosts.toml (units)', () => {
   });
 
   it('dial_timeout as Go writes durations, per host or for the server', () => {
-    expect([parseDuration('1s'), parseDuration('300ms'), parseDuration('1m30s'), parseDuration('1.5s'), parseDuration('0')]).toEqual([1000, 300, 90_000, 1500, 0]);
+    expect([parseDuration('1s'), parseDuration('300ms'), parseDuration('1m30s'), parseDuration('1.5s'), parseDuration('0')]).toEqual([
+      1000, 300, 90_000, 1500, 0,
+    ]);
     expect([parseDuration(''), parseDuration('5'), parseDuration('1x'), parseDuration('s')]).toEqual([undefined, undefined, undefined, undefined]);
     hostsToml(root, 'dial.example', 'dial_timeout = "2s"\n[host."http://m.example"]\n  dial_timeout = "250ms"\n');
     expect(registryHosts('dial.example', {}, root).map((h) => h.tls.dialTimeoutMs)).toEqual([250, 2000]);
@@ -168,7 +176,7 @@ describe('hosts.toml (units)', () => {
     rmSync(join(root, 'dial.example'), { recursive: true });
   });
 
-  it('a host directory without hosts.toml: Docker\'s *.crt files are the registry\'s CAs', () => {
+  it("a host directory without hosts.toml: Docker's *.crt files are the registry's CAs", () => {
     mkdirSync(join(root, 'certs.example'));
     writeFileSync(join(root, 'certs.example', 'ca.crt'), pemA);
     expect(registryHosts('certs.example', {}, root)).toMatchObject([{ scheme: 'https', host: 'certs.example', tls: { ca: pemA } }]);
@@ -280,7 +288,7 @@ describe('registry mirrors, override_path and CAs from hosts.toml (docker-regist
     const ref = `${upstream.host}/hosts/only-upstream:v1`;
     hostsToml(
       hostsDir,
-      upstream.host.replace(':', '_') + '_',
+      `${upstream.host.replace(':', '_')}_`,
       [`[host."${stopped.url}"]`, '  capabilities = ["pull", "resolve"]', `[host."${mirror.url}"]`, '  capabilities = ["pull", "resolve"]', ''].join('\n'),
     );
     const r = pull(ref);
@@ -289,7 +297,7 @@ describe('registry mirrors, override_path and CAs from hosts.toml (docker-regist
     expect(imageTarget(ref)).toBe(onUpstream.root.digest);
   });
 
-  it('a mirror down with the registry lacking the image: the registry\'s answer, with the mirror\'s failure noted', async () => {
+  it("a mirror down with the registry lacking the image: the registry's answer, with the mirror's failure noted", async () => {
     const dead = await freePort();
     hostsToml(hostsDir, upstream.host, `[host."http://127.0.0.1:${dead}"]\n`);
     const r = pull(`${upstream.host}/hosts/nothing:v1`);
@@ -299,7 +307,7 @@ describe('registry mirrors, override_path and CAs from hosts.toml (docker-regist
     expect(r.stderr).toContain(`http://127.0.0.1:${dead}/v2: registry 127.0.0.1:${dead} unreachable`);
   });
 
-  it('override_path: the host URL\'s path is the API root (no /v2 added); headers and ns go to the mirror', async () => {
+  it("override_path: the host URL's path is the API root (no /v2 added); headers and ns go to the mirror", async () => {
     const ref = `${upstream.host}/hosts/override:v1`;
     // without override_path the API root is /api/mirror/v2, which this mirror does not serve
     hostsToml(hostsDir, upstream.host, `[host."http://${proxy.host}/api/mirror"]\n  capabilities = ["pull", "resolve"]\n`);
@@ -310,7 +318,14 @@ describe('registry mirrors, override_path and CAs from hosts.toml (docker-regist
     hostsToml(
       hostsDir,
       upstream.host,
-      [`[host."http://${proxy.host}/api/mirror"]`, '  capabilities = ["pull", "resolve"]', '  override_path = true', `  [host."http://${proxy.host}/api/mirror".header]`, '    x-berth-mirror = ["a", "b"]', ''].join('\n'),
+      [
+        `[host."http://${proxy.host}/api/mirror"]`,
+        '  capabilities = ["pull", "resolve"]',
+        '  override_path = true',
+        `  [host."http://${proxy.host}/api/mirror".header]`,
+        '    x-berth-mirror = ["a", "b"]',
+        '',
+      ].join('\n'),
     );
     const r = await berthAsync(daemon, ['images', 'pull', '--no-unpack', ref]);
     expect(r.stderr).toBe('');
@@ -356,9 +371,38 @@ describe('registry mirrors, override_path and CAs from hosts.toml (docker-regist
     mkdirSync(certs);
     const ca = await makeServerCert(certs);
     const openssl = (args: string[]) => promisify(execFile)('openssl', args, { cwd: certs });
-    await openssl(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'client.key', '-out', 'client.csr', '-subj', '/CN=berth test client']);
+    await openssl([
+      'req',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-keyout',
+      'client.key',
+      '-out',
+      'client.csr',
+      '-subj',
+      '/CN=berth test client',
+    ]);
     writeFileSync(join(certs, 'client.ext'), 'extendedKeyUsage=clientAuth\n');
-    await openssl(['x509', '-req', '-in', 'client.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'client.crt', '-days', '2', '-extfile', 'client.ext']);
+    await openssl([
+      'x509',
+      '-req',
+      '-in',
+      'client.csr',
+      '-CA',
+      'ca.crt',
+      '-CAkey',
+      'ca.key',
+      '-CAcreateserial',
+      '-out',
+      'client.crt',
+      '-days',
+      '2',
+      '-extfile',
+      'client.ext',
+    ]);
     const front = await startPrefixProxy(mirror, '/v2', {
       cert: readFileSync(ca.certFile),
       key: readFileSync(ca.keyFile),
@@ -368,7 +412,7 @@ describe('registry mirrors, override_path and CAs from hosts.toml (docker-regist
     });
     try {
       const entry = [`[host."https://${front.host}"]`, '  capabilities = ["pull", "resolve"]', `  ca = "${ca.caFile}"`];
-      hostsToml(hostsDir, upstream.host, entry.join('\n') + '\n');
+      hostsToml(hostsDir, upstream.host, `${entry.join('\n')}\n`);
       const refused = await berthAsync(daemon, ['images', 'pull', '--no-unpack', ref]);
       expect(refused.code).toBe(1);
       expect(refused.stderr).toContain(`after trying https://${front.host}/v2: `);

@@ -3,8 +3,8 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import type { TLSSocket } from 'node:tls';
 import { join } from 'node:path';
+import type { TLSSocket } from 'node:tls';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { userPass } from '../core/registry/auth.ts';
 import { RegistryClient } from '../core/registry/client.ts';
@@ -43,7 +43,9 @@ async function startRecorder(tls?: { key: Buffer; cert: Buffer; ca: Buffer }): P
     if (h) return h(req, res);
     res.writeHead(404, { 'content-type': 'application/json' }).end('{"errors":[{"code":"NAME_UNKNOWN","message":"not here"}]}');
   };
-  const server: Server | ReturnType<typeof createHttpServer> = tls ? createServer({ ...tls, requestCert: true, rejectUnauthorized: false }, handle) : createHttpServer(handle);
+  const server: Server | ReturnType<typeof createHttpServer> = tls
+    ? createServer({ ...tls, requestCert: true, rejectUnauthorized: false }, handle)
+    : createHttpServer(handle);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return {
     origin: `${tls ? 'https' : 'http'}://127.0.0.1:${(server.address() as AddressInfo).port}`,
@@ -77,20 +79,40 @@ describe('registry credentials never follow the registry to another origin', () 
     [registry, storage, realm] = await Promise.all([startRecorder(tls), startRecorder(tls), startRecorder()]);
     const host = new URL(registry.origin).host;
     ref = `${host}/app`;
-    const hostDir = join(dir, 'certs.d', host.replace(':', '_') + '_');
+    const hostDir = join(dir, 'certs.d', `${host.replace(':', '_')}_`);
     mkdirSync(hostDir, { recursive: true });
     writeFileSync(
       join(hostDir, 'hosts.toml'),
-      [`server = "${registry.origin}"`, `ca = "${ca.caFile}"`, `client = [["${clientCert.certFile}", "${clientCert.keyFile}"]]`, '[header]', '  x-registry-key = "s3cret"', '  cookie = "session=registry-only"', ''].join('\n'),
+      [
+        `server = "${registry.origin}"`,
+        `ca = "${ca.caFile}"`,
+        `client = [["${clientCert.certFile}", "${clientCert.keyFile}"]]`,
+        '[header]',
+        '  x-registry-key = "s3cret"',
+        '  cookie = "session=registry-only"',
+        '',
+      ].join('\n'),
     );
     // the registry asks for Basic credentials before it answers anything
     const guarded = (h: (req: IncomingMessage, res: ServerResponse) => void) => (req: IncomingMessage, res: ServerResponse) => {
       if (!req.headers.authorization) return void res.writeHead(401, { 'www-authenticate': 'Basic realm="registry"' }).end();
       h(req, res);
     };
-    registry.route('GET', blobPath, guarded((_q, res) => void res.writeHead(307, { location: `${storage.origin}/bucket/blob` }).end()));
-    registry.route('GET', `/v2/same/blobs/${desc.digest}`, guarded((_q, res) => void res.writeHead(307, { location: '/internal/blob' }).end()));
-    registry.route('GET', '/internal/blob', guarded((_q, res) => void res.writeHead(200, { 'content-length': blob.length }).end(blob)));
+    registry.route(
+      'GET',
+      blobPath,
+      guarded((_q, res) => void res.writeHead(307, { location: `${storage.origin}/bucket/blob` }).end()),
+    );
+    registry.route(
+      'GET',
+      `/v2/same/blobs/${desc.digest}`,
+      guarded((_q, res) => void res.writeHead(307, { location: '/internal/blob' }).end()),
+    );
+    registry.route(
+      'GET',
+      '/internal/blob',
+      guarded((_q, res) => void res.writeHead(200, { 'content-length': blob.length }).end(blob)),
+    );
     storage.route('GET', '/bucket/blob', (_q, res) => void res.writeHead(200, { 'content-length': blob.length }).end(blob));
   }, 60_000);
   afterEach(() => {
@@ -108,8 +130,18 @@ describe('registry credentials never follow the registry to another origin', () 
     for await (const c of body) parts.push(c as Buffer);
     return Buffer.concat(parts);
   };
-  const credentialsIn = (s: Seen) => ({ authorization: s.headers.authorization, key: s.headers['x-registry-key'], cookie: s.headers.cookie, clientCert: s.clientCert });
-  const registryCredentials = { authorization: `Basic ${Buffer.from('alice:pw').toString('base64')}`, key: 's3cret', cookie: 'session=registry-only', clientCert: 'berth test client' };
+  const credentialsIn = (s: Seen) => ({
+    authorization: s.headers.authorization,
+    key: s.headers['x-registry-key'],
+    cookie: s.headers.cookie,
+    clientCert: s.clientCert,
+  });
+  const registryCredentials = {
+    authorization: `Basic ${Buffer.from('alice:pw').toString('base64')}`,
+    key: 's3cret',
+    cookie: 'session=registry-only',
+    clientCert: 'berth test client',
+  };
   const none = { authorization: undefined, key: undefined, cookie: undefined, clientCert: undefined };
 
   it('a blob GET redirected to a storage server on another port reaches it with no Authorization, configured header, cookie or client certificate', async () => {
@@ -130,8 +162,16 @@ describe('registry credentials never follow the registry to another origin', () 
   });
 
   it('an upload location on another origin gets the blob and none of the credentials', async () => {
-    registry.route('HEAD', `/v2/app/blobs/${desc.digest}`, (q, res) => void res.writeHead(q.headers.authorization ? 404 : 401, { 'www-authenticate': 'Basic realm="registry"' }).end());
-    registry.route('POST', '/v2/app/blobs/uploads/', (_q, res) => void res.writeHead(202, { location: `${storage.origin}/uploads/1`, 'content-length': 0 }).end());
+    registry.route(
+      'HEAD',
+      `/v2/app/blobs/${desc.digest}`,
+      (q, res) => void res.writeHead(q.headers.authorization ? 404 : 401, { 'www-authenticate': 'Basic realm="registry"' }).end(),
+    );
+    registry.route(
+      'POST',
+      '/v2/app/blobs/uploads/',
+      (_q, res) => void res.writeHead(202, { location: `${storage.origin}/uploads/1`, 'content-length': 0 }).end(),
+    );
     storage.route('PUT', '/uploads/1', (q, res) => {
       q.resume();
       q.on('end', () => res.writeHead(201, { 'docker-content-digest': desc.digest, 'content-length': 0 }).end());
@@ -143,7 +183,8 @@ describe('registry credentials never follow the registry to another origin', () 
   });
 
   it('an https registry whose token realm is plain http: the pull fails clearly and the realm never sees the credentials', async () => {
-    const challenge = (_q: IncomingMessage, res: ServerResponse) => void res.writeHead(401, { 'www-authenticate': `Bearer realm="${realm.origin}/token",service="registry"` }).end();
+    const challenge = (_q: IncomingMessage, res: ServerResponse) =>
+      void res.writeHead(401, { 'www-authenticate': `Bearer realm="${realm.origin}/token",service="registry"` }).end();
     registry.route('HEAD', '/v2/bearer/manifests/latest', challenge);
     registry.route('GET', '/v2/bearer/manifests/latest', challenge);
     realm.route('GET', '/token', (_q, res) => void res.writeHead(200, { 'content-type': 'application/json' }).end('{"token":"t"}'));

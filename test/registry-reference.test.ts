@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { familiarReference, formatReference, parseReference } from '../core/registry/reference.ts';
 import { errorCode } from './support/util.ts';
 
-const D = 'sha256:' + 'a'.repeat(64);
+const D = `sha256:${'a'.repeat(64)}`;
 
 describe('registry references', () => {
   it.each([
@@ -47,13 +47,13 @@ describe('registry references', () => {
     'a//b',
     '/abs',
     'busybox@sha256:abc',
-    'busybox@md5:' + 'a'.repeat(32),
+    `busybox@md5:${'a'.repeat(32)}`,
     `busybox@sha256:${'A'.repeat(64)}`,
     'busybox@sha256:../../../../tmp/PWN',
     'a'.repeat(64),
     'bad_domain_:5000/x',
-    'x/' + 'y'.repeat(260),
-    'busybox:' + 't'.repeat(129),
+    `x/${'y'.repeat(260)}`,
+    `busybox:${'t'.repeat(129)}`,
     'ex ample/x',
   ])('rejects %j with InvalidArgument', async (input) => {
     expect(await errorCode(Promise.resolve().then(() => parseReference(input)))).toBe('InvalidArgument');

@@ -3,11 +3,11 @@ import { closeSync, constants, existsSync, mkdtempSync, openSync, readdirSync, r
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { berthBin, have, repo, startBerthd, type Berthd } from './support/harness.ts';
-import { loadRunImage } from './support/run-image.ts';
+import { createFifos, removeFifosOf } from '../ctl/io/fifo.ts';
 import { signalNumber } from '../ctl/io/session.ts';
 import { logFileOf, normalizeLogUri } from '../ctl/io/stdio.ts';
-import { createFifos, removeFifosOf } from '../ctl/io/fifo.ts';
+import { type Berthd, berthBin, have, repo, startBerthd } from './support/harness.ts';
+import { loadRunImage } from './support/run-image.ts';
 
 /** `berth run`, `berth containers …` and `berth tasks …` against a berthd of their own (as root). */
 
@@ -32,7 +32,14 @@ describe('stdio FIFOs (test plays the shim)', () => {
   `;
 
   it('signal names and numbers, log URIs', () => {
-    expect([signalNumber('SIGKILL'), signalNumber('term'), signalNumber('9'), signalNumber('SIGRTMIN'), signalNumber('RTMIN+3'), signalNumber('SIGRTMAX-1')]).toEqual([9, 15, 9, 34, 37, 63]);
+    expect([
+      signalNumber('SIGKILL'),
+      signalNumber('term'),
+      signalNumber('9'),
+      signalNumber('SIGRTMIN'),
+      signalNumber('RTMIN+3'),
+      signalNumber('SIGRTMAX-1'),
+    ]).toEqual([9, 15, 9, 34, 37, 63]);
     expect(() => signalNumber('SIGNOPE')).toThrow(/invalid signal/);
     expect(() => signalNumber('0')).toThrow(/invalid signal/);
     expect(normalizeLogUri('/var/log/x.log')).toBe('file:///var/log/x.log');
@@ -162,7 +169,13 @@ describe.skipIf(!root)('berth run / containers / tasks', () => {
       expect(r.code).toBe(0);
       expect(berth(['c', 'ls', '-q']).stdout).toBe('box1\n');
       expect(berth(['c', 'ls']).stdout).toMatch(/^CONTAINER\s+IMAGE\s+RUNTIME\nbox1\s+docker\.io\/library\/busybox:latest\s+io\.containerd\.runc\.v2\n$/);
-      const info = JSON.parse(berth(['c', 'info', 'box1']).stdout) as { Labels: Record<string, string>; Spec: { process: { args: string[]; env: string[]; user: unknown }; annotations: Record<string, string>; linux: { cgroupsPath: string } }; SnapshotKey: string; Snapshotter: string; Runtime: { Name: string; Options: { type_url: string } } };
+      const info = JSON.parse(berth(['c', 'info', 'box1']).stdout) as {
+        Labels: Record<string, string>;
+        Spec: { process: { args: string[]; env: string[]; user: unknown }; annotations: Record<string, string>; linux: { cgroupsPath: string } };
+        SnapshotKey: string;
+        Snapshotter: string;
+        Runtime: { Name: string; Options: { type_url: string } };
+      };
       expect(info.Spec.process.args).toEqual(['echo', 'hi']);
       expect(info.Spec.process.env).toContain('A=1');
       expect(info.Spec.process.env).toContain('IMAGE_VAR=from-image');
@@ -184,7 +197,10 @@ describe.skipIf(!root)('berth run / containers / tasks', () => {
     });
 
     it('unpacks the image first when its snapshots are gone', () => {
-      const chain = berth(['snapshots', 'ls']).stdout.split('\n').find((l) => l.startsWith('sha256:'))!.split(/\s+/)[0]!;
+      const chain = berth(['snapshots', 'ls'])
+        .stdout.split('\n')
+        .find((l) => l.startsWith('sha256:'))!
+        .split(/\s+/)[0]!;
       expect(berth(['snapshots', 'rm', chain]).code).toBe(0);
       expect(berth(['containers', 'create', image, 'unpacked', 'true'])).toEqual({ code: 0, stdout: '', stderr: '' });
       expect(snapshots()).toMatch(new RegExp(`^unpacked\\s+${chain}`, 'm'));
@@ -233,7 +249,7 @@ describe.skipIf(!root)('berth run / containers / tasks', () => {
       expect(snapshots()).not.toMatch(/^r1\s/m);
     });
 
-    it('exits with the container\'s exit status, stderr separate', () => {
+    it("exits with the container's exit status, stderr separate", () => {
       const r = berth(['run', '--rm', image, 'r2', 'sh', '-c', 'echo out; echo err >&2; exit 3']);
       expect(r).toMatchObject({ code: 3, stdout: 'out\n', stderr: 'err\n' });
       expect(berth(['c', 'ls', '-q']).stdout).toBe('');
@@ -311,10 +327,14 @@ describe.skipIf(!root)('berth run / containers / tasks', () => {
     });
 
     it('SIGINT is forwarded to the container, and --rm still cleans up', async () => {
-      const p = spawn(berthBin, ['--address', b.address, 'run', '--rm', image, 'r12', 'sh', '-c', 'trap "echo got INT; exit 130" INT; echo ready; while true; do sleep 0.1; done'], {
-        stdio: ['ignore', 'pipe', 'pipe'],
-        env: { ...process.env, BERTH_FIFO_DIR: fifoDir },
-      });
+      const p = spawn(
+        berthBin,
+        ['--address', b.address, 'run', '--rm', image, 'r12', 'sh', '-c', 'trap "echo got INT; exit 130" INT; echo ready; while true; do sleep 0.1; done'],
+        {
+          stdio: ['ignore', 'pipe', 'pipe'],
+          env: { ...process.env, BERTH_FIFO_DIR: fifoDir },
+        },
+      );
       let out = '';
       p.stdout!.on('data', (d) => (out += d));
       const exited = new Promise<number | null>((r) => p.once('exit', (code) => r(code)));
@@ -328,7 +348,9 @@ describe.skipIf(!root)('berth run / containers / tasks', () => {
     });
 
     it.skipIf(!have('script'))('-t: a terminal inside, sized like ours, raw mode restored', async () => {
-      const cmd = [berthBin, '--address', b.address, 'run', '--rm', '-t', image, 'r13', 'sh', '-c', 'tty; stty size; echo $TERM'].map((a) => `'${a}'`).join(' ');
+      const cmd = [berthBin, '--address', b.address, 'run', '--rm', '-t', image, 'r13', 'sh', '-c', 'tty; stty size; echo $TERM']
+        .map((a) => `'${a}'`)
+        .join(' ');
       // script's stdin is kept open while berth runs: at its EOF script would type an EOF character
       const inner = `stty cols 91 rows 33; ${cmd}; stty -a | grep -o -- '-icanon' || echo cooked`;
       const p = spawn('script', ['-qec', inner, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, BERTH_FIFO_DIR: fifoDir } });

@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { have, startBerthd, type Berthd } from './support/harness.ts';
+import { type Berthd, have, startBerthd } from './support/harness.ts';
 import { buildRunImage, loadRunImage } from './support/run-image.ts';
 
 /**
@@ -81,7 +81,12 @@ describe.skipIf(!root || !have('gcc'))('secure defaults in real containers', () 
     const r = berth(['run', '--rm', '--mount', probeMount, ...flags, image, id, '/probe/probe']);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
-    return Object.fromEntries(r.stdout.trim().split('\n').map((l) => l.split(' ') as [string, string]));
+    return Object.fromEntries(
+      r.stdout
+        .trim()
+        .split('\n')
+        .map((l) => l.split(' ') as [string, string]),
+    );
   };
 
   it('the default seccomp profile denies with EPERM what it does not allow, by argument too', () => {
@@ -134,7 +139,10 @@ describe.skipIf(!root || !have('gcc'))('secure defaults in real containers', () 
       docker,
       JSON.stringify({
         defaultAction: 'SCMP_ACT_ALLOW',
-        archMap: [{ architecture: 'SCMP_ARCH_X86_64', subArchitectures: ['SCMP_ARCH_X86'] }, { architecture: 'SCMP_ARCH_AARCH64', subArchitectures: ['SCMP_ARCH_ARM'] }],
+        archMap: [
+          { architecture: 'SCMP_ARCH_X86_64', subArchitectures: ['SCMP_ARCH_X86'] },
+          { architecture: 'SCMP_ARCH_AARCH64', subArchitectures: ['SCMP_ARCH_ARM'] },
+        ],
         syscalls: [
           { names: ['mkdir', 'mkdirat'], action: 'SCMP_ACT_ERRNO', includes: { arches: ['s390x'] } },
           { names: ['mkdir', 'mkdirat'], action: 'SCMP_ACT_ERRNO', includes: { caps: ['CAP_SYS_MODULE'] } },
@@ -167,7 +175,16 @@ describe.skipIf(!root || !have('gcc'))('secure defaults in real containers', () 
     const r = berth(['run', '--rm', image, 'mp2', 'sh', '-c', `${script}; echo box > /proc/sys/kernel/hostname && hostname`]);
     expect(r.stdout).toBe(present.map((p) => `${p} 0\n`).join(''));
     expect(r.stderr).toMatch(/Read-only file system/);
-    const p = berth(['run', '--rm', '--privileged', image, 'mp3', 'sh', '-c', 'head -c 1 /proc/timer_list | wc -c; echo box > /proc/sys/kernel/hostname && hostname']);
+    const p = berth([
+      'run',
+      '--rm',
+      '--privileged',
+      image,
+      'mp3',
+      'sh',
+      '-c',
+      'head -c 1 /proc/timer_list | wc -c; echo box > /proc/sys/kernel/hostname && hostname',
+    ]);
     expect(p).toEqual({ code: 0, stdout: '1\nbox\n', stderr: '' });
   });
 
@@ -185,7 +202,11 @@ describe.skipIf(!root || !have('gcc'))('secure defaults in real containers', () 
     refused(['--user', '1:99999999999999999999', image, 'u4', 'id'], /invalid gid "99999999999999999999"/);
     const fromConfig = buildRunImage({ name: 'docker.io/library/busybox:huge-user', config: { User: '4294967294' } });
     refused([await loadRunImage(b, { image: fromConfig }), 'u5', 'id'], /invalid uid "4294967294"/);
-    const fromPasswd = buildRunImage({ name: 'docker.io/library/busybox:huge-passwd', config: { User: 'huge' }, passwd: 'root:x:0:0::/root:/bin/sh\nhuge:x:2147483648:0::/:/bin/sh\n' });
+    const fromPasswd = buildRunImage({
+      name: 'docker.io/library/busybox:huge-passwd',
+      config: { User: 'huge' },
+      passwd: 'root:x:0:0::/root:/bin/sh\nhuge:x:2147483648:0::/:/bin/sh\n',
+    });
     refused([await loadRunImage(b, { image: fromPasswd }), 'u6', 'id'], /\/etc\/passwd gives user "huge" an invalid uid "2147483648"/);
     expect(containers()).toBe('');
     expect(snapshots()).not.toMatch(/^u\d\s/m);
@@ -199,7 +220,10 @@ describe.skipIf(!root || !have('gcc'))('secure defaults in real containers', () 
     const pinned = `sha256:${'ab'.repeat(32)}`;
     const labelled = buildRunImage({
       name: 'docker.io/library/busybox:labels',
-      config: { Labels: { 'io.berth.log-uri': `file://${secret}`, 'containerd.io/gc.ref.content.x': pinned, 'io.kubernetes.pod.name': 'p', team: 'web' }, StopSignal: 'SIGNOPE' },
+      config: {
+        Labels: { 'io.berth.log-uri': `file://${secret}`, 'containerd.io/gc.ref.content.x': pinned, 'io.kubernetes.pod.name': 'p', team: 'web' },
+        StopSignal: 'SIGNOPE',
+      },
     });
     const name = await loadRunImage(b, { image: labelled });
     const r = berth(['containers', 'create', name, 'lb1', 'true']);

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startBerthd, type Berthd } from './support/harness.ts';
+import { type Berthd, startBerthd } from './support/harness.ts';
 import { loadRunImage } from './support/run-image.ts';
 import { sleep } from './support/util.ts';
 
@@ -18,13 +18,23 @@ describe.skipIf(process.getuid?.() !== 0)('berth run --shim-group', () => {
   const bundle = (id: string) => join(b.state, 'io.containerd.runtime.v2.task', ns, id);
 
   const address = (id: string) => readFileSync(join(bundle(id), 'address'), 'utf8').trim();
-  const taskPid = (id: string) => Number(berth(['tasks', 'ls']).stdout.split('\n').find((l) => l.startsWith(`${id} `))!.split(/\s+/)[1]);
+  const taskPid = (id: string) =>
+    Number(
+      berth(['tasks', 'ls'])
+        .stdout.split('\n')
+        .find((l) => l.startsWith(`${id} `))!
+        .split(/\s+/)[1],
+    );
   /**
    * The shim serving a task: the parent of its init (the shim is the subreaper runc's
    * container init is re-parented to), checked to be a shim of this daemon.
    */
   const shimPid = (id: string): number => {
-    const pid = Number(readFileSync(`/proc/${taskPid(id)}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]);
+    const pid = Number(
+      readFileSync(`/proc/${taskPid(id)}/stat`, 'utf8')
+        .split(') ')[1]!
+        .split(' ')[1],
+    );
     const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
     expect(args.some((a) => a.endsWith('shim/main.js')) && args.includes(b.address), args.join(' ')).toBe(true);
     return pid;

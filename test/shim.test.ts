@@ -2,7 +2,21 @@
 // events with acknowledgement, reaping, and the delete subcommand. Each container is a busybox
 // rootfs bind-mounted read-only by the shim; everything is removed afterwards, even on failure.
 import { spawnSync } from 'node:child_process';
-import { constants as C, copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  constants as C,
+  copyFileSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmdirSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { Socket } from 'node:net';
 import { join, resolve } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
@@ -46,7 +60,25 @@ function promisify(client: grpc.Client, method: string): Call {
     });
 }
 
-const taskMethods = ['State', 'Create', 'Start', 'Delete', 'Pids', 'Pause', 'Resume', 'Checkpoint', 'Kill', 'Exec', 'ResizePty', 'CloseIO', 'Update', 'Wait', 'Stats', 'Connect', 'Shutdown'];
+const taskMethods = [
+  'State',
+  'Create',
+  'Start',
+  'Delete',
+  'Pids',
+  'Pause',
+  'Resume',
+  'Checkpoint',
+  'Kill',
+  'Exec',
+  'ResizePty',
+  'CloseIO',
+  'Update',
+  'Wait',
+  'Stats',
+  'Connect',
+  'Shutdown',
+];
 
 interface Shim {
   address: string;
@@ -333,7 +365,9 @@ describe('berth-shim-runc-v2', () => {
     expect(Number(fields[3])).toBe(conn.shim_pid);
     const { readlinkSync, closeSync } = await import('node:fs');
     closeSync(leak);
-    const fds = readdirSync(`/proc/${conn.shim_pid}/fd`).map(Number).sort((x, y) => x - y);
+    const fds = readdirSync(`/proc/${conn.shim_pid}/fd`)
+      .map(Number)
+      .sort((x, y) => x - y);
     const targets = fds.map((fd) => {
       try {
         return readlinkSync(`/proc/${conn.shim_pid}/fd/${fd}`);
@@ -440,7 +474,10 @@ describe('berth-shim-runc-v2', () => {
     const { b, shim } = await run(['true']);
     await shim.task.Start({ id: b.id });
     await shim.task.Wait({ id: b.id });
-    await expect(shim.task.Kill({ id: b.id, signal: 9 })).rejects.toMatchObject({ code: grpc.status.NOT_FOUND, details: expect.stringContaining('process already finished') });
+    await expect(shim.task.Kill({ id: b.id, signal: 9 })).rejects.toMatchObject({
+      code: grpc.status.NOT_FOUND,
+      details: expect.stringContaining('process already finished'),
+    });
   });
 
   it('deletes a task that was created but never started', async () => {
@@ -466,7 +503,7 @@ describe('berth-shim-runc-v2', () => {
     expect((await shim.task.Delete({ id: b.id })).exit_status).toBe(137);
   });
 
-  it('a container deleted from runc behind the shim\'s back: Wait returns, Kill is NotFound', async () => {
+  it("a container deleted from runc behind the shim's back: Wait returns, Kill is NotFound", async () => {
     const { b, shim } = await run(['sleep', '1000']);
     await shim.task.Start({ id: b.id });
     const wait = shim.task.Wait({ id: b.id });
@@ -478,7 +515,7 @@ describe('berth-shim-runc-v2', () => {
     expect((await shim.task.Delete({ id: b.id })).exit_status).toBe(137);
   });
 
-  it('a missing executable fails Create with runc\'s own message and leaves nothing mounted', async () => {
+  it("a missing executable fails Create with runc's own message and leaves nothing mounted", async () => {
     const b = makeBundle({ args: ['nosuch'] });
     const shim = await startShim(b);
     const err = await shim.task.Create({ id: b.id, bundle: b.bundle, rootfs: rootfsMounts() }).catch((e: grpc.ServiceError) => e);
@@ -493,7 +530,12 @@ describe('berth-shim-runc-v2', () => {
     await shim.task.Start({ id: b.id });
     const out = readFifo(join(fifoDir, 'exec-out'));
     const spec = { args: ['sh', '-c', 'echo from-exec; exit 7'], env: ['PATH=/bin'], cwd: '/', user: { uid: 0, gid: 0 } };
-    await shim.task.Exec({ id: b.id, exec_id: 'e1', stdout: join(fifoDir, 'exec-out'), spec: { type_url: 'types.containerd.io/opencontainers/runtime-spec/1/Process', value: Buffer.from(JSON.stringify(spec)) } });
+    await shim.task.Exec({
+      id: b.id,
+      exec_id: 'e1',
+      stdout: join(fifoDir, 'exec-out'),
+      spec: { type_url: 'types.containerd.io/opencontainers/runtime-spec/1/Process', value: Buffer.from(JSON.stringify(spec)) },
+    });
     expect((await shim.task.State({ id: b.id, exec_id: 'e1' })).status).toBe('CREATED');
     const wait = shim.task.Wait({ id: b.id, exec_id: 'e1' });
     const started = await shim.task.Start({ id: b.id, exec_id: 'e1' });
@@ -534,7 +576,7 @@ describe('berth-shim-runc-v2', () => {
     const out = readFifo(join(fifoDir, 'out'));
     await shim.task.Create({ id: b.id, bundle: b.bundle, rootfs: rootfsMounts(), stdin: join(fifoDir, 'in'), stdout: join(fifoDir, 'out') });
     await shim.task.Start({ id: b.id });
-    const line = 'x'.repeat(1023) + '\n';
+    const line = `${'x'.repeat(1023)}\n`;
     const data = line.repeat(1024);
     await new Promise((r) => input.write(data, r));
     await shim.task.CloseIO({ id: b.id, stdin: true });
@@ -567,7 +609,13 @@ describe('berth-shim-runc-v2', () => {
     await shim.task.Start({ id: b.id });
     const out = readFifo(join(fifoDir, 'tty-out'));
     const spec = { args: ['sh', '-c', 'test -t 0 && test -t 1 && echo on-a-tty'], env: ['PATH=/bin'], cwd: '/', user: { uid: 0, gid: 0 } };
-    await shim.task.Exec({ id: b.id, exec_id: 't1', terminal: true, stdout: join(fifoDir, 'tty-out'), spec: { type_url: 'types.containerd.io/opencontainers/runtime-spec/1/Process', value: Buffer.from(JSON.stringify(spec)) } });
+    await shim.task.Exec({
+      id: b.id,
+      exec_id: 't1',
+      terminal: true,
+      stdout: join(fifoDir, 'tty-out'),
+      spec: { type_url: 'types.containerd.io/opencontainers/runtime-spec/1/Process', value: Buffer.from(JSON.stringify(spec)) },
+    });
     await shim.task.Start({ id: b.id, exec_id: 't1' });
     expect((await shim.task.Wait({ id: b.id, exec_id: 't1' })).exit_status).toBe(0);
     expect(await out.done).toBe('on-a-tty\r\n');
@@ -629,7 +677,15 @@ describe('berth-shim-runc-v2', () => {
     const script = join(dir, 'logger.sh');
     writeFileSync(
       script,
-      ['#!/bin/sh', 'echo "$CONTAINER_ID $CONTAINER_NAMESPACE $1" > "$2/env"', 'cat <&3 > "$2/out" 5>&- &', 'cat <&4 > "$2/err" 5>&- &', 'exec 5>&-', 'wait', ''].join('\n'),
+      [
+        '#!/bin/sh',
+        'echo "$CONTAINER_ID $CONTAINER_NAMESPACE $1" > "$2/env"',
+        'cat <&3 > "$2/out" 5>&- &',
+        'cat <&4 > "$2/err" 5>&- &',
+        'exec 5>&-',
+        'wait',
+        '',
+      ].join('\n'),
       { mode: 0o755 },
     );
     const b = makeBundle({ args: ['sh', '-c', 'echo to-out; echo to-err >&2'] });
@@ -643,12 +699,14 @@ describe('berth-shim-runc-v2', () => {
     expect(readFileSync(join(dir, 'err'), 'utf8')).toBe('to-err\n');
   });
 
-  it('takes runtime options from start\'s stdin and applies Update', async () => {
+  it("takes runtime options from start's stdin and applies Update", async () => {
     const b = makeBundle({ args: ['sleep', '1000'] });
     const altRoot = join(b.state, 'altroot');
     const type = protoRoot().lookupType('containerd.runc.v1.Options');
     const anyType = protoRoot().lookupType('google.protobuf.Any');
-    const options = anyType.encode(anyType.fromObject({ type_url: 'containerd.runc.v1.Options', value: type.encode(type.fromObject({ root: altRoot })).finish() })).finish();
+    const options = anyType
+      .encode(anyType.fromObject({ type_url: 'containerd.runc.v1.Options', value: type.encode(type.fromObject({ root: altRoot })).finish() }))
+      .finish();
     const r = runShim(b, ['start'], Buffer.from(options));
     expect(r.code, r.stderr).toBe(0);
     const shim = connectShim(JSON.parse(r.stdout.toString()).address);
@@ -657,8 +715,13 @@ describe('berth-shim-runc-v2', () => {
     await shim.task.Create({ id: b.id, bundle: b.bundle, rootfs: rootfsMounts() });
     expect(existsSync(join(altRoot, ns, b.id, 'state.json'))).toBe(true);
     await shim.task.Start({ id: b.id });
-    await shim.task.Update({ id: b.id, resources: { type_url: 'types.containerd.io/opencontainers/runtime-spec/1/LinuxResources', value: Buffer.from(JSON.stringify({ pids: { limit: 42 } })) } });
-    const pidsMax = cgroupDirs(join(ns, b.id)).map((d) => join(d, 'pids.max')).find((f) => existsSync(f));
+    await shim.task.Update({
+      id: b.id,
+      resources: { type_url: 'types.containerd.io/opencontainers/runtime-spec/1/LinuxResources', value: Buffer.from(JSON.stringify({ pids: { limit: 42 } })) },
+    });
+    const pidsMax = cgroupDirs(join(ns, b.id))
+      .map((d) => join(d, 'pids.max'))
+      .find((f) => existsSync(f));
     expect(pidsMax && readFileSync(pidsMax, 'utf8').trim()).toBe('42');
     await shim.task.Kill({ id: b.id, signal: 9 });
     await shim.task.Wait({ id: b.id });
@@ -670,7 +733,11 @@ describe('berth-shim-runc-v2', () => {
     const { b, shim, created } = await run(['sleep', '1000']);
     await shim.task.Start({ id: b.id });
     const spec = { args: ['sleep', '1000'], env: ['PATH=/bin'], cwd: '/', user: { uid: 0, gid: 0 } };
-    await shim.task.Exec({ id: b.id, exec_id: 'sleeper', spec: { type_url: 'types.containerd.io/opencontainers/runtime-spec/1/Process', value: Buffer.from(JSON.stringify(spec)) } });
+    await shim.task.Exec({
+      id: b.id,
+      exec_id: 'sleeper',
+      spec: { type_url: 'types.containerd.io/opencontainers/runtime-spec/1/Process', value: Buffer.from(JSON.stringify(spec)) },
+    });
     const execPid = (await shim.task.Start({ id: b.id, exec_id: 'sleeper' })).pid;
     const pids = await shim.task.Pids({ id: b.id });
     expect(pids.processes.map((p: { pid: number }) => p.pid)).toContain(created.pid);
@@ -718,7 +785,11 @@ describe('berth-shim-runc-v2', () => {
     const ev = collectEvents(shim);
     await shim.task.Start({ id: b.id });
     const spec = { args: ['true'], env: ['PATH=/bin'], cwd: '/', user: { uid: 0, gid: 0 } };
-    await shim.task.Exec({ id: b.id, exec_id: 'x', spec: { type_url: 'types.containerd.io/opencontainers/runtime-spec/1/Process', value: Buffer.from(JSON.stringify(spec)) } });
+    await shim.task.Exec({
+      id: b.id,
+      exec_id: 'x',
+      spec: { type_url: 'types.containerd.io/opencontainers/runtime-spec/1/Process', value: Buffer.from(JSON.stringify(spec)) },
+    });
     const started = await shim.task.Start({ id: b.id, exec_id: 'x' });
     await shim.task.Wait({ id: b.id, exec_id: 'x' });
     await ev.until((e) => e.some((x) => x.topic === '/tasks/exit'));
@@ -777,4 +848,3 @@ describe('berth-shim-runc-v2', () => {
     expect(spawnSync('runc', ['--root', join(b.state, 'runc', ns), 'state', b.id]).status).not.toBe(0);
   });
 });
-

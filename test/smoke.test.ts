@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startBerthd, type Berthd } from './support/harness.ts';
+import { type Berthd, startBerthd } from './support/harness.ts';
 
 describe('berthd starts and answers', () => {
   let d: Berthd;

@@ -1,8 +1,8 @@
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { BerthClient } from '../transport/client.ts';
 import type { Mount } from '../native/mount.ts';
+import type { BerthClient } from '../transport/client.ts';
 import type { Berthd } from './support/harness.ts';
 import { startRaceRig } from './support/race-helper.ts';
 
@@ -35,8 +35,18 @@ describe('Usage of a live container that swaps directories with symlinks to the 
 
   const snapshots = <T>(method: string, req: object) => c.unary<T>(c.service('snapshots', 'Snapshots'), method, { snapshotter: 'overlayfs', ...req });
 
-  it('150 answers and more stay within the snapshot\'s own files, and other calls are served meanwhile', async () => {
-    const run = b.berth(['run', '-d', '--null-io', '--mount', `type=bind,src=${join(scratch, 'helper')},dst=/helper,options=rbind:ro`, image, 'racer', '/helper/race', join(scratch, 'host')]);
+  it("150 answers and more stay within the snapshot's own files, and other calls are served meanwhile", async () => {
+    const run = b.berth([
+      'run',
+      '-d',
+      '--null-io',
+      '--mount',
+      `type=bind,src=${join(scratch, 'helper')},dst=/helper,options=rbind:ro`,
+      image,
+      'racer',
+      '/helper/race',
+      join(scratch, 'host'),
+    ]);
     expect(run.stderr).toBe('');
     expect(run.code).toBe(0);
     const { mounts } = await snapshots<{ mounts: Mount[] }>('Mounts', { key: 'racer' });

@@ -3,10 +3,10 @@ import * as fs from 'node:fs';
 import { join } from 'node:path';
 import type * as grpc from '@grpc/grpc-js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { mountAll, unmountAll, type Mount } from '../native/mount.ts';
 import { unpackAny } from '../core/any.ts';
+import { type Mount, mountAll, unmountAll } from '../native/mount.ts';
 import type { BerthClient } from '../transport/client.ts';
-import { startBerthd, type Berthd } from './support/harness.ts';
+import { type Berthd, startBerthd } from './support/harness.ts';
 import { errorCode, failure, sleep } from './support/util.ts';
 
 interface Info {
@@ -25,7 +25,8 @@ function api(c: BerthClient, snapshotter = 'overlayfs') {
   return {
     prepare: async (key: string, parent = '', labels: Record<string, string> = gcRoot) =>
       (await call<{ mounts: Mount[] }>('Prepare', { key, parent, labels })).mounts,
-    view: async (key: string, parent = '', labels: Record<string, string> = gcRoot) => (await call<{ mounts: Mount[] }>('View', { key, parent, labels })).mounts,
+    view: async (key: string, parent = '', labels: Record<string, string> = gcRoot) =>
+      (await call<{ mounts: Mount[] }>('View', { key, parent, labels })).mounts,
     mounts: async (key: string) => (await call<{ mounts: Mount[] }>('Mounts', { key })).mounts,
     commit: (name: string, key: string, labels: Record<string, string> = gcRoot) => call('Commit', { name, key, labels }),
     remove: (key: string) => call('Remove', { key }),
@@ -107,10 +108,12 @@ describe('snapshots service (overlayfs and native) through a real berthd', () =>
     expect(res.plugins.some((p) => p.type === 'io.containerd.grpc.v1' && p.id === 'snapshots')).toBe(true);
   });
 
-  it('goes through the whole lifecycle with containerd\'s answers and errors', async () => {
+  it("goes through the whole lifecycle with containerd's answers and errors", async () => {
     const s = api(d.client('life'));
     const base = await s.prepare('base');
-    expect(base).toEqual([{ type: 'bind', source: expect.stringMatching(/\/snapshots\/overlayfs\/snapshots\/\d+\/fs$/), target: '', options: ['rw', 'rbind'] }]);
+    expect(base).toEqual([
+      { type: 'bind', source: expect.stringMatching(/\/snapshots\/overlayfs\/snapshots\/\d+\/fs$/), target: '', options: ['rw', 'rbind'] },
+    ]);
     expect(await s.stat('base')).toMatchObject({ name: 'base', parent: '', kind: 'ACTIVE', labels: gcRoot });
     expect(await s.mounts('base')).toEqual(base);
     expect((await failure(s.prepare('base'))).message).toBe('snapshot "base"'); // the client strips ": already exists"
@@ -246,7 +249,7 @@ describe('snapshots service (overlayfs and native) through a real berthd', () =>
     expect(await s.list(['kind==committed'])).toHaveLength(128);
   });
 
-  it('measures usage: the snapshot\'s own inodes and blocks, stored at commit, nothing for views', async () => {
+  it("measures usage: the snapshot's own inodes and blocks, stored at commit, nothing for views", async () => {
     const s = api(d.client('usage'));
     const [m] = await s.prepare('u');
     expect(await s.usage('u')).toEqual(du(m!.source)); // the empty fs directory itself
@@ -470,7 +473,10 @@ describe('snapshots after berthd is killed (kill -9) and restarted', () => {
     const s = api(c, sn);
     const infos = await s.list();
     const dirs = fs.readdirSync(join(d.root, 'snapshots', sn, 'snapshots'));
-    expect(dirs.filter((n) => !/^\d+$/.test(n)), 'temporary directories').toEqual([]);
+    expect(
+      dirs.filter((n) => !/^\d+$/.test(n)),
+      'temporary directories',
+    ).toEqual([]);
     expect(dirs).toHaveLength(infos.length);
     for (const i of infos) {
       if (i.kind === 'COMMITTED') continue;
@@ -512,7 +518,12 @@ describe('snapshots after berthd is killed (kill -9) and restarted', () => {
     const pending: Promise<unknown>[] = [];
     for (let i = 0; i < 20; i++) {
       pending.push(n.prepare(`copy-${i}`, 'big-c').catch(() => undefined));
-      pending.push(api(c).prepare(`o-${i}`).then(() => api(c).commit(`o-${i}-c`, `o-${i}`)).catch(() => undefined));
+      pending.push(
+        api(c)
+          .prepare(`o-${i}`)
+          .then(() => api(c).commit(`o-${i}-c`, `o-${i}`))
+          .catch(() => undefined),
+      );
     }
     await sleep(30);
     await d.kill();

@@ -1,17 +1,16 @@
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { execFileSync } from 'node:child_process';
 import { afterAll, describe, expect, it } from 'vitest';
+import { packAny } from '../core/any.ts';
+import { capabilitiesFromBitmap, currentCapabilities, normalizeCapabilities } from '../ctl/spec/caps.ts';
+import { runcOptions } from '../ctl/spec/create.ts';
+import { labelArgs, parseMountFlag, seccompChoice } from '../ctl/spec/flags.ts';
+import { containerLabelsFromImage } from '../ctl/spec/image-labels.ts';
+import { defaultSeccompProfile, loadSeccompProfile } from '../ctl/spec/seccomp.ts';
 import { buildSpec, cleanCwd, defaultSpec, goJson, hostDevices, mergeEnv, type SpecInput } from '../ctl/spec/spec.ts';
 import { Accounts, lookupUser, parseId, readRootFile, resolveInRoot, resolveUser } from '../ctl/spec/user.ts';
-import { capabilitiesFromBitmap, currentCapabilities, normalizeCapabilities } from '../ctl/spec/caps.ts';
-import { labelArgs, parseMountFlag, seccompChoice } from '../ctl/spec/flags.ts';
-import { runcOptions } from '../ctl/spec/create.ts';
-import { defaultSeccompProfile, loadSeccompProfile } from '../ctl/spec/seccomp.ts';
-import { containerLabelsFromImage } from '../ctl/spec/image-labels.ts';
-import type { LinuxSeccomp } from '../ctl/spec/types.ts';
-import { packAny } from '../core/any.ts';
 import { runImageGroup, runImagePasswd } from './support/run-image.ts';
 import { seccompRules } from './support/util.ts';
 
@@ -48,7 +47,13 @@ describe('base spec', () => {
 });
 
 describe('image config → spec', () => {
-  const base = (extra: Partial<SpecInput> = {}): SpecInput => ({ namespace: 'ns', id: 'c1', image, rootfs: tempRoot({ 'etc/passwd': runImagePasswd, 'etc/group': runImageGroup }), ...extra });
+  const base = (extra: Partial<SpecInput> = {}): SpecInput => ({
+    namespace: 'ns',
+    id: 'c1',
+    image,
+    rootfs: tempRoot({ 'etc/passwd': runImagePasswd, 'etc/group': runImageGroup }),
+    ...extra,
+  });
 
   it('takes env, args, cwd and the root user with its primary gid', () => {
     const s = buildSpec(base());
@@ -137,7 +142,16 @@ describe('image config → spec', () => {
   it('resources, read-only, hostname, labels as annotations, mounts', () => {
     const s = buildSpec(
       base({
-        flags: { memoryLimit: 64 << 20, cpus: 1.5, cpuShares: 1024, pidsLimit: 20, readOnly: true, hostname: 'box', labels: { a: 'b' }, mounts: [parseMountFlag('type=bind,src=/tmp,dst=/host,options=rbind:ro')] },
+        flags: {
+          memoryLimit: 64 << 20,
+          cpus: 1.5,
+          cpuShares: 1024,
+          pidsLimit: 20,
+          readOnly: true,
+          hostname: 'box',
+          labels: { a: 'b' },
+          mounts: [parseMountFlag('type=bind,src=/tmp,dst=/host,options=rbind:ro')],
+        },
       }),
     );
     expect(s.linux!.resources!.memory).toEqual({ limit: 64 << 20 });
@@ -150,7 +164,9 @@ describe('image config → spec', () => {
   });
 
   it('--privileged: given capabilities, all devices, no masked paths, writable sysfs', () => {
-    const s = buildSpec(base({ flags: { privileged: true }, privileged: { capabilities: ['CAP_SYS_ADMIN'], devices: [{ path: '/dev/null', type: 'c', major: 1, minor: 3 }] } }));
+    const s = buildSpec(
+      base({ flags: { privileged: true }, privileged: { capabilities: ['CAP_SYS_ADMIN'], devices: [{ path: '/dev/null', type: 'c', major: 1, minor: 3 }] } }),
+    );
     expect(s.process!.capabilities).toEqual({ bounding: ['CAP_SYS_ADMIN'], effective: ['CAP_SYS_ADMIN'], permitted: ['CAP_SYS_ADMIN'] });
     expect(s.linux!.maskedPaths).toBeUndefined();
     expect(s.linux!.readonlyPaths).toBeUndefined();
@@ -171,7 +187,11 @@ describe('image config → spec', () => {
 
 describe('untrusted account files', () => {
   it('refuses garbage, negative and too large ids where they are used', () => {
-    const root = tempRoot({ 'etc/passwd': 'a:x:abc:0::/:/bin/sh\nb:x:-1:0::/:/bin/sh\nc:x:4294967295:0::/:/bin/sh\nd:x:5:99999999999::/:/bin/sh\nok:x:2147483647:7::/:\ne:x:2147483648:0::/:/bin/sh\nf:x:1:2147483648::/:/bin/sh\n', 'etc/group': 'g:x:zz:ok\n' });
+    const root = tempRoot({
+      'etc/passwd':
+        'a:x:abc:0::/:/bin/sh\nb:x:-1:0::/:/bin/sh\nc:x:4294967295:0::/:/bin/sh\nd:x:5:99999999999::/:/bin/sh\nok:x:2147483647:7::/:\ne:x:2147483648:0::/:/bin/sh\nf:x:1:2147483648::/:/bin/sh\n',
+      'etc/group': 'g:x:zz:ok\n',
+    });
     const a = () => new Accounts(root);
     expect(() => lookupUser(a(), 'a')).toThrow(/invalid uid "abc"/);
     expect(() => lookupUser(a(), 'b')).toThrow(/invalid uid "-1"/);
@@ -197,13 +217,13 @@ describe('untrusted account files', () => {
   });
 
   it('never follows a symlink out of the root', () => {
-    const outside = tempRoot({ 'passwd': 'evil:x:0:0::/:/bin/sh\n' });
+    const outside = tempRoot({ passwd: 'evil:x:0:0::/:/bin/sh\n' });
     const root = tempRoot();
     mkdirSync(join(root, 'etc'));
     symlinkSync(join(outside, 'passwd'), join(root, 'etc', 'passwd'));
     expect(resolveInRoot(root, '/etc/passwd')).toBe(join(root, outside, 'passwd'));
     expect(readRootFile(root, '/etc/passwd')).toBeUndefined();
-    symlinkSync('../../../../../../..' + outside, join(root, 'etc', 'group'));
+    symlinkSync(`../../../../../../..${outside}`, join(root, 'etc', 'group'));
     expect(readRootFile(root, '/etc/group')).toBeUndefined();
     expect(() => lookupUser(new Accounts(root), 'evil')).toThrow(/no users found/);
   });
@@ -237,7 +257,12 @@ describe('untrusted account files', () => {
 
 describe('flags', () => {
   it('parses ctr mount syntax', () => {
-    expect(parseMountFlag('type=bind,source=/a,destination=/b,options=rbind:rw')).toEqual({ destination: '/b', type: 'bind', source: '/a', options: ['rbind', 'rw'] });
+    expect(parseMountFlag('type=bind,source=/a,destination=/b,options=rbind:rw')).toEqual({
+      destination: '/b',
+      type: 'bind',
+      source: '/a',
+      options: ['rbind', 'rw'],
+    });
     expect(parseMountFlag('type=tmpfs,dst=/t,"options=size=1m"')).toEqual({ destination: '/t', type: 'tmpfs', options: ['size=1m'] });
     expect(() => parseMountFlag('type=bind,src=/a')).toThrow(/dst/);
     expect(() => parseMountFlag('bogus=1,dst=/x')).toThrow(/not supported/);
@@ -246,7 +271,7 @@ describe('flags', () => {
 
   it('runc options Any (BinaryName) encodes as protobufjs does', () => {
     expect(runcOptions()).toEqual({ type_url: 'containerd.runc.v1.Options', value: Buffer.alloc(0) });
-    for (const name of ['crun', '/usr/local/bin/' + 'r'.repeat(200)]) {
+    for (const name of ['crun', `/usr/local/bin/${'r'.repeat(200)}`]) {
       expect(runcOptions(name)).toEqual(packAny('containerd.runc.v1.Options', { binary_name: name }));
     }
   });
@@ -278,20 +303,35 @@ describe('flags', () => {
   });
 });
 
-
 describe('seccomp', () => {
   const x64 = { arch: 'x64', kernel: '6.1.0-13-amd64' };
   const defaultCaps = defaultSpec('n', 'i').process!.capabilities!.bounding!;
   const rules = seccompRules;
 
-  it('default: EPERM for everything not listed, this host\'s ABIs, the arguments containerd checks', () => {
+  it("default: EPERM for everything not listed, this host's ABIs, the arguments containerd checks", () => {
     const p = defaultSeccompProfile(defaultCaps, x64);
     expect(p.defaultAction).toBe('SCMP_ACT_ERRNO');
     expect(p.defaultErrnoRet).toBe(1);
     expect(p.architectures).toEqual(['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86', 'SCMP_ARCH_X32']);
     const r = rules(p);
-    for (const name of ['read', 'write', 'execve', 'openat', 'futex', 'wait4', 'arch_prctl', 'chroot', 'ptrace']) expect(r.get(name), name).toEqual(['SCMP_ACT_ALLOW']);
-    for (const name of ['keyctl', 'add_key', 'unshare', 'setns', 'mount', 'umount2', 'swapon', 'reboot', 'init_module', 'kexec_load', 'bpf', 'io_uring_setup', 'open_by_handle_at', 'userfaultfd']) {
+    for (const name of ['read', 'write', 'execve', 'openat', 'futex', 'wait4', 'arch_prctl', 'chroot', 'ptrace'])
+      expect(r.get(name), name).toEqual(['SCMP_ACT_ALLOW']);
+    for (const name of [
+      'keyctl',
+      'add_key',
+      'unshare',
+      'setns',
+      'mount',
+      'umount2',
+      'swapon',
+      'reboot',
+      'init_module',
+      'kexec_load',
+      'bpf',
+      'io_uring_setup',
+      'open_by_handle_at',
+      'userfaultfd',
+    ]) {
       expect(r.get(name), name).toBeUndefined();
     }
     // newer than libseccomp 2.5.4 knows: runc skips such names (secure-defaults.test.ts runs this profile)
@@ -304,7 +344,8 @@ describe('seccomp', () => {
 
   it('follows the bounding capabilities, the kernel and the architecture', () => {
     const admin = rules(defaultSeccompProfile([...defaultCaps, 'CAP_SYS_ADMIN', 'CAP_SYS_PTRACE', 'CAP_SYS_MODULE', 'CAP_SYS_BOOT'], x64));
-    for (const name of ['unshare', 'setns', 'mount', 'clone', 'clone3', 'kcmp', 'init_module', 'reboot']) expect(admin.get(name), name).toContain('SCMP_ACT_ALLOW');
+    for (const name of ['unshare', 'setns', 'mount', 'clone', 'clone3', 'kcmp', 'init_module', 'reboot'])
+      expect(admin.get(name), name).toContain('SCMP_ACT_ALLOW');
     expect(admin.get('clone')).toEqual(['SCMP_ACT_ALLOW']);
     expect(admin.get('clone3')).toEqual(['SCMP_ACT_ALLOW']);
     expect(rules(defaultSeccompProfile(['CAP_KILL'], x64)).get('chroot')).toBeUndefined();
@@ -313,7 +354,9 @@ describe('seccomp', () => {
     expect(arm.architectures).toEqual(['SCMP_ARCH_ARM', 'SCMP_ARCH_AARCH64']);
     expect(rules(arm).get('set_tls')).toEqual(['SCMP_ACT_ALLOW']);
     expect(rules(arm).get('arch_prctl')).toBeUndefined();
-    expect(rules(defaultSeccompProfile(defaultCaps, { arch: 's390x', kernel: '6.1' })).get('clone')).toEqual(['SCMP_ACT_ALLOW 1 SCMP_CMP_MASKED_EQ 2114060288']);
+    expect(rules(defaultSeccompProfile(defaultCaps, { arch: 's390x', kernel: '6.1' })).get('clone')).toEqual([
+      'SCMP_ACT_ALLOW 1 SCMP_CMP_MASKED_EQ 2114060288',
+    ]);
   });
 
   it('in the spec: after --cap-add, gone with unconfined and --privileged, replaced by a profile file', () => {
@@ -322,7 +365,10 @@ describe('seccomp', () => {
     expect(rules(build({ capAdd: ['CAP_SYS_ADMIN'] }).linux!.seccomp!).get('unshare')).toEqual(['SCMP_ACT_ALLOW']);
     expect(rules(build({ capDrop: ['CAP_SYS_CHROOT'] }).linux!.seccomp!).get('chroot')).toBeUndefined();
     expect(build({ seccomp: 'unconfined' }).linux!.seccomp).toBeUndefined();
-    expect(buildSpec({ namespace: 'n', id: 'i', image: { Cmd: ['sh'] }, flags: { privileged: true }, privileged: { capabilities: ['CAP_SYS_ADMIN'], devices: [] } }).linux!.seccomp).toBeUndefined();
+    expect(
+      buildSpec({ namespace: 'n', id: 'i', image: { Cmd: ['sh'] }, flags: { privileged: true }, privileged: { capabilities: ['CAP_SYS_ADMIN'], devices: [] } })
+        .linux!.seccomp,
+    ).toBeUndefined();
     const own = { defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['mkdir'], action: 'SCMP_ACT_ERRNO' }] };
     expect(build({ seccomp: { profile: JSON.stringify(own), from: 'own.json' } }).linux!.seccomp).toEqual(own);
   });
@@ -340,7 +386,12 @@ describe('seccomp', () => {
         { name: 'arch_prctl', action: 'SCMP_ACT_ALLOW', includes: { arches: ['amd64', 'x32'] } },
         { names: ['set_tls'], action: 'SCMP_ACT_ALLOW', includes: { arches: ['arm', 'arm64'] } },
         { names: ['mount'], action: 'SCMP_ACT_ALLOW', includes: { caps: ['CAP_SYS_ADMIN'] } },
-        { names: ['clone'], action: 'SCMP_ACT_ALLOW', args: [{ index: 0, value: 2114060288, valueTwo: 0, op: 'SCMP_CMP_MASKED_EQ' }], excludes: { caps: ['CAP_SYS_ADMIN'] } },
+        {
+          names: ['clone'],
+          action: 'SCMP_ACT_ALLOW',
+          args: [{ index: 0, value: 2114060288, valueTwo: 0, op: 'SCMP_CMP_MASKED_EQ' }],
+          excludes: { caps: ['CAP_SYS_ADMIN'] },
+        },
         { names: ['ptrace'], action: 'SCMP_ACT_ALLOW', includes: { minKernel: '4.8' } },
         { names: ['newer'], action: 'SCMP_ACT_ALLOW', includes: { minKernel: '7.0' } },
       ],
@@ -379,9 +430,13 @@ describe('seccomp', () => {
     expect(bad([])).toThrow(/not a JSON object/);
     expect(bad({ syscalls: [] })).toThrow(/no defaultAction/);
     expect(bad({ defaultAction: 'SCMP_ACT_ALLOW', architectures: [], archMap: [] })).toThrow(/both architectures and archMap/);
-    expect(bad({ defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ name: 'a', names: ['b'], action: 'SCMP_ACT_ALLOW' }] })).toThrow(/syscalls\[0\]: has both name and names/);
+    expect(bad({ defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ name: 'a', names: ['b'], action: 'SCMP_ACT_ALLOW' }] })).toThrow(
+      /syscalls\[0\]: has both name and names/,
+    );
     expect(bad({ defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['a'] }] })).toThrow(/no action/);
-    expect(bad({ defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['a'], action: 'SCMP_ACT_ALLOW', args: [{ index: -1, value: 0, op: 'SCMP_CMP_EQ' }] }] })).toThrow(/argument rule/);
+    expect(
+      bad({ defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['a'], action: 'SCMP_ACT_ALLOW', args: [{ index: -1, value: 0, op: 'SCMP_CMP_EQ' }] }] }),
+    ).toThrow(/argument rule/);
     expect(bad({ defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['a'], action: 'SCMP_ACT_ALLOW', includes: { minKernel: '4' } }] })).toThrow(/minKernel/);
   });
 });
@@ -391,7 +446,14 @@ describe('image labels', () => {
     const warnings: string[] = [];
     const labels = containerLabelsFromImage(
       [
-        { 'io.berth.log-uri': 'file:///etc/shadow', 'containerd.io/gc.ref.content.x': 'sha256:00', 'io.containerd.image.config.stop-signal': 'SIGKILL', 'io.cri-containerd.kind': 'sandbox', 'io.kubernetes.pod.name': 'p', app: 'web' },
+        {
+          'io.berth.log-uri': 'file:///etc/shadow',
+          'containerd.io/gc.ref.content.x': 'sha256:00',
+          'io.containerd.image.config.stop-signal': 'SIGKILL',
+          'io.cri-containerd.kind': 'sandbox',
+          'io.kubernetes.pod.name': 'p',
+          app: 'web',
+        },
         { 'org.opencontainers.image.title': 't', big: 'x'.repeat(5000) },
         null,
       ],

@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { berthdWithRunImage, type Berthd } from './support/harness.ts';
+import { type Berthd, berthdWithRunImage } from './support/harness.ts';
 import { sleep } from './support/util.ts';
 
 /**
@@ -27,7 +27,10 @@ describe('tasks under faults', () => {
     return 0;
   };
   const cmdline = (pid: number) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-  const mountsUnder = (dir: string) => readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.split(' ')[4]?.startsWith(dir));
+  const mountsUnder = (dir: string) =>
+    readFileSync('/proc/self/mountinfo', 'utf8')
+      .split('\n')
+      .filter((l) => l.split(' ')[4]?.startsWith(dir));
 
   berthdWithRunImage(ns, (d, img) => ((b = d), (image = img)), { heapSnapshots: true });
 
@@ -86,14 +89,23 @@ describe('tasks under faults', () => {
     expect(fds.stdout.trim().split(/\s+/).map(Number).sort()).toEqual([0, 1, 2, 3]);
     const ps = berth(['run', '--rm', image, 'ps', 'sh', '-c', 'ls -d /proc/[0-9]*']);
     expect(ps.stdout.trim().split(/\s+/).length).toBeLessThanOrEqual(3);
-    const host = berth(['run', '--rm', '--net-host', image, 'nethost', 'sh', '-c', `ls ${b.address} ${b.state}/s; grep @ /proc/net/unix | grep -c berth || true`]);
+    const host = berth([
+      'run',
+      '--rm',
+      '--net-host',
+      image,
+      'nethost',
+      'sh',
+      '-c',
+      `ls ${b.address} ${b.state}/s; grep @ /proc/net/unix | grep -c berth || true`,
+    ]);
     // the host's network namespace lists path sockets by name, but none of berth's is abstract
     // (reachable from a --net-host container); the paths themselves are not in its mounts
     expect(host.stdout.trim().split('\n').at(-1)).toBe('0');
     expect(host.stderr).toMatch(/No such file or directory/);
   });
 
-  it('200 run --rm cycles leave the daemon\'s fds, live memory, the state dir and the mounts as they were', async () => {
+  it("200 run --rm cycles leave the daemon's fds, live memory, the state dir and the mounts as they were", async () => {
     const fdCount = () => readdirSync(`/proc/${b.pid()}/fd`).length;
     // the one warm shim berthd keeps is a new process (and socket name) after every create
     const stateFiles = () =>

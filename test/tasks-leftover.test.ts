@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { MS_BIND, mount, umount2 } from '../native/index.ts';
-import { berthdWithRunImage, repo, type Berthd } from './support/harness.ts';
+import { type Berthd, berthdWithRunImage, repo } from './support/harness.ts';
 import { sleep } from './support/util.ts';
 
 /**
@@ -15,7 +15,10 @@ describe('a task bundle left behind', () => {
   let image: string;
   const ns = 'leftover';
   const berth = (args: string[]) => b.berth(['-n', ns, ...args]);
-  const mountsUnder = (dir: string) => readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.split(' ')[4]?.startsWith(dir));
+  const mountsUnder = (dir: string) =>
+    readFileSync('/proc/self/mountinfo', 'utf8')
+      .split('\n')
+      .filter((l) => l.split(' ')[4]?.startsWith(dir));
   const outside = mkdtempSync('/tmp/berth-leftover-');
 
   berthdWithRunImage(ns, (d, img) => ((b = d), (image = img)));
@@ -28,7 +31,7 @@ describe('a task bundle left behind', () => {
     // what a crashed Create leaves: the shim's address (nobody listens there any more) and a mounted rootfs
     writeFileSync(join(bundle, 'bootstrap.json'), JSON.stringify({ version: 2, address: `unix://${join(outside, 'gone.sock')}`, protocol: 'grpc' }));
     writeFileSync(join(bundle, 'shim-binary-path'), join(repo, 'bin', 'berth-shim-runc-v2'));
-    writeFileSync(join(outside, 'keep'), 'not the container\'s');
+    writeFileSync(join(outside, 'keep'), "not the container's");
     mount(outside, join(bundle, 'rootfs'), null, MS_BIND);
     try {
       expect(mountsUnder(bundle)).toHaveLength(1);
@@ -43,7 +46,7 @@ describe('a task bundle left behind', () => {
         // unmounted by the cleanup, as it should be
       }
     }
-    expect(readFileSync(join(outside, 'keep'), 'utf8')).toBe('not the container\'s');
+    expect(readFileSync(join(outside, 'keep'), 'utf8')).toBe("not the container's");
     expect(mountsUnder(bundle)).toEqual([]);
     expect(existsSync(bundle)).toBe(false);
     expect(berth(['containers', 'ls', '-q']).stdout).toBe('');

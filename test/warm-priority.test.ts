@@ -2,7 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { getPriority } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { berthdWithRunImage, type Berthd } from './support/harness.ts';
+import { type Berthd, berthdWithRunImage } from './support/harness.ts';
 import { sleep } from './support/util.ts';
 
 /** The niceness of a process's threads, from /proc/<pid>/task/<tid>/stat (field 19). */
@@ -17,7 +17,7 @@ function threadNiceness(pid: number): number[] {
  * berthd's warm shim starts and waits at the lowest priority (it must not slow the containers
  * being created meanwhile), but the shim it becomes, and so the container, runs at berthd's.
  */
-describe('the warm shim\'s priority', () => {
+describe("the warm shim's priority", () => {
   let b: Berthd;
   let image: string;
   const ns = 'warm-priority';
@@ -25,7 +25,7 @@ describe('the warm shim\'s priority', () => {
 
   berthdWithRunImage(ns, (d, img) => ((b = d), (image = img)));
 
-  it('is the lowest while it waits, berthd\'s once it serves a container', async () => {
+  it("is the lowest while it waits, berthd's once it serves a container", async () => {
     const warmShim = () => {
       const s = readdirSync(join(b.state, 's')).find((f) => f.startsWith('warm-'));
       return s ? Number(s.slice('warm-'.length)) : 0;

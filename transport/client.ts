@@ -1,7 +1,7 @@
 import type * as grpc from '@grpc/grpc-js';
-import { channelOptions, grpcJs, maxMessageSize, methodDefinition, serviceClient, ServiceRef } from '../api/codec.ts';
-import type { BerthError } from '../core/errors.ts';
+import { channelOptions, grpcJs, maxMessageSize, methodDefinition, ServiceRef, serviceClient } from '../api/codec.ts';
 import type { EventsClient } from '../api/gen/containerd/services/events/v1/Events.ts';
+import type { BerthError } from '../core/errors.ts';
 import { type CallOptions, Channel, type ClientCall, type MethodCodec } from './grpc/channel.ts';
 
 export { ServiceRef };
@@ -132,7 +132,14 @@ export class BerthClient {
     return (this.channel ??= new Channel(this.address));
   }
 
-  private async call<Res>(stream: boolean, target: CallTarget, method: string, request: object, scope: CallScope | undefined, opts: UnaryCallOptions): Promise<Res[]> {
+  private async call<Res>(
+    stream: boolean,
+    target: CallTarget,
+    method: string,
+    request: object,
+    scope: CallScope | undefined,
+    opts: UnaryCallOptions,
+  ): Promise<Res[]> {
     const def = this.definition(target, method);
     if (def.responseStream !== stream || def.requestStream) throw new Error(`no ${stream ? 'server-streaming' : 'unary'} method ${method}`);
     return this.connection().invoke<Res>(def, request, this.callOptions(scope, opts.deadline, opts.signal));
@@ -149,7 +156,12 @@ export class BerthClient {
    * `deadline: false` (for streams that run until cancelled, such as event subscriptions).
    * Messages not yet taken hold the stream back (HTTP/2 flow control) rather than pile up.
    */
-  async *stream<Res>(target: CallTarget, method: string, request: object, opts: { scope?: CallScope; deadline?: boolean; onCall?: (call: { cancel(): void }) => void } = {}): AsyncGenerator<Res> {
+  async *stream<Res>(
+    target: CallTarget,
+    method: string,
+    request: object,
+    opts: { scope?: CallScope; deadline?: boolean; onCall?: (call: { cancel(): void }) => void } = {},
+  ): AsyncGenerator<Res> {
     const call = this.open<object, Res>(target, method, opts);
     opts.onCall?.(call);
     const queue: Res[] = [];

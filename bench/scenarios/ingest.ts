@@ -1,7 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { sha256, timedWrite, waitGone } from '../content.ts';
 import type { Scenario } from '../scenario.ts';
-import { syncDisks, type Daemon } from '../setup.ts';
+import { type Daemon, syncDisks } from '../setup.ts';
 import { fmt, type Measurement } from '../stats.ts';
 import { namespace } from './unary.ts';
 

@@ -3,17 +3,17 @@ import { lstatSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
-import type { BerthClient } from '../../transport/client.ts';
 import { isCode } from '../../core/errors.ts';
+import { MediaType, type OciDescriptor } from '../../core/oci/image.ts';
 import { RegistryClient } from '../../core/registry/client.ts';
 import { parseReference } from '../../core/registry/reference.ts';
-import { MediaType, type OciDescriptor } from '../../core/oci/image.ts';
 import { pushImage, type TestImage } from '../../test/support/registry/images.ts';
 import { startRegistry, type TestRegistry } from '../../test/support/registry/registry.ts';
+import type { BerthClient } from '../../transport/client.ts';
 import { Cleanup } from '../cleanup.ts';
 import { sha256 } from '../content.ts';
 import type { Scenario } from '../scenario.ts';
-import { repo, syncDisks, type Daemon } from '../setup.ts';
+import { type Daemon, repo, syncDisks } from '../setup.ts';
 import { fmt, type Measurement } from '../stats.ts';
 
 /**
@@ -99,7 +99,23 @@ function tarOf(files: string[]): Buffer {
   const list = [...[...dirs].sort(), ...files].join('\0');
   const r = spawnSync(
     'tar',
-    ['-C', '/', '--no-recursion', '--null', '-T', '-', '--sort=name', '--mtime=2026-01-01', '--owner=0', '--group=0', '--numeric-owner', '--format=posix', '--pax-option=delete=atime,delete=ctime', '-cf', '-'],
+    [
+      '-C',
+      '/',
+      '--no-recursion',
+      '--null',
+      '-T',
+      '-',
+      '--sort=name',
+      '--mtime=2026-01-01',
+      '--owner=0',
+      '--group=0',
+      '--numeric-owner',
+      '--format=posix',
+      '--pax-option=delete=atime,delete=ctime',
+      '-cf',
+      '-',
+    ],
     { input: list, maxBuffer: 1 << 30, timeout: 120_000 },
   );
   if (r.error) throw new Error(`tar: ${r.error.message}`);
@@ -155,7 +171,9 @@ async function prepareOnce(daemon: Daemon): Promise<State> {
   const parts = split(files, 5).map(tarOf);
   const [one, five] = await Promise.all([ociImage([whole]), ociImage(parts)]);
   const gz = (img: TestImage) => img.layers.reduce((n, l) => n + l.size, 0);
-  console.log(`  image: ${files.length} files (${fmt(bytes / 1e6)} MB) from ${sources.join(' + ')}; tar ${fmt(whole.length / 1e6)} MB, gzip ${fmt(gz(one) / 1e6)} MB in 1 layer, ${fmt(gz(five) / 1e6)} MB in 5 (${five.layers.map((l) => fmt(l.size / 1e6)).join(' + ')})`);
+  console.log(
+    `  image: ${files.length} files (${fmt(bytes / 1e6)} MB) from ${sources.join(' + ')}; tar ${fmt(whole.length / 1e6)} MB, gzip ${fmt(gz(one) / 1e6)} MB in 1 layer, ${fmt(gz(five) / 1e6)} MB in 5 (${five.layers.map((l) => fmt(l.size / 1e6)).join(' + ')})`,
+  );
 
   // The registry's storage goes on the scratch fs: mkdtemp(tmpdir()) runs before its first await.
   const mnt = dirname(dirname(daemon.root));
@@ -248,9 +266,11 @@ async function makeCold(daemon: Daemon, variants: Variant[], registry: TestRegis
         for (const s of leaves) await client.unary(client.service('snapshots', 'Snapshots'), 'Remove', { snapshotter, key: s.name });
         snaps = snaps.filter((s) => parents.has(s.name));
       }
-      for (const digest of left.blobs) await client.unary(client.content, 'Delete', { digest }).catch((err: unknown) => (notFound(err) ? undefined : Promise.reject(err)));
+      for (const digest of left.blobs)
+        await client.unary(client.content, 'Delete', { digest }).catch((err: unknown) => (notFound(err) ? undefined : Promise.reject(err)));
       left = await leftovers(client, digests);
-      if (left.blobs.length || left.snapshots.length) throw new Error(`${daemon.name} still has ${left.blobs.length} blob(s) and ${left.snapshots.length} snapshot(s) of the images`);
+      if (left.blobs.length || left.snapshots.length)
+        throw new Error(`${daemon.name} still has ${left.blobs.length} blob(s) and ${left.snapshots.length} snapshot(s) of the images`);
     }
   } finally {
     client.close();

@@ -3,7 +3,7 @@ import { existsSync, readdirSync, readFileSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { storeRunImage } from '../../test/support/run-image.ts';
 import type { Scenario } from '../scenario.ts';
-import { repo, type Daemon } from '../setup.ts';
+import { type Daemon, repo } from '../setup.ts';
 import type { Measurement } from '../stats.ts';
 
 /**
@@ -62,7 +62,9 @@ async function memory(d: Daemon, grouped: boolean, progress: (l: string) => void
     const pids = shimPids(d);
     const pss = pids.reduce((sum, p) => sum + kib(p, 'smaps_rollup', 'Pss'), 0);
     const label = grouped ? 'grouped' : 'one shim each';
-    progress(`${many} containers, ${pids.length} shims, shim PSS ${(pss / 1024).toFixed(1)} MiB, daemon RSS ${(kib(d.pid, 'status', 'VmRSS') / 1024).toFixed(1)} MiB`);
+    progress(
+      `${many} containers, ${pids.length} shims, shim PSS ${(pss / 1024).toFixed(1)} MiB, daemon RSS ${(kib(d.pid, 'status', 'VmRSS') / 1024).toFixed(1)} MiB`,
+    );
     return [
       { metric: `shim PSS per container, ${label} (MiB)`, unit: 'MiB', better: 'lower', value: pss / 1024 / many },
       { metric: `daemon RSS with ${many} containers, ${label} (MiB)`, unit: 'MiB', better: 'lower', value: kib(d.pid, 'status', 'VmRSS') / 1024 },

@@ -2,7 +2,7 @@ import type { BerthClient } from '../../transport/client.ts';
 import { writeBlob } from '../../transport/clients/content.ts';
 import { sha256 } from '../content.ts';
 import type { Scenario } from '../scenario.ts';
-import { fmt, percentile, type Measurement } from '../stats.ts';
+import { fmt, type Measurement, percentile } from '../stats.ts';
 
 export const namespace = 'bench';
 const probe = Buffer.from('berth bench: the blob that Content.Info asks about\n'.repeat(64));

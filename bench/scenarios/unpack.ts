@@ -4,7 +4,7 @@ import type { BerthClient } from '../../transport/client.ts';
 import { writeBlob } from '../../transport/clients/content.ts';
 import { sha256 } from '../content.ts';
 import type { Scenario } from '../scenario.ts';
-import { syncDisks, type Daemon } from '../setup.ts';
+import { type Daemon, syncDisks } from '../setup.ts';
 import { fmt, type Measurement } from '../stats.ts';
 import { namespace } from './unary.ts';
 

@@ -143,7 +143,14 @@ function decodeHeader(b: Buffer): RawHeader {
   }
   if (sum !== unsigned && sum !== signed) throw invalidArchive('header checksum mismatch (not a tar archive or corrupted)');
   const magic = bytes(b.subarray(257, 263));
-  const format = magic === magicUstar ? (bytes(b.subarray(508, 512)) === trailerStar ? 'star' : 'ustar') : magic === magicGnu && bytes(b.subarray(263, 265)) === versionGnu ? 'gnu' : 'v7';
+  const format =
+    magic === magicUstar
+      ? bytes(b.subarray(508, 512)) === trailerStar
+        ? 'star'
+        : 'ustar'
+      : magic === magicGnu && bytes(b.subarray(263, 265)) === versionGnu
+        ? 'gnu'
+        : 'v7';
   const h: RawHeader = {
     flag: String.fromCharCode(b[156]!),
     name: bytes(cString(b.subarray(0, 100))),
@@ -321,7 +328,10 @@ export class TarReader {
     const size = et === 'file' ? merged.size : 0;
     if (size < 0) throw invalidArchive('negative entry size', name);
     if (!Number.isSafeInteger(size)) throw invalidArchive('entry size too large', name);
-    for (const [what, id] of [['uid', merged.uid], ['gid', merged.gid]] as const) {
+    for (const [what, id] of [
+      ['uid', merged.uid],
+      ['gid', merged.gid],
+    ] as const) {
       if (id < 0 || id > maxId) throw invalidArchive(`${what} ${id} out of range`, name);
     }
     const e: TarEntry = {
@@ -481,7 +491,7 @@ function paxRecord(key: string, value: Buffer): Buffer {
 function octal(buf: Buffer, off: number, width: number, value: number): boolean {
   const s = Math.floor(value).toString(8);
   if (value < 0 || s.length > width - 1) return false;
-  buf.write(s.padStart(width - 1, '0') + '\0', off, width, 'latin1');
+  buf.write(`${s.padStart(width - 1, '0')}\0`, off, width, 'latin1');
   return true;
 }
 
@@ -507,7 +517,7 @@ function ustarHeader(e: TarEntry, name: string, linkname: string, type: string, 
   b.fill(0x20, 148, 156);
   let sum = 0;
   for (const x of b) sum += x;
-  b.write(sum.toString(8).padStart(6, '0') + '\0 ', 148, 8, 'latin1');
+  b.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 8, 'latin1');
   return { block: b, fits };
 }
 

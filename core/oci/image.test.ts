@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { chainId, checkImage, imagePlatforms, imageSize, MediaType, normalizePlatform, resolveManifest, type OciDescriptor } from './image.ts';
+import { chainId, checkImage, imagePlatforms, imageSize, MediaType, normalizePlatform, type OciDescriptor, resolveManifest } from './image.ts';
 
 const sha = (b: Buffer | string) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
@@ -63,7 +63,9 @@ describe('image trees', () => {
   it('refuses unknown roots and oversized JSON', async () => {
     const s = store();
     await expect(resolveManifest(s.read, layer(1))).rejects.toMatchObject({ code: 'FailedPrecondition' });
-    await expect(resolveManifest(s.read, { mediaType: MediaType.ociIndex, digest: sha('x'), size: 5 << 20 })).rejects.toMatchObject({ code: 'FailedPrecondition' });
+    await expect(resolveManifest(s.read, { mediaType: MediaType.ociIndex, digest: sha('x'), size: 5 << 20 })).rejects.toMatchObject({
+      code: 'FailedPrecondition',
+    });
     await expect(resolveManifest(s.read, { mediaType: MediaType.ociIndex, digest: sha('x'), size: 5 })).rejects.toMatchObject({ code: 'NotFound' });
   });
 });

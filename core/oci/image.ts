@@ -144,7 +144,9 @@ export async function resolveManifest(read: BlobReader, target: OciDescriptor, p
       return { path, manifest: desc, config: m.config, layers: m.layers ?? [] };
     }
     if (!isIndex(desc.mediaType)) throw failedPrecondition(`unexpected media type ${desc.mediaType} for ${desc.digest}`);
-    const candidates = (await children(read, desc)).filter((c) => (isIndex(c.mediaType) || isManifest(c.mediaType)) && (!c.platform || platformMatches(platform, c.platform)));
+    const candidates = (await children(read, desc)).filter(
+      (c) => (isIndex(c.mediaType) || isManifest(c.mediaType)) && (!c.platform || platformMatches(platform, c.platform)),
+    );
     // containerd follows only the best child of each index: one naming a platform before one naming none
     const next = candidates.find((c) => c.platform) ?? candidates[0];
     if (!next) break;

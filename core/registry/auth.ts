@@ -126,13 +126,19 @@ export class Authorizer {
     const headers: Record<string, string> = { accept: 'application/json' };
     const c = this.credentials(domain);
     if (c && url.protocol === 'http:' && new URL(this.transport.origin).protocol === 'https:') {
-      throw new BerthError('Unauthenticated', `${domain}: refusing to send the credentials of ${c.username} to the token realm ${url.origin} over plain HTTP (the registry itself is https)`);
+      throw new BerthError(
+        'Unauthenticated',
+        `${domain}: refusing to send the credentials of ${c.username} to the token realm ${url.origin} over plain HTTP (the registry itself is https)`,
+      );
     }
     if (c) headers.authorization = `Basic ${Buffer.from(`${c.username}:${c.password}`).toString('base64')}`;
     const res = await this.transport.send({ method: 'GET', url, headers });
     const body = await readLimited(res.body, tokenResponseLimit, `token response from ${url.host}`);
     if (res.status === 401 || res.status === 403) {
-      throw new BerthError('Unauthenticated', `${domain}: unauthorized: the token server ${url.host} refused ${c ? `the credentials of ${c.username}` : 'anonymous access'}`);
+      throw new BerthError(
+        'Unauthenticated',
+        `${domain}: unauthorized: the token server ${url.host} refused ${c ? `the credentials of ${c.username}` : 'anonymous access'}`,
+      );
     }
     if (res.status < 200 || res.status >= 300) throw new BerthError('Unavailable', `${domain}: token server ${url.host} answered ${res.status}`);
     let json: { token?: string; access_token?: string; expires_in?: number };

@@ -1,11 +1,11 @@
-import { Readable, Transform } from 'node:stream';
-import { BerthError, isCode, type ErrorCode } from '../errors.ts';
+import { type Readable, Transform } from 'node:stream';
+import { BerthError, type ErrorCode, isCode } from '../errors.ts';
 import type { OciDescriptor } from '../oci/image.ts';
 import { Authorizer, type CredentialsFor } from './auth.ts';
-import { endpointFor, registryHosts, type Capability, type HostOptions, type RegistryHost } from './hosts.ts';
+import { type Capability, endpointFor, type HostOptions, type RegistryHost, registryHosts } from './hosts.ts';
 import { checkDigest, checkManifest, contentType, digestOf, manifestAccept, manifestTypes, maxManifestSize, schema1Error, schema1Types } from './manifest.ts';
-import { formatReference, manifestObject, parseReference, repositoryName, type Reference } from './reference.ts';
-import { readLimited, Transport, transportError, type HttpResponse } from './transport.ts';
+import { formatReference, manifestObject, parseReference, type Reference, repositoryName } from './reference.ts';
+import { type HttpResponse, readLimited, Transport, transportError } from './transport.ts';
 
 /**
  * An OCI distribution client: resolve a reference to a descriptor, fetch manifests (verified)
@@ -214,7 +214,14 @@ export class RegistryClient {
     const what = `${repositoryName(ref)}@${checkDigest(desc.digest, repositoryName(ref))}`;
     if (desc.size > maxManifestSize) throw tooBig(what, desc.size);
     return this.tryHosts(ref.domain, 'pull', what, async (h) => {
-      const res = await this.call(h, ref, { method: 'GET', path: `manifests/${desc.digest}`, headers: { accept: `${desc.mediaType}, ${manifestAccept}` }, scopes: [pullScope(ref)], signal, what });
+      const res = await this.call(h, ref, {
+        method: 'GET',
+        path: `manifests/${desc.digest}`,
+        headers: { accept: `${desc.mediaType}, ${manifestAccept}` },
+        scopes: [pullScope(ref)],
+        signal,
+        what,
+      });
       if (res.status !== 200) throw await statusError(res, what);
       const bytes = await readManifest(res, what);
       const actual = digestOf(bytes, desc.digest);
@@ -240,7 +247,15 @@ export class RegistryClient {
     return this.tryHosts(ref.domain, 'pull', what, (h) => this.fetchBlobFrom(h, ref, desc, headers, offset, what, opts.signal));
   }
 
-  private async fetchBlobFrom(h: Host, ref: Reference, desc: OciDescriptor, headers: Record<string, string>, offset: number, what: string, signal?: AbortSignal): Promise<BlobStream> {
+  private async fetchBlobFrom(
+    h: Host,
+    ref: Reference,
+    desc: OciDescriptor,
+    headers: Record<string, string>,
+    offset: number,
+    what: string,
+    signal?: AbortSignal,
+  ): Promise<BlobStream> {
     const res = await this.call(h, ref, { method: 'GET', path: `blobs/${desc.digest}`, headers, scopes: [pullScope(ref)], signal, what });
     if (res.status !== 200 && res.status !== 206) throw await statusError(res, what);
     const length = Number(header(res, 'content-length') ?? NaN);
@@ -258,7 +273,8 @@ export class RegistryClient {
       size = length;
       skip = offset;
     }
-    if (desc.size >= 0 && Number.isFinite(size) && size !== desc.size) throw fail('DataLoss', `size mismatch: the registry has ${size} bytes, the manifest says ${desc.size}`);
+    if (desc.size >= 0 && Number.isFinite(size) && size !== desc.size)
+      throw fail('DataLoss', `size mismatch: the registry has ${size} bytes, the manifest says ${desc.size}`);
     if (!Number.isFinite(size)) size = desc.size;
     if (offset > size) throw fail('OutOfRange', `offset ${offset} is past the end (${size} bytes)`);
     const body = exactly(res, size - offset, skip, what, signal);
@@ -269,7 +285,13 @@ export class RegistryClient {
   async hasBlob(input: string | Reference, digest: string, scopes?: string[], signal?: AbortSignal): Promise<boolean> {
     const ref = typeof input === 'string' ? parseReference(input) : input;
     const what = `${repositoryName(ref)}: blob ${checkDigest(digest, repositoryName(ref))}`;
-    const res = await this.call(this.pushHost(ref.domain, what), ref, { method: 'HEAD', path: `blobs/${digest}`, scopes: scopes ?? [pullScope(ref)], signal, what });
+    const res = await this.call(this.pushHost(ref.domain, what), ref, {
+      method: 'HEAD',
+      path: `blobs/${digest}`,
+      scopes: scopes ?? [pullScope(ref)],
+      signal,
+      what,
+    });
     res.body.resume();
     if (res.status === 200) return true;
     if (res.status === 404) return false;
@@ -335,7 +357,8 @@ export class RegistryClient {
     const ref = typeof input === 'string' ? parseReference(input) : input;
     const object = tag ?? checkDigest(desc.digest, repositoryName(ref));
     const what = `${repositoryName(ref)}: push manifest ${object}`;
-    if (digestOf(bytes, desc.digest) !== desc.digest || bytes.length !== desc.size) throw new BerthError('InvalidArgument', `${what}: bytes do not match ${desc.digest}`);
+    if (digestOf(bytes, desc.digest) !== desc.digest || bytes.length !== desc.size)
+      throw new BerthError('InvalidArgument', `${what}: bytes do not match ${desc.digest}`);
     const res = await this.call(this.pushHost(ref.domain, what), ref, {
       method: 'PUT',
       path: `manifests/${object}`,
@@ -406,7 +429,8 @@ function header(res: HttpResponse, name: string): string | undefined {
   return Array.isArray(v) ? v[0] : v;
 }
 
-const tooBig = (what: string, size: number) => new BerthError('FailedPrecondition', `${what}: manifest of ${size} bytes is over the ${maxManifestSize} byte limit`);
+const tooBig = (what: string, size: number) =>
+  new BerthError('FailedPrecondition', `${what}: manifest of ${size} bytes is over the ${maxManifestSize} byte limit`);
 
 async function readManifest(res: HttpResponse, what: string): Promise<Buffer> {
   const length = Number(header(res, 'content-length') ?? 0);

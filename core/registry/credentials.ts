@@ -86,12 +86,19 @@ export class DockerConfig {
   lookup(domain: string): CredentialLookup {
     const host = configKeyHost(domain);
     const helper = this.helpers.get(host);
-    if (helper) return { note: `${this.file} names the credential helper docker-credential-${helper} for ${host}; berth does not run credential helpers, continuing without credentials` };
+    if (helper)
+      return {
+        note: `${this.file} names the credential helper docker-credential-${helper} for ${host}; berth does not run credential helpers, continuing without credentials`,
+      };
     const entry = this.auths.get(host);
     if (entry?.credentials) return { credentials: entry.credentials };
-    if (entry?.identityToken) return { note: `${this.file} holds an identity token for ${host}; berth does not use identity tokens, continuing without credentials` };
+    if (entry?.identityToken)
+      return { note: `${this.file} holds an identity token for ${host}; berth does not use identity tokens, continuing without credentials` };
     // docker login with a store leaves an empty auths entry for the host
-    if (entry && this.store) return { note: `${this.file} keeps the credentials for ${host} in the credsStore docker-credential-${this.store}; berth does not run credential helpers, continuing without credentials` };
+    if (entry && this.store)
+      return {
+        note: `${this.file} keeps the credentials for ${host} in the credsStore docker-credential-${this.store}; berth does not run credential helpers, continuing without credentials`,
+      };
     return {};
   }
 }
@@ -121,7 +128,12 @@ export function loadDockerConfig(file: string = dockerConfigPath()): DockerConfi
  * Docker config's entry for the domain. A login the config holds but berth cannot use is noted
  * through `warn` (once per call: once per command).
  */
-export function cliCredentials(domain: string, user: string | undefined, warn: (line: string) => void, file: string = dockerConfigPath()): Credentials | undefined {
+export function cliCredentials(
+  domain: string,
+  user: string | undefined,
+  warn: (line: string) => void,
+  file: string = dockerConfigPath(),
+): Credentials | undefined {
   if (user !== undefined) {
     const i = user.indexOf(':');
     if (i <= 0) throw new Error('--user must be given as user:password');

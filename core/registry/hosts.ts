@@ -275,7 +275,7 @@ function mergeTls(defaults: HostOptions, s: HostSection): HostOptions {
   };
 }
 
-const durationUnits: Record<string, number> = { ns: 1e-6, us: 1e-3, 'µs': 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+const durationUnits: Record<string, number> = { ns: 1e-6, us: 1e-3, µs: 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 
 /** A Go duration (`300ms`, `1.5s`, `1m30s`) in milliseconds; undefined if it is not one. */
 export function parseDuration(text: string): number | undefined {
@@ -342,11 +342,13 @@ function dockerCertFiles(dir: string): HostsFile {
   const file: HostsFile = {};
   const cas = names.filter((n) => n.endsWith('.crt')).map(read);
   if (cas.length > 0) file.ca = cas.join('\n');
-  const pairs = names.filter((n) => n.endsWith('.cert')).map((n) => {
-    const key = n.replace(/\.cert$/, '.key');
-    if (!names.includes(key)) throw configError(join(dir, n), `client certificate without its key ${key}`);
-    return { cert: read(n), key: read(key) };
-  });
+  const pairs = names
+    .filter((n) => n.endsWith('.cert'))
+    .map((n) => {
+      const key = n.replace(/\.cert$/, '.key');
+      if (!names.includes(key)) throw configError(join(dir, n), `client certificate without its key ${key}`);
+      return { cert: read(n), key: read(key) };
+    });
   if (pairs.length > 0) file.clientCerts = pairs;
   return file;
 }

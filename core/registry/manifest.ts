@@ -1,15 +1,12 @@
 import { createHash } from 'node:crypto';
-import { BerthError } from '../errors.ts';
 import { parseDigest } from '../digest.ts';
+import { BerthError } from '../errors.ts';
 import { MediaType } from '../oci/image.ts';
 
 /** Manifests, indexes and configs are small; anything bigger is refused before it is read. */
 export const maxManifestSize = 4 << 20;
 
-export const schema1Types = [
-  'application/vnd.docker.distribution.manifest.v1+json',
-  'application/vnd.docker.distribution.manifest.v1+prettyjws',
-];
+export const schema1Types = ['application/vnd.docker.distribution.manifest.v1+json', 'application/vnd.docker.distribution.manifest.v1+prettyjws'];
 
 export const manifestTypes: readonly string[] = [MediaType.ociIndex, MediaType.ociManifest, MediaType.dockerList, MediaType.dockerManifest];
 
@@ -57,10 +54,12 @@ export function checkManifest(bytes: Buffer, headerType: string, what: string, e
   let type = manifestTypes.includes(headerType) ? headerType : (doc.mediaType ?? '');
   if (!type) type = doc.manifests !== undefined ? MediaType.ociIndex : MediaType.ociManifest;
   if (doc.mediaType && doc.mediaType !== type) throw new BerthError('DataLoss', `${what}: manifest says media type ${doc.mediaType} but was served as ${type}`);
-  if (expected && manifestTypes.includes(expected) && expected !== type) throw new BerthError('DataLoss', `${what}: expected ${expected} but the registry served ${type}`);
+  if (expected && manifestTypes.includes(expected) && expected !== type)
+    throw new BerthError('DataLoss', `${what}: expected ${expected} but the registry served ${type}`);
   if (!manifestTypes.includes(type)) throw new BerthError('Unimplemented', `${what}: unsupported manifest media type ${type}`);
   const index = type === MediaType.ociIndex || type === MediaType.dockerList;
-  if (index && (doc.config !== undefined || doc.layers !== undefined)) throw new BerthError('DataLoss', `${what}: expected index but found manifest fields (config/layers)`);
+  if (index && (doc.config !== undefined || doc.layers !== undefined))
+    throw new BerthError('DataLoss', `${what}: expected index but found manifest fields (config/layers)`);
   if (!index && doc.manifests !== undefined) throw new BerthError('DataLoss', `${what}: expected manifest but found index`);
   return type;
 }

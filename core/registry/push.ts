@@ -1,9 +1,9 @@
 import type { Readable } from 'node:stream';
 import { BerthError } from '../errors.ts';
-import { children, formatPlatform, isConfig, isIndex, isManifest, platformMatches, type OciDescriptor, type Platform } from '../oci/image.ts';
+import { limiter } from '../mutex.ts';
+import { children, formatPlatform, isConfig, isIndex, isManifest, type OciDescriptor, type Platform, platformMatches } from '../oci/image.ts';
 import type { PushBlobResult, RegistryClient } from './client.ts';
 import { formatReference, type Reference } from './reference.ts';
-import { limiter } from '../mutex.ts';
 
 /**
  * Pushing an image: walk the local tree (index → manifests → config and layers), check every
@@ -57,7 +57,15 @@ const distributionSource = 'containerd.io/distribution.source.';
 
 /** containerd's remotes.MakeRefKey prefixes. */
 export function refKey(d: OciDescriptor): string {
-  const kind = isIndex(d.mediaType) ? 'index' : isManifest(d.mediaType) ? 'manifest' : isConfig(d.mediaType) ? 'config' : /\.layer\.|\.rootfs\./.test(d.mediaType) ? 'layer' : 'unknown';
+  const kind = isIndex(d.mediaType)
+    ? 'index'
+    : isManifest(d.mediaType)
+      ? 'manifest'
+      : isConfig(d.mediaType)
+        ? 'config'
+        : /\.layer\.|\.rootfs\./.test(d.mediaType)
+          ? 'layer'
+          : 'unknown';
   return `${kind}-${d.digest}`;
 }
 
@@ -103,7 +111,10 @@ async function walk(source: PushSource, desc: OciDescriptor, parent: OciDescript
   // a manifest of an index missing here: the image was pulled for some platforms only
   const hint = parent && isIndex(parent.mediaType) ? ' (push one platform with --platform, or pull them all first)' : '';
   const missing = () =>
-    new BerthError('NotFound', `cannot push: ${describe(desc)}${parent ? ` named by ${refKey(parent).replace(/-sha256:.*/, '')} ${parent.digest}` : ''} is not in the local content store${hint}`);
+    new BerthError(
+      'NotFound',
+      `cannot push: ${describe(desc)}${parent ? ` named by ${refKey(parent).replace(/-sha256:.*/, '')} ${parent.digest}` : ''} is not in the local content store${hint}`,
+    );
   if (isIndex(desc.mediaType) || isManifest(desc.mediaType)) {
     if (depth > 8) throw new BerthError('FailedPrecondition', `cannot push: indexes nested too deep at ${desc.digest}`);
     const bytes = await source.read(desc);
@@ -118,7 +129,13 @@ async function walk(source: PushSource, desc: OciDescriptor, parent: OciDescript
   return { desc, labels, kids: [] };
 }
 
-export async function pushImage(registry: RegistryClient, source: PushSource, ref: Reference, target: OciDescriptor, opts: PushOptions = {}): Promise<PushResult> {
+export async function pushImage(
+  registry: RegistryClient,
+  source: PushSource,
+  ref: Reference,
+  target: OciDescriptor,
+  opts: PushOptions = {},
+): Promise<PushResult> {
   const name = formatReference(ref);
   const report = (desc: OciDescriptor, state: PushState, from?: string) => opts.onProgress?.({ key: refKey(desc), desc, state, ...(from ? { from } : {}) });
   const root = await walk(source, target, undefined, 0);
@@ -137,7 +154,9 @@ export async function pushImage(registry: RegistryClient, source: PushSource, re
       await Promise.all(node.kids.map(visit));
       if (node.bytes) {
         // a manifest or index: its children are up; the root goes under the tag
-        await limit(() => registry.pushManifest(ref, stripPlatform(desc), node.bytes!, desc === target && ref.tag && !ref.digest ? ref.tag : undefined, opts.signal));
+        await limit(() =>
+          registry.pushManifest(ref, stripPlatform(desc), node.bytes!, desc === target && ref.tag && !ref.digest ? ref.tag : undefined, opts.signal),
+        );
         manifests.push(desc.digest);
         report(desc, 'done');
         return;

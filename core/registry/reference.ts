@@ -1,5 +1,5 @@
-import { invalidArgument } from '../errors.ts';
 import { parseDigest } from '../digest.ts';
+import { invalidArgument } from '../errors.ts';
 
 /**
  * Image references, `name[:tag][@digest]`, normalised the way docker and containerd do
@@ -94,6 +94,7 @@ export const manifestObject = (r: Reference) => r.digest ?? r.tag ?? 'latest';
 export function familiarReference(r: Reference): string {
   let name = repositoryName(r);
   // a docker.io path whose first component looks like a domain keeps the domain, or it would name another registry
-  if (r.domain === 'docker.io' && !looksLikeDomain(r.path.split('/')[0]!)) name = r.path.startsWith('library/') && r.path.split('/').length === 2 ? r.path.slice(8) : r.path;
+  if (r.domain === 'docker.io' && !looksLikeDomain(r.path.split('/')[0]!))
+    name = r.path.startsWith('library/') && r.path.split('/').length === 2 ? r.path.slice(8) : r.path;
   return `${name}${r.tag ? `:${r.tag}` : ''}${r.digest ? `@${r.digest}` : ''}`;
 }

@@ -1,5 +1,5 @@
-import http from 'node:http';
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import http from 'node:http';
 import https from 'node:https';
 import { Readable } from 'node:stream';
 import { getCACertificates } from 'node:tls';
@@ -87,7 +87,8 @@ export class Transport {
       res.body.resume();
       if (hop >= maxRedirects) throw new BerthError('Unavailable', `${req.url.host}: stopped after ${maxRedirects} redirects`);
       const next = new URL(location, url);
-      if (next.protocol !== 'http:' && next.protocol !== 'https:') throw new BerthError('Unavailable', `${req.url.host}: redirect to unsupported URL ${next.protocol}`);
+      if (next.protocol !== 'http:' && next.protocol !== 'https:')
+        throw new BerthError('Unavailable', `${req.url.host}: redirect to unsupported URL ${next.protocol}`);
       if (next.origin !== url.origin) {
         headers = Object.fromEntries(Object.entries(headers).filter(([k]) => crossOriginHeaders.has(k.toLowerCase())));
       }

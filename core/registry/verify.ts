@@ -1,7 +1,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import { Transform } from 'node:stream';
-import { BerthError } from '../errors.ts';
 import { parseDigest } from '../digest.ts';
+import { BerthError } from '../errors.ts';
 
 /**
  * A pass-through that hashes what flows and fails at the end, before the consumer sees a clean
@@ -16,12 +16,14 @@ export function verifyDigest(expected: { digest: string; size: number }, opts: {
   return new Transform({
     transform(chunk: Buffer, _enc, done) {
       n += chunk.length;
-      if (expected.size >= 0 && n > expected.size) return done(new BerthError('DataLoss', `size mismatch for ${expected.digest}: more than ${expected.size} bytes`));
+      if (expected.size >= 0 && n > expected.size)
+        return done(new BerthError('DataLoss', `size mismatch for ${expected.digest}: more than ${expected.size} bytes`));
       hash.update(chunk);
       done(null, chunk);
     },
     flush(done) {
-      if (expected.size >= 0 && n !== expected.size) return done(new BerthError('DataLoss', `size mismatch for ${expected.digest}: got ${n} of ${expected.size} bytes`));
+      if (expected.size >= 0 && n !== expected.size)
+        return done(new BerthError('DataLoss', `size mismatch for ${expected.digest}: got ${n} of ${expected.size} bytes`));
       const got = `${algorithm}:${hash.digest('hex')}`;
       if (got !== expected.digest) return done(new BerthError('DataLoss', `digest mismatch for ${expected.digest}: got ${got}`));
       done();

@@ -1,12 +1,12 @@
 import type { Command } from 'commander';
-import type { BerthClient } from '../../transport/client.ts';
 import type { Container__Output } from '../../api/gen/containerd/services/containers/v1/Container.ts';
 import { fromTimestamp as ts } from '../../api/timestamp.ts';
+import type { BerthClient } from '../../transport/client.ts';
 import type { Context } from '../context.ts';
 import { forEachTarget } from '../errors.ts';
-import { formatLabels, iso, listFlags, out, printList, sortedLabels, type ListFlags } from '../output.ts';
+import { formatLabels, iso, type ListFlags, listFlags, out, printList, sortedLabels } from '../output.ts';
 import { parseLabels } from '../parse.ts';
-import { containerFlags, type ContainerFlags } from '../spec/flags.ts';
+import { type ContainerFlags, containerFlags } from '../spec/flags.ts';
 
 const isCode = (err: unknown, code: string) => (err as { code?: string }).code === code;
 
@@ -66,9 +66,13 @@ function infoJson(container: Container__Output) {
 export async function removeContainer(c: BerthClient, id: string, keepSnapshot = false): Promise<void> {
   const tasks = c.service('tasks', 'Tasks');
   try {
-    const { process: p } = await c.unary<{ process: { status: string; stdin: string; stdout: string; stderr: string } | null }>(tasks, 'Get', { container_id: id, exec_id: '' });
+    const { process: p } = await c.unary<{ process: { status: string; stdin: string; stdout: string; stderr: string } | null }>(tasks, 'Get', {
+      container_id: id,
+      exec_id: '',
+    });
     const status = p?.status ?? 'UNKNOWN';
-    if (status !== 'STOPPED' && status !== 'CREATED') throw new Error(`cannot delete a running task: container ${id} is ${status.toLowerCase()} (stop it with berth tasks kill, or berth tasks rm -f)`);
+    if (status !== 'STOPPED' && status !== 'CREATED')
+      throw new Error(`cannot delete a running task: container ${id} is ${status.toLowerCase()} (stop it with berth tasks kill, or berth tasks rm -f)`);
     await c.unary(tasks, 'Delete', { container_id: id });
     const { removeStdio } = await import('./run.ts');
     if (p) await removeStdio(id, [p.stdin, p.stdout, p.stderr]);
@@ -94,10 +98,14 @@ export function register(program: Command, ctx: Context) {
       .description('create a container from an image (no task is started)')
       .argument('<image>', 'image name')
       .argument('<id>', 'container id')
-      .argument('[command...]', 'command and arguments (replace the image\'s entrypoint and cmd)')
+      .argument('[command...]', "command and arguments (replace the image's entrypoint and cmd)")
       .passThroughOptions(),
   ).action(async (image: string, id: string, command: string[], flags: ContainerFlags) => {
-    const [c, { createContainer, deleteContainer }, { SignalRelay }] = await Promise.all([ctx.client(), import('../spec/create.ts'), import('../io/session.ts')]);
+    const [c, { createContainer, deleteContainer }, { SignalRelay }] = await Promise.all([
+      ctx.client(),
+      import('../spec/create.ts'),
+      import('../io/session.ts'),
+    ]);
     // ^C while the snapshot is mounted here must not leave the mount behind
     const relay = new SignalRelay();
     try {
@@ -178,7 +186,12 @@ export function register(program: Command, ctx: Context) {
       else {
         const set = Object.fromEntries(Object.entries(labels).filter(([, v]) => v !== ''));
         const paths = Object.keys(labels).map((k) => `labels.${k}`);
-        container = (await c.unary<{ container: Container__Output }>(c.service('containers', 'Containers'), 'Update', { container: { id, labels: set }, update_mask: { paths } })).container;
+        container = (
+          await c.unary<{ container: Container__Output }>(c.service('containers', 'Containers'), 'Update', {
+            container: { id, labels: set },
+            update_mask: { paths },
+          })
+        ).container;
       }
       const shown = formatLabels(container.labels);
       if (shown !== '-') out(`${shown}\n`);

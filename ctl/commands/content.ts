@@ -10,7 +10,7 @@ import type { UpdateResponse__Output } from '../../api/gen/containerd/services/c
 import { fromTimestamp as ts } from '../../api/timestamp.ts';
 import type { Context } from '../context.ts';
 import { forEachTarget } from '../errors.ts';
-import { age, formatLabels, formatSize, iso, listFlags, out, printList, sortedLabels, type ListFlags } from '../output.ts';
+import { age, formatLabels, formatSize, iso, type ListFlags, listFlags, out, printList, sortedLabels } from '../output.ts';
 import { collectLabel, parseLabels, parseSize } from '../parse.ts';
 
 const chunkSize = 1 << 20;
@@ -39,7 +39,6 @@ async function* rechunk(source: AsyncIterable<Buffer | string>, size: number): A
   }
   if (length > 0) yield Buffer.concat(parts, length);
 }
-
 
 /** `berth content ls|get|ingest|rm|label|active`: the content store, blobs by digest. */
 export function register(program: Command, ctx: Context) {
@@ -71,7 +70,7 @@ export function register(program: Command, ctx: Context) {
 
   content
     .command('get')
-    .description('write a blob\'s bytes to stdout')
+    .description("write a blob's bytes to stdout")
     .argument('<digest>', 'digest of the blob (sha256:...)')
     .action(async (digest: string) => {
       await checkDigest(digest);

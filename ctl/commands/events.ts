@@ -1,7 +1,7 @@
-import { Option, type Command } from 'commander';
+import { type Command, Option } from 'commander';
 import type { Envelope__Output } from '../../api/gen/containerd/services/events/v1/Envelope.ts';
 import type { Context } from '../context.ts';
-import { out, warn, type Format } from '../output.ts';
+import { type Format, out, warn } from '../output.ts';
 
 /** RFC 3339 with nanoseconds, from a protobuf Timestamp. */
 export function timestampText(t: { seconds: number | string; nanos: number } | null | undefined): string | null {
@@ -29,7 +29,11 @@ export function register(program: Command, ctx: Context) {
     .alias('event')
     .description('print events as they happen (filters such as topic~="^/namespaces/" or namespace==default) until interrupted')
     .argument('[filters...]', 'containerd filter expressions; several are ORed')
-    .addOption(new Option('--format <format>', 'table: TIMESTAMP NAMESPACE TOPIC EVENT lines; json: one JSON object per line').choices(['table', 'json']).default('table'))
+    .addOption(
+      new Option('--format <format>', 'table: TIMESTAMP NAMESPACE TOPIC EVENT lines; json: one JSON object per line')
+        .choices(['table', 'json'])
+        .default('table'),
+    )
     .action(async (filters: string[], flags: { format: Format }) => {
       const c = await ctx.client({ namespaced: false });
       let call: { cancel(): void } | undefined;
@@ -42,7 +46,12 @@ export function register(program: Command, ctx: Context) {
       process.once('SIGTERM', stop);
       let unpackAny: typeof import('../../core/any.ts').unpackAny | undefined;
       try {
-        for await (const e of c.stream<Envelope__Output>(c.service('events', 'Events'), 'Subscribe', { filters }, { deadline: false, onCall: (x) => (call = x) })) {
+        for await (const e of c.stream<Envelope__Output>(
+          c.service('events', 'Events'),
+          'Subscribe',
+          { filters },
+          { deadline: false, onCall: (x) => (call = x) },
+        )) {
           let type = e.event?.type_url ?? '';
           let event: unknown = null;
           if (e.event) {

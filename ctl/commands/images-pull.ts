@@ -27,7 +27,7 @@ export function registerPull(images: Command, ctx: Context) {
     .alias('fetch')
     .description('pull an image from a registry into berthd and unpack it (the daemon fetches; progress is shown here)')
     .argument('<ref>', 'image reference: [registry/]repository[:tag][@digest]; short names are docker.io ones')
-    .option('--platform <platform>', 'pull this platform (os/arch[/variant]) instead of the daemon\'s')
+    .option('--platform <platform>', "pull this platform (os/arch[/variant]) instead of the daemon's")
     .option('--all-platforms', 'pull every platform of an index')
     .option('--plain-http', 'talk plain HTTP to the registry')
     .option('--skip-verify', 'accept any TLS certificate from the registry')
@@ -39,7 +39,10 @@ export function registerPull(images: Command, ctx: Context) {
     .action(async (ref: string, flags: PullFlags) => {
       const max = Number(flags.maxConcurrent);
       if (!Number.isInteger(max) || max < 1) throw new Error(`--max-concurrent must be a positive integer, not "${flags.maxConcurrent}"`);
-      const [{ cliCredentials }, { parseReference }] = await Promise.all([import('../../core/registry/credentials.ts'), import('../../core/registry/reference.ts')]);
+      const [{ cliCredentials }, { parseReference }] = await Promise.all([
+        import('../../core/registry/credentials.ts'),
+        import('../../core/registry/reference.ts'),
+      ]);
       let domain: string | undefined;
       try {
         domain = parseReference(ref).domain;
@@ -71,7 +74,7 @@ export function registerPull(images: Command, ctx: Context) {
     .command('unpack')
     .description('unpack an image whose blobs are present into snapshots (one per layer, named by chain ID)')
     .argument('<name>', 'image name')
-    .option('--platform <platform>', 'unpack this platform (os/arch[/variant]) instead of the daemon\'s')
+    .option('--platform <platform>', "unpack this platform (os/arch[/variant]) instead of the daemon's")
     .option('--snapshotter <name>', 'snapshotter to unpack into', 'overlayfs')
     .action(async (name: string, flags: { platform?: string; snapshotter: string }) => {
       await run(ctx, 'Unpack', { name, platform: flags.platform ?? '', snapshotter: flags.snapshotter }, (last) => `${last.image}: unpacked ${last.chain_id}`);
@@ -160,12 +163,15 @@ class ProgressView {
     const fraction = done ? 1 : l.total > 0 ? Math.min(1, l.offset / l.total) : 0;
     const filled = Math.round(fraction * barWidth);
     const showBar = l.status === 'downloading' || done;
-    return `${l.ref}:`.padEnd(width) + `${l.status.padEnd(11)} ${showBar ? `|${'+'.repeat(filled)}${' '.repeat(barWidth - filled)}|` : ''.padEnd(barWidth + 2)} ${sizes}`;
+    return (
+      `${l.ref}:`.padEnd(width) +
+      `${l.status.padEnd(11)} ${showBar ? `|${'+'.repeat(filled)}${' '.repeat(barWidth - filled)}|` : ''.padEnd(barWidth + 2)} ${sizes}`
+    );
   }
 
   private summary(): string {
     const secs = (Date.now() - this.started) / 1000;
-    const total = [...this.lines.values()].filter((l) => l.status !== 'resolving' && l.status !== 'resolved').reduce((n, l) => n + (l.total > 0 ? l.total : 0), 0);
+    const total = [...this.lines.values()].filter((l) => l.status !== 'resolving' && l.status !== 'resolved').reduce((n, l) => n + Math.max(l.total, 0), 0);
     return `elapsed: ${secs.toFixed(1)} s total: ${formatSize(total)} (${formatSize(secs > 0 ? total / secs : 0)}/s)`;
   }
 

@@ -20,18 +20,32 @@ interface PushFlags {
 export function registerPush(images: Command, ctx: Context) {
   images
     .command('push')
-    .description('push an image to a registry: blobs the registry lacks (mounted from another repository there when the content says where it came from), then manifests and the tag')
+    .description(
+      'push an image to a registry: blobs the registry lacks (mounted from another repository there when the content says where it came from), then manifests and the tag',
+    )
     .argument('<ref>', 'where to push: registry/repository[:tag]')
     .argument('[local]', 'the local image name (default: ref)')
     .option('--plain-http', 'talk plain HTTP to the registry')
     .option('--skip-verify', 'accept any TLS certificate from the registry')
     .option('--tls-ca <file>', 'a PEM file of CAs to trust for the registry')
     .option('-u, --user <user:password>', 'credentials for the registry (default: its login in $DOCKER_CONFIG/config.json or ~/.docker/config.json)')
-    .option('--hosts-dir <dir>', 'registry hosts config (<host[:port]>/hosts.toml, as containerd\'s certs.d): pushes go to the first host with the push capability', '/etc/berth/certs.d')
-    .option('--platform <platform>', 'push only this platform\'s manifest of an index (os/arch[/variant])')
+    .option(
+      '--hosts-dir <dir>',
+      "registry hosts config (<host[:port]>/hosts.toml, as containerd's certs.d): pushes go to the first host with the push capability",
+      '/etc/berth/certs.d',
+    )
+    .option('--platform <platform>', "push only this platform's manifest of an index (os/arch[/variant])")
     .option('--concurrency <n>', 'blobs uploaded at a time', '3')
     .action(async (refArg: string, local: string | undefined, flags: PushFlags) => {
-      const [{ pushImage, selectPlatform }, { contentServiceSource }, { RegistryClient }, { cliCredentials }, { parseReference, formatReference }, { parsePlatform }, fs] = await Promise.all([
+      const [
+        { pushImage, selectPlatform },
+        { contentServiceSource },
+        { RegistryClient },
+        { cliCredentials },
+        { parseReference, formatReference },
+        { parsePlatform },
+        fs,
+      ] = await Promise.all([
         import('../../core/registry/push.ts'),
         import('../images/push-source.ts'),
         import('../../core/registry/client.ts'),
@@ -75,7 +89,9 @@ export function registerPush(images: Command, ctx: Context) {
         view.finish();
         const count = (what: string) => Object.values(result.blobs).filter((r) => r === what).length;
         const secs = ((Date.now() - started) / 1000).toFixed(1);
-        out(`pushed ${result.name} ${target.digest}: ${count('uploaded')} blobs uploaded, ${count('exists')} already there, ${count('mounted')} mounted; ${result.manifests.length} manifests, in ${secs}s\n`);
+        out(
+          `pushed ${result.name} ${target.digest}: ${count('uploaded')} blobs uploaded, ${count('exists')} already there, ${count('mounted')} mounted; ${result.manifests.length} manifests, in ${secs}s\n`,
+        );
       } catch (err) {
         view.finish();
         throw registryError(err);

@@ -1,17 +1,31 @@
-import { Option, type Command } from 'commander';
-import type { BerthClient } from '../../transport/client.ts';
+import { type Command, Option } from 'commander';
 import type { GetImageResponse__Output } from '../../api/gen/containerd/services/images/v1/GetImageResponse.ts';
 import type { Image__Output } from '../../api/gen/containerd/services/images/v1/Image.ts';
 import type { ListImagesResponse__Output } from '../../api/gen/containerd/services/images/v1/ListImagesResponse.ts';
 import type { UsageResponse__Output } from '../../api/gen/containerd/services/snapshots/v1/UsageResponse.ts';
 import { fromTimestamp as ts } from '../../api/timestamp.ts';
 import type { OciDescriptor } from '../../core/oci/image.ts';
+import type { BerthClient } from '../../transport/client.ts';
 import type { Context } from '../context.ts';
-import { blobs, isNotFound } from '../images/blobs.ts';
-import { registerPush } from './images-push.ts';
-import { registerPull } from './images-pull.ts';
 import { ExitError, forEachTarget } from '../errors.ts';
-import { formatFlag, formatLabels, formatSize, iso, listFlags, out, printJson, printList, sortedLabels, table, warn, type Format, type ListFlags } from '../output.ts';
+import { blobs, isNotFound } from '../images/blobs.ts';
+import {
+  type Format,
+  formatFlag,
+  formatLabels,
+  formatSize,
+  iso,
+  type ListFlags,
+  listFlags,
+  out,
+  printJson,
+  printList,
+  sortedLabels,
+  table,
+  warn,
+} from '../output.ts';
+import { registerPull } from './images-pull.ts';
+import { registerPush } from './images-push.ts';
 
 type Oci = typeof import('../../core/oci/image.ts');
 
@@ -219,7 +233,7 @@ export function register(program: Command, ctx: Context) {
   formatFlag(
     images
       .command('usage')
-      .description('disk use of an image\'s unpacked layers: one snapshot per layer, named by its chain ID')
+      .description("disk use of an image's unpacked layers: one snapshot per layer, named by its chain ID")
       .argument('<name>', 'image name')
       .option('-b', 'sizes in bytes')
       .addOption(snapshotterOption()),
@@ -238,12 +252,23 @@ export function register(program: Command, ctx: Context) {
         if (isNotFound(err)) return undefined;
         throw err;
       });
-      rows.push({ chain_id: chain, diff_id: diffs[i]!, unpacked: usage !== undefined, size: usage ? Number(usage.size) : null, inodes: usage ? Number(usage.inodes) : null });
+      rows.push({
+        chain_id: chain,
+        diff_id: diffs[i]!,
+        unpacked: usage !== undefined,
+        size: usage ? Number(usage.size) : null,
+        inodes: usage ? Number(usage.inodes) : null,
+      });
     }
     const total = rows.reduce((n, r) => n + (r.size ?? 0), 0);
     if (flags.format === 'json') return printJson({ name: image.name, snapshotter: flags.snapshotter, layers: rows, total });
     const size = (n: number | null) => (n === null ? '-' : flags.b ? String(n) : formatSize(n));
-    out(table(['CHAIN ID', 'SIZE', 'INODES'], [...rows.map((r) => [r.chain_id, size(r.size), r.inodes === null ? '-' : String(r.inodes)]), ['total', size(total), '']]));
+    out(
+      table(
+        ['CHAIN ID', 'SIZE', 'INODES'],
+        [...rows.map((r) => [r.chain_id, size(r.size), r.inodes === null ? '-' : String(r.inodes)]), ['total', size(total), '']],
+      ),
+    );
     if (rows.some((r) => !r.unpacked)) warn(`berth: ${name} is not fully unpacked in ${flags.snapshotter}`);
   });
 
@@ -277,44 +302,71 @@ export function register(program: Command, ctx: Context) {
       .description('import images from an OCI image layout or `docker save` tar archive (a file, or - for stdin), printing each image name made')
       .argument('<file>', 'the archive, or - to read it from stdin')
       .option('--base-name <name>', 'base image name for tags in the archive; only names under it are imported (default: import-YYYY-MM-DD)')
-      .option('--index-name <name>', 'also keep the archive\'s index as an image of this name')
+      .option('--index-name <name>', "also keep the archive's index as an image of this name")
       .option('--digests', 'also name each image <base-name>@<digest>')
       .option('--all-platforms', 'import every platform (all their blobs must be in the archive or the store)')
-      .option('--platform <platform>', 'import this platform (os/arch[/variant]) instead of the host\'s')
+      .option('--platform <platform>', "import this platform (os/arch[/variant]) instead of the host's")
       .option('--no-unpack', 'do not unpack the imported images into snapshots')
       .addOption(new Option('--snapshotter <name>', 'snapshotter to unpack into').env('BERTH_SNAPSHOTTER').default('overlayfs')),
-  ).action(async (file: string, flags: { format: Format; baseName?: string; indexName?: string; digests?: boolean; allPlatforms?: boolean; platform?: string; unpack: boolean; snapshotter: string }) => {
-    if (file === '-' && process.stdin.isTTY) throw new Error('images import - reads the archive from stdin: pipe or redirect it in');
-    const [{ importArchive }, { parsePlatform }, { open }] = await Promise.all([import('../images/import.ts'), import('../images/tree.ts'), import('node:fs/promises')]);
-    const platform = flags.platform ? parsePlatform(flags.platform) : undefined;
-    const source = file === '-' ? process.stdin : (await open(file)).createReadStream({ highWaterMark: 1 << 20 });
-    const c = await ctx.client();
-    try {
-      const made = await importArchive(c, source, { baseName: flags.baseName, indexName: flags.indexName, digests: flags.digests, allPlatforms: flags.allPlatforms, platform });
-      if (flags.format === 'json') printJson(made.map((i) => ({ name: i.name, target: descriptorJson(i.target) })));
-      else for (const i of made) out(`${i.name}\n`);
-      if (made.length === 0) warn('berth: the archive named no image for this platform (see --base-name, --digests, --index-name, --all-platforms)');
-      // as ctr: each image made is unpacked for the platform (once per target)
-      if (flags.unpack) {
-        const { unpackImage } = await import('./images-pull.ts');
-        const done = new Set<string>();
-        for (const i of made) {
-          if (done.has(i.target.digest)) continue;
-          done.add(i.target.digest);
-          await unpackImage(ctx, i.name, { platform: flags.platform, snapshotter: flags.snapshotter });
+  ).action(
+    async (
+      file: string,
+      flags: {
+        format: Format;
+        baseName?: string;
+        indexName?: string;
+        digests?: boolean;
+        allPlatforms?: boolean;
+        platform?: string;
+        unpack: boolean;
+        snapshotter: string;
+      },
+    ) => {
+      if (file === '-' && process.stdin.isTTY) throw new Error('images import - reads the archive from stdin: pipe or redirect it in');
+      const [{ importArchive }, { parsePlatform }, { open }] = await Promise.all([
+        import('../images/import.ts'),
+        import('../images/tree.ts'),
+        import('node:fs/promises'),
+      ]);
+      const platform = flags.platform ? parsePlatform(flags.platform) : undefined;
+      const source = file === '-' ? process.stdin : (await open(file)).createReadStream({ highWaterMark: 1 << 20 });
+      const c = await ctx.client();
+      try {
+        const made = await importArchive(c, source, {
+          baseName: flags.baseName,
+          indexName: flags.indexName,
+          digests: flags.digests,
+          allPlatforms: flags.allPlatforms,
+          platform,
+        });
+        if (flags.format === 'json') printJson(made.map((i) => ({ name: i.name, target: descriptorJson(i.target) })));
+        else for (const i of made) out(`${i.name}\n`);
+        if (made.length === 0) warn('berth: the archive named no image for this platform (see --base-name, --digests, --index-name, --all-platforms)');
+        // as ctr: each image made is unpacked for the platform (once per target)
+        if (flags.unpack) {
+          const { unpackImage } = await import('./images-pull.ts');
+          const done = new Set<string>();
+          for (const i of made) {
+            if (done.has(i.target.digest)) continue;
+            done.add(i.target.digest);
+            await unpackImage(ctx, i.name, { platform: flags.platform, snapshotter: flags.snapshotter });
+          }
         }
+      } finally {
+        source.destroy();
       }
-    } finally {
-      source.destroy();
-    }
-  });
+    },
+  );
 
   images
     .command('export')
-    .description('write images as an OCI image layout tar (with Docker\'s manifest.json) that ctr images import and docker load accept')
+    .description("write images as an OCI image layout tar (with Docker's manifest.json) that ctr images import and docker load accept")
     .argument('<file>', 'the archive to write, or - for stdout')
     .argument('<names...>', 'image names')
-    .option('--platform <platform>', 'export this platform (os/arch[/variant]; repeatable) instead of the host\'s', (v: string, all: string[] | undefined) => [...(all ?? []), v])
+    .option('--platform <platform>', "export this platform (os/arch[/variant]; repeatable) instead of the host's", (v: string, all: string[] | undefined) => [
+      ...(all ?? []),
+      v,
+    ])
     .option('--all-platforms', 'export every platform of each image; all their blobs must be present')
     .action(async (file: string, names: string[], flags: { platform?: string[]; allPlatforms?: boolean }) => {
       const [{ exportImages }, { parsePlatform }, fs] = await Promise.all([import('../images/export.ts'), import('../images/tree.ts'), import('node:fs')]);

@@ -1,7 +1,7 @@
 import { createReadStream, existsSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { basename } from 'node:path';
-import { Option, type Command } from 'commander';
+import { type Command, Option } from 'commander';
 import type { InfoResponse__Output } from '../../api/gen/containerd/services/content/v1/InfoResponse.ts';
 import type { ReadContentResponse__Output } from '../../api/gen/containerd/services/content/v1/ReadContentResponse.ts';
 import type { ApplyResponse__Output } from '../../api/gen/containerd/services/diff/v1/ApplyResponse.ts';
@@ -40,7 +40,8 @@ export function register(program: Command, ctx: Context) {
       if (digestPattern.test(source) && !existsSync(source)) {
         const { info } = await c.unary<InfoResponse__Output>(c.content, 'Info', { digest: source });
         let head = Buffer.alloc(0);
-        for await (const chunk of c.stream<ReadContentResponse__Output>(c.content, 'Read', { digest: source, offset: 0, size: 4 })) head = Buffer.concat([head, chunk.data]);
+        for await (const chunk of c.stream<ReadContentResponse__Output>(c.content, 'Read', { digest: source, offset: 0, size: 4 }))
+          head = Buffer.concat([head, chunk.data]);
         desc = { media_type: flags.mediaType ?? mediaTypeOf(head), digest: source, size: Number(info!.size) };
       } else {
         const fh = await open(source, 'r');
@@ -80,7 +81,13 @@ export function register(program: Command, ctx: Context) {
       if (viewKey) left = (await c.unary<MountsResponse__Output>(s, 'View', { snapshotter, key: viewKey, parent: info!.parent, labels: {} })).mounts;
       try {
         const labels = { [gcRoot]: rfc3339(Date.now()), ...parseLabels(flags.label) };
-        const { diff } = await c.unary<DiffResponse__Output>(c.service('diff', 'Diff'), 'Diff', { left, right, media_type: flags.mediaType, ref: flags.ref ?? '', labels });
+        const { diff } = await c.unary<DiffResponse__Output>(c.service('diff', 'Diff'), 'Diff', {
+          left,
+          right,
+          media_type: flags.mediaType,
+          ref: flags.ref ?? '',
+          labels,
+        });
         const { info: blob } = await c.unary<InfoResponse__Output>(c.content, 'Info', { digest: diff?.digest });
         printJson({ media_type: diff?.media_type, digest: diff?.digest, size: Number(diff?.size ?? 0), diff_id: blob?.labels['containerd.io/uncompressed'] });
       } finally {

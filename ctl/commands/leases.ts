@@ -5,7 +5,7 @@ import type { ListResponse__Output } from '../../api/gen/containerd/services/lea
 import { fromTimestamp } from '../../api/timestamp.ts';
 import type { Context } from '../context.ts';
 import { forEachTarget } from '../errors.ts';
-import { age, formatLabels, iso, listFlags, out, printList, sortedLabels, type ListFlags } from '../output.ts';
+import { age, formatLabels, iso, type ListFlags, listFlags, out, printList, sortedLabels } from '../output.ts';
 import { parseDuration, parseLabels, rfc3339 } from '../parse.ts';
 
 /** The label the garbage collector reads a lease's expiry from (RFC 3339). */

@@ -31,7 +31,9 @@ export function register(program: Command, ctx: Context) {
       let uri: string | undefined = container.labels?.[logUriLabel];
       if (uri !== undefined && recordedAnnotation(container) !== uri) uri = undefined;
       if (!uri) {
-        const res = await c.unary<{ process: { stdout: string } | null }>(c.service('tasks', 'Tasks'), 'Get', { container_id: id, exec_id: '' }).catch(() => undefined);
+        const res = await c
+          .unary<{ process: { stdout: string } | null }>(c.service('tasks', 'Tasks'), 'Get', { container_id: id, exec_id: '' })
+          .catch(() => undefined);
         uri = res?.process?.stdout;
       }
       const file = uri ? logFileOf(uri) : undefined;

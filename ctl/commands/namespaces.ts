@@ -5,7 +5,7 @@ import type { Namespace__Output } from '../../api/gen/containerd/services/namesp
 import type { UpdateNamespaceResponse__Output } from '../../api/gen/containerd/services/namespaces/v1/UpdateNamespaceResponse.ts';
 import type { Context } from '../context.ts';
 import { forEachTarget } from '../errors.ts';
-import { formatLabels, listFlags, out, printList, sortedLabels, type ListFlags } from '../output.ts';
+import { formatLabels, type ListFlags, listFlags, out, printList, sortedLabels } from '../output.ts';
 import { parseLabels } from '../parse.ts';
 
 const nonEmpty = (labels: Record<string, string>) => Object.fromEntries(Object.entries(labels).filter(([, v]) => v !== ''));

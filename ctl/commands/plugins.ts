@@ -3,13 +3,27 @@ import type { Plugin__Output } from '../../api/gen/containerd/services/introspec
 import type { PluginsResponse__Output } from '../../api/gen/containerd/services/introspection/v1/PluginsResponse.ts';
 import type { Platform__Output } from '../../api/gen/containerd/types/Platform.ts';
 import type { Context } from '../context.ts';
-import { listFlags, out, printList, sortedLabels, type ListFlags } from '../output.ts';
+import { type ListFlags, listFlags, out, printList, sortedLabels } from '../output.ts';
 
 // gRPC status code names, for a plugin's init error.
 const grpcCodeNames = [
-  'OK', 'Canceled', 'Unknown', 'InvalidArgument', 'DeadlineExceeded', 'NotFound', 'AlreadyExists', 'PermissionDenied',
-  'ResourceExhausted', 'FailedPrecondition', 'Aborted', 'OutOfRange', 'Unimplemented', 'Internal', 'Unavailable',
-  'DataLoss', 'Unauthenticated',
+  'OK',
+  'Canceled',
+  'Unknown',
+  'InvalidArgument',
+  'DeadlineExceeded',
+  'NotFound',
+  'AlreadyExists',
+  'PermissionDenied',
+  'ResourceExhausted',
+  'FailedPrecondition',
+  'Aborted',
+  'OutOfRange',
+  'Unimplemented',
+  'Internal',
+  'Unavailable',
+  'DataLoss',
+  'Unauthenticated',
 ];
 
 const platform = (p: Platform__Output) => [p.os, p.architecture, p.variant].filter((s) => s).join('/');
@@ -40,7 +54,7 @@ function detailed(plugins: Plugin__Output[]): string {
 
 /** `berth plugins ls [filters]`: what the daemon loaded, and whether each plugin started. */
 export function register(program: Command, ctx: Context) {
-  const plugins = program.command('plugins').alias('plugin').description('inspect the daemon\'s plugins');
+  const plugins = program.command('plugins').alias('plugin').description("inspect the daemon's plugins");
   listFlags(
     plugins
       .command('ls')

@@ -1,8 +1,8 @@
-import { Option, type Command } from 'commander';
+import { type Command, Option } from 'commander';
 import type { GetImageResponse__Output } from '../../api/gen/containerd/services/images/v1/GetImageResponse.ts';
 import type { Context } from '../context.ts';
 import { ExitError } from '../errors.ts';
-import { containerFlags, defaultFifoDir, type ContainerFlags } from '../spec/flags.ts';
+import { type ContainerFlags, containerFlags, defaultFifoDir } from '../spec/flags.ts';
 
 export interface RunFlags extends ContainerFlags {
   rm?: boolean;
@@ -35,10 +35,10 @@ export function register(program: Command, ctx: Context) {
   containerFlags(
     program
       .command('run')
-      .description('create a container from an image and run it, attached (exit status: the container\'s)')
+      .description("create a container from an image and run it, attached (exit status: the container's)")
       .argument('<image>', 'image name (unpacked first if need be)')
       .argument('<id>', 'container id')
-      .argument('[command...]', 'command and arguments (replace the image\'s entrypoint and cmd)')
+      .argument('[command...]', "command and arguments (replace the image's entrypoint and cmd)")
       .passThroughOptions()
       .option('--rm', 'remove the container and its snapshot when it exits (or fails)')
       .option('-d, --detach', 'start it and return, leaving its FIFOs for tasks attach (output blocks once 64 KiB wait unread: use --log-uri or --null-io)')
@@ -104,7 +104,8 @@ async function runContainer(ctx: Context, image: string, id: string, command: st
     relay.dispose();
     io?.close();
     await created?.leaseReleased;
-    if (flags.rm && created) await create.deleteContainer(c, id, created.container).catch((err: Error) => process.stderr.write(`berth: removing container ${id}: ${err.message}\n`));
+    if (flags.rm && created)
+      await create.deleteContainer(c, id, created.container).catch((err: Error) => process.stderr.write(`berth: removing container ${id}: ${err.message}\n`));
   }
 }
 
@@ -159,7 +160,10 @@ export async function killAndDelete(c: import('../../transport/client.ts').Berth
 /** The stdio paths of a task or exec (to remove its FIFOs once it is deleted); [] if unknown. */
 export async function processPaths(c: import('../../transport/client.ts').BerthClient, id: string, execId = ''): Promise<string[]> {
   try {
-    const { process: p } = await c.unary<{ process: { stdin: string; stdout: string; stderr: string } | null }>(c.service('tasks', 'Tasks'), 'Get', { container_id: id, exec_id: execId });
+    const { process: p } = await c.unary<{ process: { stdin: string; stdout: string; stderr: string } | null }>(c.service('tasks', 'Tasks'), 'Get', {
+      container_id: id,
+      exec_id: execId,
+    });
     return p ? [p.stdin, p.stdout, p.stderr] : [];
   } catch {
     return [];

@@ -1,4 +1,4 @@
-import { Option, type Command } from 'commander';
+import { type Command, Option } from 'commander';
 import type { Info__Output } from '../../api/gen/containerd/services/snapshots/v1/Info.ts';
 import type { ListSnapshotsResponse__Output } from '../../api/gen/containerd/services/snapshots/v1/ListSnapshotsResponse.ts';
 import type { MountsResponse__Output } from '../../api/gen/containerd/services/snapshots/v1/MountsResponse.ts';
@@ -9,7 +9,7 @@ import type { Mount__Output } from '../../api/gen/containerd/types/Mount.ts';
 import { fromTimestamp as ts } from '../../api/timestamp.ts';
 import type { Context } from '../context.ts';
 import { forEachTarget } from '../errors.ts';
-import { formatLabels, formatSize, iso, listFlags, out, printJson, printList, sortedLabels, table, type ListFlags } from '../output.ts';
+import { formatLabels, formatSize, iso, type ListFlags, listFlags, out, printJson, printList, sortedLabels, table } from '../output.ts';
 import { collectLabel, parseLabels, rfc3339 } from '../parse.ts';
 
 const gcRoot = 'containerd.io/gc.root';
@@ -32,7 +32,7 @@ const shellWord = (s: string) => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(s) ? s : `'${s
 /** ctr's line per mount: `mount -t TYPE SOURCE TARGET -o OPTIONS`, ready for sh. */
 const mountLines = (target: string, mounts: Mount__Output[]) =>
   mounts
-    .map((m) => ['mount', '-t', m.type, m.source, target, ...(m.options.length > 0 ? ['-o', m.options.join(',')] : [])].map(shellWord).join(' ') + '\n')
+    .map((m) => `${['mount', '-t', m.type, m.source, target, ...(m.options.length > 0 ? ['-o', m.options.join(',')] : [])].map(shellWord).join(' ')}\n`)
     .join('');
 
 /**
@@ -108,7 +108,7 @@ export function register(program: Command, ctx: Context) {
     });
 
   sub('info')
-    .description('print a snapshot\'s details as JSON')
+    .description("print a snapshot's details as JSON")
     .argument('<key>', 'key or name of the snapshot')
     .action(async (key: string, _flags: object, cmd: Command) => {
       const { c, s } = await service();
@@ -180,7 +180,7 @@ export function register(program: Command, ctx: Context) {
     });
 
   sub('usage')
-    .description('disk usage of snapshots (their own files, not their parents\')')
+    .description("disk usage of snapshots (their own files, not their parents')")
     .argument('[keys...]', 'snapshots to measure (default: all)')
     .option('-b', 'sizes in bytes')
     .addOption(new Option('--format <format>', 'output format').choices(['table', 'json']).default('table'))
@@ -195,7 +195,12 @@ export function register(program: Command, ctx: Context) {
       }
       if (flags.format === 'json') return printJson(rows);
       const size = (n: number) => (flags.b ? String(n) : formatSize(n));
-      out(table(['KEY', 'SIZE', 'INODES'], rows.map((r) => [r.key, size(r.size), String(r.inodes)])));
+      out(
+        table(
+          ['KEY', 'SIZE', 'INODES'],
+          rows.map((r) => [r.key, size(r.size), String(r.inodes)]),
+        ),
+      );
     });
 
   sub('label')

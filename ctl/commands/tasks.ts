@@ -1,10 +1,10 @@
-import { Option, type Command } from 'commander';
-import type { BerthClient } from '../../transport/client.ts';
+import { type Command, Option } from 'commander';
 import type { Container__Output } from '../../api/gen/containerd/services/containers/v1/Container.ts';
+import type { BerthClient } from '../../transport/client.ts';
 import type { Context } from '../context.ts';
 import { ExitError, forEachTarget } from '../errors.ts';
-import { formatFlag, listFlags, out, printJson, printList, table, type Format, type ListFlags } from '../output.ts';
-import { fifoDirOption, killAndDelete, processPaths, removeStdio, runCreatedTask } from './run.ts';
+import { type Format, formatFlag, type ListFlags, listFlags, out, printJson, printList, table } from '../output.ts';
+import { fifoDirOption, killAndDelete, removeStdio, runCreatedTask } from './run.ts';
 
 interface TaskProcess {
   id: string;
@@ -61,7 +61,14 @@ async function startTask(ctx: Context, id: string, flags: { detach?: boolean; nu
       });
       rootfs = mounts.map((m) => ({ type: m.type, source: m.source, target: '', options: m.options }));
     }
-    await c.unary(tasks, 'Create', { container_id: id, rootfs, stdin: io.paths.stdin, stdout: io.paths.stdout, stderr: io.paths.stderr, terminal: io.paths.terminal });
+    await c.unary(tasks, 'Create', {
+      container_id: id,
+      rootfs,
+      stdin: io.paths.stdin,
+      stdout: io.paths.stdout,
+      stderr: io.paths.stderr,
+      terminal: io.paths.terminal,
+    });
     return await runCreatedTask(c, id, io, relay, Boolean(flags.detach));
   } finally {
     relay.dispose();
@@ -209,11 +216,11 @@ function metricRows(typeName: string, m: Record<string, any>): [string, string][
 
 /** `berth tasks …`: the running side of containers (ctr tasks). */
 export function register(program: Command, ctx: Context) {
-  const tasks = program.command('tasks').alias('task').alias('t').description('manage tasks (a container\'s running process and its execs)');
+  const tasks = program.command('tasks').alias('task').alias('t').description("manage tasks (a container's running process and its execs)");
 
   tasks
     .command('start')
-    .description('start a container\'s task, attached unless -d (exit status: the task\'s)')
+    .description("start a container's task, attached unless -d (exit status: the task's)")
     .argument('<id>', 'container id')
     .option('-d, --detach', 'start it and return, leaving its FIFOs for tasks attach (output blocks once 64 KiB wait unread: use --log-uri or --null-io)')
     .option('--null-io', 'send all stdio to /dev/null')
@@ -238,22 +245,31 @@ export function register(program: Command, ctx: Context) {
     });
   });
 
-  formatFlag(tasks.command('ps').description('list the processes of a task: pid and exec id').argument('<id>', 'container id')).action(async (id: string, flags: { format: Format }) => {
-    const c = await ctx.client();
-    const { processes } = await c.unary<{ processes: { pid: number; info: { type_url: string; value: Buffer } | null }[] }>(tasksOf(c), 'ListPids', { container_id: id });
-    // ProcessDetails{1: exec_id}: a one-field message, read without loading the protos
-    const execId = (info: { type_url: string; value: Buffer } | null) => {
-      if (!info || !info.type_url.endsWith('ProcessDetails')) return undefined;
-      const v = Buffer.from(info.value);
-      return v[0] === 0x0a && v.length >= 2 ? v.subarray(2, 2 + v[1]!).toString('utf8') : undefined;
-    };
-    if (flags.format === 'json') return printJson(processes.map((p) => ({ pid: p.pid, exec_id: execId(p.info) ?? null })));
-    out(table(['PID', 'INFO'], processes.map((p) => [String(p.pid), execId(p.info) ? `&ProcessDetails{ExecID:${execId(p.info)},}` : '-'])));
-  });
+  formatFlag(tasks.command('ps').description('list the processes of a task: pid and exec id').argument('<id>', 'container id')).action(
+    async (id: string, flags: { format: Format }) => {
+      const c = await ctx.client();
+      const { processes } = await c.unary<{ processes: { pid: number; info: { type_url: string; value: Buffer } | null }[] }>(tasksOf(c), 'ListPids', {
+        container_id: id,
+      });
+      // ProcessDetails{1: exec_id}: a one-field message, read without loading the protos
+      const execId = (info: { type_url: string; value: Buffer } | null) => {
+        if (!info?.type_url.endsWith('ProcessDetails')) return undefined;
+        const v = Buffer.from(info.value);
+        return v[0] === 0x0a && v.length >= 2 ? v.subarray(2, 2 + v[1]!).toString('utf8') : undefined;
+      };
+      if (flags.format === 'json') return printJson(processes.map((p) => ({ pid: p.pid, exec_id: execId(p.info) ?? null })));
+      out(
+        table(
+          ['PID', 'INFO'],
+          processes.map((p) => [String(p.pid), execId(p.info) ? `&ProcessDetails{ExecID:${execId(p.info)},}` : '-']),
+        ),
+      );
+    },
+  );
 
   tasks
     .command('kill')
-    .description('signal a task (default: the container\'s stop signal, else SIGTERM)')
+    .description("signal a task (default: the container's stop signal, else SIGTERM)")
     .argument('<id>', 'container id')
     .option('-s, --signal <signal>', 'signal name or number (SIGKILL, KILL, 9)')
     .option('-a, --all', 'signal every process of the task')
@@ -269,7 +285,7 @@ export function register(program: Command, ctx: Context) {
 
   tasks
     .command('exec')
-    .description('run another process in a running task (exit status: the process\'s)')
+    .description("run another process in a running task (exit status: the process's)")
     .argument('<id>', 'container id')
     .argument('<command...>', 'command and arguments')
     .passThroughOptions()
@@ -288,7 +304,7 @@ export function register(program: Command, ctx: Context) {
 
   tasks
     .command('attach')
-    .description('attach to a running task\'s stdio (its FIFOs must still exist) and wait for it')
+    .description("attach to a running task's stdio (its FIFOs must still exist) and wait for it")
     .argument('<id>', 'container id')
     .action(async (id: string) => {
       const code = await attachTask(ctx, id);
@@ -309,26 +325,32 @@ export function register(program: Command, ctx: Context) {
       });
   }
 
-  formatFlag(tasks.command('metrics').alias('metric').description('cgroup figures of a task: memory, cpu, pids').argument('<id>', 'container id')).action(async (id: string, flags: { format: Format }) => {
-    const [c, { unpackAny }] = await Promise.all([ctx.client(), import('../../core/any.ts')]);
-    const { metrics } = await c.unary<{ metrics: { id: string; data: { type_url: string; value: Buffer } | null }[] }>(tasksOf(c), 'Metrics', { filters: [`id==${id}`] });
-    const metric = metrics.find((m) => m.id === id) ?? metrics[0];
-    if (!metric?.data) throw new Error(`no metrics for task ${id}`);
-    const { typeName, message } = unpackAny<Record<string, any>>(metric.data);
-    if (flags.format === 'json') return printJson({ id, type: typeName, metrics: message });
-    out(table(['METRIC', 'VALUE'], metricRows(typeName, message)));
-  });
+  formatFlag(tasks.command('metrics').alias('metric').description('cgroup figures of a task: memory, cpu, pids').argument('<id>', 'container id')).action(
+    async (id: string, flags: { format: Format }) => {
+      const [c, { unpackAny }] = await Promise.all([ctx.client(), import('../../core/any.ts')]);
+      const { metrics } = await c.unary<{ metrics: { id: string; data: { type_url: string; value: Buffer } | null }[] }>(tasksOf(c), 'Metrics', {
+        filters: [`id==${id}`],
+      });
+      const metric = metrics.find((m) => m.id === id) ?? metrics[0];
+      if (!metric?.data) throw new Error(`no metrics for task ${id}`);
+      const { typeName, message } = unpackAny<Record<string, any>>(metric.data);
+      if (flags.format === 'json') return printJson({ id, type: typeName, metrics: message });
+      out(table(['METRIC', 'VALUE'], metricRows(typeName, message)));
+    },
+  );
 
   tasks
     .command('update')
-    .description('change a running task\'s resource limits')
+    .description("change a running task's resource limits")
     .argument('<id>', 'container id')
     .addOption(new Option('--memory-limit <bytes>', 'memory limit in bytes').argParser(positiveInt('memory limit')))
-    .addOption(new Option('--cpus <n>', 'CPU limit (CFS quota of n × 100000 per 100000µs)').argParser((v: string) => {
-      const n = Number(v);
-      if (!Number.isFinite(n) || n <= 0) throw new Error(`invalid number of CPUs "${v}"`);
-      return n;
-    }))
+    .addOption(
+      new Option('--cpus <n>', 'CPU limit (CFS quota of n × 100000 per 100000µs)').argParser((v: string) => {
+        const n = Number(v);
+        if (!Number.isFinite(n) || n <= 0) throw new Error(`invalid number of CPUs "${v}"`);
+        return n;
+      }),
+    )
     .addOption(new Option('--pids-limit <n>', 'maximum number of processes').argParser(positiveInt('pids limit')))
     .action(async (id: string, flags: { memoryLimit?: number; cpus?: number; pidsLimit?: number }) => {
       const [c, { resourcesTypeUrl }] = await Promise.all([ctx.client(), import('../spec/create.ts')]);
@@ -337,7 +359,11 @@ export function register(program: Command, ctx: Context) {
       if (flags.cpus !== undefined) resources.cpu = { quota: Math.trunc(flags.cpus * 100000), period: 100000 };
       if (flags.pidsLimit !== undefined) resources.pids = { limit: flags.pidsLimit };
       if (Object.keys(resources).length === 0) throw new Error('nothing to update: give --memory-limit, --cpus or --pids-limit');
-      await c.unary(tasksOf(c), 'Update', { container_id: id, resources: { type_url: resourcesTypeUrl, value: Buffer.from(JSON.stringify(resources)) }, annotations: {} });
+      await c.unary(tasksOf(c), 'Update', {
+        container_id: id,
+        resources: { type_url: resourcesTypeUrl, value: Buffer.from(JSON.stringify(resources)) },
+        annotations: {},
+      });
     });
 
   tasks

@@ -3,7 +3,7 @@ import type { ServerResponse__Output } from '../../api/gen/containerd/services/i
 import type { VersionResponse__Output } from '../../api/gen/containerd/services/version/v1/VersionResponse.ts';
 import { revision, version } from '../../core/version.ts';
 import type { Context } from '../context.ts';
-import { formatFlag, out, printJson, warn, type Format } from '../output.ts';
+import { type Format, formatFlag, out, printJson, warn } from '../output.ts';
 
 /** `berth version`: the client's and the server's version, and the server's UUID (as ctr prints them). */
 export function register(program: Command, ctx: Context) {

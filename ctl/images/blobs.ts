@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
-import type { BerthClient } from '../../transport/client.ts';
 import type { ReadContentResponse__Output } from '../../api/gen/containerd/services/content/v1/ReadContentResponse.ts';
 import type { OciDescriptor } from '../../core/oci/image.ts';
+import type { BerthClient } from '../../transport/client.ts';
 
 export const isNotFound = (err: unknown) => (err as { code?: string }).code === 'NotFound';
 
@@ -50,5 +50,6 @@ export async function* blobStream(c: BerthClient, d: OciDescriptor): AsyncGenera
     size += msg.data.length;
     yield msg.data;
   }
-  if (size !== d.size || hash.digest('hex') !== hex) throw new Error(`blob ${d.digest} read back as ${size} bytes with another digest: the content store does not match its descriptor`);
+  if (size !== d.size || hash.digest('hex') !== hex)
+    throw new Error(`blob ${d.digest} read back as ${size} bytes with another digest: the content store does not match its descriptor`);
 }

@@ -1,11 +1,11 @@
 import type { Writable } from 'node:stream';
-import type { BerthClient } from '../../transport/client.ts';
 import type { GetImageResponse__Output } from '../../api/gen/containerd/services/images/v1/GetImageResponse.ts';
 import { formatPlatform, hostPlatform, isIndex, isManifest, MediaType, type OciDescriptor, type Platform } from '../../core/oci/image.ts';
 import { familiarReference, parseReference } from '../../core/registry/reference.ts';
-import { blobs, blobStream, isNotFound } from './blobs.ts';
+import type { BerthClient } from '../../transport/client.ts';
+import { blobStream, blobs, isNotFound } from './blobs.ts';
 import { TarWriter } from './tar.ts';
-import { allPlatforms, AnnotationImageName, AnnotationRefName, MissingBlobError, ociReferenceName, onlyPlatforms, walkImage } from './tree.ts';
+import { AnnotationImageName, AnnotationRefName, allPlatforms, MissingBlobError, ociReferenceName, onlyPlatforms, walkImage } from './tree.ts';
 
 /**
  * `berth images export`, as containerd's archive.Export with ctr's defaults: an OCI image
@@ -59,7 +59,8 @@ export async function exportImages(c: BerthClient, out: Writable, names: string[
     });
     const t = image!.target!;
     const target: OciDescriptor = { mediaType: t.media_type, digest: t.digest, size: Number(t.size), annotations: t.annotations ?? {} };
-    if (!isIndex(target.mediaType) && !isManifest(target.mediaType)) throw new Error(`image ${name}: only manifests and indexes can be exported, not ${target.mediaType}`);
+    if (!isIndex(target.mediaType) && !isManifest(target.mediaType))
+      throw new Error(`image ${name}: only manifests and indexes can be exported, not ${target.mediaType}`);
     index.push({ ...target, annotations: { ...target.annotations, [AnnotationImageName]: name, [AnnotationRefName]: ociReferenceName(name) } });
 
     let nodes;

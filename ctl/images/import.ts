@@ -1,15 +1,15 @@
 import { createHash } from 'node:crypto';
 import { posix } from 'node:path';
+import type { ReadContentResponse__Output } from '../../api/gen/containerd/services/content/v1/ReadContentResponse.ts';
+import type { CreateResponse__Output } from '../../api/gen/containerd/services/leases/v1/CreateResponse.ts';
+import { BerthError } from '../../core/errors.ts';
+import { childGcLabels, hostPlatform, MediaType, normalizePlatform, type OciDescriptor, type Platform } from '../../core/oci/image.ts';
+import { formatReference, parseReference } from '../../core/registry/reference.ts';
 import { BerthClient } from '../../transport/client.ts';
 import { writeBlob } from '../../transport/clients/content.ts';
-import { BerthError } from '../../core/errors.ts';
-import type { CreateResponse__Output } from '../../api/gen/containerd/services/leases/v1/CreateResponse.ts';
-import type { ReadContentResponse__Output } from '../../api/gen/containerd/services/content/v1/ReadContentResponse.ts';
-import { hostPlatform, MediaType, normalizePlatform, type OciDescriptor, type Platform, childGcLabels } from '../../core/oci/image.ts';
-import { formatReference, parseReference } from '../../core/registry/reference.ts';
 import { blobs } from './blobs.ts';
 import { tarEntries } from './tar.ts';
-import { allPlatforms, AnnotationImageName, AnnotationRefName, MissingBlobError, ociReferenceName, onlyPlatforms, walkImage } from './tree.ts';
+import { AnnotationImageName, AnnotationRefName, allPlatforms, MissingBlobError, ociReferenceName, onlyPlatforms, walkImage } from './tree.ts';
 
 /**
  * `berth images import`, client side as ctr 1.6 does it (client.Import + archive.ImportIndex):
@@ -120,7 +120,8 @@ async function ingestArchive(c: BerthClient, source: AsyncIterable<Buffer | stri
   for await (const entry of tarEntries(source)) {
     const name = entryName(entry.name);
     if (entry.type === 'dir') continue;
-    if (entry.type === 'symlink' || entry.type === 'link') throw new Error(`archive entry "${name}" is a ${entry.type === 'link' ? 'hard link' : 'symlink'}: image archives may hold only regular files`);
+    if (entry.type === 'symlink' || entry.type === 'link')
+      throw new Error(`archive entry "${name}" is a ${entry.type === 'link' ? 'hard link' : 'symlink'}: image archives may hold only regular files`);
     if (entry.type !== 'file') continue;
     if (seen.has(name)) throw new Error(`archive entry "${name}" appears twice`);
     seen.add(name);
@@ -178,14 +179,24 @@ async function dockerTop(c: BerthClient, archive: Archive, lease: string): Promi
     for (const path of item.Layers) {
       const l = file(path, 'layer');
       const h = l.size === 0 ? Buffer.alloc(0) : await head(c, l.digest);
-      const plain = h.length === 0 || !((h[0] === 0x1f && h[1] === 0x8b) || h.readUInt32BE(0) === 0x28b52ffd || h.subarray(0, 3).toString('latin1') === 'BZh' || h[0] === 0xfd);
-      layers.push({ mediaType: plain ? 'application/vnd.docker.image.rootfs.diff.tar' : 'application/vnd.docker.image.rootfs.diff.tar.gzip', digest: l.digest, size: l.size });
+      const plain =
+        h.length === 0 ||
+        !((h[0] === 0x1f && h[1] === 0x8b) || h.readUInt32BE(0) === 0x28b52ffd || h.subarray(0, 3).toString('latin1') === 'BZh' || h[0] === 0xfd);
+      layers.push({
+        mediaType: plain ? 'application/vnd.docker.image.rootfs.diff.tar' : 'application/vnd.docker.image.rootfs.diff.tar.gzip',
+        digest: l.digest,
+        size: l.size,
+      });
     }
     const bytes = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.dockerManifest, config, layers }));
     const desc: OciDescriptor = { mediaType: MediaType.dockerManifest, digest: await putJson(c, bytes, lease), size: bytes.length };
     const cfgJson = parseJson<{ os?: unknown; architecture?: unknown; variant?: unknown }>((await read(config))!, `image config ${item.Config}`);
     if (typeof cfgJson?.os === 'string' && cfgJson.os && typeof cfgJson.architecture === 'string') {
-      desc.platform = normalizePlatform({ os: cfgJson.os, architecture: cfgJson.architecture, ...(typeof cfgJson.variant === 'string' && cfgJson.variant ? { variant: cfgJson.variant } : {}) });
+      desc.platform = normalizePlatform({
+        os: cfgJson.os,
+        architecture: cfgJson.architecture,
+        ...(typeof cfgJson.variant === 'string' && cfgJson.variant ? { variant: cfgJson.variant } : {}),
+      });
     }
     const tags = Array.isArray(item.RepoTags) ? (item.RepoTags as unknown[]) : [];
     if (tags.length === 0) manifests.push(desc);
@@ -247,7 +258,8 @@ export async function importArchive(c: BerthClient, source: AsyncIterable<Buffer
     const topDesc: OciDescriptor = { mediaType: MediaType.ociIndex, digest: sha256(top.bytes), size: top.bytes.length };
     const want = opts.allPlatforms ? allPlatforms : onlyPlatforms(opts.platform ?? hostPlatform);
     for (const m of top.manifests) {
-      if (typeof m?.digest !== 'string' || typeof m.mediaType !== 'string' || typeof m.size !== 'number') throw new Error(`the archive's index names an invalid descriptor: ${JSON.stringify(m).slice(0, 200)}`);
+      if (typeof m?.digest !== 'string' || typeof m.mediaType !== 'string' || typeof m.size !== 'number')
+        throw new Error(`the archive's index names an invalid descriptor: ${JSON.stringify(m).slice(0, 200)}`);
     }
     const kept = top.manifests.filter((m) => !m.platform || want(m.platform));
     const images = nameImages(topDesc, kept, opts);

@@ -1,9 +1,9 @@
 import { Readable } from 'node:stream';
-import type { BerthClient } from '../../transport/client.ts';
 import type { InfoResponse__Output } from '../../api/gen/containerd/services/content/v1/InfoResponse.ts';
 import type { ReadContentResponse__Output } from '../../api/gen/containerd/services/content/v1/ReadContentResponse.ts';
 import type { OciDescriptor } from '../../core/oci/image.ts';
 import type { PushSource } from '../../core/registry/push.ts';
+import type { BerthClient } from '../../transport/client.ts';
 
 const isNotFound = (err: unknown) => (err as { code?: string }).code === 'NotFound';
 
@@ -36,9 +36,12 @@ export function contentServiceSource(c: BerthClient): PushSource {
     },
     open(d, start, end) {
       if (end <= start) return Buffer.alloc(0);
-      return Readable.from((async function* () {
-        for await (const msg of stream(d, start, end - start)) yield msg.data;
-      })(), { objectMode: false });
+      return Readable.from(
+        (async function* () {
+          for await (const msg of stream(d, start, end - start)) yield msg.data;
+        })(),
+        { objectMode: false },
+      );
     },
   };
 }

@@ -2,8 +2,8 @@ import { once } from 'node:events';
 import { Readable, type Writable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { Header } from 'tar';
+import { type TarEntry, TarReader } from '../../core/archive/tar.ts';
 import { BerthError } from '../../core/errors.ts';
-import { TarReader, type TarEntry } from '../../core/archive/tar.ts';
 
 /**
  * Streaming tar for image archives. Entries are read one at a time from the input with
@@ -111,7 +111,15 @@ export class TarWriter {
   async entry(path: string, size: number, body?: AsyncIterable<Uint8Array> | Buffer, mode?: number) {
     const dir = path.endsWith('/');
     const header = Buffer.alloc(block);
-    new Header({ path, mode: mode ?? (dir ? 0o755 : 0o444), size: dir ? 0 : size, type: dir ? 'Directory' : 'File', mtime: new Date(0), uid: 0, gid: 0 }).encode(header);
+    new Header({
+      path,
+      mode: mode ?? (dir ? 0o755 : 0o444),
+      size: dir ? 0 : size,
+      type: dir ? 'Directory' : 'File',
+      mtime: new Date(0),
+      uid: 0,
+      gid: 0,
+    }).encode(header);
     await this.write(header);
     let written = 0;
     if (Buffer.isBuffer(body)) {

@@ -1,4 +1,5 @@
 import {
+  type BlobReader,
   children,
   formatPlatform,
   hostPlatform,
@@ -6,10 +7,9 @@ import {
   isIndex,
   isManifest,
   normalizePlatform,
-  platformMatches,
-  type BlobReader,
   type OciDescriptor,
   type Platform,
+  platformMatches,
 } from '../../core/oci/image.ts';
 
 /** Annotations naming an image in an index (containerd's and OCI's). */
@@ -31,7 +31,9 @@ export function parsePlatform(s: string): Platform {
   if (parts.length > 3 || parts.some((p) => !/^[A-Za-z0-9_.-]+$/.test(p))) throw new Error(`invalid platform "${s}": want os/arch[/variant]`);
   if (parts.length === 1) {
     const [one] = parts as [string];
-    return /^(linux|windows|darwin|freebsd)$/i.test(one) ? normalizePlatform({ ...hostPlatform, os: one }) : normalizePlatform({ os: hostPlatform.os, architecture: one });
+    return /^(linux|windows|darwin|freebsd)$/i.test(one)
+      ? normalizePlatform({ ...hostPlatform, os: one })
+      : normalizePlatform({ os: hostPlatform.os, architecture: one });
   }
   const [os, architecture, variant] = parts as [string, string, string?];
   return normalizePlatform({ os, architecture, ...(variant ? { variant } : {}) });
@@ -60,7 +62,9 @@ export class MissingBlobError extends Error {
     readonly platform: Platform | undefined,
   ) {
     const kind = isIndex(desc.mediaType) ? 'index' : isManifest(desc.mediaType) ? 'manifest' : isConfig(desc.mediaType) ? 'config' : 'blob';
-    super(`${kind} ${desc.digest} (${desc.mediaType || 'no media type'}, ${desc.size} bytes${platform ? `, platform ${formatPlatform(platform)}` : ''}) is missing`);
+    super(
+      `${kind} ${desc.digest} (${desc.mediaType || 'no media type'}, ${desc.size} bytes${platform ? `, platform ${formatPlatform(platform)}` : ''}) is missing`,
+    );
   }
 }
 

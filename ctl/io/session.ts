@@ -1,6 +1,6 @@
 import { constants } from 'node:os';
-import type { BerthClient, CallTarget } from '../../transport/client.ts';
 import type { WaitResponse__Output } from '../../api/gen/containerd/services/tasks/v1/WaitResponse.ts';
+import type { BerthClient, CallTarget } from '../../transport/client.ts';
 import { ClientIO } from './stdio.ts';
 
 /**
@@ -10,7 +10,19 @@ import { ClientIO } from './stdio.ts';
  */
 
 /** What ctr's ForwardAllSignals would forward, minus those Node cannot or must not catch. */
-export const forwardedSignals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGALRM', 'SIGCONT', 'SIGTSTP', 'SIGTTIN', 'SIGTTOU'];
+export const forwardedSignals: NodeJS.Signals[] = [
+  'SIGINT',
+  'SIGTERM',
+  'SIGHUP',
+  'SIGQUIT',
+  'SIGUSR1',
+  'SIGUSR2',
+  'SIGALRM',
+  'SIGCONT',
+  'SIGTSTP',
+  'SIGTTIN',
+  'SIGTTOU',
+];
 
 export function signalNumber(name: string): number {
   const t = name.trim().toUpperCase();

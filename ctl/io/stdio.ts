@@ -1,6 +1,6 @@
 import { closeSync, constants, openSync } from 'node:fs';
 import { Socket } from 'node:net';
-import { createFifos, openFifo, removeFifos, type FifoPaths } from './fifo.ts';
+import { createFifos, type FifoPaths, openFifo, removeFifos } from './fifo.ts';
 
 /**
  * The client side of a task's stdio, as containerd's cio does it for ctr: FIFOs the shim opens
@@ -93,13 +93,18 @@ export class ClientIO {
   static attach(paths: IoPaths): ClientIO {
     const isFifo = (p: string) => p !== '' && !/^[a-z]+:\/\//.test(p);
     if (!isFifo(paths.stdout) && !isFifo(paths.stdin)) throw new Error('the task has no FIFO stdio to attach to (started detached, with null IO or a log URI)');
-    const io = new ClientIO({ ...paths, stdin: isFifo(paths.stdin) ? paths.stdin : '', stdout: isFifo(paths.stdout) ? paths.stdout : '', stderr: isFifo(paths.stderr) ? paths.stderr : '' });
+    const io = new ClientIO({
+      ...paths,
+      stdin: isFifo(paths.stdin) ? paths.stdin : '',
+      stdout: isFifo(paths.stdout) ? paths.stdout : '',
+      stderr: isFifo(paths.stderr) ? paths.stderr : '',
+    });
     try {
       io.open();
     } catch (err) {
       io.close();
       const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT') throw new Error('the task\'s FIFOs are gone: whoever started it has exited');
+      if (code === 'ENOENT') throw new Error("the task's FIFOs are gone: whoever started it has exited");
       throw err;
     }
     return io;

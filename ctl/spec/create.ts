@@ -2,19 +2,18 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type * as grpc from '@grpc/grpc-js';
-import type { BerthClient } from '../../transport/client.ts';
-import type { AnyMessage } from '../../core/any.ts';
 import type { Container__Output } from '../../api/gen/containerd/services/containers/v1/Container.ts';
 import type { GetImageResponse__Output } from '../../api/gen/containerd/services/images/v1/GetImageResponse.ts';
 import type { Image__Output } from '../../api/gen/containerd/services/images/v1/Image.ts';
 import type { PrepareSnapshotResponse__Output } from '../../api/gen/containerd/services/snapshots/v1/PrepareSnapshotResponse.ts';
-import { chainId, diffIds, hostPlatform, maxJsonBlob, resolveManifest, type OciDescriptor, type Platform } from '../../core/oci/image.ts';
-import { mountAll, unmountAll, type Mount } from '../../native/mount.ts';
+import type { AnyMessage } from '../../core/any.ts';
+import { chainId, diffIds, hostPlatform, maxJsonBlob, type OciDescriptor, type Platform, resolveManifest } from '../../core/oci/image.ts';
+import { type Mount, mountAll, unmountAll } from '../../native/mount.ts';
+import type { BerthClient } from '../../transport/client.ts';
 import { blobs, isNotFound } from '../images/blobs.ts';
 import { parsePlatform } from '../images/tree.ts';
 import { signalNumber } from '../io/session.ts';
-import { defaultRuntime, labelArgs, specFlags, type ContainerFlags } from './flags.ts';
+import { type ContainerFlags, defaultRuntime, labelArgs, specFlags } from './flags.ts';
 import { containerLabelsFromImage } from './image-labels.ts';
 import { buildSpec, goJson, type SpecInput } from './spec.ts';
 import type { ImageConfig, Spec } from './types.ts';
@@ -82,7 +81,11 @@ function checkImageConfig(name: string, config: ImageConfig) {
   for (const key of ['User', 'WorkingDir', 'StopSignal'] as const) {
     if (config[key] !== undefined && config[key] !== null && typeof config[key] !== 'string') throw new Error(`image "${name}": config ${key} is not a string`);
   }
-  if (config.Labels !== undefined && config.Labels !== null && (typeof config.Labels !== 'object' || Object.values(config.Labels).some((v) => typeof v !== 'string'))) {
+  if (
+    config.Labels !== undefined &&
+    config.Labels !== null &&
+    (typeof config.Labels !== 'object' || Object.values(config.Labels).some((v) => typeof v !== 'string'))
+  ) {
     throw new Error(`image "${name}": config Labels is not a map of strings`);
   }
 }
@@ -125,7 +128,8 @@ export async function withReadOnlyMounts<T>(mounts: readonly Mount[], fn: (root:
   try {
     const ro = mounts.map((m) => {
       if (m.type === 'overlay') return { ...m, options: [...m.options, 'ro'] };
-      if (m.type === 'bind' || m.options.includes('bind') || m.options.includes('rbind')) return { ...m, options: [...m.options.filter((o) => o !== 'rw' && o !== 'ro'), 'ro'] };
+      if (m.type === 'bind' || m.options.includes('bind') || m.options.includes('rbind'))
+        return { ...m, options: [...m.options.filter((o) => o !== 'rw' && o !== 'ro'), 'ro'] };
       return m;
     });
     await mountAll(ro, dir);
@@ -170,7 +174,9 @@ function stopSignal(fromImage: string | undefined): string {
     signalNumber(fromImage);
     return fromImage;
   } catch {
-    process.stderr.write(`berth: warning: the image's StopSignal ${JSON.stringify(fromImage.slice(0, 64))} is not a signal; the container stops with SIGTERM\n`);
+    process.stderr.write(
+      `berth: warning: the image's StopSignal ${JSON.stringify(fromImage.slice(0, 64))} is not a signal; the container stops with SIGTERM\n`,
+    );
     return 'SIGTERM';
   }
 }
@@ -236,7 +242,12 @@ export async function startContainer(c: BerthClient, o: CreateOptions): Promise<
   let prepared = false;
   try {
     // Prepare answers with the snapshot's mounts, as Snapshots.Mounts would
-    const { mounts: wire } = await c.unary<PrepareSnapshotResponse__Output>(snapshots, 'Prepare', { snapshotter: flags.snapshotter, key: o.id, parent: image.chainId, labels: {} }, md);
+    const { mounts: wire } = await c.unary<PrepareSnapshotResponse__Output>(
+      snapshots,
+      'Prepare',
+      { snapshotter: flags.snapshotter, key: o.id, parent: image.chainId, labels: {} },
+      md,
+    );
     prepared = true;
     const mounts = wireMounts(wire);
     const input: SpecInput = { namespace: o.namespace, id: o.id, image: image.config, flags: sf };

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { InvalidArgumentError, Option, type Command } from 'commander';
+import { type Command, InvalidArgumentError, Option } from 'commander';
 import { normalizeCapabilities } from './caps.ts';
 import type { SpecFlags } from './spec.ts';
 import type { Mount } from './types.ts';
@@ -71,13 +71,13 @@ export function containerFlags(cmd: Command, opts: { run?: boolean } = {}): Comm
     .option('--cwd <dir>', 'working directory of the process (absolute)')
     .option('-u, --user <user>', 'user to run as: name, uid, name:group or uid:gid (looked up in the image)')
     .option('--mount <spec>', 'add a mount: type=bind,src=/host,dst=/in,options=rbind:ro (repeatable)', collect, [])
-    .option('--net-host', 'use the host\'s network namespace (and its /etc/hosts and /etc/resolv.conf)')
+    .option('--net-host', "use the host's network namespace (and its /etc/hosts and /etc/resolv.conf)")
     .option('--hostname <name>', 'hostname inside the container')
     .addOption(new Option('--memory-limit <bytes>', 'memory limit in bytes').argParser(nonNegativeInt('memory limit')))
     .addOption(new Option('--cpus <n>', 'CPU limit: a CFS quota of n × 100000 per 100000µs period').argParser(positiveNumber))
     .addOption(opts.run ? shares.default(1024) : shares)
     .addOption(new Option('--pids-limit <n>', 'maximum number of processes').argParser(nonNegativeInt('pids limit')))
-    .option('--read-only', 'mount the container\'s root file system read-only')
+    .option('--read-only', "mount the container's root file system read-only")
     .option('--privileged', 'all capabilities, all host devices, no masked paths, no seccomp (dangerous)')
     .option('--cap-add <cap>', 'add a capability, e.g. NET_ADMIN or CAP_NET_ADMIN (repeatable)', collect, [])
     .option('--cap-drop <cap>', 'drop a capability (repeatable)', collect, [])

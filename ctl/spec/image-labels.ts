@@ -16,7 +16,10 @@ export const validLabel = (k: string, v: string) => k !== '' && Buffer.byteLengt
  * The labels a container inherits from its image (its config's Labels, then its record's),
  * without reserved or invalid ones; `warn` is told of each one left out.
  */
-export function containerLabelsFromImage(sources: readonly (Record<string, string> | null | undefined)[], warn: (message: string) => void): Record<string, string> {
+export function containerLabelsFromImage(
+  sources: readonly (Record<string, string> | null | undefined)[],
+  warn: (message: string) => void,
+): Record<string, string> {
   const labels: Record<string, string> = {};
   for (const [k, v] of sources.flatMap((s) => Object.entries(s ?? {}))) {
     const shown = JSON.stringify(k.slice(0, 64));

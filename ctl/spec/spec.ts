@@ -1,10 +1,10 @@
 import { lstatSync, readdirSync } from 'node:fs';
 import { hostname as osHostname } from 'node:os';
 import { posix } from 'node:path';
-import { Accounts, resolveUser } from './user.ts';
 import { currentCapabilities } from './caps.ts';
 import { defaultSeccompProfile, loadSeccompProfile } from './seccomp.ts';
 import type { DeviceCgroup, ImageConfig, LinuxDevice, Mount, Spec } from './types.ts';
+import { Accounts, resolveUser } from './user.ts';
 
 /**
  * The OCI runtime spec as containerd 1.6's client builds it for `ctr run` / `ctr containers
@@ -266,7 +266,17 @@ export function buildSpec(input: SpecInput): Spec {
  * arrays of objects)].
  */
 const goOrder: Record<string, [string, string?][]> = {
-  spec: [['ociVersion'], ['process', 'process'], ['root', 'root'], ['hostname'], ['domainname'], ['mounts', 'mount'], ['hooks'], ['annotations'], ['linux', 'linux']],
+  spec: [
+    ['ociVersion'],
+    ['process', 'process'],
+    ['root', 'root'],
+    ['hostname'],
+    ['domainname'],
+    ['mounts', 'mount'],
+    ['hooks'],
+    ['annotations'],
+    ['linux', 'linux'],
+  ],
   process: [
     ['terminal'],
     ['consoleSize', 'box'],

@@ -166,8 +166,10 @@ export class Accounts {
 }
 
 function checked(e: PasswdEntry): { name: string; uid: number; gid: number } {
-  if (e.uid === undefined) throw new UserError(`the image's /etc/passwd gives user "${e.name}" an invalid uid "${e.uidText}" (line ${e.line}; uids are 0 to ${maxId})`);
-  if (e.gid === undefined) throw new UserError(`the image's /etc/passwd gives user "${e.name}" an invalid gid "${e.gidText}" (line ${e.line}; gids are 0 to ${maxId})`);
+  if (e.uid === undefined)
+    throw new UserError(`the image's /etc/passwd gives user "${e.name}" an invalid uid "${e.uidText}" (line ${e.line}; uids are 0 to ${maxId})`);
+  if (e.gid === undefined)
+    throw new UserError(`the image's /etc/passwd gives user "${e.name}" an invalid gid "${e.gidText}" (line ${e.line}; gids are 0 to ${maxId})`);
   return { name: e.name, uid: e.uid, gid: e.gid };
 }
 

@@ -1,12 +1,12 @@
-import { PluginType, grpcServicePlugin, type Plugin } from '../plugin.ts';
-import type { MetadataDB } from '../metadata/db.ts';
 import type { Exchange } from '../events/exchange.ts';
 import type { GarbageCollector } from '../gc/collector.ts';
-import { ContainerStore } from './store.ts';
+import type { MetadataDB } from '../metadata/db.ts';
+import { grpcServicePlugin, type Plugin, PluginType } from '../plugin.ts';
 import { containersService } from './service.ts';
+import { ContainerStore } from './store.ts';
 
+export type { AnyValue, Container, ContainerInput, Runtime } from './store.ts';
 export { ContainerStore } from './store.ts';
-export type { Container, ContainerInput, Runtime, AnyValue } from './store.ts';
 
 /**
  * The container store (containerd's io.containerd.service.v1 containers-service). The tasks

@@ -1,11 +1,11 @@
 import type { UntypedServiceImplementation } from '@grpc/grpc-js';
 import { containerdService } from '../../api/codec.ts';
-import { GrpcStatus } from '../../core/errors.ts';
-import type { Container as ContainerMessage, Container__Output } from '../../api/gen/containerd/services/containers/v1/Container.ts';
+import type { Container__Output, Container as ContainerMessage } from '../../api/gen/containerd/services/containers/v1/Container.ts';
 import type { ContainersHandlers } from '../../api/gen/containerd/services/containers/v1/Containers.ts';
+import { GrpcStatus } from '../../core/errors.ts';
 import { empty, namespaceOf, serverStream, timestamp, unary } from '../grpc.ts';
 import type { GrpcService } from '../plugin.ts';
-import { anyFromMessage, anyToMessage, type AnyValue, type Container, type ContainerInput, type ContainerStore } from './store.ts';
+import { type AnyValue, anyFromMessage, anyToMessage, type Container, type ContainerInput, type ContainerStore } from './store.ts';
 
 const toMessage = (c: Container): ContainerMessage => ({
   id: c.id,
@@ -23,7 +23,19 @@ const toMessage = (c: Container): ContainerMessage => ({
 
 // gogo's non-nullable Container: a request without one is a request with an empty one
 function fromMessage(m: Container__Output | null): ContainerInput {
-  m ??= { id: '', labels: {}, image: '', runtime: null, spec: null, snapshotter: '', snapshot_key: '', created_at: null, updated_at: null, extensions: {}, sandbox: '' };
+  m ??= {
+    id: '',
+    labels: {},
+    image: '',
+    runtime: null,
+    spec: null,
+    snapshotter: '',
+    snapshot_key: '',
+    created_at: null,
+    updated_at: null,
+    extensions: {},
+    sandbox: '',
+  };
   const extensions: Record<string, AnyValue> = {};
   for (const [k, v] of Object.entries(m.extensions ?? {})) extensions[k] = anyFromMessage(v) ?? { typeUrl: '', value: Buffer.alloc(0) };
   return {

@@ -2,10 +2,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { unpackAny } from '../../core/any.ts';
-import { Exchange, type Envelope } from '../events/exchange.ts';
-import { MetadataDB } from '../metadata/db.ts';
 import { errorCode } from '../../test/support/util.ts';
-import { ContainerStore, type ContainerInput } from './store.ts';
+import { type Envelope, Exchange } from '../events/exchange.ts';
+import { MetadataDB } from '../metadata/db.ts';
+import { type ContainerInput, ContainerStore } from './store.ts';
 
 const spec = { typeUrl: 'types.containerd.io/opencontainers/runtime-spec/1/Spec', value: Buffer.from('{"ociVersion":"1.0.2"}') };
 
@@ -43,7 +43,10 @@ describe('ContainerStore (no gRPC)', () => {
 
   it('keeps records, Any bytes included, across a reopen of the database', async () => {
     const odd = { typeUrl: 'x/y', value: Buffer.from([0, 1, 2, 255]) };
-    const made = await store.create('ns', input('c1', { runtime: { name: 'rt', options: odd }, extensions: { e: odd }, sandbox: 'sb', labels: { a: '1', gone: '' } }));
+    const made = await store.create(
+      'ns',
+      input('c1', { runtime: { name: 'rt', options: odd }, extensions: { e: odd }, sandbox: 'sb', labels: { a: '1', gone: '' } }),
+    );
     expect(made.labels).toEqual({ a: '1' });
     await db.close();
     db = await MetadataDB.open(join(dir, 'metadata'));

@@ -1,11 +1,11 @@
+import type { AnyMessage } from '../../core/any.ts';
 import { alreadyExists, BerthError, invalidArgument, notFound } from '../../core/errors.ts';
 import { validateIdentifier } from '../../core/identifiers.ts';
-import type { AnyMessage } from '../../core/any.ts';
-import type { MetadataDB } from '../metadata/db.ts';
 import type { Exchange } from '../events/exchange.ts';
-import { labelRefs, type CollectibleKind, type GcRef } from '../gc/collector.ts';
 import { adaptFields, parseFilters } from '../filters.ts';
+import { type CollectibleKind, type GcRef, labelRefs } from '../gc/collector.ts';
 import type { Labels } from '../labels.ts';
+import type { MetadataDB } from '../metadata/db.ts';
 
 /** A google.protobuf.Any kept verbatim: the bytes a client sent are the bytes it reads back. */
 export interface AnyValue {
@@ -182,7 +182,12 @@ export class ContainerStore {
       const updated = { ...next, labels: withoutEmpty(next.labels), updatedAt: Date.now() };
       tx.put(this.bucket(ns), id, toRecord(updated));
       tx.onCommit(() =>
-        this.events.publish(ns, '/containers/update', eventType('Update'), { id, image: updated.image, labels: updated.labels, snapshot_key: updated.snapshotKey }),
+        this.events.publish(ns, '/containers/update', eventType('Update'), {
+          id,
+          image: updated.image,
+          labels: updated.labels,
+          snapshot_key: updated.snapshotKey,
+        }),
       );
       return updated;
     });
@@ -224,7 +229,6 @@ export class ContainerStore {
       async remove() {},
     };
   }
-
 }
 
 /** containerd's validateContainer, in its order and with its messages. */

@@ -1,7 +1,7 @@
 import type { CollectibleKind, GcObject } from '../gc/collector.ts';
 import { isGcRoot, labelRefs } from '../gc/collector.ts';
-import type { ContentStore, IngestRecord } from './store.ts';
 import type { Labels } from '../labels.ts';
+import type { ContentStore, IngestRecord } from './store.ts';
 
 /**
  * Blobs: roots by label, references by gc.ref labels; bytes go when no namespace has them and

@@ -1,16 +1,14 @@
-import { mkdtempSync, rmSync, statSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { MetadataDB } from '../metadata/db.ts';
+import { errorCode, sha } from '../../test/support/util.ts';
 import { Exchange } from '../events/exchange.ts';
 import { GarbageCollector } from '../gc/collector.ts';
 import { LeaseStore } from '../leases/store.ts';
 import { createLogger } from '../log.ts';
-import { ContentStore } from './store.ts';
+import { MetadataDB } from '../metadata/db.ts';
 import { contentKind, ingestKind } from './gc.ts';
-import { errorCode, sha } from '../../test/support/util.ts';
-
-
+import { ContentStore } from './store.ts';
 
 describe('ContentStore (no gRPC)', () => {
   let dir: string;

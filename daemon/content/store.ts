@@ -1,14 +1,14 @@
 import { createHash, type Hash } from 'node:crypto';
-import { constants as fsc, promises as fs } from 'node:fs';
+import { promises as fs, constants as fsc } from 'node:fs';
 import { join } from 'node:path';
-import { alreadyExists, BerthError, failedPrecondition, invalidArgument, notFound, unavailable } from '../../core/errors.ts';
 import { parseDigest } from '../../core/digest.ts';
-import type { MetadataDB, Tx } from '../metadata/db.ts';
-import { addLeaseResource, removeLeaseResource } from '../leases/store.ts';
-import { parseFilters, adaptFields } from '../filters.ts';
-import { updateLabels, validateLabels, type Labels } from '../labels.ts';
+import { alreadyExists, BerthError, failedPrecondition, invalidArgument, notFound, unavailable } from '../../core/errors.ts';
 import type { Exchange } from '../events/exchange.ts';
+import { adaptFields, parseFilters } from '../filters.ts';
 import { exists, syncDir } from '../fsutil.ts';
+import { type Labels, updateLabels, validateLabels } from '../labels.ts';
+import { addLeaseResource, removeLeaseResource } from '../leases/store.ts';
+import type { MetadataDB, Tx } from '../metadata/db.ts';
 
 export interface ContentInfo {
   digest: string;
@@ -407,8 +407,7 @@ export class Writer {
     if (copy) {
       await fs.copyFile(this.store.blobPath(shared.digest), data);
       await fs.chmod(data, 0o600);
-    }
-    else await fs.rm(data, { force: true });
+    } else await fs.rm(data, { force: true });
     await this.open(this.dir);
   }
 

@@ -1,9 +1,9 @@
 import * as fs from 'node:fs';
 import { posix } from 'node:path';
-import * as native from '../../native/index.ts';
-import { BerthError } from '../../core/errors.ts';
-import type { DirInfo } from './parents.ts';
 import { invalidArchive, type TarEntry, type TarSink } from '../../core/archive/tar.ts';
+import { BerthError } from '../../core/errors.ts';
+import * as native from '../../native/index.ts';
+import type { DirInfo } from './parents.ts';
 
 /**
  * Applies tar entries to the filesystem with containerd's applyNaive semantics. It runs in the
@@ -136,7 +136,10 @@ export class Applier implements TarSink {
     if (err instanceof BerthError) return err;
     const e = err as NodeJS.ErrnoException;
     if (e.code === 'ENOSPC' || e.code === 'EDQUOT' || e.code === 'EIO' || e.code === 'EROFS') {
-      return new BerthError(e.code === 'EIO' || e.code === 'EROFS' ? 'Unknown' : 'ResourceExhausted', `failed to apply entry ${JSON.stringify(name)}: ${e.message}`);
+      return new BerthError(
+        e.code === 'EIO' || e.code === 'EROFS' ? 'Unknown' : 'ResourceExhausted',
+        `failed to apply entry ${JSON.stringify(name)}: ${e.message}`,
+      );
     }
     const out = invalidArchive(`${e.syscall ?? 'apply'}: ${e.code ?? e.message}${e.code ? ` (${e.message})` : ''}`, name) as Error & { errno?: string };
     out.errno = e.code;
@@ -158,10 +161,14 @@ export class Applier implements TarSink {
     this.implicit.delete(path); // an entry of its own: its attributes are the entry's
     switch (e.type) {
       case 'dir':
-        if (!existing || !existing.isDirectory()) fs.mkdirSync(path, { mode: e.mode & 0o777 });
+        if (!existing?.isDirectory()) fs.mkdirSync(path, { mode: e.mode & 0o777 });
         break;
       case 'file':
-        this.file = { fd: fs.openSync(path, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600), entry: e, path };
+        this.file = {
+          fd: fs.openSync(path, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600),
+          entry: e,
+          path,
+        };
         break;
       case 'symlink':
         fs.symlinkSync(e.linkname, path); // verbatim: resolved later, inside the container

@@ -1,11 +1,11 @@
-import { promises as fsp, type BigIntStats } from 'node:fs';
+import { type BigIntStats, promises as fsp } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import * as native from '../../native/index.ts';
 import { BerthError } from '../../core/errors.ts';
+import * as native from '../../native/index.ts';
 import type { ApplyMode } from './applier.ts';
 import { compressionOf } from './compression.ts';
 import type { UnpackResult } from './unpack-child.ts';
-import { runUnpack, type GrowingBlob } from './unpacker.ts';
+import { type GrowingBlob, runUnpack } from './unpacker.ts';
 
 /**
  * Applies a layer onto a directory through the unpack child (unpack-child.ts), which chroot()s
@@ -115,7 +115,7 @@ async function emptyAgain(before: EmptyTarget): Promise<void> {
   const mounted = (await fsp.readFile('/proc/self/mountinfo', 'utf8'))
     .split('\n')
     .map((l) => l.split(' ')[4]?.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))))
-    .find((m) => m !== undefined && m.startsWith(`${real}/`));
+    .find((m) => m?.startsWith(`${real}/`));
   if (mounted !== undefined) throw new Error(`${mounted} is mounted under the target`);
   for (const name of await fsp.readdir(dir)) {
     const path = join(dir, name);
@@ -133,5 +133,12 @@ async function emptyAgain(before: EmptyTarget): Promise<void> {
 
 /** One run of an unpack child: the layer applied onto opts.root, nothing undone. */
 function unpack(opts: ApplyOptions): Promise<Applied> {
-  return runUnpack({ root: opts.root, mode: opts.mode, compression: compressionOf(opts.mediaType), blob: opts.blob, parents: opts.parents, onSpawn: opts.onSpawn });
+  return runUnpack({
+    root: opts.root,
+    mode: opts.mode,
+    compression: compressionOf(opts.mediaType),
+    blob: opts.blob,
+    parents: opts.parents,
+    onSpawn: opts.onSpawn,
+  });
 }

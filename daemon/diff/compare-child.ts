@@ -10,11 +10,12 @@
  * root (compare.ts Tree): a symlink swapped in for a directory, absolute or `..`, resolves inside
  * the tree. Everything it loads is loaded before the first chroot.
  */
-import * as fs from 'node:fs';
+
 import { once } from 'node:events';
-import * as native from '../../native/index.ts';
+import * as fs from 'node:fs';
 import { BerthError } from '../../core/errors.ts';
-import { confineTree, privateMountNamespace, walkDiff, type CompareFailure, type CompareOptions } from './compare.ts';
+import * as native from '../../native/index.ts';
+import { type CompareFailure, type CompareOptions, confineTree, privateMountNamespace, walkDiff } from './compare.ts';
 
 const reportFd = 3;
 
@@ -33,7 +34,8 @@ async function main(): Promise<void> {
 main().then(
   () => process.exit(0),
   (err) => {
-    const failure: CompareFailure = err instanceof BerthError ? { error: err.message, code: err.code } : { error: `diff: ${(err as Error).message}`, code: 'Unknown' };
+    const failure: CompareFailure =
+      err instanceof BerthError ? { error: err.message, code: err.code } : { error: `diff: ${(err as Error).message}`, code: 'Unknown' };
     fs.writeSync(reportFd, `${JSON.stringify(failure)}\n`);
     process.exit(1);
   },

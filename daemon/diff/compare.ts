@@ -1,17 +1,17 @@
 import { spawn } from 'node:child_process';
-import * as fs from 'node:fs';
 import { createHash } from 'node:crypto';
-import { join } from 'node:path';
+import * as fs from 'node:fs';
 import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createZstdCompress } from 'node:zlib';
-import * as native from '../../native/index.ts';
-import { BerthError, isCode, type ErrorCode } from '../../core/errors.ts';
-import type { ContentStore } from '../content/store.ts';
+import { type EntryType, encodeHeader, endOfArchive, padding, type TarEntry } from '../../core/archive/tar.ts';
+import { BerthError, type ErrorCode, isCode } from '../../core/errors.ts';
 import { Limiter } from '../../core/mutex.ts';
+import * as native from '../../native/index.ts';
+import type { ContentStore } from '../content/store.ts';
 import { compressionOf, gzipCompressor, mediaTypes } from './compression.ts';
-import { encodeHeader, endOfArchive, padding, type EntryType, type TarEntry } from '../../core/archive/tar.ts';
 import { helperEntry, lastLines } from './unpacker.ts';
 
 /**
@@ -222,7 +222,19 @@ class DiffWalker {
   }
 
   private whiteout(name: string, like: fs.BigIntStats): TarEntry {
-    return { name, type: 'file', mode: 0, uid: Number(like.uid), gid: Number(like.gid), size: 0, mtime: Number(like.mtimeNs / 1_000_000_000n), linkname: '', devmajor: 0, devminor: 0, xattrs: new Map() };
+    return {
+      name,
+      type: 'file',
+      mode: 0,
+      uid: Number(like.uid),
+      gid: Number(like.gid),
+      size: 0,
+      mtime: Number(like.mtimeNs / 1_000_000_000n),
+      linkname: '',
+      devmajor: 0,
+      devminor: 0,
+      xattrs: new Map(),
+    };
   }
 
   private *flushPending(): Generator<Buffer> {

@@ -1,5 +1,5 @@
-import { createGunzip, createZstdDecompress, createGzip, constants as zc } from 'node:zlib';
 import type { Transform } from 'node:stream';
+import { createGunzip, createGzip, createZstdDecompress, constants as zc } from 'node:zlib';
 import { BerthError } from '../../core/errors.ts';
 
 /**
@@ -53,7 +53,10 @@ export function resolveCompression(expected: Compression | 'detect', head: Buffe
   const seen = sniff(head);
   if (expected === 'detect') return seen;
   if (seen !== expected) {
-    throw new BerthError('InvalidArgument', `invalid archive: media type says ${expected === 'none' ? 'uncompressed' : expected} but the data ${seen === 'none' ? 'is not compressed' : `is ${seen}`}`);
+    throw new BerthError(
+      'InvalidArgument',
+      `invalid archive: media type says ${expected === 'none' ? 'uncompressed' : expected} but the data ${seen === 'none' ? 'is not compressed' : `is ${seen}`}`,
+    );
   }
   return seen;
 }

@@ -1,12 +1,12 @@
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
-import { mountAll, unmountAll, type Mount } from '../../native/mount.ts';
 import { BerthError, invalidArgument } from '../../core/errors.ts';
+import { type Mount, mountAll, unmountAll } from '../../native/mount.ts';
 import type { ContentStore } from '../content/store.ts';
-import { applyLayer, type Applied } from './apply.ts';
-import { reserveUnpackers, type GrowingBlob } from './unpacker.ts';
+import { type Applied, applyLayer } from './apply.ts';
+import { type Descriptor, writeDiff } from './compare.ts';
 import { compressionOf, mediaTypes } from './compression.ts';
-import { writeDiff, type Descriptor } from './compare.ts';
+import { type GrowingBlob, reserveUnpackers } from './unpacker.ts';
 
 /**
  * The `walking` differ: applies layers onto mounts and computes layers between mounts.
@@ -61,7 +61,13 @@ export class WalkingDiffer {
    * lacks are copied from the lowerdirs of `mounts` (the snapshot's overlay once it has its
    * parent) when that resolves. Same guarantees as apply.
    */
-  async applyToUpper(ns: string, desc: { media_type: string; digest: string }, upper: string, mounts: Promise<readonly Mount[]>, source?: GrowingBlob): Promise<Descriptor> {
+  async applyToUpper(
+    ns: string,
+    desc: { media_type: string; digest: string },
+    upper: string,
+    mounts: Promise<readonly Mount[]>,
+    source?: GrowingBlob,
+  ): Promise<Descriptor> {
     compressionOf(desc.media_type);
     const blob = await this.blobOf(ns, desc, source);
     const lowers = mounts.then((m) => {
@@ -75,12 +81,17 @@ export class WalkingDiffer {
     const opts = { store: this.store, ns, mediaType: req.mediaType, ref: req.ref, labels: req.labels, lease: req.lease };
     const upperdir = overlayUpperdir(upper);
     // the upperdir alone is the change only when lower is exactly the overlay's lowerdirs
-    if (upperdir !== undefined && sameLayers(layersOf(lower), layersOf([{ ...upper[0]!, options: upper[0]!.options.filter((o) => !o.startsWith('upperdir=')) }]))) {
+    if (
+      upperdir !== undefined &&
+      sameLayers(layersOf(lower), layersOf([{ ...upper[0]!, options: upper[0]!.options.filter((o) => !o.startsWith('upperdir=')) }]))
+    ) {
       return writeDiff({ ...opts, mode: 'overlay', upper: upperdir });
     }
     // as containerd: the upper side is mounted read-only
     const readOnly = upper.map((m) => ({ ...m, options: [...m.options.filter((o) => o !== 'rw' && o !== 'ro'), 'ro'] }));
-    return this.withMounts(lower, (lowerRoot) => this.withMounts(readOnly, (upperRoot) => writeDiff({ ...opts, mode: 'trees', lower: lowerRoot, upper: upperRoot })));
+    return this.withMounts(lower, (lowerRoot) =>
+      this.withMounts(readOnly, (upperRoot) => writeDiff({ ...opts, mode: 'trees', lower: lowerRoot, upper: upperRoot })),
+    );
   }
 
   /** Mounts on a private temporary directory, runs fn, and always unmounts. */

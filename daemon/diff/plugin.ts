@@ -1,6 +1,6 @@
 import { join } from 'node:path';
-import { PluginType, grpcServicePlugin, type Plugin } from '../plugin.ts';
 import type { ContentStore } from '../content/store.ts';
+import { grpcServicePlugin, type Plugin, PluginType } from '../plugin.ts';
 import { WalkingDiffer } from './differ.ts';
 import { diffService } from './service.ts';
 

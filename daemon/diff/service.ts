@@ -1,7 +1,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import { containerdService } from '../../api/codec.ts';
-import { invalidArgument } from '../../core/errors.ts';
 import type { DiffHandlers } from '../../api/gen/containerd/services/diff/v1/Diff.ts';
+import { invalidArgument } from '../../core/errors.ts';
 import { leaseOf, namespaceOf, unary } from '../grpc.ts';
 import type { GrpcService } from '../plugin.ts';
 import { toMounts, type WalkingDiffer } from './differ.ts';
@@ -10,7 +10,7 @@ import { toMounts, type WalkingDiffer } from './differ.ts';
 export function diffService(differ: WalkingDiffer): GrpcService {
   const handlers: DiffHandlers = {
     Apply: unary(async (req, call) => {
-      if (!req.diff || !req.diff.digest) throw invalidArgument('diff descriptor is required');
+      if (!req.diff?.digest) throw invalidArgument('diff descriptor is required');
       const applied = await differ.apply(namespaceOf(call), req.diff, toMounts(req.mounts));
       return { applied };
     }),

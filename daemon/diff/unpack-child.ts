@@ -16,12 +16,12 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import * as native from '../../native/index.ts';
-import { BerthError } from '../../core/errors.ts';
-import { Applier, type ApplyMode } from './applier.ts';
-import { decompressor, resolveCompression, type Compression } from './compression.ts';
-import type { DirInfo } from './parents.ts';
 import { TarReader } from '../../core/archive/tar.ts';
+import { BerthError } from '../../core/errors.ts';
+import * as native from '../../native/index.ts';
+import { Applier, type ApplyMode } from './applier.ts';
+import { type Compression, decompressor, resolveCompression } from './compression.ts';
+import type { DirInfo } from './parents.ts';
 
 export interface UnpackArgs {
   root: string;

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, existsSync, fstatSync, openSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
@@ -66,7 +66,9 @@ class Unpacker {
   private done = false;
 
   constructor() {
-    this.child = spawn(process.execPath, [`--max-old-space-size=${childHeapMB}`, helperEntry('unpack-child.js')], { stdio: ['pipe', 'pipe', 'pipe', 'pipe', 'pipe'] });
+    this.child = spawn(process.execPath, [`--max-old-space-size=${childHeapMB}`, helperEntry('unpack-child.js')], {
+      stdio: ['pipe', 'pipe', 'pipe', 'pipe', 'pipe'],
+    });
     this.closed = new Promise((resolve) => {
       this.child.once('error', () => resolve([null, null]));
       this.child.once('close', (code, signal) => resolve([code, signal]));
@@ -221,7 +223,9 @@ export async function runUnpack(job: UnpackJob): Promise<UnpackResult> {
     unpacker.stderr = '';
     if (unpacker.child.pid !== undefined) job.onSpawn?.(unpacker.child.pid);
     unpacker.child.stdin!.write(`${JSON.stringify(args)}\n`);
-    const stopAsking = askParents ? answerParents(unpacker.child.stdio[3] as Readable, unpacker.child.stdio[4] as Writable, parents, () => unpacker.kill()) : () => undefined;
+    const stopAsking = askParents
+      ? answerParents(unpacker.child.stdio[3] as Readable, unpacker.child.stdio[4] as Writable, parents, () => unpacker.kill())
+      : () => undefined;
     let extent: ReturnType<typeof tellExtent> | undefined;
     if (ownFd !== undefined) unpacker.child.stdin!.write(`{"end":${fstatSync(ownFd).size}}\n`);
     else extent = tellExtent(unpacker, job.blob as GrowingBlob);

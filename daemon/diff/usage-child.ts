@@ -11,9 +11,9 @@
  */
 import * as fs from 'node:fs';
 import { createInterface } from 'node:readline';
-import * as native from '../../native/index.ts';
 import { BerthError } from '../../core/errors.ts';
-import { Tree, type CompareFailure } from './compare.ts';
+import * as native from '../../native/index.ts';
+import { type CompareFailure, Tree } from './compare.ts';
 import { walkUsage } from './usage.ts';
 
 native.native();
@@ -29,7 +29,9 @@ for await (const line of createInterface({ input: process.stdin, crlfDelay: Infi
       tree.close();
     }
   } catch (err) {
-    answer = (err instanceof BerthError ? { error: err.message, code: err.code } : { error: `usage: ${(err as Error).message}`, code: 'Unknown' }) satisfies CompareFailure;
+    answer = (
+      err instanceof BerthError ? { error: err.message, code: err.code } : { error: `usage: ${(err as Error).message}`, code: 'Unknown' }
+    ) satisfies CompareFailure;
   }
   fs.writeSync(1, `${JSON.stringify(answer)}\n`);
 }

@@ -1,11 +1,11 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { availableParallelism } from 'node:os';
-import { createInterface } from 'node:readline';
-import { Limiter } from '../../core/mutex.ts';
-import { BerthError } from '../../core/errors.ts';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { BerthError } from '../../core/errors.ts';
+import { Limiter } from '../../core/mutex.ts';
 import type { Usage } from '../snapshots/snapshotter.ts';
-import { childFailure, maxReport, type CompareFailure, type Tree } from './compare.ts';
+import { type CompareFailure, childFailure, maxReport, type Tree } from './compare.ts';
 import { helperEntry } from './unpacker.ts';
 
 /**

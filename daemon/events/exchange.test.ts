@@ -1,9 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { packAny, unpackAny } from '../../core/any.ts';
-import { Exchange, type Envelope } from './exchange.ts';
+import { type Envelope, Exchange } from './exchange.ts';
 
 const idOf = (e: Envelope) => (unpackAny(e.event).message as { container_id: string }).container_id;
-const exit = (id: string, timestamp = Date.now()): Envelope => ({ timestamp, namespace: 'n', topic: '/tasks/exit', event: packAny('containerd.events.TaskExit', { container_id: id }) });
+const exit = (id: string, timestamp = Date.now()): Envelope => ({
+  timestamp,
+  namespace: 'n',
+  topic: '/tasks/exit',
+  event: packAny('containerd.events.TaskExit', { container_id: id }),
+});
 
 describe('Exchange: events nobody could see', () => {
   it('gives what happened before berthd served, or before it started, to each subscriber of the window, once', async () => {

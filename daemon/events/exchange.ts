@@ -1,7 +1,7 @@
-import { invalidArgument, BerthError } from '../../core/errors.ts';
+import { type AnyMessage, packAny, unpackAny } from '../../core/any.ts';
+import { type BerthError, invalidArgument } from '../../core/errors.ts';
 import { validateIdentifier } from '../../core/identifiers.ts';
-import { packAny, unpackAny, type AnyMessage } from '../../core/any.ts';
-import { parseFilters, type FieldLookup } from '../filters.ts';
+import { type FieldLookup, parseFilters } from '../filters.ts';
 
 export interface Envelope {
   /** milliseconds since the epoch */

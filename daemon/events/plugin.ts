@@ -1,4 +1,4 @@
-import { PluginType, grpcServicePlugin, type Plugin } from '../plugin.ts';
+import { grpcServicePlugin, type Plugin, PluginType } from '../plugin.ts';
 import { Exchange } from './exchange.ts';
 import { eventsService } from './service.ts';
 

@@ -1,9 +1,9 @@
 import type * as grpc from '@grpc/grpc-js';
 import { containerdService } from '../../api/codec.ts';
-import { BerthError, invalidArgument } from '../../core/errors.ts';
-import { fromTimestamp } from '../../api/timestamp.ts';
-import type { EventsHandlers } from '../../api/gen/containerd/services/events/v1/Events.ts';
 import type { Envelope as EnvelopeMessage } from '../../api/gen/containerd/services/events/v1/Envelope.ts';
+import type { EventsHandlers } from '../../api/gen/containerd/services/events/v1/Events.ts';
+import { fromTimestamp } from '../../api/timestamp.ts';
+import { BerthError, invalidArgument } from '../../core/errors.ts';
 import { empty, failStream, namespaceOf, timestamp, unary } from '../grpc.ts';
 import type { GrpcService } from '../plugin.ts';
 import type { Envelope, Exchange } from './exchange.ts';
@@ -21,7 +21,7 @@ export function eventsService(exchange: Exchange): GrpcService {
     }),
     Forward: unary(async (req) => {
       const e = req.envelope;
-      if (!e || !e.event) throw invalidArgument('envelope with an event is required');
+      if (!e?.event) throw invalidArgument('envelope with an event is required');
       const ts = fromTimestamp(e.timestamp);
       if (ts === undefined) throw invalidArgument('envelope timestamp must be set');
       exchange.forward({ timestamp: ts, namespace: e.namespace, topic: e.topic, event: e.event });

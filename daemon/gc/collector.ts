@@ -1,7 +1,7 @@
-import type { MetadataDB, Tx } from '../metadata/db.ts';
-import { LeaseStore, expireLabel, flatLabel } from '../leases/store.ts';
 import type { Labels } from '../labels.ts';
+import { expireLabel, flatLabel, LeaseStore } from '../leases/store.ts';
 import type { Logger } from '../log.ts';
+import type { MetadataDB, Tx } from '../metadata/db.ts';
 
 /** A resource in one namespace: kind is 'content', 'ingests', 'snapshots/<snapshotter>', ... */
 export interface GcRef {

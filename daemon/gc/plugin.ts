@@ -1,5 +1,5 @@
-import { PluginType, type Plugin } from '../plugin.ts';
 import type { MetadataDB } from '../metadata/db.ts';
+import { type Plugin, PluginType } from '../plugin.ts';
 import { GarbageCollector } from './collector.ts';
 
 /**

@@ -1,5 +1,5 @@
-import { PluginType, type Plugin } from '../plugin.ts';
-import { healthService, type HealthService } from './service.ts';
+import { type Plugin, PluginType } from '../plugin.ts';
+import { type HealthService, healthService } from './service.ts';
 
 export const healthcheckPlugin: Plugin<HealthService> = {
   type: PluginType.grpc,

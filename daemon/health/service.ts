@@ -1,9 +1,9 @@
 import type * as grpc from '@grpc/grpc-js';
 import { definitionOf, ServiceRef } from '../../api/codec.ts';
-import { notFound } from '../../core/errors.ts';
 import type { HealthHandlers } from '../../api/gen/grpc/health/v1/Health.ts';
 import type { HealthCheckRequest__Output } from '../../api/gen/grpc/health/v1/HealthCheckRequest.ts';
 import type { HealthCheckResponse, HealthCheckResponse__Output } from '../../api/gen/grpc/health/v1/HealthCheckResponse.ts';
+import { notFound } from '../../core/errors.ts';
 import { unary } from '../grpc.ts';
 import type { GrpcService } from '../plugin.ts';
 

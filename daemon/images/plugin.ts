@@ -1,9 +1,9 @@
-import { PluginType, grpcServicePlugin, type Plugin } from '../plugin.ts';
-import type { MetadataDB } from '../metadata/db.ts';
 import type { Exchange } from '../events/exchange.ts';
 import type { GarbageCollector } from '../gc/collector.ts';
-import { ImageStore } from './store.ts';
+import type { MetadataDB } from '../metadata/db.ts';
+import { grpcServicePlugin, type Plugin, PluginType } from '../plugin.ts';
 import { imagesService } from './service.ts';
+import { ImageStore } from './store.ts';
 
 /** The image store (containerd's io.containerd.service.v1 images-service). */
 export const imagesPlugin: Plugin<ImageStore> = {

@@ -1,8 +1,8 @@
 import type * as grpc from '@grpc/grpc-js';
 import { containerdService } from '../../api/codec.ts';
-import { invalidArgument } from '../../core/errors.ts';
-import type { Image as ImageMessage, Image__Output } from '../../api/gen/containerd/services/images/v1/Image.ts';
+import type { Image__Output, Image as ImageMessage } from '../../api/gen/containerd/services/images/v1/Image.ts';
 import type { ImagesHandlers } from '../../api/gen/containerd/services/images/v1/Images.ts';
+import { invalidArgument } from '../../core/errors.ts';
 import { empty, namespaceOf, timestamp, unary } from '../grpc.ts';
 import type { GrpcService } from '../plugin.ts';
 import type { Image, ImageStore } from './store.ts';

@@ -1,10 +1,10 @@
-import { alreadyExists, BerthError, invalidArgument, notFound } from '../../core/errors.ts';
 import { parseDigest } from '../../core/digest.ts';
-import type { MetadataDB, Tx } from '../metadata/db.ts';
+import { alreadyExists, type BerthError, invalidArgument, notFound } from '../../core/errors.ts';
 import type { Exchange } from '../events/exchange.ts';
-import { labelRefs, type CollectibleKind } from '../gc/collector.ts';
 import { adaptFields, parseFilters } from '../filters.ts';
-import { updateLabels, validateLabels, type Labels } from '../labels.ts';
+import { type CollectibleKind, labelRefs } from '../gc/collector.ts';
+import { type Labels, updateLabels, validateLabels } from '../labels.ts';
+import type { MetadataDB, Tx } from '../metadata/db.ts';
 
 /** An OCI content descriptor, as an image's target. */
 export interface Descriptor {
@@ -58,7 +58,10 @@ export class ImageStore {
     const out: Image[] = [];
     for await (const [name, r] of this.db.entries<ImageRecord>(this.bucket(ns))) {
       const { target } = r;
-      const fields = adaptFields({ name }, { labels: r.labels, annotations: target.annotations, target: { digest: target.digest, mediatype: target.mediaType } });
+      const fields = adaptFields(
+        { name },
+        { labels: r.labels, annotations: target.annotations, target: { digest: target.digest, mediatype: target.mediaType } },
+      );
       if (match(fields)) out.push({ name, ...r });
     }
     return out;

@@ -1,4 +1,4 @@
-import { PluginType, type Plugin, type GrpcService, type PluginRegistry } from '../plugin.ts';
+import { type GrpcService, type Plugin, type PluginRegistry, PluginType } from '../plugin.ts';
 import { introspectionService, serverUuid } from './service.ts';
 
 /** Lists every plugin, so it is made with the registry it reports on. */

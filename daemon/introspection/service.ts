@@ -1,15 +1,14 @@
-import type * as grpc from '@grpc/grpc-js';
 import { randomUUID } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
+import type * as grpc from '@grpc/grpc-js';
 import { containerdService } from '../../api/codec.ts';
-import { notFound, unimplemented } from '../../core/errors.ts';
 import type { IntrospectionHandlers } from '../../api/gen/containerd/services/introspection/v1/Introspection.ts';
 import type { Plugin as PluginMessage } from '../../api/gen/containerd/services/introspection/v1/Plugin.ts';
-import { parseFilters, adaptFields } from '../filters.ts';
+import { notFound, unimplemented } from '../../core/errors.ts';
+import { adaptFields, parseFilters } from '../filters.ts';
 import { unary } from '../grpc.ts';
 import type { GrpcService, PluginRegistry, PluginState } from '../plugin.ts';
-
 
 /** The server's UUID, made once and kept under the root. */
 export async function serverUuid(root: string): Promise<string> {

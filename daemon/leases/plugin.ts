@@ -1,8 +1,8 @@
-import { PluginType, grpcServicePlugin, type Plugin } from '../plugin.ts';
-import type { MetadataDB } from '../metadata/db.ts';
 import type { GarbageCollector } from '../gc/collector.ts';
-import { LeaseStore } from './store.ts';
+import type { MetadataDB } from '../metadata/db.ts';
+import { grpcServicePlugin, type Plugin, PluginType } from '../plugin.ts';
 import { leasesService } from './service.ts';
+import { LeaseStore } from './store.ts';
 
 export const leasePlugin: Plugin<LeaseStore> = {
   type: PluginType.lease,

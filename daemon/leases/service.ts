@@ -1,7 +1,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import { containerdService } from '../../api/codec.ts';
-import { invalidArgument } from '../../core/errors.ts';
 import type { LeasesHandlers } from '../../api/gen/containerd/services/leases/v1/Leases.ts';
+import { invalidArgument } from '../../core/errors.ts';
 import { empty, namespaceOf, timestamp, unary } from '../grpc.ts';
 import type { GrpcService } from '../plugin.ts';
 import type { Lease, LeaseStore } from './store.ts';

@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { alreadyExists, invalidArgument, notFound, unimplemented } from '../../core/errors.ts';
 import { parseDigest } from '../../core/digest.ts';
+import { alreadyExists, invalidArgument, notFound, unimplemented } from '../../core/errors.ts';
+import { adaptFields, parseFilters } from '../filters.ts';
+import { type Labels, validateLabels } from '../labels.ts';
 import type { MetadataDB, Tx } from '../metadata/db.ts';
-import { parseFilters, adaptFields } from '../filters.ts';
-import { validateLabels, type Labels } from '../labels.ts';
 
 export interface LeaseResource {
   id: string;

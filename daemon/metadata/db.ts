@@ -213,4 +213,3 @@ export type { Sublevel };
 
 // classic-level's option to fsync the log before resolving; abstract-level's types omit it.
 const syncWrite = { sync: true } as object;
-

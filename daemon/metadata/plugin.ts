@@ -1,4 +1,4 @@
-import { PluginType, type Plugin } from '../plugin.ts';
+import { type Plugin, PluginType } from '../plugin.ts';
 import { MetadataDB } from './db.ts';
 
 export const metadataPlugin: Plugin<MetadataDB> = {

@@ -1,8 +1,8 @@
-import { PluginType, type Plugin, type GrpcService } from '../plugin.ts';
-import type { MetadataDB } from '../metadata/db.ts';
 import type { Exchange } from '../events/exchange.ts';
-import { NamespaceStore } from './store.ts';
+import type { MetadataDB } from '../metadata/db.ts';
+import { type GrpcService, type Plugin, PluginType } from '../plugin.ts';
 import { namespacesService } from './service.ts';
+import { NamespaceStore } from './store.ts';
 
 export const namespacesServicePlugin: Plugin<GrpcService> = {
   type: PluginType.grpc,

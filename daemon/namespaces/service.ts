@@ -1,7 +1,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import { containerdService } from '../../api/codec.ts';
-import { invalidArgument } from '../../core/errors.ts';
 import type { NamespacesHandlers } from '../../api/gen/containerd/services/namespaces/v1/Namespaces.ts';
+import { invalidArgument } from '../../core/errors.ts';
 import { empty, unary } from '../grpc.ts';
 import type { GrpcService } from '../plugin.ts';
 import type { NamespaceStore } from './store.ts';

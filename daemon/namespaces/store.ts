@@ -1,8 +1,8 @@
 import { alreadyExists, failedPrecondition, invalidArgument, notFound } from '../../core/errors.ts';
 import { validateIdentifier } from '../../core/identifiers.ts';
-import type { MetadataDB, NamespaceRecord } from '../metadata/db.ts';
 import type { Exchange } from '../events/exchange.ts';
-import { updateLabels, validateLabels, type Labels } from '../labels.ts';
+import { type Labels, updateLabels, validateLabels } from '../labels.ts';
+import type { MetadataDB, NamespaceRecord } from '../metadata/db.ts';
 
 export interface Namespace {
   name: string;

@@ -1,10 +1,10 @@
+import { defaultHostsDir } from '../../core/registry/hosts.ts';
 import type { ContentStore } from '../content/store.ts';
 import type { WalkingDiffer } from '../diff/differ.ts';
 import { differType } from '../diff/plugin.ts';
 import type { ImageStore } from '../images/store.ts';
 import type { LeaseStore } from '../leases/store.ts';
-import { PluginType, type GrpcService, type Plugin } from '../plugin.ts';
-import { defaultHostsDir } from '../../core/registry/hosts.ts';
+import { type GrpcService, type Plugin, PluginType } from '../plugin.ts';
 import type { SnapshotStore } from '../snapshots/store.ts';
 import { defaultConcurrentUnpacks, Puller } from './pull.ts';
 import { pullService } from './service.ts';
@@ -25,7 +25,8 @@ export const pullServicePlugin: Plugin<GrpcService> = {
     const configPath = ctx.settings.config_path ?? defaultHostsDir;
     if (typeof configPath !== 'string') throw new Error('config_path must be a string (a directory of <host>/hosts.toml)');
     const unpacks = ctx.settings.max_concurrent_unpacks ?? defaultConcurrentUnpacks;
-    if (!Number.isInteger(unpacks) || (unpacks as number) < 1 || (unpacks as number) > 64) throw new Error('max_concurrent_unpacks must be a whole number from 1 to 64');
+    if (!Number.isInteger(unpacks) || (unpacks as number) < 1 || (unpacks as number) > 64)
+      throw new Error('max_concurrent_unpacks must be a whole number from 1 to 64');
     const puller = new Puller({
       content: ctx.get<ContentStore>(PluginType.content),
       images: ctx.get<ImageStore>(PluginType.service, 'images-service'),

@@ -1,20 +1,31 @@
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import type { Mount } from '../../native/mount.ts';
 import { BerthError, isCode, notFound } from '../../core/errors.ts';
+import { limiter } from '../../core/mutex.ts';
+import {
+  chainIds,
+  childGcLabels,
+  hostPlatform,
+  isIndex,
+  isManifest,
+  maxJsonBlob,
+  type OciDescriptor,
+  type Platform,
+  platformMatches,
+  resolveManifest,
+} from '../../core/oci/image.ts';
+import { type CredentialsFor, userPass } from '../../core/registry/auth.ts';
+import { RegistryClient } from '../../core/registry/client.ts';
+import { parseReference, type Reference } from '../../core/registry/reference.ts';
+import type { Mount } from '../../native/mount.ts';
 import type { ContentStore, Writer } from '../content/store.ts';
 import type { WalkingDiffer } from '../diff/differ.ts';
 import type { GrowingBlob } from '../diff/unpacker.ts';
-import { chainIds, childGcLabels, hostPlatform, isIndex, isManifest, maxJsonBlob, platformMatches, resolveManifest, type OciDescriptor, type Platform } from '../../core/oci/image.ts';
 import type { ImageStore } from '../images/store.ts';
 import { expireLabel, type LeaseStore } from '../leases/store.ts';
-import { userPass, type CredentialsFor } from '../../core/registry/auth.ts';
-import { RegistryClient } from '../../core/registry/client.ts';
-import { parseReference, type Reference } from '../../core/registry/reference.ts';
 import type { SnapshotStore } from '../snapshots/store.ts';
 import { BlobFeed } from './feed.ts';
-import { limiter } from '../../core/mutex.ts';
 
 /**
  * Server-side pull, as containerd's client does it (reference/containerd-api.md §4.1), in the
@@ -248,14 +259,16 @@ export class Puller {
           } finally {
             await w.close();
           }
-        }).catch((err: Error) => {
-          feed?.fail(err);
-          throw err;
-        }).finally(() => {
-          // a feed that did not complete (e.g. another writer committed the blob first) is not read
-          feed?.fail(new BerthError('Aborted', `${key} was not written by this pull`));
-          early?.settle(undefined);
-        });
+        })
+          .catch((err: Error) => {
+            feed?.fail(err);
+            throw err;
+          })
+          .finally(() => {
+            // a feed that did not complete (e.g. another writer committed the blob first) is not read
+            feed?.fail(new BerthError('Aborted', `${key} was not written by this pull`));
+            early?.settle(undefined);
+          });
         await labelSource(d);
         event(outcome, d.size);
         return outcome;
@@ -282,11 +295,21 @@ export class Puller {
         if (isIndex(d.mediaType)) {
           const all = doc.manifests ?? [];
           const labels = childGcLabels(all);
-          await content.update(ns, d.digest, labels, Object.keys(labels).map((k) => `labels.${k}`));
-          const candidates = all.filter((m) => (isIndex(m.mediaType) || isManifest(m.mediaType)) && (opts.allPlatforms || !m.platform || platformMatches(platform, m.platform)));
+          await content.update(
+            ns,
+            d.digest,
+            labels,
+            Object.keys(labels).map((k) => `labels.${k}`),
+          );
+          const candidates = all.filter(
+            (m) => (isIndex(m.mediaType) || isManifest(m.mediaType)) && (opts.allPlatforms || !m.platform || platformMatches(platform, m.platform)),
+          );
           // one platform: the best child only (one naming the platform before one naming none), as images.Manifest
           const chosen = opts.allPlatforms ? candidates : [candidates.find((m) => m.platform) ?? candidates[0]].filter((m) => m !== undefined);
-          if (chosen.length === 0) throw notFound(`${resolved.name}: no manifest for platform ${platform.os}/${platform.architecture}${platform.variant ? `/${platform.variant}` : ''}`);
+          if (chosen.length === 0)
+            throw notFound(
+              `${resolved.name}: no manifest for platform ${platform.os}/${platform.architecture}${platform.variant ? `/${platform.variant}` : ''}`,
+            );
           await Promise.all(chosen.map((m) => handle(m, depth + 1)));
           return;
         }
@@ -294,7 +317,12 @@ export class Puller {
         if (!doc.config) throw new BerthError('FailedPrecondition', `manifest ${d.digest} has no config`);
         const layers = doc.layers ?? [];
         const labels = childGcLabels([doc.config, ...layers]);
-        await content.update(ns, d.digest, labels, Object.keys(labels).map((k) => `labels.${k}`));
+        await content.update(
+          ns,
+          d.digest,
+          labels,
+          Object.keys(labels).map((k) => `labels.${k}`),
+        );
         if (unpack) this.deps.differ.expectApplies(Math.min(layers.length, this.concurrentUnpacks));
         const early = layers.map(() => layerSource());
         const layerDone = layers.map((l, i) => fetchBlob(l, undefined, false, early[i]));
@@ -362,7 +390,8 @@ export class Puller {
   private async unpackLayers(job: ManifestLayers): Promise<string> {
     const { ns, snName, config, configBytes, layers, ready, early, signal } = job;
     const diffs = parseJson<{ rootfs?: { diff_ids?: string[] } }>(configBytes, config).rootfs?.diff_ids ?? [];
-    if (diffs.length !== layers.length) throw new BerthError('FailedPrecondition', `config ${config.digest} lists ${diffs.length} diff IDs for ${layers.length} layers`);
+    if (diffs.length !== layers.length)
+      throw new BerthError('FailedPrecondition', `config ${config.digest} lists ${diffs.length} diff IDs for ${layers.length} layers`);
     const chains = chainIds(diffs);
     // slots are taken in layer order, so a layer waiting for the one below never holds that one's slot
     const slots = limiter(this.concurrentUnpacks);
@@ -419,7 +448,8 @@ export class Puller {
   ): Promise<void> {
     const { ns, lease, signal, emit } = job;
     const sn = this.snapshotter(job.snName);
-    const event = (status: PullStatus) => emit({ ref: refKey(layer), digest: layer.digest, mediaType: layer.mediaType, status, offset: layer.size, total: layer.size });
+    const event = (status: PullStatus) =>
+      emit({ ref: refKey(layer), digest: layer.digest, mediaType: layer.mediaType, status, offset: layer.size, total: layer.size });
     const has = (name: string) =>
       sn.stat(ns, name).then(
         () => true,
@@ -428,7 +458,10 @@ export class Puller {
     if (!(await has(chain))) {
       // while the layer still downloads, 'unpacking' is told once the download is done
       const fetched = download.fetched;
-      void fetched.then(() => event('unpacking'), () => undefined);
+      void fetched.then(
+        () => event('unpacking'),
+        () => undefined,
+      );
       const parentReady = parent === '' || (await has(parent));
       const staged = !parentReady && sn.canRebase;
       if (!parentReady && !staged) await below;
@@ -482,7 +515,11 @@ export class Puller {
    * Unpacks an image whose blobs are here (`berth images unpack`): the layers of its manifest for
    * the platform, under a lease of its own. Returns the top chain ID.
    */
-  async unpack(ns: string, name: string, opts: { snapshotter?: string; platform?: Platform; progress?: (e: PullEvent) => void; signal?: AbortSignal } = {}): Promise<string> {
+  async unpack(
+    ns: string,
+    name: string,
+    opts: { snapshotter?: string; platform?: Platform; progress?: (e: PullEvent) => void; signal?: AbortSignal } = {},
+  ): Promise<string> {
     const { content, leases } = this.deps;
     const snName = opts.snapshotter || 'overlayfs';
     this.snapshotter(snName);
@@ -506,8 +543,19 @@ export class Puller {
     opts.signal?.addEventListener('abort', abort, { once: true });
     try {
       this.deps.differ.expectApplies(Math.min(m.layers.length, this.concurrentUnpacks));
-    const ready = m.layers.map(() => Promise.resolve());
-      return await this.unpackLayers({ ns, snName, config: m.config, configBytes, layers: m.layers, ready, lease, signal: stop.signal, abort, emit: opts.progress ?? (() => undefined) });
+      const ready = m.layers.map(() => Promise.resolve());
+      return await this.unpackLayers({
+        ns,
+        snName,
+        config: m.config,
+        configBytes,
+        layers: m.layers,
+        ready,
+        lease,
+        signal: stop.signal,
+        abort,
+        emit: opts.progress ?? (() => undefined),
+      });
     } finally {
       opts.signal?.removeEventListener('abort', abort);
       await leases.delete(ns, lease).catch(() => undefined);

@@ -1,10 +1,10 @@
 import type * as grpc from '@grpc/grpc-js';
 import { definitionOf, ServiceRef } from '../../api/codec.ts';
-import { invalidArgument } from '../../core/errors.ts';
 import type { PullHandlers } from '../../api/gen/berth/services/pull/v1/Pull.ts';
 import type { PullProgress } from '../../api/gen/berth/services/pull/v1/PullProgress.ts';
-import { namespaceOf, serverStream } from '../grpc.ts';
+import { invalidArgument } from '../../core/errors.ts';
 import { normalizePlatform, type Platform } from '../../core/oci/image.ts';
+import { namespaceOf, serverStream } from '../grpc.ts';
 import type { GrpcService } from '../plugin.ts';
 import type { PullEvent, Puller } from './pull.ts';
 
@@ -23,13 +23,24 @@ export function parsePlatform(s: string): Platform | undefined {
   return normalizePlatform(variant ? { os, architecture, variant } : { os, architecture });
 }
 
-const toMessage = (e: PullEvent): PullProgress => ({ ref: e.ref, digest: e.digest, media_type: e.mediaType, status: e.status, offset: e.offset, total: e.total });
+const toMessage = (e: PullEvent): PullProgress => ({
+  ref: e.ref,
+  digest: e.digest,
+  media_type: e.mediaType,
+  status: e.status,
+  offset: e.offset,
+  total: e.total,
+});
 
 /**
  * Runs work that reports events through a callback as an async stream of messages, ending with
  * the message `last` makes of its result. The call's cancellation aborts the work.
  */
-async function* streamed<T>(call: grpc.ServerWritableStream<unknown, PullProgress>, work: (emit: (e: PullEvent) => void, signal: AbortSignal) => Promise<T>, last: (r: T) => PullProgress) {
+async function* streamed<T>(
+  call: grpc.ServerWritableStream<unknown, PullProgress>,
+  work: (emit: (e: PullEvent) => void, signal: AbortSignal) => Promise<T>,
+  last: (r: T) => PullProgress,
+) {
   const ac = new AbortController();
   call.on('cancelled', () => ac.abort());
   const queue: PullProgress[] = [];
@@ -38,10 +49,12 @@ async function* streamed<T>(call: grpc.ServerWritableStream<unknown, PullProgres
   work((e) => {
     queue.push(toMessage(e));
     wake?.();
-  }, ac.signal).then(
-    (ok) => (result = { ok }),
-    (err) => (result = { err }),
-  ).finally(() => wake?.());
+  }, ac.signal)
+    .then(
+      (ok) => (result = { ok }),
+      (err) => (result = { err }),
+    )
+    .finally(() => wake?.());
   for (;;) {
     while (queue.length > 0) yield queue.shift()!;
     if (result) break;
@@ -73,7 +86,13 @@ export function pullService(puller: Puller): GrpcService {
             signal,
             progress,
           }),
-        (r) => ({ ref: r.name, status: 'done', image: r.name, target: { media_type: r.target.mediaType, digest: r.target.digest, size: r.target.size }, chain_id: r.unpacked.at(-1) ?? '' }),
+        (r) => ({
+          ref: r.name,
+          status: 'done',
+          image: r.name,
+          target: { media_type: r.target.mediaType, digest: r.target.digest, size: r.target.size },
+          chain_id: r.unpacked.at(-1) ?? '',
+        }),
       );
     }),
     Unpack: serverStream((req, call) => {

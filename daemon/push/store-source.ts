@@ -1,8 +1,8 @@
 import { Readable } from 'node:stream';
-import type { ContentStore } from '../content/store.ts';
 import type { OciDescriptor } from '../../core/oci/image.ts';
 import { maxJsonBlob } from '../../core/oci/image.ts';
 import type { PushSource } from '../../core/registry/push.ts';
+import type { ContentStore } from '../content/store.ts';
 
 const isNotFound = (err: unknown) => (err as { code?: string }).code === 'NotFound';
 
@@ -30,9 +30,12 @@ export function contentStoreSource(store: ContentStore, ns: string): PushSource 
     },
     open(d: OciDescriptor, start: number, end: number) {
       if (end <= start) return Buffer.alloc(0);
-      return Readable.from((async function* () {
-        for await (const { data } of store.read(ns, d.digest, start, end - start)) yield data;
-      })(), { objectMode: false });
+      return Readable.from(
+        (async function* () {
+          for await (const { data } of store.read(ns, d.digest, start, end - start)) yield data;
+        })(),
+        { objectMode: false },
+      );
     },
   };
 }

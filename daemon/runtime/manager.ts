@@ -1,15 +1,15 @@
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { type Timestamp, toTimestamp } from '../../api/timestamp.ts';
 import type { AnyMessage } from '../../core/any.ts';
 import { alreadyExists, BerthError, isCode, notFound, unimplemented } from '../../core/errors.ts';
+import { Mutex } from '../../core/mutex.ts';
 import { ShimClient } from '../../transport/clients/shim.ts';
-import { toTimestamp, type Timestamp } from '../../api/timestamp.ts';
 import type { Exchange } from '../events/exchange.ts';
 import type { Logger } from '../log.ts';
-import { Mutex } from '../../core/mutex.ts';
 import { Bundle } from './bundle.ts';
+import { type DeleteResult, ShimConnection, type ShimInvocation, shimDelete, startShim } from './shim.ts';
 import { resolveShimBinary } from './shim-binary.ts';
-import { ShimConnection, shimDelete, startShim, type DeleteResult, type ShimInvocation } from './shim.ts';
 import { WarmShims } from './warm.ts';
 
 /** What the runtime needs from a container record. */
@@ -210,7 +210,9 @@ export class TaskManager {
   /** Removes a bundle that no task owns: its shim (if one still serves it) goes, then what it leaves. */
   private async removeLeftover(bundle: Bundle, binary: string): Promise<void> {
     const boot = await this.stopStrayShim(bundle);
-    await shimDelete(this.invocation(bundle, boot?.binary ?? binary)).catch((err: Error) => this.log.warn('shim delete failed', { id: bundle.id, error: err.message }));
+    await shimDelete(this.invocation(bundle, boot?.binary ?? binary)).catch((err: Error) =>
+      this.log.warn('shim delete failed', { id: bundle.id, error: err.message }),
+    );
     // Bundle.remove unmounts rootfs before it removes anything
     await bundle.remove();
   }
@@ -319,8 +321,19 @@ export class TaskManager {
       task.markGone(result);
     }
     const exitedAt = result.exited_at ?? toTimestamp(Date.now());
-    this.exchange.publish(ns, '/tasks/exit', 'containerd.events.TaskExit', { container_id: id, id, pid: result.pid, exit_status: result.exit_status, exited_at: exitedAt });
-    this.exchange.publish(ns, '/tasks/delete', 'containerd.events.TaskDelete', { container_id: id, pid: result.pid, exit_status: result.exit_status, exited_at: exitedAt });
+    this.exchange.publish(ns, '/tasks/exit', 'containerd.events.TaskExit', {
+      container_id: id,
+      id,
+      pid: result.pid,
+      exit_status: result.exit_status,
+      exited_at: exitedAt,
+    });
+    this.exchange.publish(ns, '/tasks/delete', 'containerd.events.TaskDelete', {
+      container_id: id,
+      pid: result.pid,
+      exit_status: result.exit_status,
+      exited_at: exitedAt,
+    });
   }
 
   /**
@@ -361,7 +374,9 @@ export class TaskManager {
           started.add(conn);
           this.log.info('reconnected to task', { ...task, pid: connected.task_pid });
           if (!boot) {
-            await bundle.writeBootstrap(address, 'grpc', resolveShimBinary(runtime, this.settings.shims)).catch((err: Error) => this.log.warn('cannot write bootstrap.json', { ...task, error: err.message }));
+            await bundle
+              .writeBootstrap(address, 'grpc', resolveShimBinary(runtime, this.settings.shims))
+              .catch((err: Error) => this.log.warn('cannot write bootstrap.json', { ...task, error: err.message }));
           }
           continue;
         }

@@ -1,9 +1,8 @@
-import { PluginType, type Plugin } from '../plugin.ts';
-import type { Exchange } from '../events/exchange.ts';
 import type { ContainerStore } from '../containers/store.ts';
+import type { Exchange } from '../events/exchange.ts';
+import { type Plugin, PluginType } from '../plugin.ts';
 import { TaskManager } from './manager.ts';
 import { inspectOciRuntime } from './oci-runtime.ts';
-
 
 /**
  * The v2 runtime (containerd's io.containerd.runtime.v2.task): shims per task. Settings:

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { processStart } from './shim.ts';
 
 describe('processStart (how a dead shim is told from a reused pid)', () => {
-  it('is a process\'s start time, the same on every look, also with spaces and parentheses in its name', async () => {
+  it("is a process's start time, the same on every look, also with spaces and parentheses in its name", async () => {
     const dir = mkdtempSync('/tmp/berth-pstart-');
     const odd = join(dir, 'a) 1 2 (b');
     symlinkSync('/bin/sleep', odd);

@@ -1,10 +1,10 @@
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import type { AnyMessage } from '../../core/any.ts';
 import { protoRoot } from '../../api/codec.ts';
+import { fromTimestamp, type Timestamp } from '../../api/timestamp.ts';
+import type { AnyMessage } from '../../core/any.ts';
 import { BerthError, failedPrecondition } from '../../core/errors.ts';
 import { ShimClient } from '../../transport/clients/shim.ts';
-import { fromTimestamp, type Timestamp } from '../../api/timestamp.ts';
 import type { Exchange } from '../events/exchange.ts';
 import type { Logger } from '../log.ts';
 
@@ -24,12 +24,16 @@ export interface ShimInvocation {
 
 function run(inv: ShimInvocation, args: string[], stdin: Uint8Array, timeoutMs: number): Promise<{ code: number | null; stdout: Buffer; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(inv.binary, ['-namespace', inv.namespace, '-address', inv.daemonAddress, '-publish-binary', inv.publishBinary, '-id', inv.id, ...args], {
-      cwd: inv.bundle,
-      env: { ...process.env, BERTH_STATE: inv.state, TTRPC_ADDRESS: `${inv.daemonAddress}.ttrpc` },
-      stdio: ['pipe', 'pipe', 'pipe'],
-      detached: true,
-    });
+    const child = spawn(
+      inv.binary,
+      ['-namespace', inv.namespace, '-address', inv.daemonAddress, '-publish-binary', inv.publishBinary, '-id', inv.id, ...args],
+      {
+        cwd: inv.bundle,
+        env: { ...process.env, BERTH_STATE: inv.state, TTRPC_ADDRESS: `${inv.daemonAddress}.ttrpc` },
+        stdio: ['pipe', 'pipe', 'pipe'],
+        detached: true,
+      },
+    );
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout.on('data', (c: Buffer) => out.push(c));
@@ -132,7 +136,8 @@ export class ShimConnection {
     stream.onMessage = (e) => {
       this.failures = 0;
       try {
-        if (e.event) this.exchange.forward({ timestamp: fromTimestamp(e.timestamp) ?? Date.now(), namespace: e.namespace, topic: e.topic, event: e.event as AnyMessage });
+        if (e.event)
+          this.exchange.forward({ timestamp: fromTimestamp(e.timestamp) ?? Date.now(), namespace: e.namespace, topic: e.topic, event: e.event as AnyMessage });
       } catch (err) {
         this.log.warn('dropping a malformed shim event', { topic: e.topic, error: (err as Error).message });
       }

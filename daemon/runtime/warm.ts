@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, readdirSync, unlinkSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { getPriority, setPriority } from 'node:os';
@@ -130,7 +130,12 @@ export class WarmShims {
    * Hands a container to the warm shim: its address, and a client for it on the connection
    * already open; undefined when there is none or it refused (then use `start`).
    */
-  async adopt(namespace: string, id: string, bundle: string, options: AnyMessage | null | undefined): Promise<{ address: string; client: ShimClient } | undefined> {
+  async adopt(
+    namespace: string,
+    id: string,
+    bundle: string,
+    options: AnyMessage | null | undefined,
+  ): Promise<{ address: string; client: ShimClient } | undefined> {
     const pending = this.next;
     this.next = undefined;
     if (this.starting) {

@@ -1,7 +1,7 @@
-import { PluginType, type GrpcService, type InitContext, type Plugin } from '../plugin.ts';
-import type { MetadataDB } from '../metadata/db.ts';
 import type { Exchange } from '../events/exchange.ts';
 import type { GarbageCollector } from '../gc/collector.ts';
+import type { MetadataDB } from '../metadata/db.ts';
+import { type GrpcService, type InitContext, type Plugin, PluginType } from '../plugin.ts';
 import { NativeSnapshotter } from './native.ts';
 import { OverlaySnapshotter } from './overlay.ts';
 import { snapshotsService } from './service.ts';
@@ -25,7 +25,9 @@ function snapshotterPlugin(id: string, backend: (root: string) => Promise<Snapsh
       ctx.exports.root = root;
       ctx.platforms.push({ os: 'linux', architecture: goArch[process.arch] ?? process.arch, variant: '' });
       const gc = ctx.get<GarbageCollector>(PluginType.gc);
-      const store = new SnapshotStore(id, await backend(root), ctx.get<MetadataDB>(PluginType.metadata), ctx.get<Exchange>(PluginType.event), () => gc.schedule());
+      const store = new SnapshotStore(id, await backend(root), ctx.get<MetadataDB>(PluginType.metadata), ctx.get<Exchange>(PluginType.event), () =>
+        gc.schedule(),
+      );
       await store.init();
       gc.register(store.gcKind());
       return store;

@@ -1,10 +1,10 @@
 import type * as grpc from '@grpc/grpc-js';
 import { containerdService } from '../../api/codec.ts';
-import { invalidArgument } from '../../core/errors.ts';
 import type { Info } from '../../api/gen/containerd/services/snapshots/v1/Info.ts';
 import type { Kind__Output } from '../../api/gen/containerd/services/snapshots/v1/Kind.ts';
 import type { SnapshotsHandlers } from '../../api/gen/containerd/services/snapshots/v1/Snapshots.ts';
 import type { Mount as MountMessage } from '../../api/gen/containerd/types/Mount.ts';
+import { invalidArgument } from '../../core/errors.ts';
 import { batches, empty, leaseOf, namespaceOf, serverStream, timestamp, unary } from '../grpc.ts';
 import type { GrpcService } from '../plugin.ts';
 import type { Kind, Mount } from './snapshotter.ts';

@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { errorCode } from '../../test/support/util.ts';
 import { Exchange } from '../events/exchange.ts';
 import { GarbageCollector } from '../gc/collector.ts';
 import { LeaseStore } from '../leases/store.ts';
@@ -8,9 +9,7 @@ import { createLogger } from '../log.ts';
 import { MetadataDB } from '../metadata/db.ts';
 import { NativeSnapshotter } from './native.ts';
 import { OverlaySnapshotter } from './overlay.ts';
-import { errorCode } from '../../test/support/util.ts';
 import { SnapshotStore } from './store.ts';
-
 
 const root = { 'containerd.io/gc.root': 'test' };
 
@@ -55,7 +54,7 @@ describe('SnapshotStore (no gRPC)', () => {
     expect(readdirSync(again.dir).sort()).toEqual(['2', '3']);
   });
 
-  it('answers with containerd\'s error classes', async () => {
+  it("answers with containerd's error classes", async () => {
     const s = await open();
     await s.prepare('ns', 'a', '', root);
     expect(await errorCode(s.prepare('ns', 'a', '', root))).toBe('AlreadyExists');

@@ -2,13 +2,13 @@ import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { alreadyExists, BerthError, failedPrecondition, invalidArgument, notFound } from '../../core/errors.ts';
-import type { MetadataDB, Tx } from '../metadata/db.ts';
 import type { Exchange } from '../events/exchange.ts';
-import { exists, syncDir } from '../fsutil.ts';
-import { isGcRoot, labelRefs, type CollectibleKind, type GcObject } from '../gc/collector.ts';
-import { addLeaseResource, removeLeaseResource } from '../leases/store.ts';
 import { adaptFields, parseFilters } from '../filters.ts';
-import { updateLabels, validateLabels, type Labels } from '../labels.ts';
+import { exists, syncDir } from '../fsutil.ts';
+import { type CollectibleKind, type GcObject, isGcRoot, labelRefs } from '../gc/collector.ts';
+import { type Labels, updateLabels, validateLabels } from '../labels.ts';
+import { addLeaseResource, removeLeaseResource } from '../leases/store.ts';
+import type { MetadataDB, Tx } from '../metadata/db.ts';
 import type { Kind, Mount, SnapshotDirs, Snapshotter, Usage } from './snapshotter.ts';
 
 export interface SnapshotInfo {
@@ -226,7 +226,10 @@ export class SnapshotStore {
       if (p.kind !== 'committed') throw invalidArgument(`parent ${JSON.stringify(parent)} is not committed snapshot`);
       const parents = await this.chain(tx, ns, parent);
       const next: SnapshotRecord = { ...r, parent, updatedAt: Date.now() };
-      await backend.rebase!(this.dirOf(r.id), parents.map((id) => this.dirOf(id)));
+      await backend.rebase!(
+        this.dirOf(r.id),
+        parents.map((id) => this.dirOf(id)),
+      );
       tx.put(this.bucket(ns), key, next);
       return backend.mounts(this.dirs(next, parents));
     });

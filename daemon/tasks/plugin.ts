@@ -1,6 +1,6 @@
 import { failedPrecondition } from '../../core/errors.ts';
-import { PluginType, type Plugin, type GrpcService } from '../plugin.ts';
 import type { ContainerStore } from '../containers/store.ts';
+import { type GrpcService, type Plugin, PluginType } from '../plugin.ts';
 import type { TaskManager } from '../runtime/manager.ts';
 import { tasksService } from './service.ts';
 

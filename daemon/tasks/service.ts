@@ -1,10 +1,10 @@
 import type * as grpc from '@grpc/grpc-js';
-import type { AnyMessage } from '../../core/any.ts';
 import { containerdService } from '../../api/codec.ts';
-import { invalidArgument, isCode, unimplemented } from '../../core/errors.ts';
-import { validateIdentifier } from '../../core/identifiers.ts';
 import type { TasksHandlers } from '../../api/gen/containerd/services/tasks/v1/Tasks.ts';
 import { toTimestamp } from '../../api/timestamp.ts';
+import type { AnyMessage } from '../../core/any.ts';
+import { invalidArgument, isCode, unimplemented } from '../../core/errors.ts';
+import { validateIdentifier } from '../../core/identifiers.ts';
 import { parseFilters } from '../filters.ts';
 import { empty, namespaceOf, unary } from '../grpc.ts';
 import type { GrpcService } from '../plugin.ts';
@@ -88,7 +88,8 @@ export function tasksService(manager: TaskManager, containers: ContainerLookup):
         const s = await manager.call<ShimState>(ns, t.id, 'State', { id: t.id, exec_id: '' }, 5000).catch(() => undefined);
         if (!s) continue;
         const p = process(t.id, s);
-        if (match((path) => (path[0] === 'id' ? t.id : path[0] === 'status' ? s.status.toLowerCase() : path[0] === 'runtime' ? t.runtime : undefined))) tasks.push(p);
+        if (match((path) => (path[0] === 'id' ? t.id : path[0] === 'status' ? s.status.toLowerCase() : path[0] === 'runtime' ? t.runtime : undefined)))
+          tasks.push(p);
       }
       return { tasks: tasks as never };
     }),
@@ -113,7 +114,12 @@ export function tasksService(manager: TaskManager, containers: ContainerLookup):
       return empty;
     }),
     ResizePty: unary(async (req, call) => {
-      await manager.call(namespaceOf(call), req.container_id, 'ResizePty', { id: req.container_id, exec_id: req.exec_id, width: req.width, height: req.height });
+      await manager.call(namespaceOf(call), req.container_id, 'ResizePty', {
+        id: req.container_id,
+        exec_id: req.exec_id,
+        width: req.width,
+        height: req.height,
+      });
       return empty;
     }),
     CloseIO: unary(async (req, call) => {
@@ -166,4 +172,3 @@ export function tasksService(manager: TaskManager, containers: ContainerLookup):
     },
   };
 }
-

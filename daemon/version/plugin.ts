@@ -1,4 +1,4 @@
-import { PluginType, type Plugin, type GrpcService } from '../plugin.ts';
+import { type GrpcService, type Plugin, PluginType } from '../plugin.ts';
 import { versionService } from './service.ts';
 
 export const versionServicePlugin: Plugin<GrpcService> = {

@@ -1,9 +1,9 @@
 import type * as grpc from '@grpc/grpc-js';
 import { containerdService } from '../../api/codec.ts';
 import type { VersionHandlers } from '../../api/gen/containerd/services/version/v1/Version.ts';
+import { revision, version } from '../../core/version.ts';
 import { unary } from '../grpc.ts';
 import type { GrpcService } from '../plugin.ts';
-import { version, revision } from '../../core/version.ts';
 
 export function versionService(): GrpcService {
   const handlers: VersionHandlers = {

@@ -1,6 +1,6 @@
 import { BerthError } from '../../core/errors.ts';
 import { parseFilter } from '../../daemon/filters.ts';
-import { check, refusesOnlyWith, type FuzzTarget } from './index.ts';
+import { check, type FuzzTarget, refusesOnlyWith } from './index.ts';
 
 /** A quoted literal as Go's strconv.Quote writes it, which the filter syntax reads. */
 export function quote(s: string): string {
@@ -26,10 +26,38 @@ const probe = `${'a'.repeat(30)}!`;
 export const target: FuzzTarget = {
   name: 'filters',
   maxLength: 1024,
-  dictionary: ['labels.', '==', '!=', '~=', ',', '"', '\\', '\\x41', '\\u00e9', '\\U0001f600', '\\101', '/', '|', '(', ')', '+', '*', '$', '^', '.*', '(a+)+', '[a-z]', 'name', 'a'],
+  dictionary: [
+    'labels.',
+    '==',
+    '!=',
+    '~=',
+    ',',
+    '"',
+    '\\',
+    '\\x41',
+    '\\u00e9',
+    '\\U0001f600',
+    '\\101',
+    '/',
+    '|',
+    '(',
+    ')',
+    '+',
+    '*',
+    '$',
+    '^',
+    '.*',
+    '(a+)+',
+    '[a-z]',
+    'name',
+    'a',
+  ],
   fuzz(data) {
     const input = data.toString('utf8');
-    const filter = refusesOnlyWith(() => parseFilter(input), (e) => e instanceof BerthError);
+    const filter = refusesOnlyWith(
+      () => parseFilter(input),
+      (e) => e instanceof BerthError,
+    );
     if (filter) {
       filter(() => probe);
       filter(() => undefined);

@@ -3,7 +3,10 @@ import { framePrefix, MessageReader } from '../../transport/grpc/frames.ts';
 import { check, type FuzzTarget } from './index.ts';
 
 const maxMessageSize = 1024;
-const isStatus = (e: unknown) => typeof e === 'object' && e !== null && ((e as { code?: unknown }).code === GrpcStatus.RESOURCE_EXHAUSTED || (e as { code?: unknown }).code === GrpcStatus.INTERNAL);
+const isStatus = (e: unknown) =>
+  typeof e === 'object' &&
+  e !== null &&
+  ((e as { code?: unknown }).code === GrpcStatus.RESOURCE_EXHAUSTED || (e as { code?: unknown }).code === GrpcStatus.INTERNAL);
 
 /**
  * gRPC's length-prefixed messages, the stream cut into chunks of the size the first byte gives:

@@ -1,5 +1,5 @@
-import { Duplex } from 'node:stream';
 import type { Socket } from 'node:net';
+import { Duplex } from 'node:stream';
 import { H2Connection } from '../../transport/h2/connection.ts';
 import { CLIENT_PREFACE, ErrorCode, FRAME_HEADER, FrameType, settingsFrame } from '../../transport/h2/frames.ts';
 import { check, type FuzzTarget } from './index.ts';
@@ -28,9 +28,22 @@ export const target: FuzzTarget = {
   name: 'h2-frames',
   maxLength: 8192,
   dictionary: [
-    '\x00\x00\x00\x04\x00\x00\x00\x00\x00', '\x00\x00\x00\x04\x01\x00\x00\x00\x00', '\x00\x00\x08\x06\x00\x00\x00\x00\x00', '\x00\x00\x04\x08\x00\x00\x00\x00\x01',
-    '\x00\x00\x05\x01\x05\x00\x00\x00\x01\x82\x87\x84\x41\x00', '\x00\x00\x00\x01\x04\x00\x00\x00\x01', '\x00\x00\x00\x09\x04\x00\x00\x00\x01', '\x00\x00\x05\x00\x01\x00\x00\x00\x01',
-    '\x00\x00\x04\x03\x00\x00\x00\x00\x01', '\x00\x00\x08\x07\x00\x00\x00\x00\x00', '\x00\x00\x05\x02\x00\x00\x00\x00\x03', '\x00\x04', '\x00\x05', '\x7f\xff\xff\xff', '\x08', '\x20',
+    '\x00\x00\x00\x04\x00\x00\x00\x00\x00',
+    '\x00\x00\x00\x04\x01\x00\x00\x00\x00',
+    '\x00\x00\x08\x06\x00\x00\x00\x00\x00',
+    '\x00\x00\x04\x08\x00\x00\x00\x00\x01',
+    '\x00\x00\x05\x01\x05\x00\x00\x00\x01\x82\x87\x84\x41\x00',
+    '\x00\x00\x00\x01\x04\x00\x00\x00\x01',
+    '\x00\x00\x00\x09\x04\x00\x00\x00\x01',
+    '\x00\x00\x05\x00\x01\x00\x00\x00\x01',
+    '\x00\x00\x04\x03\x00\x00\x00\x00\x01',
+    '\x00\x00\x08\x07\x00\x00\x00\x00\x00',
+    '\x00\x00\x05\x02\x00\x00\x00\x00\x03',
+    '\x00\x04',
+    '\x00\x05',
+    '\x7f\xff\xff\xff',
+    '\x08',
+    '\x20',
   ],
   fuzz(data) {
     const client = data.length > 0 && (data[0]! & 1) === 1;
@@ -42,14 +55,24 @@ export const target: FuzzTarget = {
         done();
       },
     });
-    const conn = new H2Connection(socket as unknown as Socket, { role: client ? 'client' : 'server', streamWindow: 4096, connectionWindow: 65535, maxFrameSize: 16384 });
+    const conn = new H2Connection(socket as unknown as Socket, {
+      role: client ? 'client' : 'server',
+      streamWindow: 4096,
+      connectionWindow: 65535,
+      maxFrameSize: 16384,
+    });
     conn.onStream = (stream) => {
       stream.respond([[':status', '200']]);
       stream.onData = (chunk) => stream.write(chunk);
       stream.onEnd = () => stream.end([['grpc-status', '0']]);
     };
     if (client) {
-      const stream = conn.request([[':method', 'POST'], [':path', '/x'], [':scheme', 'http'], [':authority', 'berth']]);
+      const stream = conn.request([
+        [':method', 'POST'],
+        [':path', '/x'],
+        [':scheme', 'http'],
+        [':authority', 'berth'],
+      ]);
       stream.write(Buffer.alloc(100_000, 1));
       stream.end();
     } else {

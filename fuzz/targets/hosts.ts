@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BerthError } from '../../core/errors.ts';
 import { registryHosts } from '../../core/registry/hosts.ts';
-import { check, refusesOnlyWith, type FuzzTarget } from './index.ts';
+import { check, type FuzzTarget, refusesOnlyWith } from './index.ts';
 
 let root: string | undefined;
 
@@ -24,11 +24,42 @@ export const target: FuzzTarget = {
   name: 'hosts',
   alsoCover: ['smol-toml'],
   maxLength: 2048,
-  dictionary: ['server = "https://registry.example"\n', '[host."https://mirror.example:5000"]\n', '[host."http://127.0.0.1:5000/v2"]\n', 'capabilities = ["pull", "resolve", "push"]\n', 'skip_verify = true\n', 'override_path = true\n', 'dial_timeout = "1m30s"\n', '[header]\n', '[host."x".header]\n', 'x-a = ["b", "c"]\n', 'ca = "ca.pem"\n', 'client = [["c.pem", "k.pem"]]\n', '"', '[', ']', '=', '\n', 'http://', 'https://', '..', '%2e%2e', '\\r\\n', '\\u0000', '@', '#', '?', '[::1]'],
+  dictionary: [
+    'server = "https://registry.example"\n',
+    '[host."https://mirror.example:5000"]\n',
+    '[host."http://127.0.0.1:5000/v2"]\n',
+    'capabilities = ["pull", "resolve", "push"]\n',
+    'skip_verify = true\n',
+    'override_path = true\n',
+    'dial_timeout = "1m30s"\n',
+    '[header]\n',
+    '[host."x".header]\n',
+    'x-a = ["b", "c"]\n',
+    'ca = "ca.pem"\n',
+    'client = [["c.pem", "k.pem"]]\n',
+    '"',
+    '[',
+    ']',
+    '=',
+    '\n',
+    'http://',
+    'https://',
+    '..',
+    '%2e%2e',
+    '\\r\\n',
+    '\\u0000',
+    '@',
+    '#',
+    '?',
+    '[::1]',
+  ],
   fuzz(data) {
     const dir = configDir();
     writeFileSync(join(dir, '_default', 'hosts.toml'), data);
-    const hosts = refusesOnlyWith(() => registryHosts('registry.example', {}, dir), (e) => e instanceof BerthError);
+    const hosts = refusesOnlyWith(
+      () => registryHosts('registry.example', {}, dir),
+      (e) => e instanceof BerthError,
+    );
     check(Object.keys(Object.prototype).length === 0, 'Object.prototype untouched');
     if (!hosts) return;
     check(hosts.length >= 1 && hosts.at(-1)!.mirror === false, 'the server comes last');
@@ -39,9 +70,17 @@ export const target: FuzzTarget = {
       check([...h.capabilities].every((c) => c === 'pull' || c === 'resolve' || c === 'push') && h.capabilities.size > 0, 'known capabilities');
       for (const [name, values] of Object.entries(h.header)) {
         check(/^[!#$%&'*+.^_`|~0-9a-z-]+$/.test(name), 'a header name', name);
-        check(values.every((v) => !/[\r\n\0]/.test(v)), 'header values of one line', values);
+        check(
+          values.every((v) => !/[\r\n\0]/.test(v)),
+          'header values of one line',
+          values,
+        );
       }
-      check(h.tls.dialTimeoutMs === undefined || (Number.isFinite(h.tls.dialTimeoutMs) && h.tls.dialTimeoutMs >= 0), 'a finite dial timeout', h.tls.dialTimeoutMs);
+      check(
+        h.tls.dialTimeoutMs === undefined || (Number.isFinite(h.tls.dialTimeoutMs) && h.tls.dialTimeoutMs >= 0),
+        'a finite dial timeout',
+        h.tls.dialTimeoutMs,
+      );
     }
   },
   close() {

@@ -1,5 +1,5 @@
 import { HpackDecoder, HpackEncoder, HpackError } from '../../transport/h2/hpack.ts';
-import { check, refusesOnlyWith, type FuzzTarget } from './index.ts';
+import { check, type FuzzTarget, refusesOnlyWith } from './index.ts';
 
 const tableSize = 4096;
 const maxListSize = 65536;
@@ -23,11 +23,28 @@ function blocks(data: Buffer): Buffer[] {
 export const target: FuzzTarget = {
   name: 'hpack',
   maxLength: 4096,
-  dictionary: ['\x00\x00', '\x3f\xe1\x1f', '\x20', '\x82', '\x86', '\x84', '\xbe', '\x40', '\x00', '\x10', '\x7f', '\xff\xff\xff\xff\x0f', '\x8c\xf1\xe3\xc2\xe5\xf2\x3a\x6b\xa0\xab\x90\xf4\xff'],
+  dictionary: [
+    '\x00\x00',
+    '\x3f\xe1\x1f',
+    '\x20',
+    '\x82',
+    '\x86',
+    '\x84',
+    '\xbe',
+    '\x40',
+    '\x00',
+    '\x10',
+    '\x7f',
+    '\xff\xff\xff\xff\x0f',
+    '\x8c\xf1\xe3\xc2\xe5\xf2\x3a\x6b\xa0\xab\x90\xf4\xff',
+  ],
   fuzz(data) {
     const decoder = new HpackDecoder(tableSize, maxListSize);
     for (const block of blocks(data)) {
-      const fields = refusesOnlyWith(() => decoder.decode(block), (e) => e instanceof HpackError);
+      const fields = refusesOnlyWith(
+        () => decoder.decode(block),
+        (e) => e instanceof HpackError,
+      );
       if (!fields) return; // the connection ends with COMPRESSION_ERROR
       check(fields.length % 2 === 0, 'names and values in pairs');
       let listSize = 0;

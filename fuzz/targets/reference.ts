@@ -1,14 +1,35 @@
 import { BerthError } from '../../core/errors.ts';
 import { familiarReference, formatReference, parseReference, type Reference } from '../../core/registry/reference.ts';
-import { check, refusesOnlyWith, type FuzzTarget } from './index.ts';
+import { check, type FuzzTarget, refusesOnlyWith } from './index.ts';
 
-const parse = (s: string) => refusesOnlyWith(() => parseReference(s), (e) => e instanceof BerthError);
+const parse = (s: string) =>
+  refusesOnlyWith(
+    () => parseReference(s),
+    (e) => e instanceof BerthError,
+  );
 
 /** Image references: refused with BerthError or normalised to a form that parses back to itself. */
 export const target: FuzzTarget = {
   name: 'reference',
   maxLength: 512,
-  dictionary: ['docker.io/', 'library/', 'localhost', ':5000/', '@sha256:', 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855', ':latest', '[::1]', '127.0.0.1', '__', '--', '.', '/', ':', '@', 'index.docker.io/'],
+  dictionary: [
+    'docker.io/',
+    'library/',
+    'localhost',
+    ':5000/',
+    '@sha256:',
+    'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855',
+    ':latest',
+    '[::1]',
+    '127.0.0.1',
+    '__',
+    '--',
+    '.',
+    '/',
+    ':',
+    '@',
+    'index.docker.io/',
+  ],
   fuzz(data) {
     const input = data.toString('utf8');
     const r = parse(input);

@@ -1,5 +1,5 @@
+import { encodeHeader, endOfArchive, maxNameLength, padding, type TarEntry, TarReader } from '../../core/archive/tar.ts';
 import { BerthError } from '../../core/errors.ts';
-import { encodeHeader, endOfArchive, maxNameLength, padding, TarReader, type TarEntry } from '../../core/archive/tar.ts';
 import { check, type FuzzTarget } from './index.ts';
 
 /** Reads an archive fed in chunks of `chunk` bytes; the entries and how many body bytes each got. */
@@ -42,12 +42,33 @@ export const target: FuzzTarget = {
   name: 'tar',
   alsoCover: ['tar'],
   maxLength: 16384,
-  dictionary: ['ustar\x0000', 'ustar  \x00', '0000644\x00', '00000000000\x00', '\x80\x00\x00\x00\x00\x00\x00\x00\x00\x00\x10\x00', ' path=', ' linkpath=', ' size=', ' mtime=', ' uid=', ' SCHILY.xattr.security.capability=', '././@LongLink', '.wh..wh..opq', '.wh.', '../', '/'],
+  dictionary: [
+    'ustar\x0000',
+    'ustar  \x00',
+    '0000644\x00',
+    '00000000000\x00',
+    '\x80\x00\x00\x00\x00\x00\x00\x00\x00\x00\x10\x00',
+    ' path=',
+    ' linkpath=',
+    ' size=',
+    ' mtime=',
+    ' uid=',
+    ' SCHILY.xattr.security.capability=',
+    '././@LongLink',
+    '.wh..wh..opq',
+    '.wh.',
+    '../',
+    '/',
+  ],
   fuzz(data) {
     if (data.length < 2) return;
     const chunk = 1 + (data.readUInt16BE(0) % 2048);
     for (const { entry: e } of read(data.subarray(2), chunk).entries) {
-      check(e.name.length <= maxNameLength && e.linkname.length <= maxNameLength && !e.name.includes('\0') && !e.linkname.includes('\0'), 'names without NUL, within the limit', e.name.slice(0, 100));
+      check(
+        e.name.length <= maxNameLength && e.linkname.length <= maxNameLength && !e.name.includes('\0') && !e.linkname.includes('\0'),
+        'names without NUL, within the limit',
+        e.name.slice(0, 100),
+      );
       check(types.has(e.type), 'a known type', e.type);
       check(uint(e.size) && (e.type === 'file' || e.size === 0), 'a size, and only files have a body', { type: e.type, size: e.size });
       check(uint(e.mode) && e.mode <= 0o7777, 'permission bits', e.mode);
@@ -57,7 +78,8 @@ export const target: FuzzTarget = {
       const again = read(Buffer.concat([encodeHeader(e), Buffer.alloc(e.size + padding(e.size)), endOfArchive()]), 512);
       const a = again.entries[0]?.entry;
       check(again.error === undefined && again.entries.length === 1 && a !== undefined, 'a written entry reads back', String(again.error));
-      for (const k of ['name', 'type', 'mode', 'uid', 'gid', 'size', 'linkname', 'devmajor', 'devminor'] as const) check(a[k] === e[k], `${k} reads back`, { wrote: e[k], read: a[k] });
+      for (const k of ['name', 'type', 'mode', 'uid', 'gid', 'size', 'linkname', 'devmajor', 'devminor'] as const)
+        check(a[k] === e[k], `${k} reads back`, { wrote: e[k], read: a[k] });
       check(Math.abs(a.mtime - e.mtime) < 1e-6, 'mtime reads back', { wrote: e.mtime, read: a.mtime });
       check(a.xattrs.size === e.xattrs.size && [...e.xattrs].every(([k, v]) => a.xattrs.get(k)?.equals(v)), 'xattrs read back');
     }

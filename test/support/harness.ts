@@ -1,5 +1,5 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, existsSync, writeFileSync, readdirSync, readlinkSync, readFileSync, rmdirSync } from 'node:fs';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
 import { BerthClient } from '../../transport/client.ts';
@@ -54,7 +54,9 @@ export async function startBerthd(extraArgs: string[] = [], opts: { heapSnapshot
   let log = '';
   const clients: BerthClient[] = [];
   const heapDir = join(dir, 'heap');
-  const env = opts.heapSnapshots ? { ...process.env, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --heapsnapshot-signal=SIGUSR2 --diagnostic-dir=${heapDir}`.trim() } : process.env;
+  const env = opts.heapSnapshots
+    ? { ...process.env, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --heapsnapshot-signal=SIGUSR2 --diagnostic-dir=${heapDir}`.trim() }
+    : process.env;
 
   const launch = async () => {
     proc = spawn(berthdBin, ['--root', root, '--state', state, '--address', address, '--log-level', 'debug', ...extraArgs], {

@@ -65,10 +65,14 @@ export function buildImage(seed: string): TestImage {
     MediaType.ociConfig,
     json({ architecture: hostPlatform.architecture, os: hostPlatform.os, config: { Cmd: ['/hello'] }, rootfs: { type: 'layers', diff_ids: [diffId] } }),
   );
-  const manifest = blob(MediaType.ociManifest, json({ schemaVersion: 2, mediaType: MediaType.ociManifest, config: bare(config.desc), layers: [bare(layer.desc)] }), {
-    'containerd.io/gc.ref.content.config': config.desc.digest,
-    'containerd.io/gc.ref.content.l.0': layer.desc.digest,
-  });
+  const manifest = blob(
+    MediaType.ociManifest,
+    json({ schemaVersion: 2, mediaType: MediaType.ociManifest, config: bare(config.desc), layers: [bare(layer.desc)] }),
+    {
+      'containerd.io/gc.ref.content.config': config.desc.digest,
+      'containerd.io/gc.ref.content.l.0': layer.desc.digest,
+    },
+  );
   const otherPlatform: Platform = { os: 'linux', architecture: hostPlatform.architecture === 'amd64' ? 'arm64' : 'amd64' };
   const absent = { mediaType: MediaType.ociManifest, digest: sha(`absent ${seed}`), size: 1234, platform: otherPlatform };
   const index = blob(

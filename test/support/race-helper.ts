@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
-import { startBerthd, type Berthd } from './harness.ts';
+import { type Berthd, startBerthd } from './harness.ts';
 import { loadRunImage } from './run-image.ts';
 
 /**

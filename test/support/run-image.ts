@@ -1,5 +1,5 @@
-import { createHash } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { childGcLabels, MediaType, type OciDescriptor } from '../../core/oci/image.ts';
 import { BerthClient } from '../../transport/client.ts';
@@ -24,11 +24,18 @@ export const runImageName = 'docker.io/library/busybox:latest';
 const sha = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
 /** The /etc/passwd of the run image: root, daemon-ish `nobody`, and `berth` (1000:1000, also in `audio` and `staff`). */
-export const runImagePasswd = ['root:x:0:0:root:/root:/bin/sh', 'nobody:x:65534:65534:nobody:/nonexistent:/bin/false', 'berth:x:1000:1000:berth user:/home/berth:/bin/sh', ''].join('\n');
+export const runImagePasswd = [
+  'root:x:0:0:root:/root:/bin/sh',
+  'nobody:x:65534:65534:nobody:/nonexistent:/bin/false',
+  'berth:x:1000:1000:berth user:/home/berth:/bin/sh',
+  '',
+].join('\n');
 export const runImageGroup = ['root:x:0:', 'audio:x:29:berth', 'staff:x:50:berth', 'berth:x:1000:', 'nogroup:x:65534:', ''].join('\n');
 
 export function buildRunImage(opts: { name?: string; config?: Record<string, unknown>; passwd?: string } = {}): RunImage {
-  const list = spawnSync('/bin/busybox', ['--list'], { encoding: 'utf8' }).stdout.split('\n').filter((a) => a && a !== 'busybox');
+  const list = spawnSync('/bin/busybox', ['--list'], { encoding: 'utf8' })
+    .stdout.split('\n')
+    .filter((a) => a && a !== 'busybox');
   const layer = tar([
     d('bin/'),
     { name: 'bin/busybox', type: '0', data: readFileSync('/bin/busybox'), mode: 0o755 },

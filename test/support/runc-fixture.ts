@@ -1,7 +1,7 @@
 // Test support (used by the shim's tests only): a throw-away busybox container run by the
 // real runc, under its own runc --root, with its cgroups under /berthtest/<id>, and a
 // cleanup that removes the container, its state, its bundle and its cgroup directories.
-import { spawn, type StdioOptions } from 'node:child_process';
+import { type StdioOptions, spawn } from 'node:child_process';
 import { existsSync, promises as fs, readdirSync, rmdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

@@ -75,7 +75,9 @@ export async function startTogether<T extends readonly Started[]>(starts: { [K i
 export function seccompRules(p: LinuxSeccomp): Map<string, string[]> {
   const out = new Map<string, string[]>();
   for (const r of p.syscalls ?? []) {
-    const text = [r.action, r.errnoRet ?? '', ...(r.args ?? []).map((a) => `${a.index} ${a.op} ${a.value}${a.valueTwo ? ` ${a.valueTwo}` : ''}`)].filter((x) => x !== '').join(' ');
+    const text = [r.action, r.errnoRet ?? '', ...(r.args ?? []).map((a) => `${a.index} ${a.op} ${a.value}${a.valueTwo ? ` ${a.valueTwo}` : ''}`)]
+      .filter((x) => x !== '')
+      .join(' ');
     for (const n of r.names) out.set(n, [...(out.get(n) ?? []), text]);
   }
   return out;

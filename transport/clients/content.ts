@@ -1,8 +1,8 @@
-import type { ClientCall } from '../grpc/channel.ts';
-import type { BerthClient, CallScope } from '../client.ts';
-import { BerthError } from '../../core/errors.ts';
 import type { WriteContentRequest } from '../../api/gen/containerd/services/content/v1/WriteContentRequest.ts';
 import type { WriteContentResponse__Output } from '../../api/gen/containerd/services/content/v1/WriteContentResponse.ts';
+import { BerthError } from '../../core/errors.ts';
+import type { BerthClient, CallScope } from '../client.ts';
+import type { ClientCall } from '../grpc/channel.ts';
 
 const chunkSize = 1 << 20;
 const maxWritesInFlight = 4;

@@ -25,8 +25,12 @@ describe('Channel against a gRPC server on a unix socket', () => {
   const server = new grpc.Server({ 'grpc.max_send_message_length': 64 << 20 });
   let hung = 0;
   let flooding = false;
-  const call = (ch: Channel, name: keyof typeof service, body: Buffer, opts: { deadline?: number; signal?: AbortSignal; headers?: Record<string, string> } = {}) =>
-    ch.call(service[name].path, body, { maxMessageSize: 16 << 20, ...opts });
+  const call = (
+    ch: Channel,
+    name: keyof typeof service,
+    body: Buffer,
+    opts: { deadline?: number; signal?: AbortSignal; headers?: Record<string, string> } = {},
+  ) => ch.call(service[name].path, body, { maxMessageSize: 16 << 20, ...opts });
 
   beforeAll(async () => {
     server.addService(service as unknown as grpc.ServiceDefinition, {
@@ -57,7 +61,9 @@ describe('Channel against a gRPC server on a unix socket', () => {
         c.end();
       },
     });
-    await new Promise<void>((resolve, reject) => server.bindAsync(`unix:${socket}`, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve())));
+    await new Promise<void>((resolve, reject) =>
+      server.bindAsync(`unix:${socket}`, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve())),
+    );
   });
   afterAll(() => {
     server.forceShutdown();
@@ -177,7 +183,10 @@ describe('Channel against a gRPC server on a unix socket', () => {
   it('reports a missing socket as Unavailable, then connects once the server is there', async () => {
     const ch = new Channel(join(dir, 'absent.sock'));
     try {
-      await expect(call(ch, 'Echo', Buffer.alloc(0))).rejects.toMatchObject({ code: 'Unavailable', message: expect.stringMatching(/No connection established.*ENOENT/) });
+      await expect(call(ch, 'Echo', Buffer.alloc(0))).rejects.toMatchObject({
+        code: 'Unavailable',
+        message: expect.stringMatching(/No connection established.*ENOENT/),
+      });
     } finally {
       ch.close();
     }
@@ -186,8 +195,12 @@ describe('Channel against a gRPC server on a unix socket', () => {
     const server2 = new grpc.Server();
     try {
       await expect(call(ch2, 'Echo', Buffer.alloc(0))).rejects.toMatchObject({ code: 'Unavailable' });
-      server2.addService(service as unknown as grpc.ServiceDefinition, { Echo: (c: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => cb(null, c.request) });
-      await new Promise<void>((resolve, reject) => server2.bindAsync(`unix:${late}`, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve())));
+      server2.addService(service as unknown as grpc.ServiceDefinition, {
+        Echo: (c: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => cb(null, c.request),
+      });
+      await new Promise<void>((resolve, reject) =>
+        server2.bindAsync(`unix:${late}`, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve())),
+      );
       expect((await call(ch2, 'Echo', Buffer.from('now'))).map(String)).toEqual(['now']);
     } finally {
       ch2.close();

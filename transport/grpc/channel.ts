@@ -1,9 +1,9 @@
 import * as net from 'node:net';
 import type * as grpc from '@grpc/grpc-js';
 import { type BerthError, fromGrpc, GrpcStatus } from '../../core/errors.ts';
-import { framePrefix, grpcTimeout, MessageReader, statusError, timerDelay } from './frames.ts';
 import { H2Connection, type H2Stream, type Headers } from '../h2/connection.ts';
 import { ErrorCode } from '../h2/frames.ts';
+import { framePrefix, grpcTimeout, MessageReader, statusError, timerDelay } from './frames.ts';
 
 /** The socket path of a unix address (`unix:PATH`, `unix://PATH` or a plain path). */
 export const socketPathOf = (address: string) => address.replace(/^unix:(\/\/)?/, '');
@@ -75,7 +75,8 @@ export class ClientCall<Req, Res> {
       return;
     }
     this.stream = stream;
-    if (opts.deadline !== undefined) this.timer = setTimeout(() => this.finish(statusError(GrpcStatus.DEADLINE_EXCEEDED, 'Deadline exceeded')), timerDelay(opts.deadline - Date.now()));
+    if (opts.deadline !== undefined)
+      this.timer = setTimeout(() => this.finish(statusError(GrpcStatus.DEADLINE_EXCEEDED, 'Deadline exceeded')), timerDelay(opts.deadline - Date.now()));
     if (opts.signal?.aborted) queueMicrotask(this.abort);
     else opts.signal?.addEventListener('abort', this.abort, { once: true });
 
@@ -118,7 +119,10 @@ export class ClientCall<Req, Res> {
     };
     stream.onClose = (aborted, code) => {
       if (!aborted) return;
-      if (code === ErrorCode.REFUSED_STREAM) return this.finish(statusError(GrpcStatus.UNAVAILABLE, 'the server refused the call: it is shutting down, or has too many calls open on this connection'));
+      if (code === ErrorCode.REFUSED_STREAM)
+        return this.finish(
+          statusError(GrpcStatus.UNAVAILABLE, 'the server refused the call: it is shutting down, or has too many calls open on this connection'),
+        );
       this.finish(statusError(GrpcStatus.UNAVAILABLE, connectionDetails(link.error, link.socketPath)));
     };
     stream.onDrain = () => this.onDrain();
@@ -203,7 +207,8 @@ export class Channel {
   async invoke<Res>(def: grpc.MethodDefinition<object, object>, request: object, opts: CallOptions): Promise<Res[]> {
     if (def.requestStream) throw new Error(`${def.path} takes a request stream`);
     const messages = await this.collect(def as unknown as MethodCodec<object, Res>, request, opts);
-    if (!def.responseStream && messages.length !== 1) throw fromGrpc(statusError(GrpcStatus.INTERNAL, `a unary call answered with ${messages.length} messages`));
+    if (!def.responseStream && messages.length !== 1)
+      throw fromGrpc(statusError(GrpcStatus.INTERNAL, `a unary call answered with ${messages.length} messages`));
     return messages;
   }
 

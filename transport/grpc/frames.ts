@@ -78,7 +78,8 @@ export class MessageReader {
   private hold(n: number): void {
     this.counted += n;
     this.budget.held += n;
-    if (this.budget.held > this.budget.limit) throw statusError(GrpcStatus.RESOURCE_EXHAUSTED, `Received messages over the connection's budget of ${this.budget.limit} bytes`);
+    if (this.budget.held > this.budget.limit)
+      throw statusError(GrpcStatus.RESOURCE_EXHAUSTED, `Received messages over the connection's budget of ${this.budget.limit} bytes`);
   }
 
   /** The caller has handed n bytes of the messages it got on (or dropped them). */

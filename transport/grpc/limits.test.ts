@@ -7,13 +7,13 @@ import { runInNewContext } from 'node:vm';
 import { gzipSync } from 'node:zlib';
 import type * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { rawMethod } from '../../test/support/util.ts';
-import { Channel } from './channel.ts';
 import { GrpcStatus } from '../../core/errors.ts';
-import { framePrefix } from './frames.ts';
-import { GrpcServer } from './server.ts';
+import { rawMethod } from '../../test/support/util.ts';
 import { CLIENT_PREFACE, ErrorCode, Flag, FrameType, frame, rstStreamFrame, Setting, settingsFrame } from '../h2/frames.ts';
 import { HpackDecoder, HpackEncoder } from '../h2/hpack.ts';
+import { Channel } from './channel.ts';
+import { framePrefix } from './frames.ts';
+import { GrpcServer } from './server.ts';
 
 // One hostile client on a raw socket against berth's gRPC server (berthd's and the shims'),
 // in this process so that its memory can be watched. The client writes frames by hand and does
@@ -274,7 +274,8 @@ describe('berth gRPC server against one hostile client', () => {
     const block = request('/t.T/Sink');
     // 300 streams, each sent a stream window (1 MiB) of 64 KiB messages in 16 KiB frames
     const chunk = message(Buffer.alloc((64 << 10) - 5, 1));
-    const stream = (id: number) => Buffer.concat([headers(id, block), ...Array.from({ length: 64 }, (_, k) => data(id, chunk.subarray((k % 4) * 16_384, (k % 4) * 16_384 + 16_384)))]);
+    const stream = (id: number) =>
+      Buffer.concat([headers(id, block), ...Array.from({ length: 64 }, (_, k) => data(id, chunk.subarray((k % 4) * 16_384, (k % 4) * 16_384 + 16_384)))]);
     const { goaway, growth, answer } = await attack(Buffer.alloc(0), (i) => stream(1 + 2 * i), 300);
     expect(goaway).toBe(ErrorCode.FLOW_CONTROL_ERROR);
     expect(answer).toBe('still here');
@@ -341,7 +342,14 @@ describe('berth gRPC server against one hostile client', () => {
     const socket = net.connect(path);
     const got: Buffer[] = [];
     socket.on('data', (b: Buffer) => got.push(b));
-    socket.write(Buffer.concat([CLIENT_PREFACE, settingsFrame([]), headers(1, request('/t.T/Hang', [['grpc-timeout', '720H']])), data(1, message(Buffer.from('x')), Flag.END_STREAM)]));
+    socket.write(
+      Buffer.concat([
+        CLIENT_PREFACE,
+        settingsFrame([]),
+        headers(1, request('/t.T/Hang', [['grpc-timeout', '720H']])),
+        data(1, message(Buffer.from('x')), Flag.END_STREAM),
+      ]),
+    );
     await sleep(300);
     socket.destroy();
     expect(statuses(parseFrames(Buffer.concat(got))).get(1)).toBeUndefined();

@@ -5,10 +5,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { rawMethod } from '../../test/support/util.ts';
 import { BerthError } from '../../core/errors.ts';
-import { GrpcServer } from './server.ts';
+import { rawMethod } from '../../test/support/util.ts';
 import { serverStream } from './handlers.ts';
+import { GrpcServer } from './server.ts';
 
 // Driven by grpc-js's client (and berthd's whole suite, and ctr's Go client in test/ctr-*.test.ts):
 // raw-bytes codecs, so each case is about the protocol, not protobuf.
@@ -38,7 +38,8 @@ describe('GrpcServer, called by grpc-js clients over a unix socket', () => {
     server.addService(def as unknown as grpc.ServiceDefinition, {
       Echo: (call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) =>
         cb(null, Buffer.from(`${call.request.toString()}|${String(call.metadata.get('containerd-namespace')[0] ?? '')}`)),
-      Fail: (_call: unknown, cb: grpc.sendUnaryData<Buffer>) => cb({ code: grpc.status.FAILED_PRECONDITION, details: 'task is not running: 50% done\nsecond line' }),
+      Fail: (_call: unknown, cb: grpc.sendUnaryData<Buffer>) =>
+        cb({ code: grpc.status.FAILED_PRECONDITION, details: 'task is not running: 50% done\nsecond line' }),
       Throw: () => {
         throw new BerthError('NotFound', 'container "c1"');
       },
@@ -80,7 +81,8 @@ describe('GrpcServer, called by grpc-js clients over a unix socket', () => {
       },
     });
     await server.listen(socket);
-    client = new Client(`unix:${socket}`, grpc.credentials.createInsecure(), { 'grpc.max_receive_message_length': 64 << 20 }) as unknown as grpc.Client & Record<string, Any>;
+    client = new Client(`unix:${socket}`, grpc.credentials.createInsecure(), { 'grpc.max_receive_message_length': 64 << 20 }) as unknown as grpc.Client &
+      Record<string, Any>;
   });
   afterAll(async () => {
     client.close();
@@ -105,8 +107,11 @@ describe('GrpcServer, called by grpc-js clients over a unix socket', () => {
     expect((await unary('Echo', Buffer.alloc(0))).toString()).toBe('|');
   });
 
-  it('sends a handler\'s status, and a thrown BerthError as its gRPC code, with the message intact', async () => {
-    await expect(unary('Fail', Buffer.alloc(0))).rejects.toMatchObject({ code: grpc.status.FAILED_PRECONDITION, details: 'task is not running: 50% done\nsecond line' });
+  it("sends a handler's status, and a thrown BerthError as its gRPC code, with the message intact", async () => {
+    await expect(unary('Fail', Buffer.alloc(0))).rejects.toMatchObject({
+      code: grpc.status.FAILED_PRECONDITION,
+      details: 'task is not running: 50% done\nsecond line',
+    });
     await expect(unary('Throw', Buffer.alloc(0))).rejects.toMatchObject({ code: grpc.status.NOT_FOUND, details: 'container "c1": not found' });
   });
 
@@ -114,7 +119,9 @@ describe('GrpcServer, called by grpc-js clients over a unix socket', () => {
     const Other = grpc.makeGenericClientConstructor({ Nope: { ...def.Echo, path: '/t.T/Nope' } } as unknown as grpc.ServiceDefinition, 'T');
     const other = new Other(`unix:${socket}`, grpc.credentials.createInsecure()) as unknown as Record<string, Any> & grpc.Client;
     try {
-      await expect(new Promise((resolve, reject) => other.Nope!(Buffer.alloc(0), (err: unknown, r: unknown) => (err ? reject(err) : resolve(r))))).rejects.toMatchObject({ code: grpc.status.UNIMPLEMENTED });
+      await expect(
+        new Promise((resolve, reject) => other.Nope!(Buffer.alloc(0), (err: unknown, r: unknown) => (err ? reject(err) : resolve(r)))),
+      ).rejects.toMatchObject({ code: grpc.status.UNIMPLEMENTED });
     } finally {
       other.close();
     }
@@ -128,7 +135,7 @@ describe('GrpcServer, called by grpc-js clients over a unix socket', () => {
     expect(got.every((m, i) => m.length === 64 << 10 && m[0] === i % 256 && m[m.length - 1] === i % 256)).toBe(true);
   });
 
-  it('passes a request stream to the handler in order, and ends it with the handler\'s status', async () => {
+  it("passes a request stream to the handler in order, and ends it with the handler's status", async () => {
     const call = client.Upper!() as grpc.ClientDuplexStream<Buffer, Buffer>;
     const got = collect(call);
     for (const w of ['a', 'bc', '', 'def']) call.write(Buffer.from(w));
@@ -191,7 +198,9 @@ describe('GrpcServer, called by grpc-js clients over a unix socket', () => {
     await late.listen(path);
     const c = new Client(`unix:${path}`, grpc.credentials.createInsecure()) as unknown as grpc.Client & Record<string, Any>;
     try {
-      const running = new Promise<Buffer>((resolve, reject) => c.Echo!(Buffer.alloc(0), (err: grpc.ServiceError | null, r: Buffer) => (err ? reject(err) : resolve(r))));
+      const running = new Promise<Buffer>((resolve, reject) =>
+        c.Echo!(Buffer.alloc(0), (err: grpc.ServiceError | null, r: Buffer) => (err ? reject(err) : resolve(r))),
+      );
       await expect.poll(() => finish).toBeTypeOf('function');
       let stopped = false;
       const stopping = late.shutdown().then(() => (stopped = true));

@@ -1,12 +1,12 @@
 import { EventEmitter } from 'node:events';
-import { Duplex } from 'node:stream';
 import * as net from 'node:net';
+import { Duplex } from 'node:stream';
 import { gunzipSync, inflateSync } from 'node:zlib';
 import type * as grpc from '@grpc/grpc-js';
 import { GrpcStatus, toGrpc } from '../../core/errors.ts';
-import { type Decompress, framePrefix, MessageReader, parseGrpcTimeout, ReceiveBudget, statusError, timerDelay } from './frames.ts';
 import { H2Connection, type H2Stream, type Headers } from '../h2/connection.ts';
 import { HpackEncoder } from '../h2/hpack.ts';
+import { type Decompress, framePrefix, MessageReader, parseGrpcTimeout, ReceiveBudget, statusError, timerDelay } from './frames.ts';
 
 /**
  * A gRPC server on berth's own HTTP/2 (h2/connection.ts), for berthd's and the shims' sockets.
@@ -29,7 +29,10 @@ function statusOf(err: unknown): { code: number; details: string } {
 
 /** grpc-message is percent-encoded (gRPC over HTTP/2: printable ASCII except '%' stays). */
 function encodeMessage(s: string): string {
-  return Buffer.from(s, 'utf8').reduce((out, b) => out + (b >= 0x20 && b <= 0x7e && b !== 0x25 ? String.fromCharCode(b) : `%${b.toString(16).toUpperCase().padStart(2, '0')}`), '');
+  return Buffer.from(s, 'utf8').reduce(
+    (out, b) => out + (b >= 0x20 && b <= 0x7e && b !== 0x25 ? String.fromCharCode(b) : `%${b.toString(16).toUpperCase().padStart(2, '0')}`),
+    '',
+  );
 }
 
 const hpack = new HpackEncoder();
@@ -123,7 +126,8 @@ class Reply {
   /** Sends a message (prefix and bytes, uncopied); false when the writer should wait for 'drain'. Throws a status when it is too large. */
   send(message: unknown): boolean {
     const body = this.method.responseSerialize(message);
-    if (body.length > this.maxMessageSize) throw statusError(GrpcStatus.RESOURCE_EXHAUSTED, `Sent message larger than max (${body.length} vs. ${this.maxMessageSize})`);
+    if (body.length > this.maxMessageSize)
+      throw statusError(GrpcStatus.RESOURCE_EXHAUSTED, `Sent message larger than max (${body.length} vs. ${this.maxMessageSize})`);
     this.respond();
     return this.stream.write(framePrefix(body.length), body);
   }
@@ -269,7 +273,8 @@ function decompressor(encoding: string | undefined): Decompress | undefined {
       if (encoding === 'gzip') return gunzipSync(body, opts);
       if (encoding === 'deflate') return inflateSync(body, opts);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') throw statusError(GrpcStatus.RESOURCE_EXHAUSTED, `Received message after decompression larger than ${maxLength} bytes`);
+      if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE')
+        throw statusError(GrpcStatus.RESOURCE_EXHAUSTED, `Received message after decompression larger than ${maxLength} bytes`);
       throw statusError(GrpcStatus.INTERNAL, `Received invalid compressed message: ${(err as Error).message}`);
     }
     throw statusError(GrpcStatus.UNIMPLEMENTED, `compressed message with encoding ${encoding}`);
@@ -306,7 +311,9 @@ export class GrpcServer {
   /** Adds a service's handlers, keyed by each method's path (as grpc.Server.addService). */
   addService(def: grpc.ServiceDefinition, impl: grpc.UntypedServiceImplementation): void {
     for (const [name, method] of Object.entries(def)) {
-      const handler = (impl as Record<string, Handler | undefined>)[name] ?? (impl as Record<string, Handler | undefined>)[(method as { originalName?: string }).originalName ?? ''];
+      const handler =
+        (impl as Record<string, Handler | undefined>)[name] ??
+        (impl as Record<string, Handler | undefined>)[(method as { originalName?: string }).originalName ?? ''];
       if (!handler) continue;
       if (this.routes.has(method.path)) throw new Error(`method ${method.path} added twice`);
       this.routes.set(method.path, { method: method as Method, handler });
@@ -370,7 +377,8 @@ export class GrpcServer {
         }
         if (messages.length === 0) return;
         // as grpc-go: a second message fails the call at once, rather than wait for the end
-        if (request !== undefined || messages.length > 1) return fail(statusError(GrpcStatus.INTERNAL, `more than one request message for ${method.path}, which takes one`));
+        if (request !== undefined || messages.length > 1)
+          return fail(statusError(GrpcStatus.INTERNAL, `more than one request message for ${method.path}, which takes one`));
         request = messages[0];
       };
       stream.onEnd = () => {

@@ -31,7 +31,10 @@ describe('H2Connection as a server, driven by node:http2 clients', () => {
       if (url.pathname === '/hang') return;
       const data = Buffer.concat(body);
       if (url.pathname === '/echo') {
-        s.respond([[':status', '200'], ['x-echo', String(s.headers['x-big'] ?? '').length.toString()]]);
+        s.respond([
+          [':status', '200'],
+          ['x-echo', String(s.headers['x-big'] ?? '').length.toString()],
+        ]);
         s.write(Buffer.from(`${data.length} ${sha(data)}`));
         s.end([['x-trailer', 'done']]);
       } else if (url.pathname === '/big') {
@@ -41,7 +44,13 @@ describe('H2Connection as a server, driven by node:http2 clients', () => {
         s.write(chunk.subarray(0, n >> 1), chunk.subarray(n >> 1));
         s.end();
       } else if (url.pathname === '/headers') {
-        s.respond([[':status', '200'], ['x-large', 'h'.repeat(40_000)]], true);
+        s.respond(
+          [
+            [':status', '200'],
+            ['x-large', 'h'.repeat(40_000)],
+          ],
+          true,
+        );
       }
     };
   }
@@ -204,7 +213,9 @@ describe('H2Connection as a server, driven by node:http2 clients', () => {
 
     it('a header block HPACK cannot decode, and one interrupted by another frame', async () => {
       expect(await goawayCode(frame(FrameType.HEADERS, 0x4, 1, Buffer.from([0x80])))).toBe(ErrorCode.COMPRESSION_ERROR);
-      expect(await goawayCode(frame(FrameType.HEADERS, 0, 1, Buffer.from([0x82])), frame(FrameType.PING, 0, 0, Buffer.alloc(8)))).toBe(ErrorCode.PROTOCOL_ERROR);
+      expect(await goawayCode(frame(FrameType.HEADERS, 0, 1, Buffer.from([0x82])), frame(FrameType.PING, 0, 0, Buffer.alloc(8)))).toBe(
+        ErrorCode.PROTOCOL_ERROR,
+      );
     });
 
     it('DATA beyond the window of a stream that is not read: that stream is reset', async () => {

@@ -42,8 +42,8 @@ import { H2Stream, type HeaderBlock, type Headers, STREAM_HIGH_WATER, type Strea
  * and a peer goes away once it owes too many replies or resets too many streams.
  */
 
-export { H2Stream };
 export type { HeaderBlock, Headers };
+export { H2Stream };
 
 /** A connection error: the peer broke the protocol, the connection ends with GOAWAY(code). */
 export class H2Error extends Error {

@@ -45,8 +45,18 @@ describe('HpackDecoder on the examples of RFC 7541 Appendix C', () => {
     [':status', '302', 'cache-control', 'private', 'date', 'Mon, 21 Oct 2013 20:13:21 GMT', 'location', 'https://www.example.com'],
     [':status', '307', 'cache-control', 'private', 'date', 'Mon, 21 Oct 2013 20:13:21 GMT', 'location', 'https://www.example.com'],
     [
-      ':status', '200', 'cache-control', 'private', 'date', 'Mon, 21 Oct 2013 20:13:22 GMT', 'location', 'https://www.example.com',
-      'content-encoding', 'gzip', 'set-cookie', 'foo=ASDJKHQKBZXOQWEOPIUAXQWEOIU; max-age=3600; version=1',
+      ':status',
+      '200',
+      'cache-control',
+      'private',
+      'date',
+      'Mon, 21 Oct 2013 20:13:22 GMT',
+      'location',
+      'https://www.example.com',
+      'content-encoding',
+      'gzip',
+      'set-cookie',
+      'foo=ASDJKHQKBZXOQWEOPIUAXQWEOIU; max-age=3600; version=1',
     ],
   ];
   // C.5 and C.6 end with [set-cookie, content-encoding, date], 215 of 256 octets: 41 more fit, 42 evict the date.
@@ -55,7 +65,16 @@ describe('HpackDecoder on the examples of RFC 7541 Appendix C', () => {
     expect(decoder.decode(hex('be bf c0'))).toEqual(table);
     expect(() => decoder.decode(hex('c1'))).toThrow(HpackError);
     expect(decoder.decode(hex('40 01 61 08 6262 6262 6262 6262 c1'))).toEqual(['a', 'bbbbbbbb', 'date', 'Mon, 21 Oct 2013 20:13:22 GMT']);
-    expect(decoder.decode(hex('40 01 61 09 6262 6262 6262 6262 62 be c0 c1'))).toEqual(['a', 'bbbbbbbbb', 'a', 'bbbbbbbbb', 'set-cookie', responses[2]![11], 'content-encoding', 'gzip']);
+    expect(decoder.decode(hex('40 01 61 09 6262 6262 6262 6262 62 be c0 c1'))).toEqual([
+      'a',
+      'bbbbbbbbb',
+      'a',
+      'bbbbbbbbb',
+      'set-cookie',
+      responses[2]![11],
+      'content-encoding',
+      'gzip',
+    ]);
     expect(() => decoder.decode(hex('c2'))).toThrow(HpackError);
   };
 
@@ -88,15 +107,67 @@ describe('HpackDecoder on the examples of RFC 7541 Appendix C', () => {
 
 // RFC 7541 Appendix A: the static table, indices 1-61.
 const APPENDIX_A = [
-  [':authority', ''], [':method', 'GET'], [':method', 'POST'], [':path', '/'], [':path', '/index.html'], [':scheme', 'http'], [':scheme', 'https'],
-  [':status', '200'], [':status', '204'], [':status', '206'], [':status', '304'], [':status', '400'], [':status', '404'], [':status', '500'],
-  ['accept-charset', ''], ['accept-encoding', 'gzip, deflate'], ['accept-language', ''], ['accept-ranges', ''], ['accept', ''],
-  ['access-control-allow-origin', ''], ['age', ''], ['allow', ''], ['authorization', ''], ['cache-control', ''], ['content-disposition', ''],
-  ['content-encoding', ''], ['content-language', ''], ['content-length', ''], ['content-location', ''], ['content-range', ''], ['content-type', ''],
-  ['cookie', ''], ['date', ''], ['etag', ''], ['expect', ''], ['expires', ''], ['from', ''], ['host', ''], ['if-match', ''], ['if-modified-since', ''],
-  ['if-none-match', ''], ['if-range', ''], ['if-unmodified-since', ''], ['last-modified', ''], ['link', ''], ['location', ''], ['max-forwards', ''],
-  ['proxy-authenticate', ''], ['proxy-authorization', ''], ['range', ''], ['referer', ''], ['refresh', ''], ['retry-after', ''], ['server', ''],
-  ['set-cookie', ''], ['strict-transport-security', ''], ['transfer-encoding', ''], ['user-agent', ''], ['vary', ''], ['via', ''], ['www-authenticate', ''],
+  [':authority', ''],
+  [':method', 'GET'],
+  [':method', 'POST'],
+  [':path', '/'],
+  [':path', '/index.html'],
+  [':scheme', 'http'],
+  [':scheme', 'https'],
+  [':status', '200'],
+  [':status', '204'],
+  [':status', '206'],
+  [':status', '304'],
+  [':status', '400'],
+  [':status', '404'],
+  [':status', '500'],
+  ['accept-charset', ''],
+  ['accept-encoding', 'gzip, deflate'],
+  ['accept-language', ''],
+  ['accept-ranges', ''],
+  ['accept', ''],
+  ['access-control-allow-origin', ''],
+  ['age', ''],
+  ['allow', ''],
+  ['authorization', ''],
+  ['cache-control', ''],
+  ['content-disposition', ''],
+  ['content-encoding', ''],
+  ['content-language', ''],
+  ['content-length', ''],
+  ['content-location', ''],
+  ['content-range', ''],
+  ['content-type', ''],
+  ['cookie', ''],
+  ['date', ''],
+  ['etag', ''],
+  ['expect', ''],
+  ['expires', ''],
+  ['from', ''],
+  ['host', ''],
+  ['if-match', ''],
+  ['if-modified-since', ''],
+  ['if-none-match', ''],
+  ['if-range', ''],
+  ['if-unmodified-since', ''],
+  ['last-modified', ''],
+  ['link', ''],
+  ['location', ''],
+  ['max-forwards', ''],
+  ['proxy-authenticate', ''],
+  ['proxy-authorization', ''],
+  ['range', ''],
+  ['referer', ''],
+  ['refresh', ''],
+  ['retry-after', ''],
+  ['server', ''],
+  ['set-cookie', ''],
+  ['strict-transport-security', ''],
+  ['transfer-encoding', ''],
+  ['user-agent', ''],
+  ['vary', ''],
+  ['via', ''],
+  ['www-authenticate', ''],
 ] as Array<[string, string]>;
 
 describe('the static table', () => {
@@ -263,7 +334,12 @@ describe('HpackEncoder', () => {
 
   it('writes static pairs as indexed fields, static names by index, other names as literals', () => {
     expect(encoder.encode([[':status', '200']])).toEqual(hex('88'));
-    expect(encoder.encode([[':method', 'POST'], ['accept-encoding', 'gzip, deflate']])).toEqual(hex('83 90'));
+    expect(
+      encoder.encode([
+        [':method', 'POST'],
+        ['accept-encoding', 'gzip, deflate'],
+      ]),
+    ).toEqual(hex('83 90'));
     expect(encoder.encode([[':status', '418']])).toEqual(hex('08 03 343138'));
     expect(encoder.encode([['content-type', 'application/grpc']])).toEqual(Buffer.concat([hex('0f 10 10'), Buffer.from('application/grpc')]));
     expect(encoder.encode([['grpc-status', '0']])).toEqual(Buffer.concat([hex('00 0b'), Buffer.from('grpc-status'), hex('01 30')]));
@@ -279,9 +355,21 @@ describe('HpackEncoder', () => {
   it('round-trips through HpackDecoder, every octet and length edge included', () => {
     const octets = Buffer.from(Array.from({ length: 256 }, (_, i) => i)).toString('latin1');
     const fields: Array<[string, string]> = [
-      [':status', '200'], [':status', '299'], [':method', 'GET'], [':path', '/index.html'], ['cookie', ''], ['x-empty', ''],
-      ['x-octets', octets], ['n'.repeat(127), 'a'.repeat(126)], ['n'.repeat(128), 'a'.repeat(127)], ['x-254', 'a'.repeat(254)], ['x-255', 'a'.repeat(255)],
-      ['x-16510', 'b'.repeat(16510)], ['x-16511', 'b'.repeat(16511)], ['x-100000', 'c'.repeat(100_000)], ['www-authenticate', 'w'],
+      [':status', '200'],
+      [':status', '299'],
+      [':method', 'GET'],
+      [':path', '/index.html'],
+      ['cookie', ''],
+      ['x-empty', ''],
+      ['x-octets', octets],
+      ['n'.repeat(127), 'a'.repeat(126)],
+      ['n'.repeat(128), 'a'.repeat(127)],
+      ['x-254', 'a'.repeat(254)],
+      ['x-255', 'a'.repeat(255)],
+      ['x-16510', 'b'.repeat(16510)],
+      ['x-16511', 'b'.repeat(16511)],
+      ['x-100000', 'c'.repeat(100_000)],
+      ['www-authenticate', 'w'],
     ];
     expect(pairs(new HpackDecoder(4096, 1 << 20).decode(encoder.encode(fields)))).toEqual(fields);
   });
@@ -382,25 +470,52 @@ describe('against nghttp2 (node:http2)', () => {
   it('decodes its request headers: Huffman, the dynamic table with evictions, never-indexed fields, CONTINUATION', async () => {
     const next = random(7541);
     const printable = (length: number) => Array.from({ length }, () => PRINTABLE[Math.floor(next() * PRINTABLE.length)]).join('');
-    const shuffled = (s: string) => [...s].map((c) => [next(), c] as const).sort((a, b) => a[0] - b[0]).map(([, c]) => c).join('');
+    const shuffled = (s: string) =>
+      [...s]
+        .map((c) => [next(), c] as const)
+        .sort((a, b) => a[0] - b[0])
+        .map(([, c]) => c)
+        .join('');
     const lower = (length: number) => Array.from({ length }, () => 'abcdefghijklmnopqrstuvwxyz0123456789'[Math.floor(next() * 36)]).join('');
 
     const count = 80;
     const sent: Array<Array<[string, string]>> = [];
     for (let i = 0; i < count; i++) {
       const fields: Array<[string, string]> = [
-        [':method', i % 3 ? 'GET' : 'POST'], [':path', `/berth.v1.Service/Call${i % 7}`], [':authority', 'localhost'], [':scheme', 'http'],
-        ['x-seq', String(i)], ['content-type', 'application/grpc'], ['x-shared', `shared-${i % 5}`], ['x-random', printable(1 + Math.floor(next() * 200))],
-        ['x-every-printable', shuffled(PRINTABLE)], ['authorization', `Bearer ${lower(20)}`], ['cookie', `c=${i % 3}`], ['x-multi', 'one'], ['x-multi', 'two'],
+        [':method', i % 3 ? 'GET' : 'POST'],
+        [':path', `/berth.v1.Service/Call${i % 7}`],
+        [':authority', 'localhost'],
+        [':scheme', 'http'],
+        ['x-seq', String(i)],
+        ['content-type', 'application/grpc'],
+        ['x-shared', `shared-${i % 5}`],
+        ['x-random', printable(1 + Math.floor(next() * 200))],
+        ['x-every-printable', shuffled(PRINTABLE)],
+        ['authorization', `Bearer ${lower(20)}`],
+        ['cookie', `c=${i % 3}`],
+        ['x-multi', 'one'],
+        ['x-multi', 'two'],
         // among lowercase, four of the octets 0x80-0xff and two printable ones per request: nghttp2 still picks Huffman, so all their codes get used
-        ['x-rare', lower(30) + String.fromCharCode(...[0, 1, 2, 3].map((k) => 0x80 + ((i * 4 + k) % 128))) + PRINTABLE[(i * 2) % 95]! + PRINTABLE[(i * 2 + 1) % 95]! + lower(30) + '\t' + lower(5)],
+        [
+          'x-rare',
+          lower(30) +
+            String.fromCharCode(...[0, 1, 2, 3].map((k) => 0x80 + ((i * 4 + k) % 128))) +
+            PRINTABLE[(i * 2) % 95]! +
+            PRINTABLE[(i * 2 + 1) % 95]! +
+            lower(30) +
+            '\t' +
+            lower(5),
+        ],
       ];
       if (i % 10 === 9) fields.push(['x-larger-than-the-table', printable(5000)]);
       if (i === 40) fields.push(['x-more-than-a-frame', printable(20_000)]);
       sent.push(fields);
     }
     // two requests like the second last: the first of them repeats it after evictions, the last is mostly table hits
-    sent.push(sent[1]!.map(([n, v]) => [n, n === 'x-seq' ? String(count) : v]), sent[1]!.map(([n, v]) => [n, n === 'x-seq' ? String(count + 1) : v]));
+    sent.push(
+      sent[1]!.map(([n, v]) => [n, n === 'x-seq' ? String(count) : v]),
+      sent[1]!.map(([n, v]) => [n, n === 'x-seq' ? String(count + 1) : v]),
+    );
 
     const blocks: Buffer[] = [];
     let done!: () => void;
@@ -429,13 +544,34 @@ describe('against nghttp2 (node:http2)', () => {
 
   it('decodes what HpackEncoder writes, split over CONTINUATION when large', async () => {
     const next = random(9);
-    const printable = (length: number) => 'x' + Array.from({ length: length - 2 }, () => PRINTABLE[Math.floor(next() * PRINTABLE.length)]).join('') + 'x';
+    const printable = (length: number) => `x${Array.from({ length: length - 2 }, () => PRINTABLE[Math.floor(next() * PRINTABLE.length)]).join('')}x`;
     const high = Array.from({ length: 128 }, (_, i) => String.fromCharCode(0x80 + i)).join('');
     const responses: Array<Array<[string, string]>> = [
-      [[':status', '200'], ['content-type', 'application/grpc'], ['grpc-status', '0'], ['grpc-message', '']],
-      [[':status', '404'], ['server', 'berth'], ['accept-encoding', 'gzip, deflate'], ['x-printable', 'x' + PRINTABLE + 'x'], ['x-latin1', high]],
-      [[':status', '418'], ['x-126', 'a'.repeat(126)], ['x-127', 'a'.repeat(127)], ['x-128', 'a'.repeat(128)], ['x-' + 'n'.repeat(200), printable(300)]],
-      [[':status', '200'], ['x-big', printable(20_000)], ['x-bigger', printable(30_000)]],
+      [
+        [':status', '200'],
+        ['content-type', 'application/grpc'],
+        ['grpc-status', '0'],
+        ['grpc-message', ''],
+      ],
+      [
+        [':status', '404'],
+        ['server', 'berth'],
+        ['accept-encoding', 'gzip, deflate'],
+        ['x-printable', `x${PRINTABLE}x`],
+        ['x-latin1', high],
+      ],
+      [
+        [':status', '418'],
+        ['x-126', 'a'.repeat(126)],
+        ['x-127', 'a'.repeat(127)],
+        ['x-128', 'a'.repeat(128)],
+        [`x-${'n'.repeat(200)}`, printable(300)],
+      ],
+      [
+        [':status', '200'],
+        ['x-big', printable(20_000)],
+        ['x-bigger', printable(30_000)],
+      ],
     ];
     const decoder = new HpackDecoder();
     const encoder = new HpackEncoder();

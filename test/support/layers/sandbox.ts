@@ -1,8 +1,8 @@
 import * as fs from 'node:fs';
 import { join } from 'node:path';
-import { applyLayer, type Applied } from '../../../daemon/diff/apply.ts';
 import type { ApplyMode } from '../../../daemon/diff/applier.ts';
-import { gz, tar, type RawEntry } from './tarbuild.ts';
+import { type Applied, applyLayer } from '../../../daemon/diff/apply.ts';
+import { gz, type RawEntry, tar } from './tarbuild.ts';
 
 /**
  * A throwaway target directory with sentinels around it: `base/root` is the target, and

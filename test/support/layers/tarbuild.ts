@@ -29,7 +29,7 @@ export interface RawEntry {
 const enc = (s: string) => Buffer.from(s, 'utf8');
 
 function octal(b: Buffer, off: number, width: number, v: number) {
-  b.write(v.toString(8).padStart(width - 1, '0') + '\0', off, width, 'latin1');
+  b.write(`${v.toString(8).padStart(width - 1, '0')}\0`, off, width, 'latin1');
 }
 
 export function header(e: RawEntry, bodyLen: number): Buffer {
@@ -50,7 +50,7 @@ export function header(e: RawEntry, bodyLen: number): Buffer {
   let sum = 0;
   for (const x of b) sum += e.checksum === 'signed' && x >= 0x80 ? x - 0x100 : x;
   if (typeof e.checksum === 'number') sum = e.checksum;
-  b.write(sum.toString(8).padStart(6, '0') + '\0 ', 148, 8, 'latin1');
+  b.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 8, 'latin1');
   return b;
 }
 

@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
-import * as fs from 'node:fs';
 import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { lgetxattr, llistxattr } from '../../../native/index.ts';
 
@@ -17,7 +17,19 @@ export function describeTree(root: string, skipXattr = (_: string) => false): st
       const p = join(dir, n);
       const r = `${rel}/${n}`;
       const st = fs.lstatSync(p, { bigint: true });
-      const type = st.isFile() ? 'f' : st.isDirectory() ? 'd' : st.isSymbolicLink() ? 'l' : st.isCharacterDevice() ? 'c' : st.isBlockDevice() ? 'b' : st.isFIFO() ? 'p' : 's';
+      const type = st.isFile()
+        ? 'f'
+        : st.isDirectory()
+          ? 'd'
+          : st.isSymbolicLink()
+            ? 'l'
+            : st.isCharacterDevice()
+              ? 'c'
+              : st.isBlockDevice()
+                ? 'b'
+                : st.isFIFO()
+                  ? 'p'
+                  : 's';
       let extra = '';
       if (st.isFile()) extra = createHash('sha256').update(fs.readFileSync(p)).digest('hex').slice(0, 16);
       if (st.isSymbolicLink()) extra = fs.readlinkSync(p);
@@ -26,7 +38,9 @@ export function describeTree(root: string, skipXattr = (_: string) => false): st
         .filter((x) => !skipXattr(x))
         .sort()
         .map((x) => `${x}=${lgetxattr(p, x)?.toString('hex')}`);
-      lines.push(`${r} ${type} ${(st.mode & 0o7777n).toString(8)} ${st.uid}:${st.gid} t=${st.mtimeNs / 1_000_000_000n} ${type === 'd' ? '' : st.size} ${extra} ${xattrs.join(',')}`);
+      lines.push(
+        `${r} ${type} ${(st.mode & 0o7777n).toString(8)} ${st.uid}:${st.gid} t=${st.mtimeNs / 1_000_000_000n} ${type === 'd' ? '' : st.size} ${extra} ${xattrs.join(',')}`,
+      );
       if (!st.isDirectory() && st.nlink > 1n) {
         const key = `${st.dev}:${st.ino}`;
         inodes.set(key, [...(inodes.get(key) ?? []), r]);

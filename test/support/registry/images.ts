@@ -1,12 +1,12 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { gunzipSync } from 'node:zlib';
 import { Readable } from 'node:stream';
+import { gunzipSync } from 'node:zlib';
 import type { OciDescriptor, Platform } from '../../../core/oci/image.ts';
 import { MediaType } from '../../../core/oci/image.ts';
 import type { RegistryClient } from '../../../core/registry/client.ts';
 import type { Reference } from '../../../core/registry/reference.ts';
-import { d, f, gz, s, tar, type RawEntry } from '../layers/tarbuild.ts';
+import { d, f, gz, type RawEntry, s, tar } from '../layers/tarbuild.ts';
 
 /**
  * Small real images built without network from Debian's busybox-static: layers are gzip tars,
@@ -68,7 +68,11 @@ export function buildTestImage(opts: BuildOptions = {}): TestImage {
       architecture: platform.architecture,
       os: platform.os,
       created: '2026-01-01T00:00:00Z',
-      config: { Cmd: ['/bin/sh'], Env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'], Labels: opts.label ? { 'berth.test': opts.label } : undefined },
+      config: {
+        Cmd: ['/bin/sh'],
+        Env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'],
+        Labels: opts.label ? { 'berth.test': opts.label } : undefined,
+      },
       rootfs: { type: 'layers', diff_ids: layerTars.map(sha) },
       history: layerTars.map(() => ({ created: '2026-01-01T00:00:00Z', created_by: 'berth test' })),
     };
@@ -118,7 +122,12 @@ export function layerNames(layerGz: Buffer): string[] {
  * Pushes an image with berth's client: blobs of every manifest (layers, config), then the
  * manifests, then the root under `tag`. Returns what happened to each blob.
  */
-export async function pushImage(client: RegistryClient, ref: Reference, img: TestImage, opts: { chunkSize?: number; mountFrom?: string } = {}): Promise<Record<string, string>> {
+export async function pushImage(
+  client: RegistryClient,
+  ref: Reference,
+  img: TestImage,
+  opts: { chunkSize?: number; mountFrom?: string } = {},
+): Promise<Record<string, string>> {
   const results: Record<string, string> = {};
   for (const m of img.manifests) {
     const doc = JSON.parse(img.blobs.get(m.digest)!.toString()) as { config?: OciDescriptor; layers?: OciDescriptor[] };

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, request } from 'node:http';
@@ -77,12 +77,19 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<TestReg
     }
     if (opts.htpasswd) {
       const entries = await Promise.all(Object.entries(opts.htpasswd).map(([u, p]) => htpasswdLine(u, p)));
-      await writeFile(join(dir, 'htpasswd'), entries.join('\n') + '\n');
+      await writeFile(join(dir, 'htpasswd'), `${entries.join('\n')}\n`);
       extra.push('auth:', '  htpasswd:', '    realm: berth-test', `    path: ${join(dir, 'htpasswd')}`);
     } else if (opts.token) {
       const signing = await makeSigningCert(dir);
       tokenServer = await startTokenServer({ ...opts.token, signing, service: 'berth-test-registry', issuer: 'berth-test-issuer' });
-      extra.push('auth:', '  token:', `    realm: ${tokenServer.realm}`, '    service: berth-test-registry', '    issuer: berth-test-issuer', `    rootcertbundle: ${signing.certFile}`);
+      extra.push(
+        'auth:',
+        '  token:',
+        `    realm: ${tokenServer.realm}`,
+        '    service: berth-test-registry',
+        '    issuer: berth-test-issuer',
+        `    rootcertbundle: ${signing.certFile}`,
+      );
     }
     // The free port may be taken by another test before the registry binds it: then try another.
     for (let attempt = 1; ; attempt++) {
@@ -104,7 +111,7 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<TestReg
         '  secret: berth-test-secret',
         ...extra,
       ];
-      await writeFile(join(dir, 'config.yml'), lines.join('\n') + '\n');
+      await writeFile(join(dir, 'config.yml'), `${lines.join('\n')}\n`);
       output.length = 0;
       child = spawn(registryBinary, ['serve', join(dir, 'config.yml')], { stdio: ['ignore', 'pipe', 'pipe'] });
       live.set(child, dir);

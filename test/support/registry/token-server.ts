@@ -53,12 +53,23 @@ export async function startTokenServer(options: TokenServerOptions): Promise<Tok
           const actions = rest.pop() ?? '';
           return { type, name: rest.join(':'), actions: actions.split(',') };
         });
-    const claims = { iss: options.issuer, sub: user?.[0] ?? '', aud: options.service, exp: now + (options.expiresIn ?? 300), nbf: now - 10, iat: now, jti: randomUUID(), access };
+    const claims = {
+      iss: options.issuer,
+      sub: user?.[0] ?? '',
+      aud: options.service,
+      exp: now + (options.expiresIn ?? 300),
+      nbf: now - 10,
+      iat: now,
+      jti: randomUUID(),
+      access,
+    };
     const head = { typ: 'JWT', alg: 'ES256', x5c: [options.signing.certDerB64] };
     const input = `${b64url(JSON.stringify(head))}.${b64url(JSON.stringify(claims))}`;
     const sig = sign('sha256', Buffer.from(input), { key: options.signing.keyPem, dsaEncoding: 'ieee-p1363' });
     const token = `${input}.${b64url(sig)}`;
-    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ token, access_token: token, expires_in: options.expiresIn ?? 300, issued_at: new Date().toISOString() }));
+    res
+      .writeHead(200, { 'content-type': 'application/json' })
+      .end(JSON.stringify({ token, access_token: token, expires_in: options.expiresIn ?? 300, issued_at: new Date().toISOString() }));
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as AddressInfo).port;
