@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Parser, type ReadEntry } from 'tar';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { encodeHeader, endOfArchive, padding, type TarEntry, TarReader } from '../core/archive/tar.ts';
+import { type TarEntry, TarReader } from '../core/archive/tar.ts';
+import { encodeHeader, endOfArchive, padding } from '../core/archive/tar-writer.ts';
 import { base256, d, f, h, paxBody, type RawEntry, s, tar } from './support/layers/tarbuild.ts';
 
 /**

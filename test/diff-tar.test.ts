@@ -1,7 +1,8 @@
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { encodeHeader, endOfArchive, padding, type TarEntry, TarReader } from '../core/archive/tar.ts';
+import { type TarEntry, TarReader } from '../core/archive/tar.ts';
+import { encodeHeader, endOfArchive, padding } from '../core/archive/tar-writer.ts';
 import { applyTo, hostPwned, sandbox } from './support/layers/sandbox.ts';
 import { type RawEntry, tar } from './support/layers/tarbuild.ts';
 

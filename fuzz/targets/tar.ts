@@ -1,4 +1,5 @@
-import { encodeHeader, endOfArchive, maxNameLength, padding, type TarEntry, TarReader } from '../../core/archive/tar.ts';
+import { maxNameLength, type TarEntry, TarReader } from '../../core/archive/tar.ts';
+import { encodeHeader, endOfArchive, padding } from '../../core/archive/tar-writer.ts';
 import { BerthError } from '../../core/errors.ts';
 import { check, type FuzzTarget } from './index.ts';
 
