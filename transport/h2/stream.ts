@@ -172,7 +172,10 @@ export class H2Stream {
   /** Called once our END_STREAM is on its way (again on later pumps: it changes nothing then). */
   afterLocalEnd(): void {
     if (this.closed) return;
-    if (this.endDelivered) return this.close(false, ErrorCode.NO_ERROR);
+    if (this.endDelivered) {
+      this.close(false, ErrorCode.NO_ERROR);
+      return;
+    }
     // A server that has answered needs nothing more of the request: tell the client to stop
     // sending (RFC 9113 §8.1), as gRPC servers do when they fail a call early.
     if (this.conn.role === 'server') {
