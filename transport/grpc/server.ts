@@ -156,11 +156,15 @@ class Reply {
   /** grpc-js's callback for unary and client-streaming handlers. */
   answer(err: unknown, response?: unknown): void {
     if (this.finished) return;
-    if (err) return this.fail(err);
+    if (err) {
+      this.fail(err);
+      return;
+    }
     try {
       this.send(response);
     } catch (e) {
-      return this.fail(e);
+      this.fail(e);
+      return;
     }
     this.end(okStatus, '');
   }
@@ -245,13 +249,17 @@ class StreamCall extends Duplex implements CallEvents {
   }
 
   override _write(message: unknown, _enc: BufferEncoding, done: (err?: Error | null) => void): void {
-    if (this.reply.finished) return done();
+    if (this.reply.finished) {
+      done();
+      return;
+    }
     let ready: boolean;
     try {
       ready = this.reply.send(message);
     } catch (err) {
       this.reply.fail(err);
-      return done();
+      done();
+      return;
     }
     if (ready || this.reply.stream.closed) done();
     else this.reply.stream.onDrain = () => done();
@@ -352,7 +360,10 @@ export class GrpcServer {
       return;
     }
     const route = this.routes.get(String(headers[':path']));
-    if (!route) return trailersOnly(stream, GrpcStatus.UNIMPLEMENTED, `The server does not implement the method ${String(headers[':path'])}`);
+    if (!route) {
+      trailersOnly(stream, GrpcStatus.UNIMPLEMENTED, `The server does not implement the method ${String(headers[':path'])}`);
+      return;
+    }
     const { method, handler } = route;
     const { maxMessageSize } = this.options;
     const reader = new MessageReader(maxMessageSize, decompressor(headers['grpc-encoding'] as string | undefined), budget);

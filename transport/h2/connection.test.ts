@@ -123,7 +123,7 @@ describe('H2Connection as a server, driven by node:http2 clients', () => {
       await new Promise<void>((resolve, reject) => client.ping((err) => (err ? reject(err) : resolve())));
       const bodies = Array.from({ length: 200 }, (_, i) => Buffer.from(`request ${i}`));
       const answers = await Promise.all(bodies.map((b) => request(client, { ':path': '/echo' }, b)));
-      answers.forEach((a, i) => expect(a.body.toString()).toBe(`${bodies[i]!.length} ${sha(bodies[i]!)}`));
+      for (const [i, a] of answers.entries()) expect(a.body.toString()).toBe(`${bodies[i]!.length} ${sha(bodies[i]!)}`);
     } finally {
       client.close();
     }
