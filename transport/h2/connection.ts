@@ -42,9 +42,9 @@ import { FrameWriter } from './writer.ts';
  * server stops reading a client that does not read its socket once our output is congested;
  * and a peer goes away once it owes too many replies or resets too many streams.
  *
- * The parts, each knowing only those below it:
- * - frame-reader.ts (FrameReader): bytes in → frames checked on their own → the FrameHandler
- *   methods below; header blocks gathered and HPACK-decoded.
+ * The parts (none of them knows this class; flow.ts and streams.ts write through writer.ts):
+ * - frame-reader.ts (FrameReader): bytes in, cut into frames, each checked on its own and handed
+ *   to a FrameHandler method below; header blocks gathered and HPACK-decoded.
  * - writer.ts (FrameWriter): frames out, one write per tick; congestion, drain, HPACK encoding.
  * - flow.ts (FlowControl): the connection's windows, pumping the streams' queued DATA into them.
  * - streams.ts (StreamTable): the open streams, stream ids, the limits on opening and resetting.
