@@ -1,6 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { gunzipSync } from 'node:zlib';
 import { Header } from 'tar';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -59,7 +60,7 @@ const globalRecords: Array<Record<string, string>> = [
 
 async function untar(buf: Buffer): Promise<Map<string, Buffer>> {
   const files = new Map<string, Buffer>();
-  for await (const e of tarEntries([buf])) {
+  for await (const e of tarEntries(Readable.from([buf]))) {
     const parts: Buffer[] = [];
     for await (const c of e.body) parts.push(c);
     files.set(e.name, Buffer.concat(parts));

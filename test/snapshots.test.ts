@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import { join } from 'node:path';
 import type * as grpc from '@grpc/grpc-js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { Envelope__Output } from '../api/gen/containerd/services/events/v1/Envelope.ts';
 import { unpackAny } from '../core/any.ts';
 import { type Mount, mountAll, unmountAll } from '../native/mount.ts';
 import type { BerthClient } from '../transport/client.ts';
@@ -307,8 +308,8 @@ describe('snapshots service (overlayfs and native) through a real berthd', () =>
 
   it('publishes prepare, commit and remove events', async () => {
     const c = d.client('ev');
-    const got: Array<{ topic: string; namespace: string; event: { type_url: string; value: Buffer } }> = [];
-    const sub: grpc.ClientReadableStream<(typeof got)[number]> = c.events.Subscribe({ filters: ['topic~="^/snapshot/"'] }, c.metadata());
+    const got: Envelope__Output[] = [];
+    const sub: grpc.ClientReadableStream<Envelope__Output> = c.events.Subscribe({ filters: ['topic~="^/snapshot/"'] }, c.metadata());
     sub.on('data', (e) => got.push(e));
     sub.on('error', () => undefined);
     await sleep(50);
@@ -320,7 +321,7 @@ describe('snapshots service (overlayfs and native) through a real berthd', () =>
     await sleep(100);
     sub.cancel();
     expect(got.map((e) => `${e.namespace} ${e.topic}`)).toEqual(['ev /snapshot/prepare', 'ev /snapshot/commit', 'ev /snapshot/remove']);
-    expect(got.map((e) => unpackAny(e.event).message)).toEqual([
+    expect(got.map((e) => unpackAny(e.event!).message)).toEqual([
       { key: 'e1', parent: '', snapshotter: 'overlayfs' },
       { key: 'e1', name: 'e1-c', snapshotter: 'overlayfs' },
       { key: 'e-view', snapshotter: 'overlayfs' },
