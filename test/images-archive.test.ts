@@ -9,9 +9,10 @@ import { formatPlatform, MediaType } from '../core/oci/image.ts';
 import { tarEntries } from '../ctl/images/tar.ts';
 import { BerthClient } from '../transport/client.ts';
 import { writeBlob } from '../transport/clients/content.ts';
-import { type Berthd, berthBin, type Containerd, have, startBerthd, startContainerd } from './support/harness.ts';
+import { type Berthd, berthBin, type Containerd, startBerthd, startContainerd } from './support/harness.ts';
 import { buildImage, type TestImage, wireDescriptor } from './support/image-fixture.ts';
 import { paxBody, header as rawHeader } from './support/layers/tarbuild.ts';
+import { have } from './support/root.ts';
 import { sha, startTogether } from './support/util.ts';
 
 /**
