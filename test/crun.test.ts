@@ -1,10 +1,11 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { BerthClient } from '../transport/client.ts';
 import { CGROUP2_MAGIC, cgroupRoot, hybridUnified, withoutCgroup2 } from './support/cgroup-view.ts';
-import { type Berthd, berthBin, berthdBin, have, removeRuntimeLeftovers } from './support/harness.ts';
+import { type Berthd, berthBin, berthdBin, removeRuntimeLeftovers } from './support/harness.ts';
+import { describeAsRoot, have, installed } from './support/root.ts';
 import { loadRunImage } from './support/run-image.ts';
 import { sleep } from './support/util.ts';
 
@@ -17,15 +18,7 @@ import { sleep } from './support/util.ts';
  * pure v1 or v2 host berthd runs as is.
  */
 
-const root = process.getuid?.() === 0;
-
-const skipReason = !root
-  ? 'needs root'
-  : !have('crun')
-    ? 'crun is not installed'
-    : hybridUnified && !have('unshare')
-      ? 'hybrid cgroup host and no unshare(1) to hide the cgroup2 mount'
-      : '';
+const crunCanRun = { ok: !hybridUnified || have('unshare'), reason: 'hybrid cgroup host and no unshare(1) to hide the cgroup2 mount' };
 
 /** Runs `args` where crun sees the same cgroups as berthd's containers (the private namespace on a hybrid host). */
 function inCrunView(args: string[]) {
@@ -33,7 +26,7 @@ function inCrunView(args: string[]) {
   return spawnSync(cmd[0]!, cmd.slice(1), { encoding: 'utf8', timeout: 30_000 });
 }
 
-describe.skipIf(skipReason !== '')(`crun as the OCI runtime${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
+describeAsRoot('crun as the OCI runtime', [installed('crun'), crunCanRun], () => {
   const ns = 'crun';
   let dir = '';
   let state = '';

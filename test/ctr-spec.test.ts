@@ -8,8 +8,9 @@ import { buildSpec, type SpecFlags } from '../ctl/spec/spec.ts';
 import type { ImageConfig, LinuxSeccomp, Spec } from '../ctl/spec/types.ts';
 import { BerthClient } from '../transport/client.ts';
 import { writeBlob } from '../transport/clients/content.ts';
-import { berthBin, type Containerd, have, startContainerd } from './support/harness.ts';
+import { berthBin, type Containerd, startContainerd } from './support/harness.ts';
 import { wireDescriptor } from './support/image-fixture.ts';
+import { describeAsRoot, have, installed } from './support/root.ts';
 import { buildRunImage, type RunImage, runImageGroup, runImagePasswd } from './support/run-image.ts';
 import { seccompRules } from './support/util.ts';
 
@@ -36,9 +37,7 @@ function as16(s: Spec): Spec {
   if (linux.maskedPaths) linux.maskedPaths = linux.maskedPaths.filter((p) => p !== '/sys/devices/virtual/powercap');
   return { ...s, linux };
 }
-const skip = !have('ctr') || !have('containerd') || process.getuid?.() !== 0;
-
-describe.skipIf(skip)('berth spec = ctr spec', () => {
+describeAsRoot('berth spec = ctr spec', [installed('ctr'), installed('containerd')], () => {
   let containerd: Containerd;
   let rootfs: string;
   const images = new Map<string, RunImage>();

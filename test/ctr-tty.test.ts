@@ -2,8 +2,9 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Berthd, berthBin, have, startBerthd } from './support/harness.ts';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { type Berthd, berthBin, startBerthd } from './support/harness.ts';
+import { describeAsRoot, installed } from './support/root.ts';
 import { loadRunImage } from './support/run-image.ts';
 
 /**
@@ -14,7 +15,7 @@ import { loadRunImage } from './support/run-image.ts';
  */
 const quote = (a: string) => `'${a.replace(/'/g, `'\\''`)}'`;
 
-describe.skipIf(process.getuid?.() !== 0 || !have('script'))('ctr run -t / berth run -t against berthd', () => {
+describeAsRoot('ctr run -t / berth run -t against berthd', [installed('script')], () => {
   let b: Berthd;
   let image: string;
   let shared: string;

@@ -2,15 +2,10 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type * as grpc from '@grpc/grpc-js';
 import { describe, expect, it } from 'vitest';
+import type { Envelope__Output as Envelope } from '../api/gen/containerd/services/events/v1/Envelope.ts';
 import { unpackAny } from '../core/any.ts';
 import { type Berthd, berthdWithRunImage } from './support/harness.ts';
 import { sleep } from './support/util.ts';
-
-interface Envelope {
-  topic: string;
-  namespace: string;
-  event: { type_url: string; value: Buffer };
-}
 
 /**
  * A client that embeds berthd (dockerd) learns that a container ended from its /tasks/exit
@@ -33,7 +28,7 @@ describe('exit events across a berthd outage', () => {
     return { got, stop: () => call.cancel() };
   };
   const exits = (got: Envelope[], id: string) =>
-    got.map((e) => unpackAny(e.event).message as { container_id: string; exit_status: number; pid: number }).filter((m) => m.container_id === id);
+    got.map((e) => unpackAny(e.event!).message as { container_id: string; exit_status: number; pid: number }).filter((m) => m.container_id === id);
 
   it('a subscriber connected after the restart gets the /tasks/exit of a container that exited meanwhile, once, with its status', async () => {
     expect(berth(['run', '-d', '--null-io', image, 'stayer', 'sleep', '1000']).code).toBe(0);

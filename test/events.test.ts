@@ -1,15 +1,10 @@
 import type * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Envelope__Output as Envelope } from '../api/gen/containerd/services/events/v1/Envelope.ts';
 import { toTimestamp } from '../api/timestamp.ts';
 import { packAny, unpackAny } from '../core/any.ts';
 import { type Berthd, startBerthd } from './support/harness.ts';
 import { errorCode, sleep } from './support/util.ts';
-
-interface Envelope {
-  topic: string;
-  namespace: string;
-  event: { type_url: string; value: Buffer };
-}
 
 describe('events', () => {
   let d: Berthd;
@@ -53,8 +48,8 @@ describe('events', () => {
     expect(onlyB.got.map((e) => e.topic)).toEqual(['/custom/thing', '/tasks/start']);
     expect(tasks.got.map((e) => `${e.namespace} ${e.topic}`)).toEqual(['a /tasks/exit', 'b /tasks/start']);
     expect(exits.got).toHaveLength(1);
-    expect(unpackAny(exits.got[0].event).message).toMatchObject({ container_id: 'c1', exit_status: 42 });
-    expect(all.got[0].event.type_url).toBe('containerd.events.TaskExit');
+    expect(unpackAny(exits.got[0].event!).message).toMatchObject({ container_id: 'c1', exit_status: 42 });
+    expect(all.got[0].event?.type_url).toBe('containerd.events.TaskExit');
   });
 
   it('validates topics, namespaces and envelopes', async () => {
@@ -84,6 +79,6 @@ describe('events', () => {
     await sleep(100);
     s.stop();
     expect(s.got).toHaveLength(1);
-    expect(unpackAny(s.got[0].event).message).toEqual({ digest: r.digest });
+    expect(unpackAny(s.got[0].event!).message).toEqual({ digest: r.digest });
   });
 });

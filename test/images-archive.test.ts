@@ -1,6 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { gunzipSync } from 'node:zlib';
 import { Header } from 'tar';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -8,9 +9,10 @@ import { formatPlatform, MediaType } from '../core/oci/image.ts';
 import { tarEntries } from '../ctl/images/tar.ts';
 import { BerthClient } from '../transport/client.ts';
 import { writeBlob } from '../transport/clients/content.ts';
-import { type Berthd, berthBin, type Containerd, have, startBerthd, startContainerd } from './support/harness.ts';
+import { type Berthd, berthBin, type Containerd, startBerthd, startContainerd } from './support/harness.ts';
 import { buildImage, type TestImage, wireDescriptor } from './support/image-fixture.ts';
 import { paxBody, header as rawHeader } from './support/layers/tarbuild.ts';
+import { have } from './support/root.ts';
 import { sha, startTogether } from './support/util.ts';
 
 /**
@@ -59,7 +61,7 @@ const globalRecords: Array<Record<string, string>> = [
 
 async function untar(buf: Buffer): Promise<Map<string, Buffer>> {
   const files = new Map<string, Buffer>();
-  for await (const e of tarEntries([buf])) {
+  for await (const e of tarEntries(Readable.from([buf]))) {
     const parts: Buffer[] = [];
     for await (const c of e.body) parts.push(c);
     files.set(e.name, Buffer.concat(parts));

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Envelope__Output } from '../api/gen/containerd/services/events/v1/Envelope.ts';
 import type { Image__Output } from '../api/gen/containerd/services/images/v1/Image.ts';
 import { fromTimestamp } from '../api/timestamp.ts';
 import { unpackAny } from '../core/any.ts';
@@ -149,8 +150,8 @@ describe('images service', () => {
 
   it('publishes /images/create, /images/update and /images/delete once each', async () => {
     const sub = d.client();
-    const got: Array<{ topic: string; namespace: string; event: { type_url: string; value: Buffer } }> = [];
-    const call: grpc.ClientReadableStream<(typeof got)[number]> = sub.events.Subscribe({ filters: ['topic~="^/images/"'] }, sub.metadata());
+    const got: Envelope__Output[] = [];
+    const call: grpc.ClientReadableStream<Envelope__Output> = sub.events.Subscribe({ filters: ['topic~="^/images/"'] }, sub.metadata());
     call.on('data', (e) => got.push(e));
     call.on('error', () => undefined);
     await sleep(50);
@@ -162,12 +163,12 @@ describe('images service', () => {
     await errorCode(remove(c, 'e'));
     await sleep(100);
     call.cancel();
-    expect(got.map((e) => `${e.namespace} ${e.topic} ${e.event.type_url}`)).toEqual([
+    expect(got.map((e) => `${e.namespace} ${e.topic} ${e.event?.type_url}`)).toEqual([
       'img-events /images/create containerd.services.images.v1.ImageCreate',
       'img-events /images/update containerd.services.images.v1.ImageUpdate',
       'img-events /images/delete containerd.services.images.v1.ImageDelete',
     ]);
-    expect(got.map((e) => unpackAny(e.event).message)).toEqual([{ name: 'e', labels: { a: '1' } }, { name: 'e', labels: { a: '2' } }, { name: 'e' }]);
+    expect(got.map((e) => unpackAny(e.event!).message)).toEqual([{ name: 'e', labels: { a: '1' } }, { name: 'e', labels: { a: '2' } }, { name: 'e' }]);
   });
 
   describe('garbage collection', () => {

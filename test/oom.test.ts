@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { type Berthd, berthBin, startBerthd } from './support/harness.ts';
+import { describeAsRoot } from './support/root.ts';
 import { loadRunImage } from './support/run-image.ts';
 import { sleep } from './support/util.ts';
 
@@ -9,7 +10,7 @@ import { sleep } from './support/util.ts';
  * run exits with 137 as the container did, and `berth events` shows one /tasks/oom for it
  * (and its /tasks/exit with 137), while a container under its limit gets no /tasks/oom.
  */
-describe.skipIf(process.getuid?.() !== 0)('OOM through berth run', () => {
+describeAsRoot('OOM through berth run', () => {
   let b: Berthd;
   let image: string;
   const ns = 'oom';

@@ -11,11 +11,12 @@ import { parseReference } from '../core/registry/reference.ts';
 import { lgetxattr } from '../native/index.ts';
 import { type Mount, mountAll, unmountAll } from '../native/mount.ts';
 import type { BerthClient } from '../transport/client.ts';
-import { type Berthd, berthBin, have, startBerthd } from './support/harness.ts';
+import { type Berthd, berthBin, startBerthd } from './support/harness.ts';
 import { d, f, gz, tar } from './support/layers/tarbuild.ts';
 import { startHostile } from './support/registry/hostile.ts';
 import { buildTestImage, busyboxPath, pushImage, type TestImage } from './support/registry/images.ts';
 import { startRegistry, type TestRegistry } from './support/registry/registry.ts';
+import { have } from './support/root.ts';
 import { sha, sleep } from './support/util.ts';
 
 const layerType = 'application/vnd.oci.image.layer.v1.tar+gzip';

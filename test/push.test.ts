@@ -182,7 +182,7 @@ describe('berth images push with auth and TLS', () => {
     const r = await run(berthBin, ['--address', berthd.address, '-n', namespace, 'images', 'push', ...args]).catch(
       (e: { code: number; stdout: string; stderr: string }) => e,
     );
-    return { code: typeof r.code === 'number' ? r.code : 0, stdout: r.stdout, stderr: r.stderr };
+    return { code: 'code' in r && typeof r.code === 'number' ? r.code : 0, stdout: r.stdout, stderr: r.stderr };
   };
 
   it('token auth: refused without credentials, pushed with --user', async () => {

@@ -22,7 +22,7 @@ interface Seen {
   path: string;
   headers: IncomingMessage['headers'];
   /** the subject CN of the client certificate the peer presented, if any */
-  clientCert?: string;
+  clientCert?: string | string[];
 }
 
 interface Recorder {

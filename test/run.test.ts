@@ -6,12 +6,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createFifos, removeFifosOf } from '../ctl/io/fifo.ts';
 import { signalNumber } from '../ctl/io/session.ts';
 import { logFileOf, normalizeLogUri } from '../ctl/io/stdio.ts';
-import { type Berthd, berthBin, have, repo, startBerthd } from './support/harness.ts';
+import { type Berthd, berthBin, repo, startBerthd } from './support/harness.ts';
+import { describeAsRoot, have, itAsRoot } from './support/root.ts';
 import { loadRunImage } from './support/run-image.ts';
 
 /** `berth run`, `berth containers …` and `berth tasks …` against a berthd of their own (as root). */
-
-const root = process.getuid?.() === 0;
 
 /**
  * The client side of the stdio FIFOs (ctl/io/stdio.ts, from dist/) in a child process, with
@@ -50,7 +49,7 @@ describe('stdio FIFOs (test plays the shim)', () => {
     expect(logFileOf('binary:///x')).toBeUndefined();
   });
 
-  it.skipIf(!root)('FIFO sets: created 0700 under a random dir, removed only when they are ours', () => {
+  itAsRoot('FIFO sets: created 0700 under a random dir, removed only when they are ours', () => {
     const dir = mkdtempSync(join(tmpdir(), 'berth-fifo-set-'));
     try {
       const set = createFifos(dir, 'c9', { terminal: true });
@@ -136,7 +135,7 @@ describe('stdio FIFOs (test plays the shim)', () => {
   });
 });
 
-describe.skipIf(!root)('berth run / containers / tasks', () => {
+describeAsRoot('berth run / containers / tasks', () => {
   let b: Berthd;
   let image: string;
   let fifoDir: string;

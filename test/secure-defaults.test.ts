@@ -2,8 +2,9 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Berthd, have, startBerthd } from './support/harness.ts';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { type Berthd, startBerthd } from './support/harness.ts';
+import { describeAsRoot, installed } from './support/root.ts';
 import { buildRunImage, loadRunImage } from './support/run-image.ts';
 
 /**
@@ -11,8 +12,6 @@ import { buildRunImage, loadRunImage } from './support/run-image.ts';
  * run by runc: the default seccomp profile, containerd 1.7's masked and read-only paths, uids
  * and gids in 0..2^31-1, and no host-side labels taken from the image.
  */
-
-const root = process.getuid?.() === 0;
 
 /**
  * A static probe that makes the syscalls the default profile decides on by argument or by
@@ -48,7 +47,7 @@ int main(void) {
 }
 `;
 
-describe.skipIf(!root || !have('gcc'))('secure defaults in real containers', () => {
+describeAsRoot('secure defaults in real containers', [installed('gcc')], () => {
   let b: Berthd;
   let image: string;
   let scratch: string;

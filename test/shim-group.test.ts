@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { type Berthd, startBerthd } from './support/harness.ts';
+import { describeAsRoot } from './support/root.ts';
 import { loadRunImage } from './support/run-image.ts';
 import { sleep } from './support/util.ts';
 
@@ -10,7 +11,7 @@ import { sleep } from './support/util.ts';
  * containers of one group are served by one shim process, a container without a group by a
  * shim of its own; the group's shim outlives a deleted member and ends with its last one.
  */
-describe.skipIf(process.getuid?.() !== 0)('berth run --shim-group', () => {
+describeAsRoot('berth run --shim-group', () => {
   let b: Berthd;
   let image: string;
   const ns = 'shimgroup';

@@ -225,11 +225,6 @@ export function removeRuntimeLeftovers(dir: string, runcRoot: string): void {
   }
 }
 
-/** True when a command exists on PATH. */
-export function have(cmd: string): boolean {
-  return spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
-}
-
 export interface Containerd {
   address: string;
   ctr(args: string[], opts?: { input?: string | Buffer }): { code: number; stdout: string; stderr: string };

@@ -49,7 +49,7 @@ const request = (path: string, extra: Array<[string, string]> = []) =>
     ['te', 'trailers'],
     ...extra,
   ]);
-const headers = (id: number, block: Buffer, flags = Flag.END_HEADERS) => frame(FrameType.HEADERS, flags, id, block);
+const headers = (id: number, block: Buffer, flags: number = Flag.END_HEADERS) => frame(FrameType.HEADERS, flags, id, block);
 const data = (id: number, payload: Buffer, flags = 0) => frame(FrameType.DATA, flags, id, payload);
 const message = (body: Buffer, compressed = false) => {
   const prefix = framePrefix(body.length);

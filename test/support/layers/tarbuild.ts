@@ -95,7 +95,7 @@ export const gz = (b: Buffer) => gzipSync(b);
 export const zst = (b: Buffer) => zstdCompressSync(b);
 
 // Short forms, like reliability.md's mklayer: f:name=data, d:name, s:name->target, h:name->target
-export const f = (name: string, data = '', extra: Partial<RawEntry> = {}): RawEntry => ({ name, data, type: '0', ...extra });
+export const f = (name: string, data: string | Buffer = '', extra: Partial<RawEntry> = {}): RawEntry => ({ name, data, type: '0', ...extra });
 export const d = (name: string, extra: Partial<RawEntry> = {}): RawEntry => ({ name, type: '5', ...extra });
 export const s = (name: string, linkname: string, extra: Partial<RawEntry> = {}): RawEntry => ({ name, linkname, type: '2', mode: 0o777, ...extra });
 export const h = (name: string, linkname: string, extra: Partial<RawEntry> = {}): RawEntry => ({ name, linkname, type: '1', ...extra });
