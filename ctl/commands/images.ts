@@ -4,11 +4,12 @@ import type { Image__Output } from '../../api/gen/containerd/services/images/v1/
 import type { ListImagesResponse__Output } from '../../api/gen/containerd/services/images/v1/ListImagesResponse.ts';
 import type { UsageResponse__Output } from '../../api/gen/containerd/services/snapshots/v1/UsageResponse.ts';
 import { fromTimestamp as ts } from '../../api/timestamp.ts';
+import { isNotFound } from '../../core/errors.ts';
 import type { OciDescriptor } from '../../core/oci/image.ts';
 import type { BerthClient } from '../../transport/client.ts';
 import type { Context } from '../context.ts';
 import { ExitError, forEachTarget } from '../errors.ts';
-import { blobs, isNotFound } from '../images/blobs.ts';
+import { blobs } from '../images/blobs.ts';
 import {
   type Format,
   formatFlag,
