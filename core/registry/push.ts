@@ -1,7 +1,9 @@
 import type { Readable } from 'node:stream';
 import { BerthError } from '../errors.ts';
 import { limiter } from '../mutex.ts';
-import { children, formatPlatform, isConfig, isIndex, isManifest, type OciDescriptor, type Platform, platformMatches } from '../oci/image.ts';
+import { isConfig, isIndex, isManifest, type OciDescriptor } from '../oci/descriptor.ts';
+import { children } from '../oci/image.ts';
+import { formatPlatform, type Platform, platformMatches } from '../platform.ts';
 import type { PushBlobResult, RegistryClient } from './client.ts';
 import { formatReference, type Reference } from './reference.ts';
 

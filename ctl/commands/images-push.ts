@@ -51,7 +51,7 @@ export function registerPush(images: Command, ctx: Context) {
         import('../../core/registry/client.ts'),
         import('../../core/registry/credentials.ts'),
         import('../../core/registry/reference.ts'),
-        import('../images/tree.ts'),
+        import('../../core/platform.ts'),
         import('node:fs'),
       ]);
       const ref = parseReference(refArg);

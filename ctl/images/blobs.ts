@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { ReadContentResponse__Output } from '../../api/gen/containerd/services/content/v1/ReadContentResponse.ts';
 import { isNotFound } from '../../core/errors.ts';
-import type { OciDescriptor } from '../../core/oci/image.ts';
+import type { OciDescriptor } from '../../core/oci/descriptor.ts';
 import type { BerthClient } from '../../transport/client.ts';
 
 /**

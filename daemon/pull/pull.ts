@@ -3,18 +3,9 @@ import { promises as fs } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { BerthError, isCode, notFound } from '../../core/errors.ts';
 import { limiter } from '../../core/mutex.ts';
-import {
-  chainIds,
-  childGcLabels,
-  hostPlatform,
-  isIndex,
-  isManifest,
-  maxJsonBlob,
-  type OciDescriptor,
-  type Platform,
-  platformMatches,
-  resolveManifest,
-} from '../../core/oci/image.ts';
+import { childGcLabels, isIndex, isManifest, maxJsonBlob, type OciDescriptor } from '../../core/oci/descriptor.ts';
+import { chainIds, resolveManifest } from '../../core/oci/image.ts';
+import { hostPlatform, type Platform, platformMatches } from '../../core/platform.ts';
 import { type CredentialsFor, userPass } from '../../core/registry/auth.ts';
 import { RegistryClient } from '../../core/registry/client.ts';
 import { parseReference, type Reference } from '../../core/registry/reference.ts';

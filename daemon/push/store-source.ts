@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import { isNotFound } from '../../core/errors.ts';
-import type { OciDescriptor } from '../../core/oci/image.ts';
-import { maxJsonBlob } from '../../core/oci/image.ts';
+import type { OciDescriptor } from '../../core/oci/descriptor.ts';
+import { maxJsonBlob } from '../../core/oci/descriptor.ts';
 import type { PushSource } from '../../core/registry/push.ts';
 import type { ContentStore } from '../content/store.ts';
 
