@@ -5,7 +5,8 @@ import { type StdioOptions, spawn } from 'node:child_process';
 import { accessSync, constants as C, promises as fs, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { BerthError } from '../core/errors.ts';
-import { bundleFiles, stateDir } from './paths.ts';
+import { bundleFiles } from '../core/shim-contract.ts';
+import { stateDir } from './paths.ts';
 
 /** The parts of containerd.runc.v1.Options the shim uses. */
 export interface RuntimeOptions {
