@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { normalizeCapabilities } from './caps.ts';
 import type { SpecFlags } from './spec.ts';
-import type { Mount } from './types.ts';
+import type { SpecMount } from './types.ts';
 
 /**
  * The container flags `berth run` and `berth containers create` share (ctr's ContainerFlags
@@ -147,8 +147,8 @@ function csvFields(line: string): string[] {
 }
 
 /** ctr's --mount syntax: type=bind,src=/a,dst=/b,options=rbind:ro (source/destination too). */
-export function parseMountFlag(text: string): Mount {
-  const m: Mount = { destination: '' };
+export function parseMountFlag(text: string): SpecMount {
+  const m: SpecMount = { destination: '' };
   for (const field of csvFields(text)) {
     const eq = field.indexOf('=');
     if (eq < 0) throw new Error(`invalid mount "${text}": expected key=value fields`);

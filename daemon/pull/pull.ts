@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { BerthError, isCode, notFound } from '../../core/errors.ts';
+import type { Mount } from '../../core/mount.ts';
 import { limiter } from '../../core/mutex.ts';
 import { childGcLabels, isIndex, isManifest, maxJsonBlob, type OciDescriptor } from '../../core/oci/descriptor.ts';
 import { chainIds, resolveManifest } from '../../core/oci/image.ts';
@@ -9,7 +10,6 @@ import { hostPlatform, type Platform, platformMatches } from '../../core/platfor
 import { type CredentialsFor, userPass } from '../../core/registry/auth.ts';
 import { RegistryClient } from '../../core/registry/client.ts';
 import { parseReference, type Reference } from '../../core/registry/reference.ts';
-import type { Mount } from '../../native/mount.ts';
 import type { ContentStore, Writer } from '../content/store.ts';
 import type { WalkingDiffer } from '../diff/differ.ts';
 import type { GrowingBlob } from '../diff/unpacker.ts';
