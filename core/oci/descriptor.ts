@@ -51,3 +51,15 @@ export const maxJsonBlob = 4 << 20;
 /** Annotations naming an image in an index (containerd's and OCI's). */
 export const AnnotationImageName = 'io.containerd.image.name';
 export const AnnotationRefName = 'org.opencontainers.image.ref.name';
+
+/** ctr's ref key for a descriptor (remotes.MakeRefKey), by which progress and errors name it. */
+export function refKey(d: OciDescriptor): string {
+  const name = d.annotations?.[AnnotationRefName];
+  if (name) return `${name}@${d.digest}`;
+  const mt = d.mediaType;
+  if (isIndex(mt)) return `index-${d.digest}`;
+  if (isManifest(mt)) return `manifest-${d.digest}`;
+  if (/config/.test(mt)) return `config-${d.digest}`;
+  if (/layer|rootfs\.diff|tar/.test(mt)) return `layer-${d.digest}`;
+  return `unknown-${d.digest}`;
+}

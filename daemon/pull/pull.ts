@@ -4,12 +4,12 @@ import { availableParallelism } from 'node:os';
 import { BerthError, isCode, notFound } from '../../core/errors.ts';
 import type { Mount } from '../../core/mount.ts';
 import { limiter } from '../../core/mutex.ts';
-import { childGcLabels, isIndex, isManifest, maxJsonBlob, type OciDescriptor } from '../../core/oci/descriptor.ts';
+import { childGcLabels, isIndex, isManifest, maxJsonBlob, type OciDescriptor, refKey } from '../../core/oci/descriptor.ts';
 import { chainIds, resolveManifest } from '../../core/oci/image.ts';
 import { hostPlatform, type Platform, platformMatches } from '../../core/platform.ts';
 import { type CredentialsFor, userPass } from '../../core/registry/auth.ts';
 import { RegistryClient } from '../../core/registry/client.ts';
-import { parseReference, type Reference } from '../../core/registry/reference.ts';
+import { parseReference, type Reference, sourceLabel } from '../../core/registry/reference.ts';
 import type { ContentStore, Writer } from '../content/store.ts';
 import type { WalkingDiffer } from '../diff/differ.ts';
 import type { GrowingBlob } from '../diff/unpacker.ts';
@@ -79,22 +79,9 @@ export interface PullDeps {
 }
 
 const uncompressedLabel = 'containerd.io/uncompressed';
-const sourceLabel = (host: string) => `containerd.io/distribution.source.${host}`;
 const leaseLifetimeMs = 24 * 3600 * 1000;
 // progress for one blob at most this often while it downloads
 const progressEveryMs = 100;
-
-/** ctr's ref key for a descriptor (remotes.MakeRefKey). */
-export function refKey(d: OciDescriptor): string {
-  const name = d.annotations?.['org.opencontainers.image.ref.name'];
-  if (name) return `${name}@${d.digest}`;
-  const mt = d.mediaType;
-  if (isIndex(mt)) return `index-${d.digest}`;
-  if (isManifest(mt)) return `manifest-${d.digest}`;
-  if (/config/.test(mt)) return `config-${d.digest}`;
-  if (/layer|rootfs\.diff|tar/.test(mt)) return `layer-${d.digest}`;
-  return `unknown-${d.digest}`;
-}
 
 /** Settles once: how a layer's bytes can be read early (a feed), or undefined: from the store once fetched. */
 function layerSource() {
@@ -178,7 +165,6 @@ export class Puller {
     });
     const lease = (await leases.create(ns, '', { [expireLabel]: new Date(Date.now() + leaseLifetimeMs).toISOString() })).id;
     const limit = limiter(Math.max(1, opts.maxConcurrent ?? 3));
-    const host = ref.domain.replace(/:\d+$/, '');
     const unpacks: Promise<string>[] = [];
     try {
       emit({ ref: input, digest: '', mediaType: '', status: 'resolving', offset: 0, total: 0 });
@@ -188,7 +174,7 @@ export class Puller {
 
       /** Marks where a blob came from (ctr's distribution-source label), merging repositories. */
       const labelSource = async (d: OciDescriptor) => {
-        const key = sourceLabel(host);
+        const key = sourceLabel(ref.domain);
         const info = await content.info(ns, d.digest);
         const repos = new Set((info.labels[key] ?? '').split(',').filter(Boolean));
         repos.add(ref.path);
