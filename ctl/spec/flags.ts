@@ -14,21 +14,16 @@ export const defaultRuntime = 'io.containerd.runc.v2';
 /** Where ctr-style stdio FIFOs go unless --fifo-dir or BERTH_FIFO_DIR says otherwise. */
 export const defaultFifoDir = '/run/berth/fifo';
 
-export interface ContainerFlags {
-  tty?: boolean;
+/** The flags that reach SpecFlags as commander gives them; the others are parsed on the way. */
+type SpecFlagsAsGiven = Pick<
+  SpecFlags,
+  'tty' | 'cwd' | 'user' | 'netHost' | 'hostname' | 'memoryLimit' | 'cpus' | 'cpuShares' | 'pidsLimit' | 'readOnly' | 'privileged'
+>;
+
+export interface ContainerFlags extends SpecFlagsAsGiven {
   env: string[];
   envFile?: string;
-  cwd?: string;
-  user?: string;
   mount: string[];
-  netHost?: boolean;
-  hostname?: string;
-  memoryLimit?: number;
-  cpus?: number;
-  cpuShares?: number;
-  pidsLimit?: number;
-  readOnly?: boolean;
-  privileged?: boolean;
   capAdd: string[];
   capDrop: string[];
   seccompProfile?: string;
