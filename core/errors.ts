@@ -1,30 +1,6 @@
-import type { ServiceError } from '@grpc/grpc-js';
-
-// gRPC status codes (fixed by the gRPC spec). Spelled out rather than imported so that processes
-// that only need BerthError (the unpack child, the shim's helpers) do not load grpc-js.
-export const GrpcStatus = {
-  CANCELLED: 1,
-  UNKNOWN: 2,
-  INVALID_ARGUMENT: 3,
-  DEADLINE_EXCEEDED: 4,
-  NOT_FOUND: 5,
-  ALREADY_EXISTS: 6,
-  PERMISSION_DENIED: 7,
-  RESOURCE_EXHAUSTED: 8,
-  FAILED_PRECONDITION: 9,
-  ABORTED: 10,
-  OUT_OF_RANGE: 11,
-  UNIMPLEMENTED: 12,
-  INTERNAL: 13,
-  UNAVAILABLE: 14,
-  DATA_LOSS: 15,
-  UNAUTHENTICATED: 16,
-} as const;
-export type GrpcStatus = (typeof GrpcStatus)[keyof typeof GrpcStatus];
-
 /**
  * The closed set of error classes berth uses everywhere. Each maps to exactly one gRPC status
- * code (see toGrpc) and back (see fromGrpc), the way containerd's errdefs do.
+ * code and back (transport/grpc/status.ts), the way containerd's errdefs do.
  */
 export type ErrorCode =
   | 'InvalidArgument'
@@ -44,34 +20,23 @@ export type ErrorCode =
   | 'Internal'
   | 'Unknown';
 
-const grpcCodes: Record<ErrorCode, GrpcStatus> = {
-  InvalidArgument: GrpcStatus.INVALID_ARGUMENT,
-  NotFound: GrpcStatus.NOT_FOUND,
-  AlreadyExists: GrpcStatus.ALREADY_EXISTS,
-  FailedPrecondition: GrpcStatus.FAILED_PRECONDITION,
-  Unavailable: GrpcStatus.UNAVAILABLE,
-  Unimplemented: GrpcStatus.UNIMPLEMENTED,
-  OutOfRange: GrpcStatus.OUT_OF_RANGE,
-  DataLoss: GrpcStatus.DATA_LOSS,
-  ResourceExhausted: GrpcStatus.RESOURCE_EXHAUSTED,
-  PermissionDenied: GrpcStatus.PERMISSION_DENIED,
-  Unauthenticated: GrpcStatus.UNAUTHENTICATED,
-  Aborted: GrpcStatus.ABORTED,
-  Canceled: GrpcStatus.CANCELLED,
-  DeadlineExceeded: GrpcStatus.DEADLINE_EXCEEDED,
-  Internal: GrpcStatus.INTERNAL,
-  Unknown: GrpcStatus.UNKNOWN,
-};
-
-// containerd's errdefs append the class to the message ("...: not found"); clients that
-// compare messages with containerd's expect the same suffix, and fromGrpc strips it again.
-const suffixes: Partial<Record<ErrorCode, string>> = {
-  InvalidArgument: 'invalid argument',
-  NotFound: 'not found',
-  AlreadyExists: 'already exists',
-  FailedPrecondition: 'failed precondition',
-  Unavailable: 'unavailable',
-  Unimplemented: 'not implemented',
+/**
+ * The words for an error class, as a message ends with them ("...: not found"). `wire` marks the
+ * classes containerd's errdefs append to the message on the wire: clients that compare messages
+ * with containerd's expect that suffix, and the client side strips it again.
+ */
+export const errorPhrases: Partial<Record<ErrorCode, { phrase: string; wire: boolean }>> = {
+  InvalidArgument: { phrase: 'invalid argument', wire: true },
+  NotFound: { phrase: 'not found', wire: true },
+  AlreadyExists: { phrase: 'already exists', wire: true },
+  FailedPrecondition: { phrase: 'failed precondition', wire: true },
+  Unavailable: { phrase: 'unavailable', wire: true },
+  Unimplemented: { phrase: 'not implemented', wire: true },
+  OutOfRange: { phrase: 'out of range', wire: false },
+  DataLoss: { phrase: 'data loss', wire: false },
+  PermissionDenied: { phrase: 'permission denied', wire: false },
+  ResourceExhausted: { phrase: 'resource exhausted', wire: false },
+  Aborted: { phrase: 'aborted', wire: false },
 };
 
 export class BerthError extends Error {
@@ -95,29 +60,5 @@ export function isCode(err: unknown, code: ErrorCode): boolean {
   return err instanceof BerthError && err.code === code;
 }
 
-/** Server side: turn anything thrown by a store into a gRPC status for the wire. */
-export function toGrpc(err: unknown): { code: number; details: string } {
-  if (err instanceof BerthError) {
-    const suffix = suffixes[err.code];
-    const details = suffix && !err.message.endsWith(suffix) ? `${err.message}: ${suffix}` : err.message;
-    return { code: grpcCodes[err.code], details };
-  }
-  if (isServiceError(err)) return { code: err.code, details: err.details };
-  const message = err instanceof Error ? err.message : String(err);
-  return { code: GrpcStatus.UNKNOWN, details: message };
-}
-
-/** Client side: turn a gRPC error back into a BerthError with the class suffix removed. */
-export function fromGrpc(err: unknown): BerthError {
-  if (err instanceof BerthError) return err;
-  if (!isServiceError(err)) return new BerthError('Unknown', err instanceof Error ? err.message : String(err));
-  const code = (Object.keys(grpcCodes) as ErrorCode[]).find((c) => grpcCodes[c] === err.code) ?? 'Unknown';
-  let message = err.details || err.message;
-  const suffix = suffixes[code];
-  if (suffix && message.endsWith(`: ${suffix}`)) message = message.slice(0, -(suffix.length + 2));
-  return new BerthError(code, message, { cause: err });
-}
-
-function isServiceError(err: unknown): err is ServiceError {
-  return typeof err === 'object' && err !== null && typeof (err as ServiceError).code === 'number' && 'details' in err;
-}
+/** True for a NotFound error; read by shape, so it also holds for one that crossed a process boundary. */
+export const isNotFound = (err: unknown): boolean => (err as { code?: unknown }).code === 'NotFound';

@@ -1,6 +1,8 @@
+import { type ErrorCode, errorPhrases } from '../core/errors.ts';
+
 /**
  * How berth reports failures: one line `berth: <message>` on stderr and exit status 1.
- * BerthErrors lose containerd's ": not found"-style suffix on the way in (proto/errors.ts);
+ * BerthErrors lose containerd's ": not found"-style suffix on the way in (transport/grpc/status.ts);
  * it is put back here, because "content digest sha256:…: not found" is the clear message.
  */
 
@@ -11,19 +13,6 @@ interface CodedError extends Error {
 }
 
 const isCoded = (err: unknown): err is CodedError => err instanceof Error && err.name === 'BerthError' && typeof (err as CodedError).code === 'string';
-
-const phrases: Record<string, string> = {
-  NotFound: 'not found',
-  AlreadyExists: 'already exists',
-  InvalidArgument: 'invalid argument',
-  FailedPrecondition: 'failed precondition',
-  Unimplemented: 'not implemented',
-  OutOfRange: 'out of range',
-  DataLoss: 'data loss',
-  PermissionDenied: 'permission denied',
-  ResourceExhausted: 'resource exhausted',
-  Aborted: 'aborted',
-};
 
 /** Ends the command with this exit status; whatever went wrong has been reported already. */
 export class ExitError extends Error {
@@ -52,7 +41,8 @@ export function describeError(err: unknown, opts: { address?: string; timeout?: 
   }
   // grpc-js's own words here are its internal phases; --debug shows them
   if (err.code === 'DeadlineExceeded') return `timed out${timeout ? ` after ${timeout}ms` : ''} waiting for berthd (raise --timeout)`;
-  const phrase = phrases[err.code];
+  // Unavailable keeps the transport's own words (the connection case above rewrote the common one)
+  const phrase = err.code === 'Unavailable' ? undefined : errorPhrases[err.code as ErrorCode]?.phrase;
   return phrase && !message.toLowerCase().includes(phrase) ? `${message}: ${phrase}` : message;
 }
 

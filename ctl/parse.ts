@@ -1,36 +1,14 @@
 import { InvalidArgumentError } from 'commander';
 
-const unitMs: Record<string, number> = {
-  ns: 1e-6,
-  us: 1e-3,
-  µs: 1e-3,
-  μs: 1e-3,
-  ms: 1,
-  s: 1000,
-  m: 60_000,
-  h: 3_600_000,
-};
+import { parseGoDuration } from '../core/duration.ts';
 
 /**
  * Parses a duration the way Go's time.ParseDuration does ("10s", "500ms", "1h30m", "1.5h", "0"),
  * into milliseconds. Throws commander's InvalidArgumentError so a bad flag is a usage error.
  */
 export function parseDuration(text: string): number {
-  const s = text.trim();
-  if (s === '0') return 0;
-  const re = /(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)/y;
-  let ms = 0;
-  let at = 0;
-  while (at < s.length) {
-    re.lastIndex = at;
-    const m = re.exec(s);
-    if (!m) break;
-    ms += Number(m[1]) * unitMs[m[2]!]!;
-    at = re.lastIndex;
-  }
-  if (s === '' || at !== s.length) {
-    throw new InvalidArgumentError(`invalid duration "${text}" (use a number with a unit: 500ms, 10s, 5m, 24h, or 0)`);
-  }
+  const ms = parseGoDuration(text);
+  if (ms === undefined) throw new InvalidArgumentError(`invalid duration "${text}" (use a number with a unit: 500ms, 10s, 5m, 24h, or 0)`);
   return ms;
 }
 

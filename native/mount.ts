@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import { dirname, relative, resolve, sep } from 'node:path';
 import { BerthError } from '../core/errors.ts';
+import type { Mount } from '../core/mount.ts';
 import { MS_NOATIME, MS_NODEV, MS_NODIRATIME, MS_NOEXEC, MS_NOSUID, MS_RDONLY, MS_RELATIME, MS_STRICTATIME, mount, umount2 } from './index.ts';
 
 /**
@@ -12,14 +13,6 @@ import { MS_NOATIME, MS_NODEV, MS_NODIRATIME, MS_NOEXEC, MS_NOSUID, MS_RDONLY, M
  * start. Other mounts go through util-linux's mount(8) (argv arrays, never a shell), which knows
  * every option.
  */
-export interface Mount {
-  /** e.g. "overlay", "bind" */
-  type: string;
-  /** e.g. "overlay", or the directory to bind */
-  source: string;
-  /** e.g. ["ro", "rbind"] or ["workdir=…", "upperdir=…", "lowerdir=a:b"] */
-  options: readonly string[];
-}
 
 // mount(2) copies at most one page of option data; containerd compacts the overlay options once
 // they come within 512 bytes of it (mount/mount_linux.go), and so do we.

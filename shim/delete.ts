@@ -3,8 +3,8 @@
 // shim) as a protobuf-encoded containerd.task.v2.DeleteResponse on stdout.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { bundleFiles } from '../core/shim-contract.ts';
 import type { ShimArgs } from './args.ts';
-import { bundleFiles } from './paths.ts';
 import { type RuntimeOptions, runtimeFor } from './runc.ts';
 import { encodeDeleteResponse } from './wire.ts';
 

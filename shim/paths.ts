@@ -1,12 +1,11 @@
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
+import { groupAnnotation, stateEnv } from '../core/shim-contract.ts';
 
-/** The daemon's state directory, shared with the shim through BERTH_STATE. */
+/** The daemon's state directory, shared with the shim through BERTH_STATE (stateEnv). */
 export function stateDir(): string {
-  return process.env.BERTH_STATE || '/run/berth';
+  return process.env[stateEnv] || '/run/berth';
 }
-
-export const groupAnnotation = 'io.containerd.runc.v2.group';
 
 /** The annotation-selected group a container's shim serves, or the container id itself. */
 export function groupId(id: string, spec: { annotations?: Record<string, string> } | undefined): string {
@@ -18,15 +17,3 @@ export function socketPath(state: string, daemonAddress: string, namespace: stri
   const sum = createHash('sha256').update(`${daemonAddress}/${namespace}/${group}`).digest('hex');
   return join(state, 's', sum);
 }
-
-// Files the shim keeps in a bundle.
-export const bundleFiles = {
-  address: 'address',
-  /** the Any that `start` read on stdin, verbatim (absent when there was none) */
-  runtimeOptions: 'runtime-options.pb',
-  /** {binary_name, root} resolved at Create, for the `delete` subcommand */
-  options: 'options.json',
-  initPid: 'init.pid',
-  runcLog: 'log.json',
-  shimLog: 'shim.log',
-} as const;

@@ -2,10 +2,12 @@
 // gets exactly the descriptors in `stdio` as 0-2 and nothing else (Node opens every other
 // descriptor close-on-exec), so no descriptor of the shim reaches `runc init`.
 import { type StdioOptions, spawn } from 'node:child_process';
-import { accessSync, constants as C, promises as fs, statSync } from 'node:fs';
+import { promises as fs, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { BerthError } from '../core/errors.ts';
-import { bundleFiles, stateDir } from './paths.ts';
+import { findExecutable, systemBinDirs } from '../core/exec-path.ts';
+import { bundleFiles } from '../core/shim-contract.ts';
+import { stateDir } from './paths.ts';
 
 /** The parts of containerd.runc.v1.Options the shim uses. */
 export interface RuntimeOptions {
@@ -19,25 +21,14 @@ export function runtimeFor(options: RuntimeOptions, namespace: string, bundle: s
   return new Runc(resolveBinary(options.binary_name || 'runc'), root, join(bundle, bundleFiles.runcLog), options.systemd_cgroup === true);
 }
 
-// A bare runtime name is looked up in the system's binary directories, not in $PATH: whoever
-// controls the daemon's environment must not choose the program that runs containers as root.
-const systemPath = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
 const resolved = new Map<string, string>();
 
+/** A bare runtime name as found in the system's binary directories (never $PATH). */
 export function resolveBinary(name: string): string {
   if (name.includes('/')) return name;
   let path = resolved.get(name);
   if (path === undefined) {
-    path = systemPath
-      .map((dir) => join(dir, name))
-      .find((candidate) => {
-        try {
-          accessSync(candidate, C.X_OK);
-          return true;
-        } catch {
-          return false;
-        }
-      });
+    path = findExecutable(name, systemBinDirs);
     if (path === undefined) return name; // spawn reports it missing
     resolved.set(name, path);
   }

@@ -4,12 +4,13 @@ import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, rea
 import { join } from 'node:path';
 import type * as grpc from '@grpc/grpc-js';
 import { maxMessageSize } from '../api/codec.ts';
-import { GrpcStatus } from '../core/errors.ts';
+import { bundleFiles } from '../core/shim-contract.ts';
 import { setChildSubreaper } from '../native/index.ts';
 import { GrpcServer } from '../transport/grpc/server.ts';
+import { GrpcStatus } from '../transport/grpc/status.ts';
 import type { ShimArgs } from './args.ts';
 import { EventQueue } from './events.ts';
-import { bundleFiles, groupId, socketPath, stateDir } from './paths.ts';
+import { groupId, socketPath, stateDir } from './paths.ts';
 import { serviceDefinition, warmCodecs } from './proto.ts';
 import { Reaper } from './reaper.ts';
 import { TaskService } from './service.ts';

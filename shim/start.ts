@@ -5,8 +5,9 @@ import { spawn } from 'node:child_process';
 import { chmodSync, closeSync, mkdirSync, openSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
+import { bundleFiles, stateEnv } from '../core/shim-contract.ts';
 import { type ShimArgs, toArgv } from './args.ts';
-import { bundleFiles, groupId, socketPath, stateDir } from './paths.ts';
+import { groupId, socketPath, stateDir } from './paths.ts';
 
 /** Resolves true when something accepts connections on the unix socket at path. */
 export function isListening(path: string): Promise<boolean> {
@@ -73,7 +74,7 @@ async function spawnServer(args: ShimArgs, bundle: string, state: string): Promi
       cwd: bundle,
       detached: true,
       stdio: ['ignore', log, log, 'pipe'],
-      env: { ...process.env, BERTH_STATE: state },
+      env: { ...process.env, [stateEnv]: state },
     });
   } finally {
     closeSync(log);

@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { OciDescriptor } from '../core/oci/image.ts';
+import type { OciDescriptor } from '../core/oci/descriptor.ts';
 import { RegistryClient } from '../core/registry/client.ts';
 import { parseReference } from '../core/registry/reference.ts';
 import { type Berthd, type Containerd, startBerthd, startContainerd } from './support/harness.ts';

@@ -1,8 +1,8 @@
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Mount } from '../core/mount.ts';
 import { lgetxattr } from '../native/index.ts';
-import type { Mount } from '../native/mount.ts';
 import type { BerthClient } from '../transport/client.ts';
 import { writeBlob } from '../transport/clients/content.ts';
 import { type Berthd, startBerthd } from './support/harness.ts';

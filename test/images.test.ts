@@ -6,7 +6,7 @@ import type { Envelope__Output } from '../api/gen/containerd/services/events/v1/
 import type { Image__Output } from '../api/gen/containerd/services/images/v1/Image.ts';
 import { fromTimestamp } from '../api/timestamp.ts';
 import { unpackAny } from '../core/any.ts';
-import { formatPlatform, hostPlatform } from '../core/oci/image.ts';
+import { formatPlatform, hostPlatform } from '../core/platform.ts';
 import { formatSize } from '../ctl/output.ts';
 import type { BerthClient } from '../transport/client.ts';
 import { writeBlob } from '../transport/clients/content.ts';

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { OciDescriptor } from '../core/oci/image.ts';
+import type { OciDescriptor } from '../core/oci/descriptor.ts';
 import { userPass } from '../core/registry/auth.ts';
 import { RegistryClient } from '../core/registry/client.ts';
 import { mountCandidate, pushImage } from '../core/registry/push.ts';

@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { MediaType } from '../core/oci/image.ts';
+import { MediaType } from '../core/oci/descriptor.ts';
 import { userPass } from '../core/registry/auth.ts';
 import { RegistryClient } from '../core/registry/client.ts';
 import { verifyDigest } from '../core/registry/verify.ts';

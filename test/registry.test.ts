@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { OciDescriptor } from '../core/oci/image.ts';
+import type { OciDescriptor } from '../core/oci/descriptor.ts';
 import { userPass } from '../core/registry/auth.ts';
 import { RegistryClient } from '../core/registry/client.ts';
 import { parseReference } from '../core/registry/reference.ts';

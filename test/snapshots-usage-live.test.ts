@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Mount } from '../native/mount.ts';
+import type { Mount } from '../core/mount.ts';
 import type { BerthClient } from '../transport/client.ts';
 import type { Berthd } from './support/harness.ts';
 import { startRaceRig } from './support/race-helper.ts';

@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
 import { isCode } from '../../core/errors.ts';
-import { MediaType, type OciDescriptor } from '../../core/oci/image.ts';
+import { MediaType, type OciDescriptor } from '../../core/oci/descriptor.ts';
 import { RegistryClient } from '../../core/registry/client.ts';
 import { parseReference } from '../../core/registry/reference.ts';
 import { pushImage, type TestImage } from '../../test/support/registry/images.ts';

@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { chainId, checkImage, imagePlatforms, imageSize, MediaType, normalizePlatform, type OciDescriptor, resolveManifest } from './image.ts';
+import { normalizePlatform } from '../platform.ts';
+import { MediaType, type OciDescriptor } from './descriptor.ts';
+import { chainId, checkImage, imagePlatforms, imageSize, resolveManifest } from './image.ts';
 
 const sha = (b: Buffer | string) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 

@@ -1,95 +1,13 @@
 import { createHash } from 'node:crypto';
 import { BerthError, failedPrecondition, notFound } from '../errors.ts';
+import { formatPlatform, hostPlatform, normalizePlatform, type Platform, platformMatches } from '../platform.ts';
+import { type BlobReader, isConfig, isIndex, isManifest, maxJsonBlob, type OciDescriptor } from './descriptor.ts';
 
 /**
- * OCI and Docker image trees: media types, platforms, and the walks containerd's image helpers
- * make (images.Manifest, Image.Size, images.Platforms, images.Check). Pure functions over a
- * reader of blobs, so the CLI (over gRPC) and the daemon (over the store) can share them.
+ * The walks containerd's image helpers make over OCI and Docker image trees (images.Manifest,
+ * Image.Size, images.Platforms, images.Check). Pure functions over a reader of blobs, so the CLI
+ * (over gRPC) and the daemon (over the store) can share them.
  */
-export const MediaType = {
-  ociIndex: 'application/vnd.oci.image.index.v1+json',
-  ociManifest: 'application/vnd.oci.image.manifest.v1+json',
-  ociConfig: 'application/vnd.oci.image.config.v1+json',
-  dockerList: 'application/vnd.docker.distribution.manifest.list.v2+json',
-  dockerManifest: 'application/vnd.docker.distribution.manifest.v2+json',
-  dockerConfig: 'application/vnd.docker.container.image.v1+json',
-} as const;
-
-export const isIndex = (mt: string) => mt === MediaType.ociIndex || mt === MediaType.dockerList;
-export const isManifest = (mt: string) => mt === MediaType.ociManifest || mt === MediaType.dockerManifest;
-export const isConfig = (mt: string) => mt === MediaType.ociConfig || mt === MediaType.dockerConfig;
-
-/** The gc.ref label keys a parent gives its children, as containerd's SetChildrenLabels/ChildGCLabels. */
-export function childGcLabels(kids: readonly OciDescriptor[]): Record<string, string> {
-  const labels: Record<string, string> = {};
-  const seen = new Map<string, number>();
-  for (const ch of kids) {
-    let key = isConfig(ch.mediaType)
-      ? 'containerd.io/gc.ref.content.config'
-      : isManifest(ch.mediaType)
-        ? 'containerd.io/gc.ref.content.m.'
-        : /\.layer\.|\.rootfs\./.test(ch.mediaType)
-          ? 'containerd.io/gc.ref.content.l.'
-          : 'containerd.io/gc.ref.content.';
-    const n = seen.get(key) ?? 0;
-    seen.set(key, n + 1);
-    if (n > 0 || key.endsWith('.')) key = `${key}${n}`;
-    labels[key] = ch.digest;
-  }
-  return labels;
-}
-
-export interface Platform {
-  os: string;
-  architecture: string;
-  variant?: string;
-}
-
-export interface OciDescriptor {
-  mediaType: string;
-  digest: string;
-  size: number;
-  platform?: Platform;
-  annotations?: Record<string, string>;
-}
-
-/** Reads a blob's bytes; undefined when the content store does not have it. */
-export type BlobReader = (desc: OciDescriptor) => Promise<Buffer | undefined>;
-
-/** Indexes, manifests and configs are small; anything bigger is refused rather than parsed. */
-export const maxJsonBlob = 4 << 20;
-
-// Node's names for CPU architectures → Go's (GOARCH), which platforms are spelled in.
-const goArch: Record<string, string> = { x64: 'amd64', arm64: 'arm64', arm: 'arm', ia32: '386', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64' };
-
-export const hostPlatform: Platform = { os: 'linux', architecture: goArch[process.arch] ?? process.arch };
-
-/** containerd's platforms.Normalize, for the spellings images carry. */
-export function normalizePlatform(p: Platform): Platform {
-  const os = p.os.toLowerCase();
-  let arch = p.architecture.toLowerCase();
-  let variant = (p.variant ?? '').toLowerCase();
-  if (arch === 'i386') arch = '386';
-  else if (arch === 'x86_64' || arch === 'x86-64') arch = 'amd64';
-  else if (arch === 'aarch64' || arch === 'arm64') {
-    arch = 'arm64';
-    if (variant === '8' || variant === 'v8') variant = '';
-  } else if (arch === 'armhf') [arch, variant] = ['arm', 'v7'];
-  else if (arch === 'armel') [arch, variant] = ['arm', 'v6'];
-  else if (arch === 'arm') variant = variant === '' || variant === '7' ? 'v7' : /^[568]$/.test(variant) ? `v${variant}` : variant;
-  return variant ? { os, architecture: arch, variant } : { os, architecture: arch };
-}
-
-/** os/arch[/variant], or "unknown" without an os (platforms.Format). */
-export const formatPlatform = (p: Platform) => (p.os ? [p.os, p.architecture, p.variant].filter(Boolean).join('/') : 'unknown');
-
-/** Whether an image for p runs on want (platforms.Only, without the compatible variants). */
-export function platformMatches(want: Platform, p: Platform): boolean {
-  const a = normalizePlatform(want);
-  const b = normalizePlatform(p);
-  return a.os === b.os && a.architecture === b.architecture && (a.variant ?? '') === (b.variant ?? '');
-}
-
 interface ManifestJson {
   config: OciDescriptor;
   layers: OciDescriptor[];

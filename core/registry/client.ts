@@ -1,6 +1,6 @@
 import { type Readable, Transform } from 'node:stream';
 import { BerthError, type ErrorCode, isCode } from '../errors.ts';
-import type { OciDescriptor } from '../oci/image.ts';
+import type { OciDescriptor } from '../oci/descriptor.ts';
 import { Authorizer, type CredentialsFor } from './auth.ts';
 import { type Capability, endpointFor, type HostOptions, type RegistryHost, registryHosts } from './hosts.ts';
 import { checkDigest, checkManifest, contentType, digestOf, manifestAccept, manifestTypes, maxManifestSize, schema1Error, schema1Types } from './manifest.ts';

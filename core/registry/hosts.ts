@@ -2,6 +2,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { dirname, isAbsolute, join, posix } from 'node:path';
 import { parse } from 'smol-toml';
+import { parseGoDuration } from '../duration.ts';
 import { BerthError } from '../errors.ts';
 
 /**
@@ -202,7 +203,7 @@ export function parseHostsToml(text: string, path: string): { file: HostsFile; h
       s.overridePath = t.override_path;
     }
     if (t.dial_timeout !== undefined) {
-      const ms = typeof t.dial_timeout === 'string' ? parseDuration(t.dial_timeout) : undefined;
+      const ms = typeof t.dial_timeout === 'string' ? parseGoDuration(t.dial_timeout) : undefined;
       if (ms === undefined) throw fail('dial_timeout must be a duration such as "500ms", "1s" or "1m30s"');
       s.dialTimeoutMs = ms;
     }
@@ -273,24 +274,6 @@ function mergeTls(defaults: HostOptions, s: HostSection): HostOptions {
     ...((s.clientCerts ?? defaults.clientCerts) ? { clientCerts: s.clientCerts ?? defaults.clientCerts } : {}),
     ...((s.dialTimeoutMs ?? defaults.dialTimeoutMs) !== undefined ? { dialTimeoutMs: s.dialTimeoutMs ?? defaults.dialTimeoutMs } : {}),
   };
-}
-
-const durationUnits: Record<string, number> = { ns: 1e-6, us: 1e-3, µs: 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-
-/** A Go duration (`300ms`, `1.5s`, `1m30s`) in milliseconds; undefined if it is not one. */
-export function parseDuration(text: string): number | undefined {
-  if (text === '0') return 0;
-  const re = /(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)/y;
-  let total = 0;
-  let at = 0;
-  while (at < text.length) {
-    re.lastIndex = at;
-    const m = re.exec(text);
-    if (!m) return undefined;
-    total += Number(m[1]) * durationUnits[m[2]!]!;
-    at = re.lastIndex;
-  }
-  return at > 0 ? total : undefined;
 }
 
 /** A host from a URL: no scheme means https; the path gains `/v2` unless override_path says it is the API root. */

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { parseDigest } from '../digest.ts';
 import { BerthError } from '../errors.ts';
-import { MediaType } from '../oci/image.ts';
+import { MediaType } from '../oci/descriptor.ts';
 
 /** Manifests, indexes and configs are small; anything bigger is refused before it is read. */
 export const maxManifestSize = 4 << 20;

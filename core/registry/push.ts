@@ -1,9 +1,11 @@
 import type { Readable } from 'node:stream';
 import { BerthError } from '../errors.ts';
 import { limiter } from '../mutex.ts';
-import { children, formatPlatform, isConfig, isIndex, isManifest, type OciDescriptor, type Platform, platformMatches } from '../oci/image.ts';
+import { isConfig, isIndex, isManifest, type OciDescriptor, refKey } from '../oci/descriptor.ts';
+import { children } from '../oci/image.ts';
+import { formatPlatform, type Platform, platformMatches } from '../platform.ts';
 import type { PushBlobResult, RegistryClient } from './client.ts';
-import { formatReference, type Reference } from './reference.ts';
+import { formatReference, type Reference, sourceLabel } from './reference.ts';
 
 /**
  * Pushing an image: walk the local tree (index → manifests → config and layers), check every
@@ -53,11 +55,9 @@ export interface PushResult {
   manifests: string[];
 }
 
-const distributionSource = 'containerd.io/distribution.source.';
-
-/** containerd's remotes.MakeRefKey prefixes. */
-export function refKey(d: OciDescriptor): string {
-  const kind = isIndex(d.mediaType)
+/** What a descriptor is, in the words of containerd's ref keys, for messages. */
+function refKind(d: OciDescriptor): string {
+  return isIndex(d.mediaType)
     ? 'index'
     : isManifest(d.mediaType)
       ? 'manifest'
@@ -66,20 +66,16 @@ export function refKey(d: OciDescriptor): string {
         : /\.layer\.|\.rootfs\./.test(d.mediaType)
           ? 'layer'
           : 'unknown';
-  return `${kind}-${d.digest}`;
 }
 
-const describe = (d: OciDescriptor) => `${refKey(d).replace(/-sha256:.*/, '')} ${d.digest} (${d.mediaType}, ${d.size} bytes)`;
-
-/** The registry host of a reference without its port, as containerd keys the source label. */
-const labelHost = (domain: string) => domain.replace(/^\[(.*)\](:\d+)?$/, '$1').replace(/:\d+$/, '');
+const describe = (d: OciDescriptor) => `${refKind(d)} ${d.digest} (${d.mediaType}, ${d.size} bytes)`;
 
 /**
  * containerd's selectRepositoryMountCandidate: among the repositories the label names on this
  * registry, the one sharing the most leading path components with the target (never the target).
  */
 export function mountCandidate(ref: Reference, labels: Record<string, string>): string | undefined {
-  const repos = labels[distributionSource + labelHost(ref.domain)];
+  const repos = labels[sourceLabel(ref.domain)];
   if (!repos) return undefined;
   const target = ref.path.split('/');
   let best: string | undefined;
@@ -113,7 +109,7 @@ async function walk(source: PushSource, desc: OciDescriptor, parent: OciDescript
   const missing = () =>
     new BerthError(
       'NotFound',
-      `cannot push: ${describe(desc)}${parent ? ` named by ${refKey(parent).replace(/-sha256:.*/, '')} ${parent.digest}` : ''} is not in the local content store${hint}`,
+      `cannot push: ${describe(desc)}${parent ? ` named by ${refKind(parent)} ${parent.digest}` : ''} is not in the local content store${hint}`,
     );
   if (isIndex(desc.mediaType) || isManifest(desc.mediaType)) {
     if (depth > 8) throw new BerthError('FailedPrecondition', `cannot push: indexes nested too deep at ${desc.digest}`);

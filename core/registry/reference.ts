@@ -98,3 +98,13 @@ export function familiarReference(r: Reference): string {
     name = r.path.startsWith('library/') && r.path.split('/').length === 2 ? r.path.slice(8) : r.path;
   return `${name}${r.tag ? `:${r.tag}` : ''}${r.digest ? `@${r.digest}` : ''}`;
 }
+
+/**
+ * The content label containerd lists a blob's source repositories under, for a registry domain:
+ * `containerd.io/distribution.source.<host>`, the host as Go's url.Hostname gives it (no port,
+ * no IPv6 brackets).
+ */
+export function sourceLabel(domain: string): string {
+  const host = domain.startsWith('[') ? domain.slice(1, domain.indexOf(']')) : domain.replace(/:\d+$/, '');
+  return `containerd.io/distribution.source.${host}`;
+}

@@ -2,14 +2,11 @@ import type { Command } from 'commander';
 import type { PullProgress__Output } from '../../api/gen/berth/services/pull/v1/PullProgress.ts';
 import type { Context } from '../context.ts';
 import { formatSize, out, warn } from '../output.ts';
+import { type RegistryFlags, registryFlags } from '../registry-flags.ts';
 
-interface PullFlags {
+interface PullFlags extends RegistryFlags {
   platform?: string;
   allPlatforms?: boolean;
-  plainHttp?: boolean;
-  skipVerify?: boolean;
-  tlsCa?: string;
-  user?: string;
   snapshotter: string;
   unpack: boolean;
   maxConcurrent: string;
@@ -22,17 +19,14 @@ interface PullFlags {
  * and a final `elapsed: … total: … (…/s)` line.
  */
 export function registerPull(images: Command, ctx: Context) {
-  images
+  const pull = images
     .command('pull')
     .alias('fetch')
     .description('pull an image from a registry into berthd and unpack it (the daemon fetches; progress is shown here)')
     .argument('<ref>', 'image reference: [registry/]repository[:tag][@digest]; short names are docker.io ones')
     .option('--platform <platform>', "pull this platform (os/arch[/variant]) instead of the daemon's")
-    .option('--all-platforms', 'pull every platform of an index')
-    .option('--plain-http', 'talk plain HTTP to the registry')
-    .option('--skip-verify', 'accept any TLS certificate from the registry')
-    .option('--tls-ca <file>', 'a PEM file of CAs to trust for the registry')
-    .option('-u, --user <user:password>', 'credentials for the registry (default: its login in $DOCKER_CONFIG/config.json or ~/.docker/config.json)')
+    .option('--all-platforms', 'pull every platform of an index');
+  registryFlags(pull)
     .option('--snapshotter <name>', 'snapshotter to unpack into', 'overlayfs')
     .option('--no-unpack', 'fetch only; do not unpack into snapshots')
     .option('--max-concurrent <n>', 'blob downloads at a time', '3')

@@ -2,12 +2,9 @@ import type { Command } from 'commander';
 import type { GetImageResponse__Output } from '../../api/gen/containerd/services/images/v1/GetImageResponse.ts';
 import type { Context } from '../context.ts';
 import { out, warn } from '../output.ts';
+import { type RegistryFlags, registryFlags } from '../registry-flags.ts';
 
-interface PushFlags {
-  plainHttp?: boolean;
-  skipVerify?: boolean;
-  tlsCa?: string;
-  user?: string;
+interface PushFlags extends RegistryFlags {
   hostsDir: string;
   platform?: string;
   concurrency: string;
@@ -18,17 +15,14 @@ interface PushFlags {
  * traffic is the client's: blobs are read from berthd's content service and uploaded from here.
  */
 export function registerPush(images: Command, ctx: Context) {
-  images
+  const push = images
     .command('push')
     .description(
       'push an image to a registry: blobs the registry lacks (mounted from another repository there when the content says where it came from), then manifests and the tag',
     )
     .argument('<ref>', 'where to push: registry/repository[:tag]')
-    .argument('[local]', 'the local image name (default: ref)')
-    .option('--plain-http', 'talk plain HTTP to the registry')
-    .option('--skip-verify', 'accept any TLS certificate from the registry')
-    .option('--tls-ca <file>', 'a PEM file of CAs to trust for the registry')
-    .option('-u, --user <user:password>', 'credentials for the registry (default: its login in $DOCKER_CONFIG/config.json or ~/.docker/config.json)')
+    .argument('[local]', 'the local image name (default: ref)');
+  registryFlags(push)
     .option(
       '--hosts-dir <dir>',
       "registry hosts config (<host[:port]>/hosts.toml, as containerd's certs.d): pushes go to the first host with the push capability",
@@ -51,7 +45,7 @@ export function registerPush(images: Command, ctx: Context) {
         import('../../core/registry/client.ts'),
         import('../../core/registry/credentials.ts'),
         import('../../core/registry/reference.ts'),
-        import('../images/tree.ts'),
+        import('../../core/platform.ts'),
         import('node:fs'),
       ]);
       const ref = parseReference(refArg);

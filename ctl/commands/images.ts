@@ -4,11 +4,12 @@ import type { Image__Output } from '../../api/gen/containerd/services/images/v1/
 import type { ListImagesResponse__Output } from '../../api/gen/containerd/services/images/v1/ListImagesResponse.ts';
 import type { UsageResponse__Output } from '../../api/gen/containerd/services/snapshots/v1/UsageResponse.ts';
 import { fromTimestamp as ts } from '../../api/timestamp.ts';
-import type { OciDescriptor } from '../../core/oci/image.ts';
+import { isNotFound } from '../../core/errors.ts';
+import type { OciDescriptor } from '../../core/oci/descriptor.ts';
 import type { BerthClient } from '../../transport/client.ts';
 import type { Context } from '../context.ts';
 import { ExitError, forEachTarget } from '../errors.ts';
-import { blobs, isNotFound } from '../images/blobs.ts';
+import { blobs } from '../images/blobs.ts';
 import {
   type Format,
   formatFlag,
@@ -325,7 +326,7 @@ export function register(program: Command, ctx: Context) {
       if (file === '-' && process.stdin.isTTY) throw new Error('images import - reads the archive from stdin: pipe or redirect it in');
       const [{ importArchive }, { parsePlatform }, { open }] = await Promise.all([
         import('../images/import.ts'),
-        import('../images/tree.ts'),
+        import('../../core/platform.ts'),
         import('node:fs/promises'),
       ]);
       const platform = flags.platform ? parsePlatform(flags.platform) : undefined;
@@ -369,7 +370,7 @@ export function register(program: Command, ctx: Context) {
     ])
     .option('--all-platforms', 'export every platform of each image; all their blobs must be present')
     .action(async (file: string, names: string[], flags: { platform?: string[]; allPlatforms?: boolean }) => {
-      const [{ exportImages }, { parsePlatform }, fs] = await Promise.all([import('../images/export.ts'), import('../images/tree.ts'), import('node:fs')]);
+      const [{ exportImages }, { parsePlatform }, fs] = await Promise.all([import('../images/export.ts'), import('../../core/platform.ts'), import('node:fs')]);
       const platforms = (flags.platform ?? []).map(parsePlatform);
       const c = await ctx.client();
       const opts = { platforms, allPlatforms: flags.allPlatforms };

@@ -1,5 +1,6 @@
 import { type Command, Option } from 'commander';
 import type { GetImageResponse__Output } from '../../api/gen/containerd/services/images/v1/GetImageResponse.ts';
+import { groupAnnotation as shimGroupAnnotation } from '../../core/shim-contract.ts';
 import type { Context } from '../context.ts';
 import { ExitError } from '../errors.ts';
 import { type ContainerFlags, containerFlags, defaultFifoDir } from '../spec/flags.ts';
@@ -14,7 +15,6 @@ export interface RunFlags extends ContainerFlags {
 }
 
 /** The spec annotation that puts containers in one shim (shim/paths.ts groupAnnotation; docs/shim.md). */
-export const shimGroupAnnotation = 'io.containerd.runc.v2.group';
 
 /**
  * Container label and spec annotation recording where a file-logged container's output goes.

@@ -1,9 +1,8 @@
 import { createHash } from 'node:crypto';
 import type { ReadContentResponse__Output } from '../../api/gen/containerd/services/content/v1/ReadContentResponse.ts';
-import type { OciDescriptor } from '../../core/oci/image.ts';
+import { isNotFound } from '../../core/errors.ts';
+import type { OciDescriptor } from '../../core/oci/descriptor.ts';
 import type { BerthClient } from '../../transport/client.ts';
-
-export const isNotFound = (err: unknown) => (err as { code?: string }).code === 'NotFound';
 
 /**
  * Reads blobs through the content service: the descriptor's size of bytes (as containerd's

@@ -1,11 +1,13 @@
 import type { Writable } from 'node:stream';
 import type { GetImageResponse__Output } from '../../api/gen/containerd/services/images/v1/GetImageResponse.ts';
-import { formatPlatform, hostPlatform, isIndex, isManifest, MediaType, type OciDescriptor, type Platform } from '../../core/oci/image.ts';
+import { isNotFound } from '../../core/errors.ts';
+import { AnnotationImageName, AnnotationRefName, isIndex, isManifest, MediaType, type OciDescriptor } from '../../core/oci/descriptor.ts';
+import { formatPlatform, hostPlatform, type Platform } from '../../core/platform.ts';
 import { familiarReference, parseReference } from '../../core/registry/reference.ts';
 import type { BerthClient } from '../../transport/client.ts';
-import { blobStream, blobs, isNotFound } from './blobs.ts';
+import { blobStream, blobs } from './blobs.ts';
 import { TarWriter } from './tar.ts';
-import { AnnotationImageName, AnnotationRefName, allPlatforms, MissingBlobError, ociReferenceName, onlyPlatforms, walkImage } from './tree.ts';
+import { allPlatforms, MissingBlobError, ociReferenceName, onlyPlatforms, walkImage } from './tree.ts';
 
 /**
  * `berth images export`, as containerd's archive.Export with ctr's defaults: an OCI image

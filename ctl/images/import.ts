@@ -3,13 +3,14 @@ import { posix } from 'node:path';
 import type { ReadContentResponse__Output } from '../../api/gen/containerd/services/content/v1/ReadContentResponse.ts';
 import type { CreateResponse__Output } from '../../api/gen/containerd/services/leases/v1/CreateResponse.ts';
 import { BerthError } from '../../core/errors.ts';
-import { childGcLabels, hostPlatform, MediaType, normalizePlatform, type OciDescriptor, type Platform } from '../../core/oci/image.ts';
+import { AnnotationImageName, AnnotationRefName, childGcLabels, MediaType, type OciDescriptor } from '../../core/oci/descriptor.ts';
+import { hostPlatform, normalizePlatform, type Platform } from '../../core/platform.ts';
 import { formatReference, parseReference } from '../../core/registry/reference.ts';
 import { BerthClient } from '../../transport/client.ts';
 import { writeBlob } from '../../transport/clients/content.ts';
 import { blobs } from './blobs.ts';
 import { tarEntries } from './tar.ts';
-import { AnnotationImageName, AnnotationRefName, allPlatforms, MissingBlobError, ociReferenceName, onlyPlatforms, walkImage } from './tree.ts';
+import { allPlatforms, MissingBlobError, ociReferenceName, onlyPlatforms, walkImage } from './tree.ts';
 
 /**
  * `berth images import`, client side as ctr 1.6 does it (client.Import + archive.ImportIndex):

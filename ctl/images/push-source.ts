@@ -1,11 +1,10 @@
 import { Readable } from 'node:stream';
 import type { InfoResponse__Output } from '../../api/gen/containerd/services/content/v1/InfoResponse.ts';
 import type { ReadContentResponse__Output } from '../../api/gen/containerd/services/content/v1/ReadContentResponse.ts';
-import type { OciDescriptor } from '../../core/oci/image.ts';
+import { isNotFound } from '../../core/errors.ts';
+import type { OciDescriptor } from '../../core/oci/descriptor.ts';
 import type { PushSource } from '../../core/registry/push.ts';
 import type { BerthClient } from '../../transport/client.ts';
-
-const isNotFound = (err: unknown) => (err as { code?: string }).code === 'NotFound';
 
 /**
  * A PushSource over a daemon's content service (Content.Info and Content.Read streams), the way

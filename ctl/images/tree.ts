@@ -1,20 +1,6 @@
-import {
-  type BlobReader,
-  children,
-  formatPlatform,
-  hostPlatform,
-  isConfig,
-  isIndex,
-  isManifest,
-  normalizePlatform,
-  type OciDescriptor,
-  type Platform,
-  platformMatches,
-} from '../../core/oci/image.ts';
-
-/** Annotations naming an image in an index (containerd's and OCI's). */
-export const AnnotationImageName = 'io.containerd.image.name';
-export const AnnotationRefName = 'org.opencontainers.image.ref.name';
+import { type BlobReader, isConfig, isIndex, isManifest, type OciDescriptor } from '../../core/oci/descriptor.ts';
+import { children } from '../../core/oci/image.ts';
+import { formatPlatform, type Platform, platformMatches } from '../../core/platform.ts';
 
 /** Which platforms a walk keeps; descriptors naming no platform are always kept. */
 export type PlatformFilter = (p: Platform) => boolean;
@@ -24,20 +10,6 @@ export const onlyPlatforms =
   (...want: Platform[]): PlatformFilter =>
   (p) =>
     want.some((w) => platformMatches(w, p));
-
-/** containerd's platforms.Parse for what users type: os/arch[/variant], or an os or arch alone. */
-export function parsePlatform(s: string): Platform {
-  const parts = s.split('/');
-  if (parts.length > 3 || parts.some((p) => !/^[A-Za-z0-9_.-]+$/.test(p))) throw new Error(`invalid platform "${s}": want os/arch[/variant]`);
-  if (parts.length === 1) {
-    const [one] = parts as [string];
-    return /^(linux|windows|darwin|freebsd)$/i.test(one)
-      ? normalizePlatform({ ...hostPlatform, os: one })
-      : normalizePlatform({ os: hostPlatform.os, architecture: one });
-  }
-  const [os, architecture, variant] = parts as [string, string, string?];
-  return normalizePlatform({ os, architecture, ...(variant ? { variant } : {}) });
-}
 
 /** The OCI ref name for a full image name: its tag (and digest), as containerd's ociReferenceName. */
 export function ociReferenceName(name: string): string {

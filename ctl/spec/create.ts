@@ -7,11 +7,14 @@ import type { GetImageResponse__Output } from '../../api/gen/containerd/services
 import type { Image__Output } from '../../api/gen/containerd/services/images/v1/Image.ts';
 import type { PrepareSnapshotResponse__Output } from '../../api/gen/containerd/services/snapshots/v1/PrepareSnapshotResponse.ts';
 import type { AnyMessage } from '../../core/any.ts';
-import { chainId, diffIds, hostPlatform, maxJsonBlob, type OciDescriptor, type Platform, resolveManifest } from '../../core/oci/image.ts';
-import { type Mount, mountAll, unmountAll } from '../../native/mount.ts';
+import { isNotFound } from '../../core/errors.ts';
+import type { Mount } from '../../core/mount.ts';
+import { maxJsonBlob, type OciDescriptor } from '../../core/oci/descriptor.ts';
+import { chainId, diffIds, resolveManifest } from '../../core/oci/image.ts';
+import { hostPlatform, type Platform, parsePlatform } from '../../core/platform.ts';
+import { mountAll, unmountAll } from '../../native/mount.ts';
 import type { BerthClient } from '../../transport/client.ts';
-import { blobs, isNotFound } from '../images/blobs.ts';
-import { parsePlatform } from '../images/tree.ts';
+import { blobs } from '../images/blobs.ts';
 import { signalNumber } from '../io/session.ts';
 import { type ContainerFlags, defaultRuntime, labelArgs, specFlags } from './flags.ts';
 import { containerLabelsFromImage } from './image-labels.ts';

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { normalizeCapabilities } from './caps.ts';
 import type { SpecFlags } from './spec.ts';
-import type { Mount } from './types.ts';
+import type { SpecMount } from './types.ts';
 
 /**
  * The container flags `berth run` and `berth containers create` share (ctr's ContainerFlags
@@ -14,21 +14,16 @@ export const defaultRuntime = 'io.containerd.runc.v2';
 /** Where ctr-style stdio FIFOs go unless --fifo-dir or BERTH_FIFO_DIR says otherwise. */
 export const defaultFifoDir = '/run/berth/fifo';
 
-export interface ContainerFlags {
-  tty?: boolean;
+/** The flags that reach SpecFlags as commander gives them; the others are parsed on the way. */
+type SpecFlagsAsGiven = Pick<
+  SpecFlags,
+  'tty' | 'cwd' | 'user' | 'netHost' | 'hostname' | 'memoryLimit' | 'cpus' | 'cpuShares' | 'pidsLimit' | 'readOnly' | 'privileged'
+>;
+
+export interface ContainerFlags extends SpecFlagsAsGiven {
   env: string[];
   envFile?: string;
-  cwd?: string;
-  user?: string;
   mount: string[];
-  netHost?: boolean;
-  hostname?: string;
-  memoryLimit?: number;
-  cpus?: number;
-  cpuShares?: number;
-  pidsLimit?: number;
-  readOnly?: boolean;
-  privileged?: boolean;
   capAdd: string[];
   capDrop: string[];
   seccompProfile?: string;
@@ -147,8 +142,8 @@ function csvFields(line: string): string[] {
 }
 
 /** ctr's --mount syntax: type=bind,src=/a,dst=/b,options=rbind:ro (source/destination too). */
-export function parseMountFlag(text: string): Mount {
-  const m: Mount = { destination: '' };
+export function parseMountFlag(text: string): SpecMount {
+  const m: SpecMount = { destination: '' };
   for (const field of csvFields(text)) {
     const eq = field.indexOf('=');
     if (eq < 0) throw new Error(`invalid mount "${text}": expected key=value fields`);

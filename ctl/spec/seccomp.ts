@@ -1,4 +1,5 @@
 import { release } from 'node:os';
+import { goArch } from '../../core/platform.ts';
 import type { LinuxSeccomp, SeccompArg, SeccompSyscall } from './types.ts';
 
 /**
@@ -389,17 +390,14 @@ export interface SeccompHost {
 
 export const thisHost = (): SeccompHost => ({ arch: process.arch, kernel: release() });
 
-/** Node's process.arch as Docker's profiles name architectures in includes/excludes (Go's GOARCH, mostly). */
-const nativeArch: Record<string, string> = {
-  x64: 'amd64',
-  ia32: 'x86',
-  arm: 'arm',
-  arm64: 'arm64',
-  ppc64: 'ppc64le',
-  s390x: 's390x',
-  riscv64: 'riscv64',
-  loong64: 'loongarch64',
-};
+// Where Docker's profiles name an architecture (in includes/excludes) other than GOARCH does.
+const seccompArchNames: Record<string, string> = { '386': 'x86', loong64: 'loongarch64' };
+
+/** Node's process.arch as Docker's profiles name architectures. */
+function nativeArch(nodeArch: string): string {
+  const arch = goArch(nodeArch);
+  return seccompArchNames[arch] ?? arch;
+}
 
 /** The seccomp architectures a native one also runs (its compat ABIs), as containerd lists them. */
 const scmpArches: Record<string, string[]> = {
@@ -497,7 +495,7 @@ function kernelAtLeast(release: string, major: number, minor: number): boolean {
  * after --cap-add, --cap-drop and --privileged have settled them).
  */
 export function defaultSeccompProfile(bounding: readonly string[], host: SeccompHost = thisHost()): LinuxSeccomp {
-  const arch = nativeArch[host.arch] ?? host.arch;
+  const arch = nativeArch(host.arch);
   const syscalls: SeccompSyscall[] = [
     allow([...allowed]),
     // socket(2) for every address family but AF_ALG and AF_VSOCK: three single-condition
@@ -557,7 +555,7 @@ export function loadSeccompProfile(text: string, from: string, bounding: readonl
     if (!isUint(doc.defaultErrnoRet)) throw bad('defaultErrnoRet is not an errno number');
     out.defaultErrnoRet = doc.defaultErrnoRet;
   }
-  const arch = nativeArch[host.arch] ?? host.arch;
+  const arch = nativeArch(host.arch);
   if (doc.architectures !== undefined) {
     if (!isStrings(doc.architectures)) throw bad('architectures is not a list of strings');
     out.architectures = [...doc.architectures];

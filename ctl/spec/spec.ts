@@ -3,7 +3,7 @@ import { hostname as osHostname } from 'node:os';
 import { posix } from 'node:path';
 import { currentCapabilities } from './caps.ts';
 import { defaultSeccompProfile, loadSeccompProfile } from './seccomp.ts';
-import type { DeviceCgroup, ImageConfig, LinuxDevice, Mount, Spec } from './types.ts';
+import type { DeviceCgroup, ImageConfig, LinuxDevice, Spec, SpecMount } from './types.ts';
 import { Accounts, resolveUser } from './user.ts';
 
 /**
@@ -35,7 +35,7 @@ const defaultCaps = () => [
   'CAP_AUDIT_WRITE',
 ];
 
-export function defaultMounts(): Mount[] {
+export function defaultMounts(): SpecMount[] {
   return [
     { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },
     { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
@@ -95,7 +95,7 @@ export interface SpecFlags {
   cwd?: string;
   /** overrides the image's USER (same syntax) */
   user?: string;
-  mounts?: Mount[];
+  mounts?: SpecMount[];
   tty?: boolean;
   /**
    * with tty: the pty's size from the start (oci.WithTTYSize), so that the process never sees

@@ -3,7 +3,8 @@
  * generates. Optional fields are left out of the JSON when unset, as Go's omitempty does.
  */
 
-export interface Mount {
+/** A mount in the runtime spec (a destination in the container), unlike core/mount.ts's containerd Mount. */
+export interface SpecMount {
   destination: string;
   type?: string;
   source?: string;
@@ -102,7 +103,7 @@ export interface Spec {
   process?: Process;
   root?: { path: string; readonly?: boolean };
   hostname?: string;
-  mounts?: Mount[];
+  mounts?: SpecMount[];
   annotations?: Record<string, string>;
   linux?: Linux;
 }

@@ -2,7 +2,7 @@ import type { UntypedServiceImplementation } from '@grpc/grpc-js';
 import { containerdService } from '../../api/codec.ts';
 import type { Container__Output, Container as ContainerMessage } from '../../api/gen/containerd/services/containers/v1/Container.ts';
 import type { ContainersHandlers } from '../../api/gen/containerd/services/containers/v1/Containers.ts';
-import { GrpcStatus } from '../../core/errors.ts';
+import { GrpcStatus } from '../../transport/grpc/status.ts';
 import { empty, namespaceOf, serverStream, timestamp, unary } from '../grpc.ts';
 import type { GrpcService } from '../plugin.ts';
 import { type AnyValue, anyFromMessage, anyToMessage, type Container, type ContainerInput, type ContainerStore } from './store.ts';

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createZstdCompress } from 'node:zlib';
+import type { Descriptor } from '../../api/gen/containerd/types/Descriptor.ts';
 import type { EntryType, TarEntry } from '../../core/archive/tar.ts';
 import { encodeHeader, endOfArchive, padding } from '../../core/archive/tar-writer.ts';
 import { BerthError, type ErrorCode, isCode } from '../../core/errors.ts';
@@ -400,13 +401,6 @@ export interface WriteDiffOptions extends CompareOptions {
   ref?: string;
   lease?: string;
   labels?: Record<string, string>;
-}
-
-export interface Descriptor {
-  media_type: string;
-  digest: string;
-  size: number;
-  annotations?: Record<string, string>;
 }
 
 /** Writes the diff into the content store (streaming) and returns its descriptor. */

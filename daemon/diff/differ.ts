@@ -1,10 +1,12 @@
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
+import type { Descriptor } from '../../api/gen/containerd/types/Descriptor.ts';
 import { BerthError, invalidArgument } from '../../core/errors.ts';
-import { type Mount, mountAll, unmountAll } from '../../native/mount.ts';
+import type { Mount } from '../../core/mount.ts';
+import { mountAll, unmountAll } from '../../native/mount.ts';
 import type { ContentStore } from '../content/store.ts';
 import { type Applied, applyLayer } from './apply.ts';
-import { type Descriptor, writeDiff } from './compare.ts';
+import { writeDiff } from './compare.ts';
 import { compressionOf, mediaTypes } from './compression.ts';
 import { type GrowingBlob, reserveUnpackers } from './unpacker.ts';
 

@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { hostPlatform } from '../../core/platform.ts';
 import type { ContentStore } from '../content/store.ts';
 import { grpcServicePlugin, type Plugin, PluginType } from '../plugin.ts';
 import { WalkingDiffer } from './differ.ts';
@@ -12,7 +13,7 @@ export const walkingDifferPlugin: Plugin<WalkingDiffer> = {
   id: 'walking',
   requires: [PluginType.content],
   async init(ctx) {
-    ctx.platforms.push({ os: 'linux', architecture: process.arch === 'x64' ? 'amd64' : process.arch, variant: '' });
+    ctx.platforms.push({ ...hostPlatform, variant: '' });
     return new WalkingDiffer(ctx.get<ContentStore>(PluginType.content), join(ctx.config.state, 'diff'));
   },
 };

@@ -1,24 +1,18 @@
 import { parseDigest } from '../../core/digest.ts';
 import { alreadyExists, type BerthError, invalidArgument, notFound } from '../../core/errors.ts';
+import type { OciDescriptor } from '../../core/oci/descriptor.ts';
 import type { Exchange } from '../events/exchange.ts';
 import { adaptFields, parseFilters } from '../filters.ts';
 import { type CollectibleKind, labelRefs } from '../gc/collector.ts';
 import { type Labels, updateLabels, validateLabels } from '../labels.ts';
 import type { MetadataDB, Tx } from '../metadata/db.ts';
 
-/** An OCI content descriptor, as an image's target. */
-export interface Descriptor {
-  mediaType: string;
-  digest: string;
-  size: number;
-  annotations: Labels;
-}
-
 /** A name for a tree of content: the target is an index or a manifest. */
 export interface Image {
   name: string;
   labels: Labels;
-  target: Descriptor;
+  /** an OCI content descriptor whose annotations are always there */
+  target: OciDescriptor & { annotations: Labels };
   createdAt: number;
   updatedAt: number;
 }

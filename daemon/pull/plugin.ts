@@ -6,8 +6,9 @@ import type { ImageStore } from '../images/store.ts';
 import type { LeaseStore } from '../leases/store.ts';
 import { type GrpcService, type Plugin, PluginType } from '../plugin.ts';
 import type { SnapshotStore } from '../snapshots/store.ts';
-import { defaultConcurrentUnpacks, Puller } from './pull.ts';
+import { Puller } from './pull.ts';
 import { pullService } from './service.ts';
+import { defaultConcurrentUnpacks } from './unpack.ts';
 
 /**
  * berth's server-side pull (io.containerd.grpc.v1.pull): the berth.services.pull.v1.Pull

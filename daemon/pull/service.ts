@@ -3,7 +3,7 @@ import { definitionOf, ServiceRef } from '../../api/codec.ts';
 import type { PullHandlers } from '../../api/gen/berth/services/pull/v1/Pull.ts';
 import type { PullProgress } from '../../api/gen/berth/services/pull/v1/PullProgress.ts';
 import { invalidArgument } from '../../core/errors.ts';
-import { normalizePlatform, type Platform } from '../../core/oci/image.ts';
+import { type Platform, parsePlatform } from '../../core/platform.ts';
 import { namespaceOf, serverStream } from '../grpc.ts';
 import type { GrpcService } from '../plugin.ts';
 import type { PullEvent, Puller } from './pull.ts';
@@ -15,13 +15,8 @@ export function pullServiceDefinition(): grpc.ServiceDefinition {
   return definitionOf(new ServiceRef('berth/pull/v1', pullServiceName));
 }
 
-/** `os/arch[/variant]`, empty for the daemon's own. */
-export function parsePlatform(s: string): Platform | undefined {
-  if (s === '') return undefined;
-  const [os, architecture, variant, ...rest] = s.split('/');
-  if (!os || !architecture || rest.length > 0) throw invalidArgument(`invalid platform "${s}": expected os/arch[/variant]`);
-  return normalizePlatform(variant ? { os, architecture, variant } : { os, architecture });
-}
+/** containerd's platforms.Parse, empty for the daemon's own. */
+const requestPlatform = (s: string): Platform | undefined => (s === '' ? undefined : parsePlatform(s));
 
 const toMessage = (e: PullEvent): PullProgress => ({
   ref: e.ref,
@@ -74,7 +69,7 @@ export function pullService(puller: Puller): GrpcService {
         call,
         (progress, signal) =>
           puller.pull(ns, req.ref, {
-            platform: parsePlatform(req.platform),
+            platform: requestPlatform(req.platform),
             allPlatforms: req.all_platforms,
             unpack: !req.skip_unpack,
             snapshotter: req.snapshotter,
@@ -100,7 +95,7 @@ export function pullService(puller: Puller): GrpcService {
       const ns = namespaceOf(call);
       return streamed(
         call,
-        (progress, signal) => puller.unpack(ns, req.name, { snapshotter: req.snapshotter, platform: parsePlatform(req.platform), progress, signal }),
+        (progress, signal) => puller.unpack(ns, req.name, { snapshotter: req.snapshotter, platform: requestPlatform(req.platform), progress, signal }),
         (chain) => ({ ref: req.name, status: 'unpacked', image: req.name, chain_id: chain }),
       );
     }),

@@ -1,10 +1,9 @@
 import { Readable } from 'node:stream';
-import type { OciDescriptor } from '../../core/oci/image.ts';
-import { maxJsonBlob } from '../../core/oci/image.ts';
+import { isNotFound } from '../../core/errors.ts';
+import type { OciDescriptor } from '../../core/oci/descriptor.ts';
+import { maxJsonBlob } from '../../core/oci/descriptor.ts';
 import type { PushSource } from '../../core/registry/push.ts';
 import type { ContentStore } from '../content/store.ts';
-
-const isNotFound = (err: unknown) => (err as { code?: string }).code === 'NotFound';
 
 /** A PushSource over the daemon's own content store, for a push served by berthd. */
 export function contentStoreSource(store: ContentStore, ns: string): PushSource {

@@ -1,5 +1,6 @@
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
+import { bundleFiles } from '../../core/shim-contract.ts';
 import { MNT_DETACH, umount2 } from '../../native/index.ts';
 
 /** The directory, under the state and root dirs, that runtime v2 keeps its tasks in (containerd's name). */
@@ -56,7 +57,7 @@ export class Bundle {
    * berthd writes bootstrap.json; undefined when there is none.
    */
   async shimAddress(): Promise<string | undefined> {
-    return (await fs.readFile(join(this.path, 'address'), 'utf8').catch(() => undefined))?.trim() || undefined;
+    return (await fs.readFile(join(this.path, bundleFiles.address), 'utf8').catch(() => undefined))?.trim() || undefined;
   }
 
   /**
@@ -65,7 +66,7 @@ export class Bundle {
    * only to keep a bundle they would otherwise remove.
    */
   async liveInitPid(): Promise<number | undefined> {
-    const pid = Number.parseInt(await fs.readFile(join(this.path, 'init.pid'), 'utf8').catch(() => ''), 10);
+    const pid = Number.parseInt(await fs.readFile(join(this.path, bundleFiles.initPid), 'utf8').catch(() => ''), 10);
     if (!(pid > 0)) return undefined;
     const status = await fs.readFile(`/proc/${pid}/status`, 'utf8').catch(() => undefined);
     return status && !/^State:\s+Z/m.test(status) ? pid : undefined;

@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { type Timestamp, toTimestamp } from '../../api/timestamp.ts';
 import type { AnyMessage } from '../../core/any.ts';
 import { alreadyExists, BerthError, isCode, notFound, unimplemented } from '../../core/errors.ts';
+import type { Mount } from '../../core/mount.ts';
 import { Mutex } from '../../core/mutex.ts';
 import { ShimClient } from '../../transport/clients/shim.ts';
 import type { Exchange } from '../events/exchange.ts';
@@ -17,14 +18,6 @@ export interface ContainerForTask {
   id: string;
   runtime: { name: string; options?: AnyMessage | null };
   spec: AnyMessage;
-}
-
-/** A containerd Mount, as the tasks API carries rootfs. */
-export interface Mount {
-  type: string;
-  source: string;
-  target?: string;
-  options: string[];
 }
 
 export interface CreateOptions {

@@ -1,9 +1,9 @@
 // Which OCI runtime binary berth drives (runc, crun, ...), its version, and warnings when
 // that version predates the fix of a known container-escape vulnerability.
 import { execFile } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
-import { delimiter, join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { failedPrecondition, notFound } from '../../core/errors.ts';
+import { findExecutable, isExecutable, systemBinDirs } from '../../core/exec-path.ts';
 
 export interface OciRuntimeInfo {
   /** the absolute path of the binary */
@@ -79,28 +79,19 @@ export function parseVersionOutput(output: string): { name: string; version: str
   return { name: first.toLowerCase(), version: '' };
 }
 
-function isExecutable(path: string): boolean {
-  try {
-    accessSync(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** `binary` as an absolute path: as given when it has a slash, otherwise looked up in $PATH. */
+/**
+ * `binary` as an absolute path: as given when it has a slash, otherwise looked up in the system's
+ * binary directories, as the shim that runs it looks it up.
+ */
 export function resolveBinary(binary: string): string {
   if (binary.includes('/')) {
     const p = resolve(binary);
     if (!isExecutable(p)) throw notFound(`OCI runtime ${p} is not an executable`);
     return p;
   }
-  for (const dir of (process.env.PATH ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin').split(delimiter)) {
-    if (!dir) continue;
-    const p = join(dir, binary);
-    if (isExecutable(p)) return resolve(p);
-  }
-  throw notFound(`OCI runtime ${JSON.stringify(binary)} not found in $PATH`);
+  const found = findExecutable(binary, systemBinDirs);
+  if (found === undefined) throw notFound(`OCI runtime ${JSON.stringify(binary)} not found in ${systemBinDirs.join(':')}`);
+  return found;
 }
 
 /** Runs `<binary> --version` and reports the runtime, its version and vulnerability warnings. */

@@ -1,3 +1,4 @@
+import { hostPlatform } from '../../core/platform.ts';
 import type { ContainerStore } from '../containers/store.ts';
 import type { Exchange } from '../events/exchange.ts';
 import { type Plugin, PluginType } from '../plugin.ts';
@@ -13,7 +14,7 @@ export const runtimePlugin: Plugin<TaskManager> = {
   id: 'task',
   requires: [PluginType.event, PluginType.service],
   async init(ctx) {
-    ctx.platforms.push({ os: 'linux', architecture: process.arch === 'x64' ? 'amd64' : process.arch, variant: '' });
+    ctx.platforms.push({ ...hostPlatform, variant: '' });
     const shims = (ctx.settings.shims ?? {}) as Record<string, string>;
     const manager = new TaskManager(
       { root: ctx.config.root, state: ctx.config.state, daemonAddress: ctx.config.address, shims },

@@ -1,19 +1,10 @@
-import { accessSync, constants } from 'node:fs';
 import { delimiter, dirname, isAbsolute, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { invalidArgument, notFound } from '../../core/errors.ts';
+import { findExecutable, isExecutable } from '../../core/exec-path.ts';
 
 /** berth's own bin/ folder (beside dist/), where berth-shim-runc-v2 lives in a checkout or an install. */
 const packageBin = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'bin');
-
-const executable = (path: string) => {
-  try {
-    accessSync(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 /**
  * The binaries a runtime name may run as, in the order they are tried: `io.containerd.runc.v2`
@@ -36,16 +27,14 @@ export function shimBinaryNames(runtime: string): string[] {
 export function resolveShimBinary(runtime: string, configured: Record<string, string> = {}, path = process.env.PATH ?? ''): string {
   if (configured[runtime]) return configured[runtime];
   if (isAbsolute(runtime)) {
-    if (!executable(runtime)) throw notFound(`runtime ${runtime}: no such executable`);
+    if (!isExecutable(runtime)) throw notFound(`runtime ${runtime}: no such executable`);
     return runtime;
   }
   const names = shimBinaryNames(runtime);
   const dirs = [packageBin, ...path.split(delimiter).filter(Boolean)];
   for (const name of names) {
-    for (const dir of dirs) {
-      const candidate = join(dir, name);
-      if (executable(candidate)) return candidate;
-    }
+    const found = findExecutable(name, dirs);
+    if (found) return found;
   }
   throw notFound(`runtime "${runtime}" binary not installed "${names.join('" or "')}"`);
 }

@@ -4,6 +4,7 @@ import { protoRoot } from '../../api/codec.ts';
 import { fromTimestamp, type Timestamp } from '../../api/timestamp.ts';
 import type { AnyMessage } from '../../core/any.ts';
 import { BerthError, failedPrecondition } from '../../core/errors.ts';
+import { stateEnv } from '../../core/shim-contract.ts';
 import { ShimClient } from '../../transport/clients/shim.ts';
 import type { Exchange } from '../events/exchange.ts';
 import type { Logger } from '../log.ts';
@@ -29,7 +30,7 @@ function run(inv: ShimInvocation, args: string[], stdin: Uint8Array, timeoutMs: 
       ['-namespace', inv.namespace, '-address', inv.daemonAddress, '-publish-binary', inv.publishBinary, '-id', inv.id, ...args],
       {
         cwd: inv.bundle,
-        env: { ...process.env, BERTH_STATE: inv.state, TTRPC_ADDRESS: `${inv.daemonAddress}.ttrpc` },
+        env: { ...process.env, [stateEnv]: inv.state, TTRPC_ADDRESS: `${inv.daemonAddress}.ttrpc` },
         stdio: ['pipe', 'pipe', 'pipe'],
         detached: true,
       },

@@ -3,6 +3,7 @@ import { existsSync, readdirSync, unlinkSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { getPriority, setPriority } from 'node:os';
 import type { AnyMessage } from '../../core/any.ts';
+import { stateEnv } from '../../core/shim-contract.ts';
 import { ShimClient } from '../../transport/clients/shim.ts';
 import type { Logger } from '../log.ts';
 import { encodeAny } from './shim.ts';
@@ -93,7 +94,7 @@ export class WarmShims {
         cwd: '/',
         detached: true,
         stdio: ['pipe', 'ignore', 'ignore', 'pipe'],
-        env: { ...process.env, BERTH_STATE: this.state },
+        env: { ...process.env, [stateEnv]: this.state },
       });
       // still the launcher script here: the Node.js threads it execs inherit the niceness
       if (child.pid) renice(child.pid, waitingNice);

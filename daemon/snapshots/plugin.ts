@@ -1,3 +1,4 @@
+import { hostPlatform } from '../../core/platform.ts';
 import type { Exchange } from '../events/exchange.ts';
 import type { GarbageCollector } from '../gc/collector.ts';
 import type { MetadataDB } from '../metadata/db.ts';
@@ -7,9 +8,6 @@ import { OverlaySnapshotter } from './overlay.ts';
 import { snapshotsService } from './service.ts';
 import type { Snapshotter } from './snapshotter.ts';
 import { SnapshotStore } from './store.ts';
-
-// Node's names for CPU architectures → Go's (GOARCH), which platforms are spelled in.
-const goArch: Record<string, string> = { x64: 'amd64', arm64: 'arm64', arm: 'arm', ia32: '386', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64' };
 
 /**
  * A snapshotter plugin: the backend under <root>/snapshots/<id>, wrapped in the namespaced store
@@ -23,7 +21,7 @@ function snapshotterPlugin(id: string, backend: (root: string) => Promise<Snapsh
     async init(ctx: InitContext) {
       const root = await ctx.rootDir(`snapshots/${id}`);
       ctx.exports.root = root;
-      ctx.platforms.push({ os: 'linux', architecture: goArch[process.arch] ?? process.arch, variant: '' });
+      ctx.platforms.push({ ...hostPlatform, variant: '' });
       const gc = ctx.get<GarbageCollector>(PluginType.gc);
       const store = new SnapshotStore(id, await backend(root), ctx.get<MetadataDB>(PluginType.metadata), ctx.get<Exchange>(PluginType.event), () =>
         gc.schedule(),

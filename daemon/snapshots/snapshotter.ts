@@ -1,4 +1,4 @@
-import type { Mount } from '../../native/mount.ts';
+import type { Mount } from '../../core/mount.ts';
 import { treeUsage } from '../diff/usage.ts';
 
 export type { Mount };

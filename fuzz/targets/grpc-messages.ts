@@ -1,5 +1,5 @@
-import { GrpcStatus } from '../../core/errors.ts';
 import { framePrefix, MessageReader } from '../../transport/grpc/frames.ts';
+import { GrpcStatus } from '../../transport/grpc/status.ts';
 import { check, type FuzzTarget } from './index.ts';
 
 const maxMessageSize = 1024;

@@ -1,5 +1,6 @@
 import { gzipSync } from 'node:zlib';
-import { hostPlatform, MediaType, type OciDescriptor, type Platform } from '../../core/oci/image.ts';
+import { MediaType, type OciDescriptor } from '../../core/oci/descriptor.ts';
+import { hostPlatform, type Platform } from '../../core/platform.ts';
 import { sha } from './util.ts';
 
 /** One blob of a test image: its descriptor, bytes, and the labels ctr's pull would give it. */

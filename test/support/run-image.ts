@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { childGcLabels, MediaType, type OciDescriptor } from '../../core/oci/image.ts';
+import { childGcLabels, MediaType, type OciDescriptor } from '../../core/oci/descriptor.ts';
 import { BerthClient } from '../../transport/client.ts';
 import { writeBlob } from '../../transport/clients/content.ts';
 import type { Berthd } from './harness.ts';

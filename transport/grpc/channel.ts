@@ -1,9 +1,10 @@
 import * as net from 'node:net';
 import type * as grpc from '@grpc/grpc-js';
-import { type BerthError, fromGrpc, GrpcStatus } from '../../core/errors.ts';
+import type { BerthError } from '../../core/errors.ts';
 import { H2Connection, type H2Stream, type Headers } from '../h2/connection.ts';
 import { ErrorCode } from '../h2/frames.ts';
 import { framePrefix, grpcTimeout, MessageReader, statusError, timerDelay } from './frames.ts';
+import { fromGrpc, GrpcStatus } from './status.ts';
 
 /** The socket path of a unix address (`unix:PATH`, `unix://PATH` or a plain path). */
 export const socketPathOf = (address: string) => address.replace(/^unix:(\/\/)?/, '');

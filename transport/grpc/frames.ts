@@ -1,5 +1,5 @@
-import { GrpcStatus } from '../../core/errors.ts';
 import { ByteQueue } from '../h2/byte-queue.ts';
+import { GrpcStatus } from './status.ts';
 
 /**
  * gRPC's message framing over HTTP/2, for the server (grpc-server.ts) and the unary client

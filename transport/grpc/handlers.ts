@@ -1,6 +1,6 @@
 import type * as grpc from '@grpc/grpc-js';
 import { toTimestamp } from '../../api/timestamp.ts';
-import { toGrpc } from '../../core/errors.ts';
+import { toGrpc } from './status.ts';
 
 /**
  * Helpers for thin gRPC adapters, shared by berthd and the shim: every handler is written as a

@@ -7,13 +7,13 @@ import { runInNewContext } from 'node:vm';
 import { gzipSync } from 'node:zlib';
 import type * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GrpcStatus } from '../../core/errors.ts';
 import { rawMethod } from '../../test/support/util.ts';
 import { CLIENT_PREFACE, ErrorCode, Flag, FrameType, frame, rstStreamFrame, Setting, settingsFrame } from '../h2/frames.ts';
 import { HpackDecoder, HpackEncoder } from '../h2/hpack.ts';
 import { Channel } from './channel.ts';
 import { framePrefix } from './frames.ts';
 import { GrpcServer } from './server.ts';
+import { GrpcStatus } from './status.ts';
 
 // One hostile client on a raw socket against berth's gRPC server (berthd's and the shims'),
 // in this process so that its memory can be watched. The client writes frames by hand and does

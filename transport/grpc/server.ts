@@ -5,11 +5,11 @@ import { gunzipSync, inflateSync } from 'node:zlib';
 import type * as grpc from '@grpc/grpc-js';
 import { definitionOf, ServiceRef } from '../../api/codec.ts';
 import { type AnyService, Service } from '../../api/service.ts';
-import { GrpcStatus, toGrpc } from '../../core/errors.ts';
 import { H2Connection, type H2Stream, type Headers } from '../h2/connection.ts';
 import { HpackEncoder } from '../h2/hpack.ts';
 import type { HandlersOf } from '../typed.ts';
 import { type Decompress, framePrefix, MessageReader, parseGrpcTimeout, ReceiveBudget, statusError, timerDelay } from './frames.ts';
+import { GrpcStatus, toGrpc } from './status.ts';
 
 /**
  * A gRPC server on berth's own HTTP/2 (h2/connection.ts), for berthd's and the shims' sockets.
