@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { protoRoot } from '../api/codec.ts';
+import { codec } from '../api/codec.ts';
 import { parseArgs, toArgv } from './args.ts';
 import { groupId, socketPath } from './paths.ts';
 import { encodeDeleteResponse } from './wire.ts';
@@ -35,7 +35,7 @@ describe('shim paths', () => {
 
 describe('DeleteResponse encoding', () => {
   it('decodes with the .proto definition', () => {
-    const type = protoRoot().lookupType('containerd.task.v2.DeleteResponse');
+    const type = codec('containerd.task.v2.DeleteResponse');
     const at = Date.UTC(2026, 0, 2, 3, 4, 5, 678);
     const res = type.toObject(type.decode(encodeDeleteResponse(4242, 137, at)), { longs: Number, defaults: true }) as {
       pid: number;

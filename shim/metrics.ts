@@ -4,7 +4,7 @@
 // cgroups library so that `ctr task metrics` prints the same numbers.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { protoRoot } from '../api/codec.ts';
+import { codec } from '../api/codec.ts';
 import { notFound } from '../core/errors.ts';
 
 export const cgroupMount = '/sys/fs/cgroup';
@@ -63,7 +63,7 @@ function readKeyed(file: string): Map<string, U64> {
 }
 
 function encode(typeName: string, obj: Record<string, unknown>): { type_url: string; value: Buffer } {
-  const type = protoRoot().lookupType(typeName);
+  const type = codec(typeName);
   return { type_url: typeName, value: Buffer.from(type.encode(type.fromObject(obj)).finish()) };
 }
 

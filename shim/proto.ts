@@ -7,7 +7,8 @@
 import { join } from 'node:path';
 import type * as grpc from '@grpc/grpc-js';
 import protobuf from 'protobufjs';
-import { serviceDefinition as definitionOf, protoDir } from '../api/codec.ts';
+import { serviceDefinition as definitionOf } from '../api/codec.ts';
+import { protoDir } from '../api/compile.ts';
 import { loadOptions } from '../api/load-options.ts';
 import type { AnyMessage } from '../core/any.ts';
 import { invalidArgument } from '../core/errors.ts';
