@@ -152,14 +152,19 @@ function dirRoot(relDir: string): protobuf.Root {
 
 let typeDirs: Map<string, string> | undefined;
 
+/** The folder whose descriptor codec() loads a message type from (the build's index names it). */
+function typeDir(typeName: string): string | undefined {
+  typeDirs ??= new Map(Object.entries(JSON.parse(readDescriptor(typeIndexFile)) as Record<string, string>));
+  return typeDirs.get(typeName);
+}
+
 /**
  * The message type of a full name (e.g. 'containerd.events.TaskExit'), from the descriptor the
  * build's index names for it (the smallest that holds it: in practice, its own folder's);
  * undefined for a name no .proto under api/proto declares or imports.
  */
 export function findCodec(typeName: string): protobuf.Type | undefined {
-  typeDirs ??= new Map(Object.entries(JSON.parse(readDescriptor(typeIndexFile)) as Record<string, string>));
-  const dir = typeDirs.get(typeName);
+  const dir = typeDir(typeName);
   return dir === undefined ? undefined : dirRoot(dir).lookupType(typeName);
 }
 
@@ -171,18 +176,24 @@ export function codec(typeName: string): protobuf.Type {
 }
 
 /**
- * Generates now the codecs of every message type of these folders (e.g. 'containerd/events').
- * protobufjs sets a type up on its first use, ~0.5–4 ms each: a process that waits anyway (a warm
- * shim) does it then, not on the critical path of its first calls.
+ * Generates now the codecs of every message type of the descriptors that services and message
+ * types (full names) come from. protobufjs sets a type up on its first use, ~0.5–4 ms each: a
+ * process that waits anyway (a warm shim) does it then, not on the critical path of its first calls.
  */
-export function warm(relDirs: readonly string[]): void {
+export function warm(what: readonly (ServiceRef | string)[]): void {
   const visit = (ns: protobuf.NamespaceBase) => {
     for (const o of ns.nestedArray) {
       if (o instanceof protobuf.Type) o.setup();
       if (o instanceof protobuf.Namespace || o instanceof protobuf.Type) visit(o);
     }
   };
-  for (const dir of relDirs) visit(dirRoot(dir));
+  const done = new Set<string>();
+  for (const w of what) {
+    const dir = w instanceof ServiceRef ? w.relDir : typeDir(w);
+    if (dir === undefined) throw new Error(`no message type ${w} in api/proto`);
+    if (!done.has(dir)) visit(dirRoot(dir));
+    done.add(dir);
+  }
 }
 
 const serializer = (type: protobuf.Type) => (value: object) => {

@@ -20,7 +20,7 @@ const jsonTypes = new Set([
  * Packs a message into an Any. Like Go's typeurl, the type URL is the bare full message name
  * (no type.googleapis.com/ prefix), which is what containerd clients expect.
  */
-export function packAny(typeName: string, message: object): AnyMessage {
+export function packAny(typeName: string, message: object): { type_url: string; value: Buffer } {
   if (jsonTypes.has(typeName)) return { type_url: typeName, value: Buffer.from(JSON.stringify(message)) };
   const type = codec(typeName);
   return { type_url: typeName, value: Buffer.from(type.encode(type.fromObject(message)).finish()) };
@@ -34,6 +34,13 @@ export function unpackAny<T = Record<string, unknown>>(any: AnyMessage): { typeN
   if (!type) throw invalidArgument(`unknown type ${JSON.stringify(any.type_url)}`);
   const message = type.toObject(type.decode(any.value), { ...loadOptions, longs: Number }) as T;
   return { typeName, message };
+}
+
+/** Decodes an Any of one expected type (the type URL may carry a host prefix); another type is InvalidArgument. */
+export function unpackAnyOf<T>(any: AnyMessage, typeName: string): T {
+  const name = any.type_url.slice(any.type_url.lastIndexOf('/') + 1);
+  if (name !== typeName) throw invalidArgument(`expected ${typeName}, got ${JSON.stringify(any.type_url)}`);
+  return unpackAny<T>(any).message;
 }
 
 /** The protobuf encoding of a whole Any (empty for none), as a shim reads its runtime options. */
