@@ -3,7 +3,8 @@
 // Run with `node api/generate.ts` (or `npm run gen`); any cwd works.
 // `node api/generate.ts --descriptors DIR` instead writes one protobufjs JSON descriptor per
 // folder of .proto files into DIR, with the functions protobufjs would generate for its messages
-// (the build does it for dist/api/descriptors; see codec.ts).
+// (the build does it for dist/api/descriptors; see codec.ts), and an index of which to load for
+// each message type.
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
@@ -39,15 +40,19 @@ if (files.length === 0) {
 const at = process.argv.indexOf('--descriptors');
 if (at >= 0) {
   const out = resolve(process.argv[at + 1] ?? join(repoRoot, 'dist', 'api', 'descriptors'));
-  const { codegenFile, codegenModule, descriptorFile, loadDirRoot } = await import('./codec.ts');
+  const { codegenFile, descriptorFile, typeIndexFile } = await import('./codec.ts');
+  const { codegenModule, loadDirRoot, typeIndex } = await import('./compile.ts');
   rmSync(out, { recursive: true, force: true });
   mkdirSync(out, { recursive: true });
   const dirs = [...new Set(files.map((f) => dirname(f)))];
+  const descriptors = new Map<string, string>();
   for (const dir of dirs) {
     const json = JSON.stringify(loadDirRoot(dir).toJSON());
     writeFileSync(join(out, descriptorFile(dir)), json);
     writeFileSync(join(out, codegenFile(dir)), codegenModule(json));
+    descriptors.set(dir, json);
   }
+  writeFileSync(join(out, typeIndexFile), JSON.stringify(typeIndex(descriptors)));
   console.log(`generate: ${dirs.length} descriptors -> ${relative(repoRoot, out)}`);
   process.exit(0);
 }
@@ -85,7 +90,7 @@ const methodKind = (m: { requestStream?: boolean; responseStream?: boolean }) =>
 /** api/services.ts: for every service, its folder, full name and the kind of each method, typed with the generated types. */
 async function servicesModule(): Promise<string> {
   const protobuf = (await import('protobufjs')).default;
-  const { loadDirRoot } = await import('./codec.ts');
+  const { loadDirRoot } = await import('./compile.ts');
   const imports: string[] = [];
   const constants: string[] = [];
   const taken = new Set<string>();

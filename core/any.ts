@@ -1,4 +1,4 @@
-import { protoRoot } from '../api/codec.ts';
+import { codec, findCodec } from '../api/codec.ts';
 import { loadOptions } from '../api/load-options.ts';
 import { invalidArgument } from './errors.ts';
 
@@ -20,9 +20,9 @@ const jsonTypes = new Set([
  * Packs a message into an Any. Like Go's typeurl, the type URL is the bare full message name
  * (no type.googleapis.com/ prefix), which is what containerd clients expect.
  */
-export function packAny(typeName: string, message: object): AnyMessage {
+export function packAny(typeName: string, message: object): { type_url: string; value: Buffer } {
   if (jsonTypes.has(typeName)) return { type_url: typeName, value: Buffer.from(JSON.stringify(message)) };
-  const type = protoRoot().lookupType(typeName);
+  const type = codec(typeName);
   return { type_url: typeName, value: Buffer.from(type.encode(type.fromObject(message)).finish()) };
 }
 
@@ -30,12 +30,28 @@ export function packAny(typeName: string, message: object): AnyMessage {
 export function unpackAny<T = Record<string, unknown>>(any: AnyMessage): { typeName: string; message: T } {
   const typeName = jsonTypes.has(any.type_url) ? any.type_url : any.type_url.slice(any.type_url.lastIndexOf('/') + 1);
   if (jsonTypes.has(typeName)) return { typeName, message: JSON.parse(Buffer.from(any.value).toString('utf8')) as T };
-  let type;
-  try {
-    type = protoRoot().lookupType(typeName);
-  } catch {
-    throw invalidArgument(`unknown type ${JSON.stringify(any.type_url)}`);
-  }
+  const type = findCodec(typeName);
+  if (!type) throw invalidArgument(`unknown type ${JSON.stringify(any.type_url)}`);
   const message = type.toObject(type.decode(any.value), { ...loadOptions, longs: Number }) as T;
   return { typeName, message };
+}
+
+/** Decodes an Any of one expected type (the type URL may carry a host prefix); another type is InvalidArgument. */
+export function unpackAnyOf<T>(any: AnyMessage, typeName: string): T {
+  const name = any.type_url.slice(any.type_url.lastIndexOf('/') + 1);
+  if (name !== typeName) throw invalidArgument(`expected ${typeName}, got ${JSON.stringify(any.type_url)}`);
+  return unpackAny<T>(any).message;
+}
+
+/** The protobuf encoding of a whole Any (empty for none), as a shim reads its runtime options. */
+export function encodeAny(any: AnyMessage | null | undefined): Uint8Array {
+  if (!any?.type_url) return new Uint8Array();
+  const type = codec('google.protobuf.Any');
+  return type.encode(type.create({ type_url: any.type_url, value: any.value })).finish();
+}
+
+/** Decodes the protobuf encoding of a whole Any (see encodeAny). */
+export function decodeAny(bytes: Uint8Array): AnyMessage {
+  const type = codec('google.protobuf.Any');
+  return type.toObject(type.decode(bytes), { bytes: Buffer, defaults: true }) as AnyMessage;
 }

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { protoRoot } from '../api/codec.ts';
+import { codec } from '../api/codec.ts';
 import { parseArgs, toArgv } from './args.ts';
+import { deleteResponse } from './delete.ts';
 import { groupId, socketPath } from './paths.ts';
-import { encodeDeleteResponse } from './wire.ts';
 
 describe('shim flags', () => {
   it('reads Go-style flags and the action', () => {
@@ -35,15 +35,15 @@ describe('shim paths', () => {
 
 describe('DeleteResponse encoding', () => {
   it('decodes with the .proto definition', () => {
-    const type = protoRoot().lookupType('containerd.task.v2.DeleteResponse');
+    const type = codec('containerd.task.v2.DeleteResponse');
     const at = Date.UTC(2026, 0, 2, 3, 4, 5, 678);
-    const res = type.toObject(type.decode(encodeDeleteResponse(4242, 137, at)), { longs: Number, defaults: true }) as {
+    const res = type.toObject(type.decode(deleteResponse(4242, 137, at)), { longs: Number, defaults: true }) as {
       pid: number;
       exit_status: number;
       exited_at: { seconds: number; nanos: number };
     };
     expect(res).toEqual({ pid: 4242, exit_status: 137, exited_at: { seconds: Math.floor(at / 1000), nanos: 678_000_000 } });
-    const zero = type.toObject(type.decode(encodeDeleteResponse(0, 0, 0)), { longs: Number, defaults: true });
+    const zero = type.toObject(type.decode(deleteResponse(0, 0, 0)), { longs: Number, defaults: true });
     expect(zero).toMatchObject({ pid: 0, exit_status: 0 });
   });
 });

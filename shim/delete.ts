@@ -3,10 +3,11 @@
 // shim) as a protobuf-encoded containerd.task.v2.DeleteResponse on stdout.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { codec } from '../api/codec.ts';
+import { toTimestamp } from '../api/timestamp.ts';
 import { bundleFiles } from '../core/shim-contract.ts';
 import type { ShimArgs } from './args.ts';
 import { type RuntimeOptions, runtimeFor } from './runc.ts';
-import { encodeDeleteResponse } from './wire.ts';
 
 export async function deleteCommand(args: ShimArgs): Promise<Buffer> {
   if (!args.namespace || !args.id) throw new Error('delete needs -namespace and -id');
@@ -32,5 +33,11 @@ export async function deleteCommand(args: ShimArgs): Promise<Buffer> {
   }
   const { unmountAll } = await import('../native/mount.ts');
   await unmountAll(join(bundle, 'rootfs'));
-  return encodeDeleteResponse(pid, 137, Date.now());
+  return deleteResponse(pid, 137, Date.now());
+}
+
+/** containerd.task.v2.DeleteResponse, protobuf-encoded as `delete` prints it. */
+export function deleteResponse(pid: number, exitStatus: number, exitedAtMs: number): Buffer {
+  const type = codec('containerd.task.v2.DeleteResponse');
+  return Buffer.from(type.encode(type.fromObject({ pid, exit_status: exitStatus, exited_at: toTimestamp(exitedAtMs) })).finish());
 }

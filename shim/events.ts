@@ -6,8 +6,8 @@ import type { AckRequest__Output } from '../api/gen/berth/shim/v1/AckRequest.ts'
 import type { ShimEvent } from '../api/gen/berth/shim/v1/ShimEvent.ts';
 import type { SubscribeRequest__Output } from '../api/gen/berth/shim/v1/SubscribeRequest.ts';
 import { toTimestamp } from '../api/timestamp.ts';
+import { packAny } from '../core/any.ts';
 import { empty, unary } from '../transport/grpc/handlers.ts';
-import { pack } from './proto.ts';
 
 interface Queued {
   seq: number;
@@ -27,7 +27,7 @@ export class EventQueue {
   /** Queues an event, e.g. publish('/tasks/exit', 'containerd.events.TaskExit', {...}). */
   publish(topic: string, typeName: string, payload: object): void {
     const seq = ++this.seq;
-    const message: ShimEvent = { seq, timestamp: toTimestamp(Date.now()), namespace: this.namespace, topic, event: pack(typeName, payload) };
+    const message: ShimEvent = { seq, timestamp: toTimestamp(Date.now()), namespace: this.namespace, topic, event: packAny(typeName, payload) };
     this.queue.push({ seq, message });
     for (const sub of this.subscribers) sub.write(message);
   }

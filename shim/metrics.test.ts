@@ -4,7 +4,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { protoRoot } from '../api/codec.ts';
+import { codec } from '../api/codec.ts';
 import { BerthError } from '../core/errors.ts';
 import { RuncFixture } from '../test/support/runc-fixture.ts';
 import { cgroupDir, isUnifiedHost, taskMetrics } from './metrics.ts';
@@ -17,7 +17,7 @@ const scratch = mkdtempSync(join(tmpdir(), 'berth-metrics-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
 function decode(any: { type_url: string; value: Buffer }): any {
-  const type = protoRoot().lookupType(any.type_url);
+  const type = codec(any.type_url);
   return type.toObject(type.decode(any.value), { longs: String, defaults: true, arrays: true });
 }
 

@@ -4,7 +4,7 @@
 // cgroups library so that `ctr task metrics` prints the same numbers.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { protoRoot } from '../api/codec.ts';
+import { packAny } from '../core/any.ts';
 import { notFound } from '../core/errors.ts';
 
 export const cgroupMount = '/sys/fs/cgroup';
@@ -62,11 +62,6 @@ function readKeyed(file: string): Map<string, U64> {
   return m;
 }
 
-function encode(typeName: string, obj: Record<string, unknown>): { type_url: string; value: Buffer } {
-  const type = protoRoot().lookupType(typeName);
-  return { type_url: typeName, value: Buffer.from(type.encode(type.fromObject(obj)).finish()) };
-}
-
 /**
  * The metrics of the container whose spec set linux.cgroupsPath = `cgroupsPath`, encoded as
  * containerd's cgroups Metrics (the payload of a task metrics Any).
@@ -77,13 +72,13 @@ export function taskMetrics(cgroupsPath: string, mount = cgroupMount): { type_ur
   if (isUnifiedHost(mount)) {
     const dir = join(mount, rel);
     if (!existsSync(join(dir, 'cgroup.procs'))) throw notFound(`cgroup ${rel}`);
-    return encode('io.containerd.cgroups.v2.Metrics', v2Metrics(dir));
+    return packAny('io.containerd.cgroups.v2.Metrics', v2Metrics(dir));
   }
   const ctrl = (name: string) => join(mount, name, rel);
   if (!['memory', 'pids', 'cpuacct', 'cpu', 'blkio'].some((c) => existsSync(join(ctrl(c), 'cgroup.procs')))) {
     throw notFound(`cgroup ${rel}`);
   }
-  return encode('io.containerd.cgroups.v1.Metrics', v1Metrics(ctrl));
+  return packAny('io.containerd.cgroups.v1.Metrics', v1Metrics(ctrl));
 }
 
 // ------------------------------------------------------------------------------- v1

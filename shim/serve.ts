@@ -3,7 +3,7 @@
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type * as grpc from '@grpc/grpc-js';
-import { maxMessageSize } from '../api/codec.ts';
+import { definitionOf, maxMessageSize, ServiceRef, warm } from '../api/codec.ts';
 import { bundleFiles } from '../core/shim-contract.ts';
 import { setChildSubreaper } from '../native/index.ts';
 import { GrpcServer } from '../transport/grpc/server.ts';
@@ -11,12 +11,15 @@ import { GrpcStatus } from '../transport/grpc/status.ts';
 import type { ShimArgs } from './args.ts';
 import { EventQueue } from './events.ts';
 import { groupId, socketPath, stateDir } from './paths.ts';
-import { serviceDefinition, warmCodecs } from './proto.ts';
 import { Reaper } from './reaper.ts';
 import { TaskService } from './service.ts';
 import { isListening } from './start.ts';
 
 const readyFd = 3;
+
+const taskService = new ServiceRef('containerd/runtime/task/v2', 'containerd.task.v2.Task');
+const eventsService = new ServiceRef('berth/shim/v1', 'berth.shim.v1.Events');
+const warmService = new ServiceRef('berth/shim/v1', 'berth.shim.v1.Warm');
 
 /** Tells `start` (waiting on fd 3) how starting went, and lets go of the descriptor. */
 function report(word: string): void {
@@ -136,11 +139,13 @@ function common(): Reaper {
  * What every Create needs, loaded while the daemon reads our address and dials; a warm shim,
  * which waits for its container anyway, also builds its message codecs (~12 ms).
  */
-function preload(warm = false): void {
+function preload(warmShim = false): void {
   setImmediate(() => {
     void import('../native/mount.ts');
     void import('./oom.ts');
-    if (warm) warmCodecs();
+    // every message the shim encodes or decodes: its services', the events it publishes, runc's
+    // options and the Any they come in
+    if (warmShim) warm([taskService, eventsService, warmService, 'containerd.events.TaskExit', 'containerd.runc.v1.Options', 'google.protobuf.Any']);
   });
 }
 
@@ -154,8 +159,8 @@ export async function serve(args: ShimArgs): Promise<void> {
   const tasks = new TaskService(args.namespace, events, reaper);
 
   const server = new GrpcServer({ maxMessageSize });
-  server.addService(serviceDefinition('containerd.task.v2.Task'), args.debug ? traced(tasks.handlers()) : tasks.handlers());
-  server.addService(serviceDefinition('berth.shim.v1.Events'), events.handlers());
+  server.addService(definitionOf(taskService), args.debug ? traced(tasks.handlers()) : tasks.handlers());
+  server.addService(definitionOf(eventsService), events.handlers());
   try {
     await bind(server, path);
   } catch (err) {
@@ -206,8 +211,8 @@ export async function serveWarm(args: ShimArgs): Promise<void> {
   let handlers: { task: grpc.UntypedServiceImplementation; events: grpc.UntypedServiceImplementation } | undefined;
 
   const server = new GrpcServer({ maxMessageSize });
-  const taskDef = serviceDefinition('containerd.task.v2.Task');
-  const eventsDef = serviceDefinition('berth.shim.v1.Events');
+  const taskDef = definitionOf(taskService);
+  const eventsDef = definitionOf(eventsService);
   server.addService(
     taskDef,
     deferred(taskDef, () => handlers?.task),
@@ -216,7 +221,7 @@ export async function serveWarm(args: ShimArgs): Promise<void> {
     eventsDef,
     deferred(eventsDef, () => handlers?.events),
   );
-  server.addService(serviceDefinition('berth.shim.v1.Warm'), {
+  server.addService(definitionOf(warmService), {
     Adopt: (call: grpc.ServerUnaryCall<{ namespace: string; id: string; bundle: string; options: Buffer }, object>, callback: grpc.sendUnaryData<object>) => {
       const req = call.request;
       if (serving) return callback({ code: GrpcStatus.FAILED_PRECONDITION, details: 'this shim serves a container already' });

@@ -9,7 +9,7 @@ import type { KillRequest__Output } from '../api/gen/containerd/task/v2/KillRequ
 import type { StateResponse } from '../api/gen/containerd/task/v2/StateResponse.ts';
 import type { TaskHandlers } from '../api/gen/containerd/task/v2/Task.ts';
 import type { ProcessInfo } from '../api/gen/containerd/v1/types/ProcessInfo.ts';
-import type { AnyMessage } from '../core/any.ts';
+import { type AnyMessage, decodeAny, packAny, unpackAnyOf } from '../core/any.ts';
 import { BerthError } from '../core/errors.ts';
 import { bundleFiles } from '../core/shim-contract.ts';
 import { empty, timestamp, unary } from '../transport/grpc/handlers.ts';
@@ -18,7 +18,6 @@ import { ProcessIO, type StdioConfig } from './io.ts';
 import type { OomWatcher } from './oom.ts';
 import { stateDir } from './paths.ts';
 import { Proc } from './process.ts';
-import { decodeAny, pack, unpack } from './proto.ts';
 import type { Exit, Reaper } from './reaper.ts';
 import { type Runc, RuntimeError, type RuntimeOptions, runtimeFor } from './runc.ts';
 
@@ -108,7 +107,7 @@ export class TaskService {
       if (bytes && bytes.length > 0) any = decodeAny(bytes);
     }
     if (!any?.type_url) return {};
-    const o = unpack<RuntimeOptions>(any, 'containerd.runc.v1.Options');
+    const o = unpackAnyOf<RuntimeOptions>(any, 'containerd.runc.v1.Options');
     return { binary_name: o.binary_name || undefined, root: o.root || undefined, systemd_cgroup: o.systemd_cgroup || undefined };
   }
 
@@ -419,7 +418,7 @@ export class TaskService {
     for (const e of c.execs.values()) if (e.pid > 0) execOf.set(e.pid, e.execId);
     return pids.map((pid) => {
       const execId = execOf.get(pid);
-      return { pid, info: execId ? pack('containerd.runc.v1.ProcessDetails', { exec_id: execId }) : null };
+      return { pid, info: execId ? packAny('containerd.runc.v1.ProcessDetails', { exec_id: execId }) : null };
     });
   }
 

@@ -21,7 +21,7 @@ import { Socket } from 'node:net';
 import { join, resolve } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { channelOptions, loadProtoDir, lookup, protoRoot } from '../api/codec.ts';
+import { channelOptions, codec, loadProtoDir, lookup } from '../api/codec.ts';
 import { unpackAny } from '../core/any.ts';
 
 const repo = resolve(import.meta.dirname, '..');
@@ -702,8 +702,8 @@ describe('berth-shim-runc-v2', () => {
   it("takes runtime options from start's stdin and applies Update", async () => {
     const b = makeBundle({ args: ['sleep', '1000'] });
     const altRoot = join(b.state, 'altroot');
-    const type = protoRoot().lookupType('containerd.runc.v1.Options');
-    const anyType = protoRoot().lookupType('google.protobuf.Any');
+    const type = codec('containerd.runc.v1.Options');
+    const anyType = codec('google.protobuf.Any');
     const options = anyType
       .encode(anyType.fromObject({ type_url: 'containerd.runc.v1.Options', value: type.encode(type.fromObject({ root: altRoot })).finish() }))
       .finish();
@@ -839,7 +839,7 @@ describe('berth-shim-runc-v2', () => {
     shim.close();
     const r = runShim(b, ['delete'], Buffer.alloc(0), ['-bundle', b.bundle]);
     expect(r.code, r.stderr).toBe(0);
-    const type = protoRoot().lookupType('containerd.task.v2.DeleteResponse');
+    const type = codec('containerd.task.v2.DeleteResponse');
     const res = type.toObject(type.decode(r.stdout), { longs: Number }) as { pid: number; exit_status: number; exited_at: { seconds: number } };
     expect(res.pid).toBe(created.pid);
     expect(res.exit_status).toBe(137);

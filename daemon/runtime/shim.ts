@@ -1,8 +1,8 @@
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { protoRoot } from '../../api/codec.ts';
+import { codec } from '../../api/codec.ts';
 import { fromTimestamp, type Timestamp } from '../../api/timestamp.ts';
-import type { AnyMessage } from '../../core/any.ts';
+import { type AnyMessage, encodeAny } from '../../core/any.ts';
 import { BerthError, failedPrecondition } from '../../core/errors.ts';
 import { stateEnv } from '../../core/shim-contract.ts';
 import { ShimClient } from '../../transport/clients/shim.ts';
@@ -53,12 +53,6 @@ function run(inv: ShimInvocation, args: string[], stdin: Uint8Array, timeoutMs: 
   });
 }
 
-export const encodeAny = (any: AnyMessage | null | undefined) => {
-  if (!any?.type_url) return new Uint8Array();
-  const type = protoRoot().lookupType('google.protobuf.Any');
-  return type.encode(type.create({ type_url: any.type_url, value: any.value })).finish();
-};
-
 /**
  * Runs `<shim> ... start` in the bundle and returns where the shim serves. berth shims print
  * `{"version":2,"address":"unix://...","protocol":"grpc"}`; containerd shims print a bare
@@ -86,7 +80,7 @@ export interface DeleteResult {
 export async function shimDelete(inv: ShimInvocation): Promise<DeleteResult> {
   const r = await run(inv, ['-bundle', inv.bundle, 'delete'], new Uint8Array(), 30_000);
   if (r.code !== 0) throw new BerthError('Unknown', `shim delete: ${r.stderr || `exit status ${r.code}`}`);
-  const type = protoRoot().lookupType('containerd.task.v2.DeleteResponse');
+  const type = codec('containerd.task.v2.DeleteResponse');
   const msg = type.toObject(type.decode(r.stdout), { longs: Number, defaults: true }) as DeleteResult;
   return msg;
 }

@@ -2,11 +2,10 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, readdirSync, unlinkSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { getPriority, setPriority } from 'node:os';
-import type { AnyMessage } from '../../core/any.ts';
+import { type AnyMessage, encodeAny } from '../../core/any.ts';
 import { stateEnv } from '../../core/shim-contract.ts';
 import { ShimClient } from '../../transport/clients/shim.ts';
 import type { Logger } from '../log.ts';
-import { encodeAny } from './shim.ts';
 
 interface Warm {
   child: ChildProcess;
