@@ -229,12 +229,9 @@ export function register(program: Command, ctx: Context) {
     async (id: string, flags: { format: Format }) => {
       const c = await ctx.client();
       const { processes } = await c.tasks.ListPids({ container_id: id });
-      // ProcessDetails{1: exec_id}: a one-field message, read without loading the protos
-      const execId = (info: { type_url: string; value: Buffer } | null) => {
-        if (!info?.type_url.endsWith('ProcessDetails')) return undefined;
-        const v = Buffer.from(info.value);
-        return v[0] === 0x0a && v.length >= 2 ? v.subarray(2, 2 + v[1]!).toString('utf8') : undefined;
-      };
+      const { unpackAny } = await import('../../core/any.ts');
+      const execId = (info: { type_url: string; value: Buffer } | null) =>
+        info?.type_url.endsWith('ProcessDetails') ? unpackAny<{ exec_id: string }>(info).message.exec_id : undefined;
       if (flags.format === 'json') return printJson(processes.map((p) => ({ pid: p.pid, exec_id: execId(p.info) ?? null })));
       out(
         table(

@@ -6,7 +6,7 @@ import type { Container__Output } from '../../api/gen/containerd/services/contai
 import type { GetImageResponse__Output } from '../../api/gen/containerd/services/images/v1/GetImageResponse.ts';
 import type { Image__Output } from '../../api/gen/containerd/services/images/v1/Image.ts';
 import type { PrepareSnapshotResponse__Output } from '../../api/gen/containerd/services/snapshots/v1/PrepareSnapshotResponse.ts';
-import type { AnyMessage } from '../../core/any.ts';
+import { type AnyMessage, packAny } from '../../core/any.ts';
 import { isNotFound } from '../../core/errors.ts';
 import type { Mount } from '../../core/mount.ts';
 import { maxJsonBlob, type OciDescriptor } from '../../core/oci/descriptor.ts';
@@ -148,19 +148,9 @@ export async function withReadOnlyMounts<T>(mounts: readonly Mount[], fn: (root:
   }
 }
 
-/** containerd.runc.v1.Options with only binary_name (field 6), encoded by hand to keep the CLI light. */
+/** containerd.runc.v1.Options with only binary_name. */
 export function runcOptions(binaryName?: string): AnyMessage {
-  if (!binaryName) return { type_url: runcOptionsType, value: Buffer.alloc(0) };
-  const name = Buffer.from(binaryName, 'utf8');
-  const len: number[] = [];
-  for (let n = name.length; ; n >>>= 7) {
-    if (n < 0x80) {
-      len.push(n);
-      break;
-    }
-    len.push((n & 0x7f) | 0x80);
-  }
-  return { type_url: runcOptionsType, value: Buffer.concat([Buffer.from([0x32, ...len]), name]) };
+  return packAny(runcOptionsType, binaryName ? { binary_name: binaryName } : {});
 }
 
 const wireMounts = (ms: PrepareSnapshotResponse__Output['mounts']): Mount[] => ms.map((m) => ({ type: m.type, source: m.source, options: m.options }));
