@@ -1,7 +1,8 @@
+import { spawn } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { type Berthd, berthdWithRunImage } from './support/harness.ts';
+import { type Berthd, berthBin, berthdWithRunImage } from './support/harness.ts';
 import { sleep } from './support/util.ts';
 
 /**
@@ -164,17 +165,22 @@ describe('ctr run against berthd', () => {
 
   it('output keeps flowing to a client that re-attaches after a daemon SIGKILL and restart', async () => {
     const berth = (args: string[]) => b.berth(['-n', ns, ...args]);
-    // the first line waits in the FIFO the shim holds (run -d has gone); the second comes after the restart
-    expect(berth(['run', '-d', image, 'talker', 'sh', '-c', 'sleep 1; echo before the restart; sleep 4; echo after the restart; exit 3'])).toEqual({
-      code: 0,
-      stdout: '',
-      stderr: '',
-    });
+    // The first line waits in the FIFO the shim holds (run -d has gone); the second is written once
+    // the test has re-attached, so the test does not depend on how long the restart takes.
+    const script = 'sleep 1; echo before the restart; while [ ! -e /tmp/go ]; do sleep 0.1; done; echo after the restart; exit 3';
+    expect(berth(['run', '-d', image, 'talker', 'sh', '-c', script])).toEqual({ code: 0, stdout: '', stderr: '' });
     await sleep(1500);
     await b.kill();
     await b.restart();
-    const att = berth(['tasks', 'attach', 'talker']);
-    expect(att).toEqual({ code: 3, stdout: 'before the restart\nafter the restart\n', stderr: '' });
+    const att = spawn(berthBin, ['--address', b.address, '-n', ns, 'tasks', 'attach', 'talker'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    att.stdout.on('data', (d: Buffer) => (stdout += d));
+    att.stderr.on('data', (d: Buffer) => (stderr += d));
+    const exited = new Promise<number | null>((resolve) => att.on('close', resolve));
+    for (let i = 0; i < 300 && !stdout.includes('before the restart'); i++) await sleep(100);
+    expect(berth(['tasks', 'exec', '--exec-id', 'go', 'talker', 'touch', '/tmp/go'])).toEqual({ code: 0, stdout: '', stderr: '' });
+    expect({ code: await exited, stdout, stderr }).toEqual({ code: 3, stdout: 'before the restart\nafter the restart\n', stderr: '' });
     expect(berth(['tasks', 'rm', 'talker'])).toEqual({ code: 0, stdout: 'talker\n', stderr: '' });
     expect(berth(['containers', 'rm', 'talker']).code).toBe(0);
   }, 60_000);

@@ -133,7 +133,8 @@ describe('snapshots service (overlayfs and native) through a real berthd', () =>
     expect((await failure(s.commit('x', 'nope'))).message).toBe('snapshot nope does not exist');
     const withChild = await failure(s.remove('base-c'));
     expect([withChild.code, withChild.message]).toEqual(['FailedPrecondition', 'cannot remove snapshot with child']);
-    for (const missing of [s.stat('nope'), s.mounts('nope'), s.remove('nope'), s.usage('nope')]) expect(await errorCode(missing)).toBe('NotFound');
+    for (const missing of [() => s.stat('nope'), () => s.mounts('nope'), () => s.remove('nope'), () => s.usage('nope')])
+      expect(await errorCode(missing())).toBe('NotFound');
     expect(await errorCode(s.prepare(''))).toBe('InvalidArgument');
 
     // a view of two committed layers is an overlay with lowerdirs only
