@@ -15,7 +15,7 @@ const commands: [names: string[], load: () => Promise<Register>][] = [
   [['plugins', 'plugin'], async () => (await import('./commands/plugins.ts')).register],
   [['namespaces', 'ns', 'namespace'], async () => (await import('./commands/namespaces.ts')).register],
   [['content'], async () => (await import('./commands/content/index.ts')).register],
-  [['snapshots', 'snapshot'], async () => (await import('./commands/snapshots.ts')).register],
+  [['snapshots', 'snapshot'], async () => (await import('./commands/snapshots/index.ts')).register],
   [['images', 'image', 'i'], async () => (await import('./commands/images.ts')).register],
   [['layer'], async () => (await import('./commands/layers.ts')).register],
   [['leases', 'lease'], async () => (await import('./commands/leases.ts')).register],
