@@ -26,8 +26,8 @@ export async function getContainer(c: BerthClient, id: string): Promise<Containe
 }
 
 /** Go's time.Time JSON (RFC 3339 with nanoseconds trimmed to what is there). */
-const goTime = (t: { seconds?: number | string; nanos?: number } | null | undefined) => {
-  const ms = ts(t as never);
+const goTime = (t: Container__Output['created_at']) => {
+  const ms = ts(t);
   return ms === undefined ? '0001-01-01T00:00:00Z' : new Date(ms).toISOString();
 };
 
