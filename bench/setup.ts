@@ -143,7 +143,7 @@ async function waitReady(name: string, address: string, proc: ChildProcess, log:
     for (const start = Date.now(); Date.now() - start < 30_000; ) {
       if (!running(proc)) throw new Error(`${name} exited early:\n${log()}`);
       if (existsSync(address)) {
-        const ok = await probe.unary(probe.version, 'Version', {}).then(
+        const ok = await probe.version.Version({}).then(
           () => true,
           () => false,
         );

@@ -21,7 +21,7 @@ async function ingestOnce(daemon: Daemon, size: number): Promise<{ ms: number; c
     const cpuSeconds = daemon.cpuSeconds() - cpu0;
     // containerd drops the bytes in its next GC after the delete; wait for that here so
     // it does not land in a later run.
-    await client.unary(client.content, 'Delete', { digest });
+    await client.content.Delete({ digest });
     if (!(await waitGone(daemon.blobPath(digest)))) throw new Error(`${daemon.blobPath(digest)} still on disk 15 s after Delete`);
     syncDisks();
     return { ms, cpuSeconds };

@@ -10,6 +10,7 @@ import { parseReference } from '../../core/registry/reference.ts';
 import { pushImage, type TestImage } from '../../test/support/registry/images.ts';
 import { startRegistry, type TestRegistry } from '../../test/support/registry/registry.ts';
 import type { BerthClient } from '../../transport/client.ts';
+import { collect } from '../../transport/typed.ts';
 import { Cleanup } from '../cleanup.ts';
 import { sha256 } from '../content.ts';
 import type { Scenario } from '../scenario.ts';
@@ -230,7 +231,7 @@ const notFound = (err: unknown) => isCode(err, 'NotFound') || (err as { code?: u
 async function leftovers(client: BerthClient, digests: string[]) {
   const blobs: string[] = [];
   for (const digest of digests) {
-    const found = await client.unary(client.content, 'Info', { digest }).then(
+    const found = await client.content.Info({ digest }).then(
       () => true,
       (err: unknown) => {
         if (notFound(err)) return false;
@@ -239,7 +240,7 @@ async function leftovers(client: BerthClient, digests: string[]) {
     );
     if (found) blobs.push(digest);
   }
-  const pages = await client.collect<{ info?: Array<{ name: string; parent?: string }> }>(client.service('snapshots', 'Snapshots'), 'List', { snapshotter });
+  const pages = await collect(client.snapshots.List({ snapshotter }));
   const snapshots = pages.flatMap((p) => p.info ?? []);
   return { blobs, snapshots };
 }
@@ -263,11 +264,10 @@ async function makeCold(daemon: Daemon, variants: Variant[], registry: TestRegis
       for (let snaps = left.snapshots; snaps.length; ) {
         const parents = new Set(snaps.map((s) => s.parent).filter(Boolean));
         const leaves = snaps.filter((s) => !parents.has(s.name));
-        for (const s of leaves) await client.unary(client.service('snapshots', 'Snapshots'), 'Remove', { snapshotter, key: s.name });
+        for (const s of leaves) await client.snapshots.Remove({ snapshotter, key: s.name });
         snaps = snaps.filter((s) => parents.has(s.name));
       }
-      for (const digest of left.blobs)
-        await client.unary(client.content, 'Delete', { digest }).catch((err: unknown) => (notFound(err) ? undefined : Promise.reject(err)));
+      for (const digest of left.blobs) await client.content.Delete({ digest }).catch((err: unknown) => (notFound(err) ? undefined : Promise.reject(err)));
       left = await leftovers(client, digests);
       if (left.blobs.length || left.snapshots.length)
         throw new Error(`${daemon.name} still has ${left.blobs.length} blob(s) and ${left.snapshots.length} snapshot(s) of the images`);

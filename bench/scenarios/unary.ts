@@ -10,9 +10,9 @@ const probeDigest = sha256(probe);
 
 /** The calls measured, each cheap on the server: the cost is mostly the RPC path itself. */
 const methods: Array<{ name: string; call: (c: BerthClient) => Promise<unknown> }> = [
-  { name: 'Version', call: (c) => c.unary(c.version, 'Version', {}) },
-  { name: 'Content.Info', call: (c) => c.unary(c.content, 'Info', { digest: probeDigest }) },
-  { name: 'Namespaces.List', call: (c) => c.unary(c.namespaces, 'List', {}) },
+  { name: 'Version', call: (c) => c.version.Version({}) },
+  { name: 'Content.Info', call: (c) => c.content.Info({ digest: probeDigest }) },
+  { name: 'Namespaces.List', call: (c) => c.namespaces.List({}) },
 ];
 
 /** Sequential calls, one at a time; each call's latency in microseconds. */

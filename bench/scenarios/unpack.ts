@@ -75,13 +75,13 @@ export function makeLayer(targetBytes = 120e6) {
 }
 
 async function applyOnce(client: BerthClient, l: NonNullable<typeof layer>): Promise<number> {
-  const snapshots = client.service('snapshots', 'Snapshots');
+  const snapshots = client.snapshots;
   const key = `bench-unpack-${randomUUID()}`;
-  const { mounts } = await client.unary<{ mounts: unknown[] }>(snapshots, 'Prepare', { snapshotter: 'overlayfs', key, parent: '', labels: gcRoot });
+  const { mounts } = await snapshots.Prepare({ snapshotter: 'overlayfs', key, parent: '', labels: gcRoot });
   try {
     syncDisks();
     const t0 = process.hrtime.bigint();
-    const res = await client.unary<{ applied: { digest: string } }>(client.service('diff', 'Diff'), 'Apply', {
+    const res = await client.diff.Apply({
       diff: { media_type: mediaType, digest: l.digest, size: l.blob.length },
       mounts,
     });
@@ -89,7 +89,7 @@ async function applyOnce(client: BerthClient, l: NonNullable<typeof layer>): Pro
     if (!res.applied?.digest) throw new Error('Apply returned no descriptor');
     return ms;
   } finally {
-    await client.unary(snapshots, 'Remove', { snapshotter: 'overlayfs', key });
+    await snapshots.Remove({ snapshotter: 'overlayfs', key });
     syncDisks();
   }
 }

@@ -1,12 +1,7 @@
 import { once } from 'node:events';
 import type { Command } from 'commander';
 import type { Info__Output } from '../../api/gen/containerd/services/content/v1/Info.ts';
-import type { InfoResponse__Output } from '../../api/gen/containerd/services/content/v1/InfoResponse.ts';
-import type { ListContentResponse__Output } from '../../api/gen/containerd/services/content/v1/ListContentResponse.ts';
-import type { ListStatusesResponse__Output } from '../../api/gen/containerd/services/content/v1/ListStatusesResponse.ts';
-import type { ReadContentResponse__Output } from '../../api/gen/containerd/services/content/v1/ReadContentResponse.ts';
 import type { Status__Output } from '../../api/gen/containerd/services/content/v1/Status.ts';
-import type { UpdateResponse__Output } from '../../api/gen/containerd/services/content/v1/UpdateResponse.ts';
 import { fromTimestamp as ts } from '../../api/timestamp.ts';
 import type { Context } from '../context.ts';
 import { forEachTarget } from '../errors.ts';
@@ -54,7 +49,7 @@ export function register(program: Command, ctx: Context) {
   ).action(async (filters: string[], flags: ListFlags) => {
     const c = await ctx.client();
     const infos: Info__Output[] = [];
-    for await (const msg of c.stream<ListContentResponse__Output>(c.content, 'List', { filters })) infos.push(...msg.info);
+    for await (const msg of c.content.List({ filters })) infos.push(...msg.info);
     const now = Date.now();
     printList(infos, flags, {
       id: (i) => i.digest,
@@ -76,9 +71,9 @@ export function register(program: Command, ctx: Context) {
       await checkDigest(digest);
       const c = await ctx.client();
       // Info first, as ctr does: a missing blob is a plain NotFound before any byte is written.
-      const { info } = await c.unary<InfoResponse__Output>(c.content, 'Info', { digest });
+      const { info } = await c.content.Info({ digest });
       let written = 0;
-      for await (const chunk of c.stream<ReadContentResponse__Output>(c.content, 'Read', { digest, offset: 0, size: 0 })) {
+      for await (const chunk of c.content.Read({ digest, offset: 0, size: 0 })) {
         written += chunk.data.length;
         if (!process.stdout.write(chunk.data)) await once(process.stdout, 'drain');
       }
@@ -111,7 +106,7 @@ export function register(program: Command, ctx: Context) {
         if (isCode(err, 'AlreadyExists')) return;
         // The bytes are not the blob that was asked for: drop them rather than leave an ingest
         // behind that a stdin reader could never resume.
-        if (isCode(err, 'FailedPrecondition')) await c.unary(c.content, 'Abort', { ref }).catch(() => undefined);
+        if (isCode(err, 'FailedPrecondition')) await c.content.Abort({ ref }).catch(() => undefined);
         throw err;
       } finally {
         process.stdin.destroy();
@@ -127,7 +122,13 @@ export function register(program: Command, ctx: Context) {
     .argument('<digests...>', 'digests of the blobs')
     .action(async (digests: string[]) => {
       const c = await ctx.client();
-      await forEachTarget(digests, async (digest) => c.unary(c.content, 'Delete', { digest: await checkDigest(digest) }), ctx.options);
+      await forEachTarget(
+        digests,
+        async (digest) => {
+          await c.content.Delete({ digest: await checkDigest(digest) });
+        },
+        ctx.options,
+      );
     });
 
   content
@@ -141,11 +142,11 @@ export function register(program: Command, ctx: Context) {
       const c = await ctx.client();
       let info: Info__Output | null;
       if (Object.keys(labels).length === 0) {
-        info = (await c.unary<InfoResponse__Output>(c.content, 'Info', { digest })).info;
+        info = (await c.content.Info({ digest })).info;
       } else {
         const set = Object.fromEntries(Object.entries(labels).filter(([, v]) => v !== ''));
         const paths = Object.keys(labels).map((k) => `labels.${k}`);
-        info = (await c.unary<UpdateResponse__Output>(c.content, 'Update', { info: { digest, labels: set }, update_mask: { paths } })).info;
+        info = (await c.content.Update({ info: { digest, labels: set }, update_mask: { paths } })).info;
       }
       const shown = formatLabels(info?.labels);
       if (shown !== '-') out(`${shown}\n`);
@@ -159,7 +160,7 @@ export function register(program: Command, ctx: Context) {
     'print only the refs',
   ).action(async (filters: string[], flags: ListFlags) => {
     const c = await ctx.client();
-    const res = await c.unary<ListStatusesResponse__Output>(c.content, 'ListStatuses', { filters });
+    const res = await c.content.ListStatuses({ filters });
     const now = Date.now();
     printList<Status__Output>(res.statuses, flags, {
       id: (s) => s.ref,

@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import type { GetImageResponse__Output } from '../../api/gen/containerd/services/images/v1/GetImageResponse.ts';
 import type { Context } from '../context.ts';
 import { out, warn } from '../output.ts';
 
@@ -60,7 +59,7 @@ export function registerPush(images: Command, ctx: Context) {
       if (!Number.isInteger(concurrency) || concurrency < 1) throw new Error(`--concurrency must be a positive integer, not "${flags.concurrency}"`);
       const c = await ctx.client();
       const name = local ?? formatReference(ref);
-      const { image } = await c.unary<GetImageResponse__Output>(c.service('images', 'Images'), 'Get', { name });
+      const { image } = await c.images.Get({ name });
       if (!image?.target) throw new Error(`no image in the answer for ${name}`);
       const source = contentServiceSource(c);
       let target = { mediaType: image.target.media_type, digest: image.target.digest, size: Number(image.target.size) };

@@ -1,8 +1,5 @@
 import { type Command, Option } from 'commander';
-import type { GetImageResponse__Output } from '../../api/gen/containerd/services/images/v1/GetImageResponse.ts';
 import type { Image__Output } from '../../api/gen/containerd/services/images/v1/Image.ts';
-import type { ListImagesResponse__Output } from '../../api/gen/containerd/services/images/v1/ListImagesResponse.ts';
-import type { UsageResponse__Output } from '../../api/gen/containerd/services/snapshots/v1/UsageResponse.ts';
 import { fromTimestamp as ts } from '../../api/timestamp.ts';
 import type { OciDescriptor } from '../../core/oci/image.ts';
 import type { BerthClient } from '../../transport/client.ts';
@@ -40,7 +37,7 @@ const targetOf = (i: Image__Output): OciDescriptor => ({
 });
 
 async function listImages(c: BerthClient, filters: string[]): Promise<Image__Output[]> {
-  return (await c.unary<ListImagesResponse__Output>(c.service('images', 'Images'), 'List', { filters })).images;
+  return (await c.images.List({ filters })).images;
 }
 
 /** Size and platforms of an image as ctr works them out; unreadable trees give undefined / []. */
@@ -59,7 +56,7 @@ async function check(o: Oci, c: BerthClient, { read, has }: ReturnType<typeof bl
   if (result.resolved) {
     const diffs = await o.diffIds(read, result.resolved.config).catch(() => [] as string[]);
     if (diffs.length > 0) {
-      unpacked = await c.unary(c.service('snapshots', 'Snapshots'), 'Stat', { snapshotter, key: o.chainId(diffs) }).then(
+      unpacked = await c.snapshots.Stat({ snapshotter, key: o.chainId(diffs) }).then(
         () => true,
         (err) => {
           if (isNotFound(err)) return false;
@@ -182,7 +179,7 @@ export function register(program: Command, ctx: Context) {
       .addOption(snapshotterOption()),
   ).action(async (name: string, flags: { format: Format; snapshotter: string }) => {
     const c = await ctx.client();
-    const { image } = await c.unary<GetImageResponse__Output>(c.service('images', 'Images'), 'Get', { name });
+    const { image } = await c.images.Get({ name });
     if (!image) throw new Error(`no image in the answer for ${name}`);
     const o = await oci();
     const reader = blobs(c);
@@ -239,16 +236,15 @@ export function register(program: Command, ctx: Context) {
       .addOption(snapshotterOption()),
   ).action(async (name: string, flags: { format: Format; snapshotter: string; b?: boolean }) => {
     const c = await ctx.client();
-    const { image } = await c.unary<GetImageResponse__Output>(c.service('images', 'Images'), 'Get', { name });
+    const { image } = await c.images.Get({ name });
     if (!image) throw new Error(`no image in the answer for ${name}`);
     const o = await oci();
     const { read } = blobs(c);
     const { config } = await o.resolveManifest(read, targetOf(image));
     const diffs = await o.diffIds(read, config);
-    const snapshots = c.service('snapshots', 'Snapshots');
     const rows = [];
     for (const [i, chain] of o.chainIds(diffs).entries()) {
-      const usage = await c.unary<UsageResponse__Output>(snapshots, 'Usage', { snapshotter: flags.snapshotter, key: chain }).catch((err) => {
+      const usage = await c.snapshots.Usage({ snapshotter: flags.snapshotter, key: chain }).catch((err) => {
         if (isNotFound(err)) return undefined;
         throw err;
       });
@@ -280,17 +276,16 @@ export function register(program: Command, ctx: Context) {
     .option('-f, --force', 'point an existing name at the source image')
     .action(async (source: string, targets: string[], flags: { force?: boolean }) => {
       const c = await ctx.client();
-      const svc = c.service('images', 'Images');
-      const { image } = await c.unary<GetImageResponse__Output>(svc, 'Get', { name: source });
+      const { image } = await c.images.Get({ name: source });
       if (!image) throw new Error(`no image in the answer for ${source}`);
       for (const name of targets) {
         const record = { name, labels: image.labels, target: image.target };
         try {
-          await c.unary(svc, 'Create', { image: record });
+          await c.images.Create({ image: record });
         } catch (err) {
           if ((err as { code?: string }).code !== 'AlreadyExists' || !flags.force) throw err;
           // one update replaces the labels and the target: the name never points nowhere
-          await c.unary(svc, 'Update', { image: record });
+          await c.images.Update({ image: record });
         }
         out(`${name}\n`);
       }
@@ -401,15 +396,14 @@ export function register(program: Command, ctx: Context) {
     .option('--sync', 'wait until the garbage collector has removed what only these images held')
     .action(async (names: string[], flags: { sync?: boolean }) => {
       const c = await ctx.client();
-      const svc = c.service('images', 'Images');
       const last = names.length - 1;
       let i = 0;
       // as ctr: only the last delete waits for the collection, which covers them all
       await forEachTarget(
         names,
-        (name) => {
+        async (name) => {
           const isLast = i++ === last;
-          return c.unary(svc, 'Delete', { name, sync: Boolean(flags.sync) && isLast });
+          await c.images.Delete({ name, sync: Boolean(flags.sync) && isLast });
         },
         ctx.options,
       );

@@ -1,10 +1,5 @@
 import { type Command, Option } from 'commander';
 import type { Info__Output } from '../../api/gen/containerd/services/snapshots/v1/Info.ts';
-import type { ListSnapshotsResponse__Output } from '../../api/gen/containerd/services/snapshots/v1/ListSnapshotsResponse.ts';
-import type { MountsResponse__Output } from '../../api/gen/containerd/services/snapshots/v1/MountsResponse.ts';
-import type { StatSnapshotResponse__Output } from '../../api/gen/containerd/services/snapshots/v1/StatSnapshotResponse.ts';
-import type { UpdateSnapshotResponse__Output } from '../../api/gen/containerd/services/snapshots/v1/UpdateSnapshotResponse.ts';
-import type { UsageResponse__Output } from '../../api/gen/containerd/services/snapshots/v1/UsageResponse.ts';
 import type { Mount__Output } from '../../api/gen/containerd/types/Mount.ts';
 import { fromTimestamp as ts } from '../../api/timestamp.ts';
 import type { Context } from '../context.ts';
@@ -72,14 +67,11 @@ export function register(program: Command, ctx: Context) {
   // --snapshotter is accepted before the subcommand (as with ctr) and after it.
   const sub = (name: string) => snapshots.command(name).option('--snapshotter <name>', 'snapshotter to use (default: overlayfs)');
   const snapshotterOf = (cmd: Command): string => cmd.opts<{ snapshotter?: string }>().snapshotter ?? snapshots.opts<{ snapshotter: string }>().snapshotter;
-  const service = async () => {
-    const c = await ctx.client();
-    return { c, s: c.service('snapshots', 'Snapshots') };
-  };
+  const service = async () => (await ctx.client()).snapshots;
   const list = async (snapshotter: string, filters: string[] = []) => {
-    const { c, s } = await service();
+    const s = await service();
     const infos: Info__Output[] = [];
-    for await (const msg of c.stream<ListSnapshotsResponse__Output>(s, 'List', { snapshotter, filters })) infos.push(...msg.info);
+    for await (const msg of s.List({ snapshotter, filters })) infos.push(...msg.info);
     return infos;
   };
 
@@ -111,8 +103,8 @@ export function register(program: Command, ctx: Context) {
     .description("print a snapshot's details as JSON")
     .argument('<key>', 'key or name of the snapshot')
     .action(async (key: string, _flags: object, cmd: Command) => {
-      const { c, s } = await service();
-      const res = await c.unary<StatSnapshotResponse__Output>(s, 'Stat', { snapshotter: snapshotterOf(cmd), key });
+      const s = await service();
+      const res = await s.Stat({ snapshotter: snapshotterOf(cmd), key });
       if (res.info) printJson(infoJson(res.info));
     });
 
@@ -130,9 +122,9 @@ export function register(program: Command, ctx: Context) {
       .action(async (key: string, parent: string | undefined, flags: { target?: string; mounts?: boolean; label: string[] }, cmd: Command) => {
         // as ctr does, a prepared snapshot is a gc root: nothing else would keep it
         const labels = { ...(rootByDefault ? { [gcRoot]: rfc3339(Date.now()) } : {}), ...parseLabels(flags.label) };
-        const { c, s } = await service();
+        const s = await service();
         const method = name === 'prepare' ? 'Prepare' : 'View';
-        const res = await c.unary<MountsResponse__Output>(s, method, { snapshotter: snapshotterOf(cmd), key, parent: parent ?? '', labels });
+        const res = await s[method]({ snapshotter: snapshotterOf(cmd), key, parent: parent ?? '', labels });
         if (flags.target) out(mountLines(flags.target, res.mounts));
         if (flags.mounts) printJson(res.mounts.map((m) => ({ type: m.type, source: m.source, options: m.options })));
       });
@@ -145,8 +137,8 @@ export function register(program: Command, ctx: Context) {
     .option('--label <key=value>', 'label the committed snapshot (repeatable)', collectLabel, [])
     .action(async (name: string, key: string, flags: { label: string[] }, cmd: Command) => {
       const labels = { [gcRoot]: rfc3339(Date.now()), ...parseLabels(flags.label) };
-      const { c, s } = await service();
-      await c.unary(s, 'Commit', { snapshotter: snapshotterOf(cmd), name, key, labels });
+      const s = await service();
+      await s.Commit({ snapshotter: snapshotterOf(cmd), name, key, labels });
     });
 
   sub('rm')
@@ -156,12 +148,12 @@ export function register(program: Command, ctx: Context) {
     .description('remove snapshots, printing each key removed')
     .argument('<keys...>', 'keys or names of the snapshots')
     .action(async (keys: string[], _flags: object, cmd: Command) => {
-      const { c, s } = await service();
+      const s = await service();
       const snapshotter = snapshotterOf(cmd);
       await forEachTarget(
         keys,
         async (key) => {
-          await c.unary(s, 'Remove', { snapshotter, key });
+          await s.Remove({ snapshotter, key });
         },
         ctx.options,
       );
@@ -174,8 +166,8 @@ export function register(program: Command, ctx: Context) {
     .argument('<target>', 'where it would be mounted')
     .argument('<key>', 'key of an active snapshot or view')
     .action(async (target: string, key: string, _flags: object, cmd: Command) => {
-      const { c, s } = await service();
-      const res = await c.unary<MountsResponse__Output>(s, 'Mounts', { snapshotter: snapshotterOf(cmd), key });
+      const s = await service();
+      const res = await s.Mounts({ snapshotter: snapshotterOf(cmd), key });
       out(mountLines(target, res.mounts));
     });
 
@@ -187,10 +179,10 @@ export function register(program: Command, ctx: Context) {
     .action(async (keys: string[], flags: { b?: boolean; format: 'table' | 'json' }, cmd: Command) => {
       const snapshotter = snapshotterOf(cmd);
       if (keys.length === 0) keys = (await list(snapshotter)).map((i) => i.name);
-      const { c, s } = await service();
+      const s = await service();
       const rows: Array<{ key: string; size: number; inodes: number }> = [];
       for (const key of keys) {
-        const u = await c.unary<UsageResponse__Output>(s, 'Usage', { snapshotter, key });
+        const u = await s.Usage({ snapshotter, key });
         rows.push({ key, size: Number(u.size), inodes: Number(u.inodes) });
       }
       if (flags.format === 'json') return printJson(rows);
@@ -210,14 +202,14 @@ export function register(program: Command, ctx: Context) {
     .action(async (key: string, labelArgs: string[], _flags: object, cmd: Command) => {
       const labels = parseLabels(labelArgs);
       const snapshotter = snapshotterOf(cmd);
-      const { c, s } = await service();
+      const s = await service();
       let info: Info__Output | null;
       if (Object.keys(labels).length === 0) {
-        info = (await c.unary<StatSnapshotResponse__Output>(s, 'Stat', { snapshotter, key })).info;
+        info = (await s.Stat({ snapshotter, key })).info;
       } else {
         const set = Object.fromEntries(Object.entries(labels).filter(([, v]) => v !== ''));
         const paths = Object.keys(labels).map((k) => `labels.${k}`);
-        info = (await c.unary<UpdateSnapshotResponse__Output>(s, 'Update', { snapshotter, info: { name: key, labels: set }, update_mask: { paths } })).info;
+        info = (await s.Update({ snapshotter, info: { name: key, labels: set }, update_mask: { paths } })).info;
       }
       const shown = formatLabels(info?.labels);
       if (shown !== '-') out(`${shown}\n`);

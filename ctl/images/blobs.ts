@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
-import type { ReadContentResponse__Output } from '../../api/gen/containerd/services/content/v1/ReadContentResponse.ts';
 import type { OciDescriptor } from '../../core/oci/image.ts';
 import type { BerthClient } from '../../transport/client.ts';
+import { collect } from '../../transport/typed.ts';
 
 export const isNotFound = (err: unknown) => (err as { code?: string }).code === 'NotFound';
 
@@ -13,7 +13,7 @@ export function blobs(c: BerthClient) {
   const cache = new Map<string, Promise<Buffer | undefined>>();
   const fetch = async (d: OciDescriptor): Promise<Buffer | undefined> => {
     try {
-      const parts = await c.collect<ReadContentResponse__Output>(c.content, 'Read', { digest: d.digest, offset: 0, size: Math.max(d.size, 1) });
+      const parts = await collect(c.content.Read({ digest: d.digest, offset: 0, size: Math.max(d.size, 1) }));
       return Buffer.concat(parts.map((p) => p.data));
     } catch (err) {
       if (isNotFound(err)) return undefined;
@@ -27,7 +27,7 @@ export function blobs(c: BerthClient) {
     return p;
   };
   const has = async (d: OciDescriptor): Promise<boolean> =>
-    c.unary(c.content, 'Info', { digest: d.digest }).then(
+    c.content.Info({ digest: d.digest }).then(
       () => true,
       (err) => {
         if (isNotFound(err)) return false;
@@ -45,7 +45,7 @@ export async function* blobStream(c: BerthClient, d: OciDescriptor): AsyncGenera
   const [alg, hex] = d.digest.split(':');
   const hash = createHash(alg ?? 'sha256');
   let size = 0;
-  for await (const msg of c.stream<ReadContentResponse__Output>(c.content, 'Read', { digest: d.digest, offset: 0, size: 0 }, { deadline: false })) {
+  for await (const msg of c.content.Read({ digest: d.digest, offset: 0, size: 0 }, { deadline: false })) {
     hash.update(msg.data);
     size += msg.data.length;
     yield msg.data;

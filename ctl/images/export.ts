@@ -1,5 +1,4 @@
 import type { Writable } from 'node:stream';
-import type { GetImageResponse__Output } from '../../api/gen/containerd/services/images/v1/GetImageResponse.ts';
 import { formatPlatform, hostPlatform, isIndex, isManifest, MediaType, type OciDescriptor, type Platform } from '../../core/oci/image.ts';
 import { familiarReference, parseReference } from '../../core/registry/reference.ts';
 import type { BerthClient } from '../../transport/client.ts';
@@ -48,13 +47,12 @@ export async function exportImages(c: BerthClient, out: Writable, names: string[
   const strict = onlyPlatforms(...wanted);
   const want = opts.allPlatforms ? allPlatforms : strict;
   const { read, has } = blobs(c);
-  const svc = c.service('images', 'Images');
 
   const index: OciDescriptor[] = [];
   const toWrite = new Map<string, OciDescriptor>();
   const docker = new Map<string, { manifest: OciDescriptor; tags: string[] }>();
   for (const name of names) {
-    const { image } = await c.unary<GetImageResponse__Output>(svc, 'Get', { name }).catch((err) => {
+    const { image } = await c.images.Get({ name }).catch((err) => {
       throw isNotFound(err) ? new Error(`image ${name}: not found`) : err;
     });
     const t = image!.target!;

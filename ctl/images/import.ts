@@ -1,7 +1,5 @@
 import { createHash } from 'node:crypto';
 import { posix } from 'node:path';
-import type { ReadContentResponse__Output } from '../../api/gen/containerd/services/content/v1/ReadContentResponse.ts';
-import type { CreateResponse__Output } from '../../api/gen/containerd/services/leases/v1/CreateResponse.ts';
 import { BerthError } from '../../core/errors.ts';
 import { childGcLabels, hostPlatform, MediaType, normalizePlatform, type OciDescriptor, type Platform } from '../../core/oci/image.ts';
 import { formatReference, parseReference } from '../../core/registry/reference.ts';
@@ -105,7 +103,7 @@ async function ingestFile(c: BerthClient, entry: AsyncIterable<Buffer>, name: st
     return { digest: res.digest, size };
   } catch (err) {
     if (!(err instanceof BerthError)) throw err;
-    await c.unary(c.content, 'Abort', { ref }).catch(() => undefined);
+    await c.content.Abort({ ref }).catch(() => undefined);
     // a file the store has already, named by its digest only after reading it
     if (!expected && isCode(err, 'AlreadyExists')) return { digest: `sha256:${hash.digest('hex')}`, size };
     const why = (err as Error).message;
@@ -156,7 +154,7 @@ function ociTop(archive: Archive): TopIndex {
 /** The first bytes of a stored blob, to tell a compressed layer from a plain tar. */
 async function head(c: BerthClient, digest: string): Promise<Buffer> {
   const parts: Buffer[] = [];
-  for await (const msg of c.stream<ReadContentResponse__Output>(c.content, 'Read', { digest, offset: 0, size: 10 })) parts.push(msg.data);
+  for await (const msg of c.content.Read({ digest, offset: 0, size: 10 })) parts.push(msg.data);
   return Buffer.concat(parts);
 }
 
@@ -246,7 +244,7 @@ const wire = (d: OciDescriptor) => ({ media_type: d.mediaType, digest: d.digest,
 /** Imports the images of an OCI layout or docker-save tar; resolves with the image records made. */
 export async function importArchive(c: BerthClient, source: AsyncIterable<Buffer | string>, opts: ImportOptions = {}): Promise<ImportedImage[]> {
   const expire = new Date(Date.now() + 24 * 3600_000).toISOString().replace(/\.\d+Z$/, 'Z');
-  const { lease } = await c.unary<CreateResponse__Output>(c.leases, 'Create', { id: '', labels: { 'containerd.io/gc.expire': expire } });
+  const { lease } = await c.leases.Create({ id: '', labels: { 'containerd.io/gc.expire': expire } });
   const lc = new BerthClient({ ...c.options, lease: lease!.id });
   try {
     const archive = await ingestArchive(lc, source, lease!.id);
@@ -280,22 +278,21 @@ export async function importArchive(c: BerthClient, source: AsyncIterable<Buffer
       labels.set(topDesc.digest, childGcLabels(kept));
     }
     for (const [digest, l] of labels) {
-      await lc.unary(lc.content, 'Update', { info: { digest, labels: l }, update_mask: { paths: Object.keys(l).map((k) => `labels.${k}`) } });
+      await lc.content.Update({ info: { digest, labels: l }, update_mask: { paths: Object.keys(l).map((k) => `labels.${k}`) } });
     }
-    const svc = lc.service('images', 'Images');
     for (const { name, target } of images) {
       const image = { name, target: wire(target) };
       try {
-        await lc.unary(svc, 'Update', { image, update_mask: { paths: ['target'] } });
+        await lc.images.Update({ image, update_mask: { paths: ['target'] } });
       } catch (err) {
         if (!isCode(err, 'NotFound')) throw err;
-        await lc.unary(svc, 'Create', { image });
+        await lc.images.Create({ image });
       }
     }
     return images;
   } finally {
     lc.close();
     // what no image took is left to the garbage collector
-    await c.unary(c.leases, 'Delete', { id: lease!.id, sync: false }).catch(() => undefined);
+    await c.leases.Delete({ id: lease!.id, sync: false }).catch(() => undefined);
   }
 }

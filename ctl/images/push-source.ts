@@ -1,6 +1,4 @@
 import { Readable } from 'node:stream';
-import type { InfoResponse__Output } from '../../api/gen/containerd/services/content/v1/InfoResponse.ts';
-import type { ReadContentResponse__Output } from '../../api/gen/containerd/services/content/v1/ReadContentResponse.ts';
 import type { OciDescriptor } from '../../core/oci/image.ts';
 import type { PushSource } from '../../core/registry/push.ts';
 import type { BerthClient } from '../../transport/client.ts';
@@ -12,8 +10,7 @@ const isNotFound = (err: unknown) => (err as { code?: string }).code === 'NotFou
  * ctr pushes: the registry traffic stays in the client, the daemon only serves content.
  */
 export function contentServiceSource(c: BerthClient): PushSource {
-  const stream = (d: OciDescriptor, offset: number, size: number) =>
-    c.stream<ReadContentResponse__Output>(c.content, 'Read', { digest: d.digest, offset, size }, { deadline: false });
+  const stream = (d: OciDescriptor, offset: number, size: number) => c.content.Read({ digest: d.digest, offset, size }, { deadline: false });
   return {
     async read(d) {
       const parts: Buffer[] = [];
@@ -27,7 +24,7 @@ export function contentServiceSource(c: BerthClient): PushSource {
     },
     async labels(d) {
       try {
-        const res = await c.unary<InfoResponse__Output>(c.content, 'Info', { digest: d.digest });
+        const res = await c.content.Info({ digest: d.digest });
         return res.info?.labels ?? {};
       } catch (err) {
         if (isNotFound(err)) return undefined;

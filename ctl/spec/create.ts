@@ -47,7 +47,7 @@ const descriptor = (i: Image__Output): OciDescriptor => ({
 
 /** Images.Get alone (callers may start it early and hand it to loadImage / startContainer). */
 export function getImage(c: BerthClient, name: string): Promise<GetImageResponse__Output> {
-  return c.unary<GetImageResponse__Output>(c.service('images', 'Images'), 'Get', { name });
+  return c.images.Get({ name });
 }
 
 /** Images.Get, then the image config for the platform (the host's unless given). */
@@ -97,14 +97,12 @@ function checkImageConfig(name: string, config: ImageConfig) {
 export async function ensureUnpacked(c: BerthClient, image: ImageInfo, snapshotter: string, platform?: string): Promise<void> {
   if (image.chainId === '') throw new Error(`image "${image.record.name}" has no layers`);
   try {
-    await c.unary(c.service('snapshots', 'Snapshots'), 'Stat', { snapshotter, key: image.chainId });
+    await c.snapshots.Stat({ snapshotter, key: image.chainId });
     return;
   } catch (err) {
     if (!isNotFound(err)) throw err;
   }
-  const { ServiceRef } = await import('../../api/codec.ts');
-  const pull = new ServiceRef('berth/pull/v1', 'berth.services.pull.v1.Pull');
-  for await (const _ of c.stream(pull, 'Unpack', { name: image.record.name, platform: platform ?? '', snapshotter }, { deadline: false })) {
+  for await (const _ of c.pull.Unpack({ name: image.record.name, platform: platform ?? '', snapshotter }, { deadline: false })) {
     // progress is not shown: `ctr run` unpacks silently too
   }
 }
@@ -113,7 +111,7 @@ export async function ensureUnpacked(c: BerthClient, image: ImageInfo, snapshott
 export async function createLease(c: BerthClient): Promise<string> {
   const id = `${BigInt(Date.now()) * 1_000_000n}-${randomBytes(3).toString('base64url')}`;
   const expire = new Date(Date.now() + 24 * 3600_000).toISOString().replace(/\.\d{3}Z$/, 'Z');
-  await c.unary(c.leases, 'Create', { id, labels: { 'containerd.io/gc.expire': expire } });
+  await c.leases.Create({ id, labels: { 'containerd.io/gc.expire': expire } });
   return id;
 }
 
@@ -225,7 +223,7 @@ export async function startContainer(c: BerthClient, o: CreateOptions): Promise<
   );
   const release = async () => {
     const l = await leased;
-    if ('id' in l) await c.unary(c.leases, 'Delete', { id: l.id }).catch(() => undefined);
+    if ('id' in l) await c.leases.Delete({ id: l.id }).catch(() => undefined);
   };
   let image: ImageInfo;
   try {
@@ -238,16 +236,11 @@ export async function startContainer(c: BerthClient, o: CreateOptions): Promise<
   const l = await leased;
   if ('err' in l) throw l.err;
   const md = { lease: l.id };
-  const snapshots = c.service('snapshots', 'Snapshots');
+  const snapshots = c.snapshots;
   let prepared = false;
   try {
     // Prepare answers with the snapshot's mounts, as Snapshots.Mounts would
-    const { mounts: wire } = await c.unary<PrepareSnapshotResponse__Output>(
-      snapshots,
-      'Prepare',
-      { snapshotter: flags.snapshotter, key: o.id, parent: image.chainId, labels: {} },
-      md,
-    );
+    const { mounts: wire } = await snapshots.Prepare({ snapshotter: flags.snapshotter, key: o.id, parent: image.chainId, labels: {} }, md);
     prepared = true;
     const mounts = wireMounts(wire);
     const input: SpecInput = { namespace: o.namespace, id: o.id, image: image.config, flags: sf };
@@ -267,10 +260,10 @@ export async function startContainer(c: BerthClient, o: CreateOptions): Promise<
       snapshot_key: o.id,
       extensions: {},
     };
-    const res = await c.unary<{ container: Container__Output }>(c.service('containers', 'Containers'), 'Create', { container }, md);
-    return { container: res.container, mounts, leaseReleased: release() };
+    const res = await c.containers.Create({ container }, md);
+    return { container: res.container!, mounts, leaseReleased: release() };
   } catch (err) {
-    if (prepared) await c.unary(snapshots, 'Remove', { snapshotter: flags.snapshotter, key: o.id }).catch(() => undefined);
+    if (prepared) await snapshots.Remove({ snapshotter: flags.snapshotter, key: o.id }).catch(() => undefined);
     await release();
     throw err;
   }
@@ -288,12 +281,11 @@ export function containerSpec(container: Container__Output): Spec | undefined {
  * the record when the caller has it already (it saves a Containers.Get).
  */
 export async function deleteContainer(c: BerthClient, id: string, known?: Pick<Container__Output, 'snapshotter' | 'snapshot_key'>): Promise<void> {
-  const containers = c.service('containers', 'Containers');
-  const container = known ?? (await c.unary<{ container: Container__Output }>(containers, 'Get', { id })).container;
+  const container = known ?? (await c.containers.Get({ id })).container!;
   if (container.snapshot_key && container.snapshotter) {
-    await c.unary(c.service('snapshots', 'Snapshots'), 'Remove', { snapshotter: container.snapshotter, key: container.snapshot_key }).catch((err) => {
+    await c.snapshots.Remove({ snapshotter: container.snapshotter, key: container.snapshot_key }).catch((err) => {
       if (!isNotFound(err)) throw err;
     });
   }
-  await c.unary(containers, 'Delete', { id });
+  await c.containers.Delete({ id });
 }

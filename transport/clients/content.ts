@@ -17,7 +17,7 @@ export class WriteSession {
   private failure: BerthError | undefined;
 
   constructor(client: BerthClient, scope?: CallScope) {
-    this.call = client.open<WriteContentRequest, WriteContentResponse__Output>(client.content, 'Write', { scope, deadline: false });
+    this.call = client.content.Write({ ...scope, deadline: false });
     this.call.onMessage = (res) => this.waiting.shift()?.resolve(res);
     this.call.onDone = (err) => {
       this.failure = err ?? new BerthError('Unavailable', 'write stream ended early');
