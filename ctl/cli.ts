@@ -14,7 +14,7 @@ const commands: [names: string[], load: () => Promise<Register>][] = [
   [['version'], async () => (await import('./commands/version.ts')).register],
   [['plugins', 'plugin'], async () => (await import('./commands/plugins.ts')).register],
   [['namespaces', 'ns', 'namespace'], async () => (await import('./commands/namespaces.ts')).register],
-  [['content'], async () => (await import('./commands/content.ts')).register],
+  [['content'], async () => (await import('./commands/content/index.ts')).register],
   [['snapshots', 'snapshot'], async () => (await import('./commands/snapshots.ts')).register],
   [['images', 'image', 'i'], async () => (await import('./commands/images.ts')).register],
   [['layer'], async () => (await import('./commands/layers.ts')).register],
