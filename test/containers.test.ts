@@ -1,10 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Container__Output } from '../api/gen/containerd/services/containers/v1/Container.ts';
+import type { Container } from '../api/gen/containerd/services/containers/v1/Container.ts';
 import type { Envelope__Output } from '../api/gen/containerd/services/events/v1/Envelope.ts';
 import { fromTimestamp } from '../api/timestamp.ts';
 import { packAny, unpackAny } from '../core/any.ts';
 import type { BerthClient } from '../transport/client.ts';
 import { writeBlob } from '../transport/clients/content.ts';
+import { collect } from '../transport/typed.ts';
 import { type Berthd, startBerthd } from './support/harness.ts';
 import { errorCode, failure, sha, sleep } from './support/util.ts';
 
@@ -32,15 +33,13 @@ describe('containers service', () => {
     await d?.cleanup();
   });
 
-  const svc = (c: BerthClient) => c.service('containers', 'Containers');
-  const create = async (c: BerthClient, ctr: object) => (await c.unary<{ container: Container__Output }>(svc(c), 'Create', { container: ctr })).container;
-  const get = async (c: BerthClient, id: string) => (await c.unary<{ container: Container__Output }>(svc(c), 'Get', { id })).container;
-  const update = async (c: BerthClient, ctr: object, paths?: string[]) =>
-    (await c.unary<{ container: Container__Output }>(svc(c), 'Update', { container: ctr, ...(paths ? { update_mask: { paths } } : {}) })).container;
-  const list = async (c: BerthClient, filters: string[] = []) =>
-    (await c.unary<{ containers: Container__Output[] }>(svc(c), 'List', { filters })).containers.map((x) => x.id);
-  const stream = async (c: BerthClient, filters: string[] = []) => await c.collect<{ container: Container__Output }>(svc(c), 'ListStream', { filters });
-  const remove = (c: BerthClient, id: string) => c.unary(svc(c), 'Delete', { id });
+  const create = async (c: BerthClient, ctr: Container) => (await c.containers.Create({ container: ctr })).container!;
+  const get = async (c: BerthClient, id: string) => (await c.containers.Get({ id })).container!;
+  const update = async (c: BerthClient, ctr: Container, paths?: string[]) =>
+    (await c.containers.Update({ container: ctr, ...(paths ? { update_mask: { paths } } : {}) })).container!;
+  const list = async (c: BerthClient, filters: string[] = []) => (await c.containers.List({ filters })).containers.map((x) => x.id);
+  const stream = async (c: BerthClient, filters: string[] = []) => await collect(c.containers.ListStream({ filters }));
+  const remove = (c: BerthClient, id: string) => c.containers.Delete({ id });
 
   it('creates, gets, lists (also as a stream) and deletes containers, per namespace', async () => {
     const c = d.client('ctr-basic');
@@ -66,7 +65,7 @@ describe('containers service', () => {
     expect(await list(c)).toEqual(['db', 'web']);
     // one container per stream message, as containerd sends them
     const msgs = await stream(c);
-    expect(msgs.map((m) => m.container.id)).toEqual(['db', 'web']);
+    expect(msgs.map((m) => m.container?.id)).toEqual(['db', 'web']);
     expect(msgs[1].container).toEqual(made);
     // another namespace sees none of them
     const other = d.client('ctr-other');
@@ -117,7 +116,7 @@ describe('containers service', () => {
       ],
     ];
     for (const [ctr, message] of bad) expect(await failure(create(c, ctr)), message).toMatchObject({ code: 'InvalidArgument', message });
-    expect(await failure(c.unary(svc(c), 'Create', {}))).toMatchObject({
+    expect(await failure(c.containers.Create({}))).toMatchObject({
       code: 'InvalidArgument',
       message: 'create container failed validation: container.ID: identifier must not be empty',
     });
@@ -226,7 +225,7 @@ describe('containers service', () => {
     for (const [filters, want] of cases) {
       expect(await list(c, filters), filters.join(' | ')).toEqual(want);
       expect(
-        (await stream(c, filters)).map((m) => m.container.id),
+        (await stream(c, filters)).map((m) => m.container?.id),
         filters.join(' | '),
       ).toEqual(want);
     }
@@ -269,39 +268,36 @@ describe('containers service', () => {
   it('a namespace that holds containers cannot be deleted', async () => {
     const c = d.client('ctr-ns');
     await create(c, container('keep'));
-    expect(await failure(c.unary(c.namespaces, 'Delete', { name: 'ctr-ns' }))).toMatchObject({
+    expect(await failure(c.namespaces.Delete({ name: 'ctr-ns' }))).toMatchObject({
       code: 'FailedPrecondition',
       message: 'namespace "ctr-ns" must be empty, but it still has containers',
     });
     await remove(c, 'keep');
-    await c.unary(c.namespaces, 'Delete', { name: 'ctr-ns' });
+    await c.namespaces.Delete({ name: 'ctr-ns' });
   });
 
   describe('garbage collection', () => {
     const gcNow = async (ns: string) => {
       const c = d.client(ns);
-      await c.unary(c.leases, 'Create', { id: 'gc-trigger' });
-      await c.unary(c.leases, 'Delete', { id: 'gc-trigger', sync: true });
+      await c.leases.Create({ id: 'gc-trigger' });
+      await c.leases.Delete({ id: 'gc-trigger', sync: true });
     };
     const snapshots = async (c: BerthClient, snapshotter = 'overlayfs') =>
-      (await c.collect<{ info: Array<{ name: string }> }>(c.service('snapshots', 'Snapshots'), 'List', { snapshotter, filters: [] }))
-        .flatMap((m) => m.info.map((i) => i.name))
-        .sort();
-    const present = async (c: BerthClient, digest: string) => (await errorCode(c.unary(c.content, 'Info', { digest }))) === 'no error';
+      (await collect(c.snapshots.List({ snapshotter, filters: [] }))).flatMap((m) => m.info.map((i) => i.name)).sort();
+    const present = async (c: BerthClient, digest: string) => (await errorCode(c.content.Info({ digest }))) === 'no error';
 
     it('a container keeps its snapshot, and the blobs and snapshots its gc.ref labels name', async () => {
       const ns = 'ctr-gc';
       const c = d.client(ns);
-      await c.unary(c.leases, 'Create', { id: 'setup' });
+      await c.leases.Create({ id: 'setup' });
       const leased = d.client(ns, 'setup');
-      const snaps = leased.service('snapshots', 'Snapshots');
       for (const [sn, key] of [
         ['overlayfs', 'rootfs-1'],
         ['overlayfs', 'by-label'],
         ['native', 'native-rootfs'],
         ['overlayfs', 'unreferenced'],
       ]) {
-        await leased.unary(snaps, 'Prepare', { snapshotter: sn, key, parent: '', labels: {} });
+        await leased.snapshots.Prepare({ snapshotter: sn, key, parent: '', labels: {} });
       }
       const blob = Buffer.from('kept by a container label');
       const loose = Buffer.from('kept by nothing');
@@ -316,7 +312,7 @@ describe('containers service', () => {
         }),
       );
       await create(c, container('two', { snapshotter: 'native', snapshot_key: 'native-rootfs' }));
-      await c.unary(c.leases, 'Delete', { id: 'setup', sync: true });
+      await c.leases.Delete({ id: 'setup', sync: true });
       expect(await snapshots(c)).toEqual(['by-label', 'rootfs-1']);
       expect(await snapshots(c, 'native')).toEqual(['native-rootfs']);
       expect(await present(c, sha(blob))).toBe(true);
@@ -343,17 +339,16 @@ describe('containers service', () => {
       const ns = 'ctr-gc-image';
       const c = d.client(ns);
       const manifest = Buffer.from('{"schemaVersion":2}');
-      await c.unary(c.leases, 'Create', { id: 'pull' });
+      await c.leases.Create({ id: 'pull' });
       await writeBlob(d.client(ns, 'pull'), manifest, { ref: 'm', expected: sha(manifest) });
-      const images = c.service('images', 'Images');
-      await c.unary(images, 'Create', {
+      await c.images.Create({
         image: { name: 'app:1', target: { media_type: 'application/vnd.oci.image.manifest.v1+json', digest: sha(manifest), size: manifest.length } },
       });
       await create(c, container('uses-image', { image: 'app:1' }));
-      await c.unary(c.leases, 'Delete', { id: 'pull', sync: true });
+      await c.leases.Delete({ id: 'pull', sync: true });
       expect(await present(c, sha(manifest))).toBe(true);
       await remove(c, 'uses-image');
-      await c.unary(images, 'Delete', { name: 'app:1', sync: true });
+      await c.images.Delete({ name: 'app:1', sync: true });
       expect(await present(c, sha(manifest))).toBe(false);
     });
   });

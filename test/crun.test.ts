@@ -69,7 +69,7 @@ describeAsRoot('crun as the OCI runtime', [installed('crun'), crunCanRun], () =>
         if (proc.exitCode !== null || proc.signalCode !== null) throw new Error(`berthd exited early:\n${log}`);
         if (
           existsSync(address) &&
-          (await probe.unary(probe.version, 'Version', {}).then(
+          (await probe.version.Version({}).then(
             () => true,
             () => false,
           ))

@@ -89,7 +89,7 @@ describe('berth CLI against berthd', () => {
 
   it('prints client and server versions and the server UUID', async () => {
     const c = d.client();
-    const { uuid } = await c.unary<{ uuid: string }>(c.introspection, 'Server', {});
+    const { uuid } = await c.introspection.Server({});
     const r = text(['version']);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
@@ -362,8 +362,8 @@ describe('berth CLI against berthd', () => {
     const data = Buffer.from(`env ${Date.now()}`);
     expect(raw(['content', 'ingest', 'env-ref', ...keep], { env, input: data }).code).toBe(0);
     const c = d.client('ctl-env');
-    const info = await c.unary<{ info: { size: number } }>(c.content, 'Info', { digest: sha(data) });
-    expect(info.info.size).toBe(data.length);
+    const info = await c.content.Info({ digest: sha(data) });
+    expect(info.info?.size).toBe(data.length);
     expect(text(['content', 'ls', '-q']).stdout).not.toContain(sha(data)); // not in "default"
     // a flag wins over the environment
     expect(raw(['-n', 'default', 'content', 'ls', '-q'], { env }).stdout.toString()).not.toContain(sha(data));

@@ -32,15 +32,15 @@ describe('ctr containers against berthd and against containerd', () => {
     await loadRunImage(berthd, { ns, image: img });
     const c = new BerthClient({ address: containerd.address, namespace: ns, timeoutMs: 30_000 });
     try {
-      await c.unary(c.leases, 'Create', { id: 'seed' });
+      await c.leases.Create({ id: 'seed' });
       const leased = new BerthClient({ ...c.options, lease: 'seed' });
       try {
         for (const [digest, blob] of img.blobs) await writeBlob(leased, blob.bytes, { ref: `seed-${digest}`, expected: digest, labels: blob.labels });
       } finally {
         leased.close();
       }
-      await c.unary(c.service('images', 'Images'), 'Create', { image: { name: img.name, target: wireDescriptor(img.manifest) } });
-      await c.unary(c.leases, 'Delete', { id: 'seed' });
+      await c.images.Create({ image: { name: img.name, target: wireDescriptor(img.manifest) } });
+      await c.leases.Delete({ id: 'seed' });
     } finally {
       c.close();
     }
@@ -60,8 +60,8 @@ describe('ctr containers against berthd and against containerd', () => {
     for (const address of [berthd.address, containerd.address]) {
       const c = new BerthClient({ address, namespace: ns, timeoutMs: 30_000 });
       try {
-        await c.unary(c.leases, 'Create', { id: 'collect-now' });
-        await c.unary(c.leases, 'Delete', { id: 'collect-now', sync: true });
+        await c.leases.Create({ id: 'collect-now' });
+        await c.leases.Delete({ id: 'collect-now', sync: true });
       } finally {
         c.close();
       }

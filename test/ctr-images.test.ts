@@ -39,11 +39,10 @@ describe('ctr images against berthd and against containerd', () => {
       }
       const c = new BerthClient({ address, namespace, timeoutMs: 30_000 });
       clients.push(c);
-      const images = c.service('images', 'Images');
-      await c.unary(images, 'Create', { image: { name: 'example.com/app:1', labels: { team: 'a', tier: '1' }, target: wireDescriptor(img.target) } });
-      await c.unary(images, 'Create', { image: { name: 'example.com/app:manifest', target: wireDescriptor(img.manifest.desc) } });
+      await c.images.Create({ image: { name: 'example.com/app:1', labels: { team: 'a', tier: '1' }, target: wireDescriptor(img.target) } });
+      await c.images.Create({ image: { name: 'example.com/app:manifest', target: wireDescriptor(img.manifest.desc) } });
       // an image whose blobs are not there at all
-      await c.unary(images, 'Create', { image: { name: 'example.com/missing', target: wireDescriptor({ ...img.index.desc, digest: sha('not stored') }) } });
+      await c.images.Create({ image: { name: 'example.com/missing', target: wireDescriptor({ ...img.index.desc, digest: sha('not stored') }) } });
     }
   });
   afterAll(async () => {

@@ -148,15 +148,14 @@ describe('ctr run against berthd', () => {
     expect(taskLine('survivor')).toBe(before);
     expect(taskLine('quitter')).toMatch(/STOPPED$/);
     const c = b.client(ns);
-    const tasks = c.service('tasks', 'Tasks');
-    const del = await c.unary<{ exit_status: number }>(tasks, 'Delete', { container_id: 'quitter' });
+    const del = await c.tasks.Delete({ container_id: 'quitter' });
     expect(del.exit_status).toBe(7);
     ok(ctr(['containers', 'rm', 'quitter']));
 
     const ex = ctr(['tasks', 'exec', '--exec-id', 'after', 'survivor', 'echo', 'still here']);
     expect(ex.stdout).toBe('still here\n');
     ok(ctr(['tasks', 'kill', '-s', 'SIGKILL', 'survivor']));
-    const w = await c.unary<{ exit_status: number }>(tasks, 'Wait', { container_id: 'survivor' });
+    const w = await c.tasks.Wait({ container_id: 'survivor' });
     expect(w.exit_status).toBe(137);
     expect(ctr(['tasks', 'rm', 'survivor']).code).toBe(0);
     ok(ctr(['containers', 'rm', 'survivor']));

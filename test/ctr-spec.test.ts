@@ -47,7 +47,7 @@ describeAsRoot('berth spec = ctr spec', [installed('ctr'), installed('containerd
     const c = new BerthClient({ address: containerd.address, namespace: ns });
     try {
       for (const [digest, blob] of img.blobs) await writeBlob(c, blob.bytes, { ref: `seed-${digest}`, expected: digest, labels: blob.labels });
-      await c.unary(c.service('images', 'Images'), 'Create', { image: { name: img.name, target: wireDescriptor(img.manifest) } });
+      await c.images.Create({ image: { name: img.name, target: wireDescriptor(img.manifest) } });
     } finally {
       c.close();
     }

@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeBlob } from '../transport/clients/content.ts';
+import { collect } from '../transport/typed.ts';
 import { type Berthd, berthdBin, startBerthd } from './support/harness.ts';
 import { errorCode, sha, sleep } from './support/util.ts';
 
@@ -27,11 +28,11 @@ describe('berthd process', () => {
 
   it('shuts down cleanly on SIGTERM and finds every piece of data after a restart', async () => {
     const c = d.client('persist');
-    await c.unary(c.namespaces, 'Create', { namespace: { name: 'persist', labels: { k: 'v' } } });
-    await c.unary(c.leases, 'Create', { id: 'kept', labels: { a: 'b' } });
+    await c.namespaces.Create({ namespace: { name: 'persist', labels: { k: 'v' } } });
+    await c.leases.Create({ id: 'kept', labels: { a: 'b' } });
     const data = randomBytes(100_000);
     await writeBlob(d.client('persist', 'kept'), data, { ref: 'p', expected: sha(data), labels: { 'containerd.io/gc.root': 'yes' } });
-    const uuid = (await c.unary<{ uuid: string }>(c.introspection, 'Server', {})).uuid;
+    const uuid = (await c.introspection.Server({})).uuid;
     // a client subscribed to events does not hold the shutdown up
     const sub = c.events.Subscribe({ filters: [] }, c.metadata());
     sub.on('data', () => undefined);
@@ -47,16 +48,16 @@ describe('berthd process', () => {
     expect(() => statSync(d.address)).toThrow(); // the socket is removed on the way out
     await d.restart();
     const c2 = d.client('persist');
-    expect((await c2.unary<{ namespace: { labels: Record<string, string> } }>(c2.namespaces, 'Get', { name: 'persist' })).namespace.labels).toEqual({ k: 'v' });
-    expect((await c2.unary<{ leases: Array<{ id: string }> }>(c2.leases, 'List', { filters: [] })).leases.map((l) => l.id)).toEqual(['kept']);
-    const info = await c2.unary<{ info: { size: number } }>(c2.content, 'Info', { digest: sha(data) });
-    expect(info.info.size).toBe(data.length);
-    expect((await c2.unary<{ uuid: string }>(c2.introspection, 'Server', {})).uuid).toBe(uuid);
+    expect((await c2.namespaces.Get({ name: 'persist' })).namespace?.labels).toEqual({ k: 'v' });
+    expect((await c2.leases.List({ filters: [] })).leases.map((l) => l.id)).toEqual(['kept']);
+    const info = await c2.content.Info({ digest: sha(data) });
+    expect(info.info?.size).toBe(data.length);
+    expect((await c2.introspection.Server({})).uuid).toBe(uuid);
   });
 
   it('loses no committed blob and shows no half-written one when killed with SIGKILL mid-write', async () => {
     const c = d.client('crash');
-    await c.unary(c.leases, 'Create', { id: 'crash' });
+    await c.leases.Create({ id: 'crash' });
     const w = d.client('crash', 'crash');
     const committed: string[] = [];
     const blobs = Array.from({ length: 40 }, (_, i) => randomBytes(50_000 + i * 997));
@@ -71,10 +72,10 @@ describe('berthd process', () => {
     await Promise.all(writes);
     await d.restart();
     const c2 = d.client('crash');
-    const listed = (await c2.collect<{ info: Array<{ digest: string; size: number }> }>(c2.content, 'List', { filters: [] })).flatMap((m) => m.info);
+    const listed = (await collect(c2.content.List({ filters: [] }))).flatMap((m) => m.info);
     for (const digest of committed) expect(listed.map((i) => i.digest)).toContain(digest);
     for (const info of listed) {
-      const parts = await c2.collect<{ data: Buffer }>(c2.content, 'Read', { digest: info.digest, offset: 0, size: 0 });
+      const parts = await collect(c2.content.Read({ digest: info.digest, offset: 0, size: 0 }));
       const bytes = Buffer.concat(parts.map((p) => p.data));
       expect(bytes.length).toBe(info.size);
       expect(sha(bytes)).toBe(info.digest);
@@ -86,7 +87,7 @@ describe('berthd process', () => {
     expect(statSync(d.address).isSocket()).toBe(true);
     await d.restart();
     const c = d.client();
-    expect(await errorCode(c.unary(c.version, 'Version', {}))).toBe('no error');
+    expect(await errorCode(c.version.Version({}))).toBe('no error');
   });
 
   it('reads a TOML config file and reports a broken one clearly', async () => {
@@ -133,13 +134,13 @@ describe('berthd with a config file', () => {
 
   it('skips disabled plugins and lists them with their state', async () => {
     const c = d.client();
-    const res = await c.unary<{ plugins: Array<{ type: string; id: string; init_err: { message: string } | null }> }>(c.introspection, 'Plugins', {
+    const res = await c.introspection.Plugins({
       filters: ['type==io.containerd.grpc.v1'],
     });
     const leases = res.plugins.find((p) => p.id === 'leases');
     expect(leases?.init_err?.message).toMatch(/skip plugin/);
     expect(res.plugins.find((p) => p.id === 'content')?.init_err).toBeNull();
-    expect(await errorCode(c.unary(c.leases, 'List', { filters: [] }))).toBe('Unimplemented');
+    expect(await errorCode(c.leases.List({ filters: [] }))).toBe('Unimplemented');
     expect(res.plugins.every((p) => p.type === 'io.containerd.grpc.v1')).toBe(true);
   });
 });

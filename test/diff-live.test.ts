@@ -2,8 +2,8 @@ import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Mount } from '../core/mount.ts';
 import type { BerthClient } from '../transport/client.ts';
+import { collect } from '../transport/typed.ts';
 import type { Berthd } from './support/harness.ts';
 import { regularBody, startRaceRig } from './support/race-helper.ts';
 
@@ -52,8 +52,7 @@ describe('Diff of a live container that swaps directories with symlinks to the h
     await close?.();
   });
 
-  const snapshots = (method: string, req: object) =>
-    c.unary<{ mounts: Mount[]; info: { parent: string } }>(c.service('snapshots', 'Snapshots'), method, { snapshotter: 'overlayfs', ...req });
+  const snapshotter = 'overlayfs';
 
   it('200 diffs (overlay fast path and two-tree compare) hold nothing of the host directory and open no device', async () => {
     const run = b.berth([
@@ -69,14 +68,14 @@ describe('Diff of a live container that swaps directories with symlinks to the h
     ]);
     expect(run.stderr).toBe('');
     expect(run.code).toBe(0);
-    const right = (await snapshots('Mounts', { key: 'racer' })).mounts;
+    const right = (await c.snapshots.Mounts({ snapshotter, key: 'racer' })).mounts;
     const upper = right[0]!.options.find((o) => o.startsWith('upperdir='))!.slice('upperdir='.length);
     for (let i = 0; !fs.existsSync(join(upper, 'race', 's7')); i++) {
       if (i > 100) throw new Error('the race helper did not start');
       await new Promise((r) => setTimeout(r, 50));
     }
-    const { parent } = (await snapshots('Stat', { key: 'racer' })).info;
-    const left = (await snapshots('View', { key: 'racer-parent', parent })).mounts;
+    const { parent } = (await c.snapshots.Stat({ snapshotter, key: 'racer' })).info!;
+    const left = (await c.snapshots.View({ snapshotter, key: 'racer-parent', parent })).mounts;
 
     const leaks: string[] = [];
     let layers = 0;
@@ -89,7 +88,7 @@ describe('Diff of a live container that swaps directories with symlinks to the h
       const req = { left: trees ? [] : left, right, media_type: 'application/vnd.oci.image.layer.v1.tar+gzip', labels: { 'containerd.io/gc.root': 'test' } };
       let digest: string;
       try {
-        digest = (await c.unary<{ diff: { digest: string } }>(c.service('diff', 'Diff'), 'Diff', req)).diff.digest;
+        digest = (await c.diff.Diff(req)).diff!.digest;
       } catch (err) {
         // the walk may meet an entry that changed under it (often, with eight pairs swapping): it
         // fails then, and the error must not name a host file
@@ -98,7 +97,7 @@ describe('Diff of a live container that swaps directories with symlinks to the h
         continue;
       }
       layers++;
-      const parts = await c.collect<{ data: Buffer }>(c.content, 'Read', { digest, offset: 0, size: 0 });
+      const parts = await collect(c.content.Read({ digest, offset: 0, size: 0 }));
       const tarBytes = gunzipSync(Buffer.concat(parts.map((p) => p.data)));
       const layer = tarBytes.toString('latin1');
       const files = regularFiles(tarBytes);

@@ -1,7 +1,9 @@
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Mount } from '../core/mount.ts';
+import type { DiffRequest } from '../api/gen/containerd/services/diff/v1/DiffRequest.ts';
+import type { Descriptor } from '../api/gen/containerd/types/Descriptor.ts';
+import type { Mount, Mount__Output } from '../api/gen/containerd/types/Mount.ts';
 import { lgetxattr } from '../native/index.ts';
 import type { BerthClient } from '../transport/client.ts';
 import { writeBlob } from '../transport/clients/content.ts';
@@ -13,22 +15,14 @@ import { errorCode, failure, sha } from './support/util.ts';
 const gcRoot = { 'containerd.io/gc.root': 'test' };
 const tarGz = 'application/vnd.oci.image.layer.v1.tar+gzip';
 
-interface Descriptor {
-  media_type: string;
-  digest: string;
-  size: string | number;
-}
-
 describe('diff service (containerd.services.diff.v1.Diff) through a real berthd', () => {
   let b: Berthd;
   let c: BerthClient;
-  const snap = (method: string, req: object) =>
-    c.unary<{ mounts: Mount[]; info?: { parent: string } }>(c.service('snapshots', 'Snapshots'), method, { snapshotter: 'overlayfs', ...req });
-  const apply = (diff: object, mounts: Mount[]) => c.unary<{ applied: Descriptor }>(c.service('diff', 'Diff'), 'Apply', { diff, mounts });
-  const compare = (left: Mount[], right: Mount[], extra: object = {}) =>
-    c.unary<{ diff: Descriptor }>(c.service('diff', 'Diff'), 'Diff', { left, right, ...extra });
+  const snapshotter = 'overlayfs';
+  const apply = (diff: Descriptor, mounts: Mount[]) => c.diff.Apply({ diff, mounts });
+  const compare = (left: Mount[], right: Mount[], extra: DiffRequest = {}) => c.diff.Diff({ left, right, ...extra });
   const store = async (bytes: Buffer) => (await writeBlob(c, bytes, { ref: `t-${sha(bytes)}`, expected: sha(bytes), labels: gcRoot })).digest;
-  const fsDir = (mounts: Mount[]) => {
+  const fsDir = (mounts: Mount__Output[]) => {
     const m = mounts[0]!;
     return m.type === 'bind' ? m.source : m.options.find((o) => o.startsWith('upperdir='))!.slice('upperdir='.length);
   };
@@ -65,39 +59,39 @@ describe('diff service (containerd.services.diff.v1.Diff) through a real berthd'
 
   it('Apply onto a first (bind) and a second (overlay) snapshot; Diff gives the layer back', async () => {
     const digest1 = await store(gz(layer1));
-    const m1 = (await snap('Prepare', { key: 'l1', parent: '', labels: gcRoot })).mounts;
+    const m1 = (await c.snapshots.Prepare({ snapshotter, key: 'l1', parent: '', labels: gcRoot })).mounts;
     expect(m1[0]!.type).toBe('bind');
-    const { applied } = await apply({ media_type: tarGz, digest: digest1, size: gz(layer1).length }, m1);
+    const applied = (await apply({ media_type: tarGz, digest: digest1, size: gz(layer1).length }, m1)).applied!;
     expect(applied.media_type).toBe('application/vnd.oci.image.layer.v1.tar');
     expect(applied.digest).toBe(sha(layer1));
     expect(Number(applied.size)).toBe(layer1.length);
     expect(fs.readFileSync(join(fsDir(m1), 'etc/os-release'), 'utf8')).toBe('berth');
-    await snap('Commit', { name: 'l1c', key: 'l1', labels: gcRoot });
+    await c.snapshots.Commit({ snapshotter, name: 'l1c', key: 'l1', labels: gcRoot });
 
     const digest2 = await store(gz(layer2));
-    const m2 = (await snap('Prepare', { key: 'l2', parent: 'l1c', labels: gcRoot })).mounts;
+    const m2 = (await c.snapshots.Prepare({ snapshotter, key: 'l2', parent: 'l1c', labels: gcRoot })).mounts;
     expect(m2[0]!.type).toBe('overlay');
     const r2 = await apply({ media_type: tarGz, digest: digest2, size: 0 }, m2);
-    expect(r2.applied.digest).toBe(sha(layer2));
+    expect(r2.applied!.digest).toBe(sha(layer2));
     // the overlay fast path: overlay whiteouts straight in the upperdir
     const upper = fsDir(m2);
     const wh = fs.lstatSync(join(upper, 'etc/gone'));
     expect(wh.isCharacterDevice() && wh.rdev === 0).toBe(true);
 
     // Diff of l2 against its parent, stored gzip-compressed and labelled with its diffID
-    const left = (await snap('View', { key: 'l1v', parent: 'l1c', labels: gcRoot })).mounts;
-    const { diff } = await compare(left, m2, { ref: 'my-diff', labels: { a: 'b' } });
+    const left = (await c.snapshots.View({ snapshotter, key: 'l1v', parent: 'l1c', labels: gcRoot })).mounts;
+    const diff = (await compare(left, m2, { ref: 'my-diff', labels: { a: 'b' } })).diff!;
     expect(diff.media_type).toBe(tarGz);
-    const info = (await c.unary<{ info: { labels: Record<string, string>; size: string } }>(c.content, 'Info', { digest: diff.digest })).info;
+    const info = (await c.content.Info({ digest: diff.digest })).info!;
     expect(Number(info.size)).toBe(Number(diff.size));
     expect(info.labels.a).toBe('b');
     const diffID = info.labels['containerd.io/uncompressed']!;
     expect(diffID).toMatch(/^sha256:/);
 
     // applying that layer onto a fresh child of l1c gives the same tree as l2
-    const m3 = (await snap('Prepare', { key: 'l3', parent: 'l1c', labels: gcRoot })).mounts;
+    const m3 = (await c.snapshots.Prepare({ snapshotter, key: 'l3', parent: 'l1c', labels: gcRoot })).mounts;
     const r3 = await apply({ media_type: tarGz, digest: diff.digest, size: diff.size }, m3);
-    expect(r3.applied.digest).toBe(diffID);
+    expect(r3.applied!.digest).toBe(diffID);
     const up3 = fsDir(m3);
     expect(fs.lstatSync(join(up3, 'etc/gone')).isCharacterDevice()).toBe(true);
     expect(fs.readFileSync(join(up3, 'etc/new'), 'utf8')).toBe('n');
@@ -105,9 +99,11 @@ describe('diff service (containerd.services.diff.v1.Diff) through a real berthd'
     expect(fs.readdirSync(join(up3, 'usr'))).toEqual(['only']);
 
     // Diff between two bind-mounted trees (no overlay): the same changes
-    const { diff: again } = await compare(left, [{ type: 'bind', source: up3, options: ['ro', 'rbind'] }], {
-      media_type: 'application/vnd.oci.image.layer.v1.tar',
-    });
+    const again = (
+      await compare(left, [{ type: 'bind', source: up3, options: ['ro', 'rbind'] }], {
+        media_type: 'application/vnd.oci.image.layer.v1.tar',
+      })
+    ).diff!;
     expect(again.media_type).toBe('application/vnd.oci.image.layer.v1.tar');
     expect(leftoverMounts()).toEqual([]);
   });
@@ -121,7 +117,7 @@ describe('diff service (containerd.services.diff.v1.Diff) through a real berthd'
       ['hostile', '', 'bind'],
       ['hostile2', 'l1c', 'overlay'],
     ] as const) {
-      const m = (await snap('Prepare', { key, parent, labels: gcRoot })).mounts;
+      const m = (await c.snapshots.Prepare({ snapshotter, key, parent, labels: gcRoot })).mounts;
       expect(m[0]!.type).toBe(type);
       const err = await failure(apply({ media_type: tarGz, digest, size: 0 }, m));
       expect(err.code).toBe('InvalidArgument');
@@ -131,16 +127,16 @@ describe('diff service (containerd.services.diff.v1.Diff) through a real berthd'
       // the target was empty: what was applied before the failure is gone again, opaque mark included
       expect(fs.readdirSync(fsDir(m))).toEqual([]);
       expect(lgetxattr(fsDir(m), 'trusted.overlay.opaque')).toBeNull();
-      await snap('Remove', { key });
+      await c.snapshots.Remove({ snapshotter, key });
     }
   });
 
   it('clear errors: unknown media type, missing blob, missing descriptor', async () => {
     const digest = await store(gz(layer1));
-    const m = (await snap('Prepare', { key: 'errs', parent: '', labels: gcRoot })).mounts;
+    const m = (await c.snapshots.Prepare({ snapshotter, key: 'errs', parent: '', labels: gcRoot })).mounts;
     expect(await errorCode(apply({ media_type: 'application/x-unknown', digest, size: 0 }, m))).toBe('Unimplemented');
     expect(await errorCode(apply({ media_type: tarGz, digest: sha('nothing'), size: 0 }, m))).toBe('NotFound');
-    expect(await errorCode(c.unary(c.service('diff', 'Diff'), 'Apply', { mounts: m }))).toBe('InvalidArgument');
+    expect(await errorCode(c.diff.Apply({ mounts: m }))).toBe('InvalidArgument');
     expect(leftoverMounts()).toEqual([]);
   });
 

@@ -1,6 +1,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Envelope__Output as Envelope } from '../api/gen/containerd/services/events/v1/Envelope.ts';
+import { Events } from '../api/services.ts';
 import { toTimestamp } from '../api/timestamp.ts';
 import { packAny, unpackAny } from '../core/any.ts';
 import { type Berthd, startBerthd } from './support/harness.ts';
@@ -32,9 +33,9 @@ describe('events', () => {
     const exits = await subscribe(['event.exit_status==42']);
     const a = d.client('a');
     const b = d.client('b');
-    await a.unary(a.events, 'Publish', { topic: '/tasks/exit', event: packAny('containerd.events.TaskExit', { container_id: 'c1', exit_status: 42 }) });
-    await b.unary(b.events, 'Publish', { topic: '/custom/thing', event: packAny('containerd.events.TaskOOM', { container_id: 'c2' }) });
-    await a.unary(a.events, 'Forward', {
+    await a.service(Events).Publish({ topic: '/tasks/exit', event: packAny('containerd.events.TaskExit', { container_id: 'c1', exit_status: 42 }) });
+    await b.service(Events).Publish({ topic: '/custom/thing', event: packAny('containerd.events.TaskOOM', { container_id: 'c2' }) });
+    await a.service(Events).Forward({
       envelope: {
         timestamp: toTimestamp(Date.now()),
         namespace: 'b',
@@ -56,12 +57,12 @@ describe('events', () => {
     const c = d.client();
     const ev = packAny('containerd.events.TaskOOM', { container_id: 'x' });
     for (const topic of ['', 'tasks/exit', '/', '/tasks//exit', '/tasks/../x']) {
-      expect(await errorCode(c.unary(c.events, 'Publish', { topic, event: ev })), topic).toBe('InvalidArgument');
+      expect(await errorCode(c.service(Events).Publish({ topic, event: ev })), topic).toBe('InvalidArgument');
     }
-    expect(await errorCode(c.unary(c.events, 'Forward', { envelope: { namespace: 'ok', topic: '/a', event: ev } }))).toBe('InvalidArgument');
-    expect(
-      await errorCode(c.unary(c.events, 'Forward', { envelope: { timestamp: toTimestamp(Date.now()), namespace: 'no/t ok', topic: '/a', event: ev } })),
-    ).toBe('InvalidArgument');
+    expect(await errorCode(c.service(Events).Forward({ envelope: { namespace: 'ok', topic: '/a', event: ev } }))).toBe('InvalidArgument');
+    expect(await errorCode(c.service(Events).Forward({ envelope: { timestamp: toTimestamp(Date.now()), namespace: 'no/t ok', topic: '/a', event: ev } }))).toBe(
+      'InvalidArgument',
+    );
     const bad = d.client();
     const call = bad.events.Subscribe({ filters: ['topic=='] }, bad.metadata());
     const code = await new Promise<number>((resolve) => call.on('error', (e: grpc.ServiceError) => resolve(e.code)));
@@ -71,11 +72,11 @@ describe('events', () => {
   it("publishes the daemon's own events, e.g. /content/delete", async () => {
     const s = await subscribe(['topic=="/content/delete"']);
     const c = d.client('evc');
-    await c.unary(c.leases, 'Create', { id: 'l' });
+    await c.leases.Create({ id: 'l' });
     const { writeBlob } = await import('../transport/clients/content.ts');
     const w = d.client('evc', 'l');
     const r = await writeBlob(w, Buffer.from('bye'), { ref: 'bye' });
-    await c.unary(c.content, 'Delete', { digest: r.digest });
+    await c.content.Delete({ digest: r.digest });
     await sleep(100);
     s.stop();
     expect(s.got).toHaveLength(1);

@@ -1,11 +1,13 @@
 import type * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ServiceRef } from '../api/codec.ts';
+import { Health } from '../api/services.ts';
 import { packAny } from '../core/any.ts';
 import { type Berthd, startBerthd } from './support/harness.ts';
 import { errorCode } from './support/util.ts';
 
-const health = new ServiceRef('grpc/health/v1', 'grpc.health.v1.Health');
+/** for the grpc-js client of Watch */
+const health = new ServiceRef(Health.dir, Health.name);
 
 /** What a Watch stream has said so far, and whether it ended. */
 function watch(client: grpc.Client & { Watch(req: object): grpc.ClientReadableStream<{ status: string }> }, service: string) {
@@ -35,33 +37,33 @@ describe('health and introspection, as containerd clients manage their connectio
   it('Check answers SERVING for the server and each service it serves, NOT_FOUND for others', async () => {
     const c = d.client();
     for (const service of ['', 'containerd.services.tasks.v1.Tasks', 'containerd.services.events.v1.Events', 'grpc.health.v1.Health']) {
-      expect(await c.unary(health, 'Check', { service }), service).toEqual({ status: 'SERVING' });
+      expect(await c.service(Health).Check({ service }), service).toEqual({ status: 'SERVING' });
     }
-    expect(await errorCode(c.unary(health, 'Check', { service: 'containerd.services.nothing.v1.Nothing' }))).toBe('NotFound');
-    const list = await c.unary<{ statuses: Record<string, { status: string }> }>(health, 'List', {});
+    expect(await errorCode(c.service(Health).Check({ service: 'containerd.services.nothing.v1.Nothing' }))).toBe('NotFound');
+    const list = await c.service(Health).List({});
     expect(list.statuses['']).toEqual({ status: 'SERVING' });
     expect(list.statuses['containerd.services.content.v1.Content']).toEqual({ status: 'SERVING' });
   });
 
   it('Server names the same daemon across restarts with its pid and pid namespace; PluginInfo finds one plugin', async () => {
     const c = d.client();
-    const before = await c.unary<{ uuid: string; pid: number; pidns: number }>(c.introspection, 'Server', {});
+    const before = await c.introspection.Server({});
     expect(before.uuid).toMatch(/^[0-9a-f-]{36}$/);
     expect(before.pid).toBe(d.pid());
     expect(before.pidns).toBeGreaterThan(0);
-    const info = await c.unary<{ plugin: { type: string; id: string; platforms: unknown[] } }>(c.introspection, 'PluginInfo', {
+    const info = await c.introspection.PluginInfo({
       type: 'io.containerd.runtime.v2',
       id: 'task',
     });
     expect(info.plugin).toMatchObject({ type: 'io.containerd.runtime.v2', id: 'task' });
-    expect(info.plugin.platforms.length).toBe(1);
-    expect(await errorCode(c.unary(c.introspection, 'PluginInfo', { type: 'io.containerd.runtime.v2', id: 'nope' }))).toBe('NotFound');
+    expect(info.plugin?.platforms.length).toBe(1);
+    expect(await errorCode(c.introspection.PluginInfo({ type: 'io.containerd.runtime.v2', id: 'nope' }))).toBe('NotFound');
     const options = packAny('containerd.services.introspection.v1.PluginsRequest', { filters: [] });
-    expect(await errorCode(c.unary(c.introspection, 'PluginInfo', { type: 'io.containerd.grpc.v1', id: 'healthcheck', options }))).toBe('Unimplemented');
+    expect(await errorCode(c.introspection.PluginInfo({ type: 'io.containerd.grpc.v1', id: 'healthcheck', options }))).toBe('Unimplemented');
 
     await d.stop();
     await d.restart();
-    const after = await d.client().unary<{ uuid: string; pid: number }>(d.client().introspection, 'Server', {});
+    const after = await d.client().introspection.Server({});
     expect(after.uuid).toBe(before.uuid);
     expect(after.pid).toBe(d.pid());
   });

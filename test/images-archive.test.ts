@@ -73,15 +73,14 @@ async function untar(buf: Buffer): Promise<Map<string, Buffer>> {
 /** Stores an image's blobs (with the labels a pull gives them) and names it. */
 async function seed(c: BerthClient, img: TestImage, names: Record<string, TestImage['target']>) {
   // under a lease, as a pull would be: the collector may run before the image record exists
-  const { lease } = await c.unary<{ lease: { id: string } }>(c.leases, 'Create', { id: '' });
+  const lease = (await c.leases.Create({ id: '' })).lease!;
   const leased = new BerthClient({ ...c.options, lease: lease.id });
   try {
     for (const b of img.blobs) await writeBlob(leased, b.bytes, { ref: `seed-${b.desc.digest}`, expected: b.desc.digest, labels: b.labels });
-    for (const [name, target] of Object.entries(names))
-      await c.unary(c.service('images', 'Images'), 'Create', { image: { name, target: wireDescriptor(target) } });
+    for (const [name, target] of Object.entries(names)) await c.images.Create({ image: { name, target: wireDescriptor(target) } });
   } finally {
     leased.close();
-    await c.unary(c.leases, 'Delete', { id: lease.id });
+    await c.leases.Delete({ id: lease.id });
   }
 }
 
@@ -398,10 +397,10 @@ describe('images import and export', () => {
       // written under a lease, so that containerd's collector cannot take a blob before the image names it
       const { BerthClient } = await import('../transport/client.ts');
       const c = new BerthClient({ address: ctd.address, namespace: 'ctrarchive', timeoutMs: 30_000 });
-      const { lease } = await c.unary<{ lease: { id: string } }>(c.leases, 'Create', { id: 'seed' });
+      const lease = (await c.leases.Create({ id: 'seed' })).lease!;
       const leased = new BerthClient({ ...c.options, lease: lease.id });
       await seed(leased, img, { 'example.com/app:1': img.target });
-      await c.unary(c.leases, 'Delete', { id: lease.id });
+      await c.leases.Delete({ id: lease.id });
       leased.close();
       c.close();
     }, 60_000);

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Envelope__Output } from '../api/gen/containerd/services/events/v1/Envelope.ts';
-import type { Image__Output } from '../api/gen/containerd/services/images/v1/Image.ts';
+import type { Image } from '../api/gen/containerd/services/images/v1/Image.ts';
 import { fromTimestamp } from '../api/timestamp.ts';
 import { unpackAny } from '../core/any.ts';
 import { formatPlatform, hostPlatform } from '../core/platform.ts';
@@ -23,20 +23,18 @@ describe('images service', () => {
     await d?.cleanup();
   });
 
-  const images = (c: BerthClient) => c.service('images', 'Images');
   const target = (seed: string, mediaType = 'application/vnd.oci.image.manifest.v1+json') => ({
     media_type: mediaType,
     digest: sha(seed),
     size: 100,
     annotations: {},
   });
-  const create = async (c: BerthClient, image: object) => (await c.unary<{ image: Image__Output }>(images(c), 'Create', { image })).image;
-  const get = async (c: BerthClient, name: string) => (await c.unary<{ image: Image__Output }>(images(c), 'Get', { name })).image;
-  const update = async (c: BerthClient, image: object, paths?: string[]) =>
-    (await c.unary<{ image: Image__Output }>(images(c), 'Update', { image, ...(paths ? { update_mask: { paths } } : {}) })).image;
-  const list = async (c: BerthClient, filters: string[] = []) =>
-    (await c.unary<{ images: Image__Output[] }>(images(c), 'List', { filters })).images.map((i) => i.name).sort();
-  const remove = (c: BerthClient, name: string, sync = false) => c.unary(images(c), 'Delete', { name, sync });
+  const create = async (c: BerthClient, image: Image) => (await c.images.Create({ image })).image!;
+  const get = async (c: BerthClient, name: string) => (await c.images.Get({ name })).image!;
+  const update = async (c: BerthClient, image: Image, paths?: string[]) =>
+    (await c.images.Update({ image, ...(paths ? { update_mask: { paths } } : {}) })).image!;
+  const list = async (c: BerthClient, filters: string[] = []) => (await c.images.List({ filters })).images.map((i) => i.name).sort();
+  const remove = (c: BerthClient, name: string, sync = false) => c.images.Delete({ name, sync });
 
   it('creates, gets, lists and deletes images, per namespace', async () => {
     const c = d.client('img-basic');
@@ -173,18 +171,18 @@ describe('images service', () => {
 
   describe('garbage collection', () => {
     const blobFile = (digest: string) => join(d.root, 'content', 'blobs', 'sha256', digest.slice(7));
-    const present = async (c: BerthClient, digest: string) => (await errorCode(c.unary(c.content, 'Info', { digest }))) === 'no error';
+    const present = async (c: BerthClient, digest: string) => (await errorCode(c.content.Info({ digest }))) === 'no error';
 
     /** Writes an image's blobs under a lease, as a pull does, and names it; the lease then goes. */
     const pull = async (ns: string, name: string, img: TestImage, extra: Buffer[] = []) => {
       const c = d.client(ns);
       const lease = `pull-${name}`;
-      await c.unary(c.leases, 'Create', { id: lease });
+      await c.leases.Create({ id: lease });
       const w = d.client(ns, lease);
       for (const b of img.blobs) await writeBlob(w, b.bytes, { ref: b.desc.digest, expected: b.desc.digest, labels: b.labels });
       for (const b of extra) await writeBlob(w, b, { ref: sha(b), expected: sha(b) });
       await create(w, { name, target: wireDescriptor(img.target) });
-      await c.unary(c.leases, 'Delete', { id: lease, sync: true });
+      await c.leases.Delete({ id: lease, sync: true });
     };
 
     it('an image keeps its whole tree; deleting it with sync lets the collector take the tree', async () => {
@@ -216,12 +214,12 @@ describe('images service', () => {
       const c = d.client('img-gc3');
       const img = buildImage('gc-3');
       const extra = Buffer.from('kept by a label on the image');
-      await c.unary(c.leases, 'Create', { id: 'l' });
+      await c.leases.Create({ id: 'l' });
       const w = d.client('img-gc3', 'l');
       await writeBlob(w, img.manifest.bytes, { ref: 'm', expected: img.manifest.desc.digest });
       await writeBlob(w, extra, { ref: 'x', expected: sha(extra) });
       await create(w, { name: 'labelled', labels: { 'containerd.io/gc.ref.content.extra': sha(extra) }, target: wireDescriptor(img.manifest.desc) });
-      await c.unary(c.leases, 'Delete', { id: 'l', sync: true });
+      await c.leases.Delete({ id: 'l', sync: true });
       expect(await present(c, sha(extra))).toBe(true);
       expect(await present(c, img.manifest.desc.digest)).toBe(true);
       await update(c, { name: 'labelled', labels: {} }, ['labels']);
@@ -251,7 +249,7 @@ describe('images service', () => {
     beforeAll(async () => {
       img = buildImage('cli');
       const c = d.client('img-cli');
-      await c.unary(c.leases, 'Create', { id: 'cli' });
+      await c.leases.Create({ id: 'cli' });
       const w = d.client('img-cli', 'cli');
       for (const b of img.blobs) await writeBlob(w, b.bytes, { ref: b.desc.digest, expected: b.desc.digest, labels: b.labels });
       await create(w, { name: 'example.com/cli:1', labels: { team: 'a' }, target: wireDescriptor(img.target) });
@@ -260,7 +258,7 @@ describe('images service', () => {
         name: 'example.com/partial',
         target: wireDescriptor({ ...img.config.desc, digest: sha('no such manifest'), mediaType: img.manifest.desc.mediaType }),
       });
-      await c.unary(c.leases, 'Delete', { id: 'cli' });
+      await c.leases.Delete({ id: 'cli' });
     });
 
     const treeSize = () => img.index.desc.size + img.manifest.desc.size + img.config.desc.size + img.layer.desc.size;
@@ -323,9 +321,8 @@ describe('images service', () => {
       expect(partial).toMatchObject({ available: false, complete: false, blobs: [{ digest: sha('no such manifest'), present: false }] });
       // a committed snapshot named by the chain ID (one layer: its diff ID) makes it unpacked
       const c = d.client('img-cli');
-      const snapshots = c.service('snapshots', 'Snapshots');
-      await c.unary(snapshots, 'Prepare', { snapshotter: 'overlayfs', key: 'unpack', parent: '' });
-      await c.unary(snapshots, 'Commit', { snapshotter: 'overlayfs', name: img.diffId, key: 'unpack' });
+      await c.snapshots.Prepare({ snapshotter: 'overlayfs', key: 'unpack', parent: '' });
+      await c.snapshots.Commit({ snapshotter: 'overlayfs', name: img.diffId, key: 'unpack' });
       expect(JSON.parse(berth(['images', 'inspect', '--format', 'json', 'example.com/cli:1']).stdout).unpacked).toBe(true);
       expect(berth(['images', 'check', 'name==example.com/cli:1']).stdout).toMatch(/complete \(2\/2\)\s+\S+ \S+\/\S+ \S+\s+true\n$/);
       const usage = berth(['images', 'usage', '--format', 'json', 'example.com/cli:1']);
@@ -337,7 +334,7 @@ describe('images service', () => {
       });
       const usageText = berth(['images', 'usage', '-b', 'example.com/cli:1']);
       expect(usageText.stdout).toMatch(new RegExp(`^CHAIN ID\\s+SIZE\\s+INODES\n${img.diffId}\\s+\\d+\\s+\\d+\ntotal\\s+\\d+\n$`));
-      await c.unary(snapshots, 'Remove', { snapshotter: 'overlayfs', key: img.diffId });
+      await c.snapshots.Remove({ snapshotter: 'overlayfs', key: img.diffId });
       const notUnpacked = berth(['images', 'usage', 'example.com/cli:1']);
       expect(notUnpacked).toMatchObject({ code: 0, stderr: 'berth: example.com/cli:1 is not fully unpacked in overlayfs\n' });
       expect(notUnpacked.stdout).toContain(`${img.diffId}   -      -`);
@@ -364,7 +361,7 @@ describe('images service', () => {
         stdout: 'example.com/cli:1\nexample.com/partial\n',
       });
       expect(berth(['images', 'ls', '-q']).stdout).toBe('');
-      for (const b of img.blobs) expect(await errorCode(c.unary(c.content, 'Info', { digest: b.desc.digest }))).toBe('NotFound');
+      for (const b of img.blobs) expect(await errorCode(c.content.Info({ digest: b.desc.digest }))).toBe('NotFound');
     });
   });
 });

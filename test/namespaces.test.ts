@@ -21,19 +21,19 @@ describe('namespaces', () => {
     sub.on('error', () => undefined);
     await sleep(50);
 
-    await c.unary(c.namespaces, 'Create', { namespace: { name: 'team-a', labels: { owner: 'ops' } } });
-    expect(await errorCode(c.unary(c.namespaces, 'Create', { namespace: { name: 'team-a' } }))).toBe('AlreadyExists');
-    const up = await c.unary<{ namespace: { labels: Record<string, string> } }>(c.namespaces, 'Update', {
+    await c.namespaces.Create({ namespace: { name: 'team-a', labels: { owner: 'ops' } } });
+    expect(await errorCode(c.namespaces.Create({ namespace: { name: 'team-a' } }))).toBe('AlreadyExists');
+    const up = await c.namespaces.Update({
       namespace: { name: 'team-a', labels: { tier: 'gold' } },
       update_mask: { paths: ['labels.tier'] },
     });
-    expect(up.namespace.labels).toEqual({ owner: 'ops', tier: 'gold' });
-    const got = await c.unary<{ namespace: { name: string; labels: Record<string, string> } }>(c.namespaces, 'Get', { name: 'team-a' });
+    expect(up.namespace?.labels).toEqual({ owner: 'ops', tier: 'gold' });
+    const got = await c.namespaces.Get({ name: 'team-a' });
     expect(got.namespace).toEqual({ name: 'team-a', labels: { owner: 'ops', tier: 'gold' } });
-    const all = await c.unary<{ namespaces: Array<{ name: string }> }>(c.namespaces, 'List', {});
+    const all = await c.namespaces.List({});
     expect(all.namespaces.map((n) => n.name)).toContain('team-a');
-    await c.unary(c.namespaces, 'Delete', { name: 'team-a' });
-    expect((await c.unary<{ namespaces: Array<{ name: string }> }>(c.namespaces, 'List', {})).namespaces.map((n) => n.name)).not.toContain('team-a');
+    await c.namespaces.Delete({ name: 'team-a' });
+    expect((await c.namespaces.List({})).namespaces.map((n) => n.name)).not.toContain('team-a');
     await sleep(100);
     sub.cancel();
     expect(events).toEqual([
@@ -45,43 +45,41 @@ describe('namespaces', () => {
 
   it('reads a namespace that does not exist as one without labels, like containerd', async () => {
     const c = d.client();
-    const got = await c.unary<{ namespace: { name: string; labels: Record<string, string> } }>(c.namespaces, 'Get', { name: 'nobody-here' });
+    const got = await c.namespaces.Get({ name: 'nobody-here' });
     expect(got.namespace).toEqual({ name: 'nobody-here', labels: {} });
   });
 
   it('comes into existence with the first object created in it', async () => {
     const c = d.client('implicit');
-    await c.unary(c.leases, 'Create', { id: 'l1' });
-    const all = await c.unary<{ namespaces: Array<{ name: string }> }>(c.namespaces, 'List', {});
+    await c.leases.Create({ id: 'l1' });
+    const all = await c.namespaces.List({});
     expect(all.namespaces.map((n) => n.name)).toContain('implicit');
   });
 
   it('refuses to delete a namespace that still holds something, and says what', async () => {
     const c = d.client('busy');
-    await c.unary(c.leases, 'Create', { id: 'keep' });
+    await c.leases.Create({ id: 'keep' });
     await writeBlob(d.client('busy', 'keep'), Buffer.from('x'), { ref: 'x', expected: sha('x') });
-    const err = await failure(c.unary(c.namespaces, 'Delete', { name: 'busy' }));
+    const err = await failure(c.namespaces.Delete({ name: 'busy' }));
     expect(err.code).toBe('FailedPrecondition');
     expect(err.message).toBe('namespace "busy" must be empty, but it still has blobs, leases');
     // nothing was changed
-    expect((await c.unary<{ leases: unknown[] }>(c.leases, 'List', {})).leases).toHaveLength(1);
-    await c.unary(c.content, 'Delete', { digest: sha('x') });
-    await c.unary(c.leases, 'Delete', { id: 'keep', sync: true });
-    await c.unary(c.namespaces, 'Delete', { name: 'busy' });
+    expect((await c.leases.List({})).leases).toHaveLength(1);
+    await c.content.Delete({ digest: sha('x') });
+    await c.leases.Delete({ id: 'keep', sync: true });
+    await c.namespaces.Delete({ name: 'busy' });
   });
 
   it('rejects invalid names and unknown namespaces with the right codes', async () => {
     const c = d.client();
     for (const name of ['../../etc', 'a/b', '.', 'a..b', 'a\nb', 'x'.repeat(77), '-lead']) {
-      expect(await errorCode(c.unary(c.namespaces, 'Create', { namespace: { name } })), name).toBe('InvalidArgument');
+      expect(await errorCode(c.namespaces.Create({ namespace: { name } })), name).toBe('InvalidArgument');
     }
-    expect(await errorCode(c.unary(c.namespaces, 'Create', { namespace: { name: 'x'.repeat(76) } }))).toBe('no error');
-    expect(await errorCode(c.unary(c.namespaces, 'Delete', { name: 'never-made' }))).toBe('NotFound');
-    expect(await errorCode(c.unary(c.namespaces, 'Update', { namespace: { name: 'default', labels: {} }, update_mask: { paths: ['name'] } }))).toBe(
-      'InvalidArgument',
-    );
+    expect(await errorCode(c.namespaces.Create({ namespace: { name: 'x'.repeat(76) } }))).toBe('no error');
+    expect(await errorCode(c.namespaces.Delete({ name: 'never-made' }))).toBe('NotFound');
+    expect(await errorCode(c.namespaces.Update({ namespace: { name: 'default', labels: {} }, update_mask: { paths: ['name'] } }))).toBe('InvalidArgument');
     // a namespaced call with an invalid namespace header
     const bad = d.client('bad/ns');
-    expect(await errorCode(bad.unary(bad.leases, 'List', { filters: [] }))).toBe('InvalidArgument');
+    expect(await errorCode(bad.leases.List({ filters: [] }))).toBe('InvalidArgument');
   });
 });

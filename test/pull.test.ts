@@ -13,6 +13,7 @@ import { parseReference } from '../core/registry/reference.ts';
 import { lgetxattr } from '../native/index.ts';
 import { mountAll, unmountAll } from '../native/mount.ts';
 import type { BerthClient } from '../transport/client.ts';
+import { collect } from '../transport/typed.ts';
 import { type Berthd, berthBin, startBerthd } from './support/harness.ts';
 import { d, f, gz, tar } from './support/layers/tarbuild.ts';
 import { startHostile } from './support/registry/hostile.ts';
@@ -45,14 +46,14 @@ const diffIdsOf = (img: TestImage, digest?: string) =>
   (JSON.parse(img.blobs.get(manifestOf(img, digest).config.digest)!.toString()) as { rootfs: { diff_ids: string[] } }).rootfs.diff_ids;
 
 async function info(c: BerthClient, digest: string): Promise<{ labels: Record<string, string> } | undefined> {
-  return c.unary<{ info: { labels: Record<string, string> } }>(c.content, 'Info', { digest }).then(
-    (r) => r.info,
+  return c.content.Info({ digest }).then(
+    (r) => r.info ?? undefined,
     () => undefined,
   );
 }
 
 async function hasSnapshot(c: BerthClient, key: string): Promise<boolean> {
-  return c.unary(c.service('snapshots', 'Snapshots'), 'Stat', { snapshotter: 'overlayfs', key }).then(
+  return c.snapshots.Stat({ snapshotter: 'overlayfs', key }).then(
     () => true,
     () => false,
   );
@@ -60,12 +61,11 @@ async function hasSnapshot(c: BerthClient, key: string): Promise<boolean> {
 
 /** Mounts a read-only view of a committed snapshot, runs fn on it, and always cleans up. */
 async function withView<T>(c: BerthClient, dir: string, parent: string, fn: (root: string) => T): Promise<T> {
-  const svc = c.service('snapshots', 'Snapshots');
   const key = `view-${randomBytes(4).toString('hex')}`;
   // under a lease, or the collector may take the view meanwhile
   const lease = `test-${key}`;
-  await c.unary(c.leases, 'Create', { id: lease, labels: {} });
-  const res = await c.unary<{ mounts: Mount[] }>(svc, 'View', { snapshotter: 'overlayfs', key, parent }, { lease });
+  await c.leases.Create({ id: lease, labels: {} });
+  const res = await c.snapshots.View({ snapshotter: 'overlayfs', key, parent }, { lease });
   const target = mkdtempSync(join(dir, 'view-'));
   try {
     await mountAll(res.mounts, target);
@@ -76,8 +76,8 @@ async function withView<T>(c: BerthClient, dir: string, parent: string, fn: (roo
     }
   } finally {
     rmdirSync(target);
-    await c.unary(svc, 'Remove', { snapshotter: 'overlayfs', key });
-    await c.unary(c.leases, 'Delete', { id: lease });
+    await c.snapshots.Remove({ snapshotter: 'overlayfs', key });
+    await c.leases.Delete({ id: lease });
   }
 }
 
@@ -164,7 +164,7 @@ describe('berth images pull (server-side pull from docker-registry)', () => {
     // containerd's ctr sees a complete, unpacked image
     if (have('ctr')) expect(daemon.ctr(['images', 'check']).stdout).toMatch(/pull\/single:v1 .* complete \(2\/2\) .* true/);
     // the pull's lease is gone
-    expect((await c.unary<{ leases: unknown[] }>(c.leases, 'List', {})).leases).toEqual([]);
+    expect((await c.leases.List({})).leases).toEqual([]);
 
     await withView(c, daemon.dir, diffs[0]!, (root) => {
       expect(readFileSync(join(root, 'bin/busybox')).equals(readFileSync(busyboxPath))).toBe(true);
@@ -189,8 +189,8 @@ describe('berth images pull (server-side pull from docker-registry)', () => {
     const chains = chainIds(diffIdsOf(multi));
     expect(chains).toHaveLength(2);
     for (const chain of chains) expect(await hasSnapshot(c, chain)).toBe(true);
-    const snap = await c.unary<{ info: { parent: string } }>(c.service('snapshots', 'Snapshots'), 'Stat', { snapshotter: 'overlayfs', key: chains[1] });
-    expect(snap.info.parent).toBe(chains[0]);
+    const snap = await c.snapshots.Stat({ snapshotter: 'overlayfs', key: chains[1] });
+    expect(snap.info?.parent).toBe(chains[0]);
     await withView(c, daemon.dir, chains[1]!, (root) => {
       expect(readFileSync(join(root, 'bin/busybox')).equals(readFileSync(busyboxPath))).toBe(true);
       expect(() => lstatSync(join(root, 'etc/old-file'))).toThrow(/ENOENT/);
@@ -224,7 +224,7 @@ describe('berth images pull (server-side pull from docker-registry)', () => {
     const chains = chainIds(diffIdsOf(badDiff));
     expect(await hasSnapshot(cb, chains[0]!)).toBe(true);
     expect(await hasSnapshot(cb, chains[1]!)).toBe(false);
-    const snaps = await cb.collect<{ info: { name: string }[] }>(cb.service('snapshots', 'Snapshots'), 'List', { snapshotter: 'overlayfs' });
+    const snaps = await collect(cb.snapshots.List({ snapshotter: 'overlayfs' }));
     expect(snaps.flatMap((s) => s.info.map((i) => i.name))).toEqual([chains[0]]);
     // the config is not marked unpacked
     expect((await info(cb, manifestOf(badDiff).config.digest))?.labels['containerd.io/gc.ref.snapshot.overlayfs']).toBeUndefined();
@@ -269,7 +269,7 @@ describe('berth images pull (server-side pull from docker-registry)', () => {
       expect(r.stderr).toMatch(/^berth: layer-sha256:[0-9a-f]{64}: unexpected commit digest sha256:[0-9a-f]{64}, expected sha256:[0-9a-f]{64}.*\n$/);
       const ce = daemon.client('evil');
       expect(await info(ce, layer.digest)).toBeUndefined();
-      expect((await ce.unary<{ images: unknown[] }>(ce.service('images', 'Images'), 'List', {})).images).toEqual([]);
+      expect((await ce.images.List({})).images).toEqual([]);
       expect(await hasSnapshot(ce, diffIdsOf(evil)[0]!)).toBe(false);
     } finally {
       await hostile.close();
@@ -408,7 +408,7 @@ describe('pulls through a proxy: slow layers, cancellation, kill -9 and resume',
     let offset = 0;
     for (let i = 0; i < 300 && offset < min; i++) {
       await sleep(100);
-      const st = await c.unary<{ statuses: { ref: string; offset: number }[] }>(c.content, 'ListStatuses', {}).catch(() => ({ statuses: [] }));
+      const st = await c.content.ListStatuses({}).catch(() => ({ statuses: [] }));
       offset = Number(st.statuses.find((s) => s.ref === `layer-${bigLayer.digest}`)?.offset ?? 0);
     }
     return offset;
@@ -428,7 +428,6 @@ describe('pulls through a proxy: slow layers, cancellation, kill -9 and resume',
   it('applies a layer as its bytes arrive: files are in the snapshot before the download ends, committed only after', async () => {
     const pull = berthAsync(daemon, ['-n', 'streamed', 'images', 'pull', '--plain-http', `${proxyHost}/pull/streamed:v1`]);
     const c = daemon.client('streamed');
-    const svc = c.service('snapshots', 'Snapshots');
     const chain = diffIdsOf(streamed)[0]!;
     try {
       // the proxy holds the rest back; the active snapshot already shows the first file
@@ -436,10 +435,10 @@ describe('pulls through a proxy: slow layers, cancellation, kill -9 and resume',
       for (let i = 0; i < 100 && first === ''; i++) {
         await sleep(100);
         const infos: { name: string }[] = [];
-        for await (const page of c.stream<{ info: { name: string }[] }>(svc, 'List', { snapshotter: 'overlayfs', filters: [] })) infos.push(...page.info);
+        for await (const page of c.snapshots.List({ snapshotter: 'overlayfs', filters: [] })) infos.push(...page.info);
         const active = infos.find((s) => s.name.endsWith(` ${chain}`));
         if (!active) continue;
-        const { mounts } = await c.unary<{ mounts: Mount[] }>(svc, 'Mounts', { snapshotter: 'overlayfs', key: active.name });
+        const { mounts } = await c.snapshots.Mounts({ snapshotter: 'overlayfs', key: active.name });
         const dir = mounts[0]!.type === 'bind' ? mounts[0]!.source : mounts[0]!.options.find((o) => o.startsWith('upperdir='))!.slice('upperdir='.length);
         try {
           first = readFileSync(join(dir, 's/first'), 'utf8');
@@ -462,15 +461,13 @@ describe('pulls through a proxy: slow layers, cancellation, kill -9 and resume',
 
   /** the active snapshot unpacking `chain` in c's namespace, once it shows `file` */
   async function stagedFile(c: BerthClient, chain: string, file: string): Promise<{ parent: string; content: string }> {
-    const svc = c.service('snapshots', 'Snapshots');
     for (let i = 0; i < 100; i++) {
       await sleep(100);
       const infos: { name: string; parent: string }[] = [];
-      for await (const page of c.stream<{ info: { name: string; parent: string }[] }>(svc, 'List', { snapshotter: 'overlayfs', filters: [] }))
-        infos.push(...page.info);
+      for await (const page of c.snapshots.List({ snapshotter: 'overlayfs', filters: [] })) infos.push(...page.info);
       const active = infos.find((s) => s.name.endsWith(` ${chain}`));
       if (!active) continue;
-      const { mounts } = await c.unary<{ mounts: Mount[] }>(svc, 'Mounts', { snapshotter: 'overlayfs', key: active.name });
+      const { mounts } = await c.snapshots.Mounts({ snapshotter: 'overlayfs', key: active.name });
       const dir = mounts[0]!.type === 'bind' ? mounts[0]!.source : mounts[0]!.options.find((o) => o.startsWith('upperdir='))!.slice('upperdir='.length);
       try {
         return { parent: active.parent, content: readFileSync(join(dir, file), 'utf8') };
@@ -498,10 +495,9 @@ describe('pulls through a proxy: slow layers, cancellation, kill -9 and resume',
     const r = await pull.done;
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
-    const svc = c.service('snapshots', 'Snapshots');
     for (const [i, chain] of chains.entries()) {
-      const st = await c.unary<{ info: { parent: string; kind: string } }>(svc, 'Stat', { snapshotter: 'overlayfs', key: chain });
-      expect(st.info.parent).toBe(chains[i - 1] ?? '');
+      const st = await c.snapshots.Stat({ snapshotter: 'overlayfs', key: chain });
+      expect(st.info?.parent).toBe(chains[i - 1] ?? '');
     }
     for (const chain of chains.slice(1)) {
       await withView(c, daemon.dir, chain, (root) => {
@@ -534,7 +530,7 @@ describe('pulls through a proxy: slow layers, cancellation, kill -9 and resume',
         `^berth: layer ${stackedBad.layers[0]!.digest} unpacks to sha256:[0-9a-f]{64}, but the image config says its diff ID is ${sha('not layer 1')}: data loss\n$`,
       ),
     );
-    const snaps = await c.collect<{ info: { name: string }[] }>(c.service('snapshots', 'Snapshots'), 'List', { snapshotter: 'overlayfs' });
+    const snaps = await collect(c.snapshots.List({ snapshotter: 'overlayfs' }));
     expect(snaps.flatMap((p) => p.info.map((i) => i.name))).toEqual([]);
   });
 
@@ -549,11 +545,11 @@ describe('pulls through a proxy: slow layers, cancellation, kill -9 and resume',
     let leases: unknown[] = [1];
     for (let i = 0; i < 50 && leases.length > 0; i++) {
       await sleep(100);
-      leases = (await c.unary<{ leases: unknown[] }>(c.leases, 'List', {})).leases;
+      leases = (await c.leases.List({})).leases;
     }
     expect(leases).toEqual([]);
-    expect((await c.unary<{ images: unknown[] }>(c.service('images', 'Images'), 'List', {})).images).toEqual([]);
-    const snaps = await c.collect<{ info: unknown[] }>(c.service('snapshots', 'Snapshots'), 'List', { snapshotter: 'overlayfs' });
+    expect((await c.images.List({})).images).toEqual([]);
+    const snaps = await collect(c.snapshots.List({ snapshotter: 'overlayfs' }));
     expect(snaps.flatMap((x) => x.info)).toEqual([]);
     expect(daemon.output()).not.toMatch(/unhandled|uncaught/i);
     ranges.length = 0;

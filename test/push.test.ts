@@ -35,9 +35,9 @@ async function load(c: BerthClient, name: string, img: TestImage, opts: { skip?:
     await writeBlob(c, bytes, { ref: `load-${digest}`, expected: digest, total: bytes.length, labels: { 'containerd.io/gc.root': 'push-test' } });
     const labels = opts.labels?.[digest];
     // as a pull does it: the blob may be there already (from another image)
-    if (labels) await c.unary(c.content, 'Update', { info: { digest, labels }, update_mask: { paths: Object.keys(labels).map((k) => `labels.${k}`) } });
+    if (labels) await c.content.Update({ info: { digest, labels }, update_mask: { paths: Object.keys(labels).map((k) => `labels.${k}`) } });
   }
-  await c.unary(c.service('images', 'Images'), 'Create', { image: { name, target: wireDescriptor(img.root) } });
+  await c.images.Create({ image: { name, target: wireDescriptor(img.root) } });
 }
 
 /** Every manifest and blob under a tag in the registry, compared with the image's own bytes. */

@@ -12,7 +12,7 @@ describe('berthd starts and answers', () => {
 
   it('answers Version over its socket', async () => {
     const c = d.client();
-    const res = await c.unary<{ version: string }>(c.version, 'Version', {});
+    const res = await c.version.Version({});
     expect(res.version).toMatch(/^\d+\.\d+\.\d+/);
   });
 

@@ -1,7 +1,6 @@
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Mount } from '../core/mount.ts';
 import type { BerthClient } from '../transport/client.ts';
 import type { Berthd } from './support/harness.ts';
 import { startRaceRig } from './support/race-helper.ts';
@@ -33,7 +32,7 @@ describe('Usage of a live container that swaps directories with symlinks to the 
     await close?.();
   });
 
-  const snapshots = <T>(method: string, req: object) => c.unary<T>(c.service('snapshots', 'Snapshots'), method, { snapshotter: 'overlayfs', ...req });
+  const snapshotter = 'overlayfs';
 
   it("150 answers and more stay within the snapshot's own files, and other calls are served meanwhile", async () => {
     const run = b.berth([
@@ -49,7 +48,7 @@ describe('Usage of a live container that swaps directories with symlinks to the 
     ]);
     expect(run.stderr).toBe('');
     expect(run.code).toBe(0);
-    const { mounts } = await snapshots<{ mounts: Mount[] }>('Mounts', { key: 'racer' });
+    const { mounts } = await c.snapshots.Mounts({ snapshotter, key: 'racer' });
     const upper = mounts[0]!.options.find((o) => o.startsWith('upperdir='))!.slice('upperdir='.length);
     for (let i = 0; !fs.existsSync(join(upper, 'race', 's7')); i++) {
       if (i > 100) throw new Error('the race helper did not start');
@@ -65,7 +64,7 @@ describe('Usage of a live container that swaps directories with symlinks to the 
     let asking = true;
     const otherCalls = (async () => {
       while (asking) {
-        await c.unary(c.version, 'Version', {});
+        await c.version.Version({});
         served++;
         await new Promise((r) => setTimeout(r, 20));
       }
@@ -74,7 +73,7 @@ describe('Usage of a live container that swaps directories with symlinks to the 
     const until = Date.now() + 40_000;
     let asked = 0;
     for (; asked < 150 || Date.now() < until; asked++) {
-      const u = await snapshots<{ size: number; inodes: number }>('Usage', { key: 'racer' });
+      const u = await c.snapshots.Usage({ snapshotter, key: 'racer' });
       if (Number(u.inodes) > inodeBound || Number(u.size) > sizeBound) over.push(`usage ${asked}: ${u.inodes} inodes, ${u.size} bytes`);
     }
     asking = false;

@@ -8,40 +8,31 @@ import { unpackAny } from '../core/any.ts';
 import type { Mount } from '../core/mount.ts';
 import { mountAll, unmountAll } from '../native/mount.ts';
 import type { BerthClient } from '../transport/client.ts';
+import { collect } from '../transport/typed.ts';
 import { type Berthd, startBerthd } from './support/harness.ts';
 import { errorCode, failure, sleep } from './support/util.ts';
-
-interface Info {
-  name: string;
-  parent: string;
-  kind: string;
-  labels: Record<string, string>;
-}
 
 const gcRoot = { 'containerd.io/gc.root': 'test' };
 
 /** The snapshots API of one client, for one snapshotter. */
 function api(c: BerthClient, snapshotter = 'overlayfs') {
-  const s = c.service('snapshots', 'Snapshots');
-  const call = <T>(method: string, req: object) => c.unary<T>(s, method, { snapshotter, ...req });
+  const s = c.snapshots;
   return {
-    prepare: async (key: string, parent = '', labels: Record<string, string> = gcRoot) =>
-      (await call<{ mounts: Mount[] }>('Prepare', { key, parent, labels })).mounts,
-    view: async (key: string, parent = '', labels: Record<string, string> = gcRoot) =>
-      (await call<{ mounts: Mount[] }>('View', { key, parent, labels })).mounts,
-    mounts: async (key: string) => (await call<{ mounts: Mount[] }>('Mounts', { key })).mounts,
-    commit: (name: string, key: string, labels: Record<string, string> = gcRoot) => call('Commit', { name, key, labels }),
-    remove: (key: string) => call('Remove', { key }),
-    stat: async (key: string) => (await call<{ info: Info }>('Stat', { key })).info,
+    prepare: async (key: string, parent = '', labels: Record<string, string> = gcRoot) => (await s.Prepare({ snapshotter, key, parent, labels })).mounts,
+    view: async (key: string, parent = '', labels: Record<string, string> = gcRoot) => (await s.View({ snapshotter, key, parent, labels })).mounts,
+    mounts: async (key: string) => (await s.Mounts({ snapshotter, key })).mounts,
+    commit: (name: string, key: string, labels: Record<string, string> = gcRoot) => s.Commit({ snapshotter, name, key, labels }),
+    remove: (key: string) => s.Remove({ snapshotter, key }),
+    stat: async (key: string) => (await s.Stat({ snapshotter, key })).info!,
     update: async (name: string, labels: Record<string, string>, paths: string[]) =>
-      (await call<{ info: Info }>('Update', { info: { name, labels }, update_mask: { paths } })).info,
-    list: async (filters: string[] = []) => (await c.collect<{ info: Info[] }>(s, 'List', { snapshotter, filters })).flatMap((m) => m.info),
-    batches: async () => (await c.collect<{ info: Info[] }>(s, 'List', { snapshotter, filters: [] })).map((m) => m.info.length),
+      (await s.Update({ snapshotter, info: { name, labels }, update_mask: { paths } })).info!,
+    list: async (filters: string[] = []) => (await collect(s.List({ snapshotter, filters }))).flatMap((m) => m.info),
+    batches: async () => (await collect(s.List({ snapshotter, filters: [] }))).map((m) => m.info.length),
     usage: async (key: string) => {
-      const u = await call<{ size: number; inodes: number }>('Usage', { key });
+      const u = await s.Usage({ snapshotter, key });
       return { size: Number(u.size), inodes: Number(u.inodes) };
     },
-    cleanup: () => call('Cleanup', {}),
+    cleanup: () => s.Cleanup({ snapshotter }),
   };
 }
 
@@ -78,11 +69,7 @@ describe('snapshots service (overlayfs and native) through a real berthd', () =>
 
   it('is listed as two snapshotter plugins and a gRPC service', async () => {
     const c = d.client();
-    const res = await c.unary<{ plugins: Array<{ type: string; id: string; exports: Record<string, string>; init_err: unknown; platforms: unknown[] }> }>(
-      c.introspection,
-      'Plugins',
-      { filters: [] },
-    );
+    const res = await c.introspection.Plugins({ filters: [] });
     const sn = res.plugins.filter((p) => p.type === 'io.containerd.snapshotter.v1');
     expect(sn.map((p) => [p.id, p.init_err])).toEqual([
       ['overlayfs', null],
@@ -157,11 +144,10 @@ describe('snapshots service (overlayfs and native) through a real berthd', () =>
 
   it('answers InvalidArgument for a snapshotter that is not loaded or not named', async () => {
     const c = d.client();
-    const s = c.service('snapshots', 'Snapshots');
-    const unknown = await failure(c.unary(s, 'Stat', { snapshotter: 'zfs', key: 'x' }));
+    const unknown = await failure(c.snapshots.Stat({ snapshotter: 'zfs', key: 'x' }));
     expect([unknown.code, unknown.message]).toEqual(['InvalidArgument', 'snapshotter not loaded: zfs']);
-    expect(await errorCode(c.unary(s, 'Stat', { snapshotter: '', key: 'x' }))).toBe('InvalidArgument');
-    expect(await errorCode(c.collect(s, 'List', { snapshotter: 'zfs', filters: [] }))).toBe('InvalidArgument');
+    expect(await errorCode(c.snapshots.Stat({ snapshotter: '', key: 'x' }))).toBe('InvalidArgument');
+    expect(await errorCode(collect(c.snapshots.List({ snapshotter: 'zfs', filters: [] })))).toBe('InvalidArgument');
   });
 
   it('returns mounts that mount: parents show through, writes land in the upper directory', async () => {
@@ -208,7 +194,7 @@ describe('snapshots service (overlayfs and native) through a real berthd', () =>
   it('stacks 128 committed layers and mounts the lot', async () => {
     // built under a lease, as a pull does, so that no collection can take unfinished layers
     const c = d.client('deep');
-    await c.unary(c.leases, 'Create', { id: 'unpack' });
+    await c.leases.Create({ id: 'unpack' });
     const s = api(d.client('deep', 'unpack'));
     let parent = '';
     for (let i = 1; i <= 128; i++) {
@@ -231,7 +217,7 @@ describe('snapshots service (overlayfs and native) through a real berthd', () =>
     expect(fs.existsSync(join(option(m!, 'upperdir')!, 'mine'))).toBe(true);
     await unmountAll(t);
     // the gc.root on the top layer keeps all 128 once the lease is gone
-    await c.unary(c.leases, 'Delete', { id: 'unpack', sync: true });
+    await c.leases.Delete({ id: 'unpack', sync: true });
     expect(await s.list(['kind==committed'])).toHaveLength(128);
   });
 
@@ -265,30 +251,30 @@ describe('snapshots service (overlayfs and native) through a real berthd', () =>
 
   describe('garbage collection', () => {
     const gcNow = async (c: BerthClient) => {
-      await c.unary(c.leases, 'Create', { id: 'gc-trigger' });
-      await c.unary(c.leases, 'Delete', { id: 'gc-trigger', sync: true });
+      await c.leases.Create({ id: 'gc-trigger' });
+      await c.leases.Delete({ id: 'gc-trigger', sync: true });
     };
 
     it('a snapshot held only by a lease goes with the lease, directory and all', async () => {
       const c = d.client('gc-lease');
-      await c.unary(c.leases, 'Create', { id: 'pull' });
+      await c.leases.Create({ id: 'pull' });
       const leased = api(d.client('gc-lease', 'pull'));
       const [m] = await leased.prepare('extract', '', {});
       await leased.commit('layer', 'extract', {});
-      const res = await c.unary<{ resources: Array<{ id: string; type: string }> }>(c.leases, 'ListResources', { id: 'pull' });
+      const res = await c.leases.ListResources({ id: 'pull' });
       expect(res.resources).toEqual([{ id: 'layer', type: 'snapshots/overlayfs' }]);
       await gcNow(c);
       expect((await api(c).stat('layer')).kind).toBe('COMMITTED');
       const dir = join(m!.source, '..');
       expect(fs.existsSync(dir)).toBe(true);
-      await c.unary(c.leases, 'Delete', { id: 'pull', sync: true });
+      await c.leases.Delete({ id: 'pull', sync: true });
       expect(await errorCode(api(c).stat('layer'))).toBe('NotFound');
       expect(fs.existsSync(dir)).toBe(false);
     });
 
     it('gc.root on the top keeps the whole chain; removing the root label lets it all go', async () => {
       const c = d.client('gc-root');
-      await c.unary(c.leases, 'Create', { id: 'build' });
+      await c.leases.Create({ id: 'build' });
       const leased = api(d.client('gc-root', 'build'));
       await leased.prepare('l1', '', {});
       await leased.commit('c1', 'l1', {});
@@ -296,7 +282,7 @@ describe('snapshots service (overlayfs and native) through a real berthd', () =>
       await leased.commit('c2', 'l2', {});
       await leased.prepare('top', 'c2', gcRoot);
       await leased.prepare('stray', '', {});
-      await c.unary(c.leases, 'Delete', { id: 'build', sync: true });
+      await c.leases.Delete({ id: 'build', sync: true });
       const s = api(c);
       expect((await s.list()).map((i) => i.name)).toEqual(['c1', 'c2', 'top']);
       await s.update('top', {}, ['labels.containerd.io/gc.root']);
@@ -319,7 +305,7 @@ describe('snapshots service (overlayfs and native) through a real berthd', () =>
       });
       await gcNow(c);
       expect((await s.stat('sha256:chain')).kind).toBe('COMMITTED');
-      await c.unary(c.content, 'Delete', { digest: sha(config) });
+      await c.content.Delete({ digest: sha(config) });
       await gcNow(c);
       expect(await errorCode(s.stat('sha256:chain'))).toBe('NotFound');
     });

@@ -46,11 +46,10 @@ describe('tasks under faults', () => {
     const bundle = join(b.state, 'io.containerd.runtime.v2.task', ns, 'victim');
     expect(mountsUnder(bundle)).toHaveLength(1);
     process.kill(shim, 'SIGKILL');
-    const tasks = c.service('tasks', 'Tasks');
     for (let i = 0; i < 100 && existsSync(bundle); i++) await sleep(100);
     expect(existsSync(bundle)).toBe(false);
     expect(mountsUnder(bundle)).toEqual([]);
-    await expect(c.unary(tasks, 'Get', { container_id: 'victim' })).rejects.toMatchObject({ code: 'NotFound' });
+    await expect(c.tasks.Get({ container_id: 'victim' })).rejects.toMatchObject({ code: 'NotFound' });
     await sleep(200);
     expect(seen).toContain('/tasks/exit');
     expect(seen).toContain('/tasks/delete');

@@ -71,7 +71,7 @@ export async function startBerthd(extraArgs: string[] = [], opts: { heapSnapshot
       for (let i = 0; i < 200; i++) {
         if (proc.exitCode !== null || proc.signalCode !== null) throw new Error(`berthd exited early:\n${log}`);
         if (existsSync(address)) {
-          const ok = await probe.unary(probe.version, 'Version', {}).then(
+          const ok = await probe.version.Version({}).then(
             () => true,
             () => false,
           );

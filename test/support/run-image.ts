@@ -82,7 +82,7 @@ let cached: RunImage | undefined;
 
 /** Stores the run image's blobs (under a lease) and its image record in any daemon that `c` talks to. */
 export async function storeRunImage(c: BerthClient, img: RunImage = (cached ??= buildRunImage())): Promise<string> {
-  const { lease } = await c.unary<{ lease: { id: string } }>(c.leases, 'Create', { id: '' });
+  const lease = (await c.leases.Create({ id: '' })).lease!;
   const leased = new BerthClient({ ...c.options, lease: lease.id });
   try {
     for (const [digest, blob] of img.blobs) {
@@ -92,14 +92,13 @@ export async function storeRunImage(c: BerthClient, img: RunImage = (cached ??= 
         if ((err as { code?: string }).code !== 'AlreadyExists') throw err;
       }
     }
-    const images = c.service('images', 'Images');
     try {
-      await c.unary(images, 'Create', { image: { name: img.name, target: wireDescriptor(img.manifest) } });
+      await c.images.Create({ image: { name: img.name, target: wireDescriptor(img.manifest) } });
     } catch (err) {
       if ((err as { code?: string }).code !== 'AlreadyExists') throw err;
     }
   } finally {
-    await c.unary(c.leases, 'Delete', { id: lease.id });
+    await c.leases.Delete({ id: lease.id });
     leased.close();
   }
   return img.name;
