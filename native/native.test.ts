@@ -28,12 +28,12 @@ const marker = `0.0000${process.pid}`;
 
 /** Mount points (this process's view) at or below `dir`, deepest first. */
 function mountsUnder(dir: string, mountinfo = '/proc/self/mountinfo'): string[] {
-  const unescape = (s: string) => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+  const unescapeOctal = (s: string) => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
   return fs
     .readFileSync(mountinfo, 'utf8')
     .split('\n')
     .filter(Boolean)
-    .map((line) => unescape(line.split(' ')[4]))
+    .map((line) => unescapeOctal(line.split(' ')[4]))
     .filter((mp) => mp === dir || mp.startsWith(`${dir}/`))
     .sort((a, b) => b.length - a.length);
 }
@@ -85,6 +85,7 @@ function thrown(fn: () => unknown): NodeJS.ErrnoException {
  * Runs `body` (an ES module body; `n` is the built native module, `fs` node:fs) in a child
  * process on the pinned node, and returns the JSON it prints as its last line.
  */
+// biome-ignore lint/suspicious/noExplicitAny: the child prints whatever JSON each test asks for
 function child(body: string, env: Record<string, string> = {}): any {
   const script = `import * as n from ${JSON.stringify(builtIndex)};
 import * as fs from 'node:fs';

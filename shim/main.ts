@@ -19,7 +19,7 @@ function fail(message: string, code = 1): never {
   process.exit(code);
 }
 
-let args;
+let args: ReturnType<typeof parseArgs>;
 try {
   args = parseArgs(process.argv.slice(2));
 } catch (err) {

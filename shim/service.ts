@@ -443,13 +443,25 @@ export class TaskService {
       Start: unary(async (req) => this.start(req.id, req.exec_id)),
       Delete: unary(async (req) => this.delete(req.id, req.exec_id)),
       Pids: unary(async (req) => ({ processes: await this.pids(req.id) })),
-      Pause: unary(async (req) => (await this.pause(req.id), empty)),
-      Resume: unary(async (req) => (await this.resume(req.id), empty)),
+      Pause: unary(async (req) => {
+        await this.pause(req.id);
+        return empty;
+      }),
+      Resume: unary(async (req) => {
+        await this.resume(req.id);
+        return empty;
+      }),
       Checkpoint: unary(async () => {
         throw new BerthError('Unimplemented', 'checkpoint');
       }),
-      Kill: unary(async (req) => (await this.kill(req), empty)),
-      Exec: unary(async (req) => (await this.exec(req), empty)),
+      Kill: unary(async (req) => {
+        await this.kill(req);
+        return empty;
+      }),
+      Exec: unary(async (req) => {
+        await this.exec(req);
+        return empty;
+      }),
       ResizePty: unary(async (req) => {
         const { p } = this.process(req.id, req.exec_id);
         p.io?.pty?.resize(req.width, req.height);
@@ -460,7 +472,10 @@ export class TaskService {
         if (req.stdin) p.io?.closeStdin();
         return empty;
       }),
-      Update: unary(async (req) => (await this.update(req.id, req.resources), empty)),
+      Update: unary(async (req) => {
+        await this.update(req.id, req.resources);
+        return empty;
+      }),
       Wait: unary(async (req) => {
         const { p } = this.process(req.id, req.exec_id);
         const exit = await p.wait();

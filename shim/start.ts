@@ -1,7 +1,7 @@
 // `berth-shim-runc-v2 ... start`: find or start the serving process for this container's group
 // and print its address. It runs on the critical path of every task create, so it loads only
 // node: built-ins.
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { chmodSync, closeSync, mkdirSync, openSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
@@ -68,7 +68,7 @@ export async function start(args: ShimArgs): Promise<string> {
  */
 async function spawnServer(args: ShimArgs, bundle: string, state: string): Promise<void> {
   const log = openSync(join(bundle, bundleFiles.shimLog), 'a', 0o600);
-  let child;
+  let child: ChildProcess;
   try {
     child = spawn(process.execPath, [...process.execArgv, process.argv[1]!, ...toArgv(args)], {
       cwd: bundle,

@@ -25,7 +25,10 @@ describe('ctr run against berthd', () => {
       .split('\n')
       .find((l) => l.split(/\s+/)[0] === id);
 
-  berthdWithRunImage(ns, (d, img) => ((b = d), (image = img)));
+  berthdWithRunImage(ns, (d, img) => {
+    b = d;
+    image = img;
+  });
 
   it('runs a command and prints its output', () => {
     const r = ctr(['run', '--rm', image, 'hello', 'echo', 'hello from a container']);

@@ -19,7 +19,10 @@ describe('one berthd per root, state dir and socket', () => {
   const alive = (pid: number) => existsSync(`/proc/${pid}`) && !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
   let init = 0;
 
-  berthdWithRunImage(ns, (d, img) => ((a = d), (image = img)));
+  berthdWithRunImage(ns, (d, img) => {
+    a = d;
+    image = img;
+  });
 
   const expectUntouched = () => {
     expect(berth(['tasks', 'ls']).stdout).toMatch(new RegExp(`^sleeper\\s+${init}\\s+RUNNING$`, 'm'));

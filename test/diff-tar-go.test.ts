@@ -51,7 +51,6 @@ const gnuMagic = field(257, 'ustar  \0');
 /** no magic at all: a V7 header */
 const v7Magic = field(257, Buffer.alloc(8));
 const ok = (name: string) => f(name, `body of ${name}`);
-const withEnd = (b: Buffer) => Buffer.concat([b, Buffer.alloc(1024)]);
 const noEnd = (entries: RawEntry[]) => tar(entries, false);
 
 const corpus: Case[] = [

@@ -17,7 +17,10 @@ describe('exit events across a berthd outage', () => {
   let image: string;
   const ns = 'outage';
   const berth = (args: string[]) => b.berth(['-n', ns, ...args]);
-  berthdWithRunImage(ns, (d, img) => ((b = d), (image = img)));
+  berthdWithRunImage(ns, (d, img) => {
+    b = d;
+    image = img;
+  });
 
   const subscribe = (filters: string[]) => {
     const c = b.client(ns);

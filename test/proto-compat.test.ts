@@ -88,7 +88,7 @@ function resolveContainerd(origin: string, target: string): string {
 }
 
 // Our imports are relative to proto/; well-known google.protobuf types are bundled in protobufjs.
-function resolveOurs(origin: string, target: string): string {
+function resolveOurs(_origin: string, target: string): string {
   return isAbsolute(target) ? target : join(OURS, target);
 }
 

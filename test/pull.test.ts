@@ -5,7 +5,6 @@ import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Mount } from '../core/mount.ts';
 import { MediaType, type OciDescriptor } from '../core/oci/descriptor.ts';
 import { chainIds } from '../core/oci/image.ts';
 import { RegistryClient } from '../core/registry/client.ts';
@@ -371,11 +370,10 @@ describe('pulls through a proxy: slow layers, cancellation, kill -9 and resume',
       if (req.url?.endsWith(`/blobs/${slowLayer.digest}`)) {
         const forward = () =>
           req.pipe(
-            request(
-              `${reg.url}${req.url}`,
-              { method: req.method, headers: req.headers },
-              (ur) => (res.writeHead(ur.statusCode ?? 502, ur.headers), ur.pipe(res)),
-            ),
+            request(`${reg.url}${req.url}`, { method: req.method, headers: req.headers }, (ur) => {
+              res.writeHead(ur.statusCode ?? 502, ur.headers);
+              ur.pipe(res);
+            }),
           );
         return void setTimeout(forward, delayMs);
       }
@@ -563,7 +561,10 @@ describe('pulls through a proxy: slow layers, cancellation, kill -9 and resume',
     // the client sees its daemon die and exits (a hang here is a bug, reported as such)
     const r1 = await Promise.race([
       first.done,
-      sleep(15_000).then(() => (first.signal('SIGKILL'), { code: -2, stdout: '', stderr: 'berth did not exit after berthd was killed' })),
+      sleep(15_000).then(() => {
+        first.signal('SIGKILL');
+        return { code: -2, stdout: '', stderr: 'berth did not exit after berthd was killed' };
+      }),
     ]);
     expect(r1.stderr).not.toBe('berth did not exit after berthd was killed');
     expect(r1.code).not.toBe(0);

@@ -32,7 +32,14 @@ describe('tasks under faults', () => {
       .split('\n')
       .filter((l) => l.split(' ')[4]?.startsWith(dir));
 
-  berthdWithRunImage(ns, (d, img) => ((b = d), (image = img)), { heapSnapshots: true });
+  berthdWithRunImage(
+    ns,
+    (d, img) => {
+      b = d;
+      image = img;
+    },
+    { heapSnapshots: true },
+  );
 
   it('a shim killed with SIGKILL: its task is reported exited and cleaned up', async () => {
     expect(berth(['run', '-d', '--null-io', image, 'victim', 'sleep', '1000']).code).toBe(0);

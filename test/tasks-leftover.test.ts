@@ -21,7 +21,10 @@ describe('a task bundle left behind', () => {
       .filter((l) => l.split(' ')[4]?.startsWith(dir));
   const outside = mkdtempSync('/tmp/berth-leftover-');
 
-  berthdWithRunImage(ns, (d, img) => ((b = d), (image = img)));
+  berthdWithRunImage(ns, (d, img) => {
+    b = d;
+    image = img;
+  });
   afterAll(() => rmSync(outside, { recursive: true, force: true }));
 
   it('is removed by the next create of its id, without touching what was mounted on its rootfs', () => {

@@ -23,7 +23,10 @@ describe("the warm shim's priority", () => {
   const ns = 'warm-priority';
   const berth = (args: string[]) => b.berth(['-n', ns, ...args]);
 
-  berthdWithRunImage(ns, (d, img) => ((b = d), (image = img)));
+  berthdWithRunImage(ns, (d, img) => {
+    b = d;
+    image = img;
+  });
 
   it("is the lowest while it waits, berthd's once it serves a container", async () => {
     const warmShim = () => {

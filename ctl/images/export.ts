@@ -63,7 +63,7 @@ export async function exportImages(c: BerthClient, out: Writable, names: string[
       throw new Error(`image ${name}: only manifests and indexes can be exported, not ${target.mediaType}`);
     index.push({ ...target, annotations: { ...target.annotations, [AnnotationImageName]: name, [AnnotationRefName]: ociReferenceName(name) } });
 
-    let nodes;
+    let nodes: Awaited<ReturnType<typeof walkImage>>;
     try {
       nodes = await walkImage(read, has, target, want);
     } catch (err) {

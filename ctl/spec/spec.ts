@@ -1,4 +1,4 @@
-import { lstatSync, readdirSync } from 'node:fs';
+import { type BigIntStats, lstatSync, readdirSync } from 'node:fs';
 import { hostname as osHostname } from 'node:os';
 import { posix } from 'node:path';
 import { currentCapabilities } from './caps.ts';
@@ -145,7 +145,7 @@ export interface SpecInput {
 export function mergeEnv(defaults: readonly string[], overrides: readonly string[]): string[] {
   const results = [...defaults];
   const index = new Map<string, number>();
-  defaults.forEach((e, i) => index.set(e.split('=', 1)[0]!, i));
+  for (const [i, e] of defaults.entries()) index.set(e.split('=', 1)[0]!, i);
   const removed = new Set<number>();
   for (const value of overrides) {
     const eq = value.indexOf('=');
@@ -352,7 +352,7 @@ export function hostDevices(dir = '/dev'): LinuxDevice[] {
   const names = readdirSync(dir).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
   for (const name of names) {
     const path = posix.join(dir, name);
-    let st;
+    let st: BigIntStats;
     try {
       st = lstatSync(path, { bigint: true });
     } catch {

@@ -1,4 +1,4 @@
-import { closeSync, constants, fstatSync, lstatSync, openSync, readlinkSync, readSync } from 'node:fs';
+import { closeSync, constants, fstatSync, lstatSync, openSync, readlinkSync, readSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import type { User } from './types.ts';
 
@@ -40,7 +40,7 @@ export function resolveInRoot(root: string, path: string): string {
       continue;
     }
     const here = join(root, ...done, part);
-    let st;
+    let st: Stats;
     try {
       st = lstatSync(here);
     } catch (err) {

@@ -96,7 +96,7 @@ export class ContainerStore {
   }
 
   async list(ns: string, filters: readonly string[] = []): Promise<Container[]> {
-    let match;
+    let match: ReturnType<typeof parseFilters>;
     try {
       match = parseFilters(filters);
     } catch (err) {

@@ -20,7 +20,7 @@ export type ApplyMode = 'plain' | 'overlay';
 const whPrefix = '.wh.';
 
 /** containerd's boundTime: a time before the epoch or past what nanoseconds in an int64 hold is the epoch. */
-const boundTime = (t: number) => (t < 0 || t > 9_223_372_036.854775 ? 0 : t);
+const boundTime = (t: number) => (t < 0 || t > 9_223_372_036.854774 ? 0 : t);
 const whOpaque = '.wh..wh..opq';
 
 export interface ApplyWarning {

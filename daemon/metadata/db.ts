@@ -20,7 +20,7 @@ import { Mutex } from '../../core/mutex.ts';
  */
 export const schemaVersion = 1;
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+// biome-ignore lint/suspicious/noExplicitAny: the sublevels of one batch hold values of different types
 type Sublevel = import('abstract-level').AbstractSublevel<any, any, string, unknown>;
 type Op = { type: 'put'; sublevel: Sublevel; key: string; value: unknown } | { type: 'del'; sublevel: Sublevel; key: string };
 

@@ -190,7 +190,7 @@ export class Unpacker {
           rebased = onParent;
           apply = (source?: GrowingBlob) => this.deps.differ.applyToUpper(ns, desc, upper, onParent, source);
         }
-        let applied;
+        let applied: Awaited<ReturnType<typeof apply>>;
         try {
           applied = await apply(download.feed);
         } catch (err) {
