@@ -313,13 +313,26 @@ describeAsRoot('berth run / containers / tasks', () => {
       expect(r.stdout).toBe('yes\nro\n');
     });
 
-    it('run -d keeps the FIFOs; tasks attach reopens them; tasks rm removes them', () => {
-      // stdin ends when run -d exits (containerd's shim semantics); output waits in the FIFO
-      expect(berth(['run', '-d', image, 'r11', 'sh', '-c', 'read line; sleep 1; echo got "$line" late; exit 5'])).toEqual({ code: 0, stdout: '', stderr: '' });
+    it('run -d keeps the FIFOs; tasks attach reopens them; tasks rm removes them', async () => {
+      // stdin ends when run -d exits (containerd's shim semantics); output waits in the FIFO. The
+      // container writes once the test has attached (a file it waits for), not after a fixed time.
+      const script = 'read line; while [ ! -e /tmp/go ]; do sleep 0.1; done; echo got "$line" late; exit 5';
+      expect(berth(['run', '-d', image, 'r11', 'sh', '-c', script])).toEqual({ code: 0, stdout: '', stderr: '' });
       const dirs = readdirSync(fifoDir);
       expect(dirs).toHaveLength(1);
       expect(readdirSync(join(fifoDir, dirs[0]!)).sort()).toEqual(['r11-stderr', 'r11-stdin', 'r11-stdout']);
-      expect(berth(['tasks', 'attach', 'r11'])).toEqual({ code: 5, stdout: 'got  late\n', stderr: '' });
+      const attach = spawn(berthBin, ['--address', b.address, 'tasks', 'attach', 'r11'], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: { ...process.env, BERTH_FIFO_DIR: fifoDir },
+      });
+      let stdout = '';
+      let stderr = '';
+      attach.stdout.on('data', (d: Buffer) => (stdout += d));
+      attach.stderr.on('data', (d: Buffer) => (stderr += d));
+      const exited = new Promise<number | null>((resolve) => attach.on('close', resolve));
+      await new Promise((r) => setTimeout(r, 1000));
+      expect(berth(['tasks', 'exec', '--exec-id', 'go', 'r11', 'touch', '/tmp/go'])).toEqual({ code: 0, stdout: '', stderr: '' });
+      expect({ code: await exited, stdout, stderr }).toEqual({ code: 5, stdout: 'got  late\n', stderr: '' });
       expect(berth(['tasks', 'rm', 'r11'])).toEqual({ code: 0, stdout: 'r11\n', stderr: '' });
       expect(readdirSync(fifoDir)).toEqual([]);
       expect(berth(['c', 'rm', 'r11']).code).toBe(0);
