@@ -1,6 +1,7 @@
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
-import type { ServiceDefinition, UntypedServiceImplementation } from '@grpc/grpc-js';
+import type { AnyService } from '../api/service.ts';
+import type { HandlersOf } from '../transport/typed.ts';
 import type { Config } from './config.ts';
 import type { Logger } from './log.ts';
 
@@ -22,9 +23,9 @@ export interface Plugin<T = unknown> {
   ready?(instance: T): void;
 }
 
-/** Where services are added: berthd's server (proto/grpc-server.ts), or a grpc-js Server. */
+/** Where services are added (berthd's server, transport/grpc/server.ts): a service of api/services.ts and its handlers. */
 export interface ServiceRegistrar {
-  addService(def: ServiceDefinition, impl: UntypedServiceImplementation): void;
+  addService<S extends AnyService>(service: S, handlers: HandlersOf<S>): void;
 }
 
 /** What a gRPC service plugin returns: it adds its handlers to the server. */

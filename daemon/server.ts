@@ -1,14 +1,13 @@
 import { promises as fs } from 'node:fs';
 import { connect } from 'node:net';
 import { dirname } from 'node:path';
-import type { ServiceDefinition, UntypedServiceImplementation } from '@grpc/grpc-js';
 import { maxMessageSize } from '../api/codec.ts';
 import { BerthError, failedPrecondition } from '../core/errors.ts';
 import { GrpcServer } from '../transport/grpc/server.ts';
 import type { Config } from './config.ts';
 import { daemonClaims, lockExclusive } from './exclusive.ts';
 import type { Logger } from './log.ts';
-import { type GrpcService, PluginType } from './plugin.ts';
+import { type GrpcService, PluginType, type ServiceRegistrar } from './plugin.ts';
 import { builtinPlugins } from './plugins.ts';
 
 export interface Daemon {
@@ -52,11 +51,10 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
   const server = new GrpcServer({ maxMessageSize });
   const grpcServices = registry.states.filter((s) => s.type === PluginType.grpc && s.instance).map((s) => s.instance as GrpcService);
   const served: string[] = [];
-  const registrar = {
-    addService(def: ServiceDefinition, impl: UntypedServiceImplementation) {
-      const path = Object.values(def)[0]?.path ?? '';
-      served.push(path.slice(1, path.lastIndexOf('/')));
-      server.addService(def, impl);
+  const registrar: ServiceRegistrar = {
+    addService(service, handlers) {
+      served.push(service.name);
+      server.addService(service, handlers);
     },
   };
   for (const service of grpcServices) service.register(registrar);

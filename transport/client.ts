@@ -1,9 +1,13 @@
 import type * as grpc from '@grpc/grpc-js';
 import { channelOptions, grpcJs, maxMessageSize, methodDefinition, ServiceRef, serviceClient } from '../api/codec.ts';
 import type { EventsClient } from '../api/gen/containerd/services/events/v1/Events.ts';
+import type { AnyService, MethodKind } from '../api/service.ts';
+import { Containers, Content, Diff, Images, Introspection, Leases, Namespaces, Pull, Snapshots, Tasks, Version } from '../api/services.ts';
 import type { BerthError } from '../core/errors.ts';
-import { type CallOptions, Channel, type ClientCall, type MethodCodec } from './grpc/channel.ts';
+import { Channel, type CallOptions as ChannelCallOptions, type ClientCall, type MethodCodec } from './grpc/channel.ts';
+import { type CallOptions, type CallScope, type Client, clientService, type StreamOptions } from './typed.ts';
 
+export type { CallScope };
 export { ServiceRef };
 
 export interface ClientOptions {
@@ -16,14 +20,13 @@ export interface ClientOptions {
   timeoutMs?: number;
 }
 
-/** A namespace or lease for one call, other than the client's own. */
-export interface CallScope {
-  namespace?: string;
-  lease?: string;
-}
+/** What a call of the string API goes to: a service by name, a typed client (such as `client.content`), or a grpc-js client. */
+export type CallTarget = ServiceRef | { readonly [clientService]: AnyService } | grpc.Client;
 
-/** What a call goes to: a service by name, or a grpc-js client (such as `client.content`). */
-export type CallTarget = ServiceRef | grpc.Client;
+type MethodDef = grpc.MethodDefinition<object, object>;
+
+/** A method's codecs, decoding to the type the caller names (a typed client's comes from the generated types). */
+const codecOf = <Req, Res>(def: MethodDef) => def as unknown as MethodCodec<Req, Res>;
 
 export interface UnaryCallOptions {
   /** false: no --timeout deadline (Tasks.Wait blocks until the process exits) */
@@ -34,12 +37,14 @@ export interface UnaryCallOptions {
 /**
  * A client for berthd (or containerd) over its unix socket. Every call carries the namespace
  * (and lease) headers, and every call goes over one HTTP/2 connection of the client's own
- * (Channel), without grpc-js. grpcClient() gives grpc-js clients on a channel of their own,
- * for callers that want grpc-js's API (tests use them as a second, independent client).
+ * (Channel), without grpc-js. Services are typed clients (`c.tasks.Kill({...})`, see
+ * transport/typed.ts); grpcClient() gives grpc-js clients on a channel of their own, for
+ * callers that want grpc-js's API (tests use them as a second, independent client).
  */
 export class BerthClient {
   readonly address: string;
   private readonly clients = new Map<string, grpc.Client>();
+  private readonly typed = new Map<AnyService, object>();
   private grpcChannel: grpc.Channel | undefined;
   private channel: Channel | undefined;
 
@@ -47,29 +52,68 @@ export class BerthClient {
     this.address = options.address.startsWith('unix:') ? options.address : `unix:${options.address}`;
   }
 
-  get content(): ServiceRef {
-    return this.service('content', 'Content');
+  get containers(): Client<typeof Containers> {
+    return this.service(Containers);
   }
-  /** a grpc-js client (see grpcClient) */
+  get content(): Client<typeof Content> {
+    return this.service(Content);
+  }
+  get diff(): Client<typeof Diff> {
+    return this.service(Diff);
+  }
+  /** a grpc-js client (see grpcClient); the typed one is service(Events) */
   get events(): EventsClient {
     return this.grpcClient(this.service('events', 'Events'));
   }
-  get namespaces(): ServiceRef {
-    return this.service('namespaces', 'Namespaces');
+  get images(): Client<typeof Images> {
+    return this.service(Images);
   }
-  get leases(): ServiceRef {
-    return this.service('leases', 'Leases');
+  get introspection(): Client<typeof Introspection> {
+    return this.service(Introspection);
   }
-  get introspection(): ServiceRef {
-    return this.service('introspection', 'Introspection');
+  get leases(): Client<typeof Leases> {
+    return this.service(Leases);
   }
-  get version(): ServiceRef {
-    return this.service('version', 'Version');
+  get namespaces(): Client<typeof Namespaces> {
+    return this.service(Namespaces);
+  }
+  /** berth's own server-side pull (berth.services.pull.v1.Pull) */
+  get pull(): Client<typeof Pull> {
+    return this.service(Pull);
+  }
+  get snapshots(): Client<typeof Snapshots> {
+    return this.service(Snapshots);
+  }
+  get tasks(): Client<typeof Tasks> {
+    return this.service(Tasks);
+  }
+  get version(): Client<typeof Version> {
+    return this.service(Version);
   }
 
-  /** Any containerd v1 service, e.g. service('snapshots', 'Snapshots'). */
-  service(name: string, service: string): ServiceRef {
-    return new ServiceRef(`containerd/services/${name}/v1`, `containerd.services.${name}.v1.${service}`);
+  /** The typed client of a service of api/services.ts, made once per BerthClient. */
+  service<S extends AnyService>(service: S): Client<S>;
+  /** Any containerd v1 service by name, e.g. service('snapshots', 'Snapshots'), for the string API. */
+  service(name: string, service: string): ServiceRef;
+  service(s: AnyService | string, name?: string): object {
+    if (typeof s === 'string') return new ServiceRef(`containerd/services/${s}/v1`, `containerd.services.${s}.v1.${name}`);
+    let client = this.typed.get(s);
+    if (!client) this.typed.set(s, (client = this.typedClient(s)));
+    return client;
+  }
+
+  /** One closure per method, each finding its path and codecs on its first call. */
+  private typedClient(s: AnyService): object {
+    const ref = new ServiceRef(s.dir, s.name);
+    const client: Record<string | symbol, unknown> = { [clientService]: s };
+    for (const [method, kind] of Object.entries<MethodKind>(s.kinds)) {
+      let def: MethodDef | undefined;
+      const definition = () => (def ??= methodDefinition(ref, method));
+      if (kind === 'unary') client[method] = (request: object, o: CallOptions = {}) => this.invokeUnary(definition(), request, o);
+      else if (kind === 'server') client[method] = (request: object, o: StreamOptions = {}) => this.serverStream(definition(), request, o);
+      else client[method] = (o: CallOptions = {}) => this.connection().open(codecOf(definition()), this.callOptions(o, o.deadline, o.signal));
+    }
+    return client;
   }
 
   /** A grpc-js client for a service, sharing one grpc-js channel with the others. */
@@ -111,19 +155,27 @@ export class BerthClient {
     return res!;
   }
 
+  private async invokeUnary<Res>(def: MethodDef, request: object, o: CallOptions): Promise<Res> {
+    const [res] = await this.connection().invoke<Res>(def, request, this.callOptions(o, o.deadline, o.signal));
+    return res!;
+  }
+
   /** Collects every message of a server stream (read whole: for streams of a bounded size). */
   collect<Res>(target: CallTarget, method: string, request: object, scope?: CallScope, opts: UnaryCallOptions = {}): Promise<Res[]> {
     return this.call<Res>(true, target, method, request, scope, opts);
   }
 
-  private definition(target: CallTarget, method: string): grpc.MethodDefinition<object, object> {
-    const def = target instanceof ServiceRef ? methodDefinition(target, method) : (target.constructor as grpc.ServiceClientConstructor).service?.[method];
+  private definition(target: CallTarget, method: string): MethodDef {
+    let def: MethodDef | undefined;
+    if (target instanceof ServiceRef) def = methodDefinition(target, method);
+    else if (clientService in target) def = methodDefinition(new ServiceRef(target[clientService].dir, target[clientService].name), method);
+    else def = (target.constructor as grpc.ServiceClientConstructor).service?.[method];
     if (!def) throw new Error(`no method ${method}`);
-    return def as grpc.MethodDefinition<object, object>;
+    return def;
   }
 
   /** The call options for the channel: the scope's headers, and the --timeout deadline unless `deadline` is false. */
-  private callOptions(scope: CallScope | undefined, deadline: boolean | undefined, signal?: AbortSignal): CallOptions {
+  private callOptions(scope: CallScope | undefined, deadline: boolean | undefined, signal?: AbortSignal): ChannelCallOptions {
     const timeout = deadline === false ? undefined : this.options.timeoutMs;
     return { headers: this.headers(scope), deadline: timeout ? Date.now() + timeout : undefined, signal, maxMessageSize };
   }
@@ -147,8 +199,7 @@ export class BerthClient {
 
   /** Starts a call of any kind (streams both ways) on the client's connection; see ClientCall. */
   open<Req extends object, Res>(target: CallTarget, method: string, opts: { scope?: CallScope; deadline?: boolean } = {}): ClientCall<Req, Res> {
-    const def = this.definition(target, method) as unknown as MethodCodec<Req, Res>;
-    return this.connection().open(def, this.callOptions(opts.scope, opts.deadline));
+    return this.connection().open(codecOf<Req, Res>(this.definition(target, method)), this.callOptions(opts.scope, opts.deadline));
   }
 
   /**
@@ -162,8 +213,13 @@ export class BerthClient {
     request: object,
     opts: { scope?: CallScope; deadline?: boolean; onCall?: (call: { cancel(): void }) => void } = {},
   ): AsyncGenerator<Res> {
-    const call = this.open<object, Res>(target, method, opts);
-    opts.onCall?.(call);
+    const { scope, deadline, onCall } = opts;
+    yield* this.serverStream<Res>(this.definition(target, method), request, { ...scope, deadline: deadline === false ? false : undefined, onCall });
+  }
+
+  private async *serverStream<Res>(def: MethodDef, request: object, o: StreamOptions): AsyncGenerator<Res> {
+    const call = this.connection().open(codecOf<object, Res>(def), this.callOptions(o, o.deadline, o.signal));
+    o.onCall?.(call);
     const queue: Res[] = [];
     let done = false;
     let failure: BerthError | undefined;

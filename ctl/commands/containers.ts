@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import type { Container__Output } from '../../api/gen/containerd/services/containers/v1/Container.ts';
 import { fromTimestamp as ts } from '../../api/timestamp.ts';
 import type { BerthClient } from '../../transport/client.ts';
+import { collect } from '../../transport/typed.ts';
 import type { Context } from '../context.ts';
 import { forEachTarget } from '../errors.ts';
 import { formatLabels, iso, type ListFlags, listFlags, out, printList, sortedLabels } from '../output.ts';
@@ -12,17 +13,16 @@ const isCode = (err: unknown, code: string) => (err as { code?: string }).code =
 
 /** Containers.ListStream, falling back to List on Unimplemented, as ctr 1.6 does. */
 export async function listContainers(c: BerthClient, filters: string[]): Promise<Container__Output[]> {
-  const svc = c.service('containers', 'Containers');
   try {
-    return (await c.collect<{ container: Container__Output }>(svc, 'ListStream', { filters })).map((m) => m.container);
+    return (await collect(c.containers.ListStream({ filters }))).map((m) => m.container!);
   } catch (err) {
     if (!isCode(err, 'Unimplemented')) throw err;
-    return (await c.unary<{ containers: Container__Output[] }>(svc, 'List', { filters })).containers;
+    return (await c.containers.List({ filters })).containers;
   }
 }
 
 export async function getContainer(c: BerthClient, id: string): Promise<Container__Output> {
-  return (await c.unary<{ container: Container__Output }>(c.service('containers', 'Containers'), 'Get', { id })).container;
+  return (await c.containers.Get({ id })).container!;
 }
 
 /** Go's time.Time JSON (RFC 3339 with nanoseconds trimmed to what is there). */
@@ -64,16 +64,12 @@ function infoJson(container: Container__Output) {
  * running one refuses; the snapshot goes too unless keepSnapshot.
  */
 export async function removeContainer(c: BerthClient, id: string, keepSnapshot = false): Promise<void> {
-  const tasks = c.service('tasks', 'Tasks');
   try {
-    const { process: p } = await c.unary<{ process: { status: string; stdin: string; stdout: string; stderr: string } | null }>(tasks, 'Get', {
-      container_id: id,
-      exec_id: '',
-    });
+    const { process: p } = await c.tasks.Get({ container_id: id, exec_id: '' });
     const status = p?.status ?? 'UNKNOWN';
     if (status !== 'STOPPED' && status !== 'CREATED')
       throw new Error(`cannot delete a running task: container ${id} is ${status.toLowerCase()} (stop it with berth tasks kill, or berth tasks rm -f)`);
-    await c.unary(tasks, 'Delete', { container_id: id });
+    await c.tasks.Delete({ container_id: id });
     const { removeStdio } = await import('./run.ts');
     if (p) await removeStdio(id, [p.stdin, p.stdout, p.stderr]);
   } catch (err) {
@@ -81,7 +77,7 @@ export async function removeContainer(c: BerthClient, id: string, keepSnapshot =
     if (!isCode(err, 'NotFound') && !isCode(err, 'Unimplemented')) throw err;
   }
   if (keepSnapshot) {
-    await c.unary(c.service('containers', 'Containers'), 'Delete', { id });
+    await c.containers.Delete({ id });
     return;
   }
   const { deleteContainer } = await import('../spec/create.ts');
@@ -186,12 +182,7 @@ export function register(program: Command, ctx: Context) {
       else {
         const set = Object.fromEntries(Object.entries(labels).filter(([, v]) => v !== ''));
         const paths = Object.keys(labels).map((k) => `labels.${k}`);
-        container = (
-          await c.unary<{ container: Container__Output }>(c.service('containers', 'Containers'), 'Update', {
-            container: { id, labels: set },
-            update_mask: { paths },
-          })
-        ).container;
+        container = (await c.containers.Update({ container: { id, labels: set }, update_mask: { paths } })).container!;
       }
       const shown = formatLabels(container.labels);
       if (shown !== '-') out(`${shown}\n`);

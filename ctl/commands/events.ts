@@ -1,5 +1,5 @@
 import { type Command, Option } from 'commander';
-import type { Envelope__Output } from '../../api/gen/containerd/services/events/v1/Envelope.ts';
+import { Events } from '../../api/services.ts';
 import type { Context } from '../context.ts';
 import { type Format, out, warn } from '../output.ts';
 
@@ -46,12 +46,7 @@ export function register(program: Command, ctx: Context) {
       process.once('SIGTERM', stop);
       let unpackAny: typeof import('../../core/any.ts').unpackAny | undefined;
       try {
-        for await (const e of c.stream<Envelope__Output>(
-          c.service('events', 'Events'),
-          'Subscribe',
-          { filters },
-          { deadline: false, onCall: (x) => (call = x) },
-        )) {
+        for await (const e of c.service(Events).Subscribe({ filters }, { deadline: false, onCall: (x) => (call = x) })) {
           let type = e.event?.type_url ?? '';
           let event: unknown = null;
           if (e.event) {

@@ -1,5 +1,7 @@
 import type { Command } from 'commander';
 import type { PullProgress__Output } from '../../api/gen/berth/services/pull/v1/PullProgress.ts';
+import type { BerthClient } from '../../transport/client.ts';
+import type { StreamOptions } from '../../transport/typed.ts';
 import type { Context } from '../context.ts';
 import { formatSize, out, warn } from '../output.ts';
 
@@ -67,7 +69,12 @@ export function registerPull(images: Command, ctx: Context) {
         password,
         max_concurrent_downloads: max,
       };
-      await run(ctx, 'Pull', request, (last) => `${last.image}: ${last.target?.digest ?? ''}${last.chain_id ? ` unpacked ${last.chain_id}` : ''}`);
+      await run(
+        ctx,
+        'Pull',
+        (c, o) => c.pull.Pull(request, o),
+        (last) => `${last.image}: ${last.target?.digest ?? ''}${last.chain_id ? ` unpacked ${last.chain_id}` : ''}`,
+      );
     });
 
   images
@@ -77,22 +84,33 @@ export function registerPull(images: Command, ctx: Context) {
     .option('--platform <platform>', "unpack this platform (os/arch[/variant]) instead of the daemon's")
     .option('--snapshotter <name>', 'snapshotter to unpack into', 'overlayfs')
     .action(async (name: string, flags: { platform?: string; snapshotter: string }) => {
-      await run(ctx, 'Unpack', { name, platform: flags.platform ?? '', snapshotter: flags.snapshotter }, (last) => `${last.image}: unpacked ${last.chain_id}`);
+      const request = { name, platform: flags.platform ?? '', snapshotter: flags.snapshotter };
+      await run(
+        ctx,
+        'Unpack',
+        (c, o) => c.pull.Unpack(request, o),
+        (last) => `${last.image}: unpacked ${last.chain_id}`,
+      );
     });
 }
 
 /** Unpacks an image whose blobs are present, without drawing progress (`images import`). */
 export async function unpackImage(ctx: Context, name: string, opts: { platform?: string; snapshotter: string }): Promise<void> {
-  await run(ctx, 'Unpack', { name, platform: opts.platform ?? '', snapshotter: opts.snapshotter }, undefined);
+  const request = { name, platform: opts.platform ?? '', snapshotter: opts.snapshotter };
+  await run(ctx, 'Unpack', (c, o) => c.pull.Unpack(request, o), undefined);
 }
 
 /**
  * Calls the pull service, draws the progress, and ends with the result line and the summary
  * (nothing is drawn without a result line).
  */
-async function run(ctx: Context, method: 'Pull' | 'Unpack', request: object, result: ((last: PullProgress__Output) => string) | undefined): Promise<void> {
-  const [c, { ServiceRef }] = await Promise.all([ctx.client(), import('../../api/codec.ts')]);
-  const pull = new ServiceRef('berth/pull/v1', 'berth.services.pull.v1.Pull');
+async function run(
+  ctx: Context,
+  method: 'Pull' | 'Unpack',
+  stream: (c: BerthClient, o: StreamOptions) => AsyncGenerator<PullProgress__Output>,
+  result: ((last: PullProgress__Output) => string) | undefined,
+): Promise<void> {
+  const c = await ctx.client();
   const view = result ? new ProgressView(Boolean(process.stdout.isTTY)) : undefined;
   let last: PullProgress__Output | undefined;
   let cancelled = false;
@@ -106,7 +124,7 @@ async function run(ctx: Context, method: 'Pull' | 'Unpack', request: object, res
   let connected = false;
   try {
     // no deadline: a pull takes as long as the registry takes; ^C cancels it in the daemon
-    for await (const e of c.stream<PullProgress__Output>(pull, method, request, { deadline: false, onCall: (x) => (call = x) })) {
+    for await (const e of stream(c, { deadline: false, onCall: (x) => (call = x) })) {
       connected = true;
       if (e.image) last = e;
       else view?.update(e);

@@ -2,12 +2,7 @@ import { createReadStream, existsSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { type Command, Option } from 'commander';
-import type { InfoResponse__Output } from '../../api/gen/containerd/services/content/v1/InfoResponse.ts';
-import type { ReadContentResponse__Output } from '../../api/gen/containerd/services/content/v1/ReadContentResponse.ts';
-import type { ApplyResponse__Output } from '../../api/gen/containerd/services/diff/v1/ApplyResponse.ts';
-import type { DiffResponse__Output } from '../../api/gen/containerd/services/diff/v1/DiffResponse.ts';
 import type { MountsResponse__Output } from '../../api/gen/containerd/services/snapshots/v1/MountsResponse.ts';
-import type { StatSnapshotResponse__Output } from '../../api/gen/containerd/services/snapshots/v1/StatSnapshotResponse.ts';
 import type { Context } from '../context.ts';
 import { printJson } from '../output.ts';
 import { collectLabel, parseLabels, rfc3339 } from '../parse.ts';
@@ -38,10 +33,9 @@ export function register(program: Command, ctx: Context) {
       const c = await ctx.client();
       let desc: { media_type: string; digest: string; size: number };
       if (digestPattern.test(source) && !existsSync(source)) {
-        const { info } = await c.unary<InfoResponse__Output>(c.content, 'Info', { digest: source });
+        const { info } = await c.content.Info({ digest: source });
         let head = Buffer.alloc(0);
-        for await (const chunk of c.stream<ReadContentResponse__Output>(c.content, 'Read', { digest: source, offset: 0, size: 4 }))
-          head = Buffer.concat([head, chunk.data]);
+        for await (const chunk of c.content.Read({ digest: source, offset: 0, size: 4 })) head = Buffer.concat([head, chunk.data]);
         desc = { media_type: flags.mediaType ?? mediaTypeOf(head), digest: source, size: Number(info!.size) };
       } else {
         const fh = await open(source, 'r');
@@ -55,9 +49,8 @@ export function register(program: Command, ctx: Context) {
         });
         desc = { media_type: flags.mediaType ?? mediaTypeOf(head), digest: res.digest, size: res.size };
       }
-      const s = c.service('snapshots', 'Snapshots');
-      const { mounts } = await c.unary<MountsResponse__Output>(s, 'Mounts', { snapshotter: flags.snapshotter, key });
-      const { applied } = await c.unary<ApplyResponse__Output>(c.service('diff', 'Diff'), 'Apply', { diff: desc, mounts });
+      const { mounts } = await c.snapshots.Mounts({ snapshotter: flags.snapshotter, key });
+      const { applied } = await c.diff.Apply({ diff: desc, mounts });
       printJson({ layer: desc, applied: { media_type: applied?.media_type, digest: applied?.digest, size: Number(applied?.size ?? 0) } });
     });
 
@@ -71,27 +64,21 @@ export function register(program: Command, ctx: Context) {
     .option('--label <key=value>', 'label the blob (repeatable; a gc root label is added unless given)', collectLabel, [])
     .action(async (key: string, flags: { snapshotter: string; ref?: string; mediaType: string; label: string[] }) => {
       const c = await ctx.client();
-      const s = c.service('snapshots', 'Snapshots');
+      const s = c.snapshots;
       const snapshotter = flags.snapshotter;
-      const { info } = await c.unary<StatSnapshotResponse__Output>(s, 'Stat', { snapshotter, key });
-      const { mounts: right } = await c.unary<MountsResponse__Output>(s, 'Mounts', { snapshotter, key });
+      const { info } = await s.Stat({ snapshotter, key });
+      const { mounts: right } = await s.Mounts({ snapshotter, key });
       // the parent is seen through a temporary view, as ctr snapshots diff does
       const viewKey = info?.parent ? `${key}-layer-diff-parent-${process.pid}-${Date.now()}` : undefined;
       let left: MountsResponse__Output['mounts'] = [];
-      if (viewKey) left = (await c.unary<MountsResponse__Output>(s, 'View', { snapshotter, key: viewKey, parent: info!.parent, labels: {} })).mounts;
+      if (viewKey) left = (await s.View({ snapshotter, key: viewKey, parent: info!.parent, labels: {} })).mounts;
       try {
         const labels = { [gcRoot]: rfc3339(Date.now()), ...parseLabels(flags.label) };
-        const { diff } = await c.unary<DiffResponse__Output>(c.service('diff', 'Diff'), 'Diff', {
-          left,
-          right,
-          media_type: flags.mediaType,
-          ref: flags.ref ?? '',
-          labels,
-        });
-        const { info: blob } = await c.unary<InfoResponse__Output>(c.content, 'Info', { digest: diff?.digest });
+        const { diff } = await c.diff.Diff({ left, right, media_type: flags.mediaType, ref: flags.ref ?? '', labels });
+        const { info: blob } = await c.content.Info({ digest: diff?.digest });
         printJson({ media_type: diff?.media_type, digest: diff?.digest, size: Number(diff?.size ?? 0), diff_id: blob?.labels['containerd.io/uncompressed'] });
       } finally {
-        if (viewKey) await c.unary(s, 'Remove', { snapshotter, key: viewKey }).catch(() => undefined);
+        if (viewKey) await s.Remove({ snapshotter, key: viewKey }).catch(() => undefined);
       }
     });
 }

@@ -1,7 +1,5 @@
 import type { Command } from 'commander';
-import type { CreateResponse__Output } from '../../api/gen/containerd/services/leases/v1/CreateResponse.ts';
 import type { Lease__Output } from '../../api/gen/containerd/services/leases/v1/Lease.ts';
-import type { ListResponse__Output } from '../../api/gen/containerd/services/leases/v1/ListResponse.ts';
 import { fromTimestamp } from '../../api/timestamp.ts';
 import type { Context } from '../context.ts';
 import { forEachTarget } from '../errors.ts';
@@ -33,7 +31,7 @@ export function register(program: Command, ctx: Context) {
       const labels = parseLabels(labelArgs);
       if (flags.expires > 0) labels[expireLabel] = rfc3339(Date.now() + flags.expires);
       const c = await ctx.client();
-      const res = await c.unary<CreateResponse__Output>(c.leases, 'Create', { id: flags.id ?? '', labels });
+      const res = await c.leases.Create({ id: flags.id ?? '', labels });
       out(`${res.lease?.id ?? flags.id ?? ''}\n`);
     });
 
@@ -46,7 +44,7 @@ export function register(program: Command, ctx: Context) {
     'print only the lease ids',
   ).action(async (filters: string[], flags: ListFlags) => {
     const c = await ctx.client();
-    const res = await c.unary<ListResponse__Output>(c.leases, 'List', { filters });
+    const res = await c.leases.List({ filters });
     const now = Date.now();
     printList(res.leases, flags, {
       id: (l) => l.id,
@@ -75,9 +73,9 @@ export function register(program: Command, ctx: Context) {
       // as ctr: only the last delete waits for the collection, which covers them all
       await forEachTarget(
         ids,
-        (id) => {
+        async (id) => {
           const isLast = i++ === last;
-          return c.unary(c.leases, 'Delete', { id, sync: Boolean(flags.sync) && isLast });
+          await c.leases.Delete({ id, sync: Boolean(flags.sync) && isLast });
         },
         ctx.options,
       );

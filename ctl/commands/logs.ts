@@ -27,13 +27,11 @@ export function register(program: Command, ctx: Context) {
     .option('-f, --follow', 'keep printing what is appended until the task exits')
     .action(async (id: string, flags: { follow?: boolean }) => {
       const [c, { logFileOf }] = await Promise.all([ctx.client(), import('../io/stdio.ts')]);
-      const { container } = await c.unary<{ container: Container__Output }>(c.service('containers', 'Containers'), 'Get', { id });
+      const container = (await c.containers.Get({ id })).container!;
       let uri: string | undefined = container.labels?.[logUriLabel];
       if (uri !== undefined && recordedAnnotation(container) !== uri) uri = undefined;
       if (!uri) {
-        const res = await c
-          .unary<{ process: { stdout: string } | null }>(c.service('tasks', 'Tasks'), 'Get', { container_id: id, exec_id: '' })
-          .catch(() => undefined);
+        const res = await c.tasks.Get({ container_id: id, exec_id: '' }).catch(() => undefined);
         uri = res?.process?.stdout;
       }
       const file = uri ? logFileOf(uri) : undefined;
@@ -61,8 +59,8 @@ export function register(program: Command, ctx: Context) {
         });
       await copy();
       if (!flags.follow) return;
-      const { callNoDeadline } = await import('../io/session.ts');
-      const wait = callNoDeadline(c, c.service('tasks', 'Tasks'), 'Wait', { container_id: id, exec_id: '' });
+      const { waitWithoutDeadline } = await import('../io/session.ts');
+      const wait = waitWithoutDeadline(c, { container_id: id, exec_id: '' });
       let exited = false;
       wait.result.then(
         () => (exited = true),

@@ -1,8 +1,5 @@
 import type { Command } from 'commander';
-import type { GetNamespaceResponse__Output } from '../../api/gen/containerd/services/namespaces/v1/GetNamespaceResponse.ts';
-import type { ListNamespacesResponse__Output } from '../../api/gen/containerd/services/namespaces/v1/ListNamespacesResponse.ts';
 import type { Namespace__Output } from '../../api/gen/containerd/services/namespaces/v1/Namespace.ts';
-import type { UpdateNamespaceResponse__Output } from '../../api/gen/containerd/services/namespaces/v1/UpdateNamespaceResponse.ts';
 import type { Context } from '../context.ts';
 import { forEachTarget } from '../errors.ts';
 import { formatLabels, type ListFlags, listFlags, out, printList, sortedLabels } from '../output.ts';
@@ -22,12 +19,12 @@ export function register(program: Command, ctx: Context) {
     .action(async (name: string, labelArgs: string[]) => {
       const labels = nonEmpty(parseLabels(labelArgs));
       const c = await ctx.client({ namespaced: false });
-      await c.unary(c.namespaces, 'Create', { namespace: { name, labels } });
+      await c.namespaces.Create({ namespace: { name, labels } });
     });
 
   listFlags(ns.command('ls').alias('list').description('list namespaces'), 'print only the namespace names').action(async (flags: ListFlags) => {
     const c = await ctx.client({ namespaced: false });
-    const res = await c.unary<ListNamespacesResponse__Output>(c.namespaces, 'List', { filter: '' });
+    const res = await c.namespaces.List({ filter: '' });
     const items = [...res.namespaces].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     printList<Namespace__Output>(items, flags, {
       id: (n) => n.name,
@@ -46,7 +43,13 @@ export function register(program: Command, ctx: Context) {
     .argument('<names...>', 'namespace names')
     .action(async (names: string[]) => {
       const c = await ctx.client({ namespaced: false });
-      await forEachTarget(names, (name) => c.unary(c.namespaces, 'Delete', { name }), ctx.options);
+      await forEachTarget(
+        names,
+        async (name) => {
+          await c.namespaces.Delete({ name });
+        },
+        ctx.options,
+      );
     });
 
   ns.command('label')
@@ -58,11 +61,11 @@ export function register(program: Command, ctx: Context) {
       const c = await ctx.client({ namespaced: false });
       let result: Namespace__Output | null;
       if (Object.keys(labels).length === 0) {
-        result = (await c.unary<GetNamespaceResponse__Output>(c.namespaces, 'Get', { name })).namespace;
+        result = (await c.namespaces.Get({ name })).namespace;
       } else {
         const paths = Object.keys(labels).map((k) => `labels.${k}`);
         const req = { namespace: { name, labels: nonEmpty(labels) }, update_mask: { paths } };
-        result = (await c.unary<UpdateNamespaceResponse__Output>(c.namespaces, 'Update', req)).namespace;
+        result = (await c.namespaces.Update(req)).namespace;
       }
       const shown = formatLabels(result?.labels);
       if (shown !== '-') out(`${shown}\n`);

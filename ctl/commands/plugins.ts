@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
 import type { Plugin__Output } from '../../api/gen/containerd/services/introspection/v1/Plugin.ts';
-import type { PluginsResponse__Output } from '../../api/gen/containerd/services/introspection/v1/PluginsResponse.ts';
 import type { Platform__Output } from '../../api/gen/containerd/types/Platform.ts';
 import type { Context } from '../context.ts';
 import { type ListFlags, listFlags, out, printList, sortedLabels } from '../output.ts';
@@ -65,7 +64,7 @@ export function register(program: Command, ctx: Context) {
     'print only the plugin ids',
   ).action(async (filters: string[], flags: ListFlags & { detailed?: boolean }) => {
     const c = await ctx.client({ namespaced: false });
-    const res = await c.unary<PluginsResponse__Output>(c.introspection, 'Plugins', { filters });
+    const res = await c.introspection.Plugins({ filters });
     if (flags.detailed && !flags.quiet && flags.format === 'table') {
       out(detailed(res.plugins));
       return;

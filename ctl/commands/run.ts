@@ -1,5 +1,4 @@
 import { type Command, Option } from 'commander';
-import type { GetImageResponse__Output } from '../../api/gen/containerd/services/images/v1/GetImageResponse.ts';
 import type { Context } from '../context.ts';
 import { ExitError } from '../errors.ts';
 import { type ContainerFlags, containerFlags, defaultFifoDir } from '../spec/flags.ts';
@@ -65,7 +64,7 @@ export function register(program: Command, ctx: Context) {
 async function runContainer(ctx: Context, image: string, id: string, command: string[], flags: RunFlags): Promise<number> {
   // Images.Get goes out first, and the daemon answers while the rest of the command loads
   const c = await ctx.client();
-  const imageRecord = c.unary<GetImageResponse__Output>(c.service('images', 'Images'), 'Get', { name: image });
+  const imageRecord = c.images.Get({ name: image });
   imageRecord.catch(() => undefined);
   const [create, { ClientIO, normalizeLogUri }, { SignalRelay }] = await Promise.all([
     import('../spec/create.ts'),
@@ -73,7 +72,6 @@ async function runContainer(ctx: Context, image: string, id: string, command: st
     import('../io/session.ts'),
   ]);
   const relay = new SignalRelay();
-  const tasks = c.service('tasks', 'Tasks');
   let created: import('../spec/create.ts').CreatedContainer | undefined;
   let io: import('../io/stdio.ts').ClientIO | undefined;
   try {
@@ -91,7 +89,7 @@ async function runContainer(ctx: Context, image: string, id: string, command: st
     relay.check();
     io = ClientIO.create({ id, terminal: Boolean(flags.tty), fifoDir: flags.fifoDir, logUri, nullIo: flags.nullIo });
     // the snapshot's mounts as Snapshots.Prepare gave them while the container was made
-    await c.unary(tasks, 'Create', {
+    await c.tasks.Create({
       container_id: id,
       rootfs: created.mounts.map((m) => ({ type: m.type, source: m.source, target: '', options: [...m.options] })),
       stdin: io.paths.stdin,
@@ -122,16 +120,15 @@ export async function runCreatedTask(
   detach: boolean,
 ): Promise<number> {
   const { startAndWait } = await import('../io/session.ts');
-  const tasks = c.service('tasks', 'Tasks');
   try {
     if (detach) {
       relay.check();
-      await c.unary(tasks, 'Start', { container_id: id, exec_id: '' });
+      await c.tasks.Start({ container_id: id, exec_id: '' });
       io.release();
       return 0;
     }
     const code = await startAndWait(c, { containerId: id, execId: '' }, io, relay);
-    await c.unary(tasks, 'Delete', { container_id: id });
+    await c.tasks.Delete({ container_id: id });
     return code;
   } catch (err) {
     await killAndDelete(c, id);
@@ -141,29 +138,26 @@ export async function runCreatedTask(
 
 /** SIGKILL, a few seconds for the exit, then Tasks.Delete; all best effort. */
 export async function killAndDelete(c: import('../../transport/client.ts').BerthClient, id: string, execId = ''): Promise<void> {
-  const { callNoDeadline } = await import('../io/session.ts');
-  const tasks = c.service('tasks', 'Tasks');
+  const { waitWithoutDeadline } = await import('../io/session.ts');
+  const tasks = c.tasks;
   const ids = { container_id: id, exec_id: execId };
   const paths = await processPaths(c, id, execId);
-  const wait = callNoDeadline(c, tasks, 'Wait', ids);
+  const wait = waitWithoutDeadline(c, ids);
   wait.result.catch(() => undefined);
-  await c.unary(tasks, 'Kill', { ...ids, signal: 9, all: execId === '' }).catch(() => undefined);
+  await tasks.Kill({ ...ids, signal: 9, all: execId === '' }).catch(() => undefined);
   let timer: NodeJS.Timeout | undefined;
   await Promise.race([wait.result.catch(() => undefined), new Promise((r) => (timer = setTimeout(r, 5000)))]);
   clearTimeout(timer);
   wait.cancel();
-  if (execId) await c.unary(tasks, 'DeleteProcess', ids).catch(() => undefined);
-  else await c.unary(tasks, 'Delete', { container_id: id }).catch(() => undefined);
+  if (execId) await tasks.DeleteProcess(ids).catch(() => undefined);
+  else await tasks.Delete({ container_id: id }).catch(() => undefined);
   await removeStdio(execId || id, paths);
 }
 
 /** The stdio paths of a task or exec (to remove its FIFOs once it is deleted); [] if unknown. */
 export async function processPaths(c: import('../../transport/client.ts').BerthClient, id: string, execId = ''): Promise<string[]> {
   try {
-    const { process: p } = await c.unary<{ process: { stdin: string; stdout: string; stderr: string } | null }>(c.service('tasks', 'Tasks'), 'Get', {
-      container_id: id,
-      exec_id: execId,
-    });
+    const { process: p } = await c.tasks.Get({ container_id: id, exec_id: execId });
     return p ? [p.stdin, p.stdout, p.stderr] : [];
   } catch {
     return [];

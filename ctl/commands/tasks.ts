@@ -1,31 +1,18 @@
 import { type Command, Option } from 'commander';
 import type { Container__Output } from '../../api/gen/containerd/services/containers/v1/Container.ts';
+import type { Process__Output as TaskProcess } from '../../api/gen/containerd/v1/types/Process.ts';
 import type { BerthClient } from '../../transport/client.ts';
 import type { Context } from '../context.ts';
 import { ExitError, forEachTarget } from '../errors.ts';
 import { type Format, formatFlag, type ListFlags, listFlags, out, printJson, printList, table } from '../output.ts';
 import { fifoDirOption, killAndDelete, removeStdio, runCreatedTask } from './run.ts';
 
-interface TaskProcess {
-  id: string;
-  container_id: string;
-  pid: number;
-  status: string;
-  stdin: string;
-  stdout: string;
-  stderr: string;
-  terminal: boolean;
-  exit_status: number;
-}
-
-const tasksOf = (c: BerthClient) => c.service('tasks', 'Tasks');
-
 async function getContainer(c: BerthClient, id: string): Promise<Container__Output> {
-  return (await c.unary<{ container: Container__Output }>(c.service('containers', 'Containers'), 'Get', { id })).container;
+  return (await c.containers.Get({ id })).container!;
 }
 
 async function getProcess(c: BerthClient, id: string, execId = ''): Promise<TaskProcess> {
-  const { process: p } = await c.unary<{ process: TaskProcess | null }>(tasksOf(c), 'Get', { container_id: id, exec_id: execId });
+  const { process: p } = await c.tasks.Get({ container_id: id, exec_id: execId });
   if (!p) throw new Error(`task ${id}: no process in the answer`);
   return p;
 }
@@ -48,20 +35,16 @@ async function startTask(ctx: Context, id: string, flags: { detach?: boolean; nu
   const container = await getContainer(c, id);
   const terminal = Boolean(containerSpec(container)?.process?.terminal);
   const relay = new SignalRelay();
-  const tasks = tasksOf(c);
   let io: import('../io/stdio.ts').ClientIO | undefined;
   try {
     const logUri = flags.logUri ? normalizeLogUri(flags.logUri) : undefined;
     io = ClientIO.create({ id, terminal, fifoDir: flags.fifoDir, logUri, nullIo: flags.nullIo });
     let rootfs: { type: string; source: string; target: string; options: string[] }[] = [];
     if (container.snapshotter && container.snapshot_key) {
-      const { mounts } = await c.unary<{ mounts: { type: string; source: string; options: string[] }[] }>(c.service('snapshots', 'Snapshots'), 'Mounts', {
-        snapshotter: container.snapshotter,
-        key: container.snapshot_key,
-      });
+      const { mounts } = await c.snapshots.Mounts({ snapshotter: container.snapshotter, key: container.snapshot_key });
       rootfs = mounts.map((m) => ({ type: m.type, source: m.source, target: '', options: m.options }));
     }
-    await c.unary(tasks, 'Create', {
+    await c.tasks.Create({
       container_id: id,
       rootfs,
       stdin: io.paths.stdin,
@@ -113,21 +96,18 @@ async function execProcess(ctx: Context, id: string, command: string[], flags: E
     const u = flags.user;
     if (/^\d+:\d+$/.test(u)) p.user = user.resolveUser(new user.Accounts(undefined), u);
     else {
-      const { mounts } = await c.unary<{ mounts: { type: string; source: string; options: string[] }[] }>(c.service('snapshots', 'Snapshots'), 'Mounts', {
-        snapshotter: container.snapshotter,
-        key: container.snapshot_key,
-      });
+      const { mounts } = await c.snapshots.Mounts({ snapshotter: container.snapshotter, key: container.snapshot_key });
       p.user = await create.withReadOnlyMounts(mounts, (root) => user.resolveUser(new user.Accounts(root), u));
     }
   }
   const relay = new SignalRelay();
-  const tasks = tasksOf(c);
+  const tasks = c.tasks;
   let io: import('../io/stdio.ts').ClientIO | undefined;
   let created = false;
   try {
     const logUri = flags.logUri ? normalizeLogUri(flags.logUri) : undefined;
     io = ClientIO.create({ id: flags.execId, terminal: Boolean(flags.tty), fifoDir: flags.fifoDir, logUri });
-    await c.unary(tasks, 'Exec', {
+    await tasks.Exec({
       container_id: id,
       exec_id: flags.execId,
       stdin: io.paths.stdin,
@@ -138,12 +118,12 @@ async function execProcess(ctx: Context, id: string, command: string[], flags: E
     });
     created = true;
     if (flags.detach) {
-      await c.unary(tasks, 'Start', { container_id: id, exec_id: flags.execId });
+      await tasks.Start({ container_id: id, exec_id: flags.execId });
       io.release();
       return 0;
     }
     const code = await startAndWait(c, { containerId: id, execId: flags.execId }, io, relay);
-    await c.unary(tasks, 'DeleteProcess', { container_id: id, exec_id: flags.execId });
+    await tasks.DeleteProcess({ container_id: id, exec_id: flags.execId });
     created = false;
     return code;
   } catch (err) {
@@ -157,24 +137,24 @@ async function execProcess(ctx: Context, id: string, command: string[], flags: E
 
 /** Reopens a running task's FIFOs (the paths Tasks.Get reports) and follows it to its exit. */
 async function attachTask(ctx: Context, id: string): Promise<number> {
-  const [c, { ClientIO }, { SignalRelay, callNoDeadline }] = await Promise.all([ctx.client(), import('../io/stdio.ts'), import('../io/session.ts')]);
+  const [c, { ClientIO }, { SignalRelay, waitWithoutDeadline }] = await Promise.all([ctx.client(), import('../io/stdio.ts'), import('../io/session.ts')]);
   const p = await getProcess(c, id);
   const io = ClientIO.attach({ stdin: p.stdin, stdout: p.stdout, stderr: p.stderr, terminal: p.terminal });
   const relay = new SignalRelay();
-  const tasks = tasksOf(c);
+  const tasks = c.tasks;
   const ids = { container_id: id, exec_id: '' };
   const resize = () => {
     const size = ClientIO.terminalSize();
-    if (size) c.unary(tasks, 'ResizePty', { ...ids, ...size }).catch(() => undefined);
+    if (size) tasks.ResizePty({ ...ids, ...size }).catch(() => undefined);
   };
   try {
-    const wait = callNoDeadline<{ exit_status: number }>(c, tasks, 'Wait', ids);
-    relay.forwardTo((signal) => c.unary(tasks, 'Kill', { ...ids, signal, all: false }).catch(() => undefined));
+    const wait = waitWithoutDeadline(c, ids);
+    relay.forwardTo((signal) => tasks.Kill({ ...ids, signal, all: false }).catch(() => undefined));
     if (p.terminal) {
       resize();
       process.stdout.on('resize', resize);
     }
-    io.start(() => c.unary(tasks, 'CloseIO', { ...ids, stdin: true }).catch(() => undefined));
+    io.start(() => tasks.CloseIO({ ...ids, stdin: true }).catch(() => undefined));
     const res = await wait.result;
     await io.drain(1000);
     return res.exit_status;
@@ -233,7 +213,7 @@ export function register(program: Command, ctx: Context) {
 
   listFlags(tasks.command('ls').alias('list').description('list tasks: id, pid and status'), 'print only the task ids').action(async (flags: ListFlags) => {
     const c = await ctx.client();
-    const { tasks: list } = await c.unary<{ tasks: TaskProcess[] }>(tasksOf(c), 'List', { filter: '' });
+    const { tasks: list } = await c.tasks.List({ filter: '' });
     printList(list, flags, {
       id: (t) => t.id || t.container_id,
       json: (t) => ({ id: t.id || t.container_id, pid: t.pid, status: t.status.toLowerCase(), exit_status: t.exit_status }),
@@ -248,9 +228,7 @@ export function register(program: Command, ctx: Context) {
   formatFlag(tasks.command('ps').description('list the processes of a task: pid and exec id').argument('<id>', 'container id')).action(
     async (id: string, flags: { format: Format }) => {
       const c = await ctx.client();
-      const { processes } = await c.unary<{ processes: { pid: number; info: { type_url: string; value: Buffer } | null }[] }>(tasksOf(c), 'ListPids', {
-        container_id: id,
-      });
+      const { processes } = await c.tasks.ListPids({ container_id: id });
       const { unpackAny } = await import('../../core/any.ts');
       const execId = (info: { type_url: string; value: Buffer } | null) =>
         info?.type_url.endsWith('ProcessDetails') ? unpackAny<{ exec_id: string }>(info).message.exec_id : undefined;
@@ -277,7 +255,7 @@ export function register(program: Command, ctx: Context) {
       const container = await getContainer(c, id);
       const signal = signalNumber(flags.signal ?? container.labels?.[stopSignalLabel] ?? 'SIGTERM');
       await getProcess(c, id);
-      await c.unary(tasksOf(c), 'Kill', { container_id: id, exec_id: flags.execId ?? '', signal, all: Boolean(flags.all) });
+      await c.tasks.Kill({ container_id: id, exec_id: flags.execId ?? '', signal, all: Boolean(flags.all) });
     });
 
   tasks
@@ -318,16 +296,14 @@ export function register(program: Command, ctx: Context) {
       .argument('<id>', 'container id')
       .action(async (id: string) => {
         const c = await ctx.client();
-        await c.unary(tasksOf(c), method, { container_id: id });
+        await c.tasks[method]({ container_id: id });
       });
   }
 
   formatFlag(tasks.command('metrics').alias('metric').description('cgroup figures of a task: memory, cpu, pids').argument('<id>', 'container id')).action(
     async (id: string, flags: { format: Format }) => {
       const [c, { unpackAny }] = await Promise.all([ctx.client(), import('../../core/any.ts')]);
-      const { metrics } = await c.unary<{ metrics: { id: string; data: { type_url: string; value: Buffer } | null }[] }>(tasksOf(c), 'Metrics', {
-        filters: [`id==${id}`],
-      });
+      const { metrics } = await c.tasks.Metrics({ filters: [`id==${id}`] });
       const metric = metrics.find((m) => m.id === id) ?? metrics[0];
       if (!metric?.data) throw new Error(`no metrics for task ${id}`);
       const { typeName, message } = unpackAny<Record<string, any>>(metric.data);
@@ -356,7 +332,7 @@ export function register(program: Command, ctx: Context) {
       if (flags.cpus !== undefined) resources.cpu = { quota: Math.trunc(flags.cpus * 100000), period: 100000 };
       if (flags.pidsLimit !== undefined) resources.pids = { limit: flags.pidsLimit };
       if (Object.keys(resources).length === 0) throw new Error('nothing to update: give --memory-limit, --cpus or --pids-limit');
-      await c.unary(tasksOf(c), 'Update', {
+      await c.tasks.Update({
         container_id: id,
         resources: { type_url: resourcesTypeUrl, value: Buffer.from(JSON.stringify(resources)) },
         annotations: {},
@@ -369,8 +345,8 @@ export function register(program: Command, ctx: Context) {
     .argument('<id>', 'container id')
     .option('--exec-id <id>', 'wait for this exec instead')
     .action(async (id: string, flags: { execId?: string }) => {
-      const [c, { callNoDeadline }] = await Promise.all([ctx.client(), import('../io/session.ts')]);
-      const res = await callNoDeadline<{ exit_status: number }>(c, tasksOf(c), 'Wait', { container_id: id, exec_id: flags.execId ?? '' }).result;
+      const [c, { waitWithoutDeadline }] = await Promise.all([ctx.client(), import('../io/session.ts')]);
+      const res = await waitWithoutDeadline(c, { container_id: id, exec_id: flags.execId ?? '' }).result;
       out(`${res.exit_status}\n`);
     });
 
@@ -392,8 +368,8 @@ export function register(program: Command, ctx: Context) {
           const running = p.status !== 'STOPPED' && p.status !== 'CREATED';
           if (running && !flags.force) throw new Error(`task ${id} must be stopped before deletion: ${p.status.toLowerCase()} (use -f to kill it)`);
           if (running) return killAndDelete(c, id, flags.execId);
-          if (flags.execId) await c.unary(tasksOf(c), 'DeleteProcess', { container_id: id, exec_id: flags.execId });
-          else await c.unary(tasksOf(c), 'Delete', { container_id: id });
+          if (flags.execId) await c.tasks.DeleteProcess({ container_id: id, exec_id: flags.execId });
+          else await c.tasks.Delete({ container_id: id });
           await removeStdio(flags.execId || id, [p.stdin, p.stdout, p.stderr]);
         },
         ctx.options,

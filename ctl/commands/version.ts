@@ -1,6 +1,4 @@
 import type { Command } from 'commander';
-import type { ServerResponse__Output } from '../../api/gen/containerd/services/introspection/v1/ServerResponse.ts';
-import type { VersionResponse__Output } from '../../api/gen/containerd/services/version/v1/VersionResponse.ts';
 import { revision, version } from '../../core/version.ts';
 import type { Context } from '../context.ts';
 import { type Format, formatFlag, out, printJson, warn } from '../output.ts';
@@ -9,10 +7,7 @@ import { type Format, formatFlag, out, printJson, warn } from '../output.ts';
 export function register(program: Command, ctx: Context) {
   formatFlag(program.command('version').description('print the client and server versions')).action(async (flags: { format: Format }) => {
     const c = await ctx.client({ namespaced: false });
-    const [server, info] = await Promise.all([
-      c.unary<VersionResponse__Output>(c.version, 'Version', {}),
-      c.unary<ServerResponse__Output>(c.introspection, 'Server', {}),
-    ]);
+    const [server, info] = await Promise.all([c.version.Version({}), c.introspection.Server({})]);
     if (flags.format === 'json') {
       printJson({
         client: { version, revision, node: process.version },

@@ -1,6 +1,6 @@
 import { constants } from 'node:os';
 import type { WaitResponse__Output } from '../../api/gen/containerd/services/tasks/v1/WaitResponse.ts';
-import type { BerthClient, CallTarget } from '../../transport/client.ts';
+import type { BerthClient } from '../../transport/client.ts';
 import { ClientIO } from './stdio.ts';
 
 /**
@@ -44,10 +44,13 @@ export function signalNumber(name: string): number {
   return n;
 }
 
-/** A unary call without the --timeout deadline (Wait blocks until the process exits). */
-export function callNoDeadline<Res>(c: BerthClient, target: CallTarget, method: string, request: object): { result: Promise<Res>; cancel: () => void } {
+/** Tasks.Wait without the --timeout deadline (it blocks until the process exits), and a way to cancel it. */
+export function waitWithoutDeadline(
+  c: BerthClient,
+  ids: { container_id: string; exec_id: string },
+): { result: Promise<WaitResponse__Output>; cancel: () => void } {
   const abort = new AbortController();
-  const result = c.unary<Res>(target, method, request, undefined, { deadline: false, signal: abort.signal });
+  const result = c.tasks.Wait(ids, { deadline: false, signal: abort.signal });
   return { result, cancel: () => abort.abort() };
 }
 
@@ -108,20 +111,20 @@ export interface ProcessTarget {
  * The IO must have been created for it; it is drained but not closed here.
  */
 export async function startAndWait(c: BerthClient, target: ProcessTarget, io: ClientIO, relay: SignalRelay): Promise<number> {
-  const tasks = c.service('tasks', 'Tasks');
+  const tasks = c.tasks;
   const ids = { container_id: target.containerId, exec_id: target.execId };
-  const wait = callNoDeadline<WaitResponse__Output>(c, tasks, 'Wait', ids);
+  const wait = waitWithoutDeadline(c, ids);
   // an early failure of Wait is reported after Start's, which says more
   wait.result.catch(() => undefined);
   relay.check();
   try {
-    await c.unary(tasks, 'Start', ids);
+    await tasks.Start(ids);
   } catch (err) {
     wait.cancel();
     throw err;
   }
   const kill = (signal: number) => {
-    c.unary(tasks, 'Kill', { ...ids, signal, all: false }).catch(() => undefined);
+    tasks.Kill({ ...ids, signal, all: false }).catch(() => undefined);
   };
   relay.forwardTo(kill);
   // a signal that came while Start was on its way is delivered now
@@ -129,7 +132,7 @@ export async function startAndWait(c: BerthClient, target: ProcessTarget, io: Cl
 
   const resize = () => {
     const size = ClientIO.terminalSize();
-    if (size) c.unary(tasks, 'ResizePty', { ...ids, ...size }).catch(() => undefined);
+    if (size) tasks.ResizePty({ ...ids, ...size }).catch(() => undefined);
   };
   if (io.paths.terminal) {
     resize();
@@ -138,7 +141,7 @@ export async function startAndWait(c: BerthClient, target: ProcessTarget, io: Cl
   let exited = false;
   io.start(() => {
     // once the process has exited there is nobody to tell, and the daemon is busy deleting it
-    if (!exited) c.unary(tasks, 'CloseIO', { ...ids, stdin: true }).catch(() => undefined);
+    if (!exited) tasks.CloseIO({ ...ids, stdin: true }).catch(() => undefined);
   });
   try {
     const res = await wait.result;

@@ -102,9 +102,7 @@ export async function ensureUnpacked(c: BerthClient, image: ImageInfo, snapshott
   } catch (err) {
     if (!isNotFound(err)) throw err;
   }
-  const { ServiceRef } = await import('../../api/codec.ts');
-  const pull = new ServiceRef('berth/pull/v1', 'berth.services.pull.v1.Pull');
-  for await (const _ of c.stream(pull, 'Unpack', { name: image.record.name, platform: platform ?? '', snapshotter }, { deadline: false })) {
+  for await (const _ of c.pull.Unpack({ name: image.record.name, platform: platform ?? '', snapshotter }, { deadline: false })) {
     // progress is not shown: `ctr run` unpacks silently too
   }
 }

@@ -1,7 +1,6 @@
-import type { UntypedServiceImplementation } from '@grpc/grpc-js';
-import { containerdService } from '../../api/codec.ts';
 import type { Container__Output, Container as ContainerMessage } from '../../api/gen/containerd/services/containers/v1/Container.ts';
 import type { ContainersHandlers } from '../../api/gen/containerd/services/containers/v1/Containers.ts';
+import { Containers } from '../../api/services.ts';
 import { GrpcStatus } from '../../core/errors.ts';
 import { empty, namespaceOf, serverStream, timestamp, unary } from '../grpc.ts';
 import type { GrpcService } from '../plugin.ts';
@@ -72,7 +71,7 @@ export function containersService(store: ContainerStore): GrpcService {
   };
   return {
     register(server) {
-      server.addService(containerdService('containers', 'Containers').service, handlers as unknown as UntypedServiceImplementation);
+      server.addService(Containers, handlers);
     },
   };
 }

@@ -1,10 +1,10 @@
 import type * as grpc from '@grpc/grpc-js';
-import { containerdService } from '../../api/codec.ts';
 import type { ContentHandlers } from '../../api/gen/containerd/services/content/v1/Content.ts';
 import type { Info } from '../../api/gen/containerd/services/content/v1/Info.ts';
 import type { Status } from '../../api/gen/containerd/services/content/v1/Status.ts';
 import type { WriteContentRequest__Output } from '../../api/gen/containerd/services/content/v1/WriteContentRequest.ts';
 import type { WriteContentResponse } from '../../api/gen/containerd/services/content/v1/WriteContentResponse.ts';
+import { Content } from '../../api/services.ts';
 import { BerthError, invalidArgument, outOfRange } from '../../core/errors.ts';
 import { batches, drained, empty, failStream, leaseOf, namespaceOf, serverStream, timestamp, unary } from '../grpc.ts';
 import type { GrpcService } from '../plugin.ts';
@@ -60,7 +60,7 @@ export function contentService(store: ContentStore): GrpcService {
   };
   return {
     register(server) {
-      server.addService(containerdService('content', 'Content').service, handlers as unknown as grpc.UntypedServiceImplementation);
+      server.addService(Content, handlers);
     },
   };
 }

@@ -1,6 +1,5 @@
-import type * as grpc from '@grpc/grpc-js';
-import { containerdService } from '../../api/codec.ts';
 import type { DiffHandlers } from '../../api/gen/containerd/services/diff/v1/Diff.ts';
+import { Diff } from '../../api/services.ts';
 import { invalidArgument } from '../../core/errors.ts';
 import { leaseOf, namespaceOf, unary } from '../grpc.ts';
 import type { GrpcService } from '../plugin.ts';
@@ -27,7 +26,7 @@ export function diffService(differ: WalkingDiffer): GrpcService {
   };
   return {
     register(server) {
-      server.addService(containerdService('diff', 'Diff').service, handlers as unknown as grpc.UntypedServiceImplementation);
+      server.addService(Diff, handlers);
     },
   };
 }

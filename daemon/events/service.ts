@@ -1,7 +1,7 @@
 import type * as grpc from '@grpc/grpc-js';
-import { containerdService } from '../../api/codec.ts';
 import type { Envelope as EnvelopeMessage } from '../../api/gen/containerd/services/events/v1/Envelope.ts';
 import type { EventsHandlers } from '../../api/gen/containerd/services/events/v1/Events.ts';
+import { Events } from '../../api/services.ts';
 import { fromTimestamp } from '../../api/timestamp.ts';
 import { BerthError, invalidArgument } from '../../core/errors.ts';
 import { empty, failStream, namespaceOf, timestamp, unary } from '../grpc.ts';
@@ -41,7 +41,7 @@ export function eventsService(exchange: Exchange): GrpcService {
       for (const call of subscribers) call.end();
     },
     register(server) {
-      server.addService(containerdService('events', 'Events').service, handlers as unknown as grpc.UntypedServiceImplementation);
+      server.addService(Events, handlers);
     },
   };
 }

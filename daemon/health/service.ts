@@ -1,13 +1,11 @@
 import type * as grpc from '@grpc/grpc-js';
-import { definitionOf, ServiceRef } from '../../api/codec.ts';
 import type { HealthHandlers } from '../../api/gen/grpc/health/v1/Health.ts';
 import type { HealthCheckRequest__Output } from '../../api/gen/grpc/health/v1/HealthCheckRequest.ts';
 import type { HealthCheckResponse, HealthCheckResponse__Output } from '../../api/gen/grpc/health/v1/HealthCheckResponse.ts';
+import { Health } from '../../api/services.ts';
 import { notFound } from '../../core/errors.ts';
 import { unary } from '../grpc.ts';
 import type { GrpcService } from '../plugin.ts';
-
-export const healthServiceName = 'grpc.health.v1.Health';
 
 type ServingStatus = HealthCheckResponse__Output['status'];
 type WatchCall = grpc.ServerWritableStream<HealthCheckRequest__Output, HealthCheckResponse>;
@@ -68,7 +66,7 @@ export function healthService(): HealthService {
       watchers.clear();
     },
     register(server) {
-      server.addService(definitionOf(new ServiceRef('grpc/health/v1', healthServiceName)), handlers as unknown as grpc.UntypedServiceImplementation);
+      server.addService(Health, handlers);
     },
   };
 }

@@ -1,7 +1,6 @@
-import type * as grpc from '@grpc/grpc-js';
-import { containerdService } from '../../api/codec.ts';
 import type { Image__Output, Image as ImageMessage } from '../../api/gen/containerd/services/images/v1/Image.ts';
 import type { ImagesHandlers } from '../../api/gen/containerd/services/images/v1/Images.ts';
+import { Images } from '../../api/services.ts';
 import { invalidArgument } from '../../core/errors.ts';
 import { empty, namespaceOf, timestamp, unary } from '../grpc.ts';
 import type { GrpcService } from '../plugin.ts';
@@ -41,7 +40,7 @@ export function imagesService(store: ImageStore): GrpcService {
   };
   return {
     register(server) {
-      server.addService(containerdService('images', 'Images').service, handlers as unknown as grpc.UntypedServiceImplementation);
+      server.addService(Images, handlers);
     },
   };
 }

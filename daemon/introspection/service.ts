@@ -1,10 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
-import type * as grpc from '@grpc/grpc-js';
-import { containerdService } from '../../api/codec.ts';
 import type { IntrospectionHandlers } from '../../api/gen/containerd/services/introspection/v1/Introspection.ts';
 import type { Plugin as PluginMessage } from '../../api/gen/containerd/services/introspection/v1/Plugin.ts';
+import { Introspection } from '../../api/services.ts';
 import { notFound, unimplemented } from '../../core/errors.ts';
 import { adaptFields, parseFilters } from '../filters.ts';
 import { unary } from '../grpc.ts';
@@ -52,7 +51,7 @@ export function introspectionService(registry: PluginRegistry, uuid: string): Gr
   };
   return {
     register(server) {
-      server.addService(containerdService('introspection', 'Introspection').service, handlers as unknown as grpc.UntypedServiceImplementation);
+      server.addService(Introspection, handlers);
     },
   };
 }

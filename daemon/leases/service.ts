@@ -1,6 +1,5 @@
-import type * as grpc from '@grpc/grpc-js';
-import { containerdService } from '../../api/codec.ts';
 import type { LeasesHandlers } from '../../api/gen/containerd/services/leases/v1/Leases.ts';
+import { Leases } from '../../api/services.ts';
 import { invalidArgument } from '../../core/errors.ts';
 import { empty, namespaceOf, timestamp, unary } from '../grpc.ts';
 import type { GrpcService } from '../plugin.ts';
@@ -32,7 +31,7 @@ export function leasesService(store: LeaseStore): GrpcService {
   };
   return {
     register(server) {
-      server.addService(containerdService('leases', 'Leases').service, handlers as unknown as grpc.UntypedServiceImplementation);
+      server.addService(Leases, handlers);
     },
   };
 }

@@ -1,6 +1,5 @@
-import type * as grpc from '@grpc/grpc-js';
-import { containerdService } from '../../api/codec.ts';
 import type { NamespacesHandlers } from '../../api/gen/containerd/services/namespaces/v1/Namespaces.ts';
+import { Namespaces } from '../../api/services.ts';
 import { invalidArgument } from '../../core/errors.ts';
 import { empty, unary } from '../grpc.ts';
 import type { GrpcService } from '../plugin.ts';
@@ -26,7 +25,7 @@ export function namespacesService(store: NamespaceStore): GrpcService {
   };
   return {
     register(server) {
-      server.addService(containerdService('namespaces', 'Namespaces').service, handlers as unknown as grpc.UntypedServiceImplementation);
+      server.addService(Namespaces, handlers);
     },
   };
 }

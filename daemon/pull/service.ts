@@ -1,19 +1,12 @@
 import type * as grpc from '@grpc/grpc-js';
-import { definitionOf, ServiceRef } from '../../api/codec.ts';
 import type { PullHandlers } from '../../api/gen/berth/services/pull/v1/Pull.ts';
 import type { PullProgress } from '../../api/gen/berth/services/pull/v1/PullProgress.ts';
+import { Pull } from '../../api/services.ts';
 import { invalidArgument } from '../../core/errors.ts';
 import { normalizePlatform, type Platform } from '../../core/oci/image.ts';
 import { namespaceOf, serverStream } from '../grpc.ts';
 import type { GrpcService } from '../plugin.ts';
 import type { PullEvent, Puller } from './pull.ts';
-
-/** berth.services.pull.v1.Pull: the daemon pulls (or unpacks) and streams progress events. */
-export const pullServiceName = 'berth.services.pull.v1.Pull';
-
-export function pullServiceDefinition(): grpc.ServiceDefinition {
-  return definitionOf(new ServiceRef('berth/pull/v1', pullServiceName));
-}
 
 /** `os/arch[/variant]`, empty for the daemon's own. */
 export function parsePlatform(s: string): Platform | undefined {
@@ -65,6 +58,7 @@ async function* streamed<T>(
   yield last(result.ok);
 }
 
+/** berth.services.pull.v1.Pull: the daemon pulls (or unpacks) and streams progress events. */
 export function pullService(puller: Puller): GrpcService {
   const handlers: PullHandlers = {
     Pull: serverStream((req, call) => {
@@ -107,7 +101,7 @@ export function pullService(puller: Puller): GrpcService {
   };
   return {
     register(server) {
-      server.addService(pullServiceDefinition(), handlers as unknown as grpc.UntypedServiceImplementation);
+      server.addService(Pull, handlers);
     },
   };
 }

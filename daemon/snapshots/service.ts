@@ -1,9 +1,8 @@
-import type * as grpc from '@grpc/grpc-js';
-import { containerdService } from '../../api/codec.ts';
 import type { Info } from '../../api/gen/containerd/services/snapshots/v1/Info.ts';
 import type { Kind__Output } from '../../api/gen/containerd/services/snapshots/v1/Kind.ts';
 import type { SnapshotsHandlers } from '../../api/gen/containerd/services/snapshots/v1/Snapshots.ts';
 import type { Mount as MountMessage } from '../../api/gen/containerd/types/Mount.ts';
+import { Snapshots } from '../../api/services.ts';
 import { invalidArgument } from '../../core/errors.ts';
 import { batches, empty, leaseOf, namespaceOf, serverStream, timestamp, unary } from '../grpc.ts';
 import type { GrpcService } from '../plugin.ts';
@@ -65,7 +64,7 @@ export function snapshotsService(snapshotters: Map<string, SnapshotStore>): Grpc
   };
   return {
     register(server) {
-      server.addService(containerdService('snapshots', 'Snapshots').service, handlers as unknown as grpc.UntypedServiceImplementation);
+      server.addService(Snapshots, handlers);
     },
   };
 }

@@ -1,6 +1,5 @@
-import type * as grpc from '@grpc/grpc-js';
-import { containerdService } from '../../api/codec.ts';
 import type { TasksHandlers } from '../../api/gen/containerd/services/tasks/v1/Tasks.ts';
+import { Tasks } from '../../api/services.ts';
 import { toTimestamp } from '../../api/timestamp.ts';
 import type { AnyMessage } from '../../core/any.ts';
 import { invalidArgument, isCode, unimplemented } from '../../core/errors.ts';
@@ -168,7 +167,7 @@ export function tasksService(manager: TaskManager, containers: ContainerLookup):
   };
   return {
     register(server) {
-      server.addService(containerdService('tasks', 'Tasks').service, handlers as unknown as grpc.UntypedServiceImplementation);
+      server.addService(Tasks, handlers);
     },
   };
 }

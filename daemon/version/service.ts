@@ -1,6 +1,5 @@
-import type * as grpc from '@grpc/grpc-js';
-import { containerdService } from '../../api/codec.ts';
 import type { VersionHandlers } from '../../api/gen/containerd/services/version/v1/Version.ts';
+import { Version } from '../../api/services.ts';
 import { revision, version } from '../../core/version.ts';
 import { unary } from '../grpc.ts';
 import type { GrpcService } from '../plugin.ts';
@@ -11,7 +10,7 @@ export function versionService(): GrpcService {
   };
   return {
     register(server) {
-      server.addService(containerdService('version', 'Version').service, handlers as unknown as grpc.UntypedServiceImplementation);
+      server.addService(Version, handlers);
     },
   };
 }

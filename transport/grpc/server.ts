@@ -3,9 +3,12 @@ import * as net from 'node:net';
 import { Duplex } from 'node:stream';
 import { gunzipSync, inflateSync } from 'node:zlib';
 import type * as grpc from '@grpc/grpc-js';
+import { definitionOf, ServiceRef } from '../../api/codec.ts';
+import { type AnyService, Service } from '../../api/service.ts';
 import { GrpcStatus, toGrpc } from '../../core/errors.ts';
 import { H2Connection, type H2Stream, type Headers } from '../h2/connection.ts';
 import { HpackEncoder } from '../h2/hpack.ts';
+import type { HandlersOf } from '../typed.ts';
 import { type Decompress, framePrefix, MessageReader, parseGrpcTimeout, ReceiveBudget, statusError, timerDelay } from './frames.ts';
 
 /**
@@ -308,8 +311,13 @@ export class GrpcServer {
     });
   }
 
-  /** Adds a service's handlers, keyed by each method's path (as grpc.Server.addService). */
-  addService(def: grpc.ServiceDefinition, impl: grpc.UntypedServiceImplementation): void {
+  /** Adds the handlers of a service of api/services.ts, typed by its generated XxxHandlers. */
+  addService<S extends AnyService>(service: S, handlers: HandlersOf<S>): void;
+  /** Adds a grpc-js service definition's handlers, keyed by each method's path (as grpc.Server.addService). */
+  addService(def: grpc.ServiceDefinition, impl: grpc.UntypedServiceImplementation): void;
+  addService(def: AnyService | grpc.ServiceDefinition, impl: object): void {
+    // a service's typed XxxHandlers are read below as untyped handlers, like grpc-js's
+    if (def instanceof Service) def = definitionOf(new ServiceRef(def.dir, def.name));
     for (const [name, method] of Object.entries(def)) {
       const handler =
         (impl as Record<string, Handler | undefined>)[name] ??
