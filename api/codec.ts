@@ -1,16 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { basename, dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type * as grpc from '@grpc/grpc-js';
 import protobuf from 'protobufjs';
 import { loadOptions } from './load-options.ts';
 
-/** The package's root: the folder above api/ in the source tree, above dist/api/ when running from dist. */
-const packageRoot = (() => {
-  const parent = dirname(dirname(fileURLToPath(import.meta.url)));
-  return basename(parent) === 'dist' ? dirname(parent) : parent;
-})();
+/** The package's root: the folder above api/ in the source tree (this module is .ts), above dist/api/ when compiled. */
+const packageRoot = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? '../' : '../../', import.meta.url));
 
 /**
  * The JSON descriptors `npm run build` writes (see api/generate.ts --descriptors): one protobufjs
