@@ -61,6 +61,20 @@ module.exports = {
       to: { path: testCode },
     },
     {
+      name: 'one-codec',
+      comment: 'protobuf messages are encoded through api/codec.ts (and core/any.ts) only: protobufjs is imported in api/ and tests',
+      severity: 'error',
+      from: { path: production, pathNot: `^api/|${testCode}` },
+      to: { path: 'node_modules/protobufjs/' },
+    },
+    {
+      name: 'no-proto-loader-at-run-time',
+      comment: "production code uses the build's descriptors; @grpc/proto-loader (a devDependency) is for tests and api/gen types",
+      severity: 'error',
+      from: { path: production, pathNot: testCode },
+      to: { path: 'node_modules/@grpc/proto-loader/', dependencyTypesNot: ['type-only'] },
+    },
+    {
       name: 'no-unresolvable-imports',
       severity: 'error',
       from: {},

@@ -1,17 +1,13 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { basename, dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type * as grpc from '@grpc/grpc-js';
 import protobuf from 'protobufjs';
-import { protoDir } from './compile.ts';
 import { loadOptions } from './load-options.ts';
 
-/** The package's root: the folder above api/ in the source tree, above dist/api/ when running from dist. */
-const packageRoot = (() => {
-  const parent = dirname(dirname(fileURLToPath(import.meta.url)));
-  return basename(parent) === 'dist' ? dirname(parent) : parent;
-})();
+/** The package's root: the folder above api/ in the source tree (this module is .ts), above dist/api/ when compiled. */
+const packageRoot = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? '../' : '../../', import.meta.url));
 
 /**
  * The JSON descriptors `npm run build` writes (see api/generate.ts --descriptors): one protobufjs
@@ -34,40 +30,6 @@ export const channelOptions: grpc.ChannelOptions = {
  */
 export function grpcJs(): typeof import('@grpc/grpc-js') {
   return createRequire(import.meta.url)('@grpc/grpc-js') as typeof import('@grpc/grpc-js');
-}
-
-const definitions = new Map<string, grpc.GrpcObject>();
-
-// proto-loader is needed only here (tests that load .proto files); berthd, the shim and clients use
-// the build's descriptors
-let protoLoader: typeof import('@grpc/proto-loader') | undefined;
-
-/**
- * Loads the .proto files of one folder under api/proto/ (e.g. 'containerd/services/content/v1')
- * and returns the gRPC object tree. Each service is loaded on first use only, which keeps
- * short-lived processes such as the CLI quick to start.
- */
-export function loadProtoDir(relDir: string): grpc.GrpcObject {
-  let def = definitions.get(relDir);
-  if (!def) {
-    protoLoader ??= createRequire(import.meta.url)('@grpc/proto-loader') as typeof import('@grpc/proto-loader');
-    const dir = join(protoDir, relDir);
-    const files = readdirSync(dir)
-      .filter((f) => f.endsWith('.proto'))
-      .map((f) => join(relDir, f));
-    const pkg = protoLoader.loadSync(files, { ...loadOptions, includeDirs: [protoDir] });
-    def = grpcJs().loadPackageDefinition(pkg);
-    definitions.set(relDir, def);
-  }
-  return def;
-}
-
-/** Looks up a dotted name (e.g. containerd.services.content.v1.Content) in a loaded tree. */
-export function lookup<T>(tree: grpc.GrpcObject, name: string): T {
-  let node: unknown = tree;
-  for (const part of name.split('.')) node = (node as Record<string, unknown>)?.[part];
-  if (!node) throw new Error(`proto symbol ${name} not found`);
-  return node as T;
 }
 
 /** The definition of a containerd v1 service, e.g. containerdService('content', 'Content'), for a server to add. */
@@ -203,8 +165,8 @@ const serializer = (type: protobuf.Type) => (value: object) => {
 const deserializer = (type: protobuf.Type) => (bytes: Buffer) => type.toObject(type.decode(bytes), loadOptions);
 
 /**
- * A grpc-js service definition built straight from a protobufjs service, with the same message
- * objects as loadProtoDir's (api/load-options.ts), without proto-loader's descriptor objects.
+ * A grpc-js service definition built straight from a protobufjs service, with the message objects
+ * of api/load-options.ts (as @grpc/proto-loader makes them), without proto-loader's descriptor objects.
  */
 export function serviceDefinition(service: protobuf.Service, name: string): grpc.ServiceDefinition {
   const def: Record<string, grpc.MethodDefinition<object, object>> = {};
