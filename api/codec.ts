@@ -1,10 +1,9 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type * as grpc from '@grpc/grpc-js';
 import protobuf from 'protobufjs';
-import { protoDir } from './compile.ts';
 import { loadOptions } from './load-options.ts';
 
 /** The package's root: the folder above api/ in the source tree, above dist/api/ when running from dist. */
@@ -21,59 +20,8 @@ const packageRoot = (() => {
  */
 const descriptorDir = join(packageRoot, 'dist', 'api', 'descriptors');
 
-// containerd's Go client uses 16 MiB for both directions; grpc-js defaults to 4 MiB receive.
+// containerd's Go client uses 16 MiB for both directions.
 export const maxMessageSize = 16 << 20;
-export const channelOptions: grpc.ChannelOptions = {
-  'grpc.max_receive_message_length': maxMessageSize,
-  'grpc.max_send_message_length': maxMessageSize,
-};
-
-/**
- * grpc-js, loaded on first use: processes that make only unary calls (most CLI commands) go
- * without it (transport/grpc/channel.ts).
- */
-export function grpcJs(): typeof import('@grpc/grpc-js') {
-  return createRequire(import.meta.url)('@grpc/grpc-js') as typeof import('@grpc/grpc-js');
-}
-
-const definitions = new Map<string, grpc.GrpcObject>();
-
-// proto-loader is needed only here (tests that load .proto files); berthd, the shim and clients use
-// the build's descriptors
-let protoLoader: typeof import('@grpc/proto-loader') | undefined;
-
-/**
- * Loads the .proto files of one folder under api/proto/ (e.g. 'containerd/services/content/v1')
- * and returns the gRPC object tree. Each service is loaded on first use only, which keeps
- * short-lived processes such as the CLI quick to start.
- */
-export function loadProtoDir(relDir: string): grpc.GrpcObject {
-  let def = definitions.get(relDir);
-  if (!def) {
-    protoLoader ??= createRequire(import.meta.url)('@grpc/proto-loader') as typeof import('@grpc/proto-loader');
-    const dir = join(protoDir, relDir);
-    const files = readdirSync(dir)
-      .filter((f) => f.endsWith('.proto'))
-      .map((f) => join(relDir, f));
-    const pkg = protoLoader.loadSync(files, { ...loadOptions, includeDirs: [protoDir] });
-    def = grpcJs().loadPackageDefinition(pkg);
-    definitions.set(relDir, def);
-  }
-  return def;
-}
-
-/** Looks up a dotted name (e.g. containerd.services.content.v1.Content) in a loaded tree. */
-export function lookup<T>(tree: grpc.GrpcObject, name: string): T {
-  let node: unknown = tree;
-  for (const part of name.split('.')) node = (node as Record<string, unknown>)?.[part];
-  if (!node) throw new Error(`proto symbol ${name} not found`);
-  return node as T;
-}
-
-/** The definition of a containerd v1 service, e.g. containerdService('content', 'Content'), for a server to add. */
-export function containerdService(name: string, service: string): { service: grpc.ServiceDefinition } {
-  return { service: definitionOf(new ServiceRef(`containerd/services/${name}/v1`, `containerd.services.${name}.v1.${service}`)) };
-}
 
 /** The file name of a folder's JSON descriptor, e.g. containerd_services_tasks_v1.json. */
 export const descriptorFile = (relDir: string) => `${relDir.split('/').join('_')}.json`;
@@ -203,10 +151,10 @@ const serializer = (type: protobuf.Type) => (value: object) => {
 const deserializer = (type: protobuf.Type) => (bytes: Buffer) => type.toObject(type.decode(bytes), loadOptions);
 
 /**
- * A grpc-js service definition built straight from a protobufjs service, with the same message
- * objects as loadProtoDir's (api/load-options.ts), without proto-loader's descriptor objects.
+ * A grpc-js service definition built straight from a protobufjs service, with the message
+ * objects of api/load-options.ts, without proto-loader's descriptor objects.
  */
-export function serviceDefinition(service: protobuf.Service, name: string): grpc.ServiceDefinition {
+function serviceDefinition(service: protobuf.Service, name: string): grpc.ServiceDefinition {
   const def: Record<string, grpc.MethodDefinition<object, object>> = {};
   for (const method of service.methodsArray) {
     method.resolve();
@@ -254,21 +202,4 @@ export function methodDefinition(ref: ServiceRef, method: string): grpc.MethodDe
   const m = definitionOf(ref)[method];
   if (!m) throw new Error(`no method ${method} in ${ref.name}`);
   return m as grpc.MethodDefinition<object, object>;
-}
-
-const clientCtors = new Map<string, grpc.ServiceClientConstructor>();
-
-/**
- * A client constructor for a service (e.g. 'containerd.services.tasks.v1.Tasks' in
- * 'containerd/services/tasks/v1'), built from the build's JSON descriptors with
- * {@link serviceDefinition}.
- */
-export function serviceClient(relDir: string, name: string): grpc.ServiceClientConstructor {
-  const key = `${relDir}:${name}`;
-  let ctor = clientCtors.get(key);
-  if (!ctor) {
-    ctor = grpcJs().makeClientConstructor(definitionOf(new ServiceRef(relDir, name)), name);
-    clientCtors.set(key, ctor);
-  }
-  return ctor;
 }
