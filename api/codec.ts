@@ -17,25 +17,8 @@ const packageRoot = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? '../
  */
 const descriptorDir = join(packageRoot, 'dist', 'api', 'descriptors');
 
-// containerd's Go client uses 16 MiB for both directions; grpc-js defaults to 4 MiB receive.
+// containerd's Go client uses 16 MiB for both directions.
 export const maxMessageSize = 16 << 20;
-export const channelOptions: grpc.ChannelOptions = {
-  'grpc.max_receive_message_length': maxMessageSize,
-  'grpc.max_send_message_length': maxMessageSize,
-};
-
-/**
- * grpc-js, loaded on first use: processes that make only unary calls (most CLI commands) go
- * without it (transport/grpc/channel.ts).
- */
-export function grpcJs(): typeof import('@grpc/grpc-js') {
-  return createRequire(import.meta.url)('@grpc/grpc-js') as typeof import('@grpc/grpc-js');
-}
-
-/** The definition of a containerd v1 service, e.g. containerdService('content', 'Content'), for a server to add. */
-export function containerdService(name: string, service: string): { service: grpc.ServiceDefinition } {
-  return { service: definitionOf(new ServiceRef(`containerd/services/${name}/v1`, `containerd.services.${name}.v1.${service}`)) };
-}
 
 /** The file name of a folder's JSON descriptor, e.g. containerd_services_tasks_v1.json. */
 export const descriptorFile = (relDir: string) => `${relDir.split('/').join('_')}.json`;
@@ -165,10 +148,10 @@ const serializer = (type: protobuf.Type) => (value: object) => {
 const deserializer = (type: protobuf.Type) => (bytes: Buffer) => type.toObject(type.decode(bytes), loadOptions);
 
 /**
- * A grpc-js service definition built straight from a protobufjs service, with the message objects
- * of api/load-options.ts (as @grpc/proto-loader makes them), without proto-loader's descriptor objects.
+ * A grpc-js service definition built straight from a protobufjs service, with the message
+ * objects of api/load-options.ts, without proto-loader's descriptor objects.
  */
-export function serviceDefinition(service: protobuf.Service, name: string): grpc.ServiceDefinition {
+function serviceDefinition(service: protobuf.Service, name: string): grpc.ServiceDefinition {
   const def: Record<string, grpc.MethodDefinition<object, object>> = {};
   for (const method of service.methodsArray) {
     method.resolve();
@@ -216,21 +199,4 @@ export function methodDefinition(ref: ServiceRef, method: string): grpc.MethodDe
   const m = definitionOf(ref)[method];
   if (!m) throw new Error(`no method ${method} in ${ref.name}`);
   return m as grpc.MethodDefinition<object, object>;
-}
-
-const clientCtors = new Map<string, grpc.ServiceClientConstructor>();
-
-/**
- * A client constructor for a service (e.g. 'containerd.services.tasks.v1.Tasks' in
- * 'containerd/services/tasks/v1'), built from the build's JSON descriptors with
- * {@link serviceDefinition}.
- */
-export function serviceClient(relDir: string, name: string): grpc.ServiceClientConstructor {
-  const key = `${relDir}:${name}`;
-  let ctor = clientCtors.get(key);
-  if (!ctor) {
-    ctor = grpcJs().makeClientConstructor(definitionOf(new ServiceRef(relDir, name)), name);
-    clientCtors.set(key, ctor);
-  }
-  return ctor;
 }

@@ -16,13 +16,13 @@ const commands: [names: string[], load: () => Promise<Register>][] = [
   [['namespaces', 'ns', 'namespace'], async () => (await import('./commands/namespaces.ts')).register],
   [['content'], async () => (await import('./commands/content/index.ts')).register],
   [['snapshots', 'snapshot'], async () => (await import('./commands/snapshots/index.ts')).register],
-  [['images', 'image', 'i'], async () => (await import('./commands/images.ts')).register],
+  [['images', 'image', 'i'], async () => (await import('./commands/images/index.ts')).register],
   [['layer'], async () => (await import('./commands/layers.ts')).register],
   [['leases', 'lease'], async () => (await import('./commands/leases.ts')).register],
   [['events', 'event'], async () => (await import('./commands/events.ts')).register],
   [['run'], async () => (await import('./commands/run.ts')).register],
   [['containers', 'container', 'c'], async () => (await import('./commands/containers.ts')).register],
-  [['tasks', 'task', 't'], async () => (await import('./commands/tasks.ts')).register],
+  [['tasks', 'task', 't'], async () => (await import('./commands/tasks/index.ts')).register],
   [['logs'], async () => (await import('./commands/logs.ts')).register],
 ];
 

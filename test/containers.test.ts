@@ -6,6 +6,7 @@ import { packAny, unpackAny } from '../core/any.ts';
 import type { BerthClient } from '../transport/client.ts';
 import { writeBlob } from '../transport/clients/content.ts';
 import { collect } from '../transport/typed.ts';
+import { grpcEvents, metadata } from './support/grpc-js.ts';
 import { type Berthd, startBerthd } from './support/harness.ts';
 import { errorCode, failure, sha, sleep } from './support/util.ts';
 
@@ -236,7 +237,7 @@ describe('containers service', () => {
   it('publishes /containers/create, /containers/update and /containers/delete once each', async () => {
     const sub = d.client();
     const got: Envelope__Output[] = [];
-    const call = sub.events.Subscribe({ filters: ['topic~="^/containers/"'] }, sub.metadata());
+    const call = grpcEvents(sub).Subscribe({ filters: ['topic~="^/containers/"'] }, metadata(sub));
     call.on('data', (e: Envelope__Output) => got.push(e));
     call.on('error', () => undefined);
     await sleep(50);

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeBlob } from '../transport/clients/content.ts';
 import { collect } from '../transport/typed.ts';
+import { grpcEvents, metadata } from './support/grpc-js.ts';
 import { type Berthd, berthdBin, startBerthd } from './support/harness.ts';
 import { errorCode, sha, sleep } from './support/util.ts';
 
@@ -34,7 +35,7 @@ describe('berthd process', () => {
     await writeBlob(d.client('persist', 'kept'), data, { ref: 'p', expected: sha(data), labels: { 'containerd.io/gc.root': 'yes' } });
     const uuid = (await c.introspection.Server({})).uuid;
     // a client subscribed to events does not hold the shutdown up
-    const sub = c.events.Subscribe({ filters: [] }, c.metadata());
+    const sub = grpcEvents(c).Subscribe({ filters: [] }, metadata(c));
     sub.on('data', () => undefined);
     const ended = new Promise<void>((resolve) => {
       sub.on('end', () => resolve());

@@ -4,6 +4,7 @@ import type * as grpc from '@grpc/grpc-js';
 import { describe, expect, it } from 'vitest';
 import type { Envelope__Output as Envelope } from '../api/gen/containerd/services/events/v1/Envelope.ts';
 import { unpackAny } from '../core/any.ts';
+import { grpcEvents, metadata } from './support/grpc-js.ts';
 import { type Berthd, berthdWithRunImage } from './support/harness.ts';
 import { sleep } from './support/util.ts';
 
@@ -25,7 +26,7 @@ describe('exit events across a berthd outage', () => {
   const subscribe = (filters: string[]) => {
     const c = b.client(ns);
     const got: Envelope[] = [];
-    const call: grpc.ClientReadableStream<Envelope> = c.events.Subscribe({ filters }, c.metadata());
+    const call: grpc.ClientReadableStream<Envelope> = grpcEvents(c).Subscribe({ filters }, metadata(c));
     call.on('data', (e: Envelope) => got.push(e));
     call.on('error', () => undefined);
     return { got, stop: () => call.cancel() };

@@ -4,6 +4,7 @@ import type { Envelope__Output as Envelope } from '../api/gen/containerd/service
 import { Events } from '../api/services.ts';
 import { toTimestamp } from '../api/timestamp.ts';
 import { packAny, unpackAny } from '../core/any.ts';
+import { grpcEvents, metadata } from './support/grpc-js.ts';
 import { type Berthd, startBerthd } from './support/harness.ts';
 import { errorCode, sleep } from './support/util.ts';
 
@@ -19,7 +20,7 @@ describe('events', () => {
   const subscribe = async (filters: string[]) => {
     const c = d.client();
     const got: Envelope[] = [];
-    const call: grpc.ClientReadableStream<Envelope> = c.events.Subscribe({ filters }, c.metadata());
+    const call: grpc.ClientReadableStream<Envelope> = grpcEvents(c).Subscribe({ filters }, metadata(c));
     call.on('data', (e: Envelope) => got.push(e));
     call.on('error', () => undefined);
     await sleep(50);
@@ -64,7 +65,7 @@ describe('events', () => {
       'InvalidArgument',
     );
     const bad = d.client();
-    const call = bad.events.Subscribe({ filters: ['topic=='] }, bad.metadata());
+    const call = grpcEvents(bad).Subscribe({ filters: ['topic=='] }, metadata(bad));
     const code = await new Promise<number>((resolve) => call.on('error', (e: grpc.ServiceError) => resolve(e.code)));
     expect(code).toBe(3);
   });

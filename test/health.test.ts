@@ -1,13 +1,10 @@
 import type * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ServiceRef } from '../api/codec.ts';
 import { Health } from '../api/services.ts';
 import { packAny } from '../core/any.ts';
+import { grpcClient } from './support/grpc-js.ts';
 import { type Berthd, startBerthd } from './support/harness.ts';
 import { errorCode } from './support/util.ts';
-
-/** for the grpc-js client of Watch */
-const health = new ServiceRef(Health.dir, Health.name);
 
 /** What a Watch stream has said so far, and whether it ended. */
 function watch(client: grpc.Client & { Watch(req: object): grpc.ClientReadableStream<{ status: string }> }, service: string) {
@@ -69,7 +66,7 @@ describe('health and introspection, as containerd clients manage their connectio
   });
 
   it('Watch says SERVING at once, SERVICE_UNKNOWN for a service not served, and NOT_SERVING when berthd stops', async () => {
-    const client = d.client().grpcClient<grpc.Client & { Watch(req: object): grpc.ClientReadableStream<{ status: string }> }>(health);
+    const client = grpcClient<grpc.Client & { Watch(req: object): grpc.ClientReadableStream<{ status: string }> }>(d.client(), Health);
     const server = watch(client, '');
     const tasks = watch(client, 'containerd.services.tasks.v1.Tasks');
     const unknown = watch(client, 'no.such.Service');

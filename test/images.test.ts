@@ -10,6 +10,7 @@ import { formatPlatform, hostPlatform } from '../core/platform.ts';
 import { formatSize } from '../ctl/output.ts';
 import type { BerthClient } from '../transport/client.ts';
 import { writeBlob } from '../transport/clients/content.ts';
+import { grpcEvents, metadata } from './support/grpc-js.ts';
 import { type Berthd, startBerthd } from './support/harness.ts';
 import { buildImage, type TestImage, wireDescriptor } from './support/image-fixture.ts';
 import { errorCode, failure, sha, sleep } from './support/util.ts';
@@ -149,7 +150,7 @@ describe('images service', () => {
   it('publishes /images/create, /images/update and /images/delete once each', async () => {
     const sub = d.client();
     const got: Envelope__Output[] = [];
-    const call: grpc.ClientReadableStream<Envelope__Output> = sub.events.Subscribe({ filters: ['topic~="^/images/"'] }, sub.metadata());
+    const call: grpc.ClientReadableStream<Envelope__Output> = grpcEvents(sub).Subscribe({ filters: ['topic~="^/images/"'] }, metadata(sub));
     call.on('data', (e) => got.push(e));
     call.on('error', () => undefined);
     await sleep(50);

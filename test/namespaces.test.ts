@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { unpackAny } from '../core/any.ts';
 import { writeBlob } from '../transport/clients/content.ts';
+import { grpcEvents, metadata } from './support/grpc-js.ts';
 import { type Berthd, startBerthd } from './support/harness.ts';
 import { errorCode, failure, sha, sleep } from './support/util.ts';
 
@@ -16,7 +17,7 @@ describe('namespaces', () => {
   it('creates, labels, lists and deletes namespaces, publishing an event for each change', async () => {
     const c = d.client();
     const events: Array<{ topic: string; namespace: string; name: unknown }> = [];
-    const sub = c.events.Subscribe({ filters: ['topic~="^/namespaces/"'] }, c.metadata());
+    const sub = grpcEvents(c).Subscribe({ filters: ['topic~="^/namespaces/"'] }, metadata(c));
     sub.on('data', (e) => events.push({ topic: e.topic, namespace: e.namespace, name: unpackAny(e.event).message.name }));
     sub.on('error', () => undefined);
     await sleep(50);

@@ -21,9 +21,10 @@ import { Socket } from 'node:net';
 import { join, resolve } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { channelOptions, codec } from '../api/codec.ts';
+
+import { codec } from '../api/codec.ts';
 import { unpackAny } from '../core/any.ts';
-import { loadProtoDir, lookup } from './support/grpc-js.ts';
+import { channelOptions, loadProtoDir, lookup } from './support/grpc-js.ts';
 
 const repo = resolve(import.meta.dirname, '..');
 const shimBin = join(repo, 'bin', 'berth-shim-runc-v2');

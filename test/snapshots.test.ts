@@ -9,6 +9,7 @@ import type { Mount } from '../core/mount.ts';
 import { mountAll, unmountAll } from '../native/mount.ts';
 import type { BerthClient } from '../transport/client.ts';
 import { collect } from '../transport/typed.ts';
+import { grpcEvents, metadata } from './support/grpc-js.ts';
 import { type Berthd, startBerthd } from './support/harness.ts';
 import { errorCode, failure, sleep } from './support/util.ts';
 
@@ -230,7 +231,7 @@ describe('snapshots service (overlayfs and native) through a real berthd', () =>
   it('publishes prepare, commit and remove events', async () => {
     const c = d.client('ev');
     const got: Envelope__Output[] = [];
-    const sub: grpc.ClientReadableStream<Envelope__Output> = c.events.Subscribe({ filters: ['topic~="^/snapshot/"'] }, c.metadata());
+    const sub: grpc.ClientReadableStream<Envelope__Output> = grpcEvents(c).Subscribe({ filters: ['topic~="^/snapshot/"'] }, metadata(c));
     sub.on('data', (e) => got.push(e));
     sub.on('error', () => undefined);
     await sleep(50);

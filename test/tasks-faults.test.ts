@@ -1,6 +1,7 @@
 import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { grpcEvents, metadata } from './support/grpc-js.ts';
 import { type Berthd, berthdWithRunImage } from './support/harness.ts';
 import { sleep } from './support/util.ts';
 
@@ -44,7 +45,7 @@ describe('tasks under faults', () => {
   it('a shim killed with SIGKILL: its task is reported exited and cleaned up', async () => {
     expect(berth(['run', '-d', '--null-io', image, 'victim', 'sleep', '1000']).code).toBe(0);
     const c = b.client(ns);
-    const events = c.events.Subscribe({ filters: ['topic~="/tasks/"'] }, c.metadata());
+    const events = grpcEvents(c).Subscribe({ filters: ['topic~="/tasks/"'] }, metadata(c));
     const seen: string[] = [];
     events.on('data', (e: { topic: string }) => seen.push(e.topic));
     events.on('error', () => undefined);

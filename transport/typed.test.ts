@@ -13,8 +13,7 @@ import { GrpcServer } from './grpc/server.ts';
 import { collect } from './typed.ts';
 
 // Typed clients (BerthClient.service and its getters) against GrpcServer.addService with the
-// same service constants, with real protobuf codecs: each kind of method, the per-call options,
-// and the string API taking a typed client as its target.
+// same service constants, with real protobuf codecs: each kind of method and the per-call options.
 describe('typed clients and services', () => {
   const dir = mkdtempSync(join(tmpdir(), 'berth-typed-'));
   const socket = join(dir, 's.sock');
@@ -142,17 +141,6 @@ describe('typed clients and services', () => {
       call.end();
       expect(await done).toBeUndefined();
       expect(got).toEqual([4, 6]);
-    } finally {
-      c.close();
-    }
-  });
-
-  it('lets the string API take a typed client as its target', async () => {
-    const c = new BerthClient({ address: socket });
-    try {
-      expect(await c.unary<{ info: { size: number } }>(c.content, 'Info', { digest: 'sha256:y' })).toMatchObject({ info: { size: 3 } });
-      const read = await c.collect<{ data: Buffer }>(c.content, 'Read', { digest: 'sha256:y', offset: 0, size: 0 });
-      expect(read.map((m) => m.data.toString())).toEqual(['abc']);
     } finally {
       c.close();
     }

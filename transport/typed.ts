@@ -31,15 +31,11 @@ type ClientMethod<Kind extends MethodKind, M> = Kind extends 'unary'
     ? (request: In<M>, options?: StreamOptions) => AsyncGenerator<Out<M>>
     : (options?: CallOptions) => ClientCall<In<M>, Out<M>>;
 
-/** Where a typed client keeps its service (so the string API of BerthClient still takes it as a target). */
-export const clientService: unique symbol = Symbol('service');
-
 /**
  * A client of a service of api/services.ts: each method is a property whose request and
  * response types follow from the generated XxxDefinition, e.g. `await c.tasks.Kill({ container_id, signal })`.
  */
-export type Client<S> =
-  S extends Service<infer D, infer _H, infer K> ? { readonly [M in keyof K & keyof D]: ClientMethod<K[M], D[M]> } & { readonly [clientService]: S } : never;
+export type Client<S> = S extends Service<infer D, infer _H, infer K> ? { readonly [M in keyof K & keyof D]: ClientMethod<K[M], D[M]> } : never;
 
 /** The handlers a server adds for a service: its generated XxxHandlers. */
 export type HandlersOf<S> = S extends Service<infer _D, infer H, infer _K> ? H : never;

@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlink
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
 import { BerthClient } from '../../transport/client.ts';
+import { closeGrpcClients } from './grpc-js.ts';
 import { loadRunImage } from './run-image.ts';
 
 export const repo = resolve(import.meta.dirname, '..', '..');
@@ -142,7 +143,10 @@ export async function startBerthd(extraArgs: string[] = [], opts: { heapSnapshot
       throw new Error('berthd wrote no heap snapshot within 60 s');
     },
     async cleanup() {
-      for (const c of clients) c.close();
+      for (const c of clients) {
+        closeGrpcClients(c);
+        c.close();
+      }
       await waitExit('SIGKILL');
       removeRuntimeLeftovers(dir, join(state, 'runc'));
       rmSync(dir, { recursive: true, force: true });

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
-import type { Context } from '../context.ts';
-import { out, warn } from '../output.ts';
-import { type RegistryFlags, registryFlags } from '../registry-flags.ts';
+import type { Context } from '../../context.ts';
+import { out, warn } from '../../output.ts';
+import { type RegistryFlags, registryFlags } from '../../registry-flags.ts';
 
 interface PushFlags extends RegistryFlags {
   hostsDir: string;
@@ -13,7 +13,7 @@ interface PushFlags extends RegistryFlags {
  * `berth images push REF [LOCAL]`: pushes a local image to a registry. As with ctr, the registry
  * traffic is the client's: blobs are read from berthd's content service and uploaded from here.
  */
-export function registerPush(images: Command, ctx: Context) {
+export function register(images: Command, ctx: Context) {
   const push = images
     .command('push')
     .description(
@@ -39,12 +39,12 @@ export function registerPush(images: Command, ctx: Context) {
         { parsePlatform },
         fs,
       ] = await Promise.all([
-        import('../../core/registry/push.ts'),
-        import('../images/push-source.ts'),
-        import('../../core/registry/client.ts'),
-        import('../../core/registry/credentials.ts'),
-        import('../../core/registry/reference.ts'),
-        import('../../core/platform.ts'),
+        import('../../../core/registry/push.ts'),
+        import('../../images/push-source.ts'),
+        import('../../../core/registry/client.ts'),
+        import('../../../core/registry/credentials.ts'),
+        import('../../../core/registry/reference.ts'),
+        import('../../../core/platform.ts'),
         import('node:fs'),
       ]);
       const ref = parseReference(refArg);

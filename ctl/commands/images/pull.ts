@@ -1,10 +1,10 @@
 import type { Command } from 'commander';
-import type { PullProgress__Output } from '../../api/gen/berth/services/pull/v1/PullProgress.ts';
-import type { BerthClient } from '../../transport/client.ts';
-import type { StreamOptions } from '../../transport/typed.ts';
-import type { Context } from '../context.ts';
-import { formatSize, out, warn } from '../output.ts';
-import { type RegistryFlags, registryFlags } from '../registry-flags.ts';
+import type { PullProgress__Output } from '../../../api/gen/berth/services/pull/v1/PullProgress.ts';
+import type { BerthClient } from '../../../transport/client.ts';
+import type { StreamOptions } from '../../../transport/typed.ts';
+import type { Context } from '../../context.ts';
+import { formatSize, out, warn } from '../../output.ts';
+import { type RegistryFlags, registryFlags } from '../../registry-flags.ts';
 
 interface PullFlags extends RegistryFlags {
   platform?: string;
@@ -20,7 +20,7 @@ interface PullFlags extends RegistryFlags {
  * block of one line per blob redrawn in place on a terminal, one line per state change otherwise,
  * and a final `elapsed: … total: … (…/s)` line.
  */
-export function registerPull(images: Command, ctx: Context) {
+export function register(images: Command, ctx: Context) {
   const pull = images
     .command('pull')
     .alias('fetch')
@@ -36,8 +36,8 @@ export function registerPull(images: Command, ctx: Context) {
       const max = Number(flags.maxConcurrent);
       if (!Number.isInteger(max) || max < 1) throw new Error(`--max-concurrent must be a positive integer, not "${flags.maxConcurrent}"`);
       const [{ cliCredentials }, { parseReference }] = await Promise.all([
-        import('../../core/registry/credentials.ts'),
-        import('../../core/registry/reference.ts'),
+        import('../../../core/registry/credentials.ts'),
+        import('../../../core/registry/reference.ts'),
       ]);
       let domain: string | undefined;
       try {
