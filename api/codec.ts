@@ -26,11 +26,13 @@ export const descriptorFile = (relDir: string) => `${relDir.split('/').join('_')
 /** The file name of a folder's precompiled protobufjs functions (see api/compile.ts codegenModule). */
 export const codegenFile = (relDir: string) => `${relDir.split('/').join('_')}.codegen.cjs`;
 
-type Factories = Record<string, { encode: Function; decode: Function; verify: Function; fromObject: Function; toObject: Function }>;
+/** A function protobufjs generates for a message type (encode, decode, verify, fromObject, toObject), or a factory of one. */
+type Generated = (...args: unknown[]) => unknown;
+type Factories = Record<string, Record<'encode' | 'decode' | 'verify' | 'fromObject' | 'toObject', Generated>>;
 
 /** Makes the root's types take their generated functions from precompiled factories. */
 function usePrecompiled(r: protobuf.Root, factories: Factories) {
-  const wrappers = protobuf.wrappers as Record<string, { fromObject: Function; toObject: Function }>;
+  const wrappers = protobuf.wrappers as Record<string, { fromObject: Generated; toObject: Generated }>;
   const walk = (ns: protobuf.NamespaceBase) => {
     for (const child of ns.nestedArray) {
       if (child instanceof protobuf.Type) {
@@ -39,15 +41,15 @@ function usePrecompiled(r: protobuf.Root, factories: Factories) {
           // as protobufjs's Type.prototype.setup, with the functions ready-made
           child.setup = function (this: protobuf.Type) {
             const types = this.fieldsArray.map((field) => field.resolve().resolvedType);
-            const self = this as unknown as Record<string, Function>;
-            self.encode = f.encode(protobuf.Writer, types, protobuf.util);
-            self.decode = f.decode(protobuf.Reader, types, protobuf.util);
-            self.verify = f.verify(types, protobuf.util);
-            self.fromObject = f.fromObject(types, protobuf.util);
-            self.toObject = f.toObject(types, protobuf.util);
+            const self = this as unknown as Record<string, Generated>;
+            self.encode = f.encode(protobuf.Writer, types, protobuf.util) as Generated;
+            self.decode = f.decode(protobuf.Reader, types, protobuf.util) as Generated;
+            self.verify = f.verify(types, protobuf.util) as Generated;
+            self.fromObject = f.fromObject(types, protobuf.util) as Generated;
+            self.toObject = f.toObject(types, protobuf.util) as Generated;
             const wrapper = wrappers[this.fullName];
             if (wrapper) {
-              const originalThis = Object.create(this) as Record<string, Function>;
+              const originalThis = Object.create(this) as Record<string, Generated>;
               originalThis.fromObject = self.fromObject!;
               self.fromObject = wrapper.fromObject.bind(originalThis);
               originalThis.toObject = self.toObject!;

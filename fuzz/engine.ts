@@ -47,12 +47,12 @@ class Coverage {
     this.post('Profiler.startPreciseCoverage', { callCount: true, detailed: true });
   }
 
-  private post(method: string, params: object = {}): any {
-    let result: any;
+  private post(method: string, params: object = {}): { result?: unknown } {
+    let result: { result?: unknown } = {};
     // the in-process session answers synchronously
     this.session.post(method, params, (err, value) => {
       if (err) throw err;
-      result = value;
+      result = value as { result?: unknown };
     });
     return result;
   }

@@ -166,7 +166,10 @@ export class ShimConnection {
   retire(closed: () => void): void {
     this.retiring = true;
     this.onRetired = closed;
-    if (!this.stream) return this.close();
+    if (!this.stream) {
+      this.close();
+      return;
+    }
     this.retireTimer = setTimeout(() => this.close(), 10_000).unref();
   }
 

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import type { Context } from '../../context.ts';
 import { type Format, formatFlag, out, printJson, table } from '../../output.ts';
 
+// biome-ignore lint/suspicious/noExplicitAny: cgroup v1 and v2 metrics differ in shape; printed field by field where present
 function metricRows(typeName: string, m: Record<string, any>): [string, string][] {
   const n = (v: unknown) => (v === undefined || v === null ? '-' : String(v));
   if (typeName.endsWith('cgroups.v2.Metrics')) {
@@ -39,6 +40,7 @@ export function register(tasks: Command, ctx: Context) {
       const { metrics } = await c.tasks.Metrics({ filters: [`id==${id}`] });
       const metric = metrics.find((m) => m.id === id) ?? metrics[0];
       if (!metric?.data) throw new Error(`no metrics for task ${id}`);
+      // biome-ignore lint/suspicious/noExplicitAny: as metricRows
       const { typeName, message } = unpackAny<Record<string, any>>(metric.data);
       if (flags.format === 'json') return printJson({ id, type: typeName, metrics: message });
       out(table(['METRIC', 'VALUE'], metricRows(typeName, message)));
