@@ -89,15 +89,8 @@ async function runContainer(ctx: Context, image: string, id: string, command: st
     relay.check();
     io = ClientIO.create({ id, terminal: Boolean(flags.tty), fifoDir: flags.fifoDir, logUri, nullIo: flags.nullIo });
     // the snapshot's mounts as Snapshots.Prepare gave them while the container was made
-    await c.tasks.Create({
-      container_id: id,
-      rootfs: created.mounts.map((m) => ({ type: m.type, source: m.source, target: '', options: [...m.options] })),
-      stdin: io.paths.stdin,
-      stdout: io.paths.stdout,
-      stderr: io.paths.stderr,
-      terminal: io.paths.terminal,
-    });
-    return await runCreatedTask(c, id, io, relay, Boolean(flags.detach));
+    const rootfs = created.mounts.map((m) => ({ type: m.type, source: m.source, target: '', options: [...m.options] }));
+    return await runTask(c, id, rootfs, io, relay, Boolean(flags.detach));
   } finally {
     relay.dispose();
     io?.close();
@@ -108,18 +101,21 @@ async function runContainer(ctx: Context, image: string, id: string, command: st
 }
 
 /**
- * After Tasks.Create: starts the task, then leaves it running (`detach`, resolving 0) or runs it
- * to its end and deletes it (resolving its exit status). A task that a failure or ^C leaves
- * behind is killed and deleted.
+ * Creates the container's task on `rootfs` with the client's stdio, starts it, then leaves it
+ * running (`detach`, resolving 0) or runs it to its end and deletes it (resolving its exit
+ * status). A task that a failure or ^C leaves behind is killed and deleted.
  */
-export async function runCreatedTask(
+export async function runTask(
   c: import('../../transport/client.ts').BerthClient,
   id: string,
+  rootfs: { type: string; source: string; target: string; options: string[] }[],
   io: import('../io/stdio.ts').ClientIO,
   relay: import('../io/session.ts').SignalRelay,
   detach: boolean,
 ): Promise<number> {
   const { startAndWait } = await import('../io/session.ts');
+  const { stdin, stdout, stderr, terminal } = io.paths;
+  await c.tasks.Create({ container_id: id, rootfs, stdin, stdout, stderr, terminal });
   try {
     if (detach) {
       relay.check();

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import type { Context } from '../../context.ts';
 import { ExitError } from '../../errors.ts';
-import { fifoDirOption, runCreatedTask } from '../run.ts';
+import { fifoDirOption, runTask } from '../run.ts';
 import { getContainer } from './lookup.ts';
 
 /** Creates the task of a container with stdio as `ctr tasks start` does, and runs it to its end. */
@@ -24,15 +24,7 @@ async function startTask(ctx: Context, id: string, flags: { detach?: boolean; nu
       const { mounts } = await c.snapshots.Mounts({ snapshotter: container.snapshotter, key: container.snapshot_key });
       rootfs = mounts.map((m) => ({ type: m.type, source: m.source, target: '', options: m.options }));
     }
-    await c.tasks.Create({
-      container_id: id,
-      rootfs,
-      stdin: io.paths.stdin,
-      stdout: io.paths.stdout,
-      stderr: io.paths.stderr,
-      terminal: io.paths.terminal,
-    });
-    return await runCreatedTask(c, id, io, relay, Boolean(flags.detach));
+    return await runTask(c, id, rootfs, io, relay, Boolean(flags.detach));
   } finally {
     relay.dispose();
     io?.close();
