@@ -111,9 +111,17 @@ function typeDir(typeName: string): string | undefined {
  * undefined for a name no .proto under api/proto declares or imports.
  */
 export function findCodec(typeName: string): protobuf.Type | undefined {
-  const dir = typeDir(typeName);
-  return dir === undefined ? undefined : dirRoot(dir).lookupType(typeName);
+  let type = types.get(typeName);
+  if (!type) {
+    const dir = typeDir(typeName);
+    if (dir === undefined) return undefined;
+    types.set(typeName, (type = dirRoot(dir).lookupType(typeName)));
+  }
+  return type;
 }
+
+// Events and runtime options pack an Any per message: a root's lookup walks its namespaces every time.
+const types = new Map<string, protobuf.Type>();
 
 /** The message type of a full name (see findCodec); throws when there is none. */
 export function codec(typeName: string): protobuf.Type {

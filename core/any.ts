@@ -26,9 +26,12 @@ export function packAny(typeName: string, message: object): { type_url: string; 
   return { type_url: typeName, value: Buffer.from(type.encode(type.fromObject(message)).finish()) };
 }
 
+/** The message name of a type URL: the URL itself for the JSON types, else what follows its last '/' (a host prefix). */
+const typeNameOf = (url: string) => (jsonTypes.has(url) ? url : url.slice(url.lastIndexOf('/') + 1));
+
 /** Decodes an Any whose type berth knows; the type URL may carry a host prefix. */
 export function unpackAny<T = Record<string, unknown>>(any: AnyMessage): { typeName: string; message: T } {
-  const typeName = jsonTypes.has(any.type_url) ? any.type_url : any.type_url.slice(any.type_url.lastIndexOf('/') + 1);
+  const typeName = typeNameOf(any.type_url);
   if (jsonTypes.has(typeName)) return { typeName, message: JSON.parse(Buffer.from(any.value).toString('utf8')) as T };
   const type = findCodec(typeName);
   if (!type) throw invalidArgument(`unknown type ${JSON.stringify(any.type_url)}`);
@@ -38,8 +41,7 @@ export function unpackAny<T = Record<string, unknown>>(any: AnyMessage): { typeN
 
 /** Decodes an Any of one expected type (the type URL may carry a host prefix); another type is InvalidArgument. */
 export function unpackAnyOf<T>(any: AnyMessage, typeName: string): T {
-  const name = any.type_url.slice(any.type_url.lastIndexOf('/') + 1);
-  if (name !== typeName) throw invalidArgument(`expected ${typeName}, got ${JSON.stringify(any.type_url)}`);
+  if (typeNameOf(any.type_url) !== typeName) throw invalidArgument(`expected ${typeName}, got ${JSON.stringify(any.type_url)}`);
   return unpackAny<T>(any).message;
 }
 
