@@ -1,7 +1,6 @@
 // The layering rule of docs/architecture.md, checked by `npm run deps` (CI runs it):
 // api is the contract, core the shared libraries, transport the wire; daemon, shim and ctl are
 // programs that use those three layers (and native) and never each other.
-const programs = '^(daemon|shim|ctl)/';
 const production = '^(api|core|transport|daemon|shim|ctl|native)/';
 const testCode = '(^(test|bench|fuzz)/)|[.]test[.]ts$';
 

@@ -5,7 +5,7 @@ import { validateIdentifier } from '../core/identifiers.ts';
 // own helpers (namespace and lease headers) are below.
 export { drained, empty, failStream, serverStream, timestamp, unary } from '../transport/grpc/handlers.ts';
 
-type AnyCall = { metadata: grpc.Metadata };
+export type AnyCall = { metadata: grpc.Metadata };
 
 export const namespaceHeader = 'containerd-namespace';
 export const leaseHeader = 'containerd-lease';

@@ -5,6 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { codec } from '../api/codec.ts';
+import type { Metrics__Output as MetricsV1 } from '../api/gen/io/containerd/cgroups/v1/Metrics.ts';
+import type { Metrics__Output as MetricsV2 } from '../api/gen/io/containerd/cgroups/v2/Metrics.ts';
 import { BerthError } from '../core/errors.ts';
 import { RuncFixture } from '../test/support/runc-fixture.ts';
 import { cgroupDir, isUnifiedHost, taskMetrics } from './metrics.ts';
@@ -16,10 +18,20 @@ afterEach(async () => {
 const scratch = mkdtempSync(join(tmpdir(), 'berth-metrics-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
-function decode(any: { type_url: string; value: Buffer }): any {
+/** The metrics message, with 64-bit counters as decimal strings (so the limits compare exactly). */
+function decode<T>(any: { type_url: string; value: Buffer }): Stringly<T> {
   const type = codec(any.type_url);
-  return type.toObject(type.decode(any.value), { longs: String, defaults: true, arrays: true });
+  return type.toObject(type.decode(any.value), { longs: String, defaults: true, arrays: true }) as Stringly<T>;
 }
+
+/** A generated __Output type with its numbers decoded as strings (`longs: String`). */
+type Stringly<T> = T extends number
+  ? string | number
+  : T extends (infer E)[]
+    ? Stringly<E>[]
+    : T extends object
+      ? { [K in keyof T]-?: Stringly<NonNullable<T[K]>> }
+      : T;
 
 describe('taskMetrics', () => {
   it.skipIf(isUnifiedHost())('reads a running runc container’s cgroup v1 statistics', async () => {
@@ -31,7 +43,7 @@ describe('taskMetrics', () => {
     await new Promise((r) => setTimeout(r, 300));
     const any = taskMetrics(f.cgroupsPath);
     expect(any.type_url).toBe('io.containerd.cgroups.v1.Metrics');
-    const m = decode(any);
+    const m = decode<MetricsV1>(any);
     expect(Number(m.pids.current)).toBeGreaterThanOrEqual(1);
     expect(m.pids.limit).toBe('50');
     expect(Number(m.memory.usage.usage)).toBeGreaterThan(0);
@@ -81,7 +93,7 @@ describe('taskMetrics', () => {
     for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
     const any = taskMetrics('/default/c1', mount);
     expect(any.type_url).toBe('io.containerd.cgroups.v2.Metrics');
-    const m = decode(any);
+    const m = decode<MetricsV2>(any);
     expect(m.pids).toEqual({ current: '3', limit: '0' });
     expect(m.cpu).toEqual({ usage_usec: '1500', user_usec: '1000', system_usec: '500', nr_periods: '4', nr_throttled: '1', throttled_usec: '70' });
     expect(m.memory).toMatchObject({

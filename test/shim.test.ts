@@ -23,7 +23,11 @@ import * as grpc from '@grpc/grpc-js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
 import { codec } from '../api/codec.ts';
-import { unpackAny } from '../core/any.ts';
+import type { EventsClient } from '../api/gen/berth/shim/v1/Events.ts';
+import type { ShimEvent__Output } from '../api/gen/berth/shim/v1/ShimEvent.ts';
+import type { TaskV2 } from '../api/services.ts';
+import { type AnyMessage, unpackAny } from '../core/any.ts';
+import type { Client } from '../transport/typed.ts';
 import { channelOptions, loadProtoDir, lookup } from './support/grpc-js.ts';
 
 const repo = resolve(import.meta.dirname, '..');
@@ -50,16 +54,12 @@ afterAll(() => {
   if (work) rmSync(work, { recursive: true, force: true });
 });
 
-type Call = (req: object) => Promise<any>;
-interface TaskClient {
-  [method: string]: Call;
-}
+type TaskClient = Client<typeof TaskV2>;
+type Callback = (err: Error | null, out: unknown) => void;
 
-function promisify(client: grpc.Client, method: string): Call {
-  return (req) =>
-    new Promise((res, rej) => {
-      (client as any)[method](req, { deadline: Date.now() + 30_000 }, (err: Error | null, out: unknown) => (err ? rej(err) : res(out)));
-    });
+function promisify(client: grpc.Client, method: string): (req: object) => Promise<unknown> {
+  const fn = (client as unknown as Record<string, (req: object, o: grpc.CallOptions, cb: Callback) => void>)[method]!.bind(client);
+  return (req) => new Promise((res, rej) => fn(req, { deadline: Date.now() + 30_000 }, (err, out) => (err ? rej(err) : res(out))));
 }
 
 const taskMethods = [
@@ -86,7 +86,8 @@ interface Shim {
   address: string;
   path: string;
   task: TaskClient;
-  events: grpc.Client & Record<string, any>;
+  events: EventsClient;
+  ack(req: { seq: number }): Promise<unknown>;
   pid: number;
   close(): void;
 }
@@ -95,11 +96,11 @@ function connectShim(address: string): Shim {
   const Task = lookup<grpc.ServiceClientConstructor>(loadProtoDir('containerd/runtime/task/v2'), 'containerd.task.v2.Task');
   const Events = lookup<grpc.ServiceClientConstructor>(loadProtoDir('berth/shim/v1'), 'berth.shim.v1.Events');
   const raw = new Task(address, grpc.credentials.createInsecure(), channelOptions);
-  const events = new Events(address, grpc.credentials.createInsecure(), channelOptions) as grpc.Client & Record<string, any>;
-  const task: TaskClient = {};
-  for (const m of taskMethods) task[m] = promisify(raw, m);
-  task.Ack = promisify(events, 'Ack');
+  const events = new Events(address, grpc.credentials.createInsecure(), channelOptions) as unknown as EventsClient;
+  const task = Object.fromEntries(taskMethods.map((m) => [m, promisify(raw, m)])) as unknown as TaskClient;
+  const ack = promisify(events, 'Ack');
   return {
+    ack,
     address,
     path: address.slice('unix://'.length),
     task,
@@ -228,16 +229,18 @@ function stdinFifo(path: string): Socket {
   return new Socket({ fd, readable: false, writable: true });
 }
 
-function decodeEvent(ev: { topic: string; event: { type_url: string; value: Buffer } }) {
-  return { topic: ev.topic, ...unpackAny(ev.event).message } as Record<string, any> & { topic: string };
+function decodeEvent(ev: { topic: string; event: AnyMessage }) {
+  return { topic: ev.topic, ...unpackAny(ev.event).message } as Record<string, unknown> & { topic: string };
 }
 
-function collectEvents(shim: Shim): { events: any[]; cancel(): void; until(pred: (e: any[]) => boolean): Promise<void> } {
-  const events: any[] = [];
+type SeenEvent = ReturnType<typeof decodeEvent> & { seq: number };
+
+function collectEvents(shim: Shim): { events: SeenEvent[]; cancel(): void; until(pred: (e: SeenEvent[]) => boolean): Promise<void> } {
+  const events: SeenEvent[] = [];
   const stream = shim.events.Subscribe({});
   const waiters: (() => void)[] = [];
-  stream.on('data', (e: any) => {
-    events.push({ seq: Number(e.seq), ...decodeEvent(e) });
+  stream.on('data', (e: ShimEvent__Output) => {
+    events.push({ seq: Number(e.seq), ...decodeEvent({ topic: e.topic, event: e.event as AnyMessage }) });
     for (const w of waiters.splice(0)) w();
   });
   stream.on('error', () => undefined);
@@ -445,7 +448,7 @@ describe('berth-shim-runc-v2', () => {
     const del = await shim.task.Delete({ id: b.id });
     expect(del.pid).toBe(created.pid);
     expect(del.exit_status).toBe(0);
-    expect(Number(del.exited_at.seconds)).toBeGreaterThan(0);
+    expect(Number(del.exited_at!.seconds)).toBeGreaterThan(0);
     expect(spawnSync('mountpoint', ['-q', join(b.bundle, 'rootfs')]).status).not.toBe(0);
     await expect(shim.task.State({ id: b.id })).rejects.toMatchObject({ code: grpc.status.NOT_FOUND });
   });
@@ -520,9 +523,12 @@ describe('berth-shim-runc-v2', () => {
   it("a missing executable fails Create with runc's own message and leaves nothing mounted", async () => {
     const b = makeBundle({ args: ['nosuch'] });
     const shim = await startShim(b);
-    const err = await shim.task.Create({ id: b.id, bundle: b.bundle, rootfs: rootfsMounts() }).catch((e: grpc.ServiceError) => e);
+    const err = await shim.task.Create({ id: b.id, bundle: b.bundle, rootfs: rootfsMounts() }).then(
+      () => undefined,
+      (e: grpc.ServiceError) => e,
+    );
     expect(err).toBeInstanceOf(Error);
-    expect(err.details).toMatch(/exec: "nosuch": executable file not found in \$PATH/);
+    expect(err!.details).toMatch(/exec: "nosuch": executable file not found in \$PATH/);
     expect(spawnSync('mountpoint', ['-q', join(b.bundle, 'rootfs')]).status).not.toBe(0);
     await expect(shim.task.State({ id: b.id })).rejects.toMatchObject({ code: grpc.status.NOT_FOUND });
   });
@@ -658,8 +664,8 @@ describe('berth-shim-runc-v2', () => {
     const { b, shim } = await run(['sleep', '1000']);
     await shim.task.Start({ id: b.id });
     const { stats } = await shim.task.Stats({ id: b.id });
-    expect(stats.type_url).toMatch(/^io\.containerd\.cgroups\.v[12]\.Metrics$/);
-    expect(stats.value.length).toBeGreaterThan(0);
+    expect(stats!.type_url).toMatch(/^io\.containerd\.cgroups\.v[12]\.Metrics$/);
+    expect(stats!.value.length).toBeGreaterThan(0);
     await shim.task.Kill({ id: b.id, signal: 9 });
     await shim.task.Wait({ id: b.id });
   });
@@ -744,8 +750,8 @@ describe('berth-shim-runc-v2', () => {
     const pids = await shim.task.Pids({ id: b.id });
     expect(pids.processes.map((p: { pid: number }) => p.pid)).toContain(created.pid);
     const execInfo = pids.processes.find((p: { pid: number }) => p.pid === execPid);
-    expect(unpackAny(execInfo.info)).toEqual({ typeName: 'containerd.runc.v1.ProcessDetails', message: { exec_id: 'sleeper' } });
-    expect(pids.processes.find((p: { pid: number }) => p.pid === created.pid).info).toBeNull();
+    expect(unpackAny(execInfo!.info as AnyMessage)).toEqual({ typeName: 'containerd.runc.v1.ProcessDetails', message: { exec_id: 'sleeper' } });
+    expect(pids.processes.find((p: { pid: number }) => p.pid === created.pid)!.info).toBeNull();
     await shim.task.Pause({ id: b.id });
     expect((await shim.task.State({ id: b.id })).status).toBe('PAUSED');
     await shim.task.Resume({ id: b.id });
@@ -774,7 +780,7 @@ describe('berth-shim-runc-v2', () => {
     await second.until((e) => e.length === 4);
     second.cancel();
     expect(second.events.map((e) => e.topic)).toEqual(topics);
-    await shim.task.Ack({ seq: 2 });
+    await shim.ack({ seq: 2 });
     const third = collectEvents(shim);
     await third.until((e) => e.length === 2);
     await new Promise((r) => setTimeout(r, 100));
@@ -821,7 +827,7 @@ describe('berth-shim-runc-v2', () => {
     // still there: the events are not acknowledged yet
     expect(() => process.kill(shim.pid, 0)).not.toThrow();
     await ev.until((e) => e.length === 4);
-    await shim.task.Ack({ seq: 4 });
+    await shim.ack({ seq: 4 });
     for (let i = 0; i < 100; i++) {
       try {
         process.kill(shim.pid, 0);

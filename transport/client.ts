@@ -33,9 +33,16 @@ export class BerthClient {
   readonly address: string;
   private readonly typed = new Map<AnyService, object>();
   private channel: Channel | undefined;
+  private readonly ownsChannel: boolean;
 
-  constructor(readonly options: ClientOptions) {
+  /** `channel`: a connection to share (another client owns it and closes it). */
+  constructor(
+    readonly options: ClientOptions,
+    channel?: Channel,
+  ) {
     this.address = options.address.startsWith('unix:') ? options.address : `unix:${options.address}`;
+    this.channel = channel;
+    this.ownsChannel = !channel;
   }
 
   get containers(): Client<typeof Containers> {
@@ -109,9 +116,9 @@ export class BerthClient {
     return res!;
   }
 
-  /** The call options for the channel: the scope's headers, and the --timeout deadline unless `deadline` is false. */
+  /** The call options for the channel: the scope's headers, and the call's or the client's deadline unless `deadline` is false. */
   private callOptions(o: CallOptions): ChannelCallOptions {
-    const timeout = o.deadline === false ? undefined : this.options.timeoutMs;
+    const timeout = o.deadline === false ? undefined : (o.timeoutMs ?? this.options.timeoutMs);
     return { headers: this.headers(o), deadline: timeout ? Date.now() + timeout : undefined, signal: o.signal, maxMessageSize };
   }
 
@@ -158,7 +165,7 @@ export class BerthClient {
   }
 
   close() {
-    this.channel?.close();
+    if (this.ownsChannel) this.channel?.close();
     this.channel = undefined;
   }
 }

@@ -8,9 +8,13 @@ export interface CallScope {
   lease?: string;
 }
 
-/** What one call may set: its scope, no --timeout deadline (`deadline: false`, e.g. Tasks.Wait), a signal that cancels it. */
+/**
+ * What one call may set: its scope, a deadline of its own (`timeoutMs`, 0 for none) or none at
+ * all (`deadline: false`, e.g. Tasks.Wait) in place of the client's, a signal that cancels it.
+ */
 export interface CallOptions extends CallScope {
   deadline?: false;
+  timeoutMs?: number;
   signal?: AbortSignal;
 }
 

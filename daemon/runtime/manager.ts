@@ -1,16 +1,18 @@
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type Timestamp, toTimestamp } from '../../api/timestamp.ts';
+import { toTimestamp } from '../../api/timestamp.ts';
 import type { AnyMessage } from '../../core/any.ts';
-import { alreadyExists, BerthError, isCode, notFound, unimplemented } from '../../core/errors.ts';
+import { alreadyExists, notFound, unimplemented } from '../../core/errors.ts';
 import type { Mount } from '../../core/mount.ts';
 import { Mutex } from '../../core/mutex.ts';
 import { ShimClient } from '../../transport/clients/shim.ts';
 import type { Exchange } from '../events/exchange.ts';
 import type { Logger } from '../log.ts';
 import { Bundle } from './bundle.ts';
-import { type DeleteResult, ShimConnection, type ShimInvocation, shimDelete, startShim } from './shim.ts';
+import { ShimConnection, type ShimInvocation, shimDelete, startShim } from './shim.ts';
 import { resolveShimBinary } from './shim-binary.ts';
+import { ShimTask } from './shim-task.ts';
+import type { ExitStatus, RuntimeTask } from './task.ts';
 import { WarmShims } from './warm.ts';
 
 /** What the runtime needs from a container record. */
@@ -30,22 +32,6 @@ export interface CreateOptions {
   options?: AnyMessage | null;
 }
 
-/** A task that berthd knows: its bundle and the shim serving it. */
-export interface RuntimeTask {
-  namespace: string;
-  id: string;
-  bundle: Bundle;
-  shim: ShimConnection;
-  pid: number;
-  runtime: string;
-  /** resolves when the shim died and the task was cleaned up, with the exit it got */
-  gone: Promise<DeleteResult>;
-}
-
-interface Internal extends RuntimeTask {
-  markGone(result: DeleteResult): void;
-}
-
 export interface RuntimeSettings {
   root: string;
   state: string;
@@ -62,7 +48,7 @@ const packageBin = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..
  * Everything it needs to rebuild that view is on disk, in the bundles.
  */
 export class TaskManager {
-  private readonly tasks = new Map<string, Internal>();
+  private readonly tasks = new Map<string, ShimTask>();
   private readonly shims = new Map<string, ShimConnection>();
   /** connections whose last task is gone, kept until their shim exits (or a new task revives one) */
   private readonly retiring = new Map<string, ShimConnection>();
@@ -108,6 +94,10 @@ export class TaskManager {
   }
 
   get(ns: string, id: string): RuntimeTask {
+    return this.record(ns, id);
+  }
+
+  private record(ns: string, id: string): ShimTask {
     const t = this.tasks.get(this.key(ns, id));
     if (!t) throw notFound(`task ${id} not found`);
     return t;
@@ -154,17 +144,17 @@ export class TaskManager {
         // the container; the task is registered only once both are done
         const bootstrapped = bundle.writeBootstrap(address, protocol, binary);
         conn = this.connection(address, ns, adopted?.client);
-        const creating = conn.client.call<{ pid: number }>('Create', {
+        const creating = conn.client.task.Create({
           id: container.id,
           bundle: bundle.path,
-          rootfs: opts.rootfs,
+          rootfs: opts.rootfs.map((m) => ({ ...m, options: [...m.options] })),
           terminal: opts.terminal,
           stdin: opts.stdin,
           stdout: opts.stdout,
           stderr: opts.stderr,
           options,
         });
-        const connecting = conn.client.call<{ shim_pid: number }>('Connect', { id: container.id }, 5000);
+        const connecting = conn.client.task.Connect({ id: container.id }, { timeoutMs: 5000 });
         inFlight = [bootstrapped, creating, connecting];
         // Connect is answered while the shim runs `runc create`: berthd has time to start the
         // next warm shim then (a spawn holds its event loop for milliseconds)
@@ -192,8 +182,8 @@ export class TaskManager {
   /** Undoes a task creation that failed half-way: the shim (if it runs) and the bundle go. */
   private async abandon(inv: ShimInvocation, bundle: Bundle, conn: ShimConnection | undefined, id: string): Promise<void> {
     if (conn) {
-      await conn.client.call('Delete', { id }, 10_000).catch(() => undefined);
-      await conn.client.call('Shutdown', { id, now: conn.tasks.size === 0 }, 3000).catch(() => undefined);
+      await conn.client.task.Delete({ id }, { timeoutMs: 10_000 }).catch(() => undefined);
+      await conn.client.task.Shutdown({ id, now: conn.tasks.size === 0 }, { timeoutMs: 3000 }).catch(() => undefined);
       this.closeIfIdle(conn);
     }
     await shimDelete(inv).catch(() => undefined);
@@ -220,8 +210,8 @@ export class TaskManager {
     if (address) {
       const client = new ShimClient(address, bundle.namespace);
       try {
-        await client.call('Delete', { id: bundle.id, exec_id: '' }, 10_000).catch(() => undefined);
-        await client.call('Shutdown', { id: bundle.id, now: !this.shims.has(address) }, 3000).catch(() => undefined);
+        await client.task.Delete({ id: bundle.id, exec_id: '' }, { timeoutMs: 10_000 }).catch(() => undefined);
+        await client.task.Shutdown({ id: bundle.id, now: !this.shims.has(address) }, { timeoutMs: 3000 }).catch(() => undefined);
       } finally {
         client.close();
       }
@@ -242,16 +232,14 @@ export class TaskManager {
     return conn;
   }
 
-  private register(ns: string, id: string, bundle: Bundle, conn: ShimConnection, pid: number, runtime: string): Internal {
-    let markGone!: (r: DeleteResult) => void;
-    const gone = new Promise<DeleteResult>((resolve) => (markGone = resolve));
-    const task: Internal = { namespace: ns, id, bundle, shim: conn, pid, runtime, gone, markGone };
+  private register(ns: string, id: string, bundle: Bundle, conn: ShimConnection, pid: number, runtime: string): ShimTask {
+    const task = new ShimTask(ns, id, bundle, conn, pid, runtime);
     conn.tasks.add(id);
     this.tasks.set(this.key(ns, id), task);
     return task;
   }
 
-  private forget(task: Internal): void {
+  private forget(task: ShimTask): void {
     this.tasks.delete(this.key(task.namespace, task.id));
     task.shim.tasks.delete(task.id);
     if (task.shim.tasks.size === 0) {
@@ -265,14 +253,14 @@ export class TaskManager {
   }
 
   /** Deletes a task whose init process has exited: the shim reports its exit, then the bundle goes. */
-  async delete(ns: string, id: string): Promise<DeleteResult> {
+  async delete(ns: string, id: string): Promise<ExitStatus> {
     return this.lock(ns, id, async () => {
-      const task = this.get(ns, id) as Internal;
-      const res = await task.shim.client.call<DeleteResult>('Delete', { id, exec_id: '' });
+      const task = this.record(ns, id);
+      const res = await task.shim.client.task.Delete({ id, exec_id: '' });
       this.forget(task);
       // the shim exits once its last events are delivered; its bundle is not needed for that
       await Promise.all([
-        task.shim.client.call('Shutdown', { id, now: false }, 3000).catch(() => undefined),
+        task.shim.client.task.Shutdown({ id, now: false }, { timeoutMs: 3000 }).catch(() => undefined),
         task.bundle.remove().catch((err: Error) => this.log.warn('cannot remove bundle', { bundle: task.bundle.path, error: err.message })),
       ]);
       return res;
@@ -292,14 +280,14 @@ export class TaskManager {
     }
   }
 
-  private async cleanupDead(ns: string, id: string, bundle: Bundle, runtime: string | undefined, pid: number, task?: Internal): Promise<void> {
+  private async cleanupDead(ns: string, id: string, bundle: Bundle, runtime: string | undefined, pid: number, task?: ShimTask): Promise<void> {
     let binary: string | undefined;
     try {
       binary = (await bundle.readBootstrap()).binary ?? (runtime ? resolveShimBinary(runtime, this.settings.shims) : undefined);
     } catch {
       binary = runtime ? resolveShimBinary(runtime, this.settings.shims) : undefined;
     }
-    let result: DeleteResult = { pid, exit_status: 255, exited_at: toTimestamp(Date.now()) };
+    let result: ExitStatus = { pid, exit_status: 255, exited_at: toTimestamp(Date.now()) };
     if (binary) {
       try {
         const r = await shimDelete(this.invocation(bundle, binary));
@@ -311,7 +299,7 @@ export class TaskManager {
     await bundle.remove().catch((err: Error) => this.log.warn('cannot remove bundle', { bundle: bundle.path, error: err.message }));
     if (task) {
       this.tasks.delete(this.key(ns, id));
-      task.markGone(result);
+      task.ended(result);
     }
     const exitedAt = result.exited_at ?? toTimestamp(Date.now());
     this.exchange.publish(ns, '/tasks/exit', 'containerd.events.TaskExit', {
@@ -350,7 +338,7 @@ export class TaskManager {
       const address = await shimAddressOf(bundle, boot);
       if (runtime && address) {
         const conn = this.connection(address, bundle.namespace);
-        const connected = await conn.client.call<{ shim_pid: number; task_pid: number }>('Connect', { id: bundle.id }, 5000).catch((err: Error) => {
+        const connected = await conn.client.task.Connect({ id: bundle.id }, { timeoutMs: 5000 }).catch((err: Error) => {
           this.log.warn('shim of a task does not answer', { ...task, error: err.message });
           this.closeIfIdle(conn);
           return undefined;
@@ -404,29 +392,12 @@ export class TaskManager {
   private async shimAnswers(address: string, bundle: Bundle): Promise<boolean> {
     const client = new ShimClient(address, bundle.namespace);
     try {
-      return await client.call('Connect', { id: bundle.id }, 5000).then(
+      return await client.task.Connect({ id: bundle.id }, { timeoutMs: 5000 }).then(
         () => true,
         () => false,
       );
     } finally {
       client.close();
-    }
-  }
-
-  /** Waits for a process to exit; also returns when its shim died (with the exit it was given). */
-  async wait(ns: string, id: string, execId: string): Promise<{ exit_status: number; exited_at: Timestamp | null }> {
-    const task = this.get(ns, id);
-    return Promise.race([task.shim.client.call<{ exit_status: number; exited_at: Timestamp | null }>('Wait', { id, exec_id: execId }, 0), task.gone]);
-  }
-
-  /** Calls the shim of a task, mapping a dead shim to the errors containerd gives. */
-  async call<Res>(ns: string, id: string, method: string, request: object, timeoutMs?: number): Promise<Res> {
-    const task = this.get(ns, id);
-    try {
-      return await task.shim.client.call<Res>(method, request, timeoutMs);
-    } catch (err) {
-      if (isCode(err, 'Unavailable')) throw new BerthError('Unavailable', `shim of task ${id} is not reachable: ${(err as Error).message}`);
-      throw err;
     }
   }
 

@@ -1,13 +1,15 @@
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { codec } from '../../api/codec.ts';
-import { fromTimestamp, type Timestamp } from '../../api/timestamp.ts';
+import type { ShimEvent__Output } from '../../api/gen/berth/shim/v1/ShimEvent.ts';
+import { fromTimestamp } from '../../api/timestamp.ts';
 import { type AnyMessage, encodeAny } from '../../core/any.ts';
 import { BerthError, failedPrecondition } from '../../core/errors.ts';
 import { stateEnv } from '../../core/shim-contract.ts';
 import { ShimClient } from '../../transport/clients/shim.ts';
 import type { Exchange } from '../events/exchange.ts';
 import type { Logger } from '../log.ts';
+import type { ExitStatus } from './task.ts';
 
 /** What every shim invocation is told: containerd's flags, plus berth's state dir in the environment. */
 export interface ShimInvocation {
@@ -70,18 +72,12 @@ export async function startShim(inv: ShimInvocation, options: AnyMessage | null 
   return { address: output, protocol: 'ttrpc' };
 }
 
-export interface DeleteResult {
-  pid: number;
-  exit_status: number;
-  exited_at: Timestamp | null;
-}
-
 /** Runs `<shim> ... -bundle B delete`, the cleanup after a shim died; resolves with what it reports. */
-export async function shimDelete(inv: ShimInvocation): Promise<DeleteResult> {
+export async function shimDelete(inv: ShimInvocation): Promise<ExitStatus> {
   const r = await run(inv, ['-bundle', inv.bundle, 'delete'], new Uint8Array(), 30_000);
   if (r.code !== 0) throw new BerthError('Unknown', `shim delete: ${r.stderr || `exit status ${r.code}`}`);
   const type = codec('containerd.task.v2.DeleteResponse');
-  const msg = type.toObject(type.decode(r.stdout), { longs: Number, defaults: true }) as DeleteResult;
+  const msg = type.toObject(type.decode(r.stdout), { longs: Number, defaults: true }) as ExitStatus;
   return msg;
 }
 
@@ -96,7 +92,7 @@ export class ShimConnection {
   private pid = 0;
   /** the shim's start time: with the pid, it names one process even after the pid is reused */
   private pidStart: string | undefined;
-  private stream: ReturnType<ShimClient['subscribe']> | undefined;
+  private stream: { cancel(): void } | undefined;
   private retiring = false;
   private retireTimer: NodeJS.Timeout | undefined;
   private onRetired: (() => void) | undefined;
@@ -126,25 +122,35 @@ export class ShimConnection {
   /** Starts (or restarts) the event pump. */
   pump(): void {
     if (this.closed || this.stream) return;
-    const stream = this.client.subscribe();
+    let call: { cancel(): void } | undefined;
+    const stream = { cancel: () => call?.cancel() };
     this.stream = stream;
-    stream.onMessage = (e) => {
-      this.failures = 0;
+    void (async () => {
       try {
-        if (e.event)
-          this.exchange.forward({ timestamp: fromTimestamp(e.timestamp) ?? Date.now(), namespace: e.namespace, topic: e.topic, event: e.event as AnyMessage });
-      } catch (err) {
-        this.log.warn('dropping a malformed shim event', { topic: e.topic, error: (err as Error).message });
+        for await (const e of this.client.events.Subscribe({}, { deadline: false, onCall: (c) => (call = c) })) {
+          this.failures = 0;
+          this.forward(e);
+        }
+      } catch {
+        // the stream broke or was cancelled: what happens next is decided below
       }
-      this.client.ack(e.seq).catch((err: Error) => this.log.debug('shim event ack failed', { error: err.message }));
-    };
-    stream.onDone = () => {
       if (this.stream !== stream) return;
       this.stream = undefined;
       if (this.closed) return;
       if (this.retiring) return this.close();
       this.afterStreamLoss();
-    };
+    })();
+  }
+
+  /** Publishes one shim event and acknowledges it (the shim keeps it until then). */
+  private forward(e: ShimEvent__Output): void {
+    try {
+      if (e.event)
+        this.exchange.forward({ timestamp: fromTimestamp(e.timestamp) ?? Date.now(), namespace: e.namespace, topic: e.topic, event: e.event as AnyMessage });
+    } catch (err) {
+      this.log.warn('dropping a malformed shim event', { topic: e.topic, error: (err as Error).message });
+    }
+    this.client.events.Ack({ seq: e.seq }, { timeoutMs: 10_000 }).catch((err: Error) => this.log.debug('shim event ack failed', { error: err.message }));
   }
 
   /** The stream broke: resubscribe while the shim lives, report it dead once it does not. */

@@ -116,7 +116,7 @@ export class WarmShims {
         // an idle shim answers FailedPrecondition: all that matters is the round trip, which
         // also opens the connection Adopt and the container's first calls will use
         const client = new ShimClient(`unix://${path}`, '');
-        void client.call('Connect', { id: '' }, 5000).catch(() => undefined);
+        void client.task.Connect({ id: '' }, { timeoutMs: 5000 }).catch(() => undefined);
         resolve({ child, path, client });
       });
       child.once('error', (err) => {

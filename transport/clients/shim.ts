@@ -1,10 +1,10 @@
-import { maxMessageSize, methodDefinition, ServiceRef } from '../../api/codec.ts';
-import type { ShimEvent__Output } from '../../api/gen/berth/shim/v1/ShimEvent.ts';
-import { type CallOptions, Channel, type ClientCall, type MethodCodec } from '../grpc/channel.ts';
+import { ShimEvents, TaskV2, Warm } from '../../api/services.ts';
+import { BerthClient } from '../client.ts';
+import { Channel } from '../grpc/channel.ts';
+import type { Client } from '../typed.ts';
 
-const taskService = new ServiceRef('containerd/runtime/task/v2', 'containerd.task.v2.Task');
-const eventsService = new ServiceRef('berth/shim/v1', 'berth.shim.v1.Events');
-const warmService = new ServiceRef('berth/shim/v1', 'berth.shim.v1.Warm');
+/** A Task call's deadline unless the call names its own (Wait names none). */
+const defaultTimeoutMs = 30_000;
 
 /**
  * A client for one shim's socket: the shim task API (containerd.task.v2.Task), berth's shim
@@ -13,7 +13,10 @@ const warmService = new ServiceRef('berth/shim/v1', 'berth.shim.v1.Warm');
  */
 export class ShimClient {
   private readonly channel: Channel;
+  private readonly client: BerthClient;
   private ownsChannel = true;
+  readonly task: Client<typeof TaskV2>;
+  readonly events: Client<typeof ShimEvents>;
 
   constructor(
     readonly address: string,
@@ -21,11 +24,14 @@ export class ShimClient {
     channel?: Channel,
   ) {
     this.channel = channel ?? new Channel(address);
+    this.client = new BerthClient({ address, namespace, timeoutMs: defaultTimeoutMs }, this.channel);
+    this.task = this.client.service(TaskV2);
+    this.events = this.client.service(ShimEvents);
   }
 
   /** Hands a warm shim to a container (berth.shim.v1.Warm/Adopt); resolves with its new address. */
   adopt(request: { namespace: string; id: string; bundle: string; options: Buffer }): Promise<{ address: string }> {
-    return this.unary(warmService, 'Adopt', request, 5000);
+    return this.client.service(Warm).Adopt(request, { timeoutMs: 5000 });
   }
 
   /**
@@ -36,33 +42,6 @@ export class ShimClient {
     this.channel.retarget(address);
     this.ownsChannel = false;
     return new ShimClient(address, namespace, this.channel);
-  }
-
-  /** Every call carries the namespace; `timeoutMs` 0: no deadline. */
-  private callOptions(timeoutMs: number): CallOptions {
-    return { headers: { 'containerd-namespace': this.namespace }, deadline: timeoutMs > 0 ? Date.now() + timeoutMs : undefined, maxMessageSize };
-  }
-
-  private async unary<Res>(ref: ServiceRef, method: string, request: object, timeoutMs: number): Promise<Res> {
-    const [res] = await this.channel.invoke<Res>(methodDefinition(ref, method), request, this.callOptions(timeoutMs));
-    return res!;
-  }
-
-  /** Calls a Task method; `timeoutMs` 0 means no deadline (Wait). Failures become BerthErrors. */
-  call<Res>(method: string, request: object, timeoutMs = 30_000): Promise<Res> {
-    return this.unary<Res>(taskService, method, request, timeoutMs);
-  }
-
-  /** Opens the event stream: every unacknowledged event, then live ones. */
-  subscribe(): ClientCall<object, ShimEvent__Output> {
-    const call = this.channel.open(methodDefinition(eventsService, 'Subscribe') as unknown as MethodCodec<object, ShimEvent__Output>, this.callOptions(0));
-    call.write({});
-    call.end();
-    return call;
-  }
-
-  async ack(seq: number | string): Promise<void> {
-    await this.unary(eventsService, 'Ack', { seq }, 10_000);
   }
 
   close(): void {
