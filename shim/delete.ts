@@ -5,9 +5,10 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { codec } from '../api/codec.ts';
 import { toTimestamp } from '../api/timestamp.ts';
+import { type RuntimeOptions, runtimeFor } from '../core/runc/runc.ts';
 import { bundleFiles } from '../core/shim-contract.ts';
 import type { ShimArgs } from './args.ts';
-import { type RuntimeOptions, runtimeFor } from './runc.ts';
+import { stateDir } from './paths.ts';
 
 export async function deleteCommand(args: ShimArgs): Promise<Buffer> {
   if (!args.namespace || !args.id) throw new Error('delete needs -namespace and -id');
@@ -24,7 +25,7 @@ export async function deleteCommand(args: ShimArgs): Promise<Buffer> {
   } catch {
     // no init was created
   }
-  const runc = runtimeFor(options, args.namespace, bundle);
+  const runc = runtimeFor(options, args.namespace, bundle, stateDir());
   try {
     await runc.delete(args.id, true);
   } catch (err) {

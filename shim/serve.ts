@@ -142,7 +142,7 @@ function common(): Reaper {
 function preload(warmShim = false): void {
   setImmediate(() => {
     void import('../native/mount.ts');
-    void import('./oom.ts');
+    void import('../core/runc/oom.ts');
     // every message the shim encodes or decodes: its services', the events it publishes, runc's
     // options and the Any they come in
     if (warmShim) warm([taskService, eventsService, warmService, 'containerd.events.TaskExit', 'containerd.runc.v1.Options', 'google.protobuf.Any']);

@@ -11,15 +11,15 @@ import type { TaskHandlers } from '../api/gen/containerd/task/v2/Task.ts';
 import type { ProcessInfo } from '../api/gen/containerd/v1/types/ProcessInfo.ts';
 import { type AnyMessage, decodeAny, packAny, unpackAnyOf } from '../core/any.ts';
 import { BerthError } from '../core/errors.ts';
+import type { OomWatcher } from '../core/runc/oom.ts';
+import { type Runc, RuntimeError, type RuntimeOptions, runtimeFor } from '../core/runc/runc.ts';
 import { bundleFiles } from '../core/shim-contract.ts';
 import { empty, timestamp, unary } from '../transport/grpc/handlers.ts';
 import type { EventQueue } from './events.ts';
 import { ProcessIO, type StdioConfig } from './io.ts';
-import type { OomWatcher } from './oom.ts';
 import { stateDir } from './paths.ts';
 import { Proc } from './process.ts';
 import type { Exit, Reaper } from './reaper.ts';
-import { type Runc, RuntimeError, type RuntimeOptions, runtimeFor } from './runc.ts';
 
 // shim/console.ts, metrics.ts, oom.ts and native/mount.ts are imported on first use, off the
 // path of the serving process's start-up. The small bundle files on the path of Create are read
@@ -133,7 +133,7 @@ export class TaskService {
     }
     const options = await this.runtimeOptions(req, bundle);
     writeFileSync(join(bundle, bundleFiles.options), JSON.stringify(options), { mode: 0o600 });
-    const runc = runtimeFor(options, this.namespace, bundle);
+    const runc = runtimeFor(options, this.namespace, bundle, stateDir());
     const stdio: StdioConfig = { stdin: req.stdin, stdout: req.stdout, stderr: req.stderr, terminal: req.terminal };
     const init = new Proc(id, '', stdio);
     const c = new Container(id, bundle, spec, runc, init);
@@ -177,7 +177,7 @@ export class TaskService {
     tty?.socket.close();
     if (c.cgroupsPath) {
       try {
-        const { watchOom } = await import('./oom.ts');
+        const { watchOom } = await import('../core/runc/oom.ts');
         c.oom = watchOom(c.cgroupsPath, () => this.reportOom(c));
       } catch (err) {
         process.stderr.write(`berth-shim: oom watch for ${id}: ${(err as Error).message}\n`);
@@ -432,7 +432,7 @@ export class TaskService {
   async stats(id: string): Promise<AnyMessage> {
     const c = this.container(id);
     if (!c.cgroupsPath) throw new BerthError('NotFound', `container ${id} has no cgroup`);
-    const { taskMetrics } = await import('./metrics.ts');
+    const { taskMetrics } = await import('../core/runc/metrics.ts');
     return taskMetrics(c.cgroupsPath);
   }
 

@@ -5,8 +5,8 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { setChildSubreaper, waitpid } from '../native/index.ts';
-import { RuncFixture } from '../test/support/runc-fixture.ts';
+import { setChildSubreaper, waitpid } from '../../native/index.ts';
+import { RuncFixture } from '../../test/support/runc-fixture.ts';
 import { isUnifiedHost } from './metrics.ts';
 import { watchOom } from './oom.ts';
 

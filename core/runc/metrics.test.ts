@@ -4,11 +4,11 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { codec } from '../api/codec.ts';
-import type { Metrics__Output as MetricsV1 } from '../api/gen/io/containerd/cgroups/v1/Metrics.ts';
-import type { Metrics__Output as MetricsV2 } from '../api/gen/io/containerd/cgroups/v2/Metrics.ts';
-import { BerthError } from '../core/errors.ts';
-import { RuncFixture } from '../test/support/runc-fixture.ts';
+import { codec } from '../../api/codec.ts';
+import type { Metrics__Output as MetricsV1 } from '../../api/gen/io/containerd/cgroups/v1/Metrics.ts';
+import type { Metrics__Output as MetricsV2 } from '../../api/gen/io/containerd/cgroups/v2/Metrics.ts';
+import { RuncFixture } from '../../test/support/runc-fixture.ts';
+import { BerthError } from '../errors.ts';
 import { cgroupDir, isUnifiedHost, taskMetrics } from './metrics.ts';
 
 const fixtures: RuncFixture[] = [];

@@ -1,13 +1,12 @@
 // The OCI runtime driver: runc's (and crun's) command line, one spawn per operation. Each runc
 // gets exactly the descriptors in `stdio` as 0-2 and nothing else (Node opens every other
-// descriptor close-on-exec), so no descriptor of the shim reaches `runc init`.
+// descriptor close-on-exec), so no descriptor of its caller reaches `runc init`.
 import { type StdioOptions, spawn } from 'node:child_process';
 import { promises as fs, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { BerthError } from '../core/errors.ts';
-import { findExecutable, systemBinDirs } from '../core/exec-path.ts';
-import { bundleFiles } from '../core/shim-contract.ts';
-import { stateDir } from './paths.ts';
+import { BerthError } from '../errors.ts';
+import { findExecutable, systemBinDirs } from '../exec-path.ts';
+import { bundleFiles } from '../shim-contract.ts';
 
 /** The parts of containerd.runc.v1.Options the shim uses. */
 export interface RuntimeOptions {
@@ -16,8 +15,9 @@ export interface RuntimeOptions {
   systemd_cgroup?: boolean;
 }
 
-export function runtimeFor(options: RuntimeOptions, namespace: string, bundle: string): Runc {
-  const root = join(options.root || join(stateDir(), 'runc'), namespace);
+/** The runtime of a task: runc's root is `<state>/runc/<namespace>` unless the options name another. */
+export function runtimeFor(options: RuntimeOptions, namespace: string, bundle: string, state: string): Runc {
+  const root = join(options.root || join(state, 'runc'), namespace);
   return new Runc(resolveBinary(options.binary_name || 'runc'), root, join(bundle, bundleFiles.runcLog), options.systemd_cgroup === true);
 }
 

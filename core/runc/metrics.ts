@@ -4,8 +4,8 @@
 // cgroups library so that `ctr task metrics` prints the same numbers.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { packAny } from '../core/any.ts';
-import { notFound } from '../core/errors.ts';
+import { packAny } from '../any.ts';
+import { notFound } from '../errors.ts';
 
 export const cgroupMount = '/sys/fs/cgroup';
 
