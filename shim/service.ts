@@ -9,10 +9,10 @@ import type { KillRequest__Output } from '../api/gen/containerd/task/v2/KillRequ
 import type { StateResponse } from '../api/gen/containerd/task/v2/StateResponse.ts';
 import type { TaskHandlers } from '../api/gen/containerd/task/v2/Task.ts';
 import type { ProcessInfo } from '../api/gen/containerd/v1/types/ProcessInfo.ts';
-import { type AnyMessage, decodeAny, packAny, unpackAnyOf } from '../core/any.ts';
+import { type AnyMessage, decodeAny, packAny } from '../core/any.ts';
 import { BerthError } from '../core/errors.ts';
 import type { OomWatcher } from '../core/runc/oom.ts';
-import { type Runc, RuntimeError, type RuntimeOptions, runtimeFor } from '../core/runc/runc.ts';
+import { type Runc, RuntimeError, type RuntimeOptions, runtimeFor, runtimeOptionsOf } from '../core/runc/runc.ts';
 import { bundleFiles } from '../core/shim-contract.ts';
 import { empty, timestamp, unary } from '../transport/grpc/handlers.ts';
 import type { EventQueue } from './events.ts';
@@ -106,9 +106,7 @@ export class TaskService {
       }
       if (bytes && bytes.length > 0) any = decodeAny(bytes);
     }
-    if (!any?.type_url) return {};
-    const o = unpackAnyOf<RuntimeOptions>(any, 'containerd.runc.v1.Options');
-    return { binary_name: o.binary_name || undefined, root: o.root || undefined, systemd_cgroup: o.systemd_cgroup || undefined };
+    return runtimeOptionsOf(any);
   }
 
   /** A console socket for runc, when the process has a terminal. */

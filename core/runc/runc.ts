@@ -4,6 +4,7 @@
 import { type StdioOptions, spawn } from 'node:child_process';
 import { promises as fs, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { type AnyMessage, unpackAnyOf } from '../any.ts';
 import { BerthError } from '../errors.ts';
 import { findExecutable, systemBinDirs } from '../exec-path.ts';
 import { bundleFiles } from '../shim-contract.ts';
@@ -16,6 +17,13 @@ export interface RuntimeOptions {
 }
 
 /** The runtime of a task: runc's root is `<state>/runc/<namespace>` unless the options name another. */
+/** The runc options of an Any (containerd.runc.v1.Options); none when it is unset. */
+export function runtimeOptionsOf(any: AnyMessage | null | undefined): RuntimeOptions {
+  if (!any?.type_url) return {};
+  const o = unpackAnyOf<RuntimeOptions>(any, 'containerd.runc.v1.Options');
+  return { binary_name: o.binary_name || undefined, root: o.root || undefined, systemd_cgroup: o.systemd_cgroup || undefined };
+}
+
 export function runtimeFor(options: RuntimeOptions, namespace: string, bundle: string, state: string): Runc {
   const root = join(options.root || join(state, 'runc'), namespace);
   return new Runc(resolveBinary(options.binary_name || 'runc'), root, join(bundle, bundleFiles.runcLog), options.systemd_cgroup === true);
@@ -50,7 +58,8 @@ export class Runc {
     readonly systemdCgroup: boolean,
   ) {}
 
-  private globalArgs(): string[] {
+  /** The arguments before the command: root, log and cgroup driver. */
+  globalArgs(): string[] {
     const args = ['--root', this.root, '--log', this.logFile, '--log-format', 'json'];
     if (this.systemdCgroup) args.push('--systemd-cgroup');
     return args;
@@ -134,6 +143,11 @@ export class Runc {
 
   delete(id: string, force: boolean): Promise<string> {
     return this.run(['delete', ...(force ? ['--force'] : []), id], 'delete');
+  }
+
+  /** runc's view of a container: created, running, paused or stopped. */
+  async state(id: string): Promise<{ status: string; pid: number }> {
+    return JSON.parse(await this.run(['state', id], 'state')) as { status: string; pid: number };
   }
 
   pause(id: string): Promise<string> {

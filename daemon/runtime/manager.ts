@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+import { promises as fs } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { toTimestamp } from '../../api/timestamp.ts';
@@ -5,10 +7,12 @@ import type { AnyMessage } from '../../core/any.ts';
 import { alreadyExists, notFound, unimplemented } from '../../core/errors.ts';
 import type { Mount } from '../../core/mount.ts';
 import { Mutex } from '../../core/mutex.ts';
+import { runtimeOptionsOf } from '../../core/runc/runc.ts';
 import { ShimClient } from '../../transport/clients/shim.ts';
 import type { Exchange } from '../events/exchange.ts';
 import type { Logger } from '../log.ts';
 import { Bundle } from './bundle.ts';
+import { type RuncContext, RuncTask } from './runc/task.ts';
 import { ShimConnection, type ShimInvocation, shimDelete, startShim } from './shim.ts';
 import { resolveShimBinary } from './shim-binary.ts';
 import { ShimTask } from './shim-task.ts';
@@ -48,7 +52,9 @@ const packageBin = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..
  * Everything it needs to rebuild that view is on disk, in the bundles.
  */
 export class TaskManager {
-  private readonly tasks = new Map<string, ShimTask>();
+  private readonly tasks = new Map<string, ShimTask | RuncTask>();
+  /** what the tasks berthd runs through runc itself share */
+  private readonly runc: RuncContext;
   private readonly shims = new Map<string, ShimConnection>();
   /** connections whose last task is gone, kept until their shim exits (or a new task revives one) */
   private readonly retiring = new Map<string, ShimConnection>();
@@ -60,6 +66,13 @@ export class TaskManager {
     private readonly exchange: Exchange,
     private readonly log: Logger,
   ) {
+    this.runc = {
+      state: settings.state,
+      exchange,
+      log,
+      socketPath: (ns, id, execId) => join(settings.state, 'm', createHash('sha256').update(`${ns}/${id}/${execId}`).digest('hex').slice(0, 32)),
+      lost: (task, exit) => void this.runcLost(task, exit),
+    };
     this.warm = new WarmShims(join(packageBin, 'berth-shim-runc-v2'), settings.state, settings.daemonAddress, log);
   }
 
@@ -97,7 +110,7 @@ export class TaskManager {
     return this.record(ns, id);
   }
 
-  private record(ns: string, id: string): ShimTask {
+  private record(ns: string, id: string): ShimTask | RuncTask {
     const t = this.tasks.get(this.key(ns, id));
     if (!t) throw notFound(`task ${id} not found`);
     return t;
@@ -111,26 +124,38 @@ export class TaskManager {
     return [...this.tasks.values()].filter((t) => t.namespace === ns).sort((a, b) => a.id.localeCompare(b.id));
   }
 
+  /** berthd runs io.containerd.runc.v2 itself (runc and a monitor per process) unless a shim is configured for it. */
+  private drivesRunc(runtime: string): boolean {
+    return runtime === 'io.containerd.runc.v2' && !this.settings.shims[runtime];
+  }
+
+  /** A new bundle for a task; one left behind by a daemon stopped in the middle of a Create is cleaned up first. */
+  private async newBundle(ns: string, container: ContainerForTask, binary: string | undefined): Promise<Bundle> {
+    const bundle = Bundle.at(this.settings.state, this.settings.root, ns, container.id);
+    try {
+      await bundle.create(container.spec.value);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      // no task has this bundle (checked by the caller, under the task's lock): a daemon stopped
+      // in the middle of a Create, or an earlier cleanup failed. Clean it up and carry on.
+      this.log.warn('removing a task bundle left behind', { namespace: ns, id: container.id });
+      await this.removeLeftover(bundle, binary);
+      try {
+        await bundle.create(container.spec.value);
+      } catch (again) {
+        if ((again as NodeJS.ErrnoException).code === 'EEXIST') throw alreadyExists(`task ${container.id}`);
+        throw again;
+      }
+    }
+    return bundle;
+  }
+
   async create(ns: string, container: ContainerForTask, opts: CreateOptions): Promise<RuntimeTask> {
     return this.lock(ns, container.id, async () => {
       if (this.tasks.has(this.key(ns, container.id))) throw alreadyExists(`task ${container.id}`);
+      if (this.drivesRunc(container.runtime.name)) return this.createRunc(ns, container, opts);
       const binary = resolveShimBinary(container.runtime.name, this.settings.shims);
-      const bundle = Bundle.at(this.settings.state, this.settings.root, ns, container.id);
-      try {
-        await bundle.create(container.spec.value);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-        // no task has this bundle (checked above, under the task's lock): a daemon stopped in
-        // the middle of a Create, or an earlier cleanup failed. Clean it up and carry on.
-        this.log.warn('removing a task bundle left behind', { namespace: ns, id: container.id });
-        await this.removeLeftover(bundle, binary);
-        try {
-          await bundle.create(container.spec.value);
-        } catch (again) {
-          if ((again as NodeJS.ErrnoException).code === 'EEXIST') throw alreadyExists(`task ${container.id}`);
-          throw again;
-        }
-      }
+      const bundle = await this.newBundle(ns, container, binary);
       const inv = this.invocation(bundle, binary);
       let conn: ShimConnection | undefined;
       // the bootstrap write and the shim's Create run side by side; a failure waits for both
@@ -179,6 +204,30 @@ export class TaskManager {
     });
   }
 
+  private async createRunc(ns: string, container: ContainerForTask, opts: CreateOptions): Promise<RuntimeTask> {
+    const bundle = await this.newBundle(ns, container, undefined);
+    try {
+      const options = runtimeOptionsOf(opts.options?.type_url ? opts.options : container.runtime.options);
+      const stdio = { stdin: opts.stdin, stdout: opts.stdout, stderr: opts.stderr, terminal: opts.terminal };
+      const task = await RuncTask.create(this.runc, bundle, container.runtime.name, options, container.spec.value, opts.rootfs, stdio);
+      this.tasks.set(this.key(ns, container.id), task);
+      return task;
+    } catch (err) {
+      await bundle.remove().catch((e: Error) => this.log.warn('cannot remove bundle', { bundle: bundle.path, error: e.message }));
+      throw err;
+    }
+  }
+
+  /** A runc task whose init's monitor died: it was cleaned up and its exit reported; the task goes. */
+  private async runcLost(task: RuncTask, exit: ExitStatus): Promise<void> {
+    await this.lock(task.namespace, task.id, async () => {
+      if (this.tasks.get(this.key(task.namespace, task.id)) !== task) return;
+      this.tasks.delete(this.key(task.namespace, task.id));
+      await task.bundle.remove().catch((err: Error) => this.log.warn('cannot remove bundle', { bundle: task.bundle.path, error: err.message }));
+      this.exchange.publish(task.namespace, '/tasks/delete', 'containerd.events.TaskDelete', { container_id: task.id, ...exit, id: task.id });
+    });
+  }
+
   /** Undoes a task creation that failed half-way: the shim (if it runs) and the bundle go. */
   private async abandon(inv: ShimInvocation, bundle: Bundle, conn: ShimConnection | undefined, id: string): Promise<void> {
     if (conn) {
@@ -191,7 +240,9 @@ export class TaskManager {
   }
 
   /** Removes a bundle that no task owns: its shim (if one still serves it) goes, then what it leaves. */
-  private async removeLeftover(bundle: Bundle, binary: string): Promise<void> {
+  private async removeLeftover(bundle: Bundle, binary: string | undefined): Promise<void> {
+    if (await RuncTask.removeLeftover(this.runc, bundle)) return;
+    if (!binary) binary = resolveShimBinary('io.containerd.runc.v2', this.settings.shims);
     const boot = await this.stopStrayShim(bundle);
     await shimDelete(this.invocation(bundle, boot?.binary ?? binary)).catch((err: Error) =>
       this.log.warn('shim delete failed', { id: bundle.id, error: err.message }),
@@ -256,6 +307,12 @@ export class TaskManager {
   async delete(ns: string, id: string): Promise<ExitStatus> {
     return this.lock(ns, id, async () => {
       const task = this.record(ns, id);
+      if (task instanceof RuncTask) {
+        const res = await task.delete();
+        this.tasks.delete(this.key(ns, id));
+        await task.bundle.remove().catch((err: Error) => this.log.warn('cannot remove bundle', { bundle: task.bundle.path, error: err.message }));
+        return res;
+      }
       const res = await task.shim.client.task.Delete({ id, exec_id: '' });
       this.forget(task);
       // the shim exits once its last events are delivered; its bundle is not needed for that
@@ -270,7 +327,7 @@ export class TaskManager {
   /** The shim serving a task is gone: clean up as containerd does, and report the task's end. */
   private async shimDied(conn: ShimConnection): Promise<void> {
     this.shims.delete(conn.address);
-    const dead = [...this.tasks.values()].filter((t) => t.shim === conn);
+    const dead = [...this.tasks.values()].filter((t) => t instanceof ShimTask && t.shim === conn) as ShimTask[];
     for (const task of dead) {
       await this.lock(task.namespace, task.id, async () => {
         if (this.tasks.get(this.key(task.namespace, task.id)) !== task) return;
@@ -328,12 +385,28 @@ export class TaskManager {
    * without bootstrap.json but has no container in it (the Create never reached it) is stopped.
    */
   async restore(containerRuntime: (ns: string, id: string) => Promise<string | undefined>): Promise<void> {
+    await fs.mkdir(join(this.settings.state, 'm'), { recursive: true, mode: 0o700 });
     const bundles = await Bundle.list(this.settings.state, this.settings.root);
     const started = new Set<ShimConnection>();
     const unfinished: Array<{ bundle: Bundle; runtime: string }> = [];
     for (const bundle of bundles) {
       const task = { namespace: bundle.namespace, id: bundle.id };
       const runtime = await containerRuntime(bundle.namespace, bundle.id).catch(() => undefined);
+      if (await RuncTask.isRuncBundle(bundle)) {
+        if (!runtime) {
+          this.log.warn('leaving alone a task bundle that has no container record', { ...task, bundle: bundle.path });
+          continue;
+        }
+        const restored = await RuncTask.restore(this.runc, bundle).catch((err: Error) => {
+          this.log.warn('cannot restore a task', { ...task, error: err.message });
+          return undefined;
+        });
+        if (restored) {
+          this.tasks.set(this.key(bundle.namespace, bundle.id), restored);
+          this.log.info('reconnected to task', { ...task, pid: restored.pid });
+        }
+        continue;
+      }
       const boot = await bundle.readBootstrap().catch(() => undefined);
       const address = await shimAddressOf(bundle, boot);
       if (runtime && address) {

@@ -1,4 +1,3 @@
-import type { Any } from '../../api/gen/google/protobuf/Any.ts';
 import type { AnyMessage } from '../../core/any.ts';
 import { BerthError, isCode } from '../../core/errors.ts';
 import type { Bundle } from './bundle.ts';
@@ -77,7 +76,7 @@ export class ShimTask implements RuntimeTask {
     return (await this.call(() => this.api.Pids({ id: this.id }))).processes;
   }
 
-  async update(resources: Any, annotations: Record<string, string>): Promise<void> {
+  async update(resources: AnyMessage, annotations: Record<string, string>): Promise<void> {
     await this.call(() => this.api.Update({ id: this.id, resources, annotations }));
   }
 

@@ -1,6 +1,5 @@
 import type { StateResponse__Output } from '../../api/gen/containerd/task/v2/StateResponse.ts';
 import type { ProcessInfo__Output } from '../../api/gen/containerd/v1/types/ProcessInfo.ts';
-import type { Any } from '../../api/gen/google/protobuf/Any.ts';
 import type { Timestamp } from '../../api/timestamp.ts';
 import type { AnyMessage } from '../../core/any.ts';
 
@@ -20,7 +19,7 @@ export interface ExecOptions {
   stdout: string;
   stderr: string;
   /** the process spec (an OCI Process as JSON in an Any) */
-  spec: Any;
+  spec: AnyMessage;
 }
 
 /**
@@ -44,7 +43,7 @@ export interface RuntimeTask {
   pause(): Promise<void>;
   resume(): Promise<void>;
   pids(): Promise<ProcessInfo__Output[]>;
-  update(resources: Any, annotations: Record<string, string>): Promise<void>;
+  update(resources: AnyMessage, annotations: Record<string, string>): Promise<void>;
   stats(): Promise<AnyMessage | null>;
   /** removes an exec process that has exited */
   deleteProcess(execId: string): Promise<ExitStatus>;
