@@ -7,6 +7,7 @@
 // berthd starts it with a pipe on fd 3; one line comes back on it: `ok <pid>` or
 // `error <message>`. docs/monitor.md is the whole contract.
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -70,7 +71,14 @@ static void parse_args(int argc, char **argv, struct options *o) {
 /** Closes every descriptor above the sync pipe (close_range, else one by one from /proc/self/fd). */
 static void close_inherited(void) {
   if (syscall(SYS_close_range, SYNC_FD + 1, ~0U, 0) == 0) return;
-  for (int fd = SYNC_FD + 1; fd < 1024; fd++) close(fd);
+  DIR *d = opendir("/proc/self/fd");
+  if (!d) return;
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL) {
+    int fd = atoi(e->d_name);
+    if (fd > SYNC_FD && fd != dirfd(d)) close(fd);
+  }
+  closedir(d);
 }
 
 /** The child half of the start: its own session, subreaper, no inherited descriptors, stdio on /dev/null. */
@@ -113,10 +121,14 @@ static const char *runtime_log(const struct options *o, char *own, size_t size, 
  */
 static int run_runtime(struct monitor *m, char *err, size_t errsize) {
   const struct options *o = m->opt;
-  char own_log[PATH_MAX], pid_file[PATH_MAX];
+  char own_log[PATH_MAX], pid_file[PATH_MAX], exit_file[PATH_MAX];
   bool added;
   const char *log = runtime_log(o, own_log, sizeof own_log, &added);
   snprintf(pid_file, sizeof pid_file, "%s/pid", o->dir);
+  snprintf(exit_file, sizeof exit_file, "%s/exit", o->dir);
+  // a previous run's files (the same bundle started again) must not pass for this one's
+  unlink(pid_file);
+  unlink(exit_file);
   if (added) unlink(own_log); // only this run's messages
 
   const char **argv = calloc((size_t)(o->n_runtime_args + o->n_create_args + 16), sizeof *argv);

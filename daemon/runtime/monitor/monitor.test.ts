@@ -100,6 +100,7 @@ function raw(socket: string): Promise<Socket> {
 describeAsRoot('berth-monitor', [installed('runc'), installed('mkfifo')], () => {
   itAsRoot('writes the exit file before it answers state and wait, and exits only when released', async () => {
     const f = await fixture({ args: ['sh', '-c', 'exit 3'] });
+    writeFileSync(join(f.bundle, 'exit'), '9 1\n'); // a previous run's, which must not count
     const before = BigInt(Date.now() - 1) * 1_000_000n;
     const m = await start(f);
     expect(await m.client.state()).toEqual({ state: 'running', pid: m.pid });
