@@ -50,7 +50,7 @@ void control_accept(struct monitor *m) {
   for (;;) {
     int fd = accept4(m->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
     if (fd < 0) return;
-    struct client *c = calloc(1, sizeof *c);
+    struct client *c = control_poll_count(m) < MAX_CLIENTS ? calloc(1, sizeof *c) : NULL;
     if (!c) {
       close(fd);
       return;
@@ -213,10 +213,10 @@ int control_poll_count(const struct monitor *m) {
   return n;
 }
 
-/** One pollfd per client, in list order. */
-int control_fill_poll(struct monitor *m, struct pollfd *p) {
+/** One pollfd per client, in list order, at most max. */
+int control_fill_poll(struct monitor *m, struct pollfd *p, int max) {
   int n = 0;
-  for (struct client *c = m->clients; c; c = c->next, n++) {
+  for (struct client *c = m->clients; c && n < max; c = c->next, n++) {
     p[n].fd = c->fd;
     // a waiting client that has finished sending is only watched for hang-up
     p[n].events = c->read_closed ? 0 : POLLIN;

@@ -212,9 +212,9 @@ static void loop(struct monitor *m) {
 
     size_t need = 5 + (size_t)control_poll_count(m);
     if (need > cap) {
-      struct pollfd *grown = realloc(p, need * 2 * sizeof *p);
-      if (grown) p = grown, cap = need * 2;
-      else need = cap; // serve the clients we can
+      struct pollfd *grown = realloc(p, need * sizeof *p);
+      if (grown) p = grown, cap = need;
+      else if (cap == 0) abort(); // not even the first few bytes; with some, serve the clients that fit
     }
     struct copy *copies[3] = {&m->io.in, &m->io.out, &m->io.err};
     p[0] = (struct pollfd){.fd = m->signal_fd, .events = POLLIN};
@@ -224,8 +224,7 @@ static void loop(struct monitor *m) {
       p[2 + i].events = copy_poll(copies[i], &p[2 + i].fd);
       if (!p[2 + i].events) p[2 + i].fd = -1;
     }
-    int nclients = control_fill_poll(m, p + 5);
-    if ((size_t)nclients > cap - 5) nclients = (int)(cap - 5);
+    int nclients = control_fill_poll(m, p + 5, (int)(cap - 5));
 
     int timeout = -1;
     if (m->reaped && !m->exit_written) {

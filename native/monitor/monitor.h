@@ -13,6 +13,8 @@
 
 /** The longest request line the control socket accepts (without its newline). */
 #define REQUEST_MAX 256
+/** Clients connected at once; more are closed as they come (each costs ~300 bytes). */
+#define MAX_CLIENTS 256
 /** What a runtime error message sent up the sync pipe is cut to. */
 #define MESSAGE_MAX 400
 
@@ -95,7 +97,7 @@ void copy_pump(struct copy *c);
 int control_listen(const char *path, char *err, size_t errsize);
 void control_accept(struct monitor *m);
 int control_poll_count(const struct monitor *m);
-int control_fill_poll(struct monitor *m, struct pollfd *p);
+int control_fill_poll(struct monitor *m, struct pollfd *p, int max);
 void control_handle(struct monitor *m, struct pollfd *p, int n);
 void control_answer_waiters(struct monitor *m);
 

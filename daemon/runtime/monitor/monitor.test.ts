@@ -230,16 +230,44 @@ describeAsRoot('berth-monitor', [installed('runc'), installed('mkfifo')], () => 
     await m.client.release();
   });
 
-  itAsRoot('runs a terminal: the pty master copied to the stdout FIFO, resizable', async () => {
-    const f = await fixture({ args: ['sh', '-c', 'stty size'], terminal: true });
+  itAsRoot('gives a descendant holding the output 1 s, and reaps the orphans of a container in the host pid namespace', async () => {
+    const f = await fixture({ args: ['sh', '-c', '(sleep 2; echo late) & echo early'] });
+    // no pid namespace: the background sleep outlives sh and is re-parented to the monitor
+    const config = JSON.parse(readFileSync(join(f.bundle, 'config.json'), 'utf8'));
+    config.linux.namespaces = config.linux.namespaces.filter((n: { type: string }) => n.type !== 'pid');
+    writeFileSync(join(f.bundle, 'config.json'), JSON.stringify(config));
     const out = fifo(f, 'out');
     const r = reader(out);
-    const m = await start(f, { stdout: out, terminal: true });
+    const m = await start(f, { stdout: out });
+    const children = () => readFileSync(`/proc/${m.monitorPid}/task/${m.monitorPid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
+    await f.mustRunc(['start', f.id]);
+    const started = Date.now();
+    expect((await m.client.wait()).exit.status).toBe(0);
+    const waited = Date.now() - started;
+    expect(waited).toBeGreaterThanOrEqual(900);
+    expect(waited).toBeLessThan(1900);
+    expect(await r.done).toBe('early\n'); // the copy stopped: the reader saw EOF
+    const orphan = Number(children()[0]);
+    expect(readFileSync(`/proc/${orphan}/cmdline`, 'utf8')).toContain('sleep');
+    await until('the orphan to be reaped', () => children().length === 0 && !alive(orphan));
+    await m.client.release();
+  });
+
+  itAsRoot('runs a terminal: the pty master copied to and from the FIFOs, resizable', async () => {
+    const f = await fixture({ args: ['sh', '-c', 'stty size; read line; echo got:$line'], terminal: true });
+    const stdin = fifo(f, 'in');
+    const out = fifo(f, 'out');
+    const r = reader(out);
+    const m = await start(f, { stdin, stdout: out, terminal: true });
     await m.client.resize(100, 40);
     await f.mustRunc(['start', f.id]);
+    await until('stty', () => r.text().includes('40 100\r\n'));
+    const w = openSync(stdin, C.O_WRONLY | C.O_NONBLOCK);
+    writeSync(w, 'hi\n');
+    closeSync(w);
     expect((await m.client.wait()).exit.status).toBe(0);
-    expect(await r.done).toBe('40 100\r\n');
-    await expect(m.client.resize(0, 0)).rejects.toThrow(/resize/); // the master is gone after the exit
+    expect(await r.done).toBe('40 100\r\nhi\r\ngot:hi\r\n'); // the pty echoes the input
+    await expect(m.client.resize(80, 24)).rejects.toThrow(/resize/); // the master is gone after the exit
     await m.client.release();
   });
 
