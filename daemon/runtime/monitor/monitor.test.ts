@@ -9,10 +9,10 @@ import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { constants as C, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
-import { afterEach, expect } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { describeAsRoot, installed, itAsRoot } from '../../../test/support/root.ts';
 import { type FixtureOptions, RuncFixture } from '../../../test/support/runc-fixture.ts';
-import { MonitorClient, type MonitorOptions, monitorBinary, readExit, startMonitor } from './index.ts';
+import { MonitorClient, type MonitorOptions, monitorArgs, monitorBinary, parseExit, readExit, startMonitor } from './index.ts';
 
 const binary = process.env.BERTH_MONITOR || monitorBinary();
 const sanitized = binary.endsWith('-asan');
@@ -96,6 +96,36 @@ function raw(socket: string): Promise<Socket> {
     cleanups.push(() => s.destroy());
   });
 }
+
+describe('the monitor’s command line and exit file', () => {
+  it('passes every option as the flags the monitor takes', () => {
+    expect(
+      monitorArgs({
+        id: 'c1',
+        runtime: '/usr/sbin/runc',
+        runtimeArgs: ['--root', '/r'],
+        dir: '/b',
+        socket: '/s',
+        bundle: '/b',
+        createArgs: ['--no-pivot'],
+        stdin: '/in',
+        stdout: '/out',
+        stderr: '/err',
+        terminal: true,
+        namespace: 'ns',
+      }),
+    ).toEqual([
+      ...['--id', 'c1', '--runtime', '/usr/sbin/runc', '--dir', '/b', '--socket', '/s', '--runtime-arg', '--root', '--runtime-arg', '/r'],
+      ...['--bundle', '/b', '--create-arg', '--no-pivot', '--stdin', '/in', '--stdout', '/out', '--stderr', '/err', '--terminal', '--namespace', 'ns'],
+    ]);
+    expect(() => monitorArgs({ id: 'c1', runtime: 'runc', dir: '/d', socket: '/s' })).toThrow(/exactly one of bundle and exec/);
+  });
+
+  it('reads `<status> <exited_at_ns>` and refuses anything else', () => {
+    expect(parseExit('137 1796596759292368400\n')).toEqual({ status: 137, exitedAt: 1796596759292368400n });
+    for (const bad of ['', '137\n', '137 12', 'x 1\n', '1 2 3\n']) expect(() => parseExit(bad)).toThrow(/malformed exit file/);
+  });
+});
 
 describeAsRoot('berth-monitor', [installed('runc'), installed('mkfifo')], () => {
   itAsRoot('writes the exit file before it answers state and wait, and exits only when released', async () => {
