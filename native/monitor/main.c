@@ -93,14 +93,13 @@ static void detach(void) {
   signal(SIGPIPE, SIG_IGN);
 }
 
-/** Tells berthd the outcome of the start on the sync pipe and closes it. */
-static void sync_send(const char *fmt, const char *word, const char *text) {
+/** Tells berthd the outcome of the start on the sync pipe. */
+static void sync_send(const char *word, const char *text) {
   char line[MESSAGE_MAX + 32];
-  int n = snprintf(line, sizeof line, fmt, word, text);
+  int n = snprintf(line, sizeof line, "%s %s\n", word, text);
   if (n > (int)sizeof line - 1) n = (int)sizeof line - 1;
   ssize_t unused = write(SYNC_FD, line, (size_t)n);
   (void)unused;
-  close(SYNC_FD);
 }
 
 /** The runtime's --log path: berthd's, or the monitor's own (added as JSON) when berthd gave none. */
@@ -247,12 +246,14 @@ static void loop(struct monitor *m) {
   }
 }
 
-/** A failed start: say why on the sync pipe, leave nothing behind, exit. */
+/**
+ * A failed start: leave nothing behind, say why on the sync pipe, exit. The pipe is left for
+ * the exit to close, so that berthd, reading it to its end, knows the monitor is gone.
+ */
 static void fail(struct monitor *m, const char *message) {
   char text[MESSAGE_MAX + 1];
   snprintf(text, sizeof text, "%s", message);
   one_line(text, MESSAGE_MAX);
-  sync_send("%s %s\n", "error", text);
   stdio_close_all(&m->io);
   if (m->io.logger > 0) {
     kill(m->io.logger, SIGKILL);
@@ -264,6 +265,7 @@ static void fail(struct monitor *m, const char *message) {
   unlink(path);
   while (waitpid(-1, NULL, WNOHANG) > 0) {
   }
+  sync_send("error", text);
   exit(1);
 }
 
@@ -302,6 +304,7 @@ int main(int argc, char **argv) {
   mon.pid = read_pid_file(opt.dir);
   if (mon.pid < 0) fail(&mon, "the runtime wrote no pid file");
   snprintf(pid_text, sizeof pid_text, "%d", mon.pid);
-  sync_send("%s %s\n", "ok", pid_text);
+  sync_send("ok", pid_text);
+  close(SYNC_FD);
   loop(&mon);
 }

@@ -8,14 +8,26 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { constants as C, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
-import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { basename, dirname, join } from 'node:path';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { describeAsRoot, installed, itAsRoot } from '../../../test/support/root.ts';
 import { type FixtureOptions, RuncFixture } from '../../../test/support/runc-fixture.ts';
 import { MonitorClient, type MonitorOptions, monitorArgs, monitorBinary, parseExit, readExit, startMonitor } from './index.ts';
 
 const binary = process.env.BERTH_MONITOR || monitorBinary();
 const sanitized = binary.endsWith('-asan');
+
+// Under the sanitizer build, any report the monitors wrote (ASAN_OPTIONS/UBSAN_OPTIONS
+// log_path=PREFIX makes PREFIX.<pid> files) fails the run.
+afterAll(() => {
+  if (!sanitized) return;
+  for (const options of [process.env.ASAN_OPTIONS, process.env.UBSAN_OPTIONS]) {
+    const prefix = /(?:^|:)log_path=([^:]+)/.exec(options ?? '')?.[1];
+    if (!prefix) continue;
+    const reports = readdirSync(dirname(prefix)).filter((f) => f.startsWith(`${basename(prefix)}.`));
+    expect(reports.map((f) => readFileSync(join(dirname(prefix), f), 'utf8')).join('\n')).toBe('');
+  }
+});
 
 /** Undo steps of the running test, run last-first after it, pass or fail. */
 const cleanups: Array<() => unknown> = [];
