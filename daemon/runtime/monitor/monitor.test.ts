@@ -149,9 +149,10 @@ describeAsRoot('berth-monitor', [installed('runc'), installed('mkfifo')], () => 
     await expect(m.client.release()).rejects.toThrow(/running/);
     expect(await readExit(f.bundle)).toBeUndefined();
 
-    const waiting = m.client.wait();
+    const waiting = Promise.all([m.client.wait(), m.client.wait(), m.client.wait()]); // many clients at once
     await f.mustRunc(['start', f.id]);
-    const { pid, exit } = await waiting;
+    const [{ pid, exit }, ...others] = await waiting;
+    for (const o of others) expect(o).toEqual({ pid, exit });
     expect(pid).toBe(m.pid);
     expect(exit.status).toBe(3);
     expect(exit.exitedAt >= before && exit.exitedAt <= BigInt(Date.now() + 1) * 1_000_000n).toBe(true);
