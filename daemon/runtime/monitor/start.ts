@@ -1,0 +1,113 @@
+// Starting a berth-monitor (docs/monitor.md): it is spawned with a pipe on fd 3, its first
+// process exits at once, and the detached monitor answers one line on the pipe once the runtime
+// has created (or exec'd) the process: `ok <pid>` or `error <message>`.
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import { BerthError } from '../../../core/errors.ts';
+
+export interface MonitorOptions {
+  /** the container's id (the runtime's id) */
+  id: string;
+  /** the OCI runtime binary, e.g. /usr/sbin/runc */
+  runtime: string;
+  /** global runtime flags, before the subcommand (--root X, --log X, --systemd-cgroup ...) */
+  runtimeArgs?: string[];
+  /** where the monitor writes pid, exit and monitor.pid: the bundle for an init, a directory per exec */
+  dir: string;
+  /** the control socket's path (at most 107 bytes) */
+  socket: string;
+  /** create mode: the bundle */
+  bundle?: string;
+  /** create mode: flags added to `runtime create` (--no-pivot ...) */
+  createArgs?: string[];
+  /** exec mode: the process.json to `runtime exec -d --process` */
+  exec?: string;
+  stdin?: string;
+  stdout?: string;
+  stderr?: string;
+  terminal?: boolean;
+  namespace?: string;
+  /** the monitor binary; by default the package's dist/native/berth-monitor */
+  binary?: string;
+}
+
+export interface StartedMonitor {
+  /** the container process's pid */
+  pid: number;
+  /** the monitor's pid (from dir/monitor.pid) */
+  monitorPid: number;
+}
+
+/** The package's root: the nearest directory upward holding package.json (from source or from dist/). */
+function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json'))) {
+    if (dirname(dir) === dir) throw new Error('berth-monitor: no package.json found upward');
+    dir = dirname(dir);
+  }
+  return dir;
+}
+
+let defaultBinary: string | undefined;
+
+/** dist/native/berth-monitor of this package (`npm run build` makes it). */
+export function monitorBinary(): string {
+  defaultBinary ??= join(packageRoot(), 'dist', 'native', 'berth-monitor');
+  return defaultBinary;
+}
+
+export function monitorArgs(o: MonitorOptions): string[] {
+  if ((o.bundle === undefined) === (o.exec === undefined)) throw new BerthError('InvalidArgument', 'a monitor needs exactly one of bundle and exec');
+  const args = ['--id', o.id, '--runtime', o.runtime, '--dir', o.dir, '--socket', o.socket];
+  for (const a of o.runtimeArgs ?? []) args.push('--runtime-arg', a);
+  if (o.bundle !== undefined) args.push('--bundle', o.bundle);
+  for (const a of o.createArgs ?? []) args.push('--create-arg', a);
+  if (o.exec !== undefined) args.push('--exec', o.exec);
+  if (o.stdin) args.push('--stdin', o.stdin);
+  if (o.stdout) args.push('--stdout', o.stdout);
+  if (o.stderr) args.push('--stderr', o.stderr);
+  if (o.terminal) args.push('--terminal');
+  if (o.namespace) args.push('--namespace', o.namespace);
+  return args;
+}
+
+/** Errors about the request itself (the stdio it names); the rest are the runtime's refusals. */
+const requestErrors = /^(bad stdio URI|stdout is .* but stderr is|open |console socket path .* too long)/;
+
+function collect(stream: Readable | null): Promise<string> {
+  return new Promise((resolve) => {
+    if (!stream) return resolve('');
+    let text = '';
+    stream.setEncoding('utf8');
+    stream.on('data', (d: string) => (text += d));
+    stream.on('error', () => resolve(text));
+    stream.on('close', () => resolve(text));
+  });
+}
+
+/**
+ * Starts a monitor and resolves once the runtime has created the process (`runtime create`:
+ * created, not started; `exec -d`: running). Rejects with the runtime's message, and then
+ * nothing is left of the monitor (its socket and process are gone).
+ */
+export async function startMonitor(o: MonitorOptions): Promise<StartedMonitor> {
+  const child = spawn(o.binary ?? monitorBinary(), monitorArgs(o), { stdio: ['ignore', 'ignore', 'pipe', 'pipe'] });
+  const exited = new Promise<number | null>((resolve, reject) => {
+    child.once('error', (err) => reject(new BerthError('FailedPrecondition', `berth-monitor: ${err.message}`)));
+    child.once('exit', (code) => resolve(code));
+  });
+  const [line, stderr, code] = await Promise.all([collect(child.stdio[3] as Readable), collect(child.stderr), exited]);
+  if (code !== 0) throw new BerthError('InvalidArgument', `berth-monitor: ${stderr.trim() || `exit ${code}`}`);
+  const ok = /^ok (\d+)\n$/.exec(line);
+  if (ok) {
+    const monitorPid = Number.parseInt(await readFile(join(o.dir, 'monitor.pid'), 'utf8'), 10);
+    return { pid: Number.parseInt(ok[1], 10), monitorPid };
+  }
+  const error = /^error (.*)\n?$/.exec(line);
+  if (!error) throw new BerthError('FailedPrecondition', `berth-monitor for ${o.id} ended without an answer`);
+  throw new BerthError(requestErrors.test(error[1]) ? 'InvalidArgument' : 'FailedPrecondition', error[1]);
+}

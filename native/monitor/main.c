@@ -1,0 +1,310 @@
+// berth-monitor's start, its event loop and the container process's exit.
+//
+//   berth-monitor --id ID --runtime PATH [--runtime-arg ARG]... --dir PROCDIR --socket PATH
+//                 (--bundle DIR [--create-arg ARG]... | --exec PROCESS_JSON)
+//                 [--stdin PATH] [--stdout URI] [--stderr URI] [--terminal] [--namespace NS]
+//
+// berthd starts it with a pipe on fd 3; one line comes back on it: `ok <pid>` or
+// `error <message>`. docs/monitor.md is the whole contract.
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "monitor.h"
+
+#define SYNC_FD 3
+/** How long output may still come after the process exited (a descendant holding the pipe). */
+#define DRAIN_MS 1000
+
+static void parse_args(int argc, char **argv, struct options *o) {
+  // at most argc of each repeated flag
+  o->runtime_args = calloc((size_t)argc, sizeof *o->runtime_args);
+  o->create_args = calloc((size_t)argc, sizeof *o->create_args);
+  if (!o->runtime_args || !o->create_args) die_usage("out of memory");
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    if (strcmp(a, "--terminal") == 0) {
+      o->terminal = true;
+      continue;
+    }
+    if (i + 1 >= argc) die_usage("%s needs a value (or is unknown)", a);
+    const char *v = argv[++i];
+    if (strcmp(a, "--id") == 0) o->id = v;
+    else if (strcmp(a, "--runtime") == 0) o->runtime = v;
+    else if (strcmp(a, "--runtime-arg") == 0) o->runtime_args[o->n_runtime_args++] = v;
+    else if (strcmp(a, "--dir") == 0) o->dir = v;
+    else if (strcmp(a, "--socket") == 0) o->socket = v;
+    else if (strcmp(a, "--bundle") == 0) o->bundle = v;
+    else if (strcmp(a, "--create-arg") == 0) o->create_args[o->n_create_args++] = v;
+    else if (strcmp(a, "--exec") == 0) o->exec_process = v;
+    else if (strcmp(a, "--stdin") == 0) o->stdin_path = v;
+    else if (strcmp(a, "--stdout") == 0) o->stdout_uri = v;
+    else if (strcmp(a, "--stderr") == 0) o->stderr_uri = v;
+    else if (strcmp(a, "--namespace") == 0) o->ns = v;
+    else die_usage("unknown flag %s", a);
+  }
+  if (!o->id || !*o->id) die_usage("--id is required");
+  if (!o->runtime) die_usage("--runtime is required");
+  if (!o->dir) die_usage("--dir is required");
+  if (!o->socket) die_usage("--socket is required");
+  if (!o->bundle == !o->exec_process) die_usage("exactly one of --bundle and --exec is required");
+  if (o->n_create_args > 0 && !o->bundle) die_usage("--create-arg goes with --bundle");
+  if (strlen(o->socket) >= sizeof((struct sockaddr_un *)0)->sun_path)
+    die_usage("--socket %s is longer than a unix socket path may be", o->socket);
+  if (fcntl(SYNC_FD, F_GETFD) < 0) die_usage("fd 3 (the sync pipe) is not open");
+}
+
+/** Closes every descriptor above the sync pipe (close_range, else one by one from /proc/self/fd). */
+static void close_inherited(void) {
+  if (syscall(SYS_close_range, SYNC_FD + 1, ~0U, 0) == 0) return;
+  DIR *d = opendir("/proc/self/fd");
+  if (!d) return;
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL) {
+    int fd = atoi(e->d_name);
+    if (fd > SYNC_FD && fd != dirfd(d)) close(fd);
+  }
+  closedir(d);
+}
+
+/** The child half of the start: its own session, subreaper, no inherited descriptors, stdio on /dev/null. */
+static void detach(void) {
+  setsid();
+  prctl(PR_SET_CHILD_SUBREAPER, 1);
+  close_inherited();
+  int null = open("/dev/null", O_RDWR);
+  for (int fd = 0; fd < 3; fd++) dup2(null, fd);
+  if (null > 2) close(null);
+  fcntl(SYNC_FD, F_SETFD, FD_CLOEXEC);
+  signal(SIGPIPE, SIG_IGN);
+}
+
+/** Tells berthd the outcome of the start on the sync pipe. */
+static void sync_send(const char *word, const char *text) {
+  char line[MESSAGE_MAX + 32];
+  int n = snprintf(line, sizeof line, "%s %s\n", word, text);
+  if (n > (int)sizeof line - 1) n = (int)sizeof line - 1;
+  ssize_t unused = write(SYNC_FD, line, (size_t)n);
+  (void)unused;
+}
+
+/** The runtime's --log path: berthd's, or the monitor's own (added as JSON) when berthd gave none. */
+static const char *runtime_log(const struct options *o, char *own, size_t size, bool *added) {
+  *added = false;
+  for (int i = 0; i < o->n_runtime_args; i++) {
+    if (strcmp(o->runtime_args[i], "--log") == 0 && i + 1 < o->n_runtime_args) return o->runtime_args[i + 1];
+    if (strncmp(o->runtime_args[i], "--log=", 6) == 0) return o->runtime_args[i] + 6;
+  }
+  snprintf(own, size, "%s/runtime.log", o->dir);
+  *added = true;
+  return own;
+}
+
+/**
+ * Runs `runtime create` or `runtime exec -d` as the monitor's child and waits for it. The
+ * container's process outlives it and, the monitor being a subreaper, becomes its child.
+ */
+static int run_runtime(struct monitor *m, char *err, size_t errsize) {
+  const struct options *o = m->opt;
+  char own_log[PATH_MAX], pid_file[PATH_MAX], exit_file[PATH_MAX];
+  bool added;
+  const char *log = runtime_log(o, own_log, sizeof own_log, &added);
+  snprintf(pid_file, sizeof pid_file, "%s/pid", o->dir);
+  snprintf(exit_file, sizeof exit_file, "%s/exit", o->dir);
+  // a previous run's files (the same bundle started again) must not pass for this one's
+  unlink(pid_file);
+  unlink(exit_file);
+  if (added) unlink(own_log); // only this run's messages
+
+  const char **argv = calloc((size_t)(o->n_runtime_args + o->n_create_args + 16), sizeof *argv);
+  if (!argv) {
+    format_message(err, errsize, "out of memory");
+    return -1;
+  }
+  int n = 0;
+  argv[n++] = o->runtime;
+  for (int i = 0; i < o->n_runtime_args; i++) argv[n++] = o->runtime_args[i];
+  if (added) argv[n++] = "--log", argv[n++] = own_log, argv[n++] = "--log-format", argv[n++] = "json";
+  if (o->bundle) argv[n++] = "create", argv[n++] = "--bundle", argv[n++] = o->bundle;
+  else argv[n++] = "exec", argv[n++] = "-d", argv[n++] = "--process", argv[n++] = o->exec_process;
+  argv[n++] = "--pid-file", argv[n++] = pid_file;
+  if (o->terminal) argv[n++] = "--console-socket", argv[n++] = m->io.console_path;
+  for (int i = 0; i < o->n_create_args; i++) argv[n++] = o->create_args[i];
+  argv[n++] = o->id;
+  argv[n] = NULL;
+
+  pid_t pid = spawn_process((char *const *)argv, m->io.child_fd, 3, NULL, err, errsize);
+  free(argv);
+  if (pid < 0) return -1;
+  int status;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return 0;
+  runtime_log_message(log, err, errsize);
+  if (!*err) {
+    if (WIFEXITED(status)) format_message(err, errsize, "%s exited with status %d", o->runtime, WEXITSTATUS(status));
+    else format_message(err, errsize, "%s killed by signal %d", o->runtime, WTERMSIG(status));
+  }
+  return -1;
+}
+
+static pid_t read_pid_file(const char *dir) {
+  char path[PATH_MAX], buf[32] = {0};
+  snprintf(path, sizeof path, "%s/pid", dir);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  long pid = n > 0 ? strtol(buf, NULL, 10) : 0;
+  return pid > 0 ? (pid_t)pid : -1;
+}
+
+/** Reaps every child that has exited: the container's process, the logging binary, orphans. */
+static void reap(struct monitor *m) {
+  for (;;) {
+    int status;
+    pid_t pid = waitpid(-1, &status, WNOHANG);
+    if (pid <= 0) return;
+    if (pid == m->io.logger) m->io.logger = 0;
+    if (pid == m->pid && !m->reaped) {
+      m->reaped = true;
+      m->exited_at = realtime_ns();
+      m->status = WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
+      m->drain_deadline = monotonic_ms() + DRAIN_MS;
+    }
+  }
+}
+
+/** The output is complete (or the grace is over): the exit goes to disk, then to the waiting clients. */
+static void finish_exit(struct monitor *m) {
+  stdio_close_all(&m->io);
+  char line[64];
+  snprintf(line, sizeof line, "%d %lld\n", m->status, (long long)m->exited_at);
+  // If this fails (disk full), clients are still told: berthd learns the status either way.
+  write_file_atomic(m->opt->dir, "exit", line);
+  m->exit_written = true;
+  control_answer_waiters(m);
+}
+
+/** Until release: copy stdio, serve the control socket, reap children. */
+static void loop(struct monitor *m) {
+  struct pollfd *p = NULL;
+  size_t cap = 0;
+  for (;;) {
+    reap(m);
+    if (m->reaped && !m->exit_written && (stdio_output_done(&m->io) || monotonic_ms() >= m->drain_deadline))
+      finish_exit(m);
+
+    size_t need = 5 + (size_t)control_poll_count(m);
+    if (need > cap) {
+      struct pollfd *grown = realloc(p, need * sizeof *p);
+      if (grown) p = grown, cap = need;
+      else if (cap == 0) abort(); // not even the first few bytes; with some, serve the clients that fit
+    }
+    struct copy *copies[3] = {&m->io.in, &m->io.out, &m->io.err};
+    p[0] = (struct pollfd){.fd = m->signal_fd, .events = POLLIN};
+    p[1] = (struct pollfd){.fd = m->listen_fd, .events = POLLIN};
+    for (int i = 0; i < 3; i++) {
+      p[2 + i] = (struct pollfd){.fd = -1};
+      p[2 + i].events = copy_poll(copies[i], &p[2 + i].fd);
+      if (!p[2 + i].events) p[2 + i].fd = -1;
+    }
+    int nclients = control_fill_poll(m, p + 5, (int)(cap - 5));
+
+    int timeout = -1;
+    if (m->reaped && !m->exit_written) {
+      int64_t left = m->drain_deadline - monotonic_ms();
+      timeout = left > 0 ? (int)left : 0;
+    }
+    int r = poll(p, (nfds_t)(5 + nclients), timeout);
+    if (r < 0 && errno != EINTR) continue;
+    if (r <= 0) continue;
+
+    if (p[0].revents) {
+      struct signalfd_siginfo si;
+      while (read(m->signal_fd, &si, sizeof si) > 0) {
+      }
+    }
+    for (int i = 0; i < 3; i++)
+      if (p[2 + i].revents) copy_pump(copies[i]);
+    control_handle(m, p + 5, nclients);
+    if (p[1].revents) control_accept(m);
+  }
+}
+
+/**
+ * A failed start: leave nothing behind, say why on the sync pipe, exit. The pipe is left for
+ * the exit to close, so that berthd, reading it to its end, knows the monitor is gone.
+ */
+static void fail(struct monitor *m, const char *message) {
+  char text[MESSAGE_MAX + 1];
+  snprintf(text, sizeof text, "%s", message);
+  one_line(text, MESSAGE_MAX);
+  stdio_close_all(&m->io);
+  if (m->io.logger > 0) {
+    kill(m->io.logger, SIGKILL);
+    waitpid(m->io.logger, NULL, 0);
+  }
+  if (m->listen_fd >= 0) unlink(m->opt->socket);
+  char path[PATH_MAX];
+  snprintf(path, sizeof path, "%s/monitor.pid", m->opt->dir);
+  unlink(path);
+  while (waitpid(-1, NULL, WNOHANG) > 0) {
+  }
+  sync_send("error", text);
+  exit(1);
+}
+
+int main(int argc, char **argv) {
+  static struct options opt;
+  static struct monitor mon = {.listen_fd = -1, .signal_fd = -1};
+  parse_args(argc, argv, &opt);
+  mon.opt = &opt;
+  mon.io.master = mon.io.console = -1;
+  for (int i = 0; i < 3; i++) mon.io.child_fd[i] = -1;
+
+  pid_t child = fork();
+  if (child < 0) die_usage("fork: %s", strerror(errno));
+  if (child > 0) return 0; // berthd reaps this one; the monitor lives on in the child
+  detach();
+
+  char err[MESSAGE_MAX + 1] = "";
+  char pid_text[32];
+  snprintf(pid_text, sizeof pid_text, "%d\n", getpid());
+  if (write_file_atomic(opt.dir, "monitor.pid", pid_text) < 0) {
+    format_message(err, sizeof err, "write %s/monitor.pid: %s", opt.dir, strerror(errno));
+    fail(&mon, err);
+  }
+  sigset_t chld;
+  sigemptyset(&chld);
+  sigaddset(&chld, SIGCHLD);
+  sigprocmask(SIG_BLOCK, &chld, NULL);
+  mon.signal_fd = signalfd(-1, &chld, SFD_NONBLOCK | SFD_CLOEXEC);
+  if (mon.signal_fd < 0) fail(&mon, "signalfd failed");
+  mon.listen_fd = control_listen(opt.socket, err, sizeof err);
+  if (mon.listen_fd < 0) fail(&mon, err);
+  if (stdio_open(&mon.io, &opt, err, sizeof err) < 0) fail(&mon, err);
+  if (run_runtime(&mon, err, sizeof err) < 0) fail(&mon, err);
+  stdio_close_child_side(&mon.io);
+  if (opt.terminal && stdio_receive_console(&mon.io, err, sizeof err) < 0) fail(&mon, err);
+  mon.pid = read_pid_file(opt.dir);
+  if (mon.pid < 0) fail(&mon, "the runtime wrote no pid file");
+  snprintf(pid_text, sizeof pid_text, "%d", mon.pid);
+  sync_send("ok", pid_text);
+  close(SYNC_FD);
+  loop(&mon);
+}
