@@ -6,7 +6,7 @@ import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import type { ProcessInfo__Output } from '../../../api/gen/containerd/v1/types/ProcessInfo.ts';
 import { type AnyMessage, packAny } from '../../../core/any.ts';
-import { alreadyExists, failedPrecondition, invalidArgument, notFound } from '../../../core/errors.ts';
+import { alreadyExists, failedPrecondition, invalidArgument, isCode, notFound } from '../../../core/errors.ts';
 import type { Mount } from '../../../core/mount.ts';
 import { taskMetrics } from '../../../core/runc/metrics.ts';
 import { type OomWatcher, watchOom } from '../../../core/runc/oom.ts';
@@ -15,7 +15,7 @@ import { mountAll, unmountAll } from '../../../native/mount.ts';
 import type { Exchange } from '../../events/exchange.ts';
 import type { Logger } from '../../log.ts';
 import type { Bundle } from '../bundle.ts';
-import { MonitorClient, readExit, startMonitor } from '../monitor/client.ts';
+import { MonitorClient, readExit, startMonitor } from '../monitor/index.ts';
 import type { ExecOptions, ExitStatus, ProcessState, RuntimeTask } from '../task.ts';
 import { MonitoredProcess, now, type ProcessExit, type Stdio, timestampOfNs } from './process.ts';
 
@@ -208,22 +208,19 @@ export class RuncTask implements RuntimeTask {
    */
   private follow(p: MonitoredProcess): void {
     void (async () => {
+      const monitor = new MonitorClient(p.socket);
       let exit: ProcessExit | undefined;
-      let monitor: MonitorClient | undefined;
       try {
-        monitor = await MonitorClient.connect(p.socket);
-        const e = await monitor.wait();
-        exit = { status: e.status, exitedAt: timestampOfNs(e.exitedAtNs) };
+        const { exit: e } = await monitor.wait();
+        exit = { status: e.status, exitedAt: timestampOfNs(e.exitedAt) };
       } catch {
         const e = await readExit(p.dir).catch(() => undefined);
-        if (e) exit = { status: e.status, exitedAt: timestampOfNs(e.exitedAtNs) };
+        if (e) exit = { status: e.status, exitedAt: timestampOfNs(e.exitedAt) };
       }
       if (exit) await this.exited(p, exit);
       else await this.monitorLost(p);
-      if (monitor) {
-        await monitor.release().catch(() => undefined);
-        monitor.close();
-      }
+      // its exit is collected (and reported): the monitor may go
+      await monitor.release().catch(() => undefined);
     })().catch((err: Error) => this.ctx.log.error('following a process failed', { id: this.id, exec: p.execId, error: err.message }));
   }
 
@@ -345,27 +342,20 @@ export class RuncTask implements RuntimeTask {
 
   /** Signals an exec through its monitor, which knows whether the pid is still its process's. */
   private async signalExec(p: MonitoredProcess, sig: number): Promise<void> {
-    const monitor = await MonitorClient.connect(p.socket).catch(() => undefined);
-    if (!monitor) throw notFound('process already finished');
     try {
-      await monitor.kill(sig);
+      await new MonitorClient(p.socket).kill(sig);
     } catch (err) {
       throw notFound(`process already finished: ${(err as Error).message}`);
-    } finally {
-      monitor.close();
     }
   }
 
   /** One request to a running process's monitor; nothing to do once the process has exited. */
   private async tell(p: MonitoredProcess, fn: (m: MonitorClient) => Promise<void>): Promise<void> {
     if (p.status === 'STOPPED' || p.pid === 0) return;
-    const monitor = await MonitorClient.connect(p.socket).catch(() => undefined);
-    if (!monitor) return;
-    try {
-      await fn(monitor);
-    } finally {
-      monitor.close();
-    }
+    await fn(new MonitorClient(p.socket)).catch((err: Error) => {
+      // it exited meanwhile and its monitor is gone
+      if (!isCode(err, 'Unavailable')) throw err;
+    });
   }
 
   async resizePty(execId: string, width: number, height: number): Promise<void> {
