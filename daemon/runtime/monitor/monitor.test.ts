@@ -372,6 +372,14 @@ describeAsRoot('berth-monitor', [installed('runc'), installed('mkfifo')], () => 
     const monitors = readdirSync('/proc').filter((p) => /^\d+$/.test(p) && isMonitor(Number(p)));
     for (const p of monitors) expect(readFileSync(`/proc/${p}/cmdline`, 'utf8')).not.toContain(socket);
 
+    await expect(startMonitor({ id: f.id, runtime: f.binary, dir: f.dir, socket, bundle: f.bundle, binary: join(f.dir, 'no-monitor') })).rejects.toMatchObject({
+      code: 'FailedPrecondition',
+      message: expect.stringMatching(/ENOENT/),
+    });
+    await expect(startMonitor({ id: f.id, runtime: f.binary, dir: f.dir, socket: `/tmp/${'s'.repeat(120)}`, bundle: f.bundle, binary })).rejects.toMatchObject({
+      code: 'InvalidArgument',
+      message: expect.stringMatching(/longer than a unix socket path may be/),
+    });
     const usage = spawnSync(binary, ['--id', 'x', '--bogus', 'y']);
     expect(usage.status).toBe(2);
     expect(usage.stderr.toString()).toContain('unknown flag --bogus');
