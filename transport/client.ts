@@ -109,9 +109,9 @@ export class BerthClient {
     return res!;
   }
 
-  /** The call options for the channel: the scope's headers, and the --timeout deadline unless `deadline` is false. */
+  /** The call options for the channel: the scope's headers, and the call's or the --timeout deadline unless `deadline` is false. */
   private callOptions(o: CallOptions): ChannelCallOptions {
-    const timeout = o.deadline === false ? undefined : this.options.timeoutMs;
+    const timeout = o.deadline === false ? undefined : (o.timeoutMs ?? this.options.timeoutMs);
     return { headers: this.headers(o), deadline: timeout ? Date.now() + timeout : undefined, signal: o.signal, maxMessageSize };
   }
 

@@ -8,9 +8,13 @@ export interface CallScope {
   lease?: string;
 }
 
-/** What one call may set: its scope, no --timeout deadline (`deadline: false`, e.g. Tasks.Wait), a signal that cancels it. */
+/**
+ * What one call may set: its scope, no deadline (`deadline: false`, e.g. Tasks.Wait), a deadline
+ * of its own in ms instead of the client's (`timeoutMs`, 0 = none), a signal that cancels it.
+ */
 export interface CallOptions extends CallScope {
   deadline?: false;
+  timeoutMs?: number;
   signal?: AbortSignal;
 }
 
