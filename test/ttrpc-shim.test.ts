@@ -248,6 +248,10 @@ describeAsRoot('containerd-shim-runc-v2 over berth ttrpc', [installed(shimBinary
     await expect(task.State({ id: shim.id, exec_id: 'e1' })).rejects.toMatchObject({ code: 'NotFound' });
 
     expect(await task.State({ id: shim.id })).toMatchObject({ status: 'RUNNING', pid });
+    // a call past its deadline fails here; the shim's late answer to it is dropped, the connection goes on
+    await expect(task.Wait({ id: shim.id }, { timeoutMs: 200 })).rejects.toMatchObject({ code: 'DeadlineExceeded' });
+    await sleep(200);
+    expect(await task.State({ id: shim.id })).toMatchObject({ status: 'RUNNING', pid });
     await task.Kill({ id: shim.id, signal: 9 });
     expect((await task.Wait({ id: shim.id })).exit_status).toBe(137);
     expect(alive(pid)).toBe(false);

@@ -17,6 +17,8 @@ export interface ChannelCallOptions {
   signal?: AbortSignal;
 }
 
+const maxStreamId = 0xffff_ffff;
+
 interface Pending {
   resolve(payload: Buffer): void;
   reject(err: BerthError): void;
@@ -72,12 +74,13 @@ export class TtrpcChannel {
       service,
       method,
       payload,
-      timeout_nano: timeoutMs > 0 ? timeoutMs * 1e6 : 0,
+      timeout_nano: timeoutMs > 0 ? Math.round(timeoutMs * 1e6) : 0,
       metadata: (o.metadata ?? []).map(([key, value]) => ({ key: key.toLowerCase(), value })),
     });
     if (data.length > maxDataSize)
       return Promise.reject(new BerthError('ResourceExhausted', `${service}/${method}: request of ${data.length} bytes is over ttrpc's ${maxDataSize}`));
     const id = this.nextStreamId;
+    if (id > maxStreamId) return Promise.reject(new BerthError('Unavailable', 'ttrpc: this connection has used all its stream ids'));
     this.nextStreamId += 2;
     return new Promise<Buffer>((resolve, reject) => {
       let timer: NodeJS.Timeout | undefined;

@@ -38,6 +38,8 @@ interface Method {
 export interface TtrpcServerOptions {
   /** calls one connection may have running at once before its socket is no longer read */
   maxCallsPerConnection?: number;
+  /** bytes of requests one connection's running calls may hold before its socket is no longer read (one call always runs) */
+  maxRunningBytes?: number;
   /** bytes of responses one connection may have waiting to be written before its socket is no longer read */
   maxPendingWrite?: number;
 }
@@ -45,20 +47,22 @@ export interface TtrpcServerOptions {
 /**
  * A ttrpc server (unary, as ttrpc v1.1.1) on a unix socket of mode 0600, e.g. the events socket
  * shims Forward to. A connection's memory is bounded: its socket is paused while it has too many
- * calls running or too many response bytes unwritten, and an oversize frame is dropped as it
- * arrives (answered RESOURCE_EXHAUSTED). Frames of other types than Request are ignored, as
+ * calls running, too many request bytes held by them or too many response bytes unwritten, and an
+ * oversize frame is dropped as it arrives (answered RESOURCE_EXHAUSTED). Frames of other types than Request are ignored, as
  * v1.1.1 does. Peer credentials are not checked (the socket's mode keeps others out).
  */
 export class TtrpcServer {
   private readonly services = new Map<string, Map<string, Method>>();
   private readonly connections = new Set<Connection>();
   private server: net.Server | undefined;
-  private readonly maxCalls: number;
-  private readonly maxPendingWrite: number;
+  private readonly limits: Limits;
 
   constructor(options: TtrpcServerOptions = {}) {
-    this.maxCalls = options.maxCallsPerConnection ?? 64;
-    this.maxPendingWrite = options.maxPendingWrite ?? 1 << 20;
+    this.limits = {
+      maxCalls: options.maxCallsPerConnection ?? 64,
+      maxRunningBytes: options.maxRunningBytes ?? 8 << 20,
+      maxPendingWrite: options.maxPendingWrite ?? 1 << 20,
+    };
   }
 
   /** Serves the given methods of a service. */
@@ -74,12 +78,11 @@ export class TtrpcServer {
     return this;
   }
 
-  /** Listens on a unix socket at `path` (a stale socket file there is replaced), mode 0600. */
+  /** Listens on a unix socket at `path`, mode 0600; a stale socket there is replaced, a live one is AlreadyExists. */
   async listen(path: string): Promise<void> {
-    try {
-      if (lstatSync(path).isSocket()) unlinkSync(path);
-    } catch {
-      // nothing there
+    if (lstatSync(path, { throwIfNoEntry: false })?.isSocket()) {
+      if (await answers(path)) throw new BerthError('AlreadyExists', `ttrpc: a server already listens on ${path}`);
+      unlinkSync(path);
     }
     const server = net.createServer((socket) => this.accept(socket));
     await new Promise<void>((resolve, reject) => {
@@ -109,25 +112,41 @@ export class TtrpcServer {
   }
 
   private accept(socket: net.Socket) {
-    const conn = new Connection(socket, this.services, {
-      maxCalls: this.maxCalls,
-      maxPendingWrite: this.maxPendingWrite,
-    });
+    const conn = new Connection(socket, this.services, this.limits);
     this.connections.add(conn);
     socket.on('close', () => this.connections.delete(conn));
   }
+}
+
+/** Whether something accepts connections on the unix socket at path. */
+function answers(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = net.createConnection({ path });
+    probe.once('connect', () => {
+      probe.destroy();
+      resolve(true);
+    });
+    probe.once('error', () => resolve(false));
+  });
+}
+
+interface Limits {
+  maxCalls: number;
+  maxRunningBytes: number;
+  maxPendingWrite: number;
 }
 
 /** One client's connection: cuts its frames, runs its calls, writes their responses. */
 class Connection {
   private readonly reader = new FrameReader();
   private running = 0;
+  private runningBytes = 0;
   private readonly calls = new Set<AbortController>();
 
   constructor(
     private readonly socket: net.Socket,
     private readonly services: Map<string, Map<string, Method>>,
-    private readonly limits: { maxCalls: number; maxPendingWrite: number },
+    private readonly limits: Limits,
   ) {
     socket.on('data', (chunk: Buffer) => {
       this.reader.append(chunk);
@@ -149,7 +168,11 @@ class Connection {
   }
 
   private get busy(): boolean {
-    return this.running >= this.limits.maxCalls || this.socket.writableLength >= this.limits.maxPendingWrite;
+    return (
+      this.running >= this.limits.maxCalls ||
+      (this.running > 0 && this.runningBytes >= this.limits.maxRunningBytes) ||
+      this.socket.writableLength >= this.limits.maxPendingWrite
+    );
   }
 
   /** Handles the frames read so far while the connection is not busy; pauses the socket while it is. */
@@ -201,10 +224,10 @@ class Connection {
       });
       return;
     }
-    this.run(frame.streamId, method, payload, request.timeout_nano, metadataMap(request.metadata));
+    this.run(frame.streamId, method, payload, frame.data.length, request.timeout_nano, metadataMap(request.metadata));
   }
 
-  private run(streamId: number, method: Method, request: object, timeoutNano: number, metadata: Map<string, string[]>) {
+  private run(streamId: number, method: Method, request: object, size: number, timeoutNano: number, metadata: Map<string, string[]>) {
     const controller = new AbortController();
     let answered = false;
     const answer = (status: { code: number; message: string }, payload?: Buffer) => {
@@ -213,6 +236,7 @@ class Connection {
       clearTimeout(timer);
       this.calls.delete(controller);
       this.running--;
+      this.runningBytes -= size;
       this.respond(streamId, status, payload);
       this.pump();
     };
@@ -228,6 +252,7 @@ class Connection {
           )
         : undefined;
     this.running++;
+    this.runningBytes += size;
     this.calls.add(controller);
     const ctx: TtrpcContext = { namespace: metadata.get(namespaceKey)?.[0] ?? '', metadata, signal: controller.signal };
     method.handler(request, ctx).then(

@@ -1,4 +1,5 @@
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { lstatSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -253,6 +254,54 @@ describe('ttrpc client and server over a unix socket', () => {
     for (const p of pending) await expect(p).rejects.toMatchObject({ code: 'Unavailable' });
     await closed;
     await expect(tasks.State({ id: 'later' })).rejects.toMatchObject({ code: 'Unavailable' });
+  });
+
+  it('runs at most maxCallsPerConnection handlers of a connection at once, and answers every call', async () => {
+    const limitedPath = join(dir, 'limited.sock');
+    let running = 0;
+    let peak = 0;
+    const limited = new TtrpcServer({ maxCallsPerConnection: 2 }).register(TaskV2, {
+      Start: async (req) => {
+        peak = Math.max(peak, ++running);
+        await new Promise((r) => setTimeout(r, 20));
+        running--;
+        return { pid: Number(req.exec_id) };
+      },
+    });
+    await limited.listen(limitedPath);
+    try {
+      const ch = await TtrpcChannel.connect(limitedPath);
+      channels.push(ch);
+      const tasks = ttrpcClient(TaskV2, ch);
+      const got = await Promise.all(Array.from({ length: 10 }, (_, i) => tasks.Start({ id: 'c', exec_id: String(i) })));
+      expect(got.map((r) => r.pid)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+      expect(peak).toBe(2);
+    } finally {
+      for (const ch of channels.splice(0)) ch.close();
+      await limited.close();
+    }
+  });
+
+  it('refuses to take over a live socket, and replaces a stale one', async () => {
+    await expect(new TtrpcServer().listen(path)).rejects.toMatchObject({ code: 'AlreadyExists' });
+    // a server killed before it could remove its socket: the file stays, nothing listens
+    const stalePath = join(dir, 'stale.sock');
+    const killed = spawnSync(process.execPath, [
+      '-e',
+      `require('net').createServer().listen(${JSON.stringify(stalePath)}, () => process.kill(process.pid, 'SIGKILL'))`,
+    ]);
+    expect(killed.signal).toBe('SIGKILL');
+    expect(lstatSync(stalePath).isSocket()).toBe(true);
+    const second = new TtrpcServer().register(TaskV2, { State: async () => ({ id: 'second' }) });
+    await second.listen(stalePath);
+    try {
+      const ch = await TtrpcChannel.connect(stalePath);
+      channels.push(ch);
+      expect(await ttrpcClient(TaskV2, ch).State({})).toMatchObject({ id: 'second' });
+    } finally {
+      for (const ch of channels.splice(0)) ch.close();
+      await second.close();
+    }
   });
 
   it('fails to connect with Unavailable when nothing listens', async () => {
