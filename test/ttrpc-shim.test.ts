@@ -75,6 +75,8 @@ class ShimUnderTest {
   /** the containerd address the shim is told; only the socket name is derived from it */
   readonly containerdAddress: string;
   readonly output: string;
+  /** the container's files; the shim bind-mounts them on <bundle>/rootfs, as containerd passes a snapshot's mounts */
+  readonly rootfsSource: string;
   address = '';
   log = '';
   channel: TtrpcChannel | undefined;
@@ -86,6 +88,7 @@ class ShimUnderTest {
     this.eventsSocket = join(fixture.dir, 'events.sock');
     this.containerdAddress = join(fixture.dir, 'containerd.sock');
     this.output = join(fixture.dir, 'stdout');
+    this.rootfsSource = join(fixture.dir, 'rootfs');
   }
 
   get id() {
@@ -96,7 +99,22 @@ class ShimUnderTest {
     const fixture = await RuncFixture.create({ args });
     const s = new ShimUnderTest(fixture);
     await fs.rename(fixture.bundle, s.bundle);
+    await fs.rename(join(s.bundle, 'rootfs'), s.rootfsSource);
+    await fs.mkdir(join(s.bundle, 'rootfs'));
     return s;
+  }
+
+  /** Create's rootfs: one bind mount of the container's files. */
+  get rootfs() {
+    return [{ type: 'bind', source: this.rootfsSource, options: ['rbind', 'ro'] }];
+  }
+
+  /** Whether <bundle>/rootfs is a mount point in our (the shim's) mount namespace. */
+  rootfsMounted(): boolean {
+    const target = join(this.bundle, 'rootfs');
+    return readFileSync('/proc/self/mountinfo', 'utf8')
+      .split('\n')
+      .some((line) => line.split(' ')[4] === target);
   }
 
   private get env(): NodeJS.ProcessEnv {
@@ -150,7 +168,8 @@ class ShimUnderTest {
     this.channel?.close();
     for (const pid of shimPids(this.id)) process.kill(pid, 'SIGKILL');
     const runcRoot = `/run/containerd/runc/${this.ns}`;
-    spawnSync('runc', ['--root', runcRoot, 'delete', '--force', this.id]);
+    const containers = spawnSync('runc', ['--root', runcRoot, 'list', '-q'], { encoding: 'utf8' }).stdout?.split('\n').filter(Boolean) ?? [];
+    for (const id of new Set([this.id, ...containers])) spawnSync('runc', ['--root', runcRoot, 'delete', '--force', id]);
     rmSync(runcRoot, { recursive: true, force: true });
     // the socket name is sha256(containerd address, namespace, group id)
     const socket = `/run/containerd/s/${createHash('sha256')
@@ -158,6 +177,8 @@ class ShimUnderTest {
       .digest('hex')}`;
     if (this.address && this.address !== `unix://${socket}`) throw new Error(`the shim listened on ${this.address}, not ${socket}`);
     rmSync(socket, { force: true });
+    for (let i = 0; i < 5 && this.rootfsMounted(); i++) spawnSync('umount', ['-l', join(this.bundle, 'rootfs')]);
+    if (this.rootfsMounted()) throw new Error(`${this.bundle}/rootfs is still mounted`);
     this.logSocket?.destroy();
     await this.eventServer.close();
     await this.fixture.cleanup();
@@ -193,8 +214,15 @@ describeAsRoot('containerd-shim-runc-v2 over berth ttrpc', [installed(shimBinary
 
     // a file:// stdout needs stderr set too (the same file, as containerd's cio.LogFile does): the
     // 1.6 shim copies both to the file and panics on a nil stderr pipe
-    const created = await task.Create({ id: shim.id, bundle: shim.bundle, stdout: `file://${shim.output}`, stderr: `file://${shim.output}` });
+    const created = await task.Create({
+      id: shim.id,
+      bundle: shim.bundle,
+      rootfs: shim.rootfs,
+      stdout: `file://${shim.output}`,
+      stderr: `file://${shim.output}`,
+    });
     expect(created.pid).toBeGreaterThan(0);
+    expect(shim.rootfsMounted()).toBe(true);
     expect(await task.State({ id: shim.id })).toMatchObject({ id: shim.id, pid: created.pid, status: 'CREATED', bundle: shim.bundle });
     expect(await task.Start({ id: shim.id })).toMatchObject({ pid: created.pid });
     const waited = await task.Wait({ id: shim.id });
@@ -204,6 +232,7 @@ describeAsRoot('containerd-shim-runc-v2 over berth ttrpc', [installed(shimBinary
 
     const deleted = await task.Delete({ id: shim.id });
     expect(deleted).toMatchObject({ pid: created.pid, exit_status: 3 });
+    expect(shim.rootfsMounted()).toBe(false);
     await expect(task.State({ id: shim.id })).rejects.toMatchObject({ code: 'NotFound' });
 
     await waitFor('the delete event', () => shim!.events.some((e) => e.topic === '/tasks/delete'));
@@ -227,7 +256,7 @@ describeAsRoot('containerd-shim-runc-v2 over berth ttrpc', [installed(shimBinary
   it('execs into a running container, kills it, and deletes the exec and the task', async () => {
     shim = await ShimUnderTest.create(['sleep', '1000']);
     const task = await shim.start();
-    const { pid } = await task.Create({ id: shim.id, bundle: shim.bundle });
+    const { pid } = await task.Create({ id: shim.id, bundle: shim.bundle, rootfs: shim.rootfs });
     await task.Start({ id: shim.id });
 
     const execOut = join(shim.fixture.dir, 'exec-stdout');
@@ -273,7 +302,7 @@ describeAsRoot('containerd-shim-runc-v2 over berth ttrpc', [installed(shimBinary
   it('cleans up after a SIGKILLed shim with the delete action: a binary DeleteResponse, the container gone', async () => {
     shim = await ShimUnderTest.create(['sleep', '1000']);
     const task = await shim.start();
-    const { pid } = await task.Create({ id: shim.id, bundle: shim.bundle });
+    const { pid } = await task.Create({ id: shim.id, bundle: shim.bundle, rootfs: shim.rootfs });
     await task.Start({ id: shim.id });
     const { shim_pid } = await task.Connect({ id: shim.id });
     const lost = new Promise<void>((r) => (shim!.channel!.onClose = () => r()));
@@ -285,6 +314,7 @@ describeAsRoot('containerd-shim-runc-v2 over berth ttrpc', [installed(shimBinary
     const deleted = await shim.deleteAction();
     expect(deleted).toMatchObject({ pid, exit_status: 137 });
     expect(deleted.exited_at?.seconds).toBeGreaterThan(0);
+    expect(shim.rootfsMounted()).toBe(false);
     await waitFor('the container to die', () => !alive(pid));
     expect(spawnSync('runc', ['--root', `/run/containerd/runc/${shim.ns}`, 'state', shim.id]).status).not.toBe(0);
   }, 60_000);
