@@ -47,9 +47,10 @@ export interface TtrpcServerOptions {
 /**
  * A ttrpc server (unary, as ttrpc v1.1.1) on a unix socket of mode 0600, e.g. the events socket
  * shims Forward to. A connection's memory is bounded: its socket is paused while it has too many
- * calls running, too many request bytes held by them or too many response bytes unwritten, and an
- * oversize frame is dropped as it arrives (answered RESOURCE_EXHAUSTED). Frames of other types than Request are ignored, as
- * v1.1.1 does. Peer credentials are not checked (the socket's mode keeps others out).
+ * calls running, too many request bytes held by them or too many response bytes unwritten, and
+ * an oversize frame is dropped as it arrives (answered RESOURCE_EXHAUSTED). Frames of other types
+ * than Request are ignored, as v1.1.1 does. Peer credentials are not checked (containerd checks
+ * SO_PEERCRED; here the socket's mode keeps other users out).
  */
 export class TtrpcServer {
   private readonly services = new Map<string, Map<string, Method>>();
@@ -255,7 +256,8 @@ class Connection {
     this.runningBytes += size;
     this.calls.add(controller);
     const ctx: TtrpcContext = { namespace: metadata.get(namespaceKey)?.[0] ?? '', metadata, signal: controller.signal };
-    method.handler(request, ctx).then(
+    // a handler that throws before its promise is answered like one that rejects
+    new Promise<object>((resolve) => resolve(method.handler(request, ctx))).then(
       (response) => {
         let payload: Buffer;
         try {

@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { lstatSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import * as net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -82,6 +83,10 @@ describe('ttrpc client and server over a unix socket', () => {
       Pids: async () => {
         throw new Error('something broke');
       },
+      // not async: throws before there is a promise
+      Stats: (() => {
+        throw notFound('no stats');
+      }) as () => Promise<object>,
     });
     await server.listen(path);
   });
@@ -110,12 +115,14 @@ describe('ttrpc client and server over a unix socket', () => {
     expect(got.map((r) => r.pid)).toEqual(delays);
   });
 
-  it('turns a status into a BerthError with the gRPC code (errdefs suffix removed), Unknown for a plain error', async () => {
+  it('turns a status into a BerthError with the gRPC code (errdefs suffix removed), Unknown for a plain error, also for a handler that throws at once', async () => {
     const tasks = ttrpcClient(TaskV2, await connect());
     const err = await tasks.Kill({ id: 'gone' }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(BerthError);
     expect(err).toMatchObject({ code: 'NotFound', message: 'process gone' });
     await expect(tasks.Pids({ id: 'x' })).rejects.toMatchObject({ code: 'Unknown', message: 'something broke' });
+    await expect(tasks.Stats({ id: 'x' })).rejects.toMatchObject({ code: 'NotFound', message: 'no stats' });
+    expect(await tasks.State({ id: 'after' })).toMatchObject({ id: 'after' });
   });
 
   it('answers an unregistered method or service with Unimplemented, and the connection goes on', async () => {
@@ -203,6 +210,19 @@ describe('ttrpc client and server over a unix socket', () => {
     const after = await raw.response(7);
     expect(after.status?.code).toBe(0);
     expect(codec('containerd.task.v2.StateResponse').decode(after.payload)).toMatchObject({ id: 'after' });
+    raw.socket.destroy();
+  });
+
+  it('survives random bytes on one connection, holding little, while another is served', async () => {
+    const raw = await rawConnection(path);
+    const other = ttrpcClient(TaskV2, await connect());
+    let peak = 0;
+    for (let i = 0; i < 64; i++) {
+      raw.write(randomBytes(64 * 1024));
+      peak = Math.max(peak, server.heldBytes());
+      expect(await other.State({ id: `still ${i}` })).toMatchObject({ id: `still ${i}` });
+    }
+    expect(peak).toBeLessThan(maxDataSize + (1 << 20));
     raw.socket.destroy();
   });
 
