@@ -1,5 +1,5 @@
 import { decodeRequest, encodeRequest } from '../../transport/ttrpc/envelope.ts';
-import { encodeFrame, FrameReader, FrameType, headerSize, maxDataSize, type ReadEvent } from '../../transport/ttrpc/frames.ts';
+import { encodeFrame, type Frame, FrameReader, FrameType, headerSize, maxDataSize, type ReadEvent } from '../../transport/ttrpc/frames.ts';
 import { check, type FuzzTarget } from './index.ts';
 
 // protobufjs refuses bad bytes with a RangeError ("index out of range") or an Error of its own
@@ -27,7 +27,7 @@ export const target: FuzzTarget = {
       check(reader.buffered <= stream.length, 'holds no more than came in', reader.buffered);
     }
     let total = 0;
-    const frames = [];
+    const frames: Frame[] = [];
     for (const e of events) {
       if (e.kind === 'oversize') {
         check(e.length > maxDataSize, 'an oversize frame is over the limit', e.length);
