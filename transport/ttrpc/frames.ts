@@ -87,7 +87,13 @@ export class FrameReader {
 
   /** The first n buffered bytes, without consuming them (n ≤ buffered). */
   private peek(n: number): Buffer {
-    if (this.chunks[0]!.length < n) this.chunks = [Buffer.concat(this.chunks)];
+    if (this.chunks[0]!.length < n) {
+      // join only the chunks that hold the first n bytes (joining all of them at every small chunk is quadratic)
+      let count = 0;
+      let length = 0;
+      while (length < n) length += this.chunks[count++]!.length;
+      this.chunks.splice(0, count, Buffer.concat(this.chunks.slice(0, count), length));
+    }
     return this.chunks[0]!.subarray(0, n);
   }
 
@@ -100,18 +106,13 @@ export class FrameReader {
   /** Consumes the first n buffered bytes (n ≤ buffered), returning them as the pieces they were in. */
   private drop(n: number): Buffer[] {
     this.buffered -= n;
-    const parts: Buffer[] = [];
-    while (n > 0) {
+    let whole = 0; // chunks consumed whole, removed at once (one shift each is quadratic)
+    while (n > 0 && this.chunks[whole]!.length <= n) n -= this.chunks[whole++]!.length;
+    const parts = this.chunks.splice(0, whole);
+    if (n > 0) {
       const c = this.chunks[0]!;
-      if (c.length <= n) {
-        parts.push(c);
-        this.chunks.shift();
-        n -= c.length;
-      } else {
-        parts.push(c.subarray(0, n));
-        this.chunks[0] = c.subarray(n);
-        n = 0;
-      }
+      parts.push(c.subarray(0, n));
+      this.chunks[0] = c.subarray(n);
     }
     return parts;
   }
