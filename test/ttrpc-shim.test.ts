@@ -70,6 +70,8 @@ const alive = (pid: number) => {
 class ShimUnderTest {
   readonly ns = `berthtest-${process.pid}-${Math.random().toString(36).slice(2, 6)}`;
   readonly events: Envelope__Output[] = [];
+  /** the namespace metadata of each Forward call */
+  readonly forwardedIn: string[] = [];
   readonly bundle: string;
   readonly eventsSocket: string;
   /** the containerd address the shim is told; only the socket name is derived from it */
@@ -124,7 +126,8 @@ class ShimUnderTest {
   /** Serves Events/Forward, runs `start`, and connects to the address it prints. */
   async start(): Promise<TtrpcClient<typeof TaskV2>> {
     this.eventServer.register(TtrpcEvents, {
-      Forward: async (req) => {
+      Forward: async (req, ctx) => {
+        this.forwardedIn.push(ctx.namespace);
         if (req.envelope) this.events.push(req.envelope);
         return {};
       },
@@ -238,6 +241,7 @@ describeAsRoot('containerd-shim-runc-v2 over berth ttrpc', [installed(shimBinary
     await waitFor('the delete event', () => shim!.events.some((e) => e.topic === '/tasks/delete'));
     const events = shim.topics();
     expect(events.map((e) => e.topic)).toEqual(['/tasks/create', '/tasks/start', '/tasks/exit', '/tasks/delete']);
+    expect(shim.forwardedIn).toEqual(events.map(() => shim!.ns));
     for (const e of events) {
       expect(e.namespace).toBe(shim.ns);
       expect(e.event.container_id).toBe(shim.id);
