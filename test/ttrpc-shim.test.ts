@@ -14,7 +14,7 @@ import type { DeleteResponse__Output } from '../api/gen/containerd/task/v2/Delet
 import { loadOptions } from '../api/load-options.ts';
 import { TaskV2, TtrpcEvents } from '../api/services.ts';
 import { packAny, unpackAny } from '../core/any.ts';
-import { TtrpcChannel, type TtrpcClient, ttrpcClient } from '../transport/ttrpc/client.ts';
+import { socketPathOf, TtrpcChannel, type TtrpcClient, ttrpcClient } from '../transport/ttrpc/client.ts';
 import { TtrpcServer } from '../transport/ttrpc/server.ts';
 import { describeAsRoot, installed } from './support/root.ts';
 import { RuncFixture } from './support/runc-fixture.ts';
@@ -161,6 +161,13 @@ class ShimUnderTest {
     return type.toObject(type.decode(r.stdout), loadOptions) as DeleteResponse__Output;
   }
 
+  /** Where the shim listens: /run/containerd/s/ and sha256 of (containerd address, namespace, group = the id). */
+  get expectedSocket(): string {
+    return `/run/containerd/s/${createHash('sha256')
+      .update(join(this.containerdAddress, this.ns, this.id))
+      .digest('hex')}`;
+  }
+
   /** The events forwarded so far, as [topic, namespace, decoded event]. */
   topics(): Array<{ topic: string; namespace: string; event: Record<string, unknown> }> {
     return this.events.map((e) => ({ topic: e.topic, namespace: e.namespace, event: unpackAny(e.event!).message }));
@@ -174,12 +181,7 @@ class ShimUnderTest {
     const containers = spawnSync('runc', ['--root', runcRoot, 'list', '-q'], { encoding: 'utf8' }).stdout?.split('\n').filter(Boolean) ?? [];
     for (const id of new Set([this.id, ...containers])) spawnSync('runc', ['--root', runcRoot, 'delete', '--force', id]);
     rmSync(runcRoot, { recursive: true, force: true });
-    // the socket name is sha256(containerd address, namespace, group id)
-    const socket = `/run/containerd/s/${createHash('sha256')
-      .update(join(this.containerdAddress, this.ns, this.id))
-      .digest('hex')}`;
-    if (this.address && this.address !== `unix://${socket}`) throw new Error(`the shim listened on ${this.address}, not ${socket}`);
-    rmSync(socket, { force: true });
+    for (const socket of [this.expectedSocket, socketPathOf(this.address)]) if (socket.startsWith('/run/containerd/s/')) rmSync(socket, { force: true });
     for (let i = 0; i < 5 && this.rootfsMounted(); i++) spawnSync('umount', ['-l', join(this.bundle, 'rootfs')]);
     if (this.rootfsMounted()) throw new Error(`${this.bundle}/rootfs is still mounted`);
     this.logSocket?.destroy();
@@ -211,7 +213,7 @@ describeAsRoot('containerd-shim-runc-v2 over berth ttrpc', [installed(shimBinary
   it('runs a task to its exit code and output, and forwards create, start, exit and delete events', async () => {
     shim = await ShimUnderTest.create(['sh', '-c', 'echo hi; exit 3']);
     const task = await shim.start();
-    expect(shim.address).toMatch(/^unix:\/\/\/run\/containerd\/s\/[0-9a-f]{64}$/);
+    expect(shim.address).toBe(`unix://${shim.expectedSocket}`);
     const connected = await task.Connect({ id: shim.id });
     expect(shimPids(shim.id)).toEqual([connected.shim_pid]);
 
@@ -254,6 +256,7 @@ describeAsRoot('containerd-shim-runc-v2 over berth ttrpc', [installed(shimBinary
     expect(await task.Shutdown({ id: shim.id })).toEqual({});
     await closed;
     await waitFor('the shim to exit', () => !alive(shimPid));
+    expect(existsSync(shim.expectedSocket)).toBe(false); // it removes its socket (not <bundle>/address)
     await expect(task.Connect({ id: shim.id })).rejects.toMatchObject({ code: 'Unavailable' });
   }, 60_000);
 
@@ -320,6 +323,8 @@ describeAsRoot('containerd-shim-runc-v2 over berth ttrpc', [installed(shimBinary
     expect(deleted.exited_at?.seconds).toBeGreaterThan(0);
     expect(shim.rootfsMounted()).toBe(false);
     await waitFor('the container to die', () => !alive(pid));
+    // the killed shim's socket file stays: the delete action does not remove it
+    expect(existsSync(shim.expectedSocket)).toBe(true);
     expect(spawnSync('runc', ['--root', `/run/containerd/runc/${shim.ns}`, 'state', shim.id]).status).not.toBe(0);
   }, 60_000);
 });
