@@ -86,7 +86,7 @@ describe('typed clients and services', () => {
     }
   });
 
-  it('sends the client scope, a call scope instead, and the deadline unless deadline: false', async () => {
+  it("sends the client scope, a call scope instead, and the deadline (the call's own timeoutMs, none for 0) unless deadline: false", async () => {
     const c = new BerthClient({ address: socket, namespace: 'ns1', lease: 'l1', timeoutMs: 5000 });
     try {
       seen.namespace.length = seen.lease.length = seen.timeout.length = 0;
@@ -96,6 +96,10 @@ describe('typed clients and services', () => {
       expect(seen.lease).toEqual(['l1', 'l2']);
       expect(seen.timeout[0]).toMatch(/^\d+[mu]$/);
       expect(seen.timeout[1]).toBeUndefined();
+      await c.service(Health).Check({}, { timeoutMs: 250 });
+      await c.service(Health).Check({}, { timeoutMs: 0 });
+      expect(seen.timeout[2]).toMatch(/^2[45]\dm$/);
+      expect(seen.timeout[3]).toBeUndefined();
       const ac = new AbortController();
       ac.abort();
       expect(

@@ -23,6 +23,7 @@ export const targets: Record<string, () => Promise<FuzzTarget>> = {
   reference: async () => (await import('./reference.ts')).target,
   config: async () => (await import('./config.ts')).target,
   hosts: async () => (await import('./hosts.ts')).target,
+  'ttrpc-frames': async () => (await import('./ttrpc-frames.ts')).target,
 };
 
 /** Asserts `ok`, with a message saying which property failed. */
