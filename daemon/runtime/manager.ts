@@ -2,21 +2,25 @@ import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { toTimestamp } from '../../api/timestamp.ts';
+import { TtrpcEvents } from '../../api/services.ts';
+import { fromTimestamp, toTimestamp } from '../../api/timestamp.ts';
 import type { AnyMessage } from '../../core/any.ts';
-import { alreadyExists, notFound, unimplemented } from '../../core/errors.ts';
+import { alreadyExists, invalidArgument, notFound, unimplemented } from '../../core/errors.ts';
 import type { Mount } from '../../core/mount.ts';
 import { Mutex } from '../../core/mutex.ts';
 import { runtimeOptionsOf } from '../../core/runc/runc.ts';
-import { ShimClient } from '../../transport/clients/shim.ts';
+import type { ShimClient } from '../../transport/clients/shim.ts';
+import { socketPathOf } from '../../transport/ttrpc/client.ts';
+import { TtrpcServer } from '../../transport/ttrpc/server.ts';
 import type { Exchange } from '../events/exchange.ts';
 import type { Logger } from '../log.ts';
 import { Bundle } from './bundle.ts';
 import { type RuncContext, RuncTask } from './runc/task.ts';
-import { ShimConnection, type ShimInvocation, shimDelete, startShim } from './shim.ts';
+import { openShimLog, ShimConnection, type ShimInvocation, type ShimLink, shimDelete, startShim } from './shim.ts';
 import { resolveShimBinary } from './shim-binary.ts';
 import { ShimTask } from './shim-task.ts';
 import type { ExitStatus, RuntimeTask } from './task.ts';
+import { TtrpcShimConnection } from './ttrpc-shim.ts';
 import { WarmShims } from './warm.ts';
 
 /** What the runtime needs from a container record. */
@@ -53,11 +57,14 @@ const packageBin = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..
  */
 export class TaskManager {
   private readonly tasks = new Map<string, ShimTask | RuncTask>();
+  private eventServer: TtrpcServer | undefined;
+  /** the reader of each shim task's `log` fifo, by bundle path */
+  private readonly shimLogs = new Map<string, { close(): void }>();
   /** what the tasks berthd runs through runc itself share */
   private readonly runc: RuncContext;
-  private readonly shims = new Map<string, ShimConnection>();
+  private readonly shims = new Map<string, ShimLink>();
   /** connections whose last task is gone, kept until their shim exits (or a new task revives one) */
-  private readonly retiring = new Map<string, ShimConnection>();
+  private readonly retiring = new Map<string, ShimLink>();
   private readonly locks = new Map<string, Mutex>();
   private readonly warm: WarmShims;
 
@@ -76,9 +83,23 @@ export class TaskManager {
     this.warm = new WarmShims(join(packageBin, 'berth-shim-runc-v2'), settings.state, settings.daemonAddress, log);
   }
 
-  /** Starts the first warm shim (berth's own shim only), once the daemon is ready. */
+  /** Starts the first warm shim once the daemon is ready, when a runtime is configured to run berth's own shim. */
   prepareWarm(): void {
-    this.warm.refill();
+    if (Object.values(this.settings.shims).includes(this.warm.binary)) this.warm.refill();
+  }
+
+  /** Serves containerd's ttrpc events API on `<address>.ttrpc`, where ttrpc shims publish their events (TTRPC_ADDRESS). */
+  async listenEvents(): Promise<void> {
+    const server = new TtrpcServer().register(TtrpcEvents, {
+      Forward: async (req) => {
+        const e = req.envelope;
+        if (!e?.event?.type_url) throw invalidArgument('an event envelope needs an event');
+        this.exchange.forward({ timestamp: fromTimestamp(e.timestamp) ?? Date.now(), namespace: e.namespace, topic: e.topic, event: e.event as AnyMessage });
+        return {};
+      },
+    });
+    await server.listen(`${socketPathOf(this.settings.daemonAddress)}.ttrpc`);
+    this.eventServer = server;
   }
 
   private key = (ns: string, id: string) => `${ns}/${id}`;
@@ -157,18 +178,19 @@ export class TaskManager {
       const binary = resolveShimBinary(container.runtime.name, this.settings.shims);
       const bundle = await this.newBundle(ns, container, binary);
       const inv = this.invocation(bundle, binary);
-      let conn: ShimConnection | undefined;
+      this.openShimLog(bundle);
+      let conn: ShimLink | undefined;
       // the bootstrap write and the shim's Create run side by side; a failure waits for both
       let inFlight: Promise<unknown>[] = [];
       try {
         const options = opts.options?.type_url ? opts.options : container.runtime.options;
         const adopted = binary === this.warm.binary ? await this.warm.adopt(ns, container.id, bundle.path, options) : undefined;
         const { address, protocol } = adopted ? { address: adopted.address, protocol: 'grpc' } : await startShim(inv, options);
-        if (protocol !== 'grpc') throw unimplemented(`shim ${binary} speaks ${protocol}; berthd talks to shims over gRPC only`);
+        if (protocol !== 'grpc' && protocol !== 'ttrpc') throw unimplemented(`shim ${binary} speaks ${protocol}; berthd talks to shims over ttrpc or gRPC`);
         // bootstrap.json (how a restarted daemon finds the shim) is written while the shim creates
         // the container; the task is registered only once both are done
         const bootstrapped = bundle.writeBootstrap(address, protocol, binary);
-        conn = this.connection(address, ns, adopted?.client);
+        conn = this.connection(address, ns, protocol, adopted?.client);
         const creating = conn.client.task.Create({
           id: container.id,
           bundle: bundle.path,
@@ -213,7 +235,7 @@ export class TaskManager {
       this.tasks.set(this.key(ns, container.id), task);
       return task;
     } catch (err) {
-      await bundle.remove().catch((e: Error) => this.log.warn('cannot remove bundle', { bundle: bundle.path, error: e.message }));
+      await this.removeBundle(bundle);
       throw err;
     }
   }
@@ -223,20 +245,41 @@ export class TaskManager {
     await this.lock(task.namespace, task.id, async () => {
       if (this.tasks.get(this.key(task.namespace, task.id)) !== task) return;
       this.tasks.delete(this.key(task.namespace, task.id));
-      await task.bundle.remove().catch((err: Error) => this.log.warn('cannot remove bundle', { bundle: task.bundle.path, error: err.message }));
+      await this.removeBundle(task.bundle);
       this.exchange.publish(task.namespace, '/tasks/delete', 'containerd.events.TaskDelete', { container_id: task.id, ...exit, id: task.id });
     });
   }
 
+  /** Removes a task's bundle (a failure is logged): the shim's log fifo is closed first. */
+  private async removeBundle(bundle: Bundle): Promise<void> {
+    this.closeShimLog(bundle);
+    await bundle.remove().catch((err: Error) => this.log.warn('cannot remove bundle', { bundle: bundle.path, error: err.message }));
+  }
+
+  /** Reads what the shim of a bundle logs to its `log` fifo (a containerd shim does not start without a reader). */
+  private openShimLog(bundle: Bundle): void {
+    if (this.shimLogs.has(bundle.path)) return;
+    try {
+      this.shimLogs.set(bundle.path, openShimLog(bundle.path, this.log, { namespace: bundle.namespace, id: bundle.id }));
+    } catch (err) {
+      this.log.warn('cannot open the shim log fifo', { bundle: bundle.path, error: (err as Error).message });
+    }
+  }
+
+  private closeShimLog(bundle: Bundle): void {
+    this.shimLogs.get(bundle.path)?.close();
+    this.shimLogs.delete(bundle.path);
+  }
+
   /** Undoes a task creation that failed half-way: the shim (if it runs) and the bundle go. */
-  private async abandon(inv: ShimInvocation, bundle: Bundle, conn: ShimConnection | undefined, id: string): Promise<void> {
+  private async abandon(inv: ShimInvocation, bundle: Bundle, conn: ShimLink | undefined, id: string): Promise<void> {
     if (conn) {
       await conn.client.task.Delete({ id }, { timeoutMs: 10_000 }).catch(() => undefined);
       await conn.client.task.Shutdown({ id, now: conn.tasks.size === 0 }, { timeoutMs: 3000 }).catch(() => undefined);
       this.closeIfIdle(conn);
     }
     await shimDelete(inv).catch(() => undefined);
-    await bundle.remove().catch((err: Error) => this.log.warn('cannot remove bundle', { bundle: bundle.path, error: err.message }));
+    await this.removeBundle(bundle);
   }
 
   /** Removes a bundle that no task owns: its shim (if one still serves it) goes, then what it leaves. */
@@ -248,6 +291,7 @@ export class TaskManager {
       this.log.warn('shim delete failed', { id: bundle.id, error: err.message }),
     );
     // Bundle.remove unmounts rootfs before it removes anything
+    this.closeShimLog(bundle);
     await bundle.remove();
   }
 
@@ -257,33 +301,44 @@ export class TaskManager {
    */
   private async stopStrayShim(bundle: Bundle): Promise<Awaited<ReturnType<Bundle['readBootstrap']>> | undefined> {
     const boot = await bundle.readBootstrap().catch(() => undefined);
-    const address = await shimAddressOf(bundle, boot);
-    if (address) {
-      const client = new ShimClient(address, bundle.namespace);
+    const shim = await shimAddressOf(bundle, boot, this.settings.state);
+    if (shim) {
+      const link = this.oneOff(shim.address, bundle.namespace, shim.protocol);
       try {
-        await client.task.Delete({ id: bundle.id, exec_id: '' }, { timeoutMs: 10_000 }).catch(() => undefined);
-        await client.task.Shutdown({ id: bundle.id, now: !this.shims.has(address) }, { timeoutMs: 3000 }).catch(() => undefined);
+        await link.client.task.Delete({ id: bundle.id, exec_id: '' }, { timeoutMs: 10_000 }).catch(() => undefined);
+        await link.client.task.Shutdown({ id: bundle.id, now: !this.shims.has(shim.address) }, { timeoutMs: 3000 }).catch(() => undefined);
       } finally {
-        client.close();
+        link.close();
       }
     }
     return boot;
   }
 
-  /** The connection to the shim at `address` (`client`: one already connected to it, if any). */
-  private connection(address: string, ns: string, client?: ShimClient): ShimConnection {
+  /** The link to the shim at `address` (`client`: a berth shim's gRPC client already connected to it, if any). */
+  private connection(address: string, ns: string, protocol: string, client?: ShimClient): ShimLink {
     let conn = this.shims.get(address);
     if (!conn) {
       const retired = this.retiring.get(address);
       this.retiring.delete(address);
-      conn = retired?.revive() ? retired : new ShimConnection(address, ns, this.exchange, this.log, (c) => void this.shimDied(c), client);
+      const died = (c: ShimLink) => void this.shimDied(c);
+      conn = retired?.revive()
+        ? retired
+        : protocol === 'ttrpc'
+          ? new TtrpcShimConnection(address, ns, this.log, died)
+          : new ShimConnection(address, ns, this.exchange, this.log, died, client);
       this.shims.set(address, conn);
     }
     if (client && conn.client !== client) client.close();
     return conn;
   }
 
-  private register(ns: string, id: string, bundle: Bundle, conn: ShimConnection, pid: number, runtime: string): ShimTask {
+  /** A link to a shim for a call or two, outside the daemon's bookkeeping; the caller closes it. */
+  private oneOff(address: string, ns: string, protocol: string): ShimLink {
+    const ignore = () => undefined;
+    return protocol === 'ttrpc' ? new TtrpcShimConnection(address, ns, this.log, ignore) : new ShimConnection(address, ns, this.exchange, this.log, ignore);
+  }
+
+  private register(ns: string, id: string, bundle: Bundle, conn: ShimLink, pid: number, runtime: string): ShimTask {
     const task = new ShimTask(ns, id, bundle, conn, pid, runtime);
     conn.tasks.add(id);
     this.tasks.set(this.key(ns, id), task);
@@ -310,22 +365,19 @@ export class TaskManager {
       if (task instanceof RuncTask) {
         const res = await task.delete();
         this.tasks.delete(this.key(ns, id));
-        await task.bundle.remove().catch((err: Error) => this.log.warn('cannot remove bundle', { bundle: task.bundle.path, error: err.message }));
+        await this.removeBundle(task.bundle);
         return res;
       }
       const res = await task.shim.client.task.Delete({ id, exec_id: '' });
       this.forget(task);
       // the shim exits once its last events are delivered; its bundle is not needed for that
-      await Promise.all([
-        task.shim.client.task.Shutdown({ id, now: false }, { timeoutMs: 3000 }).catch(() => undefined),
-        task.bundle.remove().catch((err: Error) => this.log.warn('cannot remove bundle', { bundle: task.bundle.path, error: err.message })),
-      ]);
+      await Promise.all([task.shim.client.task.Shutdown({ id, now: false }, { timeoutMs: 3000 }).catch(() => undefined), this.removeBundle(task.bundle)]);
       return res;
     });
   }
 
   /** The shim serving a task is gone: clean up as containerd does, and report the task's end. */
-  private async shimDied(conn: ShimConnection): Promise<void> {
+  private async shimDied(conn: ShimLink): Promise<void> {
     this.shims.delete(conn.address);
     const dead = [...this.tasks.values()].filter((t) => t instanceof ShimTask && t.shim === conn) as ShimTask[];
     for (const task of dead) {
@@ -338,12 +390,15 @@ export class TaskManager {
   }
 
   private async cleanupDead(ns: string, id: string, bundle: Bundle, runtime: string | undefined, pid: number, task?: ShimTask): Promise<void> {
+    const boot = await bundle.readBootstrap().catch(() => undefined);
     let binary: string | undefined;
     try {
-      binary = (await bundle.readBootstrap()).binary ?? (runtime ? resolveShimBinary(runtime, this.settings.shims) : undefined);
+      binary = boot?.binary ?? (runtime ? resolveShimBinary(runtime, this.settings.shims) : undefined);
     } catch {
-      binary = runtime ? resolveShimBinary(runtime, this.settings.shims) : undefined;
+      binary = undefined;
     }
+    // a ttrpc shim removes its socket when it shuts down, not when it is killed
+    if (boot?.protocol === 'ttrpc') await fs.rm(socketPathOf(boot.address), { force: true });
     let result: ExitStatus = { pid, exit_status: 255, exited_at: toTimestamp(Date.now()) };
     if (binary) {
       try {
@@ -353,7 +408,7 @@ export class TaskManager {
         this.log.warn('shim delete failed', { id, error: (err as Error).message });
       }
     }
-    await bundle.remove().catch((err: Error) => this.log.warn('cannot remove bundle', { bundle: bundle.path, error: err.message }));
+    await this.removeBundle(bundle);
     if (task) {
       this.tasks.delete(this.key(ns, id));
       task.ended(result);
@@ -387,7 +442,7 @@ export class TaskManager {
   async restore(containerRuntime: (ns: string, id: string) => Promise<string | undefined>): Promise<void> {
     await fs.mkdir(join(this.settings.state, 'm'), { recursive: true, mode: 0o700 });
     const bundles = await Bundle.list(this.settings.state, this.settings.root);
-    const started = new Set<ShimConnection>();
+    const started = new Set<ShimLink>();
     const unfinished: Array<{ bundle: Bundle; runtime: string }> = [];
     for (const bundle of bundles) {
       const task = { namespace: bundle.namespace, id: bundle.id };
@@ -408,9 +463,9 @@ export class TaskManager {
         continue;
       }
       const boot = await bundle.readBootstrap().catch(() => undefined);
-      const address = await shimAddressOf(bundle, boot);
-      if (runtime && address) {
-        const conn = this.connection(address, bundle.namespace);
+      const shim = await shimAddressOf(bundle, boot, this.settings.state);
+      if (runtime && shim) {
+        const conn = this.connection(shim.address, bundle.namespace, shim.protocol);
         const connected = await conn.client.task.Connect({ id: bundle.id }, { timeoutMs: 5000 }).catch((err: Error) => {
           this.log.warn('shim of a task does not answer', { ...task, error: err.message });
           this.closeIfIdle(conn);
@@ -423,18 +478,19 @@ export class TaskManager {
           continue;
         }
         if (connected) {
+          this.openShimLog(bundle);
           conn.shimPid = connected.shim_pid;
           this.register(bundle.namespace, bundle.id, bundle, conn, connected.task_pid, runtime);
           started.add(conn);
           this.log.info('reconnected to task', { ...task, pid: connected.task_pid });
           if (!boot) {
             await bundle
-              .writeBootstrap(address, 'grpc', resolveShimBinary(runtime, this.settings.shims))
+              .writeBootstrap(shim.address, shim.protocol, resolveShimBinary(runtime, this.settings.shims))
               .catch((err: Error) => this.log.warn('cannot write bootstrap.json', { ...task, error: err.message }));
           }
           continue;
         }
-      } else if (address && (await this.shimAnswers(address, bundle))) {
+      } else if (shim && (await this.shimAnswers(shim.address, shim.protocol, bundle))) {
         this.log.warn('leaving alone a task bundle whose shim runs but that has no container record', { ...task, bundle: bundle.path });
         continue;
       }
@@ -456,25 +512,26 @@ export class TaskManager {
   }
 
   /** Closes a connection that serves no task (it stays while a group shim serves others). */
-  private closeIfIdle(conn: ShimConnection): void {
+  private closeIfIdle(conn: ShimLink): void {
     if (conn.tasks.size > 0) return;
     conn.close();
     this.shims.delete(conn.address);
   }
 
-  private async shimAnswers(address: string, bundle: Bundle): Promise<boolean> {
-    const client = new ShimClient(address, bundle.namespace);
+  private async shimAnswers(address: string, protocol: string, bundle: Bundle): Promise<boolean> {
+    const link = this.oneOff(address, bundle.namespace, protocol);
     try {
-      return await client.task.Connect({ id: bundle.id }, { timeoutMs: 5000 }).then(
+      return await link.client.task.Connect({ id: bundle.id }, { timeoutMs: 5000 }).then(
         () => true,
         () => false,
       );
     } finally {
-      client.close();
+      link.close();
     }
   }
 
   close(): void {
+    void this.eventServer?.close();
     this.warm.close();
     for (const conn of [...this.shims.values(), ...this.retiring.values()]) conn.close();
     this.shims.clear();
@@ -483,10 +540,17 @@ export class TaskManager {
 }
 
 /**
- * Where berthd reaches the shim of a bundle over gRPC: bootstrap.json, or else the address an
- * adopted shim wrote into the bundle before berthd wrote bootstrap.json.
+ * Where berthd reaches the shim of a bundle: bootstrap.json, or else the address a shim wrote into
+ * the bundle before berthd wrote bootstrap.json (berth's own shims serve under <state>/s over
+ * gRPC; any other speaks ttrpc).
  */
-async function shimAddressOf(bundle: Bundle, boot: { address: string; protocol: string } | undefined): Promise<string | undefined> {
-  if (boot) return boot.protocol === 'grpc' ? boot.address : undefined;
-  return bundle.shimAddress();
+async function shimAddressOf(
+  bundle: Bundle,
+  boot: { address: string; protocol: string } | undefined,
+  state: string,
+): Promise<{ address: string; protocol: string } | undefined> {
+  if (boot) return boot;
+  const address = await bundle.shimAddress();
+  if (!address) return undefined;
+  return { address, protocol: address.includes(`${join(state, 's')}/`) ? 'grpc' : 'ttrpc' };
 }

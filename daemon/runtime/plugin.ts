@@ -6,8 +6,9 @@ import { TaskManager } from './manager.ts';
 import { inspectOciRuntime } from './oci-runtime.ts';
 
 /**
- * The v2 runtime (containerd's io.containerd.runtime.v2.task): shims per task. Settings:
- * `shims = { "io.containerd.runc.v2" = "/path/to/shim" }` maps runtime names to binaries.
+ * The v2 runtime (containerd's io.containerd.runtime.v2.task): berthd runs io.containerd.runc.v2
+ * itself (runc and a berth-monitor per process); other runtimes, or one mapped to a binary by
+ * `shims = { "io.containerd.runc.v2" = "/usr/bin/containerd-shim-runc-v2" }`, run under a shim.
  */
 export const runtimePlugin: Plugin<TaskManager> = {
   type: PluginType.runtime,
@@ -30,6 +31,7 @@ export const runtimePlugin: Plugin<TaskManager> = {
       },
       (err: Error) => ctx.log.warn('OCI runtime not usable', { binary: runtimeBinary, error: err.message }),
     );
+    await manager.listenEvents();
     const containers = ctx.get<ContainerStore>(PluginType.service, 'containers-service');
     await manager.restore(async (ns, id) => (await containers.get(ns, id)).runtime.name);
     return manager;

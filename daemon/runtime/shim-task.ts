@@ -1,7 +1,7 @@
 import type { AnyMessage } from '../../core/any.ts';
 import { BerthError, isCode } from '../../core/errors.ts';
 import type { Bundle } from './bundle.ts';
-import type { ShimConnection } from './shim.ts';
+import type { ShimLink } from './shim.ts';
 import type { ExecOptions, ExitStatus, ProcessState, RuntimeTask } from './task.ts';
 
 /** A task run by a shim process (runtime v2): every operation is a call on the shim's Task API. */
@@ -14,7 +14,7 @@ export class ShimTask implements RuntimeTask {
     readonly namespace: string,
     readonly id: string,
     readonly bundle: Bundle,
-    readonly shim: ShimConnection,
+    readonly shim: ShimLink,
     readonly pid: number,
     readonly runtime: string,
   ) {}

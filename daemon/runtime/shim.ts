@@ -1,12 +1,18 @@
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { constants, openSync, readFileSync } from 'node:fs';
+import { Socket } from 'node:net';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { codec } from '../../api/codec.ts';
 import type { ShimEvent__Output } from '../../api/gen/berth/shim/v1/ShimEvent.ts';
+import type { TaskV2 } from '../../api/services.ts';
 import { fromTimestamp } from '../../api/timestamp.ts';
 import { type AnyMessage, encodeAny } from '../../core/any.ts';
 import { BerthError, failedPrecondition } from '../../core/errors.ts';
 import { stateEnv } from '../../core/shim-contract.ts';
+import { mknod, S_IFIFO } from '../../native/index.ts';
 import { ShimClient } from '../../transport/clients/shim.ts';
+import type { Client } from '../../transport/typed.ts';
 import type { Exchange } from '../events/exchange.ts';
 import type { Logger } from '../log.ts';
 import type { ExitStatus } from './task.ts';
@@ -56,6 +62,30 @@ function run(inv: ShimInvocation, args: string[], stdin: Uint8Array, timeoutMs: 
 }
 
 /**
+ * Reads the `log` fifo in a bundle, where a containerd shim writes its log (its serving process
+ * opens it for writing at start and does not run without a reader): each line goes to berthd's
+ * log, errors as warnings. Made when missing; reopened after a daemon restart.
+ */
+export function openShimLog(bundlePath: string, log: Logger, fields: Record<string, unknown>): { close(): void } {
+  const path = join(bundlePath, 'log');
+  try {
+    mknod(path, S_IFIFO | 0o600);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
+  // read-write: the open does not wait for the shim, and the fifo never reads end-of-file
+  const fd = openSync(path, constants.O_RDWR | constants.O_NONBLOCK);
+  const socket = new Socket({ fd, readable: true, writable: false });
+  socket.on('error', () => socket.destroy());
+  socket.unref();
+  createInterface({ input: socket }).on('line', (line) => {
+    if (/level=(error|fatal)|panic/.test(line)) log.warn('shim', { ...fields, line });
+    else log.debug('shim', { ...fields, line });
+  });
+  return { close: () => socket.destroy() };
+}
+
+/**
  * Runs `<shim> ... start` in the bundle and returns where the shim serves. berth shims print
  * `{"version":2,"address":"unix://...","protocol":"grpc"}`; containerd shims print a bare
  * address and speak ttrpc.
@@ -82,11 +112,29 @@ export async function shimDelete(inv: ShimInvocation): Promise<ExitStatus> {
 }
 
 /**
- * berthd's connection to one shim process (which may serve several tasks when they share a
+ * berthd's link to one shim process (which may serve several tasks when they share a group): its
+ * Task API, the tasks it serves, and the watch that notices when it dies.
+ */
+export interface ShimLink {
+  readonly address: string;
+  readonly client: { readonly task: Client<typeof TaskV2> };
+  readonly tasks: Set<string>;
+  shimPid: number;
+  /** starts taking (or waiting for) its events, and watching for its death */
+  pump(): void;
+  /** its last task is gone: close once the shim has exited; `closed` is told when the link is closed */
+  retire(closed: () => void): void;
+  /** a new task for a retiring shim: serve again; false when already closed */
+  revive(): boolean;
+  close(): void;
+}
+
+/**
+ * berthd's connection to one berth shim process (which may serve several tasks when they share a
  * group). It pumps the shim's events into the exchange, acknowledging each after publishing it,
  * and notices when the shim dies.
  */
-export class ShimConnection {
+export class ShimConnection implements ShimLink {
   readonly client: ShimClient;
   readonly tasks = new Set<string>();
   private pid = 0;
