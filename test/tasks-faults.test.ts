@@ -1,6 +1,7 @@
 import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { type AnyMessage, unpackAny } from '../core/any.ts';
 import { grpcEvents, metadata } from './support/grpc-js.ts';
 import { type Berthd, berthdWithRunImage } from './support/harness.ts';
 import { sleep } from './support/util.ts';
@@ -14,20 +15,27 @@ describe('tasks under faults', () => {
   let image: string;
   const ns = 'faults';
   const berth = (args: string[], input?: string) => b.berth(['-n', ns, ...args], { input });
-  /** The shim serving a task: the process whose cwd is the task's bundle. */
-  const shimOf = (id: string) => {
-    const bundle = join(b.state, 'io.containerd.runtime.v2.task', ns, id);
-    for (const p of readdirSync('/proc').filter((x) => /^\d+$/.test(x))) {
-      try {
-        const args = readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0');
-        if (args.includes(b.address) && args.some((a) => a.endsWith('shim/main.js')) && readlinkSync(`/proc/${p}/cwd`) === bundle) return Number(p);
-      } catch {
-        // gone
-      }
-    }
-    return 0;
-  };
   const cmdline = (pid: number) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+  const stat = (pid: number) => {
+    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return text.slice(text.lastIndexOf(')') + 2).split(' ');
+  };
+  const parentOf = (pid: number) => Number(stat(pid)[1]);
+  const alive = (pid: number) => existsSync(`/proc/${pid}`) && stat(pid)[0] !== 'Z';
+  /** Zombies of berth's making: children of berthd, or monitors left to the machine's pid 1 (other tests' processes may be dying meanwhile). */
+  const zombies = () =>
+    readdirSync('/proc')
+      .filter((p) => /^\d+$/.test(p))
+      .flatMap((p) => {
+        try {
+          const text = readFileSync(`/proc/${p}/stat`, 'utf8');
+          const [state, parent] = stat(Number(p));
+          const name = text.slice(text.indexOf('(') + 1, text.lastIndexOf(')'));
+          return state === 'Z' && (Number(parent) === b.pid() || (parent === '1' && name === 'berth-monitor')) ? [`${p} ${name} (parent ${parent})`] : [];
+        } catch {
+          return [];
+        }
+      });
   const mountsUnder = (dir: string) =>
     readFileSync('/proc/self/mountinfo', 'utf8')
       .split('\n')
@@ -42,44 +50,88 @@ describe('tasks under faults', () => {
     { heapSnapshots: true },
   );
 
-  it('a shim killed with SIGKILL: its task is reported exited and cleaned up', async () => {
+  it('a monitor killed with SIGKILL: its container is killed, its task reported exited (137) and cleaned up, no zombie left', async () => {
     expect(berth(['run', '-d', '--null-io', image, 'victim', 'sleep', '1000']).code).toBe(0);
     const c = b.client(ns);
     const events = grpcEvents(c).Subscribe({ filters: ['topic~="/tasks/"'] }, metadata(c));
-    const seen: string[] = [];
-    events.on('data', (e: { topic: string }) => seen.push(e.topic));
+    const seen: Array<{ topic: string; event: AnyMessage }> = [];
+    events.on('data', (e: { topic: string; event: AnyMessage }) => seen.push(e));
     events.on('error', () => undefined);
-    const shim = shimOf('victim');
-    expect(shim).toBeGreaterThan(0);
     const bundle = join(b.state, 'io.containerd.runtime.v2.task', ns, 'victim');
+    const monitor = Number(readFileSync(join(bundle, 'monitor.pid'), 'utf8'));
+    const init = Number(readFileSync(join(bundle, 'pid'), 'utf8'));
+    expect(cmdline(monitor)[0]).toMatch(/berth-monitor$/);
+    expect(parentOf(init)).toBe(monitor);
     expect(mountsUnder(bundle)).toHaveLength(1);
-    process.kill(shim, 'SIGKILL');
+    process.kill(monitor, 'SIGKILL');
     for (let i = 0; i < 100 && existsSync(bundle); i++) await sleep(100);
     expect(existsSync(bundle)).toBe(false);
     expect(mountsUnder(bundle)).toEqual([]);
     await expect(c.tasks.Get({ container_id: 'victim' })).rejects.toMatchObject({ code: 'NotFound' });
     await sleep(200);
-    expect(seen).toContain('/tasks/exit');
-    expect(seen).toContain('/tasks/delete');
+    const exit = seen.find((e) => e.topic === '/tasks/exit');
+    expect(exit && unpackAny(exit.event).message).toMatchObject({ container_id: 'victim', exit_status: 137 });
+    expect(seen.map((e) => e.topic)).toContain('/tasks/delete');
     events.cancel();
+    // the container's process is gone and reaped, as is the monitor
+    expect(alive(init)).toBe(false);
+    expect(alive(monitor)).toBe(false);
+    // the killed monitor is the machine's pid 1's child: it reaps it (in its own time)
+    for (let i = 0; i < 50 && zombies().length > 0; i++) await sleep(100);
+    expect(zombies()).toEqual([]);
     // the container record stays until removed
     expect(berth(['containers', 'ls', '-q']).stdout).toBe('victim\n');
     expect(berth(['containers', 'rm', 'victim']).code).toBe(0);
   }, 30_000);
 
-  it('a task create adopts the warm shim berthd keeps, and a new one waits for the next', async () => {
-    expect(berth(['run', '-d', '--null-io', image, 'warmed', 'sleep', '1000']).code).toBe(0);
-    expect(cmdline(shimOf('warmed'))).toContain('warm');
-    // the next one starts at the lowest priority: on a busy machine it takes a while
-    const waiting = () => readdirSync(join(b.state, 's')).filter((f) => f.startsWith('warm-'));
-    for (let i = 0; i < 100 && waiting().length === 0; i++) await sleep(100);
-    await sleep(200);
-    expect(waiting()).toHaveLength(1);
-    expect(berth(['tasks', 'kill', '-s', 'SIGKILL', 'warmed']).code).toBe(0);
-    expect(berth(['tasks', 'wait', 'warmed']).stdout).toMatch(/137/);
-    expect(berth(['tasks', 'rm', 'warmed']).code).toBe(0);
-    expect(berth(['containers', 'rm', 'warmed']).code).toBe(0);
-  });
+  it('berthd SIGKILLed with 20 containers running: those still running are managed again, those that exited meanwhile report their code, each exit once', async () => {
+    const ids = Array.from({ length: 20 }, (_, i) => `many-${i}`);
+    // the first five exit with their own code when told to (SIGTERM), the others sleep
+    for (const [i, id] of ids.entries()) {
+      const args = i < 5 ? ['sh', '-c', `trap "exit ${40 + i}" TERM; while :; do sleep 0.1; done`] : ['sleep', '1000'];
+      expect(berth(['run', '-d', '--null-io', image, id, ...args]).code).toBe(0);
+    }
+    const pids = new Map(ids.map((id) => [id, Number(readFileSync(join(b.state, 'io.containerd.runtime.v2.task', ns, id, 'pid'), 'utf8'))]));
+    await b.kill();
+    // while berthd is away: five containers exit, the others keep running
+    for (const id of ids.slice(0, 5)) process.kill(pids.get(id)!, 'SIGTERM');
+    for (let i = 0; i < 50 && ids.slice(0, 5).some((id) => alive(pids.get(id)!)); i++) await sleep(100);
+    await b.restart();
+    const exits = await exitEventsFor(1500);
+    for (const [i, id] of ids.slice(0, 5).entries()) {
+      expect(exits.filter((e) => e.container_id === id)).toEqual([expect.objectContaining({ container_id: id, exit_status: 40 + i })]);
+      expect((await b.client(ns).tasks.Get({ container_id: id })).process).toMatchObject({ status: 'STOPPED', exit_status: 40 + i });
+    }
+    for (const id of ids.slice(5)) {
+      expect((await b.client(ns).tasks.Get({ container_id: id })).process).toMatchObject({ status: 'RUNNING', pid: pids.get(id) });
+      expect(exits.some((e) => e.container_id === id)).toBe(false);
+    }
+    // a second restart reports none of those exits again
+    await b.kill();
+    await b.restart();
+    expect(await exitEventsFor(1000)).toEqual([]);
+    // and the running ones are still managed: kill, wait, remove
+    for (const id of ids.slice(5)) expect(berth(['tasks', 'kill', '-s', 'SIGKILL', id]).code).toBe(0);
+    for (const id of ids.slice(5)) expect(berth(['tasks', 'wait', id]).stdout).toMatch(/137/);
+    for (const id of ids) {
+      expect(berth(['tasks', 'rm', id]).code).toBe(0);
+      expect(berth(['containers', 'rm', id]).code).toBe(0);
+    }
+    for (let i = 0; i < 50 && zombies().length > 0; i++) await sleep(100);
+    expect(zombies()).toEqual([]);
+  }, 180_000);
+
+  /** The /tasks/exit events a subscriber that arrives now gets within `ms` (including what it missed while berthd started). */
+  async function exitEventsFor(ms: number): Promise<Array<{ container_id: string; exit_status: number }>> {
+    const c = b.client(ns);
+    const events = grpcEvents(c).Subscribe({ filters: ['topic=="/tasks/exit"'] }, metadata(c));
+    const seen: Array<{ container_id: string; exit_status: number }> = [];
+    events.on('data', (e: { event: AnyMessage }) => seen.push(unpackAny(e.event).message as { container_id: string; exit_status: number }));
+    events.on('error', () => undefined);
+    await sleep(ms);
+    events.cancel();
+    return seen;
+  }
 
   it('--rm cleans up when the start fails', () => {
     const r = berth(['run', '--rm', image, 'broken', '/no/such/binary']);
@@ -114,21 +166,15 @@ describe('tasks under faults', () => {
 
   it("200 run --rm cycles leave the daemon's fds, live memory, the state dir and the mounts as they were", async () => {
     const fdCount = () => readdirSync(`/proc/${b.pid()}/fd`).length;
-    // the one warm shim berthd keeps is a new process (and socket name) after every create
-    const stateFiles = () =>
-      readdirSync(b.state, { recursive: true })
-        .map((f) => String(f).replace(/warm-\d+$/, 'warm-N'))
-        .sort();
+    const stateFiles = () => readdirSync(b.state, { recursive: true }).map(String).sort();
     // a few cycles first: the code they run is compiled, and caches filled, before the baseline
     for (let i = 0; i < 10; i++) berth(['run', '--rm', image, `warm-${i}`, 'true']);
-    // the next warm shim starts at low priority meanwhile, and listens a moment later
-    for (let i = 0; i < 50 && !stateFiles().some((f) => f.endsWith('warm-N')); i++) await sleep(100);
     const before = { fds: fdCount(), state: stateFiles(), mounts: mountsUnder(b.dir).length, heap: await b.liveHeap() };
     for (let i = 0; i < 200; i++) {
       const r = berth(['run', '--rm', image, `churn-${i}`, 'true']);
       if (r.code !== 0) throw new Error(`cycle ${i}: ${r.stderr}`);
     }
-    // the last shim removes its socket once berthd has taken its last events, after the CLI is done
+    // the last monitor removes its socket once berthd has collected the exit, after the CLI is done
     for (let i = 0; i < 50 && JSON.stringify(stateFiles()) !== JSON.stringify(before.state); i++) await sleep(100);
     expect(fdCount()).toBeLessThanOrEqual(before.fds + 2);
     expect(stateFiles()).toEqual(before.state);

@@ -233,12 +233,13 @@ export class RuncTask implements RuntimeTask {
     }
     p.setExited(exit);
     if (await exists(join(p.dir, reportedMark))) return;
-    this.ctx.exchange.publish(this.namespace, '/tasks/exit', 'containerd.events.TaskExit', {
-      container_id: this.id,
-      id: p.eventId,
-      pid: p.pid,
-      exit_status: exit.status,
-      exited_at: exit.exitedAt,
+    // stamped with the exit's time: an exit that happened while berthd was down reaches the
+    // subscribers that come in its first minute of serving (the exchange keeps what they missed)
+    this.ctx.exchange.forward({
+      timestamp: Math.min(Date.now(), Number(exit.exitedAt.seconds) * 1000 + Math.floor(exit.exitedAt.nanos / 1e6)),
+      namespace: this.namespace,
+      topic: '/tasks/exit',
+      event: packAny('containerd.events.TaskExit', { container_id: this.id, id: p.eventId, pid: p.pid, exit_status: exit.status, exited_at: exit.exitedAt }),
     });
     await fs.writeFile(join(p.dir, reportedMark), '').catch(() => undefined);
   }
