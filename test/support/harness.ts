@@ -180,7 +180,8 @@ export function berthdWithRunImage(ns: string, ready: (b: Berthd, image: string)
  * Removes what containers of a test daemon left on the host: every container runc knows under
  * the daemon's runc roots (killed and deleted, which also removes its cgroup), the namespace
  * cgroups runc made above them when empty, every process whose working directory is under `dir`
- * (shims: their cwd is their bundle), and every mount under `dir`.
+ * (shims: their cwd is their bundle), every berth-monitor working for a process dir under `dir`,
+ * and every mount under `dir`.
  */
 export function removeRuntimeLeftovers(dir: string, runcRoot: string): void {
   const namespaces = new Set<string>();
@@ -206,7 +207,9 @@ export function removeRuntimeLeftovers(dir: string, runcRoot: string): void {
   }
   for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
     try {
-      if (readlinkSync(`/proc/${pid}/cwd`).startsWith(`${dir}/`)) process.kill(Number(pid), 'SIGKILL');
+      const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      const monitor = args[0]?.endsWith('berth-monitor') && args[args.indexOf('--dir') + 1]?.startsWith(`${dir}/`);
+      if (monitor || readlinkSync(`/proc/${pid}/cwd`).startsWith(`${dir}/`)) process.kill(Number(pid), 'SIGKILL');
     } catch {
       // gone already, or not ours to read
     }
