@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { type Berthd, startBerthd } from './support/harness.ts';
+import { type Berthd, berthShimArgs, startBerthd } from './support/harness.ts';
 import { describeAsRoot } from './support/root.ts';
 import { loadRunImage } from './support/run-image.ts';
 import { sleep } from './support/util.ts';
@@ -49,7 +49,7 @@ describeAsRoot('berth run --shim-group', () => {
   };
 
   beforeAll(async () => {
-    b = await startBerthd();
+    b = await startBerthd(berthShimArgs());
     image = await loadRunImage(b, { ns });
   }, 60_000);
   afterAll(async () => {

@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { MS_BIND, mount, umount2 } from '../native/index.ts';
-import { type Berthd, berthdWithRunImage, repo } from './support/harness.ts';
+import { type Berthd, berthdWithRunImage, berthShimArgs, repo } from './support/harness.ts';
 import { sleep } from './support/util.ts';
 
 /**
@@ -21,10 +21,15 @@ describe('a task bundle left behind', () => {
       .filter((l) => l.split(' ')[4]?.startsWith(dir));
   const outside = mkdtempSync('/tmp/berth-leftover-');
 
-  berthdWithRunImage(ns, (d, img) => {
-    b = d;
-    image = img;
-  });
+  // berth's own Node shim, not berthd's runc driver
+  berthdWithRunImage(
+    ns,
+    (d, img) => {
+      b = d;
+      image = img;
+    },
+    { args: berthShimArgs() },
+  );
   afterAll(() => rmSync(outside, { recursive: true, force: true }));
 
   it('is removed by the next create of its id, without touching what was mounted on its rootfs', () => {

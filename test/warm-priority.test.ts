@@ -2,7 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { getPriority } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { type Berthd, berthdWithRunImage } from './support/harness.ts';
+import { type Berthd, berthdWithRunImage, berthShimArgs } from './support/harness.ts';
 import { sleep } from './support/util.ts';
 
 /** The niceness of a process's threads, from /proc/<pid>/task/<tid>/stat (field 19). */
@@ -23,10 +23,15 @@ describe("the warm shim's priority", () => {
   const ns = 'warm-priority';
   const berth = (args: string[]) => b.berth(['-n', ns, ...args]);
 
-  berthdWithRunImage(ns, (d, img) => {
-    b = d;
-    image = img;
-  });
+  // berth's own Node shim, not berthd's runc driver
+  berthdWithRunImage(
+    ns,
+    (d, img) => {
+      b = d;
+      image = img;
+    },
+    { args: berthShimArgs() },
+  );
 
   it("is the lowest while it waits, berthd's once it serves a container", async () => {
     const warmShim = () => {

@@ -165,15 +165,29 @@ export async function startBerthd(extraArgs: string[] = [], opts: { heapSnapshot
  * A berthd of the calling describe block's own with the run image stored in namespace ns: started
  * before its tests (`ready` gets the daemon and the image's name), removed after them.
  */
-export function berthdWithRunImage(ns: string, ready: (b: Berthd, image: string) => void, opts: { heapSnapshots?: boolean } = {}): void {
+export function berthdWithRunImage(ns: string, ready: (b: Berthd, image: string) => void, opts: { heapSnapshots?: boolean; args?: string[] } = {}): void {
   let b: Berthd | undefined;
   beforeAll(async () => {
-    b = await startBerthd([], opts);
+    b = await startBerthd(opts.args ?? [], opts);
     ready(b, await loadRunImage(b, { ns }));
   }, 60_000);
   afterAll(async () => {
     await b?.cleanup();
   });
+}
+
+/**
+ * berthd's flags for running io.containerd.runc.v2 under berth's own Node shim (bin/berth-shim-runc-v2)
+ * instead of its runc driver: a config file mapping the runtime to the shim.
+ */
+export function berthShimArgs(): string[] {
+  const dir = mkdtempSync('/tmp/berth-shim-config-');
+  const config = join(dir, 'config.toml');
+  writeFileSync(
+    config,
+    `version = 2\n[plugins."io.containerd.runtime.v2.task".shims]\n"io.containerd.runc.v2" = "${join(repo, 'bin', 'berth-shim-runc-v2')}"\n`,
+  );
+  return ['--config', config];
 }
 
 /**
