@@ -204,6 +204,21 @@ describeAsRoot('berth-monitor', [installed('runc'), installed('mkfifo')], () => 
     await m.client.release();
   });
 
+  itAsRoot("starts the container it created on request (the runtime's start), and passes on the runtime's refusal", async () => {
+    const f = await fixture({ args: ['sh', '-c', 'echo started'] });
+    const out = fifo(f, 'out');
+    const r = reader(out);
+    const m = await start(f, { stdout: out });
+    await sleep(100);
+    expect(r.text()).toBe('');
+    await m.client.start();
+    expect((await m.client.wait()).exit.status).toBe(0);
+    expect(await r.done).toBe('started\n');
+    // the container has stopped: runc refuses to start it again, in its own words
+    await expect(m.client.start()).rejects.toThrow(/OCI runtime start failed: .*(stopped|exited)/);
+    await m.client.release();
+  });
+
   itAsRoot("gives the process its stdin FIFO, ended when the client closes it (as containerd's shim does)", async () => {
     const f = await fixture({ args: ['sh', '-c', 'cat; echo eof'] });
     const stdin = fifo(f, 'in');
