@@ -25,6 +25,10 @@ const concurrency = 8;
 const settleMs = 3000;
 let serial = 0;
 let imageName = '';
+/** set by the teardown: pools take no new container, so that it sees every one that was made */
+let stopping = false;
+/** pool operations running now (the teardown waits for them) */
+let active = 0;
 
 const flags: ContainerFlags = {
   env: [],
@@ -83,9 +87,9 @@ interface RuntimeProcesses {
  * berth's monitors (`--dir`, `--socket`) and shims all do. runc is left out (it is gone once a
  * task is created; the bench waits), and so are the containers' own processes, which name none.
  */
-function runtimeProcesses(d: Daemon, ids: readonly string[], all = processes()): RuntimeProcesses {
+function runtimeProcesses(d: Daemon, ids: readonly string[] | 'any', all = processes()): RuntimeProcesses {
   const dir = `${dirname(d.address)}/`;
-  const idSet = new Set(ids);
+  const idSet = ids === 'any' ? undefined : new Set(ids);
   const perContainer: Proc[] = [];
   const other: Proc[] = [];
   for (const p of all) {
@@ -94,7 +98,7 @@ function runtimeProcesses(d: Daemon, ids: readonly string[], all = processes()):
     if (!p.args.some((a) => a === d.address || a.startsWith(dir))) continue;
     // containerd's shim: -id ID; berth-monitor: --id ID; berth's shim: -id ID
     const i = p.args.findIndex((a) => a === '-id' || a === '--id');
-    if (i >= 0 && idSet.has(p.args[i + 1])) perContainer.push(p);
+    if (i >= 0 && (idSet?.has(p.args[i + 1]) ?? true)) perContainer.push(p);
     else other.push(p);
   }
   return { perContainer, other };
@@ -126,18 +130,21 @@ function fdCount(pid: number): number {
 }
 
 /** Runs fn over items, `limit` at a time, each worker with its own client. */
-async function pool<T>(d: Daemon, items: readonly T[], limit: number, fn: (c: BerthClient, item: T) => Promise<void>): Promise<void> {
+async function pool<T>(d: Daemon, items: readonly T[], limit: number, fn: (c: BerthClient, item: T) => Promise<void>, teardown = false): Promise<void> {
   let next = 0;
   const errors: unknown[] = [];
   const worker = async () => {
     const c = d.client(ns);
     try {
-      while (next < items.length) {
+      while (next < items.length && !(stopping && !teardown)) {
         const item = items[next++];
+        active++;
         try {
           await fn(c, item);
         } catch (err) {
           errors.push(err);
+        } finally {
+          active--;
         }
       }
     } finally {
@@ -145,6 +152,7 @@ async function pool<T>(d: Daemon, items: readonly T[], limit: number, fn: (c: Be
     }
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  if (stopping && !teardown) throw new Error('stopped by the teardown');
   if (errors.length > 0) throw new Error(`${d.name}: ${errors.length} of ${items.length} failed; the first: ${(errors[0] as Error).message}`);
 }
 
@@ -197,6 +205,8 @@ async function waitGone(d: Daemon, ids: readonly string[], ms: number): Promise<
  * daemon left running for them. For teardown: bounded, best effort, says what it could not do.
  */
 async function removeEverything(d: Daemon): Promise<void> {
+  stopping = true;
+  for (const until = Date.now() + 30_000; active > 0 && Date.now() < until; ) await sleep(100);
   const c = d.client(ns);
   let ids: string[] = [];
   try {
@@ -208,17 +218,29 @@ async function removeEverything(d: Daemon): Promise<void> {
     c.close();
   }
   if (ids.length > 0) {
-    await Promise.race([pool(d, ids, concurrency, removeContainer).catch(() => undefined), sleep(60_000)]);
+    await Promise.race([pool(d, ids, concurrency, removeContainer, true).catch(() => undefined), sleep(60_000)]);
   }
-  // a daemon that died leaves its shims or monitors and their containers: kill the containers, then those
-  const left = runtimeProcesses(d, ids.length > 0 ? ids : []);
-  const stragglers = [...left.perContainer, ...left.other.filter((p) => /shim|monitor/.test(describe(p)))];
+  // a daemon that failed leaves its shims or monitors and their containers: kill the containers, then those
+  const stragglers = runtimeProcesses(d, 'any').perContainer;
   if (stragglers.length > 0) {
     const parents = new Set(stragglers.map((p) => p.pid));
     for (const p of processes()) if (parents.has(p.ppid)) killQuietly(p.pid);
     for (const p of stragglers) killQuietly(p.pid);
     process.stderr.write(`bench: density: killed ${stragglers.length} processes ${d.name} left behind\n`);
+    // and the containers' root file systems they leave mounted in the daemon's directory
+    unmountUnder(dirname(d.address));
   }
+  await removeNamespaceCgroups(ns);
+}
+
+/** Unmounts (lazily, deepest first) every mount below dir. */
+function unmountUnder(dir: string) {
+  const points = readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .map((line) => line.split(' ')[4]?.replace(/\\040/g, ' '))
+    .filter((p): p is string => p?.startsWith(`${dir}/`) ?? false)
+    .sort((a, b) => b.length - a.length);
+  for (const p of points) spawnSync('umount', ['-l', p]);
 }
 
 function killQuietly(pid: number) {
@@ -247,7 +269,7 @@ async function measure(d: Daemon, n: number, progress: (l: string) => void): Pro
     out.push({ metric: `${metric}, ${n} containers`, unit, better, value });
   // the daemon at rest with no container, after the same settling as with N
   await sleep(settleMs);
-  const idle = runtimeProcesses(d, []);
+  const idle = runtimeProcesses(d, 'any');
   const daemonIdle = await daemonPssKiB(d);
   const fdsIdle = fdCount(d.pid);
   try {
@@ -338,7 +360,8 @@ export const density: Scenario = {
       for (const n of opts.containers) out.push(...(await measure(d, n, progress)));
       return out;
     } finally {
-      await removeNamespaceCgroups(ns);
+      // (when the teardown stopped the round, it removes them once the containers are gone)
+      if (!stopping) await removeNamespaceCgroups(ns);
     }
   },
 };
