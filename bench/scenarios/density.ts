@@ -7,7 +7,7 @@ import { storeRunImage } from '../../test/support/run-image.ts';
 import type { BerthClient } from '../../transport/client.ts';
 import type { Cleanup } from '../cleanup.ts';
 import type { Scenario } from '../scenario.ts';
-import { type Daemon, repo, sleep } from '../setup.ts';
+import { clockTicks, type Daemon, repo, sleep } from '../setup.ts';
 import type { Measurement } from '../stats.ts';
 import { removeNamespaceCgroups } from './run.ts';
 
@@ -119,6 +119,17 @@ async function daemonPssKiB(d: Daemon): Promise<number> {
     readings.push(pssKiB(d.pid));
   }
   return readings.sort((a, b) => a - b)[2];
+}
+
+/** CPU seconds of a process and of its children it has reaped (utime, stime, cutime, cstime); 0 if it is gone. */
+function cpuWithChildren(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // f[0] is field 3
+    return (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) / clockTicks;
+  } catch {
+    return 0;
+  }
 }
 
 function fdCount(pid: number): number {
@@ -277,6 +288,7 @@ async function measure(d: Daemon, n: number, progress: (l: string) => void): Pro
       await createContainer(c, { id, image: imageName, args: ['sleep', '100000'], flags, namespace: ns });
     });
     const pids = new Map<string, number>();
+    const cpu0 = cpuWithChildren(d.pid);
     const t0 = performance.now();
     await pool(d, ids, concurrency, async (c, id) => {
       pids.set(id, await startTask(c, id));
@@ -290,6 +302,10 @@ async function measure(d: Daemon, n: number, progress: (l: string) => void): Pro
     const otherPss = other.map((p) => pssKiB(p.pid));
     const daemonPss = await daemonPssKiB(d);
     const fds = fdCount(d.pid);
+    // the CPU the starts cost: the daemon's, and all of the new per-container processes' (runc,
+    // the shim's `start` and the monitor's first process are reaped children of one of these)
+    const daemonCpu = cpuWithChildren(d.pid) - cpu0;
+    const perCpu = perContainer.reduce((sum, p) => sum + cpuWithChildren(p.pid), 0);
     const perTotal = perPss.reduce((a, b) => a + b, 0);
     const otherTotal = otherPss.reduce((a, b) => a + b, 0);
     // the process tree: each container's init is the child of one of the per-container processes
@@ -301,7 +317,8 @@ async function measure(d: Daemon, n: number, progress: (l: string) => void): Pro
     progress(
       `${n} started in ${(startMs / 1000).toFixed(2)} s; ${perContainer.length} per-container processes (${kinds}), ` +
         `${owned}/${n} containers are their children, PSS ${mib(perTotal).toFixed(1)} MiB (one: median ${sorted[sorted.length >> 1] ?? 0} KiB); ` +
-        `daemon PSS ${mib(daemonIdle).toFixed(1)} -> ${mib(daemonPss).toFixed(1)} MiB, fds ${fdsIdle} -> ${fds}` +
+        `daemon PSS ${mib(daemonIdle).toFixed(1)} -> ${mib(daemonPss).toFixed(1)} MiB, fds ${fdsIdle} -> ${fds}; ` +
+        `CPU for the starts: daemon ${daemonCpu.toFixed(2)} s, per-container processes ${perCpu.toFixed(2)} s` +
         (other.length > 0 ? `; other: ${other.map((p, i) => `${describe(p)} ${(otherPss[i] / 1024).toFixed(1)} MiB`).join(', ')}` : ''),
     );
     if (perContainer.length !== n) progress(`warning: ${perContainer.length} per-container processes for ${n} containers`);
@@ -315,6 +332,7 @@ async function measure(d: Daemon, n: number, progress: (l: string) => void): Pro
     add('other daemon processes, PSS', 'MiB', mib(otherTotal));
     add('whole runtime PSS (daemon + all its processes)', 'MiB', mib(daemonPss + perTotal + otherTotal));
     add(`start, ${concurrency} at a time`, 's', startMs / 1000);
+    add('CPU to start them (daemon, its processes, their children)', 's', daemonCpu + perCpu);
   } catch (err) {
     // the round fails; what it started goes (the teardown's removeEverything is the last resort)
     await pool(d, ids, concurrency, removeContainer).catch(() => undefined);
