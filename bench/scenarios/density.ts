@@ -121,15 +121,20 @@ async function daemonPssKiB(d: Daemon): Promise<number> {
   return readings.sort((a, b) => a - b)[2];
 }
 
-/** CPU seconds of a process and of its children it has reaped (utime, stime, cutime, cstime); 0 if it is gone. */
-function cpuWithChildren(pid: number): number {
+/** CPU seconds of a process itself (utime + stime) and of the children it has reaped (cutime + cstime); 0 if it is gone. */
+function cpu(pid: number): { own: number; children: number } {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const f = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // f[0] is field 3
-    return (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) / clockTicks;
+    return { own: (Number(f[11]) + Number(f[12])) / clockTicks, children: (Number(f[13]) + Number(f[14])) / clockTicks };
   } catch {
-    return 0;
+    return { own: 0, children: 0 };
   }
+}
+
+function cpuWithChildren(pid: number): number {
+  const c = cpu(pid);
+  return c.own + c.children;
 }
 
 function fdCount(pid: number): number {
@@ -288,7 +293,7 @@ async function measure(d: Daemon, n: number, progress: (l: string) => void): Pro
       await createContainer(c, { id, image: imageName, args: ['sleep', '100000'], flags, namespace: ns });
     });
     const pids = new Map<string, number>();
-    const cpu0 = cpuWithChildren(d.pid);
+    const cpu0 = cpu(d.pid);
     const t0 = performance.now();
     await pool(d, ids, concurrency, async (c, id) => {
       pids.set(id, await startTask(c, id));
@@ -304,7 +309,9 @@ async function measure(d: Daemon, n: number, progress: (l: string) => void): Pro
     const fds = fdCount(d.pid);
     // the CPU the starts cost: the daemon's, and all of the new per-container processes' (runc,
     // the shim's `start` and the monitor's first process are reaped children of one of these)
-    const daemonCpu = cpuWithChildren(d.pid) - cpu0;
+    const cpu1 = cpu(d.pid);
+    const [daemonOwnCpu, daemonChildrenCpu] = [cpu1.own - cpu0.own, cpu1.children - cpu0.children];
+    const daemonCpu = daemonOwnCpu + daemonChildrenCpu;
     const perCpu = perContainer.reduce((sum, p) => sum + cpuWithChildren(p.pid), 0);
     const perTotal = perPss.reduce((a, b) => a + b, 0);
     const otherTotal = otherPss.reduce((a, b) => a + b, 0);
@@ -318,7 +325,8 @@ async function measure(d: Daemon, n: number, progress: (l: string) => void): Pro
       `${n} started in ${(startMs / 1000).toFixed(2)} s; ${perContainer.length} per-container processes (${kinds}), ` +
         `${owned}/${n} containers are their children, PSS ${mib(perTotal).toFixed(1)} MiB (one: median ${sorted[sorted.length >> 1] ?? 0} KiB); ` +
         `daemon PSS ${mib(daemonIdle).toFixed(1)} -> ${mib(daemonPss).toFixed(1)} MiB, fds ${fdsIdle} -> ${fds}; ` +
-        `CPU for the starts: daemon ${daemonCpu.toFixed(2)} s, per-container processes ${perCpu.toFixed(2)} s` +
+        `CPU for the starts: daemon ${daemonOwnCpu.toFixed(2)} s + its reaped children ${daemonChildrenCpu.toFixed(2)} s, ` +
+        `per-container processes ${perCpu.toFixed(2)} s` +
         (other.length > 0 ? `; other: ${other.map((p, i) => `${describe(p)} ${(otherPss[i] / 1024).toFixed(1)} MiB`).join(', ')}` : ''),
     );
     if (perContainer.length !== n) progress(`warning: ${perContainer.length} per-container processes for ${n} containers`);
