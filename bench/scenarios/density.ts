@@ -23,6 +23,8 @@ const ns = 'bench-density';
 const concurrency = 8;
 /** after the last start, before memory is read: runc is gone, the daemons have settled */
 const settleMs = 3000;
+/** how long the CPU use at rest is measured, with the N containers running */
+const idleWindowMs = 5000;
 let serial = 0;
 let imageName = '';
 /** set by the teardown: pools take no new container, so that it sees every one that was made */
@@ -332,6 +334,13 @@ async function measure(d: Daemon, n: number, progress: (l: string) => void): Pro
     if (perContainer.length !== n) progress(`warning: ${perContainer.length} per-container processes for ${n} containers`);
     if (idle.perContainer.length > 0) progress(`warning: ${idle.perContainer.length} per-container processes before the start`);
 
+    // at rest with N containers: what the daemon and its processes do with nothing asked of them
+    const idleCpu = () => cpu(d.pid).own + perContainer.reduce((sum, p) => sum + cpu(p.pid).own, 0);
+    const idle0 = idleCpu();
+    await sleep(idleWindowMs);
+    const idleCpuMsPerS = ((idleCpu() - idle0) * 1000) / (idleWindowMs / 1000);
+    progress(`at rest: the daemon and its per-container processes use ${idleCpuMsPerS.toFixed(1)} ms of CPU per second`);
+
     add('runtime PSS per container', 'MiB', mib(perTotal) / n);
     add('per-container processes, PSS total', 'MiB', mib(perTotal));
     add('daemon PSS', 'MiB', mib(daemonPss));
@@ -341,6 +350,7 @@ async function measure(d: Daemon, n: number, progress: (l: string) => void): Pro
     add('whole runtime PSS (daemon + all its processes)', 'MiB', mib(daemonPss + perTotal + otherTotal));
     add(`start, ${concurrency} at a time`, 's', startMs / 1000);
     add('CPU to start them (daemon, its processes, their children)', 's', daemonCpu + perCpu);
+    add('CPU at rest (daemon and per-container processes)', 'ms/s', idleCpuMsPerS);
   } catch (err) {
     // the round fails; what it started goes (the teardown's removeEverything is the last resort)
     await pool(d, ids, concurrency, removeContainer).catch(() => undefined);
