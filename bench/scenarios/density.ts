@@ -392,12 +392,10 @@ export const density: Scenario = {
   },
   async round(d, opts, progress) {
     const out: Measurement[] = [];
-    try {
-      for (const n of opts.containers) out.push(...(await measure(d, n, progress)));
-      return out;
-    } finally {
-      // (when the teardown stopped the round, it removes them once the containers are gone)
-      if (!stopping) await removeNamespaceCgroups(ns);
-    }
+    for (const n of opts.containers) out.push(...(await measure(d, n, progress)));
+    // every container is gone: so are its cgroups (after a failure, the teardown removes them
+    // once it has removed or killed what is left)
+    await removeNamespaceCgroups(ns);
+    return out;
   },
 };
