@@ -3,7 +3,7 @@
 // "oom_kill N". v1 files never signal inotify, so v1 is polled on a timer; v2's memory.events
 // does, so v2 is watched (with the same timer as a fallback). The shim also calls check()
 // when the container's init exits, so a kill that ended the container is never missed.
-import { type FSWatcher, readFileSync, watch } from 'node:fs';
+import { closeSync, type FSWatcher, openSync, readSync, watch } from 'node:fs';
 import { join } from 'node:path';
 import { cgroupDir, cgroupMount, isUnifiedHost } from './metrics.ts';
 
@@ -21,14 +21,56 @@ export interface OomOptions {
   mount?: string;
 }
 
+/** Where every read goes: a daemon polling a hundred cgroups a second makes no garbage doing it. */
+const scratch = Buffer.allocUnsafe(4096);
+const counterName = Buffer.from('oom_kill ');
+
 /** The oom_kill counter of `file`, or undefined when it cannot be read (cgroup gone). */
-function readKills(file: string): bigint | undefined {
+function readKills(file: string): number | undefined {
+  let fd: number;
   try {
-    const m = /^oom_kill (\d+)$/m.exec(readFileSync(file, 'utf8'));
-    return m ? BigInt(m[1]) : undefined;
+    fd = openSync(file, 'r');
   } catch {
     return undefined;
   }
+  try {
+    const length = readSync(fd, scratch, 0, scratch.length, 0);
+    // `oom_kill N` at the start of a line (oom_kill_disable is another line)
+    let at = scratch.indexOf(counterName);
+    while (at > 0 && at < length && scratch[at - 1] !== 0x0a) at = scratch.indexOf(counterName, at + 1);
+    if (at < 0 || at >= length) return undefined;
+    let value = 0;
+    for (let i = at + counterName.length; i < length && scratch[i]! >= 0x30 && scratch[i]! <= 0x39; i++) value = value * 10 + scratch[i]! - 0x30;
+    return value;
+  } catch {
+    return undefined;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** The checks of every watcher, by interval: one timer per interval wakes the daemon, not one per container. */
+const polls = new Map<number, { timer: NodeJS.Timeout; checks: Set<() => void> }>();
+
+function poll(intervalMs: number, check: () => void): () => void {
+  let group = polls.get(intervalMs);
+  if (!group) {
+    const checks = new Set<() => void>();
+    const timer = setInterval(() => {
+      for (const c of checks) c();
+    }, intervalMs);
+    timer.unref();
+    polls.set(intervalMs, (group = { timer, checks }));
+  }
+  const { checks, timer } = group;
+  checks.add(check);
+  return () => {
+    checks.delete(check);
+    if (checks.size === 0 && polls.get(intervalMs)?.timer === timer) {
+      clearInterval(timer);
+      polls.delete(intervalMs);
+    }
+  };
 }
 
 /**
@@ -43,7 +85,7 @@ export function watchOom(cgroupsPath: string, onOom: () => void, opts: OomOption
   const rel = cgroupDir(cgroupsPath);
   const unified = isUnifiedHost(mount);
   const file = unified ? join(mount, rel, 'memory.events') : join(mount, 'memory', rel, 'memory.oom_control');
-  let last = readKills(file) ?? 0n;
+  let last = readKills(file) ?? 0;
   let closed = false;
 
   const check = (): boolean => {
@@ -55,8 +97,7 @@ export function watchOom(cgroupsPath: string, onOom: () => void, opts: OomOption
     return true;
   };
 
-  const timer = setInterval(check, opts.intervalMs ?? 1000);
-  timer.unref();
+  const stopPolling = poll(opts.intervalMs ?? 1000, check);
   let watcher: FSWatcher | undefined;
   if (unified) {
     try {
@@ -71,7 +112,7 @@ export function watchOom(cgroupsPath: string, onOom: () => void, opts: OomOption
     check,
     close() {
       closed = true;
-      clearInterval(timer);
+      stopPolling();
       watcher?.close();
     },
   };
