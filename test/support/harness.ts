@@ -180,7 +180,7 @@ export function berthdWithRunImage(ns: string, ready: (b: Berthd, image: string)
  * Removes what containers of a test daemon left on the host: every container runc knows under
  * the daemon's runc roots (killed and deleted, which also removes its cgroup), the namespace
  * cgroups runc made above them when empty, every process whose working directory is under `dir`
- * (shims: their cwd is their bundle), and every mount under `dir`.
+ * (containerd's shims: their cwd is their bundle), and every mount under `dir`.
  */
 export function removeRuntimeLeftovers(dir: string, runcRoot: string): void {
   const namespaces = new Set<string>();
