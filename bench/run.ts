@@ -1,6 +1,6 @@
 // Side-by-side benchmarks: containerd and berthd on the same loop-mounted journaled ext4,
 // driven by the same client (proto/client.ts), rounds alternating between the two daemons.
-// Usage: npm run bench -- <unary|ingest|all> [--rounds N] [options]; see bench/README.md.
+// Usage: npm run bench -- <unary|ingest|...|all> [--rounds N] [options]; see bench/README.md.
 
 import { mkdirSync, readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -8,6 +8,7 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Cleanup } from './cleanup.ts';
 import type { BenchOptions, Scenario } from './scenario.ts';
+import { density } from './scenarios/density.ts';
 import { ingest } from './scenarios/ingest.ts';
 import { pull } from './scenarios/pull.ts';
 import { run } from './scenarios/run.ts';
@@ -16,7 +17,7 @@ import { unpack } from './scenarios/unpack.ts';
 import { checkPrerequisites, type Daemon, setup } from './setup.ts';
 import { Results } from './stats.ts';
 
-const scenarios: Scenario[] = [unary, ingest, unpack, pull, run];
+const scenarios: Scenario[] = [unary, ingest, unpack, pull, run, density];
 
 const usage = `usage: npm run bench -- <${scenarios.map((s) => s.name).join('|')}|all> [options]
 
@@ -31,6 +32,7 @@ const usage = `usage: npm run bench -- <${scenarios.map((s) => s.name).join('|')
   --fs-gib N         size of the scratch filesystem (default 4)
   --berthd-prof DIR  run berthd with --cpu-prof, profiles written to DIR on exit
   --berthd-node-options OPTS  extra Node options for berthd (NODE_OPTIONS)
+  --containers N,M   density: how many containers, one measurement each (default 20,100)
   --crun             run: containers on crun instead of runc (on a hybrid cgroup host both
                      daemons then run in a mount namespace without the cgroup2 mount)
   --markdown         also print the results as a markdown table
@@ -53,6 +55,7 @@ function parse() {
       'fs-gib': { type: 'string', default: '4' },
       'berthd-prof': { type: 'string' },
       'berthd-node-options': { type: 'string' },
+      containers: { type: 'string', default: '20,100' },
       crun: { type: 'boolean', default: false },
       markdown: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
@@ -79,6 +82,11 @@ function parse() {
     ingestMB: int('ingest-mb'),
     ingestRuns: int('ingest-runs'),
     ociRuntime: values.crun ? 'crun' : 'runc',
+    containers: values.containers!.split(',').map((text) => {
+      const n = Number(text);
+      if (!Number.isInteger(n) || n < 1) throw new Error(`--containers must be a list of integers >= 1, e.g. 20,100`);
+      return n;
+    }),
   };
   return {
     chosen,
@@ -137,7 +145,7 @@ async function main() {
     const results = new Results();
     for (const scenario of chosen) {
       console.log(`\n== ${scenario.name}: ${scenario.summary}`);
-      for (const d of daemons) await bounded(Promise.resolve(scenario.prepare?.(d, opts)), roundLimitMs, `${scenario.name} setup on ${d.name}`);
+      for (const d of daemons) await bounded(Promise.resolve(scenario.prepare?.(d, opts, cleanup)), roundLimitMs, `${scenario.name} setup on ${d.name}`);
       for (let round = 1; round <= opts.rounds; round++) {
         for (const d of daemons) {
           const t0 = Date.now();

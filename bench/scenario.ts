@@ -1,3 +1,4 @@
+import type { Cleanup } from './cleanup.ts';
 import type { Daemon } from './setup.ts';
 import type { Measurement } from './stats.ts';
 
@@ -17,12 +18,17 @@ export interface BenchOptions {
   ingestRuns: number;
   /** run: the OCI runtime the containers run on (crun: both daemons run where the cgroup2 mount is hidden) */
   ociRuntime: 'runc' | 'crun';
+  /** density: how many containers, one measurement each */
+  containers: number[];
 }
 
-/** A benchmark: prepare once per daemon, then one round at a time, daemons alternating. */
+/**
+ * A benchmark: prepare once per daemon, then one round at a time, daemons alternating. What
+ * prepare registers on `cleanup` runs at teardown, before the daemons stop, even after a failure.
+ */
 export interface Scenario {
   name: string;
   summary: string;
-  prepare?(daemon: Daemon, opts: BenchOptions): Promise<void>;
+  prepare?(daemon: Daemon, opts: BenchOptions, cleanup: Cleanup): Promise<void>;
   round(daemon: Daemon, opts: BenchOptions, progress: (line: string) => void): Promise<Measurement[]>;
 }

@@ -171,7 +171,7 @@ function daemon(name: DaemonName, address: string, root: string, contentDir: str
   };
 }
 
-const clockTicks = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
+export const clockTicks = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
 
 /** utime + stime of a process from /proc/<pid>/stat (fields 14 and 15), in seconds. */
 export function cpuSeconds(pid: number): number {

@@ -70,7 +70,8 @@ export class Results {
     for (const [metric, e] of this.metrics) {
       const c = median(e.values.containerd);
       const b = median(e.values.berthd);
-      lines.push(`| ${metric} | ${e.unit} | ${fmt(c)} | ${fmt(b)} | ${(b / c).toFixed(2)} | ${e.better} |`);
+      const ratio = b / c;
+      lines.push(`| ${metric} | ${e.unit} | ${fmt(c)} | ${fmt(b)} | ${Number.isFinite(ratio) ? ratio.toFixed(2) : '-'} | ${e.better} |`);
     }
     return lines.join('\n');
   }

@@ -38,7 +38,7 @@ describe('exit events across a berthd outage', () => {
     expect(berth(['run', '-d', '--null-io', image, 'stayer', 'sleep', '1000']).code).toBe(0);
     expect(berth(['run', '-d', '--null-io', image, 'quitter', 'sh', '-c', 'sleep 2; exit 7']).code).toBe(0);
     const bundle = join(b.state, 'io.containerd.runtime.v2.task', ns, 'quitter');
-    const init = Number(readFileSync(join(bundle, 'init.pid'), 'utf8'));
+    const init = Number(readFileSync(join(bundle, 'pid'), 'utf8'));
     await b.kill();
     for (let i = 0; i < 100 && existsSync(`/proc/${init}`) && !/^State:\s+Z/m.test(readFileSync(`/proc/${init}/status`, 'utf8')); i++) await sleep(50);
     expect(existsSync(`/proc/${init}`) && !/^State:\s+Z/m.test(readFileSync(`/proc/${init}/status`, 'utf8'))).toBe(false);

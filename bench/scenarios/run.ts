@@ -91,13 +91,13 @@ async function memory(d: Daemon, grouped: boolean, progress: (l: string) => void
 let imageName = '';
 
 /**
- * Removes the cgroups runc made for the namespace (cgroupsPath /bench-run/ID, shared by both
+ * Removes the cgroups runc made for a namespace (cgroupsPath /NAMESPACE/ID, default bench-run, shared by both
  * daemons): /sys/fs/cgroup/<controller>/bench-run in every v1 hierarchy and the cgroup2 one
  * (/sys/fs/cgroup/unified/bench-run on a hybrid host, /sys/fs/cgroup/bench-run on a pure v2
  * host), with any empty container cgroups left below. Only empty directories go: a cgroup
  * that still holds a process stays, and so does everything else.
  */
-export async function removeNamespaceCgroups(): Promise<void> {
+export async function removeNamespaceCgroups(namespace = ns): Promise<void> {
   const base = '/sys/fs/cgroup';
   let hierarchies: string[];
   try {
@@ -106,7 +106,7 @@ export async function removeNamespaceCgroups(): Promise<void> {
     return;
   }
   for (const h of hierarchies) {
-    const dir = join(h, ns);
+    const dir = join(h, namespace);
     if (!existsSync(dir)) continue;
     // a container cgroup can take a moment to become removable after its last process exits
     for (let attempt = 0; attempt < 10; attempt++) {

@@ -137,6 +137,25 @@ static void do_kill(struct monitor *m, struct client *c, const char *args) {
   else answer(m, c, "ok");
 }
 
+/** start: the runtime starts the container this monitor created (berthd need not spawn it). */
+static void do_start(struct monitor *m, struct client *c) {
+  if (!m->opt->bundle) {
+    answer(m, c, "error an exec process starts when it is created");
+    return;
+  }
+  if (m->reaped) {
+    answer(m, c, "error process exited");
+    return;
+  }
+  char err[MESSAGE_MAX] = "";
+  if (runtime_start(m, err, sizeof err) < 0) {
+    one_line(err, sizeof err);
+    answer(m, c, "error %s", err);
+  } else {
+    answer(m, c, "ok");
+  }
+}
+
 static void do_release(struct monitor *m, struct client *c) {
   if (!m->exit_written) {
     answer(m, c, "error running");
@@ -171,6 +190,10 @@ static bool request(struct monitor *m, struct client *c, char *line) {
   if (strcmp(line, "resize") == 0) {
     do_resize(m, c, args);
     return true; // a failed answer dropped it; the caller checks nothing more this round
+  }
+  if (strcmp(line, "start") == 0 && !args) {
+    do_start(m, c);
+    return true;
   }
   if (strcmp(line, "kill") == 0) {
     do_kill(m, c, args);

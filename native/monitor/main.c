@@ -115,22 +115,19 @@ static const char *runtime_log(const struct options *o, char *own, size_t size, 
 }
 
 /**
- * Runs `runtime create` or `runtime exec -d` as the monitor's child and waits for it. The
- * container's process outlives it and, the monitor being a subreaper, becomes its child.
+ * Runs the runtime with the global arguments and then `args` (NULL-terminated), as the monitor's
+ * child with `fds` as its stdio, and waits for it. On failure, err holds the runtime's own error.
  */
-static int run_runtime(struct monitor *m, char *err, size_t errsize) {
+static int run_runtime_command(const struct monitor *m, const char *const *args, const int *fds, char *err, size_t errsize) {
   const struct options *o = m->opt;
-  char own_log[PATH_MAX], pid_file[PATH_MAX], exit_file[PATH_MAX];
+  char own_log[PATH_MAX];
   bool added;
   const char *log = runtime_log(o, own_log, sizeof own_log, &added);
-  snprintf(pid_file, sizeof pid_file, "%s/pid", o->dir);
-  snprintf(exit_file, sizeof exit_file, "%s/exit", o->dir);
-  // a previous run's files (the same bundle started again) must not pass for this one's
-  unlink(pid_file);
-  unlink(exit_file);
-  if (added) unlink(own_log); // only this run's messages
+  if (added) unlink(own_log); // only this command's messages
 
-  const char **argv = calloc((size_t)(o->n_runtime_args + o->n_create_args + 16), sizeof *argv);
+  int n_args = 0;
+  while (args[n_args]) n_args++;
+  const char **argv = calloc((size_t)(o->n_runtime_args + n_args + 6), sizeof *argv);
   if (!argv) {
     format_message(err, errsize, "out of memory");
     return -1;
@@ -139,15 +136,10 @@ static int run_runtime(struct monitor *m, char *err, size_t errsize) {
   argv[n++] = o->runtime;
   for (int i = 0; i < o->n_runtime_args; i++) argv[n++] = o->runtime_args[i];
   if (added) argv[n++] = "--log", argv[n++] = own_log, argv[n++] = "--log-format", argv[n++] = "json";
-  if (o->bundle) argv[n++] = "create", argv[n++] = "--bundle", argv[n++] = o->bundle;
-  else argv[n++] = "exec", argv[n++] = "-d", argv[n++] = "--process", argv[n++] = o->exec_process;
-  argv[n++] = "--pid-file", argv[n++] = pid_file;
-  if (o->terminal) argv[n++] = "--console-socket", argv[n++] = m->io.console_path;
-  for (int i = 0; i < o->n_create_args; i++) argv[n++] = o->create_args[i];
-  argv[n++] = o->id;
+  for (int i = 0; i < n_args; i++) argv[n++] = args[i];
   argv[n] = NULL;
 
-  pid_t pid = spawn_process((char *const *)argv, m->io.child_fd, 3, NULL, err, errsize);
+  pid_t pid = spawn_process((char *const *)argv, fds, 3, NULL, err, errsize);
   free(argv);
   if (pid < 0) return -1;
   int status;
@@ -160,6 +152,44 @@ static int run_runtime(struct monitor *m, char *err, size_t errsize) {
     else format_message(err, errsize, "%s killed by signal %d", o->runtime, WTERMSIG(status));
   }
   return -1;
+}
+
+/**
+ * Runs `runtime create` or `runtime exec -d` as the monitor's child and waits for it. The
+ * container's process outlives it and, the monitor being a subreaper, becomes its child.
+ */
+static int run_runtime(struct monitor *m, char *err, size_t errsize) {
+  const struct options *o = m->opt;
+  char pid_file[PATH_MAX], exit_file[PATH_MAX];
+  snprintf(pid_file, sizeof pid_file, "%s/pid", o->dir);
+  snprintf(exit_file, sizeof exit_file, "%s/exit", o->dir);
+  // a previous run's files (the same bundle started again) must not pass for this one's
+  unlink(pid_file);
+  unlink(exit_file);
+
+  const char **args = calloc((size_t)(o->n_create_args + 12), sizeof *args);
+  if (!args) {
+    format_message(err, errsize, "out of memory");
+    return -1;
+  }
+  int n = 0;
+  if (o->bundle) args[n++] = "create", args[n++] = "--bundle", args[n++] = o->bundle;
+  else args[n++] = "exec", args[n++] = "-d", args[n++] = "--process", args[n++] = o->exec_process;
+  args[n++] = "--pid-file", args[n++] = pid_file;
+  if (o->terminal) args[n++] = "--console-socket", args[n++] = m->io.console_path;
+  for (int i = 0; i < o->n_create_args; i++) args[n++] = o->create_args[i];
+  args[n++] = o->id;
+  args[n] = NULL;
+  int r = run_runtime_command(m, args, m->io.child_fd, err, errsize);
+  free(args);
+  return r;
+}
+
+/** `runtime start <id>` for the container this monitor created (the control socket's `start`). */
+int runtime_start(const struct monitor *m, char *err, size_t errsize) {
+  const char *args[] = {"start", m->opt->id, NULL};
+  const int devnull[3] = {-1, -1, -1};
+  return run_runtime_command(m, args, devnull, err, errsize);
 }
 
 static pid_t read_pid_file(const char *dir) {

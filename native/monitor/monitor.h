@@ -72,6 +72,9 @@ struct monitor {
   struct client *clients;
 };
 
+// main.c
+int runtime_start(const struct monitor *m, char *err, size_t errsize);
+
 // util.c
 void die_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 void format_message(char *out, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

@@ -3,11 +3,12 @@
 // copied to and from the FIFOs. `file://` hands a file to the process itself; `binary://`
 // starts a logging binary on containerd's contract.
 //
-// The monitor opens every FIFO O_RDWR and keeps it: a reader that goes away never makes the
-// process's writes fail (no EPIPE, no SIGPIPE), a new reader gets what follows, and the stdin
-// FIFO never reads as ended because a client closed it (only close-stdin ends the process's
-// stdin). When a FIFO is full the copy stops reading its source: the process blocks on its
-// full pipe instead of the monitor buffering without bound.
+// The monitor opens the output FIFOs O_RDWR and keeps them: a reader that goes away never makes
+// the process's writes fail (no EPIPE, no SIGPIPE), and a new reader gets what follows. The stdin
+// FIFO is opened read-only, as containerd's shim does: once a client has written and closed it,
+// the process's stdin ends (as does close-stdin); poll reports nothing before a first writer, so
+// a FIFO nobody opened yet does not read as ended. When a FIFO is full the copy stops reading
+// its source: the process blocks on its full pipe instead of the monitor buffering without bound.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -101,9 +102,9 @@ void copy_pump(struct copy *c) {
   }
 }
 
-/** Opens a client FIFO for the monitor to hold (see the top of this file). */
-static int open_fifo(const char *path, char *err, size_t errsize) {
-  int fd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+/** Opens a client FIFO for the monitor to hold (see the top of this file); `mode` O_RDWR or O_RDONLY. */
+static int open_fifo(const char *path, int mode, char *err, size_t errsize) {
+  int fd = open(path, mode | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
   if (fd < 0) format_message(err, errsize, "open %s: %s", path, strerror(errno));
   return fd;
 }
@@ -220,7 +221,7 @@ fail_errno:
 
 /** A pipe for one output stream: the process writes (blocking), the monitor reads (non-blocking). */
 static int output_pipe(struct stdio *io, struct copy *c, int n, const char *fifo_path, char *err, size_t errsize) {
-  int fifo = open_fifo(fifo_path, err, errsize);
+  int fifo = open_fifo(fifo_path, O_RDWR, err, errsize);
   if (fifo < 0) return -1;
   int p[2];
   if (pipe2(p, O_CLOEXEC) < 0 || set_nonblock(p[0]) < 0 || copy_start(c, p[0], true, fifo, true) < 0) {
@@ -262,7 +263,7 @@ int stdio_open(struct stdio *io, const struct options *opt, char *err, size_t er
     return -1;
   }
   if (opt->stdin_path && *opt->stdin_path) {
-    int fifo = open_fifo(opt->stdin_path, err, errsize);
+    int fifo = open_fifo(opt->stdin_path, O_RDONLY, err, errsize);
     if (fifo < 0) return -1;
     if (opt->terminal) {
       if (copy_start(&io->in, fifo, true, -1, false) < 0) return close(fifo), -1; // dst: the master, later
@@ -281,7 +282,7 @@ int stdio_open(struct stdio *io, const struct options *opt, char *err, size_t er
     if (console_listen(io, opt->dir, err, errsize) < 0) return -1;
     // the pty's output goes to the stdout FIFO or the file; with a logging binary it is dropped
     int dst = -1;
-    if (out == FIFO) dst = open_fifo(path, err, errsize);
+    if (out == FIFO) dst = open_fifo(path, O_RDWR, err, errsize);
     if (out == FILE_URI) dst = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
     if ((out == FIFO || out == FILE_URI) && dst < 0) {
       if (out == FILE_URI) format_message(err, errsize, "open %s: %s", path, strerror(errno));

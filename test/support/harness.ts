@@ -165,10 +165,10 @@ export async function startBerthd(extraArgs: string[] = [], opts: { heapSnapshot
  * A berthd of the calling describe block's own with the run image stored in namespace ns: started
  * before its tests (`ready` gets the daemon and the image's name), removed after them.
  */
-export function berthdWithRunImage(ns: string, ready: (b: Berthd, image: string) => void, opts: { heapSnapshots?: boolean } = {}): void {
+export function berthdWithRunImage(ns: string, ready: (b: Berthd, image: string) => void, opts: { heapSnapshots?: boolean; args?: string[] } = {}): void {
   let b: Berthd | undefined;
   beforeAll(async () => {
-    b = await startBerthd([], opts);
+    b = await startBerthd(opts.args ?? [], opts);
     ready(b, await loadRunImage(b, { ns }));
   }, 60_000);
   afterAll(async () => {
@@ -180,7 +180,8 @@ export function berthdWithRunImage(ns: string, ready: (b: Berthd, image: string)
  * Removes what containers of a test daemon left on the host: every container runc knows under
  * the daemon's runc roots (killed and deleted, which also removes its cgroup), the namespace
  * cgroups runc made above them when empty, every process whose working directory is under `dir`
- * (containerd's shims: their cwd is their bundle), and every mount under `dir`.
+ * (containerd's shims: their cwd is their bundle), every berth-monitor working for a process dir
+ * under `dir`, and every mount under `dir`.
  */
 export function removeRuntimeLeftovers(dir: string, runcRoot: string): void {
   const namespaces = new Set<string>();
@@ -206,7 +207,9 @@ export function removeRuntimeLeftovers(dir: string, runcRoot: string): void {
   }
   for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
     try {
-      if (readlinkSync(`/proc/${pid}/cwd`).startsWith(`${dir}/`)) process.kill(Number(pid), 'SIGKILL');
+      const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      const monitor = args[0]?.endsWith('berth-monitor') && args[args.indexOf('--dir') + 1]?.startsWith(`${dir}/`);
+      if (monitor || readlinkSync(`/proc/${pid}/cwd`).startsWith(`${dir}/`)) process.kill(Number(pid), 'SIGKILL');
     } catch {
       // gone already, or not ours to read
     }

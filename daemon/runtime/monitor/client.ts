@@ -72,6 +72,13 @@ export class MonitorClient {
     return this.ok('close-stdin', 'Internal');
   }
 
+  /** `runtime start` of the container the monitor created; the runtime's refusal is its error. */
+  async start(): Promise<void> {
+    const answer = await this.request('start');
+    if (answer === 'ok') return;
+    throw new BerthError('Unknown', `OCI runtime start failed: ${answer.replace(/^error /, '')}`);
+  }
+
   /** kill(2) of the process; NotFound once it has exited. */
   kill(signal: number): Promise<void> {
     return this.ok(`kill ${signal}`, 'NotFound');

@@ -204,7 +204,40 @@ describeAsRoot('berth-monitor', [installed('runc'), installed('mkfifo')], () => 
     await m.client.release();
   });
 
-  itAsRoot('gives the process its stdin FIFO, ended by close-stdin only', async () => {
+  itAsRoot("starts the container it created on request (the runtime's start), and passes on the runtime's refusal", async () => {
+    const f = await fixture({ args: ['sh', '-c', 'echo started'] });
+    const out = fifo(f, 'out');
+    const r = reader(out);
+    const m = await start(f, { stdout: out });
+    await sleep(100);
+    expect(r.text()).toBe('');
+    await m.client.start();
+    expect((await m.client.wait()).exit.status).toBe(0);
+    expect(await r.done).toBe('started\n');
+    // the container has stopped: runc refuses to start it again, in its own words
+    await expect(m.client.start()).rejects.toThrow(/OCI runtime start failed: .*(stopped|exited)/);
+    await m.client.release();
+  });
+
+  itAsRoot("gives the process its stdin FIFO, ended when the client closes it (as containerd's shim does)", async () => {
+    const f = await fixture({ args: ['sh', '-c', 'cat; echo eof'] });
+    const stdin = fifo(f, 'in');
+    const out = fifo(f, 'out');
+    const r = reader(out);
+    const m = await start(f, { stdin, stdout: out });
+    await f.mustRunc(['start', f.id]);
+    // nobody has opened the FIFO yet: that is not the end of stdin
+    await sleep(200);
+    expect((await m.client.state()).state).toBe('running');
+    const w = openSync(stdin, C.O_WRONLY | C.O_NONBLOCK);
+    writeSync(w, 'hello\n');
+    closeSync(w);
+    expect((await m.client.wait()).exit.status).toBe(0);
+    expect(await r.done).toBe('hello\neof\n');
+    await m.client.release();
+  });
+
+  itAsRoot('close-stdin ends the stdin of a process whose client still holds the FIFO', async () => {
     const f = await fixture({ args: ['sh', '-c', 'cat; echo eof'] });
     const stdin = fifo(f, 'in');
     const out = fifo(f, 'out');
@@ -212,18 +245,15 @@ describeAsRoot('berth-monitor', [installed('runc'), installed('mkfifo')], () => 
     const m = await start(f, { stdin, stdout: out });
     await f.mustRunc(['start', f.id]);
     const w = openSync(stdin, C.O_WRONLY | C.O_NONBLOCK);
-    writeSync(w, 'hello\n');
-    closeSync(w); // the client going away is not the end of stdin
-    await until('the echo', () => r.text() === 'hello\n');
-    await sleep(200);
-    expect((await m.client.state()).state).toBe('running');
-
-    const w2 = openSync(stdin, C.O_WRONLY | C.O_NONBLOCK);
-    writeSync(w2, 'last\n');
-    closeSync(w2);
-    await m.client.closeStdin(); // what was written before still arrives, then EOF
-    expect((await m.client.wait()).exit.status).toBe(0);
-    expect(await r.done).toBe('hello\nlast\neof\n');
+    try {
+      writeSync(w, 'last\n');
+      await until('the echo', () => r.text() === 'last\n');
+      await m.client.closeStdin(); // what was written before still arrives, then EOF
+      expect((await m.client.wait()).exit.status).toBe(0);
+    } finally {
+      closeSync(w);
+    }
+    expect(await r.done).toBe('last\neof\n');
     await m.client.release();
   });
 

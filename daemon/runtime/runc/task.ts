@@ -249,7 +249,7 @@ export class RuncTask implements RuntimeTask {
     if (p.isInit) {
       if (this.oom?.check() && !this.oomReported) this.reportOom();
       // with a shared pid namespace nothing else stops the execs (containerd's shim does the same)
-      if (!this.file.ownPidNamespace) for (const e of this.execs.values()) if (e.status === 'RUNNING') await this.signalExec(e, 9).catch(() => undefined);
+      if (!this.file.ownPidNamespace) for (const e of this.execs.values()) if (e.status === 'RUNNING') await this.signalProcess(e, 9).catch(() => undefined);
     }
     p.setExited(exit);
     if (await exists(join(p.dir, reportedMark))) return;
@@ -298,7 +298,8 @@ export class RuncTask implements RuntimeTask {
   }
 
   private async startInit(): Promise<void> {
-    await this.runc.start(this.id);
+    // the monitor runs `runc start`: a spawn from a small process, not from berthd's
+    await new MonitorClient(this.init.socket).start();
     if (this.init.status === 'CREATED') this.init.status = 'RUNNING';
     this.ctx.exchange.publish(this.namespace, '/tasks/start', 'containerd.events.TaskStart', { container_id: this.id, pid: this.init.pid });
   }
@@ -346,6 +347,11 @@ export class RuncTask implements RuntimeTask {
   async kill(execId: string, sig: number, all: boolean): Promise<void> {
     const p = this.process(execId);
     if (p.status === 'STOPPED') throw notFound('process already finished');
+    if (p.isInit && !all) {
+      // kill(2) by the monitor, which knows the pid is still its process's (as runc kill does)
+      await this.signalProcess(p, sig);
+      return;
+    }
     if (p.isInit) {
       try {
         await this.runc.kill(this.id, sig, all);
@@ -358,11 +364,11 @@ export class RuncTask implements RuntimeTask {
       return;
     }
     if (p.pid === 0) throw failedPrecondition(`process ${execId} is not started`);
-    await this.signalExec(p, sig);
+    await this.signalProcess(p, sig);
   }
 
-  /** Signals an exec through its monitor, which knows whether the pid is still its process's. */
-  private async signalExec(p: MonitoredProcess, sig: number): Promise<void> {
+  /** Signals a process through its monitor, which knows whether the pid is still its process's. */
+  private async signalProcess(p: MonitoredProcess, sig: number): Promise<void> {
     try {
       await new MonitorClient(p.socket).kill(sig);
     } catch (err) {
@@ -478,7 +484,7 @@ export class RuncTask implements RuntimeTask {
     // runc killed an init that was never started: its monitor reports that exit
     if (p.status === 'CREATED') await Promise.race([p.wait(), new Promise((r) => setTimeout(r, 5000))]);
     for (const e of this.execs.values()) {
-      if (e.status === 'RUNNING') await this.signalExec(e, 9).catch(() => undefined);
+      if (e.status === 'RUNNING') await this.signalProcess(e, 9).catch(() => undefined);
       // an exec that never started will not: release its Waits
       if (e.status === 'CREATED' && !e.starting) e.setExited({ status: 255, exitedAt: now() });
     }
