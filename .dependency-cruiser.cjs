@@ -1,7 +1,7 @@
 // The layering rule of docs/architecture.md, checked by `npm run deps` (CI runs it):
-// api is the contract, core the shared libraries, transport the wire; daemon, shim and ctl are
+// api is the contract, core the shared libraries, transport the wire; daemon and ctl are
 // programs that use those three layers (and native) and never each other.
-const production = '^(api|core|transport|daemon|shim|ctl|native)/';
+const production = '^(api|core|transport|daemon|ctl|native)/';
 const testCode = '(^(test|bench|fuzz)/)|[.]test[.]ts$';
 
 /** @type {import('dependency-cruiser').IConfiguration} */
@@ -12,46 +12,40 @@ module.exports = {
       comment: 'api/ holds the .proto contract, its generated types and the codec: it depends on nothing of ours',
       severity: 'error',
       from: { path: '^api/' },
-      to: { path: '^(core|transport|daemon|shim|ctl|native|test|bench|fuzz)/' },
+      to: { path: '^(core|transport|daemon|ctl|native|test|bench|fuzz)/' },
     },
     {
       name: 'core-is-a-library',
       comment: 'core/ may use api/ and itself only',
       severity: 'error',
       from: { path: '^core/', pathNot: testCode },
-      to: { path: '^(transport|daemon|shim|ctl|native|test|bench|fuzz)/' },
+      to: { path: '^(transport|daemon|ctl|native|test|bench|fuzz)/' },
     },
     {
       name: 'transport-below-programs',
       comment: 'transport/ (HTTP/2, gRPC, clients) may use api/ and core/ only',
       severity: 'error',
       from: { path: '^transport/', pathNot: testCode },
-      to: { path: '^(daemon|shim|ctl|native|test|bench|fuzz)/' },
+      to: { path: '^(daemon|ctl|native|test|bench|fuzz)/' },
     },
     {
       name: 'native-below-programs',
       comment: 'native/ (the addon and mount helpers) may use core/ only',
       severity: 'error',
       from: { path: '^native/', pathNot: testCode },
-      to: { path: '^(api|transport|daemon|shim|ctl|test|bench|fuzz)/' },
+      to: { path: '^(api|transport|daemon|ctl|test|bench|fuzz)/' },
     },
     {
       name: 'daemon-is-a-program',
       severity: 'error',
       from: { path: '^daemon/' },
-      to: { path: '^(shim|ctl)/' },
-    },
-    {
-      name: 'shim-is-a-program',
-      severity: 'error',
-      from: { path: '^shim/' },
-      to: { path: '^(daemon|ctl)/' },
+      to: { path: '^ctl/' },
     },
     {
       name: 'ctl-is-a-program',
       severity: 'error',
       from: { path: '^ctl/' },
-      to: { path: '^(daemon|shim)/' },
+      to: { path: '^daemon/' },
     },
     {
       name: 'no-test-code-in-production',

@@ -6,7 +6,6 @@ export default defineConfig({
       'test/**/*.test.ts',
       'daemon/**/*.test.ts',
       'ctl/**/*.test.ts',
-      'shim/**/*.test.ts',
       'api/**/*.test.ts',
       'core/**/*.test.ts',
       'transport/**/*.test.ts',

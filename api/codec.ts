@@ -130,27 +130,6 @@ export function codec(typeName: string): protobuf.Type {
   return type;
 }
 
-/**
- * Generates now the codecs of every message type of the descriptors that services and message
- * types (full names) come from. protobufjs sets a type up on its first use, ~0.5–4 ms each: a
- * process that waits anyway (a warm shim) does it then, not on the critical path of its first calls.
- */
-export function warm(what: readonly (ServiceRef | string)[]): void {
-  const visit = (ns: protobuf.NamespaceBase) => {
-    for (const o of ns.nestedArray) {
-      if (o instanceof protobuf.Type) o.setup();
-      if (o instanceof protobuf.Namespace || o instanceof protobuf.Type) visit(o);
-    }
-  };
-  const done = new Set<string>();
-  for (const w of what) {
-    const dir = w instanceof ServiceRef ? w.relDir : typeDir(w);
-    if (dir === undefined) throw new Error(`no message type ${w} in api/proto`);
-    if (!done.has(dir)) visit(dirRoot(dir));
-    done.add(dir);
-  }
-}
-
 const serializer = (type: protobuf.Type) => (value: object) => {
   if (Array.isArray(value)) throw new Error(`Failed to serialize message: expected object with ${type.name} structure, got array instead`);
   return Buffer.from(type.encode(type.fromObject(value)).finish());

@@ -80,7 +80,6 @@ console.log(`generate: ${files.length} .proto files -> ${relative(repoRoot, genD
 // Constants named after their service, but for these, whose short names another service has.
 const constantNames: Record<string, string> = {
   'containerd.task.v2.Task': 'TaskV2',
-  'berth.shim.v1.Events': 'ShimEvents',
   'containerd.services.events.ttrpc.v1.Events': 'TtrpcEvents',
 };
 

@@ -31,7 +31,7 @@ const usage = `usage: npm run bench -- <${scenarios.map((s) => s.name).join('|')
   --image-dir DIR    where the scratch filesystem's sparse file goes (default /var/tmp)
   --fs-gib N         size of the scratch filesystem (default 4)
   --berthd-prof DIR  run berthd with --cpu-prof, profiles written to DIR on exit
-  --berthd-node-options OPTS  extra Node options for berthd and its shims (NODE_OPTIONS)
+  --berthd-node-options OPTS  extra Node options for berthd (NODE_OPTIONS)
   --containers N,M   density: how many containers, one measurement each (default 20,100)
   --crun             run: containers on crun instead of runc (on a hybrid cgroup host both
                      daemons then run in a mount namespace without the cgroup2 mount)

@@ -16,7 +16,7 @@ export interface BenchOptions {
   ingestMB: number;
   /** ingest: blobs written per round and daemon */
   ingestRuns: number;
-  /** run: the OCI runtime the shims use (crun: both daemons run where the cgroup2 mount is hidden) */
+  /** run: the OCI runtime the containers run on (crun: both daemons run where the cgroup2 mount is hidden) */
   ociRuntime: 'runc' | 'crun';
   /** density: how many containers, one measurement each */
   containers: number[];

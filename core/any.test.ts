@@ -1,6 +1,6 @@
 // The one codec (api/codec.ts, over the build's descriptors) as core/any.ts uses it.
 import { describe, expect, it } from 'vitest';
-import { codec, findCodec, ServiceRef, warm } from '../api/codec.ts';
+import { codec, findCodec } from '../api/codec.ts';
 import { decodeAny, encodeAny, packAny, unpackAny } from './any.ts';
 
 describe('codec', () => {
@@ -17,11 +17,6 @@ describe('codec', () => {
     expect(findCodec('TaskExit')).toBeUndefined();
     expect(findCodec('__proto__')).toBeUndefined();
     expect(() => codec('containerd.events.NoSuchEvent')).toThrow(/no message type containerd\.events\.NoSuchEvent/);
-  });
-
-  it('warms the descriptors of services and message types ahead of use', () => {
-    warm([new ServiceRef('containerd/runtime/task/v2', 'containerd.task.v2.Task'), 'containerd.runc.v1.Options']);
-    expect(() => warm(['containerd.events.NoSuchEvent'])).toThrow(/no message type/);
   });
 });
 

@@ -167,7 +167,7 @@ describe('ctr run against berthd', () => {
 
   it('output keeps flowing to a client that re-attaches after a daemon SIGKILL and restart', async () => {
     const berth = (args: string[]) => b.berth(['-n', ns, ...args]);
-    // The first line waits in the FIFO the shim holds (run -d has gone); the second is written once
+    // The first line waits in the FIFO the monitor holds (run -d has gone); the second is written once
     // the test has re-attached, so the test does not depend on how long the restart takes.
     const script = 'sleep 1; echo before the restart; while [ ! -e /tmp/go ]; do sleep 0.1; done; echo after the restart; exit 3';
     expect(berth(['run', '-d', image, 'talker', 'sh', '-c', script])).toEqual({ code: 0, stdout: '', stderr: '' });

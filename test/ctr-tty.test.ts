@@ -11,7 +11,7 @@ import { loadRunImage } from './support/run-image.ts';
  * Terminals end to end: `ctr run -t` (containerd's client) and `berth run -t` against berthd,
  * each inside a pseudo-terminal of util-linux script(1) sized 91x33. The container sees a tty
  * of its own, of our size; its output arrives; a resize of our terminal reaches it (SIGWINCH →
- * Tasks.ResizePty → the shim's pty master); the exit code is the container's.
+ * Tasks.ResizePty → the monitor's pty master); the exit code is the container's.
  */
 const quote = (a: string) => `'${a.replace(/'/g, `'\\''`)}'`;
 

@@ -14,9 +14,9 @@ import { loadRunImage } from './support/run-image.ts';
 
 /**
  * The client side of the stdio FIFOs (ctl/io/stdio.ts, from dist/) in a child process, with
- * this test playing the shim: it opens the other ends by path, as the shim does.
+ * this test playing the monitor: it opens the other ends by path, as berth-monitor (or a shim) does.
  */
-describe('stdio FIFOs (test plays the shim)', () => {
+describe('stdio FIFOs (test plays the monitor)', () => {
   const child = `
     import { writeSync } from 'node:fs';
     import { ClientIO } from ${JSON.stringify(join(repo, 'dist', 'ctl', 'io', 'stdio.js'))};
@@ -117,7 +117,7 @@ describe('stdio FIFOs (test plays the shim)', () => {
         }
       }
       expect(got).toBe('typed input\n');
-      // the client closed its end after EOF: the shim's reader sees EOF
+      // the client closed its end after EOF: the monitor's reader sees EOF
       expect(readSync(i, buf)).toBe(0);
       closeSync(i);
       writeSync(o, 'more\n');

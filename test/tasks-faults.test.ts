@@ -7,7 +7,7 @@ import { type Berthd, berthdWithRunImage } from './support/harness.ts';
 import { sleep } from './support/util.ts';
 
 /**
- * What production throws at containers: a shim that dies, a start that fails under --rm, a
+ * What production throws at containers: a monitor that dies, a start that fails under --rm, a
  * container trying to see or reach the host, and hundreds of run/rm cycles that must not leak.
  */
 describe('tasks under faults', () => {
@@ -142,7 +142,7 @@ describe('tasks under faults', () => {
     expect(existsSync(join(b.state, 'io.containerd.runtime.v2.task', ns, 'broken'))).toBe(false);
   });
 
-  it('inside a container: only fds 0-2, no host process, no daemon or shim socket', () => {
+  it('inside a container: only fds 0-2, no host process, no daemon or monitor socket', () => {
     const fds = berth(['run', '--rm', image, 'fds', 'sh', '-c', 'ls /proc/self/fd']);
     // ls itself holds one more: the directory it is listing
     expect(fds.stdout.trim().split(/\s+/).map(Number).sort()).toEqual([0, 1, 2, 3]);
@@ -156,7 +156,7 @@ describe('tasks under faults', () => {
       'nethost',
       'sh',
       '-c',
-      `ls ${b.address} ${b.state}/s; grep @ /proc/net/unix | grep -c berth || true`,
+      `ls ${b.address} ${b.state}/m; grep @ /proc/net/unix | grep -c berth || true`,
     ]);
     // the host's network namespace lists path sockets by name, but none of berth's is abstract
     // (reachable from a --net-host container); the paths themselves are not in its mounts

@@ -1,44 +1,66 @@
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { type AnyMessage, unpackAny } from '../core/any.ts';
 import { MS_BIND, mount, umount2 } from '../native/index.ts';
-import { type Berthd, berthdWithRunImage, berthShimArgs, repo } from './support/harness.ts';
+import { grpcEvents, metadata } from './support/grpc-js.ts';
+import { type Berthd, berthdWithRunImage } from './support/harness.ts';
 import { sleep } from './support/util.ts';
 
 /**
- * A task bundle that no task owns — what a berthd killed in the middle of Tasks.Create leaves —
- * must not block the next create of that id: berthd cleans it up (unmounting its rootfs first,
- * never removing files across a mount) and creates the task.
+ * What a berthd stopped at the wrong moment leaves in its task bundles, and what the next berthd
+ * (or the next create of that id) does with it: a bundle no task owns is cleaned up without
+ * removing files across a mount; a task whose monitor runs is found again; one whose monitor and
+ * container are both gone is reported exited and cleaned up; a bundle without a container record
+ * is not berthd's to touch.
  */
-describe('a task bundle left behind', () => {
+describe('task bundles left behind', () => {
   let b: Berthd;
   let image: string;
   const ns = 'leftover';
   const berth = (args: string[]) => b.berth(['-n', ns, ...args]);
+  const bundleOf = (id: string, namespace = ns) => join(b.state, 'io.containerd.runtime.v2.task', namespace, id);
+  const pidIn = (dir: string, file: string) => Number(readFileSync(join(dir, file), 'utf8'));
+  const alive = (pid: number) => existsSync(`/proc/${pid}`) && !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
   const mountsUnder = (dir: string) =>
     readFileSync('/proc/self/mountinfo', 'utf8')
       .split('\n')
       .filter((l) => l.split(' ')[4]?.startsWith(dir));
   const outside = mkdtempSync('/tmp/berth-leftover-');
+  /** bundles a test moved out of its namespace, put back by the cleanup if the test failed half-way */
+  const moved: Array<[from: string, to: string]> = [];
 
-  // berth's own Node shim, not berthd's runc driver
-  berthdWithRunImage(
-    ns,
-    (d, img) => {
-      b = d;
-      image = img;
-    },
-    { args: berthShimArgs() },
-  );
-  afterAll(() => rmSync(outside, { recursive: true, force: true }));
+  berthdWithRunImage(ns, (d, img) => {
+    b = d;
+    image = img;
+  });
+  afterAll(() => {
+    for (const [from, to] of moved) if (existsSync(to)) renameSync(to, from);
+    rmSync(outside, { recursive: true, force: true });
+  });
+
+  /** The /tasks/exit events a subscriber that arrives now gets within `ms` (including what it missed while berthd started). */
+  async function exitEventsFor(ms: number): Promise<Array<{ container_id: string; exit_status: number }>> {
+    const c = b.client(ns);
+    const events = grpcEvents(c).Subscribe({ filters: ['topic=="/tasks/exit"'] }, metadata(c));
+    const seen: Array<{ container_id: string; exit_status: number }> = [];
+    events.on('data', (e: { event: AnyMessage }) => seen.push(unpackAny(e.event).message as { container_id: string; exit_status: number }));
+    events.on('error', () => undefined);
+    await sleep(ms);
+    events.cancel();
+    return seen;
+  }
 
   it('is removed by the next create of its id, without touching what was mounted on its rootfs', () => {
-    const bundle = join(b.state, 'io.containerd.runtime.v2.task', ns, 'left');
+    const bundle = bundleOf('left');
     mkdirSync(join(bundle, 'rootfs'), { recursive: true });
     writeFileSync(join(bundle, 'config.json'), '{}');
-    // what a crashed Create leaves: the shim's address (nobody listens there any more) and a mounted rootfs
-    writeFileSync(join(bundle, 'bootstrap.json'), JSON.stringify({ version: 2, address: `unix://${join(outside, 'gone.sock')}`, protocol: 'grpc' }));
-    writeFileSync(join(bundle, 'shim-binary-path'), join(repo, 'bin', 'berth-shim-runc-v2'));
+    // what a Create stopped before its monitor started leaves: task.json and a mounted rootfs
+    const stdio = { stdin: '', stdout: '', stderr: '', terminal: false };
+    writeFileSync(
+      join(bundle, 'task.json'),
+      JSON.stringify({ runtime: 'io.containerd.runc.v2', options: {}, cgroupsPath: '', ownPidNamespace: true, rootfsMounted: true, stdio }),
+    );
     writeFileSync(join(outside, 'keep'), "not the container's");
     mount(outside, join(bundle, 'rootfs'), null, MS_BIND);
     try {
@@ -60,83 +82,96 @@ describe('a task bundle left behind', () => {
     expect(berth(['containers', 'ls', '-q']).stdout).toBe('');
   }, 60_000);
 
-  it('a shim still serving a bundle that has no bootstrap.json (berthd died mid-Create) is reconnected at restart', async () => {
-    expect(berth(['run', '-d', '--null-io', image, 'stray', 'sleep', '1000']).code).toBe(0);
-    const bundle = join(b.state, 'io.containerd.runtime.v2.task', ns, 'stray');
-    const alive = (pid: number) => existsSync(`/proc/${pid}`) && !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    const init = Number(readFileSync(join(bundle, 'init.pid'), 'utf8'));
-    // the container's init is the shim's child (the shim is its subreaper and runc has exited)
-    const shim = Number(readFileSync(`/proc/${init}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]);
-    expect(alive(init)).toBe(true);
-    expect(alive(shim)).toBe(true);
+  it('berthd SIGKILLed after the monitor started but before the create returned: the task is found again and managed', async () => {
+    // a runc that, once, SIGKILLs berthd right after `runc create` succeeded: the monitor is
+    // running and the container created, and berthd never answered the create
+    const mark = join(outside, 'kill-berthd');
+    const runtime = join(outside, 'runc-then-kill');
+    writeFileSync(
+      runtime,
+      `#!/bin/sh\nrunc "$@"; rc=$?\nfor a in "$@"; do if [ "$a" = create ] && [ -f ${mark} ]; then kill -9 "$(cat ${mark})"; rm -f ${mark}; fi; done\nexit $rc\n`,
+    );
+    chmodSync(runtime, 0o755);
+    writeFileSync(mark, String(b.pid()));
+    const r = berth(['run', '-d', '--null-io', '--runc-binary', runtime, image, 'midcreate', 'sleep', '1000']);
+    expect(r.code).not.toBe(0);
+    expect(existsSync(mark)).toBe(false);
     await b.kill();
-    // the window: the shim has written its address into the bundle, berthd not yet bootstrap.json
-    rmSync(join(bundle, 'bootstrap.json'));
-    expect(existsSync(join(bundle, 'address'))).toBe(true);
-    await b.restart();
-    // start-up cleanup never kills a container that runs: berthd finds the shim through its address
-    expect(berth(['tasks', 'ls']).stdout).toMatch(new RegExp(`^stray\\s+${init}\\s+RUNNING$`, 'm'));
+    const bundle = bundleOf('midcreate');
+    const monitor = pidIn(bundle, 'monitor.pid');
+    const init = pidIn(bundle, 'pid');
+    expect(alive(monitor)).toBe(true);
     expect(alive(init)).toBe(true);
-    expect(alive(shim)).toBe(true);
-    expect(existsSync(join(bundle, 'bootstrap.json'))).toBe(true);
-    expect(berth(['tasks', 'kill', '-s', 'SIGKILL', 'stray']).code).toBe(0);
-    expect(berth(['tasks', 'wait', 'stray']).stdout).toBe('137\n');
-    expect(berth(['tasks', 'rm', 'stray']).code).toBe(0);
-    for (let i = 0; i < 100 && alive(shim); i++) await sleep(50);
-    expect(alive(shim)).toBe(false);
+    await b.restart();
+    const c = b.client(ns);
+    expect((await c.tasks.Get({ container_id: 'midcreate' })).process).toMatchObject({ status: 'CREATED', pid: init });
+    await c.tasks.Start({ container_id: 'midcreate' });
+    expect((await c.tasks.Get({ container_id: 'midcreate' })).process).toMatchObject({ status: 'RUNNING', pid: init });
+    expect(berth(['tasks', 'kill', '-s', 'SIGKILL', 'midcreate']).code).toBe(0);
+    expect(berth(['tasks', 'wait', 'midcreate']).stdout).toBe('137\n');
+    expect(berth(['tasks', 'rm', 'midcreate']).code).toBe(0);
+    expect(berth(['containers', 'rm', 'midcreate']).code).toBe(0);
     expect(existsSync(bundle)).toBe(false);
     expect(mountsUnder(bundle)).toEqual([]);
-    expect(berth(['containers', 'rm', 'stray']).code).toBe(0);
+    for (let i = 0; i < 50 && alive(monitor); i++) await sleep(100);
+    expect(alive(monitor)).toBe(false);
   }, 60_000);
 
-  it('a container that outlived its shim is left running at restart, its bundle kept', async () => {
-    expect(berth(['run', '-d', '--null-io', image, 'orphan', 'sleep', '1000']).code).toBe(0);
-    const bundle = join(b.state, 'io.containerd.runtime.v2.task', ns, 'orphan');
-    const alive = (pid: number) => existsSync(`/proc/${pid}`) && !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    const init = Number(readFileSync(join(bundle, 'init.pid'), 'utf8'));
-    const shim = Number(readFileSync(`/proc/${init}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]);
+  it('a bundle whose monitor and container are both gone is cleaned up at restart, its task reported exited', async () => {
+    expect(berth(['run', '-d', '--null-io', image, 'gone', 'sleep', '1000']).code).toBe(0);
+    const bundle = bundleOf('gone');
+    const monitor = pidIn(bundle, 'monitor.pid');
+    const init = pidIn(bundle, 'pid');
     await b.kill();
-    process.kill(shim, 'SIGKILL');
-    for (let i = 0; i < 100 && alive(shim); i++) await sleep(20);
-    expect(alive(shim)).toBe(false);
-    expect(alive(init)).toBe(true);
-    await b.restart();
-    expect(alive(init)).toBe(true);
-    expect(existsSync(join(bundle, 'config.json'))).toBe(true);
-    expect(b.output()).toContain('leaving alone a task bundle whose container process outlived its shim');
-    // the next create of that id is what removes it (and the container with it)
-    const r = berth(['tasks', 'start', '-d', '--null-io', 'orphan']);
-    expect(r.stderr).toBe('');
-    expect(r.code).toBe(0);
-    for (let i = 0; i < 100 && alive(init); i++) await sleep(50);
+    process.kill(monitor, 'SIGKILL');
+    process.kill(init, 'SIGKILL');
+    for (let i = 0; i < 100 && (alive(monitor) || alive(init)); i++) await sleep(20);
+    expect(alive(monitor)).toBe(false);
     expect(alive(init)).toBe(false);
-    expect(berth(['tasks', 'kill', '-s', 'SIGKILL', 'orphan']).code).toBe(0);
-    expect(berth(['tasks', 'wait', 'orphan']).stdout).toBe('137\n');
-    expect(berth(['tasks', 'rm', 'orphan']).code).toBe(0);
-    expect(berth(['containers', 'rm', 'orphan']).code).toBe(0);
+    expect(mountsUnder(bundle)).toHaveLength(1);
+    await b.restart();
+    // reported before berthd served, so a subscriber that comes a moment later still gets it
+    await sleep(1000);
+    const exits = await exitEventsFor(1500);
+    const reported = exits.filter((e) => e.container_id === 'gone');
+    expect(reported).toHaveLength(1);
+    expect([137, 255]).toContain(reported[0]!.exit_status);
+    for (let i = 0; i < 50 && existsSync(bundle); i++) await sleep(100);
     expect(existsSync(bundle)).toBe(false);
+    expect(mountsUnder(bundle)).toEqual([]);
+    await expect(b.client(ns).tasks.Get({ container_id: 'gone' })).rejects.toMatchObject({ code: 'NotFound' });
+    // the container record stays until removed
+    expect(berth(['containers', 'rm', 'gone']).code).toBe(0);
   }, 60_000);
 
-  it('a bundle whose shim answers but never got its container (berthd died before Create reached it) is removed at restart; the shim stays for its other task', async () => {
-    expect(berth(['run', '-d', '--null-io', image, 'keeper', 'sleep', '1000']).code).toBe(0);
-    expect(berth(['containers', 'create', image, 'ghost', 'true']).code).toBe(0);
-    const alive = (pid: number) => existsSync(`/proc/${pid}`) && !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    const keeper = join(b.state, 'io.containerd.runtime.v2.task', ns, 'keeper');
-    const init = Number(readFileSync(join(keeper, 'init.pid'), 'utf8'));
+  it('a bundle that has no container record is left alone at restart, with a warning', async () => {
+    expect(berth(['run', '-d', '--null-io', image, 'stranger', 'sleep', '1000']).code).toBe(0);
+    const bundle = bundleOf('stranger');
+    const monitor = pidIn(bundle, 'monitor.pid');
+    const init = pidIn(bundle, 'pid');
     await b.kill();
-    // what an adopted shim leaves when berthd dies between the adoption and Create: its address
-    const ghost = join(b.state, 'io.containerd.runtime.v2.task', ns, 'ghost');
-    mkdirSync(join(ghost, 'rootfs'), { recursive: true });
-    writeFileSync(join(ghost, 'config.json'), '{}');
-    writeFileSync(join(ghost, 'address'), readFileSync(join(keeper, 'address')));
+    // the same bundle under a namespace that has no record of it (another daemon's, or a wrong root)
+    const elsewhere = bundleOf('stranger', 'norecord');
+    mkdirSync(join(elsewhere, '..'), { recursive: true });
+    renameSync(bundle, elsewhere);
+    moved.push([bundle, elsewhere]);
     await b.restart();
-    expect(existsSync(ghost)).toBe(false);
-    expect(berth(['tasks', 'ls']).stdout).toMatch(new RegExp(`^keeper\\s+${init}\\s+RUNNING\n$`, 'm'));
-    expect(berth(['tasks', 'ls']).stdout).not.toContain('ghost');
+    expect(b.output()).toContain('leaving alone a task bundle that has no container record');
+    expect(existsSync(join(elsewhere, 'task.json'))).toBe(true);
+    expect(alive(monitor)).toBe(true);
     expect(alive(init)).toBe(true);
-    expect(berth(['tasks', 'kill', '-s', 'SIGKILL', 'keeper']).code).toBe(0);
-    expect(berth(['tasks', 'wait', 'keeper']).stdout).toBe('137\n');
-    expect(berth(['tasks', 'rm', 'keeper']).code).toBe(0);
-    expect(berth(['containers', 'rm', 'keeper', 'ghost']).code).toBe(0);
+    expect(b.berth(['-n', 'norecord', 'tasks', 'ls']).stdout).not.toContain('stranger');
+    // put back where its record is, it is berthd's again
+    await b.kill();
+    renameSync(elsewhere, bundle);
+    moved.pop();
+    rmSync(join(elsewhere, '..'), { recursive: true, force: true });
+    await b.restart();
+    expect(berth(['tasks', 'ls']).stdout).toMatch(new RegExp(`^stranger\\s+${init}\\s+RUNNING$`, 'm'));
+    expect(berth(['tasks', 'kill', '-s', 'SIGKILL', 'stranger']).code).toBe(0);
+    expect(berth(['tasks', 'wait', 'stranger']).stdout).toBe('137\n');
+    expect(berth(['tasks', 'rm', 'stranger']).code).toBe(0);
+    expect(berth(['containers', 'rm', 'stranger']).code).toBe(0);
+    expect(existsSync(bundle)).toBe(false);
   }, 60_000);
 });

@@ -1,10 +1,6 @@
 import type * as grpc from '@grpc/grpc-js';
 import type { MessageTypeDefinition } from '@grpc/proto-loader';
 
-import type { AckRequest as _berth_shim_v1_AckRequest, AckRequest__Output as _berth_shim_v1_AckRequest__Output } from './berth/shim/v1/AckRequest.ts';
-import type { EventsClient as _berth_shim_v1_EventsClient, EventsDefinition as _berth_shim_v1_EventsDefinition } from './berth/shim/v1/Events.ts';
-import type { ShimEvent as _berth_shim_v1_ShimEvent, ShimEvent__Output as _berth_shim_v1_ShimEvent__Output } from './berth/shim/v1/ShimEvent.ts';
-import type { SubscribeRequest as _berth_shim_v1_SubscribeRequest, SubscribeRequest__Output as _berth_shim_v1_SubscribeRequest__Output } from './berth/shim/v1/SubscribeRequest.ts';
 import type { Envelope as _containerd_services_events_ttrpc_v1_Envelope, Envelope__Output as _containerd_services_events_ttrpc_v1_Envelope__Output } from './containerd/services/events/ttrpc/v1/Envelope.ts';
 import type { EventsClient as _containerd_services_events_ttrpc_v1_EventsClient, EventsDefinition as _containerd_services_events_ttrpc_v1_EventsDefinition } from './containerd/services/events/ttrpc/v1/Events.ts';
 import type { ForwardRequest as _containerd_services_events_ttrpc_v1_ForwardRequest, ForwardRequest__Output as _containerd_services_events_ttrpc_v1_ForwardRequest__Output } from './containerd/services/events/ttrpc/v1/ForwardRequest.ts';
@@ -22,16 +18,6 @@ type SubtypeConstructor<Constructor extends new (...args: any) => any, Subtype> 
 };
 
 export interface ProtoGrpcType {
-  berth: {
-    shim: {
-      v1: {
-        AckRequest: MessageTypeDefinition<_berth_shim_v1_AckRequest, _berth_shim_v1_AckRequest__Output>
-        Events: SubtypeConstructor<typeof grpc.Client, _berth_shim_v1_EventsClient> & { service: _berth_shim_v1_EventsDefinition }
-        ShimEvent: MessageTypeDefinition<_berth_shim_v1_ShimEvent, _berth_shim_v1_ShimEvent__Output>
-        SubscribeRequest: MessageTypeDefinition<_berth_shim_v1_SubscribeRequest, _berth_shim_v1_SubscribeRequest__Output>
-      }
-    }
-  }
   containerd: {
     services: {
       events: {

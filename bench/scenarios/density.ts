@@ -15,7 +15,7 @@ import { removeNamespaceCgroups } from './run.ts';
  * Density: N detached `sleep` containers on each daemon (runc, the run image), made through the
  * same client (ctl's container creation, then the task calls ctr run -d makes), and what they
  * cost: the PSS of every process the runtime keeps per container (containerd-shim-runc-v2 for
- * containerd; berth-monitor, and a berth shim if any, for berthd), the daemon's own PSS and its
+ * containerd; berth-monitor for berthd, or the shim a runtime is mapped to), the daemon's own PSS and its
  * growth per container, and the wall time to start them 8 at a time. See bench/README.md.
  */
 const ns = 'bench-density';
@@ -79,14 +79,14 @@ function pssKiB(pid: number): number {
 interface RuntimeProcesses {
   /** what the runtime keeps per container: a process whose command line names one of the containers */
   perContainer: Proc[];
-  /** the daemon's other helpers (a warm shim, an unpack child) */
+  /** the daemon's other helpers (an unpack child) */
   other: Proc[];
 }
 
 /**
  * The processes a daemon runs besides itself: every process whose command line names a path in
  * the daemon's directory (its socket, state or root), which containerd's shims (`-address`) and
- * berth's monitors (`--dir`, `--socket`) and shims all do. runc is left out (it is gone once a
+ * berth's monitors (`--dir`, `--socket`) all do. runc is left out (it is gone once a
  * task is created; the bench waits), and so are the containers' own processes, which name none.
  */
 function runtimeProcesses(d: Daemon, ids: readonly string[] | 'any', all = processes()): RuntimeProcesses {
@@ -98,7 +98,7 @@ function runtimeProcesses(d: Daemon, ids: readonly string[] | 'any', all = proce
     if (p.pid === d.pid || p.pid === process.pid || p.args.length === 0) continue;
     if (basename(p.args[0]) === 'runc') continue;
     if (!p.args.some((a) => a === d.address || a.startsWith(dir))) continue;
-    // containerd's shim: -id ID; berth-monitor: --id ID; berth's shim: -id ID
+    // containerd's shim: -id ID; berth-monitor: --id ID
     const i = p.args.findIndex((a) => a === '-id' || a === '--id');
     if (i >= 0 && (idSet?.has(p.args[i + 1]) ?? true)) perContainer.push(p);
     else other.push(p);

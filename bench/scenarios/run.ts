@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { storeRunImage } from '../../test/support/run-image.ts';
 import type { Scenario } from '../scenario.ts';
 import { type Daemon, repo } from '../setup.ts';
@@ -9,8 +9,10 @@ import type { Measurement } from '../stats.ts';
 /**
  * Containers through each daemon's own CLI, on runc (or crun with --crun): `berth run --rm IMAGE ID true` against
  * `ctr run --rm` (wall clock, process start to exit), then 50 detached `sleep` containers at
- * once: the shims' memory per container (PSS, from smaps_rollup) and the daemon's RSS, with one
- * shim per container and with all 50 in one shim group (annotation io.containerd.runc.v2.group).
+ * once: the memory of the processes each daemon runs per container (PSS, from smaps_rollup:
+ * containerd's shims, berthd's berth-monitors) and the daemon's RSS, with one shim per container
+ * and with all 50 in one shim group (annotation io.containerd.runc.v2.group; berthd's monitors
+ * do not group).
  */
 const ns = 'bench-run';
 const runsPerRound = 10;
@@ -32,14 +34,21 @@ function must(d: Daemon, args: string[]): number {
   return r.ms;
 }
 
-/** Pids of the shim processes serving this daemon (their command line names its socket). */
-function shimPids(d: Daemon): number[] {
+/**
+ * Pids of the processes a daemon runs for its containers: containerd's shims (their command line
+ * names its socket) and berthd's berth-monitors (their --dir is in a bundle under its state dir,
+ * beside its root).
+ */
+function perContainerPids(d: Daemon): number[] {
+  const state = join(dirname(d.root), 'state');
   const pids: number[] = [];
   for (const p of readdirSync('/proc')) {
     if (!/^\d+$/.test(p)) continue;
     try {
       const args = readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0');
-      if (args.some((a) => a.includes('shim')) && args.includes(d.address) && !args.includes('start')) pids.push(Number(p));
+      const shim = args.some((a) => a.includes('shim')) && args.includes(d.address) && !args.includes('start');
+      const monitor = args[0]?.endsWith('berth-monitor') && args[args.indexOf('--dir') + 1]?.startsWith(`${state}/`);
+      if (shim || monitor) pids.push(Number(p));
     } catch {
       // exited meanwhile
     }
@@ -59,14 +68,14 @@ async function memory(d: Daemon, grouped: boolean, progress: (l: string) => void
   try {
     for (const id of ids) must(d, ['run', '-d', '--null-io', ...runtimeArgs, ...extra, imageName, id, 'sleep', '100000']);
     await new Promise((r) => setTimeout(r, 1000));
-    const pids = shimPids(d);
+    const pids = perContainerPids(d);
     const pss = pids.reduce((sum, p) => sum + kib(p, 'smaps_rollup', 'Pss'), 0);
     const label = grouped ? 'grouped' : 'one shim each';
     progress(
-      `${many} containers, ${pids.length} shims, shim PSS ${(pss / 1024).toFixed(1)} MiB, daemon RSS ${(kib(d.pid, 'status', 'VmRSS') / 1024).toFixed(1)} MiB`,
+      `${many} containers, ${pids.length} shims or monitors, their PSS ${(pss / 1024).toFixed(1)} MiB, daemon RSS ${(kib(d.pid, 'status', 'VmRSS') / 1024).toFixed(1)} MiB`,
     );
     return [
-      { metric: `shim PSS per container, ${label} (MiB)`, unit: 'MiB', better: 'lower', value: pss / 1024 / many },
+      { metric: `shim or monitor PSS per container, ${label} (MiB)`, unit: 'MiB', better: 'lower', value: pss / 1024 / many },
       { metric: `daemon RSS with ${many} containers, ${label} (MiB)`, unit: 'MiB', better: 'lower', value: kib(d.pid, 'status', 'VmRSS') / 1024 },
     ];
   } finally {
@@ -125,7 +134,7 @@ export async function removeNamespaceCgroups(namespace = ns): Promise<void> {
 
 export const run: Scenario = {
   name: 'run',
-  summary: `run --rm IMAGE ID true through each CLI (${runsPerRound} per round, runc); ${many} sleeping containers: shim PSS per container and daemon RSS`,
+  summary: `run --rm IMAGE ID true through each CLI (${runsPerRound} per round, runc); ${many} sleeping containers: shim or monitor PSS per container and daemon RSS`,
   async prepare(d, opts) {
     runtimeArgs = opts.ociRuntime === 'crun' ? ['--runc-binary', 'crun'] : [];
     const c = d.client(ns);

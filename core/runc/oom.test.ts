@@ -48,7 +48,7 @@ describe('watchOom', () => {
       await f.mustRunc(['start', f.id]);
       const exit = await reap(pid);
       expect(exit).toEqual({ pid, exitCode: null, signal: 9 });
-      // the shim's path: check() when init exits
+      // the task's path: check() when init exits
       expect(polled.check()).toBe(true);
       expect(checkCalls).toBe(1);
       expect(polled.check()).toBe(false);

@@ -7,16 +7,14 @@ import { join } from 'node:path';
 import { type AnyMessage, unpackAnyOf } from '../any.ts';
 import { BerthError } from '../errors.ts';
 import { findExecutable, systemBinDirs } from '../exec-path.ts';
-import { bundleFiles } from '../shim-contract.ts';
 
-/** The parts of containerd.runc.v1.Options the shim uses. */
+/** The parts of containerd.runc.v1.Options berthd uses. */
 export interface RuntimeOptions {
   binary_name?: string;
   root?: string;
   systemd_cgroup?: boolean;
 }
 
-/** The runtime of a task: runc's root is `<state>/runc/<namespace>` unless the options name another. */
 /** The runc options of an Any (containerd.runc.v1.Options); none when it is unset. */
 export function runtimeOptionsOf(any: AnyMessage | null | undefined): RuntimeOptions {
   if (!any?.type_url) return {};
@@ -24,9 +22,13 @@ export function runtimeOptionsOf(any: AnyMessage | null | undefined): RuntimeOpt
   return { binary_name: o.binary_name || undefined, root: o.root || undefined, systemd_cgroup: o.systemd_cgroup || undefined };
 }
 
+/** Where runc writes its log (--log, JSON lines) in a bundle. */
+const runcLogFile = 'log.json';
+
+/** The runtime of a task: runc's root is `<state>/runc/<namespace>` unless the options name another. */
 export function runtimeFor(options: RuntimeOptions, namespace: string, bundle: string, state: string): Runc {
   const root = join(options.root || join(state, 'runc'), namespace);
-  return new Runc(resolveBinary(options.binary_name || 'runc'), root, join(bundle, bundleFiles.runcLog), options.systemd_cgroup === true);
+  return new Runc(resolveBinary(options.binary_name || 'runc'), root, join(bundle, runcLogFile), options.systemd_cgroup === true);
 }
 
 const resolved = new Map<string, string>();

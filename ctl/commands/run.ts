@@ -1,5 +1,4 @@
 import { type Command, Option } from 'commander';
-import { groupAnnotation as shimGroupAnnotation } from '../../core/shim-contract.ts';
 import type { Context } from '../context.ts';
 import { ExitError } from '../errors.ts';
 import { type ContainerFlags, containerFlags, defaultFifoDir } from '../spec/flags.ts';
@@ -13,7 +12,12 @@ export interface RunFlags extends ContainerFlags {
   fifoDir: string;
 }
 
-/** The spec annotation that puts containers in one shim (shim/paths.ts groupAnnotation; docs/shim.md). */
+/**
+ * containerd's runc shim annotation: containers naming the same group share one shim process.
+ * It matters only for runtimes that run under a shim (e.g. containerd-shim-runc-v2, docs/shim.md);
+ * berthd's own io.containerd.runc.v2 runs each container process under its own monitor.
+ */
+export const shimGroupAnnotation = 'io.containerd.runc.v2.group';
 
 /**
  * Container label and spec annotation recording where a file-logged container's output goes.
@@ -43,7 +47,10 @@ export function register(program: Command, ctx: Context) {
       .option('-d, --detach', 'start it and return, leaving its FIFOs for tasks attach (output blocks once 64 KiB wait unread: use --log-uri or --null-io)')
       .option('--log-uri <uri>', 'send stdout and stderr to file:///path or binary:///path')
       .option('--null-io', 'send all stdio to /dev/null')
-      .option('--shim-group <name>', `serve the container from the one shim of group NAME (annotation ${shimGroupAnnotation})`)
+      .option(
+        '--shim-group <name>',
+        `run the container in the one shim of group NAME (annotation ${shimGroupAnnotation}); only for runtimes that run under a shim, such as containerd-shim-runc-v2: berthd's own runc path gives each container its own monitor`,
+      )
       .addOption(fifoDirOption()),
     { run: true },
   ).action(async (image: string, id: string, command: string[], flags: RunFlags) => {

@@ -81,7 +81,7 @@ export function containerFlags(cmd: Command, opts: { run?: boolean } = {}): Comm
     .option('--label <k=v>', 'a container label, also set as an OCI annotation (repeatable)', collect, [])
     .option('--annotation <k=v>', 'an OCI annotation (repeatable)', collect, [])
     .option('--runtime <name>', 'runtime (shim) name', defaultRuntime)
-    .option('--runc-binary <path>', 'runc-compatible binary for the runc shim (its BinaryName option)')
+    .option('--runc-binary <path>', 'runc-compatible binary for io.containerd.runc.v2 (its BinaryName option)')
     .addOption(new Option('--snapshotter <name>', 'snapshotter for the root file system').env('BERTH_SNAPSHOTTER').default('overlayfs'))
     .option('--platform <platform>', 'use this platform of a multi-platform image');
 }

@@ -1,6 +1,5 @@
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
-import { bundleFiles } from '../../core/shim-contract.ts';
 import { MNT_DETACH, umount2 } from '../../native/index.ts';
 
 /** The directory, under the state and root dirs, that runtime v2 keeps its tasks in (containerd's name). */
@@ -8,10 +7,11 @@ export const runtimeDirName = 'io.containerd.runtime.v2.task';
 
 /**
  * A task's bundle: `<state>/io.containerd.runtime.v2.task/<ns>/<id>` holding config.json (the
- * container's spec, verbatim), rootfs/ (the shim mounts the snapshot there) and `work`, a link to
- * the task's persistent work dir under the root. The daemon writes `bootstrap.json` (how to reach
- * the shim) and `shim-binary-path` after the shim started; everything needed to find a running
- * container again after a daemon restart is in here.
+ * container's spec, verbatim), rootfs/ (the snapshot is mounted there: by berthd for its own runc
+ * tasks, by the shim otherwise) and `work`, a link to the task's persistent work dir under the
+ * root. For a shim task the daemon writes `bootstrap.json` (how to reach the shim) and
+ * `shim-binary-path` after the shim started; everything needed to find a running container again
+ * after a daemon restart is in here.
  */
 export class Bundle {
   constructor(
@@ -57,7 +57,7 @@ export class Bundle {
    * berthd writes bootstrap.json; undefined when there is none.
    */
   async shimAddress(): Promise<string | undefined> {
-    return (await fs.readFile(join(this.path, bundleFiles.address), 'utf8').catch(() => undefined))?.trim() || undefined;
+    return (await fs.readFile(join(this.path, 'address'), 'utf8').catch(() => undefined))?.trim() || undefined;
   }
 
   /**
@@ -66,7 +66,7 @@ export class Bundle {
    * only to keep a bundle they would otherwise remove.
    */
   async liveInitPid(): Promise<number | undefined> {
-    const pid = Number.parseInt(await fs.readFile(join(this.path, bundleFiles.initPid), 'utf8').catch(() => ''), 10);
+    const pid = Number.parseInt(await fs.readFile(join(this.path, 'init.pid'), 'utf8').catch(() => ''), 10);
     if (!(pid > 0)) return undefined;
     const status = await fs.readFile(`/proc/${pid}/status`, 'utf8').catch(() => undefined);
     return status && !/^State:\s+Z/m.test(status) ? pid : undefined;

@@ -5,23 +5,21 @@ import { fileURLToPath } from 'node:url';
 import { TtrpcEvents } from '../../api/services.ts';
 import { fromTimestamp, toTimestamp } from '../../api/timestamp.ts';
 import type { AnyMessage } from '../../core/any.ts';
-import { alreadyExists, invalidArgument, notFound, unimplemented } from '../../core/errors.ts';
+import { alreadyExists, invalidArgument, notFound } from '../../core/errors.ts';
 import type { Mount } from '../../core/mount.ts';
 import { Mutex } from '../../core/mutex.ts';
 import { runtimeOptionsOf } from '../../core/runc/runc.ts';
-import type { ShimClient } from '../../transport/clients/shim.ts';
 import { socketPathOf } from '../../transport/ttrpc/client.ts';
 import { TtrpcServer } from '../../transport/ttrpc/server.ts';
 import type { Exchange } from '../events/exchange.ts';
 import type { Logger } from '../log.ts';
 import { Bundle } from './bundle.ts';
 import { type RuncContext, RuncTask } from './runc/task.ts';
-import { openShimLog, ShimConnection, type ShimInvocation, type ShimLink, shimDelete, startShim } from './shim.ts';
+import { openShimLog, type ShimInvocation, type ShimLink, shimDelete, startShim } from './shim.ts';
 import { resolveShimBinary } from './shim-binary.ts';
 import { ShimTask } from './shim-task.ts';
 import type { ExitStatus, RuntimeTask } from './task.ts';
 import { TtrpcShimConnection } from './ttrpc-shim.ts';
-import { WarmShims } from './warm.ts';
 
 /** What the runtime needs from a container record. */
 export interface ContainerForTask {
@@ -51,9 +49,10 @@ export interface RuntimeSettings {
 const packageBin = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'bin');
 
 /**
- * The v2 runtime: starts a shim per task (or reuses the group's shim), keeps the daemon's view of
- * running tasks, finds them again after a restart, and cleans up after shims that died.
- * Everything it needs to rebuild that view is on disk, in the bundles.
+ * The v2 runtime: runs io.containerd.runc.v2 tasks itself (RuncTask: runc and a monitor per
+ * process) and any other runtime under a ttrpc shim (one per task, or the group's), keeps the
+ * daemon's view of running tasks, finds them again after a restart, and cleans up after monitors
+ * and shims that died. Everything it needs to rebuild that view is on disk, in the bundles.
  */
 export class TaskManager {
   private readonly tasks = new Map<string, ShimTask | RuncTask>();
@@ -66,7 +65,6 @@ export class TaskManager {
   /** connections whose last task is gone, kept until their shim exits (or a new task revives one) */
   private readonly retiring = new Map<string, ShimLink>();
   private readonly locks = new Map<string, Mutex>();
-  private readonly warm: WarmShims;
 
   constructor(
     private readonly settings: RuntimeSettings,
@@ -80,12 +78,6 @@ export class TaskManager {
       socketPath: (ns, id, execId) => join(settings.state, 'm', createHash('sha256').update(`${ns}/${id}/${execId}`).digest('hex').slice(0, 32)),
       lost: (task, exit) => void this.runcLost(task, exit),
     };
-    this.warm = new WarmShims(join(packageBin, 'berth-shim-runc-v2'), settings.state, settings.daemonAddress, log);
-  }
-
-  /** Starts the first warm shim once the daemon is ready, when a runtime is configured to run berth's own shim. */
-  prepareWarm(): void {
-    if (Object.values(this.settings.shims).includes(this.warm.binary)) this.warm.refill();
   }
 
   /** Serves containerd's ttrpc events API on `<address>.ttrpc`, where ttrpc shims publish their events (TTRPC_ADDRESS). */
@@ -123,7 +115,6 @@ export class TaskManager {
       bundle: bundle.path,
       daemonAddress: this.settings.daemonAddress,
       publishBinary: join(packageBin, 'berthd'),
-      state: this.settings.state,
     };
   }
 
@@ -184,13 +175,11 @@ export class TaskManager {
       let inFlight: Promise<unknown>[] = [];
       try {
         const options = opts.options?.type_url ? opts.options : container.runtime.options;
-        const adopted = binary === this.warm.binary ? await this.warm.adopt(ns, container.id, bundle.path, options) : undefined;
-        const { address, protocol } = adopted ? { address: adopted.address, protocol: 'grpc' } : await startShim(inv, options);
-        if (protocol !== 'grpc' && protocol !== 'ttrpc') throw unimplemented(`shim ${binary} speaks ${protocol}; berthd talks to shims over ttrpc or gRPC`);
+        const address = await startShim(inv, options);
         // bootstrap.json (how a restarted daemon finds the shim) is written while the shim creates
         // the container; the task is registered only once both are done
-        const bootstrapped = bundle.writeBootstrap(address, protocol, binary);
-        conn = this.connection(address, ns, protocol, adopted?.client);
+        const bootstrapped = bundle.writeBootstrap(address, 'ttrpc', binary);
+        conn = this.connection(address, ns);
         const creating = conn.client.task.Create({
           id: container.id,
           bundle: bundle.path,
@@ -203,24 +192,14 @@ export class TaskManager {
         });
         const connecting = conn.client.task.Connect({ id: container.id }, { timeoutMs: 5000 });
         inFlight = [bootstrapped, creating, connecting];
-        // Connect is answered while the shim runs `runc create`: berthd has time to start the
-        // next warm shim then (a spawn holds its event loop for milliseconds)
-        connecting.then(
-          () => binary === this.warm.binary && this.warm.refill(),
-          () => undefined,
-        );
         const [created] = await Promise.all([creating, bootstrapped]);
         conn.shimPid = (await connecting).shim_pid;
         const task = this.register(ns, container.id, bundle, conn, created.pid, container.runtime.name);
-        // after the answer has gone: opening the event stream costs milliseconds of this thread,
-        // and the shim keeps its events until they are taken
-        const pumped = conn;
-        setImmediate(() => pumped.pump());
+        conn.pump();
         return task;
       } catch (err) {
         await Promise.allSettled(inFlight);
         await this.abandon(inv, bundle, conn, container.id);
-        if (binary === this.warm.binary) this.warm.refill();
         throw err;
       }
     });
@@ -282,14 +261,17 @@ export class TaskManager {
     await this.removeBundle(bundle);
   }
 
-  /** Removes a bundle that no task owns: its shim (if one still serves it) goes, then what it leaves. */
+  /**
+   * Removes a bundle that no task owns: a runc task's container and monitors go, or its shim (if
+   * one still serves it) and what the shim's `delete` cleans up; then the bundle.
+   */
   private async removeLeftover(bundle: Bundle, binary: string | undefined): Promise<void> {
     if (await RuncTask.removeLeftover(this.runc, bundle)) return;
-    if (!binary) binary = resolveShimBinary('io.containerd.runc.v2', this.settings.shims);
     const boot = await this.stopStrayShim(bundle);
-    await shimDelete(this.invocation(bundle, boot?.binary ?? binary)).catch((err: Error) =>
-      this.log.warn('shim delete failed', { id: bundle.id, error: err.message }),
-    );
+    const shim = boot?.binary ?? binary;
+    if (shim) {
+      await shimDelete(this.invocation(bundle, shim)).catch((err: Error) => this.log.warn('shim delete failed', { id: bundle.id, error: err.message }));
+    }
     // Bundle.remove unmounts rootfs before it removes anything
     this.closeShimLog(bundle);
     await bundle.remove();
@@ -301,12 +283,12 @@ export class TaskManager {
    */
   private async stopStrayShim(bundle: Bundle): Promise<Awaited<ReturnType<Bundle['readBootstrap']>> | undefined> {
     const boot = await bundle.readBootstrap().catch(() => undefined);
-    const shim = await shimAddressOf(bundle, boot, this.settings.state);
+    const shim = boot?.address ?? (await bundle.shimAddress());
     if (shim) {
-      const link = this.oneOff(shim.address, bundle.namespace, shim.protocol);
+      const link = this.oneOff(shim, bundle.namespace);
       try {
         await link.client.task.Delete({ id: bundle.id, exec_id: '' }, { timeoutMs: 10_000 }).catch(() => undefined);
-        await link.client.task.Shutdown({ id: bundle.id, now: !this.shims.has(shim.address) }, { timeoutMs: 3000 }).catch(() => undefined);
+        await link.client.task.Shutdown({ id: bundle.id, now: !this.shims.has(shim) }, { timeoutMs: 3000 }).catch(() => undefined);
       } finally {
         link.close();
       }
@@ -314,28 +296,21 @@ export class TaskManager {
     return boot;
   }
 
-  /** The link to the shim at `address` (`client`: a berth shim's gRPC client already connected to it, if any). */
-  private connection(address: string, ns: string, protocol: string, client?: ShimClient): ShimLink {
+  /** The link to the shim at `address`: the one berthd has (or is retiring), or a new one. */
+  private connection(address: string, ns: string): ShimLink {
     let conn = this.shims.get(address);
     if (!conn) {
       const retired = this.retiring.get(address);
       this.retiring.delete(address);
-      const died = (c: ShimLink) => void this.shimDied(c);
-      conn = retired?.revive()
-        ? retired
-        : protocol === 'ttrpc'
-          ? new TtrpcShimConnection(address, ns, this.log, died)
-          : new ShimConnection(address, ns, this.exchange, this.log, died, client);
+      conn = retired?.revive() ? retired : new TtrpcShimConnection(address, ns, this.log, (c) => void this.shimDied(c));
       this.shims.set(address, conn);
     }
-    if (client && conn.client !== client) client.close();
     return conn;
   }
 
   /** A link to a shim for a call or two, outside the daemon's bookkeeping; the caller closes it. */
-  private oneOff(address: string, ns: string, protocol: string): ShimLink {
-    const ignore = () => undefined;
-    return protocol === 'ttrpc' ? new TtrpcShimConnection(address, ns, this.log, ignore) : new ShimConnection(address, ns, this.exchange, this.log, ignore);
+  private oneOff(address: string, ns: string): ShimLink {
+    return new TtrpcShimConnection(address, ns, this.log, () => undefined);
   }
 
   private register(ns: string, id: string, bundle: Bundle, conn: ShimLink, pid: number, runtime: string): ShimTask {
@@ -397,8 +372,8 @@ export class TaskManager {
     } catch {
       binary = undefined;
     }
-    // a ttrpc shim removes its socket when it shuts down, not when it is killed
-    if (boot?.protocol === 'ttrpc') await fs.rm(socketPathOf(boot.address), { force: true });
+    // a shim removes its socket when it shuts down, not when it is killed
+    if (boot) await fs.rm(socketPathOf(boot.address), { force: true });
     let result: ExitStatus = { pid, exit_status: 255, exited_at: toTimestamp(Date.now()) };
     if (binary) {
       try {
@@ -430,8 +405,9 @@ export class TaskManager {
   }
 
   /**
-   * After a daemon restart: reconnect to the shim of every bundle on disk that has a container
-   * record, found through bootstrap.json or, when berthd died in the middle of Create before
+   * After a daemon restart: a runc task's bundle (task.json) with a container record is followed
+   * again through its monitors (RuncTask.restore); one without a record is left alone with a
+   * warning. For every other bundle: reconnect to its shim, found through bootstrap.json or, when berthd died in the middle of Create before
    * writing it, through the address the shim wrote (bootstrap.json is written then). A bundle is
    * removed, and its task reported as exited, only when nothing of it runs any more: its shim
    * does not answer and the container's init is gone. A bundle whose shim answers but that has
@@ -459,13 +435,14 @@ export class TaskManager {
         if (restored) {
           this.tasks.set(this.key(bundle.namespace, bundle.id), restored);
           this.log.info('reconnected to task', { ...task, pid: restored.pid });
+          await restored.settleRestored();
         }
         continue;
       }
       const boot = await bundle.readBootstrap().catch(() => undefined);
-      const shim = await shimAddressOf(bundle, boot, this.settings.state);
+      const shim = boot?.address ?? (await bundle.shimAddress());
       if (runtime && shim) {
-        const conn = this.connection(shim.address, bundle.namespace, shim.protocol);
+        const conn = this.connection(shim, bundle.namespace);
         const connected = await conn.client.task.Connect({ id: bundle.id }, { timeoutMs: 5000 }).catch((err: Error) => {
           this.log.warn('shim of a task does not answer', { ...task, error: err.message });
           this.closeIfIdle(conn);
@@ -485,12 +462,12 @@ export class TaskManager {
           this.log.info('reconnected to task', { ...task, pid: connected.task_pid });
           if (!boot) {
             await bundle
-              .writeBootstrap(shim.address, shim.protocol, resolveShimBinary(runtime, this.settings.shims))
+              .writeBootstrap(shim, 'ttrpc', resolveShimBinary(runtime, this.settings.shims))
               .catch((err: Error) => this.log.warn('cannot write bootstrap.json', { ...task, error: err.message }));
           }
           continue;
         }
-      } else if (shim && (await this.shimAnswers(shim.address, shim.protocol, bundle))) {
+      } else if (shim && (await this.shimAnswers(shim, bundle))) {
         this.log.warn('leaving alone a task bundle whose shim runs but that has no container record', { ...task, bundle: bundle.path });
         continue;
       }
@@ -518,8 +495,8 @@ export class TaskManager {
     this.shims.delete(conn.address);
   }
 
-  private async shimAnswers(address: string, protocol: string, bundle: Bundle): Promise<boolean> {
-    const link = this.oneOff(address, bundle.namespace, protocol);
+  private async shimAnswers(address: string, bundle: Bundle): Promise<boolean> {
+    const link = this.oneOff(address, bundle.namespace);
     try {
       return await link.client.task.Connect({ id: bundle.id }, { timeoutMs: 5000 }).then(
         () => true,
@@ -532,25 +509,8 @@ export class TaskManager {
 
   close(): void {
     void this.eventServer?.close();
-    this.warm.close();
     for (const conn of [...this.shims.values(), ...this.retiring.values()]) conn.close();
     this.shims.clear();
     this.retiring.clear();
   }
-}
-
-/**
- * Where berthd reaches the shim of a bundle: bootstrap.json, or else the address a shim wrote into
- * the bundle before berthd wrote bootstrap.json (berth's own shims serve under <state>/s over
- * gRPC; any other speaks ttrpc).
- */
-async function shimAddressOf(
-  bundle: Bundle,
-  boot: { address: string; protocol: string } | undefined,
-  state: string,
-): Promise<{ address: string; protocol: string } | undefined> {
-  if (boot) return boot;
-  const address = await bundle.shimAddress();
-  if (!address) return undefined;
-  return { address, protocol: address.includes(`${join(state, 's')}/`) ? 'grpc' : 'ttrpc' };
 }

@@ -36,7 +36,4 @@ export const runtimePlugin: Plugin<TaskManager> = {
     await manager.restore(async (ns, id) => (await containers.get(ns, id)).runtime.name);
     return manager;
   },
-  ready(manager) {
-    manager.prepareWarm();
-  },
 };

@@ -177,25 +177,11 @@ export function berthdWithRunImage(ns: string, ready: (b: Berthd, image: string)
 }
 
 /**
- * berthd's flags for running io.containerd.runc.v2 under berth's own Node shim (bin/berth-shim-runc-v2)
- * instead of its runc driver: a config file mapping the runtime to the shim.
- */
-export function berthShimArgs(): string[] {
-  const dir = mkdtempSync('/tmp/berth-shim-config-');
-  const config = join(dir, 'config.toml');
-  writeFileSync(
-    config,
-    `version = 2\n[plugins."io.containerd.runtime.v2.task".shims]\n"io.containerd.runc.v2" = "${join(repo, 'bin', 'berth-shim-runc-v2')}"\n`,
-  );
-  return ['--config', config];
-}
-
-/**
  * Removes what containers of a test daemon left on the host: every container runc knows under
  * the daemon's runc roots (killed and deleted, which also removes its cgroup), the namespace
  * cgroups runc made above them when empty, every process whose working directory is under `dir`
- * (shims: their cwd is their bundle), every berth-monitor working for a process dir under `dir`,
- * and every mount under `dir`.
+ * (containerd's shims: their cwd is their bundle), every berth-monitor working for a process dir
+ * under `dir`, and every mount under `dir`.
  */
 export function removeRuntimeLeftovers(dir: string, runcRoot: string): void {
   const namespaces = new Set<string>();

@@ -1,4 +1,4 @@
-// Test support (used by the shim's tests only): a throw-away busybox container run by the
+// Test support (for the monitor's and the ttrpc shim client's tests): a throw-away busybox container run by the
 // real runc, under its own runc --root, with its cgroups under /berthtest/<id>, and a
 // cleanup that removes the container, its state, its bundle and its cgroup directories.
 import { type StdioOptions, spawn } from 'node:child_process';

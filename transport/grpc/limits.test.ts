@@ -15,7 +15,7 @@ import { framePrefix } from './frames.ts';
 import { GrpcServer } from './server.ts';
 import { GrpcStatus } from './status.ts';
 
-// One hostile client on a raw socket against berth's gRPC server (berthd's and the shims'),
+// One hostile client on a raw socket against berth's gRPC server (berthd's),
 // in this process so that its memory can be watched. The client writes frames by hand and does
 // not read while it floods; afterwards it reads what the server said. Each attack must leave the
 // server's memory bounded, end with the GOAWAY (or the status) RFC 9113 and gRPC call for, and

@@ -12,7 +12,7 @@ import { type Decompress, framePrefix, MessageReader, parseGrpcTimeout, ReceiveB
 import { GrpcStatus, toGrpc } from './status.ts';
 
 /**
- * A gRPC server on berth's own HTTP/2 (h2/connection.ts), for berthd's and the shims' sockets.
+ * A gRPC server on berth's own HTTP/2 (h2/connection.ts), for berthd's socket.
  * grpc-js's server spent ~80 µs of CPU per call, node:http2 alone ~40; this one ~12–18 (`npm
  * run bench -- unary`; bench/README.md). It does only what gRPC needs: length-prefixed
  * messages, the deadline, cancellation, and the status in the trailers. Services are added as grpc-js service definitions and handlers, and

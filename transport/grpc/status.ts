@@ -2,7 +2,7 @@ import type { ServiceError } from '@grpc/grpc-js';
 import { BerthError, type ErrorCode, errorPhrases } from '../../core/errors.ts';
 
 // gRPC status codes (fixed by the gRPC spec). Spelled out rather than imported so that processes
-// that only need BerthError (the unpack child, the shim's helpers) do not load grpc-js.
+// that only need BerthError (the unpack child) do not load grpc-js.
 export const GrpcStatus = {
   CANCELLED: 1,
   UNKNOWN: 2,

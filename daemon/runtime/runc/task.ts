@@ -53,6 +53,8 @@ export class RuncTask implements RuntimeTask {
   private oom: OomWatcher | undefined;
   private oomReported = false;
   private deleted = false;
+  /** processes whose monitor was gone already when berthd restored the task (see settleRestored) */
+  private goneAtRestore: MonitoredProcess[] = [];
 
   private constructor(
     private readonly ctx: RuncContext,
@@ -158,8 +160,22 @@ export class RuncTask implements RuntimeTask {
       task.execs.set(execId, p);
     }
     task.watchOom();
-    for (const p of [init, ...task.execs.values()]) task.follow(p);
+    for (const p of [init, ...task.execs.values()]) {
+      if (await isAlive(await readPid(p.dir, 'monitor.pid'))) task.follow(p);
+      else task.goneAtRestore.push(p);
+    }
     return task;
+  }
+
+  /**
+   * Settles the processes whose monitor died while berthd was away (their exit from the exit file,
+   * or killed and reported 137 when there is none), once the task is registered and before berthd
+   * serves, so that their events reach the subscribers of its first minute as a dead shim's do.
+   */
+  async settleRestored(): Promise<void> {
+    for (const p of this.goneAtRestore.splice(0)) {
+      await this.collect(p, false).catch((err: Error) => this.ctx.log.error('settling a process failed', { id: this.id, exec: p.execId, error: err.message }));
+    }
   }
 
   /** Whether a bundle is one of a task berthd runs through runc. */
@@ -202,26 +218,30 @@ export class RuncTask implements RuntimeTask {
     this.ctx.exchange.publish(this.namespace, '/tasks/oom', 'containerd.events.TaskOOM', { container_id: this.id });
   }
 
-  /**
-   * Waits for a process's exit through its monitor; an exit recorded on disk while nobody
-   * listened is taken from there. A monitor that vanished without one lost its process.
-   */
+  /** Follows a process through its monitor until it has exited (see collect). */
   private follow(p: MonitoredProcess): void {
-    void (async () => {
-      const monitor = new MonitorClient(p.socket);
-      let exit: ProcessExit | undefined;
-      try {
-        const { exit: e } = await monitor.wait();
-        exit = { status: e.status, exitedAt: timestampOfNs(e.exitedAt) };
-      } catch {
-        const e = await readExit(p.dir).catch(() => undefined);
-        if (e) exit = { status: e.status, exitedAt: timestampOfNs(e.exitedAt) };
-      }
-      if (exit) await this.exited(p, exit);
-      else await this.monitorLost(p);
-      // its exit is collected (and reported): the monitor may go
-      await monitor.release().catch(() => undefined);
-    })().catch((err: Error) => this.ctx.log.error('following a process failed', { id: this.id, exec: p.execId, error: err.message }));
+    this.collect(p, true).catch((err: Error) => this.ctx.log.error('following a process failed', { id: this.id, exec: p.execId, error: err.message }));
+  }
+
+  /**
+   * Collects a process's exit: from its monitor (waiting for it when `wait`), or else the exit
+   * recorded on disk while nobody listened. A monitor that vanished without one lost its process.
+   */
+  private async collect(p: MonitoredProcess, wait: boolean): Promise<void> {
+    const monitor = new MonitorClient(p.socket);
+    let exit: ProcessExit | undefined;
+    try {
+      if (!wait) throw new Error('the monitor is gone');
+      const { exit: e } = await monitor.wait();
+      exit = { status: e.status, exitedAt: timestampOfNs(e.exitedAt) };
+    } catch {
+      const e = await readExit(p.dir).catch(() => undefined);
+      if (e) exit = { status: e.status, exitedAt: timestampOfNs(e.exitedAt) };
+    }
+    if (exit) await this.exited(p, exit);
+    else await this.monitorLost(p);
+    // its exit is collected (and reported): the monitor may go
+    await monitor.release().catch(() => undefined);
   }
 
   private async exited(p: MonitoredProcess, exit: ProcessExit): Promise<void> {
@@ -496,6 +516,16 @@ async function exists(path: string): Promise<boolean> {
     () => true,
     () => false,
   );
+}
+
+/**
+ * Whether a process with this pid runs: not a zombie (a dead monitor waits for the machine's pid 1
+ * to reap it). A reused pid reads as alive.
+ */
+async function isAlive(pid: number): Promise<boolean> {
+  if (pid <= 0) return false;
+  const stat = await fs.readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined);
+  return stat !== undefined && stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
 }
 
 async function signal(pid: number, sig: number): Promise<void> {
