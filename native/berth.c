@@ -20,6 +20,8 @@
 #include <node_api.h>
 
 #include <errno.h>
+#include <fcntl.h>
+#include <spawn.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdint.h>
@@ -37,6 +39,8 @@
 #include <sys/wait.h>
 #include <sys/xattr.h>
 #include <unistd.h>
+
+extern char **environ;
 
 #include <linux/limits.h> /* XATTR_SIZE_MAX, XATTR_LIST_MAX */
 
@@ -607,6 +611,126 @@ out:
   return NULL;
 }
 
+/* pipe(): [readFd, writeFd], both close-on-exec. */
+static napi_value js_pipe(napi_env env, napi_callback_info info) {
+  (void)info;
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) < 0) {
+    throw_errno(env, errno, "pipe2", NULL, NULL);
+    return NULL;
+  }
+  napi_value arr = NULL, v;
+  NAPI_OK(napi_create_array_with_length(env, 2, &arr));
+  for (uint32_t i = 0; i < 2; i++) {
+    NAPI_OK(napi_create_int32(env, fds[i], &v));
+    NAPI_OK(napi_set_element(env, arr, i, v));
+  }
+  return arr;
+out:
+  close(fds[0]);
+  close(fds[1]);
+  return NULL;
+}
+
+/* The most descriptors spawn() places in a child. */
+#define SPAWN_MAX_FDS 8
+
+/* spawn(path, argv, fds): pid. posix_spawn(3) of path with argv (argv[0]
+ * included) and the daemon's environment; descriptor i of the child is fds[i]
+ * (-1: /dev/null), every other is closed;
+ * signal mask and dispositions back to the defaults. glibc spawns with
+ * clone(CLONE_VM|CLONE_VFORK): unlike fork, no copy of a large daemon's page
+ * tables. Each fds[i] must be >= fds.length (not a slot being filled). The
+ * caller reaps the child (waitpid). */
+static napi_value js_spawn(napi_env env, napi_callback_info info) {
+  GET_ARGS(3);
+  napi_value ret = NULL;
+  char *path = NULL;
+  char **args = NULL;
+  uint32_t nargs = 0, nfds = 0;
+  int fds[SPAWN_MAX_FDS];
+  bool is_array;
+  bool fa_ready = false, attr_ready = false;
+  posix_spawn_file_actions_t fa;
+  posix_spawnattr_t attr;
+
+  if (get_cstring(env, argv[0], "path", false, &path)) goto out;
+  if (napi_is_array(env, argv[1], &is_array) != napi_ok || !is_array) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "The \"argv\" argument must be an array of strings");
+    goto out;
+  }
+  NAPI_OK(napi_get_array_length(env, argv[1], &nargs));
+  if (nargs == 0 || nargs > 4096) {
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "argv must hold 1 to 4096 strings");
+    goto out;
+  }
+  args = calloc(nargs + 1, sizeof *args);
+  if (args == NULL) {
+    napi_throw_error(env, "ENOMEM", "out of memory");
+    goto out;
+  }
+  for (uint32_t i = 0; i < nargs; i++) {
+    napi_value a;
+    NAPI_OK(napi_get_element(env, argv[1], i, &a));
+    if (get_cstring(env, a, "argv", false, &args[i])) goto out;
+  }
+  if (napi_is_array(env, argv[2], &is_array) != napi_ok || !is_array) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "The \"fds\" argument must be an array of descriptors");
+    goto out;
+  }
+  NAPI_OK(napi_get_array_length(env, argv[2], &nfds));
+  if (nfds > SPAWN_MAX_FDS) {
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "fds must hold at most 8 descriptors");
+    goto out;
+  }
+  for (uint32_t i = 0; i < nfds; i++) {
+    napi_value f;
+    int64_t fd;
+    NAPI_OK(napi_get_element(env, argv[2], i, &f));
+    if (get_int(env, f, "fds", -1, INT32_MAX, false, 0, &fd)) goto out;
+    /* a source among the slots could be overwritten before it is placed */
+    if (fd >= 0 && fd < (int64_t)nfds) {
+      throw_errno(env, EINVAL, "spawn", path, NULL);
+      goto out;
+    }
+    fds[i] = (int)fd;
+  }
+
+  int rc = posix_spawn_file_actions_init(&fa);
+  if (rc == 0) fa_ready = true;
+  for (uint32_t i = 0; rc == 0 && i < nfds; i++) {
+    if (fds[i] < 0) rc = posix_spawn_file_actions_addopen(&fa, (int)i, "/dev/null", O_RDWR, 0);
+    else rc = posix_spawn_file_actions_adddup2(&fa, fds[i], (int)i);
+  }
+  /* what a parent left open without close-on-exec (a Node IPC channel) stays out too */
+  if (rc == 0) rc = posix_spawn_file_actions_addclosefrom_np(&fa, (int)nfds);
+  if (rc == 0) rc = posix_spawnattr_init(&attr);
+  if (rc == 0) {
+    attr_ready = true;
+    sigset_t none, all;
+    sigemptyset(&none);
+    sigfillset(&all);
+    rc = posix_spawnattr_setsigmask(&attr, &none);
+    if (rc == 0) rc = posix_spawnattr_setsigdefault(&attr, &all);
+    if (rc == 0) rc = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  }
+  pid_t pid = 0;
+  if (rc == 0) rc = posix_spawn(&pid, path, &fa, &attr, args, environ);
+  if (rc != 0) {
+    throw_errno(env, rc, "posix_spawn", path, NULL);
+    goto out;
+  }
+  NAPI_OK(napi_create_int32(env, pid, &ret));
+out:
+  if (fa_ready) posix_spawn_file_actions_destroy(&fa);
+  if (attr_ready) posix_spawnattr_destroy(&attr);
+  if (args != NULL)
+    for (uint32_t i = 0; i < nargs; i++) free(args[i]);
+  free(args);
+  free(path);
+  return ret;
+}
+
 /* waitpid(pid, nohang = true): {pid, exitCode, signal} | null */
 static napi_value js_waitpid(napi_env env, napi_callback_info info) {
   GET_ARGS(2);
@@ -824,6 +948,8 @@ NAPI_MODULE_INIT() {
       {"umount2", NULL, js_umount2, NULL, NULL, NULL, napi_enumerable, NULL},
       {"unshare", NULL, js_unshare, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setChildSubreaper", NULL, js_set_child_subreaper, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"pipe", NULL, js_pipe, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"spawn", NULL, js_spawn, NULL, NULL, NULL, napi_enumerable, NULL},
       {"waitpid", NULL, js_waitpid, NULL, NULL, NULL, napi_enumerable, NULL},
       {"waitidPeek", NULL, js_waitid_peek, NULL, NULL, NULL, napi_enumerable, NULL},
       {"recvFd", NULL, js_recv_fd, NULL, NULL, NULL, napi_enumerable, NULL},

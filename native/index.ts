@@ -38,6 +38,8 @@ interface Addon {
   umount2(target: PathLike, flags?: number): void;
   unshare(flags: number): void;
   setChildSubreaper(): void;
+  pipe(): [number, number];
+  spawn(path: string, argv: string[], fds: number[]): number;
   waitpid(pid: number, nohang?: boolean): ChildExit | null;
   waitidPeek(): ChildExit | null;
   recvFd(socketFd: number): number | null;
@@ -234,6 +236,24 @@ export function unshare(flags: number): void {
  */
 export function setChildSubreaper(): void {
   load().setChildSubreaper();
+}
+
+/** pipe2(O_CLOEXEC): [read end, write end]; Node has no anonymous pipe of its own. */
+export function pipe(): [number, number] {
+  return load().pipe();
+}
+
+/**
+ * posix_spawn(3) of `path` with `argv` (argv[0] included) and this process's environment: the
+ * child's descriptor i is fds[i] (-1: /dev/null) and it has no other; default signal mask and
+ * dispositions. Unlike child_process.spawn it does not fork the daemon (glibc uses
+ * clone(CLONE_VM|CLONE_VFORK)), so a large process starts a small one in well under a
+ * millisecond of its thread. Each fds[i] must be a descriptor numbered fds.length or above. The
+ * caller reaps the child with {@link waitpid}: libuv does not know it.
+ * @throws ENOENT, EACCES... when the program cannot be executed
+ */
+export function spawnProcess(path: string, argv: string[], fds: number[]): number {
+  return load().spawn(path, argv, fds);
 }
 
 /**

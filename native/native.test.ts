@@ -619,3 +619,58 @@ describe('in a child process', () => {
     expect(r.libuv).toEqual({ code: 3, signal: null });
   });
 });
+
+describe('pipe and spawnProcess', () => {
+  /** Everything written to a pipe's read end until every writer has closed it. */
+  const drain = (fd: number) => {
+    const chunks: Buffer[] = [];
+    const buf = Buffer.alloc(4096);
+    for (;;) {
+      const got = fs.readSync(fd, buf);
+      if (got === 0) break;
+      chunks.push(Buffer.from(buf.subarray(0, got)));
+    }
+    fs.closeSync(fd);
+    return Buffer.concat(chunks).toString();
+  };
+
+  it('runs a program with the given descriptors as 0-2 and no other, and its exit is ours to reap', () => {
+    const [outRead, outWrite] = n.pipe();
+    const [errRead, errWrite] = n.pipe();
+    const pid = n.spawnProcess('/bin/sh', ['sh', '-c', 'echo out; echo err >&2; ls /proc/self/fd | wc -l; exit 3'], [-1, outWrite, errWrite]);
+    fs.closeSync(outWrite);
+    fs.closeSync(errWrite);
+    // ls lists 0, 1, 2 and the directory it reads
+    expect(
+      drain(outRead)
+        .split('\n')
+        .map((l) => l.trim()),
+    ).toEqual(['out', '4', '']);
+    expect(drain(errRead)).toBe('err\n');
+    expect(n.waitpid(pid, false)).toEqual({ pid, exitCode: 3, signal: null });
+  });
+
+  it('gives the child default signal handling, though Node ignores SIGPIPE', () => {
+    const [outRead, outWrite] = n.pipe();
+    const pid = n.spawnProcess('/bin/sh', ['sh', '-c', 'grep -E "^Sig(Ign|Blk)" /proc/self/status'], [-1, outWrite, -1]);
+    fs.closeSync(outWrite);
+    const masks = Object.fromEntries(
+      drain(outRead)
+        .trim()
+        .split('\n')
+        .map((l) => l.split(':\t'))
+        .map(([k, v]) => [k, BigInt(`0x${v}`)]),
+    );
+    expect(n.waitpid(pid, false)?.exitCode).toBe(0);
+    expect(masks.SigBlk).toBe(0n);
+    // signals 1-31 (SIGPIPE among them) back to their default; 32 and 33 are glibc's own
+    expect(masks.SigIgn! & 0x7fffffffn).toBe(0n);
+  });
+
+  it('throws ENOENT for a missing program and EINVAL for a descriptor among the slots, leaving no child', () => {
+    expect(() => n.spawnProcess('/no/such/program', ['x'], [])).toThrow(expect.objectContaining({ code: 'ENOENT', syscall: 'posix_spawn' }));
+    expect(() => n.spawnProcess('/bin/true', ['true'], [-1, 0])).toThrow(expect.objectContaining({ code: 'EINVAL' }));
+    expect(() => n.spawnProcess('/bin/true', [], [])).toThrow(RangeError);
+    expect(n.waitidPeek()).toBeNull();
+  });
+});

@@ -1,13 +1,14 @@
 // Starting a berth-monitor (docs/monitor.md): it is spawned with a pipe on fd 3, its first
 // process exits at once, and the detached monitor answers one line on the pipe once the runtime
 // has created (or exec'd) the process: `ok <pid>` or `error <message>`.
-import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { closeSync, existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { Socket } from 'node:net';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { BerthError } from '../../../core/errors.ts';
+import { pipe, spawnProcess, waitpid } from '../../../native/index.ts';
 
 export interface MonitorOptions {
   /** the container's id (the runtime's id) */
@@ -78,6 +79,11 @@ export function monitorArgs(o: MonitorOptions): string[] {
 /** Errors about the request itself (the stdio it names); the rest are the runtime's refusals. */
 const requestErrors = /^(bad stdio URI|stdout is .* but stderr is|open |console socket path .* too long)/;
 
+/** A pipe's read end as a stream (non-blocking, driven by epoll). */
+function readEnd(fd: number): Readable {
+  return new Socket({ fd, readable: true, writable: false });
+}
+
 function collect(stream: Readable | null): Promise<string> {
   return new Promise((resolve) => {
     if (!stream) return resolve('');
@@ -95,12 +101,25 @@ function collect(stream: Readable | null): Promise<string> {
  * nothing is left of the monitor (its socket and process are gone).
  */
 export async function startMonitor(o: MonitorOptions): Promise<StartedMonitor> {
-  const child = spawn(o.binary ?? monitorBinary(), monitorArgs(o), { stdio: ['ignore', 'ignore', 'pipe', 'pipe'] });
-  const exited = new Promise<number | null>((resolve, reject) => {
-    child.once('error', (err) => reject(new BerthError('FailedPrecondition', `berth-monitor: ${err.message}`)));
-    child.once('exit', (code) => resolve(code));
-  });
-  const [line, stderr, code] = await Promise.all([collect(child.stdio[3] as Readable), collect(child.stderr), exited]);
+  const binary = o.binary ?? monitorBinary();
+  // posix_spawn, not child_process.spawn: a fork of berthd would hold its thread for
+  // milliseconds per container (its whole address space), the monitor's own fork costs nothing
+  const [syncRead, syncWrite] = pipe();
+  const [errRead, errWrite] = pipe();
+  let pid: number;
+  try {
+    pid = spawnProcess(binary, [binary, ...monitorArgs(o)], [-1, -1, errWrite, syncWrite]);
+  } catch (err) {
+    closeSync(syncRead);
+    closeSync(errRead);
+    throw new BerthError('FailedPrecondition', `berth-monitor: ${(err as Error).message}`);
+  } finally {
+    closeSync(syncWrite);
+    closeSync(errWrite);
+  }
+  const [line, stderr] = await Promise.all([collect(readEnd(syncRead)), collect(readEnd(errRead))]);
+  // both pipes ended: the first process has exited (it holds them until then), so this does not wait
+  const code = waitpid(pid, false)?.exitCode ?? null;
   if (code !== 0) throw new BerthError('InvalidArgument', `berth-monitor: ${stderr.trim() || `exit ${code}`}`);
   const ok = /^ok (\d+)\n$/.exec(line);
   if (ok) {
