@@ -1,6 +1,7 @@
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { MNT_DETACH, umount2 } from '../../native/index.ts';
+import { isRunning } from './process.ts';
 
 /** The directory, under the state and root dirs, that runtime v2 keeps its tasks in (containerd's name). */
 export const runtimeDirName = 'io.containerd.runtime.v2.task';
@@ -67,9 +68,7 @@ export class Bundle {
    */
   async liveInitPid(): Promise<number | undefined> {
     const pid = Number.parseInt(await fs.readFile(join(this.path, 'init.pid'), 'utf8').catch(() => ''), 10);
-    if (!(pid > 0)) return undefined;
-    const status = await fs.readFile(`/proc/${pid}/status`, 'utf8').catch(() => undefined);
-    return status && !/^State:\s+Z/m.test(status) ? pid : undefined;
+    return isRunning(pid) ? pid : undefined;
   }
 
   /**

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { constants, openSync, readFileSync } from 'node:fs';
+import { constants, openSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -118,15 +118,4 @@ export interface ShimLink {
   /** a new task for a retiring shim: serve again; false when already closed */
   revive(): boolean;
   close(): void;
-}
-
-/** When a process started (clock ticks since boot, field 22 of /proc/PID/stat), or undefined once it is gone. */
-export function processStart(pid: number): string | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // the command name (field 2) may hold spaces and parentheses: count from the last ')'
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
-  } catch {
-    return undefined;
-  }
 }

@@ -7,7 +7,8 @@ import { BerthError } from '../../core/errors.ts';
 import { TtrpcChannel, type TtrpcClient, ttrpcClient } from '../../transport/ttrpc/client.ts';
 import type { CallOptions, Client } from '../../transport/typed.ts';
 import type { Logger } from '../log.ts';
-import { processStart, type ShimLink } from './shim.ts';
+import { processStart } from './process.ts';
+import type { ShimLink } from './shim.ts';
 
 /** A Task call's deadline unless the call names its own. */
 const defaultTimeoutMs = 30_000;

@@ -13,9 +13,11 @@ import { type OomWatcher, watchOom } from '../../../core/runc/oom.ts';
 import { type Runc, RuntimeError, type RuntimeOptions, runtimeFor } from '../../../core/runc/runc.ts';
 import { mountAll, unmountAll } from '../../../native/mount.ts';
 import type { Exchange } from '../../events/exchange.ts';
+import { exists } from '../../fsutil.ts';
 import type { Logger } from '../../log.ts';
 import type { Bundle } from '../bundle.ts';
 import { MonitorClient, readExit, startMonitor } from '../monitor/index.ts';
+import { isRunning } from '../process.ts';
 import type { ExecOptions, ExitStatus, ProcessState, RuntimeTask } from '../task.ts';
 import { MonitoredProcess, now, type ProcessExit, type Stdio, timestampOfNs } from './process.ts';
 
@@ -161,7 +163,7 @@ export class RuncTask implements RuntimeTask {
     }
     task.watchOom();
     for (const p of [init, ...task.execs.values()]) {
-      if (await isAlive(await readPid(p.dir, 'monitor.pid'))) task.follow(p);
+      if (isRunning(await readPid(p.dir, 'monitor.pid'))) task.follow(p);
       else task.goneAtRestore.push(p);
     }
     return task;
@@ -509,23 +511,6 @@ async function readJson<T>(path: string): Promise<T | undefined> {
 
 async function readPid(dir: string, name = 'pid'): Promise<number> {
   return Number.parseInt(await fs.readFile(join(dir, name), 'utf8').catch(() => ''), 10) || 0;
-}
-
-async function exists(path: string): Promise<boolean> {
-  return fs.access(path).then(
-    () => true,
-    () => false,
-  );
-}
-
-/**
- * Whether a process with this pid runs: not a zombie (a dead monitor waits for the machine's pid 1
- * to reap it). A reused pid reads as alive.
- */
-async function isAlive(pid: number): Promise<boolean> {
-  if (pid <= 0) return false;
-  const stat = await fs.readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined);
-  return stat !== undefined && stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
 }
 
 async function signal(pid: number, sig: number): Promise<void> {

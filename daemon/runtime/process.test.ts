@@ -2,7 +2,8 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { processStart } from './shim.ts';
+import { spawnProcess, waitidPeek, waitpid } from '../../native/index.ts';
+import { isRunning, processStart } from './process.ts';
 
 describe('processStart (how a dead shim is told from a reused pid)', () => {
   it("is a process's start time, the same on every look, also with spaces and parentheses in its name", async () => {
@@ -24,5 +25,22 @@ describe('processStart (how a dead shim is told from a reused pid)', () => {
     }
     // exited and reaped: nothing to read
     expect(processStart(child.pid!)).toBeUndefined();
+  });
+});
+
+describe('isRunning', () => {
+  it('is false for a process that has exited but is not reaped yet (a zombie), as processStart is undefined for it', async () => {
+    const pid = spawnProcess('/bin/sleep', ['sleep', '0.1'], []);
+    expect(isRunning(pid)).toBe(true);
+    expect(processStart(pid)).toMatch(/^\d+$/);
+    try {
+      for (let i = 0; i < 50 && waitidPeek()?.pid !== pid; i++) await new Promise((r) => setTimeout(r, 20));
+      expect(waitidPeek()?.pid).toBe(pid);
+      expect(isRunning(pid)).toBe(false);
+      expect(processStart(pid)).toBeUndefined();
+    } finally {
+      waitpid(pid, false);
+    }
+    expect(isRunning(0)).toBe(false);
   });
 });
