@@ -333,7 +333,8 @@ int main(int argc, char **argv) {
   if (opt.terminal && stdio_receive_console(&mon.io, err, sizeof err) < 0) fail(&mon, err);
   mon.pid = read_pid_file(opt.dir);
   if (mon.pid < 0) fail(&mon, "the runtime wrote no pid file");
-  snprintf(pid_text, sizeof pid_text, "%d", mon.pid);
+  // the monitor's own pid too: berthd need not read monitor.pid on the path of every create
+  snprintf(pid_text, sizeof pid_text, "%d %d", mon.pid, (int)getpid());
   sync_send("ok", pid_text);
   close(SYNC_FD);
   loop(&mon);

@@ -2,7 +2,6 @@
 // process exits at once, and the detached monitor answers one line on the pipe once the runtime
 // has created (or exec'd) the process: `ok <pid>` or `error <message>`.
 import { closeSync, existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { Socket } from 'node:net';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -39,7 +38,7 @@ export interface MonitorOptions {
 export interface StartedMonitor {
   /** the container process's pid */
   pid: number;
-  /** the monitor's pid (from dir/monitor.pid) */
+  /** the monitor's pid (as in dir/monitor.pid) */
   monitorPid: number;
 }
 
@@ -121,11 +120,8 @@ export async function startMonitor(o: MonitorOptions): Promise<StartedMonitor> {
   // both pipes ended: the first process has exited (it holds them until then), so this does not wait
   const code = waitpid(pid, false)?.exitCode ?? null;
   if (code !== 0) throw new BerthError('InvalidArgument', `berth-monitor: ${stderr.trim() || `exit ${code}`}`);
-  const ok = /^ok (\d+)\n$/.exec(line);
-  if (ok) {
-    const monitorPid = Number.parseInt(await readFile(join(o.dir, 'monitor.pid'), 'utf8'), 10);
-    return { pid: Number.parseInt(ok[1], 10), monitorPid };
-  }
+  const ok = /^ok (\d+) (\d+)\n$/.exec(line);
+  if (ok) return { pid: Number.parseInt(ok[1]!, 10), monitorPid: Number.parseInt(ok[2]!, 10) };
   const error = /^error (.*)\n?$/.exec(line);
   if (!error) throw new BerthError('FailedPrecondition', `berth-monitor for ${o.id} ended without an answer`);
   throw new BerthError(requestErrors.test(error[1]) ? 'InvalidArgument' : 'FailedPrecondition', error[1]);
