@@ -1,13 +1,13 @@
 // berthd running containers under containerd's own shim (Debian's containerd-shim-runc-v2, ttrpc)
 // when its config maps io.containerd.runc.v2 to it: ctr's run, exec, kill and a berthd restart.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { Events } from '../api/services.ts';
 import { type AnyMessage, unpackAny } from '../core/any.ts';
-import { type Berthd, startBerthd } from './support/harness.ts';
+import { type Berthd, shimConfigArgs, startBerthd } from './support/harness.ts';
 import { describeAsRoot, installed } from './support/root.ts';
 import { loadRunImage } from './support/run-image.ts';
 
@@ -43,9 +43,7 @@ describeAsRoot("containerd's own shim as berthd's runtime", [installed(shimBinar
   const configDir = mkdtempSync(join(tmpdir(), 'berth-shim-config-'));
 
   beforeAll(async () => {
-    const config = join(configDir, 'config.toml');
-    writeFileSync(config, `version = 2\n[plugins."io.containerd.runtime.v2.task".shims]\n"io.containerd.runc.v2" = "${shimBinary}"\n`);
-    b = await startBerthd(['--config', config]);
+    b = await startBerthd(shimConfigArgs(configDir, shimBinary));
     image = await loadRunImage(b, { ns });
   }, 60_000);
 

@@ -1,9 +1,9 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { type Berthd, startBerthd } from './support/harness.ts';
+import { type Berthd, shimConfigArgs, startBerthd } from './support/harness.ts';
 import { describeAsRoot, installed } from './support/root.ts';
 import { loadRunImage } from './support/run-image.ts';
 import { sleep } from './support/util.ts';
@@ -57,9 +57,7 @@ describeAsRoot('berth run --shim-group', [installed(shimBinary)], () => {
   };
 
   beforeAll(async () => {
-    const config = join(configDir, 'config.toml');
-    writeFileSync(config, `version = 2\n[plugins."io.containerd.runtime.v2.task".shims]\n"io.containerd.runc.v2" = "${shimBinary}"\n`);
-    b = await startBerthd(['--config', config]);
+    b = await startBerthd(shimConfigArgs(configDir, shimBinary));
     image = await loadRunImage(b, { ns });
   }, 60_000);
   afterAll(async () => {

@@ -2,7 +2,7 @@ import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { type AnyMessage, unpackAny } from '../core/any.ts';
-import { grpcEvents, metadata } from './support/grpc-js.ts';
+import { exitEventsFor, grpcEvents, metadata } from './support/grpc-js.ts';
 import { type Berthd, berthdWithRunImage } from './support/harness.ts';
 import { sleep } from './support/util.ts';
 
@@ -97,7 +97,7 @@ describe('tasks under faults', () => {
     for (const id of ids.slice(0, 5)) process.kill(pids.get(id)!, 'SIGTERM');
     for (let i = 0; i < 50 && ids.slice(0, 5).some((id) => alive(pids.get(id)!)); i++) await sleep(100);
     await b.restart();
-    const exits = await exitEventsFor(1500);
+    const exits = await exitEventsFor(b.client(ns), 1500);
     for (const [i, id] of ids.slice(0, 5).entries()) {
       expect(exits.filter((e) => e.container_id === id)).toEqual([expect.objectContaining({ container_id: id, exit_status: 40 + i })]);
       expect((await b.client(ns).tasks.Get({ container_id: id })).process).toMatchObject({ status: 'STOPPED', exit_status: 40 + i });
@@ -109,7 +109,7 @@ describe('tasks under faults', () => {
     // a second restart reports none of those exits again
     await b.kill();
     await b.restart();
-    expect(await exitEventsFor(1000)).toEqual([]);
+    expect(await exitEventsFor(b.client(ns), 1000)).toEqual([]);
     // and the running ones are still managed: kill, wait, remove
     for (const id of ids.slice(5)) expect(berth(['tasks', 'kill', '-s', 'SIGKILL', id]).code).toBe(0);
     for (const id of ids.slice(5)) expect(berth(['tasks', 'wait', id]).stdout).toMatch(/137/);
@@ -120,18 +120,6 @@ describe('tasks under faults', () => {
     for (let i = 0; i < 50 && zombies().length > 0; i++) await sleep(100);
     expect(zombies()).toEqual([]);
   }, 180_000);
-
-  /** The /tasks/exit events a subscriber that arrives now gets within `ms` (including what it missed while berthd started). */
-  async function exitEventsFor(ms: number): Promise<Array<{ container_id: string; exit_status: number }>> {
-    const c = b.client(ns);
-    const events = grpcEvents(c).Subscribe({ filters: ['topic=="/tasks/exit"'] }, metadata(c));
-    const seen: Array<{ container_id: string; exit_status: number }> = [];
-    events.on('data', (e: { event: AnyMessage }) => seen.push(unpackAny(e.event).message as { container_id: string; exit_status: number }));
-    events.on('error', () => undefined);
-    await sleep(ms);
-    events.cancel();
-    return seen;
-  }
 
   it('--rm cleans up when the start fails', () => {
     const r = berth(['run', '--rm', image, 'broken', '/no/such/binary']);

@@ -1,9 +1,8 @@
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { type AnyMessage, unpackAny } from '../core/any.ts';
 import { MS_BIND, mount, umount2 } from '../native/index.ts';
-import { grpcEvents, metadata } from './support/grpc-js.ts';
+import { exitEventsFor } from './support/grpc-js.ts';
 import { type Berthd, berthdWithRunImage } from './support/harness.ts';
 import { sleep } from './support/util.ts';
 
@@ -38,18 +37,6 @@ describe('task bundles left behind', () => {
     for (const [from, to] of moved) if (existsSync(to)) renameSync(to, from);
     rmSync(outside, { recursive: true, force: true });
   });
-
-  /** The /tasks/exit events a subscriber that arrives now gets within `ms` (including what it missed while berthd started). */
-  async function exitEventsFor(ms: number): Promise<Array<{ container_id: string; exit_status: number }>> {
-    const c = b.client(ns);
-    const events = grpcEvents(c).Subscribe({ filters: ['topic=="/tasks/exit"'] }, metadata(c));
-    const seen: Array<{ container_id: string; exit_status: number }> = [];
-    events.on('data', (e: { event: AnyMessage }) => seen.push(unpackAny(e.event).message as { container_id: string; exit_status: number }));
-    events.on('error', () => undefined);
-    await sleep(ms);
-    events.cancel();
-    return seen;
-  }
 
   it('is removed by the next create of its id, without touching what was mounted on its rootfs', () => {
     const bundle = bundleOf('left');
@@ -132,7 +119,7 @@ describe('task bundles left behind', () => {
     await b.restart();
     // reported before berthd served, so a subscriber that comes a moment later still gets it
     await sleep(1000);
-    const exits = await exitEventsFor(1500);
+    const exits = await exitEventsFor(b.client(ns), 1500);
     const reported = exits.filter((e) => e.container_id === 'gone');
     expect(reported).toHaveLength(1);
     expect([137, 255]).toContain(reported[0]!.exit_status);

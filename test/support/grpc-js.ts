@@ -8,6 +8,7 @@ import type { EventsClient } from '../../api/gen/containerd/services/events/v1/E
 import { loadOptions } from '../../api/load-options.ts';
 import type { AnyService } from '../../api/service.ts';
 import { Events } from '../../api/services.ts';
+import { type AnyMessage, unpackAny } from '../../core/any.ts';
 import type { BerthClient, CallScope } from '../../transport/client.ts';
 
 // grpc-js clients: a second client implementation, independent of berth's own transport, that
@@ -94,4 +95,15 @@ export function lookup<T>(tree: grpc.GrpcObject, name: string): T {
   for (const part of name.split('.')) node = (node as Record<string, unknown>)?.[part];
   if (!node) throw new Error(`proto symbol ${name} not found`);
   return node as T;
+}
+
+/** The /tasks/exit events a subscriber that arrives now gets within `ms` (including those the daemon kept from before it served). */
+export async function exitEventsFor(c: BerthClient, ms: number): Promise<Array<{ container_id: string; id: string; exit_status: number }>> {
+  const events = grpcEvents(c).Subscribe({ filters: ['topic=="/tasks/exit"'] }, metadata(c));
+  const seen: Array<{ container_id: string; id: string; exit_status: number }> = [];
+  events.on('data', (e: { event: AnyMessage }) => seen.push(unpackAny(e.event).message as { container_id: string; id: string; exit_status: number }));
+  events.on('error', () => undefined);
+  await new Promise((r) => setTimeout(r, ms));
+  events.cancel();
+  return seen;
 }

@@ -176,6 +176,13 @@ export function berthdWithRunImage(ns: string, ready: (b: Berthd, image: string)
   });
 }
 
+/** berthd's flags for a config in `dir` that runs io.containerd.runc.v2 under the shim binary `shim`. */
+export function shimConfigArgs(dir: string, shim: string): string[] {
+  const config = join(dir, 'config.toml');
+  writeFileSync(config, `version = 2\n[plugins."io.containerd.runtime.v2.task".shims]\n"io.containerd.runc.v2" = "${shim}"\n`);
+  return ['--config', config];
+}
+
 /**
  * Removes what containers of a test daemon left on the host: every container runc knows under
  * the daemon's runc roots (killed and deleted, which also removes its cgroup), the namespace
