@@ -35,6 +35,7 @@ const usage = `usage: npm run bench -- <${scenarios.map((s) => s.name).join('|')
   --containers N,M   density: how many containers, one measurement each (default 20,100)
   --crun             run: containers on crun instead of runc (on a hybrid cgroup host both
                      daemons then run in a mount namespace without the cgroup2 mount)
+  --run-memory       run: also 50 sleeping containers' memory, one shim each and grouped
   --markdown         also print the results as a markdown table
 
 Scenarios:
@@ -57,6 +58,7 @@ function parse() {
       'berthd-node-options': { type: 'string' },
       containers: { type: 'string', default: '20,100' },
       crun: { type: 'boolean', default: false },
+      'run-memory': { type: 'boolean', default: false },
       markdown: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -82,6 +84,7 @@ function parse() {
     ingestMB: int('ingest-mb'),
     ingestRuns: int('ingest-runs'),
     ociRuntime: values.crun ? 'crun' : 'runc',
+    runMemory: values['run-memory']!,
     containers: values.containers!.split(',').map((text) => {
       const n = Number(text);
       if (!Number.isInteger(n) || n < 1) throw new Error(`--containers must be a list of integers >= 1, e.g. 20,100`);

@@ -18,6 +18,8 @@ export interface BenchOptions {
   ingestRuns: number;
   /** run: the OCI runtime the containers run on (crun: both daemons run where the cgroup2 mount is hidden) */
   ociRuntime: 'runc' | 'crun';
+  /** run: also the memory of 50 sleeping containers, one shim each and grouped */
+  runMemory: boolean;
   /** density: how many containers, one measurement each */
   containers: number[];
 }

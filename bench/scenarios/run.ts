@@ -21,15 +21,18 @@ let serial = 0;
 /** `--runc-binary crun` for both CLIs when the bench runs on crun */
 let runtimeArgs: string[] = [];
 
-function cli(d: Daemon, args: string[]): { code: number; ms: number; err: string } {
-  const [bin, base] = d.name === 'containerd' ? ['ctr', ['--address', d.address]] : [join(repo, 'bin', 'berth'), ['--address', d.address]];
+/** Runs a daemon's own CLI (ctr for containerd, berth for berthd), or ctr against either with `viaCtr`. */
+function cli(d: Daemon, args: string[], viaCtr = false): { code: number; ms: number; err: string } {
+  const bin = d.name === 'containerd' || viaCtr ? 'ctr' : join(repo, 'bin', 'berth');
+  const base = ['--address', d.address];
   const t0 = performance.now();
-  const r = spawnSync(bin, [...base, '-n', ns, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000 });
+  // SIGKILL: `ctr run` forwards SIGTERM to its container instead of exiting
+  const r = spawnSync(bin, [...base, '-n', ns, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 60_000, killSignal: 'SIGKILL' });
   return { code: r.status ?? -1, ms: performance.now() - t0, err: `${r.stderr ?? ''}${r.error?.message ?? ''}`.trim() };
 }
 
-function must(d: Daemon, args: string[]): number {
-  const r = cli(d, args);
+function must(d: Daemon, args: string[], viaCtr = false): number {
+  const r = cli(d, args, viaCtr);
   if (r.code !== 0) throw new Error(`${d.name}: ${args.slice(0, 3).join(' ')} failed (${r.code}): ${r.err}`);
   return r.ms;
 }
@@ -134,7 +137,7 @@ export async function removeNamespaceCgroups(namespace = ns): Promise<void> {
 
 export const run: Scenario = {
   name: 'run',
-  summary: `run --rm IMAGE ID true through each CLI (${runsPerRound} per round, runc); ${many} sleeping containers: shim or monitor PSS per container and daemon RSS`,
+  summary: `run --rm IMAGE ID true through each CLI and through ctr, version through each CLI (${runsPerRound} each per round, alternating); with --run-memory, ${many} sleeping containers: shim or monitor PSS per container and daemon RSS`,
   async prepare(d, opts) {
     runtimeArgs = opts.ociRuntime === 'crun' ? ['--runc-binary', 'crun'] : [];
     const c = d.client(ns);
@@ -148,14 +151,30 @@ export const run: Scenario = {
   async round(d, opts, progress) {
     const out: Measurement[] = [];
     try {
+      // alternating, so that the machine's drift hits the three commands alike
+      const own: number[] = [];
+      const viaCtr: number[] = [];
+      const version: number[] = [];
       for (let i = 0; i < runsPerRound; i++) {
-        const ms = must(d, ['run', '--rm', ...runtimeArgs, imageName, `run-${serial}-${i}`, 'true']);
-        out.push({ metric: `run --rm true, ${opts.ociRuntime} (ms)`, unit: 'ms', better: 'lower', value: ms });
+        own.push(must(d, ['run', '--rm', ...runtimeArgs, imageName, `run-${serial}-${i}`, 'true']));
+        viaCtr.push(must(d, ['run', '--rm', ...runtimeArgs, imageName, `ctr-${serial}-${i}`, 'true'], true));
+        version.push(must(d, ['version']));
       }
       serial++;
-      progress(`run --rm: ${out.map((m) => m.value.toFixed(0)).join(' ')} ms`);
-      out.push(...(await memory(d, false, progress)));
-      out.push(...(await memory(d, true, progress)));
+      const ms = (list: number[]) => list.map((v) => v.toFixed(0)).join(' ');
+      progress(`run --rm, own CLI: ${ms(own)} ms`);
+      progress(`ctr run --rm: ${ms(viaCtr)} ms`);
+      progress(`version, own CLI: ${ms(version)} ms`);
+      const rt = opts.ociRuntime;
+      out.push(
+        ...own.map((value) => ({ metric: `own CLI run --rm true, ${rt} (ms)`, unit: 'ms', better: 'lower' as const, value })),
+        ...viaCtr.map((value) => ({ metric: `ctr run --rm true, ${rt} (ms)`, unit: 'ms', better: 'lower' as const, value })),
+        ...version.map((value) => ({ metric: 'own CLI version (ms)', unit: 'ms', better: 'lower' as const, value })),
+      );
+      if (opts.runMemory) {
+        out.push(...(await memory(d, false, progress)));
+        out.push(...(await memory(d, true, progress)));
+      }
       return out;
     } finally {
       // every container of the round is gone: so are the namespace's cgroups, the last round's included
