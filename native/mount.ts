@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
-import { promises as fs } from 'node:fs';
-import { dirname, relative, resolve, sep } from 'node:path';
+import { promises as fs, mkdtempSync, rmdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, relative, resolve, sep } from 'node:path';
 import { BerthError } from '../core/errors.ts';
 import type { Mount } from '../core/mount.ts';
 import { MS_NOATIME, MS_NODEV, MS_NODIRATIME, MS_NOEXEC, MS_NOSUID, MS_RDONLY, MS_RELATIME, MS_STRICTATIME, mount, umount2 } from './index.ts';
@@ -174,4 +175,34 @@ function run(bin: string, args: string[], cwd?: string): Promise<void> {
       reject(new BerthError('Internal', `${bin} ${args.join(' ')}${cwd ? ` (in ${cwd})` : ''}: ${why}`));
     });
   });
+}
+
+/**
+ * Mounts a snapshot's mounts read-only on a private temp dir, runs fn on it, and unmounts (as
+ * containerd's mount.WithTempMount with tryReadonlyMounts). The dir is only removed with rmdir:
+ * if unmounting failed, nothing under it is deleted.
+ */
+export async function withReadOnlyMounts<T>(mounts: readonly Mount[], fn: (root: string) => T | Promise<T>): Promise<T> {
+  const base = process.env.XDG_RUNTIME_DIR || tmpdir();
+  const dir = mkdtempSync(join(base, 'berth-rootfs-'));
+  try {
+    const ro = mounts.map((m) => {
+      if (m.type === 'overlay') return { ...m, options: [...m.options, 'ro'] };
+      if (m.type === 'bind' || m.options.includes('bind') || m.options.includes('rbind'))
+        return { ...m, options: [...m.options.filter((o) => o !== 'rw' && o !== 'ro'), 'ro'] };
+      return m;
+    });
+    await mountAll(ro, dir);
+    try {
+      return await fn(dir);
+    } finally {
+      await unmountAll(dir);
+    }
+  } finally {
+    try {
+      rmdirSync(dir);
+    } catch {
+      // still mounted or not empty: leave it rather than delete what is under it
+    }
+  }
 }

@@ -3,9 +3,9 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { normalizeCapabilities } from '../ctl/spec/caps.ts';
-import { buildSpec, type SpecFlags } from '../ctl/spec/spec.ts';
-import type { ImageConfig, LinuxSeccomp, Spec } from '../ctl/spec/types.ts';
+import { normalizeCapabilities } from '../core/spec/caps.ts';
+import { buildSpec, type SpecFlags } from '../core/spec/spec.ts';
+import type { ImageConfig, LinuxSeccomp, Spec } from '../core/spec/types.ts';
 import { BerthClient } from '../transport/client.ts';
 import { writeBlob } from '../transport/clients/content.ts';
 import { berthBin, type Containerd, startContainerd } from './support/harness.ts';

@@ -3,8 +3,8 @@ import { closeSync, constants, existsSync, mkdtempSync, openSync, readdirSync, r
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { signalNumber } from '../core/signals.ts';
 import { createFifos, removeFifosOf } from '../ctl/io/fifo.ts';
-import { signalNumber } from '../ctl/io/session.ts';
 import { logFileOf, normalizeLogUri } from '../ctl/io/stdio.ts';
 import { type Berthd, berthBin, repo, startBerthd } from './support/harness.ts';
 import { describeAsRoot, have, itAsRoot } from './support/root.ts';

@@ -152,7 +152,7 @@ export function register(program: Command, ctx: Context) {
     .option('--spec', 'print only the spec')
     .action(async (id: string, flags: { spec?: boolean }) => {
       const c = await ctx.client();
-      const [info, { goJson }] = await Promise.all([getContainer(c, id).then(infoJson), import('../spec/spec.ts')]);
+      const [info, { goJson }] = await Promise.all([getContainer(c, id).then(infoJson), import('../../core/spec/spec.ts')]);
       out(`${goJson(flags.spec ? (info.Spec ?? null) : info, 4)}\n`);
     });
 

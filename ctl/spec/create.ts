@@ -1,25 +1,20 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { Container__Output } from '../../api/gen/containerd/services/containers/v1/Container.ts';
 import type { GetImageResponse__Output } from '../../api/gen/containerd/services/images/v1/GetImageResponse.ts';
 import type { Image__Output } from '../../api/gen/containerd/services/images/v1/Image.ts';
 import type { PrepareSnapshotResponse__Output } from '../../api/gen/containerd/services/snapshots/v1/PrepareSnapshotResponse.ts';
-import { type AnyMessage, packAny } from '../../core/any.ts';
 import { isNotFound } from '../../core/errors.ts';
 import type { Mount } from '../../core/mount.ts';
 import { maxJsonBlob, type OciDescriptor } from '../../core/oci/descriptor.ts';
 import { chainId, diffIds, resolveManifest } from '../../core/oci/image.ts';
 import { hostPlatform, type Platform, parsePlatform } from '../../core/platform.ts';
-import { mountAll, unmountAll } from '../../native/mount.ts';
+import { containerRecord } from '../../core/spec/container.ts';
+import { buildSpec, type SpecInput } from '../../core/spec/spec.ts';
+import type { ImageConfig, Spec } from '../../core/spec/types.ts';
+import { withReadOnlyMounts } from '../../native/mount.ts';
 import type { BerthClient } from '../../transport/client.ts';
 import { blobs } from '../images/blobs.ts';
-import { signalNumber } from '../io/session.ts';
-import { type ContainerFlags, defaultRuntime, labelArgs, specFlags } from './flags.ts';
-import { containerLabelsFromImage } from './image-labels.ts';
-import { buildSpec, goJson, type SpecInput } from './spec.ts';
-import type { ImageConfig, Spec } from './types.ts';
+import { type ContainerFlags, labelArgs, specFlags } from './flags.ts';
 
 /**
  * Creating a container as `ctr run` / `ctr containers create` do (NewContainer): the image and
@@ -27,12 +22,6 @@ import type { ImageConfig, Spec } from './types.ts';
  * the snapshot mounted read-only here to read /etc/passwd and /etc/group, then
  * Containers.Create. Every step that failed after the snapshot was made removes it again.
  */
-
-export const specTypeUrl = 'types.containerd.io/opencontainers/runtime-spec/1/Spec';
-export const processTypeUrl = 'types.containerd.io/opencontainers/runtime-spec/1/Process';
-export const resourcesTypeUrl = 'types.containerd.io/opencontainers/runtime-spec/1/LinuxResources';
-export const stopSignalLabel = 'io.containerd.image.config.stop-signal';
-export const runcOptionsType = 'containerd.runc.v1.Options';
 
 export interface ImageInfo {
   record: Image__Output;
@@ -118,59 +107,7 @@ export async function createLease(c: BerthClient): Promise<string> {
   return id;
 }
 
-/**
- * Mounts a snapshot's mounts read-only on a private temp dir, runs fn on it, and unmounts (as
- * containerd's mount.WithTempMount with tryReadonlyMounts). The dir is only removed with rmdir:
- * if unmounting failed, nothing under it is deleted.
- */
-export async function withReadOnlyMounts<T>(mounts: readonly Mount[], fn: (root: string) => T | Promise<T>): Promise<T> {
-  const base = process.env.XDG_RUNTIME_DIR || tmpdir();
-  const dir = mkdtempSync(join(base, 'berth-rootfs-'));
-  try {
-    const ro = mounts.map((m) => {
-      if (m.type === 'overlay') return { ...m, options: [...m.options, 'ro'] };
-      if (m.type === 'bind' || m.options.includes('bind') || m.options.includes('rbind'))
-        return { ...m, options: [...m.options.filter((o) => o !== 'rw' && o !== 'ro'), 'ro'] };
-      return m;
-    });
-    await mountAll(ro, dir);
-    try {
-      return await fn(dir);
-    } finally {
-      await unmountAll(dir);
-    }
-  } finally {
-    try {
-      rmdirSync(dir);
-    } catch {
-      // still mounted or not empty: leave it rather than delete what is under it
-    }
-  }
-}
-
-/** containerd.runc.v1.Options with only binary_name. */
-export function runcOptions(binaryName?: string): AnyMessage {
-  return packAny(runcOptionsType, binaryName ? { binary_name: binaryName } : {});
-}
-
 const wireMounts = (ms: PrepareSnapshotResponse__Output['mounts']): Mount[] => ms.map((m) => ({ type: m.type, source: m.source, options: m.options }));
-
-/**
- * The image's StopSignal, if `berth tasks kill` can send it: an image cannot leave its
- * container impossible to stop with an unknown name (SIGTERM then, with a warning).
- */
-function stopSignal(fromImage: string | undefined): string {
-  if (!fromImage) return 'SIGTERM';
-  try {
-    signalNumber(fromImage);
-    return fromImage;
-  } catch {
-    process.stderr.write(
-      `berth: warning: the image's StopSignal ${JSON.stringify(fromImage.slice(0, 64))} is not a signal; the container stops with SIGTERM\n`,
-    );
-    return 'SIGTERM';
-  }
-}
 
 export interface CreateOptions {
   id: string;
@@ -205,7 +142,6 @@ export interface CreatedContainer {
  */
 export async function startContainer(c: BerthClient, o: CreateOptions): Promise<CreatedContainer> {
   const { flags } = o;
-  if (flags.runcBinary && flags.runtime !== defaultRuntime) throw new Error(`--runc-binary is only supported for the "${defaultRuntime}" runtime`);
   const { validateIdentifier } = await import('../../core/identifiers.ts');
   validateIdentifier(o.id);
   const sf = specFlags(flags, o.args);
@@ -239,20 +175,16 @@ export async function startContainer(c: BerthClient, o: CreateOptions): Promise<
     const input: SpecInput = { namespace: o.namespace, id: o.id, image: image.config, flags: sf };
     const spec: Spec = await withReadOnlyMounts(mounts, (root) => buildSpec({ ...input, rootfs: root }));
 
-    const labels = containerLabelsFromImage([image.config.Labels, image.record.labels], (m) => process.stderr.write(`berth: warning: ${m}\n`));
-    Object.assign(labels, labelArgs(flags.label), o.extraLabels);
-    labels[stopSignalLabel] = stopSignal(image.config.StopSignal);
-
-    const container = {
+    const container = containerRecord({
       id: o.id,
-      labels,
-      image: image.record.name,
-      runtime: { name: flags.runtime, ...(flags.runtime === defaultRuntime ? { options: runcOptions(flags.runcBinary) } : {}) },
-      spec: { type_url: specTypeUrl, value: Buffer.from(goJson(spec)) },
+      image: { name: image.record.name, labels: image.record.labels, config: image.config },
+      spec,
+      runtime: flags.runtime,
+      runcBinary: flags.runcBinary,
       snapshotter: flags.snapshotter,
-      snapshot_key: o.id,
-      extensions: {},
-    };
+      labels: { ...labelArgs(flags.label), ...o.extraLabels },
+      warn: (m) => process.stderr.write(`berth: warning: ${m}\n`),
+    });
     const res = await c.containers.Create({ container }, md);
     return { container: res.container!, mounts, leaseReleased: release() };
   } catch (err) {

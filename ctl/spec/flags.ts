@@ -1,8 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { type Command, InvalidArgumentError, Option } from 'commander';
-import { normalizeCapabilities } from './caps.ts';
-import type { SpecFlags } from './spec.ts';
-import type { SpecMount } from './types.ts';
+import { normalizeCapabilities } from '../../core/spec/caps.ts';
+import { defaultRuntime } from '../../core/spec/names.ts';
+import type { SpecFlags } from '../../core/spec/spec.ts';
+import type { SpecMount } from '../../core/spec/types.ts';
 
 /**
  * The container flags `berth run` and `berth containers create` share (ctr's ContainerFlags
@@ -10,7 +11,6 @@ import type { SpecMount } from './types.ts';
  * this module loads whenever the CLI starts.
  */
 
-export const defaultRuntime = 'io.containerd.runc.v2';
 /** Where ctr-style stdio FIFOs go unless --fifo-dir or BERTH_FIFO_DIR says otherwise. */
 export const defaultFifoDir = '/run/berth/fifo';
 

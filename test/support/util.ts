@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { BerthError } from '../../core/errors.ts';
-import type { LinuxSeccomp } from '../../ctl/spec/types.ts';
+import type { LinuxSeccomp } from '../../core/spec/types.ts';
 
 export const sha = (b: Buffer | string) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 

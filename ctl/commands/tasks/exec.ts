@@ -16,11 +16,13 @@ interface ExecFlags {
 }
 
 async function execProcess(ctx: Context, id: string, command: string[], flags: ExecFlags): Promise<number> {
-  const [c, create, spec, user, { ClientIO, normalizeLogUri }, { SignalRelay, startAndWait }] = await Promise.all([
+  const [c, create, specTypes, spec, user, mount, { ClientIO, normalizeLogUri }, { SignalRelay, startAndWait }] = await Promise.all([
     ctx.client(),
     import('../../spec/create.ts'),
-    import('../../spec/spec.ts'),
-    import('../../spec/user.ts'),
+    import('../../../core/spec/names.ts'),
+    import('../../../core/spec/spec.ts'),
+    import('../../../core/spec/user.ts'),
+    import('../../../native/mount.ts'),
     import('../../io/stdio.ts'),
     import('../../io/session.ts'),
   ]);
@@ -42,7 +44,7 @@ async function execProcess(ctx: Context, id: string, command: string[], flags: E
     if (/^\d+:\d+$/.test(u)) p.user = user.resolveUser(new user.Accounts(undefined), u);
     else {
       const { mounts } = await c.snapshots.Mounts({ snapshotter: container.snapshotter, key: container.snapshot_key });
-      p.user = await create.withReadOnlyMounts(mounts, (root) => user.resolveUser(new user.Accounts(root), u));
+      p.user = await mount.withReadOnlyMounts(mounts, (root) => user.resolveUser(new user.Accounts(root), u));
     }
   }
   const relay = new SignalRelay();
@@ -59,7 +61,7 @@ async function execProcess(ctx: Context, id: string, command: string[], flags: E
       stdout: io.paths.stdout,
       stderr: io.paths.stderr,
       terminal: io.paths.terminal,
-      spec: { type_url: create.processTypeUrl, value: Buffer.from(spec.goJson(p)) },
+      spec: { type_url: specTypes.processTypeUrl, value: Buffer.from(spec.goJson(p)) },
     });
     created = true;
     if (flags.detach) {

@@ -12,7 +12,11 @@ export function register(tasks: Command, ctx: Context) {
     .option('-a, --all', 'signal every process of the task')
     .option('--exec-id <id>', 'signal this exec instead of the init process')
     .action(async (id: string, flags: { signal?: string; all?: boolean; execId?: string }) => {
-      const [c, { signalNumber }, { stopSignalLabel }] = await Promise.all([ctx.client(), import('../../io/session.ts'), import('../../spec/create.ts')]);
+      const [c, { signalNumber }, { stopSignalLabel }] = await Promise.all([
+        ctx.client(),
+        import('../../../core/signals.ts'),
+        import('../../../core/spec/names.ts'),
+      ]);
       if (flags.all && flags.execId) throw new Error('--all applies to the init process only, not with --exec-id');
       const container = await getContainer(c, id);
       const signal = signalNumber(flags.signal ?? container.labels?.[stopSignalLabel] ?? 'SIGTERM');

@@ -24,7 +24,7 @@ export function register(tasks: Command, ctx: Context) {
     )
     .addOption(new Option('--pids-limit <n>', 'maximum number of processes').argParser(positiveInt('pids limit')))
     .action(async (id: string, flags: { memoryLimit?: number; cpus?: number; pidsLimit?: number }) => {
-      const [c, { resourcesTypeUrl }] = await Promise.all([ctx.client(), import('../../spec/create.ts')]);
+      const [c, { resourcesTypeUrl }] = await Promise.all([ctx.client(), import('../../../core/spec/names.ts')]);
       const resources: Record<string, unknown> = {};
       if (flags.memoryLimit !== undefined) resources.memory = { limit: flags.memoryLimit };
       if (flags.cpus !== undefined) resources.cpu = { quota: Math.trunc(flags.cpus * 100000), period: 100000 };

@@ -1,5 +1,5 @@
 import { release } from 'node:os';
-import { goArch } from '../../core/platform.ts';
+import { goArch } from '../platform.ts';
 import type { LinuxSeccomp, SeccompArg, SeccompSyscall } from './types.ts';
 
 /**
