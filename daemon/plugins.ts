@@ -11,6 +11,7 @@ import { metadataPlugin } from './metadata/plugin.ts';
 import { namespacesServicePlugin } from './namespaces/plugin.ts';
 import { PluginRegistry } from './plugin.ts';
 import { pullServicePlugin } from './pull/plugin.ts';
+import { runServicePlugin } from './run/plugin.ts';
 import { runtimePlugin } from './runtime/plugin.ts';
 import { nativePlugin, overlayPlugin, snapshotsServicePlugin } from './snapshots/plugin.ts';
 import { tasksServicePlugin } from './tasks/plugin.ts';
@@ -37,6 +38,7 @@ export function builtinPlugins(): PluginRegistry {
     tasksServicePlugin,
     ...diffPlugins,
     pullServicePlugin,
+    runServicePlugin,
     leasesServicePlugin,
     namespacesServicePlugin,
     eventsServicePlugin,

@@ -4,11 +4,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signalNumber } from '../core/signals.ts';
-import { createFifos, removeFifosOf } from '../ctl/io/fifo.ts';
+import { removeFifosOf } from '../core/stdio-fifos.ts';
+import { createFifos } from '../ctl/io/fifo.ts';
 import { logFileOf, normalizeLogUri } from '../ctl/io/stdio.ts';
 import { type Berthd, berthBin, repo, startBerthd } from './support/harness.ts';
 import { describeAsRoot, have, itAsRoot } from './support/root.ts';
 import { loadRunImage } from './support/run-image.ts';
+import { eventually } from './support/util.ts';
 
 /** `berth run`, `berth containers …` and `berth tasks …` against a berthd of their own (as root). */
 
@@ -240,10 +242,16 @@ describeAsRoot('berth run / containers / tasks', () => {
   });
 
   describe('run and tasks', () => {
-    it('--rm IMAGE id echo hi prints hi and leaves nothing', () => {
+    it('--rm IMAGE id echo hi prints hi and leaves nothing', async () => {
       const r = berth(['run', '--rm', image, 'r1', 'echo', 'hi']);
       expect(r).toMatchObject({ code: 0, stdout: 'hi\n', stderr: '' });
-      expect(berth(['c', 'ls', '-q']).stdout).toBe('');
+      // berthd removes it once the process exited (not before berth returns)
+      expect(
+        await eventually(
+          () => berth(['c', 'ls', '-q']).stdout,
+          (s) => s === '',
+        ),
+      ).toBe('');
       expect(berth(['tasks', 'ls', '-q']).stdout).toBe('');
       expect(snapshots()).not.toMatch(/^r1\s/m);
     });
@@ -355,7 +363,12 @@ describeAsRoot('berth run / containers / tasks', () => {
       p.kill('SIGINT');
       expect(await exited).toBe(130);
       expect(out).toBe('ready\ngot INT\n');
-      expect(berth(['c', 'ls', '-q']).stdout).toBe('');
+      expect(
+        await eventually(
+          () => berth(['c', 'ls', '-q']).stdout,
+          (s) => s === '',
+        ),
+      ).toBe('');
       expect(snapshots()).not.toMatch(/^r12\s/m);
     });
 
@@ -375,9 +388,14 @@ describeAsRoot('berth run / containers / tasks', () => {
       expect(berth(['c', 'ls', '-q']).stdout).toBe('');
     });
 
-    it('leaves no FIFO directories behind', () => {
+    it('leaves no FIFO directories behind', async () => {
       expect(readFileSync('/proc/self/mountinfo', 'utf8')).not.toMatch(/berth-rootfs-/);
-      expect(berth(['c', 'ls', '-q']).stdout).toBe('');
+      expect(
+        await eventually(
+          () => berth(['c', 'ls', '-q']).stdout,
+          (s) => s === '',
+        ),
+      ).toBe('');
       expect(readdirSync(fifoDir)).toEqual([]);
     });
   });

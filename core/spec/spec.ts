@@ -134,6 +134,8 @@ export interface SpecInput {
    * from; undefined reads as an image without them
    */
   rootfs?: string;
+  /** the image's accounts read already (instead of rootfs) */
+  accounts?: Accounts;
   flags?: SpecFlags;
   /** for --net-host's HOSTNAME (default: this host's name) */
   hostHostname?: string;
@@ -186,7 +188,7 @@ export function buildSpec(input: SpecInput): Spec {
   if (f.env && f.env.length > 0) p.env = mergeEnv(p.env ?? [], f.env);
   if (f.mounts && f.mounts.length > 0) s.mounts!.push(...f.mounts);
 
-  const accounts = new Accounts(input.rootfs);
+  const accounts = input.accounts ?? new Accounts(input.rootfs);
   if (input.image) {
     const config = input.image;
     const imageEnv = config.Env && config.Env.length > 0 ? config.Env : [defaultPath];

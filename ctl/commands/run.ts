@@ -43,7 +43,7 @@ export function register(program: Command, ctx: Context) {
       .argument('<id>', 'container id')
       .argument('[command...]', "command and arguments (replace the image's entrypoint and cmd)")
       .passThroughOptions()
-      .option('--rm', 'remove the container and its snapshot when it exits (or fails)')
+      .option('--rm', 'remove the container and its snapshot when it exits (or fails); berthd does it, also with -d and if this command is killed')
       .option('-d, --detach', 'start it and return, leaving its FIFOs for tasks attach (output blocks once 64 KiB wait unread: use --log-uri or --null-io)')
       .option('--log-uri <uri>', 'send stdout and stderr to file:///path or binary:///path')
       .option('--null-io', 'send all stdio to /dev/null')
@@ -54,7 +54,6 @@ export function register(program: Command, ctx: Context) {
       .addOption(fifoDirOption()),
     { run: true },
   ).action(async (image: string, id: string, command: string[], flags: RunFlags) => {
-    if (flags.rm && flags.detach) throw new Error('--rm and --detach cannot be used together');
     if (flags.tty && flags.logUri) throw new Error('--log-uri cannot be used with -t');
     if (flags.tty && flags.nullIo) throw new Error('--null-io cannot be used with -t');
     if (flags.shimGroup !== undefined) {
@@ -68,22 +67,98 @@ export function register(program: Command, ctx: Context) {
   });
 }
 
+/**
+ * berthd runs the container in one call (berth.services.run.v1.Run, see run.proto): it builds the
+ * spec and makes container and task, and with --rm removes them itself once the process exits.
+ * This process only opens the stdio, relays signals and terminal size, and reports the exit.
+ * Against a daemon without that service (containerd), ctr's sequence of calls instead.
+ */
 async function runContainer(ctx: Context, image: string, id: string, command: string[], flags: RunFlags): Promise<number> {
-  // Images.Get goes out first, and the daemon answers while the rest of the command loads
   const c = await ctx.client();
-  const imageRecord = c.images.Get({ name: image });
-  imageRecord.catch(() => undefined);
-  const [create, { ClientIO, normalizeLogUri }, { SignalRelay }] = await Promise.all([
-    import('../spec/create.ts'),
+  const [{ specFlags, labelArgs }, { specOptionsOf }, { ClientIO, normalizeLogUri }, session] = await Promise.all([
+    import('../spec/flags.ts'),
+    import('../../core/spec/options.ts'),
     import('../io/stdio.ts'),
     import('../io/session.ts'),
   ]);
-  const relay = new SignalRelay();
-  let created: import('../spec/create.ts').CreatedContainer | undefined;
+  const { validateIdentifier } = await import('../../core/identifiers.ts');
+  validateIdentifier(id);
+  const relay = new session.SignalRelay();
   let io: import('../io/stdio.ts').ClientIO | undefined;
   try {
     const logUri = flags.logUri ? normalizeLogUri(flags.logUri) : undefined;
     if (logUri) flags.annotation = [...flags.annotation, `${logUriLabel}=${logUri}`];
+    const spec = specOptionsOf(specFlags(flags, command));
+    io = ClientIO.create({ id, terminal: Boolean(flags.tty), fifoDir: flags.fifoDir, logUri, nullIo: flags.nullIo });
+    relay.check();
+    const events = c.run
+      .Run(
+        {
+          image,
+          container_id: id,
+          spec,
+          labels: { ...labelArgs(flags.label), ...(logUri ? { [logUriLabel]: logUri } : {}) },
+          runtime: flags.runtime,
+          runc_binary: flags.runcBinary ?? '',
+          snapshotter: flags.snapshotter,
+          platform: flags.platform ?? '',
+          ...io.paths,
+          auto_remove: Boolean(flags.rm),
+          detach: Boolean(flags.detach),
+        },
+        { deadline: false },
+      )
+      [Symbol.asyncIterator]();
+    let first: IteratorResult<import('../../api/gen/berth/services/run/v1/RunEvent.ts').RunEvent__Output>;
+    try {
+      first = await events.next();
+    } catch (err) {
+      const { isCode } = await import('../../core/errors.ts');
+      if (!isCode(err, 'Unimplemented')) throw err;
+      io.close();
+      io = undefined;
+      return await runContainerByCalls(ctx, image, id, command, flags, relay);
+    }
+    if (first.done || !first.value.started) throw new Error('the daemon ended the run without starting the task');
+    for (const w of first.value.started.warnings) process.stderr.write(`berth: warning: ${w}\n`);
+    if (flags.detach) {
+      io.release();
+      return 0;
+    }
+    const ids = { container_id: id, exec_id: '' };
+    const exited = (async () => {
+      for (let e = await events.next(); !e.done; e = await events.next()) if (e.value.exited) return e.value.exited.exit_status;
+      throw new Error('the daemon ended the run before the process exited');
+    })();
+    const code = await session.attach(c, ids, io, relay, exited);
+    if (!flags.rm) await c.tasks.Delete({ container_id: id });
+    return code;
+  } finally {
+    relay.dispose();
+    io?.close();
+  }
+}
+
+/** ctr's sequence of calls, for a daemon without berth's Run service. */
+async function runContainerByCalls(
+  ctx: Context,
+  image: string,
+  id: string,
+  command: string[],
+  flags: RunFlags,
+  relay: import('../io/session.ts').SignalRelay,
+): Promise<number> {
+  if (flags.rm && flags.detach) throw new Error("--rm with --detach needs a daemon that removes containers itself (berthd's berth.services.run.v1.Run)");
+  const c = await ctx.client();
+  const imageRecord = c.images.Get({ name: image });
+  imageRecord.catch(() => undefined);
+  const [create, { ClientIO, normalizeLogUri }] = await Promise.all([import('../spec/create.ts'), import('../io/stdio.ts')]);
+  let created: import('../spec/create.ts').CreatedContainer | undefined;
+  let io: import('../io/stdio.ts').ClientIO | undefined;
+  try {
+    const logUri = flags.logUri ? normalizeLogUri(flags.logUri) : undefined;
+    const annotation = `${logUriLabel}=${logUri}`;
+    if (logUri && !flags.annotation.includes(annotation)) flags.annotation = [...flags.annotation, annotation];
     created = await create.startContainer(c, {
       id,
       image,
@@ -99,7 +174,6 @@ async function runContainer(ctx: Context, image: string, id: string, command: st
     const rootfs = created.mounts.map((m) => ({ type: m.type, source: m.source, target: '', options: [...m.options] }));
     return await runTask(c, id, rootfs, io, relay, Boolean(flags.detach));
   } finally {
-    relay.dispose();
     io?.close();
     await created?.leaseReleased;
     if (flags.rm && created)
@@ -170,7 +244,7 @@ export async function processPaths(c: import('../../transport/client.ts').BerthC
 /** Removes the FIFO directory a detached run left for a process that is now deleted. */
 export async function removeStdio(processId: string, paths: string[]): Promise<void> {
   if (paths.length === 0) return;
-  const { removeFifosOf } = await import('../io/fifo.ts');
+  const { removeFifosOf } = await import('../../core/stdio-fifos.ts');
   try {
     removeFifosOf(processId, paths);
   } catch {

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { closeSync, constants, fstatSync, mkdirSync, openSync, readdirSync, rmdirSync, rmSync, unlinkSync } from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
+import { closeSync, constants, fstatSync, mkdirSync, openSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { mknod, S_IFIFO } from '../../native/index.ts';
 
 export interface FifoPaths {
@@ -54,26 +54,4 @@ export function openFifo(path: string, side: 'read' | 'write'): number {
     throw err;
   }
   return fd;
-}
-
-/**
- * Removes the FIFO directory of a deleted task or exec, given the paths Tasks.Get reported,
- * when it is one createFifos made: `<dir>/<32 hex>/<id>-stdin|stdout|stderr` and nothing else.
- */
-export function removeFifosOf(id: string, paths: readonly string[]) {
-  for (const path of paths) {
-    if (!path || path.includes('://')) continue;
-    const dir = dirname(path);
-    if (!/^[0-9a-f]{32}$/.test(basename(dir))) continue;
-    const names = new Set([`${id}-stdin`, `${id}-stdout`, `${id}-stderr`]);
-    let entries: string[];
-    try {
-      entries = readdirSync(dir);
-    } catch {
-      continue;
-    }
-    if (!entries.every((e) => names.has(e))) continue;
-    for (const e of entries) unlinkSync(join(dir, e));
-    rmdirSync(dir);
-  }
 }

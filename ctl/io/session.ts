@@ -103,6 +103,28 @@ export async function startAndWait(c: BerthClient, target: ProcessTarget, io: Cl
     wait.cancel();
     throw err;
   }
+  return attach(
+    c,
+    ids,
+    io,
+    relay,
+    wait.result.then((r) => r.exit_status),
+  );
+}
+
+/**
+ * Runs a started process to its exit (`exited` resolves with its status): signals forwarded as
+ * Tasks.Kill, the pty resized at once and on SIGWINCH, CloseIO at the end of stdin, the output
+ * drained before it resolves with the status.
+ */
+export async function attach(
+  c: BerthClient,
+  ids: { container_id: string; exec_id: string },
+  io: ClientIO,
+  relay: SignalRelay,
+  exited: Promise<number>,
+): Promise<number> {
+  const tasks = c.tasks;
   const kill = (signal: number) => {
     tasks.Kill({ ...ids, signal, all: false }).catch(() => undefined);
   };
@@ -118,16 +140,16 @@ export async function startAndWait(c: BerthClient, target: ProcessTarget, io: Cl
     resize();
     process.stdout.on('resize', resize);
   }
-  let exited = false;
+  let done = false;
   io.start(() => {
     // once the process has exited there is nobody to tell, and the daemon is busy deleting it
-    if (!exited) tasks.CloseIO({ ...ids, stdin: true }).catch(() => undefined);
+    if (!done) tasks.CloseIO({ ...ids, stdin: true }).catch(() => undefined);
   });
   try {
-    const res = await wait.result;
-    exited = true;
+    const status = await exited;
+    done = true;
     await io.drain();
-    return res.exit_status;
+    return status;
   } finally {
     relay.forwardTo(undefined);
     process.stdout.off('resize', resize);

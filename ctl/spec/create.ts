@@ -9,6 +9,7 @@ import { maxJsonBlob, type OciDescriptor } from '../../core/oci/descriptor.ts';
 import { chainId, diffIds, resolveManifest } from '../../core/oci/image.ts';
 import { hostPlatform, type Platform, parsePlatform } from '../../core/platform.ts';
 import { containerRecord } from '../../core/spec/container.ts';
+import { parseImageConfig } from '../../core/spec/image-config.ts';
 import { buildSpec, type SpecInput } from '../../core/spec/spec.ts';
 import type { ImageConfig, Spec } from '../../core/spec/types.ts';
 import { withReadOnlyMounts } from '../../native/mount.ts';
@@ -52,34 +53,9 @@ export async function loadImage(c: BerthClient, name: string, platform?: string,
   if (m.config.size > maxJsonBlob) throw new Error(`image "${name}": its config is too large (${m.config.size} bytes)`);
   const bytes = await read(m.config);
   if (!bytes) throw new Error(`image "${name}": config ${m.config.digest} is missing from the content store`);
-  let doc: { config?: ImageConfig };
-  try {
-    doc = JSON.parse(bytes.toString('utf8')) as { config?: ImageConfig };
-  } catch (err) {
-    throw new Error(`image "${name}": its config is not valid JSON: ${(err as Error).message}`);
-  }
-  const config = doc && typeof doc === 'object' && doc.config && typeof doc.config === 'object' ? doc.config : {};
-  checkImageConfig(name, config);
+  const config = parseImageConfig(name, bytes);
   const diffs = await diffIds(read, m.config);
   return { record: image, config, chainId: chainId(diffs) };
-}
-
-/** The image config is data from a registry: the fields used must have the types the spec needs. */
-function checkImageConfig(name: string, config: ImageConfig) {
-  const strings = (v: unknown) => v === undefined || v === null || (Array.isArray(v) && v.every((s) => typeof s === 'string'));
-  for (const key of ['Env', 'Entrypoint', 'Cmd'] as const) {
-    if (!strings(config[key])) throw new Error(`image "${name}": config ${key} is not a list of strings`);
-  }
-  for (const key of ['User', 'WorkingDir', 'StopSignal'] as const) {
-    if (config[key] !== undefined && config[key] !== null && typeof config[key] !== 'string') throw new Error(`image "${name}": config ${key} is not a string`);
-  }
-  if (
-    config.Labels !== undefined &&
-    config.Labels !== null &&
-    (typeof config.Labels !== 'object' || Object.values(config.Labels).some((v) => typeof v !== 'string'))
-  ) {
-    throw new Error(`image "${name}": config Labels is not a map of strings`);
-  }
 }
 
 /**

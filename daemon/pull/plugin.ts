@@ -18,7 +18,12 @@ import { defaultConcurrentUnpacks } from './unpack.ts';
  * max_concurrent_unpacks, the layers of one image applied side by side (default: one per two
  * cores, at most 4).
  */
-export const pullServicePlugin: Plugin<GrpcService> = {
+export interface PullServicePlugin extends GrpcService {
+  /** for other services that unpack (berthd's server-side run) */
+  puller: Puller;
+}
+
+export const pullServicePlugin: Plugin<PullServicePlugin> = {
   type: PluginType.grpc,
   id: 'pull',
   requires: [PluginType.content, PluginType.service, PluginType.lease, PluginType.snapshotter, differType],
@@ -37,6 +42,6 @@ export const pullServicePlugin: Plugin<GrpcService> = {
       hostsDir: configPath || undefined,
       maxConcurrentUnpacks: unpacks as number,
     });
-    return pullService(puller);
+    return { ...pullService(puller), puller };
   },
 };

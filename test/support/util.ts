@@ -28,6 +28,20 @@ export async function failure(p: Promise<unknown>): Promise<BerthError> {
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
+ * What `read` returns once `done` holds for it, checked every 50 ms for up to `ms`; the last
+ * reading when time runs out (so that the caller's assertion shows what was there). For what the
+ * daemon finishes after answering, such as the removal of a `berth run --rm` container.
+ */
+export async function eventually<T>(read: () => T | Promise<T>, done: (value: T) => boolean, ms = 10_000): Promise<T> {
+  const until = Date.now() + ms;
+  for (;;) {
+    const value = await read();
+    if (done(value) || Date.now() > until) return value;
+    await sleep(50);
+  }
+}
+
+/**
  * ctr's output with what differs between two daemons and two runs blanked: times, ages, log
  * timestamps, and the order of label maps (Go prints maps in random order). `extra` runs first,
  * for what one comparison must blank besides (paths, internal keys).

@@ -1,0 +1,147 @@
+import { BerthError, invalidArgument, isCode } from '../../core/errors.ts';
+import { validateIdentifier } from '../../core/identifiers.ts';
+import type { Mount } from '../../core/mount.ts';
+import { hostPlatform, type Platform } from '../../core/platform.ts';
+import { containerRecord } from '../../core/spec/container.ts';
+import { autoRemoveLabel } from '../../core/spec/names.ts';
+import { buildSpec, type SpecFlags } from '../../core/spec/spec.ts';
+import { anyFromMessage, type ContainerStore } from '../containers/store.ts';
+import type { ImageStore } from '../images/store.ts';
+import { expireLabel, type LeaseStore } from '../leases/store.ts';
+import type { Logger } from '../log.ts';
+import type { Puller } from '../pull/pull.ts';
+import type { TaskManager } from '../runtime/manager.ts';
+import type { RuntimeTask } from '../runtime/task.ts';
+import type { SnapshotStore } from '../snapshots/store.ts';
+import type { AutoRemover } from './auto-remove.ts';
+import type { ImageCache } from './image-cache.ts';
+
+export interface RunInput {
+  image: string;
+  id: string;
+  spec: SpecFlags;
+  /** container labels besides the image's */
+  labels: Record<string, string>;
+  runtime: string;
+  runcBinary?: string;
+  snapshotter: string;
+  platform?: Platform;
+  stdio: { stdin: string; stdout: string; stderr: string; terminal: boolean };
+  autoRemove: boolean;
+}
+
+export interface RunnerDeps {
+  images: ImageStore;
+  containers: ContainerStore;
+  leases: LeaseStore;
+  snapshotters: Map<string, SnapshotStore>;
+  puller: Puller;
+  tasks: TaskManager;
+  cache: ImageCache;
+  autoRemove: AutoRemover;
+  log: Logger;
+}
+
+/** The lease a run works under until its container record holds the snapshot (as ctr's). */
+const leaseLifetimeMs = 24 * 3600 * 1000;
+
+/**
+ * berthd's server-side run: what `ctr run` does through a dozen calls (read the image config,
+ * unpack if need be, prepare the snapshot, build the spec, create the container, create and start
+ * the task), done here in one, with the same spec code. A failure undoes whatever was made.
+ */
+export class Runner {
+  constructor(private readonly deps: RunnerDeps) {}
+
+  /** Runs the container; `warn` hears what the client should tell its user. */
+  async run(ns: string, input: RunInput, warn: (message: string) => void = () => undefined): Promise<RuntimeTask> {
+    const { deps } = this;
+    validateIdentifier(input.id);
+    const snapshots = deps.snapshotters.get(input.snapshotter);
+    if (!snapshots) throw invalidArgument(`snapshotter ${JSON.stringify(input.snapshotter)} is not available`);
+    // the container of an earlier run with this id is still being removed: wait for it
+    await deps.autoRemove.settled(ns, input.id);
+
+    const record = await deps.images.get(ns, input.image);
+    const image = await deps.cache.resolve(ns, input.image, record.target, input.platform ?? hostPlatform);
+    if (image.chainId === '') throw invalidArgument(`image "${input.image}" has no layers`);
+    await this.ensureUnpacked(ns, snapshots, input, image.chainId);
+
+    const undo: Array<() => Promise<unknown>> = [];
+    try {
+      const lease = (await deps.leases.create(ns, '', { [expireLabel]: new Date(Date.now() + leaseLifetimeMs).toISOString() })).id;
+      const dropLease = () => deps.leases.delete(ns, lease);
+      undo.push(dropLease);
+      const mounts = await snapshots.prepare(ns, input.id, image.chainId, {}, lease);
+      undo.push(() => snapshots.remove(ns, input.id));
+      const spec = await deps.cache.withAccounts(input.snapshotter, image.chainId, mounts, (accounts) =>
+        asInvalidArgument(() => buildSpec({ namespace: ns, id: input.id, image: image.config, accounts, flags: input.spec })),
+      );
+      const wire = asInvalidArgument(() =>
+        containerRecord({
+          id: input.id,
+          image: { name: record.name, labels: record.labels, config: image.config },
+          spec,
+          runtime: input.runtime,
+          runcBinary: input.runcBinary,
+          snapshotter: input.snapshotter,
+          labels: { ...input.labels, ...(input.autoRemove ? { [autoRemoveLabel]: 'true' } : {}) },
+          warn,
+        }),
+      );
+      const runtime = { name: wire.runtime.name, options: anyFromMessage(wire.runtime.options) };
+      await deps.containers.create(ns, {
+        id: input.id,
+        labels: wire.labels,
+        image: wire.image,
+        runtime,
+        spec: anyFromMessage(wire.spec),
+        snapshotter: input.snapshotter,
+        snapshotKey: input.id,
+        extensions: {},
+        sandbox: '',
+      });
+      undo.push(() => deps.containers.delete(ns, input.id));
+      // the container holds the snapshot now
+      undo.splice(undo.indexOf(dropLease), 1);
+      dropLease().catch((err: Error) => deps.log.warn('cannot delete a lease', { namespace: ns, lease, error: err.message }));
+
+      const task = await deps.tasks.create(
+        ns,
+        { id: input.id, runtime: { name: runtime.name, options: wire.runtime.options ?? null }, spec: wire.spec },
+        {
+          rootfs: mounts as Mount[],
+          ...input.stdio,
+        },
+      );
+      undo.push(() => deps.tasks.delete(ns, input.id));
+      await task.start('');
+      return task;
+    } catch (err) {
+      for (const step of undo.reverse()) {
+        await step().catch((e: Error) => deps.log.warn('undoing a failed run', { namespace: ns, id: input.id, error: e.message }));
+      }
+      throw err;
+    }
+  }
+
+  /** Unpacks the image into the snapshotter if its top snapshot is missing (as `ctr run` does). */
+  private async ensureUnpacked(ns: string, snapshots: SnapshotStore, input: RunInput, chainId: string): Promise<void> {
+    try {
+      await snapshots.stat(ns, chainId);
+    } catch (err) {
+      if (!isCode(err, 'NotFound')) throw err;
+      await this.deps.puller.unpack(ns, input.image, { snapshotter: input.snapshotter, platform: input.platform });
+    }
+  }
+}
+
+/** The spec code's errors are about the request (flags, or the image it names): InvalidArgument. */
+function asInvalidArgument<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    if (err instanceof BerthError) throw err;
+    throw invalidArgument((err as Error).message);
+  }
+}
