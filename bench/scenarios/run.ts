@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, rmdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { storeRunImage } from '../../test/support/run-image.ts';
 import type { Scenario } from '../scenario.ts';
@@ -93,6 +94,60 @@ async function memory(d: Daemon, grouped: boolean, progress: (l: string) => void
 
 let imageName = '';
 
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
+
+/** Times a command; stderr is only read where no container inherits it (a pipe it holds would keep this waiting). */
+function timed(bin: string, args: string[], readStderr = true): number {
+  const t0 = performance.now();
+  const r = spawnSync(bin, args, { stdio: ['ignore', 'ignore', readStderr ? 'pipe' : 'ignore'], encoding: 'utf8', timeout: 60_000, killSignal: 'SIGKILL' });
+  if (r.status !== 0) throw new Error(`${bin} ${args.join(' ')}: ${r.status ?? r.signal}: ${r.stderr}`);
+  return performance.now() - t0;
+}
+
+/**
+ * The floor under a run on this machine: the pinned Node's own start (`node -e 0`, what any
+ * berth command pays first) and the OCI runtime's own create, start and delete of a container
+ * with the spec and root file system berthd made for one (a sleeping container's bundle, its args
+ * replaced by `true`), straight from the command line with no daemon in between.
+ */
+async function floor(d: Daemon, ociRuntime: string, progress: (l: string) => void): Promise<void> {
+  const id = `floor-${serial}`;
+  must(d, ['run', '-d', '--null-io', ...runtimeArgs, imageName, id, 'sleep', '100000']);
+  const dir = mkdtempSync(join(tmpdir(), 'berth-bench-floor-'));
+  try {
+    const source = join(dirname(d.root), 'state', 'io.containerd.runtime.v2.task', ns, id);
+    const spec = JSON.parse(readFileSync(join(source, 'config.json'), 'utf8'));
+    spec.process.args = ['true'];
+    spec.root = { path: join(source, 'rootfs') };
+    const runtimeRoot = join(dir, 'root');
+    const times = { node: [] as number[], create: [] as number[], start: [] as number[], delete: [] as number[] };
+    for (let i = 0; i < runsPerRound; i++) {
+      times.node.push(timed(process.execPath, ['-e', '0']));
+      const cid = `${id}-${i}`;
+      spec.linux.cgroupsPath = `/${ns}/${cid}`;
+      writeFileSync(join(dir, 'config.json'), JSON.stringify(spec));
+      times.create.push(timed(ociRuntime, ['--root', runtimeRoot, 'create', '--bundle', dir, cid], false));
+      times.start.push(timed(ociRuntime, ['--root', runtimeRoot, 'start', cid]));
+      for (let j = 0; j < 200; j++) {
+        const st = spawnSync(ociRuntime, ['--root', runtimeRoot, 'state', cid], { encoding: 'utf8' });
+        if (JSON.parse(st.stdout || '{}').status === 'stopped') break;
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      times.delete.push(timed(ociRuntime, ['--root', runtimeRoot, 'delete', cid]));
+    }
+    const f = (xs: number[]) => median(xs).toFixed(0);
+    progress(
+      `floor (medians of ${runsPerRound}): node -e 0 ${f(times.node)} ms; ${ociRuntime} create ${f(times.create)} ms, start ${f(times.start)} ms, delete ${f(times.delete)} ms`,
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+    cli(d, ['tasks', 'kill', '-s', 'SIGKILL', id]);
+    await new Promise((r) => setTimeout(r, 300));
+    cli(d, ['tasks', 'rm', id]);
+    cli(d, ['containers', 'rm', id]);
+  }
+}
+
 /**
  * Removes the cgroups runc made for a namespace (cgroupsPath /NAMESPACE/ID, default bench-run, shared by both
  * daemons): /sys/fs/cgroup/<controller>/bench-run in every v1 hierarchy and the cgroup2 one
@@ -171,6 +226,7 @@ export const run: Scenario = {
         ...viaCtr.map((value) => ({ metric: `ctr run --rm true, ${rt} (ms)`, unit: 'ms', better: 'lower' as const, value })),
         ...version.map((value) => ({ metric: 'own CLI version (ms)', unit: 'ms', better: 'lower' as const, value })),
       );
+      if (d.name === 'berthd') await floor(d, opts.ociRuntime, progress);
       if (opts.runMemory) {
         out.push(...(await memory(d, false, progress)));
         out.push(...(await memory(d, true, progress)));

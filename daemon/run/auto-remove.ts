@@ -64,9 +64,17 @@ export class AutoRemover {
     this.subscription?.close();
   }
 
-  /** Resolves once no removal of this container is under way. */
+  /**
+   * Resolves once no removal of this container is under way; one whose process has exited but
+   * whose exit has not been seen yet (it is on its way) is removed first.
+   */
   async settled(ns: string, id: string): Promise<void> {
-    await this.removing.get(key(ns, id));
+    const k = key(ns, id);
+    if (!this.removing.has(k) && this.deps.tasks.has(ns, id)) {
+      const state = await this.deps.tasks.get(ns, id).state('').catch(() => undefined);
+      if (state?.status === 'STOPPED') this.remove(ns, id);
+    }
+    await this.removing.get(k);
   }
 
   /** Removes the container if it carries the label; failures are logged. */
