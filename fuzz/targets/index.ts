@@ -24,6 +24,7 @@ export const targets: Record<string, () => Promise<FuzzTarget>> = {
   config: async () => (await import('./config.ts')).target,
   hosts: async () => (await import('./hosts.ts')).target,
   'ttrpc-frames': async () => (await import('./ttrpc-frames.ts')).target,
+  'run-spec': async () => (await import('./run-spec.ts')).target,
 };
 
 /** Asserts `ok`, with a message saying which property failed. */
