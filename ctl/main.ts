@@ -1,7 +1,7 @@
 // The berth command-line client. Every berth command starts a process, so startup time matters:
-// V8's compile cache (kept by Node in the OS temp dir, keyed by file contents) is switched on
-// before anything else is loaded, and the gRPC modules are imported only by commands that call
-// the daemon.
+// bin/berth runs this module bundled (dist/berth/main.cjs, see ctl/bundle.ts), V8's compile cache
+// (kept by Node in the OS temp dir, keyed by file contents) is switched on before anything else is
+// loaded, and the gRPC modules are imported only by commands that call the daemon.
 import module from 'node:module';
 
 if (!process.env.NODE_DISABLE_COMPILE_CACHE) {
@@ -18,8 +18,11 @@ process.stdout.on('error', (err: NodeJS.ErrnoException) => {
   throw err;
 });
 
-const { run } = await import('./cli.ts');
-const code = await run(process.argv);
-// Exit as soon as what was written has been flushed: the gRPC channel and a stdin that was
-// never read must not keep the process alive.
-process.stdout.write('', () => process.stderr.write('', () => process.exit(code)));
+// No top-level await: the bundle is CommonJS.
+void import('./cli.ts')
+  .then(({ run }) => run(process.argv))
+  .then((code) => {
+    // Exit as soon as what was written has been flushed: the gRPC channel and a stdin that was
+    // never read must not keep the process alive.
+    process.stdout.write('', () => process.stderr.write('', () => process.exit(code)));
+  });
