@@ -71,7 +71,10 @@ export class AutoRemover {
   async settled(ns: string, id: string): Promise<void> {
     const k = key(ns, id);
     if (!this.removing.has(k) && this.deps.tasks.has(ns, id)) {
-      const state = await this.deps.tasks.get(ns, id).state('').catch(() => undefined);
+      const state = await this.deps.tasks
+        .get(ns, id)
+        .state('')
+        .catch(() => undefined);
       if (state?.status === 'STOPPED') this.remove(ns, id);
     }
     await this.removing.get(k);

@@ -1,6 +1,6 @@
 import { codec } from '../../api/codec.ts';
-import { loadOptions } from '../../api/load-options.ts';
 import type { SpecOptions__Output } from '../../api/gen/berth/services/run/v1/SpecOptions.ts';
+import { loadOptions } from '../../api/load-options.ts';
 import { allCapabilities } from '../../core/spec/caps.ts';
 import { specFlagsOf } from '../../core/spec/options.ts';
 import { buildSpec, goJson } from '../../core/spec/spec.ts';
