@@ -36,7 +36,7 @@ export class Context {
     }
     if (!this.berth) {
       const { BerthClient } = await import('../transport/client.ts');
-      this.berth = new BerthClient({ address, namespace, timeoutMs: timeout && timeout > 0 ? timeout : undefined });
+      this.berth = new BerthClient({ address, namespace, timeoutMs: timeout && timeout > 0 ? timeout : undefined }).connect();
     }
     return this.berth;
   }

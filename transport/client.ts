@@ -126,6 +126,15 @@ export class BerthClient {
     return { headers: this.headers(o), deadline: timeout ? Date.now() + timeout : undefined, signal: o.signal, maxMessageSize };
   }
 
+  /**
+   * Connects now rather than at the first call, so that the connection is made while the caller
+   * still prepares (loading a method's codec takes as long).
+   */
+  connect(): this {
+    this.connection().warm();
+    return this;
+  }
+
   private connection(): Channel {
     return (this.channel ??= new Channel(this.address));
   }

@@ -190,6 +190,11 @@ export class Channel {
     this.socketPath = socketPathOf(address);
   }
 
+  /** Opens the connection ahead of the first call (it does not keep the process alive by itself). */
+  warm(): void {
+    this.connect();
+  }
+
   /** Starts a call of any kind; see ClientCall. */
   open<Req, Res>(method: MethodCodec<Req, Res>, opts: CallOptions): ClientCall<Req, Res> {
     const link = this.connect();
