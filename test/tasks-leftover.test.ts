@@ -4,7 +4,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { MS_BIND, mount, umount2 } from '../native/index.ts';
 import { exitEventsFor } from './support/grpc-js.ts';
 import { type Berthd, berthdWithRunImage } from './support/harness.ts';
-import { sleep } from './support/util.ts';
+import { eventually, sleep } from './support/util.ts';
 
 /**
  * What a berthd stopped at the wrong moment leaves in its task bundles, and what the next berthd
@@ -38,7 +38,7 @@ describe('task bundles left behind', () => {
     rmSync(outside, { recursive: true, force: true });
   });
 
-  it('is removed by the next create of its id, without touching what was mounted on its rootfs', () => {
+  it('is removed by the next create of its id, without touching what was mounted on its rootfs', async () => {
     const bundle = bundleOf('left');
     mkdirSync(join(bundle, 'rootfs'), { recursive: true });
     writeFileSync(join(bundle, 'config.json'), '{}');
@@ -64,9 +64,20 @@ describe('task bundles left behind', () => {
       }
     }
     expect(readFileSync(join(outside, 'keep'), 'utf8')).toBe("not the container's");
+    // berthd removes the --rm container once its process exited, not before berth returns
+    expect(
+      await eventually(
+        () => existsSync(bundle),
+        (e) => !e,
+      ),
+    ).toBe(false);
     expect(mountsUnder(bundle)).toEqual([]);
-    expect(existsSync(bundle)).toBe(false);
-    expect(berth(['containers', 'ls', '-q']).stdout).toBe('');
+    expect(
+      await eventually(
+        () => berth(['containers', 'ls', '-q']).stdout,
+        (s) => s === '',
+      ),
+    ).toBe('');
   }, 60_000);
 
   it('berthd SIGKILLed after the monitor started but before the create returned: the task is found again and managed', async () => {
