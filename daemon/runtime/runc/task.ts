@@ -256,11 +256,16 @@ export class RuncTask implements RuntimeTask {
     try {
       await this.exited(p, exit);
     } finally {
-      // its exit is collected (and reported): the monitor may go
+      // its exit is collected (and reported): the monitor may go. One that refused (a monitor
+      // from before `release delete`, still running after an upgrade) is released plainly.
       released(
         await monitor.release(deleteContainer).then(
           () => deleteContainer,
-          () => false,
+          () =>
+            monitor.release().then(
+              () => false,
+              () => false,
+            ),
         ),
       );
     }
