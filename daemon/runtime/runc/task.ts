@@ -2,7 +2,7 @@
 // each exec) for its stdio and exit status. No shim process: berthd talks to runc and to the
 // monitors, and publishes the task's events. Everything needed after a daemon restart is on disk
 // (task.json, each process's exec.json and the monitor's files), see RuncTask.restore.
-import { promises as fs } from 'node:fs';
+import { promises as fs, renameSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import type { ProcessInfo__Output } from '../../../api/gen/containerd/v1/types/ProcessInfo.ts';
 import { type AnyMessage, packAny } from '../../../core/any.ts';
@@ -536,10 +536,11 @@ function startFifoOf(runc: Runc, id: string, spec: Spec): string | undefined {
   return join(runc.root, id, 'exec.fifo');
 }
 
+/** A small file replaced atomically; synchronous, like the bundle's own files (Bundle.create). */
 async function writeJson(path: string, value: unknown): Promise<void> {
   const tmp = `${path}.tmp`;
-  await fs.writeFile(tmp, JSON.stringify(value), { mode: 0o600 });
-  await fs.rename(tmp, path);
+  writeFileSync(tmp, JSON.stringify(value), { mode: 0o600 });
+  renameSync(tmp, path);
 }
 
 async function readJson<T>(path: string): Promise<T | undefined> {
