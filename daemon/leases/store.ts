@@ -45,20 +45,29 @@ export class LeaseStore {
   create(ns: string, id: string, labels: Labels = {}): Promise<Lease> {
     if (id === '') id = randomLeaseId();
     labels = validateLabels(labels);
-    return this.db.update(async (tx) => {
-      await tx.ensureNamespace(ns);
-      if (await tx.get(this.bucket(ns), id)) throw alreadyExists(`lease ${JSON.stringify(id)}`);
-      const record: LeaseRecord = { labels, createdAt: Date.now(), resources: [] };
-      tx.put(this.bucket(ns), id, record);
-      return { id, labels, createdAt: record.createdAt };
-    });
+    // not synced: it holds nothing yet, and the commit that adds something to it is (and makes the
+    // lease durable with it, LevelDB's log being one sequence)
+    return this.db.update(
+      async (tx) => {
+        await tx.ensureNamespace(ns);
+        if (await tx.get(this.bucket(ns), id)) throw alreadyExists(`lease ${JSON.stringify(id)}`);
+        const record: LeaseRecord = { labels, createdAt: Date.now(), resources: [] };
+        tx.put(this.bucket(ns), id, record);
+        return { id, labels, createdAt: record.createdAt };
+      },
+      { durable: false },
+    );
   }
 
   async delete(ns: string, id: string, sync = false): Promise<void> {
-    await this.db.update(async (tx) => {
-      if (!(await tx.get(this.bucket(ns), id))) throw notFound(`lease ${JSON.stringify(id)}`);
-      tx.del(this.bucket(ns), id);
-    });
+    // not synced: undone by a crash, the lease holds its resources until it expires, nothing worse
+    await this.db.update(
+      async (tx) => {
+        if (!(await tx.get(this.bucket(ns), id))) throw notFound(`lease ${JSON.stringify(id)}`);
+        tx.del(this.bucket(ns), id);
+      },
+      { durable: false },
+    );
     await this.onDelete(sync);
   }
 

@@ -124,12 +124,17 @@ export class MetadataDB {
     }
   }
 
-  /** Runs fn as the only writer; its changes are committed atomically (and synced) at the end. */
-  update<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
+  /**
+   * Runs fn as the only writer; its changes are committed atomically at the end, and synced unless
+   * `durable` is false: for a change that protects nothing once the machine has crashed (a
+   * client's lease, an empty one or one whose client died with the machine). LevelDB's log is
+   * one sequence, so the next synced commit makes such a change durable too.
+   */
+  update<T>(fn: (tx: Tx) => Promise<T>, { durable = true }: { durable?: boolean } = {}): Promise<T> {
     return this.writes.run(async () => {
       const tx = new Tx(this);
       const result = await fn(tx);
-      await tx.commit(this.db);
+      await tx.commit(this.db, durable);
       for (const [name, record] of tx.pendingIn(this.namespaces)) {
         if (record === undefined) this.namespaceCache.delete(name);
         else this.namespaceCache.set(name, record as NamespaceRecord);
@@ -203,9 +208,9 @@ export class Tx {
     return m;
   }
 
-  async commit(db: Level<string, unknown>) {
+  async commit(db: Level<string, unknown>, durable = true) {
     if (this.ops.length === 0) return;
-    await db.batch(this.ops as never, syncWrite);
+    await db.batch(this.ops as never, durable ? syncWrite : {});
   }
 }
 

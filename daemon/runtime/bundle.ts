@@ -1,4 +1,4 @@
-import { promises as fs } from 'node:fs';
+import { promises as fs, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { MNT_DETACH, umount2 } from '../../native/index.ts';
 import { isRunning } from './process.ts';
@@ -26,14 +26,19 @@ export class Bundle {
     return new Bundle(join(state, runtimeDirName, namespace, id), join(root, runtimeDirName, namespace, id), namespace, id);
   }
 
+  /**
+   * Makes the bundle with synchronous calls: a few metadata operations of microseconds each
+   * (no fsync), where each asynchronous one would wait its turn in libuv's thread pool on the path
+   * of every task create.
+   */
   async create(spec: Uint8Array): Promise<void> {
-    await fs.mkdir(join(this.path, '..'), { recursive: true, mode: 0o711 });
-    await fs.mkdir(this.path, { mode: 0o700 });
+    mkdirSync(join(this.path, '..'), { recursive: true, mode: 0o711 });
+    mkdirSync(this.path, { mode: 0o700 });
     try {
-      await fs.mkdir(this.workDir, { recursive: true, mode: 0o711 });
-      await fs.writeFile(join(this.path, 'config.json'), spec, { mode: 0o600 });
-      await fs.mkdir(join(this.path, 'rootfs'), { mode: 0o711 });
-      await fs.symlink(this.workDir, join(this.path, 'work'));
+      mkdirSync(this.workDir, { recursive: true, mode: 0o711 });
+      writeFileSync(join(this.path, 'config.json'), spec, { mode: 0o600 });
+      mkdirSync(join(this.path, 'rootfs'), { mode: 0o711 });
+      symlinkSync(this.workDir, join(this.path, 'work'));
     } catch (err) {
       await this.remove();
       throw err;

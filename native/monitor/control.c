@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -156,12 +157,34 @@ static void do_start(struct monitor *m, struct client *c) {
   }
 }
 
-static void do_release(struct monitor *m, struct client *c) {
+/** Unmounts everything mounted on path; what stays busy is left to berthd. */
+static void unmount_all(const char *path) {
+  for (int i = 0; i < 32 && umount2(path, 0) == 0; i++) {
+  }
+}
+
+/**
+ * release: the exit is collected, the monitor goes. `release delete` (create mode) first runs the
+ * runtime's delete and unmounts the rootfs: the container is gone when the answer comes.
+ */
+static void do_release(struct monitor *m, struct client *c, const char *args) {
+  bool delete = args && strcmp(args, "delete") == 0;
+  if (args && (!delete || !m->opt->bundle)) {
+    answer(m, c, "error usage: release [delete] (delete in create mode only)");
+    return;
+  }
   if (!m->exit_written) {
     answer(m, c, "error running");
     return;
   }
-  answer(m, c, "ok");
+  char err[MESSAGE_MAX] = "";
+  if (delete && runtime_delete(m, err, sizeof err) < 0) {
+    one_line(err, sizeof err);
+    answer(m, c, "error %s", err);
+  } else {
+    if (delete && m->opt->rootfs) unmount_all(m->opt->rootfs);
+    answer(m, c, "ok");
+  }
   unlink(m->opt->socket);
   exit(0);
 }
@@ -183,8 +206,8 @@ static bool request(struct monitor *m, struct client *c, char *line) {
     stdio_close_stdin(&m->io);
     return answer(m, c, "ok");
   }
-  if (strcmp(line, "release") == 0 && !args) {
-    do_release(m, c);
+  if (strcmp(line, "release") == 0) {
+    do_release(m, c, args);
     return false;
   }
   if (strcmp(line, "resize") == 0) {

@@ -1,7 +1,7 @@
 // berth-monitor's start, its event loop and the container process's exit.
 //
 //   berth-monitor --id ID --runtime PATH [--runtime-arg ARG]... --dir PROCDIR --socket PATH
-//                 (--bundle DIR [--create-arg ARG]... | --exec PROCESS_JSON)
+//                 (--bundle DIR [--create-arg ARG]... [--start-fifo PATH] [--rootfs PATH] | --exec PROCESS_JSON)
 //                 [--stdin PATH] [--stdout URI] [--stderr URI] [--terminal] [--namespace NS]
 //
 // berthd starts it with a pipe on fd 3; one line comes back on it: `ok <pid>` or
@@ -51,6 +51,8 @@ static void parse_args(int argc, char **argv, struct options *o) {
     else if (strcmp(a, "--bundle") == 0) o->bundle = v;
     else if (strcmp(a, "--create-arg") == 0) o->create_args[o->n_create_args++] = v;
     else if (strcmp(a, "--exec") == 0) o->exec_process = v;
+    else if (strcmp(a, "--start-fifo") == 0) o->start_fifo = v;
+    else if (strcmp(a, "--rootfs") == 0) o->rootfs = v;
     else if (strcmp(a, "--stdin") == 0) o->stdin_path = v;
     else if (strcmp(a, "--stdout") == 0) o->stdout_uri = v;
     else if (strcmp(a, "--stderr") == 0) o->stderr_uri = v;
@@ -63,6 +65,7 @@ static void parse_args(int argc, char **argv, struct options *o) {
   if (!o->socket) die_usage("--socket is required");
   if (!o->bundle == !o->exec_process) die_usage("exactly one of --bundle and --exec is required");
   if (o->n_create_args > 0 && !o->bundle) die_usage("--create-arg goes with --bundle");
+  if ((o->start_fifo || o->rootfs) && !o->bundle) die_usage("--start-fifo and --rootfs go with --bundle");
   if (strlen(o->socket) >= sizeof((struct sockaddr_un *)0)->sun_path)
     die_usage("--socket %s is longer than a unix socket path may be", o->socket);
   if (fcntl(SYNC_FD, F_GETFD) < 0) die_usage("fd 3 (the sync pipe) is not open");
@@ -185,9 +188,77 @@ static int run_runtime(struct monitor *m, char *err, size_t errsize) {
   return r;
 }
 
+/** Whether the container's process has exited (reaped, or a zombie not reaped yet). */
+static bool process_gone(const struct monitor *m) {
+  if (m->reaped) return true;
+  siginfo_t info = {0};
+  return waitid(P_PID, (id_t)m->pid, &info, WEXITED | WNOHANG | WNOWAIT) < 0 || info.si_pid != 0;
+}
+
+/**
+ * Starts the created container as `runc start` does, without running runc: runc's init waits to
+ * open its exec FIFO for writing and, once a reader has it, writes one byte and execs the
+ * container's process (the FIFO is close-on-exec, so the reader then sees its end). Reading it
+ * to the end and removing it is all `runc start` does to a created container. Returns 1 when
+ * there is no such FIFO: the runtime's own start is used then.
+ */
+static int start_by_fifo(const struct monitor *m, char *err, size_t errsize) {
+  const char *path = m->opt->start_fifo;
+  int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return 1;
+    format_message(err, errsize, "open %s: %s", path, strerror(errno));
+    return -1;
+  }
+  struct stat st;
+  if (fstat(fd, &st) < 0 || !S_ISFIFO(st.st_mode)) {
+    close(fd);
+    return 1;
+  }
+  size_t got = 0;
+  for (;;) {
+    // until the init opens its end, poll reports nothing (not even a hang-up)
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    int r = poll(&p, 1, 100);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      format_message(err, errsize, "poll %s: %s", path, strerror(errno));
+      close(fd);
+      return -1;
+    }
+    if (r == 0 && !process_gone(m)) continue;
+    char buf[16];
+    ssize_t n = read(fd, buf, sizeof buf);
+    if (n > 0) {
+      got += (size_t)n;
+      continue;
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EINTR) && r != 0) continue;
+    break; // the end: the init exec'd the process, or died (r == 0: gone without opening it)
+  }
+  close(fd);
+  if (got == 0) {
+    format_message(err, errsize, "container process is already dead");
+    return -1;
+  }
+  unlink(path); // what runc reads as "running" from now on
+  return 0;
+}
+
 /** `runtime start <id>` for the container this monitor created (the control socket's `start`). */
 int runtime_start(const struct monitor *m, char *err, size_t errsize) {
+  if (m->opt->start_fifo) {
+    int r = start_by_fifo(m, err, errsize);
+    if (r <= 0) return r;
+  }
   const char *args[] = {"start", m->opt->id, NULL};
+  const int devnull[3] = {-1, -1, -1};
+  return run_runtime_command(m, args, devnull, err, errsize);
+}
+
+/** `runtime delete --force <id>` once the exit is collected (the control socket's `release delete`). */
+int runtime_delete(const struct monitor *m, char *err, size_t errsize) {
+  const char *args[] = {"delete", "--force", m->opt->id, NULL};
   const int devnull[3] = {-1, -1, -1};
   return run_runtime_command(m, args, devnull, err, errsize);
 }

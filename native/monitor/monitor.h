@@ -25,6 +25,8 @@ struct options {
   const char *socket; // the control socket
   const char *bundle; // create mode
   const char *exec_process; // exec mode: the process.json
+  const char *start_fifo;   // create mode: runc's exec FIFO, read to start the container
+  const char *rootfs;       // create mode: unmounted after the runtime's delete
   const char *stdin_path;
   const char *stdout_uri;
   const char *stderr_uri;
@@ -74,6 +76,7 @@ struct monitor {
 
 // main.c
 int runtime_start(const struct monitor *m, char *err, size_t errsize);
+int runtime_delete(const struct monitor *m, char *err, size_t errsize);
 
 // util.c
 void die_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));

@@ -84,8 +84,12 @@ export class MonitorClient {
     return this.ok(`kill ${signal}`, 'NotFound');
   }
 
-  /** Tells the monitor its exit status was collected: it removes its socket and exits. */
-  release(): Promise<void> {
-    return this.ok('release', 'FailedPrecondition');
+  /**
+   * Tells the monitor its exit status was collected: it removes its socket and exits. With
+   * `deleteContainer` (a monitor that created a container) it first runs the runtime's delete
+   * and unmounts the rootfs it was given; the runtime's refusal is then the error.
+   */
+  release(deleteContainer = false): Promise<void> {
+    return this.ok(deleteContainer ? 'release delete' : 'release', 'FailedPrecondition');
   }
 }

@@ -6,7 +6,20 @@
 // (`node native/build.ts --sanitize`); ASAN_OPTIONS=log_path=... collects its reports, since the
 // detached monitor's stderr is /dev/null.
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { constants as C, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, writeFileSync, writeSync } from 'node:fs';
+import {
+  constants as C,
+  closeSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { basename, dirname, join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -120,6 +133,8 @@ describe('the monitor’s command line and exit file', () => {
         socket: '/s',
         bundle: '/b',
         createArgs: ['--no-pivot'],
+        startFifo: '/r/c1/exec.fifo',
+        rootfs: '/b/rootfs',
         stdin: '/in',
         stdout: '/out',
         stderr: '/err',
@@ -128,7 +143,25 @@ describe('the monitor’s command line and exit file', () => {
       }),
     ).toEqual([
       ...['--id', 'c1', '--runtime', '/usr/sbin/runc', '--dir', '/b', '--socket', '/s', '--runtime-arg', '--root', '--runtime-arg', '/r'],
-      ...['--bundle', '/b', '--create-arg', '--no-pivot', '--stdin', '/in', '--stdout', '/out', '--stderr', '/err', '--terminal', '--namespace', 'ns'],
+      ...[
+        '--bundle',
+        '/b',
+        '--create-arg',
+        '--no-pivot',
+        '--start-fifo',
+        '/r/c1/exec.fifo',
+        '--rootfs',
+        '/b/rootfs',
+        '--stdin',
+        '/in',
+        '--stdout',
+        '/out',
+        '--stderr',
+        '/err',
+        '--terminal',
+        '--namespace',
+        'ns',
+      ],
     ]);
     expect(() => monitorArgs({ id: 'c1', runtime: 'runc', dir: '/d', socket: '/s' })).toThrow(/exactly one of bundle and exec/);
   });
@@ -217,6 +250,62 @@ describeAsRoot('berth-monitor', [installed('runc'), installed('mkfifo')], () => 
     // the container has stopped: runc refuses to start it again, in its own words
     await expect(m.client.start()).rejects.toThrow(/OCI runtime start failed: .*(stopped|exited)/);
     await m.client.release();
+  });
+
+  itAsRoot(
+    "starts a runc container by reading its exec FIFO, without running the runtime, and falls back to the runtime's start when there is no FIFO",
+    async () => {
+      // a runtime that records what it is asked to do
+      const calls = join(mkdtempSync('/tmp/berth-monitor-calls-'), 'calls');
+      cleanups.push(() => rmSync(dirname(calls), { recursive: true, force: true }));
+      const runtime = join(dirname(calls), 'runtime');
+      const recorded = () =>
+        readFileSync(calls, 'utf8')
+          .split('\n')
+          .filter((l) => l !== '');
+
+      for (const viaFifo of [true, false]) {
+        const f = await fixture({ args: ['sh', '-c', 'echo started'] });
+        writeFileSync(runtime, `#!/bin/sh\necho "$*" >> ${calls}\nexec ${f.binary} "$@"\n`, { mode: 0o755 });
+        const execFifo = join(f.root, f.id, 'exec.fifo');
+        const out = fifo(f, 'out');
+        const r = reader(out);
+        const m = await start(f, { runtime, stdout: out, startFifo: viaFifo ? execFifo : join(f.dir, 'no-such-fifo') });
+        expect(existsSync(execFifo)).toBe(true);
+        expect((await f.state()).status).toBe('created');
+        const before = recorded().length;
+        await m.client.start();
+        expect(await r.done).toBe('started\n');
+        expect((await m.client.wait()).exit.status).toBe(0);
+        // runc reads a container without its exec FIFO as started
+        expect(existsSync(execFifo)).toBe(false);
+        expect(
+          recorded()
+            .slice(before)
+            .some((l) => / start /.test(` ${l} `)),
+        ).toBe(!viaFifo);
+        await expect(m.client.start()).rejects.toThrow(/OCI runtime start failed: process exited/);
+        await m.client.release();
+      }
+    },
+  );
+
+  itAsRoot('on `release delete` deletes the container it created and unmounts the rootfs it was given before it answers', async () => {
+    const f = await fixture({ args: ['true'] });
+    const mnt = join(f.dir, 'mnt');
+    mkdirSync(mnt);
+    expect(spawnSync('mount', ['-t', 'tmpfs', 'tmpfs', mnt]).status).toBe(0);
+    cleanups.push(() => spawnSync('umount', [mnt]));
+    const m = await start(f, { rootfs: mnt });
+    await m.client.start();
+    expect((await m.client.wait()).exit.status).toBe(0);
+    expect((await f.state()).status).toBe('stopped');
+    expect(await m.client.request('release frobnicate')).toMatch(/^error usage/);
+    await m.client.release(true);
+    expect((await f.runc(['state', f.id])).code).not.toBe(0); // gone from the runtime
+    expect(readFileSync('/proc/self/mountinfo', 'utf8')).not.toContain(` ${mnt} `);
+    await until('the monitor to exit', () => !alive(m.monitorPid));
+    expect(existsSync(m.socket)).toBe(false);
   });
 
   itAsRoot("gives the process its stdin FIFO, ended when the client closes it (as containerd's shim does)", async () => {

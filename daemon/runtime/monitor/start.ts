@@ -24,6 +24,10 @@ export interface MonitorOptions {
   bundle?: string;
   /** create mode: flags added to `runtime create` (--no-pivot ...) */
   createArgs?: string[];
+  /** create mode, runc only: its exec FIFO, which `start` reads instead of running `runc start` */
+  startFifo?: string;
+  /** create mode: the rootfs mount point, unmounted after the runtime's delete on `release delete` */
+  rootfs?: string;
   /** exec mode: the process.json to `runtime exec -d --process` */
   exec?: string;
   stdin?: string;
@@ -66,6 +70,8 @@ export function monitorArgs(o: MonitorOptions): string[] {
   for (const a of o.runtimeArgs ?? []) args.push('--runtime-arg', a);
   if (o.bundle !== undefined) args.push('--bundle', o.bundle);
   for (const a of o.createArgs ?? []) args.push('--create-arg', a);
+  if (o.startFifo !== undefined) args.push('--start-fifo', o.startFifo);
+  if (o.rootfs !== undefined) args.push('--rootfs', o.rootfs);
   if (o.exec !== undefined) args.push('--exec', o.exec);
   if (o.stdin) args.push('--stdin', o.stdin);
   if (o.stdout) args.push('--stdout', o.stdout);

@@ -24,6 +24,8 @@ export class MonitoredProcess {
   spec: object | undefined;
   /** set while Start runs, so that the exit event never overtakes the start event */
   starting: Promise<unknown> | undefined;
+  /** an init's monitor releasing it after its exit: true once the monitor deleted the container */
+  released: Promise<boolean> | undefined;
   private waiters: ((exit: ProcessExit) => void)[] = [];
 
   constructor(

@@ -2,8 +2,8 @@
 // each exec) for its stdio and exit status. No shim process: berthd talks to runc and to the
 // monitors, and publishes the task's events. Everything needed after a daemon restart is on disk
 // (task.json, each process's exec.json and the monitor's files), see RuncTask.restore.
-import { promises as fs } from 'node:fs';
-import { join } from 'node:path';
+import { promises as fs, renameSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import type { ProcessInfo__Output } from '../../../api/gen/containerd/v1/types/ProcessInfo.ts';
 import { type AnyMessage, packAny } from '../../../core/any.ts';
 import { alreadyExists, failedPrecondition, invalidArgument, isCode, notFound } from '../../../core/errors.ts';
@@ -45,6 +45,7 @@ interface TaskFile {
 
 interface Spec {
   linux?: { cgroupsPath?: string; namespaces?: { type: string; path?: string }[] };
+  hooks?: { poststart?: unknown[] };
 }
 
 const reportedMark = 'exit.reported';
@@ -111,6 +112,8 @@ export class RuncTask implements RuntimeTask {
         dir: init.dir,
         socket: init.socket,
         bundle: bundle.path,
+        startFifo: startFifoOf(runc, bundle.id, spec),
+        rootfs: file.rootfsMounted ? rootfsDir : undefined,
         ...stdio,
       });
       init.pid = pid;
@@ -240,10 +243,32 @@ export class RuncTask implements RuntimeTask {
       const e = await readExit(p.dir).catch(() => undefined);
       if (e) exit = { status: e.status, exitedAt: timestampOfNs(e.exitedAt) };
     }
-    if (exit) await this.exited(p, exit);
-    else await this.monitorLost(p);
-    // its exit is collected (and reported): the monitor may go
-    await monitor.release().catch(() => undefined);
+    if (!exit) {
+      await this.monitorLost(p);
+      await monitor.release().catch(() => undefined);
+      return;
+    }
+    // an init's monitor deletes the container as it goes (unless Delete is already doing it),
+    // while the client still turns the exit into its Delete; remove() waits for that
+    const deleteContainer = p.isInit && !this.deleted;
+    let released: (deleted: boolean) => void = () => undefined;
+    if (p.isInit) p.released = new Promise((resolve) => (released = resolve));
+    try {
+      await this.exited(p, exit);
+    } finally {
+      // its exit is collected (and reported): the monitor may go. One that refused (a monitor
+      // from before `release delete`, still running after an upgrade) is released plainly.
+      released(
+        await monitor.release(deleteContainer).then(
+          () => deleteContainer,
+          () =>
+            monitor.release().then(
+              () => false,
+              () => false,
+            ),
+        ),
+      );
+    }
   }
 
   private async exited(p: MonitoredProcess, exit: ProcessExit): Promise<void> {
@@ -477,8 +502,10 @@ export class RuncTask implements RuntimeTask {
   private async remove(): Promise<ExitStatus> {
     this.deleted = true;
     const p = this.init;
+    // the monitor of an init that exited deletes the container itself (see collect)
+    const deletedByMonitor = p.status === 'STOPPED' && p.released !== undefined && (await p.released);
     try {
-      await this.runc.delete(this.id, true);
+      if (!deletedByMonitor) await this.runc.delete(this.id, true);
     } catch (err) {
       // already gone from the runtime (deleted behind our back): what we wanted
       if (!(err instanceof RuntimeError && /does not exist|not found/i.test(err.runtimeMessage))) throw err;
@@ -498,10 +525,22 @@ export class RuncTask implements RuntimeTask {
   }
 }
 
+/**
+ * runc's exec FIFO of a container, when the monitor may start the container by reading it instead
+ * of running `runc start` (which does no more than that): runc only (crun starts another way), no
+ * poststart hooks (a runc may run them in its start), no NOTIFY_SOCKET (runc's start then waits
+ * for the container's READY). The monitor falls back to `runc start` when the FIFO is not there.
+ */
+function startFifoOf(runc: Runc, id: string, spec: Spec): string | undefined {
+  if (basename(runc.binary) !== 'runc' || (spec.hooks?.poststart?.length ?? 0) > 0 || process.env.NOTIFY_SOCKET) return undefined;
+  return join(runc.root, id, 'exec.fifo');
+}
+
+/** A small file replaced atomically; synchronous, like the bundle's own files (Bundle.create). */
 async function writeJson(path: string, value: unknown): Promise<void> {
   const tmp = `${path}.tmp`;
-  await fs.writeFile(tmp, JSON.stringify(value), { mode: 0o600 });
-  await fs.rename(tmp, path);
+  writeFileSync(tmp, JSON.stringify(value), { mode: 0o600 });
+  renameSync(tmp, path);
 }
 
 async function readJson<T>(path: string): Promise<T | undefined> {
