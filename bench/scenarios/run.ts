@@ -18,6 +18,7 @@ import type { Measurement } from '../stats.ts';
 const ns = 'bench-run';
 const runsPerRound = 10;
 const many = 50;
+const settleMs = 200;
 let serial = 0;
 /** `--runc-binary crun` for both CLIs when the bench runs on crun */
 let runtimeArgs: string[] = [];
@@ -193,7 +194,10 @@ export async function removeNamespaceCgroups(namespace = ns): Promise<void> {
 export const run: Scenario = {
   name: 'run',
   summary: `run --rm IMAGE ID true through each CLI and through ctr, version through each CLI (${runsPerRound} each per round, alternating); with --run-memory, ${many} sleeping containers: shim or monitor PSS per container and daemon RSS`,
-  async prepare(d, opts) {
+  async prepare(d, opts, cleanup) {
+    // once at the end, not between rounds: removing them while the daemons run made a later
+    // `ctr run --rm` on containerd hang now and then
+    cleanup.add('the run namespace cgroups', () => removeNamespaceCgroups());
     runtimeArgs = opts.ociRuntime === 'crun' ? ['--runc-binary', 'crun'] : [];
     const c = d.client(ns);
     try {
@@ -205,36 +209,37 @@ export const run: Scenario = {
   },
   async round(d, opts, progress) {
     const out: Measurement[] = [];
-    try {
-      // alternating, so that the machine's drift hits the three commands alike
-      const own: number[] = [];
-      const viaCtr: number[] = [];
-      const version: number[] = [];
-      for (let i = 0; i < runsPerRound; i++) {
-        own.push(must(d, ['run', '--rm', ...runtimeArgs, imageName, `run-${serial}-${i}`, 'true']));
-        viaCtr.push(must(d, ['run', '--rm', ...runtimeArgs, imageName, `ctr-${serial}-${i}`, 'true'], true));
-        version.push(must(d, ['version']));
-      }
-      serial++;
-      const ms = (list: number[]) => list.map((v) => v.toFixed(0)).join(' ');
-      progress(`run --rm, own CLI: ${ms(own)} ms`);
-      progress(`ctr run --rm: ${ms(viaCtr)} ms`);
-      progress(`version, own CLI: ${ms(version)} ms`);
-      const rt = opts.ociRuntime;
-      out.push(
-        ...own.map((value) => ({ metric: `own CLI run --rm true, ${rt} (ms)`, unit: 'ms', better: 'lower' as const, value })),
-        ...viaCtr.map((value) => ({ metric: `ctr run --rm true, ${rt} (ms)`, unit: 'ms', better: 'lower' as const, value })),
-        ...version.map((value) => ({ metric: 'own CLI version (ms)', unit: 'ms', better: 'lower' as const, value })),
-      );
-      if (d.name === 'berthd') await floor(d, opts.ociRuntime, progress);
-      if (opts.runMemory) {
-        out.push(...(await memory(d, false, progress)));
-        out.push(...(await memory(d, true, progress)));
-      }
-      return out;
-    } finally {
-      // every container of the round is gone: so are the namespace's cgroups, the last round's included
-      await removeNamespaceCgroups();
+    // alternating, so that the machine's drift hits the three commands alike, with a pause after
+    // each so that what a daemon still does after a command answered (berthd removing a --rm
+    // container, either daemon's garbage collection) is not counted in the next one
+    const own: number[] = [];
+    const viaCtr: number[] = [];
+    const version: number[] = [];
+    const settle = () => new Promise((r) => setTimeout(r, settleMs));
+    for (let i = 0; i < runsPerRound; i++) {
+      own.push(must(d, ['run', '--rm', ...runtimeArgs, imageName, `run-${serial}-${i}`, 'true']));
+      await settle();
+      viaCtr.push(must(d, ['run', '--rm', ...runtimeArgs, imageName, `ctr-${serial}-${i}`, 'true'], true));
+      await settle();
+      version.push(must(d, ['version']));
+      await settle();
     }
+    serial++;
+    const ms = (list: number[]) => list.map((v) => v.toFixed(0)).join(' ');
+    progress(`run --rm, own CLI: ${ms(own)} ms`);
+    progress(`ctr run --rm: ${ms(viaCtr)} ms`);
+    progress(`version, own CLI: ${ms(version)} ms`);
+    const rt = opts.ociRuntime;
+    out.push(
+      ...own.map((value) => ({ metric: `own CLI run --rm true, ${rt} (ms)`, unit: 'ms', better: 'lower' as const, value })),
+      ...viaCtr.map((value) => ({ metric: `ctr run --rm true, ${rt} (ms)`, unit: 'ms', better: 'lower' as const, value })),
+      ...version.map((value) => ({ metric: 'own CLI version (ms)', unit: 'ms', better: 'lower' as const, value })),
+    );
+    if (d.name === 'berthd') await floor(d, opts.ociRuntime, progress);
+    if (opts.runMemory) {
+      out.push(...(await memory(d, false, progress)));
+      out.push(...(await memory(d, true, progress)));
+    }
+    return out;
   },
 };
