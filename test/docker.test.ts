@@ -2,9 +2,12 @@ import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RegistryClient } from '../core/registry/client.ts';
+import { parseReference } from '../core/registry/reference.ts';
 import { type Berthd, removeRuntimeLeftovers, startBerthd, startContainerd } from './support/harness.ts';
-import { loadRunImage } from './support/run-image.ts';
-import { sleep } from './support/util.ts';
+import { startRegistry, type TestRegistry } from './support/registry/registry.ts';
+import { loadRunImage, pushRunImage } from './support/run-image.ts';
+import { sleep, startTogether } from './support/util.ts';
 
 // Debian's dockerd (package docker.io) and its own client, whatever else is on PATH
 const dockerdBin = '/usr/sbin/dockerd';
@@ -131,18 +134,29 @@ interface Backend {
 describe('dockerd on berthd and on containerd', () => {
   let archive: string;
   let imageBerthd: Berthd | undefined;
+  let registry: TestRegistry | undefined;
+  /** the test image in the test registry (Debian's docker-registry on 127.0.0.1, plain HTTP) */
+  let pushed: string;
   beforeAll(async () => {
     if (!existsSync(dockerdBin) || !existsSync(dockerBin))
       throw new Error(`${dockerdBin} or ${dockerBin} is missing: install the Debian package docker.io (CI does)`);
+    [imageBerthd, registry] = await startTogether([startBerthd(), startRegistry()]);
     // the test image, as a `docker load` archive written by `berth images export`
-    imageBerthd = await startBerthd();
     const image = await loadRunImage(imageBerthd, { ns: 'export' });
     archive = join(imageBerthd.dir, 'image.tar');
     const r = imageBerthd.berth(['-n', 'export', 'images', 'export', archive, image]);
     if (r.code !== 0) throw new Error(`berth images export: ${r.stderr}`);
+    // and in the registry
+    pushed = `${registry.host}/docker/busybox:1`;
+    const client = new RegistryClient();
+    try {
+      await pushRunImage(client, parseReference(pushed));
+    } finally {
+      client.close();
+    }
   }, 60_000);
   afterAll(async () => {
-    await imageBerthd?.cleanup();
+    await Promise.all([imageBerthd?.cleanup(), registry?.stop()]);
   });
 
   describe.each([
@@ -170,6 +184,16 @@ describe('dockerd on berthd and on containerd', () => {
       expect(r.stderr).toBe('oops\n');
       expect(r.code).toBe(3);
       expect(docker(['ps', '-aq']).stdout).toBe('');
+    }, 60_000);
+
+    // dockerd speaks plain HTTP to a registry on 127.0.0.0/8 unless told otherwise
+    it('docker pull from the test registry, and docker run of the pulled image', () => {
+      const pull = docker(['pull', pushed]);
+      expect(pull.code, pull.stderr).toBe(0);
+      const r = docker(['run', '--rm', pushed, 'sh', '-c', 'echo "$IMAGE_VAR"; cat /work/hello.txt; exit 2']);
+      expect(r.stdout).toBe('from-image\nhello from the run image\n');
+      expect(r.code).toBe(2);
+      expect(docker(['rmi', pushed]).code).toBe(0);
     }, 60_000);
 
     it('docker run -d: logs, exec with its exit code, stop, kill, start and restart', async () => {

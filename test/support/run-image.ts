@@ -2,11 +2,14 @@ import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { childGcLabels, MediaType, type OciDescriptor } from '../../core/oci/descriptor.ts';
+import type { RegistryClient } from '../../core/registry/client.ts';
+import type { Reference } from '../../core/registry/reference.ts';
 import { BerthClient } from '../../transport/client.ts';
 import { writeBlob } from '../../transport/clients/content.ts';
 import type { Berthd } from './harness.ts';
 import { wireDescriptor } from './image-fixture.ts';
 import { d, f, gz, s, tar } from './layers/tarbuild.ts';
+import { pushImage } from './registry/images.ts';
 
 /**
  * An image to run containers from, built without network from Debian's busybox-static: one
@@ -120,4 +123,10 @@ export async function loadRunImage(b: Berthd, opts: { ns?: string; image?: RunIm
   const r = b.berth(['-n', ns, 'images', 'unpack', img.name]);
   if (r.code !== 0) throw new Error(`berth images unpack ${img.name}: ${r.stderr}`);
   return img.name;
+}
+
+/** Pushes the run image to a registry with berth's registry client, under `ref`'s tag. */
+export async function pushRunImage(client: RegistryClient, ref: Reference, img: RunImage = (cached ??= buildRunImage())): Promise<void> {
+  const blobs = new Map([...img.blobs].map(([digest, blob]) => [digest, blob.bytes]));
+  await pushImage(client, ref, { root: img.manifest, blobs, manifests: [img.manifest], layers: [] });
 }
