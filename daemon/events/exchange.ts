@@ -1,5 +1,5 @@
 import { type AnyMessage, packAny, unpackAny } from '../../core/any.ts';
-import { type BerthError, invalidArgument } from '../../core/errors.ts';
+import { BerthError, invalidArgument } from '../../core/errors.ts';
 import { validateIdentifier } from '../../core/identifiers.ts';
 import { type FieldLookup, parseFilters } from '../filters.ts';
 import { Journal, type JournalOptions } from './journal.ts';
@@ -43,6 +43,8 @@ export const missedEventsWindowMs = 60_000;
 const maxMissedEvents = 10_000;
 /** how many published exits the exchange remembers to drop a second publication of */
 const maxRememberedExits = 100_000;
+/** how many new events a catching-up subscriber may have waiting before it is cut off */
+const maxHeld = 10_000;
 
 /**
  * The daemon's event bus. Stores publish their own events here after a change is committed;
@@ -133,42 +135,57 @@ export class Exchange {
 
   /**
    * Delivers what the filters match from the journal, from `since` on, then each new event: new
-   * events are held back while the journal is read, so none is missed or delivered twice.
-   * Without a journal only new events come. A seq beyond the next one is refused.
+   * events are held back until the journal has been delivered, so none is missed or delivered
+   * twice. While it catches up, a promise `deliver` returns makes it wait (the subscriber's
+   * stream is full); if more than maxHeld new events pile up meanwhile, `failed` is told and the
+   * subscription ends. Without a journal only new events come. A seq beyond the next one is refused.
    */
-  subscribeSince(filters: readonly string[], since: Since, deliver: (e: Envelope) => void): Subscription {
+  subscribeSince(
+    filters: readonly string[],
+    since: Since,
+    deliver: (e: Envelope) => void | Promise<void>,
+    failed: (err: Error) => void = () => undefined,
+  ): Subscription {
     const match = parseFilters(filters);
     if ('seq' in since && since.seq > this.nextSeq) throw invalidArgument(`since_seq ${since.seq} is beyond the last event (seq ${this.nextSeq - 1})`);
     const until = this.nextSeq;
     let held: Envelope[] | undefined = [];
     let closed = false;
+    const close = () => {
+      closed = true;
+      this.subscribers.delete(subscriber);
+    };
     const subscriber = (e: Envelope) => {
       if (!match(envelopeFields(e))) return;
-      if (held) held.push(e);
-      else deliver(e);
+      if (!held) {
+        void deliver(e);
+        return;
+      }
+      if (held.length >= maxHeld) {
+        close();
+        failed(new BerthError('ResourceExhausted', 'subscriber too slow: too many events while it caught up'));
+        return;
+      }
+      held.push(e);
     };
     this.subscribers.add(subscriber);
-    const replay = async () => {
-      const journal = this.journal;
-      if (journal) {
-        const from = 'seq' in since ? since.seq : journal.oldestSeq;
-        await journal.read(from, until, (r) => {
+    const catchUp = async () => {
+      if (this.journal) {
+        const from = 'seq' in since ? since.seq : this.journal.oldestSeq;
+        await this.journal.read(from, until, async (r) => {
           if (closed || ('time' in since && r.timestamp < since.time)) return;
           const e: Envelope = { ...r, replayed: true };
-          if (match(envelopeFields(e))) deliver(e);
+          if (match(envelopeFields(e))) await deliver(e);
         });
       }
-      const queued = held ?? [];
+      while (held && held.length > 0 && !closed) await deliver(held.shift()!);
       held = undefined;
-      for (const e of queued) if (!closed) deliver(e);
     };
-    void replay();
-    return {
-      close: () => {
-        closed = true;
-        this.subscribers.delete(subscriber);
-      },
-    };
+    catchUp().catch((err: Error) => {
+      close();
+      failed(err);
+    });
+    return { close };
   }
 
   /** The seq the next event gets. */

@@ -116,8 +116,8 @@ export class Journal {
     }
   }
 
-  /** The records with a seq from `from` up to (not including) `until`, oldest first. */
-  async read(from: number, until: number, each: (r: JournalRecord) => void): Promise<void> {
+  /** The records with a seq from `from` up to (not including) `until`, oldest first; `each` may make it wait. */
+  async read(from: number, until: number, each: (r: JournalRecord) => void | Promise<void>): Promise<void> {
     const firsts = [...this.firsts];
     for (const [i, first] of firsts.entries()) {
       if (first >= until) break;
@@ -125,7 +125,7 @@ export class Journal {
       // a segment deleted meanwhile held events beyond the bound, like those before it
       const data = await fs.readFile(this.path(first)).catch(() => undefined);
       if (!data) continue;
-      for (const r of parseSegment(data, first).records) if (r.seq >= from && r.seq < until) each(r);
+      for (const r of parseSegment(data, first).records) if (r.seq >= from && r.seq < until) await each(r);
     }
   }
 

@@ -45,9 +45,9 @@ export function eventsService(exchange: Exchange): GrpcService {
       call.on('close', () => subscribers.delete(call));
       stream(
         call,
-        (deliver) => {
+        (deliver, failed) => {
           const since = sinceOf(call.request);
-          return since ? exchange.subscribeSince(call.request.filters, since, deliver) : exchange.subscribe(call.request.filters, deliver);
+          return since ? exchange.subscribeSince(call.request.filters, since, deliver, failed) : exchange.subscribe(call.request.filters, deliver);
         },
         (e) => ({ ...containerdEnvelope(e), seq: e.seq ?? 0, replayed: e.replayed ?? false }),
       );
@@ -82,42 +82,61 @@ function sinceOf(req: BerthSubscribeRequest): Since | undefined {
   return { time: time ?? 0 };
 }
 
-/** Writes what a subscription delivers to the call, cutting off a subscriber that stops reading. */
-function stream<M>(call: grpc.ServerWritableStream<unknown, M>, start: (deliver: (e: Envelope) => void) => Subscription, message: (e: Envelope) => M) {
+/**
+ * Writes what a subscription delivers to the call, cutting off a subscriber that stops reading.
+ * While the call's buffer is full, deliver returns a promise of its draining (or of the call's
+ * end), which a replay waits for.
+ */
+function stream<M>(
+  call: grpc.ServerWritableStream<unknown, M>,
+  start: (deliver: (e: Envelope) => void | Promise<void>, failed: (err: Error) => void) => Subscription,
+  message: (e: Envelope) => M,
+) {
   const queue: M[] = [];
-  let waiting = false;
   let subscription: Subscription | undefined;
   let overflowed = false;
+  /** while the call's buffer is full: resolved when it drains or the call ends */
+  let full: { drained: Promise<void>; resume: () => void } | undefined;
   const flush = () => {
-    while (!waiting && queue.length > 0) {
+    while (!full && queue.length > 0) {
       if (!call.write(queue.shift()!)) {
-        waiting = true;
+        const { promise: drained, resolve: resume } = Promise.withResolvers<void>();
+        full = { drained, resume };
         call.once('drain', () => {
-          waiting = false;
+          full = undefined;
+          resume();
           flush();
         });
       }
     }
+  };
+  const fail = (err: unknown) => {
+    if (overflowed) return;
+    overflowed = true;
+    subscription?.close();
+    failStream(call, err);
   };
   try {
     // the exchange delivers missed events during subscribe, before it returns
     subscription = start((e: Envelope) => {
       if (overflowed) return;
       if (queue.length >= maxQueued) {
-        overflowed = true;
-        subscription?.close();
-        failStream(call, new BerthError('ResourceExhausted', 'subscriber too slow: event queue full'));
+        fail(new BerthError('ResourceExhausted', 'subscriber too slow: event queue full'));
         return;
       }
       queue.push(message(e));
       flush();
-    });
+      return full?.drained;
+    }, fail);
   } catch (err) {
     failStream(call, err);
     return;
   }
   if (overflowed) subscription.close();
-  const stop = () => subscription.close();
+  const stop = () => {
+    subscription.close();
+    full?.resume();
+  };
   call.on('cancelled', stop);
   call.on('close', stop);
   call.on('error', stop);
