@@ -2,13 +2,16 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { appendFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Envelope__Output as Envelope } from '../api/gen/berth/services/events/v1/Envelope.ts';
+import type { EventsClient as BerthEventsClient } from '../api/gen/berth/services/events/v1/Events.ts';
 import type { SubscribeRequest } from '../api/gen/berth/services/events/v1/SubscribeRequest.ts';
 import { BerthEvents, Events } from '../api/services.ts';
 import { toTimestamp } from '../api/timestamp.ts';
 import { packAny } from '../core/any.ts';
 import type { BerthClient } from '../transport/client.ts';
+import { grpcClient, metadata } from './support/grpc-js.ts';
 import { type Berthd, berthBin, berthdWithRunImage, startBerthd } from './support/harness.ts';
 import { errorCode, sleep } from './support/util.ts';
 
@@ -167,6 +170,29 @@ describe('the event journal: bound, damage, arguments', () => {
     const all = await firstEnvelopes(c, { since_seq: 1, filters: ['topic=="/flood/event"'] }, kept);
     expect(all.map((e) => Number(e.seq))).toEqual(Array.from({ length: kept }, (_, i) => Number(latest[0].seq) + i));
   }, 120_000);
+
+  it('replays to a client that does not read for a while, at its pace, without cutting it off', async () => {
+    const filters = ['topic=="/flood/event"'];
+    const [oldest] = await firstEnvelopes(c, { since_seq: 1, filters }, 1);
+    const call: grpc.ClientReadableStream<Envelope> = grpcClient<BerthEventsClient>(c, BerthEvents).Subscribe(
+      { since_seq: Number(oldest.seq), filters },
+      metadata(c),
+    );
+    const seqs: number[] = [];
+    let failed: grpc.ServiceError | undefined;
+    call.on('error', (err: grpc.ServiceError) => (failed = err));
+    call.pause();
+    call.on('data', (e: Envelope) => seqs.push(Number(e.seq)));
+    try {
+      await sleep(2000); // berthd's stream to it is full long before the replay is done
+      call.resume();
+      for (let i = 0; i < 200 && !failed && seqs.length < 10_001; i++) await sleep(50);
+      expect(failed?.details).toBeUndefined();
+      expect(seqs.slice(0, 10_001)).toEqual(Array.from({ length: 10_001 }, (_, i) => Number(oldest.seq) + i));
+    } finally {
+      call.cancel();
+    }
+  }, 60_000);
 
   it('drops a torn tail of the journal on restart and goes on', async () => {
     await publish(-1);

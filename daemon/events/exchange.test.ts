@@ -63,7 +63,7 @@ describe('Exchange with a journal', () => {
     const x = open();
     for (let i = 0; i < 50; i++) x.forward(start(`a${i}`));
     const got: Array<{ seq?: number; replayed?: boolean }> = [];
-    const sub = x.subscribeSince([], { seq: 11 }, (e) => got.push({ seq: e.seq, replayed: e.replayed }));
+    const sub = x.subscribeSince([], { seq: 11 }, (e) => void got.push({ seq: e.seq, replayed: e.replayed }));
     for (let i = 0; i < 5; i++) x.forward(start(`b${i}`)); // while the journal is being read
     await new Promise((r) => setTimeout(r, 100));
     x.forward(start('c'));
@@ -73,14 +73,31 @@ describe('Exchange with a journal', () => {
     expect(got.filter((e) => e.replayed).map((e) => e.seq)).toEqual(Array.from({ length: 40 }, (_, i) => 11 + i));
   });
 
+  it('waits while the subscriber is full, holding new events back until the replay is done', async () => {
+    const x = open();
+    for (let i = 0; i < 5; i++) x.forward(start(`a${i}`));
+    const got: string[] = [];
+    const { promise: blocked, resolve: unblock } = Promise.withResolvers<void>();
+    x.subscribeSince([], { seq: 1 }, (e) => {
+      got.push(idOf(e));
+      return got.length === 2 ? blocked : undefined;
+    });
+    await new Promise((r) => setTimeout(r, 50));
+    x.forward(start('live'));
+    expect(got).toEqual(['a0', 'a1']);
+    unblock();
+    await new Promise((r) => setTimeout(r, 50));
+    expect(got).toEqual(['a0', 'a1', 'a2', 'a3', 'a4', 'live']);
+  });
+
   it('replays by time and by filter, and refuses a seq beyond the next one', async () => {
     const x = open();
     x.forward(timedExit('old', 1000));
     x.forward(start('new'));
     const got: string[] = [];
-    x.subscribeSince(['topic=="/tasks/start"'], { time: Date.now() - 60_000 }, (e) => got.push(idOf(e)));
+    x.subscribeSince(['topic=="/tasks/start"'], { time: Date.now() - 60_000 }, (e) => void got.push(idOf(e)));
     const all: string[] = [];
-    x.subscribeSince([], { time: 0 }, (e) => all.push(idOf(e)));
+    x.subscribeSince([], { time: 0 }, (e) => void all.push(idOf(e)));
     await new Promise((r) => setTimeout(r, 50));
     expect(got).toEqual(['new']);
     expect(all).toEqual(['old', 'new']);

@@ -27,7 +27,7 @@ describe('Journal', () => {
   };
   const readAll = async (j: Journal, from = 1) => {
     const got: JournalRecord[] = [];
-    await j.read(from, j.nextSeq, (r) => got.push(r));
+    await j.read(from, j.nextSeq, (r) => void got.push(r));
     return got;
   };
 
