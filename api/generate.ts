@@ -81,6 +81,7 @@ console.log(`generate: ${files.length} .proto files -> ${relative(repoRoot, genD
 const constantNames: Record<string, string> = {
   'containerd.task.v2.Task': 'TaskV2',
   'containerd.services.events.ttrpc.v1.Events': 'TtrpcEvents',
+  'berth.services.events.v1.Events': 'BerthEvents',
 };
 
 const methodKind = (m: { requestStream?: boolean; responseStream?: boolean }) =>

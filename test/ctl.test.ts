@@ -334,8 +334,11 @@ describe('berth CLI against berthd', () => {
           expect(Math.abs(Date.parse(m![1]!) - Date.now())).toBeLessThan(60_000);
           expect(JSON.parse(m![2]!)).toEqual({ name: last, labels: {} });
         } else {
-          const events = lines.map((l) => JSON.parse(l) as { timestamp: string; namespace: string; topic: string; type: string; event: { name: string } });
+          const events = lines.map(
+            (l) => JSON.parse(l) as { seq: number; timestamp: string; namespace: string; topic: string; type: string; event: { name: string } },
+          );
           expect(events).toContainEqual({
+            seq: expect.any(Number),
             timestamp: expect.stringMatching(/Z$/),
             namespace: last,
             topic: '/namespaces/create',

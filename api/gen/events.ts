@@ -1,6 +1,9 @@
 import type * as grpc from '@grpc/grpc-js';
 import type { MessageTypeDefinition } from '@grpc/proto-loader';
 
+import type { Envelope as _berth_services_events_v1_Envelope, Envelope__Output as _berth_services_events_v1_Envelope__Output } from './berth/services/events/v1/Envelope.ts';
+import type { EventsClient as _berth_services_events_v1_EventsClient, EventsDefinition as _berth_services_events_v1_EventsDefinition } from './berth/services/events/v1/Events.ts';
+import type { SubscribeRequest as _berth_services_events_v1_SubscribeRequest, SubscribeRequest__Output as _berth_services_events_v1_SubscribeRequest__Output } from './berth/services/events/v1/SubscribeRequest.ts';
 import type { Envelope as _containerd_services_events_ttrpc_v1_Envelope, Envelope__Output as _containerd_services_events_ttrpc_v1_Envelope__Output } from './containerd/services/events/ttrpc/v1/Envelope.ts';
 import type { EventsClient as _containerd_services_events_ttrpc_v1_EventsClient, EventsDefinition as _containerd_services_events_ttrpc_v1_EventsDefinition } from './containerd/services/events/ttrpc/v1/Events.ts';
 import type { ForwardRequest as _containerd_services_events_ttrpc_v1_ForwardRequest, ForwardRequest__Output as _containerd_services_events_ttrpc_v1_ForwardRequest__Output } from './containerd/services/events/ttrpc/v1/ForwardRequest.ts';
@@ -18,6 +21,17 @@ type SubtypeConstructor<Constructor extends new (...args: any) => any, Subtype> 
 };
 
 export interface ProtoGrpcType {
+  berth: {
+    services: {
+      events: {
+        v1: {
+          Envelope: MessageTypeDefinition<_berth_services_events_v1_Envelope, _berth_services_events_v1_Envelope__Output>
+          Events: SubtypeConstructor<typeof grpc.Client, _berth_services_events_v1_EventsClient> & { service: _berth_services_events_v1_EventsDefinition }
+          SubscribeRequest: MessageTypeDefinition<_berth_services_events_v1_SubscribeRequest, _berth_services_events_v1_SubscribeRequest__Output>
+        }
+      }
+    }
+  }
   containerd: {
     services: {
       events: {

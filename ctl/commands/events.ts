@@ -1,5 +1,7 @@
 import { type Command, Option } from 'commander';
-import { Events } from '../../api/services.ts';
+import { BerthEvents } from '../../api/services.ts';
+import { type Timestamp, toTimestamp } from '../../api/timestamp.ts';
+import { parseGoDuration } from '../../core/duration.ts';
 import type { Context } from '../context.ts';
 import { type Format, out, warn } from '../output.ts';
 
@@ -22,19 +24,40 @@ function jsonValue(_key: string, value: unknown): unknown {
   return value;
 }
 
-/** `berth events [filters...]`: prints events as they happen, until interrupted. */
+/**
+ * Where `--since` starts: a seq (a whole number), an RFC 3339 time, or a duration back from now
+ * (10m, 1h30m).
+ */
+export function sinceRequest(text: string, now = Date.now()): { since_seq: number } | { since: Timestamp } {
+  if (/^\d+$/.test(text)) {
+    const seq = Number(text);
+    if (!Number.isSafeInteger(seq) || seq < 1) throw new Error(`--since ${text}: a seq starts at 1`);
+    return { since_seq: seq };
+  }
+  const ago = parseGoDuration(text);
+  if (ago !== undefined) return { since: toTimestamp(now - ago) };
+  if (/^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/.test(text)) {
+    const ms = Date.parse(text.replace(' ', 'T'));
+    if (!Number.isNaN(ms)) return { since: toTimestamp(ms) };
+  }
+  throw new Error(`--since ${JSON.stringify(text)}: give a seq (e.g. 120), an RFC 3339 time (2026-01-02T15:04:05Z) or a duration (10m)`);
+}
+
+/** `berth events [filters...]`: prints events as they happen (after those kept since --since), until interrupted. */
 export function register(program: Command, ctx: Context) {
   program
     .command('events')
     .alias('event')
     .description('print events as they happen (filters such as topic~="^/namespaces/" or namespace==default) until interrupted')
     .argument('[filters...]', 'containerd filter expressions; several are ORed')
+    .option('--since <time|seq>', "first replay the events berthd's journal kept from a seq, an RFC 3339 time or a duration ago (10m)")
     .addOption(
       new Option('--format <format>', 'table: TIMESTAMP NAMESPACE TOPIC EVENT lines; json: one JSON object per line')
         .choices(['table', 'json'])
         .default('table'),
     )
-    .action(async (filters: string[], flags: { format: Format }) => {
+    .action(async (filters: string[], flags: { format: Format; since?: string }) => {
+      const since = flags.since === undefined ? {} : sinceRequest(flags.since);
       const c = await ctx.client({ namespaced: false });
       let call: { cancel(): void } | undefined;
       let interrupted = false;
@@ -46,7 +69,7 @@ export function register(program: Command, ctx: Context) {
       process.once('SIGTERM', stop);
       let unpackAny: typeof import('../../core/any.ts').unpackAny | undefined;
       try {
-        for await (const e of c.service(Events).Subscribe({ filters }, { deadline: false, onCall: (x) => (call = x) })) {
+        for await (const e of c.service(BerthEvents).Subscribe({ filters, ...since }, { deadline: false, onCall: (x) => (call = x) })) {
           let type = e.event?.type_url ?? '';
           let event: unknown = null;
           if (e.event) {
@@ -61,7 +84,7 @@ export function register(program: Command, ctx: Context) {
           }
           const timestamp = timestampText(e.timestamp);
           if (flags.format === 'json') {
-            out(`${JSON.stringify({ timestamp, namespace: e.namespace, topic: e.topic, type, event }, jsonValue)}\n`);
+            out(`${JSON.stringify({ seq: Number(e.seq), timestamp, namespace: e.namespace, topic: e.topic, type, event }, jsonValue)}\n`);
           } else {
             out(`${timestamp} ${e.namespace} ${e.topic} ${JSON.stringify(event, jsonValue)}\n`);
           }
