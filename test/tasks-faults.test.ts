@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { type AnyMessage, unpackAny } from '../core/any.ts';
 import { exitEventsFor, grpcEvents, metadata } from './support/grpc-js.ts';
 import { type Berthd, berthdWithRunImage } from './support/harness.ts';
-import { sleep } from './support/util.ts';
+import { eventually, sleep } from './support/util.ts';
 
 /**
  * What production throws at containers: a monitor that dies, a start that fails under --rm, a
@@ -154,9 +154,18 @@ describe('tasks under faults', () => {
 
   it("200 run --rm cycles leave the daemon's fds, live memory, the state dir and the mounts as they were", async () => {
     const fdCount = () => readdirSync(`/proc/${b.pid()}/fd`).length;
-    const stateFiles = () => readdirSync(b.state, { recursive: true }).map(String).sort();
+    // berthd removes a --rm container after berth returned: a directory may go while it is listed
+    const stateFiles = (): string[] => {
+      try {
+        return readdirSync(b.state, { recursive: true }).map(String).sort();
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return stateFiles();
+        throw err;
+      }
+    };
     // a few cycles first: the code they run is compiled, and caches filled, before the baseline
     for (let i = 0; i < 10; i++) berth(['run', '--rm', image, `warm-${i}`, 'true']);
+    await eventually(stateFiles, (files) => !files.some((f) => f.includes('warm-')));
     const before = { fds: fdCount(), state: stateFiles(), mounts: mountsUnder(b.dir).length, heap: await b.liveHeap() };
     for (let i = 0; i < 200; i++) {
       const r = berth(['run', '--rm', image, `churn-${i}`, 'true']);
