@@ -215,11 +215,15 @@ export const run: Scenario = {
     const own: number[] = [];
     const viaCtr: number[] = [];
     const version: number[] = [];
+    const viaCtrSeccomp: number[] = [];
     const settle = () => new Promise((r) => setTimeout(r, settleMs));
     for (let i = 0; i < runsPerRound; i++) {
       own.push(must(d, ['run', '--rm', ...runtimeArgs, imageName, `run-${serial}-${i}`, 'true']));
       await settle();
       viaCtr.push(must(d, ['run', '--rm', ...runtimeArgs, imageName, `ctr-${serial}-${i}`, 'true'], true));
+      await settle();
+      // berth's specs carry the default seccomp profile (runc compiles and loads it at create); ctr 1.6's only with --seccomp
+      viaCtrSeccomp.push(must(d, ['run', '--rm', '--seccomp', ...runtimeArgs, imageName, `sec-${serial}-${i}`, 'true'], true));
       await settle();
       version.push(must(d, ['version']));
       await settle();
@@ -228,11 +232,13 @@ export const run: Scenario = {
     const ms = (list: number[]) => list.map((v) => v.toFixed(0)).join(' ');
     progress(`run --rm, own CLI: ${ms(own)} ms`);
     progress(`ctr run --rm: ${ms(viaCtr)} ms`);
+    progress(`ctr run --rm --seccomp: ${ms(viaCtrSeccomp)} ms`);
     progress(`version, own CLI: ${ms(version)} ms`);
     const rt = opts.ociRuntime;
     out.push(
       ...own.map((value) => ({ metric: `own CLI run --rm true, ${rt} (ms)`, unit: 'ms', better: 'lower' as const, value })),
       ...viaCtr.map((value) => ({ metric: `ctr run --rm true, ${rt} (ms)`, unit: 'ms', better: 'lower' as const, value })),
+      ...viaCtrSeccomp.map((value) => ({ metric: `ctr run --rm --seccomp true, ${rt} (ms)`, unit: 'ms', better: 'lower' as const, value })),
       ...version.map((value) => ({ metric: 'own CLI version (ms)', unit: 'ms', better: 'lower' as const, value })),
     );
     if (d.name === 'berthd') await floor(d, opts.ociRuntime, progress);
