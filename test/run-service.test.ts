@@ -6,7 +6,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { RunRequest } from '../api/gen/berth/services/run/v1/RunRequest.ts';
 import { type Berthd, berthBin, startBerthd } from './support/harness.ts';
 import { describeAsRoot } from './support/root.ts';
-import { loadRunImage } from './support/run-image.ts';
+import { buildRunImage, loadRunImage } from './support/run-image.ts';
 import { eventually, failure, sleep } from './support/util.ts';
 
 /**
@@ -127,6 +127,9 @@ describeAsRoot('server-side run and auto-remove', () => {
       [{ platform: 'not a platform' }, 'InvalidArgument', /platform/],
       [{ stdout: '/no/such/dir/out' }, 'InvalidArgument', /\/no\/such\/dir\/out/],
     ];
+    // an image whose config cannot make a spec: the image is unusable, not the request
+    const bad = await loadRunImage(b, { image: buildRunImage({ name: 'docker.io/library/busybox:bad-env', config: { Env: 'PATH=/bin' } }) });
+    cases.push([{ image: bad }, 'FailedPrecondition', /config Env is not a list of strings/]);
     for (const [req, code, message] of cases) {
       const err = await failure(run(req));
       expect(err.code, JSON.stringify(req)).toMatch(new RegExp(`^(${code})$`));

@@ -117,7 +117,7 @@ async function runContainer(ctx: Context, image: string, id: string, command: st
       if (!isCode(err, 'Unimplemented')) throw err;
       io.close();
       io = undefined;
-      return await runContainerByCalls(ctx, image, id, command, flags, relay);
+      return await runContainerByCalls(ctx, image, id, command, flags, logUri, relay);
     }
     if (first.done || !first.value.started) throw new Error('the daemon ended the run without starting the task');
     for (const w of first.value.started.warnings) process.stderr.write(`berth: warning: ${w}\n`);
@@ -139,26 +139,24 @@ async function runContainer(ctx: Context, image: string, id: string, command: st
   }
 }
 
-/** ctr's sequence of calls, for a daemon without berth's Run service. */
+/** ctr's sequence of calls, for a daemon without berth's Run service (`flags` carry the log URI's annotation already). */
 async function runContainerByCalls(
   ctx: Context,
   image: string,
   id: string,
   command: string[],
   flags: RunFlags,
+  logUri: string | undefined,
   relay: import('../io/session.ts').SignalRelay,
 ): Promise<number> {
   if (flags.rm && flags.detach) throw new Error("--rm with --detach needs a daemon that removes containers itself (berthd's berth.services.run.v1.Run)");
   const c = await ctx.client();
   const imageRecord = c.images.Get({ name: image });
   imageRecord.catch(() => undefined);
-  const [create, { ClientIO, normalizeLogUri }] = await Promise.all([import('../spec/create.ts'), import('../io/stdio.ts')]);
+  const [create, { ClientIO }] = await Promise.all([import('../spec/create.ts'), import('../io/stdio.ts')]);
   let created: import('../spec/create.ts').CreatedContainer | undefined;
   let io: import('../io/stdio.ts').ClientIO | undefined;
   try {
-    const logUri = flags.logUri ? normalizeLogUri(flags.logUri) : undefined;
-    const annotation = `${logUriLabel}=${logUri}`;
-    if (logUri && !flags.annotation.includes(annotation)) flags.annotation = [...flags.annotation, annotation];
     created = await create.startContainer(c, {
       id,
       image,

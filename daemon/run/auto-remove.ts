@@ -3,7 +3,7 @@ import { isCode } from '../../core/errors.ts';
 import { autoRemoveLabel } from '../../core/spec/names.ts';
 import { removeFifosOf } from '../../core/stdio-fifos.ts';
 import type { ContainerStore } from '../containers/store.ts';
-import type { Exchange, Subscription } from '../events/exchange.ts';
+import type { Exchange } from '../events/exchange.ts';
 import type { Logger } from '../log.ts';
 import type { TaskManager } from '../runtime/manager.ts';
 import type { SnapshotStore } from '../snapshots/store.ts';
@@ -26,7 +26,6 @@ const key = (ns: string, id: string) => `${ns}/${id}`;
  * the labelled containers whose process ended while berthd was away go the same way.
  */
 export class AutoRemover {
-  private subscription: Subscription | undefined;
   /** removals under way, so that a new run of the same id waits for the old one to be gone */
   private readonly removing = new Map<string, Promise<void>>();
 
@@ -34,7 +33,7 @@ export class AutoRemover {
 
   /** Follows exits from now on, then removes what ended before. */
   async start(): Promise<void> {
-    this.subscription = this.deps.exchange.subscribe(['topic=="/tasks/exit"'], (e) => {
+    this.deps.exchange.subscribe(['topic=="/tasks/exit"'], (e) => {
       let exit: { container_id: string; id: string };
       try {
         exit = unpackAnyOf(e.event, 'containerd.events.TaskExit');
@@ -46,22 +45,17 @@ export class AutoRemover {
     });
     for (const ns of await this.deps.namespaces()) {
       for (const c of await this.deps.containers.list(ns, [`labels."${autoRemoveLabel}"==true`])) {
-        if (!this.deps.tasks.has(ns, c.id)) this.remove(ns, c.id);
-        else if (
-          (
-            await this.deps.tasks
-              .get(ns, c.id)
-              .state('')
-              .catch(() => undefined)
-          )?.status === 'STOPPED'
-        )
-          this.remove(ns, c.id);
+        if (!this.deps.tasks.has(ns, c.id) || (await this.taskStopped(ns, c.id))) this.remove(ns, c.id);
       }
     }
   }
 
-  stop(): void {
-    this.subscription?.close();
+  private async taskStopped(ns: string, id: string): Promise<boolean> {
+    const state = await this.deps.tasks
+      .get(ns, id)
+      .state('')
+      .catch(() => undefined);
+    return state?.status === 'STOPPED';
   }
 
   /**
@@ -70,18 +64,12 @@ export class AutoRemover {
    */
   async settled(ns: string, id: string): Promise<void> {
     const k = key(ns, id);
-    if (!this.removing.has(k) && this.deps.tasks.has(ns, id)) {
-      const state = await this.deps.tasks
-        .get(ns, id)
-        .state('')
-        .catch(() => undefined);
-      if (state?.status === 'STOPPED') this.remove(ns, id);
-    }
+    if (!this.removing.has(k) && this.deps.tasks.has(ns, id) && (await this.taskStopped(ns, id))) this.remove(ns, id);
     await this.removing.get(k);
   }
 
   /** Removes the container if it carries the label; failures are logged. */
-  remove(ns: string, id: string): void {
+  private remove(ns: string, id: string): void {
     const k = key(ns, id);
     if (this.removing.has(k)) return;
     const done = this.removeNow(ns, id)

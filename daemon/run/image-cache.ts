@@ -1,5 +1,5 @@
 import { promises as fs } from 'node:fs';
-import { isCode, notFound } from '../../core/errors.ts';
+import { failedPrecondition, isCode, notFound } from '../../core/errors.ts';
 import type { Mount } from '../../core/mount.ts';
 import { maxJsonBlob, type OciDescriptor } from '../../core/oci/descriptor.ts';
 import { chainId, diffIds, resolveManifest } from '../../core/oci/image.ts';
@@ -48,19 +48,25 @@ export class ImageCache {
     if (hit) return hit;
     const read = async (d: OciDescriptor) => {
       try {
-        const { path, size } = await this.content.reader(ns, d.digest);
-        if (size > maxJsonBlob) throw new Error(`image "${name}": ${d.digest} is too large (${size} bytes)`);
-        return await fs.readFile(path);
+        return await fs.readFile((await this.content.reader(ns, d.digest)).path);
       } catch (err) {
         if (isCode(err, 'NotFound')) return undefined;
         throw err;
       }
     };
     const m = await resolveManifest(read, target, platform);
+    if (m.config.size > maxJsonBlob) throw failedPrecondition(`image "${name}": its config is too large (${m.config.size} bytes)`);
     const bytes = await read(m.config);
     if (!bytes) throw notFound(`image "${name}": config ${m.config.digest} is missing from the content store`);
-    const config = parseImageConfig(name, bytes);
-    const image = { config, chainId: chainId(await diffIds(read, m.config)) };
+    let config: ImageConfig;
+    try {
+      config = parseImageConfig(name, bytes);
+    } catch (err) {
+      // data from a registry that cannot make a spec: the image is unusable, not the request
+      throw failedPrecondition((err as Error).message);
+    }
+    // the diff IDs from the bytes read already
+    const image = { config, chainId: chainId(await diffIds(async () => bytes, m.config)) };
     this.resolved.set(key, image);
     return image;
   }

@@ -1,6 +1,5 @@
 import { BerthError, invalidArgument, isCode } from '../../core/errors.ts';
 import { validateIdentifier } from '../../core/identifiers.ts';
-import type { Mount } from '../../core/mount.ts';
 import { hostPlatform, type Platform } from '../../core/platform.ts';
 import { containerRecord } from '../../core/spec/container.ts';
 import { autoRemoveLabel } from '../../core/spec/names.ts';
@@ -109,10 +108,7 @@ export class Runner {
       const task = await deps.tasks.create(
         ns,
         { id: input.id, runtime: { name: runtime.name, options: wire.runtime.options ?? null }, spec: wire.spec },
-        {
-          rootfs: mounts as Mount[],
-          ...input.stdio,
-        },
+        { rootfs: mounts, ...input.stdio },
       );
       undo.push(() => deps.tasks.delete(ns, input.id));
       await task.start('');
