@@ -106,3 +106,18 @@ export interface Network {
 export interface NetworkLookup {
   get(name: string): Promise<Network>;
 }
+
+/** A container's networking as berthd set it up (what `berth inspect` and `network rm` need). */
+export interface ContainerNetworking {
+  namespace: string;
+  container: string;
+  networks: Array<{ name: string; ifName: string; /** CIDR */ ips: string[]; mac?: string; gateway?: string }>;
+  ports: PortMapping[];
+}
+
+/** How the Networks service learns which containers use a network (kept by the task attacher). */
+export interface AttachmentLookup {
+  get(namespace: string, container: string): ContainerNetworking | undefined;
+  /** the containers ("namespace/id") attached to a network now */
+  usersOf(network: string): string[];
+}
