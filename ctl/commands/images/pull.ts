@@ -3,7 +3,8 @@ import type { PullProgress__Output } from '../../../api/gen/berth/services/pull/
 import type { BerthClient } from '../../../transport/client.ts';
 import type { StreamOptions } from '../../../transport/typed.ts';
 import type { Context } from '../../context.ts';
-import { formatSize, out, warn } from '../../output.ts';
+import { ProgressView } from '../../images/progress.ts';
+import { warn } from '../../output.ts';
 import { type RegistryFlags, registryFlags } from '../../registry-flags.ts';
 
 interface PullFlags extends RegistryFlags {
@@ -138,71 +139,4 @@ async function run(
     throw new Error(`berthd ended the ${method.toLowerCase()} without a result`);
   }
   if (result) view?.finish(true, result(last));
-}
-
-interface Line {
-  ref: string;
-  status: string;
-  offset: number;
-  total: number;
-}
-
-const barWidth = 40;
-
-/** ctr's progress block: one line per blob, redrawn in place on a TTY; plain lines otherwise. */
-class ProgressView {
-  private readonly lines = new Map<string, Line>();
-  private readonly started = Date.now();
-  private drawn = 0;
-  private timer: NodeJS.Timeout | undefined;
-
-  constructor(private readonly tty: boolean) {
-    if (tty) this.timer = setInterval(() => this.draw(), 100);
-  }
-
-  update(e: PullProgress__Output) {
-    const prev = this.lines.get(e.ref);
-    const line = { ref: e.ref, status: e.status, offset: Number(e.offset), total: Number(e.total) };
-    this.lines.set(e.ref, line);
-    // not a terminal: a line per state change (download progress is not one)
-    if (!this.tty && prev?.status !== e.status) out(`${this.format(line, false)}\n`);
-  }
-
-  private format(l: Line, bar: boolean, width = 0): string {
-    const sizes = l.total > 0 && !l.status.startsWith('resolv') ? `${formatSize(l.offset)}/${formatSize(l.total)}` : '';
-    if (!bar) return [l.ref, l.status, sizes].filter(Boolean).join(' ');
-    const done = ['done', 'exists', 'unpacking', 'unpacked'].includes(l.status);
-    const fraction = done ? 1 : l.total > 0 ? Math.min(1, l.offset / l.total) : 0;
-    const filled = Math.round(fraction * barWidth);
-    const showBar = l.status === 'downloading' || done;
-    return (
-      `${l.ref}:`.padEnd(width) +
-      `${l.status.padEnd(11)} ${showBar ? `|${'+'.repeat(filled)}${' '.repeat(barWidth - filled)}|` : ''.padEnd(barWidth + 2)} ${sizes}`
-    );
-  }
-
-  private summary(): string {
-    const secs = (Date.now() - this.started) / 1000;
-    const total = [...this.lines.values()].filter((l) => l.status !== 'resolving' && l.status !== 'resolved').reduce((n, l) => n + Math.max(l.total, 0), 0);
-    return `elapsed: ${secs.toFixed(1)} s total: ${formatSize(total)} (${formatSize(secs > 0 ? total / secs : 0)}/s)`;
-  }
-
-  private draw() {
-    const lines = [...this.lines.values()];
-    const width = Math.max(0, ...lines.map((l) => l.ref.length)) + 2;
-    const rows = [...lines.map((l) => this.format(l, true, width)), this.summary()];
-    // move up over the last block, then rewrite every line cleared
-    const up = this.drawn > 0 ? `\x1b[${this.drawn}A` : '';
-    out(`${up}${rows.map((r) => `\r\x1b[2K${r}\n`).join('')}`);
-    this.drawn = rows.length;
-  }
-
-  /** The last redraw (TTY), the result line, and on success the summary last (not a TTY). */
-  finish(ok: boolean, result?: string) {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = undefined;
-    if (this.tty) this.draw();
-    if (result) out(`${result}\n`);
-    if (!this.tty && ok) out(`${this.summary()}\n`);
-  }
 }
