@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { BerthError } from '../core/errors.ts';
-import { parseConfig } from './config.ts';
+import { defaultConfigText, defaults, parseConfig } from './config.ts';
 
 describe('config.toml', () => {
   it("reads containerd's layout over the defaults", () => {
@@ -33,5 +33,25 @@ describe('config.toml', () => {
     }
     expect(err).toBeInstanceOf(BerthError);
     expect(err).toMatchObject({ code: 'InvalidArgument', message });
+  });
+
+  it('reads back its own commented default config as the defaults', () => {
+    const text = defaultConfigText({ journalMaxBytes: 123, maxConcurrentUnpacks: 3, hostsDir: '/h' });
+    const config = parseConfig(text, 'default.toml');
+    expect({ ...config, plugins: {} }).toEqual(defaults);
+    expect(config.plugins).toEqual({
+      'io.containerd.gc.v1.scheduler': { delay_ms: 100 },
+      'io.containerd.event.v1.exchange': { journal_max_bytes: 123 },
+      'io.containerd.grpc.v1.pull': { config_path: '/h', max_concurrent_unpacks: 3 },
+      'io.containerd.runtime.v2.task': { shims: {} },
+    });
+  });
+
+  it.each([
+    ['uid = -1', 'grpc.uid'],
+    ['gid = "wheel"', 'grpc.gid'],
+    ['gid = 1.5', 'grpc.gid'],
+  ])('refuses [grpc] %s', (line, name) => {
+    expect(() => parseConfig(`[grpc]\n${line}\n`, 'c.toml')).toThrow(`config: ${name} must be a user or group number`);
   });
 });

@@ -8,6 +8,9 @@ export interface Config {
   root: string;
   state: string;
   address: string;
+  /** owner and group of the socket ([grpc] uid, gid) */
+  uid: number;
+  gid: number;
   logLevel: LogLevel;
   /** plugins ("<type>.<id>") that must load or the daemon does not start */
   required_plugins: string[];
@@ -20,6 +23,8 @@ export const defaults: Config = {
   root: '/var/lib/berth',
   state: '/run/berth',
   address: '/run/berth/berth.sock',
+  uid: 0,
+  gid: 0,
   logLevel: 'info',
   required_plugins: [],
   disabled_plugins: [],
@@ -73,6 +78,12 @@ export function parseConfig(text: string, path: string): Config {
   if (doc.state !== undefined) config.state = str(doc.state, 'state');
   const grpc = table(doc.grpc, 'grpc');
   if (grpc?.address !== undefined) config.address = str(grpc.address, 'grpc.address');
+  const id = (v: unknown, name: string) => {
+    if (!Number.isInteger(v) || (v as number) < 0 || (v as number) > 0xfffffffe) throw invalidArgument(`config: ${name} must be a user or group number`);
+    return v as number;
+  };
+  if (grpc?.uid !== undefined) config.uid = id(grpc.uid, 'grpc.uid');
+  if (grpc?.gid !== undefined) config.gid = id(grpc.gid, 'grpc.gid');
   const debug = table(doc.debug, 'debug');
   if (debug?.level !== undefined) {
     const level = str(debug.level, 'debug.level');
@@ -83,4 +94,55 @@ export function parseConfig(text: string, path: string): Config {
   if (doc.disabled_plugins !== undefined) config.disabled_plugins = list(doc.disabled_plugins, 'disabled_plugins');
   if (doc.plugins !== undefined) config.plugins = table(doc.plugins, 'plugins')!;
   return config;
+}
+
+/**
+ * The whole default configuration, commented (`berthd config default`): every key berthd reads,
+ * with its default value. A test parses it back, so it cannot drift from `defaults`.
+ */
+export function defaultConfigText(p: { journalMaxBytes: number; maxConcurrentUnpacks: number; hostsDir: string }): string {
+  return `# berthd's configuration (containerd's layout, version 2). Every value shown is the default.
+version = 2
+
+# persistent data: content, snapshots, metadata (mode 0700)
+root = "${defaults.root}"
+# runtime state: task bundles, monitor sockets, FIFOs; gone at reboot
+state = "${defaults.state}"
+# "<type>.<id>" of plugins that must load, or berthd does not start
+required_plugins = []
+# "<type>.<id>" of plugins not to load, e.g. "io.containerd.grpc.v1.events"
+disabled_plugins = []
+
+[grpc]
+  # the unix socket of the gRPC API (mode 0660); ttrpc shims' events go to "<address>.ttrpc"
+  address = "${defaults.address}"
+  # owner and group of the socket: a group given here may use berthd without root
+  uid = 0
+  gid = 0
+
+[debug]
+  # debug, info, warn or error
+  level = "${defaults.logLevel}"
+
+[plugins]
+  [plugins."io.containerd.gc.v1.scheduler"]
+    # the collector runs this long after something is deleted
+    delay_ms = 100
+
+  [plugins."io.containerd.event.v1.exchange"]
+    # bound of the on-disk event journal that Events/Subscribe replays (docs/events.md)
+    journal_max_bytes = ${p.journalMaxBytes}
+
+  [plugins."io.containerd.grpc.v1.pull"]
+    # registry hosts: <host>/hosts.toml in containerd's format (mirrors, CAs, client certificates)
+    config_path = "${p.hostsDir}"
+    # layers of one image applied side by side (default: one per two cores, 1 to 4)
+    max_concurrent_unpacks = ${p.maxConcurrentUnpacks}
+
+  [plugins."io.containerd.runtime.v2.task"]
+    # runtime name -> shim binary; without an entry berthd runs io.containerd.runc.v2 itself
+    # (runc and a berth-monitor per process), e.g.
+    # "io.containerd.runc.v2" = "/usr/bin/containerd-shim-runc-v2"
+    [plugins."io.containerd.runtime.v2.task".shims]
+`;
 }

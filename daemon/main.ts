@@ -1,8 +1,11 @@
 import { Command, Option } from 'commander';
 import { BerthError } from '../core/errors.ts';
+import { defaultHostsDir } from '../core/registry/hosts.ts';
 import { version } from '../core/version.ts';
-import { defaults, loadConfig } from './config.ts';
+import { defaultConfigText, defaults, loadConfig } from './config.ts';
+import { defaultJournalBytes } from './events/journal.ts';
 import { createLogger, isLogLevel } from './log.ts';
+import { defaultConcurrentUnpacks } from './pull/unpack.ts';
 import { startDaemon } from './server.ts';
 
 const program = new Command('berthd')
@@ -36,6 +39,17 @@ const program = new Command('berthd')
     };
     process.on('SIGTERM', () => stop('SIGTERM'));
     process.on('SIGINT', () => stop('SIGINT'));
+  });
+
+program
+  .command('config')
+  .description('configuration helpers')
+  .command('default')
+  .description('print the full default configuration, commented (a starting point for /etc/berth/config.toml)')
+  .action(() => {
+    process.stdout.write(
+      defaultConfigText({ journalMaxBytes: defaultJournalBytes, maxConcurrentUnpacks: defaultConcurrentUnpacks, hostsDir: defaultHostsDir }),
+    );
   });
 
 program.parseAsync(process.argv).catch((err: unknown) => {

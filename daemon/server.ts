@@ -69,6 +69,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     process.umask(umask);
   }
   await fs.chmod(config.address, 0o660);
+  if (config.uid !== 0 || config.gid !== 0) await fs.chown(config.address, config.uid, config.gid);
   for (const service of grpcServices) service.serving?.(served);
   log.info('berthd serving', { address: config.address, root: config.root, state: config.state, pid: process.pid });
 

@@ -27,6 +27,24 @@ describe('berthd process', () => {
     expect(statSync(d.state).mode & 0o777).toBe(0o711);
   });
 
+  it('prints its whole default config, which it starts with; [grpc] gid gives the socket to that group', async () => {
+    const r = runBerthd(['config', 'default']);
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/^\[grpc\]$/m);
+    const dir = mkdtempSync(join(d.root, '..', 'cfg-'));
+    const config = join(dir, 'config.toml');
+    writeFileSync(config, r.stdout.replace(/^(\s*)gid = 0$/m, '$1gid = 4242'));
+    const other = await startBerthd(['--config', config]);
+    try {
+      expect(statSync(other.address).gid).toBe(4242);
+      expect(statSync(other.address).mode & 0o777).toBe(0o660);
+    } finally {
+      await other.cleanup();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('shuts down cleanly on SIGTERM and finds every piece of data after a restart', async () => {
     const c = d.client('persist');
     await c.namespaces.Create({ namespace: { name: 'persist', labels: { k: 'v' } } });
