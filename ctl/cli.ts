@@ -24,6 +24,7 @@ const commands: [names: string[], load: () => Promise<Register>][] = [
   [['containers', 'container', 'c'], async () => (await import('./commands/containers.ts')).register],
   [['tasks', 'task', 't'], async () => (await import('./commands/tasks/index.ts')).register],
   [['logs'], async () => (await import('./commands/logs.ts')).register],
+  [['ps', 'stop', 'kill', 'wait', 'rm', 'inspect', 'exec'], async () => (await import('./commands/verbs/index.ts')).register],
   [['completion'], async () => (await import('./commands/completion.ts')).register],
 ];
 

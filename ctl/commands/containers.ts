@@ -32,7 +32,7 @@ const goTime = (t: Container__Output['created_at']) => {
 };
 
 /** A container as `ctr containers info` prints it: Go field names, the spec decoded. */
-function infoJson(container: Container__Output) {
+export function infoJson(container: Container__Output) {
   // gogo's Any: value omitted when empty; an empty map is Go's nil map, null
   const any = (a: { type_url: string; value: Buffer } | null | undefined) =>
     a ? { type_url: a.type_url, ...(a.value && a.value.length > 0 ? { value: Buffer.from(a.value).toString('base64') } : {}) } : null;

@@ -5,7 +5,7 @@ import { fifoDirOption, killAndDelete } from '../run.ts';
 import { getContainer, getProcess } from './lookup.ts';
 
 interface ExecFlags {
-  execId: string;
+  execId?: string;
   tty?: boolean;
   detach?: boolean;
   cwd?: string;
@@ -15,7 +15,7 @@ interface ExecFlags {
   logUri?: string;
 }
 
-async function execProcess(ctx: Context, id: string, command: string[], flags: ExecFlags): Promise<number> {
+async function execProcess(ctx: Context, id: string, command: string[], flags: ExecFlags & { execId: string }): Promise<number> {
   const [c, create, specTypes, spec, user, mount, { ClientIO, normalizeLogUri }, { SignalRelay, startAndWait }] = await Promise.all([
     ctx.client(),
     import('../../spec/create.ts'),
@@ -90,16 +90,19 @@ export function register(tasks: Command, ctx: Context) {
     .argument('<id>', 'container id')
     .argument('<command...>', 'command and arguments')
     .passThroughOptions()
-    .requiredOption('--exec-id <id>', 'id for the new process (unique within the task)')
+    .option('--exec-id <id>', 'id for the new process (unique within the task; default: a new one)')
     .option('-t, --tty', 'allocate a terminal')
+    .option('-i, --interactive', "connect stdin (berth always does; accepted for Docker's -it)")
     .option('-d, --detach', 'start it and return')
-    .option('--cwd <dir>', 'working directory')
-    .option('--env <K=V>', 'set an environment variable (repeatable)', (v: string, prev: string[] = []) => [...prev, v], [])
+    .option('-w, --cwd <dir>', 'working directory')
+    .option('-e, --env <K=V>', 'set an environment variable (repeatable)', (v: string, prev: string[] = []) => [...prev, v], [])
     .option('-u, --user <user>', 'user: name, uid, name:group or uid:gid')
     .option('--log-uri <uri>', 'send stdout and stderr to file:///path or binary:///path')
     .addOption(fifoDirOption())
+    .addHelpText('after', '\nExamples:\n  berth exec -it web sh\n  berth exec web cat /etc/hostname')
     .action(async (id: string, command: string[], flags: ExecFlags) => {
-      const code = await execProcess(ctx, id, command, flags);
+      const execId = flags.execId ?? `exec-${(await import('node:crypto')).randomBytes(6).toString('hex')}`;
+      const code = await execProcess(ctx, id, command, { ...flags, execId });
       if (code !== 0) throw new ExitError(code);
     });
 }

@@ -1,0 +1,45 @@
+import type { Command } from 'commander';
+import { fromTimestamp } from '../../../api/timestamp.ts';
+import type { Context } from '../../context.ts';
+import { type ListFlags, listFlags, printList } from '../../output.ts';
+import { commandOf, containerStates, humanDuration, isRunning, statusText } from './state.ts';
+
+const cut = (s: string, n: number, whole: boolean) => (whole || s.length <= n ? s : `${s.slice(0, n - 1)}…`);
+
+/** `berth ps [-a]`: containers as `docker ps` lists them. */
+export function register(program: Command, ctx: Context) {
+  listFlags(
+    program
+      .command('ps')
+      .description('list running containers (-a: all) with image, command, age and status')
+      .option('-a, --all', 'also containers that do not run')
+      .option('--no-trunc', 'do not shorten the command')
+      .addHelpText('after', '\nExamples:\n  berth ps\n  berth ps -a --format json'),
+    'print only the container ids',
+  ).action(async (flags: ListFlags & { all?: boolean; trunc: boolean }) => {
+    const c = await ctx.client();
+    const now = Date.now();
+    const rows = (await containerStates(c))
+      .filter((s) => flags.all || isRunning(s.task))
+      .sort((a, b) => (fromTimestamp(b.container.created_at) ?? 0) - (fromTimestamp(a.container.created_at) ?? 0));
+    printList(rows, flags, {
+      id: (s) => s.container.id,
+      json: (s) => ({
+        id: s.container.id,
+        image: s.container.image,
+        command: commandOf(s.container),
+        created: new Date(fromTimestamp(s.container.created_at) ?? 0).toISOString(),
+        status: s.task?.status.toLowerCase() ?? 'created',
+        pid: s.task?.pid || undefined,
+        exit_status: s.task?.status === 'STOPPED' ? s.task.exit_status : undefined,
+      }),
+      columns: [
+        ['CONTAINER ID', (s) => s.container.id],
+        ['IMAGE', (s) => s.container.image || '-'],
+        ['COMMAND', (s) => `"${cut(commandOf(s.container).join(' '), 20, !flags.trunc)}"`],
+        ['CREATED', (s) => `${humanDuration(now - (fromTimestamp(s.container.created_at) ?? now))} ago`],
+        ['STATUS', (s) => statusText(s.task, now)],
+      ],
+    });
+  });
+}

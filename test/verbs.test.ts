@@ -1,0 +1,89 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { type Berthd, startBerthd } from './support/harness.ts';
+import { describeAsRoot } from './support/root.ts';
+import { loadRunImage } from './support/run-image.ts';
+
+/** Docker's verbs for containers beside ctr's groups: ps, stop, kill, wait, rm, inspect, exec. */
+describeAsRoot('Docker-style verbs', () => {
+  let b: Berthd;
+  let image: string;
+  let fifoDir: string;
+  const berth = (args: string[]) => b.berth(args, { env: { BERTH_FIFO_DIR: fifoDir } });
+  const ids = (args: string[]) => berth(args).stdout.split('\n').filter(Boolean).sort();
+  // pid 1 ignores a SIGTERM it has no handler for: only SIGKILL ends `sleep`
+  const runSleeper = (id: string) => expect(berth(['run', '-d', image, id, 'sleep', '1000'])).toMatchObject({ code: 0, stderr: '' });
+
+  beforeAll(async () => {
+    b = await startBerthd();
+    image = await loadRunImage(b);
+    fifoDir = mkdtempSync(join(tmpdir(), 'berth-verbs-fifo-'));
+  });
+  afterAll(async () => {
+    if (b) {
+      for (const id of ids(['ps', '-aq'])) berth(['rm', '-f', id]);
+      await b.cleanup();
+    }
+    if (fifoDir) rmSync(fifoDir, { recursive: true, force: true });
+  });
+
+  it('ps lists running containers, ps -a also stopped ones with their exit status, as docker ps does', () => {
+    runSleeper('v-up');
+    // a detached container keeps its stopped task, and so its exit status
+    expect(berth(['run', '-d', image, 'v-done', 'sh', '-c', 'exit 4']).code).toBe(0);
+    expect(berth(['wait', 'v-done'])).toMatchObject({ code: 4, stdout: '4\n' });
+    expect(ids(['ps', '-q'])).toEqual(['v-up']);
+    expect(ids(['ps', '-a', '-q'])).toEqual(['v-done', 'v-up']);
+    const table = berth(['ps', '-a']).stdout.split('\n');
+    expect(table[0]).toMatch(/^CONTAINER ID +IMAGE +COMMAND +CREATED +STATUS$/);
+    expect(table.find((l) => l.startsWith('v-up '))).toMatch(/ "sleep 1000" +(Less than a second|\d+ seconds?) ago +Up( |$)/);
+    expect(table.find((l) => l.startsWith('v-done '))).toMatch(/ "sh -c exit 4" .* Exited \(4\) /);
+    const json = JSON.parse(berth(['ps', '-a', '--format', 'json']).stdout) as Array<{ id: string; status: string; exit_status?: number; command: string[] }>;
+    expect(json.find((c) => c.id === 'v-done')).toMatchObject({ status: 'stopped', exit_status: 4, command: ['sh', '-c', 'exit 4'] });
+    expect(json.find((c) => c.id === 'v-up')).toMatchObject({ status: 'running', command: ['sleep', '1000'] });
+  });
+
+  it('exec needs no exec id, takes -it and -e, and returns the process’s exit status', () => {
+    expect(berth(['exec', '-e', 'GREETING=hi', 'v-up', 'sh', '-c', 'echo $GREETING'])).toMatchObject({ code: 0, stdout: 'hi\n' });
+    expect(berth(['exec', '-i', 'v-up', 'sh', '-c', 'exit 5']).code).toBe(5);
+  });
+
+  it('inspect prints a JSON array with the task’s state; an unknown id fails after printing the others', () => {
+    const r = berth(['inspect', 'v-up', 'nosuch']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^berth: container "nosuch" .*not found\n$/);
+    const [c] = JSON.parse(r.stdout) as Array<{ ID: string; State: { Status: string; Running: boolean; Pid: number } }>;
+    expect(c).toMatchObject({ ID: 'v-up', State: { Status: 'running', Running: true } });
+    expect(c!.State.Pid).toBeGreaterThan(0);
+  });
+
+  it('stop sends the stop signal, then SIGKILL after -t seconds; wait prints the status and exits with it', () => {
+    const started = Date.now();
+    expect(berth(['stop', '-t', '1', 'v-up'])).toMatchObject({ code: 0, stdout: 'v-up\n', stderr: '' });
+    const took = Date.now() - started;
+    expect(took).toBeGreaterThanOrEqual(1000);
+    expect(took).toBeLessThan(8000);
+    expect(berth(['wait', 'v-up'])).toMatchObject({ code: 137, stdout: '137\n' });
+    expect(berth(['wait', 'v-done'])).toMatchObject({ code: 4, stdout: '4\n' });
+    // a stopped container stays, with its status
+    expect(berth(['ps', '-a']).stdout).toMatch(/^v-up .* Exited \(137\) /m);
+  });
+
+  it('kill sends SIGKILL by default; a container that is not running is an error', () => {
+    runSleeper('v-kill');
+    expect(berth(['kill', 'v-kill'])).toMatchObject({ code: 0, stdout: 'v-kill\n' });
+    expect(berth(['wait', 'v-kill']).code).toBe(137);
+    expect(berth(['kill', 'v-kill'])).toMatchObject({ code: 1, stderr: 'berth: container v-kill is not running: stopped\n' });
+  });
+
+  it('rm refuses a running container, rm -f kills and removes it; nothing of them is left', () => {
+    runSleeper('v-rm');
+    expect(berth(['rm', 'v-rm'])).toMatchObject({ code: 1, stderr: 'berth: container v-rm is running: stop it first, or remove it with -f\n' });
+    expect(berth(['rm', '-f', 'v-rm', 'v-kill', 'v-up', 'v-done'])).toMatchObject({ code: 0, stdout: 'v-rm\nv-kill\nv-up\nv-done\n' });
+    expect(ids(['ps', '-aq'])).toEqual([]);
+    expect(ids(['tasks', 'ls', '-q'])).toEqual([]);
+    expect(berth(['snapshots', 'ls']).stdout).not.toMatch(/\bActive\b/);
+  });
+});
