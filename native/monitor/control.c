@@ -218,6 +218,12 @@ static bool request(struct monitor *m, struct client *c, char *line) {
     do_start(m, c);
     return true;
   }
+  if (strcmp(line, "reopen-log") == 0 && !args) {
+    char err[MESSAGE_MAX] = "";
+    if (m->io.log.fd < 0) return answer(m, c, "error no log");
+    if (log_reopen(&m->io.log, err, sizeof err) < 0) return answer(m, c, "error %s", err);
+    return answer(m, c, "ok");
+  }
   if (strcmp(line, "kill") == 0) {
     do_kill(m, c, args);
     return true;

@@ -3,6 +3,7 @@
 //   berth-monitor --id ID --runtime PATH [--runtime-arg ARG]... --dir PROCDIR --socket PATH
 //                 (--bundle DIR [--create-arg ARG]... [--start-fifo PATH] [--rootfs PATH] | --exec PROCESS_JSON)
 //                 [--stdin PATH] [--stdout URI] [--stderr URI] [--terminal] [--namespace NS]
+//                 [--log-path PATH [--log-max-size BYTES] [--log-max-files N]]
 //
 // berthd starts it with a pipe on fd 3; one line comes back on it: `ok <pid>` or
 // `error <message>`. docs/monitor.md is the whole contract.
@@ -30,7 +31,17 @@
 /** How long output may still come after the process exited (a descendant holding the pipe). */
 #define DRAIN_MS 1000
 
+/** A whole number in [min, max], or a usage error naming the flag. */
+static long long number(const char *flag, const char *v, long long min, long long max) {
+  char *end;
+  errno = 0;
+  long long n = strtoll(v, &end, 10);
+  if (errno || end == v || *end || n < min || n > max) die_usage("%s must be a whole number from %lld to %lld, not %s", flag, min, max, v);
+  return n;
+}
+
 static void parse_args(int argc, char **argv, struct options *o) {
+  o->log_max_files = 1;
   // at most argc of each repeated flag
   o->runtime_args = calloc((size_t)argc, sizeof *o->runtime_args);
   o->create_args = calloc((size_t)argc, sizeof *o->create_args);
@@ -57,9 +68,13 @@ static void parse_args(int argc, char **argv, struct options *o) {
     else if (strcmp(a, "--stdout") == 0) o->stdout_uri = v;
     else if (strcmp(a, "--stderr") == 0) o->stderr_uri = v;
     else if (strcmp(a, "--namespace") == 0) o->ns = v;
+    else if (strcmp(a, "--log-path") == 0) o->log_path = v;
+    else if (strcmp(a, "--log-max-size") == 0) o->log_max_size = number(a, v, 0, LLONG_MAX);
+    else if (strcmp(a, "--log-max-files") == 0) o->log_max_files = (int)number(a, v, 1, 1000);
     else die_usage("unknown flag %s", a);
   }
   if (!o->id || !*o->id) die_usage("--id is required");
+  if (o->log_path && *o->log_path != '/') die_usage("--log-path must be an absolute path");
   if (!o->runtime) die_usage("--runtime is required");
   if (!o->dir) die_usage("--dir is required");
   if (!o->socket) die_usage("--socket is required");

@@ -31,6 +31,9 @@ struct options {
   const char *stdout_uri;
   const char *stderr_uri;
   const char *ns;
+  const char *log_path;     // the CRI-format container log, written beside the FIFOs
+  long long log_max_size;   // rotate past this many bytes (0: never)
+  int log_max_files;        // files kept, the current one included
   const char **runtime_args;
   int n_runtime_args;
   const char **create_args;
@@ -49,10 +52,22 @@ struct copy {
   bool closing;  // close-stdin: the first "nothing more to read" counts as the end
   char *buf;
   size_t len, off;
+  struct container_log *log; // what is read also goes here (NULL: nowhere)
+  const char *stream;        // "stdout" or "stderr", for the log
+};
+
+/** The CRI-format log file (log.c). */
+struct container_log {
+  const char *path;
+  int fd;
+  int64_t size;
+  int64_t max_size;
+  int max_files;
 };
 
 struct stdio {
   struct copy in, out, err;
+  struct container_log log; // fd -1: no log
   int child_fd[3];   // the process's 0/1/2 as handed to the runtime; -1 is /dev/null
   int master;        // the pty master, -1 without a terminal
   int console;       // the listening console socket while the runtime runs
@@ -98,6 +113,12 @@ bool stdio_output_done(const struct stdio *io);
 void stdio_close_all(struct stdio *io);
 short copy_poll(const struct copy *c, int *fd);
 void copy_pump(struct copy *c);
+
+// log.c
+int log_open(struct container_log *l, char *err, size_t errsize);
+int log_reopen(struct container_log *l, char *err, size_t errsize);
+void log_write(struct container_log *l, const char *stream, const char *buf, size_t len);
+void log_close(struct container_log *l);
 
 // control.c
 int control_listen(const char *path, char *err, size_t errsize);

@@ -41,6 +41,8 @@ static int copy_start(struct copy *c, int src, bool own_src, int dst, bool own_d
   c->own_dst = own_dst;
   c->eof = c->closing = false;
   c->len = c->off = 0;
+  c->log = NULL;
+  c->stream = NULL;
   return 0;
 }
 
@@ -91,6 +93,7 @@ void copy_pump(struct copy *c) {
     ssize_t n = read(c->src, c->buf, COPY_BUFFER);
     if (n > 0) {
       c->len = (size_t)n;
+      if (c->log) log_write(c->log, c->stream, c->buf, c->len);
     } else if (n < 0 && errno == EINTR) {
       continue;
     } else if (n < 0 && errno == EAGAIN) {
@@ -219,17 +222,24 @@ fail_errno:
   return -1;
 }
 
-/** A pipe for one output stream: the process writes (blocking), the monitor reads (non-blocking). */
+/**
+ * A pipe for one output stream: the process writes (blocking), the monitor reads (non-blocking)
+ * and copies to the FIFO (none: only to the log), and to the log if there is one.
+ */
 static int output_pipe(struct stdio *io, struct copy *c, int n, const char *fifo_path, char *err, size_t errsize) {
-  int fifo = open_fifo(fifo_path, O_RDWR, err, errsize);
-  if (fifo < 0) return -1;
+  int fifo = -1;
+  if (fifo_path && (fifo = open_fifo(fifo_path, O_RDWR, err, errsize)) < 0) return -1;
   int p[2];
-  if (pipe2(p, O_CLOEXEC) < 0 || set_nonblock(p[0]) < 0 || copy_start(c, p[0], true, fifo, true) < 0) {
+  if (pipe2(p, O_CLOEXEC) < 0 || set_nonblock(p[0]) < 0 || copy_start(c, p[0], true, fifo, fifo >= 0) < 0) {
     format_message(err, errsize, "pipe: %s", strerror(errno));
-    close(fifo);
+    if (fifo >= 0) close(fifo);
     return -1;
   }
   io->child_fd[n] = p[1];
+  if (io->log.fd >= 0) {
+    c->log = &io->log;
+    c->stream = n == 1 ? "stdout" : "stderr";
+  }
   return 0;
 }
 
@@ -253,7 +263,7 @@ static int console_listen(struct stdio *io, const char *dir, char *err, size_t e
 int stdio_open(struct stdio *io, const struct options *opt, char *err, size_t errsize) {
   memset(io, 0, sizeof *io);
   io->child_fd[0] = io->child_fd[1] = io->child_fd[2] = -1;
-  io->master = io->console = -1;
+  io->master = io->console = io->log.fd = -1;
 
   char path[PATH_MAX];
   const char *query;
@@ -261,6 +271,14 @@ int stdio_open(struct stdio *io, const struct options *opt, char *err, size_t er
   if (out == BAD) {
     format_message(err, errsize, "bad stdio URI %s", opt->stdout_uri);
     return -1;
+  }
+  if (opt->log_path) {
+    if (out != FIFO && out != NONE) {
+      format_message(err, errsize, "a log path goes with FIFOs or no stdout, not %s", opt->stdout_uri);
+      return -1;
+    }
+    io->log = (struct container_log){.path = opt->log_path, .fd = -1, .max_size = opt->log_max_size, .max_files = opt->log_max_files};
+    if (log_open(&io->log, err, errsize) < 0) return -1;
   }
   if (opt->stdin_path && *opt->stdin_path) {
     int fifo = open_fifo(opt->stdin_path, O_RDONLY, err, errsize);
@@ -289,6 +307,7 @@ int stdio_open(struct stdio *io, const struct options *opt, char *err, size_t er
       return -1;
     }
     if (copy_start(&io->out, -1, false, dst, dst >= 0) < 0) return -1; // src: the master, later
+    if (io->log.fd >= 0) io->out.log = &io->log, io->out.stream = "stdout";
     return 0;
   }
 
@@ -303,7 +322,7 @@ int stdio_open(struct stdio *io, const struct options *opt, char *err, size_t er
     return 0;
   }
   if (out == BINARY_URI) return start_logger(io, opt, path, query, err, errsize);
-  if (out == FIFO && output_pipe(io, &io->out, 1, path, err, errsize) < 0) return -1;
+  if ((out == FIFO || io->log.fd >= 0) && output_pipe(io, &io->out, 1, out == FIFO ? path : NULL, err, errsize) < 0) return -1;
   const char *equery;
   enum kind errk = uri_kind(opt->stderr_uri, path, sizeof path, &equery);
   if (errk != NONE && errk != FIFO) {
@@ -311,7 +330,7 @@ int stdio_open(struct stdio *io, const struct options *opt, char *err, size_t er
                    opt->stderr_uri);
     return -1;
   }
-  if (errk == FIFO && output_pipe(io, &io->err, 2, path, err, errsize) < 0) return -1;
+  if ((errk == FIFO || io->log.fd >= 0) && output_pipe(io, &io->err, 2, errk == FIFO ? path : NULL, err, errsize) < 0) return -1;
   return 0;
 }
 
@@ -376,6 +395,7 @@ void stdio_close_all(struct stdio *io) {
   copy_stop(&io->in);
   copy_stop(&io->out);
   copy_stop(&io->err);
+  log_close(&io->log);
   stdio_close_child_side(io);
   if (io->master >= 0) close(io->master);
   io->master = -1;

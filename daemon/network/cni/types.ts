@@ -111,7 +111,14 @@ export interface NetworkLookup {
 export interface ContainerNetworking {
   namespace: string;
   container: string;
-  networks: Array<{ name: string; ifName: string /** CIDR */; ips: string[]; mac?: string; gateway?: string }>;
+  networks: Array<{
+    name: string;
+    ifName: string;
+    /** CIDR notation */
+    ips: string[];
+    mac?: string;
+    gateway?: string;
+  }>;
   ports: PortMapping[];
 }
 

@@ -68,6 +68,11 @@ export class MonitorClient {
     return this.ok(`resize ${width} ${height}`, 'FailedPrecondition');
   }
 
+  /** Opens the container log's path again (CRI's ReopenContainerLog, after it was moved away). */
+  reopenLog(): Promise<void> {
+    return this.ok('reopen-log', 'FailedPrecondition');
+  }
+
   closeStdin(): Promise<void> {
     return this.ok('close-stdin', 'Internal');
   }

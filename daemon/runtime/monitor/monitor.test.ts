@@ -465,6 +465,93 @@ describeAsRoot('berth-monitor', [installed('runc'), installed('mkfifo')], () => 
     await m.client.release();
   });
 
+  /** The records of a CRI-format log: [stream, tag, content], each timestamp checked. */
+  const criRecords = (text: string) =>
+    text
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => {
+        const m = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z) (stdout|stderr) ([PF]) (.*)$/s.exec(line);
+        expect(m, line).not.toBeNull();
+        expect(Math.abs(Date.parse(m![1]!) - Date.now())).toBeLessThan(60_000);
+        return [m![2]!, m![3]!, m![4]!] as const;
+      });
+
+  itAsRoot('writes a CRI-format log of both streams beside the FIFOs, partial lines tagged P', async () => {
+    const f = await fixture({ args: ['sh', '-c', 'echo out1; printf "no newline"; echo err1 >&2; echo; echo out2'] });
+    const out = fifo(f, 'out');
+    const r = reader(out);
+    const log = join(f.dir, 'c.log');
+    const m = await start(f, { stdout: out, log: { path: log } });
+    await f.mustRunc(['start', f.id]);
+    await m.client.wait();
+    expect(await r.done).toBe('out1\nno newline\nout2\n');
+    const records = criRecords(readFileSync(log, 'utf8'));
+    // what a reader of the format rebuilds: P records join the next record of their stream
+    const lines = (stream: string) =>
+      records
+        .filter(([s]) => s === stream)
+        .reduce<{ done: string[]; part: string }>(
+          (acc, [, tag, text]) => (tag === 'P' ? { ...acc, part: acc.part + text } : { done: [...acc.done, acc.part + text], part: '' }),
+          { done: [], part: '' },
+        ).done;
+    expect(lines('stdout')).toEqual(['out1', 'no newline', 'out2']);
+    expect(lines('stderr')).toEqual(['err1']);
+    await m.client.release();
+  });
+
+  itAsRoot('with a log and no FIFO the process never stalls on output nobody reads', async () => {
+    const f = await fixture({ args: ['sh', '-c', 'head -c 300000 /dev/zero | tr "\\0" x; echo; echo done'] });
+    const log = join(f.dir, 'c.log');
+    const m = await start(f, { log: { path: log } });
+    await f.mustRunc(['start', f.id]);
+    const { exit } = await m.client.wait();
+    expect(exit.status).toBe(0);
+    const records = criRecords(readFileSync(log, 'utf8'));
+    const text = records.map(([, , t]) => t).join('');
+    expect({ length: text.length, tail: text.slice(-10) }).toEqual({ length: 300004, tail: 'xxxxxxdone' });
+    // 16 KiB reads of one long line: partial records, then the end of the line
+    expect(records.filter(([, tag]) => tag === 'P').length).toBeGreaterThan(0);
+    expect(records.at(-1)).toEqual(['stdout', 'F', 'done']);
+    await m.client.release();
+  });
+
+  itAsRoot('rotates the log past its size, keeping max-files in all, and reopens it on request', async () => {
+    const f = await fixture({
+      args: ['sh', '-c', 'i=0; while [ $i -lt 60 ]; do echo "line $i ................................"; i=$((i+1)); done; sleep 1; echo after'],
+    });
+    const log = join(f.dir, 'c.log');
+    const m = await start(f, { log: { path: log, maxSize: 1000, maxFiles: 3 } });
+    await f.mustRunc(['start', f.id]);
+    await until('rotation', () => existsSync(`${log}.2`));
+    for (const p of [log, `${log}.1`, `${log}.2`]) expect(readFileSync(p).length).toBeLessThanOrEqual(1000);
+    expect(existsSync(`${log}.3`)).toBe(false);
+    await until('the last line', () => readFileSync(log, 'utf8').includes('line 59 '));
+    // what kubelet does: move the file away, ask for a new one
+    const { renameSync } = await import('node:fs');
+    renameSync(log, `${log}.moved`);
+    await m.client.reopenLog();
+    await m.client.wait();
+    expect(criRecords(readFileSync(log, 'utf8'))).toEqual([['stdout', 'F', 'after']]);
+    expect(readFileSync(`${log}.moved`, 'utf8')).toContain('line 59 ');
+    await m.client.release();
+  });
+
+  itAsRoot('refuses a log beside a file:// stdout, and reopen-log without a log', async () => {
+    const f = await fixture({ args: ['true'] });
+    await expect(
+      start(f, { stdout: `file://${join(f.dir, 'x')}`, stderr: `file://${join(f.dir, 'x')}`, log: { path: join(f.dir, 'c.log') } }),
+    ).rejects.toMatchObject({
+      code: 'InvalidArgument',
+      message: expect.stringContaining('a log path goes with FIFOs or no stdout'),
+    });
+    const m = await start(f, {});
+    await expect(m.client.reopenLog()).rejects.toThrow('monitor: reopen-log: no log');
+    await f.mustRunc(['start', f.id]);
+    await m.client.wait();
+    await m.client.release();
+  });
+
   itAsRoot('starts a binary:// logging binary on containerd’s contract', async () => {
     const f = await fixture({ args: ['sh', '-c', 'echo out; echo err >&2'] });
     const logger = join(f.dir, 'logger.sh');

@@ -35,6 +35,8 @@ export interface MonitorOptions {
   stderr?: string;
   terminal?: boolean;
   namespace?: string;
+  /** the container log (CRI format), written beside the FIFOs; absolute */
+  log?: { path: string; maxSize?: number; maxFiles?: number };
   /** the monitor binary; by default the package's dist/native/berth-monitor */
   binary?: string;
 }
@@ -78,11 +80,16 @@ export function monitorArgs(o: MonitorOptions): string[] {
   if (o.stderr) args.push('--stderr', o.stderr);
   if (o.terminal) args.push('--terminal');
   if (o.namespace) args.push('--namespace', o.namespace);
+  if (o.log) {
+    args.push('--log-path', o.log.path);
+    if (o.log.maxSize) args.push('--log-max-size', String(o.log.maxSize));
+    if (o.log.maxFiles) args.push('--log-max-files', String(o.log.maxFiles));
+  }
   return args;
 }
 
 /** Errors about the request itself (the stdio it names); the rest are the runtime's refusals. */
-const requestErrors = /^(bad stdio URI|stdout is .* but stderr is|open |console socket path .* too long)/;
+const requestErrors = /^(bad stdio URI|stdout is .* but stderr is|a log path goes with|open |console socket path .* too long)/;
 
 /** A pipe's read end as a stream (non-blocking, driven by epoll). */
 function readEnd(fd: number): Readable {
