@@ -68,8 +68,10 @@ export class CniRunner implements CniOps {
   }
 
   /**
-   * Runs every plugin's DEL in reverse order, also after one of them failed (so that as much as
-   * possible is cleaned up), and throws the first failure. A netns that no longer exists (or a
+   * Runs every plugin's DEL in reverse order, also after one of them failed, and throws the first
+   * failure. (The spec halts at the first failing plugin and leaves the rest to a later DEL; berth
+   * runs DEL on every teardown path, and a plugin that is missing or fails must not keep the
+   * others from releasing their veth, lease and rules.) A netns that no longer exists (or a
    * file that is no longer a namespace) is passed as an empty CNI_NETNS, which the spec allows
    * for DEL.
    */
@@ -167,7 +169,10 @@ function cniArgs(args: Array<[string, string]> = []): string {
 const hasCheck = (version: string) => version === '0.4.0' || version === '1.0.0';
 
 function checkList(list: NetworkConfigList): void {
-  if (typeof list?.name !== 'string' || list.name === '') throw new BerthError('InvalidArgument', 'CNI network list without a name');
+  // SPEC.md, "Configuration format": like a container id
+  if (typeof list?.name !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(list.name)) {
+    throw new BerthError('InvalidArgument', `CNI network name ${JSON.stringify(list?.name)} is not valid`);
+  }
   if (!supportedVersions.includes(list.cniVersion)) {
     throw new BerthError(
       'InvalidArgument',
@@ -272,15 +277,28 @@ const errorClasses: Record<number, ErrorCode> = {
   11: 'Unavailable', // try again later
 };
 
-/** A failed plugin's error: its CNI error object when it printed one, else its stderr. */
-function pluginError(what: string, out: PluginOutput): BerthError {
-  let cniErr: { code?: unknown; msg?: unknown; details?: unknown } | undefined;
+interface CniErrorObject {
+  code?: unknown;
+  msg: string;
+  details?: unknown;
+}
+
+function errorObject(text: string): CniErrorObject | undefined {
   try {
-    const parsed = JSON.parse(out.stdout) as unknown;
-    if (typeof parsed === 'object' && parsed !== null && typeof (parsed as { msg?: unknown }).msg === 'string') cniErr = parsed as typeof cniErr;
+    const parsed = JSON.parse(text) as unknown;
+    if (isObject(parsed) && typeof parsed.msg === 'string') return parsed as unknown as CniErrorObject;
   } catch {
     // not an error object
   }
+  return undefined;
+}
+
+/**
+ * A failed plugin's error: its CNI error object when it printed one (on stdout, where libcni and
+ * the plugins' skel put it; SPEC.md's overview says stderr, so that is read too), else its stderr.
+ */
+function pluginError(what: string, out: PluginOutput): BerthError {
+  const cniErr = errorObject(out.stdout) ?? errorObject(out.stderr);
   const stderr = out.stderr.trim();
   if (!cniErr) {
     const why = stderr || preview(out.stdout.trim()) || 'no output';
