@@ -78,9 +78,15 @@ async function expectRejects(p: Promise<unknown>, code: string, ...words: string
 
 /** A bridge + host-local list on a bridge and subnet of the test's own (removed after the suite). */
 function bridgeList(extra: NetworkConfigList['plugins'] = []) {
-  const id = `${rand(1e5)}`;
-  const bridge = `bt${id}`;
-  const net = `10.${200 + rand(55)}.${rand(256)}`;
+  // a bridge name and subnet nobody uses now (tests of other files make their own in parallel)
+  let id: string;
+  let bridge: string;
+  let net: string;
+  do {
+    id = `${rand(1e5)}`.padStart(5, '0');
+    bridge = `btc${id}`;
+    net = `10.${200 + rand(55)}.${rand(256)}`;
+  } while (linkExists(bridge) || sh('ip', ['-4', 'route', 'show', 'to', 'match', `${net}.1`]).stdout.includes(`${net}.`));
   const dataDir = join(base, `ipam-${id}`);
   const list: NetworkConfigList = {
     cniVersion: '1.0.0',
@@ -191,6 +197,36 @@ describeAsRoot('CniRunner with the real plugins', [installed('nsenter'), install
       } finally {
         httpd?.kill('SIGKILL');
       }
+    },
+    60_000,
+  );
+
+  itAsRoot(
+    'containers attached and detached in parallel get their own addresses and leave nothing behind',
+    async () => {
+      const { list, bridge, leases } = bridgeList([
+        { type: 'portmap', capabilities: { portMappings: true } },
+        { type: 'firewall', backend: 'iptables' },
+      ]);
+      const port = 20000 + rand(20000);
+      const ats: CniAttachment[] = Array.from({ length: 6 }, (_, i) => ({
+        containerId: `berth-par-${i}-${rand(1e6)}`,
+        netns: netns(),
+        ifName: 'eth0',
+        capabilityArgs: { portMappings: [{ hostPort: port + i, containerPort: 80, protocol: 'udp' as const }] },
+      }));
+      for (const at of ats) undoLater(list, at);
+      const before = iptablesLines();
+      const results = await Promise.all(ats.map((at) => runner.add(list, at)));
+      const addrs = results.map((r) => r.ips?.[0]?.address.split('/')[0] ?? '');
+      expect(new Set(addrs).size).toBe(ats.length);
+      expect(leaseFiles(leases).sort()).toEqual([...addrs].sort());
+      const during = iptablesLines();
+      await Promise.all(ats.map((at, i) => runner.del(list, at, results[i])));
+      expect(leaseFiles(leases)).toEqual([]);
+      expect(sh('ip', ['-br', 'link', 'show', 'master', bridge]).stdout.trim()).toBe('');
+      const markers = [...addrs.flatMap((a) => [`${a}/`, `${a}:`]), ...ats.map((at) => at.containerId)];
+      expect(leftoverRules(before, during, iptablesLines(), markers)).toEqual([]);
     },
     60_000,
   );
