@@ -232,7 +232,7 @@ describeAsRoot('CniRunner with the real plugins', [installed('nsenter'), install
   );
 
   itAsRoot(
-    'a missing plugin in a list: FailedPrecondition, and the plugins before it are undone',
+    'a missing plugin in a list: FailedPrecondition before any plugin runs',
     async () => {
       const { list, bridge, leases } = bridgeList([{ type: 'nosuchplugin' }, { type: 'tuning' }]);
       const at = { containerId: 'berth-missing', netns: netns(), ifName: 'eth0' };

@@ -47,6 +47,8 @@ export class CniRunner implements CniOps {
   async add(list: NetworkConfigList, at: CniAttachment): Promise<CniResult> {
     checkList(list);
     checkAttachment(at, 'ADD');
+    // a missing plugin is an error before anything is made
+    for (const plugin of list.plugins) await this.find(plugin.type);
     let prev: CniResult | undefined;
     try {
       for (const plugin of list.plugins) prev = await this.exec('ADD', list, plugin, at, prev);
@@ -128,9 +130,6 @@ export class CniRunner implements CniOps {
 
   /** The plugin's executable: the first `type` found in the plugin dirs. */
   private async find(type: string): Promise<string> {
-    if (typeof type !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(type) || type.includes('..')) {
-      throw new BerthError('InvalidArgument', `CNI plugin type ${JSON.stringify(type)} is not a plain file name`);
-    }
     for (const dir of this.binDirs) {
       const path = join(dir, type);
       try {
@@ -181,8 +180,13 @@ function checkList(list: NetworkConfigList): void {
   }
   if (!Array.isArray(list.plugins) || list.plugins.length === 0) throw new BerthError('InvalidArgument', `CNI network ${list.name} has no plugins`);
   for (const p of list.plugins) {
-    if (typeof p !== 'object' || p === null || typeof p.type !== 'string')
+    if (typeof p !== 'object' || p === null || typeof p.type !== 'string') {
       throw new BerthError('InvalidArgument', `CNI network ${list.name}: a plugin without a type`);
+    }
+    // SPEC.md: `type` names the plugin's binary; berth takes plain file names only (no path, no ..)
+    if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(p.type) || p.type.includes('..')) {
+      throw new BerthError('InvalidArgument', `CNI network ${list.name}: plugin type ${JSON.stringify(p.type)} is not a plain file name`);
+    }
   }
 }
 
