@@ -116,6 +116,7 @@ export class CniRunner implements CniOps {
     };
     const out = await runPlugin(bin, stdin, env, this.timeoutMs, what);
     if (out.code !== 0) throw pluginError(what, out);
+    if (out.stderr.trim() !== '') this.log?.debug('CNI plugin stderr', { plugin: plugin.type, command, network: list.name, stderr: out.stderr.trim() });
     if (command !== 'ADD') return undefined;
     let result: unknown;
     try {
