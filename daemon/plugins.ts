@@ -7,6 +7,7 @@ import { healthcheckPlugin } from './health/plugin.ts';
 import { imagesPlugin, imagesServicePlugin } from './images/plugin.ts';
 import { introspectionPlugin } from './introspection/plugin.ts';
 import { leasePlugin, leasesServicePlugin } from './leases/plugin.ts';
+import { logStorePlugin, logsServicePlugin } from './logs/plugin.ts';
 import { metadataPlugin } from './metadata/plugin.ts';
 import { namespacesServicePlugin } from './namespaces/plugin.ts';
 import { PluginRegistry } from './plugin.ts';
@@ -28,6 +29,7 @@ export function builtinPlugins(): PluginRegistry {
     imagesPlugin,
     containersPlugin,
     leasePlugin,
+    logStorePlugin,
     overlayPlugin,
     nativePlugin,
     contentServicePlugin,
@@ -39,6 +41,7 @@ export function builtinPlugins(): PluginRegistry {
     ...diffPlugins,
     pullServicePlugin,
     runServicePlugin,
+    logsServicePlugin,
     leasesServicePlugin,
     namespacesServicePlugin,
     eventsServicePlugin,

@@ -1,7 +1,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import { maxMessageSize, methodDefinition, ServiceRef } from '../api/codec.ts';
 import type { AnyService, MethodKind } from '../api/service.ts';
-import { Containers, Content, Diff, Images, Introspection, Leases, Namespaces, Pull, Run, Snapshots, Tasks, Version } from '../api/services.ts';
+import { Containers, Content, Diff, Images, Introspection, Leases, Logs, Namespaces, Pull, Run, Snapshots, Tasks, Version } from '../api/services.ts';
 import type { BerthError } from '../core/errors.ts';
 import { Channel, type CallOptions as ChannelCallOptions, type MethodCodec } from './grpc/channel.ts';
 import type { CallOptions, CallScope, Client, StreamOptions } from './typed.ts';
@@ -69,6 +69,10 @@ export class BerthClient {
   /** berth's own server-side pull (berth.services.pull.v1.Pull) */
   get pull(): Client<typeof Pull> {
     return this.service(Pull);
+  }
+  /** berth's own container logs (berth.services.logs.v1.Logs) */
+  get logs(): Client<typeof Logs> {
+    return this.service(Logs);
   }
   /** berth's own server-side run (berth.services.run.v1.Run) */
   get run(): Client<typeof Run> {

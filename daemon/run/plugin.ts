@@ -3,6 +3,7 @@ import type { ContentStore } from '../content/store.ts';
 import type { Exchange } from '../events/exchange.ts';
 import type { ImageStore } from '../images/store.ts';
 import type { LeaseStore } from '../leases/store.ts';
+import type { LogStore } from '../logs/store.ts';
 import type { MetadataDB } from '../metadata/db.ts';
 import { type GrpcService, type Plugin, PluginType } from '../plugin.ts';
 import type { PullServicePlugin } from '../pull/plugin.ts';
@@ -29,6 +30,7 @@ export const runServicePlugin: Plugin<GrpcService> = {
     PluginType.lease,
     PluginType.snapshotter,
     PluginType.runtime,
+    PluginType.internal,
     PluginType.grpc,
   ],
   async init(ctx) {
@@ -54,6 +56,7 @@ export const runServicePlugin: Plugin<GrpcService> = {
       tasks,
       cache: new ImageCache(ctx.get<ContentStore>(PluginType.content)),
       autoRemove,
+      logs: ctx.get<LogStore>(PluginType.internal, 'logs'),
       log: ctx.log,
     });
     return runService(runner);

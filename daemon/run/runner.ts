@@ -8,6 +8,7 @@ import { anyFromMessage, type ContainerStore } from '../containers/store.ts';
 import type { ImageStore } from '../images/store.ts';
 import { expireLabel, type LeaseStore } from '../leases/store.ts';
 import type { Logger } from '../log.ts';
+import type { LogStore } from '../logs/store.ts';
 import type { Puller } from '../pull/pull.ts';
 import type { TaskManager } from '../runtime/manager.ts';
 import type { RuntimeTask } from '../runtime/task.ts';
@@ -38,6 +39,7 @@ export interface RunnerDeps {
   tasks: TaskManager;
   cache: ImageCache;
   autoRemove: AutoRemover;
+  logs: LogStore;
   log: Logger;
 }
 
@@ -108,7 +110,7 @@ export class Runner {
       const task = await deps.tasks.create(
         ns,
         { id: input.id, runtime: { name: runtime.name, options: wire.runtime.options ?? null }, spec: wire.spec },
-        { rootfs: mounts, ...input.stdio },
+        { rootfs: mounts, ...input.stdio, log: await deps.logs.prepare(ns, input.id, wire.labels) },
       );
       undo.push(() => deps.tasks.delete(ns, input.id));
       await task.start('');

@@ -36,6 +36,8 @@ export interface CreateOptions {
   terminal: boolean;
   /** task options; when unset the container's runtime options go to the shim */
   options?: AnyMessage | null;
+  /** a container log in the CRI format (berthd's own runc tasks only; see daemon/logs) */
+  log?: { path: string; maxSize: number; maxFiles: number };
 }
 
 export interface RuntimeSettings {
@@ -209,7 +211,7 @@ export class TaskManager {
     const bundle = await this.newBundle(ns, container, undefined);
     try {
       const options = runtimeOptionsOf(opts.options?.type_url ? opts.options : container.runtime.options);
-      const stdio = { stdin: opts.stdin, stdout: opts.stdout, stderr: opts.stderr, terminal: opts.terminal };
+      const stdio = { stdin: opts.stdin, stdout: opts.stdout, stderr: opts.stderr, terminal: opts.terminal, ...(opts.log ? { log: opts.log } : {}) };
       const task = await RuncTask.create(this.runc, bundle, container.runtime.name, options, container.spec.value, opts.rootfs, stdio);
       this.tasks.set(this.key(ns, container.id), task);
       return task;

@@ -8,12 +8,13 @@ import { validateIdentifier } from '../../core/identifiers.ts';
 import { parseFilters } from '../filters.ts';
 import { type AnyCall, empty, namespaceOf, unary } from '../grpc.ts';
 import type { GrpcService } from '../plugin.ts';
-import type { ContainerForTask, TaskManager } from '../runtime/manager.ts';
+import type { ContainerForTask, CreateOptions, TaskManager } from '../runtime/manager.ts';
 import type { ProcessState } from '../runtime/task.ts';
 
 /** How the tasks service finds the container a task belongs to. */
 export interface ContainerLookup {
-  get(namespace: string, id: string): Promise<ContainerForTask>;
+  /** the container, and the log its task keeps (if its labels ask for one) */
+  get(namespace: string, id: string): Promise<ContainerForTask & { log?: CreateOptions['log'] }>;
 }
 
 /**
@@ -46,6 +47,7 @@ export function tasksService(manager: TaskManager, containers: ContainerLookup):
         stderr: req.stderr,
         terminal: req.terminal,
         options: req.options as AnyMessage | null,
+        log: container.log,
       });
       return { container_id: req.container_id, pid: task.pid };
     }),

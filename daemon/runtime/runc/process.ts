@@ -9,6 +9,8 @@ export interface Stdio {
   stdout: string;
   stderr: string;
   terminal: boolean;
+  /** the container log the monitor writes beside the FIFOs (docs/monitor.md), for an init */
+  log?: { path: string; maxSize: number; maxFiles: number };
 }
 
 export interface ProcessExit {
