@@ -9,6 +9,7 @@ import { introspectionPlugin } from './introspection/plugin.ts';
 import { leasePlugin, leasesServicePlugin } from './leases/plugin.ts';
 import { metadataPlugin } from './metadata/plugin.ts';
 import { namespacesServicePlugin } from './namespaces/plugin.ts';
+import { networkPlugin } from './network/plugin.ts';
 import { PluginRegistry } from './plugin.ts';
 import { pullServicePlugin } from './pull/plugin.ts';
 import { runServicePlugin } from './run/plugin.ts';
@@ -35,6 +36,7 @@ export function builtinPlugins(): PluginRegistry {
     imagesServicePlugin,
     containersServicePlugin,
     runtimePlugin,
+    networkPlugin,
     tasksServicePlugin,
     ...diffPlugins,
     pullServicePlugin,
