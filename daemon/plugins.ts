@@ -9,7 +9,7 @@ import { introspectionPlugin } from './introspection/plugin.ts';
 import { leasePlugin, leasesServicePlugin } from './leases/plugin.ts';
 import { metadataPlugin } from './metadata/plugin.ts';
 import { namespacesServicePlugin } from './namespaces/plugin.ts';
-import { networkPlugin } from './network/plugin.ts';
+import { networkPlugin, networksServicePlugin } from './network/plugin.ts';
 import { PluginRegistry } from './plugin.ts';
 import { pullServicePlugin } from './pull/plugin.ts';
 import { runServicePlugin } from './run/plugin.ts';
@@ -44,6 +44,7 @@ export function builtinPlugins(): PluginRegistry {
     leasesServicePlugin,
     namespacesServicePlugin,
     eventsServicePlugin,
+    networksServicePlugin,
     versionServicePlugin,
     introspectionPlugin(registry),
     healthcheckPlugin,
