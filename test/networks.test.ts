@@ -205,7 +205,7 @@ describeAsRoot(
       await b?.cleanup();
     });
 
-    itAsRoot('a namespace reaches one on its own network, not one on another network; the host reaches both', () => {
+    itAsRoot('a namespace reaches one on its own network, not one on another network; the host reaches both; nothing is left', async () => {
       expect(b.berth(['network', 'create', 'iso']).code).toBe(0);
       const lists = {
         bridge: JSON.parse(readFileSync(join(b.root, 'net.d', 'bridge.conflist'), 'utf8')),
@@ -251,6 +251,12 @@ describeAsRoot(
           spawnSync('ip', ['netns', 'delete', a.netns.split('/').pop()!]);
         }
       }
+      // the CNI bridge plugin made both bridges; the daemon's cleanup takes them and their rules
+      const bridges = [b.network.bridge, bridgeNameFor('iso')];
+      expect(bridges.map(linkExists)).toEqual([true, true]);
+      await b.cleanup();
+      expect(bridges.map(linkExists)).toEqual([false, false]);
+      expect(bridges.flatMap(rulesFor)).toEqual([]);
     });
   },
 );
