@@ -10,6 +10,7 @@ import { leasePlugin, leasesServicePlugin } from './leases/plugin.ts';
 import { logStorePlugin, logsServicePlugin } from './logs/plugin.ts';
 import { metadataPlugin } from './metadata/plugin.ts';
 import { namespacesServicePlugin } from './namespaces/plugin.ts';
+import { networkPlugin, networksServicePlugin } from './network/plugin.ts';
 import { PluginRegistry } from './plugin.ts';
 import { pullServicePlugin } from './pull/plugin.ts';
 import { runServicePlugin } from './run/plugin.ts';
@@ -37,6 +38,7 @@ export function builtinPlugins(): PluginRegistry {
     imagesServicePlugin,
     containersServicePlugin,
     runtimePlugin,
+    networkPlugin,
     tasksServicePlugin,
     ...diffPlugins,
     pullServicePlugin,
@@ -45,6 +47,7 @@ export function builtinPlugins(): PluginRegistry {
     leasesServicePlugin,
     namespacesServicePlugin,
     eventsServicePlugin,
+    networksServicePlugin,
     versionServicePlugin,
     introspectionPlugin(registry),
     healthcheckPlugin,
