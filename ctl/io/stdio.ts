@@ -86,6 +86,9 @@ export class ClientIO {
       io.close();
       throw err;
     }
+    // raw before the process starts: a shell's first query of the terminal (where is the cursor?)
+    // is answered into our stdin, and a terminal still in cooked mode would echo the answer
+    if (s.terminal) io.setRaw();
     return io;
   }
 

@@ -243,11 +243,15 @@ static int output_pipe(struct stdio *io, struct copy *c, int n, const char *fifo
   return 0;
 }
 
-/** The console socket runc sends the pty master to: a listening unix socket in PROCDIR. */
-static int console_listen(struct stdio *io, const char *dir, char *err, size_t errsize) {
+/**
+ * The console socket runc sends the pty master to: a listening unix socket beside the control
+ * socket (`SOCKET.tty`), whose path berthd keeps short, where PROCDIR's may be too long for
+ * sun_path (a long state dir, a 64-hex container id).
+ */
+static int console_listen(struct stdio *io, const char *control_socket, char *err, size_t errsize) {
   struct sockaddr_un addr = {.sun_family = AF_UNIX};
-  if (snprintf(addr.sun_path, sizeof addr.sun_path, "%s/console.sock", dir) >= (int)sizeof addr.sun_path) {
-    format_message(err, errsize, "console socket path %s/console.sock is too long", dir);
+  if (snprintf(addr.sun_path, sizeof addr.sun_path, "%s.tty", control_socket) >= (int)sizeof addr.sun_path) {
+    format_message(err, errsize, "console socket path %s.tty is too long", control_socket);
     return -1;
   }
   snprintf(io->console_path, sizeof io->console_path, "%s", addr.sun_path);
@@ -297,7 +301,7 @@ int stdio_open(struct stdio *io, const struct options *opt, char *err, size_t er
   }
 
   if (opt->terminal) {
-    if (console_listen(io, opt->dir, err, errsize) < 0) return -1;
+    if (console_listen(io, opt->socket, err, errsize) < 0) return -1;
     // the pty's output goes to the stdout FIFO or the file; with a logging binary it is dropped
     int dst = -1;
     if (out == FIFO) dst = open_fifo(path, O_RDWR, err, errsize);
