@@ -111,7 +111,7 @@ export interface NetworkLookup {
 export interface ContainerNetworking {
   namespace: string;
   container: string;
-  networks: Array<{ name: string; ifName: string; /** CIDR */ ips: string[]; mac?: string; gateway?: string }>;
+  networks: Array<{ name: string; ifName: string /** CIDR */; ips: string[]; mac?: string; gateway?: string }>;
   ports: PortMapping[];
 }
 
