@@ -21,6 +21,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <spawn.h>
 #include <sched.h>
 #include <signal.h>
@@ -578,6 +579,73 @@ static napi_value js_unshare(napi_env env, napi_callback_info info) {
   return undefined(env);
 }
 
+/* ------------------------------------------------------ network namespaces */
+
+struct netns_job {
+  const char *path;
+  int err;             /* 0, or the errno of the failed call */
+  const char *syscall; /* that call's name */
+};
+
+/* Runs on a thread of its own: unshares a new network namespace for this
+ * thread only and bind-mounts it onto job->path. The thread then ends; the
+ * mount keeps the namespace alive, and the caller's threads never enter it. */
+static void *netns_thread(void *arg) {
+  struct netns_job *job = arg;
+  char self[64];
+  if (unshare(CLONE_NEWNET) != 0) {
+    job->err = errno;
+    job->syscall = "unshare";
+    return NULL;
+  }
+  snprintf(self, sizeof self, "/proc/self/task/%d/ns/net", (int)gettid());
+  if (mount(self, job->path, NULL, MS_BIND, NULL) != 0) {
+    job->err = errno;
+    job->syscall = "mount";
+  }
+  return NULL;
+}
+
+/* createNetns(path): a new file (0444, O_EXCL) with a new network namespace
+ * bind-mounted on it; on failure nothing is left behind. */
+static napi_value js_create_netns(napi_env env, napi_callback_info info) {
+  GET_ARGS(1);
+  napi_value ret = NULL;
+  char *path = NULL;
+  if (get_cstring(env, argv[0], "path", false, &path)) goto out;
+
+  int fd = open(path, O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
+  if (fd < 0) {
+    throw_errno(env, errno, "open", path, NULL);
+    goto out;
+  }
+  struct netns_job job = {path, 0, NULL};
+  if (fchmod(fd, 0444) != 0) { /* the umask may have taken bits away */
+    job.err = errno;
+    job.syscall = "fchmod";
+  }
+  close(fd);
+  if (job.err == 0) {
+    pthread_t t;
+    int rc = pthread_create(&t, NULL, netns_thread, &job);
+    if (rc != 0) {
+      job.err = rc;
+      job.syscall = "pthread_create";
+    } else {
+      pthread_join(t, NULL);
+    }
+  }
+  if (job.err != 0) {
+    unlink(path);
+    throw_errno(env, job.err, job.syscall, path, NULL);
+    goto out;
+  }
+  ret = undefined(env);
+out:
+  free(path);
+  return ret;
+}
+
 /* setChildSubreaper() */
 static napi_value js_set_child_subreaper(napi_env env,
                                          napi_callback_info info) {
@@ -947,6 +1015,7 @@ NAPI_MODULE_INIT() {
       {"mount", NULL, js_mount, NULL, NULL, NULL, napi_enumerable, NULL},
       {"umount2", NULL, js_umount2, NULL, NULL, NULL, napi_enumerable, NULL},
       {"unshare", NULL, js_unshare, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"createNetns", NULL, js_create_netns, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setChildSubreaper", NULL, js_set_child_subreaper, NULL, NULL, NULL, napi_enumerable, NULL},
       {"pipe", NULL, js_pipe, NULL, NULL, NULL, napi_enumerable, NULL},
       {"spawn", NULL, js_spawn, NULL, NULL, NULL, napi_enumerable, NULL},

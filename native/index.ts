@@ -37,6 +37,7 @@ interface Addon {
   mount(source: PathLike | null, target: PathLike, fstype: string | null, flags: number, data: string | null): void;
   umount2(target: PathLike, flags?: number): void;
   unshare(flags: number): void;
+  createNetns(path: PathLike): void;
   setChildSubreaper(): void;
   pipe(): [number, number];
   spawn(path: string, argv: string[], fds: number[]): number;
