@@ -9,6 +9,7 @@ import { introspectionPlugin } from './introspection/plugin.ts';
 import { leasePlugin, leasesServicePlugin } from './leases/plugin.ts';
 import { metadataPlugin } from './metadata/plugin.ts';
 import { namespacesServicePlugin } from './namespaces/plugin.ts';
+import { attachPlugin } from './network/attach-plugin.ts';
 import { PluginRegistry } from './plugin.ts';
 import { pullServicePlugin } from './pull/plugin.ts';
 import { runServicePlugin } from './run/plugin.ts';
@@ -34,6 +35,7 @@ export function builtinPlugins(): PluginRegistry {
     snapshotsServicePlugin,
     imagesServicePlugin,
     containersServicePlugin,
+    attachPlugin,
     runtimePlugin,
     tasksServicePlugin,
     ...diffPlugins,

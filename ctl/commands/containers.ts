@@ -5,7 +5,7 @@ import type { BerthClient } from '../../transport/client.ts';
 import { collect } from '../../transport/typed.ts';
 import type { Context } from '../context.ts';
 import { forEachTarget } from '../errors.ts';
-import { formatLabels, iso, type ListFlags, listFlags, out, printList, sortedLabels } from '../output.ts';
+import { type Column, formatLabels, iso, type ListFlags, listFlags, out, printList, sortedLabels } from '../output.ts';
 import { parseLabels } from '../parse.ts';
 import { type ContainerFlags, containerFlags } from '../spec/flags.ts';
 
@@ -122,28 +122,34 @@ export function register(program: Command, ctx: Context) {
       .description('list containers (filters such as image==busybox or labels.app==web)')
       .argument('[filters...]', 'containerd filter expressions; several are ORed'),
     'print only the container ids',
-  ).action(async (filters: string[], flags: ListFlags) => {
-    const c = await ctx.client();
-    const list = await listContainers(c, filters);
-    printList(list, flags, {
-      id: (k) => k.id,
-      json: (k) => ({
-        id: k.id,
-        image: k.image,
-        runtime: k.runtime?.name ?? '',
-        snapshotter: k.snapshotter,
-        snapshot_key: k.snapshot_key,
-        labels: sortedLabels(k.labels),
-        created_at: iso(ts(k.created_at)),
-        updated_at: iso(ts(k.updated_at)),
-      }),
-      columns: [
-        ['CONTAINER', (k) => k.id],
-        ['IMAGE', (k) => k.image || '-'],
-        ['RUNTIME', (k) => k.runtime?.name ?? ''],
-      ],
+  )
+    .option('-w, --wide', "also print each container's published ports (as docker ps: 0.0.0.0:8080->80/tcp)")
+    .action(async (filters: string[], flags: ListFlags & { wide?: boolean }) => {
+      const c = await ctx.client();
+      const list = await listContainers(c, filters);
+      const { publishedPorts } = await import('../spec/network.ts');
+      const portsColumn: Column<Container__Output> = ['PORTS', (k) => publishedPorts(k.labels)?.join(', ') || '-'];
+      printList(list, flags, {
+        id: (k) => k.id,
+        json: (k) => ({
+          id: k.id,
+          image: k.image,
+          runtime: k.runtime?.name ?? '',
+          snapshotter: k.snapshotter,
+          snapshot_key: k.snapshot_key,
+          labels: sortedLabels(k.labels),
+          created_at: iso(ts(k.created_at)),
+          updated_at: iso(ts(k.updated_at)),
+          ...(publishedPorts(k.labels) === undefined ? {} : { ports: publishedPorts(k.labels) }),
+        }),
+        columns: [
+          ['CONTAINER', (k) => k.id],
+          ['IMAGE', (k) => k.image || '-'],
+          ['RUNTIME', (k) => k.runtime?.name ?? ''],
+          ...(flags.wide ? [portsColumn] : []),
+        ],
+      });
     });
-  });
 
   containers
     .command('info')
