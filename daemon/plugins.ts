@@ -10,6 +10,7 @@ import { leasePlugin, leasesServicePlugin } from './leases/plugin.ts';
 import { metadataPlugin } from './metadata/plugin.ts';
 import { namespacesServicePlugin } from './namespaces/plugin.ts';
 import { attachPlugin } from './network/attach-plugin.ts';
+import { networkPlugin } from './network/plugin.ts';
 import { PluginRegistry } from './plugin.ts';
 import { pullServicePlugin } from './pull/plugin.ts';
 import { runServicePlugin } from './run/plugin.ts';
@@ -35,6 +36,7 @@ export function builtinPlugins(): PluginRegistry {
     snapshotsServicePlugin,
     imagesServicePlugin,
     containersServicePlugin,
+    networkPlugin,
     attachPlugin,
     runtimePlugin,
     tasksServicePlugin,

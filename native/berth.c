@@ -599,7 +599,8 @@ static void *netns_thread(void *arg) {
     return NULL;
   }
   snprintf(self, sizeof self, "/proc/self/task/%d/ns/net", (int)gettid());
-  if (mount(self, job->path, NULL, MS_BIND, NULL) != 0) {
+  /* the type is ignored for MS_BIND; "none" as mount(8) passes it */
+  if (mount(self, job->path, "none", MS_BIND, NULL) != 0) {
     job->err = errno;
     job->syscall = "mount";
   }

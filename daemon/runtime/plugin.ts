@@ -3,6 +3,7 @@ import { hostPlatform } from '../../core/platform.ts';
 import { networkLabel } from '../../core/spec/names.ts';
 import type { ContainerStore } from '../containers/store.ts';
 import type { Exchange } from '../events/exchange.ts';
+import { networkPluginType } from '../network/plugin.ts';
 import { type Plugin, PluginType } from '../plugin.ts';
 import type { TaskHooks } from './hooks.ts';
 import { TaskManager } from './manager.ts';
@@ -31,7 +32,7 @@ export const runtimePlugin: Plugin<TaskManager> = {
     ctx.platforms.push({ ...hostPlatform, variant: '' });
     const shims = (ctx.settings.shims ?? {}) as Record<string, string>;
     // the network attacher, when it loaded (it is registered before this plugin)
-    const attacher = ctx.getAll<TaskHooks>('io.berth.network.v1').get('attach');
+    const attacher = ctx.getAll<TaskHooks>(networkPluginType).get('attach');
     if (!attacher) ctx.log.warn('no network attacher: the tasks of containers that ask for networking cannot be created');
     const manager = new TaskManager(
       { root: ctx.config.root, state: ctx.config.state, daemonAddress: ctx.config.address, shims },

@@ -1,9 +1,11 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { parse as parseToml } from 'smol-toml';
 import { afterAll, beforeAll } from 'vitest';
 import { BerthClient } from '../../transport/client.ts';
 import { closeGrpcClients } from './grpc-js.ts';
+import { bridgesUnder, networkConfigToml, removeTestBridges, type TestNetwork, uniqueTestNetwork } from './network.ts';
 import { loadRunImage } from './run-image.ts';
 
 export const repo = resolve(import.meta.dirname, '..', '..');
@@ -19,6 +21,8 @@ export interface Berthd {
   root: string;
   state: string;
   address: string;
+  /** the default network's bridge device and subnet of this daemon (each test daemon has its own) */
+  network: TestNetwork;
   /** the daemon's output so far (stderr and stdout) */
   output(): string;
   pid(): number;
@@ -33,7 +37,7 @@ export interface Berthd {
   kill(): Promise<void>;
   /** starts the daemon again on the same paths */
   restart(): Promise<void>;
-  /** stops the daemon if running and removes every file it made */
+  /** stops the daemon if running and removes every file it made, and its networks' bridges and isolation rules */
   cleanup(): Promise<void>;
   /**
    * Bytes of the daemon's JS objects still reachable, from a heap snapshot (which collects
@@ -58,9 +62,10 @@ export async function startBerthd(extraArgs: string[] = [], opts: { heapSnapshot
   const env = opts.heapSnapshots
     ? { ...process.env, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --heapsnapshot-signal=SIGUSR2 --diagnostic-dir=${heapDir}`.trim() }
     : process.env;
+  const { args: daemonArgs, network } = withTestNetwork(dir, extraArgs);
 
   const launch = async () => {
-    proc = spawn(berthdBin, ['--root', root, '--state', state, '--address', address, '--log-level', 'debug', ...extraArgs], {
+    proc = spawn(berthdBin, ['--root', root, '--state', state, '--address', address, '--log-level', 'debug', ...daemonArgs], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env,
     });
@@ -103,6 +108,7 @@ export async function startBerthd(extraArgs: string[] = [], opts: { heapSnapshot
     root,
     state,
     address,
+    network,
     output: () => log,
     pid: () => proc?.pid ?? -1,
     client(namespace = 'default', lease?: string) {
@@ -149,6 +155,7 @@ export async function startBerthd(extraArgs: string[] = [], opts: { heapSnapshot
       }
       await waitExit('SIGKILL');
       removeRuntimeLeftovers(dir, join(state, 'runc'));
+      await removeTestBridges([network.bridge, ...bridgesUnder(root)]);
       rmSync(dir, { recursive: true, force: true });
     },
   };
@@ -159,6 +166,32 @@ export async function startBerthd(extraArgs: string[] = [], opts: { heapSnapshot
     throw err;
   }
   return d;
+}
+
+/**
+ * berthd's arguments with a default network of the daemon's own: the network table is appended to
+ * the `--config` file among the arguments, or written to a config file in `dir`. A config that has
+ * the table already keeps it (its values are the daemon's).
+ */
+function withTestNetwork(dir: string, extraArgs: string[]): { args: string[]; network: TestNetwork } {
+  const network = uniqueTestNetwork();
+  const at = extraArgs.indexOf('--config');
+  if (at < 0) {
+    const config = join(dir, 'network.toml');
+    writeFileSync(config, `version = 2\n${networkConfigToml(network)}`);
+    return { args: [...extraArgs, '--config', config], network };
+  }
+  const config = extraArgs[at + 1]!;
+  const text = readFileSync(config, 'utf8');
+  const table = ((parseToml(text).plugins ?? {}) as Record<string, Record<string, string> | undefined>)['io.berth.network.v1.cni'];
+  if (table) {
+    return {
+      args: extraArgs,
+      network: { bridge: table.default_bridge ?? 'berth0', subnet: table.default_subnet ?? '10.77.0.0/16', pool: table.subnet_pool ?? '10.78.0.0/16' },
+    };
+  }
+  appendFileSync(config, `${text.endsWith('\n') ? '' : '\n'}${networkConfigToml(network)}`);
+  return { args: extraArgs, network };
 }
 
 /**

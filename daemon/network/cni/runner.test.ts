@@ -242,12 +242,15 @@ describe('CniRunner with fake plugins', () => {
     expect(res).toEqual({ cniVersion: '1.0.0', ips: [{ address: '10.9.9.9/24' }] });
     await r.check(l, at2, res);
     await r.del(l, { ...at2, netns: join(base, 'gone') }, res);
+    const plain = join(base, 'not-a-netns');
+    writeFileSync(plain, '');
+    await r.del(l, { ...at2, netns: plain }, res);
     const lines = readFileSync(log, 'utf8').trim().split('\n');
     const calls = lines.map((line) => {
       const [command, id, netnsPath, ifName, args, path, conf] = line.split('|');
       return { command, id, netnsPath, ifName, args, path, conf: JSON.parse(conf!) as Record<string, unknown> };
     });
-    expect(calls.map((c) => c.command)).toEqual(['ADD', 'ADD', 'CHECK', 'CHECK', 'DEL', 'DEL']);
+    expect(calls.map((c) => c.command)).toEqual(['ADD', 'ADD', 'CHECK', 'CHECK', 'DEL', 'DEL', 'DEL', 'DEL']);
     expect(calls[0]).toMatchObject({
       id: 'c1',
       netnsPath: '/proc/self/ns/net',
@@ -266,9 +269,10 @@ describe('CniRunner with fake plugins', () => {
     // the second ADD gets the first one's result; CHECK and DEL get the one given
     expect(calls[1]!.conf).toEqual({ type: recorder, cniVersion: '1.0.0', name: 'fakenet', runtimeConfig: { ips: ['10.9.9.9/24'] }, prevResult: res });
     for (const c of calls.slice(2)) expect(c.conf.prevResult).toEqual(res);
-    // DEL runs in reverse order (the plugins differ in their runtimeConfig) with an empty CNI_NETNS for a netns that is gone
-    expect(calls.slice(4).map((c) => Object.keys(c.conf.runtimeConfig as object))).toEqual([['ips'], ['portMappings']]);
-    expect(calls.slice(4).map((c) => c.netnsPath)).toEqual(['', '']);
+    // DEL runs in reverse order (the plugins differ in their runtimeConfig), with an empty CNI_NETNS
+    // for a netns that is gone or a file that is no longer one
+    expect(calls.slice(4).map((c) => Object.keys(c.conf.runtimeConfig as object))).toEqual([['ips'], ['portMappings'], ['ips'], ['portMappings']]);
+    expect(calls.slice(4).map((c) => c.netnsPath)).toEqual(['', '', '', '']);
   });
 
   it('skips CHECK for lists below 0.4.0 and with disableCheck, and gives 0.3.x DELs no prevResult', async () => {

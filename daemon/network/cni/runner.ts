@@ -69,13 +69,14 @@ export class CniRunner implements CniOps {
 
   /**
    * Runs every plugin's DEL in reverse order, also after one of them failed (so that as much as
-   * possible is cleaned up), and throws the first failure. A netns that no longer exists is
-   * passed as an empty CNI_NETNS, which the spec allows for DEL.
+   * possible is cleaned up), and throws the first failure. A netns that no longer exists (or a
+   * file that is no longer a namespace) is passed as an empty CNI_NETNS, which the spec allows
+   * for DEL.
    */
   async del(list: NetworkConfigList, at: CniAttachment, prevResult?: CniResult): Promise<void> {
     checkList(list);
     checkAttachment(at, 'DEL');
-    const netns = at.netns !== '' && (await exists(at.netns)) ? at.netns : '';
+    const netns = at.netns !== '' && (await isNetns(at.netns)) ? at.netns : '';
     // libcni passes prevResult on DEL from 0.4.0 on; 0.3.x plugins do not expect one
     const prev = hasCheck(list.cniVersion) ? prevResult : undefined;
     let first: unknown;
@@ -193,9 +194,13 @@ function checkAttachment(at: CniAttachment, command: Command): void {
   }
 }
 
-async function exists(path: string): Promise<boolean> {
-  return fs.access(path).then(
-    () => true,
+// statfs(2)'s f_type of the namespace filesystem (linux/magic.h)
+const NSFS_MAGIC = 0x6e736673;
+
+/** Whether path is (still) a namespace: a bound netns file, or /proc/<pid>/ns/net of a live process. */
+async function isNetns(path: string): Promise<boolean> {
+  return fs.statfs(path).then(
+    (st) => st.type === NSFS_MAGIC,
     () => false,
   );
 }
