@@ -21,6 +21,7 @@ const commands: [names: string[], load: () => Promise<Register>][] = [
   [['leases', 'lease'], async () => (await import('./commands/leases.ts')).register],
   [['events', 'event'], async () => (await import('./commands/events.ts')).register],
   [['run'], async () => (await import('./commands/run.ts')).register],
+  [['network', 'networks', 'net'], async () => (await import('./commands/network.ts')).register],
   [['containers', 'container', 'c'], async () => (await import('./commands/containers.ts')).register],
   [['tasks', 'task', 't'], async () => (await import('./commands/tasks/index.ts')).register],
   [['logs'], async () => (await import('./commands/logs.ts')).register],

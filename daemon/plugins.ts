@@ -10,7 +10,7 @@ import { leasePlugin, leasesServicePlugin } from './leases/plugin.ts';
 import { metadataPlugin } from './metadata/plugin.ts';
 import { namespacesServicePlugin } from './namespaces/plugin.ts';
 import { attachPlugin } from './network/attach-plugin.ts';
-import { networkPlugin } from './network/plugin.ts';
+import { networkPlugin, networksServicePlugin } from './network/plugin.ts';
 import { PluginRegistry } from './plugin.ts';
 import { pullServicePlugin } from './pull/plugin.ts';
 import { runServicePlugin } from './run/plugin.ts';
@@ -46,6 +46,7 @@ export function builtinPlugins(): PluginRegistry {
     leasesServicePlugin,
     namespacesServicePlugin,
     eventsServicePlugin,
+    networksServicePlugin,
     versionServicePlugin,
     introspectionPlugin(registry),
     healthcheckPlugin,

@@ -63,7 +63,7 @@ describeAsRoot('berth run with networking', [installed('iptables'), installed('c
       // (busybox's wget crashes in this static build; nc speaks the HTTP)
       const r = berth(['run', '--rm', image, 'client', 'sh', '-c', `printf 'GET /hello.txt HTTP/1.0\\r\\n\\r\\n' | nc -w 5 ${ip} 80`]);
       expect(r.stderr).toBe('');
-      expect(r.stdout).toMatch(/^HTTP\/1\.[01] 200 OK\r\n[^]*\r\n\r\nhello from the run image\n$/);
+      expect(r.stdout).toMatch(/^HTTP\/1\.[01] 200 OK\r\n[\s\S]*\r\n\r\nhello from the run image\n$/);
       expect(r.code).toBe(0);
     } finally {
       remove('server');

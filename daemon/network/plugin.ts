@@ -1,7 +1,8 @@
 import { join } from 'node:path';
 import { invalidArgument } from '../../core/errors.ts';
-import type { Plugin } from '../plugin.ts';
+import { grpcServicePlugin, type Plugin } from '../plugin.ts';
 import { parseCidr4 } from './ipv4.ts';
+import { networksService } from './service.ts';
 import { type NetworkSettings, NetworkStore } from './store.ts';
 
 /** The plugin type of berthd's networking (the store and its settings). */
@@ -70,3 +71,6 @@ export const networkPlugin: Plugin<NetworkPlugin> = {
     return { store, settings };
   },
 };
+
+/** The berth.services.networks.v1.Networks service (io.containerd.grpc.v1.networks). */
+export const networksServicePlugin = grpcServicePlugin<NetworkPlugin>('networks', networkPluginType, (p) => networksService(p.store));

@@ -232,13 +232,14 @@ export class NetworkStore implements NetworkLookup {
       if (net.owner === 'system') throw failedPrecondition(`network "${name}" is the system's (${net.path}): berth does not remove it`);
       const users = this.attachments.usersOf(name);
       if (users.length > 0) throw failedPrecondition(`network "${name}" is in use by ${users.length === 1 ? 'container' : 'containers'} ${users.join(', ')}`);
-      await fs.rm(net.path, { force: true });
-      await syncDir(this.settings.ownDir);
+      // the file goes last: a removal that fails half way can be run again
       if (net.bridge) {
         await this.host.removeBridge(net.bridge);
         await this.host.removeIsolation(net.bridge);
       }
       await fs.rm(join(this.settings.ipamDir, name), { recursive: true, force: true });
+      await fs.rm(net.path, { force: true });
+      await syncDir(this.settings.ownDir);
       this.log.info('network removed', { name });
     });
   }

@@ -1,0 +1,11 @@
+// Original file: api/proto/berth/networks/v1/networks.proto
+
+import type { Network as _berth_services_networks_v1_Network, Network__Output as _berth_services_networks_v1_Network__Output } from '../../../../berth/services/networks/v1/Network.ts';
+
+export interface GetNetworkResponse {
+  'network'?: (_berth_services_networks_v1_Network | null);
+}
+
+export interface GetNetworkResponse__Output {
+  'network': (_berth_services_networks_v1_Network__Output | null);
+}
