@@ -60,6 +60,33 @@ function infoJson(container: Container__Output) {
 }
 
 /**
+ * The networking berthd set up for a container that asks for it (label io.berth/network): its
+ * addresses on each network and its published ports, while its task has them; else undefined.
+ */
+async function networkingOf(c: BerthClient, container: Container__Output) {
+  const [{ networkLabel }, { Networks }, { formatPort }] = await Promise.all([
+    import('../../core/spec/names.ts'),
+    import('../../api/services.ts'),
+    import('../../core/spec/network.ts'),
+  ]);
+  if (container.labels?.[networkLabel] === undefined) return undefined;
+  try {
+    const { networking: n } = await c.service(Networks).Attachment({ container_id: container.id });
+    if (!n) return undefined;
+    return {
+      Networks: n.networks.map((a) => ({ Name: a.name, Interface: a.if_name, Addresses: a.ips, MacAddress: a.mac, Gateway: a.gateway })),
+      Ports: n.ports.map((p) =>
+        formatPort({ hostPort: p.host_port, containerPort: p.container_port, protocol: p.protocol as 'tcp' | 'udp', hostIP: p.host_ip || undefined }),
+      ),
+    };
+  } catch (err) {
+    // no task (so no networking now), or a daemon without berth's Networks service
+    if (isCode(err, 'NotFound') || isCode(err, 'Unimplemented')) return undefined;
+    throw err;
+  }
+}
+
+/**
  * Deletes a container like `ctr containers rm`: a stopped or created task is deleted first, a
  * running one refuses; the snapshot goes too unless keepSnapshot.
  */
@@ -158,8 +185,14 @@ export function register(program: Command, ctx: Context) {
     .option('--spec', 'print only the spec')
     .action(async (id: string, flags: { spec?: boolean }) => {
       const c = await ctx.client();
-      const [info, { goJson }] = await Promise.all([getContainer(c, id).then(infoJson), import('../../core/spec/spec.ts')]);
-      out(`${goJson(flags.spec ? (info.Spec ?? null) : info, 4)}\n`);
+      const [container, { goJson }] = await Promise.all([getContainer(c, id), import('../../core/spec/spec.ts')]);
+      const info = infoJson(container);
+      if (flags.spec) {
+        out(`${goJson(info.Spec ?? null, 4)}\n`);
+        return;
+      }
+      const networking = await networkingOf(c, container);
+      out(`${goJson(networking ? { ...info, Networking: networking } : info, 4)}\n`);
     });
 
   containers
