@@ -121,6 +121,11 @@ export class Runner {
     }
   }
 
+  /** Resolves once an auto-remove container whose process exited is removed (as `docker run --rm` returns). */
+  removed(ns: string, id: string): Promise<void> {
+    return this.deps.autoRemove.settled(ns, id);
+  }
+
   /** Unpacks the image into the snapshotter if its top snapshot is missing (as `ctr run` does). */
   private async ensureUnpacked(ns: string, snapshots: SnapshotStore, input: RunInput, chainId: string): Promise<void> {
     try {

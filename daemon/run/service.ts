@@ -47,6 +47,8 @@ export function runService(runner: Runner): GrpcService {
       yield { started: { pid: task.pid, warnings } };
       if (!exited) return;
       const exit = await exited;
+      // the client returns once an --rm container is gone (its network released too), as Docker's does
+      if (req.auto_remove) await runner.removed(ns, req.container_id).catch(() => undefined);
       yield { exited: { exit_status: exit.exit_status, exited_at: exit.exited_at } };
     }),
   };
