@@ -10,6 +10,7 @@ import { leasePlugin, leasesServicePlugin } from './leases/plugin.ts';
 import { logStorePlugin, logsServicePlugin } from './logs/plugin.ts';
 import { metadataPlugin } from './metadata/plugin.ts';
 import { namespacesServicePlugin } from './namespaces/plugin.ts';
+import { attachPlugin } from './network/attach-plugin.ts';
 import { networkPlugin, networksServicePlugin } from './network/plugin.ts';
 import { PluginRegistry } from './plugin.ts';
 import { pullServicePlugin } from './pull/plugin.ts';
@@ -37,8 +38,9 @@ export function builtinPlugins(): PluginRegistry {
     snapshotsServicePlugin,
     imagesServicePlugin,
     containersServicePlugin,
-    runtimePlugin,
     networkPlugin,
+    attachPlugin,
+    runtimePlugin,
     tasksServicePlugin,
     ...diffPlugins,
     pullServicePlugin,

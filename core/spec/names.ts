@@ -15,3 +15,9 @@ export const defaultRuntime = 'io.containerd.runc.v2';
  * its process exits (`berth run --rm`, Docker's AutoRemove), also after a daemon restart.
  */
 export const autoRemoveLabel = 'io.berth.auto-remove';
+
+/**
+ * berth's own container label: the networking berthd sets up for the container's task (JSON, see
+ * core/spec/network.ts). Containers without it (everything `ctr` makes) keep containerd's semantics.
+ */
+export const networkLabel = 'io.berth/network';

@@ -5,7 +5,7 @@ import type { BerthClient } from '../../transport/client.ts';
 import { collect } from '../../transport/typed.ts';
 import type { Context } from '../context.ts';
 import { forEachTarget } from '../errors.ts';
-import { formatLabels, iso, type ListFlags, listFlags, out, printList, sortedLabels } from '../output.ts';
+import { type Column, formatLabels, iso, type ListFlags, listFlags, out, printList, sortedLabels } from '../output.ts';
 import { parseLabels } from '../parse.ts';
 import { type ContainerFlags, containerFlags } from '../spec/flags.ts';
 
@@ -57,6 +57,33 @@ export function infoJson(container: Container__Output) {
     Extensions: extensions.length > 0 ? Object.fromEntries(extensions.map(([k, v]) => [k, any(v)])) : null,
     ...(spec === undefined ? {} : { Spec: spec }),
   };
+}
+
+/**
+ * The networking berthd set up for a container that asks for it (label io.berth/network): its
+ * addresses on each network and its published ports, while its task has them; else undefined.
+ */
+async function networkingOf(c: BerthClient, container: Container__Output) {
+  const [{ networkLabel }, { Networks }, { formatPort }] = await Promise.all([
+    import('../../core/spec/names.ts'),
+    import('../../api/services.ts'),
+    import('../../core/spec/network.ts'),
+  ]);
+  if (container.labels?.[networkLabel] === undefined) return undefined;
+  try {
+    const { networking: n } = await c.service(Networks).Attachment({ container_id: container.id });
+    if (!n) return undefined;
+    return {
+      Networks: n.networks.map((a) => ({ Name: a.name, Interface: a.if_name, Addresses: a.ips, MacAddress: a.mac, Gateway: a.gateway })),
+      Ports: n.ports.map((p) =>
+        formatPort({ hostPort: p.host_port, containerPort: p.container_port, protocol: p.protocol as 'tcp' | 'udp', hostIP: p.host_ip || undefined }),
+      ),
+    };
+  } catch (err) {
+    // no task (so no networking now), or a daemon without berth's Networks service
+    if (isCode(err, 'NotFound') || isCode(err, 'Unimplemented')) return undefined;
+    throw err;
+  }
 }
 
 /**
@@ -122,28 +149,34 @@ export function register(program: Command, ctx: Context) {
       .description('list containers (filters such as image==busybox or labels.app==web)')
       .argument('[filters...]', 'containerd filter expressions; several are ORed'),
     'print only the container ids',
-  ).action(async (filters: string[], flags: ListFlags) => {
-    const c = await ctx.client();
-    const list = await listContainers(c, filters);
-    printList(list, flags, {
-      id: (k) => k.id,
-      json: (k) => ({
-        id: k.id,
-        image: k.image,
-        runtime: k.runtime?.name ?? '',
-        snapshotter: k.snapshotter,
-        snapshot_key: k.snapshot_key,
-        labels: sortedLabels(k.labels),
-        created_at: iso(ts(k.created_at)),
-        updated_at: iso(ts(k.updated_at)),
-      }),
-      columns: [
-        ['CONTAINER', (k) => k.id],
-        ['IMAGE', (k) => k.image || '-'],
-        ['RUNTIME', (k) => k.runtime?.name ?? ''],
-      ],
+  )
+    .option('-w, --wide', "also print each container's published ports (as docker ps: 0.0.0.0:8080->80/tcp)")
+    .action(async (filters: string[], flags: ListFlags & { wide?: boolean }) => {
+      const c = await ctx.client();
+      const list = await listContainers(c, filters);
+      const { publishedPorts } = await import('../spec/network.ts');
+      const portsColumn: Column<Container__Output> = ['PORTS', (k) => publishedPorts(k.labels)?.join(', ') || '-'];
+      printList(list, flags, {
+        id: (k) => k.id,
+        json: (k) => ({
+          id: k.id,
+          image: k.image,
+          runtime: k.runtime?.name ?? '',
+          snapshotter: k.snapshotter,
+          snapshot_key: k.snapshot_key,
+          labels: sortedLabels(k.labels),
+          created_at: iso(ts(k.created_at)),
+          updated_at: iso(ts(k.updated_at)),
+          ...(publishedPorts(k.labels) === undefined ? {} : { ports: publishedPorts(k.labels) }),
+        }),
+        columns: [
+          ['CONTAINER', (k) => k.id],
+          ['IMAGE', (k) => k.image || '-'],
+          ['RUNTIME', (k) => k.runtime?.name ?? ''],
+          ...(flags.wide ? [portsColumn] : []),
+        ],
+      });
     });
-  });
 
   containers
     .command('info')
@@ -152,8 +185,14 @@ export function register(program: Command, ctx: Context) {
     .option('--spec', 'print only the spec')
     .action(async (id: string, flags: { spec?: boolean }) => {
       const c = await ctx.client();
-      const [info, { goJson }] = await Promise.all([getContainer(c, id).then(infoJson), import('../../core/spec/spec.ts')]);
-      out(`${goJson(flags.spec ? (info.Spec ?? null) : info, 4)}\n`);
+      const [container, { goJson }] = await Promise.all([getContainer(c, id), import('../../core/spec/spec.ts')]);
+      const info = infoJson(container);
+      if (flags.spec) {
+        out(`${goJson(info.Spec ?? null, 4)}\n`);
+        return;
+      }
+      const networking = await networkingOf(c, container);
+      out(`${goJson(networking ? { ...info, Networking: networking } : info, 4)}\n`);
     });
 
   containers

@@ -2,8 +2,9 @@ import { type Command, Option } from 'commander';
 import type { Context } from '../context.ts';
 import { ExitError } from '../errors.ts';
 import { type ContainerFlags, containerFlags, defaultFifoDir } from '../spec/flags.ts';
+import type { NetworkFlags } from '../spec/network.ts';
 
-export interface RunFlags extends ContainerFlags {
+export interface RunFlags extends ContainerFlags, NetworkFlags {
   rm?: boolean;
   detach?: boolean;
   logUri?: string;
@@ -25,6 +26,8 @@ export const shimGroupAnnotation = 'io.containerd.runc.v2.group';
  * image's labels to its containers verbatim, but never into the spec's annotations.
  */
 export const logUriLabel = 'io.berth.log-uri';
+
+const collect = (value: string, previous: string[] = []) => [...previous, value];
 
 /** `--fifo-dir` for commands that make stdio FIFOs. */
 export const fifoDirOption = () => new Option('--fifo-dir <dir>', 'directory for the stdio FIFOs').env('BERTH_FIFO_DIR').default(defaultFifoDir);
@@ -51,7 +54,14 @@ export function register(program: Command, ctx: Context) {
         '--shim-group <name>',
         `run the container in the one shim of group NAME (annotation ${shimGroupAnnotation}); only for runtimes that run under a shim, such as containerd-shim-runc-v2: berthd's own runc path gives each container its own monitor`,
       )
-      .addOption(fifoDirOption()),
+      .addOption(fifoDirOption())
+      .option('--net <network>', 'bridge (the default network, the default), a network NAME (repeatable: one interface each), host or none', collect, [])
+      .option('-p, --publish <port>', 'publish a container port on the host: [IP:]HOSTPORT:CONTAINERPORT[/tcp|udp] (repeatable)', collect, [])
+      .option('--ip <address>', "the container's IPv4 address on its first network")
+      .option('--dns <ip>', 'a DNS server for /etc/resolv.conf (repeatable)', collect, [])
+      .option('--dns-search <domain>', 'a DNS search domain (repeatable)', collect, [])
+      .option('--dns-option <option>', 'a resolv.conf option, e.g. ndots:2 (repeatable)', collect, [])
+      .option('--add-host <name:ip>', 'a line for /etc/hosts (repeatable)', collect, []),
     { run: true },
   ).action(async (image: string, id: string, command: string[], flags: RunFlags) => {
     if (flags.tty && flags.logUri) throw new Error('--log-uri cannot be used with -t');
@@ -75,14 +85,19 @@ export function register(program: Command, ctx: Context) {
  */
 async function runContainer(ctx: Context, image: string, id: string, command: string[], flags: RunFlags): Promise<number> {
   const c = await ctx.client();
-  const [{ specFlags, labelArgs }, { specOptionsOf }, { ClientIO, normalizeLogUri }, session] = await Promise.all([
+  const [{ specFlags, labelArgs }, { specOptionsOf }, { ClientIO, normalizeLogUri }, session, { networkChoice }, { networkLabel }] = await Promise.all([
     import('../spec/flags.ts'),
     import('../../core/spec/options.ts'),
     import('../io/stdio.ts'),
     import('../io/session.ts'),
+    import('../spec/network.ts'),
+    import('../../core/spec/names.ts'),
   ]);
   const { validateIdentifier } = await import('../../core/identifiers.ts');
   validateIdentifier(id);
+  const network = networkChoice(flags);
+  // --net host: the host's network namespace, as --net-host always did
+  if (network.request.mode === 'host') flags.netHost = true;
   const relay = new session.SignalRelay();
   let io: import('../io/stdio.ts').ClientIO | undefined;
   try {
@@ -97,7 +112,7 @@ async function runContainer(ctx: Context, image: string, id: string, command: st
           image,
           container_id: id,
           spec,
-          labels: { ...labelArgs(flags.label), ...(logUri ? { [logUriLabel]: logUri } : {}) },
+          labels: { ...labelArgs(flags.label), ...(logUri ? { [logUriLabel]: logUri } : {}), [networkLabel]: network.label },
           runtime: flags.runtime,
           runc_binary: flags.runcBinary ?? '',
           snapshotter: flags.snapshotter,
@@ -117,6 +132,9 @@ async function runContainer(ctx: Context, image: string, id: string, command: st
       if (!isCode(err, 'Unimplemented')) throw err;
       io.close();
       io = undefined;
+      // containerd sets up no network for a ctr-style container: only the host's, or none
+      if (network.needsBerthd)
+        throw new Error(`${network.needsBerthd}: networking needs berthd (this daemon has no berth.services.run.v1.Run); here only --net host or none`);
       return await runContainerByCalls(ctx, image, id, command, flags, logUri, relay);
     }
     if (first.done || !first.value.started) throw new Error('the daemon ended the run without starting the task');

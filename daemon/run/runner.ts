@@ -109,7 +109,7 @@ export class Runner {
 
       const task = await deps.tasks.create(
         ns,
-        { id: input.id, runtime: { name: runtime.name, options: wire.runtime.options ?? null }, spec: wire.spec },
+        { id: input.id, labels: wire.labels, runtime: { name: runtime.name, options: wire.runtime.options ?? null }, spec: wire.spec },
         { rootfs: mounts, ...input.stdio, log: await deps.logs.prepare(ns, input.id, wire.labels) },
       );
       undo.push(() => deps.tasks.delete(ns, input.id));

@@ -14,6 +14,7 @@ import { TtrpcServer } from '../../transport/ttrpc/server.ts';
 import type { Exchange } from '../events/exchange.ts';
 import type { Logger } from '../log.ts';
 import { Bundle } from './bundle.ts';
+import type { TaskHooks } from './hooks.ts';
 import { type RuncContext, RuncTask } from './runc/task.ts';
 import { openShimLog, type ShimInvocation, type ShimLink, shimDelete, startShim } from './shim.ts';
 import { resolveShimBinary } from './shim-binary.ts';
@@ -24,6 +25,7 @@ import { TtrpcShimConnection } from './ttrpc-shim.ts';
 /** What the runtime needs from a container record. */
 export interface ContainerForTask {
   id: string;
+  labels: Record<string, string>;
   runtime: { name: string; options?: AnyMessage | null };
   spec: AnyMessage;
 }
@@ -72,6 +74,7 @@ export class TaskManager {
     private readonly settings: RuntimeSettings,
     private readonly exchange: Exchange,
     private readonly log: Logger,
+    private readonly hooks?: TaskHooks,
   ) {
     this.runc = {
       state: settings.state,
@@ -167,44 +170,62 @@ export class TaskManager {
   async create(ns: string, container: ContainerForTask, opts: CreateOptions): Promise<RuntimeTask> {
     return this.lock(ns, container.id, async () => {
       if (this.tasks.has(this.key(ns, container.id))) throw alreadyExists(`task ${container.id}`);
-      if (this.drivesRunc(container.runtime.name)) return this.createRunc(ns, container, opts);
-      const binary = resolveShimBinary(container.runtime.name, this.settings.shims);
-      const bundle = await this.newBundle(ns, container, binary);
-      const inv = this.invocation(bundle, binary);
-      this.openShimLog(bundle);
-      let conn: ShimLink | undefined;
-      // the bootstrap write and the shim's Create run side by side; a failure waits for both
-      let inFlight: Promise<unknown>[] = [];
+      if (!this.hooks) return this.createTask(ns, container, opts);
+      const spec = await this.hooks.prepare(ns, container);
+      const prepared = spec ? { ...container, spec: { type_url: container.spec.type_url, value: spec } } : container;
       try {
-        const options = opts.options?.type_url ? opts.options : container.runtime.options;
-        const address = await startShim(inv, options);
-        // bootstrap.json (how a restarted daemon finds the shim) is written while the shim creates
-        // the container; the task is registered only once both are done
-        const bootstrapped = bundle.writeBootstrap(address, 'ttrpc', binary);
-        conn = this.connection(address, ns);
-        const creating = conn.client.task.Create({
-          id: container.id,
-          bundle: bundle.path,
-          rootfs: opts.rootfs.map((m) => ({ ...m, options: [...m.options] })),
-          terminal: opts.terminal,
-          stdin: opts.stdin,
-          stdout: opts.stdout,
-          stderr: opts.stderr,
-          options,
-        });
-        const connecting = conn.client.task.Connect({ id: container.id }, { timeoutMs: 5000 });
-        inFlight = [bootstrapped, creating, connecting];
-        const [created] = await Promise.all([creating, bootstrapped]);
-        conn.shimPid = (await connecting).shim_pid;
-        const task = this.register(ns, container.id, bundle, conn, created.pid, container.runtime.name);
-        conn.pump();
-        return task;
+        return await this.createTask(ns, prepared, opts);
       } catch (err) {
-        await Promise.allSettled(inFlight);
-        await this.abandon(inv, bundle, conn, container.id);
+        await this.release(ns, container.id);
         throw err;
       }
     });
+  }
+
+  /** Tells the hooks that a task went away (never throws: they log what they cannot undo). */
+  private async release(ns: string, id: string): Promise<void> {
+    await this.hooks?.released(ns, id).catch((err: Error) => this.log.warn('cannot release a task', { namespace: ns, id, error: err.message }));
+  }
+
+  /** Creates the task, its bundle written with `container`'s spec; the caller holds the task's lock. */
+  private async createTask(ns: string, container: ContainerForTask, opts: CreateOptions): Promise<RuntimeTask> {
+    if (this.drivesRunc(container.runtime.name)) return this.createRunc(ns, container, opts);
+    const binary = resolveShimBinary(container.runtime.name, this.settings.shims);
+    const bundle = await this.newBundle(ns, container, binary);
+    const inv = this.invocation(bundle, binary);
+    this.openShimLog(bundle);
+    let conn: ShimLink | undefined;
+    // the bootstrap write and the shim's Create run side by side; a failure waits for both
+    let inFlight: Promise<unknown>[] = [];
+    try {
+      const options = opts.options?.type_url ? opts.options : container.runtime.options;
+      const address = await startShim(inv, options);
+      // bootstrap.json (how a restarted daemon finds the shim) is written while the shim creates
+      // the container; the task is registered only once both are done
+      const bootstrapped = bundle.writeBootstrap(address, 'ttrpc', binary);
+      conn = this.connection(address, ns);
+      const creating = conn.client.task.Create({
+        id: container.id,
+        bundle: bundle.path,
+        rootfs: opts.rootfs.map((m) => ({ ...m, options: [...m.options] })),
+        terminal: opts.terminal,
+        stdin: opts.stdin,
+        stdout: opts.stdout,
+        stderr: opts.stderr,
+        options,
+      });
+      const connecting = conn.client.task.Connect({ id: container.id }, { timeoutMs: 5000 });
+      inFlight = [bootstrapped, creating, connecting];
+      const [created] = await Promise.all([creating, bootstrapped]);
+      conn.shimPid = (await connecting).shim_pid;
+      const task = this.register(ns, container.id, bundle, conn, created.pid, container.runtime.name);
+      conn.pump();
+      return task;
+    } catch (err) {
+      await Promise.allSettled(inFlight);
+      await this.abandon(inv, bundle, conn, container.id);
+      throw err;
+    }
   }
 
   private async createRunc(ns: string, container: ContainerForTask, opts: CreateOptions): Promise<RuntimeTask> {
@@ -227,6 +248,7 @@ export class TaskManager {
       if (this.tasks.get(this.key(task.namespace, task.id)) !== task) return;
       this.tasks.delete(this.key(task.namespace, task.id));
       await this.removeBundle(task.bundle);
+      await this.release(task.namespace, task.id);
       this.exchange.publish(task.namespace, '/tasks/delete', 'containerd.events.TaskDelete', { container_id: task.id, ...exit, id: task.id });
     });
   }
@@ -343,12 +365,14 @@ export class TaskManager {
         const res = await task.delete();
         this.tasks.delete(this.key(ns, id));
         await this.removeBundle(task.bundle);
+        await this.release(ns, id);
         return res;
       }
       const res = await task.shim.client.task.Delete({ id, exec_id: '' });
       this.forget(task);
       // the shim exits once its last events are delivered; its bundle is not needed for that
       await Promise.all([task.shim.client.task.Shutdown({ id, now: false }, { timeoutMs: 3000 }).catch(() => undefined), this.removeBundle(task.bundle)]);
+      await this.release(ns, id);
       return res;
     });
   }
@@ -386,6 +410,7 @@ export class TaskManager {
       }
     }
     await this.removeBundle(bundle);
+    await this.release(ns, id);
     if (task) {
       this.tasks.delete(this.key(ns, id));
       task.ended(result);
@@ -422,16 +447,20 @@ export class TaskManager {
     const bundles = await Bundle.list(this.settings.state, this.settings.root);
     const started = new Set<ShimLink>();
     const unfinished: Array<{ bundle: Bundle; runtime: string }> = [];
+    /** bundles that may still run a container berthd cannot follow: what the hooks hold for them stays */
+    const leftAlone = new Set<string>();
     for (const bundle of bundles) {
       const task = { namespace: bundle.namespace, id: bundle.id };
       const runtime = await containerRuntime(bundle.namespace, bundle.id).catch(() => undefined);
       if (await RuncTask.isRuncBundle(bundle)) {
         if (!runtime) {
           this.log.warn('leaving alone a task bundle that has no container record', { ...task, bundle: bundle.path });
+          leftAlone.add(this.key(bundle.namespace, bundle.id));
           continue;
         }
         const restored = await RuncTask.restore(this.runc, bundle).catch((err: Error) => {
           this.log.warn('cannot restore a task', { ...task, error: err.message });
+          leftAlone.add(this.key(bundle.namespace, bundle.id));
           return undefined;
         });
         if (restored) {
@@ -471,11 +500,13 @@ export class TaskManager {
         }
       } else if (shim && (await this.shimAnswers(shim, bundle))) {
         this.log.warn('leaving alone a task bundle whose shim runs but that has no container record', { ...task, bundle: bundle.path });
+        leftAlone.add(this.key(bundle.namespace, bundle.id));
         continue;
       }
       const init = await bundle.liveInitPid();
       if (init) {
         this.log.warn('leaving alone a task bundle whose container process outlived its shim', { ...task, bundle: bundle.path, pid: init });
+        leftAlone.add(this.key(bundle.namespace, bundle.id));
         continue;
       }
       this.log.info(runtime && boot ? 'cleaning up a task whose shim is gone' : 'removing a task bundle left behind', task);
@@ -488,6 +519,19 @@ export class TaskManager {
       await this.cleanupDead(bundle.namespace, bundle.id, bundle, runtime, 0);
     }
     for (const conn of started) conn.pump();
+    await this.sweep(leftAlone);
+  }
+
+  /** Releases what the hooks hold for tasks that are gone (they went while berthd was away). */
+  private async sweep(leftAlone: Set<string>): Promise<void> {
+    for (const { namespace, id } of this.hooks?.held() ?? []) {
+      if (leftAlone.has(this.key(namespace, id))) continue;
+      await this.lock(namespace, id, async () => {
+        if (this.tasks.has(this.key(namespace, id))) return;
+        this.log.info('releasing what a task that is gone left behind', { namespace, id });
+        await this.release(namespace, id);
+      });
+    }
   }
 
   /** Closes a connection that serves no task (it stays while a group shim serves others). */

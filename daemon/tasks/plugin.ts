@@ -18,7 +18,7 @@ export const tasksServicePlugin: Plugin<GrpcService> = {
         if (!c.spec) throw failedPrecondition(`container ${id} has no spec`);
         const options = c.runtime.options ? { type_url: c.runtime.options.typeUrl, value: c.runtime.options.value } : null;
         const log = await logs.prepare(ns, id, c.labels);
-        return { id: c.id, runtime: { name: c.runtime.name, options }, spec: { type_url: c.spec.typeUrl, value: c.spec.value }, log };
+        return { id: c.id, labels: c.labels, runtime: { name: c.runtime.name, options }, spec: { type_url: c.spec.typeUrl, value: c.spec.value }, log };
       },
     });
   },
