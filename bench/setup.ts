@@ -2,6 +2,7 @@ import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, ftruncateSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { removeIsolation } from '../daemon/network/isolation.ts';
 import { withoutCgroup2 } from '../test/support/cgroup-view.ts';
 import { BerthClient } from '../transport/client.ts';
 import type { Cleanup } from './cleanup.ts';
@@ -218,7 +219,26 @@ export async function startBerthd(dir: string, cleanup: Cleanup, env: Record<str
   const address = join(dir, 'berth.sock');
   mkdirSync(dir, { recursive: true });
   const bin = join(repo, 'bin', 'berthd');
-  const started = startProcess('berthd', bin, ['--root', root, '--state', state, '--address', address, '--log-level', 'warn'], env, cleanup, hideCgroup2);
+  // a default network of the bench's own, removed at the end: the host's berth0 is not the bench's
+  const bridge = 'btbench0';
+  const config = join(dir, 'config.toml');
+  writeFileSync(
+    config,
+    [
+      'version = 2',
+      '[plugins."io.berth.network.v1.cni"]',
+      `default_bridge = "${bridge}"`,
+      'default_subnet = "10.234.0.0/24"',
+      'subnet_pool = "10.235.0.0/20"',
+      '',
+    ].join('\n'),
+  );
+  cleanup.add(`the bench's bridge ${bridge}`, async () => {
+    await removeIsolation(bridge).catch(() => undefined);
+    spawnSync('ip', ['link', 'delete', 'dev', bridge], { stdio: 'ignore' });
+  });
+  const args = ['--root', root, '--state', state, '--address', address, '--config', config, '--log-level', 'warn'];
+  const started = startProcess('berthd', bin, args, env, cleanup, hideCgroup2);
   await waitReady('berthd', address, started.proc, started.log);
   return daemon('berthd', address, root, join(root, 'content'), started);
 }

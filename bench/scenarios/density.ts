@@ -271,8 +271,9 @@ function killQuietly(pid: number) {
 
 /** The CLI of the daemon, for the untimed first run that unpacks the image (ctr unpacks client-side). */
 function runOnce(d: Daemon, id: string) {
-  const [bin, base] = d.name === 'containerd' ? ['ctr', ['--address', d.address]] : [join(repo, 'bin', 'berth'), ['--address', d.address]];
-  const r = spawnSync(bin, [...base, '-n', ns, 'run', '--rm', imageName, id, 'true'], { encoding: 'utf8', timeout: 120_000 });
+  const [bin, base, net] =
+    d.name === 'containerd' ? ['ctr', ['--address', d.address], []] : [join(repo, 'bin', 'berth'), ['--address', d.address], ['--net', 'none']];
+  const r = spawnSync(bin, [...base, '-n', ns, 'run', '--rm', ...net, imageName, id, 'true'], { encoding: 'utf8', timeout: 120_000 });
   if (r.status !== 0) throw new Error(`${d.name}: run --rm ${imageName} failed (${r.status ?? r.signal}): ${r.stderr}${r.error?.message ?? ''}`);
 }
 

@@ -23,6 +23,12 @@ let serial = 0;
 /** `--runc-binary crun` for both CLIs when the bench runs on crun */
 let runtimeArgs: string[] = [];
 
+/**
+ * berth run's network for the bench: none, as `ctr run` has (a CNI bridge's ADD would be measured
+ * beside nothing on ctr's side).
+ */
+const ownRunArgs = (d: Daemon) => (d.name === 'berthd' ? ['--net', 'none'] : []);
+
 /** Runs a daemon's own CLI (ctr for containerd, berth for berthd), or ctr against either with `viaCtr`. */
 function cli(d: Daemon, args: string[], viaCtr = false): { code: number; ms: number; err: string } {
   const bin = d.name === 'containerd' || viaCtr ? 'ctr' : join(repo, 'bin', 'berth');
@@ -71,7 +77,7 @@ async function memory(d: Daemon, grouped: boolean, progress: (l: string) => void
   serial++;
   const extra = grouped ? ['--annotation', 'io.containerd.runc.v2.group=bench'] : [];
   try {
-    for (const id of ids) must(d, ['run', '-d', '--null-io', ...runtimeArgs, ...extra, imageName, id, 'sleep', '100000']);
+    for (const id of ids) must(d, ['run', '-d', '--null-io', ...ownRunArgs(d), ...runtimeArgs, ...extra, imageName, id, 'sleep', '100000']);
     await new Promise((r) => setTimeout(r, 1000));
     const pids = perContainerPids(d);
     const pss = pids.reduce((sum, p) => sum + kib(p, 'smaps_rollup', 'Pss'), 0);
@@ -113,7 +119,7 @@ function timed(bin: string, args: string[], readStderr = true): number {
  */
 async function floor(d: Daemon, ociRuntime: string, progress: (l: string) => void): Promise<void> {
   const id = `floor-${serial}`;
-  must(d, ['run', '-d', '--null-io', ...runtimeArgs, imageName, id, 'sleep', '100000']);
+  must(d, ['run', '-d', '--null-io', ...ownRunArgs(d), ...runtimeArgs, imageName, id, 'sleep', '100000']);
   const dir = mkdtempSync(join(tmpdir(), 'berth-bench-floor-'));
   try {
     const source = join(dirname(d.root), 'state', 'io.containerd.runtime.v2.task', ns, id);
@@ -205,7 +211,7 @@ export const run: Scenario = {
     } finally {
       c.close();
     }
-    must(d, ['run', '--rm', ...runtimeArgs, imageName, `warm-${d.name}`, 'true']); // unpacks the image
+    must(d, ['run', '--rm', ...ownRunArgs(d), ...runtimeArgs, imageName, `warm-${d.name}`, 'true']); // unpacks the image
   },
   async round(d, opts, progress) {
     const out: Measurement[] = [];
@@ -218,7 +224,7 @@ export const run: Scenario = {
     const viaCtrSeccomp: number[] = [];
     const settle = () => new Promise((r) => setTimeout(r, settleMs));
     for (let i = 0; i < runsPerRound; i++) {
-      own.push(must(d, ['run', '--rm', ...runtimeArgs, imageName, `run-${serial}-${i}`, 'true']));
+      own.push(must(d, ['run', '--rm', ...ownRunArgs(d), ...runtimeArgs, imageName, `run-${serial}-${i}`, 'true']));
       await settle();
       viaCtr.push(must(d, ['run', '--rm', ...runtimeArgs, imageName, `ctr-${serial}-${i}`, 'true'], true));
       await settle();
