@@ -78,4 +78,20 @@ describeAsRoot('OOM through berth run', () => {
     for (let i = 0; i < 50 && !of('fits').includes('/tasks/delete'); i++) await sleep(100);
     expect(of('fits')).toEqual(['/tasks/create', '/tasks/start', '/tasks/exit', '/tasks/delete']);
   });
+
+  it('inspect shows OOMKilled for a container the OOM killer ended, and only for its last run', async () => {
+    const limit = String(16 * 1024 * 1024);
+    expect(berth(['run', '-d', '--null-io', '--memory-limit', limit, image, 'hog2', 'sh', '-c', '[ -e /ran ] && exit 0; touch /ran; exec tail /dev/zero']).code).toBe(0);
+    expect(berth(['run', '-d', '--null-io', '--memory-limit', limit, image, 'calm', 'sh', '-c', 'exit 137']).code).toBe(0);
+    expect(berth(['wait', 'hog2', 'calm'])).toMatchObject({ code: 137, stdout: '137\n137\n' });
+    const state = (id: string) => (JSON.parse(berth(['inspect', id]).stdout) as Array<{ State: { ExitCode: number; OOMKilled: boolean } }>)[0]!.State;
+    expect(state('hog2')).toMatchObject({ ExitCode: 137, OOMKilled: true });
+    expect(state('calm')).toMatchObject({ ExitCode: 137, OOMKilled: false });
+    // started again (this time it exits at once), the container's new run was not OOM-killed
+    expect(berth(['tasks', 'rm', 'hog2']).code).toBe(0);
+    expect(berth(['tasks', 'start', '-d', 'hog2']).code).toBe(0);
+    expect(berth(['wait', 'hog2'])).toMatchObject({ code: 0, stdout: '0\n' });
+    expect(state('hog2')).toMatchObject({ ExitCode: 0, OOMKilled: false });
+    expect(berth(['rm', '-f', 'hog2', 'calm']).code).toBe(0);
+  });
 });

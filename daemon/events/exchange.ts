@@ -188,6 +188,19 @@ export class Exchange {
     return { close };
   }
 
+  /** What the journal holds from `since` on that the filters match, up to now: no live events. */
+  async replay(filters: readonly string[], since: Since, deliver: (e: Envelope) => void | Promise<void>): Promise<void> {
+    const match = parseFilters(filters);
+    if ('seq' in since && since.seq > this.nextSeq) throw invalidArgument(`since_seq ${since.seq} is beyond the last event (seq ${this.nextSeq - 1})`);
+    if (!this.journal) return;
+    const from = 'seq' in since ? Math.max(since.seq, this.journal.oldestSeq) : this.journal.oldestSeq;
+    await this.journal.read(from, this.nextSeq, async (r) => {
+      if ('time' in since && r.timestamp < since.time) return;
+      const e: Envelope = { ...r, replayed: true };
+      if (match(envelopeFields(e))) await deliver(e);
+    });
+  }
+
   /** The seq the next event gets. */
   get seq(): number {
     return this.nextSeq;

@@ -7,7 +7,7 @@ import type { EventsHandlers } from '../../api/gen/containerd/services/events/v1
 import { BerthEvents, Events } from '../../api/services.ts';
 import { fromTimestamp } from '../../api/timestamp.ts';
 import { BerthError, invalidArgument } from '../../core/errors.ts';
-import { empty, failStream, namespaceOf, timestamp, unary } from '../grpc.ts';
+import { drained, empty, failStream, namespaceOf, timestamp, unary } from '../grpc.ts';
 import type { GrpcService } from '../plugin.ts';
 import type { Envelope, Exchange, Since, Subscription } from './exchange.ts';
 
@@ -41,6 +41,17 @@ export function eventsService(exchange: Exchange): GrpcService {
   // berth's own: a subscription that first replays the journal from a seq or a time
   const berthHandlers: BerthEventsHandlers = {
     Subscribe: (call) => {
+      const message = (e: Envelope) => ({ ...containerdEnvelope(e), seq: e.seq ?? 0, replayed: e.replayed ?? false });
+      if (call.request.replay_only) {
+        // a question about the past: the journal's answer, then the end of the stream
+        (async () => {
+          await exchange.replay(call.request.filters, sinceOf(call.request) ?? { seq: 1 }, async (e) => {
+            if (!call.cancelled && !call.write(message(e))) await drained(call);
+          });
+          call.end();
+        })().catch((err: unknown) => failStream(call, err));
+        return;
+      }
       subscribers.add(call);
       call.on('close', () => subscribers.delete(call));
       stream(
@@ -49,7 +60,7 @@ export function eventsService(exchange: Exchange): GrpcService {
           const since = sinceOf(call.request);
           return since ? exchange.subscribeSince(call.request.filters, since, deliver, failed) : exchange.subscribe(call.request.filters, deliver);
         },
-        (e) => ({ ...containerdEnvelope(e), seq: e.seq ?? 0, replayed: e.replayed ?? false }),
+        message,
       );
     },
   };

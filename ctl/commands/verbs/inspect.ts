@@ -12,11 +12,12 @@ export function register(program: Command, ctx: Context) {
     .argument('<ids...>', 'container ids')
     .addHelpText('after', '\nExample:\n  berth inspect web | jq ".[0].State"')
     .action(async (ids: string[]) => {
-      const [c, { getContainer, infoJson }, { getProcess }, { goJson }] = await Promise.all([
+      const [c, { getContainer, infoJson }, { getProcess }, { goJson }, { oomKilled }] = await Promise.all([
         ctx.client(),
         import('../containers.ts'),
         import('../tasks/lookup.ts'),
         import('../../../core/spec/spec.ts'),
+        import('./oom.ts'),
       ]);
       const found: unknown[] = [];
       let failed = false;
@@ -35,6 +36,8 @@ export function register(program: Command, ctx: Context) {
               Running: task?.status === 'RUNNING',
               Pid: task?.pid ?? 0,
               ExitCode: task?.status === 'STOPPED' ? task.exit_status : 0,
+              // as far back as berthd's event journal reaches
+              OOMKilled: task?.status === 'STOPPED' ? ((await oomKilled(c, ctx.options.namespace, id)) ?? false) : false,
               FinishedAt: exitedAt ? new Date(exitedAt).toISOString() : '0001-01-01T00:00:00Z',
             },
           });

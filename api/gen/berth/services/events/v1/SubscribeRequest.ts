@@ -7,10 +7,12 @@ export interface SubscribeRequest {
   'filters'?: (string)[];
   'since_seq'?: (number | string | Long);
   'since'?: (_google_protobuf_Timestamp | null);
+  'replay_only'?: (boolean);
 }
 
 export interface SubscribeRequest__Output {
   'filters': (string)[];
   'since_seq': (number);
   'since': (_google_protobuf_Timestamp__Output | null);
+  'replay_only': (boolean);
 }
