@@ -48,6 +48,11 @@ describeAsRoot('server-side run and auto-remove', () => {
     expect(await eventually(nothingLeft, isEmpty)).toEqual(empty);
   });
 
+  it('finds an image by the short name pull normalises (busybox → docker.io/library/busybox:latest)', () => {
+    expect(image).toBe('docker.io/library/busybox:latest');
+    expect(berth(['run', '--rm', '--net', 'none', 'busybox', 'short', 'echo', 'short name'])).toMatchObject({ code: 0, stdout: 'short name\n', stderr: '' });
+  });
+
   it('an id is free again for the next run --rm at once', () => {
     for (let i = 0; i < 3; i++) expect(berth(['run', '--rm', image, 'a2', 'true'])).toMatchObject({ code: 0, stderr: '' });
   });
@@ -121,6 +126,7 @@ describeAsRoot('server-side run and auto-remove', () => {
     };
     const cases: Array<[Partial<RunRequest>, string, RegExp]> = [
       [{ image: 'docker.io/library/nothing:here' }, 'NotFound', /nothing:here/],
+      [{ image: 'nothing:here' }, 'NotFound', /^image "nothing:here" \(docker.io\/library\/nothing:here\) not found: pull it first$/],
       [{ container_id: 'a/b' }, 'InvalidArgument', /identifier/],
       [{ container_id: '' }, 'InvalidArgument', /container_id is required/],
       [{ spec: { user: 'nobody-here' } }, 'InvalidArgument', /no user "nobody-here"/],

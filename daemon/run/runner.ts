@@ -1,6 +1,7 @@
-import { BerthError, invalidArgument, isCode } from '../../core/errors.ts';
+import { BerthError, invalidArgument, isCode, notFound } from '../../core/errors.ts';
 import { validateIdentifier } from '../../core/identifiers.ts';
 import { hostPlatform, type Platform } from '../../core/platform.ts';
+import { formatReference, parseReference } from '../../core/registry/reference.ts';
 import { containerRecord } from '../../core/spec/container.ts';
 import { autoRemoveLabel } from '../../core/spec/names.ts';
 import { buildSpec, type SpecFlags } from '../../core/spec/spec.ts';
@@ -63,7 +64,7 @@ export class Runner {
     // the container of an earlier run with this id is still being removed: wait for it
     await deps.autoRemove.settled(ns, input.id);
 
-    const record = await deps.images.get(ns, input.image);
+    const record = await this.image(ns, input.image);
     const image = await deps.cache.resolve(ns, input.image, record.target, input.platform ?? hostPlatform);
     if (image.chainId === '') throw invalidArgument(`image "${input.image}" has no layers`);
     await this.ensureUnpacked(ns, snapshots, input, image.chainId);
@@ -120,6 +121,28 @@ export class Runner {
         await step().catch((e: Error) => deps.log.warn('undoing a failed run', { namespace: ns, id: input.id, error: e.message }));
       }
       throw err;
+    }
+  }
+
+  /**
+   * The image record by its name as given, else by the name `pull` normalises it to (`busybox` →
+   * `docker.io/library/busybox:latest`), as Docker's run finds what its pull stored.
+   */
+  private async image(ns: string, name: string) {
+    try {
+      return await this.deps.images.get(ns, name);
+    } catch (err) {
+      if (!isCode(err, 'NotFound')) throw err;
+      let normal: string;
+      try {
+        normal = formatReference(parseReference(name));
+      } catch {
+        throw err;
+      }
+      if (normal === name) throw err;
+      return this.deps.images.get(ns, normal).catch(() => {
+        throw notFound(`image "${name}" (${normal}) not found: pull it first`);
+      });
     }
   }
 
