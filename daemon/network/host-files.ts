@@ -78,7 +78,10 @@ export function hostHostsFile(hostText: string, extraHosts: readonly string[] = 
   );
 }
 
-/** A container's hostname when its spec sets none: its id, cut to the 63 bytes a DNS label may have. */
+/**
+ * A container's hostname when its spec sets none: its short id, as Docker's (the first 12 digits
+ * of a 64-hex id), else its name cut to the 63 bytes a DNS label may have.
+ */
 export function defaultHostname(id: string): string {
-  return id.slice(0, 63);
+  return /^[0-9a-f]{64}$/.test(id) ? id.slice(0, 12) : id.slice(0, 63);
 }
