@@ -26,6 +26,7 @@ const commands: [names: string[], load: () => Promise<Register>][] = [
   [['tasks', 'task', 't'], async () => (await import('./commands/tasks/index.ts')).register],
   [['logs'], async () => (await import('./commands/logs.ts')).register],
   [['ps', 'stop', 'kill', 'wait', 'rm', 'inspect', 'exec'], async () => (await import('./commands/verbs/index.ts')).register],
+  [['system'], async () => (await import('./commands/verbs/prune.ts')).register],
   [['completion'], async () => (await import('./commands/completion.ts')).register],
 ];
 

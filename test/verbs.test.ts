@@ -86,4 +86,28 @@ describeAsRoot('Docker-style verbs', () => {
     expect(ids(['tasks', 'ls', '-q'])).toEqual([]);
     expect(berth(['snapshots', 'ls']).stdout).not.toMatch(/\bActive\b/);
   });
+
+  it('containers prune removes what does not run (asking first), images prune what no container uses', () => {
+    runSleeper('p-up');
+    for (const id of ['p-done1', 'p-done2']) expect(berth(['run', '-d', '--net', 'none', image, id, 'true']).code).toBe(0);
+    expect(berth(['wait', 'p-done1', 'p-done2']).code).toBe(0);
+    // no yes, no prune
+    const asked = berth(['containers', 'prune']);
+    expect(asked).toMatchObject({ code: 0, stdout: '' });
+    expect(asked.stderr).toMatch(/^WARNING! This will remove all stopped containers\.\nAre you sure you want to continue\? \[y\/N\] /);
+    expect(ids(['ps', '-aq'])).toEqual(['p-done1', 'p-done2', 'p-up']);
+    const pruned = berth(['containers', 'prune', '-f']);
+    expect(pruned.code).toBe(0);
+    expect(pruned.stdout).toMatch(/^Deleted Containers:\n(p-done1\np-done2|p-done2\np-done1)\n\nTotal reclaimed space: [\d.]+ (B|KiB|MiB)\n$/);
+    expect(ids(['ps', '-aq'])).toEqual(['p-up']);
+
+    const digest = JSON.parse(berth(['images', 'ls', '--format', 'json']).stdout).find((i: { name: string }) => i.name === image).target.digest;
+    const dangling = `docker.io/library/dangle@${digest}`;
+    expect(berth(['images', 'tag', image, 'docker.io/library/spare:1', dangling]).code).toBe(0);
+    expect(berth(['images', 'prune', '-f'])).toMatchObject({ code: 0, stdout: `Deleted Images:\n${dangling}\n\n` });
+    // -a: every image no container uses; p-up uses the run image
+    expect(berth(['system', 'prune', '-a', '-f']).stdout).toMatch(/^Deleted Images:\ndocker\.io\/library\/spare:1\n\nTotal reclaimed space: /);
+    expect(ids(['images', 'ls', '-q'])).toEqual([image]);
+    expect(berth(['rm', '-f', 'p-up']).code).toBe(0);
+  });
 });

@@ -8,6 +8,7 @@ import { forEachTarget } from '../errors.ts';
 import { type Column, formatLabels, iso, type ListFlags, listFlags, out, printList, sortedLabels } from '../output.ts';
 import { parseLabels } from '../parse.ts';
 import { type ContainerFlags, containerFlags } from '../spec/flags.ts';
+import { registerContainerPrune } from './verbs/prune.ts';
 
 const isCode = (err: unknown, code: string) => (err as { code?: string }).code === code;
 
@@ -207,6 +208,8 @@ export function register(program: Command, ctx: Context) {
       const c = await ctx.client();
       await forEachTarget(ids, (id) => removeContainer(c, id, flags.keepSnapshot), ctx.options);
     });
+
+  registerContainerPrune(containers, ctx);
 
   containers
     .command('label')
