@@ -81,7 +81,9 @@ describeAsRoot('OOM through berth run', () => {
 
   it('inspect shows OOMKilled for a container the OOM killer ended, and only for its last run', async () => {
     const limit = String(16 * 1024 * 1024);
-    expect(berth(['run', '-d', '--null-io', '--memory-limit', limit, image, 'hog2', 'sh', '-c', '[ -e /ran ] && exit 0; touch /ran; exec tail /dev/zero']).code).toBe(0);
+    expect(
+      berth(['run', '-d', '--null-io', '--memory-limit', limit, image, 'hog2', 'sh', '-c', '[ -e /ran ] && exit 0; touch /ran; exec tail /dev/zero']).code,
+    ).toBe(0);
     expect(berth(['run', '-d', '--null-io', '--memory-limit', limit, image, 'calm', 'sh', '-c', 'exit 137']).code).toBe(0);
     expect(berth(['wait', 'hog2', 'calm'])).toMatchObject({ code: 137, stdout: '137\n137\n' });
     const state = (id: string) => (JSON.parse(berth(['inspect', id]).stdout) as Array<{ State: { ExitCode: number; OOMKilled: boolean } }>)[0]!.State;

@@ -56,7 +56,7 @@ export function register(program: Command, ctx: Context) {
       const { toTimestamp } = await import('../../api/timestamp.ts');
       try {
         const stream = c.logs.Read(
-          { container_id: id, follow: Boolean(flags.follow), tail: tail > 0 ? tail : 0, since: sinceMs === undefined ? null : toTimestamp(sinceMs) },
+          { container_id: id, follow: Boolean(flags.follow), tail: Math.max(tail, 0), since: sinceMs === undefined ? null : toTimestamp(sinceMs) },
           { deadline: false },
         );
         for await (const e of stream) {

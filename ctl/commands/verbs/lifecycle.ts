@@ -90,6 +90,6 @@ export function register(program: Command, ctx: Context) {
         last = (await waitWithoutDeadline(c, { container_id: id, exec_id: '' }).result).exit_status;
         out(`${last}\n`);
       }
-      if (last !== 0) throw new ExitError(last > 255 ? 255 : last);
+      if (last !== 0) throw new ExitError(Math.min(last, 255));
     });
 }

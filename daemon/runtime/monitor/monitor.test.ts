@@ -488,13 +488,19 @@ describeAsRoot('berth-monitor', [installed('runc'), installed('mkfifo')], () => 
     expect(await r.done).toBe('out1\nno newline\nout2\n');
     const records = criRecords(readFileSync(log, 'utf8'));
     // what a reader of the format rebuilds: P records join the next record of their stream
-    const lines = (stream: string) =>
-      records
-        .filter(([s]) => s === stream)
-        .reduce<{ done: string[]; part: string }>(
-          (acc, [, tag, text]) => (tag === 'P' ? { ...acc, part: acc.part + text } : { done: [...acc.done, acc.part + text], part: '' }),
-          { done: [], part: '' },
-        ).done;
+    const lines = (stream: string) => {
+      const done: string[] = [];
+      let part = '';
+      for (const [s, tag, text] of records) {
+        if (s !== stream) continue;
+        part += text;
+        if (tag === 'F') {
+          done.push(part);
+          part = '';
+        }
+      }
+      return done;
+    };
     expect(lines('stdout')).toEqual(['out1', 'no newline', 'out2']);
     expect(lines('stderr')).toEqual(['err1']);
     await m.client.release();
