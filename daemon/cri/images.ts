@@ -1,5 +1,5 @@
 import { promises as fs } from 'node:fs';
-import { invalidArgument, isCode, unimplemented } from '../../core/errors.ts';
+import { failedPrecondition, invalidArgument, isCode, notFound, unimplemented } from '../../core/errors.ts';
 import type { BlobReader, OciDescriptor } from '../../core/oci/descriptor.ts';
 import { chainId as chainIdOf, resolveManifest } from '../../core/oci/image.ts';
 import type { CredentialsFor } from '../../core/registry/auth.ts';
@@ -207,12 +207,12 @@ export class CriImages {
     };
     const m = await resolveManifest(read, target);
     const bytes = await read(m.config);
-    if (!bytes) throw invalidArgument(`image config ${m.config.digest} is missing`);
+    if (!bytes) throw notFound(`image config ${m.config.digest}`);
     let config: ImageConfig;
     try {
       config = JSON.parse(bytes.toString('utf8')) as ImageConfig;
     } catch {
-      throw invalidArgument(`image config ${m.config.digest} is not JSON`);
+      throw failedPrecondition(`image config ${m.config.digest} is not JSON`);
     }
     const resolved = { id: m.config.digest, size: [...m.path, m.config, ...m.layers].reduce((n, d) => n + d.size, 0), config };
     this.resolved.set(target.digest, resolved);
