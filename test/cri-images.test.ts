@@ -199,6 +199,13 @@ describeAsRoot('the CRI image service and runtime status (runtime.v1 over grpc-j
     expect(await list(`${reg.host}/cri/none:v1`)).toEqual([]);
   });
 
+  it('two pulls of one image side by side both succeed and name it once', async () => {
+    const ref = `${reg.host}/cri/named:v1`;
+    await remove(ref);
+    expect(await Promise.all([pull(ref), pull(ref)])).toEqual([{ image_ref: named.config.digest }, { image_ref: named.config.digest }]);
+    expect(await status(ref)).toMatchObject({ repo_tags: [ref], repo_digests: [`${reg.host}/cri/named@${named.root.digest}`] });
+  });
+
   it('PullImage of a digest reference gives a repo digest and no tag', async () => {
     const byDigest = `${reg.host}/cri/named@${named.root.digest}`;
     await remove(`${reg.host}/cri/named:v1`);

@@ -152,13 +152,14 @@ export class CriImages {
     const target = { ...result.target, annotations: {} };
     const { id } = await this.resolve(target);
     const names = [id, `${repositoryName(ref)}@${result.target.digest}`, ...(ref.digest ? [] : [formatReference(ref)])];
+    // pulls of the same image may run side by side (the kubelet's parallel pulls): either may name it first
     for (const name of names) {
       try {
+        await images.create(ns, { name, labels: { [managedLabel]: 'managed' }, target });
+      } catch (err) {
+        if (!isCode(err, 'AlreadyExists')) throw err;
         const current = await images.get(ns, name);
         await images.update(ns, { name, labels: { ...current.labels, [managedLabel]: 'managed' }, target });
-      } catch (err) {
-        if (!isCode(err, 'NotFound')) throw err;
-        await images.create(ns, { name, labels: { [managedLabel]: 'managed' }, target });
       }
     }
     return id;
