@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { ImageService } from '../api/services.ts';
 import { MediaType, type OciDescriptor } from '../core/oci/descriptor.ts';
 import { hostPlatform } from '../core/platform.ts';
 import { userPass } from '../core/registry/auth.ts';
@@ -190,6 +191,15 @@ describeAsRoot('the CRI image service and runtime status (runtime.v1 over grpc-j
     expect(await status(`${reg.host}/cri/named:v1`)).toMatchObject({ id: named.config.digest, uid: null, username: 'www-data' });
     expect(await call(images, 'ImageStatus', { image: { image: `${reg.host}/cri/none:v1` } })).toEqual({ image: null, info: {} });
     expect(await status('sha256:0123')).toBeNull();
+  });
+
+  it("the CRI's images stay in k8s.io whatever namespace a call names, and are there after berthd restarts", async () => {
+    const before = await list();
+    const other = daemon.client('default').service(ImageService);
+    expect((await other.ListImages({ filter: null })).images.map((i) => i.id).sort()).toEqual(before.map((i) => i.id).sort());
+    await daemon.kill();
+    await daemon.restart();
+    expect(await list()).toEqual(before);
   });
 
   it('ListImages filters by an image spec: a tag, a bare repository (all its tags), nothing known', async () => {
