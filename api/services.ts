@@ -18,6 +18,8 @@ import type { TasksDefinition, TasksHandlers } from './gen/containerd/services/t
 import type { VersionDefinition, VersionHandlers } from './gen/containerd/services/version/v1/Version.ts';
 import type { TaskDefinition as TaskV2Definition, TaskHandlers as TaskV2Handlers } from './gen/containerd/task/v2/Task.ts';
 import type { HealthDefinition, HealthHandlers } from './gen/grpc/health/v1/Health.ts';
+import type { ImageServiceDefinition, ImageServiceHandlers } from './gen/runtime/v1/ImageService.ts';
+import type { RuntimeServiceDefinition, RuntimeServiceHandlers } from './gen/runtime/v1/RuntimeService.ts';
 import { defineService } from './service.ts';
 
 export const BerthEvents = defineService<BerthEventsDefinition, BerthEventsHandlers>()('berth/events/v1', 'berth.services.events.v1.Events', {
@@ -193,4 +195,43 @@ export const Health = defineService<HealthDefinition, HealthHandlers>()('grpc/he
   Check: 'unary',
   Watch: 'server',
   List: 'unary',
+});
+
+export const ImageService = defineService<ImageServiceDefinition, ImageServiceHandlers>()('k8s.io/cri-api/runtime/v1', 'runtime.v1.ImageService', {
+  ListImages: 'unary',
+  ImageStatus: 'unary',
+  PullImage: 'unary',
+  RemoveImage: 'unary',
+  ImageFsInfo: 'unary',
+});
+
+export const RuntimeService = defineService<RuntimeServiceDefinition, RuntimeServiceHandlers>()('k8s.io/cri-api/runtime/v1', 'runtime.v1.RuntimeService', {
+  Version: 'unary',
+  RunPodSandbox: 'unary',
+  StopPodSandbox: 'unary',
+  RemovePodSandbox: 'unary',
+  PodSandboxStatus: 'unary',
+  ListPodSandbox: 'unary',
+  CreateContainer: 'unary',
+  StartContainer: 'unary',
+  StopContainer: 'unary',
+  RemoveContainer: 'unary',
+  ListContainers: 'unary',
+  ContainerStatus: 'unary',
+  UpdateContainerResources: 'unary',
+  ReopenContainerLog: 'unary',
+  ExecSync: 'unary',
+  Exec: 'unary',
+  Attach: 'unary',
+  PortForward: 'unary',
+  ContainerStats: 'unary',
+  ListContainerStats: 'unary',
+  PodSandboxStats: 'unary',
+  ListPodSandboxStats: 'unary',
+  UpdateRuntimeConfig: 'unary',
+  Status: 'unary',
+  CheckpointContainer: 'unary',
+  GetContainerEvents: 'server',
+  ListMetricDescriptors: 'unary',
+  ListPodSandboxMetrics: 'unary',
 });

@@ -1,5 +1,6 @@
 import { containersPlugin, containersServicePlugin } from './containers/plugin.ts';
 import { contentPlugin, contentServicePlugin } from './content/plugin.ts';
+import { criPlugin } from './cri/plugin.ts';
 import { diffPlugins } from './diff/plugin.ts';
 import { eventsServicePlugin, exchangePlugin } from './events/plugin.ts';
 import { gcPlugin } from './gc/plugin.ts';
@@ -44,6 +45,7 @@ export function builtinPlugins(): PluginRegistry {
     tasksServicePlugin,
     ...diffPlugins,
     pullServicePlugin,
+    criPlugin,
     runServicePlugin,
     logsServicePlugin,
     leasesServicePlugin,

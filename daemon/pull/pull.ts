@@ -52,6 +52,8 @@ export interface PullOptions {
   /** `user:password` */
   auth?: string;
   credentials?: CredentialsFor;
+  /** the registry hosts directory for this pull instead of the puller's ("": none) */
+  hostsDir?: string;
   signal?: AbortSignal;
   progress?: (e: PullEvent) => void;
 }
@@ -97,7 +99,7 @@ export class Puller {
     const client = new RegistryClient({
       hosts: { plainHttp: opts.plainHttp, skipVerify: opts.skipVerify, ca: opts.ca || undefined },
       credentials: opts.credentials ?? (opts.auth ? userPass(opts.auth) : undefined),
-      hostsDir: this.deps.hostsDir,
+      hostsDir: (opts.hostsDir ?? this.deps.hostsDir) || undefined,
     });
     const lease = (await leases.create(ns, '', { [expireLabel]: new Date(Date.now() + leaseLifetimeMs).toISOString() })).id;
     const job = new PullJob({

@@ -1,0 +1,8 @@
+// Original file: api/proto/k8s.io/cri-api/runtime/v1/api.proto
+
+
+export interface GetEventsRequest {
+}
+
+export interface GetEventsRequest__Output {
+}

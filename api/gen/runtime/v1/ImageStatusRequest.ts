@@ -1,0 +1,13 @@
+// Original file: api/proto/k8s.io/cri-api/runtime/v1/api.proto
+
+import type { ImageSpec as _runtime_v1_ImageSpec, ImageSpec__Output as _runtime_v1_ImageSpec__Output } from '../../runtime/v1/ImageSpec.ts';
+
+export interface ImageStatusRequest {
+  'image'?: (_runtime_v1_ImageSpec | null);
+  'verbose'?: (boolean);
+}
+
+export interface ImageStatusRequest__Output {
+  'image': (_runtime_v1_ImageSpec__Output | null);
+  'verbose': (boolean);
+}

@@ -1,0 +1,8 @@
+// Original file: api/proto/k8s.io/cri-api/runtime/v1/api.proto
+
+
+export interface StopContainerResponse {
+}
+
+export interface StopContainerResponse__Output {
+}

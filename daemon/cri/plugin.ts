@@ -1,0 +1,42 @@
+import type { ContentStore } from '../content/store.ts';
+import { differType } from '../diff/plugin.ts';
+import type { ImageStore } from '../images/store.ts';
+import { type GrpcService, type Plugin, PluginType } from '../plugin.ts';
+import type { PullServicePlugin } from '../pull/plugin.ts';
+import type { SnapshotStore } from '../snapshots/store.ts';
+import { parseCriConfig } from './config.ts';
+import { CriImages } from './images.ts';
+import { criService } from './service.ts';
+
+/** The containerd namespace the CRI's images, pods and containers live in, as containerd's. */
+export const criNamespace = 'k8s.io';
+
+/**
+ * The CRI (io.containerd.grpc.v1.cri): runtime.v1.RuntimeService and ImageService on berthd's
+ * socket, configured by containerd 1.6's keys under [plugins."io.containerd.grpc.v1.cri"]
+ * (config.ts, docs/cri.md).
+ */
+export const criPlugin: Plugin<GrpcService> = {
+  type: PluginType.grpc,
+  id: 'cri',
+  // the pull service is a grpc plugin registered before this one (daemon/plugins.ts); requiring
+  // the grpc type would make a cycle with plugins that require every grpc plugin (run)
+  requires: [PluginType.content, PluginType.service, PluginType.lease, PluginType.snapshotter, differType],
+  async init(ctx) {
+    const { config, ignored, unknown } = parseCriConfig(ctx.settings);
+    if (ignored.length > 0) ctx.log.info('CRI settings berth does not use (yet)', { keys: ignored.join(', ') });
+    if (unknown.length > 0) ctx.log.warn('unknown CRI settings', { keys: unknown.join(', ') });
+    const snapshotter = ctx.getAll<SnapshotStore>(PluginType.snapshotter).get(config.containerd.snapshotter);
+    if (!snapshotter) throw new Error(`containerd.snapshotter: no snapshotter "${config.containerd.snapshotter}"`);
+    const images = new CriImages({
+      ns: criNamespace,
+      images: ctx.get<ImageStore>(PluginType.service, 'images-service'),
+      content: ctx.get<ContentStore>(PluginType.content),
+      puller: ctx.get<PullServicePlugin>(PluginType.grpc, 'pull').puller,
+      snapshotter,
+      maxConcurrentDownloads: config.maxConcurrentDownloads,
+      hostsDir: config.registryConfigPath,
+    });
+    return criService(config, images);
+  },
+};

@@ -1,0 +1,132 @@
+import { readdir } from 'node:fs/promises';
+import type * as grpc from '@grpc/grpc-js';
+import type { Image } from '../../api/gen/runtime/v1/Image.ts';
+import type { ImageServiceHandlers } from '../../api/gen/runtime/v1/ImageService.ts';
+import type { RuntimeServiceHandlers } from '../../api/gen/runtime/v1/RuntimeService.ts';
+import { ImageService, RuntimeService } from '../../api/services.ts';
+import { invalidArgument, unimplemented } from '../../core/errors.ts';
+import { version } from '../../core/version.ts';
+import { failStream, unary } from '../grpc.ts';
+import type { GrpcService } from '../plugin.ts';
+import type { CriConfig } from './config.ts';
+import type { CriImage, CriImages } from './images.ts';
+
+/** What a CNI config directory holds that libcni would load: .conf, .conflist and .json files. */
+export async function cniConfigFiles(dir: string): Promise<string[]> {
+  try {
+    return (await readdir(dir, { withFileTypes: true }))
+      .filter((e) => !e.isDirectory() && /\.(conf|conflist|json)$/.test(e.name))
+      .map((e) => e.name)
+      .sort();
+  } catch {
+    return [];
+  }
+}
+
+const nowNs = () => BigInt(Date.now()) * 1_000_000n;
+
+const toMessage = (i: CriImage): Image => ({
+  id: i.id,
+  repo_tags: i.repoTags,
+  repo_digests: i.repoDigests,
+  size: i.size,
+  uid: i.uid === undefined ? null : { value: i.uid },
+  username: i.username,
+  spec: { image: i.id, annotations: {} },
+  pinned: i.pinned,
+});
+
+/** The RuntimeService RPCs berth's CRI does not answer yet: each says so by name (UNIMPLEMENTED). */
+export const pendingRpcs = [
+  'RunPodSandbox',
+  'StopPodSandbox',
+  'RemovePodSandbox',
+  'PodSandboxStatus',
+  'ListPodSandbox',
+  'CreateContainer',
+  'StartContainer',
+  'StopContainer',
+  'RemoveContainer',
+  'ListContainers',
+  'ContainerStatus',
+  'UpdateContainerResources',
+  'ReopenContainerLog',
+  'ExecSync',
+  'Exec',
+  'Attach',
+  'PortForward',
+  'ContainerStats',
+  'ListContainerStats',
+  'PodSandboxStats',
+  'ListPodSandboxStats',
+  'UpdateRuntimeConfig',
+  'CheckpointContainer',
+  'GetContainerEvents',
+  'ListMetricDescriptors',
+  'ListPodSandboxMetrics',
+] as const;
+type Pending = (typeof pendingRpcs)[number];
+
+/**
+ * runtime.v1.RuntimeService and runtime.v1.ImageService (docs/cri.md): the runtime's version and
+ * status, and the images of the CRI's namespace for real; the pod and container RPCs answer
+ * UNIMPLEMENTED naming themselves until they are built.
+ */
+export function criService(config: CriConfig, images: CriImages): GrpcService {
+  const notYet = (name: string) => unimplemented(`${name} is not implemented by berth's CRI yet`);
+  const unanswered = (name: Pending) =>
+    name === 'GetContainerEvents'
+      ? (call: grpc.ServerWritableStream<unknown, unknown>) => failStream(call, notYet(name))
+      : unary(async () => {
+          throw notYet(name);
+        });
+  const runtime: RuntimeServiceHandlers = {
+    ...(Object.fromEntries(pendingRpcs.map((name) => [name, unanswered(name)])) as unknown as Pick<RuntimeServiceHandlers, Pending>),
+    Version: unary(async () => ({ version: '0.1.0', runtime_name: 'berth', runtime_version: version, runtime_api_version: 'v1' })),
+    Status: unary(async (req) => {
+      const confs = await cniConfigFiles(config.cni.confDir);
+      const network =
+        confs.length > 0
+          ? { type: 'NetworkReady', status: true, reason: '', message: '' }
+          : { type: 'NetworkReady', status: false, reason: 'NetworkPluginNotReady', message: `no network config found in ${config.cni.confDir}` };
+      const info: Record<string, string> = req.verbose ? { config: JSON.stringify(config), cniConfigFiles: JSON.stringify(confs) } : {};
+      return { status: { conditions: [{ type: 'RuntimeReady', status: true, reason: '', message: '' }, network] }, info };
+    }),
+  };
+
+  const spec = (s: { image: string } | null, what: string) => {
+    if (!s || s.image === '') throw invalidArgument(`${what}: an image is required`);
+    return s.image;
+  };
+
+  const image: ImageServiceHandlers = {
+    ListImages: unary(async (req) => ({ images: (await images.filter(req.filter?.image?.image ?? '')).map(toMessage) })),
+    ImageStatus: unary(async (req) => {
+      const found = await images.find(spec(req.image, 'ImageStatus'));
+      if (!found) return { image: null, info: {} };
+      const info: Record<string, string> = req.verbose ? { info: JSON.stringify({ chainID: found.chainId, imageSpec: found.config }) } : {};
+      return { image: toMessage(found), info };
+    }),
+    PullImage: unary(async (req) => ({ image_ref: await images.pull(spec(req.image, 'PullImage'), req.auth) })),
+    RemoveImage: unary(async (req) => {
+      await images.remove(spec(req.image, 'RemoveImage'));
+      return {};
+    }),
+    ImageFsInfo: unary(async () => {
+      const timestamp = nowNs();
+      const u = await images.fsUsage();
+      return {
+        image_filesystems: [
+          { timestamp: timestamp.toString(), fs_id: { mountpoint: u.mountpoint }, used_bytes: { value: u.usedBytes }, inodes_used: { value: u.inodesUsed } },
+        ],
+      };
+    }),
+  };
+
+  return {
+    register(server) {
+      server.addService(RuntimeService, runtime);
+      server.addService(ImageService, image);
+    },
+  };
+}
