@@ -37,12 +37,22 @@ describeAsRoot('Docker-style verbs', () => {
     expect(ids(['ps', '-q'])).toEqual(['v-up']);
     expect(ids(['ps', '-a', '-q'])).toEqual(['v-done', 'v-up']);
     const table = berth(['ps', '-a']).stdout.split('\n');
-    expect(table[0]).toMatch(/^CONTAINER ID +IMAGE +COMMAND +CREATED +STATUS$/);
+    expect(table[0]).toMatch(/^CONTAINER ID +IMAGE +COMMAND +CREATED +STATUS +PORTS$/);
     expect(table.find((l) => l.startsWith('v-up '))).toMatch(/ "sleep 1000" +(Less than a second|\d+ seconds?) ago +Up( |$)/);
     expect(table.find((l) => l.startsWith('v-done '))).toMatch(/ "sh -c exit 4" .* Exited \(4\) /);
     const json = JSON.parse(berth(['ps', '-a', '--format', 'json']).stdout) as Array<{ id: string; status: string; exit_status?: number; command: string[] }>;
     expect(json.find((c) => c.id === 'v-done')).toMatchObject({ status: 'stopped', exit_status: 4, command: ['sh', '-c', 'exit 4'] });
     expect(json.find((c) => c.id === 'v-up')).toMatchObject({ status: 'running', command: ['sleep', '1000'] });
+  });
+
+  it('ps shows published ports as docker ps does', () => {
+    expect(berth(['run', '-d', '-p', '127.0.0.1:18080:80', '-p', '18081:81/udp', image, 'v-ports', 'sleep', '1000']).code).toBe(0);
+    expect(berth(['ps']).stdout).toMatch(/^v-ports .* Up.* {3}127\.0\.0\.1:18080->80\/tcp, 0\.0\.0\.0:18081->81\/udp$/m);
+    expect(JSON.parse(berth(['ps', '--format', 'json']).stdout).find((c: { id: string }) => c.id === 'v-ports').ports).toEqual([
+      '127.0.0.1:18080->80/tcp',
+      '0.0.0.0:18081->81/udp',
+    ]);
+    expect(berth(['rm', '-f', 'v-ports']).code).toBe(0);
   });
 
   it('exec needs no exec id, takes -it and -e, and returns the process’s exit status', () => {

@@ -11,13 +11,13 @@ export function register(program: Command, ctx: Context) {
   listFlags(
     program
       .command('ps')
-      .description('list running containers (-a: all) with image, command, age and status')
+      .description('list running containers (-a: all) with image, command, age, status and published ports')
       .option('-a, --all', 'also containers that do not run')
       .option('--no-trunc', 'do not shorten the command')
       .addHelpText('after', '\nExamples:\n  berth ps\n  berth ps -a --format json'),
     'print only the container ids',
   ).action(async (flags: ListFlags & { all?: boolean; trunc: boolean }) => {
-    const c = await ctx.client();
+    const [c, { publishedPorts }] = await Promise.all([ctx.client(), import('../../spec/network.ts')]);
     const now = Date.now();
     const rows = (await containerStates(c))
       .filter((s) => flags.all || isRunning(s.task))
@@ -32,6 +32,7 @@ export function register(program: Command, ctx: Context) {
         status: s.task?.status.toLowerCase() ?? 'created',
         pid: s.task?.pid || undefined,
         exit_status: s.task?.status === 'STOPPED' ? s.task.exit_status : undefined,
+        ports: publishedPorts(s.container.labels) ?? [],
       }),
       columns: [
         ['CONTAINER ID', (s) => s.container.id],
@@ -39,6 +40,7 @@ export function register(program: Command, ctx: Context) {
         ['COMMAND', (s) => `"${cut(commandOf(s.container).join(' '), 20, !flags.trunc)}"`],
         ['CREATED', (s) => `${humanDuration(now - (fromTimestamp(s.container.created_at) ?? now))} ago`],
         ['STATUS', (s) => statusText(s.task, now)],
+        ['PORTS', (s) => publishedPorts(s.container.labels)?.join(', ') ?? ''],
       ],
     });
   });
