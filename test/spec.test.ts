@@ -161,6 +161,12 @@ describe('image config → spec', () => {
     expect(s.hostname).toBe('box');
     expect(s.annotations).toEqual({ a: 'b' });
     expect(s.mounts!.at(-1)).toEqual({ destination: '/host', type: 'bind', source: '/tmp', options: ['rbind', 'ro'] });
+    // a bind without bind or rbind among its options is recursive, as Docker's (not an ENODEV mount)
+    const plain = buildSpec(base({ flags: { mounts: [parseMountFlag('type=bind,src=/tmp,dst=/a'), parseMountFlag('src=/srv,dst=/b,options=ro')] } }));
+    expect(plain.mounts!.slice(-2)).toEqual([
+      { destination: '/a', type: 'bind', source: '/tmp', options: ['rbind'] },
+      { destination: '/b', type: 'bind', source: '/srv', options: ['rbind', 'ro'] },
+    ]);
   });
 
   it('--privileged: given capabilities, all devices, no masked paths, writable sysfs', () => {

@@ -176,6 +176,16 @@ export function cleanCwd(dir: string, from: string): string {
   return clean.length > 1 && clean.endsWith('/') ? clean.slice(0, -1) : clean;
 }
 
+/**
+ * A bind mount asked for without `bind` or `rbind` among its options is recursive, as Docker's
+ * `-v` and `--mount type=bind` are (the kernel refuses a "bind" type without the flag: ENODEV).
+ */
+function bindByDefault(m: SpecMount): SpecMount {
+  if ((m.type ?? 'bind') !== 'bind' || !m.source) return m;
+  const options = m.options ?? [];
+  return options.includes('bind') || options.includes('rbind') ? { ...m, type: 'bind' } : { ...m, type: 'bind', options: ['rbind', ...options] };
+}
+
 /** Builds the spec; throws an Error with a one-line message on bad input. */
 export function buildSpec(input: SpecInput): Spec {
   const f = input.flags ?? {};
@@ -186,7 +196,7 @@ export function buildSpec(input: SpecInput): Spec {
 
   if (f.envFile && f.envFile.length > 0) p.env = mergeEnv(p.env ?? [], f.envFile);
   if (f.env && f.env.length > 0) p.env = mergeEnv(p.env ?? [], f.env);
-  if (f.mounts && f.mounts.length > 0) s.mounts!.push(...f.mounts);
+  if (f.mounts && f.mounts.length > 0) s.mounts!.push(...f.mounts.map(bindByDefault));
 
   const accounts = input.accounts ?? new Accounts(input.rootfs);
   if (input.image) {
