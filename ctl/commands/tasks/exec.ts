@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import type { Context } from '../../context.ts';
 import { ExitError } from '../../errors.ts';
-import { fifoDirOption, killAndDelete } from '../run.ts';
+import { addFlags } from '../../flags.ts';
+import { fifoDirFlag, killAndDelete } from '../run.ts';
 import { getContainer, getProcess } from './lookup.ts';
 
 interface ExecFlags {
@@ -84,22 +85,23 @@ async function execProcess(ctx: Context, id: string, command: string[], flags: E
 
 /** `berth tasks exec ID COMMAND...`: another process in a running task. */
 export function register(tasks: Command, ctx: Context) {
-  tasks
-    .command('exec')
-    .description("run another process in a running task (exit status: the process's)")
-    .argument('<id>', 'container id')
-    .argument('<command...>', 'command and arguments')
-    .passThroughOptions()
-    .requiredOption('--exec-id <id>', 'id for the new process (unique within the task)')
-    .option('-t, --tty', 'allocate a terminal')
-    .option('-d, --detach', 'start it and return')
-    .option('--cwd <dir>', 'working directory')
-    .option('--env <K=V>', 'set an environment variable (repeatable)', (v: string, prev: string[] = []) => [...prev, v], [])
-    .option('-u, --user <user>', 'user: name, uid, name:group or uid:gid')
-    .option('--log-uri <uri>', 'send stdout and stderr to file:///path or binary:///path')
-    .addOption(fifoDirOption())
-    .action(async (id: string, command: string[], flags: ExecFlags) => {
-      const code = await execProcess(ctx, id, command, flags);
-      if (code !== 0) throw new ExitError(code);
-    });
+  addFlags(
+    tasks
+      .command('exec')
+      .description("run another process in a running task (exit status: the process's)")
+      .argument('<id>', 'container id')
+      .argument('<command...>', 'command and arguments')
+      .passThroughOptions()
+      .requiredOption('--exec-id <id>', 'id for the new process (unique within the task)')
+      .option('-t, --tty', 'allocate a terminal')
+      .option('-d, --detach', 'start it and return')
+      .option('--cwd <dir>', 'working directory')
+      .option('--env <K=V>', 'set an environment variable (repeatable)', (v: string, prev: string[] = []) => [...prev, v], [])
+      .option('-u, --user <user>', 'user: name, uid, name:group or uid:gid')
+      .option('--log-uri <uri>', 'send stdout and stderr to file:///path or binary:///path'),
+    [fifoDirFlag],
+  ).action(async (id: string, command: string[], flags: ExecFlags) => {
+    const code = await execProcess(ctx, id, command, flags);
+    if (code !== 0) throw new ExitError(code);
+  });
 }
