@@ -30,8 +30,15 @@ export interface GlobalOptions {
 export class Context {
   private berth: BerthClient | undefined;
 
-  /** `globals`: the global flags' values (commander's, once it has parsed them). */
-  constructor(private readonly globals: () => GlobalOptions) {}
+  /**
+   * `globals`: the global flags' values (commander's, once it has parsed them). `codecs`: the
+   * client's protobuf codecs: protobufjs's (api/codec.ts), or api/wire.ts's, which cost far less
+   * to load (the fast path of `berth run`, ctl/fast-run.ts).
+   */
+  constructor(
+    private readonly globals: () => GlobalOptions,
+    private readonly codecs: 'protobufjs' | 'wire' = 'protobufjs',
+  ) {}
 
   get options(): GlobalOptions {
     return this.globals();
@@ -48,8 +55,14 @@ export class Context {
       validateIdentifier(namespace);
     }
     if (!this.berth) {
-      const { BerthClient } = await import('../transport/client.ts');
-      this.berth = new BerthClient({ address, namespace, timeoutMs: timeout && timeout > 0 ? timeout : undefined }).connect();
+      const options = { address, namespace, timeoutMs: timeout && timeout > 0 ? timeout : undefined };
+      if (this.codecs === 'wire') {
+        const [{ ServiceClient }, { wireMethod }] = await Promise.all([import('../transport/service-client.ts'), import('../api/wire.ts')]);
+        this.berth = new ServiceClient(options, wireMethod).connect();
+      } else {
+        const { BerthClient } = await import('../transport/client.ts');
+        this.berth = new BerthClient(options).connect();
+      }
     }
     return this.berth;
   }
