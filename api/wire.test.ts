@@ -40,18 +40,13 @@ function sample(type: MessageType, rnd: () => number, depth = 0): Record<string,
       case 'bool':
         return rnd() < 0.5;
       case 'double':
-      case 'float':
         return [0, 0.5, -2, 1e10, 3][pickInt(5)];
       case 'int32':
-      case 'sint32':
-      case 'sfixed32':
         return [0, 1, -1, 2 ** 31 - 1, -(2 ** 31), 300][pickInt(6)];
       case 'int64':
-      case 'sint64':
-      case 'sfixed64':
         return [0, 1, -1, 2 ** 40, -(2 ** 50), Number.MAX_SAFE_INTEGER][pickInt(6)];
       default:
-        return [0, 1, 127, 128, 2 ** 32 - 1, 2 ** 33, Number.MAX_SAFE_INTEGER][pickInt(t === 'uint32' || t === 'fixed32' ? 5 : 7)];
+        return [0, 1, 127, 128, 2 ** 32 - 1, 2 ** 33, Number.MAX_SAFE_INTEGER][pickInt(t === 'uint32' ? 5 : 7)];
     }
   };
   const value = (t: unknown): unknown => {

@@ -10,27 +10,12 @@ import { descriptorFile, readDescriptor } from './descriptor-files.ts';
  * (load-options.ts: keepCase, longs and enums as Number and String, bytes as Buffer, defaults,
  * arrays): api/wire.test.ts compares the two on random messages of every type in api/proto.
  *
- * What api/proto uses is supported: proto3 scalars, enums, messages, repeated fields (numbers
- * packed), maps. A type with anything else (oneofs, groups, proto2 defaults) is refused when it is
- * first used rather than coded differently.
+ * What api/proto uses is supported: the scalars in Scalar, enums, messages, repeated fields
+ * (numbers packed), maps. A type with anything else (other scalars, oneofs, field options) is
+ * refused when it is first used rather than coded untested.
  */
 
-type Scalar =
-  | 'string'
-  | 'bytes'
-  | 'bool'
-  | 'double'
-  | 'float'
-  | 'int32'
-  | 'uint32'
-  | 'sint32'
-  | 'int64'
-  | 'uint64'
-  | 'sint64'
-  | 'fixed32'
-  | 'fixed64'
-  | 'sfixed32'
-  | 'sfixed64';
+type Scalar = 'string' | 'bytes' | 'bool' | 'double' | 'int32' | 'uint32' | 'int64' | 'uint64';
 
 /** The wire type each scalar is written with (0 varint, 1 64-bit, 2 length-delimited, 5 32-bit). */
 const wireTypes: Record<Scalar, number> = {
@@ -38,18 +23,14 @@ const wireTypes: Record<Scalar, number> = {
   bytes: 2,
   bool: 0,
   double: 1,
-  float: 5,
   int32: 0,
   uint32: 0,
-  sint32: 0,
   int64: 0,
   uint64: 0,
-  sint64: 0,
-  fixed32: 5,
-  fixed64: 1,
-  sfixed32: 5,
-  sfixed64: 1,
 };
+
+/** Scalars api/proto does not use (yet): a type with one is refused rather than coded untested. */
+const otherScalars = new Set(['float', 'sint32', 'sint64', 'fixed32', 'fixed64', 'sfixed32', 'sfixed64']);
 
 interface EnumType {
   kind: 'enum';
@@ -130,6 +111,8 @@ class Descriptor {
       for (const [name, f] of Object.entries(node.fields)) {
         if (f.options && Object.keys(f.options).some((o) => o !== 'packed')) throw new Error(`api/wire.ts: ${fullName}.${name} has options it does not code`);
         if (f.options?.packed === false) throw new Error(`api/wire.ts: ${fullName}.${name} is not packed`);
+        if (otherScalars.has(f.type) || otherScalars.has(f.keyType ?? ''))
+          throw new Error(`api/wire.ts: ${fullName}.${name} is a ${f.type}, which it does not code`);
         if (f.keyType !== undefined && !isScalar(f.keyType)) throw new Error(`api/wire.ts: ${fullName}.${name} has a map key it does not code`);
         const field: Field = {
           name,
@@ -243,38 +226,13 @@ function writeScalar(w: Writer, type: Scalar, v: unknown) {
       b.writeDoubleLE(Number(v));
       return w.push(b);
     }
-    case 'float': {
-      const b = Buffer.alloc(4);
-      b.writeFloatLE(Number(v));
-      return w.push(b);
-    }
     case 'int32':
       return w.varint(BigInt(Number(v) | 0));
     case 'uint32':
       return w.uint(Number(v) >>> 0);
-    case 'sint32': {
-      const n = Number(v) | 0;
-      return w.varint(BigInt(((n << 1) ^ (n >> 31)) >>> 0));
-    }
     case 'int64':
     case 'uint64':
       return w.varint(int(v));
-    case 'sint64': {
-      const n = BigInt.asIntN(64, int(v));
-      return w.varint((n << 1n) ^ (n >> 63n));
-    }
-    case 'fixed32':
-    case 'sfixed32': {
-      const b = Buffer.alloc(4);
-      b.writeUInt32LE(Number(v) >>> 0);
-      return w.push(b);
-    }
-    case 'fixed64':
-    case 'sfixed64': {
-      const b = Buffer.alloc(8);
-      b.writeBigUInt64LE(BigInt.asUintN(64, int(v)));
-      return w.push(b);
-    }
   }
 }
 
@@ -400,32 +358,14 @@ function readScalar(r: Reader, type: Scalar): unknown {
       return r.varint() !== 0n;
     case 'double':
       return r.bytes(8).readDoubleLE(0);
-    case 'float':
-      return r.bytes(4).readFloatLE(0);
     case 'int32':
       return Number(BigInt.asIntN(32, r.varint()));
     case 'uint32':
       return Number(BigInt.asUintN(32, r.varint()));
-    case 'sint32': {
-      const n = Number(BigInt.asUintN(32, r.varint()));
-      return (n >>> 1) ^ -(n & 1);
-    }
     case 'int64':
       return Number(BigInt.asIntN(64, r.varint()));
     case 'uint64':
       return Number(r.varint());
-    case 'sint64': {
-      const n = r.varint();
-      return Number((n >> 1n) ^ -(n & 1n));
-    }
-    case 'fixed32':
-      return r.bytes(4).readUInt32LE(0);
-    case 'sfixed32':
-      return r.bytes(4).readInt32LE(0);
-    case 'fixed64':
-      return Number(r.bytes(8).readBigUInt64LE(0));
-    case 'sfixed64':
-      return Number(r.bytes(8).readBigInt64LE(0));
   }
 }
 
