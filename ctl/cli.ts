@@ -1,11 +1,8 @@
-import { Command, CommanderError, Option } from 'commander';
+import { Command, CommanderError } from 'commander';
 import { version } from '../core/version.ts';
-import { Context } from './context.ts';
-import { debugDetails, describeError, ExitError } from './errors.ts';
-import { parseDuration } from './parse.ts';
-
-export const defaultAddress = '/run/berth/berth.sock';
-export const defaultNamespace = 'default';
+import { Context, type GlobalOptions, globalFlags } from './context.ts';
+import { exitStatusOf } from './errors.ts';
+import { addFlags } from './flags.ts';
 
 type Register = (program: Command, ctx: Context) => void;
 
@@ -57,15 +54,14 @@ export function selectedCommand(argv: readonly string[]): string | undefined {
  */
 export async function program(only?: string): Promise<{ program: Command; ctx: Context }> {
   const program = new Command('berth');
-  const ctx = new Context(program);
-  program
-    .description('berth: the command-line client of berthd, a containerd-compatible container runtime')
-    .version(version, '-v, --version', 'print the client version')
-    .enablePositionalOptions()
-    .addOption(new Option('-a, --address <path>', "address of berthd's socket").env('BERTH_ADDRESS').default(defaultAddress))
-    .addOption(new Option('-n, --namespace <name>', 'namespace to work in').env('BERTH_NAMESPACE').default(defaultNamespace))
-    .addOption(new Option('--timeout <duration>', 'deadline for each call to the daemon (e.g. 500ms, 10s; 0: none)').argParser(parseDuration))
-    .option('--debug', 'print stack traces and gRPC details with errors')
+  const ctx = new Context(() => program.opts<GlobalOptions>());
+  addFlags(
+    program
+      .description('berth: the command-line client of berthd, a containerd-compatible container runtime')
+      .version(version, '-v, --version', 'print the client version')
+      .enablePositionalOptions(),
+    globalFlags,
+  )
     // Settings below are copied into every subcommand created after them.
     .exitOverride()
     .configureOutput({ outputError: (text, write) => write(text.replace(/^error: /, 'berth: ')) })
@@ -90,11 +86,7 @@ export async function run(argv: string[]): Promise<number> {
       // help and --version end with status 0; commander has printed usage errors already
       return err.exitCode === 0 ? 0 : 2;
     }
-    if (err instanceof ExitError) return err.exitCode;
-    const opts = ctx.options;
-    process.stderr.write(`berth: ${describeError(err, opts)}\n`);
-    if (opts.debug) process.stderr.write(debugDetails(err));
-    return 1;
+    return exitStatusOf(err, ctx.options);
   } finally {
     ctx.close();
   }

@@ -46,6 +46,17 @@ export function describeError(err: unknown, opts: { address?: string; timeout?: 
   return phrase && !message.toLowerCase().includes(phrase) ? `${message}: ${phrase}` : message;
 }
 
+/**
+ * The exit status a command that failed with `err` ends with: an ExitError's own, else 1 once
+ * the failure is reported on stderr (with --debug's details).
+ */
+export function exitStatusOf(err: unknown, opts: { address?: string; timeout?: number; debug?: boolean }): number {
+  if (err instanceof ExitError) return err.exitCode;
+  process.stderr.write(`berth: ${describeError(err, opts)}\n`);
+  if (opts.debug) process.stderr.write(debugDetails(err));
+  return 1;
+}
+
 /** The detail --debug adds: the stack, the error class and the gRPC status behind it. */
 export function debugDetails(err: unknown): string {
   if (!(err instanceof Error)) return '';

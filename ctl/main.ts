@@ -18,9 +18,13 @@ process.stdout.on('error', (err: NodeJS.ErrnoException) => {
   throw err;
 });
 
-// No top-level await: the bundle is CommonJS.
-void import('./cli.ts')
-  .then(({ run }) => run(process.argv))
+// `berth run` goes the fast way when its command line allows (fast-run.ts: no commander);
+// everything else, and what the fast way leaves, goes to the full CLI. No top-level await: the
+// bundle is CommonJS.
+const argv = process.argv;
+const fast = argv.includes('run') ? import('./fast-run.ts').then(({ fastRun }) => fastRun(argv)) : Promise.resolve(undefined);
+void fast
+  .then((code) => code ?? import('./cli.ts').then(({ run }) => run(argv)))
   .then((code) => {
     // Exit as soon as what was written has been flushed: the gRPC channel and a stdin that was
     // never read must not keep the process alive.

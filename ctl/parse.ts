@@ -1,22 +1,21 @@
-import { InvalidArgumentError } from 'commander';
-
 import { parseGoDuration } from '../core/duration.ts';
+import { InvalidFlagValue } from './flags.ts';
 
 /**
  * Parses a duration the way Go's time.ParseDuration does ("10s", "500ms", "1h30m", "1.5h", "0"),
- * into milliseconds. Throws commander's InvalidArgumentError so a bad flag is a usage error.
+ * into milliseconds. Throws InvalidFlagValue so a bad flag is a usage error.
  */
 export function parseDuration(text: string): number {
   const ms = parseGoDuration(text);
-  if (ms === undefined) throw new InvalidArgumentError(`invalid duration "${text}" (use a number with a unit: 500ms, 10s, 5m, 24h, or 0)`);
+  if (ms === undefined) throw new InvalidFlagValue(`invalid duration "${text}" (use a number with a unit: 500ms, 10s, 5m, 24h, or 0)`);
   return ms;
 }
 
 /** A non-negative integer flag value (sizes). */
 export function parseSize(text: string): number {
-  if (!/^\d+$/.test(text.trim())) throw new InvalidArgumentError(`invalid size "${text}" (a number of bytes)`);
+  if (!/^\d+$/.test(text.trim())) throw new InvalidFlagValue(`invalid size "${text}" (a number of bytes)`);
   const n = Number(text);
-  if (!Number.isSafeInteger(n)) throw new InvalidArgumentError(`size "${text}" is too large`);
+  if (!Number.isSafeInteger(n)) throw new InvalidFlagValue(`size "${text}" is too large`);
   return n;
 }
 
@@ -29,7 +28,7 @@ export function parseLabels(args: readonly string[]): Record<string, string> {
   for (const arg of args) {
     const eq = arg.indexOf('=');
     const key = eq < 0 ? arg : arg.slice(0, eq);
-    if (key === '') throw new InvalidArgumentError(`invalid label "${arg}": the key is empty (use key=value)`);
+    if (key === '') throw new InvalidFlagValue(`invalid label "${arg}": the key is empty (use key=value)`);
     labels[key] = eq < 0 ? 'true' : arg.slice(eq + 1);
   }
   return labels;

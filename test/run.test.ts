@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, constants, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -265,6 +265,16 @@ describeAsRoot('berth run / containers / tasks', () => {
     it('passes stdin through and closes it at EOF', () => {
       const r = berth(['run', '--rm', image, 'r3', 'sh', '-c', 'cat; echo done'], { input: 'line one\nline two\n' });
       expect(r).toMatchObject({ code: 0, stdout: 'line one\nline two\ndone\n' });
+    });
+
+    it('ends stdin at once when it is /dev/null (nothing copied: ctl/io/stdio.ts)', () => {
+      const r = spawnSync(berthBin, ['--address', b.address, 'run', '--rm', image, 'r3null', 'sh', '-c', 'cat; echo done'], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: { ...process.env, BERTH_FIFO_DIR: fifoDir },
+        encoding: 'utf8',
+        timeout: 30_000,
+      });
+      expect({ code: r.status, stdout: r.stdout, stderr: r.stderr }).toEqual({ code: 0, stdout: 'done\n', stderr: '' });
     });
 
     it('env, cwd and user are what the spec says', () => {

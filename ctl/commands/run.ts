@@ -1,7 +1,8 @@
-import { type Command, Option } from 'commander';
+import type { Command } from 'commander';
 import type { Context } from '../context.ts';
 import { ExitError } from '../errors.ts';
-import { type ContainerFlags, containerFlags, defaultFifoDir } from '../spec/flags.ts';
+import { addFlags, type Flag } from '../flags.ts';
+import { type ContainerFlags, containerFlagTable, defaultFifoDir } from '../spec/flags.ts';
 import type { NetworkFlags } from '../spec/network.ts';
 
 export interface RunFlags extends ContainerFlags, NetworkFlags {
@@ -27,10 +28,35 @@ export const shimGroupAnnotation = 'io.containerd.runc.v2.group';
  */
 export const logUriLabel = 'io.berth.log-uri';
 
-const collect = (value: string, previous: string[] = []) => [...previous, value];
-
 /** `--fifo-dir` for commands that make stdio FIFOs. */
-export const fifoDirOption = () => new Option('--fifo-dir <dir>', 'directory for the stdio FIFOs').env('BERTH_FIFO_DIR').default(defaultFifoDir);
+export const fifoDirFlag: Flag = { flags: '--fifo-dir <dir>', description: 'directory for the stdio FIFOs', env: 'BERTH_FIFO_DIR', default: defaultFifoDir };
+
+/** `berth run`'s flags, in help order (commander's definition and the fast path, ctl/fast-run.ts, both read this table). */
+export const runFlags: readonly Flag[] = [
+  {
+    flags: '--rm',
+    description: 'remove the container and its snapshot when it exits (or fails); berthd does it, also with -d and if this command is killed',
+  },
+  {
+    flags: '-d, --detach',
+    description: 'start it and return, leaving its FIFOs for tasks attach (output blocks once 64 KiB wait unread: use --log-uri or --null-io)',
+  },
+  { flags: '--log-uri <uri>', description: 'send stdout and stderr to file:///path or binary:///path' },
+  { flags: '--null-io', description: 'send all stdio to /dev/null' },
+  {
+    flags: '--shim-group <name>',
+    description: `run the container in the one shim of group NAME (annotation ${shimGroupAnnotation}); only for runtimes that run under a shim, such as containerd-shim-runc-v2: berthd's own runc path gives each container its own monitor`,
+  },
+  fifoDirFlag,
+  { flags: '--net <network>', description: 'bridge (the default network, the default), a network NAME (repeatable: one interface each), host or none', repeat: true },
+  { flags: '-p, --publish <port>', description: 'publish a container port on the host: [IP:]HOSTPORT:CONTAINERPORT[/tcp|udp] (repeatable)', repeat: true },
+  { flags: '--ip <address>', description: "the container's IPv4 address on its first network" },
+  { flags: '--dns <ip>', description: 'a DNS server for /etc/resolv.conf (repeatable)', repeat: true },
+  { flags: '--dns-search <domain>', description: 'a DNS search domain (repeatable)', repeat: true },
+  { flags: '--dns-option <option>', description: 'a resolv.conf option, e.g. ndots:2 (repeatable)', repeat: true },
+  { flags: '--add-host <name:ip>', description: 'a line for /etc/hosts (repeatable)', repeat: true },
+  ...containerFlagTable({ run: true }),
+];
 
 /**
  * `berth run IMAGE ID [CMD...]`: ctr run's RPC sequence (reference §4.2) — container, task,
@@ -38,43 +64,30 @@ export const fifoDirOption = () => new Option('--fifo-dir <dir>', 'directory for
  * is the container's.
  */
 export function register(program: Command, ctx: Context) {
-  containerFlags(
+  addFlags(
     program
       .command('run')
       .description("create a container from an image and run it, attached (exit status: the container's)")
       .argument('<image>', 'image name (unpacked first if need be)')
       .argument('<id>', 'container id')
       .argument('[command...]', "command and arguments (replace the image's entrypoint and cmd)")
-      .passThroughOptions()
-      .option('--rm', 'remove the container and its snapshot when it exits (or fails); berthd does it, also with -d and if this command is killed')
-      .option('-d, --detach', 'start it and return, leaving its FIFOs for tasks attach (output blocks once 64 KiB wait unread: use --log-uri or --null-io)')
-      .option('--log-uri <uri>', 'send stdout and stderr to file:///path or binary:///path')
-      .option('--null-io', 'send all stdio to /dev/null')
-      .option(
-        '--shim-group <name>',
-        `run the container in the one shim of group NAME (annotation ${shimGroupAnnotation}); only for runtimes that run under a shim, such as containerd-shim-runc-v2: berthd's own runc path gives each container its own monitor`,
-      )
-      .addOption(fifoDirOption())
-      .option('--net <network>', 'bridge (the default network, the default), a network NAME (repeatable: one interface each), host or none', collect, [])
-      .option('-p, --publish <port>', 'publish a container port on the host: [IP:]HOSTPORT:CONTAINERPORT[/tcp|udp] (repeatable)', collect, [])
-      .option('--ip <address>', "the container's IPv4 address on its first network")
-      .option('--dns <ip>', 'a DNS server for /etc/resolv.conf (repeatable)', collect, [])
-      .option('--dns-search <domain>', 'a DNS search domain (repeatable)', collect, [])
-      .option('--dns-option <option>', 'a resolv.conf option, e.g. ndots:2 (repeatable)', collect, [])
-      .option('--add-host <name:ip>', 'a line for /etc/hosts (repeatable)', collect, []),
-    { run: true },
-  ).action(async (image: string, id: string, command: string[], flags: RunFlags) => {
-    if (flags.tty && flags.logUri) throw new Error('--log-uri cannot be used with -t');
-    if (flags.tty && flags.nullIo) throw new Error('--null-io cannot be used with -t');
-    if (flags.shimGroup !== undefined) {
-      if (flags.shimGroup === '') throw new Error('--shim-group needs a name');
-      const other = flags.annotation.find((a) => a.startsWith(`${shimGroupAnnotation}=`) && a !== `${shimGroupAnnotation}=${flags.shimGroup}`);
-      if (other) throw new Error(`--shim-group ${flags.shimGroup} contradicts --annotation ${other}`);
-      flags.annotation = [...flags.annotation, `${shimGroupAnnotation}=${flags.shimGroup}`];
-    }
-    const code = await runContainer(ctx, image, id, command, flags);
-    if (code !== 0) throw new ExitError(code);
-  });
+      .passThroughOptions(),
+    runFlags,
+  ).action((image: string, id: string, command: string[], flags: RunFlags) => runCommand(ctx, image, id, command, flags));
+}
+
+/** What `berth run` does once its command line is parsed (by commander, or by the fast path). */
+export async function runCommand(ctx: Context, image: string, id: string, command: string[], flags: RunFlags): Promise<void> {
+  if (flags.tty && flags.logUri) throw new Error('--log-uri cannot be used with -t');
+  if (flags.tty && flags.nullIo) throw new Error('--null-io cannot be used with -t');
+  if (flags.shimGroup !== undefined) {
+    if (flags.shimGroup === '') throw new Error('--shim-group needs a name');
+    const other = flags.annotation.find((a) => a.startsWith(`${shimGroupAnnotation}=`) && a !== `${shimGroupAnnotation}=${flags.shimGroup}`);
+    if (other) throw new Error(`--shim-group ${flags.shimGroup} contradicts --annotation ${other}`);
+    flags.annotation = [...flags.annotation, `${shimGroupAnnotation}=${flags.shimGroup}`];
+  }
+  const code = await runContainer(ctx, image, id, command, flags);
+  if (code !== 0) throw new ExitError(code);
 }
 
 /**

@@ -1,4 +1,4 @@
-import { closeSync, constants, openSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, statSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { createFifos, type FifoPaths, openFifo, removeFifos } from './fifo.ts';
 
@@ -59,12 +59,23 @@ interface Output {
   ended: Promise<void>;
 }
 
+/** Whether this process's stdin is /dev/null. */
+function stdinIsDevNull(): boolean {
+  try {
+    const stdin = fstatSync(0);
+    return stdin.isCharacterDevice() && stdin.rdev === statSync('/dev/null').rdev;
+  } catch {
+    return false;
+  }
+}
+
 export class ClientIO {
   private fifos: FifoPaths | undefined;
   private outputs: Output[] = [];
   private stdinSocket: Socket | undefined;
   private rawSet = false;
   private started = false;
+  private readingStdin = false;
   private readonly restoreOnExit = () => this.restoreTerminal();
 
   private constructor(readonly paths: IoPaths) {}
@@ -159,7 +170,6 @@ export class ClientIO {
     if (this.paths.terminal) this.setRaw();
     const sink = this.stdinSocket;
     if (!sink) return;
-    const input = process.stdin;
     let done = false;
     const finish = () => {
       if (done) return;
@@ -170,6 +180,10 @@ export class ClientIO {
         onStdinEnd();
       });
     };
+    // at its end from the start: nothing to copy, and no process.stdin (its file stream costs ~10 ms to make)
+    if (stdinIsDevNull()) return finish();
+    const input = process.stdin;
+    this.readingStdin = true;
     input.on('data', (chunk: Buffer) => {
       if (!sink.write(chunk)) {
         input.pause();
@@ -245,7 +259,7 @@ export class ClientIO {
       o.socket.destroy();
     }
     this.outputs = [];
-    if (this.started) {
+    if (this.readingStdin) {
       process.stdin.pause();
       process.stdin.removeAllListeners('data');
     }

@@ -1,14 +1,15 @@
 import { readFileSync } from 'node:fs';
-import { type Command, InvalidArgumentError, Option } from 'commander';
+import type { Command } from 'commander';
 import { normalizeCapabilities } from '../../core/spec/caps.ts';
 import { defaultRuntime } from '../../core/spec/names.ts';
 import type { SpecFlags } from '../../core/spec/spec.ts';
 import type { SpecMount } from '../../core/spec/types.ts';
+import { addFlags, type Flag, InvalidFlagValue } from '../flags.ts';
 
 /**
  * The container flags `berth run` and `berth containers create` share (ctr's ContainerFlags
- * plus the runc ones), and their translation into SpecFlags. Nothing heavy is imported here:
- * this module loads whenever the CLI starts.
+ * plus the runc ones), and their translation into SpecFlags. Nothing heavy is imported here
+ * (not commander either: the fast path of `berth run` parses these flags without it).
  */
 
 /** Where ctr-style stdio FIFOs go unless --fifo-dir or BERTH_FIFO_DIR says otherwise. */
@@ -36,54 +37,57 @@ export interface ContainerFlags extends SpecFlagsAsGiven {
   platform?: string;
 }
 
-const collect = (value: string, previous: string[] = []) => [...previous, value];
-
 function nonNegativeInt(what: string) {
   return (text: string) => {
-    if (!/^\d+$/.test(text.trim())) throw new InvalidArgumentError(`invalid ${what} "${text}" (a whole number)`);
+    if (!/^\d+$/.test(text.trim())) throw new InvalidFlagValue(`invalid ${what} "${text}" (a whole number)`);
     const n = Number(text);
-    if (!Number.isSafeInteger(n)) throw new InvalidArgumentError(`${what} "${text}" is too large`);
+    if (!Number.isSafeInteger(n)) throw new InvalidFlagValue(`${what} "${text}" is too large`);
     return n;
   };
 }
 
 function positiveNumber(text: string) {
   const n = Number(text);
-  if (text.trim() === '' || !Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`invalid number of CPUs "${text}" (e.g. 0.5 or 2)`);
+  if (text.trim() === '' || !Number.isFinite(n) || n <= 0) throw new InvalidFlagValue(`invalid number of CPUs "${text}" (e.g. 0.5 or 2)`);
   return n;
 }
 
 /**
- * Adds the container flags to a command. `run` gets ctr run's --cpu-shares default of 1024
- * (ctr sets it on every `run`; `containers create` has no such flag and sets none).
+ * The container flags' table. `run` gets ctr run's --cpu-shares default of 1024 (ctr sets it on
+ * every `run`; `containers create` has no such flag and sets none).
  */
+export function containerFlagTable(opts: { run?: boolean } = {}): Flag[] {
+  return [
+    { flags: '-t, --tty', description: 'allocate a terminal for the process' },
+    { flags: '--env <K=V>', description: 'set an environment variable, K=V (repeatable)', repeat: true },
+    { flags: '--env-file <file>', description: 'read environment variables from a file, K=V one a line' },
+    { flags: '--cwd <dir>', description: 'working directory of the process (absolute)' },
+    { flags: '-u, --user <user>', description: 'user to run as: name, uid, name:group or uid:gid (looked up in the image)' },
+    { flags: '--mount <spec>', description: 'add a mount: type=bind,src=/host,dst=/in,options=rbind:ro (repeatable)', repeat: true },
+    { flags: '--net-host', description: "use the host's network namespace (and its /etc/hosts and /etc/resolv.conf)" },
+    { flags: '--hostname <name>', description: 'hostname inside the container' },
+    { flags: '--memory-limit <bytes>', description: 'memory limit in bytes', parse: nonNegativeInt('memory limit') },
+    { flags: '--cpus <n>', description: 'CPU limit: a CFS quota of n × 100000 per 100000µs period', parse: positiveNumber },
+    { flags: '--cpu-shares <n>', description: 'CPU shares (0: leave unset)', parse: nonNegativeInt('cpu shares'), default: opts.run ? 1024 : undefined },
+    { flags: '--pids-limit <n>', description: 'maximum number of processes', parse: nonNegativeInt('pids limit') },
+    { flags: '--read-only', description: "mount the container's root file system read-only" },
+    { flags: '--privileged', description: 'all capabilities, all host devices, no masked paths, no seccomp (dangerous)' },
+    { flags: '--cap-add <cap>', description: 'add a capability, e.g. NET_ADMIN or CAP_NET_ADMIN (repeatable)', repeat: true },
+    { flags: '--cap-drop <cap>', description: 'drop a capability (repeatable)', repeat: true },
+    { flags: '--seccomp-profile <file>', description: 'seccomp profile instead of the default: OCI LinuxSeccomp or Docker profile JSON' },
+    { flags: '--security-opt <opt>', description: 'seccomp=unconfined (no seccomp) or seccomp=FILE (as --seccomp-profile)', repeat: true },
+    { flags: '--label <k=v>', description: 'a container label, also set as an OCI annotation (repeatable)', repeat: true },
+    { flags: '--annotation <k=v>', description: 'an OCI annotation (repeatable)', repeat: true },
+    { flags: '--runtime <name>', description: 'runtime (shim) name', default: defaultRuntime },
+    { flags: '--runc-binary <path>', description: 'runc-compatible binary for io.containerd.runc.v2 (its BinaryName option)' },
+    { flags: '--snapshotter <name>', description: 'snapshotter for the root file system', env: 'BERTH_SNAPSHOTTER', default: 'overlayfs' },
+    { flags: '--platform <platform>', description: 'use this platform of a multi-platform image' },
+  ];
+}
+
+/** Adds the container flags to a command (see containerFlagTable). */
 export function containerFlags(cmd: Command, opts: { run?: boolean } = {}): Command {
-  const shares = new Option('--cpu-shares <n>', 'CPU shares (0: leave unset)').argParser(nonNegativeInt('cpu shares'));
-  return cmd
-    .option('-t, --tty', 'allocate a terminal for the process')
-    .option('--env <K=V>', 'set an environment variable, K=V (repeatable)', collect, [])
-    .option('--env-file <file>', 'read environment variables from a file, K=V one a line')
-    .option('--cwd <dir>', 'working directory of the process (absolute)')
-    .option('-u, --user <user>', 'user to run as: name, uid, name:group or uid:gid (looked up in the image)')
-    .option('--mount <spec>', 'add a mount: type=bind,src=/host,dst=/in,options=rbind:ro (repeatable)', collect, [])
-    .option('--net-host', "use the host's network namespace (and its /etc/hosts and /etc/resolv.conf)")
-    .option('--hostname <name>', 'hostname inside the container')
-    .addOption(new Option('--memory-limit <bytes>', 'memory limit in bytes').argParser(nonNegativeInt('memory limit')))
-    .addOption(new Option('--cpus <n>', 'CPU limit: a CFS quota of n × 100000 per 100000µs period').argParser(positiveNumber))
-    .addOption(opts.run ? shares.default(1024) : shares)
-    .addOption(new Option('--pids-limit <n>', 'maximum number of processes').argParser(nonNegativeInt('pids limit')))
-    .option('--read-only', "mount the container's root file system read-only")
-    .option('--privileged', 'all capabilities, all host devices, no masked paths, no seccomp (dangerous)')
-    .option('--cap-add <cap>', 'add a capability, e.g. NET_ADMIN or CAP_NET_ADMIN (repeatable)', collect, [])
-    .option('--cap-drop <cap>', 'drop a capability (repeatable)', collect, [])
-    .option('--seccomp-profile <file>', 'seccomp profile instead of the default: OCI LinuxSeccomp or Docker profile JSON')
-    .option('--security-opt <opt>', 'seccomp=unconfined (no seccomp) or seccomp=FILE (as --seccomp-profile)', collect, [])
-    .option('--label <k=v>', 'a container label, also set as an OCI annotation (repeatable)', collect, [])
-    .option('--annotation <k=v>', 'an OCI annotation (repeatable)', collect, [])
-    .option('--runtime <name>', 'runtime (shim) name', defaultRuntime)
-    .option('--runc-binary <path>', 'runc-compatible binary for io.containerd.runc.v2 (its BinaryName option)')
-    .addOption(new Option('--snapshotter <name>', 'snapshotter for the root file system').env('BERTH_SNAPSHOTTER').default('overlayfs'))
-    .option('--platform <platform>', 'use this platform of a multi-platform image');
+  return addFlags(cmd, containerFlagTable(opts));
 }
 
 /** ctr's LabelArgs: k=v, and a bare k means k=true. */

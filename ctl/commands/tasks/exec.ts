@@ -1,7 +1,9 @@
 import type { Command } from 'commander';
 import type { Context } from '../../context.ts';
 import { ExitError } from '../../errors.ts';
-import { fifoDirOption, killAndDelete } from '../run.ts';
+import { addFlags } from '../../flags.ts';
+import { randomHex } from '../../io/fifo.ts';
+import { fifoDirFlag, killAndDelete } from '../run.ts';
 import { getContainer, getProcess } from './lookup.ts';
 
 interface ExecFlags {
@@ -84,25 +86,26 @@ async function execProcess(ctx: Context, id: string, command: string[], flags: E
 
 /** `berth tasks exec ID COMMAND...`: another process in a running task. */
 export function register(tasks: Command, ctx: Context) {
-  tasks
-    .command('exec')
-    .description("run another process in a running task (exit status: the process's)")
-    .argument('<id>', 'container id')
-    .argument('<command...>', 'command and arguments')
-    .passThroughOptions()
-    .option('--exec-id <id>', 'id for the new process (unique within the task; default: a new one)')
-    .option('-t, --tty', 'allocate a terminal')
-    .option('-i, --interactive', "connect stdin (berth always does; accepted for Docker's -it)")
-    .option('-d, --detach', 'start it and return')
-    .option('-w, --cwd <dir>', 'working directory')
-    .option('-e, --env <K=V>', 'set an environment variable (repeatable)', (v: string, prev: string[] = []) => [...prev, v], [])
-    .option('-u, --user <user>', 'user: name, uid, name:group or uid:gid')
-    .option('--log-uri <uri>', 'send stdout and stderr to file:///path or binary:///path')
-    .addOption(fifoDirOption())
-    .addHelpText('after', '\nExamples:\n  berth exec -it web sh\n  berth exec web cat /etc/hostname')
-    .action(async (id: string, command: string[], flags: ExecFlags) => {
-      const execId = flags.execId ?? `exec-${(await import('node:crypto')).randomBytes(6).toString('hex')}`;
-      const code = await execProcess(ctx, id, command, { ...flags, execId });
-      if (code !== 0) throw new ExitError(code);
-    });
+  addFlags(
+    tasks
+      .command('exec')
+      .description("run another process in a running task (exit status: the process's)")
+      .argument('<id>', 'container id')
+      .argument('<command...>', 'command and arguments')
+      .passThroughOptions()
+      .option('--exec-id <id>', 'id for the new process (unique within the task; default: a new one)')
+      .option('-t, --tty', 'allocate a terminal')
+      .option('-i, --interactive', "connect stdin (berth always does; accepted for Docker's -it)")
+      .option('-d, --detach', 'start it and return')
+      .option('-w, --cwd <dir>', 'working directory')
+      .option('-e, --env <K=V>', 'set an environment variable (repeatable)', (v: string, prev: string[] = []) => [...prev, v], [])
+      .option('-u, --user <user>', 'user: name, uid, name:group or uid:gid')
+      .option('--log-uri <uri>', 'send stdout and stderr to file:///path or binary:///path')
+      .addHelpText('after', '\nExamples:\n  berth exec -it web sh\n  berth exec web cat /etc/hostname'),
+    [fifoDirFlag],
+  ).action(async (id: string, command: string[], flags: ExecFlags) => {
+    const execId = flags.execId ?? `exec-${randomHex(6)}`;
+    const code = await execProcess(ctx, id, command, { ...flags, execId });
+    if (code !== 0) throw new ExitError(code);
+  });
 }

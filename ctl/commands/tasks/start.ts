@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import type { Context } from '../../context.ts';
 import { ExitError } from '../../errors.ts';
-import { fifoDirOption, runTask } from '../run.ts';
+import { addFlags } from '../../flags.ts';
+import { fifoDirFlag, runTask } from '../run.ts';
 import { getContainer } from './lookup.ts';
 
 /** Creates the task of a container with stdio as `ctr tasks start` does, and runs it to its end. */
@@ -33,16 +34,17 @@ async function startTask(ctx: Context, id: string, flags: { detach?: boolean; nu
 
 /** `berth tasks start ID`: a container's task, attached unless -d. */
 export function register(tasks: Command, ctx: Context) {
-  tasks
-    .command('start')
-    .description("start a container's task, attached unless -d (exit status: the task's)")
-    .argument('<id>', 'container id')
-    .option('-d, --detach', 'start it and return, leaving its FIFOs for tasks attach (output blocks once 64 KiB wait unread: use --log-uri or --null-io)')
-    .option('--null-io', 'send all stdio to /dev/null')
-    .option('--log-uri <uri>', 'send stdout and stderr to file:///path or binary:///path')
-    .addOption(fifoDirOption())
-    .action(async (id: string, flags: { detach?: boolean; nullIo?: boolean; logUri?: string; fifoDir: string }) => {
-      const code = await startTask(ctx, id, flags);
-      if (code !== 0) throw new ExitError(code);
-    });
+  addFlags(
+    tasks
+      .command('start')
+      .description("start a container's task, attached unless -d (exit status: the task's)")
+      .argument('<id>', 'container id')
+      .option('-d, --detach', 'start it and return, leaving its FIFOs for tasks attach (output blocks once 64 KiB wait unread: use --log-uri or --null-io)')
+      .option('--null-io', 'send all stdio to /dev/null')
+      .option('--log-uri <uri>', 'send stdout and stderr to file:///path or binary:///path'),
+    [fifoDirFlag],
+  ).action(async (id: string, flags: { detach?: boolean; nullIo?: boolean; logUri?: string; fifoDir: string }) => {
+    const code = await startTask(ctx, id, flags);
+    if (code !== 0) throw new ExitError(code);
+  });
 }
