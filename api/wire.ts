@@ -109,7 +109,8 @@ class Descriptor {
       // set before the fields resolve: a message may contain itself
       this.types.set(fullName, message);
       for (const [name, f] of Object.entries(node.fields)) {
-        if (f.options && Object.keys(f.options).some((o) => o !== 'packed')) throw new Error(`api/wire.ts: ${fullName}.${name} has options it does not code`);
+        if (f.options && Object.keys(f.options).some((o) => o !== 'packed' && o !== 'deprecated'))
+          throw new Error(`api/wire.ts: ${fullName}.${name} has options it does not code`);
         if (f.options?.packed === false) throw new Error(`api/wire.ts: ${fullName}.${name} is not packed`);
         if (otherScalars.has(f.type) || otherScalars.has(f.keyType ?? ''))
           throw new Error(`api/wire.ts: ${fullName}.${name} is a ${f.type}, which it does not code`);

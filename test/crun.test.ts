@@ -8,7 +8,7 @@ import { type Berthd, berthBin, berthdBin, removeRuntimeLeftovers } from './supp
 import { bridgesUnder, networkConfigToml, removeTestBridges, uniqueTestNetwork } from './support/network.ts';
 import { describeAsRoot, have, installed } from './support/root.ts';
 import { loadRunImage } from './support/run-image.ts';
-import { sleep } from './support/util.ts';
+import { eventually, sleep } from './support/util.ts';
 
 /**
  * crun as the OCI runtime of the runc shim (`berth run --runc-binary crun`, the BinaryName
@@ -164,7 +164,7 @@ describeAsRoot('crun as the OCI runtime', [installed('crun'), crunCanRun], () =>
     expect(readFileSync('/proc/self/mountinfo', 'utf8')).toContain(` ${hybridUnified} `);
   });
 
-  it('berth run --runc-binary crun: output, exit codes', () => {
+  it('berth run --runc-binary crun: output, exit codes', async () => {
     expect(berth(['run', '--rm', '--runc-binary', 'crun', image, 'hello', 'echo', 'hello from crun'])).toEqual({
       code: 0,
       stdout: 'hello from crun\n',
@@ -176,7 +176,13 @@ describeAsRoot('crun as the OCI runtime', [installed('crun'), crunCanRun], () =>
       stderr: 'err\n',
     });
     expect(berth(['run', '--rm', '--runc-binary', 'crun', image, 'stdin', 'cat'], 'piped in\n')).toMatchObject({ code: 0, stdout: 'piped in\n' });
-    expect(berth(['c', 'ls', '-q']).stdout).toBe('');
+    // berthd removes them once their processes exited; berth run does not wait for that
+    expect(
+      await eventually(
+        () => berth(['c', 'ls', '-q']).stdout,
+        (s) => s === '',
+      ),
+    ).toBe('');
     expect(cgroupDirs('hello')).toEqual([]);
   });
 
@@ -229,7 +235,12 @@ describeAsRoot('crun as the OCI runtime', [installed('crun'), crunCanRun], () =>
     expect(out).toBe('ready\n');
     expect(berth(['tasks', 'kill', '-s', 'KILL', 'victim']).code).toBe(0);
     expect(await exited).toBe(137);
-    expect(berth(['c', 'ls', '-q']).stdout).toBe('');
+    expect(
+      await eventually(
+        () => berth(['c', 'ls', '-q']).stdout,
+        (s) => s === '',
+      ),
+    ).toBe('');
     expect(crunList()).toEqual([]);
   });
 });

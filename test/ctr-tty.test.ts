@@ -6,6 +6,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { type Berthd, berthBin, startBerthd } from './support/harness.ts';
 import { describeAsRoot, installed } from './support/root.ts';
 import { loadRunImage } from './support/run-image.ts';
+import { eventually } from './support/util.ts';
 
 /**
  * Terminals end to end: `ctr run -t` (containerd's client) and `berth run -t` against berthd,
@@ -90,7 +91,13 @@ describeAsRoot('ctr run -t / berth run -t against berthd', [installed('script')]
     );
     expect(r.lines).toEqual(['/dev/pts/0', '33 91', '50 120']);
     expect(r.code).toBe(3);
-    expect(b.berth(['-n', ns, 'containers', 'ls', '-q']).stdout).toBe('');
+    // berthd removes it once the process exited; berth run does not wait for that
+    expect(
+      await eventually(
+        () => b.berth(['-n', ns, 'containers', 'ls', '-q']).stdout,
+        (s) => s === '',
+      ),
+    ).toBe('');
   }, 60_000);
 
   it('ctr tasks exec -t into a berth container: its own tty, input typed at the terminal', async () => {

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { type Berthd, berthBin, startBerthd } from './support/harness.ts';
 import { describeAsRoot } from './support/root.ts';
 import { loadRunImage } from './support/run-image.ts';
-import { sleep } from './support/util.ts';
+import { eventually, sleep } from './support/util.ts';
 
 /**
  * A container that outgrows `berth run --memory-limit`: the kernel's OOM killer ends it, berth
@@ -60,8 +60,13 @@ describeAsRoot('OOM through berth run', () => {
     const oom = seen().find((e) => e.topic === '/tasks/oom')!;
     expect(oom).toMatchObject({ namespace: ns, type: 'containerd.events.TaskOOM', event: { container_id: 'hog' } });
     expect(seen().find((e) => e.topic === '/tasks/exit' && e.event.container_id === 'hog')!.event.exit_status).toBe(137);
-    // --rm removed it all the same
-    expect(berth(['c', 'ls', '-q']).stdout).toBe('');
+    // --rm removed it all the same (berthd does, after the exit)
+    expect(
+      await eventually(
+        () => berth(['c', 'ls', '-q']).stdout,
+        (s) => s === '',
+      ),
+    ).toBe('');
   });
 
   it('an OOM kill of a child is reported too, and the container goes on', async () => {

@@ -256,10 +256,16 @@ describeAsRoot('berth run / containers / tasks', () => {
       expect(snapshots()).not.toMatch(/^r1\s/m);
     });
 
-    it("exits with the container's exit status, stderr separate", () => {
+    it("exits with the container's exit status, stderr separate", async () => {
       const r = berth(['run', '--rm', image, 'r2', 'sh', '-c', 'echo out; echo err >&2; exit 3']);
       expect(r).toMatchObject({ code: 3, stdout: 'out\n', stderr: 'err\n' });
-      expect(berth(['c', 'ls', '-q']).stdout).toBe('');
+      // berthd removes it once the process exited; berth run does not wait for that
+      expect(
+        await eventually(
+          () => berth(['c', 'ls', '-q']).stdout,
+          (s) => s === '',
+        ),
+      ).toBe('');
     });
 
     it('passes stdin through and closes it at EOF', () => {
@@ -395,7 +401,12 @@ describeAsRoot('berth run / containers / tasks', () => {
       p.stdin!.destroy();
       const r = { stdout };
       expect(r.stdout.replace(/\r/g, '').split('\n').filter(Boolean)).toEqual(['/dev/pts/0', '33 91', 'xterm', 'cooked']);
-      expect(berth(['c', 'ls', '-q']).stdout).toBe('');
+      expect(
+        await eventually(
+          () => berth(['c', 'ls', '-q']).stdout,
+          (s) => s === '',
+        ),
+      ).toBe('');
     });
 
     it('leaves no FIFO directories behind', async () => {

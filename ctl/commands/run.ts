@@ -48,7 +48,11 @@ export const runFlags: readonly Flag[] = [
     description: `run the container in the one shim of group NAME (annotation ${shimGroupAnnotation}); only for runtimes that run under a shim, such as containerd-shim-runc-v2: berthd's own runc path gives each container its own monitor`,
   },
   fifoDirFlag,
-  { flags: '--net <network>', description: 'bridge (the default network, the default), a network NAME (repeatable: one interface each), host or none', repeat: true },
+  {
+    flags: '--net <network>',
+    description: 'bridge (the default network, the default), a network NAME (repeatable: one interface each), host or none',
+    repeat: true,
+  },
   { flags: '-p, --publish <port>', description: 'publish a container port on the host: [IP:]HOSTPORT:CONTAINERPORT[/tcp|udp] (repeatable)', repeat: true },
   { flags: '--ip <address>', description: "the container's IPv4 address on its first network" },
   { flags: '--dns <ip>', description: 'a DNS server for /etc/resolv.conf (repeatable)', repeat: true },
