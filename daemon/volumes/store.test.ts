@@ -1,0 +1,164 @@
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { errorCode } from '../../test/support/util.ts';
+import { type ContainerInput, ContainerStore } from '../containers/store.ts';
+import { Exchange } from '../events/exchange.ts';
+import { MetadataDB } from '../metadata/db.ts';
+import { containerMounts, VolumeStore } from './store.ts';
+
+/** A container record whose spec bind-mounts these host paths. */
+const container = (id: string, sources: string[]): ContainerInput => ({
+  id,
+  labels: {},
+  image: '',
+  runtime: { name: 'io.containerd.runc.v2' },
+  spec: {
+    typeUrl: 'types.containerd.io/opencontainers/runtime-spec/1/Spec',
+    value: Buffer.from(
+      JSON.stringify({ ociVersion: '1.0.2', mounts: sources.map((source, i) => ({ destination: `/m${i}`, type: 'bind', source, options: ['rbind'] })) }),
+    ),
+  },
+  snapshotter: '',
+  snapshotKey: '',
+  extensions: {},
+  sandbox: '',
+});
+
+describe('VolumeStore', () => {
+  let dir: string;
+  let db: MetadataDB;
+  let containers: ContainerStore;
+  let store: VolumeStore;
+
+  beforeEach(async () => {
+    dir = mkdtempSync('/tmp/berth-volumes-');
+    db = await MetadataDB.open(join(dir, 'metadata'));
+    containers = new ContainerStore(db, new Exchange(), async () => undefined);
+    store = new VolumeStore(join(dir, 'volumes'), containerMounts(db, containers));
+    await store.init();
+  });
+  afterEach(async () => {
+    await db.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('creates a volume as a data directory with its record beside it; a second create returns the first', async () => {
+    const { volume, created } = await store.create('ns', { name: 'data', labels: { team: 'a' } });
+    expect(created).toBe(true);
+    expect(volume).toMatchObject({ name: 'data', labels: { team: 'a' }, anonymous: false, mountpoint: join(dir, 'volumes', 'ns', 'data', '_data') });
+    expect(Math.abs(volume.createdAt - Date.now())).toBeLessThan(5000);
+    expect(statSync(volume.mountpoint).mode & 0o7777).toBe(0o755);
+    expect(JSON.parse(readFileSync(join(dir, 'volumes', 'ns', 'data', 'volume.json'), 'utf8'))).toEqual({
+      name: 'data',
+      labels: { team: 'a' },
+      created_at: new Date(volume.createdAt).toISOString(),
+      anonymous: false,
+    });
+    // as Docker: the existing volume, not an error, and its labels unchanged
+    const again = await store.create('ns', { name: 'data', labels: { other: 'b' } });
+    expect(again).toEqual({ volume, created: false });
+    expect(await store.get('ns', 'data')).toEqual(volume);
+    // namespaces are apart
+    expect(await errorCode(store.get('other', 'data'))).toBe('NotFound');
+    expect(readdirSync(join(dir, 'volumes', 'ns'))).toEqual(['data']);
+  });
+
+  it('names a volume made without a name with 64 hex digits, and checks names', async () => {
+    const { volume } = await store.create('ns', { anonymous: true });
+    expect(volume.name).toMatch(/^[0-9a-f]{64}$/);
+    expect(volume.anonymous).toBe(true);
+    for (const bad of ['..', '.hidden', '-x', 'a/b', 'a b', 'x'.repeat(129), '_x']) {
+      expect(await errorCode(store.create('ns', { name: bad })), bad).toBe('InvalidArgument');
+    }
+    expect((await store.create('ns', { name: `A.b_c-${'x'.repeat(122)}` })).created).toBe(true);
+    expect(await errorCode(store.get('ns', '../ns'))).toBe('InvalidArgument');
+  });
+
+  it('lists with name, label and dangling filters', async () => {
+    await store.create('ns', { name: 'web-data', labels: { app: 'web', tier: 'front' } });
+    await store.create('ns', { name: 'db-data', labels: { app: 'db' } });
+    await store.create('ns', { name: 'cache' });
+    await containers.create('ns', container('c1', [store.dataDir('ns', 'db-data')]));
+    const names = async (filters: string[]) => (await store.list('ns', filters)).map((v) => v.name);
+    expect(await names([])).toEqual(['cache', 'db-data', 'web-data']);
+    expect(await names(['name=data'])).toEqual(['db-data', 'web-data']);
+    expect(await names(['name=web', 'name=cache'])).toEqual(['cache', 'web-data']);
+    expect(await names(['label=app'])).toEqual(['db-data', 'web-data']);
+    expect(await names(['label=app=db'])).toEqual(['db-data']);
+    expect(await names(['label=app', 'dangling=true'])).toEqual(['web-data']);
+    expect(await names(['dangling=false'])).toEqual(['db-data']);
+    expect(await names(['dangling=1'])).toEqual(['cache', 'web-data']);
+    for (const bad of ['size=1', 'dangling=maybe', 'label=', 'name']) expect(await errorCode(store.list('ns', [bad])), bad).toBe('InvalidArgument');
+  });
+
+  it('refuses to remove a volume a container mounts, in any namespace; removes it once the container is gone', async () => {
+    const { volume } = await store.create('ns', { name: 'data' });
+    writeFileSync(join(volume.mountpoint, 'file'), 'x');
+    await containers.create('ns', container('c1', ['/tmp', volume.mountpoint]));
+    await containers.create('elsewhere', container('c2', [join(volume.mountpoint, 'file')]));
+    expect(await store.usedBy('ns', 'data')).toEqual(['c1', 'elsewhere/c2']);
+    const err = await store.remove('ns', 'data').catch((e) => e);
+    expect(err.code).toBe('FailedPrecondition');
+    expect(err.message).toContain('volume "data" is in use by container c1, container elsewhere/c2');
+    await containers.delete('ns', 'c1');
+    expect(await errorCode(store.remove('ns', 'data'))).toBe('FailedPrecondition');
+    await containers.delete('elsewhere', 'c2');
+    await store.remove('ns', 'data');
+    expect(existsSync(join(dir, 'volumes', 'ns', 'data'))).toBe(false);
+    expect(readdirSync(join(dir, 'volumes', 'ns'))).toEqual([]);
+    expect(await errorCode(store.remove('ns', 'data'))).toBe('NotFound');
+  });
+
+  it('holds reserved volumes in use until released, making the missing ones', async () => {
+    await store.create('ns', { name: 'named' });
+    const r = await store.reserve('ns', [{ name: 'named' }, { name: 'new-one' }, { anonymous: true }]);
+    expect(r.volumes.map((v) => v.name).slice(0, 2)).toEqual(['named', 'new-one']);
+    expect(r.volumes[2]).toMatchObject({ anonymous: true });
+    const err = await store.remove('ns', 'named').catch((e) => e);
+    expect(err.code).toBe('FailedPrecondition');
+    expect(err.message).toContain('in use by a container being created');
+    expect((await store.prune('ns', { all: true })).removed).toEqual([]);
+    expect((await store.list('ns', ['dangling=true'])).map((v) => v.name)).toEqual([]);
+    r.release();
+    r.release();
+    expect((await store.prune('ns', { all: true })).removed.map((v) => v.name).sort()).toEqual(['named', 'new-one', r.volumes[2]!.name].sort());
+  });
+
+  it('prunes unused anonymous volumes, or every unused one with all, and counts the space given back', async () => {
+    const anon = (await store.create('ns', { anonymous: true })).volume;
+    const used = (await store.create('ns', { anonymous: true })).volume;
+    await store.create('ns', { name: 'named' });
+    writeFileSync(join(anon.mountpoint, 'blob'), Buffer.alloc(1024 * 1024, 1));
+    await containers.create('ns', container('c1', [used.mountpoint]));
+    const first = await store.prune('ns');
+    expect(first.removed.map((v) => v.name)).toEqual([anon.name]);
+    expect(first.reclaimed).toBeGreaterThanOrEqual(1024 * 1024);
+    expect(first.reclaimed).toBeLessThan(1024 * 1024 + 64 * 1024);
+    const second = await store.prune('ns', { all: true });
+    expect(second.removed.map((v) => v.name)).toEqual(['named']);
+    expect((await store.list('ns')).map((v) => v.name)).toEqual([used.name]);
+  });
+
+  it('removes half-made and half-removed leftovers at start, and ignores stray entries', async () => {
+    await store.create('ns', { name: 'keep' });
+    mkdirSync(join(dir, 'volumes', 'ns', '.creating-0123'), { recursive: true });
+    mkdirSync(join(dir, 'volumes', 'ns', '.removing-gone-0123', '_data'), { recursive: true });
+    mkdirSync(join(dir, 'volumes', 'ns', 'no-record'));
+    writeFileSync(join(dir, 'volumes', 'ns', 'a-file'), '');
+    expect((await store.list('ns')).map((v) => v.name)).toEqual(['keep']);
+    await new VolumeStore(join(dir, 'volumes'), containerMounts(db, containers)).init();
+    expect(readdirSync(join(dir, 'volumes', 'ns')).sort()).toEqual(['a-file', 'keep', 'no-record']);
+  });
+
+  it('populates a volume from the image once, one copy at a time', async () => {
+    const rootfs = join(dir, 'rootfs');
+    mkdirSync(join(rootfs, 'srv'), { recursive: true });
+    writeFileSync(join(rootfs, 'srv', 'index.html'), 'hello');
+    await store.create('ns', { name: 'www' });
+    const [a, b] = await Promise.all([store.populate('ns', 'www', rootfs, '/srv'), store.populate('ns', 'www', rootfs, '/srv')]);
+    expect(a.copied).toBe(true);
+    expect(b).toMatchObject({ copied: false, reason: 'the volume already holds data' });
+    expect(readFileSync(join(store.dataDir('ns', 'www'), 'index.html'), 'utf8')).toBe('hello');
+  });
+});
