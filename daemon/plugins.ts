@@ -18,6 +18,7 @@ import { runtimePlugin } from './runtime/plugin.ts';
 import { nativePlugin, overlayPlugin, snapshotsServicePlugin } from './snapshots/plugin.ts';
 import { tasksServicePlugin } from './tasks/plugin.ts';
 import { versionServicePlugin } from './version/plugin.ts';
+import { volumeStorePlugin, volumesServicePlugin } from './volumes/plugin.ts';
 
 /** Everything built into berthd: the table of contents of the daemon. */
 export function builtinPlugins(): PluginRegistry {
@@ -31,6 +32,7 @@ export function builtinPlugins(): PluginRegistry {
     containersPlugin,
     leasePlugin,
     logStorePlugin,
+    volumeStorePlugin,
     overlayPlugin,
     nativePlugin,
     contentServicePlugin,
@@ -48,6 +50,7 @@ export function builtinPlugins(): PluginRegistry {
     namespacesServicePlugin,
     eventsServicePlugin,
     networksServicePlugin,
+    volumesServicePlugin,
     versionServicePlugin,
     introspectionPlugin(registry),
     healthcheckPlugin,

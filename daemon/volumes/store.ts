@@ -123,21 +123,24 @@ function matches(v: Volume, f: VolumeFilter, used: boolean): boolean {
   );
 }
 
-/** Bytes a tree takes on disk (blocks, each inode once); what removing it gives back. */
-export async function diskUsage(path: string): Promise<number> {
+/**
+ * The size of what a tree holds, as Docker counts a volume's: the sizes of everything but
+ * directories, each inode once.
+ */
+export async function dataSize(path: string): Promise<number> {
   const seen = new Set<string>();
   const walk = async (p: string): Promise<number> => {
     const st = await fs.lstat(p).catch(() => undefined);
     if (!st) return 0;
+    if (st.isDirectory()) {
+      let total = 0;
+      for (const name of await fs.readdir(p).catch(() => [] as string[])) total += await walk(join(p, name));
+      return total;
+    }
     const key = `${st.dev}:${st.ino}`;
     if (seen.has(key)) return 0;
     seen.add(key);
-    let total = st.blocks * 512;
-    if (st.isDirectory()) {
-      const names = await fs.readdir(p).catch(() => [] as string[]);
-      for (const name of names) total += await walk(join(p, name));
-    }
-    return total;
+    return st.size;
   };
   return walk(path);
 }
@@ -273,7 +276,7 @@ export class VolumeStore {
 
   /**
    * Removes the volumes no container uses: anonymous ones only, unless `all`. Returns what it
-   * removed and the bytes that gave back.
+   * removed and the size of their data (see dataSize).
    */
   async prune(ns: string, opts: { all?: boolean; filters?: readonly string[] } = {}): Promise<{ removed: Volume[]; reclaimed: number }> {
     const f = parseVolumeFilters(opts.filters ?? []);
@@ -283,7 +286,7 @@ export class VolumeStore {
       let reclaimed = 0;
       for (const v of await this.all(ns)) {
         if (used.has(v.mountpoint) || this.reserved.has(v.mountpoint) || (!opts.all && !v.anonymous) || !matches(v, f, false)) continue;
-        reclaimed += await diskUsage(join(this.dir, ns, v.name));
+        reclaimed += await dataSize(v.mountpoint);
         await this.discard(ns, v.name);
         removed.push(v);
       }
