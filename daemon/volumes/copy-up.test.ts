@@ -1,18 +1,22 @@
 import {
   chmodSync,
   chownSync,
+  closeSync,
   linkSync,
   lstatSync,
   mkdirSync,
   mkdtempSync,
+  openSync,
   readdirSync,
   readFileSync,
   readlinkSync,
+  readSync,
   rmSync,
   statSync,
   symlinkSync,
   utimesSync,
   writeFileSync,
+  writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -88,6 +92,26 @@ describe('copyUp', () => {
     expect(statSync(join(volume, 'a.txt')).mtime.toISOString()).toBe('2021-02-03T04:05:06.000Z');
     expect(lgetxattr(join(volume, 'a.txt'), 'user.origin')?.toString()).toBe('image');
     expect(lgetxattr(join(volume, 'suid'), 'security.capability')?.toString('hex')).toBe('0100000200200000000000000000000000000000');
+  });
+
+  it('keeps a sparse file sparse, and its size', async () => {
+    mkdirSync(join(rootfs, 'data'));
+    const size = 256 * 1024 * 1024 + 5;
+    const fd = openSync(join(rootfs, 'data', 'sparse'), 'w');
+    writeSync(fd, 'head', 0);
+    writeSync(fd, 'tail', size - 4);
+    closeSync(fd);
+    await copyUp(rootfs, '/data', volume);
+    const st = statSync(join(volume, 'sparse'));
+    expect(st.size).toBe(size);
+    expect(st.blocks * 512).toBeLessThan(4 * 1024 * 1024);
+    const copy = openSync(join(volume, 'sparse'), 'r');
+    const head = Buffer.alloc(4);
+    const tail = Buffer.alloc(4);
+    readSync(copy, head, 0, 4, 0);
+    readSync(copy, tail, 0, 4, size - 4);
+    closeSync(copy);
+    expect([head.toString(), tail.toString()]).toEqual(['head', 'tail']);
   });
 
   it('keeps hard links as hard links', async () => {

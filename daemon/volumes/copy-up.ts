@@ -28,6 +28,9 @@ const readOnly = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOC
 const directory = readOnly | constants.O_DIRECTORY;
 const newFile = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
 const chunk = 1 << 20;
+const zeros = Buffer.alloc(chunk);
+
+const isZero = (buf: Buffer, n: number) => buf.compare(zeros, 0, n, 0, n) === 0;
 
 const codeOf = (err: unknown) => (err as NodeJS.ErrnoException).code;
 
@@ -133,12 +136,17 @@ class Copier {
       const output = await open(dst, newFile, 0o600);
       try {
         const buf = Buffer.allocUnsafe(Math.min(chunk, Math.max(now.size, 1)));
-        for (let at = 0; ; ) {
+        let at = 0;
+        for (;;) {
           const { bytesRead } = await input.read(buf, 0, buf.length, at);
           if (bytesRead === 0) break;
-          for (let done = 0; done < bytesRead; ) done += (await output.write(buf, done, bytesRead - done, at + done)).bytesWritten;
+          // a block of zeros stays a hole: a sparse file in the image stays sparse in the volume
+          if (!isZero(buf, bytesRead)) {
+            for (let done = 0; done < bytesRead; ) done += (await output.write(buf, done, bytesRead - done, at + done)).bytesWritten;
+          }
           at += bytesRead;
         }
+        await output.truncate(at);
         await applyOwnerAndMode(output, st);
         copyXattrs(src, dst);
         await output.utimes(st.atime, st.mtime);

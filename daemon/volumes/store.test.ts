@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { errorCode } from '../../test/support/util.ts';
@@ -159,5 +159,40 @@ describe('VolumeStore', () => {
     // one of them copies; the other waits for it and finds the volume holding data
     expect(results.map((r) => r.reason ?? 'copied').sort()).toEqual(['copied', 'the volume already holds data']);
     expect(readFileSync(join(store.dataDir('ns', 'www'), 'index.html'), 'utf8')).toBe('hello');
+  });
+
+  it('populates volumes from a read-only mount of the rootfs layers (overlay, or a bind for the native snapshotter), not from the host', async () => {
+    const base = join(dir, 'base-layer');
+    const top = join(dir, 'top-layer');
+    mkdirSync(join(base, 'etc'), { recursive: true });
+    writeFileSync(join(base, 'etc', 'image-file'), 'image');
+    mkdirSync(join(top, 'srv'), { recursive: true });
+    writeFileSync(join(top, 'srv', 'index.html'), 'hello');
+    // hostile: /data -> /etc and /up -> ../../../.. must stay inside the image
+    symlinkSync('/etc', join(top, 'data'));
+    symlinkSync('../../../../../../..', join(top, 'up'));
+    await store.create('ns', { name: 'www' });
+    await store.create('ns', { name: 'data' });
+    await store.create('ns', { name: 'up' });
+    const overlay = [{ type: 'overlay', source: 'overlay', options: [`lowerdir=${top}:${base}`] }];
+    const results = await store.populateFromMounts('ns', overlay, [
+      { name: 'www', path: '/srv' },
+      { name: 'data', path: '/data' },
+      { name: 'up', path: '/up/tmp' },
+    ]);
+    expect(results.map((r) => r.reason ?? 'copied')).toEqual(['copied', 'copied', 'the image has nothing at /up/tmp']);
+    expect(readdirSync(store.dataDir('ns', 'www'))).toEqual(['index.html']);
+    expect(readdirSync(store.dataDir('ns', 'data'))).toEqual(['image-file']);
+    expect(readdirSync(store.dataDir('ns', 'up'))).toEqual([]);
+    // nothing stays mounted
+    expect(readFileSync('/proc/self/mountinfo', 'utf8')).not.toContain(top);
+
+    // volumes that hold data are not even looked at; a bind of a plain directory works as well
+    const again = await store.populateFromMounts('ns', [{ type: 'bind', source: join(dir, 'missing'), options: ['rbind'] }], [{ name: 'www', path: '/srv' }]);
+    expect(again).toEqual([{ copied: false, reason: 'the volume already holds data', skipped: [] }]);
+    await store.create('ns', { name: 'native' });
+    const bound = await store.populateFromMounts('ns', [{ type: 'bind', source: top, options: ['rbind'] }], [{ name: 'native', path: '/srv' }]);
+    expect(bound[0]!.copied).toBe(true);
+    expect(readdirSync(store.dataDir('ns', 'native'))).toEqual(['index.html']);
   });
 });

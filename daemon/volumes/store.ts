@@ -2,7 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { type Dirent, promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { failedPrecondition, invalidArgument, notFound } from '../../core/errors.ts';
+import type { Mount } from '../../core/mount.ts';
 import { Mutex } from '../../core/mutex.ts';
+import { withReadOnlyMounts } from '../../native/mount.ts';
 import type { ContainerStore } from '../containers/store.ts';
 import { syncDir } from '../fsutil.ts';
 import { type Labels, validateLabels } from '../labels.ts';
@@ -309,6 +311,22 @@ export class VolumeStore {
       });
     this.copying.set(dataDir, run);
     return run;
+  }
+
+  /**
+   * Copy-up for a container about to be made: each volume that is still empty gets the image's
+   * content at its path, from the container's root file system (`rootfs`: the snapshot's mounts,
+   * mounted read-only here, once, and only when some volume is empty). Returns each volume's result.
+   */
+  async populateFromMounts(ns: string, rootfs: readonly Mount[], targets: ReadonlyArray<{ name: string; path: string }>): Promise<CopyUpResult[]> {
+    const empty: boolean[] = [];
+    for (const t of targets) empty.push((await fs.readdir((await this.get(ns, t.name)).mountpoint)).length === 0);
+    if (!empty.includes(true)) return targets.map(() => ({ copied: false, reason: 'the volume already holds data', skipped: [] }));
+    return withReadOnlyMounts(rootfs, async (root) => {
+      const results: CopyUpResult[] = [];
+      for (const t of targets) results.push(await this.populate(ns, t.name, root, t.path));
+      return results;
+    });
   }
 
   /** Data directory → the containers mounting it (or something inside it). */
