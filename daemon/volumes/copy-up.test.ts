@@ -162,6 +162,13 @@ describe('copyUp', () => {
     expect(readdirSync(volume)).toEqual([]);
   });
 
+  it("refuses the container's root, also when a link leads there", async () => {
+    symlinkSync('/', join(rootfs, 'root-link'));
+    for (const path of ['/', '/..', '/root-link', '/etc/..'])
+      await expect(copyUp(rootfs, path, volume), path).rejects.toThrow(`a volume cannot be mounted at ${path}: it is the container's root`);
+    expect(readdirSync(volume)).toEqual([]);
+  });
+
   it('refuses a symlink loop with a clear error', async () => {
     symlinkSync('/b', join(rootfs, 'a'));
     symlinkSync('/a', join(rootfs, 'b'));

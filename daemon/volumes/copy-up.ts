@@ -53,6 +53,7 @@ export async function copyUp(rootfs: string, containerPath: string, dataDir: str
   }
   const inside = relative(rootfs, source);
   if (inside.startsWith(`..${sep}`) || inside === '..') throw new Error(`${containerPath} resolved outside the root file system`);
+  if (inside === '') throw invalidArgument(`a volume cannot be mounted at ${containerPath}: it is the container's root`);
   let st: Stats;
   try {
     st = await lstat(source);

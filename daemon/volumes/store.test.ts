@@ -139,6 +139,16 @@ describe('VolumeStore', () => {
     expect((await store.list('ns')).map((v) => v.name)).toEqual([used.name]);
   });
 
+  it("removes a removed container's anonymous volumes, not named ones or those another container uses", async () => {
+    const anon = (await store.create('ns', { anonymous: true })).volume;
+    const shared = (await store.create('ns', { anonymous: true })).volume;
+    const named = (await store.create('ns', { name: 'named' })).volume;
+    await containers.create('ns', container('other', [shared.mountpoint]));
+    const removed = await store.removeAnonymous('ns', [anon.mountpoint, shared.mountpoint, named.mountpoint, '/tmp']);
+    expect(removed).toEqual([anon.name]);
+    expect((await store.list('ns')).map((v) => v.name).sort()).toEqual([shared.name, 'named'].sort());
+  });
+
   it('removes half-made and half-removed leftovers at start, and ignores stray entries', async () => {
     await store.create('ns', { name: 'keep' });
     mkdirSync(join(dir, 'volumes', 'ns', '.creating-0123'), { recursive: true });

@@ -297,6 +297,24 @@ export class VolumeStore {
   }
 
   /**
+   * After a container is removed: removes the anonymous volumes among the paths its spec mounted,
+   * unless another container still uses them (Docker's `rm -v`, and what --rm does). Returns the
+   * names removed.
+   */
+  async removeAnonymous(ns: string, sources: readonly string[]): Promise<string[]> {
+    return this.lock.run(async () => {
+      const used = await this.usedSources(ns);
+      const removed: string[] = [];
+      for (const v of await this.all(ns)) {
+        if (!v.anonymous || !sources.includes(v.mountpoint) || used.has(v.mountpoint) || this.reserved.has(v.mountpoint)) continue;
+        await this.discard(ns, v.name);
+        removed.push(v.name);
+      }
+      return removed;
+    });
+  }
+
+  /**
    * Copies the image's content at `containerPath` into the volume if the volume is empty (see
    * copy-up.ts); `rootfs` is the container's root file system, mounted (read-only is best).
    */
