@@ -76,6 +76,15 @@ describeAsRoot('berth volume', () => {
       expect(JSON.parse(missing.stdout).map((v: { Name: string }) => v.Name)).toEqual(['db']);
       expect(missing.stderr).toBe(`berth: volume "nope" in namespace "${ns}": not found\n`);
       expect(berth(['volume', 'create', '../etc'])).toMatchObject({ code: 1, stderr: expect.stringContaining('invalid volume name "../etc"') });
+      expect(berth(['volume', 'create', '-d', 'nfs', 'x'])).toMatchObject({
+        code: 1,
+        stderr: 'berth: volume driver "nfs" is not supported: berthd has the local driver only\n',
+      });
+      expect(berth(['volume', 'create', '-o', 'type=tmpfs', 'x'])).toMatchObject({
+        code: 1,
+        stderr: expect.stringContaining('driver option "type=tmpfs" is not supported'),
+      });
+      expect(berth(['volume', 'create', '-d', 'local', 'db'])).toMatchObject({ code: 0, stdout: 'db\n' });
 
       // volumes are per namespace, and kept across a restart
       expect(b.berth(['volume', 'ls', '-q'])).toMatchObject({ code: 0, stdout: '' });

@@ -57,15 +57,19 @@ export function register(program: Command, ctx: Context) {
     .description('create a volume and print its name (without a name: a random one)')
     .argument('[name]', 'volume name: [a-zA-Z0-9][a-zA-Z0-9_.-]*, up to 128')
     .option('--label <key=value>', 'volume label (repeatable)', collectLabel)
-    .addHelpText('after', '\nExamples:\n  berth volume create data\n  berth volume create --label app=web web-data\n  berth run -v data:/var/lib/app IMAGE ID')
-    .action(async (name: string | undefined, opts: { label?: string[] }) => {
+    .option('-d, --driver <name>', 'volume driver (only local)', 'local')
+    .option('-o, --opt <key=value>', 'driver option (the local driver of berth takes none)', collectLabel)
+    .addHelpText('after', '\nExamples:\n  berth volume create data\n  berth volume create --label app=web web-data')
+    .action(async (name: string | undefined, opts: { label?: string[]; driver: string; opt?: string[] }) => {
+      if (opts.driver !== 'local') throw new Error(`volume driver "${opts.driver}" is not supported: berthd has the local driver only`);
+      if (opts.opt) throw new Error(`driver option "${opts.opt[0]}" is not supported: berthd's local volumes are plain directories`);
       const labels = parseLabels(opts.label ?? []);
       const res = await (await client()).Create({ name: name ?? '', labels, anonymous: false }).catch(orNeedsBerthd);
       out(`${res.volume?.name ?? name}\n`);
     });
 
   listFlags(vol.command('ls').alias('list').description('list volumes'), 'print only the volume names')
-    .option('-f, --filter <filter>', 'name=NAME, label=KEY[=VALUE] or dangling=true|false (repeatable)', collectLabel)
+    .option('-f, --filter <filter>', 'name=NAME, label=KEY[=VALUE], dangling=true|false or driver=local (repeatable)', collectLabel)
     .addHelpText('after', '\nExamples:\n  berth volume ls\n  berth volume ls -q --filter dangling=true\n  berth volume ls --filter label=app=web --format json')
     .action(async (flags: ListFlags & { filter?: string[] }) => {
       const res = await (await client()).List({ filters: flags.filter ?? [] }).catch(orNeedsBerthd);

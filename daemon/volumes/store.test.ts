@@ -89,6 +89,8 @@ describe('VolumeStore', () => {
     expect(await names(['label=app', 'dangling=true'])).toEqual(['web-data']);
     expect(await names(['dangling=false'])).toEqual(['db-data']);
     expect(await names(['dangling=1'])).toEqual(['cache', 'web-data']);
+    expect(await names(['driver=local', 'name=cache'])).toEqual(['cache']);
+    expect(await names(['driver=nfs'])).toEqual([]);
     for (const bad of ['size=1', 'dangling=maybe', 'label=', 'name']) expect(await errorCode(store.list('ns', [bad])), bad).toBe('InvalidArgument');
   });
 
@@ -96,7 +98,8 @@ describe('VolumeStore', () => {
     const { volume } = await store.create('ns', { name: 'data' });
     writeFileSync(join(volume.mountpoint, 'file'), 'x');
     await containers.create('ns', container('c1', ['/tmp', volume.mountpoint]));
-    await containers.create('elsewhere', container('c2', [join(volume.mountpoint, 'file')]));
+    // a path inside the data directory, spelled oddly, counts too
+    await containers.create('elsewhere', container('c2', [`${volume.mountpoint}/../_data/./file`]));
     expect(await store.usedBy('ns', 'data')).toEqual(['c1', 'elsewhere/c2']);
     const err = await store.remove('ns', 'data').catch((e) => e);
     expect(err.code).toBe('FailedPrecondition');
@@ -155,8 +158,17 @@ describe('VolumeStore', () => {
     mkdirSync(join(dir, 'volumes', 'ns', '.removing-gone-0123', '_data'), { recursive: true });
     mkdirSync(join(dir, 'volumes', 'ns', 'no-record'));
     writeFileSync(join(dir, 'volumes', 'ns', 'a-file'), '');
+    mkdirSync(join(dir, 'volumes', 'ns', 'damaged'));
+    writeFileSync(join(dir, 'volumes', 'ns', 'damaged', 'volume.json'), '{"na');
     expect((await store.list('ns')).map((v) => v.name)).toEqual(['keep']);
+    const err = await store.get('ns', 'damaged').catch((e) => e);
+    expect([err.code, err.message]).toEqual([
+      'FailedPrecondition',
+      `volume "damaged" in namespace "ns": its record ${join(dir, 'volumes', 'ns', 'damaged', 'volume.json')} is damaged`,
+    ]);
     await new VolumeStore(join(dir, 'volumes'), containerMounts(db, containers)).init();
+    expect(readdirSync(join(dir, 'volumes', 'ns')).sort()).toEqual(['a-file', 'damaged', 'keep', 'no-record']);
+    await store.remove('ns', 'damaged');
     expect(readdirSync(join(dir, 'volumes', 'ns')).sort()).toEqual(['a-file', 'keep', 'no-record']);
   });
 

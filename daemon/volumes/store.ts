@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { type Dirent, promises as fs } from 'node:fs';
-import { join } from 'node:path';
-import { failedPrecondition, invalidArgument, notFound } from '../../core/errors.ts';
+import { join, resolve } from 'node:path';
+import { failedPrecondition, invalidArgument, isCode, notFound } from '../../core/errors.ts';
 import type { Mount } from '../../core/mount.ts';
 import { Mutex } from '../../core/mutex.ts';
 import { withReadOnlyMounts } from '../../native/mount.ts';
@@ -91,15 +91,16 @@ function mountSources(spec: Buffer | undefined): string[] {
   }
 }
 
-/** Docker's `volume ls --filter` keys: name=SUBSTRING, label=KEY or label=KEY=VALUE, dangling=true|false. */
+/** Docker's `volume ls --filter` keys: name=SUBSTRING, label=KEY or label=KEY=VALUE, dangling=true|false, driver=local. */
 interface VolumeFilter {
   name: string[];
   label: string[];
   dangling: boolean[];
+  driver: string[];
 }
 
 function parseVolumeFilters(filters: readonly string[]): VolumeFilter {
-  const f: VolumeFilter = { name: [], label: [], dangling: [] };
+  const f: VolumeFilter = { name: [], label: [], dangling: [], driver: [] };
   for (const text of filters) {
     const at = text.indexOf('=');
     const key = at < 0 ? text : text.slice(0, at);
@@ -107,7 +108,8 @@ function parseVolumeFilters(filters: readonly string[]): VolumeFilter {
     if (key === 'name' && at >= 0) f.name.push(value);
     else if (key === 'label' && value !== '') f.label.push(value);
     else if (key === 'dangling' && ['true', '1', 'false', '0'].includes(value)) f.dangling.push(value === 'true' || value === '1');
-    else throw invalidArgument(`invalid volume filter ${JSON.stringify(text)}: use name=NAME, label=KEY, label=KEY=VALUE or dangling=true|false`);
+    else if (key === 'driver' && value !== '') f.driver.push(value);
+    else throw invalidArgument(`invalid volume filter ${JSON.stringify(text)}: use name=NAME, label=KEY, label=KEY=VALUE, dangling=true|false or driver=local`);
   }
   return f;
 }
@@ -121,7 +123,8 @@ function matches(v: Volume, f: VolumeFilter, used: boolean): boolean {
   return (
     (f.name.length === 0 || f.name.some((n) => v.name.includes(n))) &&
     (f.label.length === 0 || f.label.some(labelMatches)) &&
-    (f.dangling.length === 0 || f.dangling.some((d) => d === !used))
+    (f.dangling.length === 0 || f.dangling.some((d) => d === !used)) &&
+    (f.driver.length === 0 || f.driver.includes('local'))
   );
 }
 
@@ -268,9 +271,16 @@ export class VolumeStore {
   /** Removes a volume and its data (NotFound; FailedPrecondition while a container uses it). */
   async remove(ns: string, name: string): Promise<void> {
     await this.lock.run(async () => {
-      const v = await this.get(ns, name);
-      const users = ((await this.usedSources(ns)).get(v.mountpoint) ?? []).map((c) => `container ${c}`);
-      if (this.reserved.has(v.mountpoint)) users.push('a container being created');
+      // a volume whose record is damaged can still be removed
+      const mountpoint = await this.get(ns, name).then(
+        (v) => v.mountpoint,
+        (err: unknown) => {
+          if (isCode(err, 'FailedPrecondition')) return this.dataDir(ns, name);
+          throw err;
+        },
+      );
+      const users = ((await this.usedSources(ns)).get(mountpoint) ?? []).map((c) => `container ${c}`);
+      if (this.reserved.has(mountpoint)) users.push('a container being created');
       if (users.length > 0) throw failedPrecondition(`volume ${JSON.stringify(name)} is in use by ${users.join(', ')}`);
       await this.discard(ns, name);
     });
@@ -352,9 +362,10 @@ export class VolumeStore {
     const used = new Map<string, string[]>();
     const prefix = `${this.dir}/`;
     for (const m of await this.mounts()) {
-      if (!m.source.startsWith(prefix)) continue;
+      const source = resolve('/', m.source);
+      if (!source.startsWith(prefix)) continue;
       // <dir>/<namespace>/<name>/_data[/...]
-      const parts = m.source.slice(prefix.length).split('/');
+      const parts = source.slice(prefix.length).split('/');
       if (parts.length < 3 || parts[2] !== dataDirName) continue;
       const dataDir = join(this.dir, parts[0]!, parts[1]!, dataDirName);
       const who = m.namespace === ns ? m.container : `${m.namespace}/${m.container}`;
@@ -390,7 +401,8 @@ export class VolumeStore {
     const found: Volume[] = [];
     for (const name of names.sort()) {
       if (!namePattern.test(name)) continue;
-      const v = await this.read(ns, name);
+      // a damaged record hides its volume from listings; get and rm name the problem
+      const v = await this.read(ns, name).catch(() => undefined);
       if (v) found.push(v);
     }
     return found;
@@ -405,7 +417,14 @@ export class VolumeStore {
       if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
       throw err;
     }
-    const r = JSON.parse(text) as VolumeRecord;
+    let r: VolumeRecord;
+    try {
+      r = JSON.parse(text) as VolumeRecord;
+    } catch {
+      throw failedPrecondition(
+        `volume ${JSON.stringify(name)} in namespace ${JSON.stringify(ns)}: its record ${join(this.dir, ns, name, recordFile)} is damaged`,
+      );
+    }
     return this.fromRecord(ns, { ...r, name });
   }
 
