@@ -170,11 +170,15 @@ export class VolumeStore {
     private readonly mounts: ContainerMounts,
   ) {}
 
-  /** Removes what a crash left half made or half removed. */
+  /**
+   * Removes what a crash left half made or half removed; what cannot be removed (an immutable
+   * file, say) is left, hidden, rather than keep berthd from serving volumes.
+   */
   async init(): Promise<void> {
     for (const ns of await this.namespaces()) {
       for (const e of await fs.readdir(join(this.dir, ns), { withFileTypes: true })) {
-        if (e.name.startsWith(staging) || e.name.startsWith(trash)) await fs.rm(join(this.dir, ns, e.name), { recursive: true, force: true });
+        if (e.name.startsWith(staging) || e.name.startsWith(trash))
+          await fs.rm(join(this.dir, ns, e.name), { recursive: true, force: true }).catch(() => undefined);
       }
     }
   }
