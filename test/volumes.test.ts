@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, expect } from 'vitest';
+import { afterAll, afterEach, beforeAll, expect } from 'vitest';
 import { Volumes } from '../api/services.ts';
 import { type Berthd, berthBin, type Containerd, startBerthd, startContainerd } from './support/harness.ts';
 import { describeAsRoot, installed, itAsRoot } from './support/root.ts';
@@ -26,6 +26,11 @@ describeAsRoot('berth volume', () => {
   afterAll(async () => {
     await b?.cleanup();
   });
+  // each test starts with no volume, whatever the one before left
+  afterEach(() => {
+    berth(['containers', 'rm', 'vol-user', 'anon-user']);
+    berth(['volume', 'prune', '-a', '-f']);
+  });
 
   itAsRoot(
     'creates named and unnamed volumes, lists, filters and inspects them; they outlive a restart of berthd',
@@ -37,13 +42,13 @@ describeAsRoot('berth volume', () => {
       expect(unnamed).toMatchObject({ code: 0, stderr: '' });
       expect(unnamed.stdout).toMatch(/^[0-9a-f]{64}\n$/);
       const random = unnamed.stdout.trim();
-      expect(berth(['volume', 'create', 'db'])).toMatchObject({ code: 0, stdout: 'db\n' });
+      expect(berth(['volume', 'create', 'pg'])).toMatchObject({ code: 0, stdout: 'pg\n' });
 
       const mountpoint = (name: string) => join(b.root, 'volumes', ns, name, '_data');
       const ls = berth(['volume', 'ls']);
       expect(ls.code).toBe(0);
       // sorted by name
-      const all = [random, 'db', 'web-data'].sort();
+      const all = [random, 'pg', 'web-data'].sort();
       expect(ls.stdout.split('\n').map((l) => l.split(/ {2,}/))).toEqual([
         ['DRIVER', 'VOLUME NAME', 'MOUNTPOINT'],
         ...all.map((name) => ['local', name, mountpoint(name)]),
@@ -51,8 +56,8 @@ describeAsRoot('berth volume', () => {
       ]);
       expect(names([])).toEqual(all);
       expect(names(['--filter', 'label=app=web'])).toEqual(['web-data']);
-      expect(names(['--filter', 'name=d', '--filter', 'label=tier'])).toEqual(['web-data']);
-      expect(names(['-f', 'name=db', '-f', 'name=web'])).toEqual(['db', 'web-data']);
+      expect(names(['--filter', 'name=-da', '--filter', 'label=tier'])).toEqual(['web-data']);
+      expect(names(['-f', 'name=pg', '-f', 'name=web'])).toEqual(['pg', 'web-data']);
       expect(berth(['volume', 'ls', '--filter', 'size=1'])).toMatchObject({ code: 1, stderr: expect.stringContaining('invalid volume filter "size=1"') });
 
       const inspect = berth(['volume', 'inspect', 'web-data']);
@@ -71,9 +76,9 @@ describeAsRoot('berth volume', () => {
       expect(statSync(doc.Mountpoint).isDirectory()).toBe(true);
       expect(JSON.parse(berth(['volume', 'ls', '--format', 'json', '--filter', 'name=web']).stdout)).toEqual([doc]);
 
-      const missing = berth(['volume', 'inspect', 'db', 'nope']);
+      const missing = berth(['volume', 'inspect', 'pg', 'nope']);
       expect(missing.code).toBe(1);
-      expect(JSON.parse(missing.stdout).map((v: { Name: string }) => v.Name)).toEqual(['db']);
+      expect(JSON.parse(missing.stdout).map((v: { Name: string }) => v.Name)).toEqual(['pg']);
       expect(missing.stderr).toBe(`berth: volume "nope" in namespace "${ns}": not found\n`);
       expect(berth(['volume', 'create', '../etc'])).toMatchObject({ code: 1, stderr: expect.stringContaining('invalid volume name "../etc"') });
       expect(berth(['volume', 'create', '-d', 'nfs', 'x'])).toMatchObject({
@@ -84,14 +89,14 @@ describeAsRoot('berth volume', () => {
         code: 1,
         stderr: expect.stringContaining('driver option "type=tmpfs" is not supported'),
       });
-      expect(berth(['volume', 'create', '-d', 'local', 'db'])).toMatchObject({ code: 0, stdout: 'db\n' });
+      expect(berth(['volume', 'create', '-d', 'local', 'pg'])).toMatchObject({ code: 0, stdout: 'pg\n' });
 
       // volumes are per namespace, and kept across a restart
       expect(b.berth(['volume', 'ls', '-q'])).toMatchObject({ code: 0, stdout: '' });
       await b.restart();
       expect(names([])).toEqual(all);
       expect(JSON.parse(berth(['volume', 'inspect', 'web-data']).stdout)).toEqual([doc]);
-      expect(berth(['volume', 'rm', random, 'db', 'web-data'])).toEqual({ code: 0, stdout: `${random}\ndb\nweb-data\n`, stderr: '' });
+      expect(berth(['volume', 'rm', random, 'pg', 'web-data'])).toEqual({ code: 0, stdout: `${random}\npg\nweb-data\n`, stderr: '' });
     },
     60_000,
   );
