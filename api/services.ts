@@ -4,6 +4,7 @@ import type { LogsDefinition, LogsHandlers } from './gen/berth/services/logs/v1/
 import type { NetworksDefinition, NetworksHandlers } from './gen/berth/services/networks/v1/Networks.ts';
 import type { PullDefinition, PullHandlers } from './gen/berth/services/pull/v1/Pull.ts';
 import type { RunDefinition, RunHandlers } from './gen/berth/services/run/v1/Run.ts';
+import type { VolumesDefinition, VolumesHandlers } from './gen/berth/services/volumes/v1/Volumes.ts';
 import type { ContainersDefinition, ContainersHandlers } from './gen/containerd/services/containers/v1/Containers.ts';
 import type { ContentDefinition, ContentHandlers } from './gen/containerd/services/content/v1/Content.ts';
 import type { DiffDefinition, DiffHandlers } from './gen/containerd/services/diff/v1/Diff.ts';
@@ -45,6 +46,14 @@ export const Pull = defineService<PullDefinition, PullHandlers>()('berth/pull/v1
 
 export const Run = defineService<RunDefinition, RunHandlers>()('berth/run/v1', 'berth.services.run.v1.Run', {
   Run: 'server',
+});
+
+export const Volumes = defineService<VolumesDefinition, VolumesHandlers>()('berth/volumes/v1', 'berth.services.volumes.v1.Volumes', {
+  Create: 'unary',
+  Get: 'unary',
+  List: 'unary',
+  Delete: 'unary',
+  Prune: 'unary',
 });
 
 export const TaskV2 = defineService<TaskV2Definition, TaskV2Handlers>()('containerd/runtime/task/v2', 'containerd.task.v2.Task', {

@@ -19,6 +19,7 @@ const commands: [names: string[], load: () => Promise<Register>][] = [
   [['events', 'event'], async () => (await import('./commands/events.ts')).register],
   [['run'], async () => (await import('./commands/run.ts')).register],
   [['network', 'networks', 'net'], async () => (await import('./commands/network.ts')).register],
+  [['volume', 'volumes'], async () => (await import('./commands/volume.ts')).register],
   [['containers', 'container', 'c'], async () => (await import('./commands/containers.ts')).register],
   [['tasks', 'task', 't'], async () => (await import('./commands/tasks/index.ts')).register],
   [['logs'], async () => (await import('./commands/logs.ts')).register],

@@ -20,6 +20,7 @@ import { runtimePlugin } from './runtime/plugin.ts';
 import { nativePlugin, overlayPlugin, snapshotsServicePlugin } from './snapshots/plugin.ts';
 import { tasksServicePlugin } from './tasks/plugin.ts';
 import { versionServicePlugin } from './version/plugin.ts';
+import { volumeStorePlugin, volumesServicePlugin } from './volumes/plugin.ts';
 
 /** Everything built into berthd: the table of contents of the daemon. */
 export function builtinPlugins(): PluginRegistry {
@@ -33,6 +34,7 @@ export function builtinPlugins(): PluginRegistry {
     containersPlugin,
     leasePlugin,
     logStorePlugin,
+    volumeStorePlugin,
     overlayPlugin,
     nativePlugin,
     contentServicePlugin,
@@ -52,6 +54,7 @@ export function builtinPlugins(): PluginRegistry {
     namespacesServicePlugin,
     eventsServicePlugin,
     networksServicePlugin,
+    volumesServicePlugin,
     versionServicePlugin,
     introspectionPlugin(registry),
     healthcheckPlugin,

@@ -1,0 +1,11 @@
+// Original file: api/proto/berth/volumes/v1/volumes.proto
+
+import type { Volume as _berth_services_volumes_v1_Volume, Volume__Output as _berth_services_volumes_v1_Volume__Output } from '../../../../berth/services/volumes/v1/Volume.ts';
+
+export interface ListVolumesResponse {
+  'volumes'?: (_berth_services_volumes_v1_Volume)[];
+}
+
+export interface ListVolumesResponse__Output {
+  'volumes': (_berth_services_volumes_v1_Volume__Output)[];
+}
