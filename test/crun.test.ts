@@ -189,7 +189,7 @@ describeAsRoot('crun as the OCI runtime', [installed('crun'), crunCanRun], () =>
   it('detached under crun: crun owns it, exec works, SIGKILL gives 137, rm removes its cgroups', async () => {
     expect(berth(['run', '-d', '--null-io', '--runc-binary', 'crun', '--memory-limit', '67108864', image, 'bg', 'sleep', '1000'])).toEqual({
       code: 0,
-      stdout: '',
+      stdout: 'bg\n',
       stderr: '',
     });
     const line = berth(['tasks', 'ls'])

@@ -114,7 +114,7 @@ describe('ctr run against berthd', () => {
       expect(ok(ctr(['snapshots', 'ls']))).not.toMatch(/^from-ctr\s/m);
 
       // started by berth: ctr lists it (same pid), execs into it, kills and removes it
-      expect(berth(['run', '-d', '--null-io', image, 'from-berth', 'sleep', '1000'])).toEqual({ code: 0, stdout: '', stderr: '' });
+      expect(berth(['run', '-d', '--null-io', image, 'from-berth', 'sleep', '1000'])).toEqual({ code: 0, stdout: 'from-berth\n', stderr: '' });
       const berthPid = berthLine('from-berth')!.split(/\s+/)[1];
       expect(taskLine('from-berth')).toMatch(new RegExp(`^from-berth\\s+${berthPid}\\s+RUNNING$`));
       expect(ok(ctr(['containers', 'ls']))).toMatch(/^from-berth\s+docker\.io\/library\/busybox:latest\s+io\.containerd\.runc\.v2\s*$/m);
@@ -170,7 +170,8 @@ describe('ctr run against berthd', () => {
     // The first line waits in the FIFO the monitor holds (run -d has gone); the second is written once
     // the test has re-attached, so the test does not depend on how long the restart takes.
     const script = 'sleep 1; echo before the restart; while [ ! -e /tmp/go ]; do sleep 0.1; done; echo after the restart; exit 3';
-    expect(berth(['run', '-d', image, 'talker', 'sh', '-c', script])).toEqual({ code: 0, stdout: '', stderr: '' });
+    // --log-driver none: the output waits in FIFOs for tasks attach (not in a log)
+    expect(berth(['run', '-d', '--log-driver', 'none', image, 'talker', 'sh', '-c', script])).toEqual({ code: 0, stdout: 'talker\n', stderr: '' });
     await sleep(1500);
     await b.kill();
     await b.restart();

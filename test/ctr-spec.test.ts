@@ -271,7 +271,7 @@ describeAsRoot('berth spec = ctr spec', [installed('ctr'), installed('containerd
 
     it('-d, tasks ls/ps/exec/kill/wait/rm; containers rm refuses a running task', () => {
       const image = buildRunImage().name;
-      expect(berth(['run', '-d', image, 'bd1', 'sleep', '30'])).toEqual({ code: 0, stdout: '', stderr: '' });
+      expect(berth(['run', '-d', image, 'bd1', 'sleep', '30'])).toEqual({ code: 0, stdout: 'bd1\n', stderr: '' });
       expect(berth(['tasks', 'ls']).stdout).toMatch(/^TASK\s+PID\s+STATUS\nbd1\s+\d+\s+RUNNING\n$/);
       expect(berth(['tasks', 'ps', 'bd1']).stdout).toMatch(/^PID\s+INFO\n\d+\s+-\n$/);
       expect(berth(['tasks', 'exec', '--exec-id', 'e1', 'bd1', 'sh', '-c', 'echo in-exec $IMAGE_VAR; pwd; exit 4'])).toEqual({
@@ -401,9 +401,13 @@ describeAsRoot('berth spec = ctr spec', [installed('ctr'), installed('containerd
       expect(containerd.ctr(['-n', ns, 'containers', 'ls', '-q']).stdout).not.toMatch(/bd7/);
     });
 
-    it('run -d keeps the FIFOs; tasks attach reopens them; tasks rm removes them', () => {
+    it('run -d --log-driver none keeps the FIFOs; tasks attach reopens them; tasks rm removes them', () => {
       const image = buildRunImage().name;
-      expect(berth(['run', '-d', image, 'bd8', 'sh', '-c', 'read line; echo got $line; exit 5'])).toEqual({ code: 0, stdout: '', stderr: '' });
+      expect(berth(['run', '-d', '--log-driver', 'none', image, 'bd8', 'sh', '-c', 'read line; echo got $line; exit 5'])).toEqual({
+        code: 0,
+        stdout: 'bd8\n',
+        stderr: '',
+      });
       const fifos = readdirSync(join(rootfs, 'fifo'));
       expect(fifos).toHaveLength(1);
       expect(readdirSync(join(rootfs, 'fifo', fifos[0]!)).sort()).toEqual(['bd8-stderr', 'bd8-stdin', 'bd8-stdout']);

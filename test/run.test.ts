@@ -337,11 +337,11 @@ describeAsRoot('berth run / containers / tasks', () => {
       expect(r.stdout).toBe('yes\nro\n');
     });
 
-    it('run -d keeps the FIFOs; tasks attach reopens them; tasks rm removes them', async () => {
+    it('run -d --log-driver none keeps the FIFOs; tasks attach reopens them; tasks rm removes them', async () => {
       // stdin ends when run -d exits (containerd's shim semantics); output waits in the FIFO. The
       // container writes once the test has attached (a file it waits for), not after a fixed time.
       const script = 'read line; while [ ! -e /tmp/go ]; do sleep 0.1; done; echo got "$line" late; exit 5';
-      expect(berth(['run', '-d', image, 'r11', 'sh', '-c', script])).toEqual({ code: 0, stdout: '', stderr: '' });
+      expect(berth(['run', '-d', '--log-driver', 'none', image, 'r11', 'sh', '-c', script])).toEqual({ code: 0, stdout: 'r11\n', stderr: '' });
       const dirs = readdirSync(fifoDir);
       expect(dirs).toHaveLength(1);
       expect(readdirSync(join(fifoDir, dirs[0]!)).sort()).toEqual(['r11-stderr', 'r11-stdin', 'r11-stdout']);

@@ -78,9 +78,9 @@ describeAsRoot('berth run --shim-group', [installed(shimBinary)], () => {
   });
 
   it('two containers of a group share one containerd shim, one without a group has its own', async () => {
-    expect(berth(['run', '-d', '--null-io', '--shim-group', 'pair', image, 'g1', 'sleep', '1000'])).toEqual({ code: 0, stdout: '', stderr: '' });
-    expect(berth(['run', '-d', '--null-io', '--shim-group', 'pair', image, 'g2', 'sleep', '1000'])).toEqual({ code: 0, stdout: '', stderr: '' });
-    expect(berth(['run', '-d', '--null-io', image, 'solo', 'sleep', '1000'])).toEqual({ code: 0, stdout: '', stderr: '' });
+    expect(berth(['run', '-d', '--null-io', '--shim-group', 'pair', image, 'g1', 'sleep', '1000'])).toEqual({ code: 0, stdout: 'g1\n', stderr: '' });
+    expect(berth(['run', '-d', '--null-io', '--shim-group', 'pair', image, 'g2', 'sleep', '1000'])).toEqual({ code: 0, stdout: 'g2\n', stderr: '' });
+    expect(berth(['run', '-d', '--null-io', image, 'solo', 'sleep', '1000'])).toEqual({ code: 0, stdout: 'solo\n', stderr: '' });
     expect(berth(['tasks', 'ls']).stdout).toMatch(/^TASK\s+PID\s+STATUS\ng1\s+\d+\s+RUNNING\ng2\s+\d+\s+RUNNING\nsolo\s+\d+\s+RUNNING\n$/);
 
     const info = JSON.parse(berth(['containers', 'info', 'g1']).stdout) as { Spec: { annotations: Record<string, string> } };

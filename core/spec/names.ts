@@ -21,3 +21,9 @@ export const autoRemoveLabel = 'io.berth.auto-remove';
  * core/spec/network.ts). Containers without it (everything `ctr` makes) keep containerd's semantics.
  */
 export const networkLabel = 'io.berth/network';
+
+/**
+ * The container label asking berthd to keep a log of the container's output, as JSON
+ * `{"maxSize": BYTES, "maxFiles": N}` (both optional); `berth run` sets it (daemon/logs).
+ */
+export const logLabel = 'io.berth.log';

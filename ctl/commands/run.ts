@@ -10,8 +10,38 @@ export interface RunFlags extends ContainerFlags, NetworkFlags {
   detach?: boolean;
   logUri?: string;
   nullIo?: boolean;
+  logDriver: string;
+  logOpt: string[];
   shimGroup?: string;
   fifoDir: string;
+}
+
+/**
+ * The label asking berthd to keep the container's log (daemon/logs): `--log-driver local` (the
+ * default) with `--log-opt max-size=10m` and `max-file=3` as Docker spells them; undefined for
+ * `--log-driver none`.
+ */
+export function logLabelValue(driver: string, opts: readonly string[]): string | undefined {
+  if (driver === 'none') {
+    if (opts.length > 0) throw new Error('--log-opt needs a log driver (not none)');
+    return undefined;
+  }
+  if (driver !== 'local' && driver !== 'json-file') throw new Error(`--log-driver ${driver}: berth keeps logs with local (the default) or none`);
+  const limits: { maxSize?: number; maxFiles?: number } = {};
+  for (const opt of opts) {
+    const [key, value = ''] = opt.split('=', 2) as [string, string?];
+    if (key === 'max-size') {
+      const m = /^(\d+)([kmg]?)b?$/i.exec(value);
+      if (!m) throw new Error(`--log-opt max-size=${value}: give a size such as 10m, 512k or 1g`);
+      limits.maxSize = Number(m[1]) * { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[m[2]!.toLowerCase() as '' | 'k' | 'm' | 'g'];
+    } else if (key === 'max-file') {
+      if (!/^\d+$/.test(value) || Number(value) < 1) throw new Error(`--log-opt max-file=${value}: give a whole number of files, 1 or more`);
+      limits.maxFiles = Number(value);
+    } else {
+      throw new Error(`--log-opt ${opt}: berth knows max-size and max-file`);
+    }
+  }
+  return JSON.stringify(limits);
 }
 
 /**
@@ -39,9 +69,16 @@ export const runFlags: readonly Flag[] = [
   },
   {
     flags: '-d, --detach',
-    description: 'start it and return, leaving its FIFOs for tasks attach (output blocks once 64 KiB wait unread: use --log-uri or --null-io)',
+    description:
+      'start it, print its id and return; its output goes to its log (berth logs), or with --log-driver none to FIFOs left for tasks attach (output then blocks once 64 KiB wait unread)',
   },
   { flags: '--log-uri <uri>', description: 'send stdout and stderr to file:///path or binary:///path' },
+  {
+    flags: '--log-driver <driver>',
+    description: "local (the default: berthd keeps the container's output for berth logs, rotated by size) or none",
+    default: 'local',
+  },
+  { flags: '--log-opt <key=value>', description: 'max-size=10m, max-file=3 (the defaults) for the local log driver (repeatable)', repeat: true },
   { flags: '--null-io', description: 'send all stdio to /dev/null' },
   {
     flags: '--shim-group <name>',
@@ -92,6 +129,8 @@ export async function runCommand(ctx: Context, image: string, id: string, comman
   }
   const code = await runContainer(ctx, image, id, command, flags);
   if (code !== 0) throw new ExitError(code);
+  // as docker run -d: the id, for the next command
+  if (flags.detach) process.stdout.write(`${id}\n`);
 }
 
 /**
@@ -102,14 +141,15 @@ export async function runCommand(ctx: Context, image: string, id: string, comman
  */
 async function runContainer(ctx: Context, image: string, id: string, command: string[], flags: RunFlags): Promise<number> {
   const c = await ctx.client();
-  const [{ specFlags, labelArgs }, { specOptionsOf }, { ClientIO, normalizeLogUri }, session, { networkChoice }, { networkLabel }] = await Promise.all([
-    import('../spec/flags.ts'),
-    import('../../core/spec/options.ts'),
-    import('../io/stdio.ts'),
-    import('../io/session.ts'),
-    import('../spec/network.ts'),
-    import('../../core/spec/names.ts'),
-  ]);
+  const [{ specFlags, labelArgs }, { specOptionsOf }, { ClientIO, normalizeLogUri }, session, { networkChoice }, { networkLabel, logLabel }] =
+    await Promise.all([
+      import('../spec/flags.ts'),
+      import('../../core/spec/options.ts'),
+      import('../io/stdio.ts'),
+      import('../io/session.ts'),
+      import('../spec/network.ts'),
+      import('../../core/spec/names.ts'),
+    ]);
   const { validateIdentifier } = await import('../../core/identifiers.ts');
   validateIdentifier(id);
   const network = networkChoice(flags);
@@ -121,7 +161,11 @@ async function runContainer(ctx: Context, image: string, id: string, command: st
     const logUri = flags.logUri ? normalizeLogUri(flags.logUri) : undefined;
     if (logUri) flags.annotation = [...flags.annotation, `${logUriLabel}=${logUri}`];
     const spec = specOptionsOf(specFlags(flags, command));
-    io = ClientIO.create({ id, terminal: Boolean(flags.tty), fifoDir: flags.fifoDir, logUri, nullIo: flags.nullIo });
+    // berthd keeps the output (unless a log URI or null IO says where it goes); a detached run
+    // then needs no FIFOs: nothing can stall on output nobody reads
+    const log = logUri || flags.nullIo ? undefined : logLabelValue(flags.logDriver, flags.logOpt);
+    const nullIo = flags.nullIo || (flags.detach && log !== undefined);
+    io = ClientIO.create({ id, terminal: Boolean(flags.tty), fifoDir: flags.fifoDir, logUri, nullIo });
     relay.check();
     const events = c.run
       .Run(
@@ -129,7 +173,12 @@ async function runContainer(ctx: Context, image: string, id: string, command: st
           image,
           container_id: id,
           spec,
-          labels: { ...labelArgs(flags.label), ...(logUri ? { [logUriLabel]: logUri } : {}), [networkLabel]: network.label },
+          labels: {
+            ...labelArgs(flags.label),
+            ...(logUri ? { [logUriLabel]: logUri } : {}),
+            ...(log !== undefined ? { [logLabel]: log } : {}),
+            [networkLabel]: network.label,
+          },
           runtime: flags.runtime,
           runc_binary: flags.runcBinary ?? '',
           snapshotter: flags.snapshotter,
@@ -165,7 +214,10 @@ async function runContainer(ctx: Context, image: string, id: string, command: st
       for (let e = await events.next(); !e.done; e = await events.next()) if (e.value.exited) return e.value.exited.exit_status;
       throw new Error('the daemon ended the run before the process exited');
     })();
+    const started = Date.now();
     const code = await session.attach(c, ids, io, relay, exited);
+    if (code === 137 && (await import('./verbs/oom.ts').then((m) => m.oomKilled(c, ctx.options.namespace, id, started - 1000)).catch(() => undefined)))
+      process.stderr.write(`berth: container ${id} was killed by the kernel's OOM killer (out of memory)\n`);
     if (!flags.rm) await c.tasks.Delete({ container_id: id });
     return code;
   } finally {

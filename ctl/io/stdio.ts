@@ -82,7 +82,8 @@ export class ClientIO {
 
   /** FIFOs (or a log URI, or nothing) for a new task or exec. */
   static create(s: IoSetup): ClientIO {
-    if (s.nullIo) return new ClientIO({ stdin: '', stdout: '', stderr: '', terminal: false });
+    // (a detached run that keeps a log may have a terminal with no FIFO: its output goes to the log)
+    if (s.nullIo) return new ClientIO({ stdin: '', stdout: '', stderr: '', terminal: Boolean(s.terminal) });
     if (s.logUri) {
       if (s.terminal) throw new Error('--log-uri cannot be used with a terminal (-t)');
       const uri = normalizeLogUri(s.logUri);

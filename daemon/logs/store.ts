@@ -2,14 +2,9 @@ import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { unpackAnyOf } from '../../core/any.ts';
 import { invalidArgument } from '../../core/errors.ts';
+import { logLabel } from '../../core/spec/names.ts';
 import type { Exchange } from '../events/exchange.ts';
 import type { Logger } from '../log.ts';
-
-/**
- * The container label that asks berthd to keep a log of the container's output, as JSON:
- * `{"maxSize": BYTES, "maxFiles": N}` (both optional); `berth run` sets it.
- */
-export const logLabel = 'io.berth.log';
 
 /** Docker's usual bounds: 10 MiB a file, three files. */
 export const defaultLogLimits = { maxSize: 10 * 1024 * 1024, maxFiles: 3 };

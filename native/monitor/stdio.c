@@ -71,19 +71,15 @@ short copy_poll(const struct copy *c, int *fd) {
 void copy_pump(struct copy *c) {
   for (int round = 0; c->active && round < COPY_ROUNDS; round++) {
     if (c->len > c->off) {
-      if (c->dst < 0) {
-        c->off = c->len; // discarding
-      } else {
-        ssize_t n = write(c->dst, c->buf + c->off, c->len - c->off);
-        if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
-        if (n < 0) {
-          // the reader is gone for good (the process closed its stdin): drop the stream
-          copy_stop(c);
-          return;
-        }
-        c->off += (size_t)n;
-        if (c->off < c->len) return;
+      ssize_t n = write(c->dst, c->buf + c->off, c->len - c->off);
+      if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
+      if (n < 0) {
+        // the reader is gone for good (the process closed its stdin): drop the stream
+        copy_stop(c);
+        return;
       }
+      c->off += (size_t)n;
+      if (c->off < c->len) return;
     }
     c->len = c->off = 0;
     if (c->eof) {
@@ -94,6 +90,8 @@ void copy_pump(struct copy *c) {
     if (n > 0) {
       c->len = (size_t)n;
       if (c->log) log_write(c->log, c->stream, c->buf, c->len);
+      // nowhere to copy to: dropped at once, so that the copy never waits for a destination that is not there
+      if (c->dst < 0) c->len = 0;
     } else if (n < 0 && errno == EINTR) {
       continue;
     } else if (n < 0 && errno == EAGAIN) {
