@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -53,6 +53,48 @@ describeAsRoot('Docker-style verbs', () => {
       '0.0.0.0:18081->81/udp',
     ]);
     expect(berth(['rm', '-f', 'v-ports']).code).toBe(0);
+  });
+
+  it('run takes Docker’s short flags and units: -e, -w, -i, -v HOST:CTR[:ro], -m 64m', () => {
+    const host = mkdtempSync(join(tmpdir(), 'berth-verbs-v-'));
+    try {
+      writeFileSync(join(host, 'f'), 'from the host\n');
+      const r = berth([
+        'run',
+        '--rm',
+        '--net',
+        'none',
+        '-i',
+        '-e',
+        'GREETING=hi',
+        '-w',
+        '/tmp',
+        '-v',
+        `${host}:/in:ro`,
+        image,
+        'v-flags',
+        'sh',
+        '-c',
+        'echo $GREETING; pwd; cat /in/f; touch /in/x 2>/dev/null || echo read-only',
+      ]);
+      expect(r).toMatchObject({ code: 0, stdout: 'hi\n/tmp\nfrom the host\nread-only\n', stderr: '' });
+      expect(berth(['containers', 'create', '-m', '64m', '--cpus', '0.5', image, 'v-limits', 'true']).code).toBe(0);
+      const spec = JSON.parse(berth(['containers', 'info', '--spec', 'v-limits']).stdout) as {
+        linux: { resources: { memory: { limit: number }; cpu: { quota: number } } };
+      };
+      expect(spec.linux.resources).toMatchObject({ memory: { limit: 64 * 1024 * 1024 }, cpu: { quota: 50000 } });
+      expect(berth(['rm', 'v-limits']).code).toBe(0);
+      expect(berth(['run', '--rm', '-m', '64x', image, 'v-bad', 'true'])).toMatchObject({
+        code: 2,
+        stderr: expect.stringContaining('invalid memory limit "64x"'),
+      });
+      expect(berth(['run', '--rm', '-v', 'data:/in', image, 'v-bad', 'true'])).toMatchObject({
+        code: 1,
+        stderr: expect.stringContaining('named volumes (berth volume) are not wired into run yet'),
+      });
+    } finally {
+      rmSync(host, { recursive: true, force: true });
+    }
   });
 
   it('exec needs no exec id, takes -it and -e, and returns the process’s exit status', () => {

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import type { Context } from '../context.ts';
 import { ExitError } from '../errors.ts';
-import { addFlags, type Flag } from '../flags.ts';
+import { addFlags, type Flag, InvalidFlagValue } from '../flags.ts';
 import { type ContainerFlags, containerFlagTable, defaultFifoDir } from '../spec/flags.ts';
 import type { NetworkFlags } from '../spec/network.ts';
 
@@ -12,6 +12,7 @@ export interface RunFlags extends ContainerFlags, NetworkFlags {
   nullIo?: boolean;
   logDriver: string;
   logOpt: string[];
+  pull: string;
   shimGroup?: string;
   fifoDir: string;
 }
@@ -58,6 +59,11 @@ export const shimGroupAnnotation = 'io.containerd.runc.v2.group';
  */
 export const logUriLabel = 'io.berth.log-uri';
 
+function pullPolicy(text: string): string {
+  if (text !== 'missing' && text !== 'always' && text !== 'never') throw new InvalidFlagValue(`--pull ${text}: missing, always or never`);
+  return text;
+}
+
 /** `--fifo-dir` for commands that make stdio FIFOs. */
 export const fifoDirFlag: Flag = { flags: '--fifo-dir <dir>', description: 'directory for the stdio FIFOs', env: 'BERTH_FIFO_DIR', default: defaultFifoDir };
 
@@ -71,6 +77,12 @@ export const runFlags: readonly Flag[] = [
     flags: '-d, --detach',
     description:
       'start it, print its id and return; its output goes to its log (berth logs), or with --log-driver none to FIFOs left for tasks attach (output then blocks once 64 KiB wait unread)',
+  },
+  {
+    flags: '--pull <when>',
+    description: 'pull the image: missing (the default: when berthd does not have it), always, or never',
+    default: 'missing',
+    parse: pullPolicy,
   },
   { flags: '--log-uri <uri>', description: 'send stdout and stderr to file:///path or binary:///path' },
   {
@@ -167,32 +179,46 @@ async function runContainer(ctx: Context, image: string, id: string, command: st
     const nullIo = flags.nullIo || (flags.detach && log !== undefined);
     io = ClientIO.create({ id, terminal: Boolean(flags.tty), fifoDir: flags.fifoDir, logUri, nullIo });
     relay.check();
-    const events = c.run
-      .Run(
-        {
-          image,
-          container_id: id,
-          spec,
-          labels: {
-            ...labelArgs(flags.label),
-            ...(logUri ? { [logUriLabel]: logUri } : {}),
-            ...(log !== undefined ? { [logLabel]: log } : {}),
-            [networkLabel]: network.label,
+    const pull = (await import('./images/pull.ts')).pullImage;
+    const pullIt = () => pull(ctx, image, { platform: flags.platform, snapshotter: flags.snapshotter });
+    if (flags.pull === 'always') await pullIt();
+    const paths = io.paths;
+    const start = () =>
+      c.run
+        .Run(
+          {
+            image,
+            container_id: id,
+            spec,
+            labels: {
+              ...labelArgs(flags.label),
+              ...(logUri ? { [logUriLabel]: logUri } : {}),
+              ...(log !== undefined ? { [logLabel]: log } : {}),
+              [networkLabel]: network.label,
+            },
+            runtime: flags.runtime,
+            runc_binary: flags.runcBinary ?? '',
+            snapshotter: flags.snapshotter,
+            platform: flags.platform ?? '',
+            ...paths,
+            auto_remove: Boolean(flags.rm),
+            detach: Boolean(flags.detach),
           },
-          runtime: flags.runtime,
-          runc_binary: flags.runcBinary ?? '',
-          snapshotter: flags.snapshotter,
-          platform: flags.platform ?? '',
-          ...io.paths,
-          auto_remove: Boolean(flags.rm),
-          detach: Boolean(flags.detach),
-        },
-        { deadline: false },
-      )
-      [Symbol.asyncIterator]();
+          { deadline: false },
+        )
+        [Symbol.asyncIterator]();
+    let events = start();
     let first: IteratorResult<import('../../api/gen/berth/services/run/v1/RunEvent.ts').RunEvent__Output>;
     try {
-      first = await events.next();
+      try {
+        first = await events.next();
+      } catch (err) {
+        // an image berthd does not have: pulled (as docker run does), then the run again
+        if (flags.pull !== 'missing' || !isMissingImage(err)) throw err;
+        await pullIt();
+        events = start();
+        first = await events.next();
+      }
     } catch (err) {
       const { isCode } = await import('../../core/errors.ts');
       if (!isCode(err, 'Unimplemented')) throw err;
@@ -224,6 +250,11 @@ async function runContainer(ctx: Context, image: string, id: string, command: st
     relay.dispose();
     io?.close();
   }
+}
+
+/** berthd's answer to a run of an image it does not have (daemon/run/runner.ts). */
+function isMissingImage(err: unknown): boolean {
+  return (err as { code?: string }).code === 'NotFound' && /^image "[^"]*"/.test((err as Error).message);
 }
 
 /** ctr's sequence of calls, for a daemon without berth's Run service (`flags` carry the log URI's annotation already). */

@@ -25,6 +25,10 @@ export interface ContainerFlags extends SpecFlagsAsGiven {
   env: string[];
   envFile?: string;
   mount: string[];
+  /** Docker's -v HOST:CONTAINER[:ro] */
+  volume?: string[];
+  /** Docker's -m/--memory: the same limit as memoryLimit, in bytes */
+  memory?: number;
   capAdd: string[];
   capDrop: string[];
   seccompProfile?: string;
@@ -46,6 +50,17 @@ function nonNegativeInt(what: string) {
   };
 }
 
+/** A size in bytes: 1048576, 512k, 64m, 1g (binary units, as Docker's). */
+function byteSize(what: string) {
+  return (text: string) => {
+    const m = /^(\d+(?:\.\d+)?)([bkmgt]?)b?$/i.exec(text.trim());
+    if (!m) throw new InvalidFlagValue(`invalid ${what} "${text}" (bytes, or with a unit: 512k, 64m, 1g)`);
+    const n = Math.round(Number(m[1]) * 1024 ** 'bkmgt'.indexOf((m[2] || 'b').toLowerCase()));
+    if (!Number.isSafeInteger(n)) throw new InvalidFlagValue(`${what} "${text}" is too large`);
+    return n;
+  };
+}
+
 function positiveNumber(text: string) {
   const n = Number(text);
   if (text.trim() === '' || !Number.isFinite(n) || n <= 0) throw new InvalidFlagValue(`invalid number of CPUs "${text}" (e.g. 0.5 or 2)`);
@@ -59,14 +74,17 @@ function positiveNumber(text: string) {
 export function containerFlagTable(opts: { run?: boolean } = {}): Flag[] {
   return [
     { flags: '-t, --tty', description: 'allocate a terminal for the process' },
-    { flags: '--env <K=V>', description: 'set an environment variable, K=V (repeatable)', repeat: true },
+    { flags: '-i, --interactive', description: "keep stdin open (berth always connects it; accepted for Docker's -it)" },
+    { flags: '-e, --env <K=V>', description: 'set an environment variable, K=V (repeatable)', repeat: true },
     { flags: '--env-file <file>', description: 'read environment variables from a file, K=V one a line' },
-    { flags: '--cwd <dir>', description: 'working directory of the process (absolute)' },
+    { flags: '-w, --cwd <dir>', description: 'working directory of the process (absolute; Docker: --workdir)' },
     { flags: '-u, --user <user>', description: 'user to run as: name, uid, name:group or uid:gid (looked up in the image)' },
-    { flags: '--mount <spec>', description: 'add a mount: type=bind,src=/host,dst=/in,options=rbind:ro (repeatable)', repeat: true },
+    { flags: '--mount <spec>', description: 'add a mount: type=bind,src=/host,dst=/in,options=ro (binds are recursive; repeatable)', repeat: true },
+    { flags: '-v, --volume <host:ctr>', description: 'bind a host path: /host:/in[:ro|rw] (recursive; repeatable)', repeat: true },
     { flags: '--net-host', description: "use the host's network namespace (and its /etc/hosts and /etc/resolv.conf)" },
     { flags: '--hostname <name>', description: 'hostname inside the container' },
-    { flags: '--memory-limit <bytes>', description: 'memory limit in bytes', parse: nonNegativeInt('memory limit') },
+    { flags: '--memory-limit <bytes>', description: 'memory limit: bytes, or 512k, 64m, 1g', parse: byteSize('memory limit') },
+    { flags: '-m, --memory <size>', description: 'memory limit, as Docker spells it: 64m, 1g', parse: byteSize('memory limit') },
     { flags: '--cpus <n>', description: 'CPU limit: a CFS quota of n × 100000 per 100000µs period', parse: positiveNumber },
     { flags: '--cpu-shares <n>', description: 'CPU shares (0: leave unset)', parse: nonNegativeInt('cpu shares'), default: opts.run ? 1024 : undefined },
     { flags: '--pids-limit <n>', description: 'maximum number of processes', parse: nonNegativeInt('pids limit') },
@@ -176,6 +194,22 @@ export function parseMountFlag(text: string): SpecMount {
   return m;
 }
 
+/** Docker's -v: /host:/in[:ro|rw], a recursive bind. A volume name (not a path) is not wired into run yet. */
+export function parseVolumeFlag(text: string): SpecMount {
+  const [source = '', destination = '', mode, extra] = text.split(':');
+  if (extra !== undefined || (mode !== undefined && mode !== 'ro' && mode !== 'rw')) throw new Error(`invalid volume "${text}": use /host:/in[:ro|rw]`);
+  if (!source.startsWith('/'))
+    throw new Error(`invalid volume "${text}": berth run binds host paths (/host:/in); named volumes (berth volume) are not wired into run yet`);
+  if (!destination.startsWith('/')) throw new Error(`invalid volume "${text}": the container path must be absolute`);
+  return { destination, type: 'bind', source, options: ['rbind', mode ?? 'rw'] };
+}
+
+function memoryLimitOf(flags: ContainerFlags): number | undefined {
+  if (flags.memory !== undefined && flags.memoryLimit !== undefined && flags.memory !== flags.memoryLimit)
+    throw new Error('--memory and --memory-limit say different things: give one');
+  return flags.memory ?? flags.memoryLimit;
+}
+
 /** Lines of an env file; blank lines and #-comments are skipped. */
 export function readEnvFile(path: string): string[] {
   let text: string;
@@ -223,12 +257,12 @@ export function specFlags(flags: ContainerFlags, args: readonly string[]): SpecF
     envFile: flags.envFile ? readEnvFile(flags.envFile) : undefined,
     cwd: flags.cwd,
     user: flags.user,
-    mounts: flags.mount.map(parseMountFlag),
+    mounts: [...flags.mount.map(parseMountFlag), ...(flags.volume ?? []).map(parseVolumeFlag)],
     tty: Boolean(flags.tty),
     consoleSize: flags.tty ? terminalSize() : undefined,
     netHost: Boolean(flags.netHost),
     hostname: flags.hostname,
-    memoryLimit: flags.memoryLimit,
+    memoryLimit: memoryLimitOf(flags),
     cpus: flags.cpus,
     cpuShares: flags.cpuShares,
     pidsLimit: flags.pidsLimit,

@@ -33,45 +33,54 @@ export function register(images: Command, ctx: Context) {
     .option('--snapshotter <name>', 'snapshotter to unpack into', 'overlayfs')
     .option('--no-unpack', 'fetch only; do not unpack into snapshots')
     .option('--max-concurrent <n>', 'blob downloads at a time', '3')
-    .action(async (ref: string, flags: PullFlags) => {
-      const max = Number(flags.maxConcurrent);
-      if (!Number.isInteger(max) || max < 1) throw new Error(`--max-concurrent must be a positive integer, not "${flags.maxConcurrent}"`);
-      const [{ cliCredentials }, { parseReference }] = await Promise.all([
-        import('../../../core/registry/credentials.ts'),
-        import('../../../core/registry/reference.ts'),
-      ]);
-      let domain: string | undefined;
-      try {
-        domain = parseReference(ref).domain;
-      } catch {
-        // berthd reports the bad reference
-      }
-      // berthd has no Docker config of the user's: the CLI looks the login up and sends it
-      const creds = domain === undefined && flags.user === undefined ? undefined : cliCredentials(domain ?? '', flags.user, warn);
-      const username = creds?.username ?? '';
-      const password = creds?.password ?? '';
-      const ca_pem = flags.tlsCa ? (await import('node:fs')).readFileSync(flags.tlsCa, 'utf8') : '';
-      const request = {
-        ref,
-        platform: flags.platform ?? '',
-        all_platforms: Boolean(flags.allPlatforms),
-        skip_unpack: !flags.unpack,
-        snapshotter: flags.snapshotter,
-        plain_http: Boolean(flags.plainHttp),
-        skip_verify: Boolean(flags.skipVerify),
-        ca_pem,
-        username,
-        password,
-        max_concurrent_downloads: max,
-      };
-      await run(
-        ctx,
-        'Pull',
-        (c, o) => c.pull.Pull(request, o),
-        (last) => `${last.image}: ${last.target?.digest ?? ''}${last.chain_id ? ` unpacked ${last.chain_id}` : ''}`,
-      );
-    });
+    .action((ref: string, flags: PullFlags) => pullImage(ctx, ref, flags));
+  registerUnpack(images, ctx);
+}
 
+/**
+ * Pulls an image through berthd with the progress display (`images pull`, and `run` for an image
+ * it lacks): the result line and summary at the end.
+ */
+export async function pullImage(ctx: Context, ref: string, flags: Partial<PullFlags> & { snapshotter: string }): Promise<void> {
+  const max = Number(flags.maxConcurrent ?? '3');
+  if (!Number.isInteger(max) || max < 1) throw new Error(`--max-concurrent must be a positive integer, not "${flags.maxConcurrent}"`);
+  const [{ cliCredentials }, { parseReference }] = await Promise.all([
+    import('../../../core/registry/credentials.ts'),
+    import('../../../core/registry/reference.ts'),
+  ]);
+  let domain: string | undefined;
+  try {
+    domain = parseReference(ref).domain;
+  } catch {
+    // berthd reports the bad reference
+  }
+  // berthd has no Docker config of the user's: the CLI looks the login up and sends it
+  const creds = domain === undefined && flags.user === undefined ? undefined : cliCredentials(domain ?? '', flags.user, warn);
+  const username = creds?.username ?? '';
+  const password = creds?.password ?? '';
+  const ca_pem = flags.tlsCa ? (await import('node:fs')).readFileSync(flags.tlsCa, 'utf8') : '';
+  const request = {
+    ref,
+    platform: flags.platform ?? '',
+    all_platforms: Boolean(flags.allPlatforms),
+    skip_unpack: flags.unpack === false,
+    snapshotter: flags.snapshotter,
+    plain_http: Boolean(flags.plainHttp),
+    skip_verify: Boolean(flags.skipVerify),
+    ca_pem,
+    username,
+    password,
+    max_concurrent_downloads: max,
+  };
+  await run(
+    ctx,
+    'Pull',
+    (c, o) => c.pull.Pull(request, o),
+    (last) => `${last.image}: ${last.target?.digest ?? ''}${last.chain_id ? ` unpacked ${last.chain_id}` : ''}`,
+  );
+}
+
+function registerUnpack(images: Command, ctx: Context) {
   images
     .command('unpack')
     .description('unpack an image whose blobs are present into snapshots (one per layer, named by chain ID)')
