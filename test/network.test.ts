@@ -109,6 +109,27 @@ describeAsRoot('berth run with networking', [installed('iptables'), installed('c
     expect(bridged[0]).toMatch(/<LOOPBACK,UP,LOWER_UP>/);
   });
 
+  itAsRoot("--net host: the host's interfaces and /etc/hosts; no CNI", () => {
+    const r = berth(['run', '--rm', '--net', 'host', image, 'on-host', 'sh', '-c', 'ip -o link | cut -d: -f2; echo ---; cat /etc/hosts']);
+    expect(r.stderr).toBe('');
+    const [links, hosts] = r.stdout.split('---\n');
+    // (other tests add and remove veths and bridges meanwhile: compare the host's own links)
+    const own = (lines: string) =>
+      lines
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => (l.includes(': ') ? l.split(':')[1]! : l).trim().split('@')[0]!)
+        .filter((n) => !/^(veth|bt|bf|br-)/.test(n));
+    const hostLinks = own(sh('ip', ['-o', 'link']).stdout);
+    expect(hostLinks.length).toBeGreaterThan(1);
+    expect(own(links!)).toEqual(hostLinks);
+    expect(hosts).toBe(readFileSync('/etc/hosts', 'utf8'));
+    expect(leftovers(b, 'default', 'on-host')).toEqual(noLeftovers);
+    const both = berth(['run', '--rm', '--net', 'host', '--net', 'bridge', image, 'confused', 'true']);
+    expect(both.stderr).toContain('--net host cannot be combined with other networks');
+    expect(both.code).not.toBe(0);
+  });
+
   itAsRoot('UDP: a port published with /udp reaches a server in the container and its answer comes back', async () => {
     const port = await freeUdpPort();
     expect(runDetached('udp', ['-p', `127.0.0.1:${port}:5353/udp`], ['sleep', '600']).code).toBe(0);
