@@ -188,7 +188,8 @@ export class Attacher implements TaskHooks, AttachmentLookup {
   private async writeFiles(dir: string, request: NetworkRequest, spec: Spec, id: string, address: string | undefined): Promise<void> {
     const hostMode = request.mode === 'host';
     if (hostMode && spec.linux?.namespaces) spec.linux.namespaces = spec.linux.namespaces.filter((n) => n.type !== 'network');
-    else spec.hostname ||= defaultHostname(id);
+    // a hostname of its own needs a UTS namespace of its own (runc refuses one without)
+    else if (spec.linux?.namespaces?.some((n) => n.type === 'uts' && !n.path)) spec.hostname ||= defaultHostname(id);
     const hostname = spec.hostname || osHostname();
     const hostResolv = await fs.readFile(this.s.hostResolvConf ?? '/etc/resolv.conf', 'utf8').catch(() => '');
     const hosts = hostMode
@@ -251,7 +252,8 @@ export class Attacher implements TaskHooks, AttachmentLookup {
     }
     if (failed) return;
     try {
-      if (record.netns) await this.s.netns.remove(record.netns);
+      // (a daemon killed between making the netns and writing attachment.json leaves it unrecorded)
+      await this.s.netns.remove(record.netns ?? join(dir, 'netns'));
       await fs.rm(dir, { recursive: true, force: true });
     } catch (err) {
       this.s.log.warn('cannot remove a container network namespace', { namespace: ns, id, error: (err as Error).message });

@@ -45,11 +45,25 @@ export function bridgePorts(bridge: string): string[] {
   return readdirSync(`/sys/class/net/${bridge}/brif`);
 }
 
-/** iptables rules (nat and filter) that name a CNI container id, or send traffic to one of the subnet's addresses. */
-export function containerRules(cniId: string, subnet?: string): string[] {
-  const prefix = subnet?.split('.').slice(0, 3).join('.');
-  const lines = ['nat', 'filter'].flatMap((table) => sh('iptables-save', ['-t', table]).stdout.split('\n'));
-  return lines.filter((l) => l.includes(`id: "${cniId}"`) || (prefix !== undefined && l.startsWith('-A CNI-DN-') && l.includes(`--to-destination ${prefix}.`)));
+function iptablesLines(): string[] {
+  return ['nat', 'filter'].flatMap((table) => sh('iptables-save', ['-t', table]).stdout.split('\n'));
+}
+
+/** iptables rules (nat and filter) the CNI plugins made for a container: they carry its CNI id in a comment. */
+export function containerRules(cniId: string): string[] {
+  // iptables-save writes the comment's quotes escaped: id: \"default-web\"
+  return iptablesLines().filter((l) => l.includes(`id: \\"${cniId}\\"`) || l.includes(`id: "${cniId}"`));
+}
+
+/** The chains those rules jump to (portmap's CNI-DN-…, the bridge's masquerading CNI-…). */
+export function containerChains(cniId: string): string[] {
+  return [...new Set(containerRules(cniId).flatMap((l) => /-j (CNI-[\w-]+)/.exec(l)?.[1] ?? []))].filter((c) => !c.startsWith('CNI-HOSTPORT-'));
+}
+
+/** Which of these chains still exist. */
+export function existingChains(chains: string[]): string[] {
+  const declared = new Set(iptablesLines().flatMap((l) => (l.startsWith(':') ? [l.slice(1).split(' ')[0]!] : [])));
+  return chains.filter((c) => declared.has(c));
 }
 
 /** What a container's networking leaves on the host (what must be gone once its task is). */
@@ -58,7 +72,7 @@ export function leftovers(b: Berthd, ns: string, id: string) {
     leases: leases(b),
     veths: bridgePorts(b.network.bridge),
     netnsDir: existsSync(join(b.state, 'net', ns, id)),
-    rules: containerRules(`${ns}-${id}`, b.network.subnet),
+    rules: containerRules(`${ns}-${id}`),
   };
 }
 
