@@ -174,6 +174,22 @@ describe('Attacher (fake CNI, fake netns)', () => {
     await a.prepare('other', container('two', bridge({ ports: [port] })));
   });
 
+  it('two containers asking for one port at the same time: one gets it', async () => {
+    // the host check takes a while: both prepares are past their own checks before either ADDs
+    const a = attacher({ hostPortFree: () => new Promise((r) => setTimeout(() => r(true), 20)) });
+    const port = { hostPort: 8443, containerPort: 443, protocol: 'tcp' as const };
+    const results = await Promise.allSettled([
+      a.prepare('default', container('x', bridge({ ports: [port] }))),
+      a.prepare('default', container('y', bridge({ ports: [port] }))),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected']);
+    expect((results[1] as PromiseRejectedResult).reason).toMatchObject({
+      code: 'FailedPrecondition',
+      message: expect.stringContaining('published by container default/x'),
+    });
+    expect(a.held()).toEqual([{ namespace: 'default', id: 'x' }]);
+  });
+
   it('undoes everything when an ADD fails, keeping the error and its code', async () => {
     cni.failOn.add = 'back';
     const a = attacher();
