@@ -2,7 +2,7 @@
  * berth's native layer: the few Linux system calls Node.js does not offer.
  *
  * Plain C against Node-API only. Every function is synchronous and runs on the
- * calling (JS) thread. Arguments are checked strictly: a wrong type throws a
+ * calling (JS) thread (createNetns waits for a short-lived thread of its own). Arguments are checked strictly: a wrong type throws a
  * TypeError (code ERR_INVALID_ARG_TYPE / ERR_INVALID_ARG_VALUE), a number that
  * is not an integer in range throws a RangeError (ERR_OUT_OF_RANGE), and a
  * failed system call throws an Error shaped like Node's fs errors:

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { BerthClient } from '../transport/client.ts';
 import { CGROUP2_MAGIC, cgroupRoot, hybridUnified, withoutCgroup2 } from './support/cgroup-view.ts';
 import { type Berthd, berthBin, berthdBin, removeRuntimeLeftovers } from './support/harness.ts';
+import { bridgesUnder, networkConfigToml, removeTestBridges, uniqueTestNetwork } from './support/network.ts';
 import { describeAsRoot, have, installed } from './support/root.ts';
 import { loadRunImage } from './support/run-image.ts';
 import { sleep } from './support/util.ts';
@@ -35,6 +36,7 @@ describeAsRoot('crun as the OCI runtime', [installed('crun'), crunCanRun], () =>
   let log = '';
   let image = '';
   const clients: BerthClient[] = [];
+  const network = uniqueTestNetwork();
   const berth = (args: string[], input = '') => {
     const r = spawnSync(berthBin, ['--address', address, '-n', ns, ...args], {
       input,
@@ -58,7 +60,21 @@ describeAsRoot('crun as the OCI runtime', [installed('crun'), crunCanRun], () =>
     dir = mkdtempSync('/tmp/berth-crun-');
     state = join(dir, 'state');
     address = join(dir, 'berth.sock');
-    const args = [berthdBin, '--root', join(dir, 'root'), '--state', state, '--address', address, '--log-level', 'debug'];
+    // a default network of its own, as startBerthd gives every test daemon
+    writeFileSync(join(dir, 'network.toml'), `version = 2\n${networkConfigToml(network)}`);
+    const args = [
+      berthdBin,
+      '--root',
+      join(dir, 'root'),
+      '--state',
+      state,
+      '--address',
+      address,
+      '--log-level',
+      'debug',
+      '--config',
+      join(dir, 'network.toml'),
+    ];
     const cmd = withoutCgroup2(args);
     proc = spawn(cmd[0]!, cmd.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
     proc.stdout!.on('data', (d) => (log += d));
@@ -125,6 +141,7 @@ describeAsRoot('crun as the OCI runtime', [installed('crun'), crunCanRun], () =>
     }
     // shims (by cwd), mounts, the namespace's cgroups
     removeRuntimeLeftovers(dir, join(state, 'runc'));
+    await removeTestBridges([network.bridge, ...bridgesUnder(join(dir, 'root'))]);
     rmSync(dir, { recursive: true, force: true });
   });
 

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, expect } from 'vitest';
 import { bridgeNameFor } from '../daemon/network/store.ts';
 import { type Berthd, type Containerd, startBerthd, startContainerd } from './support/harness.ts';
-import { linkExists, rulesFor } from './support/network.ts';
+import { linkExists, networkConfigToml, rulesFor, uniqueTestNetwork } from './support/network.ts';
 import { describeAsRoot, installed, itAsRoot } from './support/root.ts';
 
 describeAsRoot('networks: the default network of a test berthd', [installed('iptables')], () => {
@@ -43,7 +43,7 @@ describeAsRoot('networks: settings', () => {
       } finally {
         await other.cleanup();
       }
-      writeFileSync(config, 'version = 2\n[plugins."io.berth.network.v1.cni"]\ndefault_subnet = "10.1.2.3/33"\n');
+      writeFileSync(config, `version = 2\n${networkConfigToml({ ...uniqueTestNetwork(), subnet: '10.1.2.3/33' })}`);
       await expect(startBerthd(['--config', config])).rejects.toThrow(
         /required plugin io.berth.network.v1.cni failed to load: config: plugins."io.berth.network.v1.cni".default_subnet = "10.1.2.3\/33": 10.1.2.3\/33 is not an IPv4 CIDR/,
       );
@@ -205,7 +205,7 @@ describeAsRoot(
       await b?.cleanup();
     });
 
-    itAsRoot('a namespace reaches one on its own network, not one on another network; the host reaches both', () => {
+    itAsRoot('a namespace reaches one on its own network, not one on another network; the host reaches both; nothing is left', async () => {
       expect(b.berth(['network', 'create', 'iso']).code).toBe(0);
       const lists = {
         bridge: JSON.parse(readFileSync(join(b.root, 'net.d', 'bridge.conflist'), 'utf8')),
@@ -251,6 +251,12 @@ describeAsRoot(
           spawnSync('ip', ['netns', 'delete', a.netns.split('/').pop()!]);
         }
       }
+      // the CNI bridge plugin made both bridges; the daemon's cleanup takes them and their rules
+      const bridges = [b.network.bridge, bridgeNameFor('iso')];
+      expect(bridges.map(linkExists)).toEqual([true, true]);
+      await b.cleanup();
+      expect(bridges.map(linkExists)).toEqual([false, false]);
+      expect(bridges.flatMap(rulesFor)).toEqual([]);
     });
   },
 );

@@ -41,9 +41,9 @@ export function register(program: Command, ctx: Context) {
     .argument('<name>', 'network name')
     .option('--subnet <cidr>', "IPv4 subnet (default: the first free /24 of the daemon's subnet_pool)")
     .option('--gateway <ip>', "gateway address inside the subnet (default: the subnet's first address)")
-    .option('--label <key=value>', 'network label (repeatable)', collectLabel, [])
-    .action(async (name: string, opts: { subnet?: string; gateway?: string; label: string[] }) => {
-      const labels = parseLabels(opts.label);
+    .option('--label <key=value>', 'network label (repeatable)', collectLabel)
+    .action(async (name: string, opts: { subnet?: string; gateway?: string; label?: string[] }) => {
+      const labels = parseLabels(opts.label ?? []);
       const res = await (await client())
         .Create({ name, subnet: opts.subnet ?? '', gateway: opts.gateway ?? '', labels })
         .catch((err: unknown) => needsBerthd(err, ctx.options.address));

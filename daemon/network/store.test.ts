@@ -139,6 +139,8 @@ describe('NetworkStore', () => {
     expect(host.isolated).toEqual(new Set(['bt1']));
     store = await open({ default_bridge: 'bt2', default_subnet: '10.88.0.0/24' });
     expect(await store.get('bridge')).toMatchObject({ bridge: 'bt2', subnets: ['10.88.0.0/24'], gateway: '10.88.0.1' });
+    // the former bridge is not isolated any more, the new one is
+    expect(host.isolated).toEqual(new Set(['bt2']));
   });
 
   it('creates a network: its conflist file (atomically written), a br- bridge, labels kept in the file', async () => {

@@ -159,6 +159,7 @@ export class NetworkStore implements NetworkLookup {
     if (JSON.stringify(current) !== JSON.stringify(wanted)) {
       if (current !== undefined) this.log.info('rewriting the default network for the settings', { path, bridge, subnet });
       await this.writeList(wanted);
+      await this.forgetBridge(current, bridge);
     }
     for (const net of await this.list()) {
       if (net.owner !== 'berth' || !net.bridge) continue;
@@ -242,6 +243,22 @@ export class NetworkStore implements NetworkLookup {
       await syncDir(this.settings.ownDir);
       this.log.info('network removed', { name });
     });
+  }
+
+  /** A default network's former bridge (the settings changed) is no longer berth's: its isolation rules go. The device stays while containers may be on it. */
+  private async forgetBridge(former: unknown, bridge: string): Promise<void> {
+    let old: string | undefined;
+    try {
+      old = networkFrom(parseConflist(JSON.stringify(former), 'the former default network'), '', 'berth', true).bridge;
+    } catch {
+      return; // missing or unreadable: it isolated nothing
+    }
+    if (old === undefined || old === bridge) return;
+    try {
+      await this.host.removeIsolation(old);
+    } catch (err) {
+      this.log.warn("cannot remove the former default bridge's isolation rules", { bridge: old, error: (err as Error).message });
+    }
   }
 
   private ownPath(name: string): string {

@@ -185,10 +185,11 @@ function withTestNetwork(dir: string, extraArgs: string[]): { args: string[]; ne
   const text = readFileSync(config, 'utf8');
   const table = ((parseToml(text).plugins ?? {}) as Record<string, Record<string, string> | undefined>)['io.berth.network.v1.cni'];
   if (table) {
-    return {
-      args: extraArgs,
-      network: { bridge: table.default_bridge ?? 'berth0', subnet: table.default_subnet ?? '10.77.0.0/16', pool: table.subnet_pool ?? '10.78.0.0/16' },
-    };
+    // the host's own berth0 and 10.77.0.0/16 are not a test's to use (nor to remove at cleanup)
+    if (!table.default_bridge || !table.default_subnet || !table.subnet_pool) {
+      throw new Error(`${config}: a test's network table must set default_bridge, default_subnet and subnet_pool (see test/support/network.ts)`);
+    }
+    return { args: extraArgs, network: { bridge: table.default_bridge, subnet: table.default_subnet, pool: table.subnet_pool } };
   }
   appendFileSync(config, `${text.endsWith('\n') ? '' : '\n'}${networkConfigToml(network)}`);
   return { args: extraArgs, network };

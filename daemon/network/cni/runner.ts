@@ -47,6 +47,8 @@ export class CniRunner implements CniOps {
   async add(list: NetworkConfigList, at: CniAttachment): Promise<CniResult> {
     checkList(list);
     checkAttachment(at, 'ADD');
+    // a missing plugin is an error before anything is made
+    for (const plugin of list.plugins) await this.find(plugin.type);
     let prev: CniResult | undefined;
     try {
       for (const plugin of list.plugins) prev = await this.exec('ADD', list, plugin, at, prev);
@@ -68,8 +70,10 @@ export class CniRunner implements CniOps {
   }
 
   /**
-   * Runs every plugin's DEL in reverse order, also after one of them failed (so that as much as
-   * possible is cleaned up), and throws the first failure. A netns that no longer exists (or a
+   * Runs every plugin's DEL in reverse order, also after one of them failed, and throws the first
+   * failure. (The spec halts at the first failing plugin and leaves the rest to a later DEL; berth
+   * runs DEL on every teardown path, and a plugin that is missing or fails must not keep the
+   * others from releasing their veth, lease and rules.) A netns that no longer exists (or a
    * file that is no longer a namespace) is passed as an empty CNI_NETNS, which the spec allows
    * for DEL.
    */
@@ -112,6 +116,7 @@ export class CniRunner implements CniOps {
     };
     const out = await runPlugin(bin, stdin, env, this.timeoutMs, what);
     if (out.code !== 0) throw pluginError(what, out);
+    if (out.stderr.trim() !== '') this.log?.debug('CNI plugin stderr', { plugin: plugin.type, command, network: list.name, stderr: out.stderr.trim() });
     if (command !== 'ADD') return undefined;
     let result: unknown;
     try {
@@ -126,9 +131,6 @@ export class CniRunner implements CniOps {
 
   /** The plugin's executable: the first `type` found in the plugin dirs. */
   private async find(type: string): Promise<string> {
-    if (typeof type !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(type) || type.includes('..')) {
-      throw new BerthError('InvalidArgument', `CNI plugin type ${JSON.stringify(type)} is not a plain file name`);
-    }
     for (const dir of this.binDirs) {
       const path = join(dir, type);
       try {
@@ -167,7 +169,10 @@ function cniArgs(args: Array<[string, string]> = []): string {
 const hasCheck = (version: string) => version === '0.4.0' || version === '1.0.0';
 
 function checkList(list: NetworkConfigList): void {
-  if (typeof list?.name !== 'string' || list.name === '') throw new BerthError('InvalidArgument', 'CNI network list without a name');
+  // SPEC.md, "Configuration format": like a container id
+  if (typeof list?.name !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(list.name)) {
+    throw new BerthError('InvalidArgument', `CNI network name ${JSON.stringify(list?.name)} is not valid`);
+  }
   if (!supportedVersions.includes(list.cniVersion)) {
     throw new BerthError(
       'InvalidArgument',
@@ -176,8 +181,13 @@ function checkList(list: NetworkConfigList): void {
   }
   if (!Array.isArray(list.plugins) || list.plugins.length === 0) throw new BerthError('InvalidArgument', `CNI network ${list.name} has no plugins`);
   for (const p of list.plugins) {
-    if (typeof p !== 'object' || p === null || typeof p.type !== 'string')
+    if (typeof p !== 'object' || p === null || typeof p.type !== 'string') {
       throw new BerthError('InvalidArgument', `CNI network ${list.name}: a plugin without a type`);
+    }
+    // SPEC.md: `type` names the plugin's binary; berth takes plain file names only (no path, no ..)
+    if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(p.type) || p.type.includes('..')) {
+      throw new BerthError('InvalidArgument', `CNI network ${list.name}: plugin type ${JSON.stringify(p.type)} is not a plain file name`);
+    }
   }
 }
 
@@ -272,15 +282,28 @@ const errorClasses: Record<number, ErrorCode> = {
   11: 'Unavailable', // try again later
 };
 
-/** A failed plugin's error: its CNI error object when it printed one, else its stderr. */
-function pluginError(what: string, out: PluginOutput): BerthError {
-  let cniErr: { code?: unknown; msg?: unknown; details?: unknown } | undefined;
+interface CniErrorObject {
+  code?: unknown;
+  msg: string;
+  details?: unknown;
+}
+
+function errorObject(text: string): CniErrorObject | undefined {
   try {
-    const parsed = JSON.parse(out.stdout) as unknown;
-    if (typeof parsed === 'object' && parsed !== null && typeof (parsed as { msg?: unknown }).msg === 'string') cniErr = parsed as typeof cniErr;
+    const parsed = JSON.parse(text) as unknown;
+    if (isObject(parsed) && typeof parsed.msg === 'string') return parsed as unknown as CniErrorObject;
   } catch {
     // not an error object
   }
+  return undefined;
+}
+
+/**
+ * A failed plugin's error: its CNI error object when it printed one (on stdout, where libcni and
+ * the plugins' skel put it; SPEC.md's overview says stderr, so that is read too), else its stderr.
+ */
+function pluginError(what: string, out: PluginOutput): BerthError {
+  const cniErr = errorObject(out.stdout) ?? errorObject(out.stderr);
   const stderr = out.stderr.trim();
   if (!cniErr) {
     const why = stderr || preview(out.stdout.trim()) || 'no output';
