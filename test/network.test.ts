@@ -23,6 +23,7 @@ import {
   udpRoundTrip,
 } from './support/attach.ts';
 import { type Berthd, startBerthd } from './support/harness.ts';
+import { networkConfigToml, uniqueTestNetwork } from './support/network.ts';
 import { describeAsRoot, installed, itAsRoot } from './support/root.ts';
 import { loadRunImage } from './support/run-image.ts';
 import { eventually } from './support/util.ts';
@@ -345,7 +346,7 @@ describeAsRoot('berth run on a network whose CNI plugin fails', [installed('ipta
     const config = join(dir, 'config.toml');
     writeFileSync(
       config,
-      `version = 2\n[plugins."io.berth.network.v1.cni"]\nbin_dirs = ["/usr/lib/cni", "${join(dir, 'bin')}"]\nconf_dir = "${join(dir, 'net.d')}"\n`,
+      `version = 2\n${networkConfigToml(uniqueTestNetwork())}bin_dirs = ["/usr/lib/cni", "${join(dir, 'bin')}"]\nconf_dir = "${join(dir, 'net.d')}"\n`,
     );
     b = await startBerthd(['--config', config]);
     image = await loadRunImage(b);
