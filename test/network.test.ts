@@ -371,3 +371,20 @@ describeAsRoot('berth run on a network whose CNI plugin fails', [installed('ipta
     expect(b.berth(['containers', 'ls', '-q']).stdout).toBe('');
   });
 });
+
+describeAsRoot('test daemons killed with containers running', [installed('iptables')], () => {
+  itAsRoot("the harness's cleanup DELs their networks: no rule, veth or netns is left", async () => {
+    const b = await startBerthd();
+    try {
+      const image = await loadRunImage(b);
+      const port = await freePort();
+      expect(b.berth(['run', '-d', '--null-io', '-p', `${port}:80`, image, 'abandoned', 'sleep', '600']).code).toBe(0);
+      expect(containerRules('default-abandoned').length).toBeGreaterThan(0);
+    } finally {
+      await b.cleanup();
+    }
+    expect(containerRules('default-abandoned').join('\n')).toBe('');
+    expect(bridgePorts(b.network.bridge)).toEqual([]);
+    expect(readFileSync('/proc/self/mountinfo', 'utf8')).not.toContain(b.state);
+  });
+});

@@ -3,6 +3,10 @@ import { createSocket } from 'node:dgram';
 import { existsSync, readdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { createLogger } from '../../daemon/log.ts';
+import { Attacher } from '../../daemon/network/attach.ts';
+import { CniRunner } from '../../daemon/network/cni/runner.ts';
+import { createNetns, removeNetns } from '../../native/netns.ts';
 import type { Berthd } from './harness.ts';
 
 /** Runs a program, its output as text. */
@@ -117,4 +121,22 @@ export function udpRoundTrip(host: string, port: number, text: string): Promise<
     });
     socket.send(text, port, host);
   });
+}
+
+/**
+ * CNI DEL for every attachment a killed test daemon left under `<state>/net` (its containers were
+ * killed with it, so no task Delete released them): each with the conflist its ADD used, as a
+ * restarted berthd would. Nothing runs when no container had networking.
+ */
+export async function releaseAttachments(netDir: string): Promise<void> {
+  if (!existsSync(netDir) || readdirSync(netDir).length === 0) return;
+  const attacher = new Attacher({
+    dir: netDir,
+    networks: { get: (name) => Promise.reject(new Error(`not needed: ${name}`)) },
+    cni: new CniRunner(),
+    netns: { create: createNetns, remove: removeNetns },
+    log: createLogger('error'),
+  });
+  await attacher.load();
+  for (const { namespace, id } of attacher.held()) await attacher.released(namespace, id);
 }
