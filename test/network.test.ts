@@ -1,14 +1,17 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect } from 'vitest';
+import { createNetns } from '../native/netns.ts';
 import {
   addressIn,
   bridgePorts,
+  containerChains,
   containerRules,
+  existingChains,
   freePort,
   freeUdpPort,
   leases,
@@ -78,8 +81,11 @@ describeAsRoot('berth run with networking', [installed('iptables'), installed('c
     const live = leftovers(b, 'default', 'web');
     expect(live).toMatchObject({ leases: [expect.stringMatching(/^bridge\//)], veths: [expect.any(String)], netnsDir: true });
     expect(live.rules.length).toBeGreaterThan(0);
+    const chains = containerChains('default-web');
+    expect(chains).toEqual(expect.arrayContaining([expect.stringMatching(/^CNI-DN-/)]));
     remove('web');
     expect(leftovers(b, 'default', 'web')).toEqual(noLeftovers);
+    expect(existingChains(chains)).toEqual([]);
   });
 
   itAsRoot('two containers on the same network reach each other by address (--ip sets one)', () => {
@@ -108,6 +114,27 @@ describeAsRoot('berth run with networking', [installed('iptables'), installed('c
     const bridged = berth(['run', '--rm', image, 'bridged', 'ip', '-o', 'link']).stdout.trim().split('\n');
     expect(bridged.map((l) => l.split(':')[1]?.trim().split('@')[0])).toEqual(['lo', 'eth0']);
     expect(bridged[0]).toMatch(/<LOOPBACK,UP,LOWER_UP>/);
+  });
+
+  itAsRoot("--net host: the host's interfaces and /etc/hosts; no CNI", () => {
+    const r = berth(['run', '--rm', '--net', 'host', image, 'on-host', 'sh', '-c', 'ip -o link | cut -d: -f2; echo ---; cat /etc/hosts']);
+    expect(r.stderr).toBe('');
+    const [links, hosts] = r.stdout.split('---\n');
+    // (other tests add and remove veths and bridges meanwhile: compare the host's own links)
+    const own = (lines: string) =>
+      lines
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => (l.includes(': ') ? l.split(':')[1]! : l).trim().split('@')[0]!)
+        .filter((n) => !/^(veth|bt|bf|br-)/.test(n));
+    const hostLinks = own(sh('ip', ['-o', 'link']).stdout);
+    expect(hostLinks.length).toBeGreaterThan(1);
+    expect(own(links!)).toEqual(hostLinks);
+    expect(hosts).toBe(readFileSync('/etc/hosts', 'utf8'));
+    expect(leftovers(b, 'default', 'on-host')).toEqual(noLeftovers);
+    const both = berth(['run', '--rm', '--net', 'host', '--net', 'bridge', image, 'confused', 'true']);
+    expect(both.stderr).toContain('--net host cannot be combined with other networks');
+    expect(both.code).not.toBe(0);
   });
 
   itAsRoot('UDP: a port published with /udp reaches a server in the container and its answer comes back', async () => {
@@ -197,23 +224,44 @@ describeAsRoot('berth run with networking', [installed('iptables'), installed('c
         (l) => l.leases.length + l.veths.length + l.netns.length === 0,
       );
       expect(left).toEqual({ leases: [], veths: [], netns: [] });
-      for (let i = 0; i < 50; i++) expect(containerRules(`default-loop${i}`, b.network.subnet)).toEqual([]);
+      for (let i = 0; i < 50; i++) expect(containerRules(`default-loop${i}`)).toEqual([]);
     },
     240_000,
   );
 
-  itAsRoot('berthd SIGKILLed and restarted: a running container still answers; stopped and deleted, nothing is left', async () => {
-    const port = await freePort();
-    expect(runDetached('survivor', ['-p', `${port}:80`], ['httpd', '-f', '-p', '80', '-h', '/work']).code).toBe(0);
-    await b.kill();
-    await b.restart();
-    expect(sh('curl', ['-sS', '--max-time', '5', `http://127.0.0.1:${port}/hello.txt`]).stdout).toBe('hello from the run image\n');
-    // its port is still reserved by the restarted daemon
-    const clash = runDetached('usurper', ['-p', `${port}:80`], ['sleep', '1']);
-    expect(clash.stderr).toContain(`host port 0.0.0.0:${port}/tcp is already published by container default/survivor`);
-    remove('usurper', 'survivor');
-    expect(leftovers(b, 'default', 'survivor')).toEqual(noLeftovers);
-  });
+  itAsRoot(
+    'berthd SIGKILLed and restarted: a running container still answers; one that died meanwhile is released; stopped and deleted, nothing is left',
+    async () => {
+      const port = await freePort();
+      expect(runDetached('survivor', ['-p', `${port}:80`], ['httpd', '-f', '-p', '80', '-h', '/work']).code).toBe(0);
+      expect(runDetached('ephemeral', ['--rm', '-p', `${await freePort()}:80`], ['sleep', '600']).code).toBe(0);
+      const ephemeral = (JSON.parse(berth(['tasks', 'ls', '--format', 'json']).stdout) as Array<{ id: string; pid: number }>).find(
+        (t) => t.id === 'ephemeral',
+      )!.pid;
+      await b.kill();
+      process.kill(ephemeral, 'SIGKILL');
+      // as a berthd killed before its first ADD of a container leaves it: a netns, no task
+      const ghost = join(b.state, 'net', 'default', 'ghost');
+      mkdirSync(ghost, { recursive: true });
+      createNetns(join(ghost, 'netns'));
+      await b.restart();
+      expect(existsSync(ghost)).toBe(false);
+      expect(readFileSync('/proc/self/mountinfo', 'utf8')).not.toContain(ghost);
+      // its exit is found at start-up and the --rm container removed: its network goes with its task
+      expect(
+        await eventually(
+          () => leftovers(b, 'default', 'ephemeral'),
+          (l) => !l.netnsDir && l.rules.length === 0,
+        ),
+      ).toMatchObject({ netnsDir: false, rules: [] });
+      expect(sh('curl', ['-sS', '--max-time', '5', `http://127.0.0.1:${port}/hello.txt`]).stdout).toBe('hello from the run image\n');
+      // its port is still reserved by the restarted daemon
+      const clash = runDetached('usurper', ['-p', `${port}:80`], ['sleep', '1']);
+      expect(clash.stderr).toContain(`host port 0.0.0.0:${port}/tcp is already published by container default/survivor`);
+      remove('usurper', 'survivor');
+      expect(leftovers(b, 'default', 'survivor')).toEqual(noLeftovers);
+    },
+  );
 
   itAsRoot('a container SIGKILLed from outside, and a start that fails, leave nothing', async () => {
     const port = await freePort();
@@ -321,5 +369,22 @@ describeAsRoot('berth run on a network whose CNI plugin fails', [installed('ipta
     expect(readdirSync(join(dir, 'ipam', 'flaky')).filter((f) => f !== 'lock' && !f.startsWith('last_reserved_ip'))).toEqual([]);
     expect(readdirSync(join(b.state, 'net'))).toEqual([]);
     expect(b.berth(['containers', 'ls', '-q']).stdout).toBe('');
+  });
+});
+
+describeAsRoot('test daemons killed with containers running', [installed('iptables')], () => {
+  itAsRoot("the harness's cleanup DELs their networks: no rule, veth or netns is left", async () => {
+    const b = await startBerthd();
+    try {
+      const image = await loadRunImage(b);
+      const port = await freePort();
+      expect(b.berth(['run', '-d', '--null-io', '-p', `${port}:80`, image, 'abandoned', 'sleep', '600']).code).toBe(0);
+      expect(containerRules('default-abandoned').length).toBeGreaterThan(0);
+    } finally {
+      await b.cleanup();
+    }
+    expect(containerRules('default-abandoned').join('\n')).toBe('');
+    expect(bridgePorts(b.network.bridge)).toEqual([]);
+    expect(readFileSync('/proc/self/mountinfo', 'utf8')).not.toContain(b.state);
   });
 });

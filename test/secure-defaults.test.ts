@@ -220,7 +220,14 @@ describeAsRoot('secure defaults in real containers', [installed('gcc')], () => {
     const labelled = buildRunImage({
       name: 'docker.io/library/busybox:labels',
       config: {
-        Labels: { 'io.berth.log-uri': `file://${secret}`, 'containerd.io/gc.ref.content.x': pinned, 'io.kubernetes.pod.name': 'p', team: 'web' },
+        Labels: {
+          'io.berth.log-uri': `file://${secret}`,
+          'containerd.io/gc.ref.content.x': pinned,
+          'io.kubernetes.pod.name': 'p',
+          // an image asking berthd to publish a host port for it
+          'io.berth/network': '{"mode":"bridge","networks":["bridge"],"ports":[{"hostPort":2222,"containerPort":22,"protocol":"tcp"}]}',
+          team: 'web',
+        },
         StopSignal: 'SIGNOPE',
       },
     });
@@ -228,6 +235,7 @@ describeAsRoot('secure defaults in real containers', [installed('gcc')], () => {
     const warnings = [
       `berth: warning: not copying the image's label "containerd.io/gc.ref.content.x" to the container: the prefix is reserved for the host`,
       `berth: warning: not copying the image's label "io.berth.log-uri" to the container: the prefix is reserved for the host`,
+      `berth: warning: not copying the image's label "io.berth/network" to the container: the prefix is reserved for the host`,
       `berth: warning: not copying the image's label "io.kubernetes.pod.name" to the container: the prefix is reserved for the host`,
       `berth: warning: the image's StopSignal "SIGNOPE" is not a signal; the container stops with SIGTERM`,
     ];
@@ -238,7 +246,12 @@ describeAsRoot('secure defaults in real containers', [installed('gcc')], () => {
     const run = berth(['run', '-d', '--null-io', name, 'lb2', 'true']);
     expect(run.code).toBe(0);
     expect(run.stderr.split('\n').filter(Boolean).sort()).toEqual(warnings);
-    expect(JSON.parse(berth(['containers', 'info', 'lb2']).stdout).Labels).toEqual({ 'io.containerd.image.config.stop-signal': 'SIGTERM', team: 'web' });
+    // (berth run adds its own network label, io.berth/network: the default network)
+    expect(JSON.parse(berth(['containers', 'info', 'lb2']).stdout).Labels).toEqual({
+      'io.containerd.image.config.stop-signal': 'SIGTERM',
+      team: 'web',
+      'io.berth/network': '{"mode":"bridge","networks":["bridge"],"ports":[]}',
+    });
     expect(berth(['tasks', 'rm', 'lb2']).code).toBe(0);
     expect(berth(['containers', 'rm', 'lb2']).code).toBe(0);
     const info = JSON.parse(berth(['containers', 'info', 'lb1']).stdout) as { Labels: Record<string, string> };

@@ -5,7 +5,7 @@
  * not the image's to set, so they are dropped with a warning.
  */
 
-export const reservedLabelPrefixes: readonly string[] = ['io.berth.', 'containerd.io/', 'io.containerd.', 'io.cri-containerd.', 'io.kubernetes.'];
+export const reservedLabelPrefixes: readonly string[] = ['io.berth.', 'io.berth/', 'containerd.io/', 'io.containerd.', 'io.cri-containerd.', 'io.kubernetes.'];
 
 export const isReservedLabel = (key: string) => reservedLabelPrefixes.some((p) => key.startsWith(p));
 

@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { isReservedLabel } from './image-labels.ts';
+import { networkLabel } from './names.ts';
 import { decodeNetworkRequest, encodeNetworkRequest, formatPort, networkRequestOf, parseExtraHost, parsePublish } from './network.ts';
 
 describe('parsePublish', () => {
@@ -63,6 +65,10 @@ describe('the network label', () => {
     ['{"mode":"bridge","networks":["a"],"extraHosts":["nocolon"]}', 'invalid extra host'],
   ])('rejects %s', (text, message) => {
     expect(() => decodeNetworkRequest(text)).toThrow(message);
+  });
+
+  it("is reserved for the host: an image's label of that name is not copied to its containers", () => {
+    expect(isReservedLabel(networkLabel)).toBe(true);
   });
 
   it('reads --add-host values', () => {

@@ -14,6 +14,8 @@ import type { CniAttachment, CniOps, CniResult, Network, NetworkConfigList } fro
 class FakeCni implements CniOps {
   calls: string[] = [];
   failOn: { add?: string; del?: string } = {};
+  /** how many DELs fail before they succeed again */
+  delFailures = 0;
   private next = 2;
   async add(list: NetworkConfigList, at: CniAttachment): Promise<CniResult> {
     this.calls.push(
@@ -31,6 +33,10 @@ class FakeCni implements CniOps {
   async del(list: NetworkConfigList, at: CniAttachment, prev?: CniResult): Promise<void> {
     this.calls.push(`DEL ${list.name} ${at.ifName} netns=${at.netns ? 'yes' : 'no'} prev=${prev ? 'yes' : 'no'}`);
     if (this.failOn.del === list.name) throw new Error('plugin failed on DEL');
+    if (this.delFailures > 0) {
+      this.delFailures--;
+      throw new Error('iptables: Resource temporarily unavailable');
+    }
   }
 }
 
@@ -174,6 +180,22 @@ describe('Attacher (fake CNI, fake netns)', () => {
     await a.prepare('other', container('two', bridge({ ports: [port] })));
   });
 
+  it('two containers asking for one port at the same time: one gets it', async () => {
+    // the host check takes a while: both prepares are past their own checks before either ADDs
+    const a = attacher({ hostPortFree: () => new Promise((r) => setTimeout(() => r(true), 20)) });
+    const port = { hostPort: 8443, containerPort: 443, protocol: 'tcp' as const };
+    const results = await Promise.allSettled([
+      a.prepare('default', container('x', bridge({ ports: [port] }))),
+      a.prepare('default', container('y', bridge({ ports: [port] }))),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected']);
+    expect((results[1] as PromiseRejectedResult).reason).toMatchObject({
+      code: 'FailedPrecondition',
+      message: expect.stringContaining('published by container default/x'),
+    });
+    expect(a.held()).toEqual([{ namespace: 'default', id: 'x' }]);
+  });
+
   it('undoes everything when an ADD fails, keeping the error and its code', async () => {
     cni.failOn.add = 'back';
     const a = attacher();
@@ -222,6 +244,17 @@ describe('Attacher (fake CNI, fake netns)', () => {
     expect(cni.calls).toEqual(['DEL bridge eth0 netns=yes prev=yes']);
     expect(await fs.readdir(join(dir, 'net'))).toEqual([]);
     expect(b.held()).toEqual([]);
+  });
+
+  it('a DEL that fails for a moment is tried again', async () => {
+    const a = attacher();
+    await a.prepare('default', container('c', bridge()));
+    cni.calls = [];
+    cni.delFailures = 2;
+    await a.released('default', 'c');
+    expect(cni.calls).toEqual(Array(3).fill('DEL bridge eth0 netns=yes prev=yes'));
+    expect(a.held()).toEqual([]);
+    expect(await fs.readdir(join(dir, 'net'))).toEqual([]);
   });
 
   it('a directory without attachment.json (berthd died before the first ADD) is swept', async () => {

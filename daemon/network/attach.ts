@@ -188,7 +188,8 @@ export class Attacher implements TaskHooks, AttachmentLookup {
   private async writeFiles(dir: string, request: NetworkRequest, spec: Spec, id: string, address: string | undefined): Promise<void> {
     const hostMode = request.mode === 'host';
     if (hostMode && spec.linux?.namespaces) spec.linux.namespaces = spec.linux.namespaces.filter((n) => n.type !== 'network');
-    else spec.hostname ||= defaultHostname(id);
+    // a hostname of its own needs a UTS namespace of its own (runc refuses one without)
+    else if (spec.linux?.namespaces?.some((n) => n.type === 'uts' && !n.path)) spec.hostname ||= defaultHostname(id);
     const hostname = spec.hostname || osHostname();
     const hostResolv = await fs.readFile(this.s.hostResolvConf ?? '/etc/resolv.conf', 'utf8').catch(() => '');
     const hosts = hostMode
@@ -231,6 +232,23 @@ export class Attacher implements TaskHooks, AttachmentLookup {
   }
 
   /**
+   * One network's DEL, tried up to three times: DEL is idempotent, and a plugin's iptables change
+   * can fail for a moment while other programs change the rule set (iptables-nft).
+   */
+  private async delWithRetry(n: AttachedNetwork, cniId: string, netns: string): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.s.cni.del(n.list, { containerId: cniId, netns, ifName: n.ifName, args: n.args, capabilityArgs: n.capabilityArgs }, n.result);
+        return;
+      } catch (err) {
+        if (attempt >= 3) throw err;
+        this.s.log.debug('CNI DEL failed; trying again', { network: n.name, container: cniId, error: (err as Error).message });
+        await new Promise((r) => setTimeout(r, 200 * attempt));
+      }
+    }
+  }
+
+  /**
    * DEL for each network in reverse, then the netns and the dir go. A DEL that fails is logged
    * and everything is kept: the next start-up (or the container's next task) tries again.
    */
@@ -243,7 +261,7 @@ export class Attacher implements TaskHooks, AttachmentLookup {
     let failed = false;
     for (const n of [...record.networks].reverse()) {
       try {
-        await this.s.cni.del(n.list, { containerId: record.cniId, netns, ifName: n.ifName, args: n.args, capabilityArgs: n.capabilityArgs }, n.result);
+        await this.delWithRetry(n, record.cniId, netns);
       } catch (err) {
         failed = true;
         this.s.log.warn('CNI DEL failed; will try again at the next start', { namespace: ns, id, network: n.name, error: (err as Error).message });
@@ -251,7 +269,8 @@ export class Attacher implements TaskHooks, AttachmentLookup {
     }
     if (failed) return;
     try {
-      if (record.netns) await this.s.netns.remove(record.netns);
+      // (a daemon killed between making the netns and writing attachment.json leaves it unrecorded)
+      await this.s.netns.remove(record.netns ?? join(dir, 'netns'));
       await fs.rm(dir, { recursive: true, force: true });
     } catch (err) {
       this.s.log.warn('cannot remove a container network namespace', { namespace: ns, id, error: (err as Error).message });

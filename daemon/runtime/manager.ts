@@ -248,8 +248,8 @@ export class TaskManager {
       if (this.tasks.get(this.key(task.namespace, task.id)) !== task) return;
       this.tasks.delete(this.key(task.namespace, task.id));
       await this.removeBundle(task.bundle);
-      await this.release(task.namespace, task.id);
       this.exchange.publish(task.namespace, '/tasks/delete', 'containerd.events.TaskDelete', { container_id: task.id, ...exit, id: task.id });
+      await this.release(task.namespace, task.id);
     });
   }
 
@@ -410,7 +410,6 @@ export class TaskManager {
       }
     }
     await this.removeBundle(bundle);
-    await this.release(ns, id);
     if (task) {
       this.tasks.delete(this.key(ns, id));
       task.ended(result);
@@ -429,6 +428,8 @@ export class TaskManager {
       exit_status: result.exit_status,
       exited_at: exitedAt,
     });
+    // after the events: what the task held outside its bundle (its network) goes last, still under its lock
+    await this.release(ns, id);
   }
 
   /**

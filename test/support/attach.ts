@@ -3,6 +3,10 @@ import { createSocket } from 'node:dgram';
 import { existsSync, readdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { createLogger } from '../../daemon/log.ts';
+import { Attacher } from '../../daemon/network/attach.ts';
+import { CniRunner } from '../../daemon/network/cni/runner.ts';
+import { createNetns, removeNetns } from '../../native/netns.ts';
 import type { Berthd } from './harness.ts';
 
 /** Runs a program, its output as text. */
@@ -45,11 +49,25 @@ export function bridgePorts(bridge: string): string[] {
   return readdirSync(`/sys/class/net/${bridge}/brif`);
 }
 
-/** iptables rules (nat and filter) that name a CNI container id, or send traffic to one of the subnet's addresses. */
-export function containerRules(cniId: string, subnet?: string): string[] {
-  const prefix = subnet?.split('.').slice(0, 3).join('.');
-  const lines = ['nat', 'filter'].flatMap((table) => sh('iptables-save', ['-t', table]).stdout.split('\n'));
-  return lines.filter((l) => l.includes(`id: "${cniId}"`) || (prefix !== undefined && l.startsWith('-A CNI-DN-') && l.includes(`--to-destination ${prefix}.`)));
+function iptablesLines(): string[] {
+  return ['nat', 'filter'].flatMap((table) => sh('iptables-save', ['-t', table]).stdout.split('\n'));
+}
+
+/** iptables rules (nat and filter) the CNI plugins made for a container: they carry its CNI id in a comment. */
+export function containerRules(cniId: string): string[] {
+  // iptables-save writes the comment's quotes escaped: id: \"default-web\"
+  return iptablesLines().filter((l) => l.includes(`id: \\"${cniId}\\"`) || l.includes(`id: "${cniId}"`));
+}
+
+/** The chains those rules jump to (portmap's CNI-DN-…, the bridge's masquerading CNI-…). */
+export function containerChains(cniId: string): string[] {
+  return [...new Set(containerRules(cniId).flatMap((l) => /-j (CNI-[\w-]+)/.exec(l)?.[1] ?? []))].filter((c) => !c.startsWith('CNI-HOSTPORT-'));
+}
+
+/** Which of these chains still exist. */
+export function existingChains(chains: string[]): string[] {
+  const declared = new Set(iptablesLines().flatMap((l) => (l.startsWith(':') ? [l.slice(1).split(' ')[0]!] : [])));
+  return chains.filter((c) => declared.has(c));
 }
 
 /** What a container's networking leaves on the host (what must be gone once its task is). */
@@ -58,7 +76,7 @@ export function leftovers(b: Berthd, ns: string, id: string) {
     leases: leases(b),
     veths: bridgePorts(b.network.bridge),
     netnsDir: existsSync(join(b.state, 'net', ns, id)),
-    rules: containerRules(`${ns}-${id}`, b.network.subnet),
+    rules: containerRules(`${ns}-${id}`),
   };
 }
 
@@ -103,4 +121,22 @@ export function udpRoundTrip(host: string, port: number, text: string): Promise<
     });
     socket.send(text, port, host);
   });
+}
+
+/**
+ * CNI DEL for every attachment a killed test daemon left under `<state>/net` (its containers were
+ * killed with it, so no task Delete released them): each with the conflist its ADD used, as a
+ * restarted berthd would. Nothing runs when no container had networking.
+ */
+export async function releaseAttachments(netDir: string): Promise<void> {
+  if (!existsSync(netDir) || readdirSync(netDir).length === 0) return;
+  const attacher = new Attacher({
+    dir: netDir,
+    networks: { get: (name) => Promise.reject(new Error(`not needed: ${name}`)) },
+    cni: new CniRunner(),
+    netns: { create: createNetns, remove: removeNetns },
+    log: createLogger('error'),
+  });
+  await attacher.load();
+  for (const { namespace, id } of attacher.held()) await attacher.released(namespace, id);
 }

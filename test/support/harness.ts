@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
 import { afterAll, beforeAll } from 'vitest';
 import { BerthClient } from '../../transport/client.ts';
+import { releaseAttachments } from './attach.ts';
 import { closeGrpcClients } from './grpc-js.ts';
 import { bridgesUnder, networkConfigToml, removeTestBridges, type TestNetwork, uniqueTestNetwork } from './network.ts';
 import { loadRunImage } from './run-image.ts';
@@ -154,6 +155,9 @@ export async function startBerthd(extraArgs: string[] = [], opts: { heapSnapshot
         c.close();
       }
       await waitExit('SIGKILL');
+      // containers that outlive the daemon keep their CNI rules and leases until DELeted, which
+      // needs their netns still mounted (the bridge plugin finds the address to unmasquerade there)
+      await releaseAttachments(join(state, 'net'));
       removeRuntimeLeftovers(dir, join(state, 'runc'));
       await removeTestBridges([network.bridge, ...bridgesUnder(root)]);
       rmSync(dir, { recursive: true, force: true });
