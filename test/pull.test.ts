@@ -118,6 +118,7 @@ describe('berth images pull (server-side pull from docker-registry)', () => {
         ['multi', multi],
         ['index', index],
         ['baddiff', badDiff],
+        ['runme', single],
       ] as const)
         await pushImage(client, parseReference(name(repo)), img);
     } finally {
@@ -286,6 +287,19 @@ describe('berth images pull (server-side pull from docker-registry)', () => {
     expect(u.code).toBe(0);
     expect(u.stdout).toContain(`${name('multi')}: unpacked ${chains[1]}`);
     expect(await hasSnapshot(cl, chains[1]!)).toBe(true);
+  });
+
+  it('berth run pulls an image berthd lacks (progress on stderr, stdout the container’s); --pull never does not', () => {
+    const never = daemon.berth(['run', '--rm', '--net', 'none', '--pull', 'never', name('runme'), 'p1', 'echo', 'hi']);
+    expect(never.code).toBe(1);
+    expect(never.stderr).toMatch(/^berth: image ".*\/pull\/runme:v1".*not found/);
+    const r = daemon.berth(['run', '--rm', '--net', 'none', name('runme'), 'p2', 'echo', 'pulled and run']);
+    expect(r).toMatchObject({ code: 0, stdout: 'pulled and run\n' });
+    expect(r.stderr).toContain(`${name('runme')}: ${single.root.digest}`);
+    expect(r.stderr).toMatch(/^elapsed: \d+\.\d s total: /m);
+    expect(daemon.berth(['images', 'ls', '-q']).stdout.split('\n')).toContain(name('runme'));
+    // there now: no pull, no progress
+    expect(daemon.berth(['run', '--rm', '--net', 'none', name('runme'), 'p3', 'true'])).toMatchObject({ code: 0, stdout: '', stderr: '' });
   });
 });
 

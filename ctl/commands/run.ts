@@ -180,7 +180,8 @@ async function runContainer(ctx: Context, image: string, id: string, command: st
     io = ClientIO.create({ id, terminal: Boolean(flags.tty), fifoDir: flags.fifoDir, logUri, nullIo });
     relay.check();
     const pull = (await import('./images/pull.ts')).pullImage;
-    const pullIt = () => pull(ctx, image, { platform: flags.platform, snapshotter: flags.snapshotter });
+    // the progress goes to stderr: stdout is the container's
+    const pullIt = () => pull(ctx, image, { platform: flags.platform, snapshotter: flags.snapshotter }, true);
     if (flags.pull === 'always') await pullIt();
     const paths = io.paths;
     const start = () =>

@@ -49,6 +49,8 @@ export class ProgressView {
     private readonly tty: boolean,
     private readonly columns: () => number = () => process.stdout.columns || 80,
     private readonly now: () => number = Date.now,
+    /** where it draws: stdout, or stderr when the command's stdout is another program's (run's pull) */
+    private readonly write: (text: string) => void = out,
   ) {
     this.started = now();
     if (tty) this.timer = setInterval(() => this.draw(), 100);
@@ -61,7 +63,7 @@ export class ProgressView {
     if (e.status === 'done' && line.from !== undefined) line.offset = line.total;
     this.lines.set(e.ref, line);
     // not a terminal: a line per state change (download progress is not one)
-    if (!this.tty && prev?.status !== e.status) out(`${[e.ref, line.status, this.sizes(line)].filter(Boolean).join(' ')}\n`);
+    if (!this.tty && prev?.status !== e.status) this.write(`${[e.ref, line.status, this.sizes(line)].filter(Boolean).join(' ')}\n`);
   }
 
   private sizes(l: Line): string {
@@ -94,7 +96,7 @@ export class ProgressView {
     const rows = this.rows();
     // move up over the last block, then rewrite every line cleared
     const up = this.drawn > 0 ? `\x1b[${this.drawn}A` : '';
-    out(`${up}${rows.map((r) => `\r\x1b[2K${r}\n`).join('')}`);
+    this.write(`${up}${rows.map((r) => `\r\x1b[2K${r}\n`).join('')}`);
     this.drawn = rows.length;
   }
 
@@ -103,7 +105,7 @@ export class ProgressView {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
     if (this.tty) this.draw();
-    if (result) out(`${result}\n`);
-    if (!this.tty && ok) out(`${this.summary()}\n`);
+    if (result) this.write(`${result}\n`);
+    if (!this.tty && ok) this.write(`${this.summary()}\n`);
   }
 }

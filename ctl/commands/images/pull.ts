@@ -41,7 +41,7 @@ export function register(images: Command, ctx: Context) {
  * Pulls an image through berthd with the progress display (`images pull`, and `run` for an image
  * it lacks): the result line and summary at the end.
  */
-export async function pullImage(ctx: Context, ref: string, flags: Partial<PullFlags> & { snapshotter: string }): Promise<void> {
+export async function pullImage(ctx: Context, ref: string, flags: Partial<PullFlags> & { snapshotter: string }, toStderr = false): Promise<void> {
   const max = Number(flags.maxConcurrent ?? '3');
   if (!Number.isInteger(max) || max < 1) throw new Error(`--max-concurrent must be a positive integer, not "${flags.maxConcurrent}"`);
   const [{ cliCredentials }, { parseReference }] = await Promise.all([
@@ -77,6 +77,7 @@ export async function pullImage(ctx: Context, ref: string, flags: Partial<PullFl
     'Pull',
     (c, o) => c.pull.Pull(request, o),
     (last) => `${last.image}: ${last.target?.digest ?? ''}${last.chain_id ? ` unpacked ${last.chain_id}` : ''}`,
+    toStderr,
   );
 }
 
@@ -113,9 +114,18 @@ async function run(
   method: 'Pull' | 'Unpack',
   stream: (c: BerthClient, o: StreamOptions) => AsyncGenerator<PullProgress__Output>,
   result: ((last: PullProgress__Output) => string) | undefined,
+  toStderr = false,
 ): Promise<void> {
   const c = await ctx.client();
-  const view = result ? new ProgressView(Boolean(process.stdout.isTTY)) : undefined;
+  const drawOn = toStderr ? process.stderr : process.stdout;
+  const view = result
+    ? new ProgressView(
+        Boolean(drawOn.isTTY),
+        () => drawOn.columns || 80,
+        Date.now,
+        (t) => drawOn.write(t),
+      )
+    : undefined;
   let last: PullProgress__Output | undefined;
   let cancelled = false;
   let call: { cancel(): void } | undefined;
