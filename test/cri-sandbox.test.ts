@@ -3,7 +3,7 @@
 // HTTP and exits on SIGTERM) and a CNI config of the test's own (a bridge and subnet no other test
 // uses) in a temporary cni.conf_dir.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
@@ -189,6 +189,33 @@ describeAsRoot('CRI pod sandboxes (runtime.v1 over grpc-js)', [installed(join(cn
     const k8s = daemon.client('k8s.io');
     expect((await k8s.containers.List({ filters: [] })).containers.map((c) => c.id)).not.toContain(id);
     expect(existsSync(join(daemon.root, 'io.containerd.grpc.v1.cri', 'sandboxes', id))).toBe(false);
+  });
+
+  it('hostNetwork: the pause shares the node network namespace; no netns, no CNI, no IP', async () => {
+    const id = await runPod('hostnet', { linux: { security_context: { namespace_options: { network: 'NODE', pid: 'CONTAINER', ipc: 'POD' } } } });
+    const s = await status(id);
+    expect(s.state).toBe('SANDBOX_READY');
+    expect(s.network?.ip).toBe('');
+    expect(readlinkSync(`/proc/${s.pid}/ns/net`)).toBe(readlinkSync('/proc/self/ns/net'));
+    expect(readlinkSync(`/proc/${s.pid}/ns/uts`)).toBe(readlinkSync('/proc/self/ns/uts'));
+    expect(netnsFiles()).toEqual([]);
+    expect(bridgePorts(net.bridge)).toEqual([]);
+    await call('RemovePodSandbox', { pod_sandbox_id: id });
+    expect(existsSync(`/proc/${s.pid}`)).toBe(false);
+  });
+
+  it('a pod name (name, namespace, uid, attempt) is taken until its sandbox is removed; StopPodSandbox of a removed pod is fine', async () => {
+    const id = await runPod('twice');
+    const err = await call('RunPodSandbox', { config: { metadata: { name: 'twice', uid: 'uid-twice', namespace: 'berth-test', attempt: 0 } } }).then(
+      () => undefined,
+      (e: grpc.ServiceError) => e,
+    );
+    expect(err?.code).toBe(grpc.status.ALREADY_EXISTS);
+    await call('RemovePodSandbox', { pod_sandbox_id: id });
+    await call('StopPodSandbox', { pod_sandbox_id: id });
+    const again = await runPod('twice');
+    expect(again).not.toBe(id);
+    await call('RemovePodSandbox', { pod_sandbox_id: again });
   });
 
   it('berthd SIGKILLed and restarted: the pod is still listed and READY with its IP; stop and remove leave nothing', async () => {

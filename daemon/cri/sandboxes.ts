@@ -46,6 +46,7 @@ export type SandboxState = 'SANDBOX_READY' | 'SANDBOX_NOTREADY';
 
 export interface Sandbox {
   meta: SandboxMetadata['Metadata'];
+  record: Container;
   state: SandboxState;
   createdAt: number;
   pid: number;
@@ -80,6 +81,8 @@ const leaseLifetimeMs = 24 * 3600 * 1000;
 export class PodSandboxes {
   /** ids of sandboxes being stopped or removed, so that two calls do not tear down twice */
   private readonly busy = new Map<string, Promise<void>>();
+  /** names of sandboxes being run now (a name is reserved by its record once that exists) */
+  private readonly starting = new Set<string>();
 
   constructor(private readonly d: SandboxDeps) {}
 
@@ -91,9 +94,26 @@ export class PodSandboxes {
     const name = [meta.name, meta.namespace, meta.uid, String(meta.attempt)].join('_');
     const runtime = this.runtime(runtimeHandler);
     const id = randomBytes(32).toString('hex');
+    if (this.starting.has(name)) throw alreadyExists(`the sandbox name ${JSON.stringify(name)} is reserved for a sandbox being run`);
     const taken = (await this.records()).find((c) => readMetadata(c)?.Metadata.Name === name);
     if (taken) throw alreadyExists(`the sandbox name ${JSON.stringify(name)} is reserved for ${taken.id}`);
+    this.starting.add(name);
+    try {
+      return await this.create(id, name, config, runtimeHandler, runtime);
+    } finally {
+      this.starting.delete(name);
+    }
+  }
 
+  private async create(
+    id: string,
+    name: string,
+    config: PodSandboxConfig__Output,
+    runtimeHandler: string,
+    runtime: ReturnType<PodSandboxes['runtime']>,
+  ): Promise<string> {
+    const { d } = this;
+    const meta = config.metadata!;
     const image = await this.sandboxImage();
     const undo: Array<() => Promise<unknown>> = [];
     try {
@@ -173,9 +193,18 @@ export class PodSandboxes {
     }
   }
 
-  /** Kills the pause process (SIGKILL, as containerd does) and tears the pod's network down. Fine on a stopped sandbox. */
+  /**
+   * Kills the pause process (SIGKILL, as containerd does) and tears the pod's network down. Fine
+   * on a stopped or removed sandbox (the CRI's contract: StopPodSandbox is idempotent).
+   */
   async stop(id: string): Promise<void> {
-    const c = await this.resolve(id);
+    let c: Container;
+    try {
+      c = await this.resolve(id);
+    } catch (err) {
+      if (isCode(err, 'NotFound')) return;
+      throw err;
+    }
     await this.exclusive(c.id, async () => {
       await this.killTask(c.id);
       const current = await this.d.containers.get(this.d.ns, c.id);
@@ -241,7 +270,7 @@ export class PodSandboxes {
         pid = task.pid;
       }
     }
-    return { meta: metadata.Metadata, state, createdAt: c.createdAt, pid };
+    return { meta: metadata.Metadata, record: c, state, createdAt: c.createdAt, pid };
   }
 
   /** Every sandbox record in the CRI's namespace. */

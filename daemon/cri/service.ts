@@ -55,6 +55,24 @@ const sandboxStatus = (s: Sandbox) => ({
   linux: { namespaces: { options: s.meta.Config.linux?.security_context?.namespace_options ?? null } },
 });
 
+/** PodSandboxStatus's `info` with verbose, in the keys containerd 1.6 uses (crictl inspectp shows it). */
+function verboseInfo(s: Sandbox) {
+  const spec = s.record.spec ? (JSON.parse(s.record.spec.value.toString('utf8')) as unknown) : null;
+  return {
+    pid: s.pid,
+    processStatus: s.state === 'SANDBOX_READY' ? 'running' : 'stopped',
+    netNamespaceClosed: !s.meta.Network,
+    image: s.record.image,
+    snapshotKey: s.record.snapshotKey,
+    snapshotter: s.record.snapshotter,
+    runtimeHandler: s.meta.RuntimeHandler,
+    runtimeType: s.record.runtime.name,
+    config: s.meta.Config,
+    runtimeSpec: spec,
+    cniResult: s.meta.Network?.result ?? null,
+  };
+}
+
 /** The RuntimeService RPCs berth's CRI does not answer yet: each says so by name (UNIMPLEMENTED). */
 export const pendingRpcs = [
   'CreateContainer',
@@ -107,7 +125,7 @@ export function criService(config: CriConfig, images: CriImages, sandboxes: PodS
     }),
     PodSandboxStatus: unary(async (req) => {
       const s = await sandboxes.status(req.pod_sandbox_id);
-      const info: Record<string, string> = req.verbose ? { info: JSON.stringify({ pid: s.pid, ...s.meta }) } : {};
+      const info: Record<string, string> = req.verbose ? { info: JSON.stringify(verboseInfo(s)) } : {};
       return { status: sandboxStatus(s), info, containers_statuses: [], timestamp: nowNs().toString() };
     }),
     ListPodSandbox: unary(async (req) => ({ items: (await sandboxes.list(req.filter)).map(toPodSandbox) })),
