@@ -87,7 +87,6 @@ export class PodSandboxes {
   constructor(private readonly d: SandboxDeps) {}
 
   async run(config: PodSandboxConfig__Output | null, runtimeHandler: string): Promise<string> {
-    const { d } = this;
     const meta = config?.metadata;
     if (!config || !meta) throw invalidArgument('the sandbox config must include metadata');
     if (meta.name === '' || meta.namespace === '' || meta.uid === '') throw invalidArgument('the sandbox metadata must have a name, namespace and uid');
