@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { PodSandboxConfig__Output } from '../../api/gen/runtime/v1/PodSandboxConfig.ts';
 import { Accounts } from '../../core/spec/user.ts';
-import { podResolvConf, sandboxSpec, seccompFlag } from './sandbox-spec.ts';
+import { passthroughAnnotations, podResolvConf, sandboxSpec, seccompFlag } from './sandbox-spec.ts';
 
 const files = { hostname: '/s/hostname', hosts: '/s/hosts', resolvConf: '/s/resolv.conf' };
 
@@ -106,5 +106,24 @@ describe('the pause container spec', () => {
       'search a.svc svc\nnameserver 10.0.0.10\nnameserver 10.0.0.11\noptions ndots:5\n',
     );
     expect(podResolvConf({ servers: ['1.1.1.1'], searches: [], options: [] })).toBe('nameserver 1.1.1.1\n');
+  });
+
+  it("pod annotations matching the runtime's pod_annotations patterns go into the spec", () => {
+    const annotations = { 'io.katacontainers.config.a': '1', 'io.katacontainers/b': '2', 'example.com/x': '3', other: '4' };
+    expect(passthroughAnnotations(annotations, ['io.katacontainers.*'])).toEqual({ 'io.katacontainers.config.a': '1' });
+    expect(passthroughAnnotations(annotations, ['io.katacontainers*/*', 'othe?'])).toEqual({ 'io.katacontainers/b': '2', other: '4' });
+    expect(passthroughAnnotations(annotations, ['[a-f]xample.com/[^y]'])).toEqual({ 'example.com/x': '3' });
+    expect(passthroughAnnotations(annotations, ['[bad'])).toEqual({});
+    const spec = sandboxSpec({
+      namespace: 'k8s.io',
+      id: 'abc',
+      config: podConfig({}, { annotations }),
+      image: { Cmd: ['/pause'] },
+      accounts: new Accounts(undefined),
+      files,
+      podAnnotations: ['example.com/*'],
+    });
+    expect(spec.annotations?.['example.com/x']).toBe('3');
+    expect(spec.annotations?.other).toBeUndefined();
   });
 });

@@ -28,6 +28,8 @@ export interface SandboxSpecInput {
   files: { hostname?: string; hosts: string; resolvConf: string };
   /** restrict_oom_score_adj: the daemon's own oom_score_adj, below which the sandbox's is clamped */
   oomScoreAdjFloor?: number;
+  /** the runtime's `pod_annotations`: patterns of the pod annotations passed to the runtime in the spec */
+  podAnnotations?: string[];
   /** reads a Localhost seccomp profile (tests) */
   readProfile?: (path: string) => string;
 }
@@ -93,6 +95,7 @@ export function sandboxSpec(input: SandboxSpecInput): SandboxSpec {
   const meta = config.metadata;
   spec.annotations = {
     ...spec.annotations,
+    ...passthroughAnnotations(config.annotations, input.podAnnotations ?? []),
     'io.kubernetes.cri.container-type': 'sandbox',
     'io.kubernetes.cri.sandbox-id': id,
     'io.kubernetes.cri.sandbox-name': meta?.name ?? '',
@@ -101,6 +104,40 @@ export function sandboxSpec(input: SandboxSpecInput): SandboxSpec {
     'io.kubernetes.cri.sandbox-log-directory': config.log_directory,
   };
   return spec;
+}
+
+/** The pod annotations whose keys match one of the runtime's patterns (Go's path.Match: `*`, `?`, `[...]`). */
+export function passthroughAnnotations(annotations: Record<string, string>, patterns: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  const res = patterns.map(globRegExp).filter((r): r is RegExp => r !== undefined);
+  for (const [k, v] of Object.entries(annotations)) if (res.some((r) => r.test(k))) out[k] = v;
+  return out;
+}
+
+/** path.Match's pattern as a RegExp (`*` and `?` stop at `/`); undefined for a malformed one (no match, as Go's ErrBadPattern). */
+function globRegExp(pattern: string): RegExp | undefined {
+  let re = '';
+  for (let i = 0; i < pattern.length; i++) {
+    const c = pattern[i]!;
+    if (c === '*') re += '[^/]*';
+    else if (c === '?') re += '[^/]';
+    else if (c === '\\') {
+      const next = pattern[++i];
+      if (next === undefined) return undefined;
+      re += next.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&');
+    } else if (c === '[') {
+      // a class as in Go: [abc], [a-z], [^a-z]; its body goes to the RegExp as it is
+      const end = pattern.indexOf(']', i + 1);
+      if (end < 0) return undefined;
+      re += `[${pattern.slice(i + 1, end)}]`;
+      i = end;
+    } else re += c.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&');
+  }
+  try {
+    return new RegExp(`^${re}$`);
+  } catch {
+    return undefined;
+  }
 }
 
 /**

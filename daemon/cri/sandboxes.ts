@@ -141,6 +141,7 @@ export class PodSandboxes {
             netnsPath: netns || undefined,
             files,
             oomScoreAdjFloor: floor,
+            podAnnotations: runtime.podAnnotations,
           }),
         ),
       );
@@ -326,7 +327,7 @@ export class PodSandboxes {
     const binary = r.options.BinaryName;
     const options =
       r.runtimeType === 'io.containerd.runc.v2' ? packAny(runcOptionsType, typeof binary === 'string' && binary ? { binary_name: binary } : {}) : null;
-    return { name: r.runtimeType, options };
+    return { name: r.runtimeType, options, podAnnotations: r.podAnnotations };
   }
 
   /** The sandbox image, pulled if it is not there, unpacked if its snapshot is missing. */
