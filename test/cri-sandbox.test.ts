@@ -221,19 +221,38 @@ describeAsRoot(
       await call('RemovePodSandbox', { pod_sandbox_id: again });
     });
 
-    it('berthd SIGKILLed and restarted: the pod is still listed and READY with its IP; stop and remove leave nothing', async () => {
+    it('a pause that dies is NOTREADY; StopPodSandbox then tears its network down', async () => {
+      const id = await runPod('dies');
+      const { pid } = await status(id);
+      process.kill(pid, 'SIGKILL');
+      for (let i = 0; i < 100 && (await status(id)).state === 'SANDBOX_READY'; i++) await new Promise((r) => setTimeout(r, 50));
+      expect((await status(id)).state).toBe('SANDBOX_NOTREADY');
+      expect(bridgePorts(net.bridge).length).toBe(1);
+      await call('StopPodSandbox', { pod_sandbox_id: id });
+      expect(leftovers(id)).toEqual({ veths: [], rules: [], leases: [] });
+      expect(netnsFiles()).toEqual([]);
+      await call('RemovePodSandbox', { pod_sandbox_id: id });
+    });
+
+    it('berthd SIGKILLed and restarted: a running pod is still READY with its IP, one whose pause died meanwhile NOTREADY; stop and remove leave nothing', async () => {
       const id = await runPod('survivor');
+      const lost = await runPod('lost');
       const before = await status(id);
+      const lostPid = (await status(lost)).pid;
       await daemon.kill();
+      process.kill(lostPid, 'SIGKILL');
       await daemon.restart();
       const after = await status(id);
       expect(after).toMatchObject({ state: 'SANDBOX_READY', network: { ip: before.network?.ip } });
       expect(after.pid).toBe(before.pid);
       expect((await list({ id })).map((p) => p.state)).toEqual(['SANDBOX_READY']);
+      expect((await status(lost)).state).toBe('SANDBOX_NOTREADY');
       await call('RemovePodSandbox', { pod_sandbox_id: id });
+      await call('RemovePodSandbox', { pod_sandbox_id: lost });
       expect(existsSync(`/proc/${before.pid}`)).toBe(false);
       expect(await list(null)).toEqual([]);
       expect(leftovers(id)).toEqual({ veths: [], rules: [], leases: [] });
+      expect(containerRules(lost, net.subnet)).toEqual([]);
       expect(netnsFiles()).toEqual([]);
     });
   },
