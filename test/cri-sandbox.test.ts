@@ -68,6 +68,11 @@ describeAsRoot(
     const inPod = (pid: number, args: string[]) => spawnSync('nsenter', ['-t', String(pid), ...args], { encoding: 'utf8' });
     const netnsFiles = () => (existsSync(join(daemon.state, 'netns')) ? readdirSync(join(daemon.state, 'netns')) : []);
     const ipamLeases = () => (existsSync(join(dir, 'ipam', netName)) ? readdirSync(join(dir, 'ipam', netName)).filter((f) => /^\d/.test(f)) : []);
+    const shmOf = (id: string) => join(daemon.state, 'io.containerd.grpc.v1.cri', 'sandboxes', id, 'shm');
+    const mountsUnder = (path: string) =>
+      readFileSync('/proc/self/mountinfo', 'utf8')
+        .split('\n')
+        .filter((l) => l.split(' ')[4]?.startsWith(path));
     const leftovers = (id: string) => ({ veths: bridgePorts(net.bridge), rules: containerRules(id, net.subnet), leases: ipamLeases() });
 
     beforeAll(async () => {
@@ -122,7 +127,10 @@ describeAsRoot(
     afterAll(async () => {
       for (const id of made) await call('RemovePodSandbox', { pod_sandbox_id: id }).catch(() => undefined);
       runtime?.close();
-      if (daemon) for (const f of netnsFiles()) removeNetns(join(daemon.state, 'netns', f));
+      if (daemon) {
+        for (const f of netnsFiles()) removeNetns(join(daemon.state, 'netns', f));
+        for (const line of mountsUnder(daemon.state).reverse()) spawnSync('umount', ['-l', line.split(' ')[4]!]);
+      }
       await daemon?.cleanup();
       await removeTestBridges([net.bridge]);
       rmSync(dir, { recursive: true, force: true });
@@ -145,6 +153,9 @@ describeAsRoot(
       expect(readFileSync(`/proc/${s.pid}/root/etc/resolv.conf`, 'utf8')).toBe(
         'search berth-test.svc.cluster.local cluster.local\nnameserver 10.0.0.10\noptions ndots:5\n',
       );
+      // the pod's /dev/shm is a tmpfs of the sandbox's, which its containers will share
+      writeFileSync(join(shmOf(id), 'from-host'), 'shared\n');
+      expect(readFileSync(`/proc/${s.pid}/root/dev/shm/from-host`, 'utf8')).toBe('shared\n');
       // restrict_oom_score_adj: clamped to berthd's own instead of -998
       expect(readFileSync(`/proc/${s.pid}/oom_score_adj`, 'utf8').trim()).toBe(readFileSync(`/proc/${daemon.pid()}/oom_score_adj`, 'utf8').trim());
       const got = spawnSync('curl', ['-sS', '--max-time', '5', `http://127.0.0.1:${port}/hello.txt`], { encoding: 'utf8' });
@@ -201,6 +212,7 @@ describeAsRoot(
       expect(s.network?.ip).toBe('');
       expect(readlinkSync(`/proc/${s.pid}/ns/net`)).toBe(readlinkSync('/proc/self/ns/net'));
       expect(readlinkSync(`/proc/${s.pid}/ns/uts`)).toBe(readlinkSync('/proc/self/ns/uts'));
+      expect(existsSync(shmOf(id))).toBe(true);
       expect(netnsFiles()).toEqual([]);
       expect(bridgePorts(net.bridge)).toEqual([]);
       await call('RemovePodSandbox', { pod_sandbox_id: id });

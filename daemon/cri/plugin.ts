@@ -64,6 +64,7 @@ export const criPlugin: Plugin<GrpcService> = {
       puller,
       network,
       dir: join(ctx.config.root, 'io.containerd.grpc.v1.cri', 'sandboxes'),
+      stateDir: join(ctx.config.state, 'io.containerd.grpc.v1.cri', 'sandboxes'),
       netnsDir: config.netnsMountsUnderStateDir ? join(ctx.config.state, 'netns') : '/var/run/netns',
       log: ctx.log,
     });

@@ -48,6 +48,20 @@ describe('the pause container spec', () => {
     expect(spec.linux.seccomp).toBeUndefined();
   });
 
+  it("the pod's /dev/shm replaces the default tmpfs, read-only for the pause", () => {
+    const spec = sandboxSpec({
+      namespace: 'k8s.io',
+      id: 'abc',
+      config: podConfig(),
+      image: { Cmd: ['/pause'] },
+      accounts: new Accounts(undefined),
+      files: { ...files, shm: '/s/shm' },
+    });
+    expect(spec.mounts?.filter((m) => m.destination === '/dev/shm')).toEqual([
+      { destination: '/dev/shm', type: 'bind', source: '/s/shm', options: ['rbind', 'ro', 'nosuid', 'nodev', 'noexec'] },
+    ]);
+  });
+
   it('oom_score_adj is -998, or berthd own when restrict_oom_score_adj gives a higher floor', () => {
     expect(build(podConfig()).process.oomScoreAdj).toBe(-998);
     expect(build(podConfig(), { oomScoreAdjFloor: 0 }).process.oomScoreAdj).toBe(0);

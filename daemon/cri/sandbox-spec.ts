@@ -24,8 +24,8 @@ export interface SandboxSpecInput {
   accounts: Accounts;
   /** the pod's network namespace; undefined with hostNetwork */
   netnsPath?: string;
-  /** the sandbox's hostname, hosts and resolv.conf files, bind-mounted read-only */
-  files: { hostname?: string; hosts: string; resolvConf: string };
+  /** the sandbox's hostname, hosts and resolv.conf files, and its /dev/shm (the node's with host IPC), bind-mounted */
+  files: { hostname?: string; hosts: string; resolvConf: string; shm?: string };
   /** restrict_oom_score_adj: the daemon's own oom_score_adj, below which the sandbox's is clamped */
   oomScoreAdjFloor?: number;
   /** the runtime's `pod_annotations`: patterns of the pod annotations passed to the runtime in the spec */
@@ -74,7 +74,12 @@ export function sandboxSpec(input: SandboxSpecInput): SandboxSpec {
   linux.namespaces = namespaces;
   if (ns?.network !== 'NODE' && config.hostname) spec.hostname = config.hostname;
 
-  const mounts = spec.mounts ?? [];
+  let mounts = spec.mounts ?? [];
+  if (input.files.shm) {
+    // the pod's /dev/shm, which its containers share (read-only for the pause, as containerd's)
+    mounts = mounts.filter((m) => m.destination !== '/dev/shm');
+    mounts.push({ destination: '/dev/shm', type: 'bind', source: input.files.shm, options: ['rbind', 'ro', 'nosuid', 'nodev', 'noexec'] });
+  }
   const files: Array<[string, string | undefined]> = [
     ['/etc/hostname', input.files.hostname],
     ['/etc/hosts', input.files.hosts],

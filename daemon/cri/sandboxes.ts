@@ -8,7 +8,7 @@ import { alreadyExists, BerthError, invalidArgument, isCode, notFound } from '..
 import { runcOptionsType, specTypeUrl } from '../../core/spec/names.ts';
 import type { ImageConfig } from '../../core/spec/types.ts';
 import { Accounts } from '../../core/spec/user.ts';
-import { withReadOnlyMounts } from '../../native/mount.ts';
+import { mountAll, unmountAll, withReadOnlyMounts } from '../../native/mount.ts';
 import { anyFromMessage, type Container, type ContainerStore } from '../containers/store.ts';
 import { expireLabel, type LeaseStore } from '../leases/store.ts';
 import type { Logger } from '../log.ts';
@@ -64,6 +64,8 @@ export interface SandboxDeps {
   network: PodNetworking;
   /** <root>/io.containerd.grpc.v1.cri/sandboxes: each sandbox's hostname, hosts and resolv.conf */
   dir: string;
+  /** <state>/io.containerd.grpc.v1.cri/sandboxes: each sandbox's /dev/shm (a tmpfs) */
+  stateDir: string;
   /** where network namespace files are made */
   netnsDir: string;
   log: Logger;
@@ -121,6 +123,11 @@ export class PodSandboxes {
       undo.push(() => fs.rm(dir, { recursive: true, force: true }));
       const host = hostNetwork(config);
       const files = await this.writeFiles(dir, config, host);
+      if (config.linux?.security_context?.namespace_options?.ipc === 'NODE') files.shm = '/dev/shm';
+      else {
+        files.shm = await this.mountShm(id);
+        undo.push(() => this.unmountShm(id));
+      }
       const netns = host ? '' : join(d.netnsDir, `cni-${randomUUID()}`);
       if (!host) await fs.mkdir(d.netnsDir, { recursive: true, mode: 0o755 });
 
@@ -207,6 +214,7 @@ export class PodSandboxes {
     }
     await this.exclusive(c.id, async () => {
       await this.killTask(c.id);
+      await this.unmountShm(c.id);
       const current = await this.d.containers.get(this.d.ns, c.id);
       const metadata = readMetadata(current);
       const n = metadata?.Metadata.Network;
@@ -352,7 +360,25 @@ export class PodSandboxes {
   }
 
   /** hostname, hosts (the node's) and resolv.conf (the pod's DNSConfig, else the node's) in the sandbox's dir. */
-  private async writeFiles(dir: string, config: PodSandboxConfig__Output, host: boolean): Promise<{ hostname?: string; hosts: string; resolvConf: string }> {
+  /** The pod's /dev/shm: a tmpfs of 64 MiB (containerd's defaultShmSize) under the state dir. */
+  private async mountShm(id: string): Promise<string> {
+    const shm = join(this.d.stateDir, id, 'shm');
+    await fs.mkdir(shm, { recursive: true, mode: 0o700 });
+    await mountAll([{ type: 'tmpfs', source: 'shm', options: ['nosuid', 'nodev', 'noexec', 'mode=1777', 'size=65536k'] }], shm);
+    return shm;
+  }
+
+  private async unmountShm(id: string): Promise<void> {
+    const dir = join(this.d.stateDir, id);
+    await unmountAll(join(dir, 'shm'));
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+
+  private async writeFiles(
+    dir: string,
+    config: PodSandboxConfig__Output,
+    host: boolean,
+  ): Promise<{ hostname?: string; hosts: string; resolvConf: string; shm?: string }> {
     const hosts = join(dir, 'hosts');
     const resolvConf = join(dir, 'resolv.conf');
     await fs.writeFile(hosts, await fs.readFile(this.d.hostHosts ?? '/etc/hosts').catch(() => ''), { mode: 0o644 });
