@@ -139,9 +139,9 @@ describeAsRoot('the CRI image service and runtime status (runtime.v1 over grpc-j
   });
 
   it('an RPC not built yet answers UNIMPLEMENTED with its name, unary or streaming', async () => {
-    const err = await failure(call(runtime, 'RunPodSandbox', { config: { metadata: { name: 'p', uid: 'u', namespace: 'n' } } }));
+    const err = await failure(call(runtime, 'CreateContainer', { pod_sandbox_id: 'p', config: { metadata: { name: 'c' } } }));
     expect(err.code).toBe(grpc.status.UNIMPLEMENTED);
-    expect(err.details).toMatch(/RunPodSandbox/);
+    expect(err.details).toMatch(/CreateContainer/);
     const events = (runtime as unknown as Record<string, (req: unknown) => grpc.ClientReadableStream<unknown>>).GetContainerEvents!({});
     const streamErr = await new Promise<grpc.ServiceError>((resolve) => events.on('error', resolve));
     expect(streamErr.code).toBe(grpc.status.UNIMPLEMENTED);

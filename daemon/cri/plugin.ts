@@ -1,11 +1,19 @@
+import { join } from 'node:path';
+import { createNetns, removeNetns } from '../../native/netns.ts';
+import type { ContainerStore } from '../containers/store.ts';
 import type { ContentStore } from '../content/store.ts';
 import { differType } from '../diff/plugin.ts';
 import type { ImageStore } from '../images/store.ts';
+import type { LeaseStore } from '../leases/store.ts';
+import { CniRunner } from '../network/cni/runner.ts';
 import { type GrpcService, type Plugin, PluginType } from '../plugin.ts';
 import type { PullServicePlugin } from '../pull/plugin.ts';
+import type { TaskManager } from '../runtime/manager.ts';
 import type { SnapshotStore } from '../snapshots/store.ts';
 import { parseCriConfig } from './config.ts';
 import { CriImages } from './images.ts';
+import { PodNetworking } from './pod-network.ts';
+import { PodSandboxes } from './sandboxes.ts';
 import { criService } from './service.ts';
 
 /** The containerd namespace the CRI's images, pods and containers live in, as containerd's. */
@@ -21,7 +29,7 @@ export const criPlugin: Plugin<GrpcService> = {
   id: 'cri',
   // the pull service is a grpc plugin registered before this one (daemon/plugins.ts); requiring
   // the grpc type would make a cycle with plugins that require every grpc plugin (run)
-  requires: [PluginType.content, PluginType.service, PluginType.lease, PluginType.snapshotter, differType],
+  requires: [PluginType.content, PluginType.service, PluginType.lease, PluginType.snapshotter, differType, PluginType.runtime],
   async init(ctx) {
     const { config, ignored, unknown } = parseCriConfig(ctx.settings);
     if (ignored.length > 0) ctx.log.info('CRI settings berth does not use (yet)', { keys: ignored.join(', ') });
@@ -37,6 +45,29 @@ export const criPlugin: Plugin<GrpcService> = {
       maxConcurrentDownloads: config.maxConcurrentDownloads,
       hostsDir: config.registryConfigPath,
     });
-    return criService(config, images);
+    const puller = ctx.get<PullServicePlugin>(PluginType.grpc, 'pull').puller;
+    const network = new PodNetworking({
+      cni: new CniRunner({ binDirs: [config.cni.binDir], log: ctx.log }),
+      netns: { create: createNetns, remove: removeNetns },
+      confDir: config.cni.confDir,
+      maxConfNum: config.cni.maxConfNum,
+      log: ctx.log,
+    });
+    const sandboxes = new PodSandboxes({
+      ns: criNamespace,
+      config,
+      containers: ctx.get<ContainerStore>(PluginType.service, 'containers-service'),
+      snapshotter,
+      leases: ctx.get<LeaseStore>(PluginType.lease),
+      tasks: ctx.get<TaskManager>(PluginType.runtime, 'task'),
+      images,
+      puller,
+      network,
+      dir: join(ctx.config.root, 'io.containerd.grpc.v1.cri', 'sandboxes'),
+      stateDir: join(ctx.config.state, 'io.containerd.grpc.v1.cri', 'sandboxes'),
+      netnsDir: config.netnsMountsUnderStateDir ? join(ctx.config.state, 'netns') : '/var/run/netns',
+      log: ctx.log,
+    });
+    return criService(config, images, sandboxes);
   },
 };

@@ -10,6 +10,7 @@ import { failStream, unary } from '../grpc.ts';
 import type { GrpcService } from '../plugin.ts';
 import type { CriConfig } from './config.ts';
 import type { CriImage, CriImages } from './images.ts';
+import type { PodSandboxes, Sandbox } from './sandboxes.ts';
 
 /** What a CNI config directory holds that libcni would load: .conf, .conflist and .json files. */
 export async function cniConfigFiles(dir: string): Promise<string[]> {
@@ -36,13 +37,44 @@ const toMessage = (i: CriImage): Image => ({
   pinned: i.pinned,
 });
 
+const nsOf = (ms: number) => (BigInt(ms) * 1_000_000n).toString();
+
+const toPodSandbox = (s: Sandbox) => ({
+  id: s.meta.ID,
+  metadata: s.meta.Config.metadata,
+  state: s.state,
+  created_at: nsOf(s.createdAt),
+  labels: s.meta.Config.labels,
+  annotations: s.meta.Config.annotations,
+  runtime_handler: s.meta.RuntimeHandler,
+});
+
+const sandboxStatus = (s: Sandbox) => ({
+  ...toPodSandbox(s),
+  network: { ip: s.meta.IP, additional_ips: s.meta.AdditionalIPs.map((ip) => ({ ip })) },
+  linux: { namespaces: { options: s.meta.Config.linux?.security_context?.namespace_options ?? null } },
+});
+
+/** PodSandboxStatus's `info` with verbose, in the keys containerd 1.6 uses (crictl inspectp shows it). */
+function verboseInfo(s: Sandbox) {
+  const spec = s.record.spec ? (JSON.parse(s.record.spec.value.toString('utf8')) as unknown) : null;
+  return {
+    pid: s.pid,
+    processStatus: s.state === 'SANDBOX_READY' ? 'running' : 'stopped',
+    netNamespaceClosed: !s.meta.Network,
+    image: s.record.image,
+    snapshotKey: s.record.snapshotKey,
+    snapshotter: s.record.snapshotter,
+    runtimeHandler: s.meta.RuntimeHandler,
+    runtimeType: s.record.runtime.name,
+    config: s.meta.Config,
+    runtimeSpec: spec,
+    cniResult: s.meta.Network?.result ?? null,
+  };
+}
+
 /** The RuntimeService RPCs berth's CRI does not answer yet: each says so by name (UNIMPLEMENTED). */
 export const pendingRpcs = [
-  'RunPodSandbox',
-  'StopPodSandbox',
-  'RemovePodSandbox',
-  'PodSandboxStatus',
-  'ListPodSandbox',
   'CreateContainer',
   'StartContainer',
   'StopContainer',
@@ -72,7 +104,7 @@ type Pending = (typeof pendingRpcs)[number];
  * status, and the images of the CRI's namespace for real; the pod and container RPCs answer
  * UNIMPLEMENTED naming themselves until they are built.
  */
-export function criService(config: CriConfig, images: CriImages): GrpcService {
+export function criService(config: CriConfig, images: CriImages, sandboxes: PodSandboxes): GrpcService {
   const notYet = (name: string) => unimplemented(`${name} is not implemented by berth's CRI yet`);
   const unanswered = (name: Pending) =>
     name === 'GetContainerEvents'
@@ -82,6 +114,21 @@ export function criService(config: CriConfig, images: CriImages): GrpcService {
         });
   const runtime: RuntimeServiceHandlers = {
     ...(Object.fromEntries(pendingRpcs.map((name) => [name, unanswered(name)])) as unknown as Pick<RuntimeServiceHandlers, Pending>),
+    RunPodSandbox: unary(async (req) => ({ pod_sandbox_id: await sandboxes.run(req.config, req.runtime_handler) })),
+    StopPodSandbox: unary(async (req) => {
+      await sandboxes.stop(req.pod_sandbox_id);
+      return {};
+    }),
+    RemovePodSandbox: unary(async (req) => {
+      await sandboxes.remove(req.pod_sandbox_id);
+      return {};
+    }),
+    PodSandboxStatus: unary(async (req) => {
+      const s = await sandboxes.status(req.pod_sandbox_id);
+      const info: Record<string, string> = req.verbose ? { info: JSON.stringify(verboseInfo(s)) } : {};
+      return { status: sandboxStatus(s), info, containers_statuses: [], timestamp: nowNs().toString() };
+    }),
+    ListPodSandbox: unary(async (req) => ({ items: (await sandboxes.list(req.filter)).map(toPodSandbox) })),
     Version: unary(async () => ({ version: '0.1.0', runtime_name: 'berth', runtime_version: version, runtime_api_version: 'v1' })),
     Status: unary(async (req) => {
       const confs = await cniConfigFiles(config.cni.confDir);

@@ -1,0 +1,128 @@
+import { promises as fs } from 'node:fs';
+import { isIPv4 } from 'node:net';
+import type { PortMapping__Output } from '../../api/gen/runtime/v1/PortMapping.ts';
+import { BerthError, failedPrecondition } from '../../core/errors.ts';
+import type { Logger } from '../log.ts';
+import type { NetnsOps } from '../network/attach.ts';
+import type { CniOps, CniResult, NetworkConfigList, PortMapping } from '../network/cni/types.ts';
+import { loadConflists } from '../network/conflist.ts';
+
+/** What a pod's CNI ADD used and answered: kept with the sandbox, so that DEL (also after a restart) does the same. */
+export interface PodNetwork {
+  netns: string;
+  list: NetworkConfigList;
+  args: Array<[string, string]>;
+  portMappings: PortMapping[];
+  /** absent while ADD runs */
+  result?: CniResult;
+}
+
+export interface PodIdentity {
+  id: string;
+  name: string;
+  namespace: string;
+  uid: string;
+}
+
+/** The loopback network containerd's go-cni brings up in every pod (ifname lo). */
+const loopbackList: NetworkConfigList = { cniVersion: '0.3.1', name: 'cni-loopback', plugins: [{ type: 'loopback' }] };
+const podIfName = 'eth0';
+
+export interface PodNetworkingDeps {
+  cni: CniOps;
+  netns: NetnsOps;
+  confDir: string;
+  /** configs loaded from confDir, in name order; 0: all (berth uses the first) */
+  maxConfNum: number;
+  log: Logger;
+}
+
+/**
+ * A pod's network as containerd 1.6's CRI makes it: a network namespace file, CNI ADD of the
+ * loopback network and of the node's network (the first config in `cni.conf_dir` by file name)
+ * as eth0, with the pod's names in CNI_ARGS and its hostPorts as portmap's `portMappings`.
+ */
+export class PodNetworking {
+  constructor(private readonly deps: PodNetworkingDeps) {}
+
+  /** The node's network: the first config list in conf_dir. */
+  async nodeNetwork(): Promise<NetworkConfigList> {
+    const lists = await loadConflists(this.deps.confDir, this.deps.log);
+    const first = lists[0];
+    if (!first) throw failedPrecondition(`no network config found in ${this.deps.confDir}: the network is not ready`);
+    return first.list;
+  }
+
+  /**
+   * Creates the netns at `netns` and runs ADD; `save` is called with the record before ADD runs
+   * and again with its result, so that a daemon that dies in between can still DEL. On failure
+   * everything made is undone and the error thrown.
+   */
+  async setUp(pod: PodIdentity, netns: string, ports: PortMapping__Output[], save: (n: PodNetwork) => Promise<void>): Promise<PodNetwork> {
+    const list = await this.nodeNetwork();
+    const record: PodNetwork = {
+      netns,
+      list,
+      args: [
+        ['K8S_POD_NAMESPACE', pod.namespace],
+        ['K8S_POD_NAME', pod.name],
+        ['K8S_POD_INFRA_CONTAINER_ID', pod.id],
+        ['K8S_POD_UID', pod.uid],
+      ],
+      portMappings: cniPortMappings(ports),
+    };
+    await this.deps.netns.create(netns);
+    try {
+      await save(record);
+      await this.deps.cni.add(loopbackList, { containerId: pod.id, netns, ifName: 'lo' });
+      record.result = await this.deps.cni.add(list, {
+        containerId: pod.id,
+        netns,
+        ifName: podIfName,
+        args: record.args,
+        capabilityArgs: record.portMappings.length > 0 ? { portMappings: record.portMappings } : undefined,
+      });
+      await save(record);
+      return record;
+    } catch (err) {
+      await this.tearDown(pod.id, record).catch((e: Error) => this.deps.log.warn('cannot undo a pod network', { id: pod.id, error: e.message }));
+      if (err instanceof BerthError) throw err;
+      throw new BerthError('Internal', `cannot set up the network of pod ${pod.id}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  /** DEL (the portmap rules, the veth, the address lease), then the netns goes. Throws when DEL fails: call again later. */
+  async tearDown(id: string, n: PodNetwork): Promise<void> {
+    const present = await exists(n.netns);
+    const at = { containerId: id, netns: present ? n.netns : '', ifName: podIfName, args: n.args };
+    await this.deps.cni.del(n.list, { ...at, capabilityArgs: n.portMappings.length > 0 ? { portMappings: n.portMappings } : undefined }, n.result);
+    if (present) await this.deps.cni.del(loopbackList, { containerId: id, netns: n.netns, ifName: 'lo' }).catch(() => undefined);
+    await this.deps.netns.remove(n.netns);
+  }
+}
+
+/** The pod's IPs from an ADD result: eth0's, IPv4 first (containerd's selectPodIPs). */
+export function podIps(result: CniResult | undefined): string[] {
+  const ifIndex = (result?.interfaces ?? []).findIndex((i) => i.name === podIfName && i.sandbox);
+  const ips = (result?.ips ?? []).filter((ip) => ifIndex < 0 || ip.interface === undefined || ip.interface === ifIndex).map((ip) => ip.address.split('/')[0]!);
+  return [...ips.filter((ip) => isIPv4(ip)), ...ips.filter((ip) => !isIPv4(ip))];
+}
+
+/** Only mappings with a host port, the protocol lower-cased (containerd's toCNIPortMappings). */
+export function cniPortMappings(ports: PortMapping__Output[]): PortMapping[] {
+  return ports
+    .filter((p) => p.host_port > 0)
+    .map((p) => ({
+      hostPort: p.host_port,
+      containerPort: p.container_port,
+      protocol: String(p.protocol).toLowerCase() as PortMapping['protocol'],
+      ...(p.host_ip ? { hostIP: p.host_ip } : {}),
+    }));
+}
+
+async function exists(path: string): Promise<boolean> {
+  return fs.stat(path).then(
+    () => true,
+    () => false,
+  );
+}

@@ -1,0 +1,429 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { promises as fs, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { PodSandboxConfig__Output } from '../../api/gen/runtime/v1/PodSandboxConfig.ts';
+import type { PodSandboxFilter__Output } from '../../api/gen/runtime/v1/PodSandboxFilter.ts';
+import { packAny } from '../../core/any.ts';
+import { alreadyExists, BerthError, invalidArgument, isCode, notFound } from '../../core/errors.ts';
+import { runcOptionsType, specTypeUrl } from '../../core/spec/names.ts';
+import type { ImageConfig } from '../../core/spec/types.ts';
+import { Accounts } from '../../core/spec/user.ts';
+import { mountAll, unmountAll, withReadOnlyMounts } from '../../native/mount.ts';
+import { anyFromMessage, type Container, type ContainerStore } from '../containers/store.ts';
+import { expireLabel, type LeaseStore } from '../leases/store.ts';
+import type { Logger } from '../log.ts';
+import type { Puller } from '../pull/pull.ts';
+import type { TaskManager } from '../runtime/manager.ts';
+import type { SnapshotStore } from '../snapshots/store.ts';
+import type { CriConfig } from './config.ts';
+import type { CriImages } from './images.ts';
+import { type PodNetwork, type PodNetworking, podIps } from './pod-network.ts';
+import { hostNetwork, podResolvConf, type SandboxSpec, sandboxSpec } from './sandbox-spec.ts';
+
+/** containerd's CRI labels: which kind of container a record is. */
+export const kindLabel = 'io.cri-containerd.kind';
+/** The container extension holding the sandbox's metadata (its CRI config, netns, IPs), as containerd 1.6 keeps it. */
+export const metadataExtension = 'io.cri-containerd.sandbox.metadata';
+const metadataType = 'github.com/containerd/cri/pkg/store/sandbox/Metadata';
+
+/** What the sandbox record's metadata extension holds (containerd's sandbox.Metadata, JSON, plus berth's CNI record). */
+export interface SandboxMetadata {
+  Version: 'v1';
+  Metadata: {
+    ID: string;
+    Name: string;
+    Config: PodSandboxConfig__Output;
+    NetNSPath: string;
+    IP: string;
+    AdditionalIPs: string[];
+    RuntimeHandler: string;
+    /** berth: what CNI ADD used and answered; absent once DEL ran (or with hostNetwork) */
+    Network?: PodNetwork;
+  };
+}
+
+export type SandboxState = 'SANDBOX_READY' | 'SANDBOX_NOTREADY';
+
+export interface Sandbox {
+  meta: SandboxMetadata['Metadata'];
+  record: Container;
+  state: SandboxState;
+  createdAt: number;
+  pid: number;
+}
+
+export interface SandboxDeps {
+  ns: string;
+  config: CriConfig;
+  containers: ContainerStore;
+  snapshotter: SnapshotStore;
+  leases: LeaseStore;
+  tasks: TaskManager;
+  images: CriImages;
+  puller: Puller;
+  network: PodNetworking;
+  /** <root>/io.containerd.grpc.v1.cri/sandboxes: each sandbox's hostname, hosts and resolv.conf */
+  dir: string;
+  /** <state>/io.containerd.grpc.v1.cri/sandboxes: each sandbox's /dev/shm (a tmpfs) */
+  stateDir: string;
+  /** where network namespace files are made */
+  netnsDir: string;
+  log: Logger;
+  hostResolvConf?: string;
+  hostHosts?: string;
+}
+
+const leaseLifetimeMs = 24 * 3600 * 1000;
+
+/**
+ * Pod sandboxes (docs/cri.md): each is a container record in the CRI's namespace labelled
+ * `io.cri-containerd.kind=sandbox` whose task runs the sandbox image's pause process in the
+ * pod's namespaces. Its state is its task's: READY while the pause runs.
+ */
+export class PodSandboxes {
+  /** ids of sandboxes being stopped or removed, so that two calls do not tear down twice */
+  private readonly busy = new Map<string, Promise<void>>();
+  /** names of sandboxes being run now (a name is reserved by its record once that exists) */
+  private readonly starting = new Set<string>();
+
+  constructor(private readonly d: SandboxDeps) {}
+
+  async run(config: PodSandboxConfig__Output | null, runtimeHandler: string): Promise<string> {
+    const meta = config?.metadata;
+    if (!config || !meta) throw invalidArgument('the sandbox config must include metadata');
+    if (meta.name === '' || meta.namespace === '' || meta.uid === '') throw invalidArgument('the sandbox metadata must have a name, namespace and uid');
+    const name = [meta.name, meta.namespace, meta.uid, String(meta.attempt)].join('_');
+    const runtime = this.runtime(runtimeHandler);
+    const id = randomBytes(32).toString('hex');
+    if (this.starting.has(name)) throw alreadyExists(`the sandbox name ${JSON.stringify(name)} is reserved for a sandbox being run`);
+    const taken = (await this.records()).find((c) => readMetadata(c)?.Metadata.Name === name);
+    if (taken) throw alreadyExists(`the sandbox name ${JSON.stringify(name)} is reserved for ${taken.id}`);
+    this.starting.add(name);
+    try {
+      return await this.create(id, name, config, runtimeHandler, runtime);
+    } finally {
+      this.starting.delete(name);
+    }
+  }
+
+  private async create(
+    id: string,
+    name: string,
+    config: PodSandboxConfig__Output,
+    runtimeHandler: string,
+    runtime: ReturnType<PodSandboxes['runtime']>,
+  ): Promise<string> {
+    const { d } = this;
+    const meta = config.metadata!;
+    const image = await this.sandboxImage();
+    const undo: Array<() => Promise<unknown>> = [];
+    try {
+      const dir = join(d.dir, id);
+      await fs.mkdir(dir, { recursive: true, mode: 0o755 });
+      undo.push(() => fs.rm(dir, { recursive: true, force: true }));
+      const host = hostNetwork(config);
+      const files = await this.writeFiles(dir, config, host);
+      if (config.linux?.security_context?.namespace_options?.ipc === 'NODE') files.shm = '/dev/shm';
+      else {
+        files.shm = await this.mountShm(id);
+        undo.push(() => this.unmountShm(id));
+      }
+      const netns = host ? '' : join(d.netnsDir, `cni-${randomUUID()}`);
+      if (!host) await fs.mkdir(d.netnsDir, { recursive: true, mode: 0o755 });
+
+      const lease = (await d.leases.create(d.ns, '', { [expireLabel]: new Date(Date.now() + leaseLifetimeMs).toISOString() })).id;
+      const dropLease = () => d.leases.delete(d.ns, lease);
+      undo.push(dropLease);
+      const mounts = await d.snapshotter.prepare(d.ns, id, image.chainId, {}, lease);
+      undo.push(() => d.snapshotter.remove(d.ns, id));
+      const floor = d.config.restrictOomScoreAdj ? ownOomScoreAdj() : undefined;
+      const spec = await withReadOnlyMounts(mounts, (root) =>
+        asInvalidArgument(() =>
+          sandboxSpec({
+            namespace: d.ns,
+            id,
+            config,
+            image: image.config,
+            accounts: new Accounts(root),
+            netnsPath: netns || undefined,
+            files,
+            oomScoreAdjFloor: floor,
+            podAnnotations: runtime.podAnnotations,
+          }),
+        ),
+      );
+      const metadata: SandboxMetadata = {
+        Version: 'v1',
+        Metadata: { ID: id, Name: name, Config: config, NetNSPath: netns, IP: '', AdditionalIPs: [], RuntimeHandler: runtimeHandler },
+      };
+      const labels = { ...(image.config.Labels ?? {}), ...config.labels, [kindLabel]: 'sandbox' };
+      const record = {
+        id,
+        labels,
+        image: image.name,
+        runtime: { name: runtime.name, options: anyFromMessage(runtime.options) },
+        spec: anyFromMessage(specAny(spec)),
+        snapshotter: d.snapshotter.name,
+        snapshotKey: id,
+        extensions: { [metadataExtension]: metadataAny(metadata) },
+        sandbox: '',
+      };
+      await d.containers.create(d.ns, record);
+      undo.push(() => d.containers.delete(d.ns, id));
+      undo.splice(undo.indexOf(dropLease), 1);
+      dropLease().catch((err: Error) => d.log.warn('cannot delete a lease', { lease, error: err.message }));
+
+      if (!host) {
+        const save = async (n: PodNetwork) => {
+          const ips = podIps(n.result);
+          metadata.Metadata.Network = n;
+          metadata.Metadata.IP = ips[0] ?? '';
+          metadata.Metadata.AdditionalIPs = ips.slice(1);
+          await d.containers.update(d.ns, { ...record, extensions: { [metadataExtension]: metadataAny(metadata) } }, [`extensions.${metadataExtension}`]);
+        };
+        const n = await d.network.setUp({ id, name: meta.name, namespace: meta.namespace, uid: meta.uid }, netns, config.port_mappings, save);
+        undo.push(() => d.network.tearDown(id, n));
+      }
+      const task = await d.tasks.create(
+        d.ns,
+        { id, labels, runtime: { name: runtime.name, options: runtime.options }, spec: specAny(spec) },
+        { rootfs: mounts, stdin: '', stdout: '', stderr: '', terminal: false },
+      );
+      undo.push(() => this.killTask(id));
+      await task.start('');
+      return id;
+    } catch (err) {
+      for (const step of undo.reverse()) {
+        await step().catch((e: Error) => d.log.warn('undoing a failed RunPodSandbox', { id, error: e.message }));
+      }
+      throw err;
+    }
+  }
+
+  /**
+   * Kills the pause process (SIGKILL, as containerd does) and tears the pod's network down. Fine
+   * on a stopped or removed sandbox (the CRI's contract: StopPodSandbox is idempotent).
+   */
+  async stop(id: string): Promise<void> {
+    let c: Container;
+    try {
+      c = await this.resolve(id);
+    } catch (err) {
+      if (isCode(err, 'NotFound')) return;
+      throw err;
+    }
+    await this.exclusive(c.id, async () => {
+      await this.killTask(c.id);
+      await this.unmountShm(c.id);
+      const current = await this.d.containers.get(this.d.ns, c.id);
+      const metadata = readMetadata(current);
+      const n = metadata?.Metadata.Network;
+      if (metadata && n) {
+        await this.d.network.tearDown(c.id, n);
+        delete metadata.Metadata.Network;
+        await this.d.containers.update(this.d.ns, { ...current, extensions: { [metadataExtension]: metadataAny(metadata) } }, [
+          `extensions.${metadataExtension}`,
+        ]);
+      }
+    });
+  }
+
+  /** Stops the sandbox if need be, then removes its record, snapshot and files. A sandbox that is gone is fine. */
+  async remove(id: string): Promise<void> {
+    let c: Container;
+    try {
+      c = await this.resolve(id);
+    } catch (err) {
+      if (isCode(err, 'NotFound')) return;
+      throw err;
+    }
+    await this.stop(c.id);
+    await this.exclusive(c.id, async () => {
+      const { d } = this;
+      await d.containers.delete(d.ns, c.id).catch((err) => {
+        if (!isCode(err, 'NotFound')) throw err;
+      });
+      await d.snapshotter.remove(d.ns, c.id).catch((err) => {
+        if (!isCode(err, 'NotFound')) throw err;
+      });
+      await fs.rm(join(d.dir, c.id), { recursive: true, force: true });
+    });
+  }
+
+  async status(id: string): Promise<Sandbox> {
+    return this.describe(await this.resolve(id));
+  }
+
+  async list(filter: PodSandboxFilter__Output | null): Promise<Sandbox[]> {
+    let records = await this.records();
+    if (filter?.id) records = records.filter((c) => c.id.startsWith(filter.id));
+    const sandboxes = await Promise.all(records.map((c) => this.describe(c)));
+    return sandboxes.filter((s) => {
+      if (filter?.state && s.state !== filter.state.state) return false;
+      const selector = filter?.label_selector ?? {};
+      return Object.entries(selector).every(([k, v]) => s.meta.Config.labels?.[k] === v);
+    });
+  }
+
+  private async describe(c: Container): Promise<Sandbox> {
+    const metadata = readMetadata(c);
+    if (!metadata) throw new BerthError('Internal', `sandbox ${c.id} has no metadata`);
+    let state: SandboxState = 'SANDBOX_NOTREADY';
+    let pid = 0;
+    if (this.d.tasks.has(this.d.ns, c.id)) {
+      const task = this.d.tasks.get(this.d.ns, c.id);
+      const s = await task.state('').catch(() => undefined);
+      if (s?.status === 'RUNNING') {
+        state = 'SANDBOX_READY';
+        pid = task.pid;
+      }
+    }
+    return { meta: metadata.Metadata, record: c, state, createdAt: c.createdAt, pid };
+  }
+
+  /** Every sandbox record in the CRI's namespace. */
+  private async records(): Promise<Container[]> {
+    return this.d.containers.list(this.d.ns, [`labels."${kindLabel}"==sandbox`]);
+  }
+
+  /** A sandbox by its id or a unique prefix of it (as containerd's truncindex). */
+  private async resolve(id: string): Promise<Container> {
+    if (id === '') throw invalidArgument('a sandbox id is required');
+    const matches = (await this.records()).filter((c) => c.id.startsWith(id));
+    if (matches.length === 0) throw notFound(`sandbox ${id} not found`);
+    if (matches.length > 1) throw invalidArgument(`sandbox id prefix ${id} is ambiguous`);
+    return matches[0]!;
+  }
+
+  private async exclusive(id: string, fn: () => Promise<void>): Promise<void> {
+    const before = this.busy.get(id) ?? Promise.resolve();
+    const run = before.catch(() => undefined).then(fn);
+    const tail = run.catch(() => undefined);
+    this.busy.set(id, tail);
+    try {
+      await run;
+    } finally {
+      if (this.busy.get(id) === tail) this.busy.delete(id);
+    }
+  }
+
+  /** SIGKILL to the pause (and everything in its cgroup), wait for it, delete the task. */
+  private async killTask(id: string): Promise<void> {
+    const { tasks, ns } = this.d;
+    if (!tasks.has(ns, id)) return;
+    const task = tasks.get(ns, id);
+    const s = await task.state('').catch(() => undefined);
+    if (s && s.status !== 'STOPPED' && s.status !== 'CREATED') {
+      await task.kill('', 9, true).catch((err) => {
+        if (!isCode(err, 'NotFound')) throw err;
+      });
+      await task.wait('');
+    } else if (s?.status === 'CREATED') {
+      await task.kill('', 9, false).catch(() => undefined);
+    }
+    await tasks.delete(ns, id).catch((err) => {
+      if (!isCode(err, 'NotFound')) throw err;
+    });
+  }
+
+  /** The runtime of a handler ('' is containerd.default_runtime_name). */
+  private runtime(handler: string) {
+    const { containerd } = this.d.config;
+    const name = handler || containerd.defaultRuntimeName;
+    const r = containerd.runtimes[name];
+    if (!r) throw invalidArgument(`no runtime for "${name}" is configured`);
+    const binary = r.options.BinaryName;
+    const options =
+      r.runtimeType === 'io.containerd.runc.v2' ? packAny(runcOptionsType, typeof binary === 'string' && binary ? { binary_name: binary } : {}) : null;
+    return { name: r.runtimeType, options, podAnnotations: r.podAnnotations };
+  }
+
+  /** The sandbox image, pulled if it is not there, unpacked if its snapshot is missing. */
+  private async sandboxImage(): Promise<{ name: string; chainId: string; config: ImageConfig }> {
+    const { d } = this;
+    const ref = d.config.sandboxImage;
+    let found = await d.images.find(ref);
+    if (!found) {
+      await d.images.pull(ref, null);
+      found = await d.images.find(ref);
+      if (!found) throw new BerthError('Internal', `the sandbox image ${ref} is not there after its pull`);
+    }
+    if (found.chainId === '') throw invalidArgument(`the sandbox image ${ref} has no layers`);
+    const name = found.names.find((n) => n === ref) ?? found.repoTags[0] ?? found.names[0]!;
+    try {
+      await d.snapshotter.stat(d.ns, found.chainId);
+    } catch (err) {
+      if (!isCode(err, 'NotFound')) throw err;
+      await d.puller.unpack(d.ns, name, { snapshotter: d.snapshotter.name });
+    }
+    return { name, chainId: found.chainId, config: (found.config.config ?? {}) as ImageConfig };
+  }
+
+  /** hostname, hosts (the node's) and resolv.conf (the pod's DNSConfig, else the node's) in the sandbox's dir. */
+  /** The pod's /dev/shm: a tmpfs of 64 MiB (containerd's defaultShmSize) under the state dir. */
+  private async mountShm(id: string): Promise<string> {
+    const shm = join(this.d.stateDir, id, 'shm');
+    await fs.mkdir(shm, { recursive: true, mode: 0o700 });
+    await mountAll([{ type: 'tmpfs', source: 'shm', options: ['nosuid', 'nodev', 'noexec', 'mode=1777', 'size=65536k'] }], shm);
+    return shm;
+  }
+
+  private async unmountShm(id: string): Promise<void> {
+    const dir = join(this.d.stateDir, id);
+    await unmountAll(join(dir, 'shm'));
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+
+  private async writeFiles(
+    dir: string,
+    config: PodSandboxConfig__Output,
+    host: boolean,
+  ): Promise<{ hostname?: string; hosts: string; resolvConf: string; shm?: string }> {
+    const hosts = join(dir, 'hosts');
+    const resolvConf = join(dir, 'resolv.conf');
+    await fs.writeFile(hosts, await fs.readFile(this.d.hostHosts ?? '/etc/hosts').catch(() => ''), { mode: 0o644 });
+    const dns = config.dns_config;
+    const resolvText = dns ? podResolvConf(dns) : await fs.readFile(this.d.hostResolvConf ?? '/etc/resolv.conf', 'utf8').catch(() => '');
+    await fs.writeFile(resolvConf, resolvText, { mode: 0o644 });
+    if (host || !config.hostname) return { hosts, resolvConf };
+    const hostname = join(dir, 'hostname');
+    await fs.writeFile(hostname, `${config.hostname}\n`, { mode: 0o644 });
+    return { hostname, hosts, resolvConf };
+  }
+}
+
+export function readMetadata(c: Container): SandboxMetadata | undefined {
+  const ext = c.extensions[metadataExtension];
+  if (!ext) return undefined;
+  try {
+    return JSON.parse(ext.value.toString('utf8')) as SandboxMetadata;
+  } catch {
+    return undefined;
+  }
+}
+
+function metadataAny(m: SandboxMetadata) {
+  return { typeUrl: metadataType, value: Buffer.from(JSON.stringify(m)) };
+}
+
+function specAny(spec: SandboxSpec) {
+  return { type_url: specTypeUrl, value: Buffer.from(JSON.stringify(spec)) };
+}
+
+/** berthd's own oom_score_adj (restrict_oom_score_adj clamps the sandbox's to it). */
+function ownOomScoreAdj(): number {
+  try {
+    return Number.parseInt(readFileSync('/proc/self/oom_score_adj', 'utf8').trim(), 10) || 0;
+  } catch {
+    return 0;
+  }
+}
+
+function asInvalidArgument<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    if (err instanceof BerthError) throw err;
+    throw invalidArgument((err as Error).message);
+  }
+}

@@ -1,0 +1,271 @@
+// Pod sandboxes through berthd's CRI, as the kubelet and crictl drive them: a grpc-js client built
+// from the CRI protos, a pause image of the test's own (busybox-static; its pid 1 serves /work over
+// HTTP and exits on SIGTERM) and a CNI config of the test's own (a bridge and subnet no other test
+// uses) in a temporary cni.conf_dir.
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { removeNetns } from '../native/netns.ts';
+import { bridgePorts, containerRules, freePort } from './support/attach.ts';
+import { channelOptions, loadProtoDir, lookup } from './support/grpc-js.ts';
+import { type Berthd, startBerthd } from './support/harness.ts';
+import { removeTestBridges, uniqueTestNetwork } from './support/network.ts';
+import { describeAsRoot, installed } from './support/root.ts';
+import { buildRunImage, loadRunImage } from './support/run-image.ts';
+
+type Callback = (err: grpc.ServiceError | null, res: unknown) => void;
+type RawClient = grpc.Client & Record<string, (req: unknown, cb: Callback) => void>;
+
+interface PodSandbox {
+  id: string;
+  metadata: { name: string; uid: string; namespace: string; attempt: number };
+  state: string;
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+}
+interface Status extends PodSandbox {
+  network: { ip: string } | null;
+}
+
+const pauseImage = 'berth.test/pause:1';
+const cniBinDir = '/usr/lib/cni';
+
+describeAsRoot(
+  'CRI pod sandboxes (runtime.v1 over grpc-js)',
+  [installed(join(cniBinDir, 'bridge')), installed('iptables-save'), installed('curl'), installed('nsenter')],
+  () => {
+    let daemon: Berthd;
+    let dir: string;
+    let runtime: RawClient;
+    const net = uniqueTestNetwork();
+    const netName = `cri-${net.bridge}`;
+    const made: string[] = [];
+
+    const call = <T>(method: string, req: unknown): Promise<T> =>
+      new Promise((resolve, reject) => runtime[method]!(req, (err, res) => (err ? reject(err) : resolve(res as T))));
+    const status = async (id: string) => {
+      const r = await call<{ status: Status; info: Record<string, string> }>('PodSandboxStatus', { pod_sandbox_id: id, verbose: true });
+      return { ...r.status, pid: (JSON.parse(r.info.info!) as { pid: number }).pid };
+    };
+    const list = async (filter: unknown = null) => (await call<{ items: PodSandbox[] }>('ListPodSandbox', { filter })).items;
+    const runPod = async (name: string, extra: Record<string, unknown> = {}) => {
+      const config = {
+        metadata: { name, uid: `uid-${name}`, namespace: 'berth-test', attempt: 0 },
+        hostname: `${name}-host`,
+        log_directory: join(dir, 'logs', name),
+        labels: { app: name, tier: 'test' },
+        annotations: { note: `pod ${name}` },
+        linux: { security_context: { namespace_options: { network: 'POD', pid: 'CONTAINER', ipc: 'POD' } } },
+        ...extra,
+      };
+      const { pod_sandbox_id: id } = await call<{ pod_sandbox_id: string }>('RunPodSandbox', { config, runtime_handler: '' });
+      made.push(id);
+      return id;
+    };
+    const inPod = (pid: number, args: string[]) => spawnSync('nsenter', ['-t', String(pid), ...args], { encoding: 'utf8' });
+    const netnsFiles = () => (existsSync(join(daemon.state, 'netns')) ? readdirSync(join(daemon.state, 'netns')) : []);
+    const ipamLeases = () => (existsSync(join(dir, 'ipam', netName)) ? readdirSync(join(dir, 'ipam', netName)).filter((f) => /^\d/.test(f)) : []);
+    const shmOf = (id: string) => join(daemon.state, 'io.containerd.grpc.v1.cri', 'sandboxes', id, 'shm');
+    const mountsUnder = (path: string) =>
+      readFileSync('/proc/self/mountinfo', 'utf8')
+        .split('\n')
+        .filter((l) => l.split(' ')[4]?.startsWith(path));
+    const leftovers = (id: string) => ({ veths: bridgePorts(net.bridge), rules: containerRules(id, net.subnet), leases: ipamLeases() });
+
+    beforeAll(async () => {
+      dir = mkdtempSync(join(tmpdir(), 'berth-cri-pod-'));
+      mkdirSync(join(dir, 'net.d'));
+      writeFileSync(
+        join(dir, 'net.d', '10-pods.conflist'),
+        JSON.stringify({
+          cniVersion: '1.0.0',
+          name: netName,
+          plugins: [
+            {
+              type: 'bridge',
+              bridge: net.bridge,
+              isGateway: true,
+              ipMasq: false,
+              hairpinMode: true,
+              ipam: { type: 'host-local', ranges: [[{ subnet: net.subnet }]], routes: [{ dst: '0.0.0.0/0' }], dataDir: join(dir, 'ipam') },
+            },
+            { type: 'portmap', capabilities: { portMappings: true } },
+          ],
+        }),
+      );
+      // a later file by name is not the node's network
+      writeFileSync(join(dir, 'net.d', '20-other.conflist'), JSON.stringify({ cniVersion: '1.0.0', name: 'other', plugins: [{ type: 'no-such-plugin' }] }));
+      const config = join(dir, 'berthd.toml');
+      writeFileSync(
+        config,
+        [
+          'version = 2',
+          '[plugins."io.containerd.grpc.v1.cri"]',
+          `  sandbox_image = "${pauseImage}"`,
+          '  restrict_oom_score_adj = true',
+          '  netns_mounts_under_state_dir = true',
+          '  [plugins."io.containerd.grpc.v1.cri".cni]',
+          `    bin_dir = "${cniBinDir}"`,
+          `    conf_dir = "${join(dir, 'net.d')}"`,
+          '',
+        ].join('\n'),
+      );
+      daemon = await startBerthd(['--config', config]);
+      const pause = buildRunImage({
+        name: pauseImage,
+        config: { Cmd: ['/bin/sh', '-c', 'trap "exit 0" TERM; httpd -f -p 8080 -h /work & wait'] },
+      });
+      await loadRunImage(daemon, { ns: 'k8s.io', image: pause });
+      const tree = loadProtoDir('k8s.io/cri-api/runtime/v1');
+      const Runtime = lookup<grpc.ServiceClientConstructor>(tree, 'runtime.v1.RuntimeService');
+      runtime = new Runtime(`unix://${daemon.address}`, grpc.credentials.createInsecure(), channelOptions) as RawClient;
+    }, 60_000);
+
+    afterAll(async () => {
+      for (const id of made) await call('RemovePodSandbox', { pod_sandbox_id: id }).catch(() => undefined);
+      runtime?.close();
+      if (daemon) {
+        for (const f of netnsFiles()) removeNetns(join(daemon.state, 'netns', f));
+        for (const line of mountsUnder(daemon.state).reverse()) spawnSync('umount', ['-l', line.split(' ')[4]!]);
+      }
+      await daemon?.cleanup();
+      await removeTestBridges([net.bridge]);
+      rmSync(dir, { recursive: true, force: true });
+    });
+
+    it('RunPodSandbox: the pause runs in a netns with an address in the node network, its hostname, DNS config and a hostPort on 127.0.0.1', async () => {
+      const port = await freePort();
+      const id = await runPod('web', {
+        dns_config: { servers: ['10.0.0.10'], searches: ['berth-test.svc.cluster.local', 'cluster.local'], options: ['ndots:5'] },
+        port_mappings: [{ protocol: 'TCP', container_port: 8080, host_port: port, host_ip: '' }],
+      });
+      expect(id).toMatch(/^[0-9a-f]{64}$/);
+      const s = await status(id);
+      expect(s).toMatchObject({ id, state: 'SANDBOX_READY', metadata: { name: 'web', uid: 'uid-web', namespace: 'berth-test' }, labels: { app: 'web' } });
+      expect(s.annotations).toEqual({ note: 'pod web' });
+      const prefix = net.subnet.split('.').slice(0, 3).join('.');
+      expect(s.network?.ip.startsWith(`${prefix}.`)).toBe(true);
+      expect(inPod(s.pid, ['-n', 'ip', '-4', '-o', 'addr', 'show', 'eth0']).stdout).toContain(`${s.network?.ip}/24`);
+      expect(inPod(s.pid, ['-u', 'hostname']).stdout).toBe('web-host\n');
+      expect(readFileSync(`/proc/${s.pid}/root/etc/resolv.conf`, 'utf8')).toBe(
+        'search berth-test.svc.cluster.local cluster.local\nnameserver 10.0.0.10\noptions ndots:5\n',
+      );
+      // the pod's /dev/shm is a tmpfs of the sandbox's, which its containers will share
+      writeFileSync(join(shmOf(id), 'from-host'), 'shared\n');
+      expect(readFileSync(`/proc/${s.pid}/root/dev/shm/from-host`, 'utf8')).toBe('shared\n');
+      // restrict_oom_score_adj: clamped to berthd's own instead of -998
+      expect(readFileSync(`/proc/${s.pid}/oom_score_adj`, 'utf8').trim()).toBe(readFileSync(`/proc/${daemon.pid()}/oom_score_adj`, 'utf8').trim());
+      const got = spawnSync('curl', ['-sS', '--max-time', '5', `http://127.0.0.1:${port}/hello.txt`], { encoding: 'utf8' });
+      expect(got.stderr).toBe('');
+      expect(got.stdout).toBe('hello from the run image\n');
+      await call('RemovePodSandbox', { pod_sandbox_id: id });
+    });
+
+    it('ListPodSandbox: every pod, or those an id prefix, a state or a label selector picks', async () => {
+      const a = await runPod('list-a');
+      const b = await runPod('list-b', { labels: { app: 'list-b', tier: 'other' } });
+      await call('StopPodSandbox', { pod_sandbox_id: b });
+      const ids = async (filter: unknown) => (await list(filter)).map((p) => p.id).sort();
+      expect(await ids(null)).toEqual(expect.arrayContaining([a, b]));
+      expect(await ids({ id: a.slice(0, 12) })).toEqual([a]);
+      expect(await ids({ state: { state: 'SANDBOX_NOTREADY' } })).toEqual([b]);
+      expect(await ids({ state: { state: 'SANDBOX_READY' }, label_selector: { app: 'list-a' } })).toEqual([a]);
+      expect(await ids({ label_selector: { tier: 'other' } })).toEqual([b]);
+      expect(await ids({ label_selector: { tier: 'nope' } })).toEqual([]);
+      for (const id of [a, b]) await call('RemovePodSandbox', { pod_sandbox_id: id });
+      expect(await ids({ label_selector: { tier: 'other' } })).toEqual([]);
+    });
+
+    it('StopPodSandbox kills the pause and tears the network down; RemovePodSandbox leaves nothing, and is fine twice', async () => {
+      const port = await freePort();
+      const id = await runPod('gone', { port_mappings: [{ protocol: 'TCP', container_port: 8080, host_port: port, host_ip: '' }] });
+      const { pid } = await status(id);
+      expect(containerRules(id, net.subnet).length).toBeGreaterThan(0);
+      expect(bridgePorts(net.bridge).length).toBe(1);
+      expect(ipamLeases().length).toBe(1);
+      expect(netnsFiles().length).toBe(1);
+      await call('StopPodSandbox', { pod_sandbox_id: id });
+      expect(existsSync(`/proc/${pid}`)).toBe(false);
+      expect((await status(id)).state).toBe('SANDBOX_NOTREADY');
+      expect(leftovers(id)).toEqual({ veths: [], rules: [], leases: [] });
+      expect(netnsFiles()).toEqual([]);
+      await call('StopPodSandbox', { pod_sandbox_id: id });
+      await call('RemovePodSandbox', { pod_sandbox_id: id });
+      await call('RemovePodSandbox', { pod_sandbox_id: id });
+      const err = await call('PodSandboxStatus', { pod_sandbox_id: id }).then(
+        () => undefined,
+        (e: grpc.ServiceError) => e,
+      );
+      expect(err?.code).toBe(grpc.status.NOT_FOUND);
+      const k8s = daemon.client('k8s.io');
+      expect((await k8s.containers.List({ filters: [] })).containers.map((c) => c.id)).not.toContain(id);
+      expect(existsSync(join(daemon.root, 'io.containerd.grpc.v1.cri', 'sandboxes', id))).toBe(false);
+    });
+
+    it('hostNetwork: the pause shares the node network namespace; no netns, no CNI, no IP', async () => {
+      const id = await runPod('hostnet', { linux: { security_context: { namespace_options: { network: 'NODE', pid: 'CONTAINER', ipc: 'POD' } } } });
+      const s = await status(id);
+      expect(s.state).toBe('SANDBOX_READY');
+      expect(s.network?.ip).toBe('');
+      expect(readlinkSync(`/proc/${s.pid}/ns/net`)).toBe(readlinkSync('/proc/self/ns/net'));
+      expect(readlinkSync(`/proc/${s.pid}/ns/uts`)).toBe(readlinkSync('/proc/self/ns/uts'));
+      expect(existsSync(shmOf(id))).toBe(true);
+      expect(netnsFiles()).toEqual([]);
+      expect(bridgePorts(net.bridge)).toEqual([]);
+      await call('RemovePodSandbox', { pod_sandbox_id: id });
+      expect(existsSync(`/proc/${s.pid}`)).toBe(false);
+    });
+
+    it('a pod name (name, namespace, uid, attempt) is taken until its sandbox is removed; StopPodSandbox of a removed pod is fine', async () => {
+      const id = await runPod('twice');
+      const err = await call('RunPodSandbox', { config: { metadata: { name: 'twice', uid: 'uid-twice', namespace: 'berth-test', attempt: 0 } } }).then(
+        () => undefined,
+        (e: grpc.ServiceError) => e,
+      );
+      expect(err?.code).toBe(grpc.status.ALREADY_EXISTS);
+      await call('RemovePodSandbox', { pod_sandbox_id: id });
+      await call('StopPodSandbox', { pod_sandbox_id: id });
+      const again = await runPod('twice');
+      expect(again).not.toBe(id);
+      await call('RemovePodSandbox', { pod_sandbox_id: again });
+    });
+
+    it('a pause that dies is NOTREADY; StopPodSandbox then tears its network down', async () => {
+      const id = await runPod('dies');
+      const { pid } = await status(id);
+      process.kill(pid, 'SIGKILL');
+      for (let i = 0; i < 100 && (await status(id)).state === 'SANDBOX_READY'; i++) await new Promise((r) => setTimeout(r, 50));
+      expect((await status(id)).state).toBe('SANDBOX_NOTREADY');
+      expect(bridgePorts(net.bridge).length).toBe(1);
+      await call('StopPodSandbox', { pod_sandbox_id: id });
+      expect(leftovers(id)).toEqual({ veths: [], rules: [], leases: [] });
+      expect(netnsFiles()).toEqual([]);
+      await call('RemovePodSandbox', { pod_sandbox_id: id });
+    });
+
+    it('berthd SIGKILLed and restarted: a running pod is still READY with its IP, one whose pause died meanwhile NOTREADY; stop and remove leave nothing', async () => {
+      const id = await runPod('survivor');
+      const lost = await runPod('lost');
+      const before = await status(id);
+      const lostPid = (await status(lost)).pid;
+      await daemon.kill();
+      process.kill(lostPid, 'SIGKILL');
+      await daemon.restart();
+      const after = await status(id);
+      expect(after).toMatchObject({ state: 'SANDBOX_READY', network: { ip: before.network?.ip } });
+      expect(after.pid).toBe(before.pid);
+      expect((await list({ id })).map((p) => p.state)).toEqual(['SANDBOX_READY']);
+      expect((await status(lost)).state).toBe('SANDBOX_NOTREADY');
+      await call('RemovePodSandbox', { pod_sandbox_id: id });
+      await call('RemovePodSandbox', { pod_sandbox_id: lost });
+      expect(existsSync(`/proc/${before.pid}`)).toBe(false);
+      expect(await list(null)).toEqual([]);
+      expect(leftovers(id)).toEqual({ veths: [], rules: [], leases: [] });
+      expect(containerRules(lost, net.subnet)).toEqual([]);
+      expect(netnsFiles()).toEqual([]);
+    });
+  },
+);
