@@ -73,7 +73,7 @@ describeAsRoot(
       readFileSync('/proc/self/mountinfo', 'utf8')
         .split('\n')
         .filter((l) => l.split(' ')[4]?.startsWith(path));
-    const leftovers = (id: string) => ({ veths: bridgePorts(net.bridge), rules: containerRules(id, net.subnet), leases: ipamLeases() });
+    const leftovers = (id: string) => ({ veths: bridgePorts(net.bridge), rules: containerRules(id), leases: ipamLeases() });
 
     beforeAll(async () => {
       dir = mkdtempSync(join(tmpdir(), 'berth-cri-pod-'));
@@ -183,7 +183,7 @@ describeAsRoot(
       const port = await freePort();
       const id = await runPod('gone', { port_mappings: [{ protocol: 'TCP', container_port: 8080, host_port: port, host_ip: '' }] });
       const { pid } = await status(id);
-      expect(containerRules(id, net.subnet).length).toBeGreaterThan(0);
+      expect(containerRules(id).length).toBeGreaterThan(0);
       expect(bridgePorts(net.bridge).length).toBe(1);
       expect(ipamLeases().length).toBe(1);
       expect(netnsFiles().length).toBe(1);
@@ -264,7 +264,7 @@ describeAsRoot(
       expect(existsSync(`/proc/${before.pid}`)).toBe(false);
       expect(await list(null)).toEqual([]);
       expect(leftovers(id)).toEqual({ veths: [], rules: [], leases: [] });
-      expect(containerRules(lost, net.subnet)).toEqual([]);
+      expect(containerRules(lost)).toEqual([]);
       expect(netnsFiles()).toEqual([]);
     });
   },
