@@ -23,10 +23,27 @@ const commands: [names: string[], load: () => Promise<Register>][] = [
   [['containers', 'container', 'c'], async () => (await import('./commands/containers.ts')).register],
   [['tasks', 'task', 't'], async () => (await import('./commands/tasks/index.ts')).register],
   [['logs'], async () => (await import('./commands/logs.ts')).register],
-  [['ps', 'stop', 'kill', 'wait', 'rm', 'inspect', 'exec'], async () => (await import('./commands/verbs/index.ts')).register],
+  [['ps', 'stop', 'kill', 'wait', 'start', 'restart', 'rm', 'inspect', 'exec'], async () => (await import('./commands/verbs/index.ts')).register],
   [['system'], async () => (await import('./commands/verbs/prune.ts')).register],
   [['completion'], async () => (await import('./commands/completion.ts')).register],
 ];
+
+/** Docker's words for image commands, spelled as ctr's groups spell them: `berth pull` is `berth images pull`. */
+const shorthands: Record<string, string[]> = {
+  pull: ['images', 'pull'],
+  push: ['images', 'push'],
+  rmi: ['images', 'rm'],
+  tag: ['images', 'tag'],
+};
+
+/** argv with a shorthand command word (see shorthands) spelled out; the same argv otherwise. */
+export function expandShorthand(argv: readonly string[]): string[] {
+  const word = selectedCommand(argv);
+  const long = word === undefined ? undefined : shorthands[word];
+  if (!long) return [...argv];
+  const at = argv.indexOf(word!, 2);
+  return [...argv.slice(0, at), ...long, ...argv.slice(at + 1)];
+}
 
 /**
  * The command group argv names, when it is certain: the first word after the global flags.
@@ -66,7 +83,13 @@ export async function program(only?: string): Promise<{ program: Command; ctx: C
     // Settings below are copied into every subcommand created after them.
     .exitOverride()
     .configureOutput({ outputError: (text, write) => write(text.replace(/^error: /, 'berth: ')) })
-    .showSuggestionAfterError(true);
+    .showSuggestionAfterError(true)
+    .addHelpText(
+      'after',
+      `\nDocker's words for images work too: ${Object.entries(shorthands)
+        .map(([w, l]) => `${w} = ${l.join(' ')}`)
+        .join(', ')}.`,
+    );
   const selected = only === undefined ? undefined : commands.find(([names]) => names.includes(only));
   const registers = await Promise.all((selected ? [selected] : commands).map(([, load]) => load()));
   for (const register of registers) register(program, ctx);
@@ -77,7 +100,8 @@ export async function program(only?: string): Promise<{ program: Command; ctx: C
  * Runs berth with these arguments (as in process.argv, node and script first) and resolves with
  * the exit status: 0 on success, 1 when the command failed, 2 for a usage error.
  */
-export async function run(argv: string[]): Promise<number> {
+export async function run(given: string[]): Promise<number> {
+  const argv = expandShorthand(given);
   const { program: cli, ctx } = await program(selectedCommand(argv));
   try {
     await cli.parseAsync(argv);

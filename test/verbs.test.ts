@@ -123,6 +123,37 @@ describeAsRoot('Docker-style verbs', () => {
     expect(berth(['ps', '-a']).stdout).toMatch(/^v-up .* Exited \(137\) /m);
   });
 
+  it('start runs a stopped container again (its output in its log), restart stops and starts it', () => {
+    expect(berth(['run', '-d', '--net', 'none', image, 'v-again', 'sh', '-c', 'echo run at $(date +%s%N); exec sleep 1000']).code).toBe(0);
+    expect(berth(['stop', '-t', '0', 'v-again'])).toMatchObject({ code: 0, stdout: 'v-again\n' });
+    expect(berth(['ps', '-a']).stdout).toMatch(/^v-again .* Exited \(137\) /m);
+    expect(berth(['start', 'v-again'])).toMatchObject({ code: 0, stdout: 'v-again\n', stderr: '' });
+    expect(berth(['ps']).stdout).toMatch(/^v-again .* Up/m);
+    const pid = () => (JSON.parse(berth(['inspect', 'v-again']).stdout) as Array<{ State: { Pid: number } }>)[0]!.State.Pid;
+    const before = pid();
+    expect(berth(['restart', '-t', '0', 'v-again'])).toMatchObject({ code: 0, stdout: 'v-again\n', stderr: '' });
+    expect(pid()).not.toBe(before);
+    // one line in the log per run, all three kept
+    expect(
+      berth(['logs', 'v-again'])
+        .stdout.split('\n')
+        .filter((l) => l.startsWith('run at ')),
+    ).toHaveLength(3);
+    // start on a running container changes nothing
+    expect(berth(['start', 'v-again'])).toMatchObject({ code: 0, stdout: 'v-again\n' });
+    expect(berth(['rm', '-f', 'v-again']).code).toBe(0);
+  });
+
+  it('Docker’s words for images: images lists, tag and rmi', () => {
+    expect(berth(['tag', image, 'docker.io/library/v-tagged:1'])).toMatchObject({ code: 0 });
+    expect(berth(['images', '-q']).stdout.split('\n')).toContain('docker.io/library/v-tagged:1');
+    expect(berth(['rmi', 'docker.io/library/v-tagged:1'])).toMatchObject({ code: 0, stdout: 'docker.io/library/v-tagged:1\n' });
+    expect(berth(['images', '-q']).stdout.split('\n')).not.toContain('docker.io/library/v-tagged:1');
+    expect(berth(['--help']).stdout).toContain(
+      "Docker's words for images work too: pull = images pull, push = images push, rmi = images rm, tag = images tag.",
+    );
+  });
+
   it('kill sends SIGKILL by default; a container that is not running is an error', () => {
     runSleeper('v-kill');
     expect(berth(['kill', 'v-kill'])).toMatchObject({ code: 0, stdout: 'v-kill\n' });

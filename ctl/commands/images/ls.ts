@@ -9,7 +9,7 @@ import { describe, descriptorJson, listImages, oci } from './describe.ts';
 export function register(images: Command, ctx: Context) {
   listFlags(
     images
-      .command('ls')
+      .command('ls', { isDefault: true })
       .alias('list')
       .description('list images: ref, media type, digest, size and platforms (filters such as name~=busybox or labels.team==a)')
       .argument('[filters...]', 'containerd filter expressions; several are ORed'),

@@ -6,7 +6,7 @@ import { fifoDirFlag, runTask } from '../run.ts';
 import { getContainer } from './lookup.ts';
 
 /** Creates the task of a container with stdio as `ctr tasks start` does, and runs it to its end. */
-async function startTask(ctx: Context, id: string, flags: { detach?: boolean; nullIo?: boolean; logUri?: string; fifoDir: string }): Promise<number> {
+export async function startTask(ctx: Context, id: string, flags: { detach?: boolean; nullIo?: boolean; logUri?: string; fifoDir: string }): Promise<number> {
   const [c, { containerSpec }, { ClientIO, normalizeLogUri }, { SignalRelay }] = await Promise.all([
     ctx.client(),
     import('../../spec/create.ts'),

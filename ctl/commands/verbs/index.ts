@@ -6,12 +6,9 @@ import { register as lifecycle } from './lifecycle.ts';
 import { register as ps } from './ps.ts';
 import { register as rm } from './rm.ts';
 
-/** The command words berth's table routes here: Docker's verbs for containers. */
-export const verbNames = ['ps', 'stop', 'kill', 'wait', 'rm', 'inspect', 'exec'];
-
 /**
- * Docker's and nerdctl's top-level verbs for containers (`ps`, `stop`, `kill`, `wait`, `rm`,
- * `inspect`, `exec`) beside ctr's groups, which stay as they are.
+ * Docker's and nerdctl's top-level verbs for containers (`ps`, `stop`, `kill`, `wait`, `start`,
+ * `restart`, `rm`, `inspect`, `exec`) beside ctr's groups, which stay as they are.
  */
 export function register(program: Command, ctx: Context) {
   ps(program, ctx);

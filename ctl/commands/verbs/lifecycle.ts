@@ -45,8 +45,63 @@ export async function stopContainer(c: BerthClient, id: string, timeoutSec: numb
   if ((await exitWithin(c, id, 10_000)) === undefined) throw new Error(`container ${id} did not exit 10 s after SIGKILL`);
 }
 
-/** `berth stop`, `berth kill` and `berth wait`, as Docker spells them. */
+/**
+ * Starts a container's task again as `docker start` does: a stopped task is deleted first, a
+ * running one left as it is; the new task's output goes to the container's log when it keeps
+ * one (berth run's containers do), else to FIFOs left for tasks attach.
+ */
+async function startContainer(ctx: Context, c: BerthClient, id: string): Promise<void> {
+  const [{ startTask }, { logLabel }, { removeStdio, fifoDirFlag }] = await Promise.all([
+    import('../tasks/start.ts'),
+    import('../../../core/spec/names.ts'),
+    import('../run.ts'),
+  ]);
+  const container = await getContainer(c, id);
+  const task = await getProcess(c, id).catch((err: { code?: string }) => {
+    if (err.code === 'NotFound') return undefined;
+    throw err;
+  });
+  if (task && task.status !== 'STOPPED' && task.status !== 'CREATED') return;
+  if (task) {
+    await c.tasks.Delete({ container_id: id });
+    await removeStdio(id, [task.stdin, task.stdout, task.stderr]);
+  }
+  const logged = container.labels?.[logLabel] !== undefined;
+  const fifoDir = process.env[fifoDirFlag.env!] ?? String(fifoDirFlag.default);
+  const code = await startTask(ctx, id, { detach: true, nullIo: logged, fifoDir });
+  if (code !== 0) throw new ExitError(code);
+}
+
+/** `berth stop`, `berth kill`, `berth wait`, `berth start` and `berth restart`, as Docker spells them. */
 export function register(program: Command, ctx: Context) {
+  program
+    .command('start')
+    .description('start stopped containers again (detached; the output goes to their log); prints each id')
+    .argument('<ids...>', 'container ids')
+    .addHelpText('after', '\nExample:\n  berth start web && berth logs -f web')
+    .action(async (ids: string[]) => {
+      const c = await ctx.client();
+      await forEachTarget(ids, (id) => startContainer(ctx, c, id), ctx.options);
+    });
+
+  program
+    .command('restart')
+    .description('stop containers (the stop signal, then SIGKILL after -t seconds) and start them again; prints each id')
+    .argument('<ids...>', 'container ids')
+    .option('-t, --time <seconds>', 'seconds to wait for the exit before SIGKILL', seconds, 10)
+    .addHelpText('after', '\nExample:\n  berth restart -t 2 web')
+    .action(async (ids: string[], flags: { time: number }) => {
+      const c = await ctx.client();
+      await forEachTarget(
+        ids,
+        async (id) => {
+          await stopContainer(c, id, flags.time);
+          await startContainer(ctx, c, id);
+        },
+        ctx.options,
+      );
+    });
+
   program
     .command('stop')
     .description('stop containers: the stop signal, then SIGKILL after a timeout; prints each id stopped')
