@@ -5,7 +5,7 @@ import { afterAll, afterEach, beforeAll, expect } from 'vitest';
 import { Volumes } from '../api/services.ts';
 import { type Berthd, berthBin, type Containerd, startBerthd, startContainerd } from './support/harness.ts';
 import { describeAsRoot, installed, itAsRoot } from './support/root.ts';
-import { loadRunImage } from './support/run-image.ts';
+import { buildRunImage, loadRunImage } from './support/run-image.ts';
 
 const ns = 'vol-test';
 
@@ -152,6 +152,50 @@ describeAsRoot('berth volume', () => {
     expect(names([])).toEqual([anonUsed.name]);
     expect(berth(['containers', 'rm', 'anon-user'])).toMatchObject({ code: 0 });
     expect(berth(['volume', 'prune', '-f'])).toMatchObject({ code: 0, stdout: `Deleted Volumes:\n${anonUsed.name}\n\nTotal reclaimed space: 0 B\n` });
+  });
+
+  itAsRoot('berth run -v NAME:/path makes the volume, fills it from the image once, keeps it; :ro is read-only', () => {
+    const run = (...args: string[]) => berth(['run', '--rm', '--net', 'none', ...args]);
+    // the image has /work/hello.txt: the empty new volume gets it (copy-up)
+    expect(run('-v', 'site:/work', image, 'v1', 'sh', '-c', 'cat /work/hello.txt; echo written > /work/new')).toMatchObject({
+      code: 0,
+      stdout: 'hello from the run image\n',
+    });
+    expect(names([])).toEqual(['site']);
+    const data = JSON.parse(berth(['volume', 'inspect', 'site']).stdout)[0].Mountpoint as string;
+    expect(readdirSync(data).sort()).toEqual(['hello.txt', 'new']);
+    // a volume holding data is not filled again, and outlives the --rm containers
+    expect(run('-v', 'site:/work:ro', image, 'v2', 'sh', '-c', 'cat /work/new; echo x > /work/other 2>/dev/null || echo read-only')).toMatchObject({
+      code: 0,
+      stdout: 'written\nread-only\n',
+    });
+    // nocopy: a new volume stays empty
+    expect(run('-v', 'bare:/work:nocopy', image, 'v3', 'ls', '-A', '/work')).toMatchObject({ code: 0, stdout: '' });
+  });
+
+  itAsRoot('anonymous volumes, for -v /path and for an image’s VOLUME, go with a --rm container; a named one stays', async () => {
+    const withVolume = await loadRunImage(b, {
+      ns,
+      image: buildRunImage({ name: 'docker.io/library/busybox:with-volume', config: { Volumes: { '/work': {} } } }),
+    });
+    expect(berth(['run', '-d', '--net', 'none', withVolume, 'anon-user', 'sleep', '1000']).code).toBe(0);
+    // the image's VOLUME got an anonymous volume, filled from the image
+    const anonymous = names([]);
+    expect(anonymous).toHaveLength(1);
+    expect(anonymous[0]).toMatch(/^[0-9a-f]{64}$/);
+    expect(berth(['exec', 'anon-user', 'cat', '/work/hello.txt']).stdout).toBe('hello from the run image\n');
+    expect(berth(['rm', '-f', 'anon-user']).code).toBe(0);
+    // a --rm container's anonymous volumes go once berthd removed it
+    expect(berth(['run', '--rm', '--net', 'none', '-v', '/scratch', '-v', 'kept:/kept', image, 'anon-rm', 'true']).code).toBe(0);
+    const left = async () => {
+      for (let i = 0; i < 100; i++) {
+        const n = names([]);
+        if (!n.some((v) => /^[0-9a-f]{64}$/.test(v) && v !== anonymous[0])) return n;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      return names([]);
+    };
+    expect((await left()).filter((v) => v !== anonymous[0])).toEqual(['kept']);
   });
 
   itAsRoot('--help of each command shows an example', () => {

@@ -31,4 +31,7 @@ function checkImageConfig(name: string, config: ImageConfig) {
   ) {
     throw new Error(`image "${name}": config Labels is not a map of strings`);
   }
+  if (config.Volumes !== undefined && config.Volumes !== null && (typeof config.Volumes !== 'object' || Array.isArray(config.Volumes))) {
+    throw new Error(`image "${name}": config Volumes is not a map`);
+  }
 }

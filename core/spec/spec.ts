@@ -181,6 +181,7 @@ export function cleanCwd(dir: string, from: string): string {
  * `-v` and `--mount type=bind` are (the kernel refuses a "bind" type without the flag: ENODEV).
  */
 function bindByDefault(m: SpecMount): SpecMount {
+  if (m.type === 'volume') throw new Error(`a volume mount (${m.source || 'anonymous'} at ${m.destination}) needs berthd's run: use berth run`);
   if ((m.type ?? 'bind') !== 'bind' || !m.source) return m;
   const options = m.options ?? [];
   return options.includes('bind') || options.includes('rbind') ? { ...m, type: 'bind' } : { ...m, type: 'bind', options: ['rbind', ...options] };

@@ -117,4 +117,6 @@ export interface ImageConfig {
   WorkingDir?: string;
   Labels?: Record<string, string> | null;
   StopSignal?: string;
+  /** the paths the image asks to be volumes (Docker's VOLUME), as keys */
+  Volumes?: Record<string, unknown> | null;
 }

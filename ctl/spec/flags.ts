@@ -80,7 +80,11 @@ export function containerFlagTable(opts: { run?: boolean } = {}): Flag[] {
     { flags: '-w, --cwd <dir>', description: 'working directory of the process (absolute; Docker: --workdir)' },
     { flags: '-u, --user <user>', description: 'user to run as: name, uid, name:group or uid:gid (looked up in the image)' },
     { flags: '--mount <spec>', description: 'add a mount: type=bind,src=/host,dst=/in,options=ro (binds are recursive; repeatable)', repeat: true },
-    { flags: '-v, --volume <host:ctr>', description: 'bind a host path: /host:/in[:ro|rw] (recursive; repeatable)', repeat: true },
+    {
+      flags: '-v, --volume <spec>',
+      description: 'a host path /host:/in[:ro], a named volume NAME:/in[:ro|nocopy] (made if missing), or /in: an anonymous volume (repeatable)',
+      repeat: true,
+    },
     { flags: '--net-host', description: "use the host's network namespace (and its /etc/hosts and /etc/resolv.conf)" },
     { flags: '--hostname <name>', description: 'hostname inside the container' },
     { flags: '--memory-limit <bytes>', description: 'memory limit: bytes, or 512k, 64m, 1g', parse: byteSize('memory limit') },
@@ -194,14 +198,24 @@ export function parseMountFlag(text: string): SpecMount {
   return m;
 }
 
-/** Docker's -v: /host:/in[:ro|rw], a recursive bind. A volume name (not a path) is not wired into run yet. */
+/**
+ * Docker's -v: `/host:/in[:ro|rw]` binds a host path (recursively); `NAME:/in[:ro|rw|nocopy,...]`
+ * mounts the named volume (berthd makes it if missing); `/in` alone an anonymous volume.
+ */
 export function parseVolumeFlag(text: string): SpecMount {
-  const [source = '', destination = '', mode, extra] = text.split(':');
-  if (extra !== undefined || (mode !== undefined && mode !== 'ro' && mode !== 'rw')) throw new Error(`invalid volume "${text}": use /host:/in[:ro|rw]`);
-  if (!source.startsWith('/'))
-    throw new Error(`invalid volume "${text}": berth run binds host paths (/host:/in); named volumes (berth volume) are not wired into run yet`);
+  const parts = text.split(':');
+  if (parts.length === 1) {
+    if (!text.startsWith('/')) throw new Error(`invalid volume "${text}": a path in the container must be absolute`);
+    return { destination: text, type: 'volume', source: '', options: [] };
+  }
+  const [source = '', destination = '', mode = '', extra] = parts;
+  const options = mode === '' ? [] : mode.split(',');
+  if (extra !== undefined || options.some((o) => !['ro', 'rw', 'nocopy', 'z', 'Z'].includes(o)))
+    throw new Error(`invalid volume "${text}": use /host:/in[:ro|rw] or NAME:/in[:ro|rw|nocopy]`);
   if (!destination.startsWith('/')) throw new Error(`invalid volume "${text}": the container path must be absolute`);
-  return { destination, type: 'bind', source, options: ['rbind', mode ?? 'rw'] };
+  const ro = options.includes('ro') ? 'ro' : 'rw';
+  if (source.startsWith('/')) return { destination, type: 'bind', source, options: ['rbind', ro] };
+  return { destination, type: 'volume', source, options: [ro, ...(options.includes('nocopy') ? ['nocopy'] : [])] };
 }
 
 function memoryLimitOf(flags: ContainerFlags): number | undefined {

@@ -14,6 +14,8 @@ export interface AutoRemoveDeps {
   tasks: TaskManager;
   exchange: Exchange;
   namespaces: () => Promise<string[]>;
+  /** where the anonymous volumes of a removed container go */
+  volumes?: { removeAnonymous(ns: string, sources: readonly string[]): Promise<string[]> };
   log: Logger;
 }
 
@@ -102,5 +104,17 @@ export class AutoRemover {
     await containers.delete(ns, id).catch((err) => {
       if (!isCode(err, 'NotFound')) throw err;
     });
+    // its anonymous volumes go with it, as docker run --rm's do (named ones stay)
+    if (this.deps.volumes) await this.deps.volumes.removeAnonymous(ns, mountSources(container.spec?.value));
+  }
+}
+
+/** The sources of a spec's bind mounts (a spec that does not parse has none). */
+function mountSources(spec: Uint8Array | undefined): string[] {
+  try {
+    const s = JSON.parse(Buffer.from(spec ?? []).toString('utf8')) as { mounts?: Array<{ source?: string }> };
+    return (s.mounts ?? []).flatMap((m) => (m.source ? [m.source] : []));
+  } catch {
+    return [];
   }
 }

@@ -9,6 +9,7 @@ import { type GrpcService, type Plugin, PluginType } from '../plugin.ts';
 import type { PullServicePlugin } from '../pull/plugin.ts';
 import type { TaskManager } from '../runtime/manager.ts';
 import type { SnapshotStore } from '../snapshots/store.ts';
+import type { VolumeStore } from '../volumes/store.ts';
 import { AutoRemover } from './auto-remove.ts';
 import { ImageCache } from './image-cache.ts';
 import { Runner } from './runner.ts';
@@ -38,12 +39,14 @@ export const runServicePlugin: Plugin<GrpcService> = {
     const containers = ctx.get<ContainerStore>(PluginType.service, 'containers-service');
     const tasks = ctx.get<TaskManager>(PluginType.runtime, 'task');
     const db = ctx.get<MetadataDB>(PluginType.metadata);
+    const volumes = ctx.get<VolumeStore>(PluginType.internal, 'volumes');
     const autoRemove = new AutoRemover({
       containers,
       snapshotters,
       tasks,
       exchange: ctx.get<Exchange>(PluginType.event),
       namespaces: () => db.listNamespaces(),
+      volumes,
       log: ctx.log,
     });
     await autoRemove.start();
@@ -57,6 +60,7 @@ export const runServicePlugin: Plugin<GrpcService> = {
       cache: new ImageCache(ctx.get<ContentStore>(PluginType.content)),
       autoRemove,
       logs: ctx.get<LogStore>(PluginType.internal, 'logs'),
+      volumes,
       log: ctx.log,
     });
     return runService(runner);

@@ -14,8 +14,10 @@ import type { Puller } from '../pull/pull.ts';
 import type { TaskManager } from '../runtime/manager.ts';
 import type { RuntimeTask } from '../runtime/task.ts';
 import type { SnapshotStore } from '../snapshots/store.ts';
+import type { VolumeStore } from '../volumes/store.ts';
 import type { AutoRemover } from './auto-remove.ts';
 import type { ImageCache } from './image-cache.ts';
+import { holdVolumes } from './volumes.ts';
 
 export interface RunInput {
   image: string;
@@ -41,6 +43,7 @@ export interface RunnerDeps {
   cache: ImageCache;
   autoRemove: AutoRemover;
   logs: LogStore;
+  volumes: VolumeStore;
   log: Logger;
 }
 
@@ -76,8 +79,11 @@ export class Runner {
       undo.push(dropLease);
       const mounts = await snapshots.prepare(ns, input.id, image.chainId, {}, lease);
       undo.push(() => snapshots.remove(ns, input.id));
+      const volumes = await holdVolumes(deps.volumes, ns, input.spec.mounts ?? [], Object.keys(image.config.Volumes ?? {}), mounts);
+      undo.push(() => volumes.discard());
+      const flags = { ...input.spec, mounts: volumes.mounts };
       const spec = await deps.cache.withAccounts(input.snapshotter, image.chainId, mounts, (accounts) =>
-        asInvalidArgument(() => buildSpec({ namespace: ns, id: input.id, image: image.config, accounts, flags: input.spec })),
+        asInvalidArgument(() => buildSpec({ namespace: ns, id: input.id, image: image.config, accounts, flags })),
       );
       const wire = asInvalidArgument(() =>
         containerRecord({
@@ -104,6 +110,8 @@ export class Runner {
         sandbox: '',
       });
       undo.push(() => deps.containers.delete(ns, input.id));
+      // the container record mounts them now: that keeps them in use
+      volumes.release();
       // the container holds the snapshot now
       undo.splice(undo.indexOf(dropLease), 1);
       dropLease().catch((err: Error) => deps.log.warn('cannot delete a lease', { namespace: ns, lease, error: err.message }));
