@@ -350,10 +350,7 @@ describeAsRoot('berth run on a network whose CNI plugin fails', [installed('ipta
       }),
     );
     const config = join(dir, 'config.toml');
-    writeFileSync(
-      config,
-      `version = 2\n${networkConfigToml(uniqueTestNetwork())}bin_dirs = ["/usr/lib/cni", "${join(dir, 'bin')}"]\nconf_dir = "${join(dir, 'net.d')}"\n`,
-    );
+    writeFileSync(config, `version = 2\n${networkConfigToml(uniqueTestNetwork(), join(dir, 'net.d'))}bin_dirs = ["/usr/lib/cni", "${join(dir, 'bin')}"]\n`);
     b = await startBerthd(['--config', config]);
     image = await loadRunImage(b);
   }, 60_000);

@@ -31,11 +31,22 @@ export function uniqueTestNetwork(): TestNetwork {
   };
 }
 
-/** The config table that gives a berthd this default network. */
-export function networkConfigToml(n: TestNetwork): string {
-  return ['[plugins."io.berth.network.v1.cni"]', `default_bridge = "${n.bridge}"`, `default_subnet = "${n.subnet}"`, `subnet_pool = "${n.pool}"`, ''].join(
-    '\n',
-  );
+/**
+ * The system conflists a test berthd reads: none (a dir that does not exist), so that a test that
+ * writes the host's /etc/cni/net.d (for `ctr run --cni`) changes no other test's networks.
+ */
+export const noSystemConfDir = '/nonexistent/berth-test-cni-conf';
+
+/** The config table that gives a berthd this default network (and the system conflists of confDir). */
+export function networkConfigToml(n: TestNetwork, confDir = noSystemConfDir): string {
+  return [
+    '[plugins."io.berth.network.v1.cni"]',
+    `default_bridge = "${n.bridge}"`,
+    `default_subnet = "${n.subnet}"`,
+    `subnet_pool = "${n.pool}"`,
+    `conf_dir = "${confDir}"`,
+    '',
+  ].join('\n');
 }
 
 export function linkExists(name: string): boolean {
