@@ -53,6 +53,7 @@ describeAsRoot('OOM through berth run', () => {
     // busybox tail keeps the current line: /dev/zero has no newline, so it grows until killed
     const r = berth(['run', '--rm', '--memory-limit', String(16 * 1024 * 1024), image, 'hog', 'sh', '-c', 'echo start; exec tail /dev/zero']);
     expect(r.stdout).toBe('start\n');
+    expect(r.stderr).toBe("berth: container hog was killed by the kernel's OOM killer (out of memory)\n");
     expect(r.code).toBe(137);
     for (let i = 0; i < 50 && !of('hog').includes('/tasks/delete'); i++) await sleep(100);
     // exactly one of each, the OOM reported before the exit it caused
