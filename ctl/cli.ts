@@ -93,7 +93,18 @@ export async function program(only?: string): Promise<{ program: Command; ctx: C
   const selected = only === undefined ? undefined : commands.find(([names]) => names.includes(only));
   const registers = await Promise.all((selected ? [selected] : commands).map(([, load]) => load()));
   for (const register of registers) register(program, ctx);
+  addExamples(program, '', (await import('./examples.ts')).examples);
   return { program, ctx };
+}
+
+/** Puts the table's example under the help of each command that shows none of its own. */
+function addExamples(cmd: Command, path: string, table: Record<string, string[]>): void {
+  for (const sub of cmd.commands) {
+    const at = path ? `${path} ${sub.name()}` : sub.name();
+    if (sub.commands.length > 0) addExamples(sub, at, table);
+    else if ((sub as unknown as NodeJS.EventEmitter).listenerCount('afterHelp') === 0 && table[at])
+      sub.addHelpText('after', `\nExample${table[at].length > 1 ? 's' : ''}:\n${table[at].map((l) => `  ${l}`).join('\n')}`);
+  }
 }
 
 /**
