@@ -45,6 +45,21 @@ describeAsRoot('Docker-style verbs', () => {
     expect(json.find((c) => c.id === 'v-up')).toMatchObject({ status: 'running', command: ['sleep', '1000'] });
   });
 
+  it('ps -a shows how a container whose task a foreground run deleted ended (from berthd’s event journal)', () => {
+    expect(berth(['run', '--net', 'none', image, 'v-fg', 'sh', '-c', 'exit 9']).code).toBe(9);
+    expect(berth(['tasks', 'ls', '-q']).stdout.split('\n')).not.toContain('v-fg');
+    expect(berth(['ps', '-a']).stdout).toMatch(/^v-fg .* Exited \(9\) (Less than a second|\d+ seconds?) ago/m);
+    expect(JSON.parse(berth(['ps', '-a', '--format', 'json']).stdout).find((c: { id: string }) => c.id === 'v-fg')).toMatchObject({
+      status: 'stopped',
+      exit_status: 9,
+    });
+    // the same id made again: the old container's exit is not the new one's
+    expect(berth(['rm', 'v-fg']).code).toBe(0);
+    expect(berth(['containers', 'create', image, 'v-fg', 'true']).code).toBe(0);
+    expect(berth(['ps', '-a']).stdout).toMatch(/^v-fg .* Created/m);
+    expect(berth(['rm', 'v-fg']).code).toBe(0);
+  });
+
   it('ps shows published ports as docker ps does', () => {
     expect(berth(['run', '-d', '-p', '127.0.0.1:18080:80', '-p', '18081:81/udp', image, 'v-ports', 'sleep', '1000']).code).toBe(0);
     expect(berth(['ps']).stdout).toMatch(/^v-ports .* Up.* {3}127\.0\.0\.1:18080->80\/tcp, 0\.0\.0\.0:18081->81\/udp$/m);

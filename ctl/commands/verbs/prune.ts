@@ -34,7 +34,7 @@ export async function pruneContainers(c: BerthClient): Promise<{ removed: string
   const [{ containerStates, isRunning }, { removeContainer }] = await Promise.all([import('./state.ts'), import('../containers.ts')]);
   const removed: string[] = [];
   let bytes = 0;
-  for (const { container, task } of await containerStates(c)) {
+  for (const { container, task } of await containerStates(c, '')) {
     if (isRunning(task) || task?.status === 'PAUSED') continue;
     const size = await snapshotBytes(c, container.snapshotter, container.snapshot_key);
     try {

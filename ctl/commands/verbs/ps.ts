@@ -19,7 +19,7 @@ export function register(program: Command, ctx: Context) {
   ).action(async (flags: ListFlags & { all?: boolean; trunc: boolean }) => {
     const [c, { publishedPorts }] = await Promise.all([ctx.client(), import('../../spec/network.ts')]);
     const now = Date.now();
-    const rows = (await containerStates(c))
+    const rows = (await containerStates(c, ctx.options.namespace, Boolean(flags.all)))
       .filter((s) => flags.all || isRunning(s.task))
       .sort((a, b) => (fromTimestamp(b.container.created_at) ?? 0) - (fromTimestamp(a.container.created_at) ?? 0));
     printList(rows, flags, {
@@ -29,9 +29,9 @@ export function register(program: Command, ctx: Context) {
         image: s.container.image,
         command: commandOf(s.container),
         created: new Date(fromTimestamp(s.container.created_at) ?? 0).toISOString(),
-        status: s.task?.status.toLowerCase() ?? 'created',
+        status: s.task?.status.toLowerCase() ?? (s.lastExit ? 'stopped' : 'created'),
         pid: s.task?.pid || undefined,
-        exit_status: s.task?.status === 'STOPPED' ? s.task.exit_status : undefined,
+        exit_status: s.task?.status === 'STOPPED' ? s.task.exit_status : s.lastExit?.status,
         ports: publishedPorts(s.container.labels) ?? [],
       }),
       columns: [
@@ -39,7 +39,7 @@ export function register(program: Command, ctx: Context) {
         ['IMAGE', (s) => s.container.image || '-'],
         ['COMMAND', (s) => `"${cut(commandOf(s.container).join(' '), 20, !flags.trunc)}"`],
         ['CREATED', (s) => `${humanDuration(now - (fromTimestamp(s.container.created_at) ?? now))} ago`],
-        ['STATUS', (s) => statusText(s.task, now)],
+        ['STATUS', (s) => statusText(s.task, now, s.lastExit)],
         ['PORTS', (s) => publishedPorts(s.container.labels)?.join(', ') ?? ''],
       ],
     });

@@ -9,16 +9,50 @@ export interface ContainerState {
   container: Container__Output;
   /** undefined: no task (never started, or deleted) */
   task: Process__Output | undefined;
+  /** for one without a task: how its last task ended, from berthd's event journal */
+  lastExit?: { status: number; at: number };
 }
 
 export const isRunning = (t: Process__Output | undefined) => t?.status === 'RUNNING' || t?.status === 'PAUSED' || t?.status === 'PAUSING';
 
-/** Every container of the namespace with its task (one Tasks.List for all). */
-export async function containerStates(c: BerthClient): Promise<ContainerState[]> {
+/**
+ * Every container of the namespace with its task (one Tasks.List for all); with `exits`, how the
+ * last task of those without one ended (a run that was not --rm deletes its task, as ctr's does).
+ */
+export async function containerStates(c: BerthClient, ns: string, exits = false): Promise<ContainerState[]> {
   const [{ listContainers }, { tasks }] = await Promise.all([import('../containers.ts'), c.tasks.List({ filter: '' })]);
   const byId = new Map(tasks.map((t) => [t.id || t.container_id, t]));
   const containers = await listContainers(c, []);
-  return containers.map((container) => ({ container, task: byId.get(container.id) }));
+  const states: ContainerState[] = containers.map((container) => ({ container, task: byId.get(container.id) }));
+  if (exits && states.some((s) => !s.task)) {
+    const last = await lastExits(c, ns);
+    for (const s of states) {
+      const exit = s.task ? undefined : last.get(s.container.id);
+      // an exit of an earlier container of the same id is not this one's
+      if (exit && exit.at >= (fromTimestamp(s.container.created_at) ?? 0)) s.lastExit = exit;
+    }
+  }
+  return states;
+}
+
+/** Each container's last init exit that berthd's event journal still holds (none against containerd). */
+async function lastExits(c: BerthClient, ns: string): Promise<Map<string, { status: number; at: number }>> {
+  const [{ BerthEvents }, { unpackAnyOf }] = await Promise.all([import('../../../api/services.ts'), import('../../../core/any.ts')]);
+  const last = new Map<string, { status: number; at: number }>();
+  try {
+    const filters = [`namespace==${JSON.stringify(ns)},topic=="/tasks/exit"`];
+    for await (const e of c.service(BerthEvents).Subscribe({ filters, replay_only: true })) {
+      const exit = unpackAnyOf<{ container_id: string; id: string; exit_status: number; exited_at?: { seconds: number; nanos: number } }>(
+        e.event as never,
+        'containerd.events.TaskExit',
+      );
+      if (exit.id !== exit.container_id) continue; // an exec's
+      last.set(exit.container_id, { status: exit.exit_status, at: fromTimestamp(exit.exited_at as never) ?? 0 });
+    }
+  } catch (err) {
+    if ((err as { code?: string }).code !== 'Unimplemented') throw err;
+  }
+  return last;
 }
 
 /** "3 seconds", "5 minutes", "2 hours", "4 days", as Docker words a duration. */
@@ -42,8 +76,8 @@ function startedAt(pid: number): number | undefined {
 }
 
 /** Docker's STATUS column: "Up 5 minutes", "Exited (137) 2 hours ago", "Paused", "Created". */
-export function statusText(task: Process__Output | undefined, now = Date.now()): string {
-  if (!task) return 'Created';
+export function statusText(task: Process__Output | undefined, now = Date.now(), lastExit?: { status: number; at: number }): string {
+  if (!task) return lastExit ? `Exited (${lastExit.status}) ${humanDuration(now - lastExit.at)} ago` : 'Created';
   switch (task.status) {
     case 'RUNNING': {
       const since = startedAt(task.pid);
