@@ -117,7 +117,14 @@ async function eventually(cond: () => boolean, ms: number): Promise<boolean> {
   return cond();
 }
 
-const alive = (pid: number) => existsSync(`/proc/${pid}`) && !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
+/** Whether a process runs (not a zombie); one that exits while it is looked at does not. */
+const alive = (pid: number) => {
+  try {
+    return !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  } catch {
+    return false;
+  }
+};
 
 /** What dockerd needs of its containerd: an address, and being killed and started again. */
 interface Backend {

@@ -132,9 +132,19 @@ export async function attach(
   // a signal that came while Start was on its way is delivered now
   if (relay.cancelled) kill(constants.signals[relay.cancelled]);
 
+  // one ResizePty at a time, each with the size when it is sent: berthd serves calls side by
+  // side, so two in flight (stty sets columns and rows apart: two SIGWINCHes) could land in the
+  // wrong order and leave the pty at the first size
+  let resizing: Promise<unknown> = Promise.resolve();
+  let queued = false;
   const resize = () => {
-    const size = ClientIO.terminalSize();
-    if (size) tasks.ResizePty({ ...ids, ...size }).catch(() => undefined);
+    if (queued) return;
+    queued = true;
+    resizing = resizing.then(() => {
+      queued = false;
+      const size = ClientIO.terminalSize();
+      return size ? tasks.ResizePty({ ...ids, ...size }).catch(() => undefined) : undefined;
+    });
   };
   if (io.paths.terminal) {
     resize();
