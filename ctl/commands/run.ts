@@ -179,9 +179,9 @@ async function runContainer(ctx: Context, image: string, id: string, command: st
     const nullIo = flags.nullIo || (flags.detach && log !== undefined);
     io = ClientIO.create({ id, terminal: Boolean(flags.tty), fifoDir: flags.fifoDir, logUri, nullIo });
     relay.check();
-    const pull = (await import('./images/pull.ts')).pullImage;
     // the progress goes to stderr: stdout is the container's
-    const pullIt = () => pull(ctx, image, { platform: flags.platform, snapshotter: flags.snapshotter }, true);
+    // (loaded only when a pull is needed: the pull display is not on the run path)
+    const pullIt = async () => (await import('./images/pull.ts')).pullImage(ctx, image, { platform: flags.platform, snapshotter: flags.snapshotter }, true);
     if (flags.pull === 'always') await pullIt();
     const paths = io.paths;
     const start = () =>

@@ -37,20 +37,15 @@ export async function containerStates(c: BerthClient, ns: string, exits = false)
 
 /** Each container's last init exit that berthd's event journal still holds (none against containerd). */
 async function lastExits(c: BerthClient, ns: string): Promise<Map<string, { status: number; at: number }>> {
-  const [{ BerthEvents }, { unpackAnyOf }] = await Promise.all([import('../../../api/services.ts'), import('../../../core/any.ts')]);
+  const [{ journalEvents }, { unpackAnyOf }] = await Promise.all([import('./journal.ts'), import('../../../core/any.ts')]);
   const last = new Map<string, { status: number; at: number }>();
-  try {
-    const filters = [`namespace==${JSON.stringify(ns)},topic=="/tasks/exit"`];
-    for await (const e of c.service(BerthEvents).Subscribe({ filters, replay_only: true })) {
-      const exit = unpackAnyOf<{ container_id: string; id: string; exit_status: number; exited_at?: { seconds: number; nanos: number } }>(
-        e.event as never,
-        'containerd.events.TaskExit',
-      );
-      if (exit.id !== exit.container_id) continue; // an exec's
-      last.set(exit.container_id, { status: exit.exit_status, at: fromTimestamp(exit.exited_at as never) ?? 0 });
-    }
-  } catch (err) {
-    if ((err as { code?: string }).code !== 'Unimplemented') throw err;
+  for (const e of (await journalEvents(c, [`namespace==${JSON.stringify(ns)},topic=="/tasks/exit"`])) ?? []) {
+    const exit = unpackAnyOf<{ container_id: string; id: string; exit_status: number; exited_at?: { seconds: number; nanos: number } }>(
+      e.event as never,
+      'containerd.events.TaskExit',
+    );
+    if (exit.id !== exit.container_id) continue; // an exec's
+    last.set(exit.container_id, { status: exit.exit_status, at: fromTimestamp(exit.exited_at as never) ?? 0 });
   }
   return last;
 }
