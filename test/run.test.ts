@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signalNumber } from '../core/signals.ts';
 import { removeFifosOf } from '../core/stdio-fifos.ts';
-import { createFifos } from '../ctl/io/fifo.ts';
+import { createFifos } from '../native/fifo.ts';
 import { logFileOf, normalizeLogUri } from '../ctl/io/stdio.ts';
 import { type Berthd, berthBin, repo, startBerthd } from './support/harness.ts';
 import { describeAsRoot, have, itAsRoot } from './support/root.ts';

@@ -1,6 +1,6 @@
 import { closeSync, constants, fstatSync, openSync, statSync } from 'node:fs';
 import { Socket } from 'node:net';
-import { createFifos, type FifoPaths, openFifo, removeFifos } from './fifo.ts';
+import { createFifos, type FifoPaths, openFifo, removeFifos } from '../../native/fifo.ts';
 
 /**
  * The client side of a task's stdio, as containerd's cio does it for ctr: FIFOs the shim opens

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import type { Context } from '../../context.ts';
 import { ExitError } from '../../errors.ts';
 import { addFlags } from '../../flags.ts';
-import { randomHex } from '../../io/fifo.ts';
+import { randomHex } from '../../../native/fifo.ts';
 import { fifoDirFlag, killAndDelete } from '../run.ts';
 import { getContainer, getProcess } from './lookup.ts';
 

@@ -1,6 +1,6 @@
 import { closeSync, constants, fstatSync, mkdirSync, openSync, readSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { mknod, S_IFIFO } from '../../native/index.ts';
+import { mknod, S_IFIFO } from './index.ts';
 
 export interface FifoPaths {
   /** the private directory holding them (removed afterwards) */
