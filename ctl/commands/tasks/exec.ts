@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
+import { randomHex } from '../../../native/fifo.ts';
 import type { Context } from '../../context.ts';
 import { ExitError } from '../../errors.ts';
 import { addFlags } from '../../flags.ts';
-import { randomHex } from '../../../native/fifo.ts';
 import { fifoDirFlag, killAndDelete } from '../run.ts';
 import { getContainer, getProcess } from './lookup.ts';
 
