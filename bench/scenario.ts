@@ -31,6 +31,8 @@ export interface BenchOptions {
 export interface Scenario {
   name: string;
   summary: string;
+  /** the daemons' CRI plugins must be on */
+  needsCri?: boolean;
   prepare?(daemon: Daemon, opts: BenchOptions, cleanup: Cleanup): Promise<void>;
   round(daemon: Daemon, opts: BenchOptions, progress: (line: string) => void): Promise<Measurement[]>;
 }

@@ -1,0 +1,115 @@
+import { spawnSync } from 'node:child_process';
+import type * as grpc from '@grpc/grpc-js';
+import { RuntimeService } from '../../api/services.ts';
+import { grpcClient } from '../../test/support/grpc-js.ts';
+import { buildRunImage, storeRunImage } from '../../test/support/run-image.ts';
+import type { Scenario } from '../scenario.ts';
+import { benchSandboxImage, type Daemon } from '../setup.ts';
+import type { Measurement } from '../stats.ts';
+
+/**
+ * Pod start through each daemon's CRI plugin, as the kubelet starts a pod of one container:
+ * RunPodSandbox (the pause, a netns, CNI ADD of a bridge network), CreateContainer and
+ * StartContainer of a busybox `sleep`, timed from the first call's start to the last call's
+ * answer by one grpc-js client; the pod is stopped and removed after each, untimed.
+ */
+const ns = 'k8s.io';
+const podsPerRound = 10;
+const settleMs = 200;
+const containerImage = 'berth.bench/busybox:1';
+let serial = 0;
+
+type Callback = (err: grpc.ServiceError | null, res: unknown) => void;
+type CriClient = grpc.Client & Record<string, (req: unknown, cb: Callback) => void>;
+
+const call = <T>(c: CriClient, method: string, req: unknown): Promise<T> =>
+  new Promise((resolve, reject) => c[method]!(req, (err, res) => (err ? reject(new Error(`${method}: ${err.message}`)) : resolve(res as T))));
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
+
+/** Unpacks an image in k8s.io for the daemon's overlayfs snapshotter: `ctr run --rm` of it once. */
+function unpack(d: Daemon, image: string): void {
+  const r = spawnSync('ctr', ['--address', d.address, '-n', ns, 'run', '--rm', image, `unpack-${d.name}-${serial++}`, 'true'], {
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+  if (r.status !== 0) throw new Error(`${d.name}: ctr run ${image}: ${r.stderr}`);
+}
+
+async function startPod(c: CriClient, name: string): Promise<string> {
+  const config = {
+    metadata: { name, uid: `uid-${name}`, namespace: 'bench', attempt: 0 },
+    hostname: name,
+    log_directory: '',
+    linux: { security_context: { namespace_options: { network: 'POD', pid: 'CONTAINER', ipc: 'POD' } } },
+  };
+  const { pod_sandbox_id: pod } = await call<{ pod_sandbox_id: string }>(c, 'RunPodSandbox', { config, runtime_handler: '' });
+  const container = {
+    metadata: { name: 'main', attempt: 0 },
+    image: { image: containerImage },
+    command: ['sleep', '100000'],
+    linux: {},
+  };
+  try {
+    const { container_id: id } = await call<{ container_id: string }>(c, 'CreateContainer', { pod_sandbox_id: pod, config: container, sandbox_config: config });
+    await call(c, 'StartContainer', { container_id: id });
+  } catch (err) {
+    await removePod(c, pod).catch(() => undefined);
+    throw err;
+  }
+  return pod;
+}
+
+async function removePod(c: CriClient, pod: string): Promise<void> {
+  await call(c, 'StopPodSandbox', { pod_sandbox_id: pod });
+  await call(c, 'RemovePodSandbox', { pod_sandbox_id: pod });
+}
+
+export const pod: Scenario = {
+  name: 'pod',
+  summary: 'CRI pod start: RunPodSandbox + CreateContainer + StartContainer of one container, on a CNI bridge (ms)',
+  needsCri: true,
+  async prepare(d, _opts, cleanup) {
+    cleanup.add(`${d.name}'s pods`, async () => {
+      const base = d.client(ns);
+      const c = grpcClient<CriClient>(base, RuntimeService);
+      try {
+        const { items } = await call<{ items: Array<{ id: string }> }>(c, 'ListPodSandbox', {});
+        for (const p of items) await removePod(c, p.id);
+      } finally {
+        c.close();
+        base.close();
+      }
+    });
+    const c = d.client(ns);
+    try {
+      await storeRunImage(c, buildRunImage({ name: benchSandboxImage, config: { Cmd: ['/bin/sh', '-c', 'trap "exit 0" TERM; sleep 2147483647 & wait'] } }));
+      await storeRunImage(c, buildRunImage({ name: containerImage }));
+    } finally {
+      c.close();
+    }
+    unpack(d, benchSandboxImage);
+    unpack(d, containerImage);
+  },
+  async round(d: Daemon, _opts, progress): Promise<Measurement[]> {
+    const base = d.client(ns);
+    const c = grpcClient<CriClient>(base, RuntimeService);
+    const times: number[] = [];
+    try {
+      // one untimed pod first: the first of a round pays for caches the others find warm
+      await removePod(c, await startPod(c, `warm-${d.name}-${serial++}`));
+      for (let i = 0; i < podsPerRound; i++) {
+        const t0 = performance.now();
+        const id = await startPod(c, `pod-${d.name}-${serial++}`);
+        times.push(performance.now() - t0);
+        await removePod(c, id);
+        await new Promise((r) => setTimeout(r, settleMs));
+      }
+    } finally {
+      c.close();
+      base.close();
+    }
+    progress(`pod start median ${median(times).toFixed(0)} ms (min ${Math.min(...times).toFixed(0)}, max ${Math.max(...times).toFixed(0)})`);
+    return times.map((ms) => ({ metric: 'pod start (run + create + start)', unit: 'ms', value: ms, better: 'lower' }));
+  },
+};
