@@ -4,6 +4,7 @@ import type { PortMapping__Output } from '../../api/gen/runtime/v1/PortMapping.t
 import { BerthError, failedPrecondition } from '../../core/errors.ts';
 import type { Logger } from '../log.ts';
 import type { NetnsOps } from '../network/attach.ts';
+import { type AttachedNetwork, addNetworks, delNetworks } from '../network/cni/sandbox.ts';
 import type { CniOps, CniResult, NetworkConfigList, PortMapping } from '../network/cni/types.ts';
 import { loadConflists } from '../network/conflist.ts';
 
@@ -17,6 +18,16 @@ export interface PodNetwork {
   result?: CniResult;
 }
 
+/** The pod's network as the shared CNI steps see it (daemon/network/cni/sandbox.ts). */
+const attachedOf = (n: PodNetwork): AttachedNetwork => ({
+  name: n.list.name,
+  list: n.list,
+  ifName: podIfName,
+  args: n.args,
+  capabilityArgs: n.portMappings.length > 0 ? { portMappings: n.portMappings } : undefined,
+  result: n.result,
+});
+
 export interface PodIdentity {
   id: string;
   name: string;
@@ -24,8 +35,6 @@ export interface PodIdentity {
   uid: string;
 }
 
-/** The loopback network containerd's go-cni brings up in every pod (ifname lo). */
-const loopbackList: NetworkConfigList = { cniVersion: '0.3.1', name: 'cni-loopback', plugins: [{ type: 'loopback' }] };
 const podIfName = 'eth0';
 
 export interface PodNetworkingDeps {
@@ -74,15 +83,11 @@ export class PodNetworking {
     await this.deps.netns.create(netns);
     try {
       await save(record);
-      await this.deps.cni.add(loopbackList, { containerId: pod.id, netns, ifName: 'lo' });
-      record.result = await this.deps.cni.add(list, {
-        containerId: pod.id,
-        netns,
-        ifName: podIfName,
-        args: record.args,
-        capabilityArgs: record.portMappings.length > 0 ? { portMappings: record.portMappings } : undefined,
+      const attached: AttachedNetwork[] = [];
+      await addNetworks(this.deps.cni, { containerId: pod.id, netns }, [attachedOf(record)], attached, async () => {
+        record.result = attached[0]?.result;
+        await save(record);
       });
-      await save(record);
       return record;
     } catch (err) {
       await this.tearDown(pod.id, record).catch((e: Error) => this.deps.log.warn('cannot undo a pod network', { id: pod.id, error: e.message }));
@@ -94,9 +99,8 @@ export class PodNetworking {
   /** DEL (the portmap rules, the veth, the address lease), then the netns goes. Throws when DEL fails: call again later. */
   async tearDown(id: string, n: PodNetwork): Promise<void> {
     const present = await exists(n.netns);
-    const at = { containerId: id, netns: present ? n.netns : '', ifName: podIfName, args: n.args };
-    await this.deps.cni.del(n.list, { ...at, capabilityArgs: n.portMappings.length > 0 ? { portMappings: n.portMappings } : undefined }, n.result);
-    if (present) await this.deps.cni.del(loopbackList, { containerId: id, netns: n.netns, ifName: 'lo' }).catch(() => undefined);
+    const failed = await delNetworks(this.deps.cni, { containerId: id, netns: present ? n.netns : '' }, [attachedOf(n)], this.deps.log);
+    if (failed[0]) throw failed[0].error;
     await this.deps.netns.remove(n.netns);
   }
 }

@@ -9,7 +9,8 @@ import type { Spec } from '../../core/spec/types.ts';
 import type { Logger } from '../log.ts';
 import type { TaskHooks } from '../runtime/hooks.ts';
 import type { ContainerForTask } from '../runtime/manager.ts';
-import type { AttachmentLookup, CniAttachment, CniOps, CniResult, ContainerNetworking, NetworkConfigList, NetworkLookup, PortMapping } from './cni/types.ts';
+import { type AttachedNetwork, addNetworks, delNetworks } from './cni/sandbox.ts';
+import type { AttachmentLookup, CniOps, ContainerNetworking, NetworkLookup, PortMapping } from './cni/types.ts';
 import { defaultHostname, hostHostsFile, hostsFile, resolvConf } from './host-files.ts';
 
 /** How network namespace files are made and removed (the native addon's createNetns/removeNetns). */
@@ -32,17 +33,6 @@ export interface AttacherSettings {
   hostPortFree?: (p: PortMapping) => Promise<boolean>;
 }
 
-/** One network of an attachment, with exactly what its ADD used (its DEL uses the same). */
-interface AttachedNetwork {
-  name: string;
-  list: NetworkConfigList;
-  ifName: string;
-  args?: Array<[string, string]>;
-  capabilityArgs?: CniAttachment['capabilityArgs'];
-  /** absent while its ADD runs (a daemon that dies then leaves it so: its DEL runs without) */
-  result?: CniResult;
-}
-
 /** attachment.json: what a restarted berthd needs to undo a container's networking. */
 interface AttachmentRecord {
   namespace: string;
@@ -54,8 +44,6 @@ interface AttachmentRecord {
   networks: AttachedNetwork[];
   ports: PortMapping[];
 }
-
-const loopbackList: NetworkConfigList = { cniVersion: '1.0.0', name: 'cni-loopback', plugins: [{ type: 'loopback' }] };
 
 /**
  * Networking for tasks: for a container labelled `io.berth/network`, before its task is created,
@@ -158,28 +146,24 @@ export class Attacher implements TaskHooks, AttachmentLookup {
     const netns = join(dir, 'netns');
     await this.s.netns.create(netns);
     record.netns = netns;
+    const planned = networks.map((network, i): AttachedNetwork => {
+      const n: AttachedNetwork = { name: network.name, list: network.list, ifName: `eth${i}` };
+      if (i === 0 && request.ip) n.args = [['IP', request.ip]];
+      if (i === 0 && request.ports.length > 0) n.capabilityArgs = { portMappings: request.ports };
+      return n;
+    });
     await writeRecord(dir, record);
-    await this.s.cni.add(loopbackList, { containerId: record.cniId, netns, ifName: 'lo' });
-    for (const [i, network] of networks.entries()) {
-      const attached: AttachedNetwork = { name: network.name, list: network.list, ifName: `eth${i}` };
-      if (i === 0 && request.ip) attached.args = [['IP', request.ip]];
-      if (i === 0 && request.ports.length > 0) attached.capabilityArgs = { portMappings: request.ports };
-      record.networks.push(attached);
-      await writeRecord(dir, record);
-      try {
-        attached.result = await this.s.cni.add(attached.list, {
-          containerId: record.cniId,
-          netns,
-          ifName: attached.ifName,
-          args: attached.args,
-          capabilityArgs: attached.capabilityArgs,
-        });
-      } catch (err) {
+    await addNetworks(
+      this.s.cni,
+      { containerId: record.cniId, netns },
+      planned,
+      record.networks,
+      () => writeRecord(dir, record),
+      (n, err) => {
         const code = err instanceof BerthError ? err.code : 'Internal';
-        throw new BerthError(code, `cannot attach container ${id} to network ${network.name}: ${(err as Error).message}`, { cause: err });
-      }
-      await writeRecord(dir, record);
-    }
+        return new BerthError(code, `cannot attach container ${id} to network ${n.name}: ${(err as Error).message}`, { cause: err });
+      },
+    );
     netnsEntry.path = netns;
     return record.networks[0]?.result?.ips?.[0]?.address.split('/')[0];
   }
@@ -232,23 +216,6 @@ export class Attacher implements TaskHooks, AttachmentLookup {
   }
 
   /**
-   * One network's DEL, tried up to three times: DEL is idempotent, and a plugin's iptables change
-   * can fail for a moment while other programs change the rule set (iptables-nft).
-   */
-  private async delWithRetry(n: AttachedNetwork, cniId: string, netns: string): Promise<void> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await this.s.cni.del(n.list, { containerId: cniId, netns, ifName: n.ifName, args: n.args, capabilityArgs: n.capabilityArgs }, n.result);
-        return;
-      } catch (err) {
-        if (attempt >= 3) throw err;
-        this.s.log.debug('CNI DEL failed; trying again', { network: n.name, container: cniId, error: (err as Error).message });
-        await new Promise((r) => setTimeout(r, 200 * attempt));
-      }
-    }
-  }
-
-  /**
    * DEL for each network in reverse, then the netns and the dir go. A DEL that fails is logged
    * and everything is kept: the next start-up (or the container's next task) tries again.
    */
@@ -258,16 +225,11 @@ export class Attacher implements TaskHooks, AttachmentLookup {
     if (!record) return;
     const dir = this.dirOf(ns, id);
     const netns = record.netns && (await exists(record.netns)) ? record.netns : '';
-    let failed = false;
-    for (const n of [...record.networks].reverse()) {
-      try {
-        await this.delWithRetry(n, record.cniId, netns);
-      } catch (err) {
-        failed = true;
-        this.s.log.warn('CNI DEL failed; will try again at the next start', { namespace: ns, id, network: n.name, error: (err as Error).message });
-      }
+    const failed = await delNetworks(this.s.cni, { containerId: record.cniId, netns }, record.networks, this.s.log);
+    for (const f of failed) {
+      this.s.log.warn('CNI DEL failed; will try again at the next start', { namespace: ns, id, network: f.network.name, error: f.error.message });
     }
-    if (failed) return;
+    if (failed.length > 0) return;
     try {
       // (a daemon killed between making the netns and writing attachment.json leaves it unrecorded)
       await this.s.netns.remove(record.netns ?? join(dir, 'netns'));
