@@ -3,6 +3,7 @@ import { createNetns, removeNetns } from '../../native/netns.ts';
 import type { ContainerStore } from '../containers/store.ts';
 import type { ContentStore } from '../content/store.ts';
 import { differType } from '../diff/plugin.ts';
+import type { Exchange } from '../events/exchange.ts';
 import type { ImageStore } from '../images/store.ts';
 import type { LeaseStore } from '../leases/store.ts';
 import { CniRunner } from '../network/cni/runner.ts';
@@ -11,6 +12,7 @@ import type { PullServicePlugin } from '../pull/plugin.ts';
 import type { TaskManager } from '../runtime/manager.ts';
 import type { SnapshotStore } from '../snapshots/store.ts';
 import { parseCriConfig } from './config.ts';
+import { CriContainers } from './containers.ts';
 import { CriImages } from './images.ts';
 import { PodNetworking } from './pod-network.ts';
 import { PodSandboxes } from './sandboxes.ts';
@@ -29,7 +31,7 @@ export const criPlugin: Plugin<GrpcService> = {
   id: 'cri',
   // the pull service is a grpc plugin registered before this one (daemon/plugins.ts); requiring
   // the grpc type would make a cycle with plugins that require every grpc plugin (run)
-  requires: [PluginType.content, PluginType.service, PluginType.lease, PluginType.snapshotter, differType, PluginType.runtime],
+  requires: [PluginType.content, PluginType.service, PluginType.lease, PluginType.snapshotter, differType, PluginType.runtime, PluginType.event],
   async init(ctx) {
     const { config, ignored, unknown } = parseCriConfig(ctx.settings);
     if (ignored.length > 0) ctx.log.info('CRI settings berth does not use (yet)', { keys: ignored.join(', ') });
@@ -68,6 +70,23 @@ export const criPlugin: Plugin<GrpcService> = {
       netnsDir: config.netnsMountsUnderStateDir ? join(ctx.config.state, 'netns') : '/var/run/netns',
       log: ctx.log,
     });
-    return criService(config, images, sandboxes);
+    const containers = new CriContainers({
+      ns: criNamespace,
+      config,
+      containers: ctx.get<ContainerStore>(PluginType.service, 'containers-service'),
+      snapshotter,
+      leases: ctx.get<LeaseStore>(PluginType.lease),
+      tasks: ctx.get<TaskManager>(PluginType.runtime, 'task'),
+      images,
+      puller,
+      sandboxes,
+      exchange: ctx.get<Exchange>(PluginType.event),
+      dir: join(ctx.config.root, 'io.containerd.grpc.v1.cri', 'containers'),
+      stateDir: join(ctx.config.state, 'io.containerd.grpc.v1.cri', 'containers'),
+      log: ctx.log,
+    });
+    sandboxes.members = containers;
+    await containers.load();
+    return criService(config, images, sandboxes, containers);
   },
 };
