@@ -479,7 +479,7 @@ export class CriContainers implements PodMembers {
   }
 
   /** What Attach needs: NotFound for an unknown id, FailedPrecondition when the container is not running. */
-  attachTarget(id: string): AttachTarget {
+  async attachTarget(id: string): Promise<AttachTarget> {
     const e = this.resolve(id);
     if (stateOf(e.status) !== 'CONTAINER_RUNNING') throw failedPrecondition(`container ${e.meta.ID} is not running`);
     const config = e.meta.Config;
