@@ -11,10 +11,12 @@ import type { PullServicePlugin } from '../pull/plugin.ts';
 import type { TaskManager } from '../runtime/manager.ts';
 import type { SnapshotStore } from '../snapshots/store.ts';
 import { parseCriConfig } from './config.ts';
+import { CriExec } from './exec.ts';
 import { CriImages } from './images.ts';
 import { PodNetworking } from './pod-network.ts';
 import { PodSandboxes } from './sandboxes.ts';
 import { criService } from './service.ts';
+import { CriStreaming } from './streaming/rpcs.ts';
 
 /** The containerd namespace the CRI's images, pods and containers live in, as containerd's. */
 export const criNamespace = 'k8s.io';
@@ -68,6 +70,27 @@ export const criPlugin: Plugin<GrpcService> = {
       netnsDir: config.netnsMountsUnderStateDir ? join(ctx.config.state, 'netns') : '/var/run/netns',
       log: ctx.log,
     });
-    return criService(config, images, sandboxes);
+    const tasks = ctx.get<TaskManager>(PluginType.runtime, 'task');
+    const exec = new CriExec({
+      ns: criNamespace,
+      tasks,
+      containers: ctx.get<ContainerStore>(PluginType.service, 'containers-service'),
+      fifoDir: join(ctx.config.state, 'io.containerd.grpc.v1.cri', 'exec'),
+      log: ctx.log,
+    });
+    const streaming = new CriStreaming({
+      ns: criNamespace,
+      exec,
+      tasks,
+      sandboxes,
+      address: config.streamServerAddress,
+      port: config.streamServerPort,
+      idleTimeoutMs: config.streamIdleTimeoutMs,
+      log: ctx.log,
+    });
+    await streaming.listen();
+    ctx.log.info('CRI streaming server listening', { url: streaming.server.baseUrl });
+    const service = criService(config, images, sandboxes, streaming.handlers());
+    return { ...service, drain: () => void streaming.close() };
   },
 };
