@@ -299,10 +299,12 @@ describeAsRoot('CRI exec and streaming server', [installed(join(cniBinDir, 'brid
     };
     const a = await get(8080, 0);
     const b = await get(8080, 1);
-    for (const { data } of [a, b]) {
+    for (const { data, error } of [a, b]) {
       const reply = await data.ended();
       expect(reply).toMatch(/^HTTP\/1\.[01] 200/);
       expect(reply).toContain('hello from the run image\n');
+      // the client's side of the data stream is still open: the server ends the pair all the same
+      expect(await error.ended(5000)).toBe('');
     }
     const closed = await get(9, 2);
     expect(await closed.error.ended()).toMatch(/port 9.*(refused|ECONNREFUSED)/);

@@ -302,6 +302,10 @@ export class SpdyClient {
       case 2: {
         // SYN_REPLY: stream id, then the header block
         seen.streamId = body.readUInt32BE(0) & 0x7fffffff;
+        // each header block ends with a sync flush (an empty stored block), so that any inflater
+        // (Go's in particular) hands the block out without reading on into the next frame
+        if (!body.subarray(-4).equals(Buffer.from([0, 0, 0xff, 0xff])))
+          this.errors.push(`SYN_REPLY ${seen.streamId}: its header block does not end with a sync flush`);
         await this.decompress(body.subarray(4));
         const s = this.streams.get(seen.streamId);
         if (s) {

@@ -142,6 +142,8 @@ describe('SPDY header blocks', () => {
     const blocks = [encodeHeaderBlock([]), encodeHeaderBlock([['streamtype', 'error']]), Buffer.alloc(70_000, 7)];
     const stream = Buffer.concat(blocks.map((b) => d.deflate(b)));
     expect(stream.subarray(0, 6)).toEqual(Buffer.from([0x78, 0x20, 0xe3, 0xc6, 0xa7, 0xc2]));
+    // each block ends with the sync-flush marker (an empty stored block), as a SPDY sender's does
+    expect(d.deflate(encodeHeaderBlock([])).subarray(-5)).toEqual(Buffer.from([0, 0, 0, 0xff, 0xff]));
     expect(inflateSync(stream, { dictionary: spdyDictionary, finishFlush: constants.Z_SYNC_FLUSH })).toEqual(Buffer.concat(blocks));
   });
 

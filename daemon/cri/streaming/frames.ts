@@ -286,16 +286,17 @@ export class HeaderDeflater {
       // CMF 0x78 (deflate, 32K window); FLG 0x20: FDICT, and (0x7820 % 31) == 0 so FCHECK is 0
       parts.push(Buffer.from([0x78, 0x20]), u32s(adler32(spdyDictionary)));
     }
-    for (let at = 0; at < block.length || (at === 0 && block.length === 0); ) {
-      const piece = block.subarray(at, at + 0xffff);
+    const stored = (piece: Buffer) => {
       const head = Buffer.alloc(5);
       head[0] = 0; // BFINAL 0, BTYPE 00 (stored): the stream goes on with the next frame
       head.writeUInt16LE(piece.length, 1);
       head.writeUInt16LE(~piece.length & 0xffff, 3);
       parts.push(head, piece);
-      at += piece.length;
-      if (piece.length === 0) break;
-    }
+    };
+    for (let at = 0; at < block.length; at += 0xffff) stored(block.subarray(at, at + 0xffff));
+    // and an empty one, the sync-flush marker: an inflater hands out what it holds when it reads
+    // it (Go's stops at the block's end otherwise, and reads on into the next frame's bytes)
+    stored(Buffer.alloc(0));
     return Buffer.concat(parts);
   }
 }

@@ -71,8 +71,8 @@ export function servePortForward(session: SpdySession, dial: PortDialer, onError
 function forward(errorStream: SpdyStream, data: SpdyStream, port: number, dial: PortDialer, onError: (message: string) => void): void {
   const fail = (message: string) => {
     onError(message);
-    errorStream.end(message);
-    data.end();
+    if (!errorStream.writableEnded) errorStream.end(message);
+    if (!data.writableEnded) data.end();
   };
   dial(port).then(
     (conn) => {
@@ -80,17 +80,28 @@ function forward(errorStream: SpdyStream, data: SpdyStream, port: number, dial: 
         conn.destroy();
         return;
       }
+      // once one direction is done the other gets a second to finish (as containerd's
+      // portForward), then both streams end: the client waits for the error stream's end
       let done = 0;
-      const finish = () => {
-        if (++done < 2) return;
+      let closed = false;
+      let grace: NodeJS.Timeout | undefined;
+      const close = () => {
+        if (closed) return;
+        closed = true;
+        clearTimeout(grace);
         conn.destroy();
-        errorStream.end();
+        if (!data.writableEnded) data.end();
+        if (!errorStream.writableEnded) errorStream.end();
+      };
+      const finish = () => {
+        if (++done >= 2) close();
+        else grace ??= setTimeout(close, 1000);
       };
       conn.on('error', (err) => {
-        fail(`port ${port}: ${err.message}`);
-        conn.destroy();
+        if (!closed) fail(`port ${port}: ${err.message}`);
+        close();
       });
-      data.on('close', () => conn.destroy());
+      data.on('close', close);
       // each direction ends on its own (half-close), so a request then a reply both get through
       data.pipe(conn);
       conn.pipe(data);
