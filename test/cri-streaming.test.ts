@@ -87,7 +87,8 @@ describeAsRoot('CRI exec and streaming server', [installed(join(cniBinDir, 'brid
     daemon = await startBerthd(['--config', config]);
     const img = buildRunImage({ name: image, config: { Cmd: ['/bin/sh', '-c', 'trap "exit 0" TERM; httpd -f -p 8080 -h /work & wait'] } });
     await loadRunImage(daemon, { ns: 'k8s.io', image: img });
-    const run = daemon.berth(['-n', 'k8s.io', 'run', '-d', '--net', 'none', image, ctr, 'sleep', '3600']);
+    // a container record of the CRI's kind, made with berth's own CLI
+    const run = daemon.berth(['-n', 'k8s.io', 'run', '-d', '--net', 'none', '--label', 'io.cri-containerd.kind=container', image, ctr, 'sleep', '3600']);
     if (run.code !== 0) throw new Error(`berth run: ${run.stderr}`);
     const tree = loadProtoDir('k8s.io/cri-api/runtime/v1');
     const Runtime = lookup<grpc.ServiceClientConstructor>(tree, 'runtime.v1.RuntimeService');
@@ -124,6 +125,10 @@ describeAsRoot('CRI exec and streaming server', [installed(join(cniBinDir, 'brid
     expect(execDirs()).toEqual([]);
     expect(await code(execSync(['true'].slice(0, 0)))).toBe('INVALID_ARGUMENT');
     expect(await code(call('ExecSync', { container_id: 'no-such-container', cmd: ['true'], timeout: 1 }))).toBe('NOT_FOUND');
+    // a unique prefix names the container; a pod's sandbox is no container to exec in
+    expect((await call<{ stdout: Buffer }>('ExecSync', { container_id: ctr.slice(0, 8), cmd: ['echo', 'by prefix'], timeout: 5 })).stdout.toString()).toBe(
+      'by prefix\n',
+    );
   });
 
   it('ExecSync with a timeout kills the command (DEADLINE_EXCEEDED) and leaves no process behind', async () => {
@@ -310,6 +315,7 @@ describeAsRoot('CRI exec and streaming server', [installed(join(cniBinDir, 'brid
     expect(await closed.error.ended()).toMatch(/port 9.*(refused|ECONNREFUSED)/);
     expect(c.errors).toEqual([]);
     c.close();
+    expect(await code(call('ExecSync', { container_id: pod, cmd: ['true'], timeout: 5 }))).toBe('NOT_FOUND');
     await call('StopPodSandbox', { pod_sandbox_id: pod });
     expect(await code(call('PortForward', { pod_sandbox_id: pod, port: [] }))).toBe('FAILED_PRECONDITION');
     expect(await code(call('PortForward', { pod_sandbox_id: 'nope', port: [] }))).toBe('NOT_FOUND');

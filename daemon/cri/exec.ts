@@ -9,6 +9,7 @@ import type { Container, ContainerStore } from '../containers/store.ts';
 import type { Logger } from '../log.ts';
 import type { TaskManager } from '../runtime/manager.ts';
 import type { RuntimeTask } from '../runtime/task.ts';
+import { kindLabel } from './sandboxes.ts';
 
 /** What an exec's process talks to; null: that stream is not connected. */
 export interface ExecIo {
@@ -56,12 +57,15 @@ export class CriExec {
   /** The container a CRI id (or a unique prefix of one) names. */
   async container(id: string): Promise<Container> {
     if (id === '') throw invalidArgument('a container id is required');
+    // a CRI container is a record labelled so; a pod's sandbox record is not one
+    const isContainer = (c: Container) => c.labels[kindLabel] === 'container';
     try {
-      return await this.d.containers.get(this.d.ns, id);
+      const c = await this.d.containers.get(this.d.ns, id);
+      if (isContainer(c)) return c;
     } catch (err) {
       if (!isCode(err, 'NotFound')) throw err;
     }
-    const matches = (await this.d.containers.list(this.d.ns, ['labels."io.cri-containerd.kind"==container'])).filter((c) => c.id.startsWith(id));
+    const matches = (await this.d.containers.list(this.d.ns, [`labels."${kindLabel}"==container`])).filter((c) => c.id.startsWith(id));
     if (matches.length === 1) return matches[0]!;
     if (matches.length > 1) throw invalidArgument(`container id prefix ${id} is ambiguous`);
     throw notFound(`container ${id} not found`);
