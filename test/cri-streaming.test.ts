@@ -281,6 +281,45 @@ describeAsRoot('CRI exec and streaming server', [installed(join(cniBinDir, 'brid
     c.close();
   });
 
+  it("Attach to a CRI container: its output from the attach on (stdout and stderr apart), the client's stdin into its stdin; it ends when the container does", async () => {
+    const config = {
+      metadata: { name: 'att', uid: 'uid-att', namespace: 'berth-test', attempt: 0 },
+      log_directory: join(dir, 'logs-att'),
+      linux: { security_context: { namespace_options: { network: 'POD', pid: 'CONTAINER', ipc: 'POD' } } },
+    };
+    const { pod_sandbox_id: pod } = await call<{ pod_sandbox_id: string }>('RunPodSandbox', { config, runtime_handler: '' });
+    pods.push(pod);
+    const script = 'echo started; while read l; do [ "$l" = quit ] && exit 0; echo "got $l"; echo "err $l" >&2; done';
+    const { container_id: id } = await call<{ container_id: string }>('CreateContainer', {
+      pod_sandbox_id: pod,
+      config: { metadata: { name: 'echoer', attempt: 0 }, image: { image }, command: ['sh', '-c', script], stdin: true, log_path: 'echoer.log' },
+      sandbox_config: config,
+    });
+    await call('StartContainer', { container_id: id });
+    const log = join(dir, 'logs-att', 'echoer.log');
+    await eventually(
+      () => (existsSync(log) ? readFileSync(log, 'utf8') : ''),
+      (t) => t.includes('started'),
+    );
+    const { url } = await call<{ url: string }>('Attach', { container_id: id, stdin: true, stdout: true, stderr: true });
+    expect(url).toMatch(/\/attach\/[A-Za-z0-9_-]{8}$/);
+    const r = await remoteCommand(url, {
+      stdin: true,
+      stderr: true,
+      drive: async ({ stdin, stdout }) => {
+        stdin!.write('one\n');
+        await stdout!.until(() => stdout!.text().includes('got one'), 10_000, 'the echo');
+        stdin!.write('quit\n');
+      },
+    });
+    expect(r.stdout).toBe('got one\n');
+    expect(r.stderr).toBe('err one\n');
+    expect(JSON.parse(r.error).status).toBe('Success');
+    expect(await code(call('Attach', { container_id: id, stdout: true }))).toBe('FAILED_PRECONDITION');
+    expect(await code(call('Attach', { container_id: 'nope', stdout: true }))).toBe('NOT_FOUND');
+    await call('RemovePodSandbox', { pod_sandbox_id: pod });
+  });
+
   it('PortForward: a connection to a port of the pod, inside its network namespace; a closed port is an error on the error stream', async () => {
     const config = {
       metadata: { name: 'pf', uid: 'uid-pf', namespace: 'berth-test', attempt: 0 },

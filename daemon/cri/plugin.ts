@@ -3,6 +3,7 @@ import { createNetns, removeNetns } from '../../native/netns.ts';
 import type { ContainerStore } from '../containers/store.ts';
 import type { ContentStore } from '../content/store.ts';
 import { differType } from '../diff/plugin.ts';
+import type { Exchange } from '../events/exchange.ts';
 import type { ImageStore } from '../images/store.ts';
 import type { LeaseStore } from '../leases/store.ts';
 import { CniRunner } from '../network/cni/runner.ts';
@@ -11,6 +12,7 @@ import type { PullServicePlugin } from '../pull/plugin.ts';
 import type { TaskManager } from '../runtime/manager.ts';
 import type { SnapshotStore } from '../snapshots/store.ts';
 import { parseCriConfig } from './config.ts';
+import { CriContainers } from './containers.ts';
 import { CriExec } from './exec.ts';
 import { CriImages } from './images.ts';
 import { PodNetworking } from './pod-network.ts';
@@ -31,7 +33,7 @@ export const criPlugin: Plugin<GrpcService> = {
   id: 'cri',
   // the pull service is a grpc plugin registered before this one (daemon/plugins.ts); requiring
   // the grpc type would make a cycle with plugins that require every grpc plugin (run)
-  requires: [PluginType.content, PluginType.service, PluginType.lease, PluginType.snapshotter, differType, PluginType.runtime],
+  requires: [PluginType.content, PluginType.service, PluginType.lease, PluginType.snapshotter, differType, PluginType.runtime, PluginType.event],
   async init(ctx) {
     const { config, ignored, unknown } = parseCriConfig(ctx.settings);
     if (ignored.length > 0) ctx.log.info('CRI settings berth does not use (yet)', { keys: ignored.join(', ') });
@@ -71,6 +73,23 @@ export const criPlugin: Plugin<GrpcService> = {
       log: ctx.log,
     });
     const tasks = ctx.get<TaskManager>(PluginType.runtime, 'task');
+    const containers = new CriContainers({
+      ns: criNamespace,
+      config,
+      containers: ctx.get<ContainerStore>(PluginType.service, 'containers-service'),
+      snapshotter,
+      leases: ctx.get<LeaseStore>(PluginType.lease),
+      tasks,
+      images,
+      puller,
+      sandboxes,
+      exchange: ctx.get<Exchange>(PluginType.event),
+      dir: join(ctx.config.root, 'io.containerd.grpc.v1.cri', 'containers'),
+      stateDir: join(ctx.config.state, 'io.containerd.grpc.v1.cri', 'containers'),
+      log: ctx.log,
+    });
+    sandboxes.members = containers;
+    await containers.load();
     const exec = new CriExec({
       ns: criNamespace,
       tasks,
@@ -83,6 +102,7 @@ export const criPlugin: Plugin<GrpcService> = {
       exec,
       tasks,
       sandboxes,
+      attachTargets: containers,
       address: config.streamServerAddress,
       port: config.streamServerPort,
       idleTimeoutMs: config.streamIdleTimeoutMs,
@@ -90,7 +110,7 @@ export const criPlugin: Plugin<GrpcService> = {
     });
     await streaming.listen();
     ctx.log.info('CRI streaming server listening', { url: streaming.server.baseUrl });
-    const service = criService(config, images, sandboxes, streaming.handlers());
+    const service = criService(config, images, sandboxes, containers, streaming.handlers());
     return { ...service, drain: () => void streaming.close() };
   },
 };

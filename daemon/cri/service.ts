@@ -9,6 +9,8 @@ import { version } from '../../core/version.ts';
 import { failStream, unary } from '../grpc.ts';
 import type { GrpcService } from '../plugin.ts';
 import type { CriConfig } from './config.ts';
+import { containerRpcs } from './container-service.ts';
+import type { CriContainers } from './containers.ts';
 import type { CriImage, CriImages } from './images.ts';
 import type { PodSandboxes, Sandbox } from './sandboxes.ts';
 
@@ -75,14 +77,6 @@ function verboseInfo(s: Sandbox) {
 
 /** The RuntimeService RPCs berth's CRI does not answer yet: each says so by name (UNIMPLEMENTED). */
 export const pendingRpcs = [
-  'CreateContainer',
-  'StartContainer',
-  'StopContainer',
-  'RemoveContainer',
-  'ListContainers',
-  'ContainerStatus',
-  'UpdateContainerResources',
-  'ReopenContainerLog',
   'ContainerStats',
   'ListContainerStats',
   'PodSandboxStats',
@@ -100,7 +94,13 @@ type Pending = (typeof pendingRpcs)[number];
  * status, and the images of the CRI's namespace for real; the pod and container RPCs answer
  * UNIMPLEMENTED naming themselves until they are built.
  */
-export function criService(config: CriConfig, images: CriImages, sandboxes: PodSandboxes, streaming: Partial<RuntimeServiceHandlers>): GrpcService {
+export function criService(
+  config: CriConfig,
+  images: CriImages,
+  sandboxes: PodSandboxes,
+  containers: CriContainers,
+  streaming: Partial<RuntimeServiceHandlers>,
+): GrpcService {
   const notYet = (name: string) => unimplemented(`${name} is not implemented by berth's CRI yet`);
   const unanswered = (name: Pending) =>
     name === 'GetContainerEvents'
@@ -110,6 +110,7 @@ export function criService(config: CriConfig, images: CriImages, sandboxes: PodS
         });
   const runtime: RuntimeServiceHandlers = {
     ...(Object.fromEntries(pendingRpcs.map((name) => [name, unanswered(name)])) as unknown as Pick<RuntimeServiceHandlers, Pending>),
+    ...containerRpcs(containers, images),
     ...(streaming as Pick<RuntimeServiceHandlers, 'ExecSync' | 'Exec' | 'Attach' | 'PortForward'>),
     RunPodSandbox: unary(async (req) => ({ pod_sandbox_id: await sandboxes.run(req.config, req.runtime_handler) })),
     StopPodSandbox: unary(async (req) => {
