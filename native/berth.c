@@ -2,7 +2,8 @@
  * berth's native layer: the few Linux system calls Node.js does not offer.
  *
  * Plain C against Node-API only. Every function is synchronous and runs on the
- * calling (JS) thread (createNetns waits for a short-lived thread of its own). Arguments are checked strictly: a wrong type throws a
+ * calling (JS) thread (createNetns waits for a short-lived thread of its own),
+ * except connectInNetns, which answers a Promise. Arguments are checked strictly: a wrong type throws a
  * TypeError (code ERR_INVALID_ARG_TYPE / ERR_INVALID_ARG_VALUE), a number that
  * is not an integer in range throws a RangeError (ERR_OUT_OF_RANGE), and a
  * failed system call throws an Error shaped like Node's fs errors:
@@ -39,6 +40,9 @@
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
+#include <sys/time.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 #include <unistd.h>
 
 extern char **environ;
@@ -79,9 +83,10 @@ static void set_str_prop(napi_env env, napi_value obj, const char *key,
     napi_set_named_property(env, obj, key, v);
 }
 
-/* Throws an Error shaped like Node's fs errors. path and dest may be NULL. */
-static void throw_errno(napi_env env, int err, const char *syscall,
-                        const char *path, const char *dest) {
+/* An Error shaped like Node's fs errors (path and dest may be NULL), or NULL
+ * when it cannot be made. */
+static napi_value errno_error(napi_env env, int err, const char *syscall,
+                              const char *path, const char *dest) {
   char descbuf[128];
   /* GNU strerror_r: returns a pointer to the message (maybe not descbuf). */
   const char *desc = strerror_r(err, descbuf, sizeof descbuf);
@@ -92,10 +97,7 @@ static void throw_errno(napi_env env, int err, const char *syscall,
   if (path != NULL) need += strlen(path) + 4;
   if (dest != NULL) need += strlen(dest) + 8;
   char *msg = malloc(need);
-  if (msg == NULL) {
-    napi_throw_error(env, code, desc);
-    return;
-  }
+  if (msg == NULL) return NULL;
   int n = snprintf(msg, need, "%s: %s, %s", code, desc, syscall);
   size_t lead = strlen(code) + 2; /* lower-case the description, as libuv */
   if (msg[lead] >= 'A' && msg[lead] <= 'Z') msg[lead] = (char)(msg[lead] + 32);
@@ -108,9 +110,8 @@ static void throw_errno(napi_env env, int err, const char *syscall,
   if (napi_create_string_utf8(env, code, NAPI_AUTO_LENGTH, &codev) != napi_ok ||
       napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &msgv) != napi_ok ||
       napi_create_error(env, codev, msgv, &errv) != napi_ok) {
-    napi_throw_error(env, code, msg);
     free(msg);
-    return;
+    return NULL;
   }
   free(msg);
   if (napi_create_int32(env, -err, &errnov) == napi_ok)
@@ -119,6 +120,18 @@ static void throw_errno(napi_env env, int err, const char *syscall,
   set_str_prop(env, errv, "syscall", syscall);
   if (path != NULL) set_str_prop(env, errv, "path", path);
   if (dest != NULL) set_str_prop(env, errv, "dest", dest);
+  return errv;
+}
+
+/* Throws an Error shaped like Node's fs errors. path and dest may be NULL. */
+static void throw_errno(napi_env env, int err, const char *syscall,
+                        const char *path, const char *dest) {
+  napi_value errv = errno_error(env, err, syscall, path, dest);
+  if (errv == NULL) {
+    const char *code = strerrorname_np(err);
+    napi_throw_error(env, code != NULL ? code : "UNKNOWN", syscall);
+    return;
+  }
   napi_throw(env, errv);
 }
 
@@ -647,6 +660,157 @@ out:
   return ret;
 }
 
+/* connectInNetns(path, port): Promise<fd>. A TCP connection to 127.0.0.1:port
+ * inside the network namespace the file at path holds (a pod's), for port
+ * forwarding. The socket is made by a short-lived thread of its own that
+ * setns()es into the namespace (a socket stays in the namespace it was made
+ * in); that thread is started from a libuv pool thread, so neither the JS
+ * thread nor a pool thread ever changes namespace and the event loop does not
+ * wait for the connect. The descriptor is non-blocking and close-on-exec; the
+ * caller owns it. Rejects with a Node-style error (ENOENT, EINVAL for a file
+ * that is no network namespace, ECONNREFUSED, ETIMEDOUT after 10 s...). */
+
+struct connect_job {
+  char *path;
+  int port;
+  int fd;              /* the connected socket, or -1 */
+  int err;             /* 0, or the errno of the failed call */
+  const char *syscall; /* that call's name */
+  napi_deferred deferred;
+  napi_async_work work;
+};
+
+static void *connect_thread(void *arg) {
+  struct connect_job *job = arg;
+  int ns = open(job->path, O_RDONLY | O_CLOEXEC);
+  if (ns < 0) {
+    job->err = errno;
+    job->syscall = "open";
+    return NULL;
+  }
+  int rc = setns(ns, CLONE_NEWNET);
+  int setns_err = errno;
+  close(ns);
+  if (rc != 0) {
+    job->err = setns_err;
+    job->syscall = "setns";
+    return NULL;
+  }
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    job->err = errno;
+    job->syscall = "socket";
+    return NULL;
+  }
+  /* connect(2) gives up after SO_SNDTIMEO (EINPROGRESS, reported as ETIMEDOUT) */
+  struct timeval tv = {.tv_sec = 10, .tv_usec = 0};
+  struct sockaddr_in addr;
+  memset(&addr, 0, sizeof addr);
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons((uint16_t)job->port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) != 0) {
+    job->err = errno;
+    job->syscall = "setsockopt";
+  } else {
+    do {
+      rc = connect(fd, (struct sockaddr *)&addr, sizeof addr);
+    } while (rc != 0 && errno == EINTR);
+    if (rc != 0) {
+      job->err = errno == EINPROGRESS ? ETIMEDOUT : errno;
+      job->syscall = "connect";
+    }
+  }
+  struct timeval none = {0, 0};
+  int flags;
+  if (job->err == 0 &&
+      (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &none, sizeof none) != 0 ||
+       (flags = fcntl(fd, F_GETFL)) < 0 ||
+       fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0)) {
+    job->err = errno;
+    job->syscall = "fcntl";
+  }
+  if (job->err != 0) {
+    close(fd);
+    return NULL;
+  }
+  job->fd = fd;
+  return NULL;
+}
+
+/* On a libuv pool thread: runs connect_thread on a thread of its own. */
+static void connect_execute(napi_env env, void *data) {
+  (void)env;
+  struct connect_job *job = data;
+  pthread_t t;
+  int rc = pthread_create(&t, NULL, connect_thread, job);
+  if (rc != 0) {
+    job->err = rc;
+    job->syscall = "pthread_create";
+    return;
+  }
+  pthread_join(t, NULL);
+}
+
+/* Back on the JS thread: settles the promise. */
+static void connect_complete(napi_env env, napi_status status, void *data) {
+  struct connect_job *job = data;
+  napi_value v = NULL;
+  if (status == napi_ok && job->err == 0 &&
+      napi_create_int32(env, job->fd, &v) == napi_ok) {
+    napi_resolve_deferred(env, job->deferred, v);
+  } else {
+    if (job->fd >= 0) close(job->fd);
+    int err = job->err != 0 ? job->err : ECANCELED;
+    const char *call = job->syscall ? job->syscall : "connect";
+    bool about_file = strcmp(call, "open") == 0 || strcmp(call, "setns") == 0;
+    v = errno_error(env, err, call, about_file ? job->path : NULL, NULL);
+    if (v == NULL) napi_get_undefined(env, &v);
+    napi_reject_deferred(env, job->deferred, v);
+  }
+  napi_delete_async_work(env, job->work);
+  free(job->path);
+  free(job);
+}
+
+static napi_value js_connect_in_netns(napi_env env, napi_callback_info info) {
+  GET_ARGS(2);
+  napi_value promise = NULL, name;
+  char *path = NULL;
+  int64_t port;
+  if (get_cstring(env, argv[0], "path", false, &path)) return NULL;
+  if (get_int(env, argv[1], "port", 1, 65535, false, 0, &port)) {
+    free(path);
+    return NULL;
+  }
+  struct connect_job *job = calloc(1, sizeof *job);
+  if (job == NULL) {
+    free(path);
+    napi_throw_error(env, "ENOMEM", "out of memory");
+    return NULL;
+  }
+  job->path = path;
+  job->port = (int)port;
+  job->fd = -1;
+  if (napi_create_promise(env, &job->deferred, &promise) != napi_ok ||
+      napi_create_string_utf8(env, "berth:connectInNetns", NAPI_AUTO_LENGTH, &name) != napi_ok ||
+      napi_create_async_work(env, NULL, name, connect_execute, connect_complete, job, &job->work) != napi_ok) {
+    throw_napi_failure(env);
+    goto fail;
+  }
+  if (napi_queue_async_work(env, job->work) != napi_ok) {
+    napi_delete_async_work(env, job->work);
+    throw_napi_failure(env);
+    goto fail;
+  }
+  return promise;
+fail:
+  /* a created deferred that is never settled is only garbage */
+  free(job->path);
+  free(job);
+  return NULL;
+}
+
 /* setChildSubreaper() */
 static napi_value js_set_child_subreaper(napi_env env,
                                          napi_callback_info info) {
@@ -1017,6 +1181,7 @@ NAPI_MODULE_INIT() {
       {"umount2", NULL, js_umount2, NULL, NULL, NULL, napi_enumerable, NULL},
       {"unshare", NULL, js_unshare, NULL, NULL, NULL, napi_enumerable, NULL},
       {"createNetns", NULL, js_create_netns, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"connectInNetns", NULL, js_connect_in_netns, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setChildSubreaper", NULL, js_set_child_subreaper, NULL, NULL, NULL, napi_enumerable, NULL},
       {"pipe", NULL, js_pipe, NULL, NULL, NULL, napi_enumerable, NULL},
       {"spawn", NULL, js_spawn, NULL, NULL, NULL, napi_enumerable, NULL},

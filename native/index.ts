@@ -38,6 +38,7 @@ interface Addon {
   umount2(target: PathLike, flags?: number): void;
   unshare(flags: number): void;
   createNetns(path: PathLike): void;
+  connectInNetns(path: PathLike, port: number): Promise<number>;
   setChildSubreaper(): void;
   pipe(): [number, number];
   spawn(path: string, argv: string[], fds: number[]): number;

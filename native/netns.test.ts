@@ -1,10 +1,10 @@
 // createNetns/removeNetns against the real kernel: needs root (unshare(CLONE_NEWNET), mount).
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, expect } from 'vitest';
 import { describeAsRoot, installed, itAsRoot } from '../test/support/root.ts';
-import { createNetns, removeNetns } from './netns.ts';
+import { connectInNetns, createNetns, removeNetns } from './netns.ts';
 
 const base = mkdtempSync('/tmp/berth-netns-');
 let n = 0;
@@ -100,4 +100,64 @@ describeAsRoot('removeNetns', () => {
     removeNetns(p);
     expect(existsSync(p)).toBe(false);
   });
+});
+
+describeAsRoot('connectInNetns', [installed('nsenter'), installed('ip'), installed('python3')], () => {
+  /** A one-shot TCP server on 127.0.0.1:port inside the namespace at p: says hello, echoes one read back, exits. */
+  async function serveIn(p: string, port: number) {
+    const script = [
+      'import socket',
+      's = socket.socket()',
+      `s.bind(("127.0.0.1", ${port}))`,
+      's.listen()',
+      'print("ready", flush=True)',
+      'c, _ = s.accept()',
+      'c.sendall(b"hello from the namespace\\n")',
+      'c.sendall(c.recv(100))',
+      'c.close()',
+    ].join('\n');
+    const child = spawn('nsenter', [`--net=${p}`, 'sh', '-c', `ip link set lo up && exec python3 -c '${script}'`], { stdio: ['ignore', 'pipe', 'inherit'] });
+    await new Promise<void>((resolve, reject) => {
+      child.stdout.once('data', () => resolve());
+      child.once('exit', (code) => reject(new Error(`the server exited (${code})`)));
+    });
+    return child;
+  }
+
+  itAsRoot("connects to 127.0.0.1:port inside the namespace, not the host's, and the socket carries both ways", async () => {
+    const p = nsPath();
+    createNetns(p);
+    const before = statSync('/proc/thread-self/ns/net').ino;
+    const server = await serveIn(p, 8123);
+    try {
+      const s = await connectInNetns(p, 8123);
+      const chunks: Buffer[] = [];
+      s.on('data', (c: Buffer) => chunks.push(c));
+      s.write('ping\n');
+      await new Promise((r) => s.once('end', r));
+      s.destroy();
+      expect(Buffer.concat(chunks).toString()).toBe('hello from the namespace\nping\n');
+    } finally {
+      server.kill();
+    }
+    expect(statSync('/proc/thread-self/ns/net').ino).toBe(before);
+  });
+
+  itAsRoot(
+    'fails as connect does: ENETUNREACH with loopback down, ECONNREFUSED for a closed port, ENOENT for a missing file, EINVAL for a file that is no namespace',
+    async () => {
+      const p = nsPath();
+      createNetns(p);
+      // a new namespace's loopback is down
+      await expect(connectInNetns(p, 9)).rejects.toMatchObject({ code: 'ENETUNREACH', syscall: 'connect' });
+      expect(spawnSync('nsenter', [`--net=${p}`, 'ip', 'link', 'set', 'lo', 'up']).status).toBe(0);
+      await expect(connectInNetns(p, 9)).rejects.toMatchObject({ code: 'ECONNREFUSED', syscall: 'connect' });
+      await expect(connectInNetns(join(base, 'missing'), 80)).rejects.toMatchObject({ code: 'ENOENT', syscall: 'open' });
+      const plain = join(base, 'plain');
+      writeFileSync(plain, '');
+      await expect(connectInNetns(plain, 80)).rejects.toMatchObject({ code: 'EINVAL', syscall: 'setns' });
+      await expect(connectInNetns(p, 0)).rejects.toThrow(RangeError);
+      await expect(connectInNetns(p, 70000)).rejects.toThrow(RangeError);
+    },
+  );
 });

@@ -1,4 +1,5 @@
 import { rmSync } from 'node:fs';
+import { Socket } from 'node:net';
 import { MNT_DETACH, native, type PathLike, umount2 } from './index.ts';
 
 /**
@@ -28,4 +29,15 @@ export function removeNetns(path: string): void {
     if (code !== 'EINVAL' && code !== 'ENOENT') throw err;
   }
   rmSync(path, { force: true });
+}
+
+/**
+ * A TCP connection to 127.0.0.1:`port` inside the network namespace at `path` (a pod's, for
+ * port forwarding): berthd's threads stay in their own namespace, the socket is made by a thread
+ * of the addon's that enters the pod's. Half-close is allowed (each direction ends on its own).
+ * @throws Node-style errors: ENOENT, EINVAL (not a network namespace), ECONNREFUSED, ETIMEDOUT (10 s)
+ */
+export async function connectInNetns(path: PathLike, port: number): Promise<Socket> {
+  const fd = await native().connectInNetns(path, port);
+  return new Socket({ fd, readable: true, writable: true, allowHalfOpen: true });
 }

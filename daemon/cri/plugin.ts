@@ -13,10 +13,12 @@ import type { TaskManager } from '../runtime/manager.ts';
 import type { SnapshotStore } from '../snapshots/store.ts';
 import { parseCriConfig } from './config.ts';
 import { CriContainers } from './containers.ts';
+import { CriExec } from './exec.ts';
 import { CriImages } from './images.ts';
 import { PodNetworking } from './pod-network.ts';
 import { PodSandboxes } from './sandboxes.ts';
 import { criService } from './service.ts';
+import { CriStreaming } from './streaming/rpcs.ts';
 
 /** The containerd namespace the CRI's images, pods and containers live in, as containerd's. */
 export const criNamespace = 'k8s.io';
@@ -70,13 +72,14 @@ export const criPlugin: Plugin<GrpcService> = {
       netnsDir: config.netnsMountsUnderStateDir ? join(ctx.config.state, 'netns') : '/var/run/netns',
       log: ctx.log,
     });
+    const tasks = ctx.get<TaskManager>(PluginType.runtime, 'task');
     const containers = new CriContainers({
       ns: criNamespace,
       config,
       containers: ctx.get<ContainerStore>(PluginType.service, 'containers-service'),
       snapshotter,
       leases: ctx.get<LeaseStore>(PluginType.lease),
-      tasks: ctx.get<TaskManager>(PluginType.runtime, 'task'),
+      tasks,
       images,
       puller,
       sandboxes,
@@ -87,6 +90,27 @@ export const criPlugin: Plugin<GrpcService> = {
     });
     sandboxes.members = containers;
     await containers.load();
-    return criService(config, images, sandboxes, containers);
+    const exec = new CriExec({
+      ns: criNamespace,
+      tasks,
+      containers: ctx.get<ContainerStore>(PluginType.service, 'containers-service'),
+      fifoDir: join(ctx.config.state, 'io.containerd.grpc.v1.cri', 'exec'),
+      log: ctx.log,
+    });
+    const streaming = new CriStreaming({
+      ns: criNamespace,
+      exec,
+      tasks,
+      sandboxes,
+      attachTargets: containers,
+      address: config.streamServerAddress,
+      port: config.streamServerPort,
+      idleTimeoutMs: config.streamIdleTimeoutMs,
+      log: ctx.log,
+    });
+    await streaming.listen();
+    ctx.log.info('CRI streaming server listening', { url: streaming.server.baseUrl });
+    const service = criService(config, images, sandboxes, containers, streaming.handlers());
+    return { ...service, drain: () => void streaming.close() };
   },
 };

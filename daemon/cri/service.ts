@@ -77,10 +77,6 @@ function verboseInfo(s: Sandbox) {
 
 /** The RuntimeService RPCs berth's CRI does not answer yet: each says so by name (UNIMPLEMENTED). */
 export const pendingRpcs = [
-  'ExecSync',
-  'Exec',
-  'Attach',
-  'PortForward',
   'ContainerStats',
   'ListContainerStats',
   'PodSandboxStats',
@@ -98,7 +94,13 @@ type Pending = (typeof pendingRpcs)[number];
  * status, and the images of the CRI's namespace for real; the pod and container RPCs answer
  * UNIMPLEMENTED naming themselves until they are built.
  */
-export function criService(config: CriConfig, images: CriImages, sandboxes: PodSandboxes, containers: CriContainers): GrpcService {
+export function criService(
+  config: CriConfig,
+  images: CriImages,
+  sandboxes: PodSandboxes,
+  containers: CriContainers,
+  streaming: Partial<RuntimeServiceHandlers>,
+): GrpcService {
   const notYet = (name: string) => unimplemented(`${name} is not implemented by berth's CRI yet`);
   const unanswered = (name: Pending) =>
     name === 'GetContainerEvents'
@@ -109,6 +111,7 @@ export function criService(config: CriConfig, images: CriImages, sandboxes: PodS
   const runtime: RuntimeServiceHandlers = {
     ...(Object.fromEntries(pendingRpcs.map((name) => [name, unanswered(name)])) as unknown as Pick<RuntimeServiceHandlers, Pending>),
     ...containerRpcs(containers, images),
+    ...(streaming as Pick<RuntimeServiceHandlers, 'ExecSync' | 'Exec' | 'Attach' | 'PortForward'>),
     RunPodSandbox: unary(async (req) => ({ pod_sandbox_id: await sandboxes.run(req.config, req.runtime_handler) })),
     StopPodSandbox: unary(async (req) => {
       await sandboxes.stop(req.pod_sandbox_id);
