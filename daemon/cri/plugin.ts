@@ -3,6 +3,7 @@ import { createNetns, removeNetns } from '../../native/netns.ts';
 import type { ContainerStore } from '../containers/store.ts';
 import type { ContentStore } from '../content/store.ts';
 import { differType } from '../diff/plugin.ts';
+import type { Exchange } from '../events/exchange.ts';
 import type { ImageStore } from '../images/store.ts';
 import type { LeaseStore } from '../leases/store.ts';
 import { CniRunner } from '../network/cni/runner.ts';
@@ -11,10 +12,14 @@ import type { PullServicePlugin } from '../pull/plugin.ts';
 import type { TaskManager } from '../runtime/manager.ts';
 import type { SnapshotStore } from '../snapshots/store.ts';
 import { parseCriConfig } from './config.ts';
+import { CriContainerRecords } from './container-records.ts';
+import { CriEvents, eventsHandlers } from './events.ts';
 import { CriImages } from './images.ts';
 import { PodNetworking } from './pod-network.ts';
+import { runtimeConfigHandlers } from './runtime-config.ts';
 import { PodSandboxes } from './sandboxes.ts';
-import { criService } from './service.ts';
+import { cniConfigFiles, criService, sandboxStatus } from './service.ts';
+import { CriStats, statsHandlers } from './stats.ts';
 
 /** The containerd namespace the CRI's images, pods and containers live in, as containerd's. */
 export const criNamespace = 'k8s.io';
@@ -29,7 +34,7 @@ export const criPlugin: Plugin<GrpcService> = {
   id: 'cri',
   // the pull service is a grpc plugin registered before this one (daemon/plugins.ts); requiring
   // the grpc type would make a cycle with plugins that require every grpc plugin (run)
-  requires: [PluginType.content, PluginType.service, PluginType.lease, PluginType.snapshotter, differType, PluginType.runtime],
+  requires: [PluginType.content, PluginType.event, PluginType.service, PluginType.lease, PluginType.snapshotter, differType, PluginType.runtime],
   async init(ctx) {
     const { config, ignored, unknown } = parseCriConfig(ctx.settings);
     if (ignored.length > 0) ctx.log.info('CRI settings berth does not use (yet)', { keys: ignored.join(', ') });
@@ -53,13 +58,14 @@ export const criPlugin: Plugin<GrpcService> = {
       maxConfNum: config.cni.maxConfNum,
       log: ctx.log,
     });
+    const tasks = ctx.get<TaskManager>(PluginType.runtime, 'task');
     const sandboxes = new PodSandboxes({
       ns: criNamespace,
       config,
       containers: ctx.get<ContainerStore>(PluginType.service, 'containers-service'),
       snapshotter,
       leases: ctx.get<LeaseStore>(PluginType.lease),
-      tasks: ctx.get<TaskManager>(PluginType.runtime, 'task'),
+      tasks,
       images,
       puller,
       network,
@@ -68,6 +74,17 @@ export const criPlugin: Plugin<GrpcService> = {
       netnsDir: config.netnsMountsUnderStateDir ? join(ctx.config.state, 'netns') : '/var/run/netns',
       log: ctx.log,
     });
-    return criService(config, images, sandboxes);
+    const records = new CriContainerRecords(criNamespace, ctx.get<ContainerStore>(PluginType.service, 'containers-service'), tasks);
+    const stats = new CriStats({ ns: criNamespace, sandboxes, containers: records, snapshotter });
+    const events = new CriEvents({
+      ns: criNamespace,
+      exchange: ctx.get<Exchange>(PluginType.event),
+      containers: ctx.get<ContainerStore>(PluginType.service, 'containers-service'),
+      podStatus: async (id) => sandboxStatus(await sandboxes.status(id)),
+      containerStatuses: (id) => records.statuses(id),
+      log: ctx.log,
+    });
+    const runtimeConfig = { template: config.cni.confTemplate, confDir: config.cni.confDir, confFiles: () => cniConfigFiles(config.cni.confDir), log: ctx.log };
+    return criService(config, images, sandboxes, { ...statsHandlers(stats), ...eventsHandlers(events), ...runtimeConfigHandlers(runtimeConfig) });
   },
 };
