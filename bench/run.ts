@@ -10,6 +10,7 @@ import { Cleanup } from './cleanup.ts';
 import type { BenchOptions, Scenario } from './scenario.ts';
 import { density } from './scenarios/density.ts';
 import { ingest } from './scenarios/ingest.ts';
+import { pod } from './scenarios/pod.ts';
 import { pull } from './scenarios/pull.ts';
 import { run } from './scenarios/run.ts';
 import { unary } from './scenarios/unary.ts';
@@ -17,7 +18,7 @@ import { unpack } from './scenarios/unpack.ts';
 import { checkPrerequisites, type Daemon, setup } from './setup.ts';
 import { Results } from './stats.ts';
 
-const scenarios: Scenario[] = [unary, ingest, unpack, pull, run, density];
+const scenarios: Scenario[] = [unary, ingest, unpack, pull, run, density, pod];
 
 const usage = `usage: npm run bench -- <${scenarios.map((s) => s.name).join('|')}|all> [options]
 
@@ -138,7 +139,7 @@ async function main() {
       nodeFlags.push(`--cpu-prof --cpu-prof-dir=${dir}`);
     }
     const berthdEnv = prof || nodeOptions ? { NODE_OPTIONS: nodeFlags.join(' ').trim() } : undefined;
-    const env = await setup({ imageDir, sizeGiB, berthdEnv, hideCgroup2: opts.ociRuntime === 'crun' }, cleanup);
+    const env = await setup({ imageDir, sizeGiB, berthdEnv, hideCgroup2: opts.ociRuntime === 'crun', cri: chosen.includes(pod) }, cleanup);
     const mnt = env.mnt;
     daemons = env.daemons;
     console.log(`scratch fs: journaled ext4 (${sizeGiB} GiB, loop) on ${mnt}`);

@@ -45,6 +45,34 @@ export interface SetupOptions {
    * Debian's crun works (see test/cgroup-view.ts); a no-op on pure v1 or v2 hosts.
    */
   hideCgroup2?: boolean;
+  /** the CRI on both daemons (the pod scenario), each with a CNI bridge and subnet of its own; off otherwise, as it costs containerd */
+  cri?: boolean;
+}
+
+/** The sandbox (pause) image both daemons' CRI run pods with; the pod scenario stores it. */
+export const criSandboxImage = 'bench.local/pause:1';
+
+/**
+ * The CRI settings of one daemon: the sandbox image, restrict_oom_score_adj (root here lacks
+ * CAP_SYS_RESOURCE, so a pause at -998 would fail) and a CNI bridge conflist of its own in dir.
+ */
+function criConfig(dir: string, bridge: string, subnet: string, cleanup: Cleanup): string[] {
+  const confDir = join(dir, 'net.d');
+  mkdirSync(confDir, { recursive: true });
+  const ipam = { type: 'host-local', ranges: [[{ subnet }]], routes: [{ dst: '0.0.0.0/0' }], dataDir: join(dir, 'ipam') };
+  const list = { cniVersion: '1.0.0', name: `bench-${bridge}`, plugins: [{ type: 'bridge', bridge, isGateway: true, ipMasq: false, ipam }] };
+  writeFileSync(join(confDir, '10-bench.conflist'), JSON.stringify(list));
+  cleanup.add(`the CRI bridge ${bridge}`, () => {
+    spawnSync('ip', ['link', 'delete', 'dev', bridge], { stdio: 'ignore' });
+  });
+  return [
+    '[plugins."io.containerd.grpc.v1.cri"]',
+    `  sandbox_image = "${criSandboxImage}"`,
+    '  restrict_oom_score_adj = true',
+    '[plugins."io.containerd.grpc.v1.cri".cni]',
+    '  bin_dir = "/usr/lib/cni"',
+    `  conf_dir = ${JSON.stringify(confDir)}`,
+  ];
 }
 
 /** Runs a command to completion; a failure throws with its output. */
@@ -181,8 +209,8 @@ export function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / clockTicks;
 }
 
-/** containerd 1.6 with its own root, state and socket under dir; CRI off. */
-export async function startContainerd(dir: string, cleanup: Cleanup, hideCgroup2 = false): Promise<Daemon> {
+/** containerd 1.6 with its own root, state and socket under dir; CRI off unless `cri`. */
+export async function startContainerd(dir: string, cleanup: Cleanup, hideCgroup2 = false, cri = false): Promise<Daemon> {
   const root = join(dir, 'root');
   const state = join(dir, 'state');
   const address = join(dir, 'containerd.sock');
@@ -194,7 +222,7 @@ export async function startContainerd(dir: string, cleanup: Cleanup, hideCgroup2
       'version = 2',
       `root = ${JSON.stringify(root)}`,
       `state = ${JSON.stringify(state)}`,
-      'disabled_plugins = ["io.containerd.grpc.v1.cri"]',
+      ...(cri ? [] : ['disabled_plugins = ["io.containerd.grpc.v1.cri"]']),
       '',
       '[grpc]',
       `  address = ${JSON.stringify(address)}`,
@@ -204,6 +232,7 @@ export async function startContainerd(dir: string, cleanup: Cleanup, hideCgroup2
       '  level = "warn"',
       '[plugins."io.containerd.internal.v1.opt"]',
       `  path = ${JSON.stringify(join(dir, 'opt'))}`,
+      ...(cri ? criConfig(dir, 'btbenchpodc', '10.236.0.0/24', cleanup) : []),
       '',
     ].join('\n'),
   );
@@ -213,7 +242,7 @@ export async function startContainerd(dir: string, cleanup: Cleanup, hideCgroup2
 }
 
 /** berthd (this checkout's dist/) with its own root, state and socket under dir. */
-export async function startBerthd(dir: string, cleanup: Cleanup, env: Record<string, string> = {}, hideCgroup2 = false): Promise<Daemon> {
+export async function startBerthd(dir: string, cleanup: Cleanup, env: Record<string, string> = {}, hideCgroup2 = false, cri = false): Promise<Daemon> {
   const root = join(dir, 'root');
   const state = join(dir, 'state');
   const address = join(dir, 'berth.sock');
@@ -230,6 +259,7 @@ export async function startBerthd(dir: string, cleanup: Cleanup, env: Record<str
       `default_bridge = "${bridge}"`,
       'default_subnet = "10.234.0.0/24"',
       'subnet_pool = "10.235.0.0/20"',
+      ...(cri ? criConfig(dir, 'btbenchpodb', '10.236.1.0/24', cleanup) : []),
       '',
     ].join('\n'),
   );
@@ -246,8 +276,8 @@ export async function startBerthd(dir: string, cleanup: Cleanup, env: Record<str
 /** The scratch filesystem and both daemons on it, containerd first. */
 export async function setup(opts: SetupOptions, cleanup: Cleanup): Promise<{ mnt: string; daemons: Daemon[] }> {
   const mnt = scratchFilesystem(opts, cleanup);
-  const containerd = await startContainerd(join(mnt, 'containerd'), cleanup, opts.hideCgroup2);
-  const berthd = await startBerthd(join(mnt, 'berthd'), cleanup, opts.berthdEnv, opts.hideCgroup2);
+  const containerd = await startContainerd(join(mnt, 'containerd'), cleanup, opts.hideCgroup2, opts.cri);
+  const berthd = await startBerthd(join(mnt, 'berthd'), cleanup, opts.berthdEnv, opts.hideCgroup2, opts.cri);
   return { mnt, daemons: [containerd, berthd] };
 }
 
