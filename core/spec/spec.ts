@@ -351,7 +351,7 @@ function goFieldOrder(value: unknown, kind: string): unknown {
 }
 
 /** Linux major/minor of a dev_t (glibc's gnu_dev_major / gnu_dev_minor). */
-function devNumbers(rdev: bigint): { major: number; minor: number } {
+export function devNumbers(rdev: bigint): { major: number; minor: number } {
   const major = Number(((rdev >> 8n) & 0xfffn) | ((rdev >> 32n) & ~0xfffn));
   const minor = Number((rdev & 0xffn) | ((rdev >> 12n) & ~0xffn));
   return { major, minor };

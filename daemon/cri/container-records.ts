@@ -1,7 +1,6 @@
 // What stats and events read of the CRI's containers: their records in the CRI's namespace
 // (labelled io.cri-containerd.kind=container) and the metadata extension containerd 1.6 keeps.
 import type { ContainerConfig__Output } from '../../api/gen/runtime/v1/ContainerConfig.ts';
-import type { ContainerStatus } from '../../api/gen/runtime/v1/ContainerStatus.ts';
 import { invalidArgument, notFound } from '../../core/errors.ts';
 import type { Container, ContainerStore } from '../containers/store.ts';
 import type { TaskManager } from '../runtime/manager.ts';
@@ -80,38 +79,6 @@ export class CriContainerRecords {
       .state('')
       .catch(() => undefined);
     return s?.status;
-  }
-
-  /**
-   * What events tell of a sandbox's containers until lane cri-ctr's ContainerStatus replaces it:
-   * id, metadata, image, labels, annotations, log path and the state its task has (UNKNOWN without one).
-   */
-  async statuses(sandboxId: string): Promise<ContainerStatus[]> {
-    const mine = (await this.list()).filter((c) => c.meta.SandboxID === sandboxId);
-    return Promise.all(
-      mine.map(async ({ record, meta }) => {
-        const task = this.tasks.has(this.ns, record.id)
-          ? await this.tasks
-              .get(this.ns, record.id)
-              .state('')
-              .catch(() => undefined)
-          : undefined;
-        const state =
-          task?.status === 'RUNNING' ? 'CONTAINER_RUNNING' : task?.status === 'CREATED' ? 'CONTAINER_CREATED' : task ? 'CONTAINER_EXITED' : 'CONTAINER_UNKNOWN';
-        return {
-          id: record.id,
-          metadata: meta.Config.metadata,
-          state,
-          created_at: (BigInt(record.createdAt) * 1_000_000n).toString(),
-          exit_code: state === 'CONTAINER_EXITED' ? (task?.exit_status ?? 0) : 0,
-          image: meta.Config.image,
-          image_ref: meta.ImageRef ?? '',
-          labels: meta.Config.labels,
-          annotations: meta.Config.annotations,
-          log_path: meta.LogPath ?? '',
-        } satisfies ContainerStatus;
-      }),
-    );
   }
 
   /** True while the container's task runs (or is created or paused: its cgroup is there). */

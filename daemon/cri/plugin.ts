@@ -13,7 +13,8 @@ import type { TaskManager } from '../runtime/manager.ts';
 import type { SnapshotStore } from '../snapshots/store.ts';
 import { parseCriConfig } from './config.ts';
 import { CriContainerRecords } from './container-records.ts';
-import { CriEvents, eventsHandlers } from './events.ts';
+import { CriContainers } from './containers.ts';
+import { CriEvents, containerEventStatus, eventsHandlers } from './events.ts';
 import { CriImages } from './images.ts';
 import { PodNetworking } from './pod-network.ts';
 import { runtimeConfigHandlers } from './runtime-config.ts';
@@ -34,7 +35,7 @@ export const criPlugin: Plugin<GrpcService> = {
   id: 'cri',
   // the pull service is a grpc plugin registered before this one (daemon/plugins.ts); requiring
   // the grpc type would make a cycle with plugins that require every grpc plugin (run)
-  requires: [PluginType.content, PluginType.event, PluginType.service, PluginType.lease, PluginType.snapshotter, differType, PluginType.runtime],
+  requires: [PluginType.content, PluginType.service, PluginType.lease, PluginType.snapshotter, differType, PluginType.runtime, PluginType.event],
   async init(ctx) {
     const { config, ignored, unknown } = parseCriConfig(ctx.settings);
     if (ignored.length > 0) ctx.log.info('CRI settings berth does not use (yet)', { keys: ignored.join(', ') });
@@ -74,6 +75,23 @@ export const criPlugin: Plugin<GrpcService> = {
       netnsDir: config.netnsMountsUnderStateDir ? join(ctx.config.state, 'netns') : '/var/run/netns',
       log: ctx.log,
     });
+    const containers = new CriContainers({
+      ns: criNamespace,
+      config,
+      containers: ctx.get<ContainerStore>(PluginType.service, 'containers-service'),
+      snapshotter,
+      leases: ctx.get<LeaseStore>(PluginType.lease),
+      tasks: ctx.get<TaskManager>(PluginType.runtime, 'task'),
+      images,
+      puller,
+      sandboxes,
+      exchange: ctx.get<Exchange>(PluginType.event),
+      dir: join(ctx.config.root, 'io.containerd.grpc.v1.cri', 'containers'),
+      stateDir: join(ctx.config.state, 'io.containerd.grpc.v1.cri', 'containers'),
+      log: ctx.log,
+    });
+    sandboxes.members = containers;
+    await containers.load();
     const records = new CriContainerRecords(criNamespace, ctx.get<ContainerStore>(PluginType.service, 'containers-service'), tasks);
     const stats = new CriStats({ ns: criNamespace, sandboxes, containers: records, snapshotter });
     const events = new CriEvents({
@@ -81,10 +99,10 @@ export const criPlugin: Plugin<GrpcService> = {
       exchange: ctx.get<Exchange>(PluginType.event),
       containers: ctx.get<ContainerStore>(PluginType.service, 'containers-service'),
       podStatus: async (id) => sandboxStatus(await sandboxes.status(id)),
-      containerStatuses: (id) => records.statuses(id),
+      containerStatuses: async (id) => containers.list({ id: '', state: null, pod_sandbox_id: id, label_selector: {} }).map(containerEventStatus),
       log: ctx.log,
     });
     const runtimeConfig = { template: config.cni.confTemplate, confDir: config.cni.confDir, confFiles: () => cniConfigFiles(config.cni.confDir), log: ctx.log };
-    return criService(config, images, sandboxes, { ...statsHandlers(stats), ...eventsHandlers(events), ...runtimeConfigHandlers(runtimeConfig) });
+    return criService(config, images, sandboxes, containers, { ...statsHandlers(stats), ...eventsHandlers(events), ...runtimeConfigHandlers(runtimeConfig) });
   },
 };

@@ -1,5 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { promises as fs, readFileSync } from 'node:fs';
+import { existsSync, promises as fs, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { PodSandboxConfig__Output } from '../../api/gen/runtime/v1/PodSandboxConfig.ts';
 import type { PodSandboxFilter__Output } from '../../api/gen/runtime/v1/PodSandboxFilter.ts';
@@ -80,7 +80,17 @@ const leaseLifetimeMs = 24 * 3600 * 1000;
  * `io.cri-containerd.kind=sandbox` whose task runs the sandbox image's pause process in the
  * pod's namespaces. Its state is its task's: READY while the pause runs.
  */
+/** The containers of pods (CriContainers): a sandbox's stop and removal take them along, as containerd's do. */
+export interface PodMembers {
+  /** stops every container of the sandbox at once (SIGKILL) */
+  stopAll(sandboxId: string): Promise<void>;
+  /** removes every container of the sandbox */
+  removeAll(sandboxId: string): Promise<void>;
+}
+
 export class PodSandboxes {
+  /** the pods' containers, once they exist (set by the plugin) */
+  members: PodMembers | undefined;
   /** ids of sandboxes being stopped or removed, so that two calls do not tear down twice */
   private readonly busy = new Map<string, Promise<void>>();
   /** names of sandboxes being run now (a name is reserved by its record once that exists) */
@@ -212,6 +222,7 @@ export class PodSandboxes {
       if (isCode(err, 'NotFound')) return;
       throw err;
     }
+    await this.members?.stopAll(c.id);
     await this.exclusive(c.id, async () => {
       await this.killTask(c.id);
       await this.unmountShm(c.id);
@@ -238,6 +249,7 @@ export class PodSandboxes {
       throw err;
     }
     await this.stop(c.id);
+    await this.members?.removeAll(c.id);
     await this.exclusive(c.id, async () => {
       const { d } = this;
       await d.containers.delete(d.ns, c.id).catch((err) => {
@@ -248,6 +260,19 @@ export class PodSandboxes {
       });
       await fs.rm(join(d.dir, c.id), { recursive: true, force: true });
     });
+  }
+
+  /** The sandbox's files its containers mount: hostname (when the pod has one), hosts, resolv.conf and /dev/shm. */
+  files(sandbox: Sandbox): { hostname?: string; hosts: string; resolvConf: string; shm: string } {
+    const dir = join(this.d.dir, sandbox.meta.ID);
+    const hostname = join(dir, 'hostname');
+    const ipcNode = sandbox.meta.Config.linux?.security_context?.namespace_options?.ipc === 'NODE';
+    return {
+      ...(existsSync(hostname) ? { hostname } : {}),
+      hosts: join(dir, 'hosts'),
+      resolvConf: join(dir, 'resolv.conf'),
+      shm: ipcNode ? '/dev/shm' : join(this.d.stateDir, sandbox.meta.ID, 'shm'),
+    };
   }
 
   async status(id: string): Promise<Sandbox> {
@@ -411,7 +436,7 @@ function specAny(spec: SandboxSpec) {
 }
 
 /** berthd's own oom_score_adj (restrict_oom_score_adj clamps the sandbox's to it). */
-function ownOomScoreAdj(): number {
+export function ownOomScoreAdj(): number {
   try {
     return Number.parseInt(readFileSync('/proc/self/oom_score_adj', 'utf8').trim(), 10) || 0;
   } catch {

@@ -8,6 +8,8 @@ import { version } from '../../core/version.ts';
 import { unary } from '../grpc.ts';
 import type { GrpcService } from '../plugin.ts';
 import type { CriConfig } from './config.ts';
+import { containerRpcs } from './container-service.ts';
+import type { CriContainers } from './containers.ts';
 import type { CriImage, CriImages } from './images.ts';
 import type { PodSandboxes, Sandbox } from './sandboxes.ts';
 import type { StatsRpc } from './stats.ts';
@@ -74,20 +76,7 @@ function verboseInfo(s: Sandbox) {
 }
 
 /** The RuntimeService RPCs berth's CRI does not answer yet: each says so by name (UNIMPLEMENTED). */
-export const pendingRpcs = [
-  'CreateContainer',
-  'StartContainer',
-  'StopContainer',
-  'RemoveContainer',
-  'ListContainers',
-  'ContainerStatus',
-  'UpdateContainerResources',
-  'ReopenContainerLog',
-  'ExecSync',
-  'Exec',
-  'Attach',
-  'PortForward',
-] as const;
+export const pendingRpcs = ['ExecSync', 'Exec', 'Attach', 'PortForward'] as const;
 type Pending = (typeof pendingRpcs)[number];
 
 /**
@@ -95,7 +84,13 @@ type Pending = (typeof pendingRpcs)[number];
  * status, and the images of the CRI's namespace for real; the pod and container RPCs answer
  * UNIMPLEMENTED naming themselves until they are built.
  */
-export function criService(config: CriConfig, images: CriImages, sandboxes: PodSandboxes, stats: Pick<RuntimeServiceHandlers, StatsRpc>): GrpcService {
+export function criService(
+  config: CriConfig,
+  images: CriImages,
+  sandboxes: PodSandboxes,
+  containers: CriContainers,
+  stats: Pick<RuntimeServiceHandlers, StatsRpc>,
+): GrpcService {
   const notYet = (name: string) => unimplemented(`${name} is not implemented by berth's CRI yet`);
   const unanswered = (name: Pending) =>
     unary(async () => {
@@ -103,6 +98,7 @@ export function criService(config: CriConfig, images: CriImages, sandboxes: PodS
     });
   const runtime: RuntimeServiceHandlers = {
     ...(Object.fromEntries(pendingRpcs.map((name) => [name, unanswered(name)])) as unknown as Pick<RuntimeServiceHandlers, Pending>),
+    ...containerRpcs(containers, images),
     ...stats,
     RunPodSandbox: unary(async (req) => ({ pod_sandbox_id: await sandboxes.run(req.config, req.runtime_handler) })),
     StopPodSandbox: unary(async (req) => {

@@ -423,6 +423,12 @@ export class RuncTask implements RuntimeTask {
     if (stdin) await this.tell(p, (m) => m.closeStdin());
   }
 
+  /** Has the init's monitor open its CRI log's path again (CRI's ReopenContainerLog, after the file was moved away). */
+  async reopenLog(): Promise<void> {
+    if (this.init.status === 'STOPPED') throw failedPrecondition(`container ${this.id} is not running`);
+    await new MonitorClient(this.init.socket).reopenLog();
+  }
+
   async pause(): Promise<void> {
     if (this.init.status !== 'RUNNING' || this.paused) throw failedPrecondition(`container ${this.id} is not running`);
     await this.runc.pause(this.id);
