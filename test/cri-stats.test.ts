@@ -46,14 +46,22 @@ interface PodStats {
     containers: unknown[];
   };
 }
+interface ContainerStats {
+  attributes: { id: string; metadata: { name: string }; labels: Record<string, string>; annotations: Record<string, string> };
+  cpu: { timestamp: string; usage_core_nano_seconds: U64; usage_nano_cores: U64 } | null;
+  memory: { working_set_bytes: U64; rss_bytes: U64 } | null;
+  writable_layer: { timestamp: string; fs_id: { mountpoint: string }; used_bytes: U64; inodes_used: U64 } | null;
+}
 interface ContainerEvent {
   container_id: string;
   container_event_type: string;
   created_at: string;
   pod_sandbox_status: { id: string; state: string } | null;
+  containers_statuses: { id: string; state: string }[];
 }
 
 const pauseImage = 'berth.test/stats-pause:1';
+const containerImage = 'docker.io/library/busybox:latest';
 const cniBinDir = '/usr/lib/cni';
 const MiB = 1024 * 1024;
 const n = (v: U64 | undefined) => Number(v?.value ?? Number.NaN);
@@ -89,6 +97,22 @@ describeAsRoot('CRI stats and container events (runtime.v1 over grpc-js)', [inst
     made.push(id);
     return id;
   };
+  const createContainer = async (pod: string, podName: string, name: string, command: string[]) => {
+    const config = {
+      metadata: { name, attempt: 0 },
+      image: { image: containerImage },
+      command,
+      log_path: `${name}.log`,
+      labels: { app: name },
+      annotations: { about: name },
+    };
+    const sandbox_config = {
+      metadata: { name: podName, uid: `uid-${podName}`, namespace: 'berth-stats', attempt: 0 },
+      log_directory: join(dir, 'logs', podName),
+    };
+    return (await call<{ container_id: string }>('CreateContainer', { pod_sandbox_id: pod, config, sandbox_config })).container_id;
+  };
+  const listContainerStats = async (filter: unknown) => (await call<{ stats: ContainerStats[] }>('ListContainerStats', { filter })).stats;
   const mountsUnder = (path: string) =>
     readFileSync('/proc/self/mountinfo', 'utf8')
       .split('\n')
@@ -154,6 +178,7 @@ describeAsRoot('CRI stats and container events (runtime.v1 over grpc-js)', [inst
       'wait',
     ].join('\n');
     await loadRunImage(daemon, { ns: 'k8s.io', image: buildRunImage({ name: pauseImage, config: { Cmd: ['/bin/sh', '-c', script] } }) });
+    await loadRunImage(daemon, { ns: 'k8s.io', image: buildRunImage() });
     const tree = loadProtoDir('k8s.io/cri-api/runtime/v1');
     const Runtime = lookup<grpc.ServiceClientConstructor>(tree, 'runtime.v1.RuntimeService');
     runtime = new Runtime(`unix://${daemon.address}`, grpc.credentials.createInsecure(), channelOptions) as unknown as RawClient;
@@ -274,9 +299,95 @@ describeAsRoot('CRI stats and container events (runtime.v1 over grpc-js)', [inst
     expect((await failure(podStats(a)))?.code).toBe(grpc.status.NOT_FOUND);
   });
 
-  it('ListContainerStats without containers is empty; an unknown container is not found', async () => {
-    expect((await call<{ stats: unknown[] }>('ListContainerStats', { filter: null })).stats).toEqual([]);
-    expect((await failure(call('ContainerStats', { container_id: 'nope' })))?.code).toBe(grpc.status.NOT_FOUND);
+  it('container stats: CPU, memory and writable layer of a running container; a created one has its attributes and layer only; filters', async () => {
+    const pod = await runPod('with-ctrs');
+    const other = await runPod('other');
+    // holds 16 MiB and writes 3 MiB into its writable layer, then sleeps (not exec'd: the shell stays, with its 16 MiB)
+    const worker = await createContainer(pod, 'with-ctrs', 'worker', [
+      '/bin/sh',
+      '-c',
+      'x=$(head -c 16777216 /dev/zero | tr "\\000" a); head -c 3145728 /dev/zero > /data.bin; sleep 3600; exit 0',
+    ]);
+    const idle = await createContainer(pod, 'with-ctrs', 'idle', ['sleep', '3600']);
+    await call('StartContainer', { container_id: worker });
+    const stats = async (id: string) => (await call<{ stats: ContainerStats }>('ContainerStats', { container_id: id })).stats;
+    let w = await stats(worker);
+    for (let i = 0; i < 100 && n(w.memory?.rss_bytes) < 16 * MiB; i++) {
+      await sleep(100);
+      w = await stats(worker);
+    }
+    expect(w.attributes).toEqual({ id: worker, metadata: { name: 'worker', attempt: 0 }, labels: { app: 'worker' }, annotations: { about: 'worker' } });
+    expect(n(w.cpu?.usage_core_nano_seconds)).toBeGreaterThan(0);
+    expect(Number(w.cpu?.timestamp)).toBeGreaterThan(0);
+    expect(n(w.memory?.working_set_bytes)).toBeGreaterThanOrEqual(16 * MiB);
+    expect(n(w.memory?.working_set_bytes)).toBeLessThan(96 * MiB);
+    // the layer is measured at most every 10 s: wait for a measurement after the write
+    for (let i = 0; i < 150 && n(w.writable_layer?.used_bytes) < 3 * MiB; i++) {
+      await sleep(100);
+      w = (await listContainerStats({ id: worker }))[0]!;
+    }
+    expect(n(w.writable_layer?.used_bytes)).toBeGreaterThanOrEqual(3 * MiB);
+    expect(n(w.writable_layer?.inodes_used)).toBeGreaterThanOrEqual(2);
+    expect(existsSync(w.writable_layer!.fs_id.mountpoint)).toBe(true);
+
+    // not started: listed with its attributes and layer, no cpu or memory; ContainerStats refuses it
+    const [i] = await listContainerStats({ id: idle.slice(0, 12) });
+    expect(i).toMatchObject({ attributes: { id: idle, metadata: { name: 'idle' } }, cpu: null, memory: null });
+    expect(n(i?.writable_layer?.used_bytes)).toBeGreaterThanOrEqual(0);
+    expect((await failure(stats(idle)))?.code).toBe(grpc.status.FAILED_PRECONDITION);
+    expect((await failure(stats('0123456789abcdef')))?.code).toBe(grpc.status.NOT_FOUND);
+
+    const ids = async (filter: unknown) =>
+      (await listContainerStats(filter))
+        .map((s) => s.attributes.id)
+        .filter((id) => [worker, idle].includes(id))
+        .sort();
+    expect(await ids(null)).toEqual([worker, idle].sort());
+    expect(await ids({ pod_sandbox_id: pod })).toEqual([worker, idle].sort());
+    expect(await ids({ pod_sandbox_id: other })).toEqual([]);
+    expect(await ids({ label_selector: { app: 'worker' } })).toEqual([worker]);
+    expect(await ids({ pod_sandbox_id: pod, label_selector: { app: 'nope' } })).toEqual([]);
+
+    // the pod's stats: its containers inside, its cgroups together (the pause's 32 MiB and the worker's 16)
+    const p = await podStats(pod);
+    expect(p.linux.containers.map((c) => (c as ContainerStats).attributes.id).sort()).toEqual([worker, idle].sort());
+    expect(n(p.linux.memory?.working_set_bytes)).toBeGreaterThanOrEqual(48 * MiB);
+    expect(n(p.linux.process?.process_count)).toBeGreaterThanOrEqual(4);
+
+    // stopped: still listed, without cpu or memory
+    await call('StopContainer', { container_id: worker, timeout: 0 });
+    expect((await listContainerStats({ id: worker }))[0]).toMatchObject({ attributes: { id: worker }, cpu: null, memory: null });
+    for (const id of [pod, other]) await call('RemovePodSandbox', { pod_sandbox_id: id });
+    expect(await ids(null)).toEqual([]);
+  });
+
+  it('GetContainerEvents: a container is created, started, stopped and deleted, in order, with its pod and its statuses', async () => {
+    const pod = await runPod('ctr-events');
+    const events = subscribe();
+    await sleep(200);
+    const mine = (id: string) => events.got.filter((e) => e.container_id === id);
+    const id = await createContainer(pod, 'ctr-events', 'short', ['sleep', '3600']);
+    expect(await until(() => mine(id).length === 1)).toBe(true);
+    await call('StartContainer', { container_id: id });
+    expect(await until(() => mine(id).length === 2)).toBe(true);
+    await call('StopContainer', { container_id: id, timeout: 0 });
+    expect(await until(() => mine(id).length === 3)).toBe(true);
+    await call('RemoveContainer', { container_id: id });
+    expect(await until(() => mine(id).length === 4)).toBe(true);
+    await sleep(200);
+    expect(mine(id).map((e) => e.container_event_type)).toEqual([
+      'CONTAINER_CREATED_EVENT',
+      'CONTAINER_STARTED_EVENT',
+      'CONTAINER_STOPPED_EVENT',
+      'CONTAINER_DELETED_EVENT',
+    ]);
+    for (const e of mine(id)) expect(e.pod_sandbox_status).toMatchObject({ id: pod, state: 'SANDBOX_READY' });
+    expect(mine(id)[1]!.containers_statuses.map((c) => c.id)).toEqual([id]);
+    expect(mine(id)[3]!.containers_statuses).toEqual([]);
+    // the pause's own events are the sandbox's (container_id the pod's), not the container's
+    expect(events.got.filter((e) => e.container_id === pod)).toEqual([]);
+    events.stream.cancel();
+    await call('RemovePodSandbox', { pod_sandbox_id: pod });
   });
 
   it('GetContainerEvents: a pod is created, started, stopped and deleted, in that order, with its status', async () => {

@@ -40,7 +40,8 @@ type Deliver = (e: ContainerEventResponse) => void;
  * The sandbox of each id is remembered from its record (the delete event has no record to read).
  */
 export class CriEvents {
-  private readonly clients = new Set<Deliver>();
+  /** each client, with the exchange seq when it came: it gets the events from there on */
+  private readonly clients = new Map<Deliver, number>();
   private subscription: Subscription | undefined;
   /** the sandbox of each CRI container and sandbox id (a sandbox's is itself) */
   private readonly sandboxOf = new Map<string, string>();
@@ -52,7 +53,7 @@ export class CriEvents {
   /** Gives every later event to `deliver` until the returned function is called. */
   subscribe(deliver: Deliver): () => void {
     this.start();
-    this.clients.add(deliver);
+    this.clients.set(deliver, this.d.exchange.seq);
     return () => this.clients.delete(deliver);
   }
 
@@ -117,7 +118,9 @@ export class CriEvents {
     if (!id || !sandbox || !type) return;
     if (type === 'CONTAINER_DELETED_EVENT') this.sandboxOf.delete(id);
     if (this.clients.size === 0) return;
-    const [status, statuses] = await Promise.all([d.podStatus(sandbox).catch(() => null), d.containerStatuses(sandbox).catch(() => [])]);
+    const [status, all] = await Promise.all([d.podStatus(sandbox).catch(() => null), d.containerStatuses(sandbox).catch(() => [])]);
+    // a deleted container is no longer among its pod's, though its removal may not be finished
+    const statuses = type === 'CONTAINER_DELETED_EVENT' ? all.filter((c) => c.id !== id) : all;
     const response: ContainerEventResponse = {
       container_id: id,
       container_event_type: type,
@@ -125,7 +128,7 @@ export class CriEvents {
       pod_sandbox_status: status,
       containers_statuses: statuses,
     };
-    for (const deliver of this.clients) deliver(response);
+    for (const [deliver, from] of this.clients) if ((e.seq ?? from) >= from) deliver(response);
   }
 }
 
