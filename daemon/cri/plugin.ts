@@ -12,12 +12,16 @@ import type { PullServicePlugin } from '../pull/plugin.ts';
 import type { TaskManager } from '../runtime/manager.ts';
 import type { SnapshotStore } from '../snapshots/store.ts';
 import { parseCriConfig } from './config.ts';
+import { CriContainerRecords } from './container-records.ts';
 import { CriContainers } from './containers.ts';
+import { CriEvents, containerEventStatus, eventsHandlers } from './events.ts';
 import { CriExec } from './exec.ts';
 import { CriImages } from './images.ts';
 import { PodNetworking } from './pod-network.ts';
+import { runtimeConfigHandlers } from './runtime-config.ts';
 import { PodSandboxes } from './sandboxes.ts';
-import { criService } from './service.ts';
+import { cniConfigFiles, criService, sandboxStatus } from './service.ts';
+import { CriStats, statsHandlers } from './stats.ts';
 import { CriStreaming } from './streaming/rpcs.ts';
 
 /** The containerd namespace the CRI's images, pods and containers live in, as containerd's. */
@@ -57,13 +61,14 @@ export const criPlugin: Plugin<GrpcService> = {
       maxConfNum: config.cni.maxConfNum,
       log: ctx.log,
     });
+    const tasks = ctx.get<TaskManager>(PluginType.runtime, 'task');
     const sandboxes = new PodSandboxes({
       ns: criNamespace,
       config,
       containers: ctx.get<ContainerStore>(PluginType.service, 'containers-service'),
       snapshotter,
       leases: ctx.get<LeaseStore>(PluginType.lease),
-      tasks: ctx.get<TaskManager>(PluginType.runtime, 'task'),
+      tasks,
       images,
       puller,
       network,
@@ -72,7 +77,6 @@ export const criPlugin: Plugin<GrpcService> = {
       netnsDir: config.netnsMountsUnderStateDir ? join(ctx.config.state, 'netns') : '/var/run/netns',
       log: ctx.log,
     });
-    const tasks = ctx.get<TaskManager>(PluginType.runtime, 'task');
     const containers = new CriContainers({
       ns: criNamespace,
       config,
@@ -110,7 +114,22 @@ export const criPlugin: Plugin<GrpcService> = {
     });
     await streaming.listen();
     ctx.log.info('CRI streaming server listening', { url: streaming.server.baseUrl });
-    const service = criService(config, images, sandboxes, containers, streaming.handlers());
+    const records = new CriContainerRecords(criNamespace, ctx.get<ContainerStore>(PluginType.service, 'containers-service'), tasks);
+    const stats = new CriStats({ ns: criNamespace, sandboxes, containers: records, snapshotter });
+    const events = new CriEvents({
+      ns: criNamespace,
+      exchange: ctx.get<Exchange>(PluginType.event),
+      containers: ctx.get<ContainerStore>(PluginType.service, 'containers-service'),
+      podStatus: async (id) => sandboxStatus(await sandboxes.status(id)),
+      containerStatuses: async (id) => containers.list({ id: '', state: null, pod_sandbox_id: id, label_selector: {} }).map(containerEventStatus),
+      log: ctx.log,
+    });
+    const runtimeConfig = { template: config.cni.confTemplate, confDir: config.cni.confDir, confFiles: () => cniConfigFiles(config.cni.confDir), log: ctx.log };
+    const service = criService(config, images, sandboxes, containers, streaming.handlers(), {
+      ...statsHandlers(stats),
+      ...eventsHandlers(events),
+      ...runtimeConfigHandlers(runtimeConfig),
+    });
     return { ...service, drain: () => void streaming.close() };
   },
 };

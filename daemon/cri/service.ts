@@ -1,18 +1,18 @@
 import { readdir } from 'node:fs/promises';
-import type * as grpc from '@grpc/grpc-js';
 import type { Image } from '../../api/gen/runtime/v1/Image.ts';
 import type { ImageServiceHandlers } from '../../api/gen/runtime/v1/ImageService.ts';
 import type { RuntimeServiceHandlers } from '../../api/gen/runtime/v1/RuntimeService.ts';
 import { ImageService, RuntimeService } from '../../api/services.ts';
-import { invalidArgument, unimplemented } from '../../core/errors.ts';
+import { invalidArgument } from '../../core/errors.ts';
 import { version } from '../../core/version.ts';
-import { failStream, unary } from '../grpc.ts';
+import { unary } from '../grpc.ts';
 import type { GrpcService } from '../plugin.ts';
 import type { CriConfig } from './config.ts';
 import { containerRpcs } from './container-service.ts';
 import type { CriContainers } from './containers.ts';
 import type { CriImage, CriImages } from './images.ts';
 import type { PodSandboxes, Sandbox } from './sandboxes.ts';
+import type { StatsRpc } from './stats.ts';
 
 /** What a CNI config directory holds that libcni would load: .conf, .conflist and .json files. */
 export async function cniConfigFiles(dir: string): Promise<string[]> {
@@ -51,7 +51,7 @@ const toPodSandbox = (s: Sandbox) => ({
   runtime_handler: s.meta.RuntimeHandler,
 });
 
-const sandboxStatus = (s: Sandbox) => ({
+export const sandboxStatus = (s: Sandbox) => ({
   ...toPodSandbox(s),
   network: { ip: s.meta.IP, additional_ips: s.meta.AdditionalIPs.map((ip) => ({ ip })) },
   linux: { namespaces: { options: s.meta.Config.linux?.security_context?.namespace_options ?? null } },
@@ -75,43 +75,27 @@ function verboseInfo(s: Sandbox) {
   };
 }
 
-/** The RuntimeService RPCs berth's CRI does not answer yet: each says so by name (UNIMPLEMENTED). */
-export const pendingRpcs = [
-  'ContainerStats',
-  'ListContainerStats',
-  'PodSandboxStats',
-  'ListPodSandboxStats',
-  'UpdateRuntimeConfig',
-  'CheckpointContainer',
-  'GetContainerEvents',
-  'ListMetricDescriptors',
-  'ListPodSandboxMetrics',
-] as const;
-type Pending = (typeof pendingRpcs)[number];
-
 /**
- * runtime.v1.RuntimeService and runtime.v1.ImageService (docs/cri.md): the runtime's version and
- * status, and the images of the CRI's namespace for real; the pod and container RPCs answer
- * UNIMPLEMENTED naming themselves until they are built.
+ * runtime.v1.RuntimeService and runtime.v1.ImageService (docs/cri.md): every RPC, each answered by
+ * the module that owns it; the few berth does not do answer UNIMPLEMENTED with the reason.
  */
 export function criService(
   config: CriConfig,
   images: CriImages,
   sandboxes: PodSandboxes,
   containers: CriContainers,
-  streaming: Partial<RuntimeServiceHandlers>,
+  /** exec and the streaming server's RPCs (streaming/rpcs.ts) */
+  streaming: Pick<RuntimeServiceHandlers, 'ExecSync' | 'Exec' | 'Attach' | 'PortForward'>,
+  /** stats, events, runtime config and the RPCs answered UNIMPLEMENTED on purpose (stats.ts, events.ts, runtime-config.ts) */
+  rest: Pick<
+    RuntimeServiceHandlers,
+    StatsRpc | 'GetContainerEvents' | 'UpdateRuntimeConfig' | 'CheckpointContainer' | 'ListMetricDescriptors' | 'ListPodSandboxMetrics'
+  >,
 ): GrpcService {
-  const notYet = (name: string) => unimplemented(`${name} is not implemented by berth's CRI yet`);
-  const unanswered = (name: Pending) =>
-    name === 'GetContainerEvents'
-      ? (call: grpc.ServerWritableStream<unknown, unknown>) => failStream(call, notYet(name))
-      : unary(async () => {
-          throw notYet(name);
-        });
   const runtime: RuntimeServiceHandlers = {
-    ...(Object.fromEntries(pendingRpcs.map((name) => [name, unanswered(name)])) as unknown as Pick<RuntimeServiceHandlers, Pending>),
     ...containerRpcs(containers, images),
-    ...(streaming as Pick<RuntimeServiceHandlers, 'ExecSync' | 'Exec' | 'Attach' | 'PortForward'>),
+    ...streaming,
+    ...rest,
     RunPodSandbox: unary(async (req) => ({ pod_sandbox_id: await sandboxes.run(req.config, req.runtime_handler) })),
     StopPodSandbox: unary(async (req) => {
       await sandboxes.stop(req.pod_sandbox_id);

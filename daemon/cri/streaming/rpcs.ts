@@ -76,7 +76,7 @@ export class CriStreaming {
     };
   }
 
-  handlers(): Partial<RuntimeServiceHandlers> {
+  handlers(): Pick<RuntimeServiceHandlers, 'ExecSync' | 'Exec' | 'Attach' | 'PortForward'> {
     const { d } = this;
     return {
       ExecSync: unary(async (req) => {

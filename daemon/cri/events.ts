@@ -1,0 +1,198 @@
+// GetContainerEvents (docs/cri.md): the life of the CRI's pods and containers as the kubelet's
+// evented PLEG reads it, made from berthd's event exchange for the CRI's namespace.
+import type * as grpc from '@grpc/grpc-js';
+import type { ContainerEventResponse } from '../../api/gen/runtime/v1/ContainerEventResponse.ts';
+import type { ContainerEventType } from '../../api/gen/runtime/v1/ContainerEventType.ts';
+import type { ContainerStatus } from '../../api/gen/runtime/v1/ContainerStatus.ts';
+import type { PodSandboxStatus } from '../../api/gen/runtime/v1/PodSandboxStatus.ts';
+import type { RuntimeServiceHandlers } from '../../api/gen/runtime/v1/RuntimeService.ts';
+import { unpackAny } from '../../core/any.ts';
+import { BerthError } from '../../core/errors.ts';
+import type { Container, ContainerStore } from '../containers/store.ts';
+import type { Envelope, Exchange, Subscription } from '../events/exchange.ts';
+import { failStream } from '../grpc.ts';
+import type { Logger } from '../log.ts';
+import { readContainerMetadata } from './container-records.ts';
+import { reasonOf } from './container-service.ts';
+import type { CriContainer } from './containers.ts';
+import { kindLabel } from './sandboxes.ts';
+
+/** A client that leaves this many events unread is cut off (RESOURCE_EXHAUSTED): it must list again and resubscribe. */
+export const maxQueuedEvents = 1000;
+
+export interface EventsDeps {
+  ns: string;
+  exchange: Exchange;
+  containers: ContainerStore;
+  /** the sandbox's status, null when it is gone */
+  podStatus: (sandboxId: string) => Promise<PodSandboxStatus | null>;
+  /** the statuses of the sandbox's containers */
+  containerStatuses: (sandboxId: string) => Promise<ContainerStatus[]>;
+  log: Logger;
+}
+
+type Deliver = (e: ContainerEventResponse) => void;
+
+/**
+ * The CRI's container events: one subscription to the exchange (made when the first client
+ * comes, kept after), whose events about the CRI's sandboxes and containers are turned into
+ * ContainerEventResponses one after another, in the exchange's order, and given to every client.
+ * The sandbox of each id is remembered from its record (the delete event has no record to read).
+ */
+export class CriEvents {
+  /** each client, with the exchange seq when it came: it gets the events from there on */
+  private readonly clients = new Map<Deliver, number>();
+  private subscription: Subscription | undefined;
+  /** the sandbox of each CRI container and sandbox id (a sandbox's is itself) */
+  private readonly sandboxOf = new Map<string, string>();
+  /** conversions run one after another, so that clients get events in order */
+  private tail: Promise<void> = Promise.resolve();
+
+  constructor(private readonly d: EventsDeps) {}
+
+  /** Gives every later event to `deliver` until the returned function is called. */
+  subscribe(deliver: Deliver): () => void {
+    this.start();
+    this.clients.set(deliver, this.d.exchange.seq);
+    return () => this.clients.delete(deliver);
+  }
+
+  private start(): void {
+    if (this.subscription) return;
+    const { d } = this;
+    this.subscription = d.exchange.subscribeSince([`namespace==${d.ns}`], { seq: d.exchange.seq }, (e) => this.enqueue(() => this.handle(e)));
+    this.enqueue(async () => {
+      for (const c of await d.containers.list(d.ns)) this.remember(c);
+    });
+  }
+
+  private enqueue(step: () => Promise<void>): void {
+    this.tail = this.tail.then(step).catch((err: Error) => this.d.log.warn('a CRI container event was lost', { error: err.message }));
+  }
+
+  private remember(c: Container): void {
+    const kind = c.labels[kindLabel];
+    if (kind === 'sandbox') this.sandboxOf.set(c.id, c.id);
+    else if (kind === 'container') {
+      const sandbox = readContainerMetadata(c)?.SandboxID || c.sandbox;
+      if (sandbox) this.sandboxOf.set(c.id, sandbox);
+    }
+  }
+
+  private async handle(e: Envelope): Promise<void> {
+    const { d } = this;
+    let event: { id?: string; container_id?: string };
+    try {
+      event = unpackAny<{ id?: string; container_id?: string }>(e.event).message;
+    } catch {
+      return;
+    }
+    let id: string | undefined;
+    let type: ContainerEventType | undefined;
+    switch (e.topic) {
+      case '/containers/create': {
+        id = event.id;
+        const record = id ? await d.containers.get(d.ns, id).catch(() => undefined) : undefined;
+        if (record) this.remember(record);
+        type = 'CONTAINER_CREATED_EVENT';
+        break;
+      }
+      case '/tasks/start':
+        id = event.container_id;
+        type = 'CONTAINER_STARTED_EVENT';
+        break;
+      case '/tasks/exit':
+        // the init process's exit (an exec's has its own id)
+        if (event.id !== event.container_id) return;
+        id = event.container_id;
+        type = 'CONTAINER_STOPPED_EVENT';
+        break;
+      case '/containers/delete':
+        id = event.id;
+        type = 'CONTAINER_DELETED_EVENT';
+        break;
+      default:
+        return;
+    }
+    const sandbox = id ? this.sandboxOf.get(id) : undefined;
+    if (!id || !sandbox || !type) return;
+    if (type === 'CONTAINER_DELETED_EVENT') this.sandboxOf.delete(id);
+    if (this.clients.size === 0) return;
+    const [status, all] = await Promise.all([d.podStatus(sandbox).catch(() => null), d.containerStatuses(sandbox).catch(() => [])]);
+    // a deleted container is no longer among its pod's, though its removal may not be finished
+    const statuses = type === 'CONTAINER_DELETED_EVENT' ? all.filter((c) => c.id !== id) : all;
+    const response: ContainerEventResponse = {
+      container_id: id,
+      container_event_type: type,
+      created_at: (BigInt(e.timestamp) * 1_000_000n).toString(),
+      pod_sandbox_status: status,
+      containers_statuses: statuses,
+    };
+    for (const [deliver, from] of this.clients) if ((e.seq ?? from) >= from) deliver(response);
+  }
+}
+
+/** A container's status as an event carries it: ContainerStatus's fields but the image lookup (image is the config's, image_ref its id). */
+export function containerEventStatus(c: CriContainer): ContainerStatus {
+  return {
+    id: c.meta.ID,
+    metadata: c.meta.Config.metadata,
+    state: c.state,
+    created_at: c.status.CreatedAt,
+    started_at: c.status.StartedAt,
+    finished_at: c.status.FinishedAt,
+    exit_code: c.status.ExitCode,
+    image: c.meta.Config.image,
+    image_ref: c.meta.ImageRef,
+    reason: reasonOf(c),
+    message: c.status.Message,
+    labels: c.meta.Config.labels,
+    annotations: c.meta.Config.annotations,
+    mounts: c.meta.Config.mounts,
+    log_path: c.meta.LogPath,
+  };
+}
+
+/**
+ * GetContainerEvents: every event after the call, in order. Back-pressure: a client's events wait
+ * in a queue while its stream is full; once maxQueuedEvents wait, the client is cut off with
+ * RESOURCE_EXHAUSTED rather than berthd's memory growing (the kubelet relists and resubscribes).
+ */
+export function eventsHandlers(events: CriEvents): Pick<RuntimeServiceHandlers, 'GetContainerEvents'> {
+  return {
+    GetContainerEvents: (call: grpc.ServerWritableStream<unknown, ContainerEventResponse>) => {
+      const queue: ContainerEventResponse[] = [];
+      let full = false;
+      let over = false;
+      const flush = () => {
+        while (!full && !over && queue.length > 0) {
+          if (!call.write(queue.shift()!)) {
+            full = true;
+            call.once('drain', () => {
+              full = false;
+              flush();
+            });
+          }
+        }
+      };
+      const unsubscribe = events.subscribe((e) => {
+        if (over) return;
+        if (queue.length >= maxQueuedEvents) {
+          stop();
+          failStream(call, new BerthError('ResourceExhausted', `client too slow: ${maxQueuedEvents} container events unread`));
+          return;
+        }
+        queue.push(e);
+        flush();
+      });
+      const stop = () => {
+        over = true;
+        queue.length = 0;
+        unsubscribe();
+      };
+      call.on('cancelled', stop);
+      call.on('close', stop);
+      call.on('error', stop);
+    },
+  };
+}
