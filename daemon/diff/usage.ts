@@ -34,7 +34,12 @@ export function treeUsage(dir: string): Promise<Usage> {
 const usageSlots = new Limiter(availableParallelism());
 
 const idle: UsageChild[] = [];
-const idleMs = 15_000;
+let idleMs = 15_000;
+
+/** How long a child stays unused before it leaves (tests shorten it). */
+export function setUsageChildIdleMs(ms: number): void {
+  idleMs = ms;
+}
 
 class UsageChild {
   private readonly process: ChildProcess;
@@ -76,8 +81,15 @@ class UsageChild {
   release(): void {
     if (this.exited) return;
     idle.push(this);
-    this.idleTimer = setTimeout(() => this.process.stdin!.end(), idleMs).unref();
+    this.idleTimer = setTimeout(() => this.leave(), idleMs).unref();
     this.hold(false);
+  }
+
+  /** Out of the idle list first, then stdin's end: a child on its way out is never handed a measure. */
+  private leave(): void {
+    const at = idle.indexOf(this);
+    if (at >= 0) idle.splice(at, 1);
+    this.process.stdin!.end();
   }
 
   /** An idle child must not keep the daemon (or a test) alive; one measuring must. */
