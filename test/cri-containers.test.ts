@@ -140,6 +140,7 @@ describeAsRoot('CRI containers in pods (runtime.v1 over grpc-js)', [installed(jo
         `  sandbox_image = "${pauseImage}"`,
         '  restrict_oom_score_adj = true',
         '  netns_mounts_under_state_dir = true',
+        '  max_container_log_line_size = 1024',
         '  [plugins."io.containerd.grpc.v1.cri".cni]',
         `    bin_dir = "${cniBinDir}"`,
         `    conf_dir = "${join(dir, 'net.d')}"`,
@@ -171,6 +172,13 @@ describeAsRoot('CRI containers in pods (runtime.v1 over grpc-js)', [installed(jo
   it('a container runs in its pod; its output is in the CRI log at the kubelet path: stdout and stderr lines, a partial line P; it exits Completed', async () => {
     const pod = await runPod('logs');
     const id = await run(pod, 'logs', 'talker', { command: ['/bin/sh', '-c', 'echo out; echo err >&2; printf partial'] });
+    // max_container_log_line_size: a longer line is in partial records of at most that size
+    const long = await run(pod, 'logs', 'long', { command: ['/bin/sh', '-c', `printf '%s\\n' ${'x'.repeat(2500)}`] });
+    await exited(long);
+    const pieces = logLines(logOf('logs', 'long')).map((l) => l.split(' ').slice(2));
+    expect(pieces.every(([, text]) => (text ?? '').length <= 1024)).toBe(true);
+    expect(pieces.filter(([tag]) => tag === 'P').length).toBeGreaterThanOrEqual(2);
+    expect(logText(logOf('logs', 'long'))).toBe(`${'x'.repeat(2500)}\n`);
     expect(id).toMatch(/^[0-9a-f]{64}$/);
     await exited(id);
     const s = await status(id);

@@ -99,8 +99,12 @@ export function containerSpec(input: ContainerSpecInput): ContainerSpec {
   p.noNewPrivileges = sc?.no_new_privs === true;
   if (config.tty) p.terminal = true;
   const imageEnv = input.image.config.Env ?? [];
-  const env = [...(config.tty ? ['TERM=xterm'] : []), `HOSTNAME=${input.hostname}`, ...imageEnv, ...config.envs.map((e) => `${e.key}=${e.value}`)];
-  p.env = mergeEnv([defaultPath], env);
+  // one merge after the other: the config's env replaces the image's in place
+  const own = mergeEnv([defaultPath], [...(config.tty ? ['TERM=xterm'] : []), `HOSTNAME=${input.hostname}`]);
+  p.env = mergeEnv(
+    mergeEnv(own, imageEnv),
+    config.envs.map((e) => `${e.key}=${e.value}`),
+  );
   if (sc?.supplemental_groups && sc.supplemental_groups.length > 0) {
     const gids = p.user.additionalGids ?? [];
     for (const g of sc.supplemental_groups) if (!gids.includes(Number(g))) gids.push(Number(g));

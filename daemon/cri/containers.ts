@@ -344,7 +344,8 @@ export class CriContainers implements PodMembers {
         if (e.meta.LogPath) {
           await fs.mkdir(dirname(e.meta.LogPath), { recursive: true, mode: 0o755 });
           // the kubelet rotates CRI logs itself (ReopenContainerLog): the monitor never does
-          log = { path: e.meta.LogPath, maxSize: 0, maxFiles: 1 };
+          const maxLine = d.config.maxContainerLogLineSize;
+          log = { path: e.meta.LogPath, maxSize: 0, maxFiles: 1, ...(maxLine > 0 ? { maxLine } : {}) };
         }
         const stdin = config.stdin ? await this.makeStdin(e.meta.ID) : '';
         if (stdin) this.openStdin(e);
@@ -478,7 +479,7 @@ export class CriContainers implements PodMembers {
   }
 
   /** What Attach needs: NotFound for an unknown id, FailedPrecondition when the container is not running. */
-  attachTarget(id: string): AttachTarget {
+  async attachTarget(id: string): Promise<AttachTarget> {
     const e = this.resolve(id);
     if (stateOf(e.status) !== 'CONTAINER_RUNNING') throw failedPrecondition(`container ${e.meta.ID} is not running`);
     const config = e.meta.Config;

@@ -39,7 +39,7 @@ export interface CreateOptions {
   /** task options; when unset the container's runtime options go to the shim */
   options?: AnyMessage | null;
   /** a container log in the CRI format (berthd's own runc tasks only; see daemon/logs) */
-  log?: { path: string; maxSize: number; maxFiles: number };
+  log?: { path: string; maxSize: number; maxFiles: number; maxLine?: number };
 }
 
 export interface RuntimeSettings {

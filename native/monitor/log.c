@@ -6,7 +6,8 @@
 //
 // Written as the output is read, beside (not instead of) the copy to a client's FIFO. When the
 // file grows past max_size it is rotated: PATH.1 … PATH.(max_files-1) keep the older records.
-// `reopen-log` (CRI's ReopenContainerLog) opens PATH again after someone else moved it away.
+// `reopen-log` (CRI's ReopenContainerLog) opens PATH again after someone else moved it away. With
+// max_line, no record holds more than that many bytes of a line (the rest follows in P records).
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -78,6 +79,11 @@ void log_write(struct container_log *l, const char *stream, const char *buf, siz
   while (len > 0) {
     const char *nl = memchr(buf, '\n', len);
     size_t line = nl ? (size_t)(nl - buf) : len;
+    // max_line (CRI's max_container_log_line_size): a longer line goes out in partial records of that size
+    if (l->max_line > 0 && line > (size_t)l->max_line) {
+      line = (size_t)l->max_line;
+      nl = NULL;
+    }
     struct iovec v[3] = {
         {.iov_base = head, .iov_len = head_len},
         {.iov_base = (void *)(nl ? " F " : " P "), .iov_len = 3},

@@ -3,7 +3,7 @@
 //   berth-monitor --id ID --runtime PATH [--runtime-arg ARG]... --dir PROCDIR --socket PATH
 //                 (--bundle DIR [--create-arg ARG]... [--start-fifo PATH] [--rootfs PATH] | --exec PROCESS_JSON)
 //                 [--stdin PATH] [--stdout URI] [--stderr URI] [--terminal] [--namespace NS]
-//                 [--log-path PATH [--log-max-size BYTES] [--log-max-files N]]
+//                 [--log-path PATH [--log-max-size BYTES] [--log-max-files N] [--log-max-line BYTES]]
 //
 // berthd starts it with a pipe on fd 3; one line comes back on it: `ok <pid>` or
 // `error <message>`. docs/monitor.md is the whole contract.
@@ -71,6 +71,7 @@ static void parse_args(int argc, char **argv, struct options *o) {
     else if (strcmp(a, "--log-path") == 0) o->log_path = v;
     else if (strcmp(a, "--log-max-size") == 0) o->log_max_size = number(a, v, 0, LLONG_MAX);
     else if (strcmp(a, "--log-max-files") == 0) o->log_max_files = (int)number(a, v, 1, 1000);
+    else if (strcmp(a, "--log-max-line") == 0) o->log_max_line = number(a, v, 1, LLONG_MAX);
     else die_usage("unknown flag %s", a);
   }
   if (!o->id || !*o->id) die_usage("--id is required");

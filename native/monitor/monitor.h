@@ -34,6 +34,7 @@ struct options {
   const char *log_path;     // the CRI-format container log, written beside the FIFOs
   long long log_max_size;   // rotate past this many bytes (0: never)
   int log_max_files;        // files kept, the current one included
+  long long log_max_line;   // longer lines are split into partial records of this size (0: at reads only)
   const char **runtime_args;
   int n_runtime_args;
   const char **create_args;
@@ -63,6 +64,7 @@ struct container_log {
   int64_t size;
   int64_t max_size;
   int max_files;
+  int64_t max_line; // 0: records are split only where reads end
 };
 
 struct stdio {

@@ -279,7 +279,7 @@ int stdio_open(struct stdio *io, const struct options *opt, char *err, size_t er
       format_message(err, errsize, "a log path goes with FIFOs or no stdout, not %s", opt->stdout_uri);
       return -1;
     }
-    io->log = (struct container_log){.path = opt->log_path, .fd = -1, .max_size = opt->log_max_size, .max_files = opt->log_max_files};
+    io->log = (struct container_log){.path = opt->log_path, .fd = -1, .max_size = opt->log_max_size, .max_files = opt->log_max_files, .max_line = opt->log_max_line};
     if (log_open(&io->log, err, errsize) < 0) return -1;
   }
   if (opt->stdin_path && *opt->stdin_path) {

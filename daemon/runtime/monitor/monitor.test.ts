@@ -522,6 +522,22 @@ describeAsRoot('berth-monitor', [installed('runc'), installed('mkfifo')], () => 
     await m.client.release();
   });
 
+  itAsRoot('with max-line no record holds more of a line than that: the rest follows in partial records', async () => {
+    const f = await fixture({ args: ['sh', '-c', 'echo abcdefghijklmnopqrstuvwxy; echo 0123456789; echo short'] });
+    const log = join(f.dir, 'c.log');
+    const m = await start(f, { log: { path: log, maxLine: 10 } });
+    await f.mustRunc(['start', f.id]);
+    await m.client.wait();
+    expect(criRecords(readFileSync(log, 'utf8'))).toEqual([
+      ['stdout', 'P', 'abcdefghij'],
+      ['stdout', 'P', 'klmnopqrst'],
+      ['stdout', 'F', 'uvwxy'],
+      ['stdout', 'F', '0123456789'],
+      ['stdout', 'F', 'short'],
+    ]);
+    await m.client.release();
+  });
+
   itAsRoot('rotates the log past its size, keeping max-files in all, and reopens it on request', async () => {
     const f = await fixture({
       args: ['sh', '-c', 'i=0; while [ $i -lt 60 ]; do echo "line $i ................................"; i=$((i+1)); done; sleep 1; echo after'],

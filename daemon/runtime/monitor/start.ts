@@ -36,7 +36,7 @@ export interface MonitorOptions {
   terminal?: boolean;
   namespace?: string;
   /** the container log (CRI format), written beside the FIFOs; absolute */
-  log?: { path: string; maxSize?: number; maxFiles?: number };
+  log?: { path: string; maxSize?: number; maxFiles?: number; maxLine?: number };
   /** the monitor binary; by default the package's dist/native/berth-monitor */
   binary?: string;
 }
@@ -84,6 +84,7 @@ export function monitorArgs(o: MonitorOptions): string[] {
     args.push('--log-path', o.log.path);
     if (o.log.maxSize) args.push('--log-max-size', String(o.log.maxSize));
     if (o.log.maxFiles) args.push('--log-max-files', String(o.log.maxFiles));
+    if (o.log.maxLine) args.push('--log-max-line', String(o.log.maxLine));
   }
   return args;
 }

@@ -10,7 +10,7 @@ export interface Stdio {
   stderr: string;
   terminal: boolean;
   /** the container log the monitor writes beside the FIFOs (docs/monitor.md), for an init */
-  log?: { path: string; maxSize: number; maxFiles: number };
+  log?: { path: string; maxSize: number; maxFiles: number; maxLine?: number };
 }
 
 export interface ProcessExit {
