@@ -57,7 +57,7 @@ interface ContainerEvent {
   container_event_type: string;
   created_at: string;
   pod_sandbox_status: { id: string; state: string } | null;
-  containers_statuses: { id: string; state: string }[];
+  containers_statuses: { id: string; state: string; exit_code: number }[];
 }
 
 const pauseImage = 'berth.test/stats-pause:1';
@@ -382,7 +382,9 @@ describeAsRoot('CRI stats and container events (runtime.v1 over grpc-js)', [inst
       'CONTAINER_DELETED_EVENT',
     ]);
     for (const e of mine(id)) expect(e.pod_sandbox_status).toMatchObject({ id: pod, state: 'SANDBOX_READY' });
-    expect(mine(id)[1]!.containers_statuses.map((c) => c.id)).toEqual([id]);
+    // the container as of each event
+    expect(mine(id)[1]!.containers_statuses).toMatchObject([{ id, state: 'CONTAINER_RUNNING' }]);
+    expect(mine(id)[2]!.containers_statuses).toMatchObject([{ id, state: 'CONTAINER_EXITED', exit_code: 137 }]);
     expect(mine(id)[3]!.containers_statuses).toEqual([]);
     // the pause's own events are the sandbox's (container_id the pod's), not the container's
     expect(events.got.filter((e) => e.container_id === pod)).toEqual([]);

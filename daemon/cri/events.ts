@@ -81,9 +81,9 @@ export class CriEvents {
 
   private async handle(e: Envelope): Promise<void> {
     const { d } = this;
-    let event: { id?: string; container_id?: string };
+    let event: { id?: string; container_id?: string; exit_status?: number };
     try {
-      event = unpackAny<{ id?: string; container_id?: string }>(e.event).message;
+      event = unpackAny<{ id?: string; container_id?: string; exit_status?: number }>(e.event).message;
     } catch {
       return;
     }
@@ -119,12 +119,22 @@ export class CriEvents {
     if (type === 'CONTAINER_DELETED_EVENT') this.sandboxOf.delete(id);
     if (this.clients.size === 0) return;
     const [status, all] = await Promise.all([d.podStatus(sandbox).catch(() => null), d.containerStatuses(sandbox).catch(() => [])]);
-    // a deleted container is no longer among its pod's, though its removal may not be finished
-    const statuses = type === 'CONTAINER_DELETED_EVENT' ? all.filter((c) => c.id !== id) : all;
+    const createdAt = (BigInt(e.timestamp) * 1_000_000n).toString();
+    // the container's own status as of its event, which the CRI's bookkeeping may not have recorded
+    // yet; a deleted container is no longer among its pod's
+    const statuses = all
+      .filter((c) => type !== 'CONTAINER_DELETED_EVENT' || c.id !== id)
+      .map((c): ContainerStatus => {
+        if (c.id !== id) return c;
+        if (type === 'CONTAINER_STARTED_EVENT' && c.state === 'CONTAINER_CREATED') return { ...c, state: 'CONTAINER_RUNNING', started_at: createdAt };
+        if (type === 'CONTAINER_STOPPED_EVENT' && c.state !== 'CONTAINER_EXITED')
+          return { ...c, state: 'CONTAINER_EXITED', finished_at: createdAt, exit_code: event.exit_status ?? 0 };
+        return c;
+      });
     const response: ContainerEventResponse = {
       container_id: id,
       container_event_type: type,
-      created_at: (BigInt(e.timestamp) * 1_000_000n).toString(),
+      created_at: createdAt,
       pod_sandbox_status: status,
       containers_statuses: statuses,
     };
