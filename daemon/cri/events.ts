@@ -19,6 +19,8 @@ import { kindLabel } from './sandboxes.ts';
 
 /** A client that leaves this many events unread is cut off (RESOURCE_EXHAUSTED): it must list again and resubscribe. */
 export const maxQueuedEvents = 1000;
+/** when this many exchange events wait to be turned into responses, every client is cut off (RESOURCE_EXHAUSTED) */
+export const maxPendingEvents = 10_000;
 
 export interface EventsDeps {
   ns: string;
@@ -32,6 +34,11 @@ export interface EventsDeps {
 }
 
 type Deliver = (e: ContainerEventResponse) => void;
+interface Client {
+  /** the exchange seq when it came: it gets the events from there on */
+  from: number;
+  cutOff: (err: BerthError) => void;
+}
 
 /**
  * The CRI's container events: one subscription to the exchange (made when the first client
@@ -40,8 +47,9 @@ type Deliver = (e: ContainerEventResponse) => void;
  * The sandbox of each id is remembered from its record (the delete event has no record to read).
  */
 export class CriEvents {
-  /** each client, with the exchange seq when it came: it gets the events from there on */
-  private readonly clients = new Map<Deliver, number>();
+  private readonly clients = new Map<Deliver, Client>();
+  /** exchange events not yet turned into responses */
+  private pending = 0;
   private subscription: Subscription | undefined;
   /** the sandbox of each CRI container and sandbox id (a sandbox's is itself) */
   private readonly sandboxOf = new Map<string, string>();
@@ -50,17 +58,30 @@ export class CriEvents {
 
   constructor(private readonly d: EventsDeps) {}
 
-  /** Gives every later event to `deliver` until the returned function is called. */
-  subscribe(deliver: Deliver): () => void {
+  /**
+   * Gives every later event to `deliver` until the returned function is called, or until events
+   * come faster than they can be made (then `cutOff` is told, and the client is dropped).
+   */
+  subscribe(deliver: Deliver, cutOff: (err: BerthError) => void): () => void {
     this.start();
-    this.clients.set(deliver, this.d.exchange.seq);
+    this.clients.set(deliver, { from: this.d.exchange.seq, cutOff });
     return () => this.clients.delete(deliver);
   }
 
   private start(): void {
     if (this.subscription) return;
     const { d } = this;
-    this.subscription = d.exchange.subscribeSince([`namespace==${d.ns}`], { seq: d.exchange.seq }, (e) => this.enqueue(() => this.handle(e)));
+    this.subscription = d.exchange.subscribeSince([`namespace==${d.ns}`], { seq: d.exchange.seq }, (e) => {
+      if (++this.pending > maxPendingEvents && this.clients.size > 0) {
+        // without clients, what is left to do per event is cheap: the backlog drains
+        const err = new BerthError('ResourceExhausted', `container events come faster than berthd makes them (${maxPendingEvents} waiting)`);
+        for (const [deliver, client] of this.clients) {
+          this.clients.delete(deliver);
+          client.cutOff(err);
+        }
+      }
+      this.enqueue(() => this.handle(e).finally(() => this.pending--));
+    });
     this.enqueue(async () => {
       for (const c of await d.containers.list(d.ns)) this.remember(c);
     });
@@ -138,7 +159,7 @@ export class CriEvents {
       pod_sandbox_status: status,
       containers_statuses: statuses,
     };
-    for (const [deliver, from] of this.clients) if ((e.seq ?? from) >= from) deliver(response);
+    for (const [deliver, { from }] of this.clients) if ((e.seq ?? from) >= from) deliver(response);
   }
 }
 
@@ -167,6 +188,7 @@ export function containerEventStatus(c: CriContainer): ContainerStatus {
  * GetContainerEvents: every event after the call, in order. Back-pressure: a client's events wait
  * in a queue while its stream is full; once maxQueuedEvents wait, the client is cut off with
  * RESOURCE_EXHAUSTED rather than berthd's memory growing (the kubelet relists and resubscribes).
+ * So are all clients when maxPendingEvents exchange events wait to be made into responses.
  */
 export function eventsHandlers(events: CriEvents): Pick<RuntimeServiceHandlers, 'GetContainerEvents'> {
   return {
@@ -185,16 +207,24 @@ export function eventsHandlers(events: CriEvents): Pick<RuntimeServiceHandlers, 
           }
         }
       };
-      const unsubscribe = events.subscribe((e) => {
-        if (over) return;
-        if (queue.length >= maxQueuedEvents) {
-          stop();
-          failStream(call, new BerthError('ResourceExhausted', `client too slow: ${maxQueuedEvents} container events unread`));
-          return;
-        }
-        queue.push(e);
-        flush();
-      });
+      const cutOff = (err: BerthError) => {
+        stop();
+        failStream(call, err);
+      };
+      const unsubscribe = events.subscribe(
+        (e) => {
+          if (over) return;
+          if (queue.length >= maxQueuedEvents) {
+            cutOff(new BerthError('ResourceExhausted', `client too slow: ${maxQueuedEvents} container events unread`));
+            return;
+          }
+          queue.push(e);
+          flush();
+        },
+        (err) => {
+          if (!over) cutOff(err);
+        },
+      );
       const stop = () => {
         over = true;
         queue.length = 0;
