@@ -361,6 +361,24 @@ describeAsRoot('CRI stats and container events (runtime.v1 over grpc-js)', [inst
     expect(await ids(null)).toEqual([]);
   });
 
+  it('UpdateRuntimeConfig without conf_template changes nothing; checkpoint and metrics RPCs answer UNIMPLEMENTED with why', async () => {
+    const confs = readdirSync(join(dir, 'net.d'));
+    await call('UpdateRuntimeConfig', { runtime_config: { network_config: { pod_cidr: '10.99.0.0/24' } } });
+    expect(readdirSync(join(dir, 'net.d'))).toEqual(confs);
+    expect((await failure(call('UpdateRuntimeConfig', { runtime_config: { network_config: { pod_cidr: 'nonsense' } } })))?.code).toBe(
+      grpc.status.INVALID_ARGUMENT,
+    );
+    for (const [method, why] of [
+      ['CheckpointContainer', /CRIU/],
+      ['ListMetricDescriptors', /ListPodSandboxStats/],
+      ['ListPodSandboxMetrics', /ListPodSandboxStats/],
+    ] as const) {
+      const err = await failure(call(method, {}));
+      expect(err?.code).toBe(grpc.status.UNIMPLEMENTED);
+      expect(err?.details).toMatch(why);
+    }
+  });
+
   it('GetContainerEvents: a container is created, started, stopped and deleted, in order, with its pod and its statuses', async () => {
     const pod = await runPod('ctr-events');
     const events = subscribe();
