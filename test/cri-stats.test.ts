@@ -276,6 +276,15 @@ describeAsRoot('CRI stats and container events (runtime.v1 over grpc-js)', [inst
     await call('RemovePodSandbox', { pod_sandbox_id: id });
   });
 
+  it('a hostNetwork pod has CPU and memory but no network stats (it has no netns of its own)', async () => {
+    const id = await runPod('hostnet', { linux: { security_context: { namespace_options: { network: 'NODE', pid: 'CONTAINER', ipc: 'POD' } } } });
+    const s = await podStats(id);
+    expect(n(s.linux.cpu?.usage_core_nano_seconds)).toBeGreaterThan(0);
+    expect(s.linux.memory).not.toBeNull();
+    expect(s.linux.network).toBeNull();
+    await call('RemovePodSandbox', { pod_sandbox_id: id });
+  });
+
   it('ListPodSandboxStats: ready pods only, by id prefix or label selector; a stopped pod has no stats, an unknown one is not found', async () => {
     const a = await runPod('list-a', { labels: { tier: 'front' } });
     const b = await runPod('list-b', { labels: { tier: 'back' } });
