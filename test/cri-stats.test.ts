@@ -57,7 +57,7 @@ interface ContainerEvent {
   container_event_type: string;
   created_at: string;
   pod_sandbox_status: { id: string; state: string } | null;
-  containers_statuses: { id: string; state: string }[];
+  containers_statuses: { id: string; state: string; exit_code: number }[];
 }
 
 const pauseImage = 'berth.test/stats-pause:1';
@@ -276,6 +276,15 @@ describeAsRoot('CRI stats and container events (runtime.v1 over grpc-js)', [inst
     await call('RemovePodSandbox', { pod_sandbox_id: id });
   });
 
+  it('a hostNetwork pod has CPU and memory but no network stats (it has no netns of its own)', async () => {
+    const id = await runPod('hostnet', { linux: { security_context: { namespace_options: { network: 'NODE', pid: 'CONTAINER', ipc: 'POD' } } } });
+    const s = await podStats(id);
+    expect(n(s.linux.cpu?.usage_core_nano_seconds)).toBeGreaterThan(0);
+    expect(s.linux.memory).not.toBeNull();
+    expect(s.linux.network).toBeNull();
+    await call('RemovePodSandbox', { pod_sandbox_id: id });
+  });
+
   it('ListPodSandboxStats: ready pods only, by id prefix or label selector; a stopped pod has no stats, an unknown one is not found', async () => {
     const a = await runPod('list-a', { labels: { tier: 'front' } });
     const b = await runPod('list-b', { labels: { tier: 'back' } });
@@ -361,6 +370,24 @@ describeAsRoot('CRI stats and container events (runtime.v1 over grpc-js)', [inst
     expect(await ids(null)).toEqual([]);
   });
 
+  it('UpdateRuntimeConfig without conf_template changes nothing; checkpoint and metrics RPCs answer UNIMPLEMENTED with why', async () => {
+    const confs = readdirSync(join(dir, 'net.d'));
+    await call('UpdateRuntimeConfig', { runtime_config: { network_config: { pod_cidr: '10.99.0.0/24' } } });
+    expect(readdirSync(join(dir, 'net.d'))).toEqual(confs);
+    expect((await failure(call('UpdateRuntimeConfig', { runtime_config: { network_config: { pod_cidr: 'nonsense' } } })))?.code).toBe(
+      grpc.status.INVALID_ARGUMENT,
+    );
+    for (const [method, why] of [
+      ['CheckpointContainer', /CRIU/],
+      ['ListMetricDescriptors', /ListPodSandboxStats/],
+      ['ListPodSandboxMetrics', /ListPodSandboxStats/],
+    ] as const) {
+      const err = await failure(call(method, {}));
+      expect(err?.code).toBe(grpc.status.UNIMPLEMENTED);
+      expect(err?.details).toMatch(why);
+    }
+  });
+
   it('GetContainerEvents: a container is created, started, stopped and deleted, in order, with its pod and its statuses', async () => {
     const pod = await runPod('ctr-events');
     const events = subscribe();
@@ -382,7 +409,9 @@ describeAsRoot('CRI stats and container events (runtime.v1 over grpc-js)', [inst
       'CONTAINER_DELETED_EVENT',
     ]);
     for (const e of mine(id)) expect(e.pod_sandbox_status).toMatchObject({ id: pod, state: 'SANDBOX_READY' });
-    expect(mine(id)[1]!.containers_statuses.map((c) => c.id)).toEqual([id]);
+    // the container as of each event
+    expect(mine(id)[1]!.containers_statuses).toMatchObject([{ id, state: 'CONTAINER_RUNNING' }]);
+    expect(mine(id)[2]!.containers_statuses).toMatchObject([{ id, state: 'CONTAINER_EXITED', exit_code: 137 }]);
     expect(mine(id)[3]!.containers_statuses).toEqual([]);
     // the pause's own events are the sandbox's (container_id the pod's), not the container's
     expect(events.got.filter((e) => e.container_id === pod)).toEqual([]);

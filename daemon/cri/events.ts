@@ -19,6 +19,8 @@ import { kindLabel } from './sandboxes.ts';
 
 /** A client that leaves this many events unread is cut off (RESOURCE_EXHAUSTED): it must list again and resubscribe. */
 export const maxQueuedEvents = 1000;
+/** when this many exchange events wait to be turned into responses, every client is cut off (RESOURCE_EXHAUSTED) */
+export const maxPendingEvents = 10_000;
 
 export interface EventsDeps {
   ns: string;
@@ -32,6 +34,11 @@ export interface EventsDeps {
 }
 
 type Deliver = (e: ContainerEventResponse) => void;
+interface Client {
+  /** the exchange seq when it came: it gets the events from there on */
+  from: number;
+  cutOff: (err: BerthError) => void;
+}
 
 /**
  * The CRI's container events: one subscription to the exchange (made when the first client
@@ -40,8 +47,9 @@ type Deliver = (e: ContainerEventResponse) => void;
  * The sandbox of each id is remembered from its record (the delete event has no record to read).
  */
 export class CriEvents {
-  /** each client, with the exchange seq when it came: it gets the events from there on */
-  private readonly clients = new Map<Deliver, number>();
+  private readonly clients = new Map<Deliver, Client>();
+  /** exchange events not yet turned into responses */
+  private pending = 0;
   private subscription: Subscription | undefined;
   /** the sandbox of each CRI container and sandbox id (a sandbox's is itself) */
   private readonly sandboxOf = new Map<string, string>();
@@ -50,17 +58,30 @@ export class CriEvents {
 
   constructor(private readonly d: EventsDeps) {}
 
-  /** Gives every later event to `deliver` until the returned function is called. */
-  subscribe(deliver: Deliver): () => void {
+  /**
+   * Gives every later event to `deliver` until the returned function is called, or until events
+   * come faster than they can be made (then `cutOff` is told, and the client is dropped).
+   */
+  subscribe(deliver: Deliver, cutOff: (err: BerthError) => void): () => void {
     this.start();
-    this.clients.set(deliver, this.d.exchange.seq);
+    this.clients.set(deliver, { from: this.d.exchange.seq, cutOff });
     return () => this.clients.delete(deliver);
   }
 
   private start(): void {
     if (this.subscription) return;
     const { d } = this;
-    this.subscription = d.exchange.subscribeSince([`namespace==${d.ns}`], { seq: d.exchange.seq }, (e) => this.enqueue(() => this.handle(e)));
+    this.subscription = d.exchange.subscribeSince([`namespace==${d.ns}`], { seq: d.exchange.seq }, (e) => {
+      if (++this.pending > maxPendingEvents && this.clients.size > 0) {
+        // without clients, what is left to do per event is cheap: the backlog drains
+        const err = new BerthError('ResourceExhausted', `container events come faster than berthd makes them (${maxPendingEvents} waiting)`);
+        for (const [deliver, client] of this.clients) {
+          this.clients.delete(deliver);
+          client.cutOff(err);
+        }
+      }
+      this.enqueue(() => this.handle(e).finally(() => this.pending--));
+    });
     this.enqueue(async () => {
       for (const c of await d.containers.list(d.ns)) this.remember(c);
     });
@@ -81,9 +102,9 @@ export class CriEvents {
 
   private async handle(e: Envelope): Promise<void> {
     const { d } = this;
-    let event: { id?: string; container_id?: string };
+    let event: { id?: string; container_id?: string; exit_status?: number };
     try {
-      event = unpackAny<{ id?: string; container_id?: string }>(e.event).message;
+      event = unpackAny<{ id?: string; container_id?: string; exit_status?: number }>(e.event).message;
     } catch {
       return;
     }
@@ -119,16 +140,26 @@ export class CriEvents {
     if (type === 'CONTAINER_DELETED_EVENT') this.sandboxOf.delete(id);
     if (this.clients.size === 0) return;
     const [status, all] = await Promise.all([d.podStatus(sandbox).catch(() => null), d.containerStatuses(sandbox).catch(() => [])]);
-    // a deleted container is no longer among its pod's, though its removal may not be finished
-    const statuses = type === 'CONTAINER_DELETED_EVENT' ? all.filter((c) => c.id !== id) : all;
+    const createdAt = (BigInt(e.timestamp) * 1_000_000n).toString();
+    // the container's own status as of its event, which the CRI's bookkeeping may not have recorded
+    // yet; a deleted container is no longer among its pod's
+    const statuses = all
+      .filter((c) => type !== 'CONTAINER_DELETED_EVENT' || c.id !== id)
+      .map((c): ContainerStatus => {
+        if (c.id !== id) return c;
+        if (type === 'CONTAINER_STARTED_EVENT' && c.state === 'CONTAINER_CREATED') return { ...c, state: 'CONTAINER_RUNNING', started_at: createdAt };
+        if (type === 'CONTAINER_STOPPED_EVENT' && c.state !== 'CONTAINER_EXITED')
+          return { ...c, state: 'CONTAINER_EXITED', finished_at: createdAt, exit_code: event.exit_status ?? 0 };
+        return c;
+      });
     const response: ContainerEventResponse = {
       container_id: id,
       container_event_type: type,
-      created_at: (BigInt(e.timestamp) * 1_000_000n).toString(),
+      created_at: createdAt,
       pod_sandbox_status: status,
       containers_statuses: statuses,
     };
-    for (const [deliver, from] of this.clients) if ((e.seq ?? from) >= from) deliver(response);
+    for (const [deliver, { from }] of this.clients) if ((e.seq ?? from) >= from) deliver(response);
   }
 }
 
@@ -157,6 +188,7 @@ export function containerEventStatus(c: CriContainer): ContainerStatus {
  * GetContainerEvents: every event after the call, in order. Back-pressure: a client's events wait
  * in a queue while its stream is full; once maxQueuedEvents wait, the client is cut off with
  * RESOURCE_EXHAUSTED rather than berthd's memory growing (the kubelet relists and resubscribes).
+ * So are all clients when maxPendingEvents exchange events wait to be made into responses.
  */
 export function eventsHandlers(events: CriEvents): Pick<RuntimeServiceHandlers, 'GetContainerEvents'> {
   return {
@@ -175,16 +207,24 @@ export function eventsHandlers(events: CriEvents): Pick<RuntimeServiceHandlers, 
           }
         }
       };
-      const unsubscribe = events.subscribe((e) => {
-        if (over) return;
-        if (queue.length >= maxQueuedEvents) {
-          stop();
-          failStream(call, new BerthError('ResourceExhausted', `client too slow: ${maxQueuedEvents} container events unread`));
-          return;
-        }
-        queue.push(e);
-        flush();
-      });
+      const cutOff = (err: BerthError) => {
+        stop();
+        failStream(call, err);
+      };
+      const unsubscribe = events.subscribe(
+        (e) => {
+          if (over) return;
+          if (queue.length >= maxQueuedEvents) {
+            cutOff(new BerthError('ResourceExhausted', `client too slow: ${maxQueuedEvents} container events unread`));
+            return;
+          }
+          queue.push(e);
+          flush();
+        },
+        (err) => {
+          if (!over) cutOff(err);
+        },
+      );
       const stop = () => {
         over = true;
         queue.length = 0;
