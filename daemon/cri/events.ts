@@ -12,9 +12,9 @@ import type { Container, ContainerStore } from '../containers/store.ts';
 import type { Envelope, Exchange, Subscription } from '../events/exchange.ts';
 import { failStream } from '../grpc.ts';
 import type { Logger } from '../log.ts';
-import { readContainerMetadata } from './container-records.ts';
 import { reasonOf } from './container-service.ts';
 import type { CriContainer } from './containers.ts';
+import { readMetadata } from './containers.ts';
 import { kindLabel } from './sandboxes.ts';
 
 /** A client that leaves this many events unread is cut off (RESOURCE_EXHAUSTED): it must list again and resubscribe. */
@@ -95,7 +95,7 @@ export class CriEvents {
     const kind = c.labels[kindLabel];
     if (kind === 'sandbox') this.sandboxOf.set(c.id, c.id);
     else if (kind === 'container') {
-      const sandbox = readContainerMetadata(c)?.SandboxID || c.sandbox;
+      const sandbox = readMetadata(c)?.Metadata.SandboxID || c.sandbox;
       if (sandbox) this.sandboxOf.set(c.id, sandbox);
     }
   }

@@ -12,7 +12,6 @@ import type { PullServicePlugin } from '../pull/plugin.ts';
 import type { TaskManager } from '../runtime/manager.ts';
 import type { SnapshotStore } from '../snapshots/store.ts';
 import { parseCriConfig } from './config.ts';
-import { CriContainerRecords } from './container-records.ts';
 import { CriContainers } from './containers.ts';
 import { CriEvents, containerEventStatus, eventsHandlers } from './events.ts';
 import { CriExec } from './exec.ts';
@@ -114,8 +113,7 @@ export const criPlugin: Plugin<GrpcService> = {
     });
     await streaming.listen();
     ctx.log.info('CRI streaming server listening', { url: streaming.server.baseUrl });
-    const records = new CriContainerRecords(criNamespace, ctx.get<ContainerStore>(PluginType.service, 'containers-service'), tasks);
-    const stats = new CriStats({ ns: criNamespace, sandboxes, containers: records, snapshotter });
+    const stats = new CriStats({ ns: criNamespace, sandboxes, containers, snapshotter });
     const events = new CriEvents({
       ns: criNamespace,
       exchange: ctx.get<Exchange>(PluginType.event),

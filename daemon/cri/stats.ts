@@ -7,17 +7,32 @@ import type { PodSandboxStats } from '../../api/gen/runtime/v1/PodSandboxStats.t
 import type { PodSandboxStatsFilter__Output } from '../../api/gen/runtime/v1/PodSandboxStatsFilter.ts';
 import type { RuntimeServiceHandlers } from '../../api/gen/runtime/v1/RuntimeService.ts';
 import { failedPrecondition, isCode, unavailable } from '../../core/errors.ts';
+import type { Container } from '../containers/store.ts';
 import { unary } from '../grpc.ts';
 import type { SnapshotStore } from '../snapshots/store.ts';
 import { type CgroupSample, type InterfaceCounters, readCgroup, readNetDev, sumSamples } from './cgroup-stats.ts';
-import { type CriContainer, type CriContainerRecords, cgroupsPathOf } from './container-records.ts';
+import type { CriContainer, CriContainers } from './containers.ts';
 import type { PodSandboxes, Sandbox } from './sandboxes.ts';
 
 export interface StatsDeps {
   ns: string;
   sandboxes: PodSandboxes;
-  containers: CriContainerRecords;
+  containers: Pick<CriContainers, 'list' | 'status'>;
   snapshotter: SnapshotStore;
+}
+
+/** A container with a task (its cgroup is there): CRI containers have one from Start to their exit. */
+const running = (c: CriContainer) => c.state === 'CONTAINER_RUNNING';
+
+/** The spec's linux.cgroupsPath of a record, '' when it has none. */
+function cgroupsPathOf(c: Container): string {
+  if (!c.spec) return '';
+  try {
+    const spec = JSON.parse(Buffer.from(c.spec.value).toString('utf8')) as { linux?: { cgroupsPath?: string } };
+    return spec.linux?.cgroupsPath ?? '';
+  } catch {
+    return '';
+  }
 }
 
 /** the pod's default interface, as containerd names it */
@@ -42,40 +57,38 @@ export class CriStats {
   async podStats(id: string): Promise<PodSandboxStats> {
     const s = await this.d.sandboxes.status(id);
     if (s.state !== 'SANDBOX_READY') throw unavailable(`sandbox ${s.meta.ID} is not ready: no stats`);
-    return this.ofPod(s, await this.d.containers.list());
+    return this.ofPod(s, this.d.containers.list(null));
   }
 
   /** Every ready pod the filter picks (id: a prefix; label_selector: pairs of the pod's labels). */
   async listPodStats(filter: PodSandboxStatsFilter__Output | null): Promise<PodSandboxStats[]> {
     const pods = await this.d.sandboxes.list({ id: filter?.id ?? '', state: { state: 'SANDBOX_READY' }, label_selector: filter?.label_selector ?? {} });
-    const containers = await this.d.containers.list();
+    const containers = this.d.containers.list(null);
     this.forgetOld();
     return Promise.all(pods.map((s) => this.ofPod(s, containers)));
   }
 
   async containerStats(id: string): Promise<ContainerStats> {
-    const c = await this.d.containers.resolve(id);
-    if (!(await this.d.containers.hasLiveTask(c.record.id))) throw failedPrecondition(`container ${c.record.id} is not running: no stats`);
+    const c = this.d.containers.status(id);
+    if (!running(c)) throw failedPrecondition(`container ${c.record.id} is not running: no stats`);
     return this.ofContainer(c);
   }
 
   /** Every container the filter picks, running or not; those without a task have no cpu or memory. */
   async listContainerStats(filter: ContainerStatsFilter__Output | null): Promise<ContainerStats[]> {
-    let containers = await this.d.containers.list();
-    if (filter?.id) containers = containers.filter((c) => c.record.id.startsWith(filter.id));
-    if (filter?.pod_sandbox_id) containers = containers.filter((c) => c.meta.SandboxID.startsWith(filter.pod_sandbox_id));
-    const selector = Object.entries(filter?.label_selector ?? {});
-    containers = containers.filter((c) => selector.every(([k, v]) => c.meta.Config.labels?.[k] === v));
+    const containers = this.d.containers.list({
+      id: filter?.id ?? '',
+      pod_sandbox_id: filter?.pod_sandbox_id ?? '',
+      state: null,
+      label_selector: filter?.label_selector ?? {},
+    });
     this.forgetOld();
     return Promise.all(containers.map((c) => this.ofContainer(c)));
   }
 
   private async ofPod(s: Sandbox, all: CriContainer[]): Promise<PodSandboxStats> {
     const mine = all.filter((c) => c.meta.SandboxID === s.meta.ID);
-    const live = (await Promise.all(mine.map(async (c) => ((await this.d.containers.hasLiveTask(c.record.id)) ? c : undefined)))).filter(
-      (c): c is CriContainer => c !== undefined,
-    );
-    const sample = await this.podSample(s, live);
+    const sample = await this.podSample(s, mine.filter(running));
     const at = nowNs();
     const network = s.meta.NetNSPath && s.pid > 0 ? await readNetDev(s.pid) : undefined;
     return {
@@ -109,7 +122,7 @@ export class CriStats {
     const attributes = { id, metadata: c.meta.Config.metadata, labels: c.meta.Config.labels, annotations: c.meta.Config.annotations };
     const writable_layer = await this.writableLayer(c);
     const path = cgroupsPathOf(c.record);
-    const sample = path && (await this.d.containers.hasLiveTask(id)) ? await readCgroup(path) : undefined;
+    const sample = path && running(c) ? await readCgroup(path) : undefined;
     if (!sample) return { attributes, cpu: null, memory: null, writable_layer };
     const at = nowNs();
     return { attributes, cpu: this.cpu(id, sample, at), memory: memory(sample, at), writable_layer };
