@@ -246,6 +246,11 @@ describeAsRoot('CRI containers in pods (runtime.v1 over grpc-js)', [installed(jo
     });
     await exited(named);
     expect(logText(logOf('env', 'named'))).toBe('berth\n');
+    // tty: a terminal, whose output is the log's stdout
+    const tty = await run(pod, 'env', 'tty', { command: ['/bin/sh', '-c', 'test -t 0 && test -t 1 && echo "a tty $TERM"'], tty: true });
+    await exited(tty);
+    expect((await status(tty)).exit_code).toBe(0);
+    expect(logLines(logOf('env', 'tty')).map((l) => l.split(' ').slice(1).join(' '))).toEqual(['stdout F a tty xterm\r']);
     await call('RemovePodSandbox', { pod_sandbox_id: pod });
   });
 
