@@ -376,6 +376,14 @@ describeAsRoot('CRI containers in pods (runtime.v1 over grpc-js)', [installed(jo
 
     await call('StopContainer', { container_id: id, timeout: 0 });
     expect((await failure('ReopenContainerLog', { container_id: id }))?.code).toBe(grpc.status.FAILED_PRECONDITION);
+
+    // past its memory limit: OOMKilled
+    const hog = await run(pod, 'reopen', 'hog', {
+      command: ['/bin/sh', '-c', 'head -c 200000000 /dev/zero | tail'],
+      linux: { resources: { memory_limit_in_bytes: 16 * 1024 * 1024 } },
+    });
+    await exited(hog);
+    expect(await status(hog)).toMatchObject({ state: 'CONTAINER_EXITED', reason: 'OOMKilled' });
     await call('RemovePodSandbox', { pod_sandbox_id: pod });
   });
 

@@ -153,19 +153,7 @@ export class CriContainers implements PodMembers {
   /** Reads every container back (a restarted berthd), follows the running ones, records what ended meanwhile. */
   async load(): Promise<void> {
     const { d } = this;
-    d.exchange.subscribe(['topic=="/tasks/oom"'], (ev) => {
-      if (ev.namespace !== d.ns) return;
-      let id = '';
-      try {
-        id = unpackAnyOf<{ container_id: string }>(ev.event, 'containerd.events.TaskOOM').container_id;
-      } catch {
-        return;
-      }
-      const e = this.entries.get(id);
-      if (!e) return;
-      e.status.Reason = 'OOMKilled';
-      this.save(e).catch((err: Error) => d.log.warn('cannot save a container status', { id, error: err.message }));
-    });
+    const loaded: Entry[] = [];
     for (const record of await d.containers.list(d.ns, [`labels."${kindLabel}"==container`])) {
       const meta = readMetadata(record);
       if (!meta) {
@@ -184,7 +172,24 @@ export class CriContainers implements PodMembers {
       const e: Entry = { meta: meta.Metadata, record, status, removing: false, stdin: null };
       this.entries.set(record.id, e);
       this.names.set(meta.Metadata.Name, record.id);
-      await this.recover(e).catch((err: Error) => d.log.warn('cannot recover a CRI container', { id: record.id, error: err.message }));
+      loaded.push(e);
+    }
+    // once the containers are known: an OOM kill while berthd was away is among the events replayed now
+    d.exchange.subscribe(['topic=="/tasks/oom"'], (ev) => {
+      if (ev.namespace !== d.ns) return;
+      let id = '';
+      try {
+        id = unpackAnyOf<{ container_id: string }>(ev.event, 'containerd.events.TaskOOM').container_id;
+      } catch {
+        return;
+      }
+      const e = this.entries.get(id);
+      if (!e) return;
+      e.status.Reason = 'OOMKilled';
+      this.save(e).catch((err: Error) => d.log.warn('cannot save a container status', { id, error: err.message }));
+    });
+    for (const e of loaded) {
+      await this.recover(e).catch((err: Error) => d.log.warn('cannot recover a CRI container', { id: e.meta.ID, error: err.message }));
     }
   }
 
