@@ -41,6 +41,7 @@ interface Listed {
 
 const pauseImage = 'berth.test/pause:1';
 const image = 'docker.io/library/busybox:latest';
+const volumeImage = 'berth.test/volumes:1';
 const cniBinDir = '/usr/lib/cni';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -151,6 +152,10 @@ describeAsRoot('CRI containers in pods (runtime.v1 over grpc-js)', [installed(jo
     const pause = buildRunImage({ name: pauseImage, config: { Cmd: ['/bin/sh', '-c', 'trap "exit 0" TERM; while true; do sleep 1; done'] } });
     await loadRunImage(daemon, { ns: 'k8s.io', image: pause });
     await loadRunImage(daemon, { ns: 'k8s.io', image: buildRunImage({ config: { Cmd: ['/bin/sh'], StopSignal: 'SIGUSR1' } }) });
+    await loadRunImage(daemon, {
+      ns: 'k8s.io',
+      image: buildRunImage({ name: volumeImage, config: { Cmd: ['/bin/sh'], Volumes: { '/work': {}, '/cache': {} } } }),
+    });
     const tree = loadProtoDir('k8s.io/cri-api/runtime/v1');
     const Runtime = lookup<grpc.ServiceClientConstructor>(tree, 'runtime.v1.RuntimeService');
     runtime = new Runtime(`unix://${daemon.address}`, grpc.credentials.createInsecure(), channelOptions) as RawClient;
@@ -246,6 +251,32 @@ describeAsRoot('CRI containers in pods (runtime.v1 over grpc-js)', [installed(jo
     });
     await exited(named);
     expect(logText(logOf('env', 'named'))).toBe('berth\n');
+    // tty: a terminal, whose output is the log's stdout
+    const tty = await run(pod, 'env', 'tty', { command: ['/bin/sh', '-c', 'test -t 0 && test -t 1 && echo "a tty $TERM"'], tty: true });
+    await exited(tty);
+    expect((await status(tty)).exit_code).toBe(0);
+    expect(logLines(logOf('env', 'tty')).map((l) => l.split(' ').slice(1).join(' '))).toEqual(['stdout F a tty xterm\r']);
+    await call('RemovePodSandbox', { pod_sandbox_id: pod });
+  });
+
+  it("the image's volumes: a directory of the container's each, filled from the image, gone with the container; a config mount replaces one", async () => {
+    const pod = await runPod('vol');
+    const host = join(dir, 'host-cache');
+    const id = await run(pod, 'vol', 'vol', {
+      image: { image: volumeImage },
+      command: ['/bin/sh', '-c', 'cat /work/hello.txt && echo new > /work/new && echo cached > /cache/c'],
+      mounts: [{ container_path: '/cache', host_path: host, readonly: false, propagation: 'PROPAGATION_PRIVATE' }],
+    });
+    await exited(id);
+    expect(logText(logOf('vol', 'vol'))).toBe('hello from the run image\n');
+    expect((await status(id)).exit_code).toBe(0);
+    const volumes = join(daemon.root, 'io.containerd.grpc.v1.cri', 'containers', id, 'volumes');
+    const made = readdirSync(volumes);
+    expect(made).toHaveLength(1);
+    expect(readdirSync(join(volumes, made[0]!)).sort()).toEqual(['hello.txt', 'new']);
+    expect(readFileSync(join(host, 'c'), 'utf8')).toBe('cached\n');
+    await call('RemoveContainer', { container_id: id });
+    expect(existsSync(volumes)).toBe(false);
     await call('RemovePodSandbox', { pod_sandbox_id: pod });
   });
 
@@ -371,6 +402,14 @@ describeAsRoot('CRI containers in pods (runtime.v1 over grpc-js)', [installed(jo
 
     await call('StopContainer', { container_id: id, timeout: 0 });
     expect((await failure('ReopenContainerLog', { container_id: id }))?.code).toBe(grpc.status.FAILED_PRECONDITION);
+
+    // past its memory limit: OOMKilled
+    const hog = await run(pod, 'reopen', 'hog', {
+      command: ['/bin/sh', '-c', 'head -c 200000000 /dev/zero | tail'],
+      linux: { resources: { memory_limit_in_bytes: 16 * 1024 * 1024 } },
+    });
+    await exited(hog);
+    expect(await status(hog)).toMatchObject({ state: 'CONTAINER_EXITED', reason: 'OOMKilled' });
     await call('RemovePodSandbox', { pod_sandbox_id: pod });
   });
 

@@ -39,6 +39,8 @@ export interface ContainerSpecInput {
   targetPid?: number;
   /** the sandbox's files, bind-mounted unless the config mounts something there */
   files: { hostname?: string; hosts: string; resolvConf: string; shm: string };
+  /** the image's volumes (VOLUME): a directory of the container's for each, mounted read-write */
+  volumes?: Array<{ containerPath: string; hostPath: string }>;
   /** the pod's hostname (HOSTNAME in the environment); the node's with hostNetwork */
   hostname: string;
   /** restrict_oom_score_adj: the daemon's own oom_score_adj, below which the container's is clamped */
@@ -143,6 +145,15 @@ export function containerSpec(input: ContainerSpecInput): ContainerSpec {
   return spec;
 }
 
+/** The image's VOLUME paths that no mount of the config covers (containerd's volumeMounts), sorted. */
+export function imageVolumes(image: ImageConfig, mounts: ReadonlyArray<{ container_path: string }>): string[] {
+  const given = new Set(mounts.map((m) => posix.normalize(m.container_path)));
+  return Object.keys(image.Volumes ?? {})
+    .map((v) => posix.normalize(v))
+    .filter((v) => v.startsWith('/') && !given.has(v))
+    .sort();
+}
+
 /** containerd's WithProcessArgs: command replaces the entrypoint, args the cmd (the image's cmd only without a command). */
 export function processArgs(config: Pick<ContainerConfig__Output, 'command' | 'args'>, image: ImageConfig): string[] {
   let command = [...config.command];
@@ -223,7 +234,13 @@ function withMounts(spec: ContainerSpec, input: ContainerSpecInput, privileged: 
   add('/etc/hosts', files.hosts, readonly);
   add('/etc/resolv.conf', files.resolvConf, readonly);
   add('/dev/shm', files.shm, false);
-  const mounts: CriMount[] = [...extra, ...config.mounts.map((m) => ({ ...m, propagation: String(m.propagation) }))];
+  const volumes = (input.volumes ?? []).map((v) => ({
+    container_path: v.containerPath,
+    host_path: v.hostPath,
+    readonly: false,
+    propagation: 'PROPAGATION_PRIVATE',
+  }));
+  const mounts: CriMount[] = [...extra, ...volumes, ...config.mounts.map((m) => ({ ...m, propagation: String(m.propagation) }))];
   for (const m of mounts) {
     if (!m.container_path.startsWith('/')) throw invalidArgument(`mount ${JSON.stringify(m.container_path)}: the container path must be absolute`);
     if (!m.host_path.startsWith('/')) throw invalidArgument(`mount ${JSON.stringify(m.host_path)}: the host path must be absolute`);

@@ -27,8 +27,9 @@ import type { Puller } from '../pull/pull.ts';
 import type { TaskManager } from '../runtime/manager.ts';
 import type { RuntimeTask } from '../runtime/task.ts';
 import type { SnapshotStore } from '../snapshots/store.ts';
+import { copyUp } from '../volumes/copy-up.ts';
 import type { CriConfig } from './config.ts';
-import { type ContainerResources, type ContainerSpec, containerSpec, ociResources } from './container-spec.ts';
+import { type ContainerResources, type ContainerSpec, containerSpec, imageVolumes, ociResources } from './container-spec.ts';
 import type { CriImages } from './images.ts';
 import { hostNetwork } from './sandbox-spec.ts';
 import { kindLabel, ownOomScoreAdj, type PodMembers, type PodSandboxes } from './sandboxes.ts';
@@ -153,19 +154,7 @@ export class CriContainers implements PodMembers {
   /** Reads every container back (a restarted berthd), follows the running ones, records what ended meanwhile. */
   async load(): Promise<void> {
     const { d } = this;
-    d.exchange.subscribe(['topic=="/tasks/oom"'], (ev) => {
-      if (ev.namespace !== d.ns) return;
-      let id = '';
-      try {
-        id = unpackAnyOf<{ container_id: string }>(ev.event, 'containerd.events.TaskOOM').container_id;
-      } catch {
-        return;
-      }
-      const e = this.entries.get(id);
-      if (!e) return;
-      e.status.Reason = 'OOMKilled';
-      this.save(e).catch((err: Error) => d.log.warn('cannot save a container status', { id, error: err.message }));
-    });
+    const loaded: Entry[] = [];
     for (const record of await d.containers.list(d.ns, [`labels."${kindLabel}"==container`])) {
       const meta = readMetadata(record);
       if (!meta) {
@@ -184,7 +173,24 @@ export class CriContainers implements PodMembers {
       const e: Entry = { meta: meta.Metadata, record, status, removing: false, stdin: null };
       this.entries.set(record.id, e);
       this.names.set(meta.Metadata.Name, record.id);
-      await this.recover(e).catch((err: Error) => d.log.warn('cannot recover a CRI container', { id: record.id, error: err.message }));
+      loaded.push(e);
+    }
+    // once the containers are known: an OOM kill while berthd was away is among the events replayed now
+    d.exchange.subscribe(['topic=="/tasks/oom"'], (ev) => {
+      if (ev.namespace !== d.ns) return;
+      let id = '';
+      try {
+        id = unpackAnyOf<{ container_id: string }>(ev.event, 'containerd.events.TaskOOM').container_id;
+      } catch {
+        return;
+      }
+      const e = this.entries.get(id);
+      if (!e) return;
+      e.status.Reason = 'OOMKilled';
+      this.save(e).catch((err: Error) => d.log.warn('cannot save a container status', { id, error: err.message }));
+    });
+    for (const e of loaded) {
+      await this.recover(e).catch((err: Error) => d.log.warn('cannot recover a CRI container', { id: e.meta.ID, error: err.message }));
     }
   }
 
@@ -259,7 +265,8 @@ export class CriContainers implements PodMembers {
       undo.push(dropLease);
       const mounts = await d.snapshotter.prepare(d.ns, id, found.chainId, {}, lease);
       undo.push(() => d.snapshotter.remove(d.ns, id));
-      const spec = await withReadOnlyMounts(mounts, (root) =>
+      undo.push(() => fs.rm(join(d.dir, id), { recursive: true, force: true }));
+      const spec = await withReadOnlyMounts(mounts, async (root) =>
         containerSpec({
           namespace: d.ns,
           id,
@@ -270,6 +277,7 @@ export class CriContainers implements PodMembers {
           accounts: new Accounts(root),
           sandboxPid: sandbox.pid,
           targetPid,
+          volumes: await this.makeVolumes(id, root, imageVolumes(imageConfig, config.mounts)),
           files: d.sandboxes.files(sandbox),
           hostname: hostNetwork(sandbox.meta.Config) ? osHostname() : sandbox.meta.Config.hostname,
           oomScoreAdjFloor: d.config.restrictOomScoreAdj ? ownOomScoreAdj() : undefined,
@@ -304,7 +312,6 @@ export class CriContainers implements PodMembers {
         sandbox: '',
       });
       undo.push(() => d.containers.delete(d.ns, id));
-      undo.push(() => fs.rm(join(d.dir, id), { recursive: true, force: true }));
       const e: Entry = {
         meta: metadata.Metadata,
         record,
@@ -549,6 +556,21 @@ export class CriContainers implements PodMembers {
     await tasks.delete(ns, id).catch((err) => {
       if (!isCode(err, 'NotFound')) throw err;
     });
+  }
+
+  /**
+   * A directory under the container's for each of the image's volumes, filled with what the image
+   * holds there (copy-up, as containerd's WithVolumes): they go with the container.
+   */
+  private async makeVolumes(id: string, rootfs: string, paths: string[]): Promise<Array<{ containerPath: string; hostPath: string }>> {
+    const out: Array<{ containerPath: string; hostPath: string }> = [];
+    for (const containerPath of paths) {
+      const hostPath = join(this.d.dir, id, 'volumes', randomBytes(16).toString('hex'));
+      await fs.mkdir(hostPath, { recursive: true, mode: 0o755 });
+      await copyUp(rootfs, containerPath, hostPath);
+      out.push({ containerPath, hostPath });
+    }
+    return out;
   }
 
   /** The container's stdin FIFO (berthd writes, the monitor reads). */
