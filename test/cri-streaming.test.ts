@@ -123,6 +123,11 @@ describeAsRoot('CRI exec and streaming server', [installed(join(cniBinDir, 'brid
     expect(ok.exit_code).toBe(0);
     expect(ok.stdout.length).toBeGreaterThan(0);
     expect(execDirs()).toEqual([]);
+    // a command that cannot start: an error, and the exec is gone all the same
+    const started = Date.now();
+    expect(await code(execSync(['/no/such/binary']))).not.toBe('OK');
+    expect(Date.now() - started).toBeLessThan(4000);
+    expect(execDirs()).toEqual([]);
     expect(await code(execSync(['true'].slice(0, 0)))).toBe('INVALID_ARGUMENT');
     expect(await code(call('ExecSync', { container_id: 'no-such-container', cmd: ['true'], timeout: 1 }))).toBe('NOT_FOUND');
     // a unique prefix names the container; a pod's sandbox is no container to exec in
