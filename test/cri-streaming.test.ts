@@ -17,6 +17,7 @@ import { describeAsRoot, installed } from './support/root.ts';
 import { buildRunImage, loadRunImage } from './support/run-image.ts';
 import { remoteCommand, SpdyClient } from './support/spdy-client.ts';
 import { eventually, sleep } from './support/util.ts';
+import { WsClient } from './support/ws-client.ts';
 
 type Callback = (err: grpc.ServiceError | null, res: unknown) => void;
 type RawClient = grpc.Client & Record<string, (req: unknown, cb: Callback) => void>;
@@ -47,6 +48,7 @@ describeAsRoot('CRI exec and streaming server', [installed(join(cniBinDir, 'brid
     return existsSync(d) ? readdirSync(d) : [];
   };
   const processes = async () => (await execSync(['ps', '-o', 'args'])).stdout.toString();
+  const status_ = (text: string) => JSON.parse(text) as unknown;
   const status = (text: string) => JSON.parse(text) as { status: string; reason?: string; details?: { causes: Array<{ reason: string; message: string }> } };
 
   beforeAll(async () => {
@@ -122,6 +124,11 @@ describeAsRoot('CRI exec and streaming server', [installed(join(cniBinDir, 'brid
     const ok = await execSync(['cat', '/etc/hostname']);
     expect(ok.exit_code).toBe(0);
     expect(ok.stdout.length).toBeGreaterThan(0);
+    expect(execDirs()).toEqual([]);
+    // a command that cannot start: an error, and the exec is gone all the same
+    const started = Date.now();
+    expect(await code(execSync(['/no/such/binary']))).not.toBe('OK');
+    expect(Date.now() - started).toBeLessThan(4000);
     expect(execDirs()).toEqual([]);
     expect(await code(execSync(['true'].slice(0, 0)))).toBe('INVALID_ARGUMENT');
     expect(await code(call('ExecSync', { container_id: 'no-such-container', cmd: ['true'], timeout: 1 }))).toBe('NOT_FOUND');
@@ -201,6 +208,41 @@ describeAsRoot('CRI exec and streaming server', [installed(join(cniBinDir, 'brid
     expect(bare.status).toBe(101);
     expect(bare.headers['x-stream-protocol-version']).toBeUndefined();
     bare.client?.close();
+  });
+
+  it('Exec over WebSocket (v4.channel.k8s.io and its base64 form): a ready message, the channels, the exit status on the error channel', async () => {
+    const { status, client } = await WsClient.open(
+      await execUrl({ cmd: ['sh', '-c', 'read l; echo "got $l"; echo oops >&2; exit 3'], stdin: true, stderr: true }),
+      ['v4.channel.k8s.io'],
+    );
+    expect(status).toBe(101);
+    const ws = client!;
+    expect(ws.protocol).toBe('v4.channel.k8s.io');
+    await ws.until(() => ws.messages.length > 0);
+    // the empty message on the lowest channel the server writes: it is ready
+    expect(ws.messages[0]).toEqual({ op: 2, data: Buffer.from([1]) });
+    ws.frame(9, Buffer.from('are you there'));
+    ws.sendChannel(0, 'line\n');
+    await ws.until(() => ws.closed);
+    expect(ws.channel(1)).toBe('got line\n');
+    expect(ws.channel(2)).toBe('oops\n');
+    expect(status_(ws.channel(3))).toMatchObject({ status: 'Failure', reason: 'NonZeroExitCode', details: { causes: [{ reason: 'ExitCode', message: '3' }] } });
+    expect(ws.messages.filter((m) => m.op === 10).map((m) => m.data.toString())).toEqual(['are you there']);
+    expect(ws.messages.at(-1)).toEqual({ op: 8, data: Buffer.from([0x03, 0xe8]) });
+
+    const b = (await WsClient.open(await execUrl({ cmd: ['echo', 'in base64'] }), ['v4.base64.channel.k8s.io'])).client!;
+    await b.until(() => b.closed);
+    expect(b.channel(1, true)).toBe('in base64\n');
+    expect(JSON.parse(b.channel(3, true))).toEqual({ metadata: {}, status: 'Success' });
+
+    // a client frame that is not masked: closed with 1002; a protocol berth lacks: 400
+    const u = (await WsClient.open(await execUrl({ cmd: ['sleep', '30'] }), ['v4.channel.k8s.io'])).client!;
+    u.frame(2, Buffer.from([0, 1]), { unmasked: true });
+    await u.until(() => u.closed);
+    expect(u.messages.at(-1)).toEqual({ op: 8, data: Buffer.from([0x03, 0xea]) });
+    expect((await WsClient.open(await execUrl({ cmd: ['true'] }), ['v9.channel.k8s.io'])).status).toBe(400);
+    await eventually(processes, (ps) => !ps.includes('sleep 30'));
+    expect(await eventually(execDirs, (d) => d.length === 0)).toEqual([]);
   });
 
   it('refuses what is not a valid upgrade: a protocol it lacks (403), a used or unknown token (404), no upgrade (400), not SPDY (400)', async () => {
@@ -341,6 +383,12 @@ describeAsRoot('CRI exec and streaming server', [installed(join(cniBinDir, 'brid
       data.write('GET /hello.txt HTTP/1.0\r\n\r\n');
       return { data, error };
     };
+    // the pause starts its httpd in the background: wait until it listens
+    let requestId = 10;
+    await eventually(
+      async () => (await (await get(8080, requestId++)).data.ended()).length,
+      (n) => n > 0,
+    );
     const a = await get(8080, 0);
     const b = await get(8080, 1);
     for (const { data, error } of [a, b]) {

@@ -90,6 +90,7 @@ export class CriExec {
     const fifos = createFifos(this.d.fifoDir, execId, { terminal: io.tty });
     const pipes = new ExecPipes(fifos, io);
     let created = false;
+    let started = false;
     try {
       pipes.open();
       await task.exec(execId, {
@@ -103,6 +104,7 @@ export class CriExec {
       const waited = task.wait(execId);
       waited.catch(() => undefined);
       await task.start(execId);
+      started = true;
       pipes.copyStdin(() => {
         task.closeIO(execId, true).catch(() => undefined);
       });
@@ -124,13 +126,13 @@ export class CriExec {
           }),
       };
     } catch (err) {
-      if (created) await this.cleanup(task, execId, pipes, true);
+      if (created) await this.cleanup(task, execId, pipes, started);
       else pipes.close();
       throw err;
     }
   }
 
-  /** Deletes the exec (killing it first when it may still run) and its FIFOs; never throws. */
+  /** Deletes the exec (killing it first when it was started and may still run) and its FIFOs; never throws. */
   private async cleanup(task: RuntimeTask, execId: string, pipes: ExecPipes, kill = false): Promise<void> {
     try {
       if (kill) {

@@ -51,7 +51,9 @@ export class CriStreaming {
         const p = await d.exec.start(containerId, cmd, { tty: io.tty, stdin: io.stdin, stdout: io.stdout, stderr: io.stderr });
         followResizes(io, (w, h) => p.resize(w, h));
         const kill = () => void p.kill().catch(() => undefined);
-        signal.addEventListener('abort', kill, { once: true });
+        // the client may have gone while the exec started
+        if (signal.aborted) kill();
+        else signal.addEventListener('abort', kill, { once: true });
         try {
           return await p.exited;
         } finally {

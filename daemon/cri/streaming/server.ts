@@ -7,11 +7,13 @@ import type { Logger } from '../../log.ts';
 import { type PortDialer, portForwardProtocols, servePortForward } from './portforward.ts';
 import { type CommandRunner, remoteCommandProtocols, type StreamOptions, serveRemoteCommand } from './remotecommand.ts';
 import { defaultLimits, type SessionLimits, SpdySession } from './session.ts';
+import { acceptWebSocket, isWebSocketRequest, serveRemoteCommandWs, WebSocketConnection } from './websocket.ts';
 
 /**
  * The CRI's streaming server (docs/cri.md): Exec, Attach and PortForward answer a URL on it,
  * `http://<address>:<port>/exec/<token>` (…/attach/, …/portforward/), and the kubelet or crictl
- * upgrades a request to that URL to SPDY/3.1 and speaks remotecommand or portforward over it.
+ * upgrades a request to that URL to SPDY/3.1 and speaks remotecommand or portforward over it
+ * (or, for exec and attach, to a WebSocket with the channel protocols).
  * As the kubelet's server does, a token stands for the request the RPC got (its options come
  * from there, not from the URL): single use, valid for a minute, at most 1000 waiting.
  */
@@ -50,6 +52,7 @@ export class StreamingServer {
   private readonly server: Server;
   private readonly tokens = new Map<string, { request: StreamRequest; expires: number }>();
   private readonly sessions = new Set<SpdySession>();
+  private readonly webSockets = new Set<WebSocketConnection>();
   private readonly limits: SessionLimits;
   private url = '';
 
@@ -93,6 +96,7 @@ export class StreamingServer {
 
   async close(): Promise<void> {
     for (const s of this.sessions) s.destroy();
+    for (const ws of this.webSockets) ws.destroy();
     this.server.closeAllConnections();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
@@ -129,6 +133,10 @@ export class StreamingServer {
       refuse(404, 'not found');
       return;
     }
+    if (isWebSocketRequest(req) && request.kind !== 'portforward') {
+      this.serveWebSocket(req, socket, head, request);
+      return;
+    }
     const upgrade = String(req.headers.upgrade ?? '').toLowerCase();
     const connection = String(req.headers.connection ?? '').toLowerCase();
     if (!connection.split(',').some((t) => t.trim() === 'upgrade') || upgrade !== 'spdy/3.1') {
@@ -158,6 +166,24 @@ export class StreamingServer {
     session.on('protocolError', (err: Error) => this.o.log.debug('streaming: a bad frame', { kind: request.kind, error: err.message }));
     session.feed(head);
     this.serve(session, request, protocol);
+  }
+
+  private serveWebSocket(req: IncomingMessage, socket: Socket, head: Buffer, request: Exclude<StreamRequest, { kind: 'portforward' }>): void {
+    const accepted = acceptWebSocket(req, socket);
+    if (!accepted) return;
+    const ws = new WebSocketConnection(socket, this.limits.maxFrame, this.limits.idleTimeoutMs);
+    this.webSockets.add(ws);
+    ws.on('close', () => this.webSockets.delete(ws));
+    ws.feed(head);
+    const { backends, log } = this.o;
+    const run: CommandRunner =
+      request.kind === 'exec'
+        ? (io, signal) => backends.exec(request.containerId, request.cmd, io, signal)
+        : (io, signal) => backends.attach(request.containerId, io, signal);
+    serveRemoteCommandWs(ws, accepted.protocol || 'channel.k8s.io', request.options, request.kind === 'exec' ? request.cmd : [], run).catch((err: Error) => {
+      log.debug('streaming session ended', { kind: request.kind, container: request.containerId, error: err.message });
+      ws.close(1011);
+    });
   }
 
   private serve(session: SpdySession, request: StreamRequest, protocol: string): void {
