@@ -362,6 +362,37 @@ describeAsRoot('CRI exec and streaming server', [installed(join(cniBinDir, 'brid
     await call('RemovePodSandbox', { pod_sandbox_id: pod });
   });
 
+  it('Attach to a CRI container with no log (no log directory): its output still reaches the attach, from a small file of berthd that goes with the container', async () => {
+    const config = {
+      metadata: { name: 'att-nolog', uid: 'uid-att-nolog', namespace: 'berth-test', attempt: 0 },
+      linux: { security_context: { namespace_options: { network: 'POD', pid: 'CONTAINER', ipc: 'POD' } } },
+    };
+    const { pod_sandbox_id: pod } = await call<{ pod_sandbox_id: string }>('RunPodSandbox', { config, runtime_handler: '' });
+    pods.push(pod);
+    const { container_id: id } = await call<{ container_id: string }>('CreateContainer', {
+      pod_sandbox_id: pod,
+      config: { metadata: { name: 'shell', attempt: 0 }, image: { image }, command: ['/bin/sh'], stdin: true },
+      sandbox_config: config,
+    });
+    await call('StartContainer', { container_id: id });
+    const { url } = await call<{ url: string }>('Attach', { container_id: id, stdin: true, stdout: true, stderr: true });
+    const r = await remoteCommand(url, {
+      stdin: true,
+      stderr: true,
+      drive: async ({ stdin, stdout }) => {
+        stdin!.write('echo hello\n');
+        await stdout!.until(() => stdout!.text().includes('hello'), 10_000, 'the echo');
+        stdin!.write('exit 0\n');
+      },
+    });
+    expect(r.stdout).toBe('hello\n');
+    expect(r.stderr).toBe('');
+    const output = join(daemon.state, 'io.containerd.grpc.v1.cri', 'containers', id, 'output.log');
+    expect(readFileSync(output, 'utf8')).toMatch(/ stdout F hello\n/);
+    await call('RemovePodSandbox', { pod_sandbox_id: pod });
+    expect(existsSync(output)).toBe(false);
+  });
+
   it('PortForward: a connection to a port of the pod, inside its network namespace; a closed port is an error on the error stream', async () => {
     const config = {
       metadata: { name: 'pf', uid: 'uid-pf', namespace: 'berth-test', attempt: 0 },

@@ -129,6 +129,9 @@ const nsOfTimestamp = (t: Timestamp | null | undefined) =>
   t && (Number(t.seconds) > 0 || t.nanos > 0) ? (BigInt(t.seconds) * 1_000_000_000n + BigInt(t.nanos)).toString() : nowNs();
 
 /** containerd's Status.State(). */
+/** The output kept for Attach of a container without a CRI log: emptied when it would grow past this. */
+const unloggedOutputBytes = 1 << 20;
+
 export function stateOf(s: ContainerStatusFile): ContainerState {
   if (s.FinishedAt !== '0') return 'CONTAINER_EXITED';
   if (s.StartedAt !== '0') return 'CONTAINER_RUNNING';
@@ -347,12 +350,17 @@ export class CriContainers implements PodMembers {
       const config = e.meta.Config;
       let task: RuntimeTask | undefined;
       try {
-        let log: { path: string; maxSize: number; maxFiles: number } | undefined;
+        const maxLine = d.config.maxContainerLogLineSize;
+        const line = maxLine > 0 ? { maxLine } : {};
+        let log: { path: string; maxSize: number; maxFiles: number; maxLine?: number };
         if (e.meta.LogPath) {
           await fs.mkdir(dirname(e.meta.LogPath), { recursive: true, mode: 0o755 });
           // the kubelet rotates CRI logs itself (ReopenContainerLog): the monitor never does
-          const maxLine = d.config.maxContainerLogLineSize;
-          log = { path: e.meta.LogPath, maxSize: 0, maxFiles: 1, ...(maxLine > 0 ? { maxLine } : {}) };
+          log = { path: e.meta.LogPath, maxSize: 0, maxFiles: 1, ...line };
+        } else {
+          // no log asked for: the output still goes somewhere Attach can follow, kept small
+          await fs.mkdir(join(d.stateDir, e.meta.ID), { recursive: true, mode: 0o700 });
+          log = { path: this.outputPath(e), maxSize: unloggedOutputBytes, maxFiles: 1, ...line };
         }
         const stdin = config.stdin ? await this.makeStdin(e.meta.ID) : '';
         if (stdin) this.openStdin(e);
@@ -490,7 +498,12 @@ export class CriContainers implements PodMembers {
     const e = this.resolve(id);
     if (stateOf(e.status) !== 'CONTAINER_RUNNING') throw failedPrecondition(`container ${e.meta.ID} is not running`);
     const config = e.meta.Config;
-    return { tty: config.tty, logPath: e.meta.LogPath, stdin: config.stdin ? e.stdin : null, stdinOnce: config.stdin_once };
+    return { tty: config.tty, logPath: this.outputPath(e), stdin: config.stdin ? e.stdin : null, stdinOnce: config.stdin_once };
+  }
+
+  /** Where the container's output goes: its CRI log, or a small file of berthd's when the kubelet asked for none. */
+  private outputPath(e: Entry): string {
+    return e.meta.LogPath || join(this.d.stateDir, e.meta.ID, 'output.log');
   }
 
   async stopAll(sandboxId: string): Promise<void> {
