@@ -111,6 +111,12 @@ export const criPlugin: Plugin<GrpcService> = {
     await streaming.listen();
     ctx.log.info('CRI streaming server listening', { url: streaming.server.baseUrl });
     const service = criService(config, images, sandboxes, containers, streaming.handlers());
-    return { ...service, drain: () => void streaming.close() };
+    return {
+      ...service,
+      drain: () => {
+        service.drain?.();
+        void streaming.close();
+      },
+    };
   },
 };
