@@ -128,6 +128,12 @@ export const criPlugin: Plugin<GrpcService> = {
       ...eventsHandlers(events),
       ...runtimeConfigHandlers(runtimeConfig),
     });
-    return { ...service, drain: () => void streaming.close() };
+    return {
+      ...service,
+      drain: () => {
+        service.drain?.();
+        void streaming.close();
+      },
+    };
   },
 };

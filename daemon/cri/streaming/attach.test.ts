@@ -60,6 +60,23 @@ describe('attachTo', () => {
     expect(containerStdin.writableEnded).toBe(false);
   });
 
+  it("a container without stdin: the client's stdin is read and dropped", async () => {
+    const log = join(dir, 'c.log');
+    writeFileSync(log, '');
+    const c = client();
+    const abort = new AbortController();
+    const done = attachTo({ tty: false, logPath: log, stdin: null, stdinOnce: false }, c.io, new Promise(() => undefined), abort.signal);
+    await new Promise((r) => setTimeout(r, 50));
+    c.stdin.write(Buffer.alloc(256 * 1024));
+    await eventually(
+      () => c.stdin.readableLength,
+      (n) => n === 0,
+    );
+    expect(c.stdin.readableLength).toBe(0);
+    abort.abort();
+    await done;
+  });
+
   it("with stdin_once the end of the client's stdin is the end of the container's; the client going away ends the attach", async () => {
     const log = join(dir, 'b.log');
     writeFileSync(log, '');

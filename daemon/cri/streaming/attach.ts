@@ -33,6 +33,8 @@ export async function attachTo(target: AttachTarget, io: RemoteIo, exited: Promi
   });
   await follower.start();
   if (io.stdin && target.stdin) copyStdin(io.stdin, target.stdin, target.stdinOnce);
+  // a container without stdin: what the client sends is read and dropped (unread, it would hold up the session)
+  else io.stdin?.resume();
   try {
     await Promise.race([exited, new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }))]);
     await follower.readNow();
