@@ -219,6 +219,29 @@ describeAsRoot(
       expect(existsSync(`/proc/${s.pid}`)).toBe(false);
     });
 
+    it('a CNI ADD that fails (while the pause starts beside it) fails RunPodSandbox and leaves nothing: no record, pause, netns, veth or lease', async () => {
+      const conf = join(dir, 'net.d', '10-pods.conflist');
+      const good = readFileSync(conf, 'utf8');
+      const conflist = JSON.parse(good) as { plugins: unknown[] };
+      writeFileSync(conf, JSON.stringify({ ...conflist, plugins: [...conflist.plugins, { type: 'no-such-plugin' }] }));
+      const paused = () => spawnSync('pgrep', ['-f', 'httpd -f -p 8080 -h /work'], { encoding: 'utf8' }).stdout.trim();
+      const before = paused();
+      try {
+        const err = await call('RunPodSandbox', { config: { metadata: { name: 'badnet', uid: 'uid-badnet', namespace: 'berth-test', attempt: 0 } } }).then(
+          () => undefined,
+          (e: grpc.ServiceError) => e,
+        );
+        expect(err?.message).toMatch(/no-such-plugin/);
+      } finally {
+        writeFileSync(conf, good);
+      }
+      expect((await list()).map((p) => p.metadata.name)).not.toContain('badnet');
+      expect(paused()).toBe(before);
+      expect(netnsFiles()).toEqual([]);
+      expect(bridgePorts(net.bridge)).toEqual([]);
+      expect(ipamLeases()).toEqual([]);
+    });
+
     it('a pod name (name, namespace, uid, attempt) is taken until its sandbox is removed; StopPodSandbox of a removed pod is fine', async () => {
       const id = await runPod('twice');
       const err = await call('RunPodSandbox', { config: { metadata: { name: 'twice', uid: 'uid-twice', namespace: 'berth-test', attempt: 0 } } }).then(

@@ -63,13 +63,13 @@ export class PodNetworking {
   }
 
   /**
-   * Creates the netns at `netns` and runs ADD; `save` is called with the record before ADD runs
-   * and again with its result, so that a daemon that dies in between can still DEL. On failure
-   * everything made is undone and the error thrown.
+   * The pod's network record, its netns made at `netns`: what a task can join while ADD runs
+   * (add). Nothing is left when it fails.
    */
-  async setUp(pod: PodIdentity, netns: string, ports: PortMapping__Output[], save: (n: PodNetwork) => Promise<void>): Promise<PodNetwork> {
+  async begin(pod: PodIdentity, netns: string, ports: PortMapping__Output[]): Promise<PodNetwork> {
     const list = await this.nodeNetwork();
-    const record: PodNetwork = {
+    await this.deps.netns.create(netns);
+    return {
       netns,
       list,
       args: [
@@ -80,28 +80,40 @@ export class PodNetworking {
       ],
       portMappings: cniPortMappings(ports),
     };
-    await this.deps.netns.create(netns);
+  }
+
+  /**
+   * ADD into the netns begin made; `save` is called with the record before ADD runs and again
+   * with its result, so that a daemon that dies in between can still DEL. On failure everything
+   * made is undone (the netns too) and the error thrown.
+   */
+  async add(id: string, record: PodNetwork, save: (n: PodNetwork) => Promise<void>): Promise<PodNetwork> {
     try {
       await save(record);
       const attached: AttachedNetwork[] = [];
-      await addNetworks(this.deps.cni, { containerId: pod.id, netns }, [attachedOf(record)], attached, async () => {
+      await addNetworks(this.deps.cni, { containerId: id, netns: record.netns }, [attachedOf(record)], attached, async () => {
         record.result = attached[0]?.result;
         await save(record);
       });
       return record;
     } catch (err) {
-      await this.tearDown(pod.id, record).catch((e: Error) => this.deps.log.warn('cannot undo a pod network', { id: pod.id, error: e.message }));
+      // the pod is not made: its netns goes even when a DEL fails (a plugin that failed ADD often fails DEL too)
+      await this.tearDown(id, record, { evenIfDelFails: true }).catch((e: Error) => this.deps.log.warn('cannot undo a pod network', { id, error: e.message }));
       if (err instanceof BerthError) throw err;
-      throw new BerthError('Internal', `cannot set up the network of pod ${pod.id}: ${(err as Error).message}`, { cause: err });
+      throw new BerthError('Internal', `cannot set up the network of pod ${id}: ${(err as Error).message}`, { cause: err });
     }
   }
 
-  /** DEL (the portmap rules, the veth, the address lease), then the netns goes. Throws when DEL fails: call again later. */
-  async tearDown(id: string, n: PodNetwork): Promise<void> {
+  /**
+   * DEL (the portmap rules, the veth, the address lease), then the netns goes. Throws when DEL
+   * fails, the netns kept so that DEL can run again later (unless evenIfDelFails).
+   */
+  async tearDown(id: string, n: PodNetwork, opts: { evenIfDelFails?: boolean } = {}): Promise<void> {
     const present = await exists(n.netns);
     const failed = await delNetworks(this.deps.cni, { containerId: id, netns: present ? n.netns : '' }, [attachedOf(n)], this.deps.log);
-    if (failed[0]) throw failed[0].error;
+    if (failed[0] && !opts.evenIfDelFails) throw failed[0].error;
     await this.deps.netns.remove(n.netns);
+    if (failed[0]) throw failed[0].error;
   }
 }
 

@@ -183,6 +183,9 @@ export class PodSandboxes {
       undo.splice(undo.indexOf(dropLease), 1);
       dropLease().catch((err: Error) => d.log.warn('cannot delete a lease', { lease, error: err.message }));
 
+      // ADD runs while the pause is created and started (runc needs only the netns file): the
+      // pod's start costs the longer of the two, and RunPodSandbox answers once both are done
+      let added: Promise<PodNetwork> | undefined;
       if (!host) {
         const save = async (n: PodNetwork) => {
           const ips = podIps(n.result);
@@ -191,8 +194,14 @@ export class PodSandboxes {
           metadata.Metadata.AdditionalIPs = ips.slice(1);
           await d.containers.update(d.ns, { ...record, extensions: { [metadataExtension]: metadataAny(metadata) } }, [`extensions.${metadataExtension}`]);
         };
-        const n = await d.network.setUp({ id, name: meta.name, namespace: meta.namespace, uid: meta.uid }, netns, config.port_mappings, save);
-        undo.push(() => d.network.tearDown(id, n));
+        const begun = await d.network.begin({ id, name: meta.name, namespace: meta.namespace, uid: meta.uid }, netns, config.port_mappings);
+        const adding = d.network.add(id, begun, save);
+        adding.catch(() => undefined);
+        added = adding;
+        undo.push(async () => {
+          const n = await adding.catch(() => undefined);
+          if (n) await d.network.tearDown(id, n);
+        });
       }
       const task = await d.tasks.create(
         d.ns,
@@ -201,6 +210,7 @@ export class PodSandboxes {
       );
       undo.push(() => this.killTask(id));
       await task.start('');
+      await added;
       return id;
     } catch (err) {
       for (const step of undo.reverse()) {
