@@ -32,6 +32,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/file.h>
+#include <net/if.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -600,15 +601,40 @@ struct netns_job {
   const char *syscall; /* that call's name */
 };
 
+/* Sets IFF_UP on lo in the calling thread's network namespace (what CNI's
+ * loopback plugin does on ADD). -1 with errno on failure. */
+static int loopback_up(void) {
+  int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (s < 0) return -1;
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  memcpy(ifr.ifr_name, "lo", 3);
+  int rc = ioctl(s, SIOCGIFFLAGS, &ifr);
+  if (rc == 0) {
+    ifr.ifr_flags |= IFF_UP;
+    rc = ioctl(s, SIOCSIFFLAGS, &ifr);
+  }
+  int saved = errno;
+  close(s);
+  errno = saved;
+  return rc;
+}
+
 /* Runs on a thread of its own: unshares a new network namespace for this
- * thread only and bind-mounts it onto job->path. The thread then ends; the
- * mount keeps the namespace alive, and the caller's threads never enter it. */
+ * thread only, brings its lo up and bind-mounts it onto job->path. The thread
+ * then ends; the mount keeps the namespace alive, and the caller's threads
+ * never enter it. */
 static void *netns_thread(void *arg) {
   struct netns_job *job = arg;
   char self[64];
   if (unshare(CLONE_NEWNET) != 0) {
     job->err = errno;
     job->syscall = "unshare";
+    return NULL;
+  }
+  if (loopback_up() != 0) {
+    job->err = errno;
+    job->syscall = "ioctl(SIOCSIFFLAGS lo)";
     return NULL;
   }
   snprintf(self, sizeof self, "/proc/self/task/%d/ns/net", (int)gettid());
@@ -620,8 +646,8 @@ static void *netns_thread(void *arg) {
   return NULL;
 }
 
-/* createNetns(path): a new file (0444, O_EXCL) with a new network namespace
- * bind-mounted on it; on failure nothing is left behind. */
+/* createNetns(path): a new file (0444, O_EXCL) with a new network namespace,
+ * its lo up, bind-mounted on it; on failure nothing is left behind. */
 static napi_value js_create_netns(napi_env env, napi_callback_info info) {
   GET_ARGS(1);
   napi_value ret = NULL;

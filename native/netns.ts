@@ -9,7 +9,7 @@ import { MNT_DETACH, native, type PathLike, umount2 } from './index.ts';
 
 /**
  * Creates the file `path` (mode 0444; an existing file is EEXIST) and binds a new network
- * namespace onto it. The namespace is made on a short-lived thread of the addon's, so the calling
+ * namespace onto it, its loopback interface up (as CNI's loopback plugin leaves it). The namespace is made on a short-lived thread of the addon's, so the calling
  * process's threads stay in their own namespace. On failure nothing is left at `path`.
  * @throws Node-style errors: EEXIST, ENOENT (a missing parent), EPERM (not root)...
  */

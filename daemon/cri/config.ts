@@ -24,6 +24,8 @@ export interface CriConfig {
     /** conf files loaded from confDir, in name order; 0: all */
     maxConfNum: number;
     confTemplate: string;
+    /** lo brought up by berthd instead of CNI's loopback plugin (containerd 2's key; its default there is false) */
+    useInternalLoopback: boolean;
   };
   containerd: {
     snapshotter: string;
@@ -60,7 +62,7 @@ export const criDefaults: CriConfig = {
   netnsMountsUnderStateDir: false,
   maxContainerLogLineSize: 16 * 1024,
   maxConcurrentDownloads: 3,
-  cni: { binDir: '/opt/cni/bin', confDir: '/etc/cni/net.d', maxConfNum: 1, confTemplate: '' },
+  cni: { binDir: '/opt/cni/bin', confDir: '/etc/cni/net.d', maxConfNum: 1, confTemplate: '', useInternalLoopback: true },
   containerd: {
     snapshotter: 'overlayfs',
     defaultRuntimeName: 'runc',
@@ -204,6 +206,7 @@ export function parseCriConfig(settings: Table): ParsedCriConfig {
             conf_dir: (w, k) => (config.cni.confDir = str(w, k)),
             max_conf_num: (w, k) => (config.cni.maxConfNum = int(w, k, 0)),
             conf_template: (w, k) => (config.cni.confTemplate = str(w, k)),
+            use_internal_loopback: (w, k) => (config.cni.useInternalLoopback = bool(w, k)),
           },
           ignoredCni,
         );

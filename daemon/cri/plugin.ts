@@ -58,6 +58,7 @@ export const criPlugin: Plugin<GrpcService> = {
       netns: { create: createNetns, remove: removeNetns },
       confDir: config.cni.confDir,
       maxConfNum: config.cni.maxConfNum,
+      loopbackPlugin: !config.cni.useInternalLoopback,
       log: ctx.log,
     });
     const tasks = ctx.get<TaskManager>(PluginType.runtime, 'task');

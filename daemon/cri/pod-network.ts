@@ -43,6 +43,8 @@ export interface PodNetworkingDeps {
   confDir: string;
   /** configs loaded from confDir, in name order; 0: all (berth uses the first) */
   maxConfNum: number;
+  /** run CNI's loopback plugin on lo (false: lo is only brought up by createNetns) */
+  loopbackPlugin: boolean;
   log: Logger;
 }
 
@@ -91,10 +93,19 @@ export class PodNetworking {
     try {
       await save(record);
       const attached: AttachedNetwork[] = [];
-      await addNetworks(this.deps.cni, { containerId: id, netns: record.netns }, [attachedOf(record)], attached, async () => {
+      const saveResult = async () => {
         record.result = attached[0]?.result;
         await save(record);
-      });
+      };
+      await addNetworks(
+        this.deps.cni,
+        { containerId: id, netns: record.netns },
+        [attachedOf(record)],
+        attached,
+        saveResult,
+        undefined,
+        this.deps.loopbackPlugin,
+      );
       return record;
     } catch (err) {
       // the pod is not made: its netns goes even when a DEL fails (a plugin that failed ADD often fails DEL too)

@@ -22,7 +22,8 @@ export interface AttachedNetwork {
 const loopbackList: NetworkConfigList = { cniVersion: '1.0.0', name: 'cni-loopback', plugins: [{ type: 'loopback' }] };
 
 /**
- * Brings loopback up in `netns`, then ADDs each network in order. Each is pushed on `attached`
+ * ADDs each network in order into `netns` (whose lo createNetns brought up already; with
+ * `loopbackPlugin` CNI's loopback plugin is run on it first, as containerd's CRI does by default). Each is pushed on `attached`
  * and `save` awaited before its ADD runs and again with its result, so that a daemon that dies in
  * between still knows to DEL it. `describe` turns a failed ADD's error into the caller's.
  */
@@ -33,8 +34,9 @@ export async function addNetworks(
   attached: AttachedNetwork[],
   save: () => Promise<void>,
   describe: (network: AttachedNetwork, err: unknown) => Error = (_, err) => err as Error,
+  loopbackPlugin = false,
 ): Promise<void> {
-  await cni.add(loopbackList, { ...at, ifName: 'lo' });
+  if (loopbackPlugin) await cni.add(loopbackList, { ...at, ifName: 'lo' });
   for (const n of networks) {
     attached.push(n);
     await save();
