@@ -1,6 +1,6 @@
 import { parse } from 'smol-toml';
 import { describe, expect, it } from 'vitest';
-import { criDefaults, parseCriConfig } from './config.ts';
+import { criDefaults, parseCriConfig, runcOptionsOf } from './config.ts';
 
 const settings = (toml: string) => (parse(toml).plugins as Record<string, Record<string, unknown>>)['io.containerd.grpc.v1.cri']!;
 
@@ -92,5 +92,22 @@ describe("the CRI plugin's settings (containerd 1.6 keys)", () => {
     ['[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]\nSystemdCgroup = "true"', /options.SystemdCgroup must be true or false/],
   ])('refuses %j', (toml, message) => {
     expect(() => parseCriConfig(settings(`[plugins."io.containerd.grpc.v1.cri"]\n${toml}\n`))).toThrow(message);
+  });
+
+  it("a runtime's options table as runc's shim options: BinaryName, Root, SystemdCgroup", () => {
+    const runtime = (options: Record<string, unknown>) => ({
+      runtimeType: 'io.containerd.runc.v2',
+      podAnnotations: [],
+      containerAnnotations: [],
+      privilegedWithoutHostDevices: false,
+      options,
+    });
+    expect(runcOptionsOf(runtime({}))).toEqual({});
+    expect(runcOptionsOf(runtime({ BinaryName: '/usr/bin/crun', Root: '/run/crun', SystemdCgroup: true }))).toEqual({
+      binary_name: '/usr/bin/crun',
+      root: '/run/crun',
+      systemd_cgroup: true,
+    });
+    expect(runcOptionsOf(runtime({ SystemdCgroup: false, BinaryName: '' }))).toEqual({});
   });
 });

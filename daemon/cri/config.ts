@@ -45,6 +45,20 @@ export interface CriRuntime {
   options: Record<string, unknown>;
 }
 
+/**
+ * The runc shim options (containerd.runc.v1.Options) a runtime's options table stands for:
+ * BinaryName, Root and SystemdCgroup (runc then runs with --systemd-cgroup, and pods under a
+ * `.slice` cgroup parent get systemd's `slice:prefix:name` cgroups paths).
+ */
+export function runcOptionsOf(r: CriRuntime): { binary_name?: string; root?: string; systemd_cgroup?: boolean } {
+  const o = r.options;
+  return {
+    ...(typeof o.BinaryName === 'string' && o.BinaryName ? { binary_name: o.BinaryName } : {}),
+    ...(typeof o.Root === 'string' && o.Root ? { root: o.Root } : {}),
+    ...(o.SystemdCgroup === true ? { systemd_cgroup: true } : {}),
+  };
+}
+
 export interface ParsedCriConfig {
   config: CriConfig;
   /** containerd 1.6 keys berth reads but does not act on */

@@ -8,7 +8,7 @@ import { currentCapabilities, normalizeCapabilities } from '../../core/spec/caps
 import { buildSpec, defaultPath, defaultSpec, devNumbers, hostDevices, mergeEnv, type SpecFlags } from '../../core/spec/spec.ts';
 import type { ImageConfig, LinuxDevice, LinuxResources, Process, Spec, SpecMount } from '../../core/spec/types.ts';
 import type { Accounts } from '../../core/spec/user.ts';
-import { passthroughAnnotations, seccompFlag } from './sandbox-spec.ts';
+import { passthroughAnnotations, podCgroupsPath, seccompFlag } from './sandbox-spec.ts';
 
 /** The OCI resources a CRI container may set beyond what berth's Spec type names. */
 export type ContainerResources = LinuxResources & {
@@ -123,7 +123,7 @@ export function containerSpec(input: ContainerSpecInput): ContainerSpec {
   addDevices(spec, config, input.devicesAt ?? devicesAt);
 
   const parent = input.sandboxConfig.linux?.cgroup_parent;
-  if (parent) linux.cgroupsPath = posix.join(parent, id);
+  if (parent) linux.cgroupsPath = podCgroupsPath(parent, id);
   linux.resources = { ...linux.resources, ...ociResources(config.linux?.resources ?? null) };
   const adj = Number(config.linux?.resources?.oom_score_adj ?? 0);
   const floor = input.oomScoreAdjFloor;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { PodSandboxConfig__Output } from '../../api/gen/runtime/v1/PodSandboxConfig.ts';
 import { Accounts } from '../../core/spec/user.ts';
-import { passthroughAnnotations, podResolvConf, sandboxSpec, seccompFlag } from './sandbox-spec.ts';
+import { passthroughAnnotations, podCgroupsPath, podResolvConf, sandboxSpec, seccompFlag } from './sandbox-spec.ts';
 
 const files = { hostname: '/s/hostname', hosts: '/s/hosts', resolvConf: '/s/resolv.conf' };
 
@@ -139,5 +139,21 @@ describe('the pause container spec', () => {
     });
     expect(spec.annotations?.['example.com/x']).toBe('3');
     expect(spec.annotations?.other).toBeUndefined();
+  });
+
+  it("a pod's cgroups path: cgroupfs under the parent, systemd's slice:prefix:name under a .slice parent", () => {
+    expect(podCgroupsPath('/kubepods/besteffort/pod1234', 'abc')).toBe('/kubepods/besteffort/pod1234/abc');
+    expect(podCgroupsPath('/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod1234.slice', 'abc')).toBe(
+      'kubepods-besteffort-pod1234.slice:cri-containerd:abc',
+    );
+    const spec = sandboxSpec({
+      namespace: 'k8s.io',
+      id: 'abc',
+      config: podConfig({ cgroup_parent: 'kubepods-pod9.slice' }),
+      image: { Cmd: ['/pause'] },
+      accounts: new Accounts(undefined),
+      files,
+    });
+    expect(spec.linux?.cgroupsPath).toBe('kubepods-pod9.slice:cri-containerd:abc');
   });
 });

@@ -92,7 +92,7 @@ export function sandboxSpec(input: SandboxSpecInput): SandboxSpec {
 
   const sysctls = linuxConfig?.sysctls ?? {};
   if (Object.keys(sysctls).length > 0) linux.sysctl = { ...sysctls };
-  if (linuxConfig?.cgroup_parent) linux.cgroupsPath = posix.join(linuxConfig.cgroup_parent, id);
+  if (linuxConfig?.cgroup_parent) linux.cgroupsPath = podCgroupsPath(linuxConfig.cgroup_parent, id);
 
   const floor = input.oomScoreAdjFloor;
   spec.process.oomScoreAdj = floor !== undefined && sandboxOomScoreAdj < floor ? floor : sandboxOomScoreAdj;
@@ -183,4 +183,14 @@ export function podResolvConf(dns: { servers: string[]; searches: string[]; opti
   for (const s of dns.servers) text += `nameserver ${s}\n`;
   if (dns.options.length > 0) text += `options ${dns.options.join(' ')}\n`;
   return text;
+}
+
+/**
+ * The cgroups path of a pod's process under the pod's cgroup parent: for a systemd slice
+ * (`….slice`, the kubelet's systemd driver) runc's systemd form `<slice>:cri-containerd:<id>`, as
+ * containerd's CRI makes it; otherwise `<parent>/<id>` (cgroupfs).
+ */
+export function podCgroupsPath(parent: string, id: string): string {
+  const base = posix.basename(parent);
+  return base.endsWith('.slice') ? `${base}:cri-containerd:${id}` : posix.join(parent, id);
 }

@@ -15,7 +15,7 @@ import type { Logger } from '../log.ts';
 import type { Puller } from '../pull/pull.ts';
 import type { TaskManager } from '../runtime/manager.ts';
 import type { SnapshotStore } from '../snapshots/store.ts';
-import type { CriConfig } from './config.ts';
+import { type CriConfig, runcOptionsOf } from './config.ts';
 import type { CriImages } from './images.ts';
 import { type PodNetwork, type PodNetworking, podIps } from './pod-network.ts';
 import { hostNetwork, podResolvConf, type SandboxSpec, sandboxSpec } from './sandbox-spec.ts';
@@ -367,9 +367,7 @@ export class PodSandboxes {
     const name = handler || containerd.defaultRuntimeName;
     const r = containerd.runtimes[name];
     if (!r) throw invalidArgument(`no runtime for "${name}" is configured`);
-    const binary = r.options.BinaryName;
-    const options =
-      r.runtimeType === 'io.containerd.runc.v2' ? packAny(runcOptionsType, typeof binary === 'string' && binary ? { binary_name: binary } : {}) : null;
+    const options = r.runtimeType === 'io.containerd.runc.v2' ? packAny(runcOptionsType, runcOptionsOf(r)) : null;
     return { name: r.runtimeType, options, podAnnotations: r.podAnnotations };
   }
 
