@@ -2,7 +2,7 @@
 // built from the CRI protos, a pause image and a busybox image of the test's own (busybox-static),
 // and a CNI config of the test's own (a bridge and subnet no other test uses).
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
@@ -415,7 +415,7 @@ describeAsRoot('CRI containers in pods (runtime.v1 over grpc-js)', [installed(jo
 
   it('berthd SIGKILLed and restarted: a running container is still RUNNING with its pid and logging, an exited one EXITED with its code; RemovePodSandbox leaves nothing', async () => {
     const pod = await runPod('restart');
-    const ticker = await run(pod, 'restart', 'ticker', { command: ['/bin/sh', '-c', 'while true; do echo tick; sleep 0.1; done'] });
+    const ticker = await run(pod, 'restart', 'ticker', { command: ['/bin/sh', '-c', 'while true; do echo tick; sleep 0.1; done'], stdin: true });
     const done = await run(pod, 'restart', 'done', { command: ['/bin/sh', '-c', 'exit 7'] });
     const late = await run(pod, 'restart', 'late', { command: ['/bin/sh', '-c', 'sleep 1; exit 5'] });
     await exited(done);
@@ -425,6 +425,8 @@ describeAsRoot('CRI containers in pods (runtime.v1 over grpc-js)', [installed(jo
     await daemon.restart();
     const after = await status(ticker);
     expect(after).toMatchObject({ state: 'CONTAINER_RUNNING', pid: before.pid });
+    // with stdin: the FIFO berthd writes for Attach
+    expect(statSync(join(daemon.state, 'io.containerd.grpc.v1.cri', 'containers', ticker, 'stdin')).isFIFO()).toBe(true);
     expect(await status(done)).toMatchObject({ state: 'CONTAINER_EXITED', exit_code: 7, reason: 'Error' });
     await until(async () => (await status(late)).state === 'CONTAINER_EXITED');
     expect((await status(late)).exit_code).toBe(5);
@@ -443,6 +445,8 @@ describeAsRoot('CRI containers in pods (runtime.v1 over grpc-js)', [installed(jo
       expect(tasks).not.toContain(id);
       expect(snaps).not.toContain(id);
       expect(mountsUnder(daemon.state).filter((l) => l.includes(id))).toEqual([]);
+      expect(existsSync(join(daemon.root, 'io.containerd.grpc.v1.cri', 'containers', id))).toBe(false);
+      expect(existsSync(join(daemon.state, 'io.containerd.grpc.v1.cri', 'containers', id))).toBe(false);
     }
     expect(cgroups.filter((p) => existsSync(p))).toEqual([]);
   });
