@@ -381,7 +381,8 @@ describeAsRoot('CRI containers in pods (runtime.v1 over grpc-js)', [installed(jo
     const pod = await runPod('reopen');
     const id = await run(pod, 'reopen', 'ticker', {
       command: ['/bin/sh', '-c', 'i=0; while true; do i=$((i+1)); echo tick $i; sleep 0.1; done'],
-      linux: { resources: { memory_limit_in_bytes: 64 * 1024 * 1024 } },
+      // as the kubelet sends them: a host without the hugetlb controller leaves them out
+      linux: { resources: { memory_limit_in_bytes: 64 * 1024 * 1024, hugepage_limits: [{ page_size: '2MB', limit: 0 }] } },
     });
     const path = logOf('reopen', 'ticker');
     await until(async () => logLines(path).length >= 2);

@@ -1,4 +1,4 @@
-import { existsSync, lstatSync, mkdirSync, realpathSync, statSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { posix } from 'node:path';
 import type { ContainerConfig__Output } from '../../api/gen/runtime/v1/ContainerConfig.ts';
 import type { LinuxContainerResources__Output } from '../../api/gen/runtime/v1/LinuxContainerResources.ts';
@@ -313,7 +313,7 @@ function addDevices(spec: ContainerSpec, config: ContainerConfig__Output, find: 
  * The OCI resources of a CRI LinuxContainerResources (what is 0 or empty is not set); the memory
  * limit is the swap limit too unless one is given, so that the container does not swap.
  */
-export function ociResources(r: LinuxContainerResources__Output | null): ContainerResources {
+export function ociResources(r: LinuxContainerResources__Output | null, hugetlb = hasHugetlbController()): ContainerResources {
   const out: ContainerResources = {};
   if (!r) return out;
   const cpu: NonNullable<ContainerResources['cpu']> = {};
@@ -326,9 +326,26 @@ export function ociResources(r: LinuxContainerResources__Output | null): Contain
   const limit = Number(r.memory_limit_in_bytes);
   const swap = Number(r.memory_swap_limit_in_bytes);
   if (limit > 0) out.memory = { limit, swap: swap > 0 ? swap : limit };
-  if (r.hugepage_limits.length > 0) out.hugepageLimits = r.hugepage_limits.map((h) => ({ pageSize: h.page_size, limit: Number(h.limit) }));
+  // containerd's tolerate_missing_hugetlb_controller (on by default): without the controller runc would fail
+  if (r.hugepage_limits.length > 0 && hugetlb) out.hugepageLimits = r.hugepage_limits.map((h) => ({ pageSize: h.page_size, limit: Number(h.limit) }));
   if (Object.keys(r.unified).length > 0) out.unified = { ...r.unified };
   return out;
+}
+
+let hugetlbController: boolean | undefined;
+
+/** Whether the host has the hugetlb cgroup controller (cgroup v1's hierarchy, or among v2's controllers). */
+function hasHugetlbController(): boolean {
+  if (hugetlbController === undefined) {
+    let v2 = '';
+    try {
+      v2 = readFileSync('/sys/fs/cgroup/cgroup.controllers', 'utf8');
+    } catch {
+      // cgroup v1 (or hybrid)
+    }
+    hugetlbController = v2 ? v2.split(/\s+/).includes('hugetlb') : existsSync('/sys/fs/cgroup/hugetlb');
+  }
+  return hugetlbController;
 }
 
 /** buildSpec's and the user lookup's Errors are the caller's bad input. */
