@@ -346,6 +346,7 @@ export class CriContainers implements PodMembers {
       if (sandbox.state !== 'SANDBOX_READY') throw failedPrecondition(`sandbox ${e.meta.SandboxID} is not running`);
       const config = e.meta.Config;
       let task: RuntimeTask | undefined;
+      let startedAt = '0';
       try {
         let log: { path: string; maxSize: number; maxFiles: number } | undefined;
         if (e.meta.LogPath) {
@@ -367,6 +368,8 @@ export class CriContainers implements PodMembers {
           },
           { rootfs: await d.snapshotter.mounts(d.ns, e.meta.ID), stdin, stdout: '', stderr: '', terminal: config.tty, log },
         );
+        // taken before the start: the process may exit before start answers, and its exit time is its monitor's
+        startedAt = nowNs();
         await task.start('');
       } catch (err) {
         Object.assign(e.status, { Pid: 0, FinishedAt: nowNs(), ExitCode: startErrorCode, Reason: 'StartError', Message: (err as Error).message });
@@ -375,7 +378,7 @@ export class CriContainers implements PodMembers {
         if (task) await this.deleteTask(e.meta.ID).catch(() => undefined);
         throw err;
       }
-      Object.assign(e.status, { Pid: task.pid, StartedAt: nowNs() });
+      Object.assign(e.status, { Pid: task.pid, StartedAt: startedAt });
       await this.save(e);
       this.watch(e, task);
     });
