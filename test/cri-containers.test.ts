@@ -43,6 +43,7 @@ const pauseImage = 'berth.test/pause:1';
 const image = 'docker.io/library/busybox:latest';
 const volumeImage = 'berth.test/volumes:1';
 const cniBinDir = '/usr/lib/cni';
+const shimBinary = '/usr/bin/containerd-shim-runc-v2';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describeAsRoot('CRI containers in pods (runtime.v1 over grpc-js)', [installed(join(cniBinDir, 'bridge')), installed('iptables-save')], () => {
@@ -67,8 +68,8 @@ describeAsRoot('CRI containers in pods (runtime.v1 over grpc-js)', [installed(jo
     labels: { pod: name },
     linux: { security_context: { namespace_options: { network: 'POD', pid: 'CONTAINER', ipc: 'POD' } } },
   });
-  const runPod = async (name: string) => {
-    const { pod_sandbox_id: id } = await call<{ pod_sandbox_id: string }>('RunPodSandbox', { config: podConfig(name), runtime_handler: '' });
+  const runPod = async (name: string, handler = '') => {
+    const { pod_sandbox_id: id } = await call<{ pod_sandbox_id: string }>('RunPodSandbox', { config: podConfig(name), runtime_handler: handler });
     pods.push(id);
     return id;
   };
@@ -142,6 +143,9 @@ describeAsRoot('CRI containers in pods (runtime.v1 over grpc-js)', [installed(jo
         '  restrict_oom_score_adj = true',
         '  netns_mounts_under_state_dir = true',
         '  max_container_log_line_size = 1024',
+        // a runtime under containerd's shim (an absolute runtime name is the shim binary)
+        '  [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.shim]',
+        `    runtime_type = "${shimBinary}"`,
         '  [plugins."io.containerd.grpc.v1.cri".cni]',
         `    bin_dir = "${cniBinDir}"`,
         `    conf_dir = "${join(dir, 'net.d')}"`,
@@ -198,6 +202,29 @@ describeAsRoot('CRI containers in pods (runtime.v1 over grpc-js)', [installed(jo
     expect(records).toEqual(expect.arrayContaining(['stdout F out', 'stderr F err', 'stdout P partial']));
     expect(records).toHaveLength(3);
     await call('RemovePodSandbox', { pod_sandbox_id: pod });
+  });
+
+  it.skipIf(!existsSync(shimBinary))('under a shim runtime berthd writes the CRI log itself: records, a partial line, ReopenContainerLog', async () => {
+    const pod = await runPod('shimmed', 'shim');
+    const id = await run(pod, 'shimmed', 'talker', {
+      command: ['/bin/sh', '-c', 'echo out; echo err >&2; printf partial; sleep 1; echo; while true; do echo tick; sleep 0.1; done'],
+    });
+    const path = logOf('shimmed', 'talker');
+    await until(async () => logText(path).includes('tick\n'));
+    const records = logLines(path).map((l) => l.split(' ').slice(1).join(' '));
+    expect(records.slice(0, 3).sort()).toEqual(['stderr F err', 'stdout F out', 'stdout P partial'].sort());
+    renameSync(path, `${path}.1`);
+    await call('ReopenContainerLog', { container_id: id });
+    await until(async () => logLines(path).length >= 2);
+    expect(logText(path)).toMatch(/^(tick\n)+$/);
+    const shimOf = (task: string) => spawnSync('pgrep', ['-f', '--', `-id ${task}`]).status === 0;
+    // one shim for the pod: containerd's shim groups a pod's containers by io.kubernetes.cri.sandbox-id
+    expect([shimOf(pod), shimOf(id)]).toEqual([true, false]);
+    await call('StopContainer', { container_id: id, timeout: 0 });
+    expect((await status(id)).state).toBe('CONTAINER_EXITED');
+    await call('RemovePodSandbox', { pod_sandbox_id: pod });
+    // no shim of the pod's is left
+    expect([shimOf(pod), shimOf(id)]).toEqual([false, false]);
   });
 
   it("containers see the pod's hostname and network: two of one pod talk over localhost, another pod's reaches the first pod's IP", async () => {
