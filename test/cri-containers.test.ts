@@ -213,6 +213,12 @@ describeAsRoot('CRI containers in pods (runtime.v1 over grpc-js)', [installed(jo
     await until(async () => logText(path).includes('tick\n'));
     const records = logLines(path).map((l) => l.split(' ').slice(1).join(' '));
     expect(records.slice(0, 3).sort()).toEqual(['stderr F err', 'stdout F out', 'stdout P partial'].sort());
+    // a restarted berthd reads the FIFOs again
+    await daemon.kill();
+    await daemon.restart();
+    const n = logLines(path).length;
+    await until(async () => logLines(path).length > n + 3);
+    expect((await status(id)).state).toBe('CONTAINER_RUNNING');
     renameSync(path, `${path}.1`);
     await call('ReopenContainerLog', { container_id: id });
     await until(async () => logLines(path).length >= 2);
