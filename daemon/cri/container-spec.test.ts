@@ -187,10 +187,17 @@ describe('a CRI container spec', () => {
     const spec = build(container({}, null, r), { oomScoreAdjFloor: -500 });
     expect(spec.linux.resources).toMatchObject({
       cpu: { shares: 512, quota: 50000, period: 100000, cpus: '0' },
-      memory: { limit: 1 << 26, swap: 1 << 26 },
-      hugepageLimits: [{ pageSize: '2MB', limit: 4194304 }],
+      memory: { limit: 1 << 26 },
       unified: { 'memory.high': '1000000' },
     });
+    const asR = r as unknown as Parameters<typeof ociResources>[0];
+    expect(ociResources(asR, true).hugepageLimits).toEqual([{ pageSize: '2MB', limit: 4194304 }]);
+    // no hugetlb controller: the limits are left out (containerd's tolerate_missing_hugetlb_controller)
+    expect(ociResources(asR, false).hugepageLimits).toBeUndefined();
+    expect(ociResources(asR, true, true).memory).toEqual({ limit: 1 << 26, swap: 1 << 26 });
+    // without swap accounting no swap limit
+    expect(ociResources(asR, true, false).memory).toEqual({ limit: 1 << 26 });
+    expect(ociResources({ ...asR!, memory_swap_limit_in_bytes: 1 << 27 }, true, true).memory).toEqual({ limit: 1 << 26, swap: 1 << 27 });
     expect(spec.process.oomScoreAdj).toBe(-500);
     expect(build(container({}, null, { ...r, oom_score_adj: 100 })).process.oomScoreAdj).toBe(100);
     expect(ociResources(null)).toEqual({});

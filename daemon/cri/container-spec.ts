@@ -1,4 +1,4 @@
-import { existsSync, lstatSync, mkdirSync, realpathSync, statSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { posix } from 'node:path';
 import type { ContainerConfig__Output } from '../../api/gen/runtime/v1/ContainerConfig.ts';
 import type { LinuxContainerResources__Output } from '../../api/gen/runtime/v1/LinuxContainerResources.ts';
@@ -311,9 +311,10 @@ function addDevices(spec: ContainerSpec, config: ContainerConfig__Output, find: 
 
 /**
  * The OCI resources of a CRI LinuxContainerResources (what is 0 or empty is not set); the memory
- * limit is the swap limit too unless one is given, so that the container does not swap.
+ * limit is the swap limit too unless one is given, so that the container does not swap (where
+ * the host accounts swap).
  */
-export function ociResources(r: LinuxContainerResources__Output | null): ContainerResources {
+export function ociResources(r: LinuxContainerResources__Output | null, hugetlb = hasHugetlbController(), swap = hasSwapController()): ContainerResources {
   const out: ContainerResources = {};
   if (!r) return out;
   const cpu: NonNullable<ContainerResources['cpu']> = {};
@@ -324,11 +325,36 @@ export function ociResources(r: LinuxContainerResources__Output | null): Contain
   if (r.cpuset_mems) cpu.mems = r.cpuset_mems;
   if (Object.keys(cpu).length > 0) out.cpu = cpu;
   const limit = Number(r.memory_limit_in_bytes);
-  const swap = Number(r.memory_swap_limit_in_bytes);
-  if (limit > 0) out.memory = { limit, swap: swap > 0 ? swap : limit };
-  if (r.hugepage_limits.length > 0) out.hugepageLimits = r.hugepage_limits.map((h) => ({ pageSize: h.page_size, limit: Number(h.limit) }));
+  const swapLimit = Number(r.memory_swap_limit_in_bytes);
+  // no swap accounting (cgroup v1 without memsw): runc could not set one, so none (as containerd)
+  if (limit > 0) out.memory = swap ? { limit, swap: swapLimit > 0 ? swapLimit : limit } : { limit };
+  // containerd's tolerate_missing_hugetlb_controller (on by default): without the controller runc would fail
+  if (r.hugepage_limits.length > 0 && hugetlb) out.hugepageLimits = r.hugepage_limits.map((h) => ({ pageSize: h.page_size, limit: Number(h.limit) }));
   if (Object.keys(r.unified).length > 0) out.unified = { ...r.unified };
   return out;
+}
+
+let hugetlbController: boolean | undefined;
+let swapController: boolean | undefined;
+
+/** Whether the memory controller accounts swap: cgroup v2 (runc leaves an absent swap file alone), or v1's memsw files. */
+function hasSwapController(): boolean {
+  swapController ??= existsSync('/sys/fs/cgroup/cgroup.controllers') || existsSync('/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes');
+  return swapController;
+}
+
+/** Whether the host has the hugetlb cgroup controller (cgroup v1's hierarchy, or among v2's controllers). */
+function hasHugetlbController(): boolean {
+  if (hugetlbController === undefined) {
+    let v2 = '';
+    try {
+      v2 = readFileSync('/sys/fs/cgroup/cgroup.controllers', 'utf8');
+    } catch {
+      // cgroup v1 (or hybrid)
+    }
+    hugetlbController = v2 ? v2.split(/\s+/).includes('hugetlb') : existsSync('/sys/fs/cgroup/hugetlb');
+  }
+  return hugetlbController;
 }
 
 /** buildSpec's and the user lookup's Errors are the caller's bad input. */

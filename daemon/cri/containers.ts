@@ -31,6 +31,7 @@ import { copyUp } from '../volumes/copy-up.ts';
 import type { CriConfig } from './config.ts';
 import { type ContainerResources, type ContainerSpec, containerSpec, imageVolumes, ociResources } from './container-spec.ts';
 import type { CriImages } from './images.ts';
+import { CriLogCopy } from './log-copy.ts';
 import { hostNetwork } from './sandbox-spec.ts';
 import { kindLabel, ownOomScoreAdj, type PodMembers, type PodSandboxes } from './sandboxes.ts';
 
@@ -117,6 +118,8 @@ interface Entry extends Omit<CriContainer, 'state'> {
   exited?: Promise<void>;
   /** berthd's write end of the stdin FIFO, while the container runs */
   stdin: Socket | null;
+  /** the CRI log berthd writes itself, for a runtime under a shim (berth-monitor writes the others') */
+  logCopy?: CriLogCopy;
 }
 
 const leaseLifetimeMs = 24 * 3600 * 1000;
@@ -206,6 +209,7 @@ export class CriContainers implements PodMembers {
     if (state === 'CONTAINER_RUNNING') {
       if (task && s) {
         this.openStdin(e);
+        if (e.meta.LogPath && !this.d.tasks.writesLogs(e.record.runtime.name)) await this.copyLog(e, false);
         this.watch(e, task);
         return;
       }
@@ -349,15 +353,19 @@ export class CriContainers implements PodMembers {
       if (sandbox.state !== 'SANDBOX_READY') throw failedPrecondition(`sandbox ${e.meta.SandboxID} is not running`);
       const config = e.meta.Config;
       let task: RuntimeTask | undefined;
+      let startedAt = '0';
       try {
         const maxLine = d.config.maxContainerLogLineSize;
         const line = maxLine > 0 ? { maxLine } : {};
-        let log: { path: string; maxSize: number; maxFiles: number; maxLine?: number };
+        const monitorWrites = d.tasks.writesLogs(e.record.runtime.name);
+        let log: { path: string; maxSize: number; maxFiles: number; maxLine?: number } | undefined;
+        let output = { stdout: '', stderr: '' };
         if (e.meta.LogPath) {
           await fs.mkdir(dirname(e.meta.LogPath), { recursive: true, mode: 0o755 });
           // the kubelet rotates CRI logs itself (ReopenContainerLog): the monitor never does
-          log = { path: e.meta.LogPath, maxSize: 0, maxFiles: 1, ...line };
-        } else {
+          if (monitorWrites) log = { path: e.meta.LogPath, maxSize: 0, maxFiles: 1, ...line };
+          else output = await this.copyLog(e);
+        } else if (monitorWrites) {
           // no log asked for: the output still goes somewhere Attach can follow, kept small
           await fs.mkdir(join(d.stateDir, e.meta.ID), { recursive: true, mode: 0o700 });
           log = { path: this.outputPath(e), maxSize: unloggedOutputBytes, maxFiles: 1, ...line };
@@ -373,17 +381,21 @@ export class CriContainers implements PodMembers {
             runtime: { name: record.runtime.name, options: anyToMessage(record.runtime.options) },
             spec: anyToMessage(record.spec)!,
           },
-          { rootfs: await d.snapshotter.mounts(d.ns, e.meta.ID), stdin, stdout: '', stderr: '', terminal: config.tty, log },
+          { rootfs: await d.snapshotter.mounts(d.ns, e.meta.ID), stdin, ...output, terminal: config.tty, log },
         );
+        // taken before the start: the process may exit before start answers, and its exit time is its monitor's
+        startedAt = nowNs();
         await task.start('');
       } catch (err) {
         Object.assign(e.status, { Pid: 0, FinishedAt: nowNs(), ExitCode: startErrorCode, Reason: 'StartError', Message: (err as Error).message });
         await this.save(e).catch(() => undefined);
         this.closeStdin(e);
+        await e.logCopy?.finish();
+        e.logCopy = undefined;
         if (task) await this.deleteTask(e.meta.ID).catch(() => undefined);
         throw err;
       }
-      Object.assign(e.status, { Pid: task.pid, StartedAt: nowNs() });
+      Object.assign(e.status, { Pid: task.pid, StartedAt: startedAt });
       await this.save(e);
       this.watch(e, task);
     });
@@ -488,6 +500,7 @@ export class CriContainers implements PodMembers {
   async reopenLog(id: string): Promise<void> {
     const e = this.resolve(id);
     if (stateOf(e.status) !== 'CONTAINER_RUNNING' || !this.d.tasks.has(this.d.ns, e.meta.ID)) throw failedPrecondition('container is not running');
+    if (e.logCopy) return e.logCopy.reopen();
     const task = this.d.tasks.get(this.d.ns, e.meta.ID) as RuntimeTask & { reopenLog?: () => Promise<void> };
     if (!task.reopenLog) throw unimplemented(`the runtime ${task.runtime} cannot reopen a container log`);
     await task.reopenLog();
@@ -551,6 +564,8 @@ export class CriContainers implements PodMembers {
           }
           this.closeStdin(e);
           await this.deleteTask(e.meta.ID);
+          await e.logCopy?.finish();
+          e.logCopy = undefined;
         }),
       )
       .catch((err: Error) => this.d.log.warn('recording the exit of a CRI container failed', { id: e.meta.ID, error: err.message }));
@@ -584,6 +599,23 @@ export class CriContainers implements PodMembers {
       out.push({ containerPath, hostPath });
     }
     return out;
+  }
+
+  /**
+   * For a runtime under a shim: output FIFOs (stdout, and stderr without a terminal) under the
+   * container's state dir, copied into its CRI log by berthd. `make`: new FIFOs (start), else the
+   * existing ones (a restarted berthd).
+   */
+  private async copyLog(e: Entry, make = true): Promise<{ stdout: string; stderr: string }> {
+    const dir = join(this.d.stateDir, e.meta.ID);
+    await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+    const paths = { stdout: join(dir, 'stdout'), stderr: e.meta.Config.tty ? '' : join(dir, 'stderr') };
+    for (const p of [paths.stdout, paths.stderr]) if (p && make && !existsSync(p)) mknod(p, S_IFIFO | 0o600);
+    const copy = new CriLogCopy(e.meta.LogPath, Math.max(0, this.d.config.maxContainerLogLineSize));
+    copy.follow(paths.stdout, 'stdout');
+    if (paths.stderr) copy.follow(paths.stderr, 'stderr');
+    e.logCopy = copy;
+    return paths;
   }
 
   /** The container's stdin FIFO (berthd writes, the monitor reads). */

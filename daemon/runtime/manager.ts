@@ -137,6 +137,11 @@ export class TaskManager {
     return this.tasks.has(this.key(ns, id));
   }
 
+  /** Whether a task of this runtime writes CreateOptions.log (berthd runs it: runc and a monitor); a shim's does not. */
+  writesLogs(runtime: string): boolean {
+    return this.drivesRunc(runtime);
+  }
+
   list(ns: string): RuntimeTask[] {
     return [...this.tasks.values()].filter((t) => t.namespace === ns).sort((a, b) => a.id.localeCompare(b.id));
   }

@@ -3,7 +3,7 @@
 //   berth-monitor --id ID --runtime PATH [--runtime-arg ARG]... --dir PROCDIR --socket PATH
 //                 (--bundle DIR [--create-arg ARG]... [--start-fifo PATH] [--rootfs PATH] | --exec PROCESS_JSON)
 //                 [--stdin PATH] [--stdout URI] [--stderr URI] [--terminal] [--namespace NS]
-//                 [--log-path PATH [--log-max-size BYTES] [--log-max-files N] [--log-max-line BYTES]]
+//                 [--log-path PATH [--log-max-size BYTES] [--log-max-files N]]
 //
 // berthd starts it with a pipe on fd 3; one line comes back on it: `ok <pid>` or
 // `error <message>`. docs/monitor.md is the whole contract.
