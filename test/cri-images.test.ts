@@ -1,6 +1,6 @@
 // berthd's CRI (runtime.v1) as the kubelet and crictl reach it: a grpc-js client built from the CRI
 // protos alone, with no containerd namespace header, against a test berthd and Debian's
-// docker-registry. Version and Status, an RPC not built yet, and the image service for real.
+// docker-registry. Version and Status, and the image service for real.
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -136,16 +136,6 @@ describeAsRoot('the CRI image service and runtime status (runtime.v1 over grpc-j
     expect((await conditions()).NetworkReady).toMatchObject({ status: true, reason: '' });
     const verbose = await call<Conditions>(runtime, 'Status', { verbose: true });
     expect(JSON.parse(verbose.info.config!)).toMatchObject({ cni: { confDir: join(dir, 'net.d') }, sandboxImage: 'registry.k8s.io/pause:3.6' });
-  });
-
-  it('an RPC not built yet answers UNIMPLEMENTED with its name, unary or streaming', async () => {
-    const err = await failure(call(runtime, 'CreateContainer', { pod_sandbox_id: 'p', config: { metadata: { name: 'c' } } }));
-    expect(err.code).toBe(grpc.status.UNIMPLEMENTED);
-    expect(err.details).toMatch(/CreateContainer/);
-    const events = (runtime as unknown as Record<string, (req: unknown) => grpc.ClientReadableStream<unknown>>).GetContainerEvents!({});
-    const streamErr = await new Promise<grpc.ServiceError>((resolve) => events.on('error', resolve));
-    expect(streamErr.code).toBe(grpc.status.UNIMPLEMENTED);
-    expect(streamErr.details).toMatch(/GetContainerEvents/);
   });
 
   it('PullImage names the image by its reference, repo@digest and id in namespace k8s.io; ImageStatus and ListImages show it', async () => {
