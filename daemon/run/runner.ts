@@ -119,7 +119,7 @@ export class Runner {
       const task = await deps.tasks.create(
         ns,
         { id: input.id, labels: wire.labels, runtime: { name: runtime.name, options: wire.runtime.options ?? null }, spec: wire.spec },
-        { rootfs: mounts, ...input.stdio, log: await deps.logs.prepare(ns, input.id, wire.labels) },
+        { rootfs: mounts, ...input.stdio, log: await deps.logs.prepare(ns, input.id, wire.labels), startNext: true },
       );
       undo.push(() => deps.tasks.delete(ns, input.id));
       await task.start('');

@@ -40,6 +40,12 @@ export interface CreateOptions {
   options?: AnyMessage | null;
   /** a container log in the CRI format (berthd's own runc tasks only; see daemon/logs) */
   log?: { path: string; maxSize: number; maxFiles: number };
+  /**
+   * The caller starts the task right after creating it: berthd's own runc tasks then start at
+   * once (the monitor does not wait to be asked), and the Start only waits for that. Other
+   * runtimes start on the Start as always.
+   */
+  startNext?: boolean;
 }
 
 export interface RuntimeSettings {
@@ -233,7 +239,7 @@ export class TaskManager {
     try {
       const options = runtimeOptionsOf(opts.options?.type_url ? opts.options : container.runtime.options);
       const stdio = { stdin: opts.stdin, stdout: opts.stdout, stderr: opts.stderr, terminal: opts.terminal, ...(opts.log ? { log: opts.log } : {}) };
-      const task = await RuncTask.create(this.runc, bundle, container.runtime.name, options, container.spec.value, opts.rootfs, stdio);
+      const task = await RuncTask.create(this.runc, bundle, container.runtime.name, options, container.spec.value, opts.rootfs, stdio, Boolean(opts.startNext));
       this.tasks.set(this.key(ns, container.id), task);
       return task;
     } catch (err) {

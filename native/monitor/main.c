@@ -1,7 +1,7 @@
 // berth-monitor's start, its event loop and the container process's exit.
 //
 //   berth-monitor --id ID --runtime PATH [--runtime-arg ARG]... --dir PROCDIR --socket PATH
-//                 (--bundle DIR [--create-arg ARG]... [--start-fifo PATH] [--rootfs PATH] | --exec PROCESS_JSON)
+//                 (--bundle DIR [--create-arg ARG]... [--start-fifo PATH] [--rootfs PATH] [--start] | --exec PROCESS_JSON)
 //                 [--stdin PATH] [--stdout URI] [--stderr URI] [--terminal] [--namespace NS]
 //                 [--log-path PATH [--log-max-size BYTES] [--log-max-files N]]
 //
@@ -52,6 +52,10 @@ static void parse_args(int argc, char **argv, struct options *o) {
       o->terminal = true;
       continue;
     }
+    if (strcmp(a, "--start") == 0) {
+      o->start = true;
+      continue;
+    }
     if (i + 1 >= argc) die_usage("%s needs a value (or is unknown)", a);
     const char *v = argv[++i];
     if (strcmp(a, "--id") == 0) o->id = v;
@@ -80,7 +84,7 @@ static void parse_args(int argc, char **argv, struct options *o) {
   if (!o->socket) die_usage("--socket is required");
   if (!o->bundle == !o->exec_process) die_usage("exactly one of --bundle and --exec is required");
   if (o->n_create_args > 0 && !o->bundle) die_usage("--create-arg goes with --bundle");
-  if ((o->start_fifo || o->rootfs) && !o->bundle) die_usage("--start-fifo and --rootfs go with --bundle");
+  if ((o->start_fifo || o->rootfs || o->start) && !o->bundle) die_usage("--start-fifo, --rootfs and --start go with --bundle");
   if (strlen(o->socket) >= sizeof((struct sockaddr_un *)0)->sun_path)
     die_usage("--socket %s is longer than a unix socket path may be", o->socket);
   if (fcntl(SYNC_FD, F_GETFD) < 0) die_usage("fd 3 (the sync pipe) is not open");
@@ -423,5 +427,15 @@ int main(int argc, char **argv) {
   snprintf(pid_text, sizeof pid_text, "%d %d", mon.pid, (int)getpid());
   sync_send("ok", pid_text);
   close(SYNC_FD);
+  // --start: what berthd's `start` would do, without waiting for berthd to ask; its `start` gets
+  // the outcome (the container's process may run before berthd has heard of its create)
+  if (opt.start) {
+    if (runtime_start(&mon, mon.start_error, sizeof mon.start_error) < 0) {
+      one_line(mon.start_error, sizeof mon.start_error);
+      mon.started = -1;
+    } else {
+      mon.started = 1;
+    }
+  }
   loop(&mon);
 }

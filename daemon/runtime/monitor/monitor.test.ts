@@ -135,6 +135,7 @@ describe('the monitor’s command line and exit file', () => {
         createArgs: ['--no-pivot'],
         startFifo: '/r/c1/exec.fifo',
         rootfs: '/b/rootfs',
+        start: true,
         stdin: '/in',
         stdout: '/out',
         stderr: '/err',
@@ -152,6 +153,7 @@ describe('the monitor’s command line and exit file', () => {
         '/r/c1/exec.fifo',
         '--rootfs',
         '/b/rootfs',
+        '--start',
         '--stdin',
         '/in',
         '--stdout',
@@ -249,6 +251,20 @@ describeAsRoot('berth-monitor', [installed('runc'), installed('mkfifo')], () => 
     expect(await r.done).toBe('started\n');
     // the container has stopped: runc refuses to start it again, in its own words
     await expect(m.client.start()).rejects.toThrow(/OCI runtime start failed: .*(stopped|exited)/);
+    await m.client.release();
+  });
+
+  itAsRoot('with --start starts the container it created without being asked; the first start request gets how that went', async () => {
+    const f = await fixture({ args: ['sh', '-c', 'echo started'] });
+    const out = fifo(f, 'out');
+    const r = reader(out);
+    const m = await start(f, { stdout: out, start: true, startFifo: join(f.root, f.id, 'exec.fifo') });
+    // nobody asked: it runs to its end all the same
+    expect(await r.done).toBe('started\n');
+    expect((await m.client.wait()).exit.status).toBe(0);
+    await m.client.start();
+    // only the first: after it, a start is the runtime's again (which refuses a stopped container)
+    await expect(m.client.start()).rejects.toThrow(/OCI runtime start failed/);
     await m.client.release();
   });
 

@@ -28,6 +28,8 @@ export interface MonitorOptions {
   startFifo?: string;
   /** create mode: the rootfs mount point, unmounted after the runtime's delete on `release delete` */
   rootfs?: string;
+  /** create mode: start the container right after creating it; the first `start` request gets the outcome */
+  start?: boolean;
   /** exec mode: the process.json to `runtime exec -d --process` */
   exec?: string;
   stdin?: string;
@@ -74,6 +76,7 @@ export function monitorArgs(o: MonitorOptions): string[] {
   for (const a of o.createArgs ?? []) args.push('--create-arg', a);
   if (o.startFifo !== undefined) args.push('--start-fifo', o.startFifo);
   if (o.rootfs !== undefined) args.push('--rootfs', o.rootfs);
+  if (o.start) args.push('--start');
   if (o.exec !== undefined) args.push('--exec', o.exec);
   if (o.stdin) args.push('--stdin', o.stdin);
   if (o.stdout) args.push('--stdout', o.stdout);
