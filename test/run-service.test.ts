@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -151,5 +151,22 @@ describeAsRoot('server-side run and auto-remove', () => {
         (l) => l.length === 0,
       ),
     ).toEqual([]);
+    // nor a monitor berthd spawned ahead for a run that then failed (it is gone before the answer)
+    expect(waitingMonitorsOf(b.pid())).toEqual([]);
   });
 });
+
+/** berthd's children that are berth-monitors still waiting for their arguments (`--wait`). */
+function waitingMonitorsOf(daemon: number): number[] {
+  const pids: number[] = [];
+  for (const p of readdirSync('/proc').filter((e) => /^\d+$/.test(e))) {
+    try {
+      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === daemon && readFileSync(`/proc/${p}/cmdline`, 'utf8').endsWith('berth-monitor\0--wait\0')) pids.push(Number(p));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return pids;
+}

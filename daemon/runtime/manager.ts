@@ -15,6 +15,7 @@ import type { Exchange } from '../events/exchange.ts';
 import type { Logger } from '../log.ts';
 import { Bundle } from './bundle.ts';
 import type { TaskHooks } from './hooks.ts';
+import { WaitingMonitor } from './monitor/index.ts';
 import { type RuncContext, RuncTask } from './runc/task.ts';
 import { openShimLog, type ShimInvocation, type ShimLink, shimDelete, startShim } from './shim.ts';
 import { resolveShimBinary } from './shim-binary.ts';
@@ -46,6 +47,8 @@ export interface CreateOptions {
    * runtimes start on the Start as always.
    */
   startNext?: boolean;
+  /** a monitor spawned ahead for this task (waitingMonitor); the caller abandons it if it goes unused */
+  monitor?: WaitingMonitor;
 }
 
 export interface RuntimeSettings {
@@ -147,6 +150,21 @@ export class TaskManager {
     return [...this.tasks.values()].filter((t) => t.namespace === ns).sort((a, b) => a.id.localeCompare(b.id));
   }
 
+  /**
+   * A monitor spawned now for a task of `runtime` about to be created (CreateOptions.monitor):
+   * its start then overlaps the caller's preparations. Undefined when the runtime runs under a
+   * shim, or when the spawn failed (the create spawns one as usual then).
+   */
+  waitingMonitor(runtime: string): WaitingMonitor | undefined {
+    if (!this.drivesRunc(runtime)) return undefined;
+    try {
+      return new WaitingMonitor();
+    } catch (err) {
+      this.log.warn('cannot start a monitor ahead', { error: (err as Error).message });
+      return undefined;
+    }
+  }
+
   /** berthd runs io.containerd.runc.v2 itself (runc and a monitor per process) unless a shim is configured for it. */
   private drivesRunc(runtime: string): boolean {
     return runtime === 'io.containerd.runc.v2' && !this.settings.shims[runtime];
@@ -239,7 +257,10 @@ export class TaskManager {
     try {
       const options = runtimeOptionsOf(opts.options?.type_url ? opts.options : container.runtime.options);
       const stdio = { stdin: opts.stdin, stdout: opts.stdout, stderr: opts.stderr, terminal: opts.terminal, ...(opts.log ? { log: opts.log } : {}) };
-      const task = await RuncTask.create(this.runc, bundle, container.runtime.name, options, container.spec.value, opts.rootfs, stdio, Boolean(opts.startNext));
+      const task = await RuncTask.create(this.runc, bundle, container.runtime.name, options, container.spec.value, opts.rootfs, stdio, {
+        startNow: opts.startNext,
+        monitor: opts.monitor,
+      });
       this.tasks.set(this.key(ns, container.id), task);
       return task;
     } catch (err) {

@@ -4,6 +4,7 @@
 //                 (--bundle DIR [--create-arg ARG]... [--start-fifo PATH] [--rootfs PATH] [--start] | --exec PROCESS_JSON)
 //                 [--stdin PATH] [--stdout URI] [--stderr URI] [--terminal] [--namespace NS]
 //                 [--log-path PATH [--log-max-size BYTES] [--log-max-files N]]
+//   berth-monitor --wait      (the same arguments come later on descriptor 4, each ending in NUL)
 //
 // berthd starts it with a pipe on fd 3; one line comes back on it: `ok <pid>` or
 // `error <message>`. docs/monitor.md is the whole contract.
@@ -28,6 +29,8 @@
 #include "monitor.h"
 
 #define SYNC_FD 3
+/** --wait: where the arguments come from */
+#define ARGS_FD 4
 /** How long output may still come after the process exited (a descendant holding the pipe). */
 #define DRAIN_MS 1000
 
@@ -88,6 +91,40 @@ static void parse_args(int argc, char **argv, struct options *o) {
   if (strlen(o->socket) >= sizeof((struct sockaddr_un *)0)->sun_path)
     die_usage("--socket %s is longer than a unix socket path may be", o->socket);
   if (fcntl(SYNC_FD, F_GETFD) < 0) die_usage("fd 3 (the sync pipe) is not open");
+}
+
+/**
+ * --wait: the arguments, each ending in NUL, read from ARGS_FD to its end; berthd starts the
+ * monitor early (its exec and dynamic linking then cost nothing on the path of a create) and
+ * sends them once the bundle is ready. No arguments (the write end closed unused): exit quietly.
+ */
+static char **wait_for_args(const char *self, int *argc) {
+  size_t cap = 4096, len = 0;
+  char *buf = malloc(cap);
+  if (!buf) die_usage("out of memory");
+  for (;;) {
+    if (len == cap) {
+      char *grown = realloc(buf, cap *= 2);
+      if (!grown) die_usage("out of memory");
+      buf = grown;
+    }
+    ssize_t n = read(ARGS_FD, buf + len, cap - len);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) die_usage("reading the arguments: %s", strerror(errno));
+    if (n == 0) break;
+    len += (size_t)n;
+  }
+  close(ARGS_FD);
+  if (len == 0) exit(0);
+  if (buf[len - 1] != '\0') die_usage("the arguments must each end in NUL");
+  int n = 1;
+  for (size_t i = 0; i < len; i++) n += buf[i] == '\0';
+  char **argv = calloc((size_t)n + 1, sizeof *argv);
+  if (!argv) die_usage("out of memory");
+  argv[0] = (char *)self;
+  *argc = 1;
+  for (size_t i = 0; i < len; i += strlen(buf + i) + 1) argv[(*argc)++] = buf + i;
+  return argv;
 }
 
 /** Closes every descriptor above the sync pipe (close_range, else one by one from /proc/self/fd). */
@@ -392,6 +429,7 @@ static void fail(struct monitor *m, const char *message) {
 int main(int argc, char **argv) {
   static struct options opt;
   static struct monitor mon = {.listen_fd = -1, .signal_fd = -1};
+  if (argc == 2 && strcmp(argv[1], "--wait") == 0) argv = wait_for_args(argv[0], &argc);
   parse_args(argc, argv, &opt);
   mon.opt = &opt;
   mon.io.master = mon.io.console = -1;

@@ -25,7 +25,7 @@ import { basename, dirname, join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { describeAsRoot, installed, itAsRoot } from '../../../test/support/root.ts';
 import { type FixtureOptions, RuncFixture } from '../../../test/support/runc-fixture.ts';
-import { MonitorClient, type MonitorOptions, monitorArgs, monitorBinary, parseExit, readExit, startMonitor } from './index.ts';
+import { MonitorClient, type MonitorOptions, monitorArgs, monitorBinary, parseExit, readExit, startMonitor, WaitingMonitor } from './index.ts';
 
 const binary = process.env.BERTH_MONITOR || monitorBinary();
 const sanitized = binary.endsWith('-asan');
@@ -252,6 +252,40 @@ describeAsRoot('berth-monitor', [installed('runc'), installed('mkfifo')], () => 
     // the container has stopped: runc refuses to start it again, in its own words
     await expect(m.client.start()).rejects.toThrow(/OCI runtime start failed: .*(stopped|exited)/);
     await m.client.release();
+  });
+
+  itAsRoot('spawned ahead (--wait), makes nothing until its arguments come, then creates the container; abandoned, it exits', async () => {
+    const f = await fixture({ args: ['sh', '-c', 'echo waited'] });
+    const out = fifo(f, 'out');
+    const r = reader(out);
+    const socket = join(f.dir, `m${sockets++}.sock`);
+    const waiting = new WaitingMonitor(binary);
+    cleanups.push(() => waiting.abandon());
+    await sleep(100);
+    expect(alive(waiting.pid)).toBe(true);
+    expect(existsSync(socket)).toBe(false);
+    expect(existsSync(join(f.bundle, 'monitor.pid'))).toBe(false);
+    expect(await f.state().catch(() => undefined)).toBeUndefined();
+    const opts: MonitorOptions = { id: f.id, runtime: f.binary, runtimeArgs: ['--root', f.root], dir: f.bundle, socket, bundle: f.bundle, binary, stdout: out };
+    const m = await startMonitor(opts, waiting);
+    cleanups.push(() => {
+      if (isMonitor(m.monitorPid)) process.kill(m.monitorPid, 'SIGKILL');
+    });
+    expect((await f.state()).status).toBe('created');
+    const client = new MonitorClient(socket);
+    await client.start();
+    expect(await r.done).toBe('waited\n');
+    expect((await client.wait()).exit.status).toBe(0);
+    await client.release();
+    // used once only; abandoning a used one does nothing
+    expect(() => waiting.take([])).toThrow(/used once/);
+    await waiting.abandon();
+
+    const unused = new WaitingMonitor(binary);
+    await sleep(50);
+    expect(alive(unused.pid)).toBe(true);
+    await unused.abandon();
+    expect(alive(unused.pid)).toBe(false);
   });
 
   itAsRoot('with --start starts the container it created without being asked; the first start request gets how that went', async () => {

@@ -16,7 +16,7 @@ import type { Exchange } from '../../events/exchange.ts';
 import { exists } from '../../fsutil.ts';
 import type { Logger } from '../../log.ts';
 import type { Bundle } from '../bundle.ts';
-import { MonitorClient, readExit, startMonitor } from '../monitor/index.ts';
+import { MonitorClient, readExit, startMonitor, type WaitingMonitor } from '../monitor/index.ts';
 import { isRunning } from '../process.ts';
 import type { ExecOptions, ExitStatus, ProcessState, RuntimeTask } from '../task.ts';
 import { MonitoredProcess, now, type ProcessExit, type Stdio, timestampOfNs } from './process.ts';
@@ -81,9 +81,10 @@ export class RuncTask implements RuntimeTask {
   }
 
   /**
-   * Creates the container: rootfs mounted, `runc create` run by the init's monitor. With
-   * `startNow` the monitor starts it right after (no round trip to berthd in between) and the
-   * next Start of the init only waits for that; the events come in their usual order.
+   * Creates the container: rootfs mounted, `runc create` run by the init's monitor (`monitor`,
+   * when one was spawned ahead for it). With `startNow` the monitor starts it right after (no
+   * round trip to berthd in between) and the next Start of the init only waits for that; the
+   * events come in their usual order.
    */
   static async create(
     ctx: RuncContext,
@@ -93,7 +94,7 @@ export class RuncTask implements RuntimeTask {
     specJson: Uint8Array,
     rootfs: Mount[],
     stdio: Stdio,
-    startNow = false,
+    { startNow = false, monitor }: { startNow?: boolean; monitor?: WaitingMonitor } = {},
   ): Promise<RuncTask> {
     const spec = JSON.parse(Buffer.from(specJson).toString('utf8')) as Spec;
     const runc = runtimeFor(options, bundle.namespace, bundle.path, ctx.state);
@@ -111,19 +112,22 @@ export class RuncTask implements RuntimeTask {
     try {
       await writeJson(join(bundle.path, 'task.json'), file);
       if (file.rootfsMounted) await mountAll(rootfs, rootfsDir);
-      const { pid } = await startMonitor({
-        id: bundle.id,
-        namespace: bundle.namespace,
-        runtime: runc.binary,
-        runtimeArgs: runc.globalArgs(),
-        dir: init.dir,
-        socket: init.socket,
-        bundle: bundle.path,
-        startFifo: startFifoOf(runc, bundle.id, spec),
-        rootfs: file.rootfsMounted ? rootfsDir : undefined,
-        start: startNow,
-        ...stdio,
-      });
+      const { pid } = await startMonitor(
+        {
+          id: bundle.id,
+          namespace: bundle.namespace,
+          runtime: runc.binary,
+          runtimeArgs: runc.globalArgs(),
+          dir: init.dir,
+          socket: init.socket,
+          bundle: bundle.path,
+          startFifo: startFifoOf(runc, bundle.id, spec),
+          rootfs: file.rootfsMounted ? rootfsDir : undefined,
+          start: startNow,
+          ...stdio,
+        },
+        monitor,
+      );
       init.pid = pid;
     } catch (err) {
       await runc.delete(bundle.id, true).catch(() => undefined);
