@@ -151,8 +151,9 @@ describeAsRoot('server-side run and auto-remove', () => {
         (l) => l.length === 0,
       ),
     ).toEqual([]);
-    // nor a monitor berthd spawned ahead for a run that then failed (it is gone before the answer)
-    expect(waitingMonitorsOf(b.pid())).toEqual([]);
+    // nor the monitors berthd had started for the runs that then failed (gone before the answer):
+    // only its one spare
+    expect(waitingMonitorsOf(b.pid()).length).toBeLessThanOrEqual(1);
   });
 });
 

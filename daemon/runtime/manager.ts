@@ -78,6 +78,9 @@ export class TaskManager {
   /** connections whose last task is gone, kept until their shim exits (or a new task revives one) */
   private readonly retiring = new Map<string, ShimLink>();
   private readonly locks = new Map<string, Mutex>();
+  /** a monitor spawned ahead of need, waiting for its arguments (see waitingMonitor) */
+  private spare: WaitingMonitor | undefined;
+  private spareTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly settings: RuntimeSettings,
@@ -151,12 +154,31 @@ export class TaskManager {
   }
 
   /**
-   * A monitor spawned now for a task of `runtime` about to be created (CreateOptions.monitor):
-   * its start then overlaps the caller's preparations. Undefined when the runtime runs under a
-   * shim, or when the spawn failed (the create spawns one as usual then).
+   * A monitor for a task of `runtime` about to be created (CreateOptions.monitor), already
+   * started: the spare one kept waiting (a new spare is spawned a moment later, off the path of
+   * this create), else one spawned now. Its spawn and start then cost the create nothing.
+   * Undefined when the runtime runs under a shim, or when the spawn failed (the create spawns
+   * one as usual then).
    */
   waitingMonitor(runtime: string): WaitingMonitor | undefined {
     if (!this.drivesRunc(runtime)) return undefined;
+    const spare = this.spare;
+    this.spare = undefined;
+    this.keepSpare();
+    return spare ?? this.spawnWaiting();
+  }
+
+  /** Spawns the spare waiting monitor soon, unless one is there or on its way. */
+  keepSpare(delayMs = 200): void {
+    if (this.spare || this.spareTimer) return;
+    this.spareTimer = setTimeout(() => {
+      this.spareTimer = undefined;
+      this.spare ??= this.spawnWaiting();
+    }, delayMs);
+    this.spareTimer.unref();
+  }
+
+  private spawnWaiting(): WaitingMonitor | undefined {
     try {
       return new WaitingMonitor();
     } catch (err) {
