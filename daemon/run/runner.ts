@@ -74,6 +74,14 @@ export class Runner {
     }
   }
 
+  /**
+   * A run of `runtime` has given its client what it waited for (the exit, or a detached run's
+   * start) or has failed: the moment to spawn the spare monitor the next run will take.
+   */
+  ended(runtime: string): void {
+    this.deps.tasks.keepSpare(runtime);
+  }
+
   private async prepareAndRun(
     ns: string,
     input: RunInput,

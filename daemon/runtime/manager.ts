@@ -155,22 +155,23 @@ export class TaskManager {
 
   /**
    * A monitor for a task of `runtime` about to be created (CreateOptions.monitor), already
-   * started: the spare one kept waiting (a new spare is spawned a moment later, off the path of
-   * this create), else one spawned now. Its spawn and start then cost the create nothing.
-   * Undefined when the runtime runs under a shim, or when the spawn failed (the create spawns
-   * one as usual then).
+   * started: the spare one kept waiting, else one spawned now. Its spawn and start then cost the
+   * create nothing. The caller asks for the next spare (keepSpare) once its run is over, so that
+   * the spawn stays off the path of this one. Undefined when the runtime runs under a shim, or
+   * when the spawn failed (the create spawns one as usual then).
    */
   waitingMonitor(runtime: string): WaitingMonitor | undefined {
     if (!this.drivesRunc(runtime)) return undefined;
     const spare = this.spare;
     this.spare = undefined;
-    this.keepSpare();
+    // none was ready (the first run, or runs close together): one later all the same
+    if (!spare) this.keepSpare(runtime, 1000);
     return spare ?? this.spawnWaiting();
   }
 
-  /** Spawns the spare waiting monitor soon, unless one is there or on its way. */
-  keepSpare(delayMs = 200): void {
-    if (this.spare || this.spareTimer) return;
+  /** Spawns the spare waiting monitor for `runtime`'s tasks soon, unless one is there or on its way. */
+  keepSpare(runtime: string, delayMs = 100): void {
+    if (!this.drivesRunc(runtime) || this.spare || this.spareTimer) return;
     this.spareTimer = setTimeout(() => {
       this.spareTimer = undefined;
       this.spare ??= this.spawnWaiting();
