@@ -286,6 +286,24 @@ describeAsRoot('berth-monitor', [installed('runc'), installed('mkfifo')], () => 
     expect(alive(unused.pid)).toBe(true);
     await unused.abandon();
     expect(alive(unused.pid)).toBe(false);
+
+    // one killed while it waited: the create starts a monitor of its own instead
+    const f2 = await fixture({ args: ['true'] });
+    const killed = new WaitingMonitor(binary);
+    process.kill(killed.pid, 'SIGKILL');
+    await until('the waiting monitor to die', () => readFileSync(`/proc/${killed.pid}/stat`, 'utf8').split(') ')[1]?.[0] === 'Z');
+    const socket2 = join(f2.dir, `m${sockets++}.sock`);
+    const m2 = await startMonitor(
+      { id: f2.id, runtime: f2.binary, runtimeArgs: ['--root', f2.root], dir: f2.bundle, socket: socket2, bundle: f2.bundle, binary },
+      killed,
+    );
+    cleanups.push(() => {
+      if (isMonitor(m2.monitorPid)) process.kill(m2.monitorPid, 'SIGKILL');
+    });
+    expect((await f2.state()).status).toBe('created');
+    await new MonitorClient(socket2).start();
+    expect((await new MonitorClient(socket2).wait()).exit.status).toBe(0);
+    await new MonitorClient(socket2).release();
   });
 
   itAsRoot('with --start starts the container it created without being asked; the first start request gets how that went', async () => {

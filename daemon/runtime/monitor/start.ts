@@ -171,6 +171,10 @@ export class WaitingMonitor {
     try {
       // well under a pipe's 64 KiB: written at once
       writeSync(fd, Buffer.from(args.map((a) => `${a}\0`).join('')));
+    } catch (err) {
+      // it is gone (killed while it waited): reaped, and the caller starts another
+      outcome(this.spawned).catch(() => undefined);
+      throw err;
     } finally {
       closeSync(fd);
     }
@@ -194,8 +198,16 @@ export class WaitingMonitor {
  */
 export async function startMonitor(o: MonitorOptions, waiting?: WaitingMonitor): Promise<StartedMonitor> {
   const args = monitorArgs(o);
-  const spawned = waiting && (o.binary ?? monitorBinary()) === waiting.binary ? waiting.take(args) : spawnMonitor(o.binary ?? monitorBinary(), args);
-  return outcome(spawned, o.id);
+  const binary = o.binary ?? monitorBinary();
+  let spawned: Spawned | undefined;
+  if (waiting && waiting.binary === binary) {
+    try {
+      spawned = waiting.take(args);
+    } catch {
+      // the waiting one is gone: a new one below
+    }
+  }
+  return outcome(spawned ?? spawnMonitor(binary, args), o.id);
 }
 
 /** The monitor's answer on its sync pipe, once its first process has exited. */
