@@ -429,7 +429,13 @@ static void fail(struct monitor *m, const char *message) {
 int main(int argc, char **argv) {
   static struct options opt;
   static struct monitor mon = {.listen_fd = -1, .signal_fd = -1};
-  if (argc == 2 && strcmp(argv[1], "--wait") == 0) argv = wait_for_args(argv[0], &argc);
+  if (argc == 2 && strcmp(argv[1], "--wait") == 0) {
+    argv = wait_for_args(argv[0], &argc);
+    // again with them on the command line, where ps (and whatever finds a container's monitor
+    // by its --dir or --id) sees them; the rest of the start goes as usual
+    execv("/proc/self/exe", argv);
+    die_usage("exec /proc/self/exe: %s", strerror(errno));
+  }
   parse_args(argc, argv, &opt);
   mon.opt = &opt;
   mon.io.master = mon.io.console = -1;
