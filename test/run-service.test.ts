@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -151,5 +151,23 @@ describeAsRoot('server-side run and auto-remove', () => {
         (l) => l.length === 0,
       ),
     ).toEqual([]);
+    // nor the monitors berthd had started for the runs that then failed (gone before the answer):
+    // only its one spare
+    expect(waitingMonitorsOf(b.pid()).length).toBeLessThanOrEqual(1);
   });
 });
+
+/** berthd's children that are berth-monitors still waiting for their arguments (`--wait`). */
+function waitingMonitorsOf(daemon: number): number[] {
+  const pids: number[] = [];
+  for (const p of readdirSync('/proc').filter((e) => /^\d+$/.test(e))) {
+    try {
+      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === daemon && readFileSync(`/proc/${p}/cmdline`, 'utf8').endsWith('berth-monitor\0--wait\0')) pids.push(Number(p));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return pids;
+}

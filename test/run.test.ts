@@ -273,14 +273,17 @@ describeAsRoot('berth run / containers / tasks', () => {
       expect(r).toMatchObject({ code: 0, stdout: 'line one\nline two\ndone\n' });
     });
 
-    it('ends stdin at once when it is /dev/null (nothing copied: ctl/io/stdio.ts)', () => {
-      const r = spawnSync(berthBin, ['--address', b.address, 'run', '--rm', image, 'r3null', 'sh', '-c', 'cat; echo done'], {
+    it('gives the process /dev/null for a stdin that is /dev/null: no stdin FIFO (ctl/commands/run.ts)', () => {
+      const r = spawnSync(berthBin, ['--address', b.address, 'run', '--rm', image, 'r3null', 'sh', '-c', 'cat; readlink /proc/self/fd/0; echo done'], {
         stdio: ['ignore', 'pipe', 'pipe'],
         env: { ...process.env, BERTH_FIFO_DIR: fifoDir },
         encoding: 'utf8',
         timeout: 30_000,
       });
-      expect({ code: r.status, stdout: r.stdout, stderr: r.stderr }).toEqual({ code: 0, stdout: 'done\n', stderr: '' });
+      expect({ code: r.status, stdout: r.stdout, stderr: r.stderr }).toEqual({ code: 0, stdout: '/dev/null\ndone\n', stderr: '' });
+      // a pipe is still copied (through the FIFO and the monitor's pipe)
+      const piped = berth(['run', '--rm', image, 'r3pipe', 'sh', '-c', 'readlink /proc/self/fd/0']);
+      expect(piped).toMatchObject({ code: 0, stdout: expect.stringMatching(/^pipe:/) });
     });
 
     it('env, cwd and user are what the spec says', () => {

@@ -153,7 +153,7 @@ export async function runCommand(ctx: Context, image: string, id: string, comman
  */
 async function runContainer(ctx: Context, image: string, id: string, command: string[], flags: RunFlags): Promise<number> {
   const c = await ctx.client();
-  const [{ specFlags, labelArgs }, { specOptionsOf }, { ClientIO, normalizeLogUri }, session, { networkChoice }, { networkLabel, logLabel }] =
+  const [{ specFlags, labelArgs }, { specOptionsOf }, { ClientIO, normalizeLogUri, stdinIsDevNull }, session, { networkChoice }, { networkLabel, logLabel }] =
     await Promise.all([
       import('../spec/flags.ts'),
       import('../../core/spec/options.ts'),
@@ -177,7 +177,10 @@ async function runContainer(ctx: Context, image: string, id: string, command: st
     // then needs no FIFOs: nothing can stall on output nobody reads
     const log = logUri || flags.nullIo ? undefined : logLabelValue(flags.logDriver, flags.logOpt);
     const nullIo = flags.nullIo || (flags.detach && log !== undefined);
-    io = ClientIO.create({ id, terminal: Boolean(flags.tty), fifoDir: flags.fifoDir, logUri, nullIo });
+    // a foreground run given /dev/null gives its process /dev/null: no stdin FIFO to copy nothing
+    // through, and no CloseIO while the process runs (a detached one keeps its FIFO for attach)
+    const stdin = Boolean(flags.detach || flags.tty) || !stdinIsDevNull();
+    io = ClientIO.create({ id, terminal: Boolean(flags.tty), fifoDir: flags.fifoDir, logUri, nullIo, stdin });
     relay.check();
     // the progress goes to stderr: stdout is the container's
     // (loaded only when a pull is needed: the pull display is not on the run path)

@@ -1,4 +1,4 @@
-import { closeSync, constants, fstatSync, openSync, statSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, rmSync, statSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { createFifos, type FifoPaths, openFifo, removeFifos } from '../../native/fifo.ts';
 
@@ -26,6 +26,8 @@ export interface IoSetup {
   logUri?: string;
   /** no stdio at all */
   nullIo?: boolean;
+  /** false: no stdin FIFO, the process's stdin is /dev/null (default true) */
+  stdin?: boolean;
 }
 
 /** A --log-uri value as the shim takes it; only file:// and binary:// are accepted. */
@@ -60,7 +62,7 @@ interface Output {
 }
 
 /** Whether this process's stdin is /dev/null. */
-function stdinIsDevNull(): boolean {
+export function stdinIsDevNull(): boolean {
   try {
     const stdin = fstatSync(0);
     return stdin.isCharacterDevice() && stdin.rdev === statSync('/dev/null').rdev;
@@ -90,7 +92,8 @@ export class ClientIO {
       return new ClientIO({ stdin: '', stdout: uri, stderr: uri, terminal: false });
     }
     const fifos = createFifos(s.fifoDir, s.id, { terminal: s.terminal });
-    const io = new ClientIO({ stdin: fifos.stdin, stdout: fifos.stdout, stderr: fifos.stderr, terminal: s.terminal });
+    if (s.stdin === false) rmSync(fifos.stdin);
+    const io = new ClientIO({ stdin: s.stdin === false ? '' : fifos.stdin, stdout: fifos.stdout, stderr: fifos.stderr, terminal: s.terminal });
     io.fifos = fifos;
     try {
       io.open();

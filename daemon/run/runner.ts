@@ -12,6 +12,7 @@ import type { Logger } from '../log.ts';
 import type { LogStore } from '../logs/store.ts';
 import type { Puller } from '../pull/pull.ts';
 import type { TaskManager } from '../runtime/manager.ts';
+import type { WaitingMonitor } from '../runtime/monitor/index.ts';
 import type { RuntimeTask } from '../runtime/task.ts';
 import type { SnapshotStore } from '../snapshots/store.ts';
 import type { VolumeStore } from '../volumes/store.ts';
@@ -64,6 +65,31 @@ export class Runner {
     validateIdentifier(input.id);
     const snapshots = deps.snapshotters.get(input.snapshotter);
     if (!snapshots) throw invalidArgument(`snapshotter ${JSON.stringify(input.snapshotter)} is not available`);
+    // the task's monitor starts now, while what it needs is made; unused (a failure first), it goes
+    const monitor = deps.tasks.waitingMonitor(input.runtime);
+    try {
+      return await this.prepareAndRun(ns, input, snapshots, warn, monitor);
+    } finally {
+      await monitor?.abandon();
+    }
+  }
+
+  /**
+   * A run of `runtime` has given its client what it waited for (the exit, or a detached run's
+   * start) or has failed: the moment to spawn the spare monitor the next run will take.
+   */
+  ended(runtime: string): void {
+    this.deps.tasks.keepSpare(runtime);
+  }
+
+  private async prepareAndRun(
+    ns: string,
+    input: RunInput,
+    snapshots: SnapshotStore,
+    warn: (message: string) => void,
+    monitor: WaitingMonitor | undefined,
+  ): Promise<RuntimeTask> {
+    const { deps } = this;
     // the container of an earlier run with this id is still being removed: wait for it
     await deps.autoRemove.settled(ns, input.id);
 
@@ -119,7 +145,7 @@ export class Runner {
       const task = await deps.tasks.create(
         ns,
         { id: input.id, labels: wire.labels, runtime: { name: runtime.name, options: wire.runtime.options ?? null }, spec: wire.spec },
-        { rootfs: mounts, ...input.stdio, log: await deps.logs.prepare(ns, input.id, wire.labels) },
+        { rootfs: mounts, ...input.stdio, log: await deps.logs.prepare(ns, input.id, wire.labels), startNext: true, monitor },
       );
       undo.push(() => deps.tasks.delete(ns, input.id));
       await task.start('');

@@ -25,29 +25,34 @@ export function runService(runner: Runner): GrpcService {
         throw invalidArgument((err as Error).message);
       }
       const warnings: string[] = [];
-      const task = await runner.run(
-        ns,
-        {
-          image: req.image,
-          id: req.container_id,
-          spec,
-          labels: req.labels,
-          runtime: req.runtime || defaultRuntime,
-          runcBinary: req.runc_binary || undefined,
-          snapshotter: req.snapshotter || 'overlayfs',
-          platform,
-          stdio: { stdin: req.stdin, stdout: req.stdout, stderr: req.stderr, terminal: req.terminal },
-          autoRemove: req.auto_remove,
-        },
-        (m) => warnings.push(m),
-      );
-      // the exit is waited for from the start: an auto-removed task may be gone by the time it is asked
-      const exited = req.detach ? undefined : task.wait('');
-      exited?.catch(() => undefined);
-      yield { started: { pid: task.pid, warnings } };
-      if (!exited) return;
-      const exit = await exited;
-      yield { exited: { exit_status: exit.exit_status, exited_at: exit.exited_at } };
+      const runtime = req.runtime || defaultRuntime;
+      try {
+        const task = await runner.run(
+          ns,
+          {
+            image: req.image,
+            id: req.container_id,
+            spec,
+            labels: req.labels,
+            runtime,
+            runcBinary: req.runc_binary || undefined,
+            snapshotter: req.snapshotter || 'overlayfs',
+            platform,
+            stdio: { stdin: req.stdin, stdout: req.stdout, stderr: req.stderr, terminal: req.terminal },
+            autoRemove: req.auto_remove,
+          },
+          (m) => warnings.push(m),
+        );
+        // the exit is waited for from the start: an auto-removed task may be gone by the time it is asked
+        const exited = req.detach ? undefined : task.wait('');
+        exited?.catch(() => undefined);
+        yield { started: { pid: task.pid, warnings } };
+        if (!exited) return;
+        const exit = await exited;
+        yield { exited: { exit_status: exit.exit_status, exited_at: exit.exited_at } };
+      } finally {
+        runner.ended(runtime);
+      }
     }),
   };
   return {

@@ -15,6 +15,7 @@ import type { Exchange } from '../events/exchange.ts';
 import type { Logger } from '../log.ts';
 import { Bundle } from './bundle.ts';
 import type { TaskHooks } from './hooks.ts';
+import { WaitingMonitor } from './monitor/index.ts';
 import { type RuncContext, RuncTask } from './runc/task.ts';
 import { openShimLog, type ShimInvocation, type ShimLink, shimDelete, startShim } from './shim.ts';
 import { resolveShimBinary } from './shim-binary.ts';
@@ -40,6 +41,14 @@ export interface CreateOptions {
   options?: AnyMessage | null;
   /** a container log in the CRI format (berthd's own runc tasks only; see daemon/logs) */
   log?: { path: string; maxSize: number; maxFiles: number; maxLine?: number };
+  /**
+   * The caller starts the task right after creating it: berthd's own runc tasks then start at
+   * once (the monitor does not wait to be asked), and the Start only waits for that. Other
+   * runtimes start on the Start as always.
+   */
+  startNext?: boolean;
+  /** a monitor spawned ahead for this task (waitingMonitor); the caller abandons it if it goes unused */
+  monitor?: WaitingMonitor;
 }
 
 export interface RuntimeSettings {
@@ -69,6 +78,9 @@ export class TaskManager {
   /** connections whose last task is gone, kept until their shim exits (or a new task revives one) */
   private readonly retiring = new Map<string, ShimLink>();
   private readonly locks = new Map<string, Mutex>();
+  /** a monitor spawned ahead of need, waiting for its arguments (see waitingMonitor) */
+  private spare: WaitingMonitor | undefined;
+  private spareTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly settings: RuntimeSettings,
@@ -144,6 +156,41 @@ export class TaskManager {
 
   list(ns: string): RuntimeTask[] {
     return [...this.tasks.values()].filter((t) => t.namespace === ns).sort((a, b) => a.id.localeCompare(b.id));
+  }
+
+  /**
+   * A monitor for a task of `runtime` about to be created (CreateOptions.monitor), already
+   * started: the spare one kept waiting, else one spawned now. Its spawn and start then cost the
+   * create nothing. The caller asks for the next spare (keepSpare) once its run is over, so that
+   * the spawn stays off the path of this one. Undefined when the runtime runs under a shim, or
+   * when the spawn failed (the create spawns one as usual then).
+   */
+  waitingMonitor(runtime: string): WaitingMonitor | undefined {
+    if (!this.drivesRunc(runtime)) return undefined;
+    const spare = this.spare;
+    this.spare = undefined;
+    // none was ready (the first run, or runs close together): one later all the same
+    if (!spare) this.keepSpare(runtime, 1000);
+    return spare ?? this.spawnWaiting();
+  }
+
+  /** Spawns the spare waiting monitor for `runtime`'s tasks soon, unless one is there or on its way. */
+  keepSpare(runtime: string, delayMs = 100): void {
+    if (!this.drivesRunc(runtime) || this.spare || this.spareTimer) return;
+    this.spareTimer = setTimeout(() => {
+      this.spareTimer = undefined;
+      this.spare ??= this.spawnWaiting();
+    }, delayMs);
+    this.spareTimer.unref();
+  }
+
+  private spawnWaiting(): WaitingMonitor | undefined {
+    try {
+      return new WaitingMonitor();
+    } catch (err) {
+      this.log.warn('cannot start a monitor ahead', { error: (err as Error).message });
+      return undefined;
+    }
   }
 
   /** berthd runs io.containerd.runc.v2 itself (runc and a monitor per process) unless a shim is configured for it. */
@@ -238,7 +285,10 @@ export class TaskManager {
     try {
       const options = runtimeOptionsOf(opts.options?.type_url ? opts.options : container.runtime.options);
       const stdio = { stdin: opts.stdin, stdout: opts.stdout, stderr: opts.stderr, terminal: opts.terminal, ...(opts.log ? { log: opts.log } : {}) };
-      const task = await RuncTask.create(this.runc, bundle, container.runtime.name, options, container.spec.value, opts.rootfs, stdio);
+      const task = await RuncTask.create(this.runc, bundle, container.runtime.name, options, container.spec.value, opts.rootfs, stdio, {
+        startNow: opts.startNext,
+        monitor: opts.monitor,
+      });
       this.tasks.set(this.key(ns, container.id), task);
       return task;
     } catch (err) {

@@ -144,6 +144,13 @@ static void do_start(struct monitor *m, struct client *c) {
     answer(m, c, "error an exec process starts when it is created");
     return;
   }
+  // started by --start already: the first `start` is told how that went
+  if (m->started != 0) {
+    if (m->started > 0) answer(m, c, "ok");
+    else answer(m, c, "error %s", m->start_error);
+    m->started = 0;
+    return;
+  }
   if (m->reaped) {
     answer(m, c, "error process exited");
     return;

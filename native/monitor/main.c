@@ -1,9 +1,10 @@
 // berth-monitor's start, its event loop and the container process's exit.
 //
 //   berth-monitor --id ID --runtime PATH [--runtime-arg ARG]... --dir PROCDIR --socket PATH
-//                 (--bundle DIR [--create-arg ARG]... [--start-fifo PATH] [--rootfs PATH] | --exec PROCESS_JSON)
+//                 (--bundle DIR [--create-arg ARG]... [--start-fifo PATH] [--rootfs PATH] [--start] | --exec PROCESS_JSON)
 //                 [--stdin PATH] [--stdout URI] [--stderr URI] [--terminal] [--namespace NS]
 //                 [--log-path PATH [--log-max-size BYTES] [--log-max-files N]]
+//   berth-monitor --wait      (the same arguments come later on descriptor 4, each ending in NUL)
 //
 // berthd starts it with a pipe on fd 3; one line comes back on it: `ok <pid>` or
 // `error <message>`. docs/monitor.md is the whole contract.
@@ -28,6 +29,8 @@
 #include "monitor.h"
 
 #define SYNC_FD 3
+/** --wait: where the arguments come from */
+#define ARGS_FD 4
 /** How long output may still come after the process exited (a descendant holding the pipe). */
 #define DRAIN_MS 1000
 
@@ -50,6 +53,10 @@ static void parse_args(int argc, char **argv, struct options *o) {
     const char *a = argv[i];
     if (strcmp(a, "--terminal") == 0) {
       o->terminal = true;
+      continue;
+    }
+    if (strcmp(a, "--start") == 0) {
+      o->start = true;
       continue;
     }
     if (i + 1 >= argc) die_usage("%s needs a value (or is unknown)", a);
@@ -81,10 +88,44 @@ static void parse_args(int argc, char **argv, struct options *o) {
   if (!o->socket) die_usage("--socket is required");
   if (!o->bundle == !o->exec_process) die_usage("exactly one of --bundle and --exec is required");
   if (o->n_create_args > 0 && !o->bundle) die_usage("--create-arg goes with --bundle");
-  if ((o->start_fifo || o->rootfs) && !o->bundle) die_usage("--start-fifo and --rootfs go with --bundle");
+  if ((o->start_fifo || o->rootfs || o->start) && !o->bundle) die_usage("--start-fifo, --rootfs and --start go with --bundle");
   if (strlen(o->socket) >= sizeof((struct sockaddr_un *)0)->sun_path)
     die_usage("--socket %s is longer than a unix socket path may be", o->socket);
   if (fcntl(SYNC_FD, F_GETFD) < 0) die_usage("fd 3 (the sync pipe) is not open");
+}
+
+/**
+ * --wait: the arguments, each ending in NUL, read from ARGS_FD to its end; berthd starts the
+ * monitor early (its exec and dynamic linking then cost nothing on the path of a create) and
+ * sends them once the bundle is ready. No arguments (the write end closed unused): exit quietly.
+ */
+static char **wait_for_args(const char *self, int *argc) {
+  size_t cap = 4096, len = 0;
+  char *buf = malloc(cap);
+  if (!buf) die_usage("out of memory");
+  for (;;) {
+    if (len == cap) {
+      char *grown = realloc(buf, cap *= 2);
+      if (!grown) die_usage("out of memory");
+      buf = grown;
+    }
+    ssize_t n = read(ARGS_FD, buf + len, cap - len);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) die_usage("reading the arguments: %s", strerror(errno));
+    if (n == 0) break;
+    len += (size_t)n;
+  }
+  close(ARGS_FD);
+  if (len == 0) exit(0);
+  if (buf[len - 1] != '\0') die_usage("the arguments must each end in NUL");
+  int n = 1;
+  for (size_t i = 0; i < len; i++) n += buf[i] == '\0';
+  char **argv = calloc((size_t)n + 1, sizeof *argv);
+  if (!argv) die_usage("out of memory");
+  argv[0] = (char *)self;
+  *argc = 1;
+  for (size_t i = 0; i < len; i += strlen(buf + i) + 1) argv[(*argc)++] = buf + i;
+  return argv;
 }
 
 /** Closes every descriptor above the sync pipe (close_range, else one by one from /proc/self/fd). */
@@ -389,6 +430,13 @@ static void fail(struct monitor *m, const char *message) {
 int main(int argc, char **argv) {
   static struct options opt;
   static struct monitor mon = {.listen_fd = -1, .signal_fd = -1};
+  if (argc == 2 && strcmp(argv[1], "--wait") == 0) {
+    argv = wait_for_args(argv[0], &argc);
+    // again with them on the command line, where ps (and whatever finds a container's monitor
+    // by its --dir or --id) sees them; the rest of the start goes as usual
+    execv("/proc/self/exe", argv);
+    die_usage("exec /proc/self/exe: %s", strerror(errno));
+  }
   parse_args(argc, argv, &opt);
   mon.opt = &opt;
   mon.io.master = mon.io.console = -1;
@@ -424,5 +472,15 @@ int main(int argc, char **argv) {
   snprintf(pid_text, sizeof pid_text, "%d %d", mon.pid, (int)getpid());
   sync_send("ok", pid_text);
   close(SYNC_FD);
+  // --start: what berthd's `start` would do, without waiting for berthd to ask; its `start` gets
+  // the outcome (the container's process may run before berthd has heard of its create)
+  if (opt.start) {
+    if (runtime_start(&mon, mon.start_error, sizeof mon.start_error) < 0) {
+      one_line(mon.start_error, sizeof mon.start_error);
+      mon.started = -1;
+    } else {
+      mon.started = 1;
+    }
+  }
   loop(&mon);
 }

@@ -40,6 +40,7 @@ struct options {
   const char **create_args;
   int n_create_args;
   bool terminal;
+  bool start;               // create mode: start the container as soon as it is created
 };
 
 /** One direction of copying, src → dst, through a small buffer (never more than that: backpressure). */
@@ -88,6 +89,8 @@ struct monitor {
   int status;           // exit code, or 128+signal
   int64_t exited_at;    // CLOCK_REALTIME, ns
   int64_t drain_deadline; // CLOCK_MONOTONIC ms: stop waiting for output after this
+  int started;           // --start: 1 started, -1 failed (start_error says why), 0 once `start` has answered
+  char start_error[MESSAGE_MAX];
   struct client *clients;
 };
 

@@ -25,7 +25,7 @@ import { basename, dirname, join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { describeAsRoot, installed, itAsRoot } from '../../../test/support/root.ts';
 import { type FixtureOptions, RuncFixture } from '../../../test/support/runc-fixture.ts';
-import { MonitorClient, type MonitorOptions, monitorArgs, monitorBinary, parseExit, readExit, startMonitor } from './index.ts';
+import { MonitorClient, type MonitorOptions, monitorArgs, monitorBinary, parseExit, readExit, startMonitor, WaitingMonitor } from './index.ts';
 
 const binary = process.env.BERTH_MONITOR || monitorBinary();
 const sanitized = binary.endsWith('-asan');
@@ -135,6 +135,7 @@ describe('the monitor’s command line and exit file', () => {
         createArgs: ['--no-pivot'],
         startFifo: '/r/c1/exec.fifo',
         rootfs: '/b/rootfs',
+        start: true,
         stdin: '/in',
         stdout: '/out',
         stderr: '/err',
@@ -152,6 +153,7 @@ describe('the monitor’s command line and exit file', () => {
         '/r/c1/exec.fifo',
         '--rootfs',
         '/b/rootfs',
+        '--start',
         '--stdin',
         '/in',
         '--stdout',
@@ -249,6 +251,72 @@ describeAsRoot('berth-monitor', [installed('runc'), installed('mkfifo')], () => 
     expect(await r.done).toBe('started\n');
     // the container has stopped: runc refuses to start it again, in its own words
     await expect(m.client.start()).rejects.toThrow(/OCI runtime start failed: .*(stopped|exited)/);
+    await m.client.release();
+  });
+
+  itAsRoot('spawned ahead (--wait), makes nothing until its arguments come, then creates the container; abandoned, it exits', async () => {
+    const f = await fixture({ args: ['sh', '-c', 'echo waited'] });
+    const out = fifo(f, 'out');
+    const r = reader(out);
+    const socket = join(f.dir, `m${sockets++}.sock`);
+    const waiting = new WaitingMonitor(binary);
+    cleanups.push(() => waiting.abandon());
+    await sleep(100);
+    expect(alive(waiting.pid)).toBe(true);
+    expect(existsSync(socket)).toBe(false);
+    expect(existsSync(join(f.bundle, 'monitor.pid'))).toBe(false);
+    expect(await f.state().catch(() => undefined)).toBeUndefined();
+    const opts: MonitorOptions = { id: f.id, runtime: f.binary, runtimeArgs: ['--root', f.root], dir: f.bundle, socket, bundle: f.bundle, binary, stdout: out };
+    const m = await startMonitor(opts, waiting);
+    cleanups.push(() => {
+      if (isMonitor(m.monitorPid)) process.kill(m.monitorPid, 'SIGKILL');
+    });
+    expect((await f.state()).status).toBe('created');
+    const client = new MonitorClient(socket);
+    await client.start();
+    expect(await r.done).toBe('waited\n');
+    expect((await client.wait()).exit.status).toBe(0);
+    await client.release();
+    // used once only; abandoning a used one does nothing
+    expect(() => waiting.take([])).toThrow(/used once/);
+    await waiting.abandon();
+
+    const unused = new WaitingMonitor(binary);
+    await sleep(50);
+    expect(alive(unused.pid)).toBe(true);
+    await unused.abandon();
+    expect(alive(unused.pid)).toBe(false);
+
+    // one killed while it waited: the create starts a monitor of its own instead
+    const f2 = await fixture({ args: ['true'] });
+    const killed = new WaitingMonitor(binary);
+    process.kill(killed.pid, 'SIGKILL');
+    await until('the waiting monitor to die', () => readFileSync(`/proc/${killed.pid}/stat`, 'utf8').split(') ')[1]?.[0] === 'Z');
+    const socket2 = join(f2.dir, `m${sockets++}.sock`);
+    const m2 = await startMonitor(
+      { id: f2.id, runtime: f2.binary, runtimeArgs: ['--root', f2.root], dir: f2.bundle, socket: socket2, bundle: f2.bundle, binary },
+      killed,
+    );
+    cleanups.push(() => {
+      if (isMonitor(m2.monitorPid)) process.kill(m2.monitorPid, 'SIGKILL');
+    });
+    expect((await f2.state()).status).toBe('created');
+    await new MonitorClient(socket2).start();
+    expect((await new MonitorClient(socket2).wait()).exit.status).toBe(0);
+    await new MonitorClient(socket2).release();
+  });
+
+  itAsRoot('with --start starts the container it created without being asked; the first start request gets how that went', async () => {
+    const f = await fixture({ args: ['sh', '-c', 'echo started'] });
+    const out = fifo(f, 'out');
+    const r = reader(out);
+    const m = await start(f, { stdout: out, start: true, startFifo: join(f.root, f.id, 'exec.fifo') });
+    // nobody asked: it runs to its end all the same
+    expect(await r.done).toBe('started\n');
+    expect((await m.client.wait()).exit.status).toBe(0);
+    await m.client.start();
+    // only the first: after it, a start is the runtime's again (which refuses a stopped container)
+    await expect(m.client.start()).rejects.toThrow(/OCI runtime start failed/);
     await m.client.release();
   });
 

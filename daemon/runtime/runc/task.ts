@@ -16,7 +16,7 @@ import type { Exchange } from '../../events/exchange.ts';
 import { exists } from '../../fsutil.ts';
 import type { Logger } from '../../log.ts';
 import type { Bundle } from '../bundle.ts';
-import { MonitorClient, readExit, startMonitor } from '../monitor/index.ts';
+import { MonitorClient, readExit, startMonitor, type WaitingMonitor } from '../monitor/index.ts';
 import { isRunning } from '../process.ts';
 import type { ExecOptions, ExitStatus, ProcessState, RuntimeTask } from '../task.ts';
 import { MonitoredProcess, now, type ProcessExit, type Stdio, timestampOfNs } from './process.ts';
@@ -58,6 +58,8 @@ export class RuncTask implements RuntimeTask {
   private deleted = false;
   /** processes whose monitor was gone already when berthd restored the task (see settleRestored) */
   private goneAtRestore: MonitoredProcess[] = [];
+  /** the init's start, begun by create (`startNow`) and not yet claimed by a Start */
+  private startedByCreate: Promise<void> | undefined;
 
   private constructor(
     private readonly ctx: RuncContext,
@@ -78,7 +80,12 @@ export class RuncTask implements RuntimeTask {
     return this.init.pid;
   }
 
-  /** Creates the container: rootfs mounted, `runc create` run by the init's monitor. */
+  /**
+   * Creates the container: rootfs mounted, `runc create` run by the init's monitor (`monitor`,
+   * when one was spawned ahead for it). With `startNow` the monitor starts it right after (no
+   * round trip to berthd in between) and the next Start of the init only waits for that; the
+   * events come in their usual order.
+   */
   static async create(
     ctx: RuncContext,
     bundle: Bundle,
@@ -87,6 +94,7 @@ export class RuncTask implements RuntimeTask {
     specJson: Uint8Array,
     rootfs: Mount[],
     stdio: Stdio,
+    { startNow = false, monitor }: { startNow?: boolean; monitor?: WaitingMonitor } = {},
   ): Promise<RuncTask> {
     const spec = JSON.parse(Buffer.from(specJson).toString('utf8')) as Spec;
     const runc = runtimeFor(options, bundle.namespace, bundle.path, ctx.state);
@@ -104,18 +112,22 @@ export class RuncTask implements RuntimeTask {
     try {
       await writeJson(join(bundle.path, 'task.json'), file);
       if (file.rootfsMounted) await mountAll(rootfs, rootfsDir);
-      const { pid } = await startMonitor({
-        id: bundle.id,
-        namespace: bundle.namespace,
-        runtime: runc.binary,
-        runtimeArgs: runc.globalArgs(),
-        dir: init.dir,
-        socket: init.socket,
-        bundle: bundle.path,
-        startFifo: startFifoOf(runc, bundle.id, spec),
-        rootfs: file.rootfsMounted ? rootfsDir : undefined,
-        ...stdio,
-      });
+      const { pid } = await startMonitor(
+        {
+          id: bundle.id,
+          namespace: bundle.namespace,
+          runtime: runc.binary,
+          runtimeArgs: runc.globalArgs(),
+          dir: init.dir,
+          socket: init.socket,
+          bundle: bundle.path,
+          startFifo: startFifoOf(runc, bundle.id, spec),
+          rootfs: file.rootfsMounted ? rootfsDir : undefined,
+          start: startNow,
+          ...stdio,
+        },
+        monitor,
+      );
       init.pid = pid;
     } catch (err) {
       await runc.delete(bundle.id, true).catch(() => undefined);
@@ -130,7 +142,9 @@ export class RuncTask implements RuntimeTask {
       io: { stdin: stdio.stdin, stdout: stdio.stdout, stderr: stdio.stderr, terminal: stdio.terminal },
       pid: init.pid,
     });
+    if (startNow) task.startByCreate();
     // only now: an init that died already must not have its exit published before its create
+    // (nor, when it is being started, before its start: see exited)
     task.follow(init);
     return task;
   }
@@ -311,7 +325,23 @@ export class RuncTask implements RuntimeTask {
     return p;
   }
 
+  /** The init's start as Start does it, begun now: the monitor is starting it already (see create). */
+  private startByCreate(): void {
+    const run = this.startInit();
+    this.init.starting = run;
+    this.startedByCreate = run.finally(() => {
+      this.init.starting = undefined;
+    });
+    this.startedByCreate.catch(() => undefined);
+  }
+
   async start(execId: string): Promise<{ pid: number }> {
+    if (execId === '' && this.startedByCreate) {
+      const started = this.startedByCreate;
+      this.startedByCreate = undefined;
+      await started;
+      return { pid: this.init.pid };
+    }
     const p = this.process(execId);
     if (p.status !== 'CREATED' || p.starting) throw failedPrecondition(`process ${p.eventId} is ${p.starting ? 'starting' : p.status.toLowerCase()}`);
     const run = p.isInit ? this.startInit() : this.startExec(p);
