@@ -373,6 +373,9 @@ export class CriContainers implements PodMembers {
         const stdin = config.stdin ? await this.makeStdin(e.meta.ID) : '';
         if (stdin) this.openStdin(e);
         const record = e.record;
+        // taken before the create: with startNext the process runs as soon as runc has created it,
+        // and may exit (its exit time is its monitor's) before create answers
+        startedAt = nowNs();
         task = await d.tasks.create(
           d.ns,
           {
@@ -381,10 +384,8 @@ export class CriContainers implements PodMembers {
             runtime: { name: record.runtime.name, options: anyToMessage(record.runtime.options) },
             spec: anyToMessage(record.spec)!,
           },
-          { rootfs: await d.snapshotter.mounts(d.ns, e.meta.ID), stdin, ...output, terminal: config.tty, log },
+          { rootfs: await d.snapshotter.mounts(d.ns, e.meta.ID), stdin, ...output, terminal: config.tty, log, startNext: true },
         );
-        // taken before the start: the process may exit before start answers, and its exit time is its monitor's
-        startedAt = nowNs();
         await task.start('');
       } catch (err) {
         Object.assign(e.status, { Pid: 0, FinishedAt: nowNs(), ExitCode: startErrorCode, Reason: 'StartError', Message: (err as Error).message });

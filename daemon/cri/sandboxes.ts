@@ -206,7 +206,7 @@ export class PodSandboxes {
       const task = await d.tasks.create(
         d.ns,
         { id, labels, runtime: { name: runtime.name, options: runtime.options }, spec: specAny(spec) },
-        { rootfs: mounts, stdin: '', stdout: '', stderr: '', terminal: false },
+        { rootfs: mounts, stdin: '', stdout: '', stderr: '', terminal: false, startNext: true },
       );
       undo.push(() => this.killTask(id));
       await task.start('');
