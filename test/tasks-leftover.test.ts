@@ -91,7 +91,9 @@ describe('task bundles left behind', () => {
     );
     chmodSync(runtime, 0o755);
     writeFileSync(mark, String(b.pid()));
-    const r = berth(['run', '-d', '--null-io', '--runc-binary', runtime, image, 'midcreate', 'sleep', '1000']);
+    // ctr's run (Tasks.Create, then Start): berth run's container is started by its monitor right
+    // after the create, so it would be running, not created, when berthd comes back
+    const r = b.ctr(['-n', ns, 'run', '-d', '--null-io', '--runc-binary', runtime, image, 'midcreate', 'sleep', '1000']);
     expect(r.code).not.toBe(0);
     expect(existsSync(mark)).toBe(false);
     await b.kill();
