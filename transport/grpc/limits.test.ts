@@ -315,7 +315,9 @@ describe('berth gRPC server against one hostile client', () => {
     expect([answered.has(1), answered.has(3), answered.size >= 10]).toEqual([false, false, true]);
     expect(new Set(answered.values())).toEqual(new Set([GrpcStatus.RESOURCE_EXHAUSTED]));
     expect(answer).toBe('still here');
-    expect(growth).toBeLessThan(bound);
+    // the two held (32 MiB) and the one being inflated when refused (16 MiB), with the heap's slack
+    // around it: 64 MiB was exceeded by 0.4% once under load; 20 held would be 320 MiB
+    expect(growth).toBeLessThan(80 * MiB);
   });
 
   it('the budget is given back as handlers read: 256 MiB in 1 MiB messages go through one call', async () => {
