@@ -36,7 +36,7 @@ export interface Berthd {
   stop(): Promise<number | null>;
   /** SIGKILL and wait */
   kill(): Promise<void>;
-  /** starts the daemon again on the same paths */
+  /** starts the daemon again on the same paths (stopping it first with SIGTERM if it still runs) */
   restart(): Promise<void>;
   /** stops the daemon if running and removes every file it made, and its networks' bridges and isolation rules */
   cleanup(): Promise<void>;
@@ -123,7 +123,12 @@ export async function startBerthd(extraArgs: string[] = [], opts: { heapSnapshot
     kill: async () => {
       await waitExit('SIGKILL');
     },
-    restart: launch,
+    // a second berthd beside a live one would answer the probe with the first one's socket and
+    // leave the first running, outside cleanup's reach
+    restart: async () => {
+      await waitExit('SIGTERM');
+      await launch();
+    },
     async liveHeap() {
       if (!opts.heapSnapshots) throw new Error('liveHeap needs startBerthd(…, { heapSnapshots: true })');
       rmSync(heapDir, { recursive: true, force: true });
