@@ -287,7 +287,7 @@ export interface Containerd {
   ctr(args: string[], opts?: { input?: string | Buffer }): { code: number; stdout: string; stderr: string };
   /** SIGKILL and wait (its shims and containers keep running) */
   kill(): Promise<void>;
-  /** starts containerd again on the same paths */
+  /** starts containerd again on the same paths (killing it first if it still runs) */
   restart(): Promise<void>;
   cleanup(): Promise<void>;
 }
@@ -348,5 +348,9 @@ export async function startContainerd(): Promise<Containerd> {
     await cleanup();
     throw err;
   }
-  return { address, ctr, kill: stop, restart: launch, cleanup };
+  const restart = async () => {
+    await stop();
+    await launch();
+  };
+  return { address, ctr, kill: stop, restart, cleanup };
 }
