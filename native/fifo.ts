@@ -1,5 +1,7 @@
 import { closeSync, constants, fstatSync, mkdirSync, openSync, readSync, rmSync } from 'node:fs';
+import { Socket } from 'node:net';
 import { join, resolve } from 'node:path';
+import type { Writable } from 'node:stream';
 import { mknod, S_IFIFO } from './index.ts';
 
 export interface FifoPaths {
@@ -68,4 +70,64 @@ export function openFifo(path: string, side: 'read' | 'write'): number {
     throw err;
   }
   return fd;
+}
+
+/**
+ * A process's output FIFO read as a Socket (the event loop copies it into `sink`, or drops it).
+ * A write end of our own is kept until drained, so that reading does not see EOF before the
+ * process's side has opened its end.
+ */
+export class OutputFifo {
+  readonly socket: Socket;
+  /** settles at EOF (or when the socket closes or fails) */
+  readonly ended: Promise<void>;
+  private keepalive: number | undefined;
+
+  constructor(path: string, sink: Writable | null) {
+    const fd = openFifo(path, 'read');
+    try {
+      this.keepalive = openSync(path, constants.O_WRONLY | constants.O_NONBLOCK);
+    } catch (err) {
+      closeSync(fd);
+      throw err;
+    }
+    this.socket = new Socket({ fd, readable: true, writable: false });
+    this.ended = new Promise<void>((done) => {
+      this.socket.once('end', done);
+      this.socket.once('close', done);
+      this.socket.once('error', () => done());
+    });
+    if (sink) {
+      sink.on('error', () => this.socket.destroy());
+      this.socket.pipe(sink, { end: false });
+    } else this.socket.resume();
+  }
+
+  /** Lets go of our write end: EOF comes once the process's side closes too. */
+  release(): void {
+    if (this.keepalive !== undefined) closeSync(this.keepalive);
+    this.keepalive = undefined;
+  }
+
+  close(): void {
+    this.release();
+    this.socket.unpipe();
+    this.socket.destroy();
+  }
+}
+
+/** After the process exited: lets each output reach EOF, waiting at most timeoutMs. */
+export async function drainOutputs(outputs: readonly OutputFifo[], timeoutMs: number): Promise<void> {
+  for (const o of outputs) o.release();
+  if (outputs.length === 0) return;
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([Promise.all(outputs.map((o) => o.ended)), new Promise<void>((r) => (timer = setTimeout(r, timeoutMs)))]);
+  clearTimeout(timer);
+}
+
+/** A process's stdin FIFO as a writable Socket; the other side going away (EPIPE) is not reported. */
+export function openInputFifo(path: string): Socket {
+  const socket = new Socket({ fd: openFifo(path, 'write'), readable: false, writable: true });
+  socket.on('error', () => undefined);
+  return socket;
 }

@@ -1,6 +1,6 @@
-import { closeSync, constants, fstatSync, openSync, rmSync, statSync } from 'node:fs';
-import { Socket } from 'node:net';
-import { createFifos, type FifoPaths, openFifo, removeFifos } from '../../native/fifo.ts';
+import { fstatSync, rmSync, statSync } from 'node:fs';
+import type { Socket } from 'node:net';
+import { createFifos, drainOutputs, type FifoPaths, OutputFifo, openInputFifo, removeFifos } from '../../native/fifo.ts';
 
 /**
  * The client side of a task's stdio, as containerd's cio does it for ctr: FIFOs the shim opens
@@ -54,13 +54,6 @@ export function logFileOf(uri: string): string | undefined {
   }
 }
 
-interface Output {
-  socket: Socket;
-  /** our own write end, so that reading does not see EOF before the shim has opened its end */
-  keepalive: number | undefined;
-  ended: Promise<void>;
-}
-
 /** Whether this process's stdin is /dev/null. */
 export function stdinIsDevNull(): boolean {
   try {
@@ -73,7 +66,7 @@ export function stdinIsDevNull(): boolean {
 
 export class ClientIO {
   private fifos: FifoPaths | undefined;
-  private outputs: Output[] = [];
+  private outputs: OutputFifo[] = [];
   private stdinSocket: Socket | undefined;
   private rawSet = false;
   private started = false;
@@ -134,33 +127,12 @@ export class ClientIO {
   }
 
   private open() {
-    if (this.paths.stdin) {
-      const fd = openFifo(this.paths.stdin, 'write');
-      this.stdinSocket = new Socket({ fd, readable: false, writable: true });
-      // the shim going away (EPIPE) is not ours to report
-      this.stdinSocket.on('error', () => undefined);
-    }
+    if (this.paths.stdin) this.stdinSocket = openInputFifo(this.paths.stdin);
     for (const [path, sink] of [
       [this.paths.stdout, process.stdout],
       [this.paths.stderr, process.stderr],
     ] as const) {
-      if (!path) continue;
-      const fd = openFifo(path, 'read');
-      let keepalive: number | undefined;
-      try {
-        keepalive = openSync(path, constants.O_WRONLY | constants.O_NONBLOCK);
-      } catch (err) {
-        closeSync(fd);
-        throw err;
-      }
-      const socket = new Socket({ fd, readable: true, writable: false });
-      const ended = new Promise<void>((resolve) => {
-        socket.once('end', resolve);
-        socket.once('close', resolve);
-        socket.once('error', () => resolve());
-      });
-      socket.pipe(sink, { end: false });
-      this.outputs.push({ socket, keepalive, ended });
+      if (path) this.outputs.push(new OutputFifo(path, sink));
     }
   }
 
@@ -233,14 +205,7 @@ export class ClientIO {
    * it has copied everything), waiting at most timeoutMs.
    */
   async drain(timeoutMs = 5000): Promise<void> {
-    for (const o of this.outputs) {
-      if (o.keepalive !== undefined) closeSync(o.keepalive);
-      o.keepalive = undefined;
-    }
-    if (this.outputs.length === 0) return;
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([Promise.all(this.outputs.map((o) => o.ended)), new Promise<void>((r) => (timer = setTimeout(r, timeoutMs)))]);
-    clearTimeout(timer);
+    await drainOutputs(this.outputs, timeoutMs);
   }
 
   /**
@@ -257,11 +222,7 @@ export class ClientIO {
     this.restoreTerminal();
     this.stdinSocket?.destroy();
     this.stdinSocket = undefined;
-    for (const o of this.outputs) {
-      if (o.keepalive !== undefined) closeSync(o.keepalive);
-      o.socket.unpipe();
-      o.socket.destroy();
-    }
+    for (const o of this.outputs) o.close();
     this.outputs = [];
     if (this.readingStdin) {
       process.stdin.pause();

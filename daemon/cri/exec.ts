@@ -1,10 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { closeSync, constants, openSync } from 'node:fs';
-import { Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { type Readable, Writable } from 'node:stream';
 import { BerthError, failedPrecondition, invalidArgument, isCode, notFound } from '../../core/errors.ts';
 import { processTypeUrl } from '../../core/spec/names.ts';
-import { createFifos, type FifoPaths, openFifo, removeFifos } from '../../native/fifo.ts';
+import { createFifos, drainOutputs, type FifoPaths, OutputFifo, openInputFifo, removeFifos } from '../../native/fifo.ts';
 import type { Container, ContainerStore } from '../containers/store.ts';
 import type { Logger } from '../log.ts';
 import type { TaskManager } from '../runtime/manager.ts';
@@ -199,7 +198,7 @@ function processSpec(c: Container, cmd: string[], tty: boolean): Record<string, 
  * see EOF before the process's side opened) before the exec starts.
  */
 class ExecPipes {
-  private readonly outputs: Array<{ socket: Socket; keepalive: number | undefined; ended: Promise<void>; sink: Writable }> = [];
+  private readonly outputs: OutputFifo[] = [];
   private stdinSocket: Socket | undefined;
   private closed = false;
 
@@ -209,33 +208,9 @@ class ExecPipes {
   ) {}
 
   open(): void {
-    if (this.io.stdin) {
-      this.stdinSocket = new Socket({ fd: openFifo(this.fifos.stdin, 'write'), readable: false, writable: true });
-      this.stdinSocket.on('error', () => undefined);
-    }
-    const outs: Array<[string, Writable | null]> = [[this.fifos.stdout, this.io.stdout]];
-    if (!this.io.tty) outs.push([this.fifos.stderr, this.io.stderr]);
-    for (const [path, sink] of outs) {
-      const fd = openFifo(path, 'read');
-      let keepalive: number | undefined;
-      try {
-        keepalive = openSync(path, constants.O_WRONLY | constants.O_NONBLOCK);
-      } catch (err) {
-        closeSync(fd);
-        throw err;
-      }
-      const socket = new Socket({ fd, readable: true, writable: false });
-      const ended = new Promise<void>((resolve) => {
-        socket.once('end', resolve);
-        socket.once('close', resolve);
-        socket.once('error', () => resolve());
-      });
-      if (sink) {
-        sink.on('error', () => socket.destroy());
-        socket.pipe(sink, { end: false });
-      } else socket.resume();
-      this.outputs.push({ socket, keepalive, ended, sink: sink ?? (null as unknown as Writable) });
-    }
+    if (this.io.stdin) this.stdinSocket = openInputFifo(this.fifos.stdin);
+    this.outputs.push(new OutputFifo(this.fifos.stdout, this.io.stdout));
+    if (!this.io.tty) this.outputs.push(new OutputFifo(this.fifos.stderr, this.io.stderr));
   }
 
   /** Copies io.stdin into the process; at its end the FIFO closes and onEnd runs (CloseIO). */
@@ -262,23 +237,13 @@ class ExecPipes {
 
   /** After the exit: lets the output reach EOF (at most timeoutMs). */
   async drain(timeoutMs: number): Promise<void> {
-    for (const o of this.outputs) {
-      if (o.keepalive !== undefined) closeSync(o.keepalive);
-      o.keepalive = undefined;
-    }
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([Promise.all(this.outputs.map((o) => o.ended)), new Promise<void>((r) => (timer = setTimeout(r, timeoutMs)))]);
-    clearTimeout(timer);
+    await drainOutputs(this.outputs, timeoutMs);
   }
 
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    for (const o of this.outputs) {
-      if (o.keepalive !== undefined) closeSync(o.keepalive);
-      o.socket.unpipe();
-      o.socket.destroy();
-    }
+    for (const o of this.outputs) o.close();
     this.stdinSocket?.destroy();
     removeFifos(this.fifos);
   }
