@@ -62,3 +62,13 @@ export function isCode(err: unknown, code: ErrorCode): boolean {
 
 /** True for a NotFound error; read by shape, so it also holds for one that crossed a process boundary. */
 export const isNotFound = (err: unknown): boolean => (err as { code?: unknown }).code === 'NotFound';
+
+/** Runs fn; an Error that is not a BerthError (spec building, a user lookup) is the caller's bad input: InvalidArgument. */
+export function asInvalidArgument<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    if (err instanceof BerthError) throw err;
+    throw invalidArgument((err as Error).message);
+  }
+}

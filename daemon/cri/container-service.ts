@@ -1,3 +1,4 @@
+import type { ContainerStatus } from '../../api/gen/runtime/v1/ContainerStatus.ts';
 import type { RuntimeServiceHandlers } from '../../api/gen/runtime/v1/RuntimeService.ts';
 import { unary } from '../grpc.ts';
 import type { CriContainer, CriContainers } from './containers.ts';
@@ -30,6 +31,30 @@ const toContainer = (c: CriContainer) => ({
 export function reasonOf(c: CriContainer): string {
   if (c.state !== 'CONTAINER_EXITED' || c.status.Reason) return c.status.Reason;
   return c.status.ExitCode === 0 ? 'Completed' : 'Error';
+}
+
+/**
+ * A container's status as containerd's CRI gives it, but for the image: here the config's image
+ * and the image id (what an event carries); ContainerStatus looks the image's names up on top.
+ */
+export function containerStatusOf(c: CriContainer): ContainerStatus {
+  return {
+    id: c.meta.ID,
+    metadata: c.meta.Config.metadata,
+    state: c.state,
+    created_at: c.status.CreatedAt,
+    started_at: c.status.StartedAt,
+    finished_at: c.status.FinishedAt,
+    exit_code: c.status.ExitCode,
+    image: c.meta.Config.image,
+    image_ref: c.meta.ImageRef,
+    reason: reasonOf(c),
+    message: c.status.Message,
+    labels: c.meta.Config.labels,
+    annotations: c.meta.Config.annotations,
+    mounts: c.meta.Config.mounts,
+    log_path: c.meta.LogPath,
+  };
 }
 
 /** ContainerStatus's `info` with verbose, in containerd 1.6's keys (crictl inspect shows it). */
@@ -68,21 +93,9 @@ export function containerRpcs(containers: CriContainers, images: CriImages): Pic
       // as containerd: the image by its first tag, its ref by its first repo digest when it has them
       const image = await images.find(c.meta.ImageRef).catch(() => undefined);
       const status = {
-        id: c.meta.ID,
-        metadata: c.meta.Config.metadata,
-        state: c.state,
-        created_at: c.status.CreatedAt,
-        started_at: c.status.StartedAt,
-        finished_at: c.status.FinishedAt,
-        exit_code: c.status.ExitCode,
+        ...containerStatusOf(c),
         image: { image: image?.repoTags[0] ?? c.meta.Config.image?.image ?? '', annotations: {} },
         image_ref: image?.repoDigests[0] ?? c.meta.ImageRef,
-        reason: reasonOf(c),
-        message: c.status.Message,
-        labels: c.meta.Config.labels,
-        annotations: c.meta.Config.annotations,
-        mounts: c.meta.Config.mounts,
-        log_path: c.meta.LogPath,
         resources: { linux: c.status.Resources ?? c.meta.Config.linux?.resources ?? null, windows: null },
       };
       const info: Record<string, string> = req.verbose ? { info: JSON.stringify(verboseInfo(c)) } : {};

@@ -3,7 +3,7 @@ import { posix } from 'node:path';
 import type { ContainerConfig__Output } from '../../api/gen/runtime/v1/ContainerConfig.ts';
 import type { LinuxContainerResources__Output } from '../../api/gen/runtime/v1/LinuxContainerResources.ts';
 import type { PodSandboxConfig__Output } from '../../api/gen/runtime/v1/PodSandboxConfig.ts';
-import { BerthError, invalidArgument } from '../../core/errors.ts';
+import { asInvalidArgument, invalidArgument } from '../../core/errors.ts';
 import { currentCapabilities, normalizeCapabilities } from '../../core/spec/caps.ts';
 import { buildSpec, defaultPath, defaultSpec, devNumbers, hostDevices, mergeEnv, type SpecFlags } from '../../core/spec/spec.ts';
 import type { ImageConfig, LinuxDevice, LinuxResources, Process, Spec, SpecMount } from '../../core/spec/types.ts';
@@ -91,7 +91,9 @@ export function containerSpec(input: ContainerSpecInput): ContainerSpec {
   const user = userString(sc?.run_as_username ?? '', sc?.run_as_user ?? null, sc?.run_as_group ?? null);
   if (user) flags.user = user;
 
-  const spec = guard(() => buildSpec({ namespace: input.namespace, id, image: input.image.config, accounts: input.accounts, flags })) as ContainerSpec;
+  const spec = asInvalidArgument(() =>
+    buildSpec({ namespace: input.namespace, id, image: input.image.config, accounts: input.accounts, flags }),
+  ) as ContainerSpec;
   const p = spec.process;
   const linux = spec.linux;
 
@@ -186,7 +188,7 @@ function userString(username: string, uid: { value: number } | null, gid: { valu
 function capabilityFlags(c: { add_capabilities: string[]; drop_capabilities: string[] } | null): Pick<SpecFlags, 'capAdd' | 'capDrop'> {
   if (!c || (c.add_capabilities.length === 0 && c.drop_capabilities.length === 0)) return {};
   const isAll = (n: string) => ['ALL', 'CAP_ALL'].includes(n.trim().toUpperCase());
-  const names = (list: string[]) => guard(() => normalizeCapabilities(list.filter((n) => !isAll(n))));
+  const names = (list: string[]) => asInvalidArgument(() => normalizeCapabilities(list.filter((n) => !isAll(n))));
   const defaults = defaultSpec('', '').process?.capabilities?.bounding ?? [];
   let caps = [...defaults];
   if (c.add_capabilities.some(isAll)) caps = currentCapabilities();
@@ -355,14 +357,4 @@ function hasHugetlbController(): boolean {
     hugetlbController = v2 ? v2.split(/\s+/).includes('hugetlb') : existsSync('/sys/fs/cgroup/hugetlb');
   }
   return hugetlbController;
-}
-
-/** buildSpec's and the user lookup's Errors are the caller's bad input. */
-function guard<T>(fn: () => T): T {
-  try {
-    return fn();
-  } catch (err) {
-    if (err instanceof BerthError) throw err;
-    throw invalidArgument((err as Error).message);
-  }
 }

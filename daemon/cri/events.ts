@@ -12,8 +12,6 @@ import type { Container, ContainerStore } from '../containers/store.ts';
 import type { Envelope, Exchange, Subscription } from '../events/exchange.ts';
 import { failStream } from '../grpc.ts';
 import type { Logger } from '../log.ts';
-import { reasonOf } from './container-service.ts';
-import type { CriContainer } from './containers.ts';
 import { readMetadata } from './containers.ts';
 import { kindLabel } from './sandboxes.ts';
 
@@ -161,27 +159,6 @@ export class CriEvents {
     };
     for (const [deliver, { from }] of this.clients) if ((e.seq ?? from) >= from) deliver(response);
   }
-}
-
-/** A container's status as an event carries it: ContainerStatus's fields but the image lookup (image is the config's, image_ref its id). */
-export function containerEventStatus(c: CriContainer): ContainerStatus {
-  return {
-    id: c.meta.ID,
-    metadata: c.meta.Config.metadata,
-    state: c.state,
-    created_at: c.status.CreatedAt,
-    started_at: c.status.StartedAt,
-    finished_at: c.status.FinishedAt,
-    exit_code: c.status.ExitCode,
-    image: c.meta.Config.image,
-    image_ref: c.meta.ImageRef,
-    reason: reasonOf(c),
-    message: c.status.Message,
-    labels: c.meta.Config.labels,
-    annotations: c.meta.Config.annotations,
-    mounts: c.meta.Config.mounts,
-    log_path: c.meta.LogPath,
-  };
 }
 
 /**

@@ -12,8 +12,9 @@ import type { PullServicePlugin } from '../pull/plugin.ts';
 import type { TaskManager } from '../runtime/manager.ts';
 import type { SnapshotStore } from '../snapshots/store.ts';
 import { parseCriConfig } from './config.ts';
+import { containerStatusOf } from './container-service.ts';
 import { CriContainers } from './containers.ts';
-import { CriEvents, containerEventStatus, eventsHandlers } from './events.ts';
+import { CriEvents, eventsHandlers } from './events.ts';
 import { CriExec } from './exec.ts';
 import { CriImages } from './images.ts';
 import { PodNetworking } from './pod-network.ts';
@@ -120,7 +121,7 @@ export const criPlugin: Plugin<GrpcService> = {
       exchange: ctx.get<Exchange>(PluginType.event),
       containers: ctx.get<ContainerStore>(PluginType.service, 'containers-service'),
       podStatus: async (id) => sandboxStatus(await sandboxes.status(id)),
-      containerStatuses: async (id) => containers.list({ id: '', state: null, pod_sandbox_id: id, label_selector: {} }).map(containerEventStatus),
+      containerStatuses: async (id) => containers.list({ id: '', state: null, pod_sandbox_id: id, label_selector: {} }).map(containerStatusOf),
       log: ctx.log,
     });
     const runtimeConfig = { template: config.cni.confTemplate, confDir: config.cni.confDir, confFiles: () => cniConfigFiles(config.cni.confDir), log: ctx.log };

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { PodSandboxConfig__Output } from '../../api/gen/runtime/v1/PodSandboxConfig.ts';
 import type { PodSandboxFilter__Output } from '../../api/gen/runtime/v1/PodSandboxFilter.ts';
 import { packAny } from '../../core/any.ts';
-import { alreadyExists, BerthError, invalidArgument, isCode, notFound } from '../../core/errors.ts';
+import { alreadyExists, asInvalidArgument, BerthError, invalidArgument, isCode, notFound } from '../../core/errors.ts';
 import { runcOptionsType, specTypeUrl } from '../../core/spec/names.ts';
 import type { ImageConfig } from '../../core/spec/types.ts';
 import { Accounts } from '../../core/spec/user.ts';
@@ -449,14 +449,5 @@ export function ownOomScoreAdj(): number {
     return Number.parseInt(readFileSync('/proc/self/oom_score_adj', 'utf8').trim(), 10) || 0;
   } catch {
     return 0;
-  }
-}
-
-function asInvalidArgument<T>(fn: () => T): T {
-  try {
-    return fn();
-  } catch (err) {
-    if (err instanceof BerthError) throw err;
-    throw invalidArgument((err as Error).message);
   }
 }

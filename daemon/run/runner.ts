@@ -1,4 +1,4 @@
-import { BerthError, invalidArgument, isCode, notFound } from '../../core/errors.ts';
+import { asInvalidArgument, invalidArgument, isCode, notFound } from '../../core/errors.ts';
 import { validateIdentifier } from '../../core/identifiers.ts';
 import { hostPlatform, type Platform } from '../../core/platform.ts';
 import { formatReference, parseReference } from '../../core/registry/reference.ts';
@@ -188,15 +188,5 @@ export class Runner {
       if (!isCode(err, 'NotFound')) throw err;
       await this.deps.puller.unpack(ns, input.image, { snapshotter: input.snapshotter, platform: input.platform });
     }
-  }
-}
-
-/** The spec code's errors are about the request (flags, or the image it names): InvalidArgument. */
-function asInvalidArgument<T>(fn: () => T): T {
-  try {
-    return fn();
-  } catch (err) {
-    if (err instanceof BerthError) throw err;
-    throw invalidArgument((err as Error).message);
   }
 }
