@@ -3,6 +3,7 @@
 // on hybrid hosts), in the fields containerd's CRI reports.
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
+import { Limiter } from '../../core/mutex.ts';
 import { cgroupDir, cgroupMount } from '../../core/runc/metrics.ts';
 
 /** One reading of a cgroup; every value is a count (bytes, ns, faults, processes). */
@@ -24,29 +25,15 @@ export interface CgroupSample {
 
 /** A limit this high is no limit (the kernel rounds "max" down to a page multiple near 2^63). */
 const unlimitedAbove = 1n << 62n;
-/** at most this many cgroup files are read at once, so that listing many pods cannot flood the fs */
-const maxConcurrentReads = 8;
-
-let reading = 0;
-const waiting: Array<() => void> = [];
-
-async function bounded<T>(fn: () => Promise<T>): Promise<T> {
-  if (reading >= maxConcurrentReads) await new Promise<void>((resolve) => waiting.push(resolve));
-  reading++;
-  try {
-    return await fn();
-  } finally {
-    reading--;
-    waiting.shift()?.();
-  }
-}
+/** at most 8 cgroup files are read at once, so that listing many pods cannot flood the fs */
+const reads = new Limiter(8);
 
 /** The cgroup was removed (ENOENT) or removed while open (ENODEV): it is gone, not broken. */
 class Vanished extends Error {}
 
 async function readText(file: string): Promise<string> {
   try {
-    return await bounded(() => fs.readFile(file, 'utf8'));
+    return await reads.run(() => fs.readFile(file, 'utf8'));
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENODEV' || code === 'ESRCH') throw new Vanished(file);
