@@ -35,3 +35,29 @@ export function parseRecord(line: Buffer): LogRecord | undefined {
   if (timeNs === undefined || (stream !== 'stdout' && stream !== 'stderr') || (tag !== 'P' && tag !== 'F')) return undefined;
   return { timeNs, stream, partial: tag === 'P', content: c < 0 ? Buffer.alloc(0) : line.subarray(c + 1) };
 }
+
+/** `2026-12-07T04:11:23.123000000Z`: the log's RFC 3339 time with nine fractional digits. */
+const timestamp = () => new Date().toISOString().replace('Z', '000000Z');
+
+/**
+ * The records for what one read of a stream gave, as berth-monitor writes them: each line a
+ * record (F), an unfinished line's piece P, and no record holding more than `maxLine` bytes of a
+ * line (0: no bound).
+ */
+export function formatRecords(stream: Stream, chunk: Buffer, maxLine: number): Buffer {
+  const head = `${timestamp()} ${stream} `;
+  const records: Buffer[] = [];
+  let start = 0;
+  while (start < chunk.length) {
+    const nl = chunk.indexOf(0x0a, start);
+    let end = nl < 0 ? chunk.length : nl;
+    let full = nl >= 0;
+    if (maxLine > 0 && end - start > maxLine) {
+      end = start + maxLine;
+      full = false;
+    }
+    records.push(Buffer.from(`${head}${full ? 'F' : 'P'} `), chunk.subarray(start, end), Buffer.from('\n'));
+    start = full ? end + 1 : end;
+  }
+  return Buffer.concat(records);
+}
