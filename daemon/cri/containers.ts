@@ -23,7 +23,6 @@ import { anyToMessage, type Container, type ContainerStore } from '../containers
 import type { Exchange } from '../events/exchange.ts';
 import { expireLabel, type LeaseStore } from '../leases/store.ts';
 import type { Logger } from '../log.ts';
-import type { Puller } from '../pull/pull.ts';
 import type { TaskManager } from '../runtime/manager.ts';
 import type { RuntimeTask } from '../runtime/task.ts';
 import type { SnapshotStore } from '../snapshots/store.ts';
@@ -103,7 +102,6 @@ export interface ContainersDeps {
   leases: LeaseStore;
   tasks: TaskManager;
   images: CriImages;
-  puller: Puller;
   sandboxes: PodSandboxes;
   exchange: Exchange;
   /** <root>/io.containerd.grpc.v1.cri/containers: each container's status file */
@@ -249,13 +247,8 @@ export class CriContainers implements PodMembers {
     try {
       const found = await d.images.find(image);
       if (!found) throw notFound(`image ${JSON.stringify(image)} not found`);
-      if (found.chainId === '') throw invalidArgument(`image ${image} has no layers`);
       const imageConfig = (found.config.config ?? {}) as ImageConfig;
-      const imageName = found.names.find((n) => n === image) ?? found.repoTags[0] ?? found.names[0]!;
-      await d.snapshotter.stat(d.ns, found.chainId).catch(async (err) => {
-        if (!isCode(err, 'NotFound')) throw err;
-        await d.puller.unpack(d.ns, imageName, { snapshotter: d.snapshotter.name });
-      });
+      const imageName = await d.images.ensureUnpacked(found, image);
 
       const runtimeName = sandbox.meta.RuntimeHandler || d.config.containerd.defaultRuntimeName;
       const runtime = d.config.containerd.runtimes[runtimeName];

@@ -139,6 +139,23 @@ export class CriImages {
    * Pulls and unpacks an image, then names it as containerd's CRI does: by its reference, by
    * repo@manifest-digest and by its id, each record labelled as managed. Returns the id.
    */
+  /**
+   * Makes sure the image's layers are unpacked for the CRI's snapshotter (unpacking them now if
+   * not), and answers the record name `ref` goes by.
+   */
+  async ensureUnpacked(image: CriImage, ref: string): Promise<string> {
+    const { deps } = this;
+    if (image.chainId === '') throw invalidArgument(`image ${ref} has no layers`);
+    const name = image.names.find((n) => n === ref) ?? image.repoTags[0] ?? image.names[0]!;
+    try {
+      await deps.snapshotter.stat(deps.ns, image.chainId);
+    } catch (err) {
+      if (!isCode(err, 'NotFound')) throw err;
+      await deps.puller.unpack(deps.ns, name, { snapshotter: deps.snapshotter.name });
+    }
+    return name;
+  }
+
   async pull(spec: string, auth: PullAuth | null): Promise<string> {
     const { ns, puller, images, snapshotter, maxConcurrentDownloads, hostsDir } = this.deps;
     const ref = tryReference(spec);

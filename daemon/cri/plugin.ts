@@ -53,7 +53,6 @@ export const criPlugin: Plugin<GrpcService> = {
       maxConcurrentDownloads: config.maxConcurrentDownloads,
       hostsDir: config.registryConfigPath,
     });
-    const puller = ctx.get<PullServicePlugin>(PluginType.grpc, 'pull').puller;
     const network = new PodNetworking({
       cni: new CniRunner({ binDirs: [config.cni.binDir], log: ctx.log }),
       netns: { create: createNetns, remove: removeNetns },
@@ -71,7 +70,6 @@ export const criPlugin: Plugin<GrpcService> = {
       leases: ctx.get<LeaseStore>(PluginType.lease),
       tasks,
       images,
-      puller,
       network,
       dir: join(ctx.config.root, 'io.containerd.grpc.v1.cri', 'sandboxes'),
       stateDir: join(ctx.config.state, 'io.containerd.grpc.v1.cri', 'sandboxes'),
@@ -86,7 +84,6 @@ export const criPlugin: Plugin<GrpcService> = {
       leases: ctx.get<LeaseStore>(PluginType.lease),
       tasks,
       images,
-      puller,
       sandboxes,
       exchange: ctx.get<Exchange>(PluginType.event),
       dir: join(ctx.config.root, 'io.containerd.grpc.v1.cri', 'containers'),

@@ -12,7 +12,6 @@ import { mountAll, unmountAll, withReadOnlyMounts } from '../../native/mount.ts'
 import { anyFromMessage, type Container, type ContainerStore } from '../containers/store.ts';
 import { expireLabel, type LeaseStore } from '../leases/store.ts';
 import type { Logger } from '../log.ts';
-import type { Puller } from '../pull/pull.ts';
 import type { TaskManager } from '../runtime/manager.ts';
 import type { SnapshotStore } from '../snapshots/store.ts';
 import { type CriConfig, runcOptionsOf } from './config.ts';
@@ -60,7 +59,6 @@ export interface SandboxDeps {
   leases: LeaseStore;
   tasks: TaskManager;
   images: CriImages;
-  puller: Puller;
   network: PodNetworking;
   /** <root>/io.containerd.grpc.v1.cri/sandboxes: each sandbox's hostname, hosts and resolv.conf */
   dir: string;
@@ -381,18 +379,10 @@ export class PodSandboxes {
       found = await d.images.find(ref);
       if (!found) throw new BerthError('Internal', `the sandbox image ${ref} is not there after its pull`);
     }
-    if (found.chainId === '') throw invalidArgument(`the sandbox image ${ref} has no layers`);
-    const name = found.names.find((n) => n === ref) ?? found.repoTags[0] ?? found.names[0]!;
-    try {
-      await d.snapshotter.stat(d.ns, found.chainId);
-    } catch (err) {
-      if (!isCode(err, 'NotFound')) throw err;
-      await d.puller.unpack(d.ns, name, { snapshotter: d.snapshotter.name });
-    }
+    const name = await d.images.ensureUnpacked(found, ref);
     return { name, chainId: found.chainId, config: (found.config.config ?? {}) as ImageConfig };
   }
 
-  /** hostname, hosts (the node's) and resolv.conf (the pod's DNSConfig, else the node's) in the sandbox's dir. */
   /** The pod's /dev/shm: a tmpfs of 64 MiB (containerd's defaultShmSize) under the state dir. */
   private async mountShm(id: string): Promise<string> {
     const shm = join(this.d.stateDir, id, 'shm');
@@ -407,6 +397,7 @@ export class PodSandboxes {
     await fs.rm(dir, { recursive: true, force: true });
   }
 
+  /** hostname, hosts (the node's) and resolv.conf (the pod's DNSConfig, else the node's) in the sandbox's dir. */
   private async writeFiles(
     dir: string,
     config: PodSandboxConfig__Output,
