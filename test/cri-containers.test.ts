@@ -2,21 +2,15 @@
 // built from the CRI protos, a pause image and a busybox image of the test's own (busybox-static),
 // and a CNI config of the test's own (a bridge and subnet no other test uses).
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, readFileSync, readlinkSync, renameSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { removeNetns } from '../native/netns.ts';
 import { collect } from '../transport/typed.ts';
-import { channelOptions, loadProtoDir, lookup } from './support/grpc-js.ts';
-import { type Berthd, startBerthd } from './support/harness.ts';
-import { removeTestBridges, uniqueTestNetwork } from './support/network.ts';
+import { type CriBerthd, cniBinDir, mountsUnder, startCriBerthd } from './support/cri.ts';
+import type { Berthd } from './support/harness.ts';
 import { describeAsRoot, installed } from './support/root.ts';
-import { buildRunImage, loadRunImage } from './support/run-image.ts';
-
-type Callback = (err: grpc.ServiceError | null, res: unknown) => void;
-type RawClient = grpc.Client & Record<string, (req: unknown, cb: Callback) => void>;
+import { buildRunImage } from './support/run-image.ts';
 
 interface ContainerStatus {
   id: string;
@@ -42,20 +36,16 @@ interface Listed {
 const pauseImage = 'berth.test/pause:1';
 const image = 'docker.io/library/busybox:latest';
 const volumeImage = 'berth.test/volumes:1';
-const cniBinDir = '/usr/lib/cni';
 const shimBinary = '/usr/bin/containerd-shim-runc-v2';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describeAsRoot('CRI containers in pods (runtime.v1 over grpc-js)', [installed(join(cniBinDir, 'bridge')), installed('iptables-save')], () => {
+  let cri: CriBerthd;
   let daemon: Berthd;
   let dir: string;
-  let runtime: RawClient;
-  const net = uniqueTestNetwork();
-  const netName = `cri-${net.bridge}`;
   const pods: string[] = [];
 
-  const call = <T>(method: string, req: unknown): Promise<T> =>
-    new Promise((resolve, reject) => runtime[method]!(req, (err, res) => (err ? reject(err) : resolve(res as T))));
+  const call = <T>(method: string, req: unknown): Promise<T> => cri.call<T>(method, req);
   const failure = (method: string, req: unknown) =>
     call(method, req).then(
       () => undefined,
@@ -107,76 +97,28 @@ describeAsRoot('CRI containers in pods (runtime.v1 over grpc-js)', [installed(jo
       })
       .join('');
   const logOf = (pod: string, name: string) => join(dir, 'logs', pod, `${name}.log`);
-  const mountsUnder = (path: string) =>
-    readFileSync('/proc/self/mountinfo', 'utf8')
-      .split('\n')
-      .filter((l) => l.split(' ')[4]?.startsWith(path));
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'berth-cri-ctr-'));
-    mkdirSync(join(dir, 'net.d'));
-    writeFileSync(
-      join(dir, 'net.d', '10-pods.conflist'),
-      JSON.stringify({
-        cniVersion: '1.0.0',
-        name: netName,
-        plugins: [
-          {
-            type: 'bridge',
-            bridge: net.bridge,
-            isGateway: true,
-            ipMasq: false,
-            hairpinMode: true,
-            ipam: { type: 'host-local', ranges: [[{ subnet: net.subnet }]], routes: [{ dst: '0.0.0.0/0' }], dataDir: join(dir, 'ipam') },
-          },
-          { type: 'portmap', capabilities: { portMappings: true } },
-        ],
-      }),
-    );
-    const config = join(dir, 'berthd.toml');
-    writeFileSync(
-      config,
-      [
-        'version = 2',
-        '[plugins."io.containerd.grpc.v1.cri"]',
-        `  sandbox_image = "${pauseImage}"`,
-        '  restrict_oom_score_adj = true',
-        '  netns_mounts_under_state_dir = true',
+    cri = await startCriBerthd({
+      prefix: 'berth-cri-ctr-',
+      pauseImage,
+      portmap: true,
+      settings: [
         '  max_container_log_line_size = 1024',
         // a runtime under containerd's shim (an absolute runtime name is the shim binary)
         '  [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.shim]',
         `    runtime_type = "${shimBinary}"`,
-        '  [plugins."io.containerd.grpc.v1.cri".cni]',
-        `    bin_dir = "${cniBinDir}"`,
-        `    conf_dir = "${join(dir, 'net.d')}"`,
-        '',
-      ].join('\n'),
-    );
-    daemon = await startBerthd(['--config', config]);
-    const pause = buildRunImage({ name: pauseImage, config: { Cmd: ['/bin/sh', '-c', 'trap "exit 0" TERM; while true; do sleep 1; done'] } });
-    await loadRunImage(daemon, { ns: 'k8s.io', image: pause });
-    await loadRunImage(daemon, { ns: 'k8s.io', image: buildRunImage({ config: { Cmd: ['/bin/sh'], StopSignal: 'SIGUSR1' } }) });
-    await loadRunImage(daemon, {
-      ns: 'k8s.io',
-      image: buildRunImage({ name: volumeImage, config: { Cmd: ['/bin/sh'], Volumes: { '/work': {}, '/cache': {} } } }),
+      ],
+      images: [
+        buildRunImage({ name: pauseImage, config: { Cmd: ['/bin/sh', '-c', 'trap "exit 0" TERM; while true; do sleep 1; done'] } }),
+        buildRunImage({ config: { Cmd: ['/bin/sh'], StopSignal: 'SIGUSR1' } }),
+        buildRunImage({ name: volumeImage, config: { Cmd: ['/bin/sh'], Volumes: { '/work': {}, '/cache': {} } } }),
+      ],
     });
-    const tree = loadProtoDir('k8s.io/cri-api/runtime/v1');
-    const Runtime = lookup<grpc.ServiceClientConstructor>(tree, 'runtime.v1.RuntimeService');
-    runtime = new Runtime(`unix://${daemon.address}`, grpc.credentials.createInsecure(), channelOptions) as RawClient;
+    ({ daemon, dir } = cri);
   }, 60_000);
 
-  afterAll(async () => {
-    for (const id of pods) await call('RemovePodSandbox', { pod_sandbox_id: id }).catch(() => undefined);
-    runtime?.close();
-    if (daemon) {
-      const netns = join(daemon.state, 'netns');
-      for (const f of existsSync(netns) ? readdirSync(netns) : []) removeNetns(join(netns, f));
-      for (const line of mountsUnder(daemon.state).reverse()) spawnSync('umount', ['-l', line.split(' ')[4]!]);
-    }
-    await daemon?.cleanup();
-    await removeTestBridges([net.bridge]);
-    rmSync(dir, { recursive: true, force: true });
-  });
+  afterAll(() => cri?.cleanup(pods));
 
   it('a container runs in its pod; its output is in the CRI log at the kubelet path: stdout and stderr lines, a partial line P; it exits Completed', async () => {
     const pod = await runPod('logs');

@@ -3,21 +3,16 @@
 // HTTP and exits on SIGTERM) and a CNI config of the test's own (a bridge and subnet no other test
 // uses) in a temporary cni.conf_dir.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { removeNetns } from '../native/netns.ts';
 import { bridgePorts, containerRules, freePort } from './support/attach.ts';
-import { channelOptions, loadProtoDir, lookup } from './support/grpc-js.ts';
-import { type Berthd, startBerthd } from './support/harness.ts';
-import { removeTestBridges, uniqueTestNetwork } from './support/network.ts';
+import { type CriBerthd, cniBinDir, startCriBerthd } from './support/cri.ts';
+import type { Berthd } from './support/harness.ts';
+import type { TestNetwork } from './support/network.ts';
 import { describeAsRoot, installed } from './support/root.ts';
-import { buildRunImage, loadRunImage } from './support/run-image.ts';
-
-type Callback = (err: grpc.ServiceError | null, res: unknown) => void;
-type RawClient = grpc.Client & Record<string, (req: unknown, cb: Callback) => void>;
+import { buildRunImage } from './support/run-image.ts';
 
 interface PodSandbox {
   id: string;
@@ -31,21 +26,19 @@ interface Status extends PodSandbox {
 }
 
 const pauseImage = 'berth.test/pause:1';
-const cniBinDir = '/usr/lib/cni';
 
 describeAsRoot(
   'CRI pod sandboxes (runtime.v1 over grpc-js)',
   [installed(join(cniBinDir, 'bridge')), installed('iptables-save'), installed('curl'), installed('nsenter')],
   () => {
+    let cri: CriBerthd;
     let daemon: Berthd;
     let dir: string;
-    let runtime: RawClient;
-    const net = uniqueTestNetwork();
-    const netName = `cri-${net.bridge}`;
+    let net: TestNetwork;
+    let netName: string;
     const made: string[] = [];
 
-    const call = <T>(method: string, req: unknown): Promise<T> =>
-      new Promise((resolve, reject) => runtime[method]!(req, (err, res) => (err ? reject(err) : resolve(res as T))));
+    const call = <T>(method: string, req: unknown): Promise<T> => cri.call<T>(method, req);
     const status = async (id: string) => {
       const r = await call<{ status: Status; info: Record<string, string> }>('PodSandboxStatus', { pod_sandbox_id: id, verbose: true });
       return { ...r.status, pid: (JSON.parse(r.info.info!) as { pid: number }).pid };
@@ -69,72 +62,17 @@ describeAsRoot(
     const netnsFiles = () => (existsSync(join(daemon.state, 'netns')) ? readdirSync(join(daemon.state, 'netns')) : []);
     const ipamLeases = () => (existsSync(join(dir, 'ipam', netName)) ? readdirSync(join(dir, 'ipam', netName)).filter((f) => /^\d/.test(f)) : []);
     const shmOf = (id: string) => join(daemon.state, 'io.containerd.grpc.v1.cri', 'sandboxes', id, 'shm');
-    const mountsUnder = (path: string) =>
-      readFileSync('/proc/self/mountinfo', 'utf8')
-        .split('\n')
-        .filter((l) => l.split(' ')[4]?.startsWith(path));
     const leftovers = (id: string) => ({ veths: bridgePorts(net.bridge), rules: containerRules(id), leases: ipamLeases() });
 
     beforeAll(async () => {
-      dir = mkdtempSync(join(tmpdir(), 'berth-cri-pod-'));
-      mkdirSync(join(dir, 'net.d'));
-      writeFileSync(
-        join(dir, 'net.d', '10-pods.conflist'),
-        JSON.stringify({
-          cniVersion: '1.0.0',
-          name: netName,
-          plugins: [
-            {
-              type: 'bridge',
-              bridge: net.bridge,
-              isGateway: true,
-              ipMasq: false,
-              hairpinMode: true,
-              ipam: { type: 'host-local', ranges: [[{ subnet: net.subnet }]], routes: [{ dst: '0.0.0.0/0' }], dataDir: join(dir, 'ipam') },
-            },
-            { type: 'portmap', capabilities: { portMappings: true } },
-          ],
-        }),
-      );
+      const pause = buildRunImage({ name: pauseImage, config: { Cmd: ['/bin/sh', '-c', 'trap "exit 0" TERM; httpd -f -p 8080 -h /work & wait'] } });
+      cri = await startCriBerthd({ prefix: 'berth-cri-pod-', pauseImage, images: [pause], portmap: true });
+      ({ daemon, dir, net, netName } = cri);
       // a later file by name is not the node's network
       writeFileSync(join(dir, 'net.d', '20-other.conflist'), JSON.stringify({ cniVersion: '1.0.0', name: 'other', plugins: [{ type: 'no-such-plugin' }] }));
-      const config = join(dir, 'berthd.toml');
-      writeFileSync(
-        config,
-        [
-          'version = 2',
-          '[plugins."io.containerd.grpc.v1.cri"]',
-          `  sandbox_image = "${pauseImage}"`,
-          '  restrict_oom_score_adj = true',
-          '  netns_mounts_under_state_dir = true',
-          '  [plugins."io.containerd.grpc.v1.cri".cni]',
-          `    bin_dir = "${cniBinDir}"`,
-          `    conf_dir = "${join(dir, 'net.d')}"`,
-          '',
-        ].join('\n'),
-      );
-      daemon = await startBerthd(['--config', config]);
-      const pause = buildRunImage({
-        name: pauseImage,
-        config: { Cmd: ['/bin/sh', '-c', 'trap "exit 0" TERM; httpd -f -p 8080 -h /work & wait'] },
-      });
-      await loadRunImage(daemon, { ns: 'k8s.io', image: pause });
-      const tree = loadProtoDir('k8s.io/cri-api/runtime/v1');
-      const Runtime = lookup<grpc.ServiceClientConstructor>(tree, 'runtime.v1.RuntimeService');
-      runtime = new Runtime(`unix://${daemon.address}`, grpc.credentials.createInsecure(), channelOptions) as RawClient;
     }, 60_000);
 
-    afterAll(async () => {
-      for (const id of made) await call('RemovePodSandbox', { pod_sandbox_id: id }).catch(() => undefined);
-      runtime?.close();
-      if (daemon) {
-        for (const f of netnsFiles()) removeNetns(join(daemon.state, 'netns', f));
-        for (const line of mountsUnder(daemon.state).reverse()) spawnSync('umount', ['-l', line.split(' ')[4]!]);
-      }
-      await daemon?.cleanup();
-      await removeTestBridges([net.bridge]);
-      rmSync(dir, { recursive: true, force: true });
-    });
+    afterAll(() => cri?.cleanup(made));
 
     it('RunPodSandbox: the pause runs in a netns with an address in the node network, its hostname, DNS config and a hostPort on 127.0.0.1', async () => {
       const port = await freePort();

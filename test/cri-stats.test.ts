@@ -3,25 +3,18 @@
 // pid 1 burns a core, holds 32 MiB and serves /work over HTTP) and a CNI config of the test's own
 // (a bridge and subnet no other test uses) in a temporary cni.conf_dir.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readdirSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { Events } from '../api/services.ts';
 import { packAny } from '../core/any.ts';
-import { removeNetns } from '../native/netns.ts';
-import { channelOptions, loadProtoDir, lookup } from './support/grpc-js.ts';
-import { type Berthd, startBerthd } from './support/harness.ts';
-import { removeTestBridges, uniqueTestNetwork } from './support/network.ts';
+import { type CriBerthd, cniBinDir, startCriBerthd } from './support/cri.ts';
+import type { Berthd } from './support/harness.ts';
 import { describeAsRoot, installed } from './support/root.ts';
-import { buildRunImage, loadRunImage } from './support/run-image.ts';
+import { buildRunImage } from './support/run-image.ts';
 
-type Callback = (err: grpc.ServiceError | null, res: unknown) => void;
-type RawClient = grpc.Client &
-  Record<string, (req: unknown, cb: Callback) => void> & {
-    GetContainerEvents(req: unknown): grpc.ClientReadableStream<ContainerEvent>;
-  };
+type EventsClient = { GetContainerEvents(req: unknown): grpc.ClientReadableStream<ContainerEvent> };
 
 interface U64 {
   value: string;
@@ -62,21 +55,18 @@ interface ContainerEvent {
 
 const pauseImage = 'berth.test/stats-pause:1';
 const containerImage = 'docker.io/library/busybox:latest';
-const cniBinDir = '/usr/lib/cni';
 const MiB = 1024 * 1024;
 const n = (v: U64 | undefined) => Number(v?.value ?? Number.NaN);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describeAsRoot('CRI stats and container events (runtime.v1 over grpc-js)', [installed(join(cniBinDir, 'bridge')), installed('curl')], () => {
+  let cri: CriBerthd;
   let daemon: Berthd;
   let dir: string;
-  let runtime: RawClient;
-  const net = uniqueTestNetwork();
   const made: string[] = [];
   const cgroupParent = `/berth-stats-test-${process.pid}`;
 
-  const call = <T>(method: string, req: unknown): Promise<T> =>
-    new Promise((resolve, reject) => runtime[method]!(req, (err, res) => (err ? reject(err) : resolve(res as T))));
+  const call = <T>(method: string, req: unknown): Promise<T> => cri.call<T>(method, req);
   const failure = (p: Promise<unknown>) =>
     p.then(
       () => undefined,
@@ -113,13 +103,9 @@ describeAsRoot('CRI stats and container events (runtime.v1 over grpc-js)', [inst
     return (await call<{ container_id: string }>('CreateContainer', { pod_sandbox_id: pod, config, sandbox_config })).container_id;
   };
   const listContainerStats = async (filter: unknown) => (await call<{ stats: ContainerStats[] }>('ListContainerStats', { filter })).stats;
-  const mountsUnder = (path: string) =>
-    readFileSync('/proc/self/mountinfo', 'utf8')
-      .split('\n')
-      .filter((l) => l.split(' ')[4]?.startsWith(path));
   /** a stream of container events, with what it received so far and how it ended */
   const subscribe = () => {
-    const stream = runtime.GetContainerEvents({});
+    const stream = (cri.runtime as unknown as EventsClient).GetContainerEvents({});
     const got: ContainerEvent[] = [];
     const ended = new Promise<grpc.ServiceError | undefined>((resolve) => {
       stream.on('error', (e: grpc.ServiceError) => resolve(e));
@@ -134,40 +120,6 @@ describeAsRoot('CRI stats and container events (runtime.v1 over grpc-js)', [inst
   };
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'berth-cri-stats-'));
-    mkdirSync(join(dir, 'net.d'));
-    writeFileSync(
-      join(dir, 'net.d', '10-pods.conflist'),
-      JSON.stringify({
-        cniVersion: '1.0.0',
-        name: `cri-${net.bridge}`,
-        plugins: [
-          {
-            type: 'bridge',
-            bridge: net.bridge,
-            isGateway: true,
-            ipMasq: false,
-            ipam: { type: 'host-local', ranges: [[{ subnet: net.subnet }]], routes: [{ dst: '0.0.0.0/0' }], dataDir: join(dir, 'ipam') },
-          },
-        ],
-      }),
-    );
-    const config = join(dir, 'berthd.toml');
-    writeFileSync(
-      config,
-      [
-        'version = 2',
-        '[plugins."io.containerd.grpc.v1.cri"]',
-        `  sandbox_image = "${pauseImage}"`,
-        '  restrict_oom_score_adj = true',
-        '  netns_mounts_under_state_dir = true',
-        '  [plugins."io.containerd.grpc.v1.cri".cni]',
-        `    bin_dir = "${cniBinDir}"`,
-        `    conf_dir = "${join(dir, 'net.d')}"`,
-        '',
-      ].join('\n'),
-    );
-    daemon = await startBerthd(['--config', config]);
     // pid 1 keeps 32 MiB in a shell variable, a child spins, httpd serves /work (with a 2 MiB file)
     const script = [
       'trap "exit 0" TERM',
@@ -177,29 +129,18 @@ describeAsRoot('CRI stats and container events (runtime.v1 over grpc-js)', [inst
       'httpd -f -p 8080 -h /work &',
       'wait',
     ].join('\n');
-    await loadRunImage(daemon, { ns: 'k8s.io', image: buildRunImage({ name: pauseImage, config: { Cmd: ['/bin/sh', '-c', script] } }) });
-    await loadRunImage(daemon, { ns: 'k8s.io', image: buildRunImage() });
-    const tree = loadProtoDir('k8s.io/cri-api/runtime/v1');
-    const Runtime = lookup<grpc.ServiceClientConstructor>(tree, 'runtime.v1.RuntimeService');
-    runtime = new Runtime(`unix://${daemon.address}`, grpc.credentials.createInsecure(), channelOptions) as unknown as RawClient;
+    const pause = buildRunImage({ name: pauseImage, config: { Cmd: ['/bin/sh', '-c', script] } });
+    cri = await startCriBerthd({ prefix: 'berth-cri-stats-', pauseImage, images: [pause, buildRunImage()] });
+    ({ daemon, dir } = cri);
   }, 60_000);
 
   afterAll(async () => {
-    for (const id of made) await call('RemovePodSandbox', { pod_sandbox_id: id }).catch(() => undefined);
-    runtime?.close();
-    if (daemon) {
-      const netns = join(daemon.state, 'netns');
-      for (const f of existsSync(netns) ? readdirSync(netns) : []) removeNetns(join(netns, f));
-      for (const line of mountsUnder(daemon.state).reverse()) spawnSync('umount', ['-l', line.split(' ')[4]!]);
-    }
-    await daemon?.cleanup();
+    await cri?.cleanup(made);
     // the pod cgroup parent runc made in every hierarchy (v1) or the one (v2)
     for (const hierarchy of ['', ...readdirSync('/sys/fs/cgroup')]) {
       const path = join('/sys/fs/cgroup', hierarchy, cgroupParent);
       if (existsSync(path)) rmdirSync(path);
     }
-    await removeTestBridges([net.bridge]);
-    rmSync(dir, { recursive: true, force: true });
   });
 
   it('PodSandboxStats: a pod that burns a core and holds 32 MiB shows its CPU time rising at about a core, its memory, processes and eth0', async () => {

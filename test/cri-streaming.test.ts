@@ -1,40 +1,25 @@
-// The CRI's exec and streaming server, as the kubelet and crictl use them: ExecSync over gRPC, and
-// Exec / PortForward URLs spoken to with the test's own SPDY/3.1 client (test/support/spdy-client.ts,
-// written from the spec apart from the server's code). The exec target is a container of namespace
-// k8s.io made with berth's own CLI; port-forward goes to a pod whose pause (the test's image) serves
-// HTTP on 8080 inside the pod's network namespace.
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { removeNetns } from '../native/netns.ts';
-import { channelOptions, loadProtoDir, lookup } from './support/grpc-js.ts';
-import { type Berthd, startBerthd } from './support/harness.ts';
-import { removeTestBridges, uniqueTestNetwork } from './support/network.ts';
+import { type CriBerthd, cniBinDir, startCriBerthd } from './support/cri.ts';
+import type { Berthd } from './support/harness.ts';
 import { describeAsRoot, installed } from './support/root.ts';
-import { buildRunImage, loadRunImage } from './support/run-image.ts';
+import { buildRunImage } from './support/run-image.ts';
 import { remoteCommand, SpdyClient } from './support/spdy-client.ts';
 import { eventually, sleep } from './support/util.ts';
 import { WsClient } from './support/ws-client.ts';
 
-type Callback = (err: grpc.ServiceError | null, res: unknown) => void;
-type RawClient = grpc.Client & Record<string, (req: unknown, cb: Callback) => void>;
-
 const image = 'berth.test/pause:1';
-const cniBinDir = '/usr/lib/cni';
 
 describeAsRoot('CRI exec and streaming server', [installed(join(cniBinDir, 'bridge')), installed('iptables-save')], () => {
+  let cri: CriBerthd;
   let daemon: Berthd;
   let dir: string;
-  let runtime: RawClient;
-  const net = uniqueTestNetwork();
   const ctr = 'stream-target';
   const pods: string[] = [];
 
-  const call = <T>(method: string, req: unknown): Promise<T> =>
-    new Promise((resolve, reject) => runtime[method]!(req, (err, res) => (err ? reject(err) : resolve(res as T))));
+  const call = <T>(method: string, req: unknown): Promise<T> => cri.call<T>(method, req);
   const code = (p: Promise<unknown>) =>
     p.then(
       () => 'OK',
@@ -52,70 +37,21 @@ describeAsRoot('CRI exec and streaming server', [installed(join(cniBinDir, 'brid
   const status = (text: string) => JSON.parse(text) as { status: string; reason?: string; details?: { causes: Array<{ reason: string; message: string }> } };
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'berth-cri-stream-'));
-    mkdirSync(join(dir, 'net.d'));
-    writeFileSync(
-      join(dir, 'net.d', '10-pods.conflist'),
-      JSON.stringify({
-        cniVersion: '1.0.0',
-        name: `cri-${net.bridge}`,
-        plugins: [
-          {
-            type: 'bridge',
-            bridge: net.bridge,
-            isGateway: true,
-            ipMasq: false,
-            ipam: { type: 'host-local', ranges: [[{ subnet: net.subnet }]], dataDir: join(dir, 'ipam') },
-          },
-        ],
-      }),
-    );
-    const config = join(dir, 'berthd.toml');
-    writeFileSync(
-      config,
-      [
-        'version = 2',
-        '[plugins."io.containerd.grpc.v1.cri"]',
-        `  sandbox_image = "${image}"`,
-        '  restrict_oom_score_adj = true',
-        '  netns_mounts_under_state_dir = true',
-        '  stream_server_port = "0"',
-        '  [plugins."io.containerd.grpc.v1.cri".cni]',
-        `    bin_dir = "${cniBinDir}"`,
-        `    conf_dir = "${join(dir, 'net.d')}"`,
-        '',
-      ].join('\n'),
-    );
-    daemon = await startBerthd(['--config', config]);
     const img = buildRunImage({ name: image, config: { Cmd: ['/bin/sh', '-c', 'trap "exit 0" TERM; httpd -f -p 8080 -h /work & wait'] } });
-    await loadRunImage(daemon, { ns: 'k8s.io', image: img });
+    cri = await startCriBerthd({ prefix: 'berth-cri-stream-', pauseImage: image, images: [img], settings: ['  stream_server_port = "0"'] });
+    ({ daemon, dir } = cri);
     // a container record of the CRI's kind, made with berth's own CLI
     const run = daemon.berth(['-n', 'k8s.io', 'run', '-d', '--net', 'none', '--label', 'io.cri-containerd.kind=container', image, ctr, 'sleep', '3600']);
     if (run.code !== 0) throw new Error(`berth run: ${run.stderr}`);
-    const tree = loadProtoDir('k8s.io/cri-api/runtime/v1');
-    const Runtime = lookup<grpc.ServiceClientConstructor>(tree, 'runtime.v1.RuntimeService');
-    runtime = new Runtime(`unix://${daemon.address}`, grpc.credentials.createInsecure(), channelOptions) as RawClient;
   }, 90_000);
 
   afterAll(async () => {
-    for (const id of pods) await call('RemovePodSandbox', { pod_sandbox_id: id }).catch(() => undefined);
-    runtime?.close();
     if (daemon) {
       daemon.berth(['-n', 'k8s.io', 'tasks', 'kill', '-s', 'KILL', ctr]);
       await sleep(200);
       daemon.berth(['-n', 'k8s.io', 'rm', '-f', ctr]);
-      const netns = join(daemon.state, 'netns');
-      if (existsSync(netns)) for (const f of readdirSync(netns)) removeNetns(join(netns, f));
-      for (const line of readFileSync('/proc/self/mountinfo', 'utf8')
-        .split('\n')
-        .filter((l) => l.split(' ')[4]?.startsWith(daemon.state))
-        .reverse()) {
-        spawnSync('umount', ['-l', line.split(' ')[4]!]);
-      }
     }
-    await daemon?.cleanup();
-    await removeTestBridges([net.bridge]);
-    rmSync(dir, { recursive: true, force: true });
+    await cri?.cleanup(pods);
   });
 
   it('ExecSync: stdout, stderr and the exit code (0 and not), each exec deleted with its FIFOs', async () => {
