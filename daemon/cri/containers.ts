@@ -19,20 +19,15 @@ import { Accounts } from '../../core/spec/user.ts';
 import { openFifo } from '../../native/fifo.ts';
 import { mknod, S_IFIFO } from '../../native/index.ts';
 import { withReadOnlyMounts } from '../../native/mount.ts';
-import { anyToMessage, type Container, type ContainerStore } from '../containers/store.ts';
+import { anyToMessage, type Container } from '../containers/store.ts';
 import type { Exchange } from '../events/exchange.ts';
-import { expireLabel, type LeaseStore } from '../leases/store.ts';
-import type { Logger } from '../log.ts';
-import type { TaskManager } from '../runtime/manager.ts';
+import { expireLabel } from '../leases/store.ts';
 import type { RuntimeTask } from '../runtime/task.ts';
-import type { SnapshotStore } from '../snapshots/store.ts';
 import { copyUp } from '../volumes/copy-up.ts';
-import type { CriConfig } from './config.ts';
 import { type ContainerResources, type ContainerSpec, containerSpec, imageVolumes, ociResources } from './container-spec.ts';
-import type { CriImages } from './images.ts';
 import { CriLogCopy } from './log-copy.ts';
 import { hostNetwork } from './sandbox-spec.ts';
-import { kindLabel, ownOomScoreAdj, type PodMembers, type PodSandboxes } from './sandboxes.ts';
+import { type CriBase, kindLabel, ownOomScoreAdj, type PodMembers, type PodSandboxes } from './sandboxes.ts';
 
 /** The container extension holding a CRI container's metadata, in containerd 1.6's containerstore.Metadata keys. */
 export const containerMetadataExtension = 'io.cri-containerd.container.metadata';
@@ -94,21 +89,13 @@ export interface AttachTarget {
   stdinOnce: boolean;
 }
 
-export interface ContainersDeps {
-  ns: string;
-  config: CriConfig;
-  containers: ContainerStore;
-  snapshotter: SnapshotStore;
-  leases: LeaseStore;
-  tasks: TaskManager;
-  images: CriImages;
+export interface ContainersDeps extends CriBase {
   sandboxes: PodSandboxes;
   exchange: Exchange;
   /** <root>/io.containerd.grpc.v1.cri/containers: each container's status file */
   dir: string;
   /** <state>/io.containerd.grpc.v1.cri/containers: each container's stdin FIFO */
   stateDir: string;
-  log: Logger;
 }
 
 interface Entry extends Omit<CriContainer, 'state'> {

@@ -19,7 +19,7 @@ import { CriExec } from './exec.ts';
 import { CriImages } from './images.ts';
 import { PodNetworking } from './pod-network.ts';
 import { runtimeConfigHandlers } from './runtime-config.ts';
-import { PodSandboxes } from './sandboxes.ts';
+import { type CriBase, PodSandboxes } from './sandboxes.ts';
 import { cniConfigFiles, criService, sandboxStatus } from './service.ts';
 import { CriStats, statsHandlers } from './stats.ts';
 import { CriStreaming } from './streaming/rpcs.ts';
@@ -62,7 +62,7 @@ export const criPlugin: Plugin<GrpcService> = {
       log: ctx.log,
     });
     const tasks = ctx.get<TaskManager>(PluginType.runtime, 'task');
-    const sandboxes = new PodSandboxes({
+    const base: CriBase = {
       ns: criNamespace,
       config,
       containers: ctx.get<ContainerStore>(PluginType.service, 'containers-service'),
@@ -70,25 +70,21 @@ export const criPlugin: Plugin<GrpcService> = {
       leases: ctx.get<LeaseStore>(PluginType.lease),
       tasks,
       images,
+      log: ctx.log,
+    };
+    const sandboxes = new PodSandboxes({
+      ...base,
       network,
       dir: join(ctx.config.root, 'io.containerd.grpc.v1.cri', 'sandboxes'),
       stateDir: join(ctx.config.state, 'io.containerd.grpc.v1.cri', 'sandboxes'),
       netnsDir: config.netnsMountsUnderStateDir ? join(ctx.config.state, 'netns') : '/var/run/netns',
-      log: ctx.log,
     });
     const containers = new CriContainers({
-      ns: criNamespace,
-      config,
-      containers: ctx.get<ContainerStore>(PluginType.service, 'containers-service'),
-      snapshotter,
-      leases: ctx.get<LeaseStore>(PluginType.lease),
-      tasks,
-      images,
+      ...base,
       sandboxes,
       exchange: ctx.get<Exchange>(PluginType.event),
       dir: join(ctx.config.root, 'io.containerd.grpc.v1.cri', 'containers'),
       stateDir: join(ctx.config.state, 'io.containerd.grpc.v1.cri', 'containers'),
-      log: ctx.log,
     });
     sandboxes.members = containers;
     await containers.load();

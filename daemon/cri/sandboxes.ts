@@ -51,7 +51,8 @@ export interface Sandbox {
   pid: number;
 }
 
-export interface SandboxDeps {
+/** What the CRI's pods and containers are made with: the CRI's namespace and config, and berthd's stores and runtime. */
+export interface CriBase {
   ns: string;
   config: CriConfig;
   containers: ContainerStore;
@@ -59,6 +60,10 @@ export interface SandboxDeps {
   leases: LeaseStore;
   tasks: TaskManager;
   images: CriImages;
+  log: Logger;
+}
+
+export interface SandboxDeps extends CriBase {
   network: PodNetworking;
   /** <root>/io.containerd.grpc.v1.cri/sandboxes: each sandbox's hostname, hosts and resolv.conf */
   dir: string;
@@ -66,7 +71,6 @@ export interface SandboxDeps {
   stateDir: string;
   /** where network namespace files are made */
   netnsDir: string;
-  log: Logger;
   hostResolvConf?: string;
   hostHosts?: string;
 }
