@@ -2,7 +2,8 @@
  * berth's native layer: the few Linux system calls Node.js does not offer.
  *
  * Plain C against Node-API only. Every function is synchronous and runs on the
- * calling (JS) thread (createNetns waits for a short-lived thread of its own),
+ * calling (JS) thread (createNamespace and writeInNamespace wait for a
+ * short-lived thread of their own),
  * except connectInNetns, which answers a Promise. Arguments are checked strictly: a wrong type throws a
  * TypeError (code ERR_INVALID_ARG_TYPE / ERR_INVALID_ARG_VALUE), a number that
  * is not an integer in range throws a RangeError (ERR_OUT_OF_RANGE), and a
@@ -593,12 +594,26 @@ static napi_value js_unshare(napi_env env, napi_callback_info info) {
   return undefined(env);
 }
 
-/* ------------------------------------------------------ network namespaces */
+/* ------------------------------------------------------------- namespaces */
 
-struct netns_job {
+/* The namespaces a file can hold for a pod: name (as /proc/PID/ns/ names it) and clone flag. */
+static int ns_flag(const char *name) {
+  if (strcmp(name, "net") == 0) return CLONE_NEWNET;
+  if (strcmp(name, "ipc") == 0) return CLONE_NEWIPC;
+  if (strcmp(name, "uts") == 0) return CLONE_NEWUTS;
+  return 0;
+}
+
+struct ns_job {
   const char *path;
-  int err;             /* 0, or the errno of the failed call */
-  const char *syscall; /* that call's name */
+  const char *type;     /* "net", "ipc" or "uts" */
+  const char *hostname; /* uts only: set in the new namespace, or NULL */
+  const char *file;     /* writeInNamespace: the file written inside */
+  const char *value;    /* and what is written */
+  size_t value_len;
+  int err;              /* 0, or the errno of the failed call */
+  const char *syscall;  /* that call's name */
+  const char *about;    /* and the path it was about */
 };
 
 /* Sets IFF_UP on lo in the calling thread's network namespace (what CNI's
@@ -620,61 +635,109 @@ static int loopback_up(void) {
   return rc;
 }
 
-/* Runs on a thread of its own: unshares a new network namespace for this
- * thread only, brings its lo up and bind-mounts it onto job->path. The thread
- * then ends; the mount keeps the namespace alive, and the caller's threads
- * never enter it. */
-static void *netns_thread(void *arg) {
-  struct netns_job *job = arg;
+static void *job_failed(struct ns_job *job, const char *syscall, const char *about) {
+  job->err = errno;
+  job->syscall = syscall;
+  job->about = about;
+  return NULL;
+}
+
+/* Runs on a thread of its own: unshares a new namespace of job->type for this
+ * thread only (lo up in a network namespace, the hostname set in a UTS one)
+ * and bind-mounts it onto job->path. The thread then ends; the mount keeps the
+ * namespace alive, and the caller's threads never enter it. */
+static void *create_ns_thread(void *arg) {
+  struct ns_job *job = arg;
   char self[64];
-  if (unshare(CLONE_NEWNET) != 0) {
-    job->err = errno;
-    job->syscall = "unshare";
-    return NULL;
-  }
-  if (loopback_up() != 0) {
-    job->err = errno;
-    job->syscall = "ioctl(SIOCSIFFLAGS lo)";
-    return NULL;
-  }
-  snprintf(self, sizeof self, "/proc/self/task/%d/ns/net", (int)gettid());
+  if (unshare(ns_flag(job->type)) != 0) return job_failed(job, "unshare", job->path);
+  if (strcmp(job->type, "net") == 0 && loopback_up() != 0) return job_failed(job, "ioctl(SIOCSIFFLAGS lo)", job->path);
+  if (job->hostname != NULL && sethostname(job->hostname, strlen(job->hostname)) != 0) return job_failed(job, "sethostname", job->path);
+  snprintf(self, sizeof self, "/proc/self/task/%d/ns/%s", (int)gettid(), job->type);
   /* the type is ignored for MS_BIND; "none" as mount(8) passes it */
-  if (mount(self, job->path, "none", MS_BIND, NULL) != 0) {
-    job->err = errno;
-    job->syscall = "mount";
+  if (mount(self, job->path, "none", MS_BIND, NULL) != 0) return job_failed(job, "mount", job->path);
+  return NULL;
+}
+
+/* Runs on a thread of its own: enters the namespace held by job->path and
+ * writes job->value to job->file there (a /proc/sys file is the namespace's
+ * of the thread that opens it). The thread ends; the caller's never moved. */
+static void *write_in_ns_thread(void *arg) {
+  struct ns_job *job = arg;
+  int ns = open(job->path, O_RDONLY | O_CLOEXEC);
+  if (ns < 0) return job_failed(job, "open", job->path);
+  int rc = setns(ns, ns_flag(job->type));
+  int saved = errno;
+  close(ns);
+  errno = saved;
+  if (rc != 0) return job_failed(job, "setns", job->path);
+  int fd = open(job->file, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return job_failed(job, "open", job->file);
+  /* a sysctl takes its value in one write */
+  ssize_t n;
+  do {
+    n = write(fd, job->value, job->value_len);
+  } while (n < 0 && errno == EINTR);
+  saved = errno;
+  close(fd);
+  errno = saved;
+  if (n < 0) return job_failed(job, "write", job->file);
+  if ((size_t)n != job->value_len) {
+    errno = EIO;
+    return job_failed(job, "write", job->file);
   }
   return NULL;
 }
 
-/* createNetns(path): a new file (0444, O_EXCL) with a new network namespace,
- * its lo up, bind-mounted on it; on failure nothing is left behind. */
-static napi_value js_create_netns(napi_env env, napi_callback_info info) {
-  GET_ARGS(1);
+/* Runs fn(job) on a short-lived thread and waits for it. */
+static void run_ns_thread(void *(*fn)(void *), struct ns_job *job) {
+  pthread_t t;
+  int rc = pthread_create(&t, NULL, fn, job);
+  if (rc != 0) {
+    job->err = rc;
+    job->syscall = "pthread_create";
+    return;
+  }
+  pthread_join(t, NULL);
+}
+
+static bool get_ns_type(napi_env env, napi_value v, char **out) {
+  if (get_cstring(env, v, "type", false, out)) return true;
+  if (ns_flag(*out) == 0) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_VALUE", "The \"type\" argument must be \"net\", \"ipc\" or \"uts\"");
+    free(*out);
+    *out = NULL;
+    return true;
+  }
+  return false;
+}
+
+/* createNamespace(path, type, hostname?): a new file (0444, O_EXCL) with a new
+ * namespace of type bind-mounted on it (a network one with its lo up, a UTS
+ * one with the hostname when given); on failure nothing is left behind. */
+static napi_value js_create_namespace(napi_env env, napi_callback_info info) {
+  GET_ARGS(3);
   napi_value ret = NULL;
-  char *path = NULL;
-  if (get_cstring(env, argv[0], "path", false, &path)) goto out;
+  char *path = NULL, *type = NULL, *hostname = NULL;
+  if (get_cstring(env, argv[0], "path", false, &path) || get_ns_type(env, argv[1], &type) ||
+      get_cstring(env, argv[2], "hostname", true, &hostname))
+    goto out;
+  if (hostname != NULL && strcmp(type, "uts") != 0) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_VALUE", "The \"hostname\" argument is only for a \"uts\" namespace");
+    goto out;
+  }
 
   int fd = open(path, O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
   if (fd < 0) {
     throw_errno(env, errno, "open", path, NULL);
     goto out;
   }
-  struct netns_job job = {path, 0, NULL};
+  struct ns_job job = {.path = path, .type = type, .hostname = hostname};
   if (fchmod(fd, 0444) != 0) { /* the umask may have taken bits away */
     job.err = errno;
     job.syscall = "fchmod";
   }
   close(fd);
-  if (job.err == 0) {
-    pthread_t t;
-    int rc = pthread_create(&t, NULL, netns_thread, &job);
-    if (rc != 0) {
-      job.err = rc;
-      job.syscall = "pthread_create";
-    } else {
-      pthread_join(t, NULL);
-    }
-  }
+  if (job.err == 0) run_ns_thread(create_ns_thread, &job);
   if (job.err != 0) {
     unlink(path);
     throw_errno(env, job.err, job.syscall, path, NULL);
@@ -683,6 +746,32 @@ static napi_value js_create_netns(napi_env env, napi_callback_info info) {
   ret = undefined(env);
 out:
   free(path);
+  free(type);
+  free(hostname);
+  return ret;
+}
+
+/* writeInNamespace(path, type, file, value): value written to file from
+ * inside the namespace of type that the file at path holds. */
+static napi_value js_write_in_namespace(napi_env env, napi_callback_info info) {
+  GET_ARGS(4);
+  napi_value ret = NULL;
+  char *path = NULL, *type = NULL, *file = NULL, *value = NULL;
+  if (get_cstring(env, argv[0], "path", false, &path) || get_ns_type(env, argv[1], &type) ||
+      get_cstring(env, argv[2], "file", false, &file) || get_cstring(env, argv[3], "value", false, &value))
+    goto out;
+  struct ns_job job = {.path = path, .type = type, .file = file, .value = value, .value_len = strlen(value)};
+  run_ns_thread(write_in_ns_thread, &job);
+  if (job.err != 0) {
+    throw_errno(env, job.err, job.syscall, job.about ? job.about : path, NULL);
+    goto out;
+  }
+  ret = undefined(env);
+out:
+  free(path);
+  free(type);
+  free(file);
+  free(value);
   return ret;
 }
 
@@ -1206,7 +1295,8 @@ NAPI_MODULE_INIT() {
       {"mount", NULL, js_mount, NULL, NULL, NULL, napi_enumerable, NULL},
       {"umount2", NULL, js_umount2, NULL, NULL, NULL, napi_enumerable, NULL},
       {"unshare", NULL, js_unshare, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"createNetns", NULL, js_create_netns, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"createNamespace", NULL, js_create_namespace, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"writeInNamespace", NULL, js_write_in_namespace, NULL, NULL, NULL, napi_enumerable, NULL},
       {"connectInNetns", NULL, js_connect_in_netns, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setChildSubreaper", NULL, js_set_child_subreaper, NULL, NULL, NULL, napi_enumerable, NULL},
       {"pipe", NULL, js_pipe, NULL, NULL, NULL, napi_enumerable, NULL},

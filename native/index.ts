@@ -16,6 +16,9 @@ import { fileURLToPath } from 'node:url';
 /** A path or name: a UTF-8 string, or raw bytes (without NUL). */
 export type PathLike = string | Uint8Array;
 
+/** The namespaces a file can hold for a pod, named as /proc/PID/ns/ names them. */
+export type NamespaceType = 'net' | 'ipc' | 'uts';
+
 /** How a child process ended, as reported by {@link waitpid} and {@link waitidPeek}. */
 export interface ChildExit {
   pid: number;
@@ -37,7 +40,8 @@ interface Addon {
   mount(source: PathLike | null, target: PathLike, fstype: string | null, flags: number, data: string | null): void;
   umount2(target: PathLike, flags?: number): void;
   unshare(flags: number): void;
-  createNetns(path: PathLike): void;
+  createNamespace(path: PathLike, type: NamespaceType, hostname?: string): void;
+  writeInNamespace(path: PathLike, type: NamespaceType, file: string, value: string): void;
   connectInNetns(path: PathLike, port: number): Promise<number>;
   setChildSubreaper(): void;
   pipe(): [number, number];

@@ -5,7 +5,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect } from 'vitest';
-import { createNetns } from '../native/netns.ts';
+import { createNetns } from '../native/namespaces.ts';
 import {
   addressIn,
   bridgePorts,

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { createNetns, removeNetns } from '../../native/netns.ts';
+import { createNetns, removeNetns } from '../../native/namespaces.ts';
 import type { ContainerStore } from '../containers/store.ts';
 import type { ContentStore } from '../content/store.ts';
 import { differType } from '../diff/plugin.ts';

@@ -1,4 +1,4 @@
-import { createNetns, removeNetns } from '../../native/netns.ts';
+import { createNetns, removeNetns } from '../../native/namespaces.ts';
 import type { Plugin } from '../plugin.ts';
 import { Attacher } from './attach.ts';
 import { CniRunner } from './cni/runner.ts';

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { createLogger } from '../../daemon/log.ts';
 import { Attacher } from '../../daemon/network/attach.ts';
 import { CniRunner } from '../../daemon/network/cni/runner.ts';
-import { createNetns, removeNetns } from '../../native/netns.ts';
+import { createNetns, removeNetns } from '../../native/namespaces.ts';
 import type { Berthd } from './harness.ts';
 
 /** Runs a program, its output as text. */

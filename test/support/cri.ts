@@ -6,7 +6,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { removeNetns } from '../../native/netns.ts';
+import { removeNetns } from '../../native/namespaces.ts';
 import { channelOptions, loadProtoDir, lookup } from './grpc-js.ts';
 import { type Berthd, startBerthd } from './harness.ts';
 import { removeTestBridges, type TestNetwork, uniqueTestNetwork } from './network.ts';

@@ -1,7 +1,7 @@
 import { connect, type Socket } from 'node:net';
 import type { RuntimeServiceHandlers } from '../../../api/gen/runtime/v1/RuntimeService.ts';
 import { failedPrecondition, invalidArgument, unimplemented } from '../../../core/errors.ts';
-import { connectInNetns } from '../../../native/netns.ts';
+import { connectInNetns } from '../../../native/namespaces.ts';
 import { unary } from '../../grpc.ts';
 import type { Logger } from '../../log.ts';
 import type { TaskManager } from '../../runtime/manager.ts';

@@ -7,7 +7,7 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSyn
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BerthError } from '../../../core/errors.ts';
-import { createNetns, removeNetns } from '../../../native/netns.ts';
+import { createNetns, removeNetns } from '../../../native/namespaces.ts';
 import { describeAsRoot, installed, itAsRoot } from '../../../test/support/root.ts';
 import { CniRunner } from './runner.ts';
 import type { CniAttachment, NetworkConfigList } from './types.ts';

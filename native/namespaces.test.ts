@@ -1,10 +1,10 @@
-// createNetns/removeNetns against the real kernel: needs root (unshare(CLONE_NEWNET), mount).
+// Namespaces bound on files, against the real kernel: needs root (unshare, setns, mount).
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, expect } from 'vitest';
 import { describeAsRoot, installed, itAsRoot } from '../test/support/root.ts';
-import { connectInNetns, createNetns, removeNetns } from './netns.ts';
+import { connectInNetns, createNamespace, createNetns, removeNetns, writeInNamespace } from './namespaces.ts';
 
 const base = mkdtempSync('/tmp/berth-netns-');
 let n = 0;
@@ -83,6 +83,81 @@ describeAsRoot('createNetns', [installed('nsenter'), installed('ip')], () => {
 
   itAsRoot('rejects a path that is not a string or bytes', () => {
     expect(() => createNetns(42 as unknown as string)).toThrow(TypeError);
+  });
+});
+
+describeAsRoot('createNamespace: ipc and uts', [installed('nsenter'), installed('hostname'), installed('ipcmk')], () => {
+  const nsenter = (args: string[]) => spawnSync('nsenter', args, { encoding: 'utf8' });
+
+  itAsRoot('a uts namespace with the hostname given; the caller keeps its own', () => {
+    const own = readFileSync('/proc/sys/kernel/hostname', 'utf8');
+    const p = nsPath();
+    createNamespace(p, 'uts', 'pod-host');
+    expect(nsfsMountedAt(p)).toBe(true);
+    expect(statSync(p).ino).not.toBe(statSync('/proc/self/ns/uts').ino);
+    expect(nsenter([`--uts=${p}`, 'hostname']).stdout).toBe('pod-host\n');
+    expect(readFileSync('/proc/sys/kernel/hostname', 'utf8')).toBe(own);
+    // without a hostname: the host's, copied
+    const q = nsPath();
+    createNamespace(q, 'uts');
+    expect(nsenter([`--uts=${q}`, 'hostname']).stdout).toBe(own);
+  });
+
+  itAsRoot('an ipc namespace of its own: a queue made inside is not seen outside', () => {
+    const p = nsPath();
+    createNamespace(p, 'ipc');
+    expect(statSync(p).ino).not.toBe(statSync('/proc/self/ns/ipc').ino);
+    const made = nsenter([`--ipc=${p}`, 'ipcmk', '-Q']);
+    expect(made.status).toBe(0);
+    const id = /(\d+)\s*$/.exec(made.stdout)![1]!;
+    // ipcs exits 0 either way: what it says tells
+    expect(nsenter([`--ipc=${p}`, 'ipcs', '-q', '-i', id]).stdout).toContain(`msqid=${id}`);
+    expect(spawnSync('ipcs', ['-q', '-i', id], { encoding: 'utf8' }).stderr).toContain(`id ${id} not found`);
+  });
+
+  itAsRoot('refuses another type, or a hostname for anything but uts, and leaves nothing', () => {
+    const p = nsPath();
+    expect(() => createNamespace(p, 'mnt' as 'net')).toThrow(TypeError);
+    expect(() => createNamespace(p, 'ipc', 'x')).toThrow(TypeError);
+    expect(existsSync(p)).toBe(false);
+    // a hostname longer than the kernel's 64 bytes: EINVAL, no file
+    expect(() => createNamespace(p, 'uts', 'h'.repeat(65))).toThrow(expect.objectContaining({ code: 'EINVAL', syscall: 'sethostname' }));
+    expect(existsSync(p)).toBe(false);
+  });
+});
+
+describeAsRoot('writeInNamespace', [installed('nsenter'), installed('sysctl')], () => {
+  itAsRoot("sets a sysctl in the namespace's own copy, not the host's", () => {
+    const net = nsPath();
+    createNetns(net);
+    const host = readFileSync('/proc/sys/net/ipv4/ip_unprivileged_port_start', 'utf8');
+    writeInNamespace(net, 'net', '/proc/sys/net/ipv4/ip_unprivileged_port_start', '79');
+    expect(spawnSync('nsenter', [`--net=${net}`, 'sysctl', '-n', 'net.ipv4.ip_unprivileged_port_start'], { encoding: 'utf8' }).stdout).toBe('79\n');
+    expect(readFileSync('/proc/sys/net/ipv4/ip_unprivileged_port_start', 'utf8')).toBe(host);
+
+    const ipc = nsPath();
+    createNamespace(ipc, 'ipc');
+    const hostForced = readFileSync('/proc/sys/kernel/shm_rmid_forced', 'utf8');
+    writeInNamespace(ipc, 'ipc', '/proc/sys/kernel/shm_rmid_forced', hostForced.trim() === '1' ? '0' : '1');
+    expect(spawnSync('nsenter', [`--ipc=${ipc}`, 'sysctl', '-n', 'kernel.shm_rmid_forced'], { encoding: 'utf8' }).stdout).not.toBe(hostForced);
+    expect(readFileSync('/proc/sys/kernel/shm_rmid_forced', 'utf8')).toBe(hostForced);
+  });
+
+  itAsRoot('says which file failed: a sysctl that does not exist, a value refused, a namespace file of another type', () => {
+    const net = nsPath();
+    createNetns(net);
+    expect(() => writeInNamespace(net, 'net', '/proc/sys/net/ipv4/no_such_thing', '1')).toThrow(
+      expect.objectContaining({ code: 'ENOENT', syscall: 'open', path: '/proc/sys/net/ipv4/no_such_thing' }),
+    );
+    expect(() => writeInNamespace(net, 'net', '/proc/sys/net/ipv4/ip_unprivileged_port_start', 'many')).toThrow(
+      expect.objectContaining({ code: 'EINVAL', syscall: 'write' }),
+    );
+    expect(() => writeInNamespace(net, 'ipc', '/proc/sys/kernel/shm_rmid_forced', '1')).toThrow(
+      expect.objectContaining({ code: 'EINVAL', syscall: 'setns', path: net }),
+    );
+    expect(() => writeInNamespace(join(base, 'missing'), 'net', '/proc/sys/net/ipv4/ip_forward', '1')).toThrow(
+      expect.objectContaining({ code: 'ENOENT', syscall: 'open', path: join(base, 'missing') }),
+    );
   });
 });
 
