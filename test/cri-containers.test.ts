@@ -51,15 +51,16 @@ describeAsRoot('CRI containers in pods (runtime.v1 over grpc-js)', [installed(jo
       () => undefined,
       (e: grpc.ServiceError) => e,
     );
-  const podConfig = (name: string) => ({
+  const podConfig = (name: string, pid = 'CONTAINER') => ({
     metadata: { name, uid: `uid-${name}`, namespace: 'berth-test', attempt: 0 },
     hostname: `${name}-host`,
     log_directory: join(dir, 'logs', name),
     labels: { pod: name },
-    linux: { security_context: { namespace_options: { network: 'POD', pid: 'CONTAINER', ipc: 'POD' } } },
+    linux: { security_context: { namespace_options: { network: 'POD', pid, ipc: 'POD' } } },
   });
-  const runPod = async (name: string, handler = '') => {
-    const { pod_sandbox_id: id } = await call<{ pod_sandbox_id: string }>('RunPodSandbox', { config: podConfig(name), runtime_handler: handler });
+  /** a pod as the kubelet makes one (pid CONTAINER: no pause), or with pid POD (a pause whose pid namespace its containers share) */
+  const runPod = async (name: string, handler = '', pid = 'CONTAINER') => {
+    const { pod_sandbox_id: id } = await call<{ pod_sandbox_id: string }>('RunPodSandbox', { config: podConfig(name, pid), runtime_handler: handler });
     pods.push(id);
     return id;
   };
@@ -166,8 +167,9 @@ describeAsRoot('CRI containers in pods (runtime.v1 over grpc-js)', [installed(jo
     await until(async () => logLines(path).length >= 2);
     expect(logText(path)).toMatch(/^(tick\n)+$/);
     const shimOf = (task: string) => spawnSync('pgrep', ['-f', '--', `-id ${task}`]).status === 0;
-    // one shim for the pod: containerd's shim groups a pod's containers by io.kubernetes.cri.sandbox-id
-    expect([shimOf(pod), shimOf(id)]).toEqual([true, false]);
+    // the pod has no pause: the shim is its first container's (containerd's shim serves a pod's
+    // containers from one process, grouped by io.kubernetes.cri.sandbox-id)
+    expect([shimOf(pod), shimOf(id)]).toEqual([false, true]);
     await call('StopContainer', { container_id: id, timeout: 0 });
     expect((await status(id)).state).toBe('CONTAINER_EXITED');
     await call('RemovePodSandbox', { pod_sandbox_id: pod });
@@ -176,7 +178,7 @@ describeAsRoot('CRI containers in pods (runtime.v1 over grpc-js)', [installed(jo
   });
 
   it("containers see the pod's hostname and network: two of one pod talk over localhost, another pod's reaches the first pod's IP", async () => {
-    const a = await runPod('web');
+    const a = await runPod('web', '', 'POD');
     const server = await run(a, 'web', 'server', { command: ['httpd', '-f', '-p', '8081', '-h', '/work'] });
     const client = await run(a, 'web', 'client', {
       command: ['/bin/sh', '-c', 'hostname; for i in 1 2 3 4 5 6 7 8 9 10; do wget -q -O - http://127.0.0.1:8081/hello.txt && exit 0; sleep 0.2; done; exit 1'],
@@ -206,6 +208,14 @@ describeAsRoot('CRI containers in pods (runtime.v1 over grpc-js)', [installed(jo
     await exited(far);
     expect(logText(logOf('other', 'far'))).toBe('hello from the run image\n');
     expect((await status(far)).exit_code).toBe(0);
+    // a pod without a pause: its containers join the namespaces its files hold, and one another's
+    const sleeper = await run(b, 'other', 'sleeper', { command: ['sleep', '1000'] });
+    const sleeperPid = (await status(sleeper)).pid;
+    const held = join(daemon.state, 'io.containerd.grpc.v1.cri', 'sandboxes', b);
+    expect(statSync(`/proc/${sleeperPid}/ns/uts`).ino).toBe(statSync(join(held, 'uts')).ino);
+    expect(statSync(`/proc/${sleeperPid}/ns/ipc`).ino).toBe(statSync(join(held, 'ipc')).ino);
+    expect(readFileSync(`/proc/${sleeperPid}/root/etc/hostname`, 'utf8')).toBe('other-host\n');
+    expect(spawnSync('nsenter', ['-t', String(sleeperPid), '-u', 'hostname'], { encoding: 'utf8' }).stdout).toBe('other-host\n');
     for (const p of [a, b]) await call('RemovePodSandbox', { pod_sandbox_id: p });
   });
 

@@ -1,14 +1,15 @@
 // Pod sandboxes through berthd's CRI, as the kubelet and crictl drive them: a grpc-js client built
 // from the CRI protos, a pause image of the test's own (busybox-static; its pid 1 serves /work over
 // HTTP and exits on SIGTERM) and a CNI config of the test's own (a bridge and subnet no other test
-// uses) in a temporary cni.conf_dir.
+// uses) in a temporary cni.conf_dir. A pod gets a pause only when its containers share a pid
+// namespace (pid POD); the kubelet's usual pod (pid CONTAINER) is held by namespace files alone.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { bridgePorts, containerRules, freePort } from './support/attach.ts';
-import { type CriBerthd, cniBinDir, startCriBerthd } from './support/cri.ts';
+import { type CriBerthd, cniBinDir, mountsUnder, startCriBerthd } from './support/cri.ts';
 import type { Berthd } from './support/harness.ts';
 import type { TestNetwork } from './support/network.ts';
 import { describeAsRoot, installed } from './support/root.ts';
@@ -59,6 +60,9 @@ describeAsRoot(
       return id;
     };
     const inPod = (pid: number, args: string[]) => spawnSync('nsenter', ['-t', String(pid), ...args], { encoding: 'utf8' });
+    const withPause = (network = 'POD') => ({ linux: { security_context: { namespace_options: { network, pid: 'POD', ipc: 'POD' } } } });
+    const stateOf = (id: string) => join(daemon.state, 'io.containerd.grpc.v1.cri', 'sandboxes', id);
+    const monitorsOf = (id: string) => spawnSync('pgrep', ['-f', `berth-monitor.*${id}`], { encoding: 'utf8' }).stdout.trim();
     const netnsFiles = () => (existsSync(join(daemon.state, 'netns')) ? readdirSync(join(daemon.state, 'netns')) : []);
     const ipamLeases = () => (existsSync(join(dir, 'ipam', netName)) ? readdirSync(join(dir, 'ipam', netName)).filter((f) => /^\d/.test(f)) : []);
     const shmOf = (id: string) => join(daemon.state, 'io.containerd.grpc.v1.cri', 'sandboxes', id, 'shm');
@@ -74,9 +78,10 @@ describeAsRoot(
 
     afterAll(() => cri?.cleanup(made));
 
-    it('RunPodSandbox: the pause runs in a netns with an address in the node network, its hostname, DNS config and a hostPort on 127.0.0.1', async () => {
+    it('RunPodSandbox with pid POD: the pause runs in a netns with an address in the node network, its hostname, DNS config and a hostPort on 127.0.0.1', async () => {
       const port = await freePort();
       const id = await runPod('web', {
+        ...withPause(),
         dns_config: { servers: ['10.0.0.10'], searches: ['berth-test.svc.cluster.local', 'cluster.local'], options: ['ndots:5'] },
         port_mappings: [{ protocol: 'TCP', container_port: 8080, host_port: port, host_ip: '' }],
       });
@@ -96,10 +101,70 @@ describeAsRoot(
       expect(readFileSync(`/proc/${s.pid}/root/dev/shm/from-host`, 'utf8')).toBe('shared\n');
       // restrict_oom_score_adj: clamped to berthd's own instead of -998
       expect(readFileSync(`/proc/${s.pid}/oom_score_adj`, 'utf8').trim()).toBe(readFileSync(`/proc/${daemon.pid()}/oom_score_adj`, 'utf8').trim());
+      // its IPC and UTS namespaces are the files the pod holds them by
+      expect(statSync(`/proc/${s.pid}/ns/ipc`).ino).toBe(statSync(join(stateOf(id), 'ipc')).ino);
+      expect(statSync(`/proc/${s.pid}/ns/uts`).ino).toBe(statSync(join(stateOf(id), 'uts')).ino);
       const got = spawnSync('curl', ['-sS', '--max-time', '5', `http://127.0.0.1:${port}/hello.txt`], { encoding: 'utf8' });
       expect(got.stderr).toBe('');
       expect(got.stdout).toBe('hello from the run image\n');
       await call('RemovePodSandbox', { pod_sandbox_id: id });
+    });
+
+    it('RunPodSandbox with pid CONTAINER: no pause and no monitor; the namespaces are held by files (lo up, the hostname, the sysctls); READY until stopped', async () => {
+      const id = await runPod('nopause', {
+        linux: {
+          sysctls: { 'net.ipv4.ip_unprivileged_port_start': '79', 'kernel.shm_rmid_forced': '1' },
+          security_context: { namespace_options: { network: 'POD', pid: 'CONTAINER', ipc: 'POD' } },
+        },
+      });
+      const s = await status(id);
+      expect(s).toMatchObject({ state: 'SANDBOX_READY', pid: 0 });
+      expect(monitorsOf(id)).toBe('');
+      const k8s = daemon.client('k8s.io');
+      expect((await k8s.tasks.List({ filter: '' })).tasks.map((t) => t.id)).not.toContain(id);
+      const [netns] = netnsFiles();
+      const nsenter = (args: string[]) => spawnSync('nsenter', args, { encoding: 'utf8' }).stdout;
+      const netFile = join(daemon.state, 'netns', netns!);
+      expect(nsenter([`--net=${netFile}`, 'ip', '-4', '-o', 'addr', 'show', 'eth0'])).toContain(`${s.network?.ip}/24`);
+      expect(nsenter([`--net=${netFile}`, 'ip', '-o', 'link', 'show', 'lo'])).toContain('UP');
+      expect(nsenter([`--net=${netFile}`, 'cat', '/proc/sys/net/ipv4/ip_unprivileged_port_start'])).toBe('79\n');
+      expect(nsenter([`--uts=${join(stateOf(id), 'uts')}`, 'hostname'])).toBe('nopause-host\n');
+      expect(nsenter([`--ipc=${join(stateOf(id), 'ipc')}`, 'cat', '/proc/sys/kernel/shm_rmid_forced'])).toBe('1\n');
+      // the host's own are untouched
+      expect(readFileSync('/proc/sys/net/ipv4/ip_unprivileged_port_start', 'utf8')).not.toBe('79\n');
+
+      await call('StopPodSandbox', { pod_sandbox_id: id });
+      expect((await status(id)).state).toBe('SANDBOX_NOTREADY');
+      expect(existsSync(stateOf(id))).toBe(false);
+      expect(netnsFiles()).toEqual([]);
+      expect(mountsUnder(daemon.state)).toEqual([]);
+      await call('RemovePodSandbox', { pod_sandbox_id: id });
+    });
+
+    it("a sysctl outside the pod's namespaces, or of one it shares with the node, is refused before anything is made", async () => {
+      const refused = async (name: string, sysctls: Record<string, string>, network = 'POD') => {
+        const config = {
+          metadata: { name, uid: `uid-${name}`, namespace: 'berth-test', attempt: 0 },
+          linux: { sysctls, security_context: { namespace_options: { network, pid: 'CONTAINER', ipc: 'POD' } } },
+        };
+        return call('RunPodSandbox', { config }).then(
+          () => undefined,
+          (e: grpc.ServiceError) => e,
+        );
+      };
+      const host = await refused('sysctl-host', { 'kernel.pid_max': '100' });
+      expect(host?.code).toBe(grpc.status.INVALID_ARGUMENT);
+      expect(host?.details).toMatch(/kernel.pid_max.*not in a separate kernel namespace/);
+      const shared = await refused('sysctl-shared', { 'net.ipv4.ip_forward': '0' }, 'NODE');
+      expect(shared?.code).toBe(grpc.status.INVALID_ARGUMENT);
+      expect(shared?.details).toMatch(/shares the host's net namespace/);
+      const bad = await refused('sysctl-bad', { 'net.ipv4.ip_unprivileged_port_start': 'many' });
+      expect(bad?.code).toBe(grpc.status.INVALID_ARGUMENT);
+      expect(bad?.details).toMatch(/cannot set sysctl net.ipv4.ip_unprivileged_port_start/);
+      expect((await list()).map((p) => p.metadata.name).filter((n) => n.startsWith('sysctl-'))).toEqual([]);
+      expect(netnsFiles()).toEqual([]);
+      expect(mountsUnder(daemon.state)).toEqual([]);
+      expect(bridgePorts(net.bridge)).toEqual([]);
     });
 
     it('ListPodSandbox: every pod, or those an id prefix, a state or a label selector picks', async () => {
@@ -119,7 +184,7 @@ describeAsRoot(
 
     it('StopPodSandbox kills the pause and tears the network down; RemovePodSandbox leaves nothing, and is fine twice', async () => {
       const port = await freePort();
-      const id = await runPod('gone', { port_mappings: [{ protocol: 'TCP', container_port: 8080, host_port: port, host_ip: '' }] });
+      const id = await runPod('gone', { ...withPause(), port_mappings: [{ protocol: 'TCP', container_port: 8080, host_port: port, host_ip: '' }] });
       const { pid } = await status(id);
       expect(containerRules(id).length).toBeGreaterThan(0);
       expect(bridgePorts(net.bridge).length).toBe(1);
@@ -130,6 +195,7 @@ describeAsRoot(
       expect((await status(id)).state).toBe('SANDBOX_NOTREADY');
       expect(leftovers(id)).toEqual({ veths: [], rules: [], leases: [] });
       expect(netnsFiles()).toEqual([]);
+      expect(mountsUnder(daemon.state)).toEqual([]);
       await call('StopPodSandbox', { pod_sandbox_id: id });
       await call('RemovePodSandbox', { pod_sandbox_id: id });
       await call('RemovePodSandbox', { pod_sandbox_id: id });
@@ -144,12 +210,13 @@ describeAsRoot(
     });
 
     it('hostNetwork: the pause shares the node network namespace; no netns, no CNI, no IP', async () => {
-      const id = await runPod('hostnet', { linux: { security_context: { namespace_options: { network: 'NODE', pid: 'CONTAINER', ipc: 'POD' } } } });
+      const id = await runPod('hostnet', withPause('NODE'));
       const s = await status(id);
       expect(s.state).toBe('SANDBOX_READY');
       expect(s.network?.ip).toBe('');
       expect(readlinkSync(`/proc/${s.pid}/ns/net`)).toBe(readlinkSync('/proc/self/ns/net'));
       expect(readlinkSync(`/proc/${s.pid}/ns/uts`)).toBe(readlinkSync('/proc/self/ns/uts'));
+      expect(existsSync(join(stateOf(id), 'uts'))).toBe(false);
       expect(existsSync(shmOf(id))).toBe(true);
       expect(netnsFiles()).toEqual([]);
       expect(bridgePorts(net.bridge)).toEqual([]);
@@ -175,6 +242,7 @@ describeAsRoot(
       }
       expect((await list()).map((p) => p.metadata.name)).not.toContain('badnet');
       expect(paused()).toBe(before);
+      expect(mountsUnder(daemon.state)).toEqual([]);
       expect(netnsFiles()).toEqual([]);
       expect(bridgePorts(net.bridge)).toEqual([]);
       expect(ipamLeases()).toEqual([]);
@@ -195,7 +263,7 @@ describeAsRoot(
     });
 
     it('a pause that dies is NOTREADY; StopPodSandbox then tears its network down', async () => {
-      const id = await runPod('dies');
+      const id = await runPod('dies', withPause());
       const { pid } = await status(id);
       process.kill(pid, 'SIGKILL');
       for (let i = 0; i < 100 && (await status(id)).state === 'SANDBOX_READY'; i++) await new Promise((r) => setTimeout(r, 50));
@@ -207,10 +275,12 @@ describeAsRoot(
       await call('RemovePodSandbox', { pod_sandbox_id: id });
     });
 
-    it('berthd SIGKILLed and restarted: a running pod is still READY with its IP, one whose pause died meanwhile NOTREADY; stop and remove leave nothing', async () => {
-      const id = await runPod('survivor');
-      const lost = await runPod('lost');
+    it('berthd SIGKILLed and restarted: running pods (with and without a pause) are still READY with their IPs, one whose pause died meanwhile NOTREADY; stop and remove leave nothing', async () => {
+      const id = await runPod('survivor', withPause());
+      const held = await runPod('held');
+      const lost = await runPod('lost', withPause());
       const before = await status(id);
+      const heldBefore = await status(held);
       const lostPid = (await status(lost)).pid;
       await daemon.kill();
       process.kill(lostPid, 'SIGKILL');
@@ -218,11 +288,13 @@ describeAsRoot(
       const after = await status(id);
       expect(after).toMatchObject({ state: 'SANDBOX_READY', network: { ip: before.network?.ip } });
       expect(after.pid).toBe(before.pid);
+      expect(await status(held)).toMatchObject({ state: 'SANDBOX_READY', network: { ip: heldBefore.network?.ip } });
       expect((await list({ id })).map((p) => p.state)).toEqual(['SANDBOX_READY']);
       expect((await status(lost)).state).toBe('SANDBOX_NOTREADY');
-      await call('RemovePodSandbox', { pod_sandbox_id: id });
-      await call('RemovePodSandbox', { pod_sandbox_id: lost });
+      for (const pod of [id, held, lost]) await call('RemovePodSandbox', { pod_sandbox_id: pod });
       expect(existsSync(`/proc/${before.pid}`)).toBe(false);
+      expect(containerRules(held)).toEqual([]);
+      expect(mountsUnder(daemon.state)).toEqual([]);
       expect(await list(null)).toEqual([]);
       expect(leftovers(id)).toEqual({ veths: [], rules: [], leases: [] });
       expect(containerRules(lost)).toEqual([]);

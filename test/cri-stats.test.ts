@@ -1,7 +1,8 @@
 // Pod stats and container events through berthd's CRI, as the kubelet and crictl read them: a
 // grpc-js client built from the CRI protos, a pause image of the test's own (busybox-static; its
-// pid 1 burns a core, holds 32 MiB and serves /work over HTTP) and a CNI config of the test's own
-// (a bridge and subnet no other test uses) in a temporary cni.conf_dir.
+// pid 1 burns a core, holds 32 MiB and serves /work over HTTP; the pods share a pid namespace, so
+// that they have a pause) and a CNI config of the test's own (a bridge and subnet no other test
+// uses) in a temporary cni.conf_dir.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -81,7 +82,7 @@ describeAsRoot('CRI stats and container events (runtime.v1 over grpc-js)', [inst
       log_directory: join(dir, 'logs', name),
       labels: { app: name, ...extra.labels },
       annotations: { note: `pod ${name}`, ...extra.annotations },
-      linux: extra.linux ?? { security_context: { namespace_options: { network: 'POD', pid: 'CONTAINER', ipc: 'POD' } } },
+      linux: extra.linux ?? { security_context: { namespace_options: { network: 'POD', pid: 'POD', ipc: 'POD' } } },
     };
     const { pod_sandbox_id: id } = await call<{ pod_sandbox_id: string }>('RunPodSandbox', { config, runtime_handler: '' });
     made.push(id);
@@ -203,7 +204,7 @@ describeAsRoot('CRI stats and container events (runtime.v1 over grpc-js)', [inst
     mkdirSync(memDir, { recursive: true });
     writeFileSync(join(memDir, v2 ? 'memory.max' : 'memory.limit_in_bytes'), String(512 * MiB));
     const id = await runPod('parented', {
-      linux: { cgroup_parent: cgroupParent, security_context: { namespace_options: { network: 'POD', pid: 'CONTAINER', ipc: 'POD' } } },
+      linux: { cgroup_parent: cgroupParent, security_context: { namespace_options: { network: 'POD', pid: 'POD', ipc: 'POD' } } },
     });
     let s = await podStats(id);
     for (let i = 0; i < 100 && n(s.linux.memory?.rss_bytes) < 32 * MiB; i++) {
@@ -218,7 +219,7 @@ describeAsRoot('CRI stats and container events (runtime.v1 over grpc-js)', [inst
   });
 
   it('a hostNetwork pod has CPU and memory but no network stats (it has no netns of its own)', async () => {
-    const id = await runPod('hostnet', { linux: { security_context: { namespace_options: { network: 'NODE', pid: 'CONTAINER', ipc: 'POD' } } } });
+    const id = await runPod('hostnet', { linux: { security_context: { namespace_options: { network: 'NODE', pid: 'POD', ipc: 'POD' } } } });
     const s = await podStats(id);
     expect(n(s.linux.cpu?.usage_core_nano_seconds)).toBeGreaterThan(0);
     expect(s.linux.memory).not.toBeNull();
@@ -311,6 +312,21 @@ describeAsRoot('CRI stats and container events (runtime.v1 over grpc-js)', [inst
     expect(await ids(null)).toEqual([]);
   });
 
+  it("a pod without a pause (pid CONTAINER) is measured through its containers: their cgroups, and eth0 from a running one's network namespace", async () => {
+    const id = await runPod('held', { linux: { security_context: { namespace_options: { network: 'POD', pid: 'CONTAINER', ipc: 'POD' } } } });
+    // nothing runs in it yet: no cgroup to read, no process to read eth0 through
+    const empty = await podStats(id);
+    expect(empty.linux).toMatchObject({ cpu: null, memory: null, network: null, containers: [] });
+    const c = await createContainer(id, 'held', 'sleeper', ['sleep', '1000']);
+    await call('StartContainer', { container_id: c });
+    const p = await podStats(id);
+    expect(p.linux.network?.interfaces.map((i) => i.name)).toEqual(['eth0']);
+    expect(n(p.linux.memory?.working_set_bytes)).toBeGreaterThan(0);
+    expect(n(p.linux.process?.process_count)).toBe(1);
+    expect(p.linux.containers.map((x) => (x as ContainerStats).attributes.id)).toEqual([c]);
+    await call('RemovePodSandbox', { pod_sandbox_id: id });
+  });
+
   it('UpdateRuntimeConfig without conf_template changes nothing; checkpoint and metrics RPCs answer UNIMPLEMENTED with why', async () => {
     const confs = readdirSync(join(dir, 'net.d'));
     await call('UpdateRuntimeConfig', { runtime_config: { network_config: { pod_cidr: '10.99.0.0/24' } } });
@@ -360,10 +376,11 @@ describeAsRoot('CRI stats and container events (runtime.v1 over grpc-js)', [inst
     await call('RemovePodSandbox', { pod_sandbox_id: pod });
   });
 
-  it('GetContainerEvents: a pod is created, started, stopped and deleted, in that order, with its status', async () => {
+  it.each(['POD', 'CONTAINER'])('GetContainerEvents: a pod (pid %s) is created, started, stopped and deleted, in that order, with its status', async (pid) => {
     const events = subscribe();
     await sleep(200);
-    const id = await runPod('evented');
+    // pid CONTAINER: no pause whose task tells; the sandbox says it
+    const id = await runPod(`evented-${pid.toLowerCase()}`, { linux: { security_context: { namespace_options: { network: 'POD', pid, ipc: 'POD' } } } });
     await call('StopPodSandbox', { pod_sandbox_id: id });
     await call('RemovePodSandbox', { pod_sandbox_id: id });
     const mine = () => events.got.filter((e) => e.container_id === id);
@@ -378,7 +395,8 @@ describeAsRoot('CRI stats and container events (runtime.v1 over grpc-js)', [inst
     const times = mine().map((e) => Number(e.created_at));
     expect(times).toEqual([...times].sort((x, y) => x - y));
     expect(Math.abs(times[0]! / 1e6 - Date.now())).toBeLessThan(60_000);
-    expect(mine()[1]!.pod_sandbox_status?.id).toBe(id);
+    expect(mine()[1]!.pod_sandbox_status).toMatchObject({ id, state: 'SANDBOX_READY' });
+    expect(mine()[2]!.pod_sandbox_status).toMatchObject({ id, state: 'SANDBOX_NOTREADY' });
     expect(mine()[3]!.pod_sandbox_status).toBeNull();
     events.stream.cancel();
   });

@@ -333,7 +333,8 @@ describeAsRoot('CRI exec and streaming server', [installed(join(cniBinDir, 'brid
     const config = {
       metadata: { name: 'pf', uid: 'uid-pf', namespace: 'berth-test', attempt: 0 },
       log_directory: join(dir, 'logs'),
-      linux: { security_context: { namespace_options: { network: 'POD', pid: 'CONTAINER', ipc: 'POD' } } },
+      // pid POD: the pod has a pause, and the test's pause serves HTTP on 8080
+      linux: { security_context: { namespace_options: { network: 'POD', pid: 'POD', ipc: 'POD' } } },
     };
     const { pod_sandbox_id: pod } = await call<{ pod_sandbox_id: string }>('RunPodSandbox', { config, runtime_handler: '' });
     pods.push(pod);

@@ -46,7 +46,7 @@ const build = (config: ContainerConfig__Output, more: Partial<ContainerSpecInput
     sandboxConfig: pod(),
     image: { name: 'busybox', config: { Entrypoint: ['/entry'], Cmd: ['cmd'], Env: ['PATH=/bin', 'A=image'], WorkingDir: '/w' } },
     accounts: new Accounts(undefined),
-    sandboxPid: 42,
+    podNamespaces: { network: '/proc/42/ns/net', ipc: '/proc/42/ns/ipc', uts: '/proc/42/ns/uts', pid: '/proc/42/ns/pid' },
     files,
     hostname: 'web-host',
     hostPath: (p) => p,
@@ -104,6 +104,18 @@ describe('a CRI container spec', () => {
     expect(types('CONTAINER')).toEqual({ type: 'pid' });
     expect(types('NODE')).toBeUndefined();
     expect(types('TARGET', 77)).toEqual({ type: 'pid', path: '/proc/77/ns/pid' });
+  });
+
+  it("a pod without a pause: its namespaces' files, none of the node's it shares, and its own pid namespace for POD", () => {
+    const spec = build(container({}), { podNamespaces: { network: 'host', ipc: '/st/ipc', uts: 'host' } });
+    expect(spec.linux.namespaces).toEqual([{ type: 'pid' }, { type: 'ipc', path: '/st/ipc' }, { type: 'mount' }]);
+    const pinned = build(container({}), { podNamespaces: { network: '/run/netns/cni-1', ipc: 'host', uts: '/st/uts' } });
+    expect(pinned.linux.namespaces).toEqual([
+      { type: 'pid' },
+      { type: 'uts', path: '/st/uts' },
+      { type: 'mount' },
+      { type: 'network', path: '/run/netns/cni-1' },
+    ]);
   });
 
   it("the config's mounts replace the sandbox's and the defaults at their destination, sorted by depth, with their propagation", () => {

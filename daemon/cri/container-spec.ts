@@ -23,6 +23,17 @@ export type ContainerSpec = Spec & {
   linux: NonNullable<Spec['linux']> & { resources?: ContainerResources; rootfsPropagation?: string };
 };
 
+/**
+ * The pod's namespaces as files: `host` where the pod shares the node's. pid only when the pod
+ * has a pause whose pid namespace its containers may share.
+ */
+export interface PodNamespaces {
+  network: string;
+  ipc: string;
+  uts: string;
+  pid?: string;
+}
+
 export interface ContainerSpecInput {
   namespace: string;
   id: string;
@@ -33,8 +44,8 @@ export interface ContainerSpecInput {
   /** the image's name as the config gives it, and its config */
   image: { name: string; config: ImageConfig };
   accounts: Accounts;
-  /** the pause process, whose network, IPC, UTS (and with pid POD, pid) namespaces the container joins */
-  sandboxPid: number;
+  /** the pod's namespaces the container joins */
+  podNamespaces: PodNamespaces;
   /** pid TARGET: the target container's init */
   targetPid?: number;
   /** the sandbox's files, bind-mounted unless the config mounts something there */
@@ -120,7 +131,7 @@ export function containerSpec(input: ContainerSpecInput): ContainerSpec {
   }
   if (privileged && input.privilegedWithoutHostDevices) linux.devices = [];
 
-  linux.namespaces = podNamespaces(linux.namespaces ?? [], sc?.namespace_options?.pid ?? 'POD', input.sandboxPid, input.targetPid);
+  linux.namespaces = podNamespaces(linux.namespaces ?? [], sc?.namespace_options?.pid ?? 'POD', input.podNamespaces, input.targetPid);
   spec.mounts = withMounts(spec, input, privileged);
   addDevices(spec, config, input.devicesAt ?? devicesAt);
 
@@ -199,12 +210,24 @@ function capabilityFlags(c: { add_capabilities: string[]; drop_capabilities: str
   return { capAdd: caps.filter((n) => !defaults.includes(n)), capDrop: defaults.filter((n) => !caps.includes(n)) };
 }
 
-/** WithPodNamespaces: network, IPC and UTS are the pause's; pid per mode (CONTAINER own, POD the pause's, NODE the host's, TARGET another container's). */
-function podNamespaces(namespaces: { type: string; path?: string }[], pidMode: string, sandboxPid: number, targetPid?: number) {
-  const joined: Record<string, string> = { network: 'net', ipc: 'ipc', uts: 'uts' };
-  let out = namespaces.map((n) => (joined[n.type] ? { type: n.type, path: `/proc/${sandboxPid}/ns/${joined[n.type]}` } : n));
+/**
+ * WithPodNamespaces: network, IPC and UTS are the pod's (or the node's); pid per mode (CONTAINER
+ * own, POD the pause's, NODE the host's, TARGET another container's). A pod without a pause has
+ * no pid namespace to share: a container asking for POD there gets its own.
+ */
+function podNamespaces(namespaces: { type: string; path?: string }[], pidMode: string, pod: PodNamespaces, targetPid?: number) {
+  const shared = (type: string) => (type === 'network' || type === 'ipc' || type === 'uts' ? pod[type] : undefined);
+  let out = namespaces
+    .filter((n) => shared(n.type) !== 'host')
+    .map((n) => {
+      const path = shared(n.type);
+      return path ? { type: n.type, path } : n;
+    });
+  for (const type of ['network', 'ipc', 'uts'] as const) {
+    if (pod[type] !== 'host' && !out.some((n) => n.type === type)) out.push({ type, path: pod[type] });
+  }
   if (pidMode === 'NODE') out = out.filter((n) => n.type !== 'pid');
-  else if (pidMode === 'POD') out = out.map((n) => (n.type === 'pid' ? { type: 'pid', path: `/proc/${sandboxPid}/ns/pid` } : n));
+  else if (pidMode === 'POD' && pod.pid) out = out.map((n) => (n.type === 'pid' ? { type: 'pid', path: pod.pid! } : n));
   else if (pidMode === 'TARGET') {
     if (!targetPid) throw invalidArgument('pid namespace TARGET needs a running target container');
     out = out.map((n) => (n.type === 'pid' ? { type: 'pid', path: `/proc/${targetPid}/ns/pid` } : n));

@@ -262,7 +262,7 @@ export class CriContainers implements PodMembers {
           sandboxConfig: sandbox.meta.Config,
           image: { name: image, config: imageConfig },
           accounts: new Accounts(root),
-          sandboxPid: sandbox.pid,
+          podNamespaces: d.sandboxes.namespaces(sandbox),
           targetPid,
           volumes: await this.makeVolumes(id, root, imageVolumes(imageConfig, config.mounts)),
           files: d.sandboxes.files(sandbox),

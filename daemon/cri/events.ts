@@ -133,12 +133,28 @@ export class CriEvents {
       default:
         return;
     }
-    const sandbox = id ? this.sandboxOf.get(id) : undefined;
-    if (!id || !sandbox || !type) return;
+    if (!id || !type) return;
+    await this.deliver(id, type, e.timestamp, e.seq, event.exit_status);
+  }
+
+  /**
+   * A pod without a pause has no task whose start and exit tell: its sandboxes say when it is
+   * running and when it stopped, in order with the exchange's events.
+   */
+  sandboxEvent(id: string, type: 'CONTAINER_STARTED_EVENT' | 'CONTAINER_STOPPED_EVENT'): void {
+    if (!this.subscription) return;
+    const at = Date.now();
+    this.enqueue(() => this.deliver(id, type, at, undefined));
+  }
+
+  private async deliver(id: string, type: ContainerEventType, timestampMs: number, seq: number | undefined, exitStatus?: number): Promise<void> {
+    const { d } = this;
+    const sandbox = this.sandboxOf.get(id);
+    if (!sandbox) return;
     if (type === 'CONTAINER_DELETED_EVENT') this.sandboxOf.delete(id);
     if (this.clients.size === 0) return;
     const [status, all] = await Promise.all([d.podStatus(sandbox).catch(() => null), d.containerStatuses(sandbox).catch(() => [])]);
-    const createdAt = (BigInt(e.timestamp) * 1_000_000n).toString();
+    const createdAt = (BigInt(timestampMs) * 1_000_000n).toString();
     // the container's own status as of its event, which the CRI's bookkeeping may not have recorded
     // yet; a deleted container is no longer among its pod's
     const statuses = all
@@ -147,7 +163,7 @@ export class CriEvents {
         if (c.id !== id) return c;
         if (type === 'CONTAINER_STARTED_EVENT' && c.state === 'CONTAINER_CREATED') return { ...c, state: 'CONTAINER_RUNNING', started_at: createdAt };
         if (type === 'CONTAINER_STOPPED_EVENT' && c.state !== 'CONTAINER_EXITED')
-          return { ...c, state: 'CONTAINER_EXITED', finished_at: createdAt, exit_code: event.exit_status ?? 0 };
+          return { ...c, state: 'CONTAINER_EXITED', finished_at: createdAt, exit_code: exitStatus ?? 0 };
         return c;
       });
     const response: ContainerEventResponse = {
@@ -157,7 +173,7 @@ export class CriEvents {
       pod_sandbox_status: status,
       containers_statuses: statuses,
     };
-    for (const [deliver, { from }] of this.clients) if ((e.seq ?? from) >= from) deliver(response);
+    for (const [deliver, { from }] of this.clients) if ((seq ?? from) >= from) deliver(response);
   }
 }
 

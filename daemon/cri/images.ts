@@ -135,10 +135,11 @@ export class CriImages {
     return found ? [found] : [];
   }
 
-  /**
-   * Pulls and unpacks an image, then names it as containerd's CRI does: by its reference, by
-   * repo@manifest-digest and by its id, each record labelled as managed. Returns the id.
-   */
+  /** The record name `ref` finds the image by (itself when it is one of the image's names). */
+  recordName(image: CriImage, ref: string): string {
+    return image.names.find((n) => n === ref) ?? image.repoTags[0] ?? image.names[0]!;
+  }
+
   /**
    * Makes sure the image's layers are unpacked for the CRI's snapshotter (unpacking them now if
    * not), and answers the record name `ref` goes by.
@@ -146,7 +147,7 @@ export class CriImages {
   async ensureUnpacked(image: CriImage, ref: string): Promise<string> {
     const { deps } = this;
     if (image.chainId === '') throw invalidArgument(`image ${ref} has no layers`);
-    const name = image.names.find((n) => n === ref) ?? image.repoTags[0] ?? image.names[0]!;
+    const name = this.recordName(image, ref);
     try {
       await deps.snapshotter.stat(deps.ns, image.chainId);
     } catch (err) {
@@ -156,6 +157,10 @@ export class CriImages {
     return name;
   }
 
+  /**
+   * Pulls and unpacks an image, then names it as containerd's CRI does: by its reference, by
+   * repo@manifest-digest and by its id, each record labelled as managed. Returns the id.
+   */
   async pull(spec: string, auth: PullAuth | null): Promise<string> {
     const { ns, puller, images, snapshotter, maxConcurrentDownloads, hostsDir } = this.deps;
     const ref = tryReference(spec);

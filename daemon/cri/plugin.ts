@@ -117,6 +117,7 @@ export const criPlugin: Plugin<GrpcService> = {
       containerStatuses: async (id) => containers.list({ id: '', state: null, pod_sandbox_id: id, label_selector: {} }).map(containerStatusOf),
       log: ctx.log,
     });
+    sandboxes.events = events;
     const runtimeConfig = { template: config.cni.confTemplate, confDir: config.cni.confDir, confFiles: () => cniConfigFiles(config.cni.confDir), log: ctx.log };
     const service = criService(config, images, sandboxes, containers, streaming.handlers(), {
       ...statsHandlers(stats),

@@ -74,7 +74,7 @@ describe('the pause container spec', () => {
     expect(spec.hostname).toBeUndefined();
   });
 
-  it('sysctls, the cgroup parent, run-as user and group, supplemental groups, read-only rootfs and privileged', () => {
+  it("no sysctls (berthd writes them into the pod's namespaces), the cgroup parent, run-as user and group, supplemental groups, read-only rootfs and privileged", () => {
     const spec = build(
       podConfig({
         cgroup_parent: '/kubepods/besteffort/podu1',
@@ -91,7 +91,7 @@ describe('the pause container spec', () => {
       }),
     );
     expect(spec.linux.cgroupsPath).toBe('/kubepods/besteffort/podu1/abc');
-    expect(spec.linux.sysctl).toEqual({ 'net.ipv4.ip_unprivileged_port_start': '0', 'kernel.shm_rmid_forced': '1' });
+    expect(spec.linux.sysctl).toBeUndefined();
     expect(spec.process.user).toMatchObject({ uid: 1234, gid: 5678 });
     expect(spec.process.user.additionalGids).toEqual(expect.arrayContaining([7, 8]));
     expect(spec.root?.readonly).toBe(true);

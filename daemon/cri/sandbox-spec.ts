@@ -24,6 +24,9 @@ export interface SandboxSpecInput {
   accounts: Accounts;
   /** the pod's network namespace; undefined with hostNetwork */
   netnsPath?: string;
+  /** the pod's IPC and UTS namespaces, held by files (undefined: the node's, or a new one when not NODE) */
+  ipcPath?: string;
+  utsPath?: string;
   /** the sandbox's hostname, hosts and resolv.conf files, and its /dev/shm (the node's with host IPC), bind-mounted */
   files: { hostname?: string; hosts: string; resolvConf: string; shm?: string };
   /** restrict_oom_score_adj: the daemon's own oom_score_adj, below which the sandbox's is clamped */
@@ -71,7 +74,8 @@ export function sandboxSpec(input: SandboxSpecInput): SandboxSpec {
   else if (input.netnsPath) namespaces = namespaces.map((n) => (n.type === 'network' ? { type: 'network', path: input.netnsPath } : n));
   if (ns?.pid === 'NODE') namespaces = namespaces.filter((n) => n.type !== 'pid');
   if (ns?.ipc === 'NODE') namespaces = namespaces.filter((n) => n.type !== 'ipc');
-  linux.namespaces = namespaces;
+  const held: Record<string, string | undefined> = { ipc: input.ipcPath, uts: input.utsPath };
+  linux.namespaces = namespaces.map((n) => (held[n.type] ? { type: n.type, path: held[n.type] } : n));
   if (ns?.network !== 'NODE' && config.hostname) spec.hostname = config.hostname;
 
   let mounts = spec.mounts ?? [];
@@ -90,8 +94,6 @@ export function sandboxSpec(input: SandboxSpecInput): SandboxSpec {
   }
   spec.mounts = mounts;
 
-  const sysctls = linuxConfig?.sysctls ?? {};
-  if (Object.keys(sysctls).length > 0) linux.sysctl = { ...sysctls };
   if (linuxConfig?.cgroup_parent) linux.cgroupsPath = podCgroupsPath(linuxConfig.cgroup_parent, id);
 
   const floor = input.oomScoreAdjFloor;

@@ -5,19 +5,23 @@ import type { PodSandboxConfig__Output } from '../../api/gen/runtime/v1/PodSandb
 import type { PodSandboxFilter__Output } from '../../api/gen/runtime/v1/PodSandboxFilter.ts';
 import { packAny } from '../../core/any.ts';
 import { alreadyExists, asInvalidArgument, BerthError, invalidArgument, isCode, notFound } from '../../core/errors.ts';
+import type { Mount } from '../../core/mount.ts';
 import { runcOptionsType, specTypeUrl } from '../../core/spec/names.ts';
 import type { ImageConfig } from '../../core/spec/types.ts';
 import { Accounts } from '../../core/spec/user.ts';
 import { mountAll, unmountAll, withReadOnlyMounts } from '../../native/mount.ts';
+import { createNamespace, type NamespaceType, removeNamespace, writeInNamespace } from '../../native/namespaces.ts';
 import { anyFromMessage, type Container, type ContainerStore } from '../containers/store.ts';
 import { expireLabel, type LeaseStore } from '../leases/store.ts';
 import type { Logger } from '../log.ts';
 import type { TaskManager } from '../runtime/manager.ts';
 import type { SnapshotStore } from '../snapshots/store.ts';
 import { type CriConfig, runcOptionsOf } from './config.ts';
+import type { PodNamespaces } from './container-spec.ts';
 import type { CriImages } from './images.ts';
 import { type PodNetwork, type PodNetworking, podIps } from './pod-network.ts';
 import { hostNetwork, podResolvConf, type SandboxSpec, sandboxSpec } from './sandbox-spec.ts';
+import { podSysctls } from './sysctls.ts';
 
 /** containerd's CRI labels: which kind of container a record is. */
 export const kindLabel = 'io.cri-containerd.kind';
@@ -38,6 +42,12 @@ export interface SandboxMetadata {
     RuntimeHandler: string;
     /** berth: what CNI ADD used and answered; absent once DEL ran (or with hostNetwork) */
     Network?: PodNetwork;
+    /** berth: whether a pause process holds the pod (only a pod that shares its pid namespace has one); absent: made before pods could go without */
+    Pause?: boolean;
+    /** berth: the files holding the pod's own IPC and UTS namespaces (none where it shares the node's) */
+    Namespaces?: { ipc?: string; uts?: string };
+    /** berth: StopPodSandbox has begun on it */
+    Stopped?: boolean;
   };
 }
 
@@ -77,11 +87,6 @@ export interface SandboxDeps extends CriBase {
 
 const leaseLifetimeMs = 24 * 3600 * 1000;
 
-/**
- * Pod sandboxes (docs/cri.md): each is a container record in the CRI's namespace labelled
- * `io.cri-containerd.kind=sandbox` whose task runs the sandbox image's pause process in the
- * pod's namespaces. Its state is its task's: READY while the pause runs.
- */
 /** The containers of pods (CriContainers): a sandbox's stop and removal take them along, as containerd's do. */
 export interface PodMembers {
   /** stops every container of the sandbox at once (SIGKILL) */
@@ -90,9 +95,25 @@ export interface PodMembers {
   removeAll(sandboxId: string): Promise<void>;
 }
 
+/**
+ * Pod sandboxes (docs/cri.md): each is a container record in the CRI's namespace labelled
+ * `io.cri-containerd.kind=sandbox`. The pod's network, IPC and UTS namespaces are held by files
+ * (bind mounts, as CRI-O's pinns holds them), so that a pod needs no process of its own: READY
+ * from RunPodSandbox until StopPodSandbox, while those files are there. Only a pod whose
+ * containers share one pid namespace gets a task running the sandbox image's pause process (the
+ * pid namespace's init, reaping its orphans), as containerd gives every pod; it is READY while
+ * the pause runs.
+ */
+/** Where a pod without a pause says that it runs and that it stopped (CriEvents). */
+export interface SandboxEvents {
+  sandboxEvent(id: string, type: 'CONTAINER_STARTED_EVENT' | 'CONTAINER_STOPPED_EVENT'): void;
+}
+
 export class PodSandboxes {
   /** the pods' containers, once they exist (set by the plugin) */
   members: PodMembers | undefined;
+  /** the CRI's container events, once they exist (set by the plugin) */
+  events: SandboxEvents | undefined;
   /** ids of sandboxes being stopped or removed, so that two calls do not tear down twice */
   private readonly busy = new Map<string, Promise<void>>();
   /** names of sandboxes being run now (a name is reserved by its record once that exists) */
@@ -127,46 +148,78 @@ export class PodSandboxes {
   ): Promise<string> {
     const { d } = this;
     const meta = config.metadata!;
-    const image = await this.sandboxImage();
+    const host = hostNetwork(config);
+    const nsOptions = config.linux?.security_context?.namespace_options;
+    const hostIpc = nsOptions?.ipc === 'NODE';
+    const pause = (nsOptions?.pid ?? 'POD') === 'POD';
+    const own = new Set<NamespaceType>([...(host ? [] : (['net', 'uts'] as const)), ...(hostIpc ? [] : (['ipc'] as const))]);
+    const sysctls = podSysctls(config.linux?.sysctls ?? {}, own);
+    const image = await this.sandboxImage(pause);
     const undo: Array<() => Promise<unknown>> = [];
     try {
       const dir = join(d.dir, id);
       await fs.mkdir(dir, { recursive: true, mode: 0o755 });
       undo.push(() => fs.rm(dir, { recursive: true, force: true }));
-      const host = hostNetwork(config);
       const files = await this.writeFiles(dir, config, host);
-      if (config.linux?.security_context?.namespace_options?.ipc === 'NODE') files.shm = '/dev/shm';
-      else {
-        files.shm = await this.mountShm(id);
-        undo.push(() => this.unmountShm(id));
+      const stateDir = join(d.stateDir, id);
+      await fs.mkdir(stateDir, { recursive: true, mode: 0o700 });
+      const held: { ipc?: string; uts?: string } = {};
+      undo.push(() => this.removeStateDir(id, held));
+      if (hostIpc) files.shm = '/dev/shm';
+      else files.shm = await this.mountShm(id);
+      if (!hostIpc) {
+        createNamespace(join(stateDir, 'ipc'), 'ipc');
+        held.ipc = join(stateDir, 'ipc');
+      }
+      if (!host) {
+        createNamespace(join(stateDir, 'uts'), 'uts', config.hostname || undefined);
+        held.uts = join(stateDir, 'uts');
       }
       const netns = host ? '' : join(d.netnsDir, `cni-${randomUUID()}`);
       if (!host) await fs.mkdir(d.netnsDir, { recursive: true, mode: 0o755 });
 
-      const lease = (await d.leases.create(d.ns, '', { [expireLabel]: new Date(Date.now() + leaseLifetimeMs).toISOString() })).id;
-      const dropLease = () => d.leases.delete(d.ns, lease);
-      undo.push(dropLease);
-      const mounts = await d.snapshotter.prepare(d.ns, id, image.chainId, {}, lease);
-      undo.push(() => d.snapshotter.remove(d.ns, id));
+      let lease = '';
+      let mounts: Mount[] = [];
+      if (pause) {
+        lease = (await d.leases.create(d.ns, '', { [expireLabel]: new Date(Date.now() + leaseLifetimeMs).toISOString() })).id;
+        undo.push(() => d.leases.delete(d.ns, lease));
+        mounts = await d.snapshotter.prepare(d.ns, id, image.chainId, {}, lease);
+        undo.push(() => d.snapshotter.remove(d.ns, id));
+      }
       const floor = d.config.restrictOomScoreAdj ? ownOomScoreAdj() : undefined;
-      const spec = await withReadOnlyMounts(mounts, (root) =>
+      const build = (accounts: Accounts, imageConfig: ImageConfig) =>
         asInvalidArgument(() =>
           sandboxSpec({
             namespace: d.ns,
             id,
             config,
-            image: image.config,
-            accounts: new Accounts(root),
+            image: imageConfig,
+            accounts,
             netnsPath: netns || undefined,
+            ipcPath: held.ipc,
+            utsPath: held.uts,
             files,
             oomScoreAdjFloor: floor,
             podAnnotations: runtime.podAnnotations,
           }),
-        ),
-      );
+        );
+      // without a pause the spec only describes the pod (its process never runs): no user to look up
+      const spec = pause
+        ? await withReadOnlyMounts(mounts, (root) => build(new Accounts(root), image.config))
+        : build(new Accounts(undefined), { ...image.config, User: '' });
       const metadata: SandboxMetadata = {
         Version: 'v1',
-        Metadata: { ID: id, Name: name, Config: config, NetNSPath: netns, IP: '', AdditionalIPs: [], RuntimeHandler: runtimeHandler },
+        Metadata: {
+          ID: id,
+          Name: name,
+          Config: config,
+          NetNSPath: netns,
+          IP: '',
+          AdditionalIPs: [],
+          RuntimeHandler: runtimeHandler,
+          Pause: pause,
+          Namespaces: held,
+        },
       };
       const labels = { ...(image.config.Labels ?? {}), ...config.labels, [kindLabel]: 'sandbox' };
       const record = {
@@ -176,14 +229,13 @@ export class PodSandboxes {
         runtime: { name: runtime.name, options: anyFromMessage(runtime.options) },
         spec: anyFromMessage(specAny(spec)),
         snapshotter: d.snapshotter.name,
-        snapshotKey: id,
+        snapshotKey: pause ? id : '',
         extensions: { [metadataExtension]: metadataAny(metadata) },
         sandbox: '',
       };
       await d.containers.create(d.ns, record);
       undo.push(() => d.containers.delete(d.ns, id));
-      undo.splice(undo.indexOf(dropLease), 1);
-      dropLease().catch((err: Error) => d.log.warn('cannot delete a lease', { lease, error: err.message }));
+      if (lease) d.leases.delete(d.ns, lease).catch((err: Error) => d.log.warn('cannot delete a lease', { lease, error: err.message }));
 
       // ADD runs while the pause is created and started (runc needs only the netns file): the
       // pod's start costs the longer of the two, and RunPodSandbox answers once both are done
@@ -205,14 +257,28 @@ export class PodSandboxes {
           if (n) await d.network.tearDown(id, n);
         });
       }
-      const task = await d.tasks.create(
-        d.ns,
-        { id, labels, runtime: { name: runtime.name, options: runtime.options }, spec: specAny(spec) },
-        { rootfs: mounts, stdin: '', stdout: '', stderr: '', terminal: false, startNext: true },
-      );
-      undo.push(() => this.killTask(id));
-      await task.start('');
+      if (pause) {
+        const task = await d.tasks.create(
+          d.ns,
+          { id, labels, runtime: { name: runtime.name, options: runtime.options }, spec: specAny(spec) },
+          { rootfs: mounts, stdin: '', stdout: '', stderr: '', terminal: false, startNext: true },
+        );
+        undo.push(() => this.killTask(id));
+        await task.start('');
+      }
       await added;
+      // after ADD: a sysctl may name the pod's interfaces
+      const at: Record<NamespaceType, string | undefined> = { net: netns || undefined, ipc: held.ipc, uts: held.uts };
+      for (const s of sysctls) {
+        try {
+          writeInNamespace(at[s.namespace]!, s.namespace, s.file, s.value);
+        } catch (err) {
+          throw invalidArgument(
+            `cannot set sysctl ${s.file.slice('/proc/sys/'.length).replaceAll('/', '.')} to ${JSON.stringify(s.value)}: ${(err as Error).message}`,
+          );
+        }
+      }
+      if (!pause) this.events?.sandboxEvent(id, 'CONTAINER_STARTED_EVENT');
       return id;
     } catch (err) {
       for (const step of undo.reverse()) {
@@ -223,8 +289,9 @@ export class PodSandboxes {
   }
 
   /**
-   * Kills the pause process (SIGKILL, as containerd does) and tears the pod's network down. Fine
-   * on a stopped or removed sandbox (the CRI's contract: StopPodSandbox is idempotent).
+   * Marks the sandbox stopped, kills its pause if it has one (SIGKILL, as containerd does),
+   * releases its namespaces and tears its network down. Fine on a stopped or removed sandbox (the
+   * CRI's contract: StopPodSandbox is idempotent).
    */
   async stop(id: string): Promise<void> {
     let c: Container;
@@ -236,19 +303,33 @@ export class PodSandboxes {
     }
     await this.members?.stopAll(c.id);
     await this.exclusive(c.id, async () => {
+      let stopping = false;
+      const metadata = await this.updateMetadata(c.id, (m) => {
+        stopping = m.Pause === false && !m.Stopped;
+        m.Stopped = true;
+      });
+      if (stopping) this.events?.sandboxEvent(c.id, 'CONTAINER_STOPPED_EVENT');
       await this.killTask(c.id);
-      await this.unmountShm(c.id);
-      const current = await this.d.containers.get(this.d.ns, c.id);
-      const metadata = readMetadata(current);
+      await this.removeStateDir(c.id, metadata?.Metadata.Namespaces ?? {});
       const n = metadata?.Metadata.Network;
-      if (metadata && n) {
+      if (n) {
         await this.d.network.tearDown(c.id, n);
-        delete metadata.Metadata.Network;
-        await this.d.containers.update(this.d.ns, { ...current, extensions: { [metadataExtension]: metadataAny(metadata) } }, [
-          `extensions.${metadataExtension}`,
-        ]);
+        await this.updateMetadata(c.id, (m) => {
+          delete m.Network;
+        });
       }
     });
+  }
+
+  /** Changes the sandbox's metadata in its record; answers the new metadata (undefined: no record, or none in it). */
+  private async updateMetadata(id: string, change: (m: SandboxMetadata['Metadata']) => void): Promise<SandboxMetadata | undefined> {
+    const { d } = this;
+    const current = await d.containers.get(d.ns, id);
+    const metadata = readMetadata(current);
+    if (!metadata) return undefined;
+    change(metadata.Metadata);
+    await d.containers.update(d.ns, { ...current, extensions: { [metadataExtension]: metadataAny(metadata) } }, [`extensions.${metadataExtension}`]);
+    return metadata;
   }
 
   /** Stops the sandbox if need be, then removes its record, snapshot and files. A sandbox that is gone is fine. */
@@ -302,12 +383,48 @@ export class PodSandboxes {
     });
   }
 
+  /**
+   * The pod's namespaces for its containers: the files holding them, `host` where the pod shares
+   * the node's; a pod made with a pause before its namespaces were held by files has them in the
+   * pause's /proc.
+   */
+  namespaces(sandbox: Sandbox): PodNamespaces {
+    const { meta, pid } = sandbox;
+    const ns = meta.Config.linux?.security_context?.namespace_options;
+    const held = meta.Namespaces;
+    const viaPause = (type: string) => {
+      if (pid > 0) return `/proc/${pid}/ns/${type}`;
+      throw new BerthError('FailedPrecondition', `sandbox ${meta.ID} has no ${type} namespace`);
+    };
+    return {
+      network: hostNetwork(meta.Config) ? 'host' : meta.NetNSPath || viaPause('net'),
+      ipc: ns?.ipc === 'NODE' ? 'host' : (held?.ipc ?? viaPause('ipc')),
+      uts: hostNetwork(meta.Config) ? 'host' : (held?.uts ?? viaPause('uts')),
+      ...(pid > 0 ? { pid: `/proc/${pid}/ns/pid` } : {}),
+    };
+  }
+
   private async describe(c: Container): Promise<Sandbox> {
     const metadata = readMetadata(c);
     if (!metadata) throw new BerthError('Internal', `sandbox ${c.id} has no metadata`);
+    const m = metadata.Metadata;
     let state: SandboxState = 'SANDBOX_NOTREADY';
     let pid = 0;
-    if (this.d.tasks.has(this.d.ns, c.id)) {
+    if (m.Stopped) {
+      // stopped: NOTREADY whatever is left
+    } else if (m.Pause === false) {
+      // held by files alone: ready while they are there (a reboot takes them)
+      const files = [m.NetNSPath, m.Namespaces?.ipc, m.Namespaces?.uts].filter((f): f is string => !!f);
+      const present = await Promise.all(
+        files.map((f) =>
+          fs.access(f).then(
+            () => true,
+            () => false,
+          ),
+        ),
+      );
+      if (present.every(Boolean)) state = 'SANDBOX_READY';
+    } else if (this.d.tasks.has(this.d.ns, c.id)) {
       const task = this.d.tasks.get(this.d.ns, c.id);
       const s = await task.state('').catch(() => undefined);
       if (s?.status === 'RUNNING') {
@@ -373,8 +490,8 @@ export class PodSandboxes {
     return { name: r.runtimeType, options, podAnnotations: r.podAnnotations };
   }
 
-  /** The sandbox image, pulled if it is not there, unpacked if its snapshot is missing. */
-  private async sandboxImage(): Promise<{ name: string; chainId: string; config: ImageConfig }> {
+  /** The sandbox image, pulled if it is not there; unpacked if its snapshot is missing and a pause is to run from it. */
+  private async sandboxImage(unpacked: boolean): Promise<{ name: string; chainId: string; config: ImageConfig }> {
     const { d } = this;
     const ref = d.config.sandboxImage;
     let found = await d.images.find(ref);
@@ -383,11 +500,11 @@ export class PodSandboxes {
       found = await d.images.find(ref);
       if (!found) throw new BerthError('Internal', `the sandbox image ${ref} is not there after its pull`);
     }
-    const name = await d.images.ensureUnpacked(found, ref);
+    const name = unpacked ? await d.images.ensureUnpacked(found, ref) : d.images.recordName(found, ref);
     return { name, chainId: found.chainId, config: (found.config.config ?? {}) as ImageConfig };
   }
 
-  /** The pod's /dev/shm: a tmpfs of 64 MiB (containerd's defaultShmSize) under the state dir. */
+  /** The pod's /dev/shm: a tmpfs of 64 MiB (containerd's defaultShmSize) in its state dir. */
   private async mountShm(id: string): Promise<string> {
     const shm = join(this.d.stateDir, id, 'shm');
     await fs.mkdir(shm, { recursive: true, mode: 0o700 });
@@ -395,8 +512,10 @@ export class PodSandboxes {
     return shm;
   }
 
-  private async unmountShm(id: string): Promise<void> {
+  /** Releases the namespaces held in the pod's state dir and its /dev/shm, then removes the dir. */
+  private async removeStateDir(id: string, held: { ipc?: string; uts?: string }): Promise<void> {
     const dir = join(this.d.stateDir, id);
+    for (const file of [held.ipc, held.uts]) if (file) removeNamespace(file);
     await unmountAll(join(dir, 'shm'));
     await fs.rm(dir, { recursive: true, force: true });
   }

@@ -90,7 +90,9 @@ export class CriStats {
     const mine = all.filter((c) => c.meta.SandboxID === s.meta.ID);
     const sample = await this.podSample(s, mine.filter(running));
     const at = nowNs();
-    const network = s.meta.NetNSPath && s.pid > 0 ? await readNetDev(s.pid) : undefined;
+    // the pod's network namespace is any of its processes': the pause's, else a running container's
+    const pid = s.pid || mine.find(running)?.status.Pid || 0;
+    const network = s.meta.NetNSPath && pid > 0 ? await readNetDev(pid) : undefined;
     return {
       attributes: { id: s.meta.ID, metadata: s.meta.Config.metadata, labels: s.meta.Config.labels, annotations: s.meta.Config.annotations },
       linux: {
@@ -106,13 +108,15 @@ export class CriStats {
 
   /**
    * The pod's cgroup: its cgroup parent when it has one (every container of the pod is under it),
-   * else the pause's cgroup and its live containers' together.
+   * else the pause's cgroup (when it has a pause) and its live containers' together.
    */
   private async podSample(s: Sandbox, live: CriContainer[]): Promise<CgroupSample | undefined> {
     const parent = s.meta.Config.linux?.cgroup_parent;
     if (parent) return readCgroup(parent);
-    const paths = [cgroupsPathOf(s.record), ...live.map((c) => cgroupsPathOf(c.record))].filter((p) => p !== '');
+    const pause = s.meta.Pause !== false;
+    const paths = [...(pause ? [cgroupsPathOf(s.record)] : []), ...live.map((c) => cgroupsPathOf(c.record))].filter((p) => p !== '');
     const samples = await Promise.all(paths.map((p) => readCgroup(p)));
+    // a pause that is gone, or no container running in a pod without one: nothing to measure
     if (samples[0] === undefined) return undefined;
     return sumSamples(samples.filter((x): x is CgroupSample => x !== undefined));
   }
