@@ -37,6 +37,8 @@ const usage = `usage: npm run bench -- <${scenarios.map((s) => s.name).join('|')
   --crun             run: containers on crun instead of runc (on a hybrid cgroup host both
                      daemons then run in a mount namespace without the cgroup2 mount)
   --run-memory       run: also 50 sleeping containers' memory, one shim each and grouped
+  --crictl PATH      pod: also time each pod's start through this crictl (runp, create, start:
+                     three processes, as a user types them)
   --markdown         also print the results as a markdown table
 
 Scenarios:
@@ -60,6 +62,7 @@ function parse() {
       containers: { type: 'string', default: '20,100' },
       crun: { type: 'boolean', default: false },
       'run-memory': { type: 'boolean', default: false },
+      crictl: { type: 'string' },
       markdown: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -87,6 +90,7 @@ function parse() {
     ingestRuns: int('ingest-runs'),
     ociRuntime: values.crun ? 'crun' : 'runc',
     runMemory: values['run-memory']!,
+    crictl: values.crictl,
     containers: values.containers!.split(',').map((text) => {
       const n = Number(text);
       if (!Number.isInteger(n) || n < 1) throw new Error(`--containers must be a list of integers >= 1, e.g. 20,100`);

@@ -20,6 +20,8 @@ export interface BenchOptions {
   ociRuntime: 'runc' | 'crun';
   /** run: also the memory of 50 sleeping containers, one shim each and grouped */
   runMemory: boolean;
+  /** pod: a crictl binary to time pod starts through as well */
+  crictl?: string;
   /** density: how many containers, one measurement each */
   containers: number[];
 }

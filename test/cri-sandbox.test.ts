@@ -265,6 +265,7 @@ describeAsRoot(
     it('a pause that dies is NOTREADY; StopPodSandbox then tears its network down', async () => {
       const id = await runPod('dies', withPause());
       const { pid } = await status(id);
+      expect(pid).toBeGreaterThan(0); // kill(0) would be the test's own process group
       process.kill(pid, 'SIGKILL');
       for (let i = 0; i < 100 && (await status(id)).state === 'SANDBOX_READY'; i++) await new Promise((r) => setTimeout(r, 50));
       expect((await status(id)).state).toBe('SANDBOX_NOTREADY');
@@ -283,6 +284,7 @@ describeAsRoot(
       const heldBefore = await status(held);
       const lostPid = (await status(lost)).pid;
       await daemon.kill();
+      expect(lostPid).toBeGreaterThan(0);
       process.kill(lostPid, 'SIGKILL');
       await daemon.restart();
       const after = await status(id);

@@ -1,4 +1,8 @@
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import type * as grpc from '@grpc/grpc-js';
 import { RuntimeService } from '../../api/services.ts';
 import { grpcClient } from '../../test/support/grpc-js.ts';
@@ -8,11 +12,14 @@ import { benchSandboxImage, type Daemon } from '../setup.ts';
 import type { Measurement } from '../stats.ts';
 
 /**
- * Pod start through each daemon's CRI plugin, as the kubelet starts a pod of one container:
- * RunPodSandbox (the pause, a netns, CNI ADD of a bridge network), CreateContainer and
- * StartContainer of a busybox `sleep`, timed from the first call's start to the last call's
- * answer by one grpc-js client; the pod is stopped and removed after each, untimed.
+ * Pod start through each daemon's CRI plugin, as the kubelet starts a pod of one container (its
+ * namespace options: pid CONTAINER): RunPodSandbox (a netns, CNI ADD of a bridge network; on
+ * containerd a pause too), CreateContainer and StartContainer of a busybox `sleep`, timed from
+ * the first call's start to the last call's answer by one grpc-js client; the pod is stopped and
+ * removed after each, untimed. With --crictl, each round also times as many pods started through
+ * crictl (`runp`, `create`, `start`: three processes).
  */
+const execFileP = promisify(execFile);
 const ns = 'k8s.io';
 const podsPerRound = 10;
 const settleMs = 200;
@@ -36,20 +43,18 @@ function unpack(d: Daemon, image: string): void {
   if (r.status !== 0) throw new Error(`${d.name}: ctr run ${image}: ${r.stderr}`);
 }
 
+const podConfig = (name: string) => ({
+  metadata: { name, uid: `uid-${name}`, namespace: 'bench', attempt: 0 },
+  hostname: name,
+  log_directory: '',
+  linux: { security_context: { namespace_options: { network: 'POD', pid: 'CONTAINER', ipc: 'POD' } } },
+});
+const containerConfig = { metadata: { name: 'main', attempt: 0 }, image: { image: containerImage }, command: ['sleep', '100000'], linux: {} };
+
 async function startPod(c: CriClient, name: string): Promise<string> {
-  const config = {
-    metadata: { name, uid: `uid-${name}`, namespace: 'bench', attempt: 0 },
-    hostname: name,
-    log_directory: '',
-    linux: { security_context: { namespace_options: { network: 'POD', pid: 'CONTAINER', ipc: 'POD' } } },
-  };
+  const config = podConfig(name);
   const { pod_sandbox_id: pod } = await call<{ pod_sandbox_id: string }>(c, 'RunPodSandbox', { config, runtime_handler: '' });
-  const container = {
-    metadata: { name: 'main', attempt: 0 },
-    image: { image: containerImage },
-    command: ['sleep', '100000'],
-    linux: {},
-  };
+  const container = containerConfig;
   try {
     const { container_id: id } = await call<{ container_id: string }>(c, 'CreateContainer', { pod_sandbox_id: pod, config: container, sandbox_config: config });
     await call(c, 'StartContainer', { container_id: id });
@@ -58,6 +63,30 @@ async function startPod(c: CriClient, name: string): Promise<string> {
     throw err;
   }
   return pod;
+}
+
+/** The same pod started by three crictl processes, as a user starts one; answers the pod's id. */
+async function startPodWithCrictl(crictl: string, d: Daemon, name: string): Promise<string> {
+  const dir = mkdtempSync(join(tmpdir(), 'bench-crictl-'));
+  try {
+    const pod = join(dir, 'pod.json');
+    const container = join(dir, 'container.json');
+    // crictl reads Go's JSON of the CRI types: enums as numbers (NamespaceMode POD 0, CONTAINER 1)
+    const config = podConfig(name);
+    writeFileSync(pod, JSON.stringify({ ...config, linux: { security_context: { namespace_options: { network: 0, pid: 1, ipc: 0 } } } }));
+    writeFileSync(container, JSON.stringify(containerConfig));
+    const endpoint = `unix://${d.address}`;
+    const run = async (args: string[]) => {
+      const r = await execFileP(crictl, ['--runtime-endpoint', endpoint, '--image-endpoint', endpoint, '--timeout', '60s', ...args], { encoding: 'utf8' });
+      return r.stdout.trim();
+    };
+    const id = await run(['runp', pod]);
+    const ctr = await run(['create', id, container, pod]);
+    await run(['start', ctr]);
+    return id;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 async function removePod(c: CriClient, pod: string): Promise<void> {
@@ -91,7 +120,7 @@ export const pod: Scenario = {
     unpack(d, benchSandboxImage);
     unpack(d, containerImage);
   },
-  async round(d: Daemon, _opts, progress): Promise<Measurement[]> {
+  async round(d: Daemon, opts, progress): Promise<Measurement[]> {
     const base = d.client(ns);
     const c = grpcClient<CriClient>(base, RuntimeService);
     const times: number[] = [];
@@ -109,7 +138,27 @@ export const pod: Scenario = {
       c.close();
       base.close();
     }
-    progress(`pod start median ${median(times).toFixed(0)} ms (min ${Math.min(...times).toFixed(0)}, max ${Math.max(...times).toFixed(0)})`);
-    return times.map((ms) => ({ metric: 'pod start (run + create + start)', unit: 'ms', value: ms, better: 'lower' }));
+    const viaCrictl: number[] = [];
+    if (opts.crictl) {
+      const c = grpcClient<CriClient>(d.client(ns), RuntimeService);
+      try {
+        await removePod(c, await startPodWithCrictl(opts.crictl, d, `warm-crictl-${d.name}-${serial++}`));
+        for (let i = 0; i < podsPerRound; i++) {
+          const t0 = performance.now();
+          const id = await startPodWithCrictl(opts.crictl, d, `crictl-${d.name}-${serial++}`);
+          viaCrictl.push(performance.now() - t0);
+          await removePod(c, id);
+          await new Promise((r) => setTimeout(r, settleMs));
+        }
+      } finally {
+        c.close();
+      }
+    }
+    const range = (xs: number[]) => `median ${median(xs).toFixed(0)} ms (min ${Math.min(...xs).toFixed(0)}, max ${Math.max(...xs).toFixed(0)})`;
+    progress(`pod start ${range(times)}${viaCrictl.length > 0 ? `; through crictl ${range(viaCrictl)}` : ''}`);
+    return [
+      ...times.map((ms): Measurement => ({ metric: 'pod start (run + create + start)', unit: 'ms', value: ms, better: 'lower' })),
+      ...viaCrictl.map((ms): Measurement => ({ metric: 'pod start through crictl (runp, create, start)', unit: 'ms', value: ms, better: 'lower' })),
+    ];
   },
 };
