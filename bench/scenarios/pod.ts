@@ -51,13 +51,24 @@ const podConfig = (name: string) => ({
 });
 const containerConfig = { metadata: { name: 'main', attempt: 0 }, image: { image: containerImage }, command: ['sleep', '100000'], linux: {} };
 
-async function startPod(c: CriClient, name: string): Promise<string> {
+/** Each call's time of one pod start (ms). */
+interface Steps {
+  run: number;
+  create: number;
+  start: number;
+}
+
+async function startPod(c: CriClient, name: string, steps?: Steps[]): Promise<string> {
   const config = podConfig(name);
+  const t0 = performance.now();
   const { pod_sandbox_id: pod } = await call<{ pod_sandbox_id: string }>(c, 'RunPodSandbox', { config, runtime_handler: '' });
+  const t1 = performance.now();
   const container = containerConfig;
   try {
     const { container_id: id } = await call<{ container_id: string }>(c, 'CreateContainer', { pod_sandbox_id: pod, config: container, sandbox_config: config });
+    const t2 = performance.now();
     await call(c, 'StartContainer', { container_id: id });
+    steps?.push({ run: t1 - t0, create: t2 - t1, start: performance.now() - t2 });
   } catch (err) {
     await removePod(c, pod).catch(() => undefined);
     throw err;
@@ -124,12 +135,13 @@ export const pod: Scenario = {
     const base = d.client(ns);
     const c = grpcClient<CriClient>(base, RuntimeService);
     const times: number[] = [];
+    const steps: Steps[] = [];
     try {
       // one untimed pod first: the first of a round pays for caches the others find warm
       await removePod(c, await startPod(c, `warm-${d.name}-${serial++}`));
       for (let i = 0; i < podsPerRound; i++) {
         const t0 = performance.now();
-        const id = await startPod(c, `pod-${d.name}-${serial++}`);
+        const id = await startPod(c, `pod-${d.name}-${serial++}`, steps);
         times.push(performance.now() - t0);
         await removePod(c, id);
         await new Promise((r) => setTimeout(r, settleMs));
@@ -158,6 +170,16 @@ export const pod: Scenario = {
     progress(`pod start ${range(times)}${viaCrictl.length > 0 ? `; through crictl ${range(viaCrictl)}` : ''}`);
     return [
       ...times.map((ms): Measurement => ({ metric: 'pod start (run + create + start)', unit: 'ms', value: ms, better: 'lower' })),
+      ...(['run', 'create', 'start'] as const).flatMap((step) =>
+        steps.map(
+          (s): Measurement => ({
+            metric: `  of it ${{ run: 'RunPodSandbox', create: 'CreateContainer', start: 'StartContainer' }[step]}`,
+            unit: 'ms',
+            value: s[step],
+            better: 'lower',
+          }),
+        ),
+      ),
       ...viaCrictl.map((ms): Measurement => ({ metric: 'pod start through crictl (runp, create, start)', unit: 'ms', value: ms, better: 'lower' })),
     ];
   },
