@@ -119,16 +119,21 @@ describeAsRoot('CRI exec and streaming server', [installed(join(cniBinDir, 'brid
     expect(JSON.parse(r.error).status).toBe('Success');
   });
 
-  it('Exec with a tty: one output stream, TERM=xterm, and the size the client sends is what stty sees', async () => {
-    const url = await execUrl({ cmd: ['sh', '-c', 'sleep 1; stty size; echo "$TERM"; [ -t 0 ] && echo tty'], tty: true, stdin: true });
+  it('Exec with a tty: one output stream, TERM=xterm, and the size the client sends is what stty sees, at once and after a resize', async () => {
+    // stty first thing: the process starts at the client's first size, not 0x0 until a resize lands
+    const url = await execUrl({ cmd: ['sh', '-c', 'stty size; read line; stty size; echo "$TERM"; [ -t 0 ] && echo tty'], tty: true, stdin: true });
     const r = await remoteCommand(url, {
       tty: true,
       stdin: true,
-      drive: async ({ resize }) => {
+      drive: async ({ resize, stdin, stdout }) => {
         resize!.write(`${JSON.stringify({ Width: 100, Height: 40 })}\n`);
+        await stdout!.until(() => stdout!.text().includes('40 100'), 10_000, 'the first stty');
+        resize!.write(`${JSON.stringify({ Width: 132, Height: 50 })}\n`);
+        await new Promise((r) => setTimeout(r, 300));
+        stdin!.write('go\r');
       },
     });
-    expect(r.stdout.replace(/\r/g, '')).toBe('40 100\nxterm\ntty\n');
+    expect(r.stdout.replace(/\r/g, '')).toBe('40 100\ngo\n50 132\nxterm\ntty\n');
     expect(JSON.parse(r.error).status).toBe('Success');
   });
 

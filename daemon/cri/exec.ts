@@ -18,6 +18,8 @@ export interface ExecIo {
   stdout: Writable | null;
   /** unused with a tty (the terminal carries both) */
   stderr: Writable | null;
+  /** the terminal's size to start with (tty only) */
+  size?: { width: number; height: number };
 }
 
 /** A process running in a CRI container. */
@@ -85,6 +87,7 @@ export class CriExec {
     const c = await this.container(containerId);
     const task = await this.runningTask(c);
     const spec = processSpec(c, cmd, io.tty);
+    if (io.tty && io.size) spec.consoleSize = { height: io.size.height, width: io.size.width };
     const execId = randomBytes(16).toString('hex');
     const fifos = createFifos(this.d.fifoDir, execId, { terminal: io.tty });
     const pipes = new ExecPipes(fifos, io);

@@ -20,7 +20,7 @@ function client(): { io: RemoteIo; out: () => string; err: () => string; stdin: 
   let err = '';
   stdout.on('data', (c: Buffer) => (out += c));
   stderr.on('data', (c: Buffer) => (err += c));
-  return { io: { stdin, stdout, stderr, tty: false, onResize: () => undefined }, out: () => out, err: () => err, stdin };
+  return { io: { stdin, stdout, stderr, tty: false, onResize: () => undefined, firstSize: async () => undefined }, out: () => out, err: () => err, stdin };
 }
 
 describe('attachTo', () => {

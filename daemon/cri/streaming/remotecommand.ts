@@ -30,6 +30,59 @@ export interface RemoteIo {
   tty: boolean;
   /** calls fn with every terminal size the client sends (tty only) */
   onResize(fn: (size: TerminalSize) => void): void;
+  /** the client's first terminal size, waited for at most `ms` (undefined: none came) */
+  firstSize(ms: number): Promise<TerminalSize | undefined>;
+}
+
+/**
+ * The terminal sizes a client sends on its resize stream (a JSON value each): every listener gets
+ * each size, one that comes late the latest first. Clients send their size first thing, so a
+ * command started after the first one can start at that size.
+ */
+export class TerminalSizes {
+  private latest: TerminalSize | undefined;
+  private ended = false;
+  private readonly listeners: Array<(size: TerminalSize) => void> = [];
+  private readonly waiters = new Set<(size: TerminalSize | undefined) => void>();
+
+  /** Follows a resize stream (none: no sizes will come). */
+  constructor(stream: Readable | undefined) {
+    if (!stream) {
+      this.ended = true;
+      return;
+    }
+    readJsonValues(stream, (v) => {
+      const size = terminalSize(v);
+      if (!size) return;
+      this.latest = size;
+      for (const w of this.waiters) w(size);
+      for (const fn of this.listeners) fn(size);
+    });
+    const end = () => {
+      this.ended = true;
+      for (const w of this.waiters) w(this.latest);
+    };
+    stream.once('end', end);
+    stream.once('close', end);
+  }
+
+  onResize(fn: (size: TerminalSize) => void): void {
+    this.listeners.push(fn);
+    if (this.latest) fn(this.latest);
+  }
+
+  firstSize(ms: number): Promise<TerminalSize | undefined> {
+    if (this.latest || this.ended) return Promise.resolve(this.latest);
+    return new Promise((resolve) => {
+      const done = (size: TerminalSize | undefined) => {
+        clearTimeout(timer);
+        this.waiters.delete(done);
+        resolve(size);
+      };
+      const timer = setTimeout(() => done(undefined), ms);
+      this.waiters.add(done);
+    });
+  }
 }
 
 /**
@@ -120,15 +173,7 @@ export async function serveRemoteCommand(
     throw err;
   }
 
-  const resizeListeners: Array<(size: TerminalSize) => void> = [];
-  let lastSize: TerminalSize | undefined;
-  const resize = streams.get('resize');
-  if (resize) {
-    readJsonValues(resize, (v) => {
-      lastSize = terminalSize(v) ?? lastSize;
-      if (lastSize) for (const fn of resizeListeners) fn(lastSize);
-    });
-  }
+  const sizes = new TerminalSizes(streams.get('resize'));
   // a stdin stream nobody asked for is read and dropped, so the client does not block on it
   if (!opts.stdin) streams.get('stdin')?.resume();
   const io: RemoteIo = {
@@ -136,11 +181,8 @@ export async function serveRemoteCommand(
     stdout: streams.get('stdout') ?? null,
     stderr: opts.tty ? null : (streams.get('stderr') ?? null),
     tty: opts.tty,
-    onResize: (fn) => {
-      resizeListeners.push(fn);
-      // the client sends its size first thing, before the command may have started
-      if (lastSize) fn(lastSize);
-    },
+    onResize: (fn) => sizes.onResize(fn),
+    firstSize: (ms) => sizes.firstSize(ms),
   };
   try {
     const code = await run(io, abort.signal);

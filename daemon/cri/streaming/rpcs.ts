@@ -48,7 +48,9 @@ export class CriStreaming {
     const { d } = this;
     return {
       exec: async (containerId, cmd, io, signal) => {
-        const p = await d.exec.start(containerId, cmd, { tty: io.tty, stdin: io.stdin, stdout: io.stdout, stderr: io.stderr });
+        // the process starts at the client's size (it may read it at once, before a resize lands)
+        const size = io.tty ? await io.firstSize(firstSizeWaitMs) : undefined;
+        const p = await d.exec.start(containerId, cmd, { tty: io.tty, stdin: io.stdin, stdout: io.stdout, stderr: io.stderr, size });
         followResizes(io, (w, h) => p.resize(w, h));
         const kill = () => void p.kill().catch(() => undefined);
         // the client may have gone while the exec started
@@ -115,6 +117,9 @@ function checkStreams(req: StreamOptions): StreamOptions {
   if (!req.stdin && !req.stdout && !req.stderr) throw invalidArgument('one of stdin, stdout, or stderr must be set');
   return { stdin: req.stdin, stdout: req.stdout, stderr: req.stderr, tty: req.tty };
 }
+
+/** How long an exec with a terminal waits for the client's first size (clients send it first thing). */
+const firstSizeWaitMs = 200;
 
 /** Applies the client's terminal sizes one at a time, each the latest when sent (two in flight could land out of order). */
 function followResizes(io: RemoteIo, resize: (width: number, height: number) => Promise<void>): void {

@@ -3,7 +3,7 @@ import { EventEmitter } from 'node:events';
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { PassThrough, Writable } from 'node:stream';
-import { type CommandRunner, ExitCodeError, readJsonValues, type StreamOptions, statusJson, type TerminalSize } from './remotecommand.ts';
+import { type CommandRunner, ExitCodeError, type StreamOptions, statusJson, TerminalSizes } from './remotecommand.ts';
 
 /**
  * remotecommand over WebSocket (RFC 6455), as the kubelet's streaming server also serves it: one
@@ -239,14 +239,7 @@ export async function serveRemoteCommandWs(
     });
   const stdin = opts.stdin ? new PassThrough() : null;
   const resize = new PassThrough();
-  const listeners: Array<(size: TerminalSize) => void> = [];
-  let lastSize: TerminalSize | undefined;
-  readJsonValues(resize, (v) => {
-    const s = v as { Width?: unknown; Height?: unknown };
-    if (!Number.isInteger(s?.Width) || !Number.isInteger(s?.Height)) return;
-    lastSize = { width: s.Width as number, height: s.Height as number };
-    for (const fn of listeners) fn(lastSize);
-  });
+  const sizes = new TerminalSizes(resize);
   ws.on('message', (message: Buffer, binary: boolean) => {
     if (message.length === 0) return;
     const ch = binary ? message[0]! : message[0]! - 0x30;
@@ -269,10 +262,8 @@ export async function serveRemoteCommandWs(
         stdout,
         stderr,
         tty: opts.tty,
-        onResize: (fn) => {
-          listeners.push(fn);
-          if (lastSize) fn(lastSize);
-        },
+        onResize: (fn) => sizes.onResize(fn),
+        firstSize: (ms) => sizes.firstSize(ms),
       },
       abort.signal,
     );
