@@ -22,6 +22,7 @@ import { withReadOnlyMounts } from '../../native/mount.ts';
 import { anyToMessage, type Container } from '../containers/store.ts';
 import type { Exchange } from '../events/exchange.ts';
 import { expireLabel } from '../leases/store.ts';
+import { AccountsCache } from '../run/image-cache.ts';
 import type { RuntimeTask } from '../runtime/task.ts';
 import { copyUp } from '../volumes/copy-up.ts';
 import { type ContainerResources, type ContainerSpec, containerSpec, imageVolumes, ociResources } from './container-spec.ts';
@@ -139,6 +140,8 @@ export class CriContainers implements PodMembers {
   /** reserved names → container id ('' while its CreateContainer runs) */
   private readonly names = new Map<string, string>();
   private readonly locks = new Map<string, Mutex>();
+  /** the images' users and groups, read once per image */
+  private readonly accounts = new AccountsCache();
 
   constructor(private readonly d: ContainersDeps) {}
 
@@ -253,7 +256,7 @@ export class CriContainers implements PodMembers {
       const mounts = await d.snapshotter.prepare(d.ns, id, found.chainId, {}, lease);
       undo.push(() => d.snapshotter.remove(d.ns, id));
       undo.push(() => fs.rm(join(d.dir, id), { recursive: true, force: true }));
-      const spec = await withReadOnlyMounts(mounts, async (root) =>
+      const build = (accounts: Accounts, volumes: Array<{ containerPath: string; hostPath: string }>) =>
         containerSpec({
           namespace: d.ns,
           id,
@@ -261,18 +264,23 @@ export class CriContainers implements PodMembers {
           config,
           sandboxConfig: sandbox.meta.Config,
           image: { name: image, config: imageConfig },
-          accounts: new Accounts(root),
+          accounts,
           podNamespaces: d.sandboxes.namespaces(sandbox),
           targetPid,
-          volumes: await this.makeVolumes(id, root, imageVolumes(imageConfig, config.mounts)),
+          volumes,
           files: d.sandboxes.files(sandbox),
           hostname: hostNetwork(sandbox.meta.Config) ? osHostname() : sandbox.meta.Config.hostname,
           oomScoreAdjFloor: d.config.restrictOomScoreAdj ? ownOomScoreAdj() : undefined,
           podAnnotations: runtime?.podAnnotations,
           containerAnnotations: runtime?.containerAnnotations,
           privilegedWithoutHostDevices: runtime?.privilegedWithoutHostDevices,
-        }),
-      );
+        });
+      // the image's VOLUMEs are copied up from its root; without any, its users are all it takes
+      const volumePaths = imageVolumes(imageConfig, config.mounts);
+      const spec =
+        volumePaths.length > 0
+          ? await withReadOnlyMounts(mounts, async (root) => build(new Accounts(root), await this.makeVolumes(id, root, volumePaths)))
+          : await this.accounts.withAccounts(d.snapshotter.name, found.chainId, mounts, (accounts) => build(accounts, []));
       const logDir = sandbox.meta.Config.log_directory;
       const metadata: ContainerMetadata = {
         Version: 'v1',

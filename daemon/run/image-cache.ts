@@ -30,13 +30,45 @@ class Bounded<V> extends Map<string, V> {
 }
 
 /**
+ * The users and groups (/etc/passwd, /etc/group) of images' root file systems, kept by the
+ * committed snapshot a container's is prepared on (which never changes), so that making a spec
+ * mounts an image's root once, not for every container.
+ */
+export class AccountsCache {
+  private readonly accounts = new Bounded<Accounts>();
+
+  /**
+   * Runs fn with the users and groups of a root file system prepared on `parent`: read through a
+   * read-only mount of `mounts` the first time, from memory after. A root whose files cannot be
+   * read whole is not kept (fn sees the error only if it needs them).
+   */
+  async withAccounts<T>(snapshotter: string, parent: string, mounts: readonly Mount[], fn: (a: Accounts) => T): Promise<T> {
+    const key = `${snapshotter}\0${parent}`;
+    const hit = this.accounts.get(key);
+    if (hit) return fn(hit);
+    return withReadOnlyMounts(mounts, (root) => {
+      const accounts = new Accounts(root);
+      const result = fn(accounts);
+      try {
+        accounts.passwd();
+        accounts.group();
+        this.accounts.set(key, accounts);
+      } catch {
+        // read again next time: fn did not need what failed
+      }
+      return result;
+    });
+  }
+}
+
+/**
  * What berthd's server-side run reads from images, kept: content is addressed by digest and a
  * committed snapshot never changes, so an image's config and chain ID (by manifest digest) and
  * the users and groups of its root file system (by snapshot parent) are read once, not per run.
  */
 export class ImageCache {
   private readonly resolved = new Bounded<ResolvedImage>();
-  private readonly accounts = new Bounded<Accounts>();
+  private readonly accounts = new AccountsCache();
 
   constructor(private readonly content: ContentStore) {}
 
@@ -71,26 +103,8 @@ export class ImageCache {
     return image;
   }
 
-  /**
-   * Runs fn with the users and groups (/etc/passwd, /etc/group) of a root file system prepared on
-   * `parent`: read through a read-only mount of `mounts` the first time, from memory after. A
-   * root whose files cannot be read whole is not kept (fn sees the error only if it needs them).
-   */
-  async withAccounts<T>(snapshotter: string, parent: string, mounts: readonly Mount[], fn: (a: Accounts) => T): Promise<T> {
-    const key = `${snapshotter}\0${parent}`;
-    const hit = this.accounts.get(key);
-    if (hit) return fn(hit);
-    return withReadOnlyMounts(mounts, (root) => {
-      const accounts = new Accounts(root);
-      const result = fn(accounts);
-      try {
-        accounts.passwd();
-        accounts.group();
-        this.accounts.set(key, accounts);
-      } catch {
-        // read again next time: fn did not need what failed
-      }
-      return result;
-    });
+  /** AccountsCache.withAccounts */
+  withAccounts<T>(snapshotter: string, parent: string, mounts: readonly Mount[], fn: (a: Accounts) => T): Promise<T> {
+    return this.accounts.withAccounts(snapshotter, parent, mounts, fn);
   }
 }
