@@ -239,6 +239,7 @@ async function runContainer(ctx: Context, image: string, id: string, command: st
       io.release();
       return 0;
     }
+    io.outputsHeld();
     const ids = { container_id: id, exec_id: '' };
     const exited = (async () => {
       for (let e = await events.next(); !e.done; e = await events.next()) if (e.value.exited) return e.value.exited.exit_status;
@@ -249,6 +250,8 @@ async function runContainer(ctx: Context, image: string, id: string, command: st
     if (code === 137 && (await import('./verbs/oom.ts').then((m) => m.oomKilled(c, ctx.options.namespace, id, started - 1000)).catch(() => undefined)))
       process.stderr.write(`berth: container ${id} was killed by the kernel's OOM killer (out of memory)\n`);
     if (!flags.rm) await c.tasks.Delete({ container_id: id });
+    // berthd removes the FIFOs with the container (auto-remove): no need to wait for that here
+    else io.release();
     return code;
   } finally {
     relay.dispose();

@@ -201,6 +201,16 @@ export class ClientIO {
   }
 
   /**
+   * For a caller that knows the process's side has opened its ends of the output FIFOs (berthd's
+   * Run has started the process, whose monitor opened them before creating it): our own write
+   * ends go now, so that EOF comes as soon as that side closes them rather than only once the
+   * exit status is in and drain() lets go of them.
+   */
+  outputsHeld() {
+    for (const o of this.outputs) o.release();
+  }
+
+  /**
    * After the process exited: lets the output FIFOs reach EOF (the shim closes its ends once
    * it has copied everything), waiting at most timeoutMs.
    */
