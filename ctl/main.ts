@@ -27,7 +27,14 @@ void fast.then(async (fastCode) => {
   const code: number = fastCode ?? (await import('./cli.ts').then(({ run }) => run(argv)));
   // The fast path's `berth run` has closed what it opened and ends without Node's teardown
   // (joining V8's and libuv's threads, 3-6 ms after every run); the rest goes through 'exit'.
-  const exit = fastCode === undefined ? (c: number) => process.exit(c) : (await import('../native/index.ts')).exitNow;
+  // That teardown is also where Node writes the compile cache: it is written here instead (at
+  // once when every module came from it).
+  const exitNow = fastCode === undefined ? undefined : (await import('../native/index.ts')).exitNow;
+  const exit = (c: number) => {
+    if (!exitNow) process.exit(c);
+    module.flushCompileCache?.();
+    exitNow(c);
+  };
   // Exit as soon as what was written has been flushed: the gRPC channel and a stdin that was
   // never read must not keep the process alive.
   flushed(process.stdout, () => flushed(process.stderr, () => exit(code)));
