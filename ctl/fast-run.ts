@@ -36,7 +36,9 @@ export function parseRunCommandLine(argv: readonly string[]): RunCommandLine | u
 
 /**
  * Runs `berth run` if argv is a command line parseRunCommandLine takes, resolving with the exit
- * status as cli.ts's run() would; undefined (having done nothing) otherwise.
+ * status as cli.ts's run() would; undefined (having done nothing) otherwise. The connection to
+ * berthd is left open: the caller ends the process at once (main.ts), which closes it, and a
+ * graceful HTTP/2 close first would only cost the time of its writes.
  */
 export async function fastRun(argv: readonly string[]): Promise<number | undefined> {
   const line = parseRunCommandLine(argv);
@@ -47,7 +49,5 @@ export async function fastRun(argv: readonly string[]): Promise<number | undefin
     return 0;
   } catch (err) {
     return exitStatusOf(err, line.globals);
-  } finally {
-    ctx.close();
   }
 }

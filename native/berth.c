@@ -1205,6 +1205,16 @@ static napi_value js_set_winsize(napi_env env, napi_callback_info info) {
   return undefined(env);
 }
 
+/* exitNow(code): _exit(2) at once. No 'exit' event, no atexit handlers, no Node
+ * teardown (V8's and libuv's threads are not joined); what JS wrote to a stream and
+ * has not flushed is lost. */
+static napi_value js_exit_now(napi_env env, napi_callback_info info) {
+  GET_ARGS(1);
+  int64_t code;
+  if (get_int(env, argv[0], "code", 0, 255, false, 0, &code)) return NULL;
+  _exit((int)code);
+}
+
 /* getWinsize(fd): { cols, rows } via ioctl(TIOCGWINSZ) */
 static napi_value js_get_winsize(napi_env env, napi_callback_info info) {
   GET_ARGS(1);
@@ -1306,6 +1316,7 @@ NAPI_MODULE_INIT() {
       {"recvFd", NULL, js_recv_fd, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setWinsize", NULL, js_set_winsize, NULL, NULL, NULL, napi_enumerable, NULL},
       {"getWinsize", NULL, js_get_winsize, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"exitNow", NULL, js_exit_now, NULL, NULL, NULL, napi_enumerable, NULL},
       {"constants", NULL, NULL, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   size_t n = sizeof props / sizeof props[0];

@@ -180,7 +180,11 @@ async function runContainer(ctx: Context, image: string, id: string, command: st
     // a foreground run given /dev/null gives its process /dev/null: no stdin FIFO to copy nothing
     // through, and no CloseIO while the process runs (a detached one keeps its FIFO for attach)
     const stdin = Boolean(flags.detach || flags.tty) || !stdinIsDevNull();
-    io = ClientIO.create({ id, terminal: Boolean(flags.tty), fifoDir: flags.fifoDir, logUri, nullIo, stdin });
+    // a foreground run opens its output FIFOs once the request is on its way, not before it,
+    // where that delays it: berth-monitor opens them read-write, needing no reader, and a shim
+    // waits for one (a detached run opens them at once: nothing would later)
+    const outputsLater = !flags.detach;
+    io = ClientIO.create({ id, terminal: Boolean(flags.tty), fifoDir: flags.fifoDir, logUri, nullIo, stdin, outputsLater });
     relay.check();
     // the progress goes to stderr: stdout is the container's
     // (loaded only when a pull is needed: the pull display is not on the run path)
@@ -212,6 +216,9 @@ async function runContainer(ctx: Context, image: string, id: string, command: st
         )
         [Symbol.asyncIterator]();
     let events = start();
+    // after this turn of the event loop, in which the request is written
+    const outputs = outputsLater ? afterThisTurn(() => io?.openOutputs()) : undefined;
+    outputs?.catch(() => undefined);
     let first: IteratorResult<import('../../api/gen/berth/services/run/v1/RunEvent.ts').RunEvent__Output>;
     try {
       try {
@@ -239,6 +246,8 @@ async function runContainer(ctx: Context, image: string, id: string, command: st
       io.release();
       return 0;
     }
+    await outputs;
+    io.outputsHeld();
     const ids = { container_id: id, exec_id: '' };
     const exited = (async () => {
       for (let e = await events.next(); !e.done; e = await events.next()) if (e.value.exited) return e.value.exited.exit_status;
@@ -249,11 +258,27 @@ async function runContainer(ctx: Context, image: string, id: string, command: st
     if (code === 137 && (await import('./verbs/oom.ts').then((m) => m.oomKilled(c, ctx.options.namespace, id, started - 1000)).catch(() => undefined)))
       process.stderr.write(`berth: container ${id} was killed by the kernel's OOM killer (out of memory)\n`);
     if (!flags.rm) await c.tasks.Delete({ container_id: id });
+    // berthd removes the FIFOs with the container (auto-remove): no need to wait for that here
+    else io.release();
     return code;
   } finally {
     relay.dispose();
     io?.close();
   }
+}
+
+/** Runs `fn` in the check phase of this turn of the event loop: after what its poll phase writes. */
+function afterThisTurn(fn: () => void): Promise<void> {
+  return new Promise((resolve, reject) =>
+    setImmediate(() => {
+      try {
+        fn();
+        resolve();
+      } catch (err) {
+        reject(err);
+      }
+    }),
+  );
 }
 
 /** berthd's answer to a run of an image it does not have (daemon/run/runner.ts). */

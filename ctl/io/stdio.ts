@@ -28,6 +28,12 @@ export interface IoSetup {
   nullIo?: boolean;
   /** false: no stdin FIFO, the process's stdin is /dev/null (default true) */
   stdin?: boolean;
+  /**
+   * The output FIFOs are made, but opened only by openOutputs(): for a caller that sends its
+   * request first, to a side that opens them read-write and needs no reader yet (berth-monitor)
+   * or waits for one (a shim).
+   */
+  outputsLater?: boolean;
 }
 
 /** A --log-uri value as the shim takes it; only file:// and binary:// are accepted. */
@@ -71,6 +77,7 @@ export class ClientIO {
   private rawSet = false;
   private started = false;
   private readingStdin = false;
+  private outputsOpen = false;
   private readonly restoreOnExit = () => this.restoreTerminal();
 
   private constructor(readonly paths: IoPaths) {}
@@ -78,18 +85,18 @@ export class ClientIO {
   /** FIFOs (or a log URI, or nothing) for a new task or exec. */
   static create(s: IoSetup): ClientIO {
     // (a detached run that keeps a log may have a terminal with no FIFO: its output goes to the log)
-    if (s.nullIo) return new ClientIO({ stdin: '', stdout: '', stderr: '', terminal: Boolean(s.terminal) });
+    if (s.nullIo) return ClientIO.notCopying({ stdin: '', stdout: '', stderr: '', terminal: Boolean(s.terminal) });
     if (s.logUri) {
       if (s.terminal) throw new Error('--log-uri cannot be used with a terminal (-t)');
       const uri = normalizeLogUri(s.logUri);
-      return new ClientIO({ stdin: '', stdout: uri, stderr: uri, terminal: false });
+      return ClientIO.notCopying({ stdin: '', stdout: uri, stderr: uri, terminal: false });
     }
     const fifos = createFifos(s.fifoDir, s.id, { terminal: s.terminal });
     if (s.stdin === false) rmSync(fifos.stdin);
     const io = new ClientIO({ stdin: s.stdin === false ? '' : fifos.stdin, stdout: fifos.stdout, stderr: fifos.stderr, terminal: s.terminal });
     io.fifos = fifos;
     try {
-      io.open();
+      io.open(!s.outputsLater);
     } catch (err) {
       io.close();
       throw err;
@@ -97,6 +104,13 @@ export class ClientIO {
     // raw before the process starts: a shell's first query of the terminal (where is the cursor?)
     // is answered into our stdin, and a terminal still in cooked mode would echo the answer
     if (s.terminal) io.setRaw();
+    return io;
+  }
+
+  /** Null IO, or a log URI the other side writes to by itself: nothing to open or copy. */
+  private static notCopying(paths: IoPaths): ClientIO {
+    const io = new ClientIO(paths);
+    io.outputsOpen = true;
     return io;
   }
 
@@ -126,8 +140,15 @@ export class ClientIO {
     return this.outputs.length > 0 || this.stdinSocket !== undefined;
   }
 
-  private open() {
+  private open(outputs = true) {
     if (this.paths.stdin) this.stdinSocket = openInputFifo(this.paths.stdin);
+    if (outputs) this.openOutputs();
+  }
+
+  /** Opens the output FIFOs and copies them to this process's stdout and stderr (once). */
+  openOutputs() {
+    if (this.outputsOpen) return;
+    this.outputsOpen = true;
     for (const [path, sink] of [
       [this.paths.stdout, process.stdout],
       [this.paths.stderr, process.stderr],
@@ -201,6 +222,16 @@ export class ClientIO {
   }
 
   /**
+   * For a caller that knows the process's side has opened its ends of the output FIFOs (berthd's
+   * Run has started the process, whose monitor opened them before creating it): our own write
+   * ends go now, so that EOF comes as soon as that side closes them rather than only once the
+   * exit status is in and drain() lets go of them.
+   */
+  outputsHeld() {
+    for (const o of this.outputs) o.release();
+  }
+
+  /**
    * After the process exited: lets the output FIFOs reach EOF (the shim closes its ends once
    * it has copied everything), waiting at most timeoutMs.
    */
@@ -224,6 +255,7 @@ export class ClientIO {
     this.stdinSocket = undefined;
     for (const o of this.outputs) o.close();
     this.outputs = [];
+    this.outputsOpen = true; // none opened after this
     if (this.readingStdin) {
       process.stdin.pause();
       process.stdin.removeAllListeners('data');

@@ -103,7 +103,9 @@ export class Runner {
       const lease = (await deps.leases.create(ns, '', { [expireLabel]: new Date(Date.now() + leaseLifetimeMs).toISOString() })).id;
       const dropLease = () => deps.leases.delete(ns, lease);
       undo.push(dropLease);
-      const mounts = await snapshots.prepare(ns, input.id, image.chainId, {}, lease);
+      // an auto-removed container's snapshot need not survive a crash (berthd removes both at
+      // start-up): its record becomes durable with the container's synced record below
+      const mounts = await snapshots.prepare(ns, input.id, image.chainId, {}, lease, { durable: !input.autoRemove });
       undo.push(() => snapshots.remove(ns, input.id));
       const volumes = await holdVolumes(deps.volumes, ns, input.spec.mounts ?? [], Object.keys(image.config.Volumes ?? {}), mounts);
       undo.push(() => volumes.discard());

@@ -87,15 +87,29 @@ export class SnapshotStore {
     return join(this.dir, id);
   }
 
-  prepare(ns: string, key: string, parent: string, labels: Labels = {}, lease?: string): Promise<Mount[]> {
-    return this.create(ns, 'active', key, parent, labels, lease);
+  /**
+   * `durable: false` leaves the new record and its directory's rename unsynced (no fsync of the
+   * directory, no synced commit): for a snapshot nothing needs after a crash (an auto-removed
+   * container's, which berthd removes at start-up anyway) whose caller commits a synced change
+   * right after, which makes the record durable too (LevelDB's log is one sequence).
+   */
+  prepare(ns: string, key: string, parent: string, labels: Labels = {}, lease?: string, { durable = true }: { durable?: boolean } = {}): Promise<Mount[]> {
+    return this.create(ns, 'active', key, parent, labels, lease, durable);
   }
 
   view(ns: string, key: string, parent: string, labels: Labels = {}, lease?: string): Promise<Mount[]> {
-    return this.create(ns, 'view', key, parent, labels, lease);
+    return this.create(ns, 'view', key, parent, labels, lease, true);
   }
 
-  private async create(ns: string, kind: 'active' | 'view', key: string, parent: string, labels: Labels, lease: string | undefined): Promise<Mount[]> {
+  private async create(
+    ns: string,
+    kind: 'active' | 'view',
+    key: string,
+    parent: string,
+    labels: Labels,
+    lease: string | undefined,
+    durable: boolean,
+  ): Promise<Mount[]> {
     if (key === '') throw invalidArgument('snapshot key must not be empty');
     labels = validateLabels(labels);
     // Checked before the (possibly long) filling, and again once the lock is held.
@@ -108,21 +122,24 @@ export class SnapshotStore {
       const parentDirs = parents.map((id) => this.dirOf(id));
       if (kind === 'active') await this.backend.prepare(tmp, parentDirs);
       else await this.backend.view(tmp, parentDirs);
-      const record = await this.db.update(async (tx) => {
-        await tx.ensureNamespace(ns);
-        const now = await this.checkNew(tx, ns, key, parent, labels);
-        if (now.join('/') !== parents.join('/')) throw new BerthError('Aborted', `parent snapshot ${parent} changed while ${key} was being created`);
-        const id = await this.nextId(tx);
-        await fs.rename(tmp, this.dirOf(id));
-        placed = this.dirOf(id);
-        await syncDir(this.dir);
-        const at = Date.now();
-        const r: SnapshotRecord = { id, kind, parent, labels, createdAt: at, updatedAt: at };
-        tx.put(this.bucket(ns), key, r);
-        if (lease) await addLeaseResource(tx, ns, lease, { type: this.kind, id: key });
-        if (kind === 'active') this.publishOnCommit(tx, ns, '/snapshot/prepare', 'containerd.events.SnapshotPrepare', { key, parent });
-        return r;
-      });
+      const record = await this.db.update(
+        async (tx) => {
+          await tx.ensureNamespace(ns);
+          const now = await this.checkNew(tx, ns, key, parent, labels);
+          if (now.join('/') !== parents.join('/')) throw new BerthError('Aborted', `parent snapshot ${parent} changed while ${key} was being created`);
+          const id = await this.nextId(tx);
+          await fs.rename(tmp, this.dirOf(id));
+          placed = this.dirOf(id);
+          if (durable) await syncDir(this.dir);
+          const at = Date.now();
+          const r: SnapshotRecord = { id, kind, parent, labels, createdAt: at, updatedAt: at };
+          tx.put(this.bucket(ns), key, r);
+          if (lease) await addLeaseResource(tx, ns, lease, { type: this.kind, id: key });
+          if (kind === 'active') this.publishOnCommit(tx, ns, '/snapshot/prepare', 'containerd.events.SnapshotPrepare', { key, parent });
+          return r;
+        },
+        { durable },
+      );
       placed = undefined; // recorded: the directory is the snapshot's now, whatever happens
       return this.backend.mounts(this.dirs(record, parents));
     } catch (err) {
