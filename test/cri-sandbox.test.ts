@@ -132,6 +132,9 @@ describeAsRoot(
       expect(nsenter([`--ipc=${join(stateOf(id), 'ipc')}`, 'cat', '/proc/sys/kernel/shm_rmid_forced'])).toBe('1\n');
       // the host's own are untouched
       expect(readFileSync('/proc/sys/net/ipv4/ip_unprivileged_port_start', 'utf8')).not.toBe('79\n');
+      // a file that no longer holds its namespace (as after a reboot, had the state dir survived): NOTREADY
+      expect(spawnSync('umount', [join(stateOf(id), 'uts')]).status).toBe(0);
+      expect((await status(id)).state).toBe('SANDBOX_NOTREADY');
 
       await call('StopPodSandbox', { pod_sandbox_id: id });
       expect((await status(id)).state).toBe('SANDBOX_NOTREADY');

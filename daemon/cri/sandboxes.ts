@@ -1,6 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync, promises as fs, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { PodSandboxConfig__Output } from '../../api/gen/runtime/v1/PodSandboxConfig.ts';
 import type { PodSandboxFilter__Output } from '../../api/gen/runtime/v1/PodSandboxFilter.ts';
 import { packAny } from '../../core/any.ts';
@@ -413,17 +413,9 @@ export class PodSandboxes {
     if (m.Stopped) {
       // stopped: NOTREADY whatever is left
     } else if (m.Pause === false) {
-      // held by files alone: ready while they are there (a reboot takes them)
+      // held by files alone: ready while they hold them (a reboot takes the mounts)
       const files = [m.NetNSPath, m.Namespaces?.ipc, m.Namespaces?.uts].filter((f): f is string => !!f);
-      const present = await Promise.all(
-        files.map((f) =>
-          fs.access(f).then(
-            () => true,
-            () => false,
-          ),
-        ),
-      );
-      if (present.every(Boolean)) state = 'SANDBOX_READY';
+      if ((await Promise.all(files.map(holdsNamespace))).every(Boolean)) state = 'SANDBOX_READY';
     } else if (this.d.tasks.has(this.d.ns, c.id)) {
       const task = this.d.tasks.get(this.d.ns, c.id);
       const s = await task.state('').catch(() => undefined);
@@ -536,6 +528,16 @@ export class PodSandboxes {
     const hostname = join(dir, 'hostname');
     await fs.writeFile(hostname, `${config.hostname}\n`, { mode: 0o644 });
     return { hostname, hosts, resolvConf };
+  }
+}
+
+/** Whether a namespace is bound on the file: a mount there has another device than its directory. */
+async function holdsNamespace(file: string): Promise<boolean> {
+  try {
+    const [f, dir] = await Promise.all([fs.stat(file), fs.stat(dirname(file))]);
+    return f.dev !== dir.dev;
+  } catch {
+    return false;
   }
 }
 
