@@ -642,6 +642,32 @@ static void *job_failed(struct ns_job *job, const char *syscall, const char *abo
   return NULL;
 }
 
+/* Moves the calling thread into the namespace of clone flag `flag` held by the
+ * file at path. -1 with errno on failure, *syscall naming the call that failed. */
+static int enter_namespace(const char *path, int flag, const char **syscall) {
+  int ns = open(path, O_RDONLY | O_CLOEXEC);
+  if (ns < 0) {
+    *syscall = "open";
+    return -1;
+  }
+  int rc = setns(ns, flag);
+  int saved = errno;
+  close(ns);
+  errno = saved;
+  if (rc != 0) *syscall = "setns";
+  return rc;
+}
+
+/* Runs fn(arg) on a short-lived thread of its own and waits for it (the
+ * namespace calls change only that thread's namespaces). 0, or
+ * pthread_create's error. */
+static int run_on_thread(void *(*fn)(void *), void *arg) {
+  pthread_t t;
+  int rc = pthread_create(&t, NULL, fn, arg);
+  if (rc == 0) pthread_join(t, NULL);
+  return rc;
+}
+
 /* Runs on a thread of its own: unshares a new namespace of job->type for this
  * thread only (lo up in a network namespace, the hostname set in a UTS one)
  * and bind-mounts it onto job->path. The thread then ends; the mount keeps the
@@ -663,13 +689,8 @@ static void *create_ns_thread(void *arg) {
  * of the thread that opens it). The thread ends; the caller's never moved. */
 static void *write_in_ns_thread(void *arg) {
   struct ns_job *job = arg;
-  int ns = open(job->path, O_RDONLY | O_CLOEXEC);
-  if (ns < 0) return job_failed(job, "open", job->path);
-  int rc = setns(ns, ns_flag(job->type));
-  int saved = errno;
-  close(ns);
-  errno = saved;
-  if (rc != 0) return job_failed(job, "setns", job->path);
+  const char *call;
+  if (enter_namespace(job->path, ns_flag(job->type), &call) != 0) return job_failed(job, call, job->path);
   int fd = open(job->file, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0) return job_failed(job, "open", job->file);
   /* a sysctl takes its value in one write */
@@ -677,7 +698,7 @@ static void *write_in_ns_thread(void *arg) {
   do {
     n = write(fd, job->value, job->value_len);
   } while (n < 0 && errno == EINTR);
-  saved = errno;
+  int saved = errno;
   close(fd);
   errno = saved;
   if (n < 0) return job_failed(job, "write", job->file);
@@ -690,14 +711,11 @@ static void *write_in_ns_thread(void *arg) {
 
 /* Runs fn(job) on a short-lived thread and waits for it. */
 static void run_ns_thread(void *(*fn)(void *), struct ns_job *job) {
-  pthread_t t;
-  int rc = pthread_create(&t, NULL, fn, job);
+  int rc = run_on_thread(fn, job);
   if (rc != 0) {
     job->err = rc;
     job->syscall = "pthread_create";
-    return;
   }
-  pthread_join(t, NULL);
 }
 
 static bool get_ns_type(napi_env env, napi_value v, char **out) {
@@ -797,20 +815,11 @@ struct connect_job {
 
 static void *connect_thread(void *arg) {
   struct connect_job *job = arg;
-  int ns = open(job->path, O_RDONLY | O_CLOEXEC);
-  if (ns < 0) {
+  if (enter_namespace(job->path, CLONE_NEWNET, &job->syscall) != 0) {
     job->err = errno;
-    job->syscall = "open";
     return NULL;
   }
-  int rc = setns(ns, CLONE_NEWNET);
-  int setns_err = errno;
-  close(ns);
-  if (rc != 0) {
-    job->err = setns_err;
-    job->syscall = "setns";
-    return NULL;
-  }
+  int rc;
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) {
     job->err = errno;
@@ -857,14 +866,11 @@ static void *connect_thread(void *arg) {
 static void connect_execute(napi_env env, void *data) {
   (void)env;
   struct connect_job *job = data;
-  pthread_t t;
-  int rc = pthread_create(&t, NULL, connect_thread, job);
+  int rc = run_on_thread(connect_thread, job);
   if (rc != 0) {
     job->err = rc;
     job->syscall = "pthread_create";
-    return;
   }
-  pthread_join(t, NULL);
 }
 
 /* Back on the JS thread: settles the promise. */
