@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync 
 import { join } from 'node:path';
 import { afterAll, expect } from 'vitest';
 import { describeAsRoot, installed, itAsRoot } from '../test/support/root.ts';
-import { connectInNetns, createNamespace, createNetns, removeNetns, writeInNamespace } from './namespaces.ts';
+import { connectInNetns, createNamespace, createNetns, removeNamespace, writeInNamespace } from './namespaces.ts';
 
 const base = mkdtempSync('/tmp/berth-netns-');
 let n = 0;
@@ -18,7 +18,7 @@ function nsPath(): string {
 }
 
 afterAll(() => {
-  for (const p of made) removeNetns(p);
+  for (const p of made) removeNamespace(p);
   rmSync(base, { recursive: true, force: true });
 });
 
@@ -161,21 +161,21 @@ describeAsRoot('writeInNamespace', [installed('nsenter'), installed('sysctl')], 
   });
 });
 
-describeAsRoot('removeNetns', () => {
+describeAsRoot('removeNamespace', () => {
   itAsRoot('unmounts and removes the file', () => {
     const p = nsPath();
     createNetns(p);
     expect(mountsAt(p)).toEqual(['nsfs']);
-    removeNetns(p);
+    removeNamespace(p);
     expect(existsSync(p)).toBe(false);
     expect(mountsAt(p)).toEqual([]);
   });
 
   itAsRoot('is fine with a path that is gone, or a plain file that is not a mount', () => {
     const p = nsPath();
-    removeNetns(p);
+    removeNamespace(p);
     writeFileSync(p, '');
-    removeNetns(p);
+    removeNamespace(p);
     expect(existsSync(p)).toBe(false);
   });
 });

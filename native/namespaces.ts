@@ -51,8 +51,6 @@ export function removeNamespace(path: string): void {
   rmSync(path, { force: true });
 }
 
-export const removeNetns = removeNamespace;
-
 /**
  * A TCP connection to 127.0.0.1:`port` inside the network namespace at `path` (a pod's, for
  * port forwarding): berthd's threads stay in their own namespace, the socket is made by a thread

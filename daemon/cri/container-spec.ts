@@ -216,16 +216,13 @@ function capabilityFlags(c: { add_capabilities: string[]; drop_capabilities: str
  * no pid namespace to share: a container asking for POD there gets its own.
  */
 function podNamespaces(namespaces: { type: string; path?: string }[], pidMode: string, pod: PodNamespaces, targetPid?: number) {
+  // the default spec has a network, IPC and UTS namespace each: the pod's file, or none (the node's)
   const shared = (type: string) => (type === 'network' || type === 'ipc' || type === 'uts' ? pod[type] : undefined);
-  let out = namespaces
-    .filter((n) => shared(n.type) !== 'host')
-    .map((n) => {
-      const path = shared(n.type);
-      return path ? { type: n.type, path } : n;
-    });
-  for (const type of ['network', 'ipc', 'uts'] as const) {
-    if (pod[type] !== 'host' && !out.some((n) => n.type === type)) out.push({ type, path: pod[type] });
-  }
+  let out = namespaces.flatMap((n) => {
+    const path = shared(n.type);
+    if (path === 'host') return [];
+    return path ? [{ type: n.type, path }] : [n];
+  });
   if (pidMode === 'NODE') out = out.filter((n) => n.type !== 'pid');
   else if (pidMode === 'POD' && pod.pid) out = out.map((n) => (n.type === 'pid' ? { type: 'pid', path: pod.pid! } : n));
   else if (pidMode === 'TARGET') {

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { createNetns, removeNetns } from '../../native/namespaces.ts';
+import { createNetns, removeNamespace } from '../../native/namespaces.ts';
 import type { ContainerStore } from '../containers/store.ts';
 import type { ContentStore } from '../content/store.ts';
 import { differType } from '../diff/plugin.ts';
@@ -55,7 +55,7 @@ export const criPlugin: Plugin<GrpcService> = {
     });
     const network = new PodNetworking({
       cni: new CniRunner({ binDirs: [config.cni.binDir], log: ctx.log }),
-      netns: { create: createNetns, remove: removeNetns },
+      netns: { create: createNetns, remove: removeNamespace },
       confDir: config.cni.confDir,
       maxConfNum: config.cni.maxConfNum,
       loopbackPlugin: !config.cni.useInternalLoopback,

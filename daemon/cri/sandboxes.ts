@@ -95,6 +95,11 @@ export interface PodMembers {
   removeAll(sandboxId: string): Promise<void>;
 }
 
+/** Where a pod without a pause says that it runs and that it stopped (CriEvents). */
+export interface SandboxEvents {
+  sandboxEvent(id: string, type: 'CONTAINER_STARTED_EVENT' | 'CONTAINER_STOPPED_EVENT'): void;
+}
+
 /**
  * Pod sandboxes (docs/cri.md): each is a container record in the CRI's namespace labelled
  * `io.cri-containerd.kind=sandbox`. The pod's network, IPC and UTS namespaces are held by files
@@ -104,11 +109,6 @@ export interface PodMembers {
  * pid namespace's init, reaping its orphans), as containerd gives every pod; it is READY while
  * the pause runs.
  */
-/** Where a pod without a pause says that it runs and that it stopped (CriEvents). */
-export interface SandboxEvents {
-  sandboxEvent(id: string, type: 'CONTAINER_STARTED_EVENT' | 'CONTAINER_STOPPED_EVENT'): void;
-}
-
 export class PodSandboxes {
   /** the pods' containers, once they exist (set by the plugin) */
   members: PodMembers | undefined;
@@ -166,8 +166,8 @@ export class PodSandboxes {
       const held: { ipc?: string; uts?: string } = {};
       undo.push(() => this.removeStateDir(id, held));
       if (hostIpc) files.shm = '/dev/shm';
-      else files.shm = await this.mountShm(id);
-      if (!hostIpc) {
+      else {
+        files.shm = await this.mountShm(id);
         createNamespace(join(stateDir, 'ipc'), 'ipc');
         held.ipc = join(stateDir, 'ipc');
       }
@@ -273,9 +273,7 @@ export class PodSandboxes {
         try {
           writeInNamespace(at[s.namespace]!, s.namespace, s.file, s.value);
         } catch (err) {
-          throw invalidArgument(
-            `cannot set sysctl ${s.file.slice('/proc/sys/'.length).replaceAll('/', '.')} to ${JSON.stringify(s.value)}: ${(err as Error).message}`,
-          );
+          throw invalidArgument(`cannot set sysctl ${s.name} to ${JSON.stringify(s.value)}: ${(err as Error).message}`);
         }
       }
       if (!pause) this.events?.sandboxEvent(id, 'CONTAINER_STARTED_EVENT');

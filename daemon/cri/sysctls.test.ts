@@ -23,8 +23,13 @@ describe('pod sysctls', () => {
   it('refuses what would change the host: a sysctl of no namespace, or of one the pod shares with the host', () => {
     const own = new Set(['net', 'ipc', 'uts'] as const);
     expect(podSysctls({ 'kernel.shm_rmid_forced': '1', 'net.ipv4.ip_unprivileged_port_start': '80' }, new Set(own))).toEqual([
-      { file: '/proc/sys/kernel/shm_rmid_forced', value: '1', namespace: 'ipc' },
-      { file: '/proc/sys/net/ipv4/ip_unprivileged_port_start', value: '80', namespace: 'net' },
+      { name: 'kernel.shm_rmid_forced', file: '/proc/sys/kernel/shm_rmid_forced', value: '1', namespace: 'ipc' },
+      {
+        name: 'net.ipv4.ip_unprivileged_port_start',
+        file: '/proc/sys/net/ipv4/ip_unprivileged_port_start',
+        value: '80',
+        namespace: 'net',
+      },
     ]);
     expect(() => podSysctls({ 'kernel.pid_max': '100' }, new Set(own))).toThrow(/not in a separate kernel namespace/);
     expect(() => podSysctls({ 'net.ipv4.ip_forward': '1' }, new Set(['ipc', 'uts'] as const))).toThrow(/shares the host's net namespace/);

@@ -36,6 +36,7 @@ export function sysctlFile(name: string): string {
 }
 
 export interface PodSysctl {
+  name: string;
   file: string;
   value: string;
   namespace: NamespaceType;
@@ -51,6 +52,6 @@ export function podSysctls(sysctls: Record<string, string>, own: Set<NamespaceTy
     if (!namespace) throw invalidArgument(`sysctl ${JSON.stringify(name)} is not in a separate kernel namespace`);
     if (!own.has(namespace)) throw invalidArgument(`sysctl ${JSON.stringify(name)} is not allowed: the pod shares the host's ${namespace} namespace`);
     if (/[\n\0]/.test(value)) throw invalidArgument(`sysctl ${JSON.stringify(name)}: the value must be one line`);
-    return { file: sysctlFile(name), value, namespace };
+    return { name, file: sysctlFile(name), value, namespace };
   });
 }

@@ -1,4 +1,4 @@
-import { createNetns, removeNetns } from '../../native/namespaces.ts';
+import { createNetns, removeNamespace } from '../../native/namespaces.ts';
 import type { Plugin } from '../plugin.ts';
 import { Attacher } from './attach.ts';
 import { CniRunner } from './cni/runner.ts';
@@ -21,7 +21,7 @@ export const attachPlugin: Plugin<Attacher> = {
       dir: network.settings.stateDir,
       networks: network.store,
       cni: new CniRunner({ binDirs: network.settings.binDirs, log: ctx.log }),
-      netns: { create: createNetns, remove: removeNetns },
+      netns: { create: createNetns, remove: removeNamespace },
       log: ctx.log,
     });
     await attacher.load();

@@ -13,7 +13,7 @@ import { type AttachedNetwork, addNetworks, delNetworks } from './cni/sandbox.ts
 import type { AttachmentLookup, CniOps, ContainerNetworking, NetworkLookup, PortMapping } from './cni/types.ts';
 import { defaultHostname, hostHostsFile, hostsFile, resolvConf } from './host-files.ts';
 
-/** How network namespace files are made and removed (the native addon's createNetns/removeNetns). */
+/** How network namespace files are made and removed (the native addon's createNetns/removeNamespace). */
 export interface NetnsOps {
   create(path: string): void | Promise<void>;
   remove(path: string): void | Promise<void>;

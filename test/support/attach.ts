@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { createLogger } from '../../daemon/log.ts';
 import { Attacher } from '../../daemon/network/attach.ts';
 import { CniRunner } from '../../daemon/network/cni/runner.ts';
-import { createNetns, removeNetns } from '../../native/namespaces.ts';
+import { createNetns, removeNamespace } from '../../native/namespaces.ts';
 import type { Berthd } from './harness.ts';
 
 /** Runs a program, its output as text. */
@@ -134,7 +134,7 @@ export async function releaseAttachments(netDir: string): Promise<void> {
     dir: netDir,
     networks: { get: (name) => Promise.reject(new Error(`not needed: ${name}`)) },
     cni: new CniRunner(),
-    netns: { create: createNetns, remove: removeNetns },
+    netns: { create: createNetns, remove: removeNamespace },
     log: createLogger('error'),
   });
   await attacher.load();

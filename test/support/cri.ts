@@ -6,7 +6,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { removeNetns } from '../../native/namespaces.ts';
+import { removeNamespace } from '../../native/namespaces.ts';
 import { channelOptions, loadProtoDir, lookup } from './grpc-js.ts';
 import { type Berthd, startBerthd } from './harness.ts';
 import { removeTestBridges, type TestNetwork, uniqueTestNetwork } from './network.ts';
@@ -92,7 +92,7 @@ export async function startCriBerthd(o: CriBerthdOptions): Promise<CriBerthd> {
     if (daemon) {
       // what a failed test left: the pods' network namespaces and mounts, before berthd goes
       const netns = join(daemon.state, 'netns');
-      for (const f of existsSync(netns) ? readdirSync(netns) : []) removeNetns(join(netns, f));
+      for (const f of existsSync(netns) ? readdirSync(netns) : []) removeNamespace(join(netns, f));
       for (const point of mountsUnder(daemon.state).reverse()) spawnSync('umount', ['-l', point]);
     }
     await daemon?.cleanup();

@@ -7,7 +7,7 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSyn
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BerthError } from '../../../core/errors.ts';
-import { createNetns, removeNetns } from '../../../native/namespaces.ts';
+import { createNetns, removeNamespace } from '../../../native/namespaces.ts';
 import { describeAsRoot, installed, itAsRoot } from '../../../test/support/root.ts';
 import { CniRunner } from './runner.ts';
 import type { CniAttachment, NetworkConfigList } from './types.ts';
@@ -52,7 +52,7 @@ function fake(name: string, body: string): string {
 function netns(): string {
   const p = join(base, `ns-${rand(1e9)}`);
   createNetns(p);
-  cleanups.push(() => removeNetns(p));
+  cleanups.push(() => removeNamespace(p));
   return p;
 }
 
@@ -192,7 +192,7 @@ describeAsRoot('CniRunner with the real plugins', [installed('nsenter'), install
 
         // a second DEL finds nothing to do, and so does one whose netns is gone
         await runner.del(list, at, result);
-        removeNetns(ns);
+        removeNamespace(ns);
         await runner.del(list, at, result);
       } finally {
         httpd?.kill('SIGKILL');
