@@ -144,7 +144,7 @@ describeAsRoot(
       await call('RemovePodSandbox', { pod_sandbox_id: id });
     });
 
-    it("a sysctl outside the pod's namespaces, or of one it shares with the node, is refused before anything is made", async () => {
+    it("a sysctl outside the pod's namespaces, or of one it shares with the node, or a hostname too long, is refused before anything is made", async () => {
       const refused = async (name: string, sysctls: Record<string, string>, network = 'POD') => {
         const config = {
           metadata: { name, uid: `uid-${name}`, namespace: 'berth-test', attempt: 0 },
@@ -161,6 +161,14 @@ describeAsRoot(
       const shared = await refused('sysctl-shared', { 'net.ipv4.ip_forward': '0' }, 'NODE');
       expect(shared?.code).toBe(grpc.status.INVALID_ARGUMENT);
       expect(shared?.details).toMatch(/shares the host's net namespace/);
+      const long = await call('RunPodSandbox', {
+        config: { metadata: { name: 'sysctl-host-long', uid: 'uid-long', namespace: 'berth-test', attempt: 0 }, hostname: 'h'.repeat(65) },
+      }).then(
+        () => undefined,
+        (e: grpc.ServiceError) => e,
+      );
+      expect(long?.code).toBe(grpc.status.INVALID_ARGUMENT);
+      expect(long?.details).toMatch(/at most 64 bytes/);
       const bad = await refused('sysctl-bad', { 'net.ipv4.ip_unprivileged_port_start': 'many' });
       expect(bad?.code).toBe(grpc.status.INVALID_ARGUMENT);
       expect(bad?.details).toMatch(/cannot set sysctl net.ipv4.ip_unprivileged_port_start/);

@@ -154,6 +154,9 @@ export class PodSandboxes {
     const pause = (nsOptions?.pid ?? 'POD') === 'POD';
     const own = new Set<NamespaceType>([...(host ? [] : (['net', 'uts'] as const)), ...(hostIpc ? [] : (['ipc'] as const))]);
     const sysctls = podSysctls(config.linux?.sysctls ?? {}, own);
+    // the kernel's limit (HOST_NAME_MAX), checked before anything is made
+    if (Buffer.byteLength(config.hostname) > 64 || config.hostname.includes('\0'))
+      throw invalidArgument(`the pod's hostname ${JSON.stringify(config.hostname)} is not a hostname: at most 64 bytes, no NUL`);
     const image = await this.sandboxImage(pause);
     const undo: Array<() => Promise<unknown>> = [];
     try {
